@@ -1,0 +1,54 @@
+/**
+ * The narrow interface every discovery source implements (UDP presence, mDNS,
+ * and later the relay), and the sink they report to. A source only reports
+ * what it saw; the PeerDirectory merges sources and decides online/offline.
+ */
+import type { PresenceStatus } from '../../shared/protocol/schemas-common.js';
+
+export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session';
+
+/** What a source learned about a peer at one moment. */
+export interface Sighting {
+  id: string;
+  name: string;
+  group: string;
+  host: string;
+  /** TCP session port. */
+  port: number;
+  status: PresenceStatus;
+  away: string;
+  /** IP address the peer was seen at. */
+  address: string;
+  source: SourceName;
+  /** How long this sighting keeps the peer online without being renewed. */
+  ttlMs: number;
+}
+
+export interface DiscoverySink {
+  seen(sighting: Sighting): void;
+  /** The peer said goodbye through this source (or through all, if source is omitted). */
+  gone(id: string, source?: SourceName): void;
+  /** A peer reachable by unicast presence only (learned by mDNS): probe this address. */
+  learnUnicast?(address: string, port: number): void;
+}
+
+/** What this peer announces about itself. */
+export interface SelfPresence {
+  id: string;
+  name: string;
+  group: string;
+  host: string;
+  port: number;
+  status: PresenceStatus;
+  away: string;
+}
+
+export interface DiscoverySource {
+  readonly name: string;
+  /** Safe to call twice. */
+  start(): Promise<void>;
+  /** Says goodbye where the source can, then releases its sockets. Safe to call twice. */
+  stop(): Promise<void>;
+  /** Our presence changed (status, name): tell the others. */
+  update(): void;
+}

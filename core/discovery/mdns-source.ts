@@ -1,0 +1,130 @@
+/**
+ * mDNS / DNS-SD discovery with bonjour-service: publishes _pigeon._tcp with the
+ * device id in TXT and browses for others, on every suitable IPv4 interface
+ * (bonjour-service alone only uses the default route's interface, and fails in
+ * a network without one). A peer found here is handed to UDP presence as a
+ * unicast target, which keeps its liveness; mDNS itself only finds it.
+ */
+import { Bonjour, type Browser, type Service } from 'bonjour-service';
+import { EXPIRY_MS, MDNS_SERVICE_TYPE, PROTOCOL_VERSION } from '../../shared/protocol/constants.js';
+import { DeviceId, Label } from '../../shared/protocol/schemas-common.js';
+import type { Logger } from '../util/components.js';
+import type { DiscoverySink, DiscoverySource, SelfPresence } from './discovery-source.js';
+import { lanInterfaces } from './interfaces.js';
+
+export interface MdnsInit {
+  discoveryPort: number;
+  self: () => SelfPresence;
+  sink: DiscoverySink;
+  /** Interface addresses to use; default: every non-loopback IPv4 interface. */
+  interfaces?: string[];
+}
+
+interface Instance {
+  bonjour: Bonjour;
+  browser: Browser;
+}
+
+/** How often the browse query is repeated, so late joiners are found. */
+const REQUERY_MS = 10000;
+
+export class MdnsSource implements DiscoverySource {
+  readonly name = 'mdns';
+  private instances: Instance[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly components: { logger: Logger },
+    private readonly init: MdnsInit,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.instances.length > 0) return;
+    const addresses = this.init.interfaces ?? lanInterfaces().map((i) => i.address);
+    for (const address of addresses) {
+      try {
+        this.instances.push(this.open(address));
+      } catch (err) {
+        this.components.logger.log('warn', 'mDNS unavailable on interface', { address, error: (err as Error).message });
+      }
+    }
+    this.timer = setInterval(() => {
+      for (const i of this.instances) i.browser.update();
+    }, REQUERY_MS);
+    this.timer.unref();
+  }
+
+  private open(address: string): Instance {
+    const logger = this.components.logger;
+    const bonjour = new Bonjour({ interface: address, bind: '0.0.0.0' } as never, (err: Error) =>
+      logger.log('debug', 'mDNS error', { address, error: err.message }),
+    );
+    const self = this.init.self();
+    bonjour.publish({
+      name: self.id,
+      host: `${self.id}.local`,
+      type: MDNS_SERVICE_TYPE,
+      port: self.port,
+      disableIPv6: true,
+      txt: { v: String(PROTOCOL_VERSION), id: self.id, dp: String(this.init.discoveryPort), name: self.name, group: self.group },
+    });
+    const browser = bonjour.find({ type: MDNS_SERVICE_TYPE });
+    browser.on('up', (service: Service) => this.onUp(service));
+    browser.on('down', (service: Service) => {
+      const id = (service.txt as Record<string, unknown> | undefined)?.id;
+      if (typeof id === 'string') this.init.sink.gone(id, 'mdns');
+    });
+    return { bonjour, browser };
+  }
+
+  private onUp(service: Service): void {
+    const txt = (service.txt ?? {}) as Record<string, unknown>;
+    const id = DeviceId.safeParse(txt.id);
+    const name = Label.safeParse(txt.name ?? '');
+    const group = Label.safeParse(txt.group ?? '');
+    const dp = Number(txt.dp);
+    const referer = (service as Service & { referer?: { address?: string } }).referer?.address;
+    const address = (service.addresses ?? []).find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)) ?? referer;
+    if (!id.success || !name.success || !group.success || !address || !Number.isInteger(service.port)) {
+      this.components.logger.log('debug', 'ignored malformed mDNS service', { name: service.name });
+      return;
+    }
+    if (id.data === this.init.self().id) return;
+    this.init.sink.seen({
+      id: id.data,
+      name: name.data,
+      group: group.data,
+      host: service.host ?? '',
+      port: service.port,
+      status: 'online',
+      away: '',
+      address,
+      source: 'mdns',
+      ttlMs: EXPIRY_MS,
+    });
+    if (Number.isInteger(dp) && dp > 0 && dp < 65536) this.init.sink.learnUnicast?.(address, dp);
+  }
+
+  update(): void {
+    // Presence changes travel by UDP; the mDNS record only carries identity.
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const instances = this.instances;
+    this.instances = [];
+    await Promise.all(
+      instances.map(
+        (i) =>
+          new Promise<void>((resolve) => {
+            i.browser.stop();
+            i.bonjour.unpublishAll(() => {
+              i.bonjour.destroy();
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Merges what the discovery sources report into one list of peers. A peer is
+ * online while at least one source's sighting is unexpired; it goes offline at
+ * once on a goodbye, or when the last sighting expires. Known peers are kept
+ * in the store so that an offline colleague can still be messaged.
+ */
+import type { PeerInfo } from '../../shared/api/control-api.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { Store } from '../store/store.js';
+import type { Clock } from '../util/components.js';
+import type { DiscoverySink, Sighting, SourceName } from './discovery-source.js';
+import { fingerprintFromSpki } from '../identity/identity.js';
+
+export type DirectoryEvent =
+  | { type: 'peer-online'; peer: PeerInfo }
+  | { type: 'peer-offline'; peer: PeerInfo }
+  | { type: 'peer-updated'; peer: PeerInfo };
+
+interface Entry {
+  info: Omit<PeerInfo, 'online' | 'sources' | 'fingerprint'>;
+  /** source → expiry time */
+  sources: Map<SourceName, number>;
+  /** address → last time seen there */
+  addresses: Map<string, number>;
+  fingerprint: string;
+}
+
+/** How often expiry is checked; offline detection is at most this late. */
+const SWEEP_MS = 1000;
+
+export class PeerDirectory implements DiscoverySink {
+  private readonly entries = new Map<string, Entry>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly components: { clock: Clock; store: Store },
+    private readonly emit: (event: DirectoryEvent) => void,
+    /** Called for addresses of peers found by a source that does not refresh by itself (mDNS). */
+    private readonly onLearnUnicast?: (address: string, port: number) => void,
+  ) {
+    for (const row of components.store.knownPeers()) {
+      this.entries.set(row.id, {
+        info: { id: row.id, name: row.name, group: row.group, host: row.host, addresses: row.addresses, port: row.port, status: 'online', away: '', lastSeen: row.lastSeen },
+        sources: new Map(),
+        addresses: new Map(),
+        fingerprint: row.spki ? fingerprintFromSpki(row.spki) : '',
+      });
+    }
+  }
+
+  start(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  learnUnicast(address: string, port: number): void {
+    this.onLearnUnicast?.(address, port);
+  }
+
+  seen(s: Sighting): void {
+    const now = this.components.clock.now();
+    let entry = this.entries.get(s.id);
+    const wasOnline = entry ? entry.sources.size > 0 : false;
+    let changed = false;
+    if (!entry) {
+      entry = {
+        info: { id: s.id, name: s.name, group: s.group, host: s.host, addresses: [], port: s.port, status: s.status, away: s.away, lastSeen: now },
+        sources: new Map(),
+        addresses: new Map(),
+        fingerprint: '',
+      };
+      this.entries.set(s.id, entry);
+      changed = true;
+    }
+    const i = entry.info;
+    if (i.name !== s.name || i.group !== s.group || i.host !== s.host || i.port !== s.port || i.status !== s.status || i.away !== s.away) {
+      Object.assign(i, { name: s.name, group: s.group, host: s.host, port: s.port, status: s.status, away: s.away });
+      changed = true;
+    }
+    if (!entry.addresses.has(s.address)) changed = true;
+    entry.addresses.set(s.address, now);
+    i.lastSeen = now;
+    entry.sources.set(s.source, now + s.ttlMs);
+    i.addresses = [...entry.addresses.entries()].sort((a, b) => b[1] - a[1]).map(([a]) => a);
+    if (!wasOnline || changed) this.persist(entry);
+    if (!wasOnline) this.emit({ type: 'peer-online', peer: this.view(entry) });
+    else if (changed) this.emit({ type: 'peer-updated', peer: this.view(entry) });
+  }
+
+  gone(id: string, source?: SourceName): void {
+    const entry = this.entries.get(id);
+    if (!entry || entry.sources.size === 0) return;
+    if (source) entry.sources.delete(source);
+    else entry.sources.clear();
+    if (entry.sources.size === 0) this.goOffline(entry);
+  }
+
+  /** Records the fingerprint of a key that was pinned for a peer. */
+  setFingerprint(id: string, fingerprint: string): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.fingerprint = fingerprint;
+  }
+
+  private goOffline(entry: Entry): void {
+    entry.addresses.clear();
+    this.emit({ type: 'peer-offline', peer: this.view(entry) });
+  }
+
+  private sweep(): void {
+    const now = this.components.clock.now();
+    for (const entry of this.entries.values()) {
+      if (entry.sources.size === 0) continue;
+      for (const [source, expires] of entry.sources) if (expires <= now) entry.sources.delete(source);
+      if (entry.sources.size === 0) this.goOffline(entry);
+    }
+  }
+
+  private persist(entry: Entry): void {
+    const { id, name, group, host, addresses, port, lastSeen } = entry.info;
+    this.components.store.savePeer({ id, name, group, host, addresses, port, lastSeen });
+  }
+
+  private view(entry: Entry): PeerInfo {
+    const online = entry.sources.size > 0;
+    return {
+      ...entry.info,
+      addresses: online ? [...entry.info.addresses] : [],
+      online,
+      sources: [...entry.sources.keys()],
+      fingerprint: entry.fingerprint,
+    };
+  }
+
+  get(id: string): PeerInfo | null {
+    const entry = this.entries.get(id);
+    return entry ? this.view(entry) : null;
+  }
+
+  isOnline(id: string): boolean {
+    return (this.entries.get(id)?.sources.size ?? 0) > 0;
+  }
+
+  list(): PeerInfo[] {
+    return [...this.entries.values()].map((e) => this.view(e)).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  onlineCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.sources.size > 0) n++;
+    return n;
+  }
+
+  /** Where to dial a peer: its most recently seen address and its session port. */
+  dialAddress(id: string): { address: string; port: number } | null {
+    const entry = this.entries.get(id);
+    const address = entry?.info.addresses[0];
+    if (!entry || !address || entry.sources.size === 0) return null;
+    return { address, port: entry.info.port };
+  }
+
+  /**
+   * Finds a peer by exact name (online peers first) or by a unique prefix of its
+   * device id. Throws PEER_NOT_FOUND or PEER_AMBIGUOUS with a message for people.
+   */
+  resolve(query: string): PeerInfo {
+    const all = this.list();
+    const byName = all.filter((p) => p.name === query);
+    const onlineByName = byName.filter((p) => p.online);
+    if (onlineByName.length === 1) return onlineByName[0]!;
+    if (byName.length === 1) return byName[0]!;
+    const byId = all.filter((p) => p.id.startsWith(query.toLowerCase()));
+    if (byName.length === 0 && byId.length === 1) return byId[0]!;
+    const candidates = byName.length > 1 ? byName : byId;
+    if (candidates.length > 1) {
+      const list = candidates.map((p) => `${p.name} (${p.id.slice(0, 8)})`).join(', ');
+      throw new PigeonError(ErrorCodes.PEER_AMBIGUOUS, `"${query}" matches several peers: ${list}; use a longer id prefix`);
+    }
+    throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `no peer named "${query}" and no device id starting with it`);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Device identity: an ECDSA P-256 key pair and a self-signed certificate made
+ * on first run and kept in the profile folder (mode 0600). The device id is
+ * derived from the public key, so the TLS handshake proves who a peer is.
+ */
+import { createHash, webcrypto, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { base32, groupHex } from '../../shared/util/base32.js';
+
+export interface Identity {
+  /** PEM private key (PKCS#8). */
+  keyPem: string;
+  /** PEM self-signed certificate carrying the public key. */
+  certPem: string;
+  /** DER SubjectPublicKeyInfo of the public key. */
+  spki: Buffer;
+  id: string;
+  fingerprint: string;
+}
+
+/** Bytes of the SHA-256 of the key that make the id: 128 bits, 26 base32 characters. */
+const ID_BYTES = 16;
+/** The certificate only carries the key; it never expires in practice (100 years). */
+const CERT_YEARS = 100;
+
+const KEY_FILE = 'device-key.pem';
+const CERT_FILE = 'device-cert.pem';
+
+export function deviceIdFromSpki(spki: Uint8Array): string {
+  return base32(createHash('sha256').update(spki).digest().subarray(0, ID_BYTES));
+}
+
+export function fingerprintFromSpki(spki: Uint8Array): string {
+  return groupHex(createHash('sha256').update(spki).digest('hex'));
+}
+
+/** The DER public key inside a certificate (PEM or X509Certificate). */
+export function spkiOfCertificate(cert: X509Certificate): Buffer {
+  return cert.publicKey.export({ type: 'spki', format: 'der' });
+}
+
+function identityFrom(keyPem: string, certPem: string): Identity {
+  const spki = spkiOfCertificate(new X509Certificate(certPem));
+  return { keyPem, certPem, spki, id: deviceIdFromSpki(spki), fingerprint: fingerprintFromSpki(spki) };
+}
+
+async function createIdentity(): Promise<{ keyPem: string; certPem: string }> {
+  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
+    name: 'CN=pigeon',
+    notBefore: new Date(now - 24 * 3600 * 1000),
+    notAfter: new Date(now + CERT_YEARS * 365 * 24 * 3600 * 1000),
+    keys,
+    signingAlgorithm: alg,
+  });
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as webcrypto.CryptoKey);
+  const keyPem = x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');
+  return { keyPem, certPem: cert.toString('pem') };
+}
+
+/** Loads the profile's identity, creating it on first run. */
+export async function loadOrCreateIdentity(home: string): Promise<Identity> {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const keyPath = join(home, KEY_FILE);
+  const certPath = join(home, CERT_FILE);
+  if (existsSync(keyPath) && existsSync(certPath)) {
+    return identityFrom(readFileSync(keyPath, 'utf8'), readFileSync(certPath, 'utf8'));
+  }
+  const made = await createIdentity();
+  writeFileSync(keyPath, made.keyPem, { mode: 0o600 });
+  writeFileSync(certPath, made.certPem, { mode: 0o600 });
+  return identityFrom(made.keyPem, made.certPem);
+}

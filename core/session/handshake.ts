@@ -1,0 +1,98 @@
+/**
+ * The session handshake after TLS 1.3: check the peer's certificate key against
+ * the device id (derived from it) and, when dialing, against the id discovery
+ * announced; exchange hello frames; the hello must name the same id.
+ */
+import tls from 'node:tls';
+import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
+import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { deviceIdFromSpki, spkiOfCertificate, type Identity } from '../identity/identity.js';
+
+/** A peer that does not complete TLS and hello within this time is dropped (slowloris guard). */
+export const HANDSHAKE_TIMEOUT_MS = 10000;
+
+/** ALPN name: refuses anything that is not a Pigeon v1 peer early. */
+export const ALPN = 'pigeon/1';
+
+export interface Handshaken {
+  peerId: string;
+  spki: Buffer;
+  hello: HelloFrame;
+  decoder: FrameDecoder;
+  backlog: SessionFrame[];
+}
+
+/** TLS options shared by both sides: TLS 1.3 only, our device certificate, our own key check. */
+export function tlsOptions(identity: Identity): tls.TlsOptions & tls.ConnectionOptions {
+  return {
+    key: identity.keyPem,
+    cert: identity.certPem,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    ALPNProtocols: [ALPN],
+    // Trust comes from the device id and pinning, checked below, not from a CA.
+    rejectUnauthorized: false,
+  };
+}
+
+export function handshake(
+  socket: tls.TLSSocket,
+  opts: { /** Set when we dialed: the id discovery announced. */ expectedId?: string; selfHello: HelloFrame },
+): Promise<Handshaken> {
+  return new Promise((resolve, reject) => {
+    const decoder = new FrameDecoder();
+    let done = false;
+    let spki: Buffer | null = null;
+    let certId = '';
+    const timer = setTimeout(() => fail(new PigeonError(ErrorCodes.PROTOCOL, 'handshake timed out')), HANDSHAKE_TIMEOUT_MS);
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      cleanup();
+      socket.destroy();
+      reject(err);
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', fail);
+      socket.off('close', onClose);
+    };
+    const onClose = () => fail(new PigeonError(ErrorCodes.PROTOCOL, 'connection closed during handshake'));
+    const onData = (chunk: Buffer) => {
+      try {
+        const frames = decoder.push(chunk);
+        if (frames.length === 0) return;
+        const [first, ...rest] = frames.map((f) => {
+          if (f.kind !== FrameKind.JSON) throw new PigeonError(ErrorCodes.PROTOCOL, `unknown frame kind ${f.kind}`);
+          return parseSessionFrame(f.payload);
+        });
+        if (first!.type !== 'hello') throw new PigeonError(ErrorCodes.PROTOCOL, `expected hello, got ${first!.type}`);
+        if (first!.id !== certId) throw new PigeonError(ErrorCodes.ID_MISMATCH, `hello names ${first!.id} but the key is ${certId}`);
+        done = true;
+        cleanup();
+        resolve({ peerId: certId, spki: spki!, hello: first!, decoder, backlog: rest });
+      } catch (err) {
+        fail(err as Error);
+      }
+    };
+    const onSecure = () => {
+      const cert = socket.getPeerX509Certificate();
+      if (!cert) return fail(new PigeonError(ErrorCodes.PROTOCOL, 'peer sent no certificate'));
+      if (socket.getProtocol() !== 'TLSv1.3') return fail(new PigeonError(ErrorCodes.PROTOCOL, 'not TLS 1.3'));
+      spki = spkiOfCertificate(cert);
+      certId = deviceIdFromSpki(spki);
+      if (opts.expectedId && certId !== opts.expectedId) {
+        return fail(new PigeonError(ErrorCodes.ID_MISMATCH, `expected device ${opts.expectedId}, its key says ${certId}`));
+      }
+      socket.on('data', onData);
+      socket.write(encodeJsonFrame(opts.selfHello));
+    };
+    socket.on('error', fail);
+    socket.on('close', onClose);
+    // The server hands over sockets already secure; a dialed socket is not yet.
+    if (opts.expectedId === undefined) onSecure();
+    else socket.once('secureConnect', onSecure);
+  });
+}

@@ -1,0 +1,224 @@
+/**
+ * Keeps at most one session per peer: listens for incoming TLS connections,
+ * dials peers that have work waiting (with the back-off table), resolves
+ * simultaneous dials, checks pinned keys, and tells the messenger when a
+ * session opens or closes.
+ */
+import tls from 'node:tls';
+import type { Socket } from 'node:net';
+import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
+import type { HelloFrame, SessionFrame } from '../../shared/protocol/session-frames.js';
+import type { PeerDirectory } from '../discovery/peer-directory.js';
+import { fingerprintFromSpki, type Identity } from '../identity/identity.js';
+import type { Store } from '../store/store.js';
+import type { Clock, Logger } from '../util/components.js';
+import { redialDelay } from './backoff.js';
+import { handshake, tlsOptions } from './handshake.js';
+import { Session } from './session.js';
+
+export interface SessionManagerInit {
+  /** TCP port to listen on; 0 = any. */
+  port: number;
+  /** When the port is taken, take any free port instead of failing (the default port only). */
+  portFallback: boolean;
+  selfHello: () => HelloFrame;
+  /** Does the engine have something for this peer (messages, receipts)? */
+  wantsSession: (peerId: string) => boolean;
+  onOpen: (session: Session) => void;
+  onKeyChanged: (peerId: string, pinned: string, presented: string) => void;
+}
+
+interface DialState {
+  failures: number;
+  timer: NodeJS.Timeout | null;
+  dialing: boolean;
+}
+
+export class SessionManager {
+  private server: tls.Server | null = null;
+  private readonly sessions = new Map<string, Session>();
+  private readonly dials = new Map<string, DialState>();
+  /** Keys refused because they differ from the pinned one, until the user trusts them. */
+  private readonly refusedKeys = new Map<string, Buffer>();
+  private readonly pending = new Set<Socket>();
+  private listenPort = 0;
+  private stopping = false;
+
+  constructor(
+    private readonly components: { identity: Identity; store: Store; directory: PeerDirectory; clock: Clock; logger: Logger },
+    private readonly init: SessionManagerInit,
+  ) {}
+
+  get port(): number {
+    return this.listenPort;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    this.stopping = false;
+    const server = tls.createServer({ ...tlsOptions(this.components.identity), requestCert: true });
+    server.on('secureConnection', (socket) => this.accept(socket));
+    server.on('tlsClientError', (err) => this.components.logger.log('debug', 'TLS client error', { error: err.message }));
+    server.on('connection', (socket: Socket) => {
+      this.pending.add(socket);
+      socket.once('close', () => this.pending.delete(socket));
+    });
+    try {
+      await listen(server, this.init.port);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !this.init.portFallback) throw err;
+      this.components.logger.log('info', `port ${this.init.port} is taken; using a free port`);
+      await listen(server, 0);
+    }
+    this.server = server;
+    this.listenPort = (server.address() as { port: number }).port;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const d of this.dials.values()) if (d.timer) clearTimeout(d.timer);
+    this.dials.clear();
+    for (const s of this.sessions.values()) s.close('peer stopping');
+    this.sessions.clear();
+    for (const socket of this.pending) socket.destroy();
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  get(peerId: string): Session | undefined {
+    return this.sessions.get(peerId);
+  }
+
+  all(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  sendAll(frame: SessionFrame): void {
+    for (const s of this.sessions.values()) s.send(frame);
+  }
+
+  /** Dials the peer unless a session is open, a dial is under way, or a redial is scheduled. */
+  ensure(peerId: string): void {
+    if (this.stopping || this.sessions.has(peerId) || this.refusedKeys.has(peerId)) return;
+    const state = this.dialState(peerId);
+    if (state.dialing || state.timer) return;
+    const delay = redialDelay(state.failures);
+    if (delay === 0) void this.dial(peerId);
+    else {
+      state.timer = setTimeout(() => {
+        state.timer = null;
+        if (this.init.wantsSession(peerId)) this.ensure(peerId);
+      }, delay);
+      state.timer.unref();
+    }
+  }
+
+  /** The peer announced itself again: forget earlier failures and try at once. */
+  peerSeen(peerId: string): void {
+    const state = this.dials.get(peerId);
+    if (!state) return;
+    state.failures = 0;
+    if (state.timer) {
+      clearTimeout(state.timer);
+      state.timer = null;
+    }
+  }
+
+  /** Accepts the key a peer presented in place of its pinned one. */
+  trust(peerId: string): boolean {
+    const key = this.refusedKeys.get(peerId);
+    if (!key) return false;
+    this.components.store.pinKey(peerId, key);
+    this.components.directory.setFingerprint(peerId, fingerprintFromSpki(key));
+    this.refusedKeys.delete(peerId);
+    this.peerSeen(peerId);
+    return true;
+  }
+
+  private dialState(peerId: string): DialState {
+    let s = this.dials.get(peerId);
+    if (!s) {
+      s = { failures: 0, timer: null, dialing: false };
+      this.dials.set(peerId, s);
+    }
+    return s;
+  }
+
+  private async dial(peerId: string): Promise<void> {
+    const target = this.components.directory.dialAddress(peerId);
+    if (!target) return; // offline: the peer-online event brings us back
+    const state = this.dialState(peerId);
+    state.dialing = true;
+    try {
+      const socket = tls.connect({ ...tlsOptions(this.components.identity), host: target.address, port: target.port, checkServerIdentity: () => undefined });
+      socket.setNoDelay(true);
+      const h = await handshake(socket, { expectedId: peerId, selfHello: this.init.selfHello() });
+      state.failures = 0;
+      this.admit(socket, h, true);
+    } catch (err) {
+      state.failures++;
+      this.components.logger.log('info', 'could not reach peer', { peer: peerId, address: target.address, error: (err as Error).message });
+    } finally {
+      state.dialing = false;
+    }
+    if (!this.sessions.has(peerId) && this.init.wantsSession(peerId)) this.ensure(peerId);
+  }
+
+  private accept(socket: tls.TLSSocket): void {
+    if (this.stopping) return void socket.destroy();
+    socket.setNoDelay(true);
+    handshake(socket, { selfHello: this.init.selfHello() }).then(
+      (h) => this.admit(socket, h, false),
+      (err: Error) => this.components.logger.log('info', 'refused incoming session', { from: socket.remoteAddress, error: err.message }),
+    );
+  }
+
+  private admit(socket: tls.TLSSocket, h: Awaited<ReturnType<typeof handshake>>, dialer: boolean): void {
+    const { directory, store, logger } = this.components;
+    if (this.stopping) return void socket.destroy();
+    directory.seen({ ...h.hello, address: socket.remoteAddress ?? '', source: 'session', ttlMs: DEAD_SESSION_MS });
+    const pinned = store.pinnedKey(h.peerId);
+    if (pinned && !pinned.equals(h.spki)) {
+      this.refusedKeys.set(h.peerId, h.spki);
+      logger.log('warn', 'refused peer: its key changed', { peer: h.peerId });
+      socket.destroy();
+      this.init.onKeyChanged(h.peerId, fingerprintFromSpki(pinned), fingerprintFromSpki(h.spki));
+      return;
+    }
+    if (!pinned) {
+      store.pinKey(h.peerId, h.spki);
+      directory.setFingerprint(h.peerId, fingerprintFromSpki(h.spki));
+    }
+    const session = new Session(this.components, { socket, decoder: h.decoder, peerId: h.peerId, hello: h.hello, dialer, backlog: h.backlog });
+    const existing = this.sessions.get(h.peerId);
+    if (existing) {
+      // Same direction: the old one is a leftover of a restart, the new one wins.
+      // Both sides dialed at once: keep the session dialed by the smaller id, on both ends.
+      const selfId = this.components.identity.id;
+      const keepNew = existing.dialer === session.dialer || session.dialer === selfId < h.peerId;
+      if (!keepNew) {
+        session.close('duplicate session');
+        return;
+      }
+      existing.close('duplicate session');
+    }
+    this.sessions.set(h.peerId, session);
+    session.onClose((reason) => {
+      if (this.sessions.get(h.peerId) === session) this.sessions.delete(h.peerId);
+      logger.log('debug', 'session closed', { peer: h.peerId, reason });
+      if (!this.stopping && this.init.wantsSession(h.peerId)) this.ensure(h.peerId);
+    });
+    this.init.onOpen(session);
+  }
+}
+
+function listen(server: tls.Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

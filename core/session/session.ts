@@ -1,0 +1,154 @@
+/**
+ * One authenticated peer session over TLS: framing, schema validation of every
+ * frame, heartbeats, and an orderly close with a reason. A malformed frame
+ * closes the session with a logged reason; it never throws out of here.
+ */
+import type { TLSSocket } from 'node:tls';
+import { DEAD_SESSION_MS, HEARTBEAT_MS } from '../../shared/protocol/constants.js';
+import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
+import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
+import type { Clock, Logger } from '../util/components.js';
+
+/** How often the heartbeat check runs. */
+const TICK_MS = 1000;
+
+export interface SessionInit {
+  socket: TLSSocket;
+  decoder: FrameDecoder;
+  peerId: string;
+  hello: HelloFrame;
+  /** True when we dialed. */
+  dialer: boolean;
+  /** Frames that arrived in the same read as the hello. */
+  backlog: SessionFrame[];
+}
+
+export class Session {
+  readonly peerId: string;
+  readonly dialer: boolean;
+  readonly remoteAddress: string;
+  hello: HelloFrame;
+  private readonly socket: TLSSocket;
+  private readonly decoder: FrameDecoder;
+  private lastReceived: number;
+  private lastSent: number;
+  private pingCounter = 0;
+  private timer: NodeJS.Timeout;
+  private closed = false;
+  private frameHandler: (frame: SessionFrame) => void = () => {};
+  private readonly closeHandlers: Array<(reason: string) => void> = [];
+  private backlog: SessionFrame[];
+
+  constructor(
+    private readonly components: { clock: Clock; logger: Logger },
+    init: SessionInit,
+  ) {
+    this.socket = init.socket;
+    this.decoder = init.decoder;
+    this.peerId = init.peerId;
+    this.hello = init.hello;
+    this.dialer = init.dialer;
+    this.backlog = init.backlog;
+    this.remoteAddress = init.socket.remoteAddress ?? '';
+    this.lastReceived = this.lastSent = components.clock.now();
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('close', () => this.finish('connection closed'));
+    this.socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** True while the socket's buffer is full; wait for onDrain before sending more bulk frames. */
+  get congested(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  onDrain(fn: () => void): void {
+    this.socket.once('drain', fn);
+  }
+
+  /** Sets the frame handler and delivers frames that arrived before it was set. */
+  onFrame(fn: (frame: SessionFrame) => void): void {
+    this.frameHandler = fn;
+    const backlog = this.backlog;
+    this.backlog = [];
+    for (const f of backlog) this.dispatch(f);
+  }
+
+  onClose(fn: (reason: string) => void): void {
+    this.closeHandlers.push(fn);
+  }
+
+  send(frame: SessionFrame): void {
+    if (this.closed) return;
+    this.lastSent = this.components.clock.now();
+    this.socket.write(encodeJsonFrame(frame));
+  }
+
+  /** Says bye with a reason and closes. */
+  close(reason: string): void {
+    if (this.closed) return;
+    this.send({ type: 'bye', reason: reason.slice(0, 200) });
+    this.socket.end();
+    // A peer that never answers the close is cut off.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.finish(reason);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastReceived = this.components.clock.now();
+    try {
+      for (const f of this.decoder.push(chunk)) {
+        if (f.kind !== FrameKind.JSON) throw new Error(`unknown frame kind ${f.kind}`);
+        this.dispatch(parseSessionFrame(f.payload));
+        if (this.closed) return;
+      }
+    } catch (err) {
+      this.components.logger.log('warn', 'closing session: bad frame', { peer: this.peerId, reason: (err as Error).message });
+      this.close(`protocol error: ${(err as Error).message}`);
+    }
+  }
+
+  private dispatch(frame: SessionFrame): void {
+    switch (frame.type) {
+      case 'ping':
+        this.send({ type: 'pong', n: frame.n });
+        return;
+      case 'pong':
+        return;
+      case 'hello':
+        throw new Error('second hello');
+      case 'bye':
+        this.components.logger.log('debug', 'peer closed session', { peer: this.peerId, reason: frame.reason });
+        this.socket.end();
+        this.finish(`peer said bye: ${frame.reason}`);
+        return;
+      default:
+        this.frameHandler(frame);
+    }
+  }
+
+  private tick(): void {
+    const now = this.components.clock.now();
+    if (now - this.lastReceived > DEAD_SESSION_MS) {
+      this.components.logger.log('info', 'session dead: no heartbeat', { peer: this.peerId });
+      this.socket.destroy();
+      this.finish('heartbeat timeout');
+      return;
+    }
+    if (now - this.lastSent >= HEARTBEAT_MS) this.send({ type: 'ping', n: ++this.pingCounter });
+  }
+
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    if (!this.socket.destroyed) setTimeout(() => this.socket.destroy(), 2000).unref();
+    for (const fn of this.closeHandlers) fn(reason);
+  }
+}

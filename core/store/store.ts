@@ -1,0 +1,282 @@
+/**
+ * The profile database (SQLite through better-sqlite3): known peers with their
+ * pinned keys, the conversation history, and the persistent outbox. Writes
+ * that arrive together are grouped into one transaction by the callers.
+ */
+import Database from 'better-sqlite3';
+import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
+import { MIGRATIONS } from './schema.js';
+
+export interface KnownPeerRow {
+  id: string;
+  name: string;
+  group: string;
+  host: string;
+  addresses: string[];
+  port: number;
+  lastSeen: number;
+  spki: Buffer | null;
+}
+
+interface MessageRow {
+  id: string;
+  peer: string;
+  dir: number;
+  seq: number | null;
+  text: string;
+  ts: number;
+  due: number | null;
+  state: string;
+}
+
+export interface OutgoingDraft {
+  id: string;
+  peer: string;
+  text: string;
+  ts: number;
+  /** Set for a scheduled message: held until this time. */
+  due?: number;
+}
+
+export interface IncomingMessage {
+  id: string;
+  seq: number;
+  ts: number;
+  text: string;
+}
+
+function toInfo(row: MessageRow): MessageInfo {
+  return {
+    id: row.id,
+    peer: row.peer,
+    direction: row.dir === 0 ? 'out' : 'in',
+    text: row.text,
+    state: row.state as MessageState,
+    ts: row.ts,
+    due: row.due,
+    seq: row.seq,
+  };
+}
+
+/** Rank of outgoing states: a state only ever moves forward. */
+const OUT_RANK: Record<string, number> = { scheduled: 0, queued: 1, sent: 2, delivered: 3, read: 4 };
+
+export class Store {
+  readonly db: Database.Database;
+  private readonly s;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    // WAL with synchronous=NORMAL: durable across process crashes (the issue's
+    // kill -9), one fsync per checkpoint instead of per commit.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+    const db = this.db;
+    this.s = {
+      upsertPeer: db.prepare(
+        `INSERT INTO peers (id, name, grp, host, addresses, port, last_seen) VALUES (@id, @name, @group, @host, @addresses, @port, @lastSeen)
+         ON CONFLICT(id) DO UPDATE SET name=excluded.name, grp=excluded.grp, host=excluded.host,
+           addresses=excluded.addresses, port=excluded.port, last_seen=excluded.last_seen`,
+      ),
+      knownPeers: db.prepare(`SELECT id, name, grp, host, addresses, port, last_seen, spki FROM peers`),
+      pin: db.prepare(`UPDATE peers SET spki = ? WHERE id = ?`),
+      pinned: db.prepare(`SELECT spki FROM peers WHERE id = ?`),
+      nextSeq: db.prepare(
+        `INSERT INTO conversations (peer, out_seq) VALUES (?, 1)
+         ON CONFLICT(peer) DO UPDATE SET out_seq = out_seq + 1 RETURNING out_seq`,
+      ),
+      insertOut: db.prepare(
+        `INSERT INTO messages (id, peer, dir, seq, text, ts, due, state) VALUES (?, ?, 0, ?, ?, ?, ?, ?)`,
+      ),
+      dueScheduled: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE state = 'scheduled' AND due <= ? ORDER BY due, rowid`),
+      promote: db.prepare(`UPDATE messages SET state = 'queued', seq = ?, ts = ? WHERE dir = 0 AND id = ?`),
+      nextDue: db.prepare(`SELECT MIN(due) AS due FROM messages WHERE state = 'scheduled'`),
+      pending: db.prepare(
+        `SELECT id, peer, dir, seq, text, ts, due, state FROM messages
+         WHERE dir = 0 AND peer = ? AND state IN ('queued', 'sent') AND seq > ? ORDER BY seq LIMIT ?`,
+      ),
+      peersWithPending: db.prepare(`SELECT DISTINCT peer FROM messages WHERE dir = 0 AND state IN ('queued', 'sent')`),
+      getOut: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE dir = 0 AND id = ?`),
+      setOutState: db.prepare(`UPDATE messages SET state = ? WHERE dir = 0 AND peer = ? AND id = ?`),
+      insertIn: db.prepare(
+        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state) VALUES (?, ?, 1, ?, ?, ?, 'received')`,
+      ),
+      getIn: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE dir = 1 AND peer = ? AND id = ?`),
+      unread: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'received'`),
+      markInRead: db.prepare(`UPDATE messages SET state = 'read', receipt_sent = 0 WHERE dir = 1 AND peer = ? AND state = 'received'`),
+      receipts: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'read' AND receipt_sent = 0 LIMIT ?`),
+      receiptSent: db.prepare(`UPDATE messages SET receipt_sent = 1 WHERE dir = 1 AND peer = ? AND id = ?`),
+      history: db.prepare(
+        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state FROM messages WHERE peer = ?
+           ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts, rowid`,
+      ),
+      getSetting: db.prepare(`SELECT value FROM settings WHERE key = ?`),
+      setSetting: db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+    };
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs fn in one transaction (nested calls join the outer one). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // ---- peers ------------------------------------------------------------
+
+  savePeer(p: Omit<KnownPeerRow, 'spki'>): void {
+    this.s.upsertPeer.run({ ...p, addresses: JSON.stringify(p.addresses) });
+  }
+
+  knownPeers(): KnownPeerRow[] {
+    return (this.s.knownPeers.all() as Array<Record<string, unknown>>).map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      group: r.grp as string,
+      host: r.host as string,
+      addresses: JSON.parse(r.addresses as string) as string[],
+      port: r.port as number,
+      lastSeen: r.last_seen as number,
+      spki: (r.spki as Buffer | null) ?? null,
+    }));
+  }
+
+  pinnedKey(id: string): Buffer | null {
+    const row = this.s.pinned.get(id) as { spki: Buffer | null } | undefined;
+    return row?.spki ?? null;
+  }
+
+  pinKey(id: string, spki: Buffer): void {
+    this.s.pin.run(spki, id);
+  }
+
+  // ---- outgoing ---------------------------------------------------------
+
+  /** Stores new outgoing messages; immediate ones get the next sequence number. */
+  enqueue(drafts: OutgoingDraft[]): MessageInfo[] {
+    return this.tx(() =>
+      drafts.map((d) => {
+        const scheduled = d.due !== undefined && d.due > d.ts;
+        const seq = scheduled ? null : this.nextSeq(d.peer);
+        const state = scheduled ? 'scheduled' : 'queued';
+        const ts = scheduled ? d.due! : d.ts;
+        this.s.insertOut.run(d.id, d.peer, seq, d.text, ts, scheduled ? d.due! : null, state);
+        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, due: scheduled ? d.due! : null, seq } as MessageInfo;
+      }),
+    );
+  }
+
+  private nextSeq(peer: string): number {
+    return (this.s.nextSeq.get(peer) as { out_seq: number }).out_seq;
+  }
+
+  /** Moves scheduled messages that are due into the outbox, in due order. */
+  promoteDue(now: number): MessageInfo[] {
+    return this.tx(() =>
+      (this.s.dueScheduled.all(now) as MessageRow[]).map((row) => {
+        const seq = this.nextSeq(row.peer);
+        this.s.promote.run(seq, now, row.id);
+        return toInfo({ ...row, seq, ts: now, state: 'queued' });
+      }),
+    );
+  }
+
+  nextDue(): number | null {
+    return (this.s.nextDue.get() as { due: number | null }).due;
+  }
+
+  /** Unacknowledged outgoing messages to a peer with seq > afterSeq, in order. */
+  pending(peer: string, afterSeq: number, limit: number): MessageInfo[] {
+    return (this.s.pending.all(peer, afterSeq, limit) as MessageRow[]).map(toInfo);
+  }
+
+  peersWithPending(): string[] {
+    return (this.s.peersWithPending.all() as Array<{ peer: string }>).map((r) => r.peer);
+  }
+
+  getOutgoing(id: string): MessageInfo | null {
+    const row = this.s.getOut.get(id) as MessageRow | undefined;
+    return row ? toInfo(row) : null;
+  }
+
+  /**
+   * Moves outgoing messages of one peer forward to `state`; a message never
+   * moves back (a late 'sent' does not undo 'delivered'). Returns the changed ones.
+   */
+  advance(peer: string, ids: readonly string[], state: 'sent' | 'delivered' | 'read'): MessageInfo[] {
+    return this.tx(() => {
+      const changed: MessageInfo[] = [];
+      for (const id of ids) {
+        const row = this.s.getOut.get(id) as MessageRow | undefined;
+        if (!row || row.peer !== peer) continue;
+        if ((OUT_RANK[row.state] ?? 0) >= OUT_RANK[state]!) continue;
+        this.s.setOutState.run(state, peer, id);
+        changed.push(toInfo({ ...row, state }));
+      }
+      return changed;
+    });
+  }
+
+  // ---- incoming ---------------------------------------------------------
+
+  /** Stores incoming messages; duplicates (same sender, same id) are ignored. Returns the new ones. */
+  storeIncoming(peer: string, messages: readonly IncomingMessage[], receivedAt: number): MessageInfo[] {
+    return this.tx(() => {
+      const fresh: MessageInfo[] = [];
+      for (const m of messages) {
+        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, receivedAt);
+        if (r.changes === 1) {
+          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: receivedAt, due: null, seq: m.seq });
+        }
+      }
+      return fresh;
+    });
+  }
+
+  /** Marks every unread message from a peer as read; returns their ids (receipts to send). */
+  markRead(peer: string): string[] {
+    return this.tx(() => {
+      const ids = (this.s.unread.all(peer) as Array<{ id: string }>).map((r) => r.id);
+      if (ids.length > 0) this.s.markInRead.run(peer);
+      return ids;
+    });
+  }
+
+  pendingReceipts(peer: string, limit: number): string[] {
+    return (this.s.receipts.all(peer, limit) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  receiptsDelivered(peer: string, ids: readonly string[]): void {
+    this.tx(() => {
+      for (const id of ids) this.s.receiptSent.run(peer, id);
+    });
+  }
+
+  // ---- history and settings ----------------------------------------------
+
+  history(peer: string, limit: number): MessageInfo[] {
+    return (this.s.history.all(peer, limit) as MessageRow[]).map(toInfo);
+  }
+
+  getSetting(key: string): string | null {
+    return (this.s.getSetting.get(key) as { value: string } | undefined)?.value ?? null;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.s.setSetting.run(key, value);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The control API between a running peer and its hosts (the one-shot CLI
+ * commands, `pigeon chat`, later the desktop app). Transport: newline-delimited
+ * JSON over a local socket in the profile folder. Requests carry an id; the
+ * answer carries the same id. After `subscribe`, engine events stream as
+ * `{ "event": ... }` lines. No exception crosses this boundary: errors travel
+ * as { code, message }.
+ */
+import { z } from 'zod';
+import { MAX_TEXT_CHARS } from '../protocol/constants.js';
+import type { ErrorInfo } from '../protocol/errors.js';
+import { AwayMessage, MessageId, PresenceStatus } from '../protocol/schemas-common.js';
+
+export type MessageState = 'scheduled' | 'queued' | 'sent' | 'delivered' | 'read' | 'received';
+
+/** A peer as the engine knows it. */
+export interface PeerInfo {
+  id: string;
+  name: string;
+  group: string;
+  host: string;
+  addresses: string[];
+  port: number;
+  status: PresenceStatus;
+  away: string;
+  online: boolean;
+  /** Discovery sources that currently see the peer: broadcast, mdns, manual. */
+  sources: string[];
+  lastSeen: number;
+  /** SHA-256 of the pinned public key, grouped hex; empty until a session was made. */
+  fingerprint: string;
+}
+
+export interface MessageInfo {
+  id: string;
+  peer: string;
+  direction: 'out' | 'in';
+  text: string;
+  state: MessageState;
+  /** When the message entered the conversation (ms since epoch). */
+  ts: number;
+  /** For scheduled messages: when it is due. */
+  due: number | null;
+  seq: number | null;
+}
+
+export interface SelfInfo {
+  id: string;
+  name: string;
+  group: string;
+  host: string;
+  port: number;
+  fingerprint: string;
+  status: PresenceStatus;
+  away: string;
+}
+
+export type PeerEvent =
+  | { type: 'listening'; self: SelfInfo }
+  | { type: 'peer-online'; peer: PeerInfo }
+  | { type: 'peer-offline'; peer: PeerInfo }
+  | { type: 'peer-updated'; peer: PeerInfo }
+  | { type: 'message'; message: MessageInfo }
+  | { type: 'message-state'; message: MessageInfo }
+  | { type: 'key-changed'; peerId: string; name: string; pinned: string; presented: string }
+  | { type: 'warning'; code: string; message: string };
+
+/** Request schemas, one per method; the server validates params with them. */
+export const ControlRequests = {
+  whoami: z.object({}),
+  peers: z.object({}),
+  send: z.object({ peer: z.string().min(1), text: z.string().min(1).max(MAX_TEXT_CHARS), at: z.number().int().optional() }),
+  waitDelivered: z.object({ id: MessageId, timeoutMs: z.number().int().min(0).max(24 * 3600 * 1000) }),
+  history: z.object({ peer: z.string().min(1), limit: z.number().int().min(1).max(100000).optional(), markRead: z.boolean().optional() }),
+  markRead: z.object({ peer: z.string().min(1) }),
+  setStatus: z.object({ status: PresenceStatus, away: AwayMessage.optional() }),
+  trust: z.object({ peer: z.string().min(1) }),
+  subscribe: z.object({}),
+} as const;
+
+export type ControlMethod = keyof typeof ControlRequests;
+
+export interface ControlResults {
+  whoami: SelfInfo;
+  peers: PeerInfo[];
+  send: MessageInfo;
+  waitDelivered: MessageInfo;
+  history: MessageInfo[];
+  markRead: { count: number };
+  setStatus: SelfInfo;
+  trust: PeerInfo;
+  subscribe: { subscribed: true };
+}
+
+export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;
+
+export interface ControlRequest {
+  id: number;
+  method: string;
+  params?: unknown;
+}
+
+export type ControlResponse =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: ErrorInfo };
+
+export interface ControlEventLine {
+  event: PeerEvent;
+}
+
+/** Name of the control socket inside the profile folder. */
+export const CONTROL_SOCKET_NAME = 'control.sock';

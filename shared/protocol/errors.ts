@@ -1,0 +1,50 @@
+/**
+ * Stable error codes (PIGEON_ERR_*) used across the engine, the control API and
+ * the CLI. A code never changes meaning; the CLI maps codes to exit codes.
+ */
+export const ErrorCodes = {
+  /** No peer is running for this profile (control socket absent or refusing). */
+  NOT_RUNNING: 'PIGEON_ERR_NOT_RUNNING',
+  /** The named peer is not known. */
+  PEER_NOT_FOUND: 'PIGEON_ERR_PEER_NOT_FOUND',
+  /** The name or id prefix matches more than one peer. */
+  PEER_AMBIGUOUS: 'PIGEON_ERR_PEER_AMBIGUOUS',
+  /** Waiting for delivery timed out; the message stays queued. */
+  NOT_DELIVERED: 'PIGEON_ERR_NOT_DELIVERED',
+  /** A request was malformed (bad arguments, bad time, text too long). */
+  BAD_REQUEST: 'PIGEON_ERR_BAD_REQUEST',
+  /** A peer presented a key other than the one pinned for its id. */
+  KEY_CHANGED: 'PIGEON_ERR_KEY_CHANGED',
+  /** A peer's certificate does not match the device id it claimed. */
+  ID_MISMATCH: 'PIGEON_ERR_ID_MISMATCH',
+  /** A frame or packet broke the protocol (size, schema, order). */
+  PROTOCOL: 'PIGEON_ERR_PROTOCOL',
+  /** The profile is already used by a running peer. */
+  PROFILE_BUSY: 'PIGEON_ERR_PROFILE_BUSY',
+  /** Anything unexpected inside the engine. */
+  INTERNAL: 'PIGEON_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** An error that carries a stable code; safe to show its message to users. */
+export class PigeonError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'PigeonError';
+    this.code = code;
+  }
+}
+
+/** The serialisable shape of an error that crosses a process boundary. */
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+}
+
+export function toErrorInfo(err: unknown): ErrorInfo {
+  if (err instanceof PigeonError) return { code: err.code, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: ErrorCodes.INTERNAL, message };
+}
