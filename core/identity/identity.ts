@@ -6,7 +6,6 @@
 import { createHash, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { base32, groupHex } from '../../shared/util/base32.js';
 
 export interface Identity {
@@ -47,19 +46,23 @@ function identityFrom(keyPem: string, certPem: string): Identity {
 }
 
 async function createIdentity(): Promise<{ keyPem: string; certPem: string }> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  // Loaded only on first run: the certificate library (and the reflect-metadata
+  // polyfill its dependency injection needs) is not part of a running peer's memory.
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
     name: 'CN=pigeon',
     notBefore: new Date(now - 24 * 3600 * 1000),
     notAfter: new Date(now + CERT_YEARS * 365 * 24 * 3600 * 1000),
-    keys,
+    keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
     signingAlgorithm: alg,
   });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as unknown as webcrypto.CryptoKey);
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
   const keyPem = x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');
   return { keyPem, certPem: cert.toString('pem') };
 }

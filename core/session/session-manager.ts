@@ -205,7 +205,10 @@ export class SessionManager {
     }
     this.sessions.set(h.peerId, session);
     session.onClose((reason) => {
-      if (this.sessions.get(h.peerId) === session) this.sessions.delete(h.peerId);
+      if (this.sessions.get(h.peerId) === session) {
+        this.sessions.delete(h.peerId);
+        directory.gone(h.peerId, 'session');
+      }
       logger.log('debug', 'session closed', { peer: h.peerId, reason });
       if (!this.stopping && this.init.wantsSession(h.peerId)) this.ensure(h.peerId);
     });

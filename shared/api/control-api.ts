@@ -93,6 +93,8 @@ export interface ControlResults {
 }
 
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;
+/** Parameters after validation. */
+export type ControlParsed<M extends ControlMethod> = z.output<(typeof ControlRequests)[M]>;
 
 export interface ControlRequest {
   id: number;

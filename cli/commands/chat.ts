@@ -1,0 +1,66 @@
+/**
+ * `pigeon chat <peer>`: an interactive conversation in the terminal through
+ * the running peer. Shows recent history, prints incoming messages and
+ * delivery marks as they happen, sends each line typed. /quit or Ctrl-D ends.
+ */
+import { createInterface } from 'node:readline';
+import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
+import { ControlClient } from '../control-client.js';
+import { clock, formatMessage } from '../format.js';
+
+/** Lines of history shown when the chat opens. */
+const BACKLOG = 20;
+
+export async function runChat(home: string, query: string): Promise<void> {
+  const client = await ControlClient.connect(home);
+  const peers = await client.request('peers', {});
+  const history = await client.request('history', { peer: query, limit: BACKLOG, markRead: true });
+  const target = peers.find((p) => p.id === history[0]?.peer) ?? peers.find((p) => p.name === query || p.id.startsWith(query.toLowerCase()));
+  const peerId = target?.id ?? history[0]?.peer ?? '';
+  const name = target?.name ?? query;
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+  const say = (line: string): void => {
+    if (process.stdin.isTTY) {
+      process.stdout.write('\r\x1b[K' + line + '\n');
+      rl.prompt(true);
+    } else process.stdout.write(line + '\n');
+  };
+  process.stdout.write(`Chat with ${name}${target?.online ? '' : ' (offline: messages wait in the outbox)'}. Type a message and press Enter; /quit to leave.\n`);
+  for (const m of history) process.stdout.write(formatMessage(m, name) + '\n');
+  await client.subscribe((e: PeerEvent) => {
+    if (e.type === 'message' && e.message.peer === peerId) {
+      say(`${clock(e.message.ts)} ${name}: ${e.message.text}`);
+      void client.request('markRead', { peer: peerId }).catch(() => {});
+    } else if (e.type === 'message-state' && e.message.peer === peerId && (e.message.state === 'delivered' || e.message.state === 'read')) {
+      say(`  ✓ ${e.message.state}: ${e.message.text.slice(0, 40)}`);
+    } else if ((e.type === 'peer-online' || e.type === 'peer-offline' || e.type === 'peer-updated') && e.peer.id === peerId) {
+      say(`  ${name} is ${e.peer.online ? e.peer.status : 'offline'}${e.peer.away ? ` (${e.peer.away})` : ''}`);
+    }
+  });
+  rl.setPrompt('> ');
+  rl.prompt();
+  await new Promise<void>((resolve) => {
+    // Lines are sent one after another so that the order typed is the order stored.
+    let chain: Promise<unknown> = Promise.resolve();
+    rl.on('line', (line) => {
+      const text = line.trim();
+      if (text === '/quit') return rl.close();
+      if (text === '') return rl.prompt();
+      chain = chain.then(() =>
+        client.request('send', { peer: peerId || query, text: line }).then(
+          (m: MessageInfo) => {
+            if (!process.stdin.isTTY) say(`  queued ${m.id}`);
+            else rl.prompt();
+          },
+          (err: Error) => say(`  not sent: ${err.message}`),
+        ),
+      );
+    });
+    rl.on('close', () => void chain.then(() => resolve()));
+    client.onClose(() => {
+      say('The peer stopped.');
+      rl.close();
+    });
+  });
+  client.close();
+}

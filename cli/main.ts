@@ -1,0 +1,193 @@
+/**
+ * The `pigeon` command: `pigeon peer` runs a headless peer; the other commands
+ * talk to the running peer of a profile through its control socket. Errors are
+ * printed as one plain line and mapped to stable exit codes (exit-codes.ts).
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadOrCreateIdentity, type LogLevel } from '../core/index.js';
+import { DEFAULT_PORT } from '../shared/protocol/constants.js';
+import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
+import { runChat } from './commands/chat.js';
+import { runPeer } from './commands/run-peer.js';
+import { withClient } from './control-client.js';
+import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
+import { formatMessage, formatPeers, formatSelf } from './format.js';
+import { resolveHome } from './home.js';
+import { parseTime } from './parse-time.js';
+
+/** Default time `send --wait` waits for delivery. */
+const DEFAULT_WAIT_SECONDS = 30;
+
+function int(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function list(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+const homeOption = (): Option => new Option('--home <dir>', 'profile folder (default: $PIGEON_HOME, else the per-user config folder)');
+
+function print(json: boolean, value: unknown, human: () => string): void {
+  process.stdout.write((json ? JSON.stringify(value) : human()) + '\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('pigeon')
+    .description('Pigeon: LAN messenger. Peers on one LAN find each other and chat directly, end to end over TLS.')
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('peer')
+    .description('run a peer in the foreground (Ctrl-C to stop)')
+    .addOption(homeOption())
+    .option('--name <name>', 'display name (saved in the profile; default: your user name)')
+    .option('--group <group>', 'workgroup or department (saved in the profile)')
+    .option('--port <port>', `TCP port for sessions (default ${DEFAULT_PORT}, or any free port if taken)`, int(0, 65535))
+    .option('--json', 'print one JSON event per line', false)
+    .option('--discovery-port <port>', `UDP discovery port, the same on all peers of a LAN (default ${DEFAULT_PORT})`, int(1, 65535))
+    .option('--broadcast <addr>', 'broadcast address to announce to, repeatable or comma-separated (default: every interface + 255.255.255.255)', list)
+    .option('--no-broadcast', 'do not use UDP broadcast (mDNS and --peer-address only)')
+    .option('--peer-address <host[:port]>', 'also announce to this address, e.g. a peer in another subnet; repeatable', list)
+    .option('--no-mdns', 'do not use mDNS / DNS-SD')
+    .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel }) => {
+      await runPeer({
+        home: resolveHome(o.home),
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.group !== undefined ? { group: o.group } : {}),
+        ...(o.port !== undefined ? { port: o.port } : {}),
+        ...(o.discoveryPort !== undefined ? { discoveryPort: o.discoveryPort } : {}),
+        broadcast: o.broadcast === false ? [] : Array.isArray(o.broadcast) ? o.broadcast : 'auto',
+        extraAddresses: o.peerAddress ?? [],
+        mdns: o.mdns,
+        json: o.json,
+        logLevel: o.logLevel,
+      });
+    });
+
+  program
+    .command('peers')
+    .description('list the peers known to the running peer')
+    .addOption(homeOption())
+    .option('--json', 'print a JSON array', false)
+    .action(async (o: { home?: string; json: boolean }) => {
+      const peers = await withClient(resolveHome(o.home), (c) => c.request('peers', {}));
+      print(o.json, peers, () => formatPeers(peers));
+    });
+
+  program
+    .command('send')
+    .description('put a message in the outbox and print its id (peer: exact name or unique device-id prefix)')
+    .argument('<peer>', 'name or device-id prefix')
+    .argument('<text>', 'message text')
+    .addOption(homeOption())
+    .option('--wait', 'wait until the message is delivered', false)
+    .option('--timeout <seconds>', `how long --wait waits (default ${DEFAULT_WAIT_SECONDS})`, int(0, 86400), DEFAULT_WAIT_SECONDS)
+    .option('--at <time>', 'send later: ISO date-time, clock time (17:30) or delay (+10m)')
+    .option('--json', 'print the message as JSON', false)
+    .action(async (peer: string, text: string, o: { home?: string; wait: boolean; timeout: number; at?: string; json: boolean }) => {
+      let at: number | undefined;
+      if (o.at !== undefined) {
+        try {
+          at = parseTime(o.at);
+        } catch (err) {
+          throw new PigeonError(ErrorCodes.BAD_REQUEST, (err as Error).message);
+        }
+      }
+      await withClient(resolveHome(o.home), async (c) => {
+        let m = await c.request('send', { peer, text, ...(at !== undefined ? { at } : {}) });
+        if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000 });
+        print(o.json, m, () => (o.wait ? `${m.id} ${m.state}` : m.id));
+      });
+    });
+
+  program
+    .command('history')
+    .description('show the conversation with a peer, with each message state')
+    .argument('<peer>', 'name or device-id prefix')
+    .addOption(homeOption())
+    .option('--json', 'print a JSON array', false)
+    .option('--limit <n>', 'most recent messages to show (default 100)', int(1, 100000), 100)
+    .action(async (peer: string, o: { home?: string; json: boolean; limit: number }) => {
+      await withClient(resolveHome(o.home), async (c) => {
+        const messages = await c.request('history', { peer, limit: o.limit });
+        const known = (await c.request('peers', {})).find((p) => p.id === messages[0]?.peer);
+        print(o.json, messages, () => (messages.length ? messages.map((m) => formatMessage(m, known?.name ?? peer)).join('\n') : 'No messages yet.'));
+      });
+    });
+
+  program
+    .command('status')
+    .description('set your presence: online, away or busy, with an optional message')
+    .addArgument(new Command().createArgument('<status>', 'online | away | busy').choices(['online', 'away', 'busy']))
+    .argument('[message...]', 'away message')
+    .addOption(homeOption())
+    .action(async (status: 'online' | 'away' | 'busy', message: string[], o: { home?: string }) => {
+      const self = await withClient(resolveHome(o.home), (c) => c.request('setStatus', { status, away: message.join(' ') }));
+      process.stdout.write(`${self.status}${self.away ? ` (${self.away})` : ''}\n`);
+    });
+
+  program
+    .command('chat')
+    .description('chat with a peer in the terminal')
+    .argument('<peer>', 'name or device-id prefix')
+    .addOption(homeOption())
+    .action(async (peer: string, o: { home?: string }) => runChat(resolveHome(o.home), peer));
+
+  program
+    .command('whoami')
+    .description('print this profile\'s name, device id and key fingerprint (works without a running peer)')
+    .addOption(homeOption())
+    .option('--json', 'print JSON', false)
+    .action(async (o: { home?: string; json: boolean }) => {
+      const home = resolveHome(o.home);
+      try {
+        const self = await withClient(home, (c) => c.request('whoami', {}));
+        print(o.json, self, () => formatSelf(self));
+      } catch (err) {
+        if (!(err instanceof PigeonError) || err.code !== ErrorCodes.NOT_RUNNING) throw err;
+        const id = await loadOrCreateIdentity(home);
+        const value = { id: id.id, fingerprint: id.fingerprint };
+        print(o.json, value, () => `device id:   ${id.id}\nfingerprint: ${id.fingerprint}\n(no peer running for ${home})`);
+      }
+    });
+
+  program
+    .command('trust')
+    .description('accept the new key a peer presented (after comparing fingerprints with its owner)')
+    .argument('<peer>', 'name or device-id prefix')
+    .addOption(homeOption())
+    .action(async (peer: string, o: { home?: string }) => {
+      const p = await withClient(resolveHome(o.home), (c) => c.request('trust', { peer }));
+      process.stdout.write(`trusted the new key of ${p.name}: ${p.fingerprint}\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return ExitCodes.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCodes.OK;
+      return err.exitCode === 0 ? ExitCodes.OK : ExitCodes.USAGE;
+    }
+    if (err instanceof PigeonError) {
+      process.stderr.write(`pigeon: ${err.message}\n`);
+      return exitCodeFor(err.code);
+    }
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`pigeon: ${e?.message ?? String(err)}\n`);
+    return ExitCodes.ERROR;
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * Reliable chat delivery over peer sessions. Outgoing messages live in the
+ * store's outbox until the receiver acknowledges that it stored them; each
+ * peer has a lane that streams its outbox in sequence order through a window
+ * of unacknowledged messages and starts over from the first unacknowledged
+ * one on every new session. Incoming messages are stored (duplicates dropped
+ * by id) before the ack goes out. Read receipts and scheduled messages ride
+ * on the same machinery.
+ */
+import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
+import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { SessionFrame } from '../../shared/protocol/session-frames.js';
+import type { Session } from '../session/session.js';
+import type { IncomingMessage, OutgoingDraft, Store } from '../store/store.js';
+import type { Clock, Logger, Random } from '../util/components.js';
+
+/**
+ * Most messages in flight (sent, not yet acknowledged) per peer. Large enough
+ * that acks never stall a burst on a LAN (1000 × ~100 B = 100 kB in flight),
+ * small enough that a reconnect resends little.
+ */
+const WINDOW = 1000;
+/** With messages in flight and no ack for this long, the session is presumed stuck and closed (a redial follows). */
+const ACK_TIMEOUT_MS = 20000;
+/** How often lanes are checked for stuck acks. */
+const TICK_MS = 1000;
+/** setTimeout cannot wait longer than 2^31-1 ms; a far-off scheduled message is re-checked hourly. */
+const MAX_TIMER_MS = 3600 * 1000;
+
+interface Lane {
+  session: Session | null;
+  /** Ids of messages sent on the current session and not yet acknowledged. */
+  inflight: Set<string>;
+  /** Highest seq sent on the current session. */
+  lastSentSeq: number;
+  /** Read receipts sent on the current session, waiting for read-ack. */
+  receiptsInFlight: Set<string>;
+  /** Incoming messages waiting for the next store transaction. */
+  incoming: IncomingMessage[];
+  lastProgress: number;
+  waitingForDrain: boolean;
+}
+
+interface Waiter {
+  resolve: (m: MessageInfo) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface MessengerComponents {
+  store: Store;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+}
+
+export class Messenger {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private drafts: Array<{ draft: OutgoingDraft; resolve: (m: MessageInfo) => void; reject: (e: Error) => void }> = [];
+  private flushScheduled = false;
+  private readonly incomingDirty = new Set<string>();
+  private incomingScheduled = false;
+  private scheduleTimer: NodeJS.Timeout | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly components: MessengerComponents,
+    private readonly emit: (event: PeerEvent) => void,
+    /** Asks the session manager for a session to this peer. */
+    private readonly ensureSession: (peerId: string) => void,
+  ) {}
+
+  start(): void {
+    if (this.tickTimer) return;
+    this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+    this.tickTimer.unref();
+    this.promoteDue();
+  }
+
+  stop(): void {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.scheduleTimer) clearTimeout(this.scheduleTimer);
+    this.tickTimer = this.scheduleTimer = null;
+    this.flushDrafts();
+    this.flushIncoming();
+    for (const set of this.waiters.values()) {
+      for (const w of set) {
+        clearTimeout(w.timer);
+        w.reject(new PigeonError(ErrorCodes.NOT_DELIVERED, 'the peer stopped before the message was delivered; it stays queued'));
+      }
+    }
+    this.waiters.clear();
+  }
+
+  // ---- outgoing ---------------------------------------------------------
+
+  /**
+   * Puts a message in the outbox. Messages sent in the same tick are stored in
+   * one transaction; the promise resolves once the message is on disk.
+   */
+  send(peer: string, text: string, due?: number): Promise<MessageInfo> {
+    const now = this.components.clock.now();
+    const draft: OutgoingDraft = { id: this.components.random.hex(16), peer, text, ts: now, ...(due !== undefined ? { due } : {}) };
+    return new Promise((resolve, reject) => {
+      this.drafts.push({ draft, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushDrafts());
+      }
+    });
+  }
+
+  private flushDrafts(): void {
+    this.flushScheduled = false;
+    const batch = this.drafts;
+    this.drafts = [];
+    if (batch.length === 0) return;
+    let stored: MessageInfo[];
+    try {
+      stored = this.components.store.enqueue(batch.map((b) => b.draft));
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+      return;
+    }
+    const peers = new Set<string>();
+    stored.forEach((m, i) => {
+      batch[i]!.resolve(m);
+      this.emit({ type: 'message-state', message: m });
+      if (m.state === 'queued') peers.add(m.peer);
+    });
+    if (stored.some((m) => m.state === 'scheduled')) this.armScheduler();
+    for (const p of peers) this.pump(p);
+  }
+
+  /** Resolves when the message is delivered (or read); rejects with NOT_DELIVERED after timeoutMs. */
+  waitDelivered(id: string, timeoutMs: number): Promise<MessageInfo> {
+    const m = this.components.store.getOutgoing(id);
+    if (!m) return Promise.reject(new PigeonError(ErrorCodes.BAD_REQUEST, `no outgoing message with id ${id}`));
+    if (m.state === 'delivered' || m.state === 'read') return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          set.delete(waiter);
+          if (set.size === 0) this.waiters.delete(id);
+          const now = this.components.store.getOutgoing(id);
+          const state = now?.state ?? m.state;
+          reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `message ${id} not delivered within ${Math.round(timeoutMs / 1000)} s (state: ${state}); it stays in the outbox and goes when the peer is reachable`));
+        }, timeoutMs),
+      };
+      set.add(waiter);
+    });
+  }
+
+  /** Is there anything to send to this peer (messages or read receipts)? */
+  hasWork(peer: string): boolean {
+    const { store } = this.components;
+    return store.pending(peer, 0, 1).length > 0 || store.pendingReceipts(peer, 1).length > 0;
+  }
+
+  peersWithWork(): string[] {
+    return this.components.store.peersWithPending();
+  }
+
+  // ---- sessions ---------------------------------------------------------
+
+  private lane(peer: string): Lane {
+    let lane = this.lanes.get(peer);
+    if (!lane) {
+      lane = { session: null, inflight: new Set(), lastSentSeq: 0, receiptsInFlight: new Set(), incoming: [], lastProgress: 0, waitingForDrain: false };
+      this.lanes.set(peer, lane);
+    }
+    return lane;
+  }
+
+  /** A session to the peer opened: take over its frames and send what waits. */
+  attach(session: Session, other: (frame: SessionFrame) => void): void {
+    const lane = this.lane(session.peerId);
+    lane.session = session;
+    lane.inflight.clear();
+    lane.receiptsInFlight.clear();
+    lane.lastSentSeq = 0;
+    lane.waitingForDrain = false;
+    lane.lastProgress = this.components.clock.now();
+    session.onFrame((frame) => this.onFrame(session, frame, other));
+    session.onClose(() => {
+      if (lane.session !== session) return;
+      this.flushIncoming();
+      lane.session = null;
+      lane.inflight.clear();
+      lane.receiptsInFlight.clear();
+    });
+    this.pump(session.peerId);
+  }
+
+  /** Sends the next window of queued messages and pending read receipts to a peer. */
+  pump(peer: string): void {
+    const lane = this.lane(peer);
+    const session = lane.session;
+    if (!session || !session.isOpen) {
+      if (this.hasWork(peer)) this.ensureSession(peer);
+      return;
+    }
+    if (lane.waitingForDrain) return;
+    const { store } = this.components;
+    const sentNow: string[] = [];
+    while (lane.inflight.size < WINDOW && !session.congested) {
+      const batch = store.pending(peer, lane.lastSentSeq, WINDOW - lane.inflight.size);
+      if (batch.length === 0) break;
+      for (const m of batch) {
+        session.send({ type: 'msg', id: m.id, seq: m.seq!, ts: m.ts, text: m.text });
+        lane.inflight.add(m.id);
+        lane.lastSentSeq = m.seq!;
+        if (m.state === 'queued') sentNow.push(m.id);
+      }
+    }
+    if (lane.inflight.size === 0) lane.lastProgress = this.components.clock.now();
+    this.sendReceipts(peer, lane, session);
+    if (session.congested) {
+      lane.waitingForDrain = true;
+      session.onDrain(() => {
+        lane.waitingForDrain = false;
+        this.pump(peer);
+      });
+    }
+    if (sentNow.length > 0) this.advance(peer, sentNow, 'sent');
+  }
+
+  private sendReceipts(peer: string, lane: Lane, session: Session): void {
+    const ids = this.components.store.pendingReceipts(peer, MAX_IDS_PER_FRAME).filter((id) => !lane.receiptsInFlight.has(id));
+    if (ids.length === 0) return;
+    for (const id of ids) lane.receiptsInFlight.add(id);
+    session.send({ type: 'read', ids });
+  }
+
+  private onFrame(session: Session, frame: SessionFrame, other: (frame: SessionFrame) => void): void {
+    const peer = session.peerId;
+    const lane = this.lane(peer);
+    switch (frame.type) {
+      case 'msg':
+        lane.incoming.push({ id: frame.id, seq: frame.seq, ts: frame.ts, text: frame.text });
+        this.incomingDirty.add(peer);
+        if (!this.incomingScheduled) {
+          this.incomingScheduled = true;
+          setImmediate(() => this.flushIncoming());
+        }
+        return;
+      case 'ack': {
+        lane.lastProgress = this.components.clock.now();
+        for (const id of frame.ids) lane.inflight.delete(id);
+        this.advance(peer, frame.ids, 'delivered');
+        this.pump(peer);
+        return;
+      }
+      case 'read':
+        this.advance(peer, frame.ids, 'read');
+        session.send({ type: 'read-ack', ids: frame.ids });
+        return;
+      case 'read-ack':
+        this.components.store.receiptsDelivered(peer, frame.ids);
+        for (const id of frame.ids) lane.receiptsInFlight.delete(id);
+        return;
+      default:
+        other(frame);
+    }
+  }
+
+  /** Stores every message received since the last flush in one transaction, then acknowledges. */
+  private flushIncoming(): void {
+    this.incomingScheduled = false;
+    if (this.incomingDirty.size === 0) return;
+    const { store, clock } = this.components;
+    const peers = [...this.incomingDirty];
+    this.incomingDirty.clear();
+    const fresh: MessageInfo[] = [];
+    const acks: Array<{ lane: Lane; ids: string[] }> = [];
+    store.tx(() => {
+      const now = clock.now();
+      for (const peer of peers) {
+        const lane = this.lane(peer);
+        const batch = lane.incoming;
+        lane.incoming = [];
+        fresh.push(...store.storeIncoming(peer, batch, now));
+        acks.push({ lane, ids: batch.map((m) => m.id) });
+      }
+    });
+    // Acknowledge only after the transaction committed: an ack means "stored".
+    for (const { lane, ids } of acks) {
+      for (let i = 0; i < ids.length; i += MAX_IDS_PER_FRAME) {
+        lane.session?.send({ type: 'ack', ids: ids.slice(i, i + MAX_IDS_PER_FRAME) });
+      }
+    }
+    for (const m of fresh) this.emit({ type: 'message', message: m });
+  }
+
+  private advance(peer: string, ids: readonly string[], state: 'sent' | 'delivered' | 'read'): void {
+    for (const m of this.components.store.advance(peer, ids, state)) {
+      this.emit({ type: 'message-state', message: m });
+      if (state !== 'sent') this.settle(m);
+    }
+  }
+
+  private settle(m: MessageInfo): void {
+    const set = this.waiters.get(m.id);
+    if (!set) return;
+    this.waiters.delete(m.id);
+    for (const w of set) {
+      clearTimeout(w.timer);
+      w.resolve(m);
+    }
+  }
+
+  // ---- read receipts ----------------------------------------------------
+
+  /** Marks a conversation read and sends the receipts (now or when the peer is back). */
+  markRead(peer: string): number {
+    const ids = this.components.store.markRead(peer);
+    if (ids.length > 0) this.pump(peer);
+    return ids.length;
+  }
+
+  // ---- scheduled messages and housekeeping -------------------------------
+
+  private armScheduler(): void {
+    if (this.scheduleTimer) clearTimeout(this.scheduleTimer);
+    this.scheduleTimer = null;
+    if (!this.tickTimer) return;
+    const due = this.components.store.nextDue();
+    if (due === null) return;
+    const delay = Math.min(Math.max(0, due - this.components.clock.now()), MAX_TIMER_MS);
+    this.scheduleTimer = setTimeout(() => this.promoteDue(), delay);
+    this.scheduleTimer.unref();
+  }
+
+  private promoteDue(): void {
+    const promoted = this.components.store.promoteDue(this.components.clock.now());
+    const peers = new Set<string>();
+    for (const m of promoted) {
+      this.emit({ type: 'message-state', message: m });
+      peers.add(m.peer);
+    }
+    for (const p of peers) this.pump(p);
+    this.armScheduler();
+  }
+
+  private tick(): void {
+    const now = this.components.clock.now();
+    for (const [peer, lane] of this.lanes) {
+      if (lane.session && lane.inflight.size > 0 && now - lane.lastProgress > ACK_TIMEOUT_MS) {
+        this.components.logger.log('info', 'no acknowledgement; reconnecting', { peer, inflight: lane.inflight.size });
+        lane.session.close('acknowledgement timeout');
+      }
+    }
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * createPeer(): the engine as one object. Wires identity, store, the
+ * discovery sources, the peer directory, sessions and the messenger, and
+ * exposes one typed event stream plus the operations the hosts (CLI, control
+ * API, desktop app) need. start() and stop() are idempotent.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo } from '../shared/api/control-api.js';
+import { DEAD_SESSION_MS, DEFAULT_PORT, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
+import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
+import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
+import type { HelloFrame } from '../shared/protocol/session-frames.js';
+import type { DiscoverySource, SelfPresence } from './discovery/discovery-source.js';
+import { MdnsSource } from './discovery/mdns-source.js';
+import { PeerDirectory } from './discovery/peer-directory.js';
+import { UdpPresence } from './discovery/udp-presence.js';
+import { loadOrCreateIdentity, type Identity } from './identity/identity.js';
+import { Messenger } from './messaging/messenger.js';
+import { SessionManager } from './session/session-manager.js';
+import { Store } from './store/store.js';
+import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
+
+export interface PeerComponents {
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+}
+
+export interface PeerOptions {
+  /** Profile folder: keys, database, control socket. */
+  home: string;
+  /** Display name; default: the saved one, else the OS user name. Saved in the profile. */
+  name?: string;
+  /** Workgroup / department; default: the saved one, else empty. Saved in the profile. */
+  group?: string;
+  /** TCP session port; default DEFAULT_PORT, falling back to any free port if taken. */
+  port?: number;
+  /** UDP discovery port (the same on every peer of a LAN); default DEFAULT_PORT. */
+  discoveryPort?: number;
+  /** Broadcast addresses: 'auto' (every interface + 255.255.255.255), a list, or [] for none. */
+  broadcast?: 'auto' | string[];
+  /** Extra unicast discovery targets, host[:port], e.g. peers in another subnet. */
+  extraAddresses?: string[];
+  /** Discover by mDNS / DNS-SD too (default true). */
+  mdns?: boolean;
+  /** Interface addresses for mDNS; default every non-loopback IPv4 interface. */
+  mdnsInterfaces?: string[];
+}
+
+export type PeerListener = (event: PeerEvent) => void;
+
+export interface Peer {
+  start(): Promise<SelfInfo>;
+  stop(): Promise<void>;
+  on(listener: PeerListener): () => void;
+  self(): SelfInfo;
+  peers(): PeerInfo[];
+  /** Finds a peer by exact name or unique device-id prefix. */
+  resolve(query: string): PeerInfo;
+  send(peerQuery: string, text: string, at?: number): Promise<MessageInfo>;
+  waitDelivered(id: string, timeoutMs: number): Promise<MessageInfo>;
+  history(peerQuery: string, limit?: number): MessageInfo[];
+  markRead(peerQuery: string): number;
+  setStatus(status: PresenceStatus, away?: string): SelfInfo;
+  /** Accepts the changed key a peer presented. */
+  trust(peerQuery: string): PeerInfo;
+  readonly identity: Identity | null;
+}
+
+/** Default number of history lines returned. */
+const DEFAULT_HISTORY = 100;
+
+export const defaultComponents: PeerComponents = { clock: systemClock, random: systemRandom, logger: silentLogger };
+
+export function createPeer(components: PeerComponents, options: PeerOptions): Peer {
+  const { clock, random, logger } = components;
+  const listeners = new Set<PeerListener>();
+  const emit = (event: PeerEvent): void => {
+    for (const l of listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        logger.log('error', 'event listener failed', { error: (err as Error).message });
+      }
+    }
+  };
+
+  let identity: Identity | null = null;
+  let store: Store | null = null;
+  let directory: PeerDirectory | null = null;
+  let sessions: SessionManager | null = null;
+  let messenger: Messenger | null = null;
+  let sources: DiscoverySource[] = [];
+  let udp: UdpPresence | null = null;
+  let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
+  let starting: Promise<SelfInfo> | null = null;
+  let stopping: Promise<void> | null = null;
+  const me = { name: '', group: '', host: hostname().slice(0, MAX_LABEL_CHARS), status: 'online' as PresenceStatus, away: '' };
+
+  const presence = (): SelfPresence => ({ id: identity!.id, name: me.name, group: me.group, host: me.host, port: sessions?.port ?? 0, status: me.status, away: me.away });
+  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence() });
+
+  function running(): { store: Store; directory: PeerDirectory; sessions: SessionManager; messenger: Messenger } {
+    if (state !== 'running' || !store || !directory || !sessions || !messenger) {
+      throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is not running');
+    }
+    return { store, directory, sessions, messenger };
+  }
+
+  async function doStart(): Promise<SelfInfo> {
+    mkdirSync(options.home, { recursive: true, mode: 0o700 });
+    identity = await loadOrCreateIdentity(options.home);
+    store = new Store(join(options.home, 'pigeon.db'));
+    const st = store;
+    me.name = (options.name ?? st.getSetting('name') ?? userInfo().username ?? 'pigeon').slice(0, MAX_LABEL_CHARS);
+    me.group = (options.group ?? st.getSetting('group') ?? '').slice(0, MAX_LABEL_CHARS);
+    st.setSetting('name', me.name);
+    st.setSetting('group', me.group);
+    const savedStatus = st.getSetting('status');
+    if (savedStatus === 'away' || savedStatus === 'busy') me.status = savedStatus;
+    me.away = st.getSetting('away') ?? '';
+
+    const dir = new PeerDirectory({ clock, store: st }, (event) => {
+      emit(event);
+      if (event.type === 'peer-online') {
+        sessions?.peerSeen(event.peer.id);
+        if (messenger?.hasWork(event.peer.id)) sessions?.ensure(event.peer.id);
+      }
+    }, (address, port) => udp?.learn(address, port));
+    directory = dir;
+    messenger = new Messenger({ store: st, clock, random, logger }, emit, (peerId) => sessions?.ensure(peerId));
+    const msgr = messenger;
+    sessions = new SessionManager(
+      { identity, store: st, directory: dir, clock, logger },
+      {
+        port: options.port ?? DEFAULT_PORT,
+        portFallback: options.port === undefined,
+        selfHello: hello,
+        wantsSession: (peerId) => msgr.hasWork(peerId),
+        onOpen: (session) =>
+          msgr.attach(session, (frame) => {
+            if (frame.type === 'status') {
+              const known = dir.get(session.peerId);
+              if (known) dir.seen({ ...known, address: session.remoteAddress, status: frame.status, away: frame.away, source: 'session', ttlMs: DEAD_SESSION_MS });
+            }
+          }),
+        onKeyChanged: (peerId, pinned, presented) =>
+          emit({ type: 'key-changed', peerId, name: dir.get(peerId)?.name ?? '', pinned, presented }),
+      },
+    );
+    await sessions.start();
+    messenger.start();
+    dir.start();
+    const discoveryPort = options.discoveryPort ?? DEFAULT_PORT;
+    udp = new UdpPresence(
+      { logger, random, now: () => clock.now() },
+      { discoveryPort, broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], self: presence, sink: dir, knownPeers: () => dir.onlineCount() },
+    );
+    sources = [udp];
+    if (options.mdns !== false) {
+      sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
+    }
+    for (const s of sources) await s.start();
+    state = 'running';
+    const self = selfInfo();
+    emit({ type: 'listening', self });
+    return self;
+  }
+
+  function selfInfo(): SelfInfo {
+    if (!identity) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is not running');
+    return { ...presence(), fingerprint: identity.fingerprint };
+  }
+
+  async function doStop(): Promise<void> {
+    for (const s of sources) {
+      try {
+        await s.stop();
+      } catch (err) {
+        logger.log('warn', 'discovery source did not stop cleanly', { source: s.name, error: (err as Error).message });
+      }
+    }
+    sources = [];
+    udp = null;
+    messenger?.stop();
+    await sessions?.stop();
+    directory?.stop();
+    store?.close();
+    messenger = null;
+    sessions = null;
+    directory = null;
+    store = null;
+    state = 'stopped';
+  }
+
+  return {
+    get identity() {
+      return identity;
+    },
+    start() {
+      if (state === 'running') return Promise.resolve(selfInfo());
+      if (starting) return starting;
+      state = 'starting';
+      starting = doStart().catch(async (err: unknown) => {
+        await doStop();
+        throw err;
+      });
+      void starting.finally(() => (starting = null)).catch(() => {});
+      return starting;
+    },
+    async stop() {
+      if (starting) await starting.catch(() => {});
+      if (state === 'stopped') return;
+      if (!stopping) {
+        state = 'stopping';
+        stopping = doStop().finally(() => (stopping = null));
+      }
+      return stopping;
+    },
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    self: selfInfo,
+    peers: () => running().directory.list(),
+    resolve: (query) => running().directory.resolve(query),
+    async send(peerQuery, text, at) {
+      const { directory: dir, messenger: msgr } = running();
+      const peer = dir.resolve(peerQuery);
+      if (at !== undefined && !Number.isFinite(at)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'invalid time for a scheduled message');
+      return msgr.send(peer.id, text, at);
+    },
+    waitDelivered: (id, timeoutMs) => running().messenger.waitDelivered(id, timeoutMs),
+    history(peerQuery, limit = DEFAULT_HISTORY) {
+      const { directory: dir, store: st } = running();
+      return st.history(dir.resolve(peerQuery).id, limit);
+    },
+    markRead(peerQuery) {
+      const { directory: dir, messenger: msgr } = running();
+      return msgr.markRead(dir.resolve(peerQuery).id);
+    },
+    setStatus(status, away = '') {
+      const { store: st, sessions: sm } = running();
+      me.status = status;
+      me.away = away.slice(0, MAX_AWAY_CHARS);
+      st.setSetting('status', status);
+      st.setSetting('away', me.away);
+      for (const s of sources) s.update();
+      sm.sendAll({ type: 'status', status: me.status, away: me.away });
+      return selfInfo();
+    },
+    trust(peerQuery) {
+      const { directory: dir, sessions: sm, messenger: msgr } = running();
+      const peer = dir.resolve(peerQuery);
+      if (!sm.trust(peer.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `${peer.name} has not presented a changed key`);
+      if (msgr.hasWork(peer.id)) sm.ensure(peer.id);
+      return dir.get(peer.id)!;
+    },
+  };
+}
