@@ -136,8 +136,8 @@ export class ControlServer {
       }
       const value = await this.call(method, parsed.data, subscribe);
       write({ id, ok: true, value } satisfies ControlResponse);
-    } catch (err) {
-      if (err instanceof SyntaxError) err = new PigeonError(ErrorCodes.BAD_REQUEST, 'request is not valid JSON');
+    } catch (caught) {
+      const err = caught instanceof SyntaxError ? new PigeonError(ErrorCodes.BAD_REQUEST, 'request is not valid JSON') : caught;
       const info = toErrorInfo(err);
       if (info.code === ErrorCodes.INTERNAL) this.logger.log('error', 'control request failed', { error: info.message });
       write({ id, ok: false, error: info } satisfies ControlResponse);

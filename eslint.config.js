@@ -1,0 +1,54 @@
+// Lint rules, including the import layering of ../shared/ARCHITECTURE.md:
+// shared imports nothing of ours and no node:*; core imports shared only;
+// cli enters core through core/index.ts only; nothing imports tests/ or build/.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const others = (...folders) => ({
+  regex: `(^|/)(${folders.join('|')})/`,
+  message: 'ARCHITECTURE.md: this folder may not import that one',
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench-results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['bin/**/*.js', 'eslint.config.js'],
+    languageOptions: { globals: { process: 'readonly' } },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    ignores: ['shared/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'shared/ is plain TypeScript: no node:*' }, others('core', 'cli', 'relay', 'electron', 'renderer', 'tests', 'build')] }],
+    },
+  },
+  {
+    files: ['core/**/*.ts'],
+    ignores: ['core/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [others('cli', 'relay', 'electron', 'renderer', 'tests', 'build')] }],
+    },
+  },
+  {
+    files: ['cli/**/*.ts'],
+    ignores: ['cli/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            others('relay', 'electron', 'renderer', 'tests', 'build'),
+            { regex: '(^|/)core/(?!index\\.js$)', message: 'ARCHITECTURE.md: cli enters core through core/index.ts only' },
+          ],
+        },
+      ],
+    },
+  },
+);
