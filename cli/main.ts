@@ -115,9 +115,10 @@ export function buildProgram(): Command {
     .addOption(homeOption())
     .option('--json', 'print a JSON array', false)
     .option('--limit <n>', 'most recent messages to show (default 100)', int(1, 100000), 100)
-    .action(async (peer: string, o: { home?: string; json: boolean; limit: number }) => {
+    .option('--mark-read', 'mark the messages as read (sends read receipts)', false)
+    .action(async (peer: string, o: { home?: string; json: boolean; limit: number; markRead: boolean }) => {
       await withClient(resolveHome(o.home), async (c) => {
-        const messages = await c.request('history', { peer, limit: o.limit });
+        const messages = await c.request('history', { peer, limit: o.limit, markRead: o.markRead });
         const known = (await c.request('peers', {})).find((p) => p.id === messages[0]?.peer);
         print(o.json, messages, () => (messages.length ? messages.map((m) => formatMessage(m, known?.name ?? peer)).join('\n') : 'No messages yet.'));
       });
