@@ -28,6 +28,7 @@ export const MIGRATIONS: string[] = [
     UNIQUE (dir, peer, id)
   );
   CREATE INDEX messages_by_peer ON messages (peer, ts, rowid);
+  CREATE INDEX messages_by_id ON messages (id);
   CREATE INDEX messages_outbox ON messages (peer, seq) WHERE dir = 0 AND state IN ('queued', 'sent');
   CREATE INDEX messages_scheduled ON messages (due) WHERE state = 'scheduled';
   CREATE INDEX messages_receipts ON messages (peer) WHERE dir = 1 AND state = 'read' AND receipt_sent = 0;
