@@ -18,9 +18,14 @@ export function parseTime(text: string, now: Date = new Date()): number {
     if (d.getTime() <= now.getTime()) d.setDate(d.getDate() + 1);
     return d.getTime();
   }
-  if (/^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(t)) {
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.exec(t);
+  if (iso) {
+    const [y, mo, d, h = 0, mi = 0, sec = 0] = iso.slice(1).map((v) => (v === undefined ? undefined : Number(v))) as number[];
+    // Date.parse rolls 30 February over into March; a date that does not exist is an error.
+    const real = new Date(Date.UTC(y!, mo! - 1, d!));
+    const valid = real.getUTCMonth() === mo! - 1 && real.getUTCDate() === d! && h! < 24 && mi! < 60 && sec! < 60;
     const ms = Date.parse(t.replace(' ', 'T'));
-    if (Number.isFinite(ms)) return ms;
+    if (valid && Number.isFinite(ms)) return ms;
   }
   throw new Error(`invalid time "${text}": use an ISO date-time (2026-11-24T17:30), a clock time (17:30) or a delay (+10m)`);
 }

@@ -5,7 +5,7 @@
  * a network without one). A peer found here is handed to UDP presence as a
  * unicast target, which keeps its liveness; mDNS itself only finds it.
  */
-import { Bonjour, type Browser, type Service } from 'bonjour-service';
+import type { Bonjour, Browser, Service } from 'bonjour-service';
 import { EXPIRY_MS, MDNS_SERVICE_TYPE, PROTOCOL_VERSION } from '../../shared/protocol/constants.js';
 import { DeviceId, Label } from '../../shared/protocol/schemas-common.js';
 import type { Logger } from '../util/components.js';
@@ -41,9 +41,11 @@ export class MdnsSource implements DiscoverySource {
   async start(): Promise<void> {
     if (this.instances.length > 0) return;
     const addresses = this.init.interfaces ?? lanInterfaces().map((i) => i.address);
+    // Loaded here, not at import time: a peer started with --no-mdns never pays for it.
+    const { Bonjour: BonjourClass } = await import('bonjour-service');
     for (const address of addresses) {
       try {
-        this.instances.push(this.open(address));
+        this.instances.push(this.open(BonjourClass, address));
       } catch (err) {
         this.components.logger.log('warn', 'mDNS unavailable on interface', { address, error: (err as Error).message });
       }
@@ -54,9 +56,9 @@ export class MdnsSource implements DiscoverySource {
     this.timer.unref();
   }
 
-  private open(address: string): Instance {
+  private open(BonjourClass: typeof Bonjour, address: string): Instance {
     const logger = this.components.logger;
-    const bonjour = new Bonjour({ interface: address, bind: '0.0.0.0' } as never, (err: Error) =>
+    const bonjour = new BonjourClass({ interface: address, bind: '0.0.0.0' } as never, (err: Error) =>
       logger.log('debug', 'mDNS error', { address, error: err.message }),
     );
     const self = this.init.self();

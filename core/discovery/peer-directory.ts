@@ -79,6 +79,10 @@ export class PeerDirectory implements DiscoverySink {
       changed = true;
     }
     const i = entry.info;
+    if (s.source === 'mdns' && !changed) {
+      // mDNS records carry identity only: presence (host, status, away) comes from the others.
+      s = { ...s, host: i.host, status: i.status, away: i.away };
+    }
     if (i.name !== s.name || i.group !== s.group || i.host !== s.host || i.port !== s.port || i.status !== s.status || i.away !== s.away) {
       Object.assign(i, { name: s.name, group: s.group, host: s.host, port: s.port, status: s.status, away: s.away });
       changed = true;

@@ -132,7 +132,13 @@ export class UdpPresence implements DiscoverySource {
     const p: DiscoveryPacket = { v: 1, t, ...self };
     // A reply never asks to be learned: the announcer already targets us.
     if (unicast && t !== 'reply') p.u = true;
-    return encodeDiscoveryPacket(p);
+    try {
+      return encodeDiscoveryPacket(p);
+    } catch {
+      // Labels full of characters JSON escapes (6 bytes each) can exceed the
+      // datagram limit; announce without the away message rather than not at all.
+      return encodeDiscoveryPacket({ ...p, away: '', name: p.name.slice(0, 16), group: p.group.slice(0, 16), host: p.host.slice(0, 16) });
+    }
   }
 
   private sendTo(target: Target, t: DiscoveryPacket['t']): Promise<void> {

@@ -13,8 +13,8 @@ import { fingerprintFromSpki, type Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger } from '../util/components.js';
 import { redialDelay } from './backoff.js';
-import { handshake, tlsOptions } from './handshake.js';
-import { Session } from './session.js';
+import { HANDSHAKE_TIMEOUT_MS, handshake, tlsOptions } from './handshake.js';
+import { ipv4, Session } from './session.js';
 
 export interface SessionManagerInit {
   /** TCP port to listen on; 0 = any. */
@@ -56,9 +56,13 @@ export class SessionManager {
   async start(): Promise<void> {
     if (this.server) return;
     this.stopping = false;
-    const server = tls.createServer({ ...tlsOptions(this.components.identity), requestCert: true });
+    const server = tls.createServer({ ...tlsOptions(this.components.identity), requestCert: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
     server.on('secureConnection', (socket) => this.accept(socket));
-    server.on('tlsClientError', (err) => this.components.logger.log('debug', 'TLS client error', { error: err.message }));
+    server.on('tlsClientError', (err, socket) => {
+      // Node leaves the socket open after a failed or timed-out handshake.
+      this.components.logger.log('debug', 'TLS client error', { error: err.message });
+      socket.destroy();
+    });
     server.on('connection', (socket: Socket) => {
       this.pending.add(socket);
       socket.once('close', () => this.pending.delete(socket));
@@ -136,6 +140,12 @@ export class SessionManager {
     return true;
   }
 
+  /** The pinned key of another known peer with the same name and host, if any. */
+  private keyOfNamesake(peerId: string, hello: HelloFrame): Buffer | null {
+    const twin = this.components.store.knownPeers().find((p) => p.id !== peerId && p.spki && p.name === hello.name && p.host === hello.host);
+    return twin?.spki ?? null;
+  }
+
   private dialState(peerId: string): DialState {
     let s = this.dials.get(peerId);
     if (!s) {
@@ -177,8 +187,12 @@ export class SessionManager {
   private admit(socket: tls.TLSSocket, h: Awaited<ReturnType<typeof handshake>>, dialer: boolean): void {
     const { directory, store, logger } = this.components;
     if (this.stopping) return void socket.destroy();
-    directory.seen({ ...h.hello, address: socket.remoteAddress ?? '', source: 'session', ttlMs: DEAD_SESSION_MS });
-    const pinned = store.pinnedKey(h.peerId);
+    directory.seen({ ...h.hello, address: ipv4(socket.remoteAddress ?? ''), source: 'session', ttlMs: DEAD_SESSION_MS });
+    // The device id is derived from the key, so a different key under a known id
+    // cannot pass the handshake (ID_MISMATCH). What people meet instead is a known
+    // colleague (same name, same host) turning up with a new key: a reinstall, or
+    // someone impersonating them. Both wait for the user's decision (trust()).
+    const pinned = store.pinnedKey(h.peerId) ?? this.keyOfNamesake(h.peerId, h.hello);
     if (pinned && !pinned.equals(h.spki)) {
       this.refusedKeys.set(h.peerId, h.spki);
       logger.log('warn', 'refused peer: its key changed', { peer: h.peerId });
@@ -186,7 +200,7 @@ export class SessionManager {
       this.init.onKeyChanged(h.peerId, fingerprintFromSpki(pinned), fingerprintFromSpki(h.spki));
       return;
     }
-    if (!pinned) {
+    if (!store.pinnedKey(h.peerId)) {
       store.pinKey(h.peerId, h.spki);
       directory.setFingerprint(h.peerId, fingerprintFromSpki(h.spki));
     }

@@ -23,6 +23,11 @@ export interface SessionInit {
   backlog: SessionFrame[];
 }
 
+/** The server listens dual-stack: IPv4 peers show up as ::ffff:a.b.c.d; keep the IPv4 form discovery uses. */
+export function ipv4(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
 export class Session {
   readonly peerId: string;
   readonly dialer: boolean;
@@ -49,7 +54,7 @@ export class Session {
     this.hello = init.hello;
     this.dialer = init.dialer;
     this.backlog = init.backlog;
-    this.remoteAddress = init.socket.remoteAddress ?? '';
+    this.remoteAddress = ipv4(init.socket.remoteAddress ?? '');
     this.lastReceived = this.lastSent = components.clock.now();
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => this.finish('connection closed'));

@@ -6,7 +6,7 @@
  * `{ "event": ... }` lines. No exception crosses this boundary: errors travel
  * as { code, message }.
  */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { MAX_TEXT_CHARS } from '../protocol/constants.js';
 import type { ErrorInfo } from '../protocol/errors.js';
 import { AwayMessage, MessageId, PresenceStatus } from '../protocol/schemas-common.js';

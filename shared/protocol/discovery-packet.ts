@@ -4,7 +4,7 @@
  * refresh (no reply); reply answers an announce; exit says goodbye.
  * See docs/protocol/pigeon-v1.md §3.
  */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { DISCOVERY_MAGIC, MAX_DISCOVERY_PACKET, PROTOCOL_VERSION } from './constants.js';
 import { ErrorCodes, PigeonError } from './errors.js';
 import { AwayMessage, DeviceId, Label, Port, PresenceStatus } from './schemas-common.js';

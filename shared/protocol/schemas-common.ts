@@ -2,7 +2,7 @@
  * Field schemas reused by the discovery packets, the session frames and the
  * control API: ids, labels, presence status.
  */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { MAX_AWAY_CHARS, MAX_LABEL_CHARS } from './constants.js';
 
 /** Device id: 26 lowercase base32 characters (128 bits of SHA-256 of the public key). */

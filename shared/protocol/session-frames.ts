@@ -3,7 +3,7 @@
  * schemas. Every frame from the network is parsed with SessionFrame before use.
  * See docs/protocol/pigeon-v1.md §5.
  */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { MAX_IDS_PER_FRAME, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants.js';
 import { AwayMessage, DeviceId, Label, MessageId, Port, PresenceStatus } from './schemas-common.js';
 import { ErrorCodes, PigeonError } from './errors.js';
