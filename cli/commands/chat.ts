@@ -3,7 +3,7 @@
  * the running peer. Shows recent history, prints incoming messages and
  * delivery marks as they happen, sends each line typed. /quit or Ctrl-D ends.
  */
-import { createInterface } from 'node:readline';
+import { createInterface, type Interface } from 'node:readline';
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { ControlClient } from '../control-client.js';
 import { clock, formatMessage } from '../format.js';
@@ -18,11 +18,11 @@ export async function runChat(home: string, query: string): Promise<void> {
   const target = peers.find((p) => p.id === history[0]?.peer) ?? peers.find((p) => p.name === query || p.id.startsWith(query.toLowerCase()));
   const peerId = target?.id ?? history[0]?.peer ?? '';
   const name = target?.name ?? query;
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+  let rl: Interface | null = null;
   const say = (line: string): void => {
     if (process.stdin.isTTY) {
       process.stdout.write('\r\x1b[K' + line + '\n');
-      rl.prompt(true);
+      rl?.prompt(true);
     } else process.stdout.write(line + '\n');
   };
   process.stdout.write(`Chat with ${name}${target?.online ? '' : ' (offline: messages wait in the outbox)'}. Type a message and press Enter; /quit to leave.\n`);
@@ -37,29 +37,32 @@ export async function runChat(home: string, query: string): Promise<void> {
       say(`  ${name} is ${e.peer.online ? e.peer.status : 'offline'}${e.peer.away ? ` (${e.peer.away})` : ''}`);
     }
   });
-  rl.setPrompt('> ');
-  rl.prompt();
+  // Created only now: lines piped in before the subscription would be lost.
+  const input = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+  rl = input;
+  input.setPrompt('> ');
+  if (process.stdin.isTTY) input.prompt();
   await new Promise<void>((resolve) => {
     // Lines are sent one after another so that the order typed is the order stored.
     let chain: Promise<unknown> = Promise.resolve();
-    rl.on('line', (line) => {
+    input.on('line', (line) => {
       const text = line.trim();
-      if (text === '/quit') return rl.close();
-      if (text === '') return rl.prompt();
+      if (text === '/quit') return input.close();
+      if (text === '') return input.prompt();
       chain = chain.then(() =>
         client.request('send', { peer: peerId || query, text: line }).then(
           (m: MessageInfo) => {
             if (!process.stdin.isTTY) say(`  queued ${m.id}`);
-            else rl.prompt();
+            else input.prompt();
           },
           (err: Error) => say(`  not sent: ${err.message}`),
         ),
       );
     });
-    rl.on('close', () => void chain.then(() => resolve()));
+    input.on('close', () => void chain.then(() => resolve()));
     client.onClose(() => {
       say('The peer stopped.');
-      rl.close();
+      input.close();
     });
   });
   client.close();

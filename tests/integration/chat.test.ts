@@ -194,3 +194,29 @@ describe('command-line errors', () => {
     expect(online).toMatchObject(offline);
   });
 });
+
+describe('pigeon chat', () => {
+  it('sends each typed line in order, shows replies, and marks them read', async () => {
+    const [ha, hb] = [home('a'), home('b')];
+    const alice = start('Alice', ha);
+    const bob = start('Bob', hb);
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+    await pigeon(['send', '--home', hb, 'Alice', 'earlier from bob', '--wait']);
+
+    // Bob replies while Alice's chat is open; the chat prints it and marks it read.
+    const replied = bob.waitFor((e) => e.type === 'message' && e.message.text === 'line 3').then(() => pigeon(['send', '--home', hb, 'Alice', 'got them', '--wait']));
+    const chat = pigeon(['chat', '--home', ha, 'Bob'], { input: 'line 1\nline 2\nline 3\n', keepOpenMs: 4000 });
+    await replied;
+    const r = await chat;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Chat with Bob/);
+    expect(r.stdout).toMatch(/earlier from bob/);
+    expect(r.stdout).toMatch(/Bob: got them/);
+
+    const got = JSON.parse((await pigeon(['history', '--home', hb, 'Alice', '--json'])).stdout) as MessageInfo[];
+    expect(got.filter((m) => m.direction === 'in').map((m) => m.text)).toEqual(['line 1', 'line 2', 'line 3']);
+    const mine = JSON.parse((await pigeon(['history', '--home', hb, 'Alice', '--json'])).stdout) as MessageInfo[];
+    await bob.waitFor((e) => e.type === 'message-state' && e.message.text === 'got them' && e.message.state === 'read');
+    expect(mine.find((m) => m.text === 'earlier from bob')!.state).toMatch(/delivered|read/);
+  });
+});

@@ -24,7 +24,7 @@ export interface RunResult {
 }
 
 /** Runs a one-shot pigeon command (optionally prefixed, e.g. by `ip netns exec ns`). */
-export function pigeon(args: string[], opts: { prefix?: string[]; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
+export function pigeon(args: string[], opts: { prefix?: string[]; env?: NodeJS.ProcessEnv; input?: string; /** Keep stdin open this long after writing input (interactive commands). */ keepOpenMs?: number } = {}): Promise<RunResult> {
   const [cmd, ...rest] = [...(opts.prefix ?? []), process.execPath, BIN, ...args];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd!, rest, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -34,7 +34,10 @@ export function pigeon(args: string[], opts: { prefix?: string[]; env?: NodeJS.P
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
+    if (opts.keepOpenMs) {
+      child.stdin.write(opts.input ?? '');
+      setTimeout(() => child.stdin.end(), opts.keepOpenMs);
+    } else child.stdin.end(opts.input ?? '');
   });
 }
 
