@@ -15,6 +15,9 @@ import { formatMessage, formatPeers, formatSelf } from './format.js';
 import { resolveHome } from './home.js';
 import { parseTime } from './parse-time.js';
 
+/** Shown by --version; kept equal to package.json's version. */
+export const PIGEON_VERSION = '0.1.0';
+
 /** Default time `send --wait` waits for delivery. */
 const DEFAULT_WAIT_SECONDS = 30;
 
@@ -39,6 +42,7 @@ function print(json: boolean, value: unknown, human: () => string): void {
 export function buildProgram(): Command {
   const program = new Command('pigeon')
     .description('Pigeon: LAN messenger. Peers on one LAN find each other and chat directly, end to end over TLS.')
+    .version(PIGEON_VERSION)
     .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -15,6 +15,9 @@ export interface RunPeerOptions extends PeerOptions {
 
 export async function runPeer(opts: RunPeerOptions): Promise<void> {
   const logger = stderrLogger(opts.logLevel);
+  // A safety net, not a control path: a promise rejected somewhere in the engine
+  // is logged and the peer keeps serving; the network never kills the process.
+  process.on('unhandledRejection', (reason) => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) }));
   const peer = createPeer({ clock: systemClock, random: systemRandom, logger }, opts);
   const names = new Map<string, string>();
   const print = (e: PeerEvent): void => {

@@ -3,20 +3,12 @@
  * and later the relay), and the sink they report to. A source only reports
  * what it saw; the PeerDirectory merges sources and decides online/offline.
  */
-import type { PresenceStatus } from '../../shared/protocol/schemas-common.js';
+import type { Presence } from '../../shared/protocol/schemas-common.js';
 
 export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session';
 
 /** What a source learned about a peer at one moment. */
-export interface Sighting {
-  id: string;
-  name: string;
-  group: string;
-  host: string;
-  /** TCP session port. */
-  port: number;
-  status: PresenceStatus;
-  away: string;
+export interface Sighting extends Presence {
   /** IP address the peer was seen at. */
   address: string;
   source: SourceName;
@@ -33,15 +25,7 @@ export interface DiscoverySink {
 }
 
 /** What this peer announces about itself. */
-export interface SelfPresence {
-  id: string;
-  name: string;
-  group: string;
-  host: string;
-  port: number;
-  status: PresenceStatus;
-  away: string;
-}
+export type SelfPresence = Presence;
 
 export interface DiscoverySource {
   readonly name: string;

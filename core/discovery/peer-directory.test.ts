@@ -9,12 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { fingerprintFromSpki } from '../identity/identity.js';
 import { Store } from '../store/store.js';
 import type { Clock } from '../util/components.js';
 import type { Sighting } from './discovery-source.js';
 import { PeerDirectory, type DirectoryEvent } from './peer-directory.js';
+import { expectPigeonError } from '../../tests/support/expect-error.js';
 
 const ALICE = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const ALINA = 'aaaaaaaaaaaaaaaaaaaaaaaaab'; // shares a 25-char prefix with ALICE
@@ -361,17 +362,6 @@ describe('queries', () => {
 });
 
 describe('resolve()', () => {
-  function expectCode(fn: () => unknown, code: string): PigeonError {
-    let caught: unknown;
-    try {
-      fn();
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(PigeonError);
-    expect((caught as PigeonError).code).toBe(code);
-    return caught as PigeonError;
-  }
 
   it('finds a peer by exact name', () => {
     const d = makeDirectory();
@@ -384,8 +374,8 @@ describe('resolve()', () => {
   it('does not match names case-insensitively or by prefix', () => {
     const d = makeDirectory();
     d.seen(sighting({ id: BOB, name: 'Bob' }));
-    expectCode(() => d.resolve('bob '), ErrorCodes.PEER_NOT_FOUND);
-    expectCode(() => d.resolve('Bo'), ErrorCodes.PEER_NOT_FOUND);
+    expectPigeonError(() => d.resolve('bob '), ErrorCodes.PEER_NOT_FOUND);
+    expectPigeonError(() => d.resolve('Bo'), ErrorCodes.PEER_NOT_FOUND);
   });
 
   it('finds a peer by a unique device id prefix, in any case', () => {
@@ -401,7 +391,7 @@ describe('resolve()', () => {
     const d = makeDirectory();
     d.seen(sighting({ id: ALICE, name: 'Alice' }));
     d.seen(sighting({ id: ALINA, name: 'Alina' }));
-    const err = expectCode(() => d.resolve('aaaa'), ErrorCodes.PEER_AMBIGUOUS);
+    const err = expectPigeonError(() => d.resolve('aaaa'), ErrorCodes.PEER_AMBIGUOUS);
     expect(err.message).toContain('Alice');
     expect(err.message).toContain('Alina');
     expect(d.resolve(ALINA).id).toBe(ALINA);
@@ -411,7 +401,7 @@ describe('resolve()', () => {
     const d = makeDirectory();
     d.seen(sighting({ id: ALICE, name: 'Sam' }));
     d.seen(sighting({ id: BOB, name: 'Sam', address: '192.168.1.30' }));
-    const err = expectCode(() => d.resolve('Sam'), ErrorCodes.PEER_AMBIGUOUS);
+    const err = expectPigeonError(() => d.resolve('Sam'), ErrorCodes.PEER_AMBIGUOUS);
     expect(err.message).toContain(ALICE.slice(0, 8));
     expect(err.message).toContain(BOB.slice(0, 8));
     // The id prefix still tells them apart.
@@ -424,7 +414,7 @@ describe('resolve()', () => {
     d.seen(sighting({ id: BOB, name: 'Sam' }));
     d.gone(ALICE);
     d.gone(BOB);
-    expectCode(() => d.resolve('Sam'), ErrorCodes.PEER_AMBIGUOUS);
+    expectPigeonError(() => d.resolve('Sam'), ErrorCodes.PEER_AMBIGUOUS);
   });
 
   it('prefers the one online peer when several share the name', () => {
@@ -451,10 +441,10 @@ describe('resolve()', () => {
 
   it('throws PEER_NOT_FOUND for no name and no id prefix, and on an empty directory', () => {
     const d = makeDirectory();
-    expectCode(() => d.resolve('Alice'), ErrorCodes.PEER_NOT_FOUND);
+    expectPigeonError(() => d.resolve('Alice'), ErrorCodes.PEER_NOT_FOUND);
     d.seen(sighting());
-    const err = expectCode(() => d.resolve('Carol'), ErrorCodes.PEER_NOT_FOUND);
+    const err = expectPigeonError(() => d.resolve('Carol'), ErrorCodes.PEER_NOT_FOUND);
     expect(err.message).toContain('Carol');
-    expectCode(() => d.resolve('zz'), ErrorCodes.PEER_NOT_FOUND);
+    expectPigeonError(() => d.resolve('zz'), ErrorCodes.PEER_NOT_FOUND);
   });
 });

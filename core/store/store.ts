@@ -5,15 +5,11 @@
  */
 import Database from 'better-sqlite3';
 import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
+import type { Presence } from '../../shared/protocol/schemas-common.js';
 import { MIGRATIONS } from './schema.js';
 
-export interface KnownPeerRow {
-  id: string;
-  name: string;
-  group: string;
-  host: string;
+export interface KnownPeerRow extends Omit<Presence, 'status' | 'away'> {
   addresses: string[];
-  port: number;
   lastSeen: number;
   spki: Buffer | null;
 }

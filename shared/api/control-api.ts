@@ -9,20 +9,13 @@
 import { z } from 'zod/v3';
 import { MAX_TEXT_CHARS } from '../protocol/constants.js';
 import type { ErrorInfo } from '../protocol/errors.js';
-import { AwayMessage, MessageId, PresenceStatus } from '../protocol/schemas-common.js';
+import { AwayMessage, MessageId, PresenceStatus, type Presence } from '../protocol/schemas-common.js';
 
 export type MessageState = 'scheduled' | 'queued' | 'sent' | 'delivered' | 'read' | 'received';
 
 /** A peer as the engine knows it. */
-export interface PeerInfo {
-  id: string;
-  name: string;
-  group: string;
-  host: string;
+export interface PeerInfo extends Presence {
   addresses: string[];
-  port: number;
-  status: PresenceStatus;
-  away: string;
   online: boolean;
   /** Discovery sources that currently see the peer: broadcast, mdns, manual. */
   sources: string[];
@@ -44,15 +37,8 @@ export interface MessageInfo {
   seq: number | null;
 }
 
-export interface SelfInfo {
-  id: string;
-  name: string;
-  group: string;
-  host: string;
-  port: number;
+export interface SelfInfo extends Presence {
   fingerprint: string;
-  status: PresenceStatus;
-  away: string;
 }
 
 export type PeerEvent =

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_AWAY_CHARS, MAX_DISCOVERY_PACKET, MAX_LABEL_CHARS } from './constants.js';
 import { decodeDiscoveryPacket, DiscoveryPacket, encodeDiscoveryPacket } from './discovery-packet.js';
-import { ErrorCodes, PigeonError } from './errors.js';
+import { expectProtocolError, expectValidOrProtocolError } from '../../tests/support/expect-error.js';
 
 const utf8 = new TextEncoder();
 const ID = 'abcdefghijklmnopqrstuvwxyz'; // 26 chars of the base32 alphabet
@@ -28,17 +28,6 @@ function withBody(value: unknown): Uint8Array {
   return raw(JSON.stringify(value));
 }
 
-function expectProtocolError(fn: () => unknown, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(PigeonError);
-  expect((caught as PigeonError).code).toBe(ErrorCodes.PROTOCOL);
-  if (message) expect((caught as PigeonError).message).toMatch(message);
-}
 
 describe('round trips', () => {
   for (const t of ['announce', 'alive', 'reply', 'exit'] as const) {
@@ -232,15 +221,7 @@ describe('rejections', () => {
 describe('fuzz: only PigeonError or a valid packet', () => {
   /** Decodes and checks the contract: a valid packet or PigeonError(PROTOCOL), nothing else. */
   function check(bytes: Uint8Array): void {
-    let result: DiscoveryPacket;
-    try {
-      result = decodeDiscoveryPacket(bytes);
-    } catch (err) {
-      expect(err).toBeInstanceOf(PigeonError);
-      expect((err as PigeonError).code).toBe(ErrorCodes.PROTOCOL);
-      return;
-    }
-    expect(DiscoveryPacket.safeParse(result).success).toBe(true);
+    expectValidOrProtocolError(() => decodeDiscoveryPacket(bytes), (r: DiscoveryPacket) => DiscoveryPacket.safeParse(r).success);
   }
 
   it('arbitrary bytes', () => {

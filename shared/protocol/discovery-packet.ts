@@ -7,19 +7,12 @@
 import { z } from 'zod/v3';
 import { DISCOVERY_MAGIC, MAX_DISCOVERY_PACKET, PROTOCOL_VERSION } from './constants.js';
 import { ErrorCodes, PigeonError } from './errors.js';
-import { AwayMessage, DeviceId, Label, Port, PresenceStatus } from './schemas-common.js';
+import { PresenceFields } from './schemas-common.js';
 
 export const DiscoveryPacket = z.object({
   v: z.literal(PROTOCOL_VERSION),
   t: z.enum(['announce', 'alive', 'reply', 'exit']),
-  id: DeviceId,
-  name: Label,
-  group: Label,
-  host: Label,
-  /** TCP port of the sender's session listener. */
-  port: Port,
-  status: PresenceStatus,
-  away: AwayMessage,
+  ...PresenceFields,
   /** Set when the datagram was sent to a unicast address: the receiver should answer in kind. */
   u: z.boolean().optional(),
 });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_FRAME_BYTES } from './constants.js';
 import { ErrorCodes, PigeonError } from './errors.js';
 import { decodeJsonPayload, encodeFrame, encodeJsonFrame, FrameDecoder, FrameKind, type Frame } from './frame-codec.js';
+import { expectProtocolError } from '../../tests/support/expect-error.js';
 
 const utf8 = new TextEncoder();
 
@@ -29,18 +30,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Asserts that fn throws a PigeonError with code PROTOCOL. */
-function expectProtocolError(fn: () => unknown): PigeonError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(PigeonError);
-  expect((caught as PigeonError).code).toBe(ErrorCodes.PROTOCOL);
-  return caught as PigeonError;
-}
 
 /** Copies frames out of the decoder's buffers so later pushes cannot alias them. */
 function plain(frames: Frame[]): Array<{ kind: number; payload: number[] }> {

@@ -18,3 +18,20 @@ export const PresenceStatus = z.enum(['online', 'away', 'busy']);
 export type PresenceStatus = z.infer<typeof PresenceStatus>;
 
 export const Port = z.number().int().min(1).max(65535);
+
+/**
+ * Who a peer is and how it is: announced in every discovery packet and in the
+ * session hello, kept by the engine for every known peer.
+ */
+export const PresenceFields = {
+  id: DeviceId,
+  name: Label,
+  group: Label,
+  host: Label,
+  /** TCP port of the peer's session listener. */
+  port: Port,
+  status: PresenceStatus,
+  away: AwayMessage,
+};
+export const Presence = z.object(PresenceFields);
+export type Presence = z.infer<typeof Presence>;

@@ -8,8 +8,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_IDS_PER_FRAME, MAX_TEXT_CHARS } from './constants.js';
-import { ErrorCodes, PigeonError } from './errors.js';
 import { parseSessionFrame, SessionFrame } from './session-frames.js';
+import { expectProtocolError, expectValidOrProtocolError } from '../../tests/support/expect-error.js';
 
 const utf8 = new TextEncoder();
 const DEVICE = 'abcdefghijklmnopqrstuvwxyz';
@@ -24,17 +24,6 @@ function parse(value: unknown): SessionFrame {
   return parseSessionFrame(payload(value));
 }
 
-function expectProtocolError(fn: () => unknown, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(PigeonError);
-  expect((caught as PigeonError).code).toBe(ErrorCodes.PROTOCOL);
-  if (message) expect((caught as PigeonError).message).toMatch(message);
-}
 
 const VALID: Record<SessionFrame['type'], SessionFrame> = {
   hello: { type: 'hello', v: 1, id: DEVICE, name: 'Ada', group: '', host: 'ada-pc', port: 2426, status: 'away', away: 'lunch' },
@@ -166,15 +155,7 @@ describe('invalid frames', () => {
 
 describe('fuzz: only a valid frame or PigeonError(PROTOCOL)', () => {
   function check(bytes: Uint8Array): void {
-    let frame: SessionFrame;
-    try {
-      frame = parseSessionFrame(bytes);
-    } catch (err) {
-      expect(err).toBeInstanceOf(PigeonError);
-      expect((err as PigeonError).code).toBe(ErrorCodes.PROTOCOL);
-      return;
-    }
-    expect(SessionFrame.safeParse(frame).success).toBe(true);
+    expectValidOrProtocolError(() => parseSessionFrame(bytes), (r: SessionFrame) => SessionFrame.safeParse(r).success);
   }
 
   it('arbitrary bytes', () => {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod/v3';
 import { MAX_IDS_PER_FRAME, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants.js';
-import { AwayMessage, DeviceId, Label, MessageId, Port, PresenceStatus } from './schemas-common.js';
+import { AwayMessage, MessageId, PresenceFields, PresenceStatus } from './schemas-common.js';
 import { ErrorCodes, PigeonError } from './errors.js';
 import { decodeJsonPayload } from './frame-codec.js';
 
@@ -13,13 +13,7 @@ import { decodeJsonPayload } from './frame-codec.js';
 export const HelloFrame = z.object({
   type: z.literal('hello'),
   v: z.literal(PROTOCOL_VERSION),
-  id: DeviceId,
-  name: Label,
-  group: Label,
-  host: Label,
-  port: Port,
-  status: PresenceStatus,
-  away: AwayMessage,
+  ...PresenceFields,
 });
 
 /** A chat message. seq orders messages within the conversation of one sender. */
