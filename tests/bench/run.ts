@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   const { peer: alice, home: aliceHome } = await alicePeer({ port: discoveryPort });
   const bobHome = tempHome('bench-bob');
   const listed = waitListed(alice, 'Bob');
-  const bob = new PeerProcess({ home: bobHome, name: 'Bob', args: ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'] });
+  const bob = new PeerProcess({ home: bobHome, name: 'Bob', args: ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'], ignoreOutput: true });
   const bobId = await listed;
   process.stderr.write('latency…\n');
   const pigeonLatency = stats(await latency(alice, bobId));

@@ -62,6 +62,8 @@ export interface PeerProcessOptions {
   args: string[];
   /** Command prefix, e.g. ['ip', 'netns', 'exec', 'ns1']. */
   prefix?: string[];
+  /** Do not read the event stream (benchmarks: parsing it would load the measuring process). */
+  ignoreOutput?: boolean;
 }
 
 /** A running `pigeon peer --json` process and the events it printed. */
@@ -76,8 +78,8 @@ export class PeerProcess {
   constructor(readonly opts: PeerProcessOptions) {
     const args = ['peer', '--home', opts.home, '--name', opts.name, '--json', '--port', '0', ...(opts.group ? ['--group', opts.group] : []), ...opts.args];
     const [cmd, ...rest] = [...(opts.prefix ?? []), process.execPath, BIN, ...args];
-    this.child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+    this.child = spawn(cmd!, rest, { stdio: ['ignore', opts.ignoreOutput ? 'ignore' : 'pipe', 'pipe'] });
+    if (this.child.stdout) createInterface({ input: this.child.stdout }).on('line', (line) => {
       try {
         const e = JSON.parse(line) as PeerEvent;
         if (e.type === 'listening') this.id = e.self.id;

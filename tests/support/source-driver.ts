@@ -1,0 +1,65 @@
+/**
+ * Runs one discovery source (UDP presence or mDNS) in its own process, so that
+ * the compliance suite can place it on loopback or inside a network namespace.
+ * Usage: node dist/tests/support/source-driver.js <udp|mdns> '<json options>'.
+ * Prints one JSON line per sink call ({"seen":…} / {"gone":…}) after a first
+ * {"ready":…}; reads commands from stdin: "update <json presence>", "stop".
+ */
+import { createInterface } from 'node:readline';
+import type { DiscoverySink, DiscoverySource, SelfPresence, Sighting } from '../../core/discovery/discovery-source.js';
+import { MdnsSource } from '../../core/discovery/mdns-source.js';
+import { UdpPresence } from '../../core/discovery/udp-presence.js';
+import { silentLogger, systemRandom } from '../../core/util/components.js';
+
+interface DriverOptions {
+  self: SelfPresence;
+  discoveryPort: number;
+  broadcast?: string[];
+}
+
+const [kind, json] = process.argv.slice(2);
+const options = JSON.parse(json ?? '{}') as DriverOptions;
+let self = options.self;
+const out = (obj: unknown): void => void process.stdout.write(JSON.stringify(obj) + '\n');
+
+let udp: UdpPresence | null = null;
+const sink: DiscoverySink = {
+  seen: (s: Sighting) => out({ seen: s }),
+  gone: (id: string, source?: string) => out({ gone: { id, source: source ?? null } }),
+  learnUnicast: (address: string, port: number) => {
+    out({ learnUnicast: { address, port } });
+    udp?.learn(address, port);
+  },
+};
+
+let source: DiscoverySource;
+if (kind === 'udp') {
+  udp = new UdpPresence(
+    { logger: silentLogger, random: systemRandom, now: () => Date.now() },
+    { discoveryPort: options.discoveryPort, broadcast: options.broadcast ?? 'auto', extraAddresses: [], self: () => self, sink, knownPeers: () => 1 },
+  );
+  source = udp;
+} else if (kind === 'mdns') {
+  source = new MdnsSource({ logger: silentLogger }, { discoveryPort: options.discoveryPort, self: () => self, sink });
+} else {
+  throw new Error(`unknown source kind ${kind}`);
+}
+
+await source.start();
+await source.start(); // idempotent by contract
+out({ ready: source.name });
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  void (async () => {
+    if (line.startsWith('update ')) {
+      self = { ...self, ...(JSON.parse(line.slice(7)) as Partial<SelfPresence>) };
+      source.update();
+      out({ updated: true });
+    } else if (line === 'stop') {
+      await source.stop();
+      await source.stop(); // idempotent by contract
+      out({ stopped: true });
+      process.exit(0);
+    }
+  })();
+});
