@@ -234,8 +234,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     },
     waitDelivered: (id, timeoutMs) => running().messenger.waitDelivered(id, timeoutMs),
     history(peerQuery, limit = DEFAULT_HISTORY) {
-      const { directory: dir, store: st } = running();
-      return st.history(dir.resolve(peerQuery).id, limit);
+      const { directory: dir, store: st, messenger: msgr } = running();
+      return msgr.overlay(st.history(dir.resolve(peerQuery).id, limit));
     },
     markRead(peerQuery) {
       const { directory: dir, messenger: msgr } = running();

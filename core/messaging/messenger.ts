@@ -40,6 +40,12 @@ interface Lane {
   incoming: IncomingMessage[];
   lastProgress: number;
   waitingForDrain: boolean;
+  /** The outbox may hold messages not yet sent on this session (saves a query per ack when it does not). */
+  outboxDirty: boolean;
+  /** Messages just stored while the outbox was clean: sent without reading them back. */
+  fresh: MessageInfo[];
+  /** Read receipts may be waiting in the store. */
+  receiptsDirty: boolean;
 }
 
 interface Waiter {
@@ -128,7 +134,13 @@ export class Messenger {
     stored.forEach((m, i) => {
       batch[i]!.resolve(m);
       this.emit({ type: 'message-state', message: m });
-      if (m.state === 'queued') peers.add(m.peer);
+      if (m.state !== 'queued') return;
+      peers.add(m.peer);
+      const lane = this.lane(m.peer);
+      // With a clean outbox on an open session, the new message is the next in
+      // sequence: hand it to the lane instead of reading it back from the store.
+      if (lane.session && !lane.outboxDirty) lane.fresh.push(m);
+      else lane.outboxDirty = true;
     });
     if (stored.some((m) => m.state === 'scheduled')) this.armScheduler();
     for (const p of peers) this.pump(p);
@@ -172,7 +184,7 @@ export class Messenger {
   private lane(peer: string): Lane {
     let lane = this.lanes.get(peer);
     if (!lane) {
-      lane = { session: null, inflight: new Set(), lastSentSeq: 0, receiptsInFlight: new Set(), incoming: [], lastProgress: 0, waitingForDrain: false };
+      lane = { session: null, inflight: new Set(), lastSentSeq: 0, receiptsInFlight: new Set(), incoming: [], lastProgress: 0, waitingForDrain: false, outboxDirty: true, fresh: [], receiptsDirty: true };
       this.lanes.set(peer, lane);
     }
     return lane;
@@ -186,12 +198,16 @@ export class Messenger {
     lane.receiptsInFlight.clear();
     lane.lastSentSeq = 0;
     lane.waitingForDrain = false;
+    lane.outboxDirty = lane.receiptsDirty = true;
+    lane.fresh = [];
     lane.lastProgress = this.components.clock.now();
     session.onFrame((frame) => this.onFrame(session, frame, other));
     session.onClose(() => {
       if (lane.session !== session) return;
       this.flushIncoming();
       lane.session = null;
+      lane.fresh = [];
+      lane.outboxDirty = true;
       lane.inflight.clear();
       lane.receiptsInFlight.clear();
     });
@@ -208,16 +224,25 @@ export class Messenger {
     }
     if (lane.waitingForDrain) return;
     const { store } = this.components;
-    const sentNow: string[] = [];
-    while (lane.inflight.size < WINDOW && !session.congested) {
-      const batch = store.pending(peer, lane.lastSentSeq, WINDOW - lane.inflight.size);
+    const sentNow: MessageInfo[] = [];
+    const sendOne = (m: MessageInfo): void => {
+      session.send({ type: 'msg', id: m.id, seq: m.seq!, ts: m.ts, text: m.text });
+      lane.inflight.add(m.id);
+      lane.lastSentSeq = m.seq!;
+      sentNow.push(m);
+    };
+    while (lane.fresh.length > 0 && lane.inflight.size < WINDOW && !session.congested) sendOne(lane.fresh.shift()!);
+    if (lane.fresh.length > 0) {
+      // The window or the socket is full: the rest is read from the store later.
+      lane.fresh = [];
+      lane.outboxDirty = true;
+    }
+    while (lane.outboxDirty && lane.inflight.size < WINDOW && !session.congested) {
+      const room = WINDOW - lane.inflight.size;
+      const batch = store.pending(peer, lane.lastSentSeq, room);
+      if (batch.length < room) lane.outboxDirty = false;
+      for (const m of batch) sendOne(m);
       if (batch.length === 0) break;
-      for (const m of batch) {
-        session.send({ type: 'msg', id: m.id, seq: m.seq!, ts: m.ts, text: m.text });
-        lane.inflight.add(m.id);
-        lane.lastSentSeq = m.seq!;
-        if (m.state === 'queued') sentNow.push(m.id);
-      }
     }
     if (lane.inflight.size === 0) lane.lastProgress = this.components.clock.now();
     this.sendReceipts(peer, lane, session);
@@ -228,10 +253,19 @@ export class Messenger {
         this.pump(peer);
       });
     }
-    if (sentNow.length > 0) this.advance(peer, sentNow, 'sent');
+    // "sent" is not written to the store: it only means "in flight on this
+    // session", which a restart forgets anyway (the message is sent again).
+    for (const m of sentNow) this.emit({ type: 'message-state', message: { ...m, state: 'sent' } });
+  }
+
+  /** History as stored, with messages in flight on an open session shown as "sent". */
+  overlay(messages: MessageInfo[]): MessageInfo[] {
+    return messages.map((m) => (m.direction === 'out' && m.state === 'queued' && this.lanes.get(m.peer)?.inflight.has(m.id) ? { ...m, state: 'sent' } : m));
   }
 
   private sendReceipts(peer: string, lane: Lane, session: Session): void {
+    if (!lane.receiptsDirty) return;
+    lane.receiptsDirty = false;
     const ids = this.components.store.pendingReceipts(peer, MAX_IDS_PER_FRAME).filter((id) => !lane.receiptsInFlight.has(id));
     if (ids.length === 0) return;
     for (const id of ids) lane.receiptsInFlight.add(id);
@@ -264,6 +298,10 @@ export class Messenger {
       case 'read-ack':
         this.components.store.receiptsDelivered(peer, frame.ids);
         for (const id of frame.ids) lane.receiptsInFlight.delete(id);
+        if (frame.ids.length >= MAX_IDS_PER_FRAME) {
+          lane.receiptsDirty = true; // there may be more than one frame's worth
+          this.pump(peer);
+        }
         return;
       default:
         other(frame);
@@ -298,10 +336,10 @@ export class Messenger {
     for (const m of fresh) this.emit({ type: 'message', message: m });
   }
 
-  private advance(peer: string, ids: readonly string[], state: 'sent' | 'delivered' | 'read'): void {
+  private advance(peer: string, ids: readonly string[], state: 'delivered' | 'read'): void {
     for (const m of this.components.store.advance(peer, ids, state)) {
       this.emit({ type: 'message-state', message: m });
-      if (state !== 'sent') this.settle(m);
+      this.settle(m);
     }
   }
 
@@ -320,7 +358,10 @@ export class Messenger {
   /** Marks a conversation read and sends the receipts (now or when the peer is back). */
   markRead(peer: string): number {
     const ids = this.components.store.markRead(peer);
-    if (ids.length > 0) this.pump(peer);
+    if (ids.length > 0) {
+      this.lane(peer).receiptsDirty = true;
+      this.pump(peer);
+    }
     return ids.length;
   }
 
@@ -344,6 +385,7 @@ export class Messenger {
       this.emit({ type: 'message-state', message: m });
       peers.add(m.peer);
     }
+    for (const p of peers) this.lane(p).outboxDirty = true;
     for (const p of peers) this.pump(p);
     this.armScheduler();
   }

@@ -19,8 +19,8 @@ import tls from 'node:tls';
 import { createPeer, silentLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
 import { BIN, freeUdpPort, PeerProcess, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 
-/** Round trips measured for latency; enough for a stable p99. */
-const LATENCY_SAMPLES = 2000;
+/** Round trips measured for latency: 50 samples beyond the p99, for a stable figure. */
+const LATENCY_SAMPLES = 5000;
 /** Messages in the throughput run: long enough to reach a steady state. */
 const THROUGHPUT_MESSAGES = 50000;
 /** How many times a newcomer is started to measure time-until-listed. */
@@ -69,7 +69,7 @@ function waitListed(peer: Peer, name: string): Promise<string> {
 
 async function latency(alice: Peer, bob: string): Promise<number[]> {
   // Warm up the session and the JIT.
-  for (let i = 0; i < 200; i++) await alice.waitDelivered((await alice.send(bob, `warm ${i}`)).id, 10000);
+  for (let i = 0; i < 1000; i++) await alice.waitDelivered((await alice.send(bob, `warm ${i}`)).id, 10000);
   const samples: number[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const t = process.hrtime.bigint();
