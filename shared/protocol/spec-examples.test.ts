@@ -1,0 +1,378 @@
+/**
+ * Keeps docs/protocol/pigeon-v1.md true to the code: every example block in
+ * the spec is checked with the protocol's own schemas and codecs (the table
+ * in the spec's Appendix B says which check applies to which block). Valid
+ * examples must pass, the *-invalid ones must be refused, every kind must
+ * have examples, and every packet type, frame type, control method and event
+ * type must appear at least once.
+ */
+import { createHash, createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod/v3';
+import {
+  ControlRequests,
+  type ControlMethod,
+  type ControlResults,
+  type MessageInfo,
+  type PeerEvent,
+  type PeerInfo,
+  type SelfInfo,
+} from '../api/control-api.js';
+import { base32, groupHex } from '../util/base32.js';
+import * as Constants from './constants.js';
+import { DiscoveryPacket, decodeDiscoveryPacket, encodeDiscoveryPacket } from './discovery-packet.js';
+import { ErrorCodes, PigeonError } from './errors.js';
+import { FrameDecoder, FrameKind, encodeJsonFrame } from './frame-codec.js';
+import { AwayMessage, DeviceId, Label, MessageId, Port, PresenceStatus } from './schemas-common.js';
+import { SessionFrame, parseSessionFrame } from './session-frames.js';
+
+const SPEC = new URL('../../docs/protocol/pigeon-v1.md', import.meta.url);
+
+/** Every block kind the spec may use, with the language its info string starts with. */
+const KINDS = {
+  identity: 'json',
+  discovery: 'json',
+  'discovery-invalid': 'json',
+  'discovery-bytes': 'hex',
+  'discovery-bytes-invalid': 'hex',
+  frame: 'json',
+  'frame-invalid': 'json',
+  'frame-bytes': 'hex',
+  'frame-bytes-invalid': 'hex',
+  'control-request': 'json',
+  'control-request-invalid': 'json',
+  'control-response': 'json',
+  'control-response-invalid': 'json',
+  'control-event': 'json',
+  'control-event-invalid': 'json',
+  constants: 'json',
+} as const;
+type Kind = keyof typeof KINDS;
+
+interface Block {
+  kind: Kind;
+  text: string;
+  /** 1-based line of the opening fence, for test names. */
+  line: number;
+}
+
+/** Fenced blocks with a kind; throws on an unknown kind, a wrong language or a JSON block without a kind. */
+function extractBlocks(markdown: string): Block[] {
+  const blocks: Block[] = [];
+  const lines = markdown.split(/\r?\n/);
+  let open: { lang: string; kind: string | undefined; line: number; body: string[] } | null = null;
+  lines.forEach((text, i) => {
+    if (!open) {
+      const m = /^```(\S*)(?:[ \t]+(\S+))?/.exec(text);
+      if (m) open = { lang: m[1]!, kind: m[2], line: i + 1, body: [] };
+      return;
+    }
+    if (!/^```\s*$/.test(text)) {
+      open.body.push(text);
+      return;
+    }
+    const { lang, kind, line, body } = open;
+    open = null;
+    if (kind === undefined) {
+      if (lang === 'json' || lang === 'hex') throw new Error(`line ${line}: a ${lang} block needs a kind (see Appendix B)`);
+      return;
+    }
+    if (!Object.hasOwn(KINDS, kind)) throw new Error(`line ${line}: unknown example kind "${kind}"`);
+    if (KINDS[kind as Kind] !== lang) throw new Error(`line ${line}: a ${kind} block is \`\`\`${KINDS[kind as Kind]}, not \`\`\`${lang}`);
+    blocks.push({ kind: kind as Kind, text: body.join('\n'), line });
+  });
+  if (open) throw new Error(`line ${(open as { line: number }).line}: unclosed code block`);
+  return blocks;
+}
+
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Hex bytes separated by white space; `#` starts a comment. */
+function hexBytes(text: string): Uint8Array {
+  const tokens = text
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, ''))
+    .join(' ')
+    .split(/\s+/)
+    .filter((t) => t !== '');
+  for (const t of tokens) if (!/^[0-9a-f]{2}$/i.test(t)) throw new Error(`bad hex byte "${t}"`);
+  return Uint8Array.from(tokens, (t) => parseInt(t, 16));
+}
+
+function same(actual: unknown, expected: unknown, what: string): void {
+  if (!isDeepStrictEqual(actual, expected)) {
+    throw new Error(`${what}: ${JSON.stringify(actual)} differs from ${JSON.stringify(expected)}`);
+  }
+}
+
+// ---- the shapes of the control API answers, tied to its TypeScript types ----
+
+const Fingerprint = z.string().regex(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
+const Time = z.number().int().nonnegative();
+const Ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/);
+
+const SelfInfoSchema = z.strictObject({
+  id: DeviceId,
+  name: Label,
+  group: Label,
+  host: Label,
+  port: Port,
+  fingerprint: Fingerprint,
+  status: PresenceStatus,
+  away: AwayMessage,
+}) satisfies z.ZodType<SelfInfo>;
+
+const PeerInfoSchema = z.strictObject({
+  id: DeviceId,
+  name: Label,
+  group: Label,
+  host: Label,
+  addresses: z.array(Ipv4),
+  port: Port,
+  status: PresenceStatus,
+  away: AwayMessage,
+  online: z.boolean(),
+  sources: z.array(z.enum(['broadcast', 'unicast', 'mdns', 'session'])),
+  lastSeen: Time,
+  fingerprint: z.union([z.literal(''), Fingerprint]),
+}) satisfies z.ZodType<PeerInfo>;
+
+const MessageInfoSchema = z.strictObject({
+  id: MessageId,
+  peer: DeviceId,
+  direction: z.enum(['out', 'in']),
+  text: z.string(),
+  state: z.enum(['scheduled', 'queued', 'sent', 'delivered', 'read', 'received']),
+  ts: Time,
+  due: Time.nullable(),
+  seq: z.number().int().positive().nullable(),
+}) satisfies z.ZodType<MessageInfo>;
+
+const PeerEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('listening'), self: SelfInfoSchema }),
+  z.strictObject({ type: z.literal('peer-online'), peer: PeerInfoSchema }),
+  z.strictObject({ type: z.literal('peer-offline'), peer: PeerInfoSchema }),
+  z.strictObject({ type: z.literal('peer-updated'), peer: PeerInfoSchema }),
+  z.strictObject({ type: z.literal('message'), message: MessageInfoSchema }),
+  z.strictObject({ type: z.literal('message-state'), message: MessageInfoSchema }),
+  z.strictObject({ type: z.literal('key-changed'), peerId: DeviceId, name: Label, pinned: Fingerprint, presented: Fingerprint }),
+  z.strictObject({ type: z.literal('warning'), code: z.string(), message: z.string() }),
+]) satisfies z.ZodType<PeerEvent>;
+
+/** One result schema per method: adding a method to the API without one fails to compile. */
+const ResultSchemas = {
+  whoami: SelfInfoSchema,
+  peers: z.array(PeerInfoSchema),
+  send: MessageInfoSchema,
+  waitDelivered: MessageInfoSchema,
+  history: z.array(MessageInfoSchema),
+  markRead: z.strictObject({ count: z.number().int().nonnegative() }),
+  setStatus: SelfInfoSchema,
+  trust: PeerInfoSchema,
+  subscribe: z.strictObject({ subscribed: z.literal(true) }),
+} satisfies { [M in ControlMethod]: z.ZodType<ControlResults[M]> };
+
+// `satisfies` above checks that the schemas produce the API types; these check
+// that they have no fewer members either, so a member added to a type fails here.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+type SameVariants<A extends { type: string }, B extends { type: string }> = [A['type']] extends [B['type']]
+  ? [B['type']] extends [A['type']]
+    ? [{ [K in B['type']]: SameKeys<Extract<A, { type: K }>, Extract<B, { type: K }>> }[B['type']]] extends [true]
+      ? true
+      : false
+    : false
+  : false;
+const _typesMatch: [
+  SameKeys<z.output<typeof SelfInfoSchema>, SelfInfo>,
+  SameKeys<z.output<typeof PeerInfoSchema>, PeerInfo>,
+  SameKeys<z.output<typeof MessageInfoSchema>, MessageInfo>,
+  SameVariants<z.output<typeof PeerEventSchema>, PeerEvent>,
+] = [true, true, true, true];
+
+const RequestLine = z.strictObject({ id: z.number(), method: z.string(), params: z.unknown().optional() });
+const ResponseLine = z.union([
+  z.strictObject({ id: z.number(), ok: z.literal(true), value: z.unknown() }),
+  z.strictObject({ id: z.number(), ok: z.literal(false), error: z.strictObject({ code: z.nativeEnum(ErrorCodes), message: z.string() }) }),
+]);
+const EventLine = z.strictObject({ event: PeerEventSchema });
+
+// ---- the checks: each throws when the example is not valid ----
+
+function checkIdentity(text: string): void {
+  const ex = z.strictObject({ spki: z.string(), id: DeviceId, fingerprint: Fingerprint }).parse(JSON.parse(text));
+  const spki = Buffer.from(ex.spki, 'base64');
+  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  same(key.asymmetricKeyDetails?.namedCurve, 'prime256v1', 'curve');
+  const digest = createHash('sha256').update(spki).digest();
+  same(base32(digest.subarray(0, 16)), ex.id, 'device id');
+  same(groupHex(digest.toString('hex')), ex.fingerprint, 'fingerprint');
+}
+
+function checkDiscoveryJson(text: string): void {
+  const datagram = concat(utf8(Constants.DISCOVERY_MAGIC), utf8(text));
+  const packet = decodeDiscoveryPacket(datagram);
+  same(packet, JSON.parse(text), 'decoded packet');
+  same(decodeDiscoveryPacket(encodeDiscoveryPacket(packet)), packet, 're-encoded packet');
+}
+
+function checkDiscoveryBytes(text: string): void {
+  const datagram = hexBytes(text);
+  same(encodeDiscoveryPacket(decodeDiscoveryPacket(datagram)), datagram, 're-encoded datagram');
+}
+
+function checkFrameJson(text: string): void {
+  const frame = parseSessionFrame(utf8(text));
+  same(frame, JSON.parse(text), 'parsed frame');
+  const decoded = new FrameDecoder().push(encodeJsonFrame(frame));
+  if (decoded.length !== 1 || decoded[0]!.kind !== FrameKind.JSON) throw new Error('frame did not survive encoding');
+  same(parseSessionFrame(decoded[0]!.payload), frame, 're-encoded frame');
+}
+
+/** Exactly one complete kind-1 frame whose payload is a valid session frame; returns it. */
+function frameOf(bytes: Uint8Array, decoder: FrameDecoder, chunks: Uint8Array[]): SessionFrame {
+  const frames = chunks.flatMap((c) => decoder.push(c));
+  if (frames.length !== 1 || decoder.pending !== 0) throw new Error(`${frames.length} frames, ${decoder.pending} bytes left over`);
+  if (frames[0]!.kind !== FrameKind.JSON) throw new Error(`unknown frame kind ${frames[0]!.kind}`);
+  return parseSessionFrame(frames[0]!.payload);
+}
+
+function checkFrameBytes(text: string): void {
+  const bytes = hexBytes(text);
+  const frame = frameOf(bytes, new FrameDecoder(), [bytes]);
+  // The decoder is incremental: byte by byte gives the same frame.
+  same(frameOf(bytes, new FrameDecoder(), Array.from(bytes, (b) => Uint8Array.of(b))), frame, 'frame decoded byte by byte');
+  same(encodeJsonFrame(frame), bytes, 're-encoded frame bytes');
+}
+
+function checkRequest(text: string): ControlMethod {
+  const req = RequestLine.parse(JSON.parse(text));
+  if (!Object.hasOwn(ControlRequests, req.method)) throw new Error(`unknown method ${req.method}`);
+  const method = req.method as ControlMethod;
+  const params = req.params ?? {};
+  same((ControlRequests[method] as z.ZodType).parse(params), params, `params of ${method}`);
+  return method;
+}
+
+/** `method`: the method of the latest valid request with the same id earlier in the spec. */
+function checkResponse(text: string, method: ControlMethod | undefined): void {
+  const res = ResponseLine.parse(JSON.parse(text));
+  if (!res.ok) return;
+  if (!('value' in res)) throw new Error('a success has a value');
+  if (!method) throw new Error(`no request with id ${res.id} precedes this response`);
+  same((ResultSchemas[method] as z.ZodType).parse(res.value), res.value, `value of ${method}`);
+}
+
+function checkEvent(text: string): PeerEvent['type'] {
+  return EventLine.parse(JSON.parse(text)).event.type;
+}
+
+// ---- the tests ----
+
+const blocks = extractBlocks(readFileSync(SPEC, 'utf8'));
+const ofKind = (kind: Kind): Block[] => blocks.filter((b) => b.kind === kind);
+
+/** The method each control-response answers, in document order. */
+const answeredMethod = new Map<Block, ControlMethod | undefined>();
+{
+  const requests = new Map<number, ControlMethod>();
+  for (const b of blocks) {
+    if (b.kind === 'control-request') {
+      const req = RequestLine.safeParse(JSON.parse(b.text));
+      if (req.success && Object.hasOwn(ControlRequests, req.data.method)) requests.set(req.data.id, req.data.method as ControlMethod);
+    }
+    if (b.kind === 'control-response' || b.kind === 'control-response-invalid') {
+      const id = (JSON.parse(b.text) as { id?: unknown }).id;
+      answeredMethod.set(b, typeof id === 'number' ? requests.get(id) : undefined);
+    }
+  }
+}
+
+describe('docs/protocol/pigeon-v1.md', () => {
+  it('has examples of every kind', () => {
+    const missing = (Object.keys(KINDS) as Kind[]).filter((k) => ofKind(k).length === 0);
+    expect(missing).toEqual([]);
+  });
+
+  it('has an example of every discovery packet type', () => {
+    const seen = new Set(ofKind('discovery').map((b) => (JSON.parse(b.text) as { t: unknown }).t));
+    expect(DiscoveryPacket.shape.t.options.filter((t) => !seen.has(t))).toEqual([]);
+  });
+
+  it('has an example of every session frame type', () => {
+    const seen = new Set(ofKind('frame').map((b) => (JSON.parse(b.text) as { type: unknown }).type));
+    const types = SessionFrame.options.map((o) => o.shape.type.value);
+    expect(types.filter((t) => !seen.has(t))).toEqual([]);
+  });
+
+  it('has a request and a successful answer for every control method', () => {
+    const methods = Object.keys(ControlRequests) as ControlMethod[];
+    const requested = new Set(ofKind('control-request').map((b) => (JSON.parse(b.text) as { method: unknown }).method));
+    const answered = new Set(
+      ofKind('control-response')
+        .filter((b) => (JSON.parse(b.text) as { ok: unknown }).ok === true)
+        .map((b) => answeredMethod.get(b)),
+    );
+    expect(methods.filter((m) => !requested.has(m))).toEqual([]);
+    expect(methods.filter((m) => !answered.has(m))).toEqual([]);
+  });
+
+  it('has an example of every control event type', () => {
+    const seen = new Set(ofKind('control-event').map((b) => checkEvent(b.text)));
+    const types = PeerEventSchema.options.map((o) => o.shape.type.value);
+    expect(types.filter((t) => !seen.has(t))).toEqual([]);
+  });
+
+  it('quotes the constants of shared/protocol/constants.ts', () => {
+    for (const b of ofKind('constants')) expect(JSON.parse(b.text)).toStrictEqual(Object.fromEntries(Object.entries(Constants)));
+  });
+
+  const valid: Array<[Kind, (b: Block) => unknown]> = [
+    ['identity', (b) => checkIdentity(b.text)],
+    ['discovery', (b) => checkDiscoveryJson(b.text)],
+    ['discovery-bytes', (b) => checkDiscoveryBytes(b.text)],
+    ['frame', (b) => checkFrameJson(b.text)],
+    ['frame-bytes', (b) => checkFrameBytes(b.text)],
+    ['control-request', (b) => checkRequest(b.text)],
+    ['control-response', (b) => checkResponse(b.text, answeredMethod.get(b))],
+    ['control-event', (b) => checkEvent(b.text)],
+  ];
+  for (const [kind, check] of valid) {
+    for (const b of ofKind(kind)) {
+      it(`accepts the ${kind} example at line ${b.line}`, () => {
+        expect(() => check(b)).not.toThrow();
+      });
+    }
+  }
+
+  const protocolError = (fn: () => unknown): void => {
+    expect(fn).toThrow(PigeonError);
+    try {
+      fn();
+    } catch (err) {
+      expect((err as PigeonError).code).toBe(ErrorCodes.PROTOCOL);
+    }
+  };
+  const invalid: Array<[Kind, (b: Block) => void]> = [
+    ['discovery-invalid', (b) => protocolError(() => decodeDiscoveryPacket(concat(utf8(Constants.DISCOVERY_MAGIC), utf8(b.text))))],
+    ['discovery-bytes-invalid', (b) => protocolError(() => decodeDiscoveryPacket(hexBytes(b.text)))],
+    ['frame-invalid', (b) => protocolError(() => parseSessionFrame(utf8(b.text)))],
+    ['frame-bytes-invalid', (b) => expect(() => frameOf(hexBytes(b.text), new FrameDecoder(), [hexBytes(b.text)])).toThrow()],
+    ['control-request-invalid', (b) => expect(() => checkRequest(b.text)).toThrow()],
+    ['control-response-invalid', (b) => expect(() => checkResponse(b.text, answeredMethod.get(b))).toThrow()],
+    ['control-event-invalid', (b) => expect(() => checkEvent(b.text)).toThrow()],
+  ];
+  for (const [kind, check] of invalid) {
+    for (const b of ofKind(kind)) {
+      it(`refuses the ${kind} example at line ${b.line}`, () => check(b));
+    }
+  }
+});
