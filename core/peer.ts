@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo } from '../shared/api/control-api.js';
-import { DEAD_SESSION_MS, DEFAULT_PORT, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
+import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
 import type { HelloFrame } from '../shared/protocol/session-frames.js';
@@ -142,8 +142,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
         onOpen: (session) =>
           msgr.attach(session, (frame) => {
             if (frame.type === 'status') {
-              const known = dir.get(session.peerId);
-              if (known) dir.seen({ ...known, address: session.remoteAddress, status: frame.status, away: frame.away, source: 'session', ttlMs: DEAD_SESSION_MS });
+              session.hello = { ...session.hello, status: frame.status, away: frame.away };
+              dir.seen({ ...session.hello, address: session.remoteAddress, source: 'session', ttlMs: EXPIRY_MS });
             }
           }),
         onKeyChanged: (peerId, pinned, presented) =>

@@ -6,7 +6,7 @@
  */
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
-import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
+import { EXPIRY_MS } from '../../shared/protocol/constants.js';
 import type { HelloFrame, SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { PeerDirectory } from '../discovery/peer-directory.js';
 import { fingerprintFromSpki, type Identity } from '../identity/identity.js';
@@ -187,7 +187,10 @@ export class SessionManager {
   private admit(socket: tls.TLSSocket, h: Awaited<ReturnType<typeof handshake>>, dialer: boolean): void {
     const { directory, store, logger } = this.components;
     if (this.stopping) return void socket.destroy();
-    directory.seen({ ...h.hello, address: ipv4(socket.remoteAddress ?? ''), source: 'session', ttlMs: DEAD_SESSION_MS });
+    // A session keeps its peer listed as long as frames arrive, with the same
+    // expiry as discovery: a pulled cable shows offline as fast either way.
+    const sighting = (hello: HelloFrame): void => directory.seen({ ...hello, address: ipv4(socket.remoteAddress ?? ''), source: 'session', ttlMs: EXPIRY_MS });
+    sighting(h.hello);
     // The device id is derived from the key, so a different key under a known id
     // cannot pass the handshake (ID_MISMATCH). What people meet instead is a known
     // colleague (same name, same host) turning up with a new key: a reinstall, or
@@ -218,6 +221,7 @@ export class SessionManager {
       existing.close('duplicate session');
     }
     this.sessions.set(h.peerId, session);
+    session.onAlive(() => sighting(session.hello));
     session.onClose((reason) => {
       if (this.sessions.get(h.peerId) === session) {
         this.sessions.delete(h.peerId);

@@ -42,6 +42,8 @@ export class Session {
   private closed = false;
   private frameHandler: (frame: SessionFrame) => void = () => {};
   private readonly closeHandlers: Array<(reason: string) => void> = [];
+  private aliveHandler: () => void = () => {};
+  private lastReported = 0;
   private backlog: SessionFrame[];
 
   constructor(
@@ -82,6 +84,11 @@ export class Session {
     const backlog = this.backlog;
     this.backlog = [];
     for (const f of backlog) this.dispatch(f);
+  }
+
+  /** Called at most once per heartbeat tick while frames keep arriving: the peer is alive. */
+  onAlive(fn: () => void): void {
+    this.aliveHandler = fn;
   }
 
   onClose(fn: (reason: string) => void): void {
@@ -147,6 +154,10 @@ export class Session {
       return;
     }
     if (now - this.lastSent >= HEARTBEAT_MS) this.send({ type: 'ping', n: ++this.pingCounter });
+    if (this.lastReceived > this.lastReported) {
+      this.lastReported = this.lastReceived;
+      this.aliveHandler();
+    }
   }
 
   private finish(reason: string): void {
