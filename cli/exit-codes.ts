@@ -18,6 +18,8 @@ export const ExitCodes = {
   NOT_DELIVERED: 5,
   /** Another peer already runs with this profile. */
   PROFILE_BUSY: 6,
+  /** A file transfer was declined, canceled or failed (or no such transfer). */
+  TRANSFER_FAILED: 7,
 } as const;
 
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -27,6 +29,9 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.NOT_DELIVERED]: ExitCodes.NOT_DELIVERED,
   [ErrorCodes.BAD_REQUEST]: ExitCodes.USAGE,
   [ErrorCodes.PROFILE_BUSY]: ExitCodes.PROFILE_BUSY,
+  [ErrorCodes.TRANSFER_FAILED]: ExitCodes.TRANSFER_FAILED,
+  [ErrorCodes.TRANSFER_NOT_FOUND]: ExitCodes.TRANSFER_FAILED,
+  [ErrorCodes.DISK_FULL]: ExitCodes.TRANSFER_FAILED,
 };
 
 export function exitCodeFor(code: string): number {
@@ -40,4 +45,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  no peer is running for this profile (start one with: pigeon peer)
   4  peer not found, or the name matches several peers
   5  not delivered in time (--wait); the message stays queued
-  6  a peer is already running with this profile`;
+  6  a peer is already running with this profile
+  7  a file transfer was declined, canceled or failed, or no such transfer`;

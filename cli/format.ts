@@ -2,7 +2,7 @@
  * Human-readable output of the CLI: peer tables, history lines and event
  * lines. `--json` output bypasses this module entirely.
  */
-import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo } from '../shared/api/control-api.js';
+import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
 
 function time(ms: number): string {
   const d = new Date(ms);
@@ -68,5 +68,55 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
       return `${at} WARNING: ${e.name || e.peerId} presented a different key (pinned ${e.pinned}, presented ${e.presented}); refused. If this is expected, run: pigeon trust ${e.peerId}`;
     case 'warning':
       return `${at} warning: ${e.message}`;
+    case 'transfer':
+      return `${at} ${formatTransfer(e.transfer, nameOf(e.transfer.peer))}`;
+    case 'transfer-progress':
+      return null;
   }
+}
+
+/** "12.3 MB", binary-free decimal units as file managers show them. */
+export function bytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (x: number): string => String(x).padStart(2, '0');
+  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
+
+function what(t: TransferInfo): string {
+  const first = t.names[0] ?? 'files';
+  const more = t.fileCount > 1 ? ` (${t.fileCount} files)` : '';
+  return `${first}${t.names.length > 1 ? ` and ${t.names.length - 1} more` : ''}${more}, ${bytes(t.totalBytes)}`;
+}
+
+export function formatTransfer(t: TransferInfo, peerName: string): string {
+  const arrow = t.direction === 'out' ? `to ${peerName}` : `from ${peerName}`;
+  const tail = t.state === 'offered' && t.direction === 'in' ? ` — accept with: pigeon accept ${t.id.slice(0, 8)}` : '';
+  return `transfer ${t.id.slice(0, 8)} ${arrow}: ${what(t)}: ${t.state}${t.error ? ` (${t.error})` : ''}${tail}`;
+}
+
+/** One progress line: bar, percentage, bytes, rate, ETA. */
+export function progressLine(t: TransferInfo, width = 24): string {
+  const frac = t.totalBytes > 0 ? Math.min(1, t.doneBytes / t.totalBytes) : t.state === 'done' ? 1 : 0;
+  const filled = Math.round(frac * width);
+  const eta = t.rate > 0 ? (t.totalBytes - t.doneBytes) / t.rate : Infinity;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${bytes(t.doneBytes)} / ${bytes(t.totalBytes)}  ${bytes(t.rate)}/s  ETA ${duration(eta)}`;
+}
+
+export function formatTransfers(list: TransferInfo[], nameOf: (id: string) => string): string {
+  if (list.length === 0) return 'No transfers.';
+  return list.map((t) => `${formatTransfer(t, nameOf(t.peer))}${t.state === 'accepted' ? `\n    ${progressLine(t)}` : ''}`).join('\n');
 }

@@ -11,7 +11,9 @@ import { runChat } from './commands/chat.js';
 import { runPeer } from './commands/run-peer.js';
 import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
-import { formatMessage, formatPeers, formatSelf } from './format.js';
+import { formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
+import { runSendFile } from './commands/send-file.js';
+import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
 import { parseTime } from './parse-time.js';
 
@@ -60,8 +62,10 @@ export function buildProgram(): Command {
     .option('--no-broadcast', 'do not use UDP broadcast (mDNS and --peer-address only)')
     .option('--peer-address <host[:port]>', 'also announce to this address, e.g. a peer in another subnet; repeatable', list)
     .option('--no-mdns', 'do not use mDNS / DNS-SD')
+    .option('--downloads <dir>', 'where received files land (default: <home>/downloads)')
+    .option('--accept-from <peer>', 'accept file offers from this peer without asking (name, id prefix, or "all"); repeatable', list)
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel }) => {
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[] }) => {
       await runPeer({
         home: resolveHome(o.home),
         ...(o.name !== undefined ? { name: o.name } : {}),
@@ -71,6 +75,8 @@ export function buildProgram(): Command {
         broadcast: o.broadcast === false ? [] : Array.isArray(o.broadcast) ? o.broadcast : 'auto',
         extraAddresses: o.peerAddress ?? [],
         mdns: o.mdns,
+        ...(o.downloads !== undefined ? { downloads: resolve(o.downloads) } : {}),
+        acceptFrom: o.acceptFrom ?? [],
         json: o.json,
         logLevel: o.logLevel,
       });
@@ -173,6 +179,61 @@ export function buildProgram(): Command {
       const p = await withClient(resolveHome(o.home), (c) => c.request('trust', { peer }));
       process.stdout.write(`trusted the new key of ${p.name}: ${p.fingerprint}\n`);
     });
+
+  program
+    .command('send-file')
+    .description('offer files and folders to a peer, with a progress bar')
+    .argument('<peer>', 'name or device-id prefix')
+    .argument('<path...>', 'files and folders')
+    .addOption(homeOption())
+    .option('--wait', 'wait until everything is received (exit 0) or the transfer ends otherwise', false)
+    .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
+    .option('--json', 'print transfer progress as JSON lines', false)
+    .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean }) =>
+      runSendFile(resolveHome(o.home), peer, paths, { wait: o.wait, json: o.json, timeoutSeconds: o.timeout }),
+    );
+
+  program
+    .command('transfers')
+    .description('list file offers and transfers with their state')
+    .addOption(homeOption())
+    .option('--json', 'print a JSON array', false)
+    .action(async (o: { home?: string; json: boolean }) => {
+      await withClient(resolveHome(o.home), async (c) => {
+        const list = await c.request('transfers', {});
+        const peers = await c.request('peers', {});
+        const nameOf = (id: string): string => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);
+        print(o.json, list, () => formatTransfers(list, nameOf));
+      });
+    });
+
+  program
+    .command('accept')
+    .description('accept a file offer (all files, or some with --files)')
+    .argument('<transfer>', 'transfer id or prefix')
+    .addOption(homeOption())
+    .option('--files <indexes>', 'comma-separated entry indexes to accept (as in transfers --json)', (v: string) => v.split(',').map((x) => int(0, 1_000_000)(x.trim())))
+    .option('--json', 'print the transfer as JSON', false)
+    .action(async (transfer: string, o: { home?: string; files?: number[]; json: boolean }) => {
+      const t = await withClient(resolveHome(o.home), (c) => c.request('accept', { transfer, ...(o.files ? { files: o.files } : {}) }));
+      print(o.json, t, () => `accepted ${t.id.slice(0, 8)}: receiving ${t.fileCount} file(s)`);
+    });
+
+  for (const [name, verb] of [
+    ['decline', 'decline a file offer'],
+    ['cancel', 'cancel a transfer (either side)'],
+  ] as const) {
+    program
+      .command(name)
+      .description(verb)
+      .argument('<transfer>', 'transfer id or prefix')
+      .addOption(homeOption())
+      .option('--json', 'print the transfer as JSON', false)
+      .action(async (transfer: string, o: { home?: string; json: boolean }) => {
+        const t = await withClient(resolveHome(o.home), (c) => c.request(name, { transfer }));
+        print(o.json, t, () => `${t.id.slice(0, 8)}: ${t.state}`);
+      });
+  }
 
   return program;
 }

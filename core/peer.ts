@@ -7,11 +7,11 @@
 import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo } from '../shared/api/control-api.js';
+import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
-import type { HelloFrame } from '../shared/protocol/session-frames.js';
+import type { HelloFrame, SessionFrame, TransferControlFrame } from '../shared/protocol/session-frames.js';
 import type { DiscoverySource, SelfPresence } from './discovery/discovery-source.js';
 import { MdnsSource } from './discovery/mdns-source.js';
 import { PeerDirectory } from './discovery/peer-directory.js';
@@ -20,6 +20,7 @@ import { loadOrCreateIdentity, type Identity } from './identity/identity.js';
 import { Messenger } from './messaging/messenger.js';
 import { SessionManager } from './session/session-manager.js';
 import { Store } from './store/store.js';
+import { TransferService } from './transfer/transfer-service.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
 export interface PeerComponents {
@@ -47,6 +48,10 @@ export interface PeerOptions {
   mdns?: boolean;
   /** Interface addresses for mDNS; default every non-loopback IPv4 interface. */
   mdnsInterfaces?: string[];
+  /** Where received files land; default <home>/downloads. */
+  downloads?: string;
+  /** Accept file offers from these peers without asking: names, id prefixes, or 'all'. */
+  acceptFrom?: string[];
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -66,11 +71,22 @@ export interface Peer {
   setStatus(status: PresenceStatus, away?: string): SelfInfo;
   /** Accepts the changed key a peer presented. */
   trust(peerQuery: string): PeerInfo;
+  sendFiles(peerQuery: string, paths: string[]): Promise<TransferInfo>;
+  transfers(): TransferInfo[];
+  accept(transfer: string, files?: number[]): Promise<TransferInfo>;
+  decline(transfer: string): TransferInfo;
+  cancel(transfer: string): Promise<TransferInfo>;
+  waitTransfer(transfer: string, timeoutMs: number): Promise<TransferInfo>;
   readonly identity: Identity | null;
 }
 
 /** Default number of history lines returned. */
 const DEFAULT_HISTORY = 100;
+
+const TRANSFER_FRAMES = new Set(['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done']);
+function isTransferFrame(frame: SessionFrame): frame is TransferControlFrame {
+  return TRANSFER_FRAMES.has(frame.type);
+}
 
 export const defaultComponents: PeerComponents = { clock: systemClock, random: systemRandom, logger: silentLogger };
 
@@ -92,6 +108,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let directory: PeerDirectory | null = null;
   let sessions: SessionManager | null = null;
   let messenger: Messenger | null = null;
+  let transfers: TransferService | null = null;
   let sources: DiscoverySource[] = [];
   let udp: UdpPresence | null = null;
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
@@ -102,11 +119,11 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   const presence = (): SelfPresence => ({ id: identity!.id, name: me.name, group: me.group, host: me.host, port: sessions?.port ?? 0, status: me.status, away: me.away });
   const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence() });
 
-  function running(): { store: Store; directory: PeerDirectory; sessions: SessionManager; messenger: Messenger } {
-    if (state !== 'running' || !store || !directory || !sessions || !messenger) {
+  function running(): { store: Store; directory: PeerDirectory; sessions: SessionManager; messenger: Messenger; transfers: TransferService } {
+    if (state !== 'running' || !store || !directory || !sessions || !messenger || !transfers) {
       throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is not running');
     }
-    return { store, directory, sessions, messenger };
+    return { store, directory, sessions, messenger, transfers };
   }
 
   async function doStart(): Promise<SelfInfo> {
@@ -126,7 +143,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       emit(event);
       if (event.type === 'peer-online') {
         sessions?.peerSeen(event.peer.id);
-        if (messenger?.hasWork(event.peer.id)) sessions?.ensure(event.peer.id);
+        if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) sessions?.ensure(event.peer.id);
+        transfers?.peerOnline(event.peer.id);
       }
     }, (address, port) => udp?.learn(address, port));
     directory = dir;
@@ -138,18 +156,32 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
         port: options.port ?? DEFAULT_PORT,
         portFallback: options.port === undefined,
         selfHello: hello,
-        wantsSession: (peerId) => msgr.hasWork(peerId),
-        onOpen: (session) =>
+        wantsSession: (peerId) => msgr.hasWork(peerId) || (transfers?.hasWork(peerId) ?? false),
+        onDataConnection: (socket, peerId, decoder) => transfers?.onDataConnection(socket, peerId, decoder),
+        onOpen: (session) => {
           msgr.attach(session, (frame) => {
-            if (frame.type === 'status') {
+            if (isTransferFrame(frame)) transfers?.onFrame(session, frame);
+            else if (frame.type === 'status') {
               session.hello = { ...session.hello, status: frame.status, away: frame.away };
               dir.seen({ ...session.hello, address: session.remoteAddress, source: 'session', ttlMs: EXPIRY_MS });
             }
-          }),
+          });
+          transfers?.flush(session.peerId);
+        },
         onKeyChanged: (peerId, pinned, presented) =>
           emit({ type: 'key-changed', peerId, name: dir.get(peerId)?.name ?? '', pinned, presented }),
       },
     );
+    const sm = sessions;
+    transfers = new TransferService({ store: st, clock, random, logger }, {
+      downloads: options.downloads ?? join(options.home, 'downloads'),
+      acceptFrom: options.acceptFrom ?? [],
+      session: (peerId) => sm.get(peerId),
+      ensureSession: (peerId) => sm.ensure(peerId),
+      dialData: (peerId) => sm.dialData(peerId),
+      peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
+      isOnline: (peerId) => dir.isOnline(peerId),
+    }, emit);
     await sessions.start();
     messenger.start();
     dir.start();
@@ -164,6 +196,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     }
     for (const s of sources) await s.start();
     state = 'running';
+    transfers.resumeAll();
     const self = selfInfo();
     emit({ type: 'listening', self });
     return self;
@@ -185,10 +218,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     sources = [];
     udp = null;
     messenger?.stop();
+    transfers?.stop();
     await sessions?.stop();
     directory?.stop();
     store?.close();
     messenger = null;
+    transfers = null;
     sessions = null;
     directory = null;
     store = null;
@@ -258,5 +293,14 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       if (msgr.hasWork(peer.id)) sm.ensure(peer.id);
       return dir.get(peer.id)!;
     },
+    async sendFiles(peerQuery, paths) {
+      const { directory: dir, transfers: tr } = running();
+      return tr.offer(dir.resolve(peerQuery).id, paths);
+    },
+    transfers: () => running().transfers.list(),
+    accept: (transfer, files) => running().transfers.accept(transfer, files),
+    decline: (transfer) => running().transfers.decline(transfer),
+    cancel: (transfer) => running().transfers.cancel(transfer),
+    waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
   };
 }

@@ -125,9 +125,10 @@ export class ControlServer {
   private async handle(line: string, write: (obj: unknown) => void, subscribe: () => void): Promise<void> {
     let id = 0;
     try {
-      const req = JSON.parse(line) as ControlRequest;
+      const req = JSON.parse(line) as ControlRequest | null;
+      if (typeof req !== 'object' || req === null) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'a request is a JSON object');
       id = typeof req.id === 'number' ? req.id : 0;
-      if (!(req.method in ControlRequests)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `unknown method ${String(req.method)}`);
+      if (typeof req.method !== 'string' || !Object.hasOwn(ControlRequests, req.method)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `unknown method ${String(req.method)}`);
       const method = req.method as ControlMethod;
       const parsed = ControlRequests[method].safeParse(req.params ?? {});
       if (!parsed.success) {
@@ -163,6 +164,12 @@ export class ControlServer {
         subscribe();
         return { subscribed: true };
       },
+      sendFiles: (p) => peer.sendFiles(p.peer, p.paths),
+      transfers: () => peer.transfers(),
+      accept: (p) => peer.accept(p.transfer, p.files),
+      decline: (p) => peer.decline(p.transfer),
+      cancel: (p) => peer.cancel(p.transfer),
+      waitTransfer: (p) => peer.waitTransfer(p.transfer, p.timeoutMs),
     };
     return (handlers[method] as (p: unknown) => unknown)(params);
   }

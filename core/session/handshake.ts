@@ -5,7 +5,7 @@
  */
 import tls from 'node:tls';
 import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
-import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
+import { parseSessionFrame, type HelloFrame } from '../../shared/protocol/session-frames.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { deviceIdFromSpki, spkiOfCertificate, type Identity } from '../identity/identity.js';
 
@@ -19,8 +19,8 @@ export interface Handshaken {
   peerId: string;
   spki: Buffer;
   hello: HelloFrame;
+  /** Holds whatever arrived behind the hello, not yet decoded (chat frames, or a data connection's fetch). */
   decoder: FrameDecoder;
-  backlog: SessionFrame[];
 }
 
 /** TLS options shared by both sides: TLS 1.3 only, our device certificate, our own key check. */
@@ -62,17 +62,16 @@ export function handshake(
     const onClose = () => fail(new PigeonError(ErrorCodes.PROTOCOL, 'connection closed during handshake'));
     const onData = (chunk: Buffer) => {
       try {
-        const frames = decoder.push(chunk);
-        if (frames.length === 0) return;
-        const [first, ...rest] = frames.map((f) => {
-          if (f.kind !== FrameKind.JSON) throw new PigeonError(ErrorCodes.PROTOCOL, `unknown frame kind ${f.kind}`);
-          return parseSessionFrame(f.payload);
-        });
-        if (first!.type !== 'hello') throw new PigeonError(ErrorCodes.PROTOCOL, `expected hello, got ${first!.type}`);
-        if (first!.id !== certId) throw new PigeonError(ErrorCodes.ID_MISMATCH, `hello names ${first!.id} but the key is ${certId}`);
+        decoder.append(chunk);
+        const frame = decoder.next();
+        if (!frame) return;
+        if (frame.kind !== FrameKind.JSON) throw new PigeonError(ErrorCodes.PROTOCOL, `unknown frame kind ${frame.kind}`);
+        const first = parseSessionFrame(frame.payload);
+        if (first.type !== 'hello') throw new PigeonError(ErrorCodes.PROTOCOL, `expected hello, got ${first.type}`);
+        if (first.id !== certId) throw new PigeonError(ErrorCodes.ID_MISMATCH, `hello names ${first.id} but the key is ${certId}`);
         done = true;
         cleanup();
-        resolve({ peerId: certId, spki: spki!, hello: first!, decoder, backlog: rest });
+        resolve({ peerId: certId, spki: spki!, hello: first, decoder });
       } catch (err) {
         fail(err as Error);
       }
@@ -81,6 +80,7 @@ export function handshake(
       const cert = socket.getPeerX509Certificate();
       if (!cert) return fail(new PigeonError(ErrorCodes.PROTOCOL, 'peer sent no certificate'));
       if (socket.getProtocol() !== 'TLSv1.3') return fail(new PigeonError(ErrorCodes.PROTOCOL, 'not TLS 1.3'));
+      if (socket.alpnProtocol !== ALPN) return fail(new PigeonError(ErrorCodes.PROTOCOL, `ALPN ${String(socket.alpnProtocol)} is not ${ALPN}`));
       spki = spkiOfCertificate(cert);
       certId = deviceIdFromSpki(spki);
       if (opts.expectedId && certId !== opts.expectedId) {

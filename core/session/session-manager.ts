@@ -8,6 +8,8 @@ import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import { EXPIRY_MS } from '../../shared/protocol/constants.js';
 import type { HelloFrame, SessionFrame } from '../../shared/protocol/session-frames.js';
+import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { PeerDirectory } from '../discovery/peer-directory.js';
 import { fingerprintFromSpki, type Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
@@ -26,6 +28,8 @@ export interface SessionManagerInit {
   wantsSession: (peerId: string) => boolean;
   onOpen: (session: Session) => void;
   onKeyChanged: (peerId: string, pinned: string, presented: string) => void;
+  /** A peer opened a data connection (file bytes, §13); its key is the pinned one. */
+  onDataConnection: (socket: tls.TLSSocket, peerId: string, decoder: FrameDecoder) => void;
 }
 
 interface DialState {
@@ -146,6 +150,22 @@ export class SessionManager {
     return twin?.spki ?? null;
   }
 
+  /** Opens a data connection to a peer with a pinned key (the receiver of a transfer does this). */
+  async dialData(peerId: string): Promise<{ socket: tls.TLSSocket; decoder: FrameDecoder }> {
+    const target = this.components.directory.dialAddress(peerId);
+    if (!target) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is offline');
+    const pinned = this.components.store.pinnedKey(peerId);
+    if (!pinned) throw new PigeonError(ErrorCodes.KEY_CHANGED, 'no pinned key for this peer yet');
+    const socket = tls.connect({ ...tlsOptions(this.components.identity), host: target.address, port: target.port, checkServerIdentity: () => undefined });
+    socket.setNoDelay(true);
+    const h = await handshake(socket, { expectedId: peerId, selfHello: { ...this.init.selfHello(), purpose: 'data' } });
+    if (!pinned.equals(h.spki)) {
+      socket.destroy();
+      throw new PigeonError(ErrorCodes.KEY_CHANGED, 'the peer presented another key');
+    }
+    return { socket, decoder: h.decoder };
+  }
+
   private dialState(peerId: string): DialState {
     let s = this.dials.get(peerId);
     if (!s) {
@@ -179,7 +199,16 @@ export class SessionManager {
     if (this.stopping) return void socket.destroy();
     socket.setNoDelay(true);
     handshake(socket, { selfHello: this.init.selfHello() }).then(
-      (h) => this.admit(socket, h, false),
+      (h) => {
+        if (h.hello.purpose !== 'data') return this.admit(socket, h, false);
+        // Data connections only from peers whose key is already pinned by a chat session.
+        const pinned = this.components.store.pinnedKey(h.peerId);
+        if (!pinned || !pinned.equals(h.spki)) {
+          this.components.logger.log('info', 'refused data connection from an unknown key', { peer: h.peerId });
+          return void socket.destroy();
+        }
+        this.init.onDataConnection(socket, h.peerId, h.decoder);
+      },
       (err: Error) => this.components.logger.log('info', 'refused incoming session', { from: socket.remoteAddress, error: err.message }),
     );
   }
@@ -207,7 +236,7 @@ export class SessionManager {
       store.pinKey(h.peerId, h.spki);
       directory.setFingerprint(h.peerId, fingerprintFromSpki(h.spki));
     }
-    const session = new Session(this.components, { socket, decoder: h.decoder, peerId: h.peerId, hello: h.hello, dialer, backlog: h.backlog });
+    const session = new Session(this.components, { socket, decoder: h.decoder, peerId: h.peerId, hello: h.hello, dialer });
     const existing = this.sessions.get(h.peerId);
     if (existing) {
       // Same direction: the old one is a leftover of a restart, the new one wins.

@@ -19,8 +19,6 @@ export interface SessionInit {
   hello: HelloFrame;
   /** True when we dialed. */
   dialer: boolean;
-  /** Frames that arrived in the same read as the hello. */
-  backlog: SessionFrame[];
 }
 
 /** The server listens dual-stack: IPv4 peers show up as ::ffff:a.b.c.d; keep the IPv4 form discovery uses. */
@@ -44,7 +42,6 @@ export class Session {
   private readonly closeHandlers: Array<(reason: string) => void> = [];
   private aliveHandler: () => void = () => {};
   private lastReported = 0;
-  private backlog: SessionFrame[];
 
   constructor(
     private readonly components: { clock: Clock; logger: Logger },
@@ -55,7 +52,6 @@ export class Session {
     this.peerId = init.peerId;
     this.hello = init.hello;
     this.dialer = init.dialer;
-    this.backlog = init.backlog;
     this.remoteAddress = ipv4(init.socket.remoteAddress ?? '');
     this.lastReceived = this.lastSent = components.clock.now();
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -81,9 +77,8 @@ export class Session {
   /** Sets the frame handler and delivers frames that arrived before it was set. */
   onFrame(fn: (frame: SessionFrame) => void): void {
     this.frameHandler = fn;
-    const backlog = this.backlog;
-    this.backlog = [];
-    for (const f of backlog) this.dispatch(f);
+    // Frames that arrived right behind the hello wait in the decoder until now.
+    this.onData(new Uint8Array(0));
   }
 
   /** Called at most once per heartbeat tick while frames keep arriving: the peer is alive. */
@@ -111,9 +106,9 @@ export class Session {
     this.finish(reason);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Uint8Array): void {
     if (this.closed) return;
-    this.lastReceived = this.components.clock.now();
+    if (chunk.length > 0) this.lastReceived = this.components.clock.now();
     try {
       for (const f of this.decoder.push(chunk)) {
         if (f.kind !== FrameKind.JSON) throw new Error(`unknown frame kind ${f.kind}`);

@@ -41,4 +41,31 @@ export const MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  `
+  CREATE TABLE transfers (
+    id TEXT PRIMARY KEY,
+    peer TEXT NOT NULL,
+    dir INTEGER NOT NULL,            -- 0 outgoing, 1 incoming
+    state TEXT NOT NULL,             -- queued, offered, accepted, done, declined, canceled, failed
+    created INTEGER NOT NULL,
+    total_bytes INTEGER NOT NULL,
+    file_count INTEGER NOT NULL,
+    error TEXT,
+    notify INTEGER NOT NULL DEFAULT 0 -- 1: the peer must still be told about the state (decline, cancel, done)
+  );
+  CREATE INDEX transfers_by_peer ON transfers (peer, state);
+  CREATE TABLE transfer_entries (
+    transfer TEXT NOT NULL REFERENCES transfers(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    path TEXT NOT NULL,              -- relative path as offered
+    kind TEXT NOT NULL,              -- file or dir
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    source TEXT,                     -- sender: absolute local path
+    local_path TEXT,                 -- receiver: final path, chosen when accepted
+    wanted INTEGER NOT NULL DEFAULT 1,
+    done INTEGER NOT NULL DEFAULT 0, -- verified and renamed into place (receiver) / fully sent once (sender)
+    PRIMARY KEY (transfer, idx)
+  );
+  `,
 ];

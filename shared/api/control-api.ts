@@ -41,6 +41,26 @@ export interface SelfInfo extends Presence {
   fingerprint: string;
 }
 
+export type TransferState = 'queued' | 'offered' | 'accepted' | 'done' | 'declined' | 'canceled' | 'failed';
+
+/** A file or folder transfer as the control API shows it. */
+export interface TransferInfo {
+  id: string;
+  peer: string;
+  direction: 'out' | 'in';
+  state: TransferState;
+  created: number;
+  totalBytes: number;
+  fileCount: number;
+  /** Bytes verified (receiver) or acknowledged by completion (sender) so far, plus the file in progress. */
+  doneBytes: number;
+  /** Bytes per second over the last seconds; 0 when idle. */
+  rate: number;
+  /** The first few entries, for display ("report.pdf and 12 more"). */
+  names: string[];
+  error: string | null;
+}
+
 export type PeerEvent =
   | { type: 'listening'; self: SelfInfo }
   | { type: 'peer-online'; peer: PeerInfo }
@@ -49,7 +69,11 @@ export type PeerEvent =
   | { type: 'message'; message: MessageInfo }
   | { type: 'message-state'; message: MessageInfo }
   | { type: 'key-changed'; peerId: string; name: string; pinned: string; presented: string }
-  | { type: 'warning'; code: string; message: string };
+  | { type: 'warning'; code: string; message: string }
+  /** A transfer changed state (offered, accepted, done, ...). */
+  | { type: 'transfer'; transfer: TransferInfo }
+  /** Progress of a running transfer, at most a few times per second. */
+  | { type: 'transfer-progress'; transfer: TransferInfo };
 
 /** Request schemas, one per method; the server validates params with them. */
 export const ControlRequests = {
@@ -62,6 +86,12 @@ export const ControlRequests = {
   setStatus: z.object({ status: PresenceStatus, away: AwayMessage.optional() }),
   trust: z.object({ peer: z.string().min(1) }),
   subscribe: z.object({}),
+  sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000) }),
+  transfers: z.object({}),
+  accept: z.object({ transfer: z.string().min(1), files: z.array(z.number().int().min(0)).optional() }),
+  decline: z.object({ transfer: z.string().min(1) }),
+  cancel: z.object({ transfer: z.string().min(1) }),
+  waitTransfer: z.object({ transfer: z.string().min(1), timeoutMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000) }),
 } as const;
 
 export type ControlMethod = keyof typeof ControlRequests;
@@ -76,6 +106,12 @@ export interface ControlResults {
   setStatus: SelfInfo;
   trust: PeerInfo;
   subscribe: { subscribed: true };
+  sendFiles: TransferInfo;
+  transfers: TransferInfo[];
+  accept: TransferInfo;
+  decline: TransferInfo;
+  cancel: TransferInfo;
+  waitTransfer: TransferInfo;
 }
 
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

@@ -21,6 +21,12 @@ export const ErrorCodes = {
   PROTOCOL: 'PIGEON_ERR_PROTOCOL',
   /** The profile is already used by a running peer. */
   PROFILE_BUSY: 'PIGEON_ERR_PROFILE_BUSY',
+  /** A file transfer could not go on (file changed, connection lost, integrity check failed). */
+  TRANSFER_FAILED: 'PIGEON_ERR_TRANSFER_FAILED',
+  /** No transfer with that id (or prefix). */
+  TRANSFER_NOT_FOUND: 'PIGEON_ERR_TRANSFER_NOT_FOUND',
+  /** The download folder's disk is full; partial data is kept for resuming. */
+  DISK_FULL: 'PIGEON_ERR_DISK_FULL',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

@@ -52,22 +52,37 @@ export class FrameDecoder {
   }
 
   push(chunk: Uint8Array): Frame[] {
+    this.append(chunk);
+    const frames: Frame[] = [];
+    for (let f = this.next(); f; f = this.next()) frames.push(f);
+    return frames;
+  }
+
+  /** Buffers bytes without decoding them (for streams that mix frames and raw bytes). */
+  append(chunk: Uint8Array): void {
     if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
-    const frames: Frame[] = [];
-    for (;;) {
-      if (this.buffered < HEADER_BYTES) break;
-      const length = this.peekLength();
-      if (length === 0 || length > this.maxFrame) {
-        throw new PigeonError(ErrorCodes.PROTOCOL, `bad frame length ${length} (max ${this.maxFrame})`);
-      }
-      if (this.buffered < HEADER_BYTES + length) break;
-      const body = this.take(HEADER_BYTES + length).subarray(HEADER_BYTES);
-      frames.push({ kind: body[0]!, payload: body.subarray(1) });
+  }
+
+  /** The next complete frame, or null until more bytes arrive. */
+  next(): Frame | null {
+    if (this.buffered < HEADER_BYTES) return null;
+    const length = this.peekLength();
+    if (length === 0 || length > this.maxFrame) {
+      throw new PigeonError(ErrorCodes.PROTOCOL, `bad frame length ${length} (max ${this.maxFrame})`);
     }
-    return frames;
+    if (this.buffered < HEADER_BYTES + length) return null;
+    const body = this.take(HEADER_BYTES + length).subarray(HEADER_BYTES);
+    return { kind: body[0]!, payload: body.subarray(1) };
+  }
+
+  /** Up to `max` buffered bytes, unframed (raw file data after a data header); null if none. */
+  nextBytes(max: number): Uint8Array | null {
+    if (this.buffered === 0 || max <= 0) return null;
+    const first = this.chunks[0]!;
+    return this.take(Math.min(max, first.length));
   }
 
   private peekLength(): number {

@@ -35,6 +35,12 @@ const VALID: Record<SessionFrame['type'], SessionFrame> = {
   ping: { type: 'ping', n: 0 },
   pong: { type: 'pong', n: 41 },
   bye: { type: 'bye', reason: 'shutting down' },
+  offer: { type: 'offer', transfer: MID, part: 0, parts: 1, entries: [{ path: 'Photos', kind: 'dir', size: 0, mtime: 1 }, { path: 'Photos/a.jpg', kind: 'file', size: 10, mtime: 2 }] },
+  'offer-ack': { type: 'offer-ack', transfer: MID },
+  accept: { type: 'accept', transfer: MID, files: [1] },
+  decline: { type: 'decline', transfer: MID },
+  cancel: { type: 'cancel', transfer: MID, reason: 'changed my mind' },
+  done: { type: 'done', transfer: MID },
 };
 
 describe('valid frames', () => {
@@ -80,9 +86,15 @@ describe('invalid frames', () => {
     for (const type of ['PING', 'file', '', 1, null]) expectProtocolError(() => parse({ ...VALID.ping, type }), /invalid frame/);
   });
 
+  it('accepts an accept without a file list (all files)', () => {
+    expect(parse({ type: 'accept', transfer: MID })).toEqual({ type: 'accept', transfer: MID });
+  });
+
   it('rejects every valid frame with a required field removed', () => {
     for (const frame of Object.values(VALID)) {
-      for (const key of Object.keys(frame).filter((k) => k !== 'type')) {
+      // Optional members: the data-connection purpose of a hello, the file list of an accept.
+      const optional = new Set(['purpose', frame.type === 'accept' ? 'files' : '']);
+      for (const key of Object.keys(frame).filter((k) => k !== 'type' && !optional.has(k))) {
         const broken: Record<string, unknown> = { ...frame };
         delete broken[key];
         expectProtocolError(() => parse(broken), /invalid frame/);

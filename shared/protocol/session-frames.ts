@@ -8,12 +8,15 @@ import { MAX_IDS_PER_FRAME, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants
 import { AwayMessage, MessageId, PresenceFields, PresenceStatus } from './schemas-common.js';
 import { ErrorCodes, PigeonError } from './errors.js';
 import { decodeJsonPayload } from './frame-codec.js';
+import { TransferControlFrames } from './transfer-frames.js';
 
 /** First frame on a session, both directions. */
 export const HelloFrame = z.object({
   type: z.literal('hello'),
   v: z.literal(PROTOCOL_VERSION),
   ...PresenceFields,
+  /** 'data': a connection carrying file bytes (§13), not a chat session. Absent = chat. */
+  purpose: z.enum(['chat', 'data']).optional(),
 });
 
 /** A chat message. seq orders messages within the conversation of one sender. */
@@ -50,6 +53,7 @@ export const SessionFrame = z.discriminatedUnion('type', [
   PingFrame,
   PongFrame,
   ByeFrame,
+  ...TransferControlFrames,
 ]);
 export type SessionFrame = z.infer<typeof SessionFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;
@@ -64,3 +68,5 @@ export function parseSessionFrame(payload: Uint8Array): SessionFrame {
   }
   return parsed.data;
 }
+
+export type TransferControlFrame = Extract<SessionFrame, { type: 'offer' | 'offer-ack' | 'accept' | 'decline' | 'cancel' | 'done' }>;

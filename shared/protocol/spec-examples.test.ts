@@ -19,7 +19,9 @@ import {
   type PeerEvent,
   type PeerInfo,
   type SelfInfo,
+  type TransferInfo,
 } from '../api/control-api.js';
+import { DataConnectionFrame } from './transfer-frames.js';
 import { base32, groupHex } from '../util/base32.js';
 import * as Constants from './constants.js';
 import { DiscoveryPacket, decodeDiscoveryPacket, encodeDiscoveryPacket } from './discovery-packet.js';
@@ -48,6 +50,8 @@ const KINDS = {
   'control-event': 'json',
   'control-event-invalid': 'json',
   constants: 'json',
+  'data-frame': 'json',
+  'data-frame-invalid': 'json',
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -157,6 +161,20 @@ const MessageInfoSchema = z.strictObject({
   seq: z.number().int().positive().nullable(),
 }) satisfies z.ZodType<MessageInfo>;
 
+const TransferInfoSchema = z.strictObject({
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  peer: DeviceId,
+  direction: z.enum(['out', 'in']),
+  state: z.enum(['queued', 'offered', 'accepted', 'done', 'declined', 'canceled', 'failed']),
+  created: Time,
+  totalBytes: z.number().int().nonnegative(),
+  fileCount: z.number().int().nonnegative(),
+  doneBytes: z.number().int().nonnegative(),
+  rate: z.number().int().nonnegative(),
+  names: z.array(z.string()),
+  error: z.string().nullable(),
+}) satisfies z.ZodType<TransferInfo>;
+
 const PeerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('listening'), self: SelfInfoSchema }),
   z.strictObject({ type: z.literal('peer-online'), peer: PeerInfoSchema }),
@@ -166,6 +184,8 @@ const PeerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('message-state'), message: MessageInfoSchema }),
   z.strictObject({ type: z.literal('key-changed'), peerId: DeviceId, name: Label, pinned: Fingerprint, presented: Fingerprint }),
   z.strictObject({ type: z.literal('warning'), code: z.string(), message: z.string() }),
+  z.strictObject({ type: z.literal('transfer'), transfer: TransferInfoSchema }),
+  z.strictObject({ type: z.literal('transfer-progress'), transfer: TransferInfoSchema }),
 ]) satisfies z.ZodType<PeerEvent>;
 
 /** One result schema per method: adding a method to the API without one fails to compile. */
@@ -179,6 +199,12 @@ const ResultSchemas = {
   setStatus: SelfInfoSchema,
   trust: PeerInfoSchema,
   subscribe: z.strictObject({ subscribed: z.literal(true) }),
+  sendFiles: TransferInfoSchema,
+  transfers: z.array(TransferInfoSchema),
+  accept: TransferInfoSchema,
+  decline: TransferInfoSchema,
+  cancel: TransferInfoSchema,
+  waitTransfer: TransferInfoSchema,
 } satisfies { [M in ControlMethod]: z.ZodType<ControlResults[M]> };
 
 // `satisfies` above checks that the schemas produce the API types; these check
@@ -196,7 +222,8 @@ const _typesMatch: [
   SameKeys<z.output<typeof PeerInfoSchema>, PeerInfo>,
   SameKeys<z.output<typeof MessageInfoSchema>, MessageInfo>,
   SameVariants<z.output<typeof PeerEventSchema>, PeerEvent>,
-] = [true, true, true, true];
+  SameKeys<z.output<typeof TransferInfoSchema>, TransferInfo>,
+] = [true, true, true, true, true];
 
 const RequestLine = z.strictObject({ id: z.number(), method: z.string(), params: z.unknown().optional() });
 const ResponseLine = z.union([
@@ -313,6 +340,12 @@ describe('docs/protocol/pigeon-v1.md', () => {
     expect(types.filter((t) => !seen.has(t))).toEqual([]);
   });
 
+  it('has an example of every data-connection frame type', () => {
+    const seen = new Set(ofKind('data-frame').map((b) => (JSON.parse(b.text) as { type: unknown }).type));
+    const types = DataConnectionFrame.options.map((o) => o.shape.type.value);
+    expect(types.filter((t) => !seen.has(t))).toEqual([]);
+  });
+
   it('has a request and a successful answer for every control method', () => {
     const methods = Object.keys(ControlRequests) as ControlMethod[];
     const requested = new Set(ofKind('control-request').map((b) => (JSON.parse(b.text) as { method: unknown }).method));
@@ -344,6 +377,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['control-request', (b) => checkRequest(b.text)],
     ['control-response', (b) => checkResponse(b.text, answeredMethod.get(b))],
     ['control-event', (b) => checkEvent(b.text)],
+    ['data-frame', (b) => same(DataConnectionFrame.parse(JSON.parse(b.text)), JSON.parse(b.text), 'data-connection frame')],
   ];
   for (const [kind, check] of valid) {
     for (const b of ofKind(kind)) {
@@ -369,6 +403,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['control-request-invalid', (b) => expect(() => checkRequest(b.text)).toThrow()],
     ['control-response-invalid', (b) => expect(() => checkResponse(b.text, answeredMethod.get(b))).toThrow()],
     ['control-event-invalid', (b) => expect(() => checkEvent(b.text)).toThrow()],
+    ['data-frame-invalid', (b) => expect(DataConnectionFrame.safeParse(JSON.parse(b.text)).success).toBe(false)],
   ];
   for (const [kind, check] of invalid) {
     for (const b of ofKind(kind)) {

@@ -1,0 +1,55 @@
+/**
+ * `pigeon send-file <peer> <path>...`: offers files and folders through the
+ * running peer, then shows a progress bar (bytes, rate, ETA) until the
+ * transfer ends, or prints progress events with --json. Without --wait it
+ * returns once the receiver has been asked (or the offer is queued).
+ */
+import { resolve } from 'node:path';
+import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { ControlClient } from '../control-client.js';
+import { formatTransfer, progressLine } from '../format.js';
+
+/** Final states of a transfer. */
+const FINAL = new Set(['done', 'declined', 'canceled', 'failed']);
+
+export async function runSendFile(home: string, peer: string, paths: string[], o: { wait: boolean; json: boolean; timeoutSeconds: number }): Promise<void> {
+  const client = await ControlClient.connect(home);
+  try {
+    let current: TransferInfo | null = null;
+    const tty = process.stdout.isTTY && !o.json;
+    let lastLine = 0;
+    const show = (t: TransferInfo): void => {
+      if (o.json) return void process.stdout.write(JSON.stringify(t) + '\n');
+      if (tty) return void process.stdout.write(`\r\x1b[K${progressLine(t)}`);
+      const now = Date.now();
+      if (now - lastLine >= 1000 || FINAL.has(t.state)) {
+        lastLine = now;
+        process.stdout.write(progressLine(t) + '\n');
+      }
+    };
+    const finished = new Promise<TransferInfo>((resolvePromise) => {
+      void client.subscribe((e: PeerEvent) => {
+        if ((e.type === 'transfer' || e.type === 'transfer-progress') && e.transfer.id === current?.id) {
+          show(e.transfer);
+          if (FINAL.has(e.transfer.state)) resolvePromise(e.transfer);
+        }
+      });
+    });
+    current = await client.request('sendFiles', { peer, paths: paths.map((p) => resolve(p)) });
+    if (!o.json) process.stdout.write(`${formatTransfer(current, peer)}\n`);
+    else show(current);
+    if (!o.wait) return;
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `not finished within ${o.timeoutSeconds} s; the transfer goes on in the background (pigeon transfers)`)), o.timeoutSeconds * 1000).unref(),
+    );
+    const end = await Promise.race([finished, timeout]);
+    if (tty) process.stdout.write('\n');
+    if (end.state !== 'done') {
+      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `transfer ${end.state}${end.error ? `: ${end.error}` : ''}`);
+    }
+    if (!o.json) process.stdout.write(`done: ${formatTransfer(end, peer)}\n`);
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The byte stream of a file transfer, on a data connection (TLS, same keys
+ * as the chat session, hello with purpose "data"). The receiver asks for one
+ * file at a time from an offset (fetch); the sender answers with a data
+ * header, the raw bytes, and file-end carrying the SHA-256 of the whole file.
+ * Both sides stream with back-pressure, so memory stays flat whatever the size.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { TLSSocket } from 'node:tls';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { FrameKind, encodeJsonFrame, type FrameDecoder } from '../../shared/protocol/frame-codec.js';
+import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
+import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
+import type { Logger } from '../util/components.js';
+
+/** Read size of file streams: large enough for full-speed disks and TLS records, small enough to keep memory flat. */
+const READ_CHUNK = 1024 * 1024;
+
+function parseDataFrame(payload: Uint8Array, kind: number): DataConnectionFrame {
+  if (kind !== FrameKind.JSON) throw new PigeonError(ErrorCodes.PROTOCOL, `unknown frame kind ${kind}`);
+  const parsed = DataConnectionFrame.safeParse(decodeJsonPayload(payload));
+  if (!parsed.success) throw new PigeonError(ErrorCodes.PROTOCOL, 'invalid data-connection frame');
+  return parsed.data;
+}
+
+/** Feeds the bytes [start, end) of a file into a hash. */
+export async function hashRange(path: string, hash: Hash, end: number): Promise<void> {
+  if (end <= 0) return;
+  for await (const chunk of createReadStream(path, { start: 0, end: end - 1, highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+}
+
+/** What the sender knows about a file it may be asked for. */
+export interface ServedFile {
+  source: string;
+  size: number;
+  mtime: number;
+}
+
+/**
+ * Sender side: answers fetches on one data connection until it closes.
+ * `lookup` says which file a fetch refers to, or throws a PigeonError.
+ */
+export function serveDataConnection(
+  socket: TLSSocket,
+  decoder: FrameDecoder,
+  lookup: (transfer: string, index: number) => ServedFile,
+  hooks: { logger: Logger; onSent: (transfer: string, index: number, bytes: number) => void },
+): void {
+  let busy = false;
+  const queue: Array<{ transfer: string; index: number; offset: number }> = [];
+  const fail = (reason: string): void => {
+    hooks.logger.log('info', 'closing data connection', { reason });
+    socket.destroy();
+  };
+  const pumpQueue = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    while (queue.length > 0 && !socket.destroyed) {
+      const f = queue.shift()!;
+      try {
+        await sendFile(f.transfer, f.index, f.offset);
+      } catch (err) {
+        const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
+        if (socket.destroyed) break;
+        socket.write(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) }));
+      }
+    }
+    busy = false;
+  };
+  const sendFile = async (transfer: string, index: number, offset: number): Promise<void> => {
+    const file = lookup(transfer, index);
+    const st = await stat(file.source).catch(() => null);
+    if (!st || st.size !== file.size) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
+    if (offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');
+    hooks.logger.log('info', 'serving file', { transfer, index, offset, size: file.size });
+    const hash = createHash('sha256');
+    await hashRange(file.source, hash, offset);
+    socket.write(encodeJsonFrame({ type: 'data', index, offset, length: file.size - offset }));
+    let sent = 0;
+    if (offset < file.size) {
+      for await (const chunk of createReadStream(file.source, { start: offset, end: file.size - 1, highWaterMark: READ_CHUNK })) {
+        if (socket.destroyed) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'connection closed');
+        const buf = chunk as Buffer;
+        hash.update(buf);
+        sent += buf.length;
+        hooks.onSent(transfer, index, buf.length);
+        if (!socket.write(buf)) await new Promise<void>((resolve) => {
+          const done = (): void => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            resolve();
+          };
+          socket.once('drain', done);
+          socket.once('close', done);
+        });
+      }
+    }
+    if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
+    socket.write(encodeJsonFrame({ type: 'file-end', index, sha256: hash.digest('hex') }));
+  };
+  const onData = (chunk?: Buffer): void => {
+    try {
+      if (chunk) decoder.append(chunk);
+      for (let f = decoder.next(); f; f = decoder.next()) {
+        const frame = parseDataFrame(f.payload, f.kind);
+        if (frame.type !== 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, `unexpected ${frame.type} from the receiver`);
+        queue.push({ transfer: frame.transfer, index: frame.index, offset: frame.offset });
+      }
+      void pumpQueue();
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  };
+  socket.on('data', onData);
+  socket.on('error', () => {});
+  onData();
+}
+
+/** Where the receiver puts the bytes of one file; returns false to ask for a pause. */
+export interface ByteSink {
+  write(chunk: Uint8Array): boolean;
+  /** Called once after a false from write(), when the sink can take more. */
+  onDrain(fn: () => void): void;
+}
+
+/** Receiver side of one data connection: fetches files one after another. */
+export class DataClient {
+  private mode: 'frame' | 'raw' = 'frame';
+  private remaining = 0;
+  private current: {
+    index: number;
+    sink: ByteSink;
+    onHeader: (offset: number, length: number) => void;
+    resolve: (sha256: string) => void;
+    reject: (err: Error) => void;
+  } | null = null;
+  private closedError: Error | null = null;
+
+  constructor(
+    private readonly socket: TLSSocket,
+    private readonly decoder: FrameDecoder,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      decoder.append(chunk);
+      this.process();
+    });
+    const closed = (): void => {
+      this.closedError ??= new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed');
+      this.current?.reject(this.closedError);
+      this.current = null;
+    };
+    socket.on('close', closed);
+    socket.on('error', (err) => {
+      this.closedError = new PigeonError(ErrorCodes.TRANSFER_FAILED, `data connection: ${err.message}`);
+    });
+  }
+
+  /** Asks for entry `index` from `offset`; bytes go to the sink; resolves with the sender's SHA-256 of the whole file. */
+  fetch(transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string> {
+    if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
+    return new Promise((resolve, reject) => {
+      this.current = { index, sink, onHeader, resolve, reject };
+      this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset }));
+      this.process();
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private process(): void {
+    try {
+      for (;;) {
+        const cur = this.current;
+        if (!cur) return;
+        if (this.mode === 'raw') {
+          const bytes = this.decoder.nextBytes(this.remaining);
+          if (!bytes) return;
+          this.remaining -= bytes.length;
+          if (this.remaining === 0) this.mode = 'frame';
+          if (!cur.sink.write(bytes)) {
+            this.socket.pause();
+            cur.sink.onDrain(() => {
+              this.socket.resume();
+              this.process();
+            });
+            return;
+          }
+          continue;
+        }
+        const f = this.decoder.next();
+        if (!f) return;
+        const frame = parseDataFrame(f.payload, f.kind);
+        if (frame.type === 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, 'fetch from the sender');
+        if (frame.index !== cur.index) throw new PigeonError(ErrorCodes.PROTOCOL, 'answer for another file');
+        if (frame.type === 'data') {
+          cur.onHeader(frame.offset, frame.length);
+          this.remaining = frame.length;
+          if (frame.length > 0) this.mode = 'raw';
+        } else if (frame.type === 'file-end') {
+          this.current = null;
+          cur.resolve(frame.sha256);
+        } else {
+          this.current = null;
+          cur.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, `the sender could not send it: ${frame.message}`));
+        }
+      }
+    } catch (err) {
+      this.closedError = err as Error;
+      this.current?.reject(err as Error);
+      this.current = null;
+      this.socket.destroy();
+    }
+  }
+}

@@ -1,0 +1,538 @@
+/**
+ * File and folder transfers between peers. The sender offers a manifest on
+ * the chat session; the receiver (its user, or --accept-from) accepts all,
+ * some, or declines; the receiver then pulls each file over a data connection
+ * into a temporary name inside the download folder, checks its SHA-256, and
+ * renames it into place (never over an existing file). Everything is in the
+ * database, so offers to absent peers wait and cut-off transfers resume from
+ * the bytes already on disk.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
+import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
+import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/protocol/transfer-frames.js';
+import { numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
+import type { Session } from '../session/session.js';
+import type { Store } from '../store/store.js';
+import type { Clock, Logger, Random } from '../util/components.js';
+import { DataClient, hashRange, serveDataConnection, type ByteSink } from './data-link.js';
+import { buildManifest } from './manifest.js';
+import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
+
+/** Progress events at most this often per transfer: smooth bars, little traffic on the control socket. */
+const PROGRESS_MS = 250;
+/** Window of the transfer rate shown to people. */
+const RATE_WINDOW_MS = 3000;
+/** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
+const RETRY_MS = 5000;
+/** Suffix of a file being received; renamed away when complete and verified. */
+export const PART_SUFFIX = '.pigeon-part';
+
+export interface TransferServiceInit {
+  downloads: string;
+  /** Peers whose offers are accepted without asking: names, device-id prefixes, or 'all'. */
+  acceptFrom: string[];
+  session: (peerId: string) => Session | undefined;
+  ensureSession: (peerId: string) => void;
+  dialData: (peerId: string) => Promise<{ socket: TLSSocket; decoder: FrameDecoder }>;
+  peerName: (peerId: string) => string;
+  isOnline: (peerId: string) => boolean;
+}
+
+interface Running {
+  client: DataClient | null;
+  canceled: boolean;
+}
+
+interface Meter {
+  inProgress: number;
+  samples: Array<{ t: number; bytes: number }>;
+  lastEmit: number;
+}
+
+export class TransferService {
+  readonly store: TransferStore;
+  private readonly assembling = new Map<string, { parts: OfferEntry[][]; received: number; total: number }>();
+  private readonly receiving = new Map<string, Running>();
+  private readonly serving = new Map<string, Set<TLSSocket>>();
+  private readonly meters = new Map<string, Meter>();
+  private readonly waiters = new Map<string, Set<(t: TransferInfo) => void>>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(
+    private readonly components: { store: Store; clock: Clock; random: Random; logger: Logger },
+    private readonly init: TransferServiceInit,
+    private readonly emit: (e: PeerEvent) => void,
+  ) {
+    this.store = new TransferStore(components.store);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const r of this.receiving.values()) r.client?.close();
+    for (const set of this.serving.values()) for (const s of set) s.destroy();
+    for (const t of this.retryTimers.values()) clearTimeout(t);
+    this.retryTimers.clear();
+  }
+
+  // ---- queries ------------------------------------------------------------
+
+  info(row: TransferRow): TransferInfo {
+    const m = this.meters.get(row.id);
+    return this.store.info(row, { inProgressBytes: m?.inProgress ?? 0, rate: m ? this.rate(m) : 0 });
+  }
+
+  list(): TransferInfo[] {
+    return this.store.list().map((r) => this.info(r));
+  }
+
+  /** Finds a transfer by id or unique id prefix. */
+  find(query: string): TransferRow {
+    const q = query.toLowerCase();
+    const exact = this.store.get(q);
+    if (exact) return exact;
+    const matches = this.store.list(100000).filter((t) => t.id.startsWith(q));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) throw new PigeonError(ErrorCodes.BAD_REQUEST, `"${query}" matches several transfers; use more characters`);
+    throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `no transfer with id ${query}`);
+  }
+
+  hasWork(peerId: string): boolean {
+    return this.store.peersWithWork().includes(peerId);
+  }
+
+  /** Resolves when the transfer reaches a final state; NOT_DELIVERED after the timeout. */
+  waitFinished(id: string, timeoutMs: number): Promise<TransferInfo> {
+    const row = this.find(id);
+    if (['done', 'declined', 'canceled', 'failed'].includes(row.state)) return Promise.resolve(this.info(row));
+    return new Promise((resolvePromise, reject) => {
+      let set = this.waiters.get(row.id);
+      if (!set) this.waiters.set(row.id, (set = new Set()));
+      const done = (t: TransferInfo): void => {
+        clearTimeout(timer);
+        resolvePromise(t);
+      };
+      const timer = setTimeout(() => {
+        set.delete(done);
+        reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `transfer ${row.id.slice(0, 8)} not finished within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`));
+      }, timeoutMs);
+      set.add(done);
+    });
+  }
+
+  // ---- sender -------------------------------------------------------------
+
+  async offer(peerId: string, paths: string[]): Promise<TransferInfo> {
+    const manifest = await buildManifest(paths);
+    const id = this.components.random.hex(16);
+    const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
+    this.store.create(
+      { id, peer: peerId, direction: 'out', state: 'queued', created: this.components.clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount },
+      entries,
+    );
+    for (const s of manifest.skipped) this.emit({ type: 'warning', code: 'PIGEON_WARN_SKIPPED', message: `not offered: ${s.path} (${s.reason})` });
+    this.changed(id);
+    this.flush(peerId);
+    return this.info(this.store.get(id)!);
+  }
+
+  /** Sends queued offers and pending notifications to a peer over its open session. */
+  flush(peerId: string): void {
+    const session = this.init.session(peerId);
+    if (!session?.isOpen) {
+      if (this.hasWork(peerId)) this.init.ensureSession(peerId);
+      return;
+    }
+    for (const t of this.store.withState(peerId, 'queued')) this.sendOffer(session, t);
+    for (const t of this.store.toNotify(peerId)) {
+      const frame = this.notification(t);
+      if (frame) session.send(frame);
+      this.store.notified(t.id);
+    }
+  }
+
+  private sendOffer(session: Session, t: TransferRow): void {
+    const entries = this.store.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
+    const parts = Math.max(1, Math.ceil(entries.length / MAX_OFFER_ENTRIES_PER_FRAME));
+    for (let part = 0; part < parts; part++) {
+      session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME) });
+    }
+  }
+
+  private notification(t: TransferRow): TransferControlFrame | null {
+    switch (t.state) {
+      case 'accepted': {
+        const entries = this.store.entries(t.id);
+        const all = entries.every((e) => e.wanted);
+        return { type: 'accept', transfer: t.id, ...(all ? {} : { files: entries.filter((e) => e.wanted).map((e) => e.idx) }) };
+      }
+      case 'declined':
+        return { type: 'decline', transfer: t.id };
+      case 'canceled':
+        return { type: 'cancel', transfer: t.id, reason: t.error ?? 'canceled' };
+      case 'done':
+        return { type: 'done', transfer: t.id };
+      default:
+        return null;
+    }
+  }
+
+  /** A data connection from a peer: serve the files of its accepted transfers. */
+  onDataConnection(socket: TLSSocket, peerId: string, decoder: FrameDecoder): void {
+    const track = (transfer: string): void => {
+      let set = this.serving.get(transfer);
+      if (!set) this.serving.set(transfer, (set = new Set()));
+      set.add(socket);
+      socket.once('close', () => set.delete(socket));
+    };
+    serveDataConnection(
+      socket,
+      decoder,
+      (transfer, index) => {
+        const t = this.store.get(transfer);
+        if (!t || t.peer !== peerId || t.direction !== 'out') throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such transfer');
+        if (t.state === 'offered' || t.state === 'queued') {
+          // A fetch implies the accept frame was sent; it may have been lost with a session.
+          this.store.setState(t.id, 'accepted');
+          this.changed(t.id);
+        } else if (t.state !== 'accepted') throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `the transfer is ${t.state}`);
+        const e = this.store.entry(transfer, index);
+        if (!e || e.kind !== 'file' || !e.source) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such file in the transfer');
+        track(transfer);
+        return { source: e.source, size: e.size, mtime: e.mtime };
+      },
+      { logger: this.components.logger, onSent: (transfer, _index, bytes) => this.progress(transfer, bytes) },
+    );
+  }
+
+  // ---- both sides: control frames ----------------------------------------
+
+  onFrame(session: Session, frame: TransferControlFrame): void {
+    const peerId = session.peerId;
+    switch (frame.type) {
+      case 'offer':
+        return this.onOfferPart(session, frame);
+      case 'offer-ack': {
+        const t = this.own(frame.transfer, peerId, 'out');
+        if (t?.state === 'queued') this.setState(t, 'offered');
+        return;
+      }
+      case 'accept': {
+        const t = this.own(frame.transfer, peerId, 'out');
+        if (!t || (t.state !== 'offered' && t.state !== 'queued')) return;
+        const files = frame.files ? new Set(frame.files) : null;
+        this.store.want(t.id, (i) => files === null || files.has(i), t.fileCount + 1_000_000);
+        this.setState(t, 'accepted');
+        return;
+      }
+      case 'decline': {
+        const t = this.own(frame.transfer, peerId, 'out');
+        if (t && t.state !== 'done') this.setState(t, 'declined');
+        return;
+      }
+      case 'cancel': {
+        const t = this.store.get(frame.transfer);
+        if (!t || t.peer !== peerId || ['done', 'declined', 'canceled'].includes(t.state)) return;
+        void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
+        return;
+      }
+      case 'done': {
+        const t = this.own(frame.transfer, peerId, 'out');
+        if (t && t.state !== 'done') this.setState(t, 'done');
+        return;
+      }
+    }
+  }
+
+  private own(id: string, peerId: string, direction: 'in' | 'out'): TransferRow | null {
+    const t = this.store.get(id);
+    return t && t.peer === peerId && t.direction === direction ? t : null;
+  }
+
+  private onOfferPart(session: Session, frame: Extract<TransferControlFrame, { type: 'offer' }>): void {
+    const existing = this.store.get(frame.transfer);
+    if (existing) {
+      if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
+      return;
+    }
+    let a = this.assembling.get(frame.transfer);
+    if (!a || a.total !== frame.parts) this.assembling.set(frame.transfer, (a = { parts: [], received: 0, total: frame.parts }));
+    if (frame.part >= a.total || a.parts[frame.part]) return;
+    a.parts[frame.part] = frame.entries;
+    a.received++;
+    if (a.received < a.total) return;
+    this.assembling.delete(frame.transfer);
+    const entries = a.parts.flat();
+    const files = entries.filter((e) => e.kind === 'file');
+    this.store.create(
+      { id: frame.transfer, peer: session.peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
+      entries,
+    );
+    session.send({ type: 'offer-ack', transfer: frame.transfer });
+    this.changed(frame.transfer);
+    if (this.autoAccepts(session.peerId)) void this.accept(frame.transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+  }
+
+  private autoAccepts(peerId: string): boolean {
+    const name = this.init.peerName(peerId);
+    return this.init.acceptFrom.some((a) => a === 'all' || a === name || (a.length >= 4 && peerId.startsWith(a.toLowerCase())));
+  }
+
+  // ---- receiver -------------------------------------------------------------
+
+  /** Accepts an offer (all entries, or the listed indexes) and starts receiving. */
+  async accept(query: string, files?: number[]): Promise<TransferInfo> {
+    const t = this.find(query);
+    if (t.direction !== 'in') throw new PigeonError(ErrorCodes.BAD_REQUEST, 'only the receiver accepts a transfer');
+    if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
+    const chosen = files ? new Set(files) : null;
+    await mkdir(this.init.downloads, { recursive: true });
+    const plan = this.plan(this.store.entries(t.id), chosen);
+    this.store.plan(t.id, plan);
+    this.store.setState(t.id, 'accepted', { notify: true });
+    this.changed(t.id);
+    this.flush(t.peer);
+    void this.receive(t.id);
+    return this.info(this.store.get(t.id)!);
+  }
+
+  /**
+   * Where each entry lands. Unsafe names are refused (never written); a
+   * top-level name that already exists in the download folder gets a number,
+   * so nothing already there is ever written into or over.
+   */
+  private plan(entries: EntryRow[], chosen: Set<number> | null): Array<{ idx: number; localPath: string | null; wanted: boolean }> {
+    const root = resolve(this.init.downloads);
+    const tops = new Map<string, string>();
+    const taken = new Set<string>();
+    return entries.map((e) => {
+      const wanted = chosen === null || chosen.has(e.idx) || (e.kind === 'dir' && chosen === null);
+      let segments: string[];
+      try {
+        segments = safeRelativeSegments(e.path);
+      } catch (err) {
+        this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused unsafe name ${JSON.stringify(e.path)}: ${(err as Error).message}` });
+        return { idx: e.idx, localPath: null, wanted: false };
+      }
+      const top = segments[0]!;
+      let mapped = tops.get(top);
+      if (!mapped) {
+        mapped = numberedName(top, (c) => taken.has(c) || existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
+        tops.set(top, mapped);
+        taken.add(mapped);
+      }
+      const localPath = join(root, mapped, ...segments.slice(1));
+      if (!localPath.startsWith(root + sep)) return { idx: e.idx, localPath: null, wanted: false };
+      return { idx: e.idx, localPath, wanted };
+    });
+  }
+
+  decline(query: string): TransferInfo {
+    const t = this.find(query);
+    if (t.direction !== 'in' || t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `cannot decline a transfer that is ${t.direction === 'out' ? 'outgoing' : t.state}`);
+    this.store.setState(t.id, 'declined', { notify: true });
+    this.changed(t.id);
+    this.flush(t.peer);
+    return this.info(this.store.get(t.id)!);
+  }
+
+  async cancel(query: string): Promise<TransferInfo> {
+    const t = this.find(query);
+    if (['done', 'declined', 'canceled', 'failed'].includes(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
+    await this.abort(t, 'canceled', true);
+    return this.info(this.store.get(t.id)!);
+  }
+
+  /** Stops a transfer on this side; the receiver removes its partial files. */
+  private async abort(t: TransferRow, reason: string, tellPeer: boolean): Promise<void> {
+    const running = this.receiving.get(t.id);
+    if (running) {
+      running.canceled = true;
+      running.client?.close();
+    }
+    for (const s of this.serving.get(t.id) ?? []) s.destroy();
+    this.store.setState(t.id, 'canceled', { error: reason, notify: tellPeer });
+    if (t.direction === 'in') {
+      for (const e of this.store.entries(t.id)) {
+        if (e.kind === 'file' && e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
+      }
+    }
+    this.changed(t.id);
+    if (tellPeer) this.flush(t.peer);
+  }
+
+  /** The peer is reachable again: resume its accepted incoming transfers. */
+  peerOnline(peerId: string): void {
+    for (const t of this.store.withState(peerId, 'accepted')) if (t.direction === 'in') void this.receive(t.id);
+  }
+
+  /** On start-up: resume every accepted incoming transfer whose peer is online. */
+  resumeAll(): void {
+    for (const peer of this.store.peersWithWork()) if (this.init.isOnline(peer)) this.peerOnline(peer);
+  }
+
+  private async receive(id: string): Promise<void> {
+    if (this.receiving.has(id) || this.stopped) return;
+    const running: Running = { client: null, canceled: false };
+    this.receiving.set(id, running);
+    try {
+      const t = this.store.get(id);
+      if (!t || t.state !== 'accepted' || t.direction !== 'in') return;
+      const todo = this.store.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
+      for (const e of todo.filter((x) => x.kind === 'dir')) {
+        await mkdir(e.localPath!, { recursive: true });
+        this.store.markDone(id, e.idx);
+      }
+      const files = todo.filter((x) => x.kind === 'file');
+      if (files.length > 0) {
+        const { socket, decoder } = await this.init.dialData(t.peer);
+        running.client = new DataClient(socket, decoder);
+        if (running.canceled) return;
+        for (const e of files) {
+          if (running.canceled) return;
+          await this.receiveFile(id, e, running.client);
+        }
+        running.client.close();
+      }
+      this.store.setState(id, 'done', { notify: true });
+      this.changed(id);
+      this.flush(t.peer);
+    } catch (err) {
+      if (running.canceled) return;
+      const e = err as PigeonError;
+      if (e.code === ErrorCodes.DISK_FULL || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not/.test(e.message))) {
+        // Not a network hiccup: stop and say why; partial data stays for a later resume.
+        const t = this.store.get(id)!;
+        this.store.setState(id, 'failed', { error: e.message });
+        this.changed(id);
+        this.components.logger.log('warn', 'transfer failed', { transfer: id, peer: t.peer, error: e.message });
+      } else {
+        this.components.logger.log('info', 'transfer interrupted; will resume', { transfer: id, error: e.message });
+        this.scheduleRetry(id);
+      }
+    } finally {
+      running.client?.close();
+      this.receiving.delete(id);
+      const m = this.meters.get(id);
+      if (m) m.inProgress = 0;
+    }
+  }
+
+  private scheduleRetry(id: string): void {
+    if (this.stopped || this.retryTimers.has(id)) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(id);
+      const t = this.store.get(id);
+      if (t && this.init.isOnline(t.peer)) void this.receive(id);
+    }, RETRY_MS);
+    timer.unref();
+    this.retryTimers.set(id, timer);
+  }
+
+  private async receiveFile(id: string, e: EntryRow, client: DataClient): Promise<void> {
+    const part = e.localPath! + PART_SUFFIX;
+    await mkdir(dirname(part), { recursive: true });
+    const have = (await stat(part).catch(() => null))?.size ?? 0;
+    const offset = have <= e.size ? have : 0;
+    if (have > e.size) await unlink(part);
+    const hash = createHash('sha256');
+    // Resume: the bytes already on disk are hashed here, not sent again.
+    await hashRange(part, hash, offset);
+    const meter = this.meter(id);
+    meter.inProgress = offset;
+    const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' });
+    let writeError: Error | null = null;
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      writeError = err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${this.init.downloads} is full; the partial file is kept for resuming`) : err;
+    });
+    const sink: ByteSink = {
+      write: (chunk) => {
+        hash.update(chunk);
+        this.progress(id, chunk.length);
+        return out.write(chunk);
+      },
+      onDrain: (fn) => out.once('drain', fn),
+    };
+    let expected: string;
+    try {
+      expected = await Promise.race([
+        client.fetch(id, e.idx, offset, sink, () => {}),
+        new Promise<never>((_, reject) => out.once('error', () => reject(writeError))),
+      ]);
+    } finally {
+      await new Promise<void>((r) => out.end(() => r()));
+    }
+    if (writeError) throw writeError;
+    const actual = hash.digest('hex');
+    if (actual !== expected) {
+      await unlink(part).catch(() => {});
+      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${e.path}: SHA-256 mismatch (expected ${expected.slice(0, 16)}…, got ${actual.slice(0, 16)}…); the file was discarded`);
+    }
+    const final = this.freePath(e.localPath!);
+    await rename(part, final);
+    const seconds = e.mtime / 1000;
+    await utimes(final, seconds, seconds).catch(() => {});
+    this.store.markDone(id, e.idx);
+    meter.inProgress = 0;
+  }
+
+  /** The path itself if free, else "name (1).ext", "name (2).ext", ... in the same folder. */
+  private freePath(path: string): string {
+    const dir = dirname(path);
+    const name = path.slice(dir.length + 1);
+    return join(dir, numberedName(name, (c) => existsSync(join(dir, c))));
+  }
+
+  // ---- events and progress ---------------------------------------------------
+
+  private setState(t: TransferRow, state: TransferRow['state']): void {
+    this.store.setState(t.id, state);
+    this.changed(t.id);
+  }
+
+  private changed(id: string): void {
+    const row = this.store.get(id);
+    if (!row) return;
+    const info = this.info(row);
+    this.emit({ type: 'transfer', transfer: info });
+    if (['done', 'declined', 'canceled', 'failed'].includes(row.state)) {
+      for (const w of this.waiters.get(id) ?? []) w(info);
+      this.waiters.delete(id);
+      this.meters.delete(id);
+    }
+  }
+
+  private meter(id: string): Meter {
+    let m = this.meters.get(id);
+    if (!m) this.meters.set(id, (m = { inProgress: 0, samples: [], lastEmit: 0 }));
+    return m;
+  }
+
+  private rate(m: Meter): number {
+    const now = this.components.clock.now();
+    while (m.samples.length > 0 && m.samples[0]!.t < now - RATE_WINDOW_MS) m.samples.shift();
+    if (m.samples.length === 0) return 0;
+    const bytes = m.samples.reduce((n, s) => n + s.bytes, 0);
+    return (bytes * 1000) / Math.max(1000, now - m.samples[0]!.t);
+  }
+
+  private progress(id: string, bytes: number): void {
+    const m = this.meter(id);
+    const now = this.components.clock.now();
+    const last = m.samples[m.samples.length - 1];
+    if (last && now - last.t < 100) last.bytes += bytes;
+    else m.samples.push({ t: now, bytes });
+    m.inProgress += bytes;
+    if (now - m.lastEmit < PROGRESS_MS) return;
+    m.lastEmit = now;
+    const row = this.store.get(id);
+    if (row) this.emit({ type: 'transfer-progress', transfer: this.info(row) });
+  }
+}

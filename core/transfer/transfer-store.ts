@@ -1,0 +1,166 @@
+/**
+ * Persistent state of file transfers in the profile database: one row per
+ * transfer, one per offered entry. Survives restarts so that an offer to an
+ * absent peer waits, and a cut-off transfer resumes.
+ */
+import type { TransferInfo, TransferState } from '../../shared/api/control-api.js';
+import type { OfferEntry } from '../../shared/protocol/transfer-frames.js';
+import type { Store } from '../store/store.js';
+
+export interface TransferRow {
+  id: string;
+  peer: string;
+  direction: 'out' | 'in';
+  state: TransferState;
+  created: number;
+  totalBytes: number;
+  fileCount: number;
+  error: string | null;
+  notify: boolean;
+}
+
+export interface EntryRow extends OfferEntry {
+  idx: number;
+  source: string | null;
+  localPath: string | null;
+  wanted: boolean;
+  done: boolean;
+}
+
+/** Names shown in a transfer summary. */
+const SUMMARY_NAMES = 5;
+
+function toRow(r: Record<string, unknown>): TransferRow {
+  return {
+    id: r.id as string,
+    peer: r.peer as string,
+    direction: r.dir === 0 ? 'out' : 'in',
+    state: r.state as TransferState,
+    created: r.created as number,
+    totalBytes: r.total_bytes as number,
+    fileCount: r.file_count as number,
+    error: (r.error as string | null) ?? null,
+    notify: r.notify === 1,
+  };
+}
+
+function toEntry(r: Record<string, unknown>): EntryRow {
+  return {
+    idx: r.idx as number,
+    path: r.path as string,
+    kind: r.kind as 'file' | 'dir',
+    size: r.size as number,
+    mtime: r.mtime as number,
+    source: (r.source as string | null) ?? null,
+    localPath: (r.local_path as string | null) ?? null,
+    wanted: r.wanted === 1,
+    done: r.done === 1,
+  };
+}
+
+export class TransferStore {
+  private readonly s;
+
+  constructor(private readonly store: Store) {
+    const db = store.db;
+    this.s = {
+      insert: db.prepare(`INSERT INTO transfers (id, peer, dir, state, created, total_bytes, file_count) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertEntry: db.prepare(`INSERT INTO transfer_entries (transfer, idx, path, kind, size, mtime, source) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      get: db.prepare(`SELECT * FROM transfers WHERE id = ?`),
+      all: db.prepare(`SELECT * FROM transfers ORDER BY created DESC, rowid DESC LIMIT ?`),
+      byPeerState: db.prepare(`SELECT * FROM transfers WHERE peer = ? AND state = ?`),
+      notifyFor: db.prepare(`SELECT * FROM transfers WHERE peer = ? AND notify = 1`),
+      peersWithWork: db.prepare(`SELECT DISTINCT peer FROM transfers WHERE notify = 1 OR state = 'queued' OR (dir = 1 AND state = 'accepted')`),
+      setState: db.prepare(`UPDATE transfers SET state = ?, error = ?, notify = ? WHERE id = ?`),
+      clearNotify: db.prepare(`UPDATE transfers SET notify = 0 WHERE id = ?`),
+      entries: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
+      entry: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx = ?`),
+      firstNames: db.prepare(`SELECT path FROM transfer_entries WHERE transfer = ? AND instr(path, '/') = 0 ORDER BY idx LIMIT ?`),
+      doneBytes: db.prepare(`SELECT COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND done = 1 AND wanted = 1`),
+      setLocal: db.prepare(`UPDATE transfer_entries SET local_path = ?, wanted = ? WHERE transfer = ? AND idx = ?`),
+      setWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND idx = ?`),
+      setDone: db.prepare(`UPDATE transfer_entries SET done = 1 WHERE transfer = ? AND idx = ?`),
+    };
+  }
+
+  create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): void {
+    this.store.tx(() => {
+      this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
+      entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null));
+    });
+  }
+
+  get(id: string): TransferRow | null {
+    const r = this.s.get.get(id) as Record<string, unknown> | undefined;
+    return r ? toRow(r) : null;
+  }
+
+  list(limit = 200): TransferRow[] {
+    return (this.s.all.all(limit) as Array<Record<string, unknown>>).map(toRow);
+  }
+
+  withState(peer: string, state: TransferState): TransferRow[] {
+    return (this.s.byPeerState.all(peer, state) as Array<Record<string, unknown>>).map(toRow);
+  }
+
+  toNotify(peer: string): TransferRow[] {
+    return (this.s.notifyFor.all(peer) as Array<Record<string, unknown>>).map(toRow);
+  }
+
+  /** Peers with something to do: an offer to make, a state to tell, files to fetch. */
+  peersWithWork(): string[] {
+    return (this.s.peersWithWork.all() as Array<{ peer: string }>).map((r) => r.peer);
+  }
+
+  setState(id: string, state: TransferState, opts: { error?: string | null; notify?: boolean } = {}): void {
+    this.s.setState.run(state, opts.error ?? null, opts.notify ? 1 : 0, id);
+  }
+
+  notified(id: string): void {
+    this.s.clearNotify.run(id);
+  }
+
+  entries(id: string): EntryRow[] {
+    return (this.s.entries.all(id) as Array<Record<string, unknown>>).map(toEntry);
+  }
+
+  entry(id: string, idx: number): EntryRow | null {
+    const r = this.s.entry.get(id, idx) as Record<string, unknown> | undefined;
+    return r ? toEntry(r) : null;
+  }
+
+  /** Records where each entry lands (receiver) and whether it is wanted. */
+  plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
+    this.store.tx(() => {
+      for (const p of plan) this.s.setLocal.run(p.localPath, p.wanted ? 1 : 0, id, p.idx);
+    });
+  }
+
+  want(id: string, wanted: (idx: number) => boolean, count: number): void {
+    this.store.tx(() => {
+      for (let i = 0; i < count; i++) this.s.setWanted.run(wanted(i) ? 1 : 0, id, i);
+    });
+  }
+
+  markDone(id: string, idx: number): void {
+    this.s.setDone.run(id, idx);
+  }
+
+  info(row: TransferRow, extra: { inProgressBytes?: number; rate?: number } = {}): TransferInfo {
+    const names = (this.s.firstNames.all(row.id, SUMMARY_NAMES) as Array<{ path: string }>).map((r) => r.path);
+    const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
+    return {
+      id: row.id,
+      peer: row.peer,
+      direction: row.direction,
+      state: row.state,
+      created: row.created,
+      totalBytes: row.totalBytes,
+      fileCount: row.fileCount,
+      doneBytes: row.state === 'done' ? row.totalBytes : done + (extra.inProgressBytes ?? 0),
+      rate: Math.round(extra.rate ?? 0),
+      names,
+      error: row.error,
+    };
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * File and folder transfer frames. Control frames (offer, accept, decline,
+ * cancel, done) travel on the chat session; file bytes travel on separate
+ * data connections of the same trust (TLS, same keys, hello with purpose
+ * "data"), opened by the receiver: fetch → data header, raw bytes, file-end.
+ * See docs/protocol/pigeon-v1.md §13.
+ */
+import { z } from 'zod/v3';
+
+/** Transfer id: chosen by the sender, 16 random bytes in lowercase hex. */
+export const TransferId = z.string().regex(/^[0-9a-f]{32}$/);
+
+/**
+ * Entries per offer frame. 2,000 entries of ~150 bytes of JSON stay far below
+ * MAX_FRAME_BYTES; a folder of 10,000 files is offered in 5 frames.
+ */
+export const MAX_OFFER_ENTRIES_PER_FRAME = 2000;
+/** Entries in one offer: a million files is beyond any drag and drop. */
+export const MAX_OFFER_ENTRIES = 1_000_000;
+/** Largest file offered: 2^53 - 1 bytes (what a JSON number holds exactly). */
+const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
+
+export const OfferEntry = z.object({
+  /** Relative path, '/'-separated; the receiver sanitises it (shared/transfer/safe-name.ts). */
+  path: z.string().min(1).max(4096),
+  kind: z.enum(['file', 'dir']),
+  size: z.number().int().min(0).max(MAX_FILE_BYTES),
+  mtime: z.number().int().min(0),
+});
+export type OfferEntry = z.infer<typeof OfferEntry>;
+
+/** One part of an offer; the receiver assembles parts 0..parts-1, then answers offer-ack. */
+export const OfferFrame = z.object({
+  type: z.literal('offer'),
+  transfer: TransferId,
+  part: z.number().int().min(0),
+  parts: z.number().int().min(1).max(Math.ceil(MAX_OFFER_ENTRIES / MAX_OFFER_ENTRIES_PER_FRAME)),
+  entries: z.array(OfferEntry).max(MAX_OFFER_ENTRIES_PER_FRAME),
+});
+/** The receiver stored the whole offer (it is shown to the user). */
+export const OfferAckFrame = z.object({ type: z.literal('offer-ack'), transfer: TransferId });
+/** Accepted: all files, or the listed entry indexes. */
+export const AcceptFrame = z.object({ type: z.literal('accept'), transfer: TransferId, files: z.array(z.number().int().min(0)).max(MAX_OFFER_ENTRIES).optional() });
+export const DeclineFrame = z.object({ type: z.literal('decline'), transfer: TransferId });
+/** Either side stops the transfer; partial data is deleted by the receiver. */
+export const CancelFrame = z.object({ type: z.literal('cancel'), transfer: TransferId, reason: z.string().max(200) });
+/** The receiver has every accepted file, verified. */
+export const DoneFrame = z.object({ type: z.literal('done'), transfer: TransferId });
+
+export const TransferControlFrames = [OfferFrame, OfferAckFrame, AcceptFrame, DeclineFrame, CancelFrame, DoneFrame] as const;
+
+/** On a data connection, receiver → sender: send entry `index` from byte `offset`. */
+export const FetchFrame = z.object({ type: z.literal('fetch'), transfer: TransferId, index: z.number().int().min(0), offset: z.number().int().min(0) });
+/** Sender → receiver: `length` raw bytes follow this frame (not framed). */
+export const DataFrame = z.object({ type: z.literal('data'), index: z.number().int().min(0), offset: z.number().int().min(0), length: z.number().int().min(0) });
+/** Sender → receiver after the raw bytes: SHA-256 (hex) of the whole file. */
+export const FileEndFrame = z.object({ type: z.literal('file-end'), index: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+/** Sender → receiver: this fetch cannot be served (cancelled, file gone or changed). */
+export const FetchErrorFrame = z.object({ type: z.literal('fetch-error'), index: z.number().int().min(0), code: z.string().max(64), message: z.string().max(500) });
+
+export const DataConnectionFrame = z.discriminatedUnion('type', [FetchFrame, DataFrame, FileEndFrame, FetchErrorFrame]);
+export type DataConnectionFrame = z.infer<typeof DataConnectionFrame>;
