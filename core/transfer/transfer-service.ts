@@ -31,6 +31,12 @@ const PROGRESS_MS = 250;
 const RATE_WINDOW_MS = 3000;
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
 const RETRY_MS = 5000;
+/**
+ * Bytes the receiver buffers towards the disk before it pauses the socket.
+ * With the default 16 KiB the socket paused after nearly every TLS record
+ * (measured: 120 MB/s on loopback); a few MiB keep disk and network busy at once.
+ */
+const WRITE_BUFFER = 8 * 1024 * 1024;
 /** Suffix of a file being received; renamed away when complete and verified. */
 export const PART_SUFFIX = '.pigeon-part';
 
@@ -447,7 +453,7 @@ export class TransferService {
     await hashRange(part, hash, offset);
     const meter = this.meter(id);
     meter.inProgress = offset;
-    const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w' });
+    const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: WRITE_BUFFER });
     let writeError: Error | null = null;
     out.on('error', (err: NodeJS.ErrnoException) => {
       writeError = err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${this.init.downloads} is full; the partial file is kept for resuming`) : err;

@@ -1,0 +1,171 @@
+/**
+ * Transfer benchmark (issue 2/5), side by side in one run: the same file sent
+ * file-to-file on loopback over a plain TCP socket, over plain TLS 1.3 (both
+ * between two Node processes), and between two `pigeon peer` processes with
+ * `pigeon send-file --wait`; scp to localhost when an ssh server can be
+ * started. Peak RSS of each peer, and chat latency while a transfer runs.
+ * Writes bench-results/transfer.json and .md.
+ *
+ * Usage: node dist/tests/bench/transfer.js [sizeMiB]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
+import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
+
+/** Default file size: the issue's 2 GiB. */
+const DEFAULT_MIB = 2048;
+const sizeMiB = Number(process.argv[2] ?? DEFAULT_MIB);
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** A child Node process that sends `file` to whoever connects (plain TCP or TLS), and a receiver writing to `out`. */
+async function plainCopy(kind: 'tcp' | 'tls', file: string, out: string, keyHome: string): Promise<number> {
+  const key = readFileSync(join(keyHome, 'device-key.pem'), 'utf8');
+  const cert = readFileSync(join(keyHome, 'device-cert.pem'), 'utf8');
+  const serverCode = `
+    const net=require('node:net'),tls=require('node:tls'),fs=require('node:fs');
+    const onConn=(s)=>{fs.createReadStream(process.env.F,{highWaterMark:1<<20}).pipe(s)};
+    const srv=process.env.KIND==='tls'?tls.createServer({key:process.env.K,cert:process.env.C,minVersion:'TLSv1.3'},onConn):net.createServer(onConn);
+    srv.listen(0,'127.0.0.1',()=>console.log(srv.address().port));`;
+  const clientCode = `
+    const net=require('node:net'),tls=require('node:tls'),fs=require('node:fs');
+    const o={host:'127.0.0.1',port:Number(process.env.P)};
+    const s=process.env.KIND==='tls'?tls.connect({...o,rejectUnauthorized:false,minVersion:'TLSv1.3'}):net.connect(o);
+    s.pipe(fs.createWriteStream(process.env.O,{highWaterMark:8<<20})).on('finish',()=>process.exit(0));`;
+  const env = { ...process.env, KIND: kind, F: file, O: out, K: key, C: cert };
+  const server = spawn(process.execPath, ['-e', serverCode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
+  const t = process.hrtime.bigint();
+  await new Promise((r) => spawn(process.execPath, ['-e', clientCode], { env: { ...env, P: port }, stdio: 'inherit' }).on('exit', r));
+  const s = seconds(t);
+  server.kill();
+  return s;
+}
+
+/** scp to localhost through a throw-away sshd, if openssh is installed; null otherwise. */
+async function scpCopy(file: string, out: string, work: string): Promise<number | null> {
+  if (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/scp')) return null;
+  const dir = join(work, 'ssh');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const config = [`Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'PasswordAuthentication no', 'UsePAM no', `PidFile ${join(dir, 'pid')}`, 'StrictModes no'].join('\n');
+  writeFileSync(join(dir, 'sshd_config'), config + '\n');
+  mkdirSync('/run/sshd', { recursive: true });
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 500));
+  const t = process.hrtime.bigint();
+  const ok = await new Promise<boolean>((r) =>
+    spawn('scp', ['-q', '-P', String(port), '-i', join(dir, 'client'), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'known')}`, file, `root@127.0.0.1:${out}`], { stdio: 'inherit' }).on('exit', (c) => r(c === 0)),
+  );
+  const s = seconds(t);
+  sshd.kill();
+  return ok ? s : null;
+}
+
+function hwmMB(pid: number): number {
+  const kB = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return Math.round(kB / 102.4) / 10;
+}
+
+async function main(): Promise<void> {
+  const work = tempHome('bench-transfer');
+  const file = join(work, 'payload.bin');
+  // A sparse file: the sender reads zeros from the page cache, as the issue allows; every path reads the same bytes.
+  execFileSync('truncate', ['-s', `${sizeMiB}M`, file]);
+  const bytes = statSync(file).size;
+  const mb = bytes / 1e6;
+
+  const discoveryPort = await freeUdpPort();
+  const args = ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'];
+  const [ha, hb] = [join(work, 'a'), join(work, 'b')];
+  const alice = new PeerProcess({ home: ha, name: 'Alice', args });
+  const bob = new PeerProcess({ home: hb, name: 'Bob', args: [...args, '--accept-from', 'Alice', '--downloads', join(work, 'inbox')] });
+  await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+
+  const results: Record<string, number | null> = {};
+  process.stderr.write('plain TCP…\n');
+  results.tcp = await plainCopy('tcp', file, join(work, 'tcp.out'), ha);
+  rmSync(join(work, 'tcp.out'));
+  process.stderr.write('plain TLS…\n');
+  results.tls = await plainCopy('tls', file, join(work, 'tls.out'), ha);
+  rmSync(join(work, 'tls.out'));
+
+  process.stderr.write('pigeon…\n');
+  // Chat latency while the transfer runs: an in-process third peer pings Bob.
+  const carolHome = join(work, 'c');
+  const carol = createPeer({ clock: systemClock, random: systemRandom, logger: silentLogger }, { home: carolHome, name: 'Carol', port: 0, discoveryPort, broadcast: ['127.255.255.255'], mdns: false });
+  const bobSeen = new Promise<string>((r) => carol.on((e) => e.type === 'peer-online' && e.peer.name === 'Bob' && r(e.peer.id)));
+  await carol.start();
+  const bobId = await bobSeen;
+  await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
+  const t = process.hrtime.bigint();
+  const sending = pigeon(['send-file', '--home', ha, 'Bob', file, '--wait', '--json']);
+  let transferring = true;
+  void sending.then(() => (transferring = false));
+  const chat: number[] = [];
+  while (transferring) {
+    const c = process.hrtime.bigint();
+    await carol.waitDelivered((await carol.send(bobId, 'ping')).id, 10000);
+    chat.push(Number(process.hrtime.bigint() - c) / 1e6);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const r = await sending;
+  results.pigeon = seconds(t);
+  if (r.code !== 0) throw new Error(`send-file failed: ${r.stderr}`);
+  const received = statSync(join(work, 'inbox', 'payload.bin')).size;
+  if (received !== bytes) throw new Error(`received ${received} of ${bytes} bytes`);
+  const rss = { sender: hwmMB(alice.pid), receiver: hwmMB(bob.pid) };
+  await carol.stop();
+  await Promise.all([alice.stop(), bob.stop()]);
+  rmSync(join(work, 'inbox'), { recursive: true });
+
+  process.stderr.write('scp…\n');
+  results.scp = await scpCopy(file, join(work, 'scp.out'), work);
+
+  chat.sort((x, y) => x - y);
+  const rate = (s: number | null): number | null => (s === null ? null : Math.round(mb / s));
+  const out = {
+    date: new Date().toISOString(),
+    bytes,
+    mbPerSecond: { tcp: rate(results.tcp!), tls: rate(results.tls!), pigeon: rate(results.pigeon!), scp: rate(results.scp ?? null) },
+    ratio: {
+      pigeonToTls: Math.round((results.tls! / results.pigeon!) * 100) / 100,
+      pigeonToScp: results.scp ? Math.round((results.scp / results.pigeon!) * 100) / 100 : null,
+    },
+    peakRssMB: rss,
+    chatDuringTransferMs: chat.length ? { samples: chat.length, p50: chat[Math.floor(chat.length / 2)], p99: chat[Math.floor(chat.length * 0.99)] } : null,
+  };
+  const dir = join(ROOT, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'transfer.json'), JSON.stringify(out, null, 2) + '\n');
+  const md = [
+    `# Transfer benchmark (${out.date}, ${(bytes / 2 ** 30).toFixed(2)} GiB file, loopback)`,
+    '',
+    '| path | MB/s |',
+    '|---|---|',
+    `| plain TCP (Node → Node) | ${out.mbPerSecond.tcp} |`,
+    `| plain TLS 1.3 (Node → Node) | ${out.mbPerSecond.tls} |`,
+    `| pigeon send-file (peer → peer, SHA-256 checked) | ${out.mbPerSecond.pigeon} |`,
+    `| scp to localhost | ${out.mbPerSecond.scp ?? 'not available (openssh-server not installed)'} |`,
+    '',
+    `pigeon / plain TLS: ${out.ratio.pigeonToTls} (target ≥ 0.9); pigeon / scp: ${out.ratio.pigeonToScp ?? 'n/a'} (target ≥ 2)`,
+    `peak RSS: sender ${rss.sender} MB, receiver ${rss.receiver} MB (target < 150 MB)`,
+    out.chatDuringTransferMs ? `chat send→delivered during the transfer: p50 ${out.chatDuringTransferMs.p50?.toFixed(2)} ms, p99 ${out.chatDuringTransferMs.p99?.toFixed(2)} ms over ${out.chatDuringTransferMs.samples} messages` : '',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'transfer.md'), md);
+  process.stdout.write(md);
+  removeHome(work);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
