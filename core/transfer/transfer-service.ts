@@ -233,8 +233,7 @@ export class TransferService {
       case 'accept': {
         const t = this.own(frame.transfer, peerId, 'out');
         if (!t || (t.state !== 'offered' && t.state !== 'queued')) return;
-        const files = frame.files ? new Set(frame.files) : null;
-        this.store.want(t.id, (i) => files === null || files.has(i), t.fileCount + 1_000_000);
+        this.store.want(t.id, frame.files ?? null);
         this.setState(t, 'accepted');
         return;
       }

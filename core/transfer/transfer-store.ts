@@ -79,6 +79,7 @@ export class TransferStore {
       doneBytes: db.prepare(`SELECT COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND done = 1 AND wanted = 1`),
       setLocal: db.prepare(`UPDATE transfer_entries SET local_path = ?, wanted = ? WHERE transfer = ? AND idx = ?`),
       setWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND idx = ?`),
+      setAllWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ?`),
       setDone: db.prepare(`UPDATE transfer_entries SET done = 1 WHERE transfer = ? AND idx = ?`),
     };
   }
@@ -136,9 +137,11 @@ export class TransferStore {
     });
   }
 
-  want(id: string, wanted: (idx: number) => boolean, count: number): void {
+  /** The receiver accepted all entries (null) or only these indexes. */
+  want(id: string, indexes: readonly number[] | null): void {
     this.store.tx(() => {
-      for (let i = 0; i < count; i++) this.s.setWanted.run(wanted(i) ? 1 : 0, id, i);
+      this.s.setAllWanted.run(indexes === null ? 1 : 0, id);
+      for (const i of indexes ?? []) this.s.setWanted.run(1, id, i);
     });
   }
 
