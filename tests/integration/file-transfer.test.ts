@@ -5,8 +5,9 @@
  * is never overwritten; a receiver killed mid-transfer resumes from the bytes
  * it already has; hostile names in an offer are written nowhere.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -209,5 +210,76 @@ describe('file transfer', () => {
     expect(readdirSync(hb).sort()).not.toContain('escape.txt');
     expect(existsSync(join(hb, '..', 'escape.txt'))).toBe(false);
     socket.destroy();
+  });
+
+  it('keeps an offer to an absent peer and makes it when the peer is back, also after the sender restarted', async () => {
+    const src = dir('src');
+    writeFileSync(join(src, 'later.txt'), 'for when you are back');
+    const [ha, hb] = [dir('a'), dir('b')];
+    const downloads = join(hb, 'dl');
+    let alice = start('Alice', ha);
+    const bob1 = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
+    await Promise.all([alice.sees('Bob'), bob1.sees('Alice')]);
+    await bob1.stop();
+    await alice.waitFor((e) => e.type === 'peer-offline' && e.peer.name === 'Bob');
+
+    const r = await pigeon(['send-file', '--home', ha, 'Bob', join(src, 'later.txt'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await transfers(ha))[0]).toMatchObject({ state: 'queued' });
+    await alice.stop();
+    alice = start('Alice', ha);
+    await alice.ready();
+    start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
+    await until(async () => (await transfers(ha)).find((t) => t.state === 'done'), 30000);
+    expect(readFileSync(join(downloads, 'later.txt'), 'utf8')).toBe('for when you are back');
+  });
+
+  it('sends a file over 4 GiB (sparse on the sender) with flat memory', async () => {
+    const src = dir('src');
+    const huge = join(src, 'disk.img');
+    const size = 4 * 2 ** 30 + 12345;
+    execFileSync('truncate', ['-s', String(size), huge]);
+    writeFileSync(huge, 'head', { flag: 'r+' });
+    const [ha, hb] = [dir('a'), dir('b')];
+    const downloads = join(hb, 'dl');
+    const alice = start('Alice', ha);
+    const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+    const r = await pigeon(['send-file', '--home', ha, 'Bob', huge, '--wait']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(statSync(join(downloads, 'disk.img')).size).toBe(size);
+    const head = Buffer.alloc(4);
+    const fd = openSync(join(downloads, 'disk.img'), 'r');
+    readSync(fd, head, 0, 4, 0);
+    closeSync(fd);
+    expect(head.toString()).toBe('head');
+    // The receiver checked the SHA-256 of all 4 GiB; memory stayed flat on both sides.
+    for (const p of [alice, bob]) {
+      const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1]) / 1024;
+      expect(hwm).toBeLessThan(200);
+    }
+  }, 180_000);
+
+  it.skipIf(process.getuid?.() !== 0)('stops with a clear error when the disk is full, keeping the partial file', async () => {
+    const src = dir('src');
+    writeFileSync(join(src, 'big.bin'), Buffer.alloc(40 * 2 ** 20, 1));
+    const [ha, hb] = [dir('a'), dir('b')];
+    const downloads = join(hb, 'small-disk');
+    mkdirSync(downloads);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', downloads]);
+    try {
+      const alice = start('Alice', ha);
+      const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
+      await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+      const r = await pigeon(['send-file', '--home', ha, 'Bob', join(src, 'big.bin')]);
+      expect(r.code, r.stderr).toBe(0);
+      const failed = await bob.waitFor((e) => e.type === 'transfer' && e.transfer.state === 'failed', 30000);
+      expect(failed.type === 'transfer' && failed.transfer.error).toMatch(/disk .* is full/);
+      expect(statSync(join(downloads, 'big.bin.pigeon-part')).size).toBeGreaterThan(10 * 2 ** 20);
+      await bob.stop();
+    } finally {
+      await Promise.all(running.splice(0).map((p) => p.stop()));
+      execFileSync('umount', [downloads]);
+    }
   });
 });
