@@ -55,7 +55,7 @@ async function scpCopy(file: string, out: string, work: string): Promise<number 
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client.pub')));
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const config = [`Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'PasswordAuthentication no', 'UsePAM no', `PidFile ${join(dir, 'pid')}`, 'StrictModes no'].join('\n');
+  const config = [`Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'PasswordAuthentication no', 'UsePAM no', 'Subsystem sftp internal-sftp', `PidFile ${join(dir, 'pid')}`, 'StrictModes no'].join('\n');
   writeFileSync(join(dir, 'sshd_config'), config + '\n');
   mkdirSync('/run/sshd', { recursive: true });
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
