@@ -133,17 +133,24 @@ export interface ByteSink {
   onDrain(fn: () => void): void;
 }
 
-/** Receiver side of one data connection: fetches files one after another. */
+/** One fetch waiting for its answer. */
+interface Request {
+  index: number;
+  sink: ByteSink;
+  onHeader: (offset: number, length: number) => void;
+  resolve: (sha256: string) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Receiver side of one data connection. Several fetches may be outstanding
+ * (small files are pipelined: one round trip per file would bound a folder of
+ * 10,000 files by latency); the sender answers them in order.
+ */
 export class DataClient {
   private mode: 'frame' | 'raw' = 'frame';
   private remaining = 0;
-  private current: {
-    index: number;
-    sink: ByteSink;
-    onHeader: (offset: number, length: number) => void;
-    resolve: (sha256: string) => void;
-    reject: (err: Error) => void;
-  } | null = null;
+  private readonly queue: Request[] = [];
   private closedError: Error | null = null;
 
   constructor(
@@ -154,12 +161,7 @@ export class DataClient {
       decoder.append(chunk);
       this.process();
     });
-    const closed = (): void => {
-      this.closedError ??= new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed');
-      this.current?.reject(this.closedError);
-      this.current = null;
-    };
-    socket.on('close', closed);
+    socket.on('close', () => this.failAll(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed')));
     socket.on('error', (err) => {
       this.closedError = new PigeonError(ErrorCodes.TRANSFER_FAILED, `data connection: ${err.message}`);
     });
@@ -169,7 +171,7 @@ export class DataClient {
   fetch(transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string> {
     if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
     return new Promise((resolve, reject) => {
-      this.current = { index, sink, onHeader, resolve, reject };
+      this.queue.push({ index, sink, onHeader, resolve, reject });
       this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset }));
       this.process();
     });
@@ -179,10 +181,15 @@ export class DataClient {
     this.socket.destroy();
   }
 
+  private failAll(err: Error): void {
+    this.closedError ??= err;
+    for (const r of this.queue.splice(0)) r.reject(err);
+  }
+
   private process(): void {
     try {
       for (;;) {
-        const cur = this.current;
+        const cur = this.queue[0];
         if (!cur) return;
         if (this.mode === 'raw') {
           const bytes = this.decoder.nextBytes(this.remaining);
@@ -209,17 +216,15 @@ export class DataClient {
           this.remaining = frame.length;
           if (frame.length > 0) this.mode = 'raw';
         } else if (frame.type === 'file-end') {
-          this.current = null;
+          this.queue.shift();
           cur.resolve(frame.sha256);
         } else {
-          this.current = null;
+          this.queue.shift();
           cur.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, `the sender could not send it: ${frame.message}`));
         }
       }
     } catch (err) {
-      this.closedError = err as Error;
-      this.current?.reject(err as Error);
-      this.current = null;
+      this.failAll(err as Error);
       this.socket.destroy();
     }
   }
