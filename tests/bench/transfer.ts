@@ -14,6 +14,9 @@ import { join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 
+/** The issue's folder benchmark: 10,000 files of 4 KiB, in 100 folders. */
+const MANY_FILES = 10000;
+const MANY_DIRS = 100;
 /** Default file size: the issue's 2 GiB. */
 const DEFAULT_MIB = 2048;
 const sizeMiB = Number(process.argv[2] ?? DEFAULT_MIB);
@@ -47,9 +50,10 @@ async function plainCopy(kind: 'tcp' | 'tls', file: string, out: string, keyHome
 }
 
 /** scp to localhost through a throw-away sshd, if openssh is installed; null otherwise. */
-async function scpCopy(file: string, out: string, work: string): Promise<number | null> {
+async function scpCopy(file: string, out: string, work: string, recursive = false): Promise<number | null> {
   if (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/scp')) return null;
   const dir = join(work, 'ssh');
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client')]);
@@ -62,7 +66,7 @@ async function scpCopy(file: string, out: string, work: string): Promise<number 
   await new Promise((r) => setTimeout(r, 500));
   const t = process.hrtime.bigint();
   const ok = await new Promise<boolean>((r) =>
-    spawn('scp', ['-q', '-P', String(port), '-i', join(dir, 'client'), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'known')}`, file, `root@127.0.0.1:${out}`], { stdio: 'inherit' }).on('exit', (c) => r(c === 0)),
+    spawn('scp', [...(recursive ? ['-r'] : []), '-q', '-P', String(port), '-i', join(dir, 'client'), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'known')}`, file, `root@127.0.0.1:${out}`], { stdio: 'inherit' }).on('exit', (c) => r(c === 0)),
   );
   const s = seconds(t);
   sshd.kill();
@@ -122,12 +126,25 @@ async function main(): Promise<void> {
   const received = statSync(join(work, 'inbox', 'payload.bin')).size;
   if (received !== bytes) throw new Error(`received ${received} of ${bytes} bytes`);
   const rss = { sender: hwmMB(alice.pid), receiver: hwmMB(bob.pid) };
+
+  process.stderr.write('10,000 files…\n');
+  const many = join(work, 'many');
+  for (let d = 0; d < MANY_DIRS; d++) {
+    mkdirSync(join(many, `d${d}`), { recursive: true });
+    for (let f = 0; f < MANY_FILES / MANY_DIRS; f++) writeFileSync(join(many, `d${d}`, `f${f}`), Buffer.alloc(4096, f));
+  }
+  const tm = process.hrtime.bigint();
+  const rm = await pigeon(['send-file', '--home', ha, 'Bob', many, '--wait', '--json']);
+  if (rm.code !== 0) throw new Error(`send-file of many files failed: ${rm.stderr}`);
+  results.manyPigeon = seconds(tm);
   await carol.stop();
   await Promise.all([alice.stop(), bob.stop()]);
   rmSync(join(work, 'inbox'), { recursive: true });
 
   process.stderr.write('scp…\n');
   results.scp = await scpCopy(file, join(work, 'scp.out'), work);
+  if (existsSync(join(work, 'scp.out'))) rmSync(join(work, 'scp.out'));
+  results.manyScp = await scpCopy(many, join(work, 'many-scp'), work, true);
 
   chat.sort((x, y) => x - y);
   const rate = (s: number | null): number | null => (s === null ? null : Math.round(mb / s));
@@ -140,6 +157,7 @@ async function main(): Promise<void> {
       pigeonToScp: results.scp ? Math.round((results.scp / results.pigeon!) * 100) / 100 : null,
     },
     peakRssMB: rss,
+    manyFiles: { files: MANY_FILES, pigeonFilesPerSecond: Math.round(MANY_FILES / results.manyPigeon!), scpFilesPerSecond: results.manyScp ? Math.round(MANY_FILES / results.manyScp) : null },
     chatDuringTransferMs: chat.length ? { samples: chat.length, p50: chat[Math.floor(chat.length / 2)], p99: chat[Math.floor(chat.length * 0.99)] } : null,
   };
   const dir = join(ROOT, 'bench-results');
@@ -156,6 +174,7 @@ async function main(): Promise<void> {
     `| scp to localhost | ${out.mbPerSecond.scp ?? 'not available (openssh-server not installed)'} |`,
     '',
     `pigeon / plain TLS: ${out.ratio.pigeonToTls} (target ≥ 0.9); pigeon / scp: ${out.ratio.pigeonToScp ?? 'n/a'} (target ≥ 2)`,
+    `10,000 files of 4 KiB: pigeon ${out.manyFiles.pigeonFilesPerSecond} files/s, scp -r ${out.manyFiles.scpFilesPerSecond ?? 'n/a'} files/s`,
     `peak RSS: sender ${rss.sender} MB, receiver ${rss.receiver} MB (target < 150 MB)`,
     out.chatDuringTransferMs ? `chat send→delivered during the transfer: p50 ${out.chatDuringTransferMs.p50?.toFixed(2)} ms, p99 ${out.chatDuringTransferMs.p99?.toFixed(2)} ms over ${out.chatDuringTransferMs.samples} messages` : '',
     '',
