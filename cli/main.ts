@@ -11,7 +11,7 @@ import { runChat } from './commands/chat.js';
 import { runPeer } from './commands/run-peer.js';
 import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
-import { formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
+import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { runSendFile } from './commands/send-file.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
@@ -195,11 +195,17 @@ export function buildProgram(): Command {
 
   program
     .command('transfers')
-    .description('list file offers and transfers with their state')
+    .description('list file offers and transfers with their state; with a transfer id, its files and their indexes')
+    .argument('[transfer]', 'transfer id or prefix: list its entries (for accept --files)')
     .addOption(homeOption())
     .option('--json', 'print a JSON array', false)
-    .action(async (o: { home?: string; json: boolean }) => {
+    .action(async (transfer: string | undefined, o: { home?: string; json: boolean }) => {
       await withClient(resolveHome(o.home), async (c) => {
+        if (transfer !== undefined) {
+          const entries = await c.request('transferEntries', { transfer });
+          print(o.json, entries, () => entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${e.done ? '  (received)' : ''}`).join('\n'));
+          return;
+        }
         const list = await c.request('transfers', {});
         const peers = await c.request('peers', {});
         const nameOf = (id: string): string => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
+import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferEntryInfo, TransferInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
@@ -77,6 +77,7 @@ export interface Peer {
   decline(transfer: string): TransferInfo;
   cancel(transfer: string): Promise<TransferInfo>;
   waitTransfer(transfer: string, timeoutMs: number): Promise<TransferInfo>;
+  transferEntries(transfer: string): TransferEntryInfo[];
   readonly identity: Identity | null;
 }
 
@@ -302,5 +303,6 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     decline: (transfer) => running().transfers.decline(transfer),
     cancel: (transfer) => running().transfers.cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
+    transferEntries: (transfer) => running().transfers.entries(transfer),
   };
 }

@@ -170,6 +170,7 @@ export class ControlServer {
       decline: (p) => peer.decline(p.transfer),
       cancel: (p) => peer.cancel(p.transfer),
       waitTransfer: (p) => peer.waitTransfer(p.transfer, p.timeoutMs),
+      transferEntries: (p) => peer.transferEntries(p.transfer),
     };
     return (handlers[method] as (p: unknown) => unknown)(params);
   }

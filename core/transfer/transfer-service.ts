@@ -12,7 +12,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import type { PeerEvent, TransferEntryInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
@@ -110,6 +110,11 @@ export class TransferService {
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) throw new PigeonError(ErrorCodes.BAD_REQUEST, `"${query}" matches several transfers; use more characters`);
     throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `no transfer with id ${query}`);
+  }
+
+  /** The entries of a transfer, for choosing some to accept. */
+  entries(query: string): TransferEntryInfo[] {
+    return this.store.entries(this.find(query).id).map((e) => ({ index: e.idx, path: e.path, kind: e.kind, size: e.size, wanted: e.wanted, done: e.done }));
   }
 
   hasWork(peerId: string): boolean {

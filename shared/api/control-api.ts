@@ -61,6 +61,16 @@ export interface TransferInfo {
   error: string | null;
 }
 
+/** One offered file or folder; `index` is what `accept` takes to accept some. */
+export interface TransferEntryInfo {
+  index: number;
+  path: string;
+  kind: 'file' | 'dir';
+  size: number;
+  wanted: boolean;
+  done: boolean;
+}
+
 export type PeerEvent =
   | { type: 'listening'; self: SelfInfo }
   | { type: 'peer-online'; peer: PeerInfo }
@@ -92,6 +102,7 @@ export const ControlRequests = {
   decline: z.object({ transfer: z.string().min(1) }),
   cancel: z.object({ transfer: z.string().min(1) }),
   waitTransfer: z.object({ transfer: z.string().min(1), timeoutMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000) }),
+  transferEntries: z.object({ transfer: z.string().min(1) }),
 } as const;
 
 export type ControlMethod = keyof typeof ControlRequests;
@@ -112,6 +123,7 @@ export interface ControlResults {
   decline: TransferInfo;
   cancel: TransferInfo;
   waitTransfer: TransferInfo;
+  transferEntries: TransferEntryInfo[];
 }
 
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

@@ -19,6 +19,7 @@ import {
   type PeerEvent,
   type PeerInfo,
   type SelfInfo,
+  type TransferEntryInfo,
   type TransferInfo,
 } from '../api/control-api.js';
 import { DataConnectionFrame } from './transfer-frames.js';
@@ -205,6 +206,9 @@ const ResultSchemas = {
   decline: TransferInfoSchema,
   cancel: TransferInfoSchema,
   waitTransfer: TransferInfoSchema,
+  transferEntries: z.array(
+    z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), kind: z.enum(['file', 'dir']), size: z.number().int().nonnegative(), wanted: z.boolean(), done: z.boolean() }) satisfies z.ZodType<TransferEntryInfo>,
+  ),
 } satisfies { [M in ControlMethod]: z.ZodType<ControlResults[M]> };
 
 // `satisfies` above checks that the schemas produce the API types; these check

@@ -282,4 +282,50 @@ describe('file transfer', () => {
       execFileSync('umount', [downloads]);
     }
   });
+
+  it('accepts only some files of an offer, chosen by index', async () => {
+    const src = dir('src');
+    mkdirSync(join(src, 'album'));
+    for (const n of ['a.jpg', 'b.jpg', 'c.jpg']) writeFileSync(join(src, 'album', n), n);
+    const [ha, hb] = [dir('a'), dir('b')];
+    const downloads = join(hb, 'dl');
+    const alice = start('Alice', ha);
+    const bob = start('Bob', hb, ['--downloads', downloads]);
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+    await pigeon(['send-file', '--home', ha, 'Bob', join(src, 'album')]);
+    const offer = await until(async () => (await transfers(hb)).find((t) => t.state === 'offered'));
+    const listed = await pigeon(['transfers', '--home', hb, offer.id.slice(0, 8), '--json']);
+    const entries = JSON.parse(listed.stdout) as Array<{ index: number; path: string }>;
+    expect(entries.map((e) => e.path)).toEqual(['album', 'album/a.jpg', 'album/b.jpg', 'album/c.jpg']);
+    const pick = entries.filter((e) => e.path !== 'album/b.jpg' && e.path !== 'album').map((e) => e.index);
+    expect((await pigeon(['accept', '--home', hb, offer.id, '--files', pick.join(',')])).code).toBe(0);
+    await until(async () => (await transfers(ha)).find((t) => t.state === 'done'));
+    expect(readdirSync(join(downloads, 'album')).sort()).toEqual(['a.jpg', 'c.jpg']);
+  });
+
+  it('runs several transfers at once, to one peer and to several, each making progress', async () => {
+    const src = dir('src');
+    for (const n of ['one.bin', 'two.bin', 'three.bin']) {
+      const fd = openSync(join(src, n), 'w');
+      const chunk = Buffer.alloc(1 << 20);
+      for (let i = 0; i < 150; i++) writeSync(fd, randomFillSync(chunk));
+      closeSync(fd);
+    }
+    const [ha, hb, hc] = [dir('a'), dir('b'), dir('c')];
+    const alice = start('Alice', ha);
+    const bob = start('Bob', hb, ['--accept-from', 'all']);
+    const carol = start('Carol', hc, ['--accept-from', 'all']);
+    await Promise.all([alice.sees('Bob'), alice.sees('Carol'), bob.sees('Alice'), carol.sees('Alice')]);
+    const sends = await Promise.all([
+      pigeon(['send-file', '--home', ha, 'Bob', join(src, 'one.bin'), '--wait']),
+      pigeon(['send-file', '--home', ha, 'Bob', join(src, 'two.bin'), '--wait']),
+      pigeon(['send-file', '--home', ha, 'Carol', join(src, 'three.bin'), '--wait']),
+    ]);
+    for (const r of sends) expect(r.code, r.stderr).toBe(0);
+    // Fair: before any transfer finished, every one of them had received bytes.
+    const progress = alice.events.filter((e) => e.type === 'transfer-progress' || e.type === 'transfer');
+    const firstDone = progress.findIndex((e) => 'transfer' in e && e.transfer.state === 'done');
+    const movingBeforeFirstDone = new Set(progress.slice(0, firstDone).filter((e) => 'transfer' in e && e.transfer.doneBytes > 0).map((e) => ('transfer' in e ? e.transfer.id : '')));
+    expect(movingBeforeFirstDone.size).toBe(3);
+  }, 120_000);
 });
