@@ -7,15 +7,8 @@ import type { TransferInfo, TransferState } from '../../shared/api/control-api.j
 import type { OfferEntry } from '../../shared/protocol/transfer-frames.js';
 import type { Store } from '../store/store.js';
 
-export interface TransferRow {
-  id: string;
-  peer: string;
-  direction: 'out' | 'in';
-  state: TransferState;
-  created: number;
-  totalBytes: number;
-  fileCount: number;
-  error: string | null;
+/** A transfer as stored: what the API shows, less the live figures, plus the pending notification. */
+export interface TransferRow extends Omit<TransferInfo, 'doneBytes' | 'rate' | 'names'> {
   notify: boolean;
 }
 
