@@ -9,12 +9,15 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
+import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { FrameKind, encodeJsonFrame, type FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
 import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 
+/** A data connection with no traffic for this long (same as a dead chat session) is closed; the receiver resumes. */
+const STALL_MS = DEAD_SESSION_MS;
 /** Read size of file streams: large enough for full-speed disks and TLS records, small enough to keep memory flat. */
 const READ_CHUNK = 1024 * 1024;
 
@@ -123,6 +126,8 @@ export function serveDataConnection(
   };
   socket.on('data', onData);
   socket.on('error', () => {});
+  // The sender's side of a stall: nothing read or written for that long.
+  socket.setTimeout(STALL_MS, () => fail('stalled'));
   onData();
 }
 
@@ -160,6 +165,13 @@ export class DataClient {
     socket.on('data', (chunk: Buffer) => {
       decoder.append(chunk);
       this.process();
+    });
+    // A pulled cable leaves TCP retransmitting for many minutes: a fetch that
+    // sees no byte for as long as a dead chat session is given up and retried.
+    socket.setTimeout(STALL_MS, () => {
+      if (this.queue.length === 0 || this.socket.isPaused()) return;
+      this.failAll(new PigeonError(ErrorCodes.TRANSFER_FAILED, `no data for ${STALL_MS / 1000} s`));
+      socket.destroy();
     });
     socket.on('close', () => this.failAll(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed')));
     socket.on('error', (err) => {
