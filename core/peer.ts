@@ -84,7 +84,7 @@ export interface Peer {
 /** Default number of history lines returned. */
 const DEFAULT_HISTORY = 100;
 
-const TRANSFER_FRAMES = new Set(['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done']);
+const TRANSFER_FRAMES = new Set(['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done', 'transfer-ack']);
 function isTransferFrame(frame: SessionFrame): frame is TransferControlFrame {
   return TRANSFER_FRAMES.has(frame.type);
 }

@@ -164,10 +164,12 @@ export class TransferService {
       return;
     }
     for (const t of this.store.withState(peerId, 'queued')) this.sendOffer(session, t);
+    // Sent again on every new session until the peer answers transfer-ack:
+    // a session that died unnoticed must not swallow a "done" for good.
     for (const t of this.store.toNotify(peerId)) {
       const frame = this.notification(t);
       if (frame) session.send(frame);
-      this.store.notified(t.id);
+      else this.store.notified(t.id);
     }
   }
 
@@ -229,7 +231,13 @@ export class TransferService {
 
   onFrame(session: Session, frame: TransferControlFrame): void {
     const peerId = session.peerId;
+    const ack = (state: 'accepted' | 'declined' | 'canceled' | 'done'): void => session.send({ type: 'transfer-ack', transfer: frame.transfer, state });
     switch (frame.type) {
+      case 'transfer-ack': {
+        const t = this.store.get(frame.transfer);
+        if (t && t.peer === peerId && t.notify && t.state === frame.state) this.store.notified(t.id);
+        return;
+      }
       case 'offer':
         return this.onOfferPart(session, frame);
       case 'offer-ack': {
@@ -239,26 +247,30 @@ export class TransferService {
       }
       case 'accept': {
         const t = this.own(frame.transfer, peerId, 'out');
-        if (!t || (t.state !== 'offered' && t.state !== 'queued')) return;
-        this.store.want(t.id, frame.files ?? null);
-        this.setState(t, 'accepted');
-        return;
+        if (!t) return;
+        if (t.state === 'offered' || t.state === 'queued') {
+          this.store.want(t.id, frame.files ?? null);
+          this.setState(t, 'accepted');
+        }
+        return ack('accepted');
       }
       case 'decline': {
         const t = this.own(frame.transfer, peerId, 'out');
-        if (t && t.state !== 'done') this.setState(t, 'declined');
-        return;
+        if (!t) return;
+        if (t.state !== 'done' && t.state !== 'declined') this.setState(t, 'declined');
+        return ack('declined');
       }
       case 'cancel': {
         const t = this.store.get(frame.transfer);
-        if (!t || t.peer !== peerId || ['done', 'declined', 'canceled'].includes(t.state)) return;
-        void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
-        return;
+        if (!t || t.peer !== peerId) return;
+        if (!['done', 'declined', 'canceled'].includes(t.state)) void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
+        return ack('canceled');
       }
       case 'done': {
         const t = this.own(frame.transfer, peerId, 'out');
-        if (t && t.state !== 'done') this.setState(t, 'done');
-        return;
+        if (!t) return;
+        if (t.state !== 'done') this.setState(t, 'done');
+        return ack('done');
       }
     }
   }

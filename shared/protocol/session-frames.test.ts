@@ -41,6 +41,7 @@ const VALID: Record<SessionFrame['type'], SessionFrame> = {
   decline: { type: 'decline', transfer: MID },
   cancel: { type: 'cancel', transfer: MID, reason: 'changed my mind' },
   done: { type: 'done', transfer: MID },
+  'transfer-ack': { type: 'transfer-ack', transfer: MID, state: 'done' },
 };
 
 describe('valid frames', () => {

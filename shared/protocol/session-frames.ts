@@ -69,4 +69,4 @@ export function parseSessionFrame(payload: Uint8Array): SessionFrame {
   return parsed.data;
 }
 
-export type TransferControlFrame = Extract<SessionFrame, { type: 'offer' | 'offer-ack' | 'accept' | 'decline' | 'cancel' | 'done' }>;
+export type TransferControlFrame = Extract<SessionFrame, { type: 'offer' | 'offer-ack' | 'accept' | 'decline' | 'cancel' | 'done' | 'transfer-ack' }>;

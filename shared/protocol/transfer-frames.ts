@@ -47,7 +47,13 @@ export const CancelFrame = z.object({ type: z.literal('cancel'), transfer: Trans
 /** The receiver has every accepted file, verified. */
 export const DoneFrame = z.object({ type: z.literal('done'), transfer: TransferId });
 
-export const TransferControlFrames = [OfferFrame, OfferAckFrame, AcceptFrame, DeclineFrame, CancelFrame, DoneFrame] as const;
+/**
+ * The answer to accept, decline, cancel and done: the other side has recorded
+ * that state. Until it arrives the state is sent again on every new session.
+ */
+export const TransferAckFrame = z.object({ type: z.literal('transfer-ack'), transfer: TransferId, state: z.enum(['accepted', 'declined', 'canceled', 'done']) });
+
+export const TransferControlFrames = [OfferFrame, OfferAckFrame, AcceptFrame, DeclineFrame, CancelFrame, DoneFrame, TransferAckFrame] as const;
 
 /** On a data connection, receiver → sender: send entry `index` from byte `offset`. */
 export const FetchFrame = z.object({ type: z.literal('fetch'), transfer: TransferId, index: z.number().int().min(0), offset: z.number().int().min(0) });
