@@ -448,9 +448,8 @@ export class TransferService {
       }
     } finally {
       running.client?.close();
+      // The meter keeps the bytes of the partial file: progress does not drop to 0 while waiting to resume.
       this.receiving.delete(id);
-      const m = this.meters.get(id);
-      if (m) m.inProgress = 0;
     }
   }
 
