@@ -10,20 +10,21 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, stat, unlink, utimes } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { PeerEvent, TransferEntryInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
 import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/protocol/transfer-frames.js';
-import { numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
+import { numberedName } from '../../shared/transfer/safe-name.js';
 import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { DataClient, hashRange, serveDataConnection, type ByteSink } from './data-link.js';
 import { buildManifest } from './manifest.js';
 import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
+import { planLanding, type PlannedEntry } from './landing-plan.js';
 
 /** Progress events at most this often per transfer: smooth bars, little traffic on the control socket. */
 const PROGRESS_MS = 250;
@@ -327,35 +328,12 @@ export class TransferService {
     return this.info(this.store.get(t.id)!);
   }
 
-  /**
-   * Where each entry lands. Unsafe names are refused (never written); a
-   * top-level name that already exists in the download folder gets a number,
-   * so nothing already there is ever written into or over.
-   */
-  private plan(entries: EntryRow[], chosen: Set<number> | null): Array<{ idx: number; localPath: string | null; wanted: boolean }> {
+  /** Where each entry lands (landing-plan.ts); refused names are reported, never written. */
+  private plan(entries: EntryRow[], chosen: Set<number> | null): PlannedEntry[] {
     const root = resolve(this.init.downloads);
-    const tops = new Map<string, string>();
-    const taken = new Set<string>();
-    return entries.map((e) => {
-      const wanted = chosen === null || chosen.has(e.idx) || (e.kind === 'dir' && chosen === null);
-      let segments: string[];
-      try {
-        segments = safeRelativeSegments(e.path);
-      } catch (err) {
-        this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused unsafe name ${JSON.stringify(e.path)}: ${(err as Error).message}` });
-        return { idx: e.idx, localPath: null, wanted: false };
-      }
-      const top = segments[0]!;
-      let mapped = tops.get(top);
-      if (!mapped) {
-        mapped = numberedName(top, (c) => taken.has(c) || existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
-        tops.set(top, mapped);
-        taken.add(mapped);
-      }
-      const localPath = join(root, mapped, ...segments.slice(1));
-      if (!localPath.startsWith(root + sep)) return { idx: e.idx, localPath: null, wanted: false };
-      return { idx: e.idx, localPath, wanted };
-    });
+    const { plan, refused } = planLanding(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
+    for (const r of refused) this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused ${JSON.stringify(r.path)}: ${r.reason}` });
+    return plan;
   }
 
   decline(query: string): TransferInfo {

@@ -1,0 +1,68 @@
+/**
+ * Where the entries of an accepted offer land in the download folder. Every
+ * offered path passes the safe-name gate; a top-level name that already
+ * exists gets a number, so nothing already there is written into or over;
+ * two entries whose paths differ only in letter case are not both accepted,
+ * since they would be one file on Windows and macOS disks.
+ */
+import { join, resolve, sep } from 'node:path';
+import { numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
+
+export interface PlannedEntry {
+  idx: number;
+  localPath: string | null;
+  wanted: boolean;
+}
+
+export interface Refusal {
+  path: string;
+  reason: string;
+}
+
+/**
+ * `exists(name)` says whether a top-level name (or its partial file) is taken
+ * in the download folder; `chosen` is null for "accept all".
+ */
+export function planLanding(
+  entries: ReadonlyArray<{ idx: number; path: string; kind: 'file' | 'dir' }>,
+  downloads: string,
+  chosen: ReadonlySet<number> | null,
+  exists: (topName: string) => boolean,
+): { plan: PlannedEntry[]; refused: Refusal[] } {
+  const root = resolve(downloads);
+  const tops = new Map<string, string>();
+  const taken = new Set<string>();
+  const byFoldedPath = new Map<string, string>();
+  const refused: Refusal[] = [];
+  const plan = entries.map((e) => {
+    const wanted = chosen === null || chosen.has(e.idx);
+    let segments: string[];
+    try {
+      segments = safeRelativeSegments(e.path);
+    } catch (err) {
+      refused.push({ path: e.path, reason: (err as Error).message });
+      return { idx: e.idx, localPath: null, wanted: false };
+    }
+    const top = segments[0]!;
+    let mapped = tops.get(top);
+    if (!mapped) {
+      mapped = numberedName(top, (c) => taken.has(c.toLowerCase()) || exists(c));
+      tops.set(top, mapped);
+      taken.add(mapped.toLowerCase());
+    }
+    const localPath = join(root, mapped, ...segments.slice(1));
+    if (!localPath.startsWith(root + sep)) {
+      refused.push({ path: e.path, reason: 'outside the download folder' });
+      return { idx: e.idx, localPath: null, wanted: false };
+    }
+    const folded = localPath.toLowerCase();
+    const earlier = byFoldedPath.get(folded);
+    if (earlier !== undefined && earlier !== localPath) {
+      refused.push({ path: e.path, reason: `differs only in letter case from ${JSON.stringify(earlier.slice(root.length + 1))}` });
+      return { idx: e.idx, localPath: null, wanted: false };
+    }
+    byFoldedPath.set(folded, localPath);
+    return { idx: e.idx, localPath, wanted };
+  });
+  return { plan, refused };
+}
