@@ -10,7 +10,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 
@@ -25,32 +25,44 @@ function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** A child Node process that sends `file` to whoever connects (plain TCP or TLS), and a receiver writing to `out`. */
-async function plainCopy(kind: 'tcp' | 'tls', file: string, out: string, keyHome: string): Promise<number> {
+/**
+ * A child Node process that sends `file` to whoever connects (plain TCP or
+ * TLS), and a receiver writing to `out`. With `hash`, both sides also feed
+ * every byte to SHA-256, as pigeon must: the ceiling for any verified copy.
+ */
+async function plainCopy(kind: 'tcp' | 'tls', file: string, out: string, keyHome: string, hash = false): Promise<{ seconds: number; cpu: Cpu }> {
   const key = readFileSync(join(keyHome, 'device-key.pem'), 'utf8');
   const cert = readFileSync(join(keyHome, 'device-cert.pem'), 'utf8');
   const serverCode = `
     const net=require('node:net'),tls=require('node:tls'),fs=require('node:fs');
-    const onConn=(s)=>{fs.createReadStream(process.env.F,{highWaterMark:1<<20}).pipe(s)};
+    const onConn=(s)=>{const r=fs.createReadStream(process.env.F,{highWaterMark:1<<20});if(process.env.HASH){const h=require('node:crypto').createHash('sha256');r.on('data',(c)=>h.update(c))}r.pipe(s);s.on('close',()=>{const u=process.cpuUsage();console.log((u.user+u.system)/1e6)})};
     const srv=process.env.KIND==='tls'?tls.createServer({key:process.env.K,cert:process.env.C,minVersion:'TLSv1.3'},onConn):net.createServer(onConn);
     srv.listen(0,'127.0.0.1',()=>console.log(srv.address().port));`;
   const clientCode = `
     const net=require('node:net'),tls=require('node:tls'),fs=require('node:fs');
     const o={host:'127.0.0.1',port:Number(process.env.P)};
     const s=process.env.KIND==='tls'?tls.connect({...o,rejectUnauthorized:false,minVersion:'TLSv1.3'}):net.connect(o);
-    s.pipe(fs.createWriteStream(process.env.O,{highWaterMark:8<<20})).on('finish',()=>process.exit(0));`;
-  const env = { ...process.env, KIND: kind, F: file, O: out, K: key, C: cert };
+    if(process.env.HASH){const h=require('node:crypto').createHash('sha256');s.on('data',(c)=>h.update(c))}
+    s.pipe(fs.createWriteStream(process.env.O,{highWaterMark:8<<20})).on('finish',()=>{const u=process.cpuUsage();console.log((u.user+u.system)/1e6);process.exit(0)});`;
+  const env = { ...process.env, KIND: kind, F: file, O: out, K: key, C: cert, ...(hash ? { HASH: '1' } : {}) };
   const server = spawn(process.execPath, ['-e', serverCode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((r) => server.stdout.once('data', (d: Buffer) => r(d.toString().trim())));
+  const lines = lineReader(server.stdout);
+  const port = await lines();
   const t = process.hrtime.bigint();
-  await new Promise((r) => spawn(process.execPath, ['-e', clientCode], { env: { ...env, P: port }, stdio: 'inherit' }).on('exit', r));
+  const client = spawn(process.execPath, ['-e', clientCode], { env: { ...env, P: port }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const clientCpu = lineReader(client.stdout)();
+  await new Promise((r) => client.on('exit', r));
   const s = seconds(t);
+  const cpu = { sender: Number(await lines()), receiver: Number(await clientCpu) };
   server.kill();
-  return s;
+  return { seconds: s, cpu };
 }
 
-/** scp to localhost through a throw-away sshd, if openssh is installed; null otherwise. */
-async function scpCopy(file: string, out: string, work: string, recursive = false): Promise<number | null> {
+/**
+ * scp (or `tar | ssh` for a folder) to localhost through a throw-away sshd,
+ * if openssh is installed; null otherwise.
+ */
+async function sshCopy(mode: 'scp' | 'scp -r' | 'tar | ssh', file: string, out: string, work: string): Promise<number | null> {
   if (!existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/scp')) return null;
   const dir = join(work, 'ssh');
   rmSync(dir, { recursive: true, force: true });
@@ -65,12 +77,45 @@ async function scpCopy(file: string, out: string, work: string, recursive = fals
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
   const t = process.hrtime.bigint();
-  const ok = await new Promise<boolean>((r) =>
-    spawn('scp', [...(recursive ? ['-r'] : []), '-q', '-P', String(port), '-i', join(dir, 'client'), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'known')}`, file, `root@127.0.0.1:${out}`], { stdio: 'inherit' }).on('exit', (c) => r(c === 0)),
-  );
+  const opts = ['-i', join(dir, 'client'), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'known')}`];
+  const child =
+    mode === 'tar | ssh'
+      ? spawn('sh', ['-c', 'd=$1; n=$2; shift 2; tar -C "$d" -cf - "$n" | ssh "$@"', 'sh', dirname(file), basename(file), '-p', String(port), ...opts, 'root@127.0.0.1', `mkdir -p ${out} && tar -C ${out} -xf -`], { stdio: 'inherit' })
+      : spawn('scp', [...(mode === 'scp -r' ? ['-r'] : []), '-q', '-P', String(port), ...opts, file, `root@127.0.0.1:${out}`], { stdio: 'inherit' });
+  const ok = await new Promise<boolean>((r) => child.on('exit', (c) => r(c === 0)));
   const s = seconds(t);
   sshd.kill();
   return ok ? s : null;
+}
+
+/** CPU seconds (user + system) each side spent on a copy. */
+interface Cpu {
+  sender: number;
+  receiver: number;
+}
+
+/** Successive lines of a child's output, one per call. */
+function lineReader(stream: NodeJS.ReadableStream): () => Promise<string> {
+  const lines: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  let rest = '';
+  stream.on('data', (d: Buffer) => {
+    const parts = (rest + d.toString()).split('\n');
+    rest = parts.pop()!;
+    for (const l of parts) {
+      const w = waiting.shift();
+      if (w) w(l.trim());
+      else lines.push(l.trim());
+    }
+  });
+  return () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // Fields 14 and 15 of stat (utime, stime), counted from after the command name; clock ticks are 100 Hz on Linux.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function hwmMB(pid: number): number {
@@ -94,11 +139,15 @@ async function main(): Promise<void> {
   await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
   const results: Record<string, number | null> = {};
+  const cpu: Record<string, Cpu> = {};
   process.stderr.write('plain TCP…\n');
-  results.tcp = await plainCopy('tcp', file, join(work, 'tcp.out'), ha);
+  ({ seconds: results.tcp, cpu: cpu.tcp } = await plainCopy('tcp', file, join(work, 'tcp.out'), ha));
   rmSync(join(work, 'tcp.out'));
   process.stderr.write('plain TLS…\n');
-  results.tls = await plainCopy('tls', file, join(work, 'tls.out'), ha);
+  ({ seconds: results.tls, cpu: cpu.tls } = await plainCopy('tls', file, join(work, 'tls.out'), ha));
+  rmSync(join(work, 'tls.out'));
+  process.stderr.write('plain TLS + SHA-256…\n');
+  ({ seconds: results.tlsSha, cpu: cpu.tlsSha } = await plainCopy('tls', file, join(work, 'tls.out'), ha, true));
   rmSync(join(work, 'tls.out'));
 
   process.stderr.write('pigeon…\n');
@@ -109,6 +158,7 @@ async function main(): Promise<void> {
   await carol.start();
   const bobId = await bobSeen;
   await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
+  const cpuBefore = { sender: cpuSeconds(alice.pid), receiver: cpuSeconds(bob.pid) };
   const t = process.hrtime.bigint();
   const sending = pigeon(['send-file', '--home', ha, 'Bob', file, '--wait', '--json']);
   let transferring = true;
@@ -122,6 +172,7 @@ async function main(): Promise<void> {
   }
   const r = await sending;
   results.pigeon = seconds(t);
+  cpu.pigeon = { sender: cpuSeconds(alice.pid) - cpuBefore.sender, receiver: cpuSeconds(bob.pid) - cpuBefore.receiver };
   if (r.code !== 0) throw new Error(`send-file failed: ${r.stderr}`);
   const received = statSync(join(work, 'inbox', 'payload.bin')).size;
   if (received !== bytes) throw new Error(`received ${received} of ${bytes} bytes`);
@@ -142,22 +193,26 @@ async function main(): Promise<void> {
   rmSync(join(work, 'inbox'), { recursive: true });
 
   process.stderr.write('scp…\n');
-  results.scp = await scpCopy(file, join(work, 'scp.out'), work);
+  results.scp = await sshCopy('scp', file, join(work, 'scp.out'), work);
   if (existsSync(join(work, 'scp.out'))) rmSync(join(work, 'scp.out'));
-  results.manyScp = await scpCopy(many, join(work, 'many-scp'), work, true);
+  results.manyScp = await sshCopy('scp -r', many, join(work, 'many-scp'), work);
+  results.manyTar = await sshCopy('tar | ssh', many, join(work, 'many-tar'), work);
 
   chat.sort((x, y) => x - y);
+  const round2 = (x: number): number => Math.round(x * 100) / 100;
   const rate = (s: number | null): number | null => (s === null ? null : Math.round(mb / s));
   const out = {
     date: new Date().toISOString(),
     bytes,
-    mbPerSecond: { tcp: rate(results.tcp!), tls: rate(results.tls!), pigeon: rate(results.pigeon!), scp: rate(results.scp ?? null) },
+    mbPerSecond: { tcp: rate(results.tcp!), tls: rate(results.tls!), tlsSha256: rate(results.tlsSha!), pigeon: rate(results.pigeon!), scp: rate(results.scp ?? null) },
     ratio: {
       pigeonToTls: Math.round((results.tls! / results.pigeon!) * 100) / 100,
+      pigeonToTlsSha256: Math.round((results.tlsSha! / results.pigeon!) * 100) / 100,
       pigeonToScp: results.scp ? Math.round((results.scp / results.pigeon!) * 100) / 100 : null,
     },
     peakRssMB: rss,
-    manyFiles: { files: MANY_FILES, pigeonFilesPerSecond: Math.round(MANY_FILES / results.manyPigeon!), scpFilesPerSecond: results.manyScp ? Math.round(MANY_FILES / results.manyScp) : null },
+    cpuSecondsPerGB: Object.fromEntries(Object.entries(cpu).map(([k, c]) => [k, { sender: round2(c.sender / (bytes / 1e9)), receiver: round2(c.receiver / (bytes / 1e9)) }])),
+    manyFiles: { files: MANY_FILES, pigeonFilesPerSecond: Math.round(MANY_FILES / results.manyPigeon!), scpFilesPerSecond: results.manyScp ? Math.round(MANY_FILES / results.manyScp) : null, tarSshFilesPerSecond: results.manyTar ? Math.round(MANY_FILES / results.manyTar) : null },
     chatDuringTransferMs: chat.length ? { samples: chat.length, p50: chat[Math.floor(chat.length / 2)], p99: chat[Math.floor(chat.length * 0.99)] } : null,
   };
   const dir = join(ROOT, 'bench-results');
@@ -170,11 +225,13 @@ async function main(): Promise<void> {
     '|---|---|',
     `| plain TCP (Node → Node) | ${out.mbPerSecond.tcp} |`,
     `| plain TLS 1.3 (Node → Node) | ${out.mbPerSecond.tls} |`,
+    `| plain TLS 1.3 + SHA-256 on both sides (Node → Node) | ${out.mbPerSecond.tlsSha256} |`,
     `| pigeon send-file (peer → peer, SHA-256 checked) | ${out.mbPerSecond.pigeon} |`,
     `| scp to localhost | ${out.mbPerSecond.scp ?? 'not available (openssh-server not installed)'} |`,
     '',
-    `pigeon / plain TLS: ${out.ratio.pigeonToTls} (target ≥ 0.9); pigeon / scp: ${out.ratio.pigeonToScp ?? 'n/a'} (target ≥ 2)`,
-    `10,000 files of 4 KiB: pigeon ${out.manyFiles.pigeonFilesPerSecond} files/s, scp -r ${out.manyFiles.scpFilesPerSecond ?? 'n/a'} files/s`,
+    `pigeon / plain TLS: ${out.ratio.pigeonToTls} (target ≥ 0.9); pigeon / (TLS + SHA-256): ${out.ratio.pigeonToTlsSha256}; pigeon / scp: ${out.ratio.pigeonToScp ?? 'n/a'} (target ≥ 2)`,
+    `10,000 files of 4 KiB: pigeon ${out.manyFiles.pigeonFilesPerSecond} files/s, scp -r ${out.manyFiles.scpFilesPerSecond ?? 'n/a'} files/s, tar | ssh ${out.manyFiles.tarSshFilesPerSecond ?? 'n/a'} files/s`,
+    `CPU seconds per GB (sender / receiver): ${Object.entries(out.cpuSecondsPerGB).map(([k, c]) => `${k} ${c.sender} / ${c.receiver}`).join('; ')}`,
     `peak RSS: sender ${rss.sender} MB, receiver ${rss.receiver} MB (target < 150 MB)`,
     out.chatDuringTransferMs ? `chat send→delivered during the transfer: p50 ${out.chatDuringTransferMs.p50?.toFixed(2)} ms, p99 ${out.chatDuringTransferMs.p99?.toFixed(2)} ms over ${out.chatDuringTransferMs.samples} messages` : '',
     '',
