@@ -7,7 +7,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
@@ -15,6 +15,7 @@ import { FrameKind, encodeJsonFrame, type FrameDecoder } from '../../shared/prot
 import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
 import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
+import { BufferPool } from './buffer-pool.js';
 
 /** A data connection with no traffic for this long (same as a dead chat session) is closed; the receiver resumes. */
 const STALL_MS = DEAD_SESSION_MS;
@@ -22,11 +23,11 @@ const STALL_MS = DEAD_SESSION_MS;
 const READ_CHUNK = 1024 * 1024;
 
 /**
- * Bytes queued on the socket before the sender waits for it to drain. Waiting
- * at Node's 16 KiB mark after every 1 MiB read left both peers idle ~40% of a
- * loopback transfer (profiled); a few MiB keep the pipe full.
+ * Read buffers per data connection, so bytes queued on the socket stay under
+ * 8 MiB. Waiting at Node's 16 KiB mark after every 1 MiB read left both peers
+ * idle ~40% of a loopback transfer (profiled); a few MiB keep the pipe full.
  */
-const SEND_BUFFER = 8 * 1024 * 1024;
+const SEND_BUFFERS = 8;
 
 function parseDataFrame(payload: Uint8Array, kind: number): DataConnectionFrame {
   if (kind !== FrameKind.JSON) throw new PigeonError(ErrorCodes.PROTOCOL, `unknown frame kind ${kind}`);
@@ -59,6 +60,7 @@ export function serveDataConnection(
   hooks: { logger: Logger; onSent: (transfer: string, index: number, bytes: number) => void },
 ): void {
   let busy = false;
+  const pool = new BufferPool(READ_CHUNK, SEND_BUFFERS);
   const queue: Array<{ transfer: string; index: number; offset: number }> = [];
   const fail = (reason: string): void => {
     hooks.logger.log('info', 'closing data connection', { reason });
@@ -100,22 +102,28 @@ export function serveDataConnection(
     socket.write(encodeJsonFrame({ type: 'data', index, offset, length: file.size - offset }));
     let sent = 0;
     if (offset < file.size) {
-      for await (const chunk of createReadStream(file.source, { start: offset, end: file.size - 1, highWaterMark: READ_CHUNK })) {
-        if (socket.destroyed) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'connection closed');
-        const buf = chunk as Buffer;
-        hash.update(buf);
-        sent += buf.length;
-        hooks.onSent(transfer, index, buf.length);
-        socket.write(buf);
-        if (socket.writableLength > SEND_BUFFER) await new Promise<void>((resolve) => {
-          const done = (): void => {
-            socket.off('drain', done);
-            socket.off('close', done);
-            resolve();
-          };
-          socket.once('drain', done);
-          socket.once('close', done);
-        });
+      const fh = await open(file.source, 'r');
+      try {
+        while (sent < file.size - offset) {
+          const buf = await pool.take();
+          if (socket.destroyed) {
+            pool.give(buf);
+            throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'connection closed');
+          }
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, file.size - offset - sent), offset + sent);
+          if (bytesRead === 0) {
+            pool.give(buf);
+            break;
+          }
+          const chunk = buf.subarray(0, bytesRead);
+          hash.update(chunk);
+          sent += bytesRead;
+          hooks.onSent(transfer, index, bytesRead);
+          // The buffer is reused once the socket has taken (encrypted and written) its bytes.
+          socket.write(chunk, () => pool.give(buf));
+        }
+      } finally {
+        await fh.close();
       }
     }
     if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
