@@ -1,6 +1,7 @@
 // Lint rules, including the import layering of ../shared/ARCHITECTURE.md:
 // shared imports nothing of ours and no node:*; core imports shared only;
-// cli enters core through core/index.ts only; nothing imports tests/ or build/.
+// cli enters core through core/index.ts only; relay imports shared only;
+// nothing imports tests/ or build/.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -49,6 +50,13 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    files: ['relay/**/*.ts'],
+    ignores: ['relay/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [others('core', 'cli', 'electron', 'renderer', 'tests', 'build')] }],
     },
   },
 );

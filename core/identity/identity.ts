@@ -6,7 +6,8 @@
 import { createHash, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { base32, groupHex } from '../../shared/util/base32.js';
+import { groupHex } from '../../shared/util/base32.js';
+import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 
 export interface Identity {
   /** PEM private key (PKCS#8). */
@@ -19,8 +20,6 @@ export interface Identity {
   fingerprint: string;
 }
 
-/** Bytes of the SHA-256 of the key that make the id: 128 bits, 26 base32 characters. */
-const ID_BYTES = 16;
 /** The certificate only carries the key; it never expires in practice (100 years). */
 const CERT_YEARS = 100;
 
@@ -28,7 +27,7 @@ const KEY_FILE = 'device-key.pem';
 const CERT_FILE = 'device-cert.pem';
 
 export function deviceIdFromSpki(spki: Uint8Array): string {
-  return base32(createHash('sha256').update(spki).digest().subarray(0, ID_BYTES));
+  return deviceIdFromDigest(createHash('sha256').update(spki).digest());
 }
 
 export function fingerprintFromSpki(spki: Uint8Array): string {

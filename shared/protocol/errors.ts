@@ -27,6 +27,18 @@ export const ErrorCodes = {
   TRANSFER_NOT_FOUND: 'PIGEON_ERR_TRANSFER_NOT_FOUND',
   /** The download folder's disk is full; partial data is kept for resuming. */
   DISK_FULL: 'PIGEON_ERR_DISK_FULL',
+  /** The relay cannot be reached (connection refused, DNS, TLS failure). */
+  RELAY_UNREACHABLE: 'PIGEON_ERR_RELAY_UNREACHABLE',
+  /** The relay's certificate does not match the pinned fingerprint (or is not trusted and none was pinned). */
+  RELAY_FINGERPRINT: 'PIGEON_ERR_RELAY_FINGERPRINT',
+  /** The relay refused this device: wrong invite token, not on the allowlist, or a bad signature. */
+  RELAY_AUTH: 'PIGEON_ERR_RELAY_AUTH',
+  /** The recipient's mailbox on the relay is full (quota); the message stays queued here. */
+  RELAY_QUOTA: 'PIGEON_ERR_RELAY_QUOTA',
+  /** Too many requests or bytes: the relay limited this connection. */
+  RELAY_LIMIT: 'PIGEON_ERR_RELAY_LIMIT',
+  /** The peer is not connected to the relay (a pipe cannot be made now). */
+  PEER_OFFLINE: 'PIGEON_ERR_PEER_OFFLINE',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

@@ -1,0 +1,67 @@
+/**
+ * Checks an `auth` frame against the challenge nonce: the key is an EC P-256
+ * public key, the device id is derived from it, the nonce and the
+ * encryption key are signed with it, and the relay's own admission rules
+ * (invite token, allowlist) let the device in. Returns a reason fit to show
+ * the person at the client when it refuses.
+ */
+import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { authMessage, encKeyMessage, type RelayClientFrame } from '../shared/protocol/relay-frames.js';
+import { deviceIdFromDigest } from '../shared/util/device-id.js';
+
+type AuthFrame = Extract<RelayClientFrame, { type: 'auth' }>;
+
+export interface AdmissionPolicy {
+  /** The invite token every client must present, if set. */
+  inviteToken?: string;
+  /** Device ids allowed in, if set. */
+  allow?: ReadonlySet<string>;
+}
+
+export type AuthResult = { ok: true } | { ok: false; reason: string };
+
+/** Signatures are IEEE P1363 (r || s, 64 bytes for P-256), as §12.1 says; the schema enforces the length. */
+function verifySig(key: KeyObject, message: string, sigBase64: string): boolean {
+  const sig = Buffer.from(sigBase64, 'base64');
+  try {
+    return verify('sha256', Buffer.from(message), { key, dsaEncoding: 'ieee-p1363' }, sig);
+  } catch {
+    return false;
+  }
+}
+
+/** Compares two secrets in constant time (hashed first, so their lengths do not leak either). */
+function sameSecret(a: string, b: string): boolean {
+  const h = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(h(a), h(b));
+}
+
+export function verifyAuth(frame: AuthFrame, nonce: string, policy: AdmissionPolicy): AuthResult {
+  const spki = Buffer.from(frame.spki, 'base64');
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch {
+    return { ok: false, reason: 'the device key is not a valid public key' };
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    return { ok: false, reason: 'the device key is not an EC P-256 key' };
+  }
+  if (frame.id !== deviceIdFromDigest(createHash('sha256').update(spki).digest())) {
+    return { ok: false, reason: 'the device id does not match the device key' };
+  }
+  if (!verifySig(key, authMessage(nonce, frame.id), frame.sig)) {
+    return { ok: false, reason: 'the signature over the challenge is not valid' };
+  }
+  if (!verifySig(key, encKeyMessage(frame.id, frame.enc.key), frame.enc.sig)) {
+    return { ok: false, reason: 'the signature over the encryption key is not valid' };
+  }
+  if (policy.inviteToken !== undefined) {
+    if (frame.token === undefined) return { ok: false, reason: 'this relay requires an invite token' };
+    if (!sameSecret(frame.token, policy.inviteToken)) return { ok: false, reason: 'wrong invite token' };
+  }
+  if (policy.allow && !policy.allow.has(frame.id)) {
+    return { ok: false, reason: 'this device is not on the relay\'s allowlist' };
+  }
+  return { ok: true };
+}

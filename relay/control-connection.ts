@@ -1,0 +1,333 @@
+/**
+ * One client's control connection: challenge and auth, then the requests of
+ * an authenticated device (profile, put, sync, ack, pipe-open, ping) and the
+ * frames the bus pushes to it (deliveries, presence, pipe invitations).
+ * Requests are handled one at a time in arrival order, so a put followed by
+ * an ack, or two syncs, never overtake each other.
+ *
+ * Mailbox delivery: a `sync` sends one page and `synced`; once a sync
+ * answers complete, the connection is "live" and every later put to this
+ * device is pushed at once. Pushes that arrive while a sync page is being
+ * read are held and sent after `synced` (those the page already had are
+ * dropped), so no entry falls between the page and the live stream.
+ */
+import { randomBytes } from 'node:crypto';
+import { WebSocket, type RawData } from 'ws';
+import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
+import { MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { verifyAuth, type AdmissionPolicy } from './auth.js';
+import type { Bus, BusEvent, BusFrame } from './bus.js';
+import { CloseCodes } from './close-codes.js';
+import { TokenBucket } from './limits.js';
+import type { RelayLogger } from './log.js';
+import type { PipeBroker } from './pipes.js';
+import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
+
+/** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up. */
+export const AUTH_TIMEOUT_MS = 10_000;
+/** Sustained messages per second per connection: far above what a person's client sends, far below a flood. */
+export const MESSAGE_RATE = 200;
+/** Messages a connection may send at once (2 × rate, like the other buckets): a sync of a backlog with its acks fits. */
+export const MESSAGE_BURST = 400;
+/** Bytes waiting in a connection's send buffer beyond which the client counts as not reading: 32 full-size messages. */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Entries per sync page when the client names no limit. */
+export const DEFAULT_SYNC_LIMIT = 100;
+/** Bytes in the challenge nonce (base64: 44 characters, as the schema requires). */
+const NONCE_BYTES = 32;
+/** Pushes held while a sync page is read; beyond it the page says complete:false and the client syncs again. */
+const MAX_HELD_PUSHES = MAX_SYNC_PAGE;
+/** Bus frames held between attach and the end of the directory; beyond it the oldest are dropped (presence is refreshed anyway). */
+const MAX_EARLY_FRAMES = 10_000;
+/** A WebSocket close reason is at most 123 bytes. */
+const MAX_CLOSE_REASON = 120;
+
+type AuthFrame = Extract<RelayClientFrame, { type: 'auth' }>;
+type DeliverFrame = Extract<RelayServerFrame, { type: 'deliver' }>;
+
+/** What every connection shares with the relay. */
+export interface ConnectionContext {
+  store: RelayStore;
+  bus: Bus;
+  pipes: PipeBroker;
+  logger: RelayLogger;
+  policy: AdmissionPolicy;
+  epoch: string;
+  mailboxMax: number;
+  authTimeoutMs: number;
+  counters: { puts: number; delivers: number };
+  now(): number;
+}
+
+export function remotePeer(d: DeviceRow, online: boolean): RemotePeer {
+  return { id: d.id, ...d.profile, online, spki: d.spki, enc: d.enc, lastSeen: d.lastSeen };
+}
+
+function deliverFrame(e: MailboxEntry): DeliverFrame {
+  return { type: 'deliver', seq: e.seq, id: e.msgId, from: e.sender, ts: e.ts, body: JSON.parse(e.body) as DeliverFrame['body'] };
+}
+
+function text(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+export class ControlConnection {
+  /** Resolves when the connection is closed and its departure has been handled. */
+  readonly done: Promise<void>;
+  private id: string | null = null;
+  private device: DeviceRow | null = null;
+  private readonly nonce = randomBytes(NONCE_BYTES).toString('base64');
+  private readonly bucket = new TokenBucket(MESSAGE_RATE, MESSAGE_BURST);
+  private readonly authTimer: NodeJS.Timeout;
+  private chain: Promise<void> = Promise.resolve();
+  private closing = false;
+  private replaced = false;
+  /** Welcome and directory are sent: bus frames go straight out. */
+  private ready = false;
+  private early: BusFrame[] = [];
+  private mailbox: 'idle' | 'syncing' | 'live' = 'idle';
+  /** Highest seq sent to the client since its last sync began. */
+  private sentUpTo = 0;
+  private held: DeliverFrame[] = [];
+  private heldOverflow = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remote: string,
+    private readonly conn: string,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.authTimer = setTimeout(() => {
+      ctx.logger.log('warn', 'no auth in time', { remote, ms: ctx.authTimeoutMs });
+      this.close(CloseCodes.AUTH_TIMEOUT, 'no auth in time');
+    }, ctx.authTimeoutMs);
+    let closed!: () => void;
+    this.done = new Promise((resolve) => (closed = resolve));
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      ctx.logger.log('warn', 'connection error', { remote, id: this.id, code: err.code, reason: err.message });
+    });
+    ws.on('close', (code, reason) => {
+      this.closing = true;
+      clearTimeout(this.authTimer);
+      ctx.logger.log('info', 'connection closed', { remote, id: this.id, code, reason: reason.toString() });
+      void this.enqueue(() => this.onClosed()).finally(closed);
+    });
+    this.send({ type: 'challenge', v: 1, nonce: this.nonce });
+  }
+
+  /** The device id once authenticated. */
+  get deviceId(): string | null {
+    return this.id;
+  }
+
+  /** Closes with a code and reason (idempotent). */
+  close(code: number, reason: string): void {
+    this.closing = true;
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, MAX_CLOSE_REASON));
+  }
+
+  private send(frame: RelayServerFrame): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.ctx.logger.log('warn', 'closing a slow reader', { remote: this.remote, id: this.id, buffered: this.ws.bufferedAmount });
+      this.close(CloseCodes.SLOW_READER, 'slow reader');
+      return false;
+    }
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Sends an error frame, logs the reason, and closes. */
+  private refuse(code: ErrorCode, message: string, closeCode: number, log: string, fields: Record<string, unknown> = {}): void {
+    if (this.closing) return;
+    this.ctx.logger.log('warn', log, { remote: this.remote, id: this.id, reason: message, ...fields });
+    this.send({ type: 'error', code, message });
+    this.close(closeCode, message);
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(task).catch((err: unknown) => {
+      this.ctx.logger.log('error', 'request failed (bug or store failure)', { remote: this.remote, id: this.id, reason: (err as Error)?.message ?? String(err) });
+      this.send({ type: 'error', code: ErrorCodes.INTERNAL, message: 'the relay could not handle the request' });
+      // Without a finished auth the connection is of no use (and its auth timer is gone).
+      if (this.id === null) this.close(CloseCodes.INTERNAL, 'relay error');
+    });
+    return this.chain;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closing) return;
+    if (!this.bucket.tryTake()) {
+      this.refuse(ErrorCodes.RELAY_LIMIT, `too many messages (more than ${MESSAGE_RATE} per second)`, CloseCodes.LIMIT, 'flood');
+      return;
+    }
+    if (isBinary) {
+      this.refuse(ErrorCodes.PROTOCOL, 'binary message on the control connection', CloseCodes.PROTOCOL, 'bad input');
+      return;
+    }
+    let frame: RelayClientFrame;
+    try {
+      frame = parseRelayClientFrame(text(data));
+    } catch (err) {
+      this.refuse(ErrorCodes.PROTOCOL, err instanceof PigeonError ? err.message : 'invalid message', CloseCodes.PROTOCOL, 'bad input');
+      return;
+    }
+    void this.enqueue(() => this.handle(frame));
+  }
+
+  private async handle(frame: RelayClientFrame): Promise<void> {
+    if (this.closing) return;
+    if (this.id === null) {
+      if (frame.type !== 'auth') return this.refuse(ErrorCodes.PROTOCOL, 'the first message must be auth', CloseCodes.PROTOCOL, 'bad input');
+      return this.authenticate(frame);
+    }
+    switch (frame.type) {
+      case 'auth':
+        return this.refuse(ErrorCodes.PROTOCOL, 'already authenticated', CloseCodes.PROTOCOL, 'bad input');
+      case 'profile':
+        return this.updateProfile(frame);
+      case 'put':
+        return this.put(frame);
+      case 'sync':
+        return this.sync(frame.after, frame.limit ?? DEFAULT_SYNC_LIMIT);
+      case 'ack':
+        await this.ctx.store.ack(this.id, frame.seq);
+        return;
+      case 'pipe-open':
+        return this.openPipe(frame.to, frame.ref);
+      case 'ping':
+        this.send({ type: 'pong', n: frame.n });
+        return;
+    }
+  }
+
+  private async authenticate(frame: AuthFrame): Promise<void> {
+    clearTimeout(this.authTimer);
+    const { store, bus, logger } = this.ctx;
+    const result = verifyAuth(frame, this.nonce, this.ctx.policy);
+    if (!result.ok) return this.refuse(ErrorCodes.RELAY_AUTH, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
+    const device: DeviceRow = { id: frame.id, spki: frame.spki, enc: frame.enc, profile: frame.profile, lastSeen: this.ctx.now() };
+    await store.upsertDevice(device);
+    this.id = device.id;
+    this.device = device;
+    this.send({ type: 'welcome', id: device.id, epoch: this.ctx.epoch, last: await store.lastSeq(device.id) });
+    await bus.attach(device.id, this.conn, (e) => this.onBus(e));
+    const [devices, online] = await Promise.all([store.devices(), bus.online()]);
+    const peers = devices.filter((d) => d.id !== device.id).map((d) => remotePeer(d, online.has(d.id)));
+    for (let i = 0; i === 0 || i < peers.length; i += MAX_DIRECTORY_PAGE) {
+      this.send({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
+    }
+    this.ready = true;
+    for (const f of this.early.splice(0)) this.push(f);
+    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name });
+    await bus.broadcast({ type: 'presence', peer: remotePeer(device, true) }, device.id);
+  }
+
+  private async updateProfile(frame: Extract<RelayClientFrame, { type: 'profile' }>): Promise<void> {
+    const device: DeviceRow = { ...this.device!, profile: frame.profile, lastSeen: this.ctx.now() };
+    this.device = device;
+    await this.ctx.store.upsertDevice(device);
+    await this.ctx.bus.broadcast({ type: 'presence', peer: remotePeer(device, true) }, device.id);
+  }
+
+  private async put(frame: Extract<RelayClientFrame, { type: 'put' }>): Promise<void> {
+    const { store, bus } = this.ctx;
+    if (!(await store.device(frame.to))) {
+      this.send({ type: 'error', code: ErrorCodes.PEER_NOT_FOUND, id: frame.id, message: `no device ${frame.to} is registered at this relay` });
+      return;
+    }
+    const ts = this.ctx.now();
+    let seq: number;
+    let duplicate: boolean;
+    try {
+      ({ seq, duplicate } = await store.put({ recipient: frame.to, sender: this.id!, msgId: frame.id, ts, body: JSON.stringify(frame.body) }, this.ctx.mailboxMax));
+    } catch (err) {
+      if (!(err instanceof PigeonError) || err.code !== ErrorCodes.RELAY_QUOTA) throw err;
+      this.ctx.logger.log('info', 'mailbox full', { from: this.id, to: frame.to, max: this.ctx.mailboxMax });
+      this.send({ type: 'error', code: ErrorCodes.RELAY_QUOTA, id: frame.id, message: `the recipient's mailbox is full (${this.ctx.mailboxMax} messages waiting)` });
+      return;
+    }
+    // The transaction has committed: the entry is durable, so it may be acknowledged.
+    this.send({ type: 'put-ack', id: frame.id, seq });
+    if (duplicate) return;
+    this.ctx.counters.puts++;
+    await bus.send(frame.to, { type: 'deliver', seq, id: frame.id, from: this.id!, ts, body: frame.body });
+  }
+
+  private async sync(after: number, limit: number): Promise<void> {
+    this.mailbox = 'syncing';
+    this.held = [];
+    this.heldOverflow = false;
+    const rows = await this.ctx.store.page(this.id!, after, limit + 1);
+    const page = rows.slice(0, limit);
+    for (const e of page) if (this.send(deliverFrame(e))) this.ctx.counters.delivers++;
+    const last = page.at(-1)?.seq ?? after;
+    const complete = rows.length <= limit && !this.heldOverflow;
+    this.send({ type: 'synced', last, complete });
+    const held = this.held.sort((a, b) => a.seq - b.seq);
+    this.held = [];
+    this.sentUpTo = last;
+    this.mailbox = complete ? 'live' : 'idle';
+    if (complete) for (const f of held) this.offer(f);
+  }
+
+  private async openPipe(to: string, ref: string): Promise<void> {
+    const { pipes, bus, logger } = this.ctx;
+    const key = pipes.create(this.id!, to);
+    if (key === null) {
+      this.send({ type: 'error', code: ErrorCodes.RELAY_LIMIT, ref, message: 'too many pipes waiting to be joined' });
+      return;
+    }
+    if (!(await bus.send(to, { type: 'pipe', key, peer: this.id!, role: 'server' }))) {
+      pipes.cancel(key);
+      this.send({ type: 'error', code: ErrorCodes.PEER_OFFLINE, ref, message: `${to} is not connected to the relay` });
+      return;
+    }
+    logger.log('info', 'pipe offered', { from: this.id, to });
+    this.send({ type: 'pipe', key, peer: to, role: 'client', ref });
+  }
+
+  private onBus(e: BusEvent): void {
+    if (e.type === 'replaced') {
+      this.replaced = true;
+      this.ctx.logger.log('info', 'connection replaced', { remote: this.remote, id: this.id });
+      this.close(CloseCodes.REPLACED, 'replaced by a new connection');
+      return;
+    }
+    if (this.closing) return;
+    if (this.ready) return this.push(e.frame);
+    if (this.early.length >= MAX_EARLY_FRAMES) this.early.shift();
+    this.early.push(e.frame);
+  }
+
+  private push(frame: BusFrame): void {
+    if (frame.type === 'deliver') this.offer(frame);
+    else this.send(frame);
+  }
+
+  /** A new mailbox entry: sent if live, held during a sync, else left for the next sync. */
+  private offer(frame: DeliverFrame): void {
+    if (this.mailbox === 'syncing') {
+      if (this.held.length < MAX_HELD_PUSHES) this.held.push(frame);
+      else this.heldOverflow = true;
+      return;
+    }
+    if (this.mailbox !== 'live' || frame.seq <= this.sentUpTo) return;
+    if (this.send(frame)) {
+      this.sentUpTo = frame.seq;
+      this.ctx.counters.delivers++;
+    }
+  }
+
+  private async onClosed(): Promise<void> {
+    if (this.id === null || this.device === null) return;
+    await this.ctx.bus.detach(this.id, this.conn);
+    if (this.replaced) return;
+    const device: DeviceRow = { ...this.device, lastSeen: this.ctx.now() };
+    await this.ctx.store.upsertDevice(device);
+    await this.ctx.bus.broadcast({ type: 'presence', peer: remotePeer(device, false) }, this.id);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * `pigeon relay`: runs the relay server in the foreground until SIGINT or
+ * SIGTERM. Prints where it listens and its certificate fingerprint (one
+ * JSON line with --json); logs go to stderr as JSON lines. Errors are one
+ * plain line: exit code 1 for a relay that cannot start, 2 for a bad
+ * command line.
+ */
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DeviceId } from '../shared/protocol/schemas-common.js';
+import { jsonLogger } from './log.js';
+import { createRelay, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
+import { RelayError, RelayErrorCodes } from './relay-errors.js';
+
+/** Default data folder, relative to where the relay is started: visible to the administrator, not hidden in a home folder. */
+export const DEFAULT_DATA_DIR = './pigeon-relay-data';
+/** Environment variable read for the invite token when --invite-token is absent (keeps it out of `ps` output). */
+export const INVITE_TOKEN_ENV = 'PIGEON_RELAY_INVITE_TOKEN';
+
+const EXIT_OK = 0;
+const EXIT_ERROR = 1;
+const EXIT_USAGE = 2;
+
+interface RelayFlags {
+  port: number;
+  host: string;
+  data: string;
+  cert?: string;
+  key?: string;
+  inviteToken?: string;
+  allow?: string[];
+  ttlDays: number;
+  mailboxMax: number;
+  pipeRate: number;
+  totalRate: number;
+  maxConnections: number;
+  json: boolean;
+}
+
+function int(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function ids(value: string, previous: string[] = []): string[] {
+  const list = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const id of list) if (!DeviceId.safeParse(id).success) throw new InvalidArgumentError(`${id} is not a device id (26 characters a-z, 2-7; see \`pigeon whoami\`)`);
+  return [...previous, ...list];
+}
+
+function buildProgram(): Command {
+  return new Command('pigeon relay')
+    .description('Run a Pigeon relay: mailboxes for offline peers, a directory, and pipes for peers that cannot reach each other.')
+    .option('--port <port>', `TCP port (0 picks a free one)`, int(0, 65535), DEFAULT_RELAY_PORT)
+    .option('--host <host>', 'address to listen on', '0.0.0.0')
+    .option('--data <dir>', 'data folder: database and self-signed certificate', DEFAULT_DATA_DIR)
+    .option('--cert <file>', 'TLS certificate (PEM, leaf first); with --key, instead of the self-signed one')
+    .option('--key <file>', 'TLS private key (PEM) of --cert')
+    .option('--invite-token <token>', `clients must present this token (or set ${INVITE_TOKEN_ENV})`)
+    .option('--allow <ids>', 'only these device ids may connect; comma-separated, repeatable', ids)
+    .option('--ttl-days <n>', 'days a waiting message is kept (0 = until fetched)', int(0, 36_500), DEFAULT_TTL_DAYS)
+    .option('--mailbox-max <n>', 'most messages waiting per device', int(1, 1_000_000_000), DEFAULT_MAILBOX_MAX)
+    .option('--pipe-rate <bytes/s>', 'bandwidth per pipe (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
+    .option('--total-rate <bytes/s>', 'bandwidth of all pipes together (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
+    .option('--max-connections <n>', 'most open connections; more are refused (HTTP 503)', int(1, 10_000_000), DEFAULT_MAX_CONNECTIONS)
+    .option('--json', 'print the listening line as JSON', false)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+}
+
+/** Runs `pigeon relay`; argv is [node, bin, 'relay', ...flags]. Resolves with the exit code after shutdown. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  let flags: RelayFlags;
+  try {
+    program.parse(argv.slice(argv[2] === 'relay' ? 3 : 2), { from: 'user' });
+    flags = program.opts<RelayFlags>();
+    if ((flags.cert === undefined) !== (flags.key === undefined)) throw new RelayError(RelayErrorCodes.USAGE, '--cert and --key go together');
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    process.stderr.write(`pigeon relay: ${(err as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+  const logger = jsonLogger();
+  // A safety net, not a control path: a rejected promise is logged and the relay keeps serving.
+  const onRejection = (reason: unknown): void => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) });
+  process.on('unhandledRejection', onRejection);
+  const inviteToken = flags.inviteToken ?? process.env[INVITE_TOKEN_ENV];
+  const relay = createRelay({
+    port: flags.port,
+    host: flags.host,
+    dataDir: resolve(flags.data),
+    ...(flags.cert !== undefined && flags.key !== undefined ? { certFile: resolve(flags.cert), keyFile: resolve(flags.key) } : {}),
+    ...(inviteToken ? { inviteToken } : {}),
+    ...(flags.allow ? { allow: flags.allow } : {}),
+    ttlDays: flags.ttlDays,
+    mailboxMax: flags.mailboxMax,
+    pipeRate: flags.pipeRate,
+    totalRate: flags.totalRate,
+    maxConnections: flags.maxConnections,
+    logger,
+  });
+  try {
+    await relay.start();
+  } catch (err) {
+    process.off('unhandledRejection', onRejection);
+    process.stderr.write(`pigeon relay: ${err instanceof RelayError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
+    return EXIT_ERROR;
+  }
+  process.stdout.write(
+    flags.json
+      ? JSON.stringify({ type: 'listening', port: relay.port, url: relay.url, fingerprint: relay.fingerprint }) + '\n'
+      : `relay listening on ${relay.url}\nfingerprint ${relay.fingerprint}\n`,
+  );
+  await new Promise<void>((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await relay.stop();
+  process.off('unhandledRejection', onRejection);
+  return EXIT_OK;
+}

@@ -1,0 +1,211 @@
+/**
+ * Relayed pipes: two peers that cannot reach each other directly each open
+ * a WebSocket to RELAY_PIPE_PATH?key=<key> with the single-use key the relay
+ * gave them; the relay pairs the two sockets and copies binary messages both
+ * ways with back-pressure (stream.pipeline from a ws stream into a sink that
+ * sends on the other socket and waits for each send), charging every
+ * chunk to the pipe's and the relay-wide token buckets. The bytes are the
+ * peers' own end-to-end TLS session: the relay cannot read them.
+ *
+ * A key is good for one pair of sockets within PIPE_PENDING_MS; a pipe that
+ * carries nothing for PIPE_IDLE_MS is closed; when either side closes, the
+ * other is closed too (after what was already sent is flushed).
+ */
+import { randomBytes } from 'node:crypto';
+import { pipeline, Transform, Writable, type Duplex } from 'node:stream';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { CloseCodes } from './close-codes.js';
+import { bucketOrNull, reserveAll, type TokenBucket } from './limits.js';
+import type { RelayLogger } from './log.js';
+
+/** A key waits this long for both sockets (Syncthing's relay uses 1 min; a peer on the LAN answers in well under a second). */
+export const PIPE_PENDING_MS = 30_000;
+/** A pipe without a byte for this long is closed: a TLS session that is alive sends at least its keep-alives. */
+export const PIPE_IDLE_MS = 60_000;
+/** Keys one device may have waiting at once: enough for a burst of reconnects, bounds the memory a client can pin. */
+export const MAX_PENDING_PIPES_PER_DEVICE = 64;
+/** Bytes of randomness in a pipe key (as Syncthing's relay): not guessable within its life. */
+const PIPE_KEY_BYTES = 32;
+
+export interface PipeOptions {
+  /** Bytes per second per pipe (both directions together); 0 = unlimited. */
+  pipeRate: number;
+  /** Bytes per second over all pipes; 0 = unlimited. */
+  totalRate: number;
+  pendingMs?: number;
+  idleMs?: number;
+}
+
+interface Side {
+  ws: WebSocket;
+  /** What this side sends (createWebSocketStream: reading pauses when the stream is full). */
+  source: Duplex;
+  remote: string;
+}
+
+/** Writes into a socket; a chunk counts as written once ws has handed it to the kernel. Ending closes the socket normally. */
+function sink(ws: WebSocket): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, callback) {
+      ws.send(chunk, { binary: true }, callback);
+    },
+    final(callback) {
+      ws.close(1000, 'the other side closed');
+      callback();
+    },
+  });
+}
+
+interface Pending {
+  opener: string;
+  target: string;
+  timer: NodeJS.Timeout;
+  first?: Side;
+}
+
+interface ActivePipe {
+  a: Side;
+  b: Side;
+  bytes: number;
+  lastByteAt: number;
+  started: number;
+  idleTimer: NodeJS.Timeout;
+  ended: boolean;
+}
+
+export class PipeBroker {
+  private readonly pending = new Map<string, Pending>();
+  private readonly active = new Set<ActivePipe>();
+  private readonly total: TokenBucket | null;
+  private readonly pendingMs: number;
+  private readonly idleMs: number;
+  private bytesPiped = 0;
+
+  constructor(
+    private readonly opts: PipeOptions,
+    private readonly logger: RelayLogger,
+  ) {
+    this.total = bucketOrNull(opts.totalRate);
+    this.pendingMs = opts.pendingMs ?? PIPE_PENDING_MS;
+    this.idleMs = opts.idleMs ?? PIPE_IDLE_MS;
+  }
+
+  /** A new single-use key for a pipe from `opener` to `target`, or null if the opener has too many waiting. */
+  create(opener: string, target: string): string | null {
+    let waiting = 0;
+    for (const p of this.pending.values()) if (p.opener === opener) waiting++;
+    if (waiting >= MAX_PENDING_PIPES_PER_DEVICE) return null;
+    const key = randomBytes(PIPE_KEY_BYTES).toString('hex');
+    const timer = setTimeout(() => this.expire(key), this.pendingMs);
+    this.pending.set(key, { opener, target, timer });
+    return key;
+  }
+
+  /** Forgets a key nobody will use (the invitation could not be delivered). */
+  cancel(key: string): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(key);
+  }
+
+  private expire(key: string): void {
+    const p = this.pending.get(key);
+    if (!p) return;
+    this.pending.delete(key);
+    this.logger.log('info', 'pipe key expired', { opener: p.opener, target: p.target, waiting: p.first ? 1 : 0 });
+    p.first?.ws.close(CloseCodes.PIPE_REFUSED, 'pipe key expired');
+  }
+
+  /** A pipe socket arrived with `key` (null if the URL had none). */
+  join(ws: WebSocket, key: string | null, remote: string): void {
+    const p = key !== null ? this.pending.get(key) : undefined;
+    if (!p || key === null) {
+      this.logger.log('warn', 'pipe refused', { remote, reason: key === null ? 'no key' : 'unknown, expired or already used key' });
+      ws.close(CloseCodes.PIPE_REFUSED, 'unknown pipe key');
+      return;
+    }
+    // The stream is made at once so that bytes sent before the other side
+    // arrives wait in it (reading pauses when it is full) instead of being lost.
+    const side: Side = { ws, source: createWebSocketStream(ws), remote };
+    side.source.on('error', () => {}); // reported through the pipeline
+    if (!p.first) {
+      p.first = side;
+      ws.once('close', () => {
+        if (this.pending.get(key)?.first !== side) return;
+        this.cancel(key);
+        this.logger.log('info', 'pipe abandoned before the other side came', { opener: p.opener, target: p.target });
+      });
+      return;
+    }
+    this.cancel(key);
+    this.splice(p.first, side, p);
+  }
+
+  private splice(a: Side, b: Side, p: Pending): void {
+    const now = performance.now();
+    const pipe: ActivePipe = { a, b, bytes: 0, lastByteAt: now, started: now, idleTimer: setInterval(() => this.checkIdle(pipe), Math.max(10, this.idleMs / 4)), ended: false };
+    this.active.add(pipe);
+    this.logger.log('info', 'pipe open', { opener: p.opener, target: p.target });
+    const perPipe = bucketOrNull(this.opts.pipeRate);
+    let finished = 0;
+    const done = (err?: Error | null): void => {
+      finished++;
+      if (err && !pipe.ended) this.end(pipe, err.message);
+      else if (finished === 1) this.end(pipe, 'one side closed');
+    };
+    pipeline(a.source, this.meter(pipe, perPipe), sink(b.ws), done);
+    pipeline(b.source, this.meter(pipe, perPipe), sink(a.ws), done);
+  }
+
+  /** Counts the bytes of one direction and holds each chunk until the buckets allow it. */
+  private meter(pipe: ActivePipe, perPipe: TokenBucket | null): Transform {
+    let timer: NodeJS.Timeout | undefined;
+    return new Transform({
+      transform: (chunk: Buffer, _enc, callback) => {
+        pipe.bytes += chunk.length;
+        pipe.lastByteAt = performance.now();
+        this.bytesPiped += chunk.length;
+        const wait = reserveAll([perPipe, this.total], chunk.length);
+        if (wait <= 0) return callback(null, chunk);
+        timer = setTimeout(() => callback(null, chunk), wait);
+      },
+      destroy: (err, callback) => {
+        clearTimeout(timer);
+        callback(err);
+      },
+    });
+  }
+
+  private checkIdle(pipe: ActivePipe): void {
+    if (performance.now() - pipe.lastByteAt < this.idleMs) return;
+    this.end(pipe, 'idle', CloseCodes.PIPE_IDLE, 'pipe idle');
+  }
+
+  /** Ends a pipe: closes both sockets with `code` and `closeReason`, logs `reason`. */
+  private end(pipe: ActivePipe, reason: string, code = 1000, closeReason = 'the other side closed'): void {
+    if (pipe.ended) return;
+    pipe.ended = true;
+    clearInterval(pipe.idleTimer);
+    this.active.delete(pipe);
+    for (const s of [pipe.a, pipe.b]) s.ws.close(code, closeReason);
+    // A side that does not finish the closing handshake is cut off.
+    setTimeout(() => {
+      for (const s of [pipe.a, pipe.b]) s.ws.terminate();
+    }, 2000).unref();
+    this.logger.log('info', 'pipe closed', { reason, bytes: pipe.bytes, ms: Math.round(performance.now() - pipe.started), remotes: [pipe.a.remote, pipe.b.remote] });
+  }
+
+  stats(): { pipes: number; pending: number; bytesPiped: number } {
+    return { pipes: this.active.size, pending: this.pending.size, bytesPiped: this.bytesPiped };
+  }
+
+  /** Closes every pipe and forgets every key (relay shutdown). */
+  closeAll(): void {
+    for (const [key, p] of [...this.pending]) {
+      this.cancel(key);
+      p.first?.ws.close(CloseCodes.GOING_AWAY, 'relay stopping');
+    }
+    for (const pipe of [...this.active]) this.end(pipe, 'relay stopping', CloseCodes.GOING_AWAY, 'relay stopping');
+  }
+}

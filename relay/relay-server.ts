@@ -1,0 +1,347 @@
+/**
+ * The relay server: one HTTPS port carrying WebSockets on two paths,
+ * RELAY_PATH for control connections (auth, directory, presence, mailboxes,
+ * pipe invitations) and RELAY_PIPE_PATH?key= for relayed pipes. Any other
+ * path gets 404. The server owns the lifecycle (certificate, store, bus,
+ * timers); control-connection.ts and pipes.ts hold the protocol.
+ */
+import { mkdirSync } from 'node:fs';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MAX_RELAY_MESSAGE_BYTES, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../shared/protocol/relay-frames.js';
+import { LocalBus, type Bus } from './bus.js';
+import { CloseCodes } from './close-codes.js';
+import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
+import { jsonLogger, type RelayLogger } from './log.js';
+import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
+import { RelayError, RelayErrorCodes } from './relay-errors.js';
+import type { RelayStore } from './store/relay-store.js';
+import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
+import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
+
+/** Default port: the usual HTTPS-alternative port, often open in office firewalls, and no root needed (unlike 443). */
+export const DEFAULT_RELAY_PORT = 8443;
+/** Mailbox entries older than this are deleted: a colleague away for a month has gone elsewhere (or syncs from peers directly). */
+export const DEFAULT_TTL_DAYS = 30;
+/** Most entries waiting in one mailbox: months of ordinary chat, bounded disk per device. */
+export const DEFAULT_MAILBOX_MAX = 10_000;
+/** Most open WebSockets: a large office with two devices per person, within a default 65k file-descriptor limit. */
+export const DEFAULT_MAX_CONNECTIONS = 20_000;
+/** WebSocket ping period: keeps NAT and proxy mappings alive (they often drop idle TCP after 60 s or more). */
+export const HEARTBEAT_MS = 30_000;
+/** A socket that answered no ping for this long (two periods) is dead and terminated. */
+export const DEAD_MS = 60_000;
+/** Period of mailbox expiry: entries live for days, so once an hour is precise enough and costs nothing. */
+export const EXPIRY_EVERY_MS = 3600_000;
+/** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
+const HANDSHAKE_HEADROOM = 1024;
+/** Time to send the request headers: a client on the LAN needs milliseconds; idle sockets must not pile up. */
+const HEADERS_TIMEOUT_MS = 10_000;
+/** Time the relay waits for clients to finish the closing handshake when it stops, before cutting them off. */
+const STOP_GRACE_MS = 2000;
+const DAY_MS = 24 * 3600 * 1000;
+
+export interface RelayTiming {
+  authTimeoutMs: number;
+  heartbeatMs: number;
+  deadMs: number;
+  pipePendingMs: number;
+  pipeIdleMs: number;
+  expiryEveryMs: number;
+}
+
+export interface RelayOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  host?: string;
+  dataDir: string;
+  /** The administrator's certificate and key (PEM); without them a self-signed one is kept in dataDir. */
+  certFile?: string;
+  keyFile?: string;
+  inviteToken?: string;
+  allow?: readonly string[];
+  /** Days a mailbox entry is kept; 0 keeps entries until acknowledged. */
+  ttlDays?: number;
+  mailboxMax?: number;
+  /** Bytes per second per pipe; 0 = unlimited. */
+  pipeRate?: number;
+  /** Bytes per second over all pipes; 0 = unlimited. */
+  totalRate?: number;
+  maxConnections?: number;
+  logger?: RelayLogger;
+  /** Shorter timers for tests. */
+  timing?: Partial<RelayTiming>;
+  /** Another store or bus (scale-out); the defaults are SQLite in dataDir and a LocalBus. */
+  store?: RelayStore;
+  bus?: Bus;
+}
+
+export interface RelayStats {
+  /** Open WebSockets, control and pipe. */
+  connections: number;
+  authenticated: number;
+  pipes: number;
+  bytesPiped: number;
+  /** Mailbox entries stored (duplicates not counted). */
+  puts: number;
+  /** Deliver frames sent (sync pages and live pushes). */
+  delivers: number;
+}
+
+export interface Relay {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The port listened on (after start). */
+  readonly port: number;
+  readonly url: string;
+  readonly fingerprint: string;
+  stats(): RelayStats;
+}
+
+function httpReject(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): RelayError {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new RelayError(RelayErrorCodes.PORT_IN_USE, `port ${port} is in use; choose another with --port`);
+    case 'EACCES':
+      return new RelayError(RelayErrorCodes.LISTEN, `port ${port} needs administrator rights here; choose one above 1023 with --port`);
+    case 'EADDRNOTAVAIL':
+      return new RelayError(RelayErrorCodes.LISTEN, `${host} is not an address of this machine; check --host`);
+    case 'ENOTFOUND':
+      return new RelayError(RelayErrorCodes.LISTEN, `cannot resolve --host ${host}`);
+    default:
+      return new RelayError(RelayErrorCodes.LISTEN, `cannot listen on ${host}:${port}: ${err.message}`);
+  }
+}
+
+export function createRelay(opts: RelayOptions): Relay {
+  return new RelayServer(opts);
+}
+
+class RelayServer implements Relay {
+  private readonly logger: RelayLogger;
+  private readonly timing: RelayTiming;
+  private readonly host: string;
+  private readonly maxConnections: number;
+  private readonly counters = { puts: 0, delivers: 0 };
+  private readonly connections = new Set<ControlConnection>();
+  private readonly lastPong = new Map<WebSocket, number>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
+  private cert: RelayCert | null = null;
+  private store: RelayStore | null = null;
+  private bus: Bus | null = null;
+  private pipes: PipeBroker | null = null;
+  private server: https.Server | null = null;
+  private control: WebSocketServer | null = null;
+  private pipeWss: WebSocketServer | null = null;
+  private ctx: ConnectionContext | null = null;
+  private listenPort = 0;
+  private connSeq = 0;
+
+  constructor(private readonly opts: RelayOptions) {
+    this.logger = opts.logger ?? jsonLogger();
+    this.host = opts.host ?? '0.0.0.0';
+    this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.timing = {
+      authTimeoutMs: AUTH_TIMEOUT_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      deadMs: DEAD_MS,
+      pipePendingMs: PIPE_PENDING_MS,
+      pipeIdleMs: PIPE_IDLE_MS,
+      expiryEveryMs: EXPIRY_EVERY_MS,
+      ...opts.timing,
+    };
+  }
+
+  get port(): number {
+    return this.listenPort;
+  }
+
+  get url(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `wss://${host}:${this.listenPort}${RELAY_PATH}`;
+  }
+
+  get fingerprint(): string {
+    return this.cert?.fingerprint ?? '';
+  }
+
+  stats(): RelayStats {
+    const p = this.pipes?.stats();
+    let authenticated = 0;
+    for (const c of this.connections) if (c.deviceId !== null) authenticated++;
+    return {
+      connections: (this.control?.clients.size ?? 0) + (this.pipeWss?.clients.size ?? 0),
+      authenticated,
+      pipes: p?.pipes ?? 0,
+      bytesPiped: p?.bytesPiped ?? 0,
+      puts: this.counters.puts,
+      delivers: this.counters.delivers,
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'starting';
+    try {
+      await this.open();
+    } catch (err) {
+      await this.release();
+      this.state = 'stopped';
+      throw err;
+    }
+    this.state = 'running';
+    this.logger.log('info', 'relay started', { url: this.url, fingerprint: this.fingerprint });
+  }
+
+  private async open(): Promise<void> {
+    const o = this.opts;
+    try {
+      mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new RelayError(RelayErrorCodes.DATA, `cannot create the data folder ${o.dataDir}: ${(err as Error).message}`);
+    }
+    this.cert = o.certFile !== undefined || o.keyFile !== undefined ? loadCertFiles(o.certFile ?? '', o.keyFile ?? '') : await loadOrCreateSelfSigned(o.dataDir);
+    this.store = o.store ?? new SqliteStore(join(o.dataDir, RELAY_DB_FILE));
+    this.bus = o.bus ?? new LocalBus();
+    this.pipes = new PipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
+    this.ctx = {
+      store: this.store,
+      bus: this.bus,
+      pipes: this.pipes,
+      logger: this.logger,
+      policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
+      epoch: await this.store.epoch(),
+      mailboxMax: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
+      authTimeoutMs: this.timing.authTimeoutMs,
+      counters: this.counters,
+      now: () => Date.now(),
+    };
+    const wssOptions = { noServer: true, maxPayload: MAX_RELAY_MESSAGE_BYTES, handleProtocols: () => RELAY_SUBPROTOCOL, perMessageDeflate: false } as const;
+    this.control = new WebSocketServer(wssOptions);
+    this.pipeWss = new WebSocketServer(wssOptions);
+    const server = https.createServer({ key: this.cert.keyPem, cert: this.cert.certPem, minVersion: 'TLSv1.2' });
+    this.server = server;
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    server.requestTimeout = HEADERS_TIMEOUT_MS;
+    server.maxConnections = this.maxConnections + HANDSHAKE_HEADROOM;
+    server.on('request', (req, res) => {
+      const path = new URL(req.url ?? '/', 'https://relay.invalid').pathname;
+      res.writeHead(path === RELAY_PATH || path === RELAY_PIPE_PATH ? 426 : 404, { Connection: 'close' }).end();
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+      this.logger.log('info', 'TLS handshake failed', { remote: socket.remoteAddress, code: err.code, reason: err.message });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, this.host, o.port)));
+      server.listen(o.port, this.host, () => resolve());
+    });
+    server.on('error', (err) => this.logger.log('error', 'server error', { reason: err.message }));
+    const addr = server.address();
+    this.listenPort = typeof addr === 'object' && addr ? addr.port : o.port;
+    this.timers.push(setInterval(() => this.heartbeat(), this.timing.heartbeatMs));
+    this.timers.push(setInterval(() => void this.expire(), this.timing.expiryEveryMs));
+    await this.expire();
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {}); // a reset during the handshake is not the relay's problem
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const url = new URL(req.url ?? '/', 'https://relay.invalid');
+    const wss = url.pathname === RELAY_PATH ? this.control : url.pathname === RELAY_PIPE_PATH ? this.pipeWss : null;
+    if (!wss) return httpReject(socket, 404, 'Not Found');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    if (!offered.includes(RELAY_SUBPROTOCOL)) {
+      this.logger.log('warn', 'connection refused', { remote, reason: `subprotocol ${RELAY_SUBPROTOCOL} not offered` });
+      return httpReject(socket, 400, 'Bad Request');
+    }
+    if (this.state !== 'running') return httpReject(socket, 503, 'Service Unavailable');
+    const open = this.control!.clients.size + this.pipeWss!.clients.size;
+    if (open >= this.maxConnections) {
+      this.logger.log('warn', 'connection refused', { remote, reason: 'relay full', open, max: this.maxConnections });
+      return httpReject(socket, 503, 'Service Unavailable');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      this.lastPong.set(ws, performance.now());
+      ws.on('pong', () => this.lastPong.set(ws, performance.now()));
+      ws.on('close', () => this.lastPong.delete(ws));
+      if (wss === this.pipeWss) {
+        ws.on('error', (err: Error & { code?: string }) => this.logger.log('warn', 'pipe connection error', { remote, code: err.code, reason: err.message }));
+        this.pipes!.join(ws, url.searchParams.get('key'), remote);
+        return;
+      }
+      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!);
+      this.connections.add(conn);
+      void conn.done.then(() => this.connections.delete(conn));
+    });
+  }
+
+  private heartbeat(): void {
+    const now = performance.now();
+    for (const ws of [...this.control!.clients, ...this.pipeWss!.clients]) {
+      if (now - (this.lastPong.get(ws) ?? now) > this.timing.deadMs) {
+        this.logger.log('warn', 'no pong, connection terminated', { ms: this.timing.deadMs });
+        ws.terminate();
+        continue;
+      }
+      try {
+        ws.ping();
+      } catch {
+        // Closing already: the close handler cleans up.
+      }
+    }
+  }
+
+  private async expire(): Promise<void> {
+    const days = this.opts.ttlDays ?? DEFAULT_TTL_DAYS;
+    if (days <= 0 || !this.store) return;
+    try {
+      const n = await this.store.expire(Date.now() - days * DAY_MS);
+      if (n > 0) this.logger.log('info', 'expired mailbox entries', { count: n, ttlDays: days });
+    } catch (err) {
+      this.logger.log('error', 'mailbox expiry failed', { reason: (err as Error).message });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopped';
+    await this.release();
+    this.logger.log('info', 'relay stopped', {});
+  }
+
+  /** Closes everything that was opened, in reverse order; safe on a half-started relay. */
+  private async release(): Promise<void> {
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    this.pipes?.closeAll();
+    const conns = [...this.connections];
+    for (const c of conns) c.close(CloseCodes.GOING_AWAY, 'relay stopping');
+    const all = Promise.all(conns.map((c) => c.done));
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(grace);
+    for (const ws of [...(this.control?.clients ?? []), ...(this.pipeWss?.clients ?? [])]) ws.terminate();
+    await all;
+    await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (this.pipeWss ? this.pipeWss.close(() => resolve()) : resolve()));
+    if (this.server?.listening) {
+      const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
+      this.server.closeAllConnections();
+      await closed;
+    }
+    await this.bus?.close();
+    await this.store?.close();
+  }
+}

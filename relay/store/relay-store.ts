@@ -1,0 +1,80 @@
+/**
+ * What the relay keeps: registered devices and one mailbox per device. An
+ * async interface so that a PostgreSQL implementation can follow the SQLite
+ * one (sqlite-store.ts) without touching the connection handling.
+ *
+ * Rules every implementation keeps:
+ * - put() returns only after the entry is durable (committed); the relay
+ *   sends put-ack after that.
+ * - Sequence numbers are per mailbox, strictly increasing, and never reused,
+ *   not even after the entries are acknowledged and deleted or the relay
+ *   restarts.
+ * - A put repeating a (recipient, sender, msgId) that is still stored
+ *   returns the original seq and stores nothing.
+ * - epoch() is made once per store and changes only if the store is lost.
+ */
+import type { EncKey, RelayProfile } from '../../shared/protocol/relay-frames.js';
+
+/** A registered device: what the directory and presence frames are made of. */
+export interface DeviceRow {
+  id: string;
+  /** DER SubjectPublicKeyInfo, base64. */
+  spki: string;
+  enc: EncKey;
+  profile: RelayProfile;
+  /** Last time the relay saw it (ms since epoch). */
+  lastSeen: number;
+}
+
+/** A mailbox entry as stored. The body is the sealed envelope as JSON text, opaque to the store. */
+export interface MailboxEntry {
+  seq: number;
+  msgId: string;
+  sender: string;
+  ts: number;
+  body: string;
+}
+
+export interface NewEntry {
+  recipient: string;
+  sender: string;
+  msgId: string;
+  ts: number;
+  body: string;
+}
+
+export interface PutResult {
+  seq: number;
+  /** The same (recipient, sender, msgId) was already stored: nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface MailboxUsage {
+  count: number;
+  /** Sum of the body sizes (characters of the JSON text). */
+  bytes: number;
+}
+
+export interface RelayStore {
+  /** Random id of this store, made once. */
+  epoch(): Promise<string>;
+  upsertDevice(row: DeviceRow): Promise<void>;
+  device(id: string): Promise<DeviceRow | null>;
+  devices(): Promise<DeviceRow[]>;
+  /**
+   * Stores an entry (or finds its duplicate) in one transaction. With
+   * `maxEntries`, a new entry that would make the mailbox hold more than that
+   * throws PigeonError(RELAY_QUOTA); a duplicate is answered even then.
+   */
+  put(entry: NewEntry, maxEntries?: number): Promise<PutResult>;
+  /** Entries with seq > after, in seq order, at most `limit`. */
+  page(recipient: string, after: number, limit: number): Promise<MailboxEntry[]>;
+  /** Highest seq ever given in this mailbox (0 if none), deleted entries included. */
+  lastSeq(recipient: string): Promise<number>;
+  /** Deletes the entries with seq <= `seq`; returns how many. */
+  ack(recipient: string, seq: number): Promise<number>;
+  usage(recipient: string): Promise<MailboxUsage>;
+  /** Deletes entries stored before `olderThanTs` in every mailbox; returns how many. */
+  expire(olderThanTs: number): Promise<number>;
+  close(): Promise<void>;
+}

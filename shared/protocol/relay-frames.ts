@@ -1,0 +1,232 @@
+/**
+ * The relay protocol (docs/protocol/pigeon-v1.md §14): JSON text messages on
+ * a WebSocket over TLS between a peer and a relay, as zod schemas. Both the
+ * relay (relay/) and the peer's relay client (core/relay/) parse every
+ * message with RelayClientFrame / RelayServerFrame before use.
+ *
+ * The relay never sees plaintext: mailbox bodies are envelopes sealed to the
+ * recipient's encryption key and signed by the sender's device key; pipes
+ * carry an ordinary end-to-end TLS peer session as opaque bytes.
+ */
+import { z } from 'zod/v3';
+import { MAX_IDS_PER_FRAME, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants.js';
+import { DeviceId, MessageId, PresenceFields } from './schemas-common.js';
+import { ErrorCodes, PigeonError } from './errors.js';
+
+/** WebSocket path of the relay's control connection. */
+export const RELAY_PATH = '/pigeon/1';
+/** WebSocket path of a pipe connection: `${RELAY_PIPE_PATH}?key=<pipe key>`. */
+export const RELAY_PIPE_PATH = '/pigeon/1/pipe';
+/** WebSocket subprotocol both paths require: refuses anything else early. */
+export const RELAY_SUBPROTOCOL = 'pigeon-relay.1';
+
+/**
+ * Largest relay JSON message (512 KiB): room for the largest envelope
+ * (MAX_ENVELOPE_CHARS) plus the frame around it. Checked by the WebSocket
+ * layer before a message is buffered whole.
+ */
+export const MAX_RELAY_MESSAGE_BYTES = 512 * 1024;
+/**
+ * Longest sealed ciphertext (base64 characters): a 64 Ki-character chat
+ * message is at most 256 KiB of UTF-8, ~350 KB in base64, plus headroom.
+ */
+export const MAX_ENVELOPE_CHARS = 400_000;
+/**
+ * Largest binary message a client sends into a pipe (64 KiB): four TLS
+ * records. A TLS socket hands its whole output buffer to the stream at once
+ * (a megabyte during a file transfer); clients cut it to this size so the
+ * relay's per-message limit holds and no message stalls the splice for long.
+ */
+export const MAX_PIPE_MESSAGE_BYTES = 64 * 1024;
+/** Most mailbox entries the relay sends per sync page: bounds one burst and a client's memory. */
+export const MAX_SYNC_PAGE = 500;
+/** Most peers in one directory message; a bigger office gets several. */
+export const MAX_DIRECTORY_PAGE = 1000;
+
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+/** A DER SubjectPublicKeyInfo of a P-256 key is 91 bytes: 124 base64 characters; bounded loosely. */
+const Spki = Base64.min(4).max(400);
+/** An X25519 public key: 32 bytes raw, 44 base64 characters. */
+const X25519Key = Base64.length(44);
+/** An ECDSA P-256 / SHA-256 signature in IEEE P1363 form (r ‖ s, 64 bytes): 88 base64 characters. DER is not used. */
+const Signature = Base64.length(88);
+const Nonce = Base64.length(44);
+const Seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Client-chosen tag to match an answer to its request. */
+const Ref = z.string().max(64);
+
+/** A device's encryption key, signed by its device key (what a sender seals to). */
+export const EncKey = z.object({ key: X25519Key, sig: Signature });
+export type EncKey = z.infer<typeof EncKey>;
+
+/** What a peer tells the relay about itself (the presence fields minus the LAN port). */
+export const RelayProfile = z.object({
+  name: PresenceFields.name,
+  group: PresenceFields.group,
+  host: PresenceFields.host,
+  status: PresenceFields.status,
+  away: PresenceFields.away,
+});
+export type RelayProfile = z.infer<typeof RelayProfile>;
+
+/** A device registered at the relay, as other clients see it. */
+export const RemotePeer = RelayProfile.extend({
+  id: DeviceId,
+  online: z.boolean(),
+  spki: Spki,
+  enc: EncKey,
+  /** Last time the relay saw it (ms since epoch). */
+  lastSeen: z.number().int().nonnegative(),
+});
+export type RemotePeer = z.infer<typeof RemotePeer>;
+
+/**
+ * A sealed mailbox body (§14.5): X25519 ephemeral key, AES-256-GCM nonce and
+ * ciphertext+tag, and the sender's ECDSA signature over all of it.
+ */
+export const Envelope = z.object({
+  eph: X25519Key,
+  nonce: Base64.length(16),
+  ct: Base64.min(1).max(MAX_ENVELOPE_CHARS),
+  sig: Signature,
+});
+export type Envelope = z.infer<typeof Envelope>;
+
+// ---- client → relay ---------------------------------------------------------
+
+/** Answer to the challenge: proves the device key, registers the profile and encryption key. */
+export const AuthFrame = z.object({
+  type: z.literal('auth'),
+  v: z.literal(PROTOCOL_VERSION),
+  id: DeviceId,
+  spki: Spki,
+  /** ECDSA P-256/SHA-256 over authMessage(nonce, id). */
+  sig: Signature,
+  /** The relay's invite token, if it requires one. */
+  token: z.string().max(200).optional(),
+  profile: RelayProfile,
+  enc: EncKey,
+});
+/** Presence change while connected. */
+export const ProfileFrame = z.object({ type: z.literal('profile'), profile: RelayProfile });
+/** Leave a sealed message in `to`'s mailbox; answered by put-ack once it is on disk. */
+export const PutFrame = z.object({ type: z.literal('put'), id: MessageId, to: DeviceId, body: Envelope });
+/** Everything in my mailbox up to and including seq may be deleted. */
+export const AckFrame = z.object({ type: z.literal('ack'), seq: Seq });
+/** Send me my mailbox after seq (one page, then `synced`). */
+export const SyncFrame = z.object({ type: z.literal('sync'), after: Seq, limit: z.number().int().min(1).max(MAX_SYNC_PAGE).optional() });
+/** Join me to `to` through a pipe: the relay answers `pipe` to both sides, or an error with the same ref. */
+export const PipeOpenFrame = z.object({ type: z.literal('pipe-open'), to: DeviceId, ref: Ref });
+export const RelayPingFrame = z.object({ type: z.literal('ping'), n: z.number().int().nonnegative() });
+
+export const RelayClientFrame = z.discriminatedUnion('type', [AuthFrame, ProfileFrame, PutFrame, AckFrame, SyncFrame, PipeOpenFrame, RelayPingFrame]);
+export type RelayClientFrame = z.infer<typeof RelayClientFrame>;
+
+// ---- relay → client ---------------------------------------------------------
+
+/** First message from the relay: sign this nonce. */
+export const ChallengeFrame = z.object({ type: z.literal('challenge'), v: z.literal(PROTOCOL_VERSION), nonce: Nonce });
+/**
+ * Authenticated. `epoch` changes only if the relay lost its store: a client
+ * whose remembered epoch differs starts its mailbox cursor from 0.
+ */
+export const WelcomeFrame = z.object({ type: z.literal('welcome'), id: DeviceId, epoch: z.string().min(1).max(64), last: Seq });
+/** Registered devices (all of them on connect, in pages; `done` on the last page). */
+export const DirectoryFrame = z.object({ type: z.literal('directory'), peers: z.array(RemotePeer).max(MAX_DIRECTORY_PAGE), done: z.boolean() });
+/** One device came, went, or changed its profile. */
+export const PresenceFrame = z.object({ type: z.literal('presence'), peer: RemotePeer });
+/** A put is durable: `seq` is its place in the recipient's mailbox (also for a duplicate id). */
+export const PutAckFrame = z.object({ type: z.literal('put-ack'), id: MessageId, seq: Seq });
+/** A mailbox entry: sent live when it arrives, or as part of a sync page. */
+export const DeliverFrame = z.object({
+  type: z.literal('deliver'),
+  seq: Seq,
+  id: MessageId,
+  from: DeviceId,
+  /** When the relay stored it (ms since epoch). */
+  ts: z.number().int().nonnegative(),
+  body: Envelope,
+});
+export type DeliverFrame = z.infer<typeof DeliverFrame>;
+/** End of a sync page: `complete` when nothing after `last` remains. */
+export const SyncedFrame = z.object({ type: z.literal('synced'), last: Seq, complete: z.boolean() });
+/**
+ * Connect a pipe: open a WebSocket to RELAY_PIPE_PATH?key=<key>. `role`
+ * says which end of the TLS handshake inside the pipe this side plays.
+ */
+export const PipeFrame = z.object({
+  type: z.literal('pipe'),
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+  peer: DeviceId,
+  role: z.enum(['client', 'server']),
+  /** The ref of the pipe-open it answers (the opener only). */
+  ref: Ref.optional(),
+});
+/** A request failed, or (without ref) the connection is about to close. */
+export const RelayErrorFrame = z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(500), ref: Ref.optional(), id: MessageId.optional() });
+export const RelayPongFrame = z.object({ type: z.literal('pong'), n: z.number().int().nonnegative() });
+
+export const RelayServerFrame = z.discriminatedUnion('type', [
+  ChallengeFrame,
+  WelcomeFrame,
+  DirectoryFrame,
+  PresenceFrame,
+  PutAckFrame,
+  DeliverFrame,
+  SyncedFrame,
+  PipeFrame,
+  RelayErrorFrame,
+  RelayPongFrame,
+]);
+export type RelayServerFrame = z.infer<typeof RelayServerFrame>;
+
+/** The bytes a device signs to answer a challenge. */
+export function authMessage(nonce: string, id: string): string {
+  return `pigeon-relay-auth/1\n${nonce}\n${id}`;
+}
+
+/** The bytes a device signs to vouch for its encryption key. */
+export function encKeyMessage(id: string, key: string): string {
+  return `pigeon-enc-key/1\n${id}\n${key}`;
+}
+
+/** The bytes a sender signs for an envelope (everything the recipient relies on). */
+export function envelopeMessage(from: string, to: string, id: string, e: Omit<Envelope, 'sig'>): string {
+  return `pigeon-envelope/1\n${from}\n${to}\n${id}\n${e.eph}\n${e.nonce}\n${e.ct}`;
+}
+
+function parseWith<T>(schema: z.ZodType<T>, text: string, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new PigeonError(ErrorCodes.PROTOCOL, `${what}: not JSON`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new PigeonError(ErrorCodes.PROTOCOL, `${what}: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** Parses one message from a client; throws PigeonError(PROTOCOL). */
+export function parseRelayClientFrame(text: string): RelayClientFrame {
+  return parseWith(RelayClientFrame, text, 'invalid relay request');
+}
+
+/** Parses one message from a relay; throws PigeonError(PROTOCOL). */
+export function parseRelayServerFrame(text: string): RelayServerFrame {
+  return parseWith(RelayServerFrame, text, 'invalid relay message');
+}
+
+// ---- inside an envelope (only the two devices see this) ----------------------
+
+/** What a sealed mailbox body carries once opened (§14.5). */
+export const SealedContent = z.discriminatedUnion('kind', [
+  /** A chat message, as the msg session frame carries it (the id is the put's id). */
+  z.object({ kind: z.literal('msg'), seq: z.number().int().positive(), ts: z.number().int().nonnegative(), text: z.string().max(MAX_TEXT_CHARS) }),
+  /** Receipts: these messages were stored (delivered) or read by the recipient. */
+  z.object({ kind: z.enum(['delivered', 'read']), ids: z.array(MessageId).min(1).max(MAX_IDS_PER_FRAME) }),
+]);
+export type SealedContent = z.infer<typeof SealedContent>;

@@ -1,0 +1,472 @@
+/**
+ * The relay server over real sockets: a relay started with createRelay (and
+ * once through the real `pigeon relay` command) and raw `ws` clients that
+ * sign with freshly made P-256 keys. Every frame the relay sends is parsed
+ * with the shared schema, so the relay cannot drift from the contract.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import tls from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WebSocket } from 'ws';
+import { ErrorCodes } from '../../shared/protocol/errors.js';
+import { RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
+import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
+import { BIN } from '../support/cli-peer.js';
+import { Client, clients, envelope, makeDevice, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
+
+interface Running {
+  relay: Relay;
+  dataDir: string;
+  logs: Record<string, unknown>[];
+  url(path?: string): string;
+  connect(d: Device, o?: Parameters<Client['auth']>[1]): Promise<{ c: Client; welcome: Frame<'welcome'>; peers: Frame<'directory'>['peers'] }>;
+}
+
+const relays: Relay[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.ws.terminate();
+  await Promise.all(relays.splice(0).map((r) => r.stop()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'pigeon-relay-'));
+  dirs.push(d);
+  return d;
+}
+
+async function startRelay(opts: Partial<RelayOptions> = {}): Promise<Running> {
+  const logs: Record<string, unknown>[] = [];
+  const dataDir = opts.dataDir ?? tempDir();
+  const relay = createRelay({ port: 0, host: '127.0.0.1', logger: { log: (level, msg, fields) => logs.push({ level, msg, ...fields }) }, ...opts, dataDir });
+  await relay.start();
+  relays.push(relay);
+  const url = (path: string = RELAY_PATH): string => `wss://127.0.0.1:${relay.port}${path}`;
+  return {
+    relay,
+    dataDir,
+    logs,
+    url,
+    async connect(d, o) {
+      const c = new Client(url());
+      const welcome = await c.auth(d, o);
+      return { c, welcome, peers: await c.directory() };
+    },
+  };
+}
+
+async function refused(r: Running, d: Device, o: Parameters<Client['auth']>[1]): Promise<{ message: string; code: string; close: number }> {
+  const c = new Client(r.url());
+  const err = (await c.auth(d, o).then(
+    () => null,
+    (e: { frame?: Frame<'error'> }) => e,
+  )) as { frame: Frame<'error'> } | null;
+  expect(err?.frame).toBeDefined();
+  const { code } = await c.closed;
+  return { message: err!.frame.message, code: err!.frame.code, close: code };
+}
+
+describe('relay server', () => {
+  it('authenticates a device: welcome with epoch and cursor, then an empty directory', async () => {
+    const r = await startRelay();
+    const a = makeDevice();
+    const { c, welcome, peers } = await r.connect(a, { name: 'Alice' });
+    expect(welcome).toMatchObject({ type: 'welcome', id: a.id, last: 0 });
+    expect(welcome.epoch).toMatch(/^[0-9a-f]{32}$/);
+    expect(peers).toEqual([]);
+    await c.roundTrip(7);
+    expect(r.relay.stats()).toMatchObject({ connections: 1, authenticated: 1 });
+    expect(r.relay.url).toBe(`wss://127.0.0.1:${r.relay.port}/pigeon/1`);
+  });
+
+  it('presents the certificate whose fingerprint it prints', async () => {
+    const r = await startRelay();
+    const cert = await new Promise<tls.PeerCertificate>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: r.relay.port, rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate());
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+    const hex = createHash('sha256').update(cert.raw).digest('hex');
+    expect(r.relay.fingerprint).toBe(hex.match(/.{4}/g)!.join(' '));
+  });
+
+  it('refuses a bad signature, an id that is not the key\'s, a wrong or missing token, and a device not on the allowlist', async () => {
+    const [a, b, c] = [makeDevice(), makeDevice(), makeDevice()];
+    const r = await startRelay({ inviteToken: 'let-me-in', allow: [a.id, b.id] });
+    const cases = [
+      { o: { token: 'let-me-in', forge: 'sig' as const }, d: a, reason: /signature over the challenge/ },
+      { o: { token: 'let-me-in', forge: 'id' as const, as: b }, d: a, reason: /does not match/ },
+      { o: { token: 'let-me-out' }, d: a, reason: /wrong invite token/ },
+      { o: { token: 'let-me-in-please' }, d: a, reason: /wrong invite token/ },
+      { o: {}, d: a, reason: /requires an invite token/ },
+      { o: { token: 'let-me-in' }, d: c, reason: /allowlist/ },
+    ];
+    for (const k of cases) {
+      const got = await refused(r, k.d, k.o);
+      expect(got.code).toBe(ErrorCodes.RELAY_AUTH);
+      expect(got.message).toMatch(k.reason);
+      expect(got.close).toBe(4003);
+    }
+    expect(r.logs.filter((l) => l.msg === 'auth refused')).toHaveLength(cases.length);
+    // A forged encryption-key signature is refused too.
+    const forged = { ...a, enc: { ...a.enc, sig: b.enc.sig } };
+    expect((await refused(r, forged, { token: 'let-me-in' })).message).toMatch(/encryption key/);
+    // And the right device with the right token gets in.
+    const { welcome } = await r.connect(a, { token: 'let-me-in' });
+    expect(welcome.id).toBe(a.id);
+  });
+
+  it('closes a connection that sends something else than auth first, or nothing in time', async () => {
+    const r = await startRelay({ timing: { authTimeoutMs: 300 } });
+    const c = new Client(r.url());
+    await c.take('challenge');
+    c.send({ type: 'ping', n: 1 });
+    expect((await c.take('error')).code).toBe(ErrorCodes.PROTOCOL);
+    expect((await c.closed).code).toBe(4002);
+    const idle = new Client(r.url());
+    expect((await idle.closed).code).toBe(4001);
+  });
+
+  it('shows devices to each other in the directory and with presence, online and offline', async () => {
+    const r = await startRelay();
+    const [a, b] = [makeDevice(), makeDevice()];
+    const alice = await r.connect(a, { name: 'Alice' });
+    const bob = await r.connect(b, { name: 'Bob' });
+    expect(bob.peers).toEqual([expect.objectContaining({ id: a.id, name: 'Alice', online: true, spki: a.spki, enc: a.enc })]);
+    const seen = await alice.c.take('presence');
+    expect(seen.peer).toMatchObject({ id: b.id, name: 'Bob', online: true, host: 'bob-pc' });
+    expect(bob.c.pending('presence')).toEqual([]);
+
+    bob.c.send({ type: 'profile', profile: { ...profile('Bob'), status: 'away', away: 'lunch' } });
+    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
+
+    // Bob connects again: the old connection is replaced, nobody sees him go offline.
+    const bob2 = await r.connect(b, { name: 'Bob' });
+    expect((await bob.c.closed).code).toBe(4005);
+    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, online: true });
+    await alice.c.roundTrip();
+    expect(alice.c.pending('presence')).toEqual([]);
+
+    bob2.c.ws.close();
+    const gone = await alice.c.take('presence');
+    expect(gone.peer).toMatchObject({ id: b.id, online: false, status: 'online' });
+    const carol = await r.connect(makeDevice());
+    expect(carol.peers.map((p) => [p.id, p.online]).sort()).toEqual([[a.id, true], [b.id, false]].sort());
+  });
+
+  it('keeps a put for an offline device until it syncs and acks; dedups ids; seq keeps growing', async () => {
+    const r = await startRelay();
+    const [a, b] = [makeDevice(), makeDevice()];
+    const bobOnce = await r.connect(b, { name: 'Bob' });
+    bobOnce.c.ws.close();
+    await bobOnce.c.closed;
+    const alice = await r.connect(a, { name: 'Alice' });
+
+    const id1 = msgId();
+    const body = envelope('hello bob');
+    alice.c.send({ type: 'put', id: id1, to: b.id, body });
+    expect(await alice.c.take('put-ack')).toEqual({ type: 'put-ack', id: id1, seq: 1 });
+    alice.c.send({ type: 'put', id: id1, to: b.id, body });
+    expect(await alice.c.take('put-ack')).toEqual({ type: 'put-ack', id: id1, seq: 1 });
+    const unknown = makeDevice();
+    const id2 = msgId();
+    alice.c.send({ type: 'put', id: id2, to: unknown.id, body });
+    expect(await alice.c.take('error')).toMatchObject({ code: ErrorCodes.PEER_NOT_FOUND, id: id2 });
+
+    const bob = await r.connect(b, { name: 'Bob' });
+    expect(bob.welcome.last).toBe(1);
+    bob.c.send({ type: 'sync', after: 0 });
+    const d = await bob.c.take('deliver');
+    expect(d).toMatchObject({ seq: 1, id: id1, from: a.id, body });
+    expect(await bob.c.take('synced')).toEqual({ type: 'synced', last: 1, complete: true });
+    expect(bob.c.pending('deliver')).toEqual([]); // stored once
+    bob.c.send({ type: 'ack', seq: 1 });
+    bob.c.send({ type: 'sync', after: 0 });
+    expect(await bob.c.take('synced')).toEqual({ type: 'synced', last: 0, complete: true });
+    expect(bob.c.pending('deliver')).toEqual([]);
+
+    // Live now: the next put is pushed at once, with a seq after the acked one; its repeat is not pushed again.
+    const id3 = msgId();
+    alice.c.send({ type: 'put', id: id3, to: b.id, body: envelope('live') });
+    expect((await alice.c.take('put-ack')).seq).toBe(2);
+    expect(await bob.c.take('deliver')).toMatchObject({ seq: 2, id: id3, from: a.id });
+    alice.c.send({ type: 'put', id: id3, to: b.id, body: envelope('live') });
+    expect((await alice.c.take('put-ack')).seq).toBe(2);
+    await bob.c.roundTrip();
+    expect(bob.c.pending('deliver')).toEqual([]);
+    expect(r.relay.stats()).toMatchObject({ puts: 2, delivers: 2 });
+  });
+
+  it('pages a sync and goes live only after a complete one', async () => {
+    const r = await startRelay();
+    const [a, b] = [makeDevice(), makeDevice()];
+    const bob = await r.connect(b);
+    const alice = await r.connect(a);
+    for (let i = 0; i < 5; i++) {
+      alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope(`m${i}`) });
+      await alice.c.take('put-ack');
+    }
+    await bob.c.roundTrip();
+    expect(bob.c.pending('deliver')).toEqual([]); // not live before a sync
+    bob.c.send({ type: 'sync', after: 0, limit: 2 });
+    expect(await bob.c.take('synced')).toEqual({ type: 'synced', last: 2, complete: false });
+    expect(bob.c.pending('deliver').map((f) => (f as Frame<'deliver'>).seq)).toEqual([1, 2]);
+    bob.c.send({ type: 'sync', after: 2, limit: 3 });
+    expect(await bob.c.take('synced')).toEqual({ type: 'synced', last: 5, complete: true });
+    alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope('live') });
+    const seqs: number[] = [];
+    for (let i = 0; i < 6; i++) seqs.push((await bob.c.take('deliver')).seq);
+    expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('keeps un-acked entries and the epoch across a restart on the same data folder', async () => {
+    const r1 = await startRelay();
+    const [a, b] = [makeDevice(), makeDevice()];
+    (await r1.connect(b)).c.ws.close();
+    const alice = await r1.connect(a);
+    const ids = [msgId(), msgId()];
+    for (const id of ids) {
+      alice.c.send({ type: 'put', id, to: b.id, body: envelope(id) });
+      await alice.c.take('put-ack');
+    }
+    const epoch = alice.welcome.epoch;
+    const fingerprint = r1.relay.fingerprint;
+    await r1.relay.stop();
+
+    const r2 = await startRelay({ dataDir: r1.dataDir });
+    expect(r2.relay.fingerprint).toBe(fingerprint);
+    const bob = await r2.connect(b);
+    expect(bob.welcome).toMatchObject({ epoch, last: 2 });
+    bob.c.send({ type: 'sync', after: 0 });
+    expect(await bob.c.take('synced')).toMatchObject({ last: 2, complete: true });
+    expect(bob.c.pending('deliver').map((f) => (f as Frame<'deliver'>).id)).toEqual(ids);
+  });
+
+  it('refuses a put beyond the mailbox quota', async () => {
+    const r = await startRelay({ mailboxMax: 3 });
+    const [a, b] = [makeDevice(), makeDevice()];
+    (await r.connect(b)).c.ws.close();
+    const alice = await r.connect(a);
+    for (let i = 0; i < 3; i++) {
+      alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope('x') });
+      expect((await alice.c.take('put-ack')).seq).toBe(i + 1);
+    }
+    const id = msgId();
+    alice.c.send({ type: 'put', id, to: b.id, body: envelope('x') });
+    expect(await alice.c.take('error')).toMatchObject({ code: ErrorCodes.RELAY_QUOTA, id });
+    await alice.c.roundTrip(); // the connection stays up
+  });
+
+  it('splices a pipe: 5 MB each way intact, closing one side closes the other, keys are single use', async () => {
+    const r = await startRelay();
+    const [a, b] = [makeDevice(), makeDevice()];
+    const alice = await r.connect(a);
+    const bob = await r.connect(b);
+    alice.c.send({ type: 'pipe-open', to: b.id, ref: 'r1' });
+    const mine = await alice.c.take('pipe');
+    const theirs = await bob.c.take('pipe');
+    expect(mine).toMatchObject({ peer: b.id, role: 'client', ref: 'r1' });
+    expect(theirs).toMatchObject({ key: mine.key, peer: a.id, role: 'server' });
+    expect(theirs.ref).toBeUndefined();
+
+    const pipeUrl = r.url(`${RELAY_PIPE_PATH}?key=${mine.key}`);
+    const pa = new Client(pipeUrl);
+    const pb = new Client(pipeUrl);
+    await Promise.all([pa.opened, pb.opened]);
+    const received = (ws: WebSocket, size: number): Promise<Buffer> =>
+      new Promise((resolve) => {
+        const parts: Buffer[] = [];
+        let n = 0;
+        ws.removeAllListeners('message');
+        ws.on('message', (data: Buffer) => {
+          parts.push(data);
+          n += data.length;
+          if (n >= size) resolve(Buffer.concat(parts));
+        });
+      });
+    const SIZE = 5 * 1024 * 1024;
+    const [toB, toA] = [randomBytes(SIZE), randomBytes(SIZE)];
+    const gotB = received(pb.ws, SIZE);
+    const gotA = received(pa.ws, SIZE);
+    for (let i = 0; i < SIZE; i += 64 * 1024) {
+      pa.ws.send(toB.subarray(i, i + 64 * 1024));
+      pb.ws.send(toA.subarray(i, i + 64 * 1024));
+    }
+    const [b1, a1] = await Promise.all([gotB, gotA]);
+    expect(createHash('sha256').update(b1).digest('hex')).toBe(createHash('sha256').update(toB).digest('hex'));
+    expect(createHash('sha256').update(a1).digest('hex')).toBe(createHash('sha256').update(toA).digest('hex'));
+    expect(r.relay.stats()).toMatchObject({ pipes: 1, bytesPiped: 2 * SIZE });
+
+    const third = new Client(pipeUrl);
+    expect((await third.closed).code).toBe(4004);
+    pa.ws.close();
+    expect(await pb.closed).toEqual({ code: 1000, reason: 'the other side closed' });
+    expect(r.relay.stats().pipes).toBe(0);
+
+    const unknown = new Client(r.url(`${RELAY_PIPE_PATH}?key=${'0'.repeat(64)}`));
+    expect((await unknown.closed).code).toBe(4004);
+    expect(r.logs.filter((l) => l.msg === 'pipe refused')).toHaveLength(2);
+
+    bob.c.ws.close();
+    while ((await alice.c.take('presence')).peer.online);
+    alice.c.send({ type: 'pipe-open', to: b.id, ref: 'r2' });
+    expect(await alice.c.take('error')).toMatchObject({ code: ErrorCodes.PEER_OFFLINE, ref: 'r2' });
+  });
+
+  it('expires an unused pipe key, closes an idle pipe, and holds a pipe to its rate', async () => {
+    const r = await startRelay({ timing: { pipePendingMs: 300, pipeIdleMs: 400 }, pipeRate: 1_000_000 });
+    const [a, b] = [makeDevice(), makeDevice()];
+    const alice = await r.connect(a);
+    const bob = await r.connect(b);
+    const pipe = async (): Promise<[Client, Client]> => {
+      alice.c.send({ type: 'pipe-open', to: b.id, ref: 'x' });
+      const { key } = await alice.c.take('pipe');
+      await bob.c.take('pipe');
+      const url = r.url(`${RELAY_PIPE_PATH}?key=${key}`);
+      return [new Client(url), new Client(url)];
+    };
+
+    // Only one side comes: the key expires and that side is sent away.
+    alice.c.send({ type: 'pipe-open', to: b.id, ref: 'late' });
+    const { key } = await alice.c.take('pipe');
+    const lonely = new Client(r.url(`${RELAY_PIPE_PATH}?key=${key}`));
+    expect((await lonely.closed).code).toBe(4004);
+    expect(r.logs.some((l) => l.msg === 'pipe key expired')).toBe(true);
+
+    // 3 MB at 1 MB/s with a 2 MB burst takes about a second.
+    const [pa, pb] = await pipe();
+    await Promise.all([pa.opened, pb.opened]);
+    const SIZE = 3_000_000;
+    let got = 0;
+    const done = new Promise<void>((resolve) => {
+      pb.ws.removeAllListeners('message');
+      pb.ws.on('message', (d: Buffer) => {
+        got += d.length;
+        if (got >= SIZE) resolve();
+      });
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < SIZE; i += 100_000) pa.ws.send(randomBytes(100_000));
+    await done;
+    expect(performance.now() - t0).toBeGreaterThan(700);
+
+    // Then silence: the pipe is closed as idle, both sides.
+    expect((await pa.closed).code).toBe(4006);
+    expect((await pb.closed).code).toBe(4006);
+  });
+
+  it('terminates a connection that stops answering pings', async () => {
+    const r = await startRelay({ timing: { heartbeatMs: 100, deadMs: 400 } });
+    const good = await r.connect(makeDevice());
+    const mute = new Client(r.url(), [RELAY_SUBPROTOCOL], { autoPong: false });
+    await mute.take('challenge');
+    expect((await mute.closed).code).toBe(1006);
+    expect(r.logs.some((l) => l.msg === 'no pong, connection terminated')).toBe(true);
+    await good.c.roundTrip();
+  });
+
+  it('closes a client that does not read what it is sent', async () => {
+    const r = await startRelay();
+    const [a, b] = [makeDevice(), makeDevice()];
+    const alice = await r.connect(a);
+    const bob = await r.connect(b);
+    // 100 entries of ~390 KB: ~39 MB, more than the 16 MiB send buffer plus what the kernel holds.
+    const body = envelope('x'.repeat(290_000));
+    for (let i = 0; i < 100; i++) {
+      alice.c.send({ type: 'put', id: msgId(), to: b.id, body });
+      await alice.c.take('put-ack');
+    }
+    bob.c.ws.pause();
+    bob.c.send({ type: 'sync', after: 0, limit: 100 });
+    const deadline = Date.now() + WAIT_MS;
+    while (!r.logs.some((l) => l.msg === 'closing a slow reader') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    expect(r.logs.find((l) => l.msg === 'closing a slow reader')).toMatchObject({ id: b.id });
+    await alice.c.roundTrip();
+  });
+
+  it('closes connections that send oversize, non-JSON, invalid or flooding input; another client keeps working', async () => {
+    const r = await startRelay();
+    const good = await r.connect(makeDevice());
+
+    const big = await r.connect(makeDevice());
+    big.c.send('x'.repeat(600 * 1024));
+    expect((await big.c.closed).code).toBe(1009);
+    await good.c.roundTrip();
+
+    const junk = await r.connect(makeDevice());
+    junk.c.send('{"type":"put", oops');
+    expect(await junk.c.take('error')).toMatchObject({ code: ErrorCodes.PROTOCOL });
+    expect((await junk.c.closed).code).toBe(4002);
+    await good.c.roundTrip();
+
+    const invalid = await r.connect(makeDevice());
+    invalid.c.send({ type: 'put', id: 'nope', to: 'x', body: {} });
+    expect((await invalid.c.take('error')).message).toMatch(/invalid relay request/);
+    expect((await invalid.c.closed).code).toBe(4002);
+
+    const flood = await r.connect(makeDevice());
+    for (let i = 0; i < 2000; i++) flood.c.send({ type: 'ping', n: i });
+    expect(await flood.c.take('error')).toMatchObject({ code: ErrorCodes.RELAY_LIMIT });
+    expect((await flood.c.closed).code).toBe(4008);
+    expect(flood.c.pending('pong').length).toBeLessThanOrEqual(400);
+    await good.c.roundTrip();
+
+    const reasons = r.logs.filter((l) => l.level === 'warn').map((l) => `${String(l.msg)}: ${String(l.reason)}`);
+    expect(reasons.some((s) => /connection error: .*Max payload size exceeded/i.test(s))).toBe(true);
+    expect(reasons.some((s) => /bad input: invalid relay request: not JSON/.test(s))).toBe(true);
+    expect(reasons.some((s) => /flood/.test(s))).toBe(true);
+    expect(r.relay.stats().connections).toBe(1);
+  });
+
+  it('refuses other paths, a missing subprotocol, and connections beyond the limit', async () => {
+    const r = await startRelay({ maxConnections: 2 });
+    await expect(new Client(r.url('/elsewhere')).opened).rejects.toThrow(/HTTP 404/);
+    await expect(new Client(r.url(), ['chat']).opened).rejects.toThrow(/HTTP 400/);
+    const one = new Client(r.url());
+    const two = new Client(r.url());
+    await Promise.all([one.opened, two.opened]);
+    await expect(new Client(r.url()).opened).rejects.toThrow(/HTTP 503/);
+    expect(r.logs.some((l) => l.msg === 'connection refused' && l.reason === 'relay full')).toBe(true);
+  });
+
+  it('runs as `pigeon relay --json`, serves clients, and stops cleanly on SIGTERM', async () => {
+    const dataDir = tempDir();
+    const child = spawn(process.execPath, [BIN, 'relay', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', resolve);
+        child.once('exit', () => reject(new Error('relay exited')));
+      });
+      const listening = JSON.parse(line) as { type: string; port: number; url: string; fingerprint: string };
+      expect(listening).toMatchObject({ type: 'listening', url: `wss://127.0.0.1:${listening.port}/pigeon/1` });
+      expect(listening.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+      const c = new Client(`wss://127.0.0.1:${listening.port}${RELAY_PATH}`);
+      const a = makeDevice();
+      expect((await c.auth(a)).id).toBe(a.id);
+
+      // A second relay on the same port says so in one line.
+      const second = spawn(process.execPath, [BIN, 'relay', '--port', String(listening.port), '--data', tempDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      second.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => second.on('exit', resolve));
+      expect(code).toBe(1);
+      expect(err.trim()).toBe(`pigeon relay: port ${listening.port} is in use; choose another with --port`);
+
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect((await c.closed).code).toBe(1001);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * Test support for the relay: device keys made the way a peer makes them
+ * (P-256 device key, X25519 encryption key signed by it), and a raw `ws`
+ * client of the control path that parses every frame with the shared schema
+ * and queues frames per type.
+ */
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { expect } from 'vitest';
+import { WebSocket } from 'ws';
+import {
+  authMessage,
+  encKeyMessage,
+  parseRelayServerFrame,
+  RELAY_SUBPROTOCOL,
+  type Envelope,
+  type RelayProfile,
+  type RelayServerFrame,
+} from '../../shared/protocol/relay-frames.js';
+import { deviceIdFromDigest } from '../../shared/util/device-id.js';
+
+export type Frame<T extends RelayServerFrame['type']> = Extract<RelayServerFrame, { type: T }>;
+
+/** How long a test waits for one frame or event: generous, the machines are shared. */
+export const WAIT_MS = 10_000;
+
+export interface Device {
+  id: string;
+  spki: string;
+  key: KeyObject;
+  enc: { key: string; sig: string };
+}
+
+export function makeDevice(): Device {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const id = deviceIdFromDigest(createHash('sha256').update(spki).digest());
+  const x = generateKeyPairSync('x25519');
+  const encKey = x.publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64');
+  return { id, spki: spki.toString('base64'), key: privateKey, enc: { key: encKey, sig: signText(privateKey, encKeyMessage(id, encKey)) } };
+}
+
+export function signText(key: KeyObject, text: string): string {
+  return sign('sha256', Buffer.from(text), { key, dsaEncoding: 'ieee-p1363' }).toString('base64');
+}
+
+export function profile(name: string): RelayProfile {
+  return { name, group: 'Ops', host: `${name.toLowerCase()}-pc`, status: 'online', away: '' };
+}
+
+export function envelope(text: string): Envelope {
+  return { eph: randomBytes(32).toString('base64'), nonce: randomBytes(12).toString('base64'), ct: Buffer.from(text).toString('base64'), sig: randomBytes(64).toString('base64') };
+}
+
+export const msgId = (): string => randomBytes(16).toString('hex');
+
+/** Every client made, so that a test's afterEach can terminate them all. */
+export const clients: Client[] = [];
+
+/** A raw WebSocket client of the control path: a queue of parsed frames per type, and the close code. */
+export class Client {
+  readonly ws: WebSocket;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly opened: Promise<void>;
+  private readonly inbox: RelayServerFrame[] = [];
+  private waiters: (() => void)[] = [];
+
+  constructor(url: string, protocols: string[] = [RELAY_SUBPROTOCOL], options: { autoPong?: boolean } = {}) {
+    this.ws = new WebSocket(url, protocols, { rejectUnauthorized: false, ...options });
+    this.ws.on('error', () => {});
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      this.ws.once('error', reject);
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.ws.on('message', (data, isBinary) => {
+      expect(isBinary).toBe(false);
+      this.inbox.push(parseRelayServerFrame((data as Buffer).toString('utf8')));
+      for (const w of this.waiters.splice(0)) w();
+    });
+    clients.push(this);
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Takes the first frame of that type (waiting for it); fails after WAIT_MS. */
+  async take<T extends RelayServerFrame['type']>(type: T | T[], ms = WAIT_MS): Promise<Frame<T>> {
+    const types: RelayServerFrame['type'][] = Array.isArray(type) ? type : [type];
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const i = this.inbox.findIndex((f) => types.includes(f.type));
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Frame<T>;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${types.join('/')} frame within ${ms} ms (have: ${this.inbox.map((f) => f.type).join(',')})`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Frames of that type received so far and not taken. */
+  pending(type: RelayServerFrame['type']): RelayServerFrame[] {
+    return this.inbox.filter((f) => f.type === type);
+  }
+
+  /** Answers the challenge; resolves with the welcome, or throws with the relay's error frame. */
+  async auth(d: Device, o: { name?: string; token?: string; forge?: 'sig' | 'id'; as?: Device } = {}): Promise<Frame<'welcome'>> {
+    const challenge = await this.take('challenge');
+    const id = o.forge === 'id' ? o.as!.id : d.id;
+    const nonce = o.forge === 'sig' ? randomBytes(32).toString('base64') : challenge.nonce;
+    this.send({ type: 'auth', v: 1, id, spki: d.spki, sig: signText(d.key, authMessage(nonce, id)), ...(o.token !== undefined ? { token: o.token } : {}), profile: profile(o.name ?? 'Dev'), enc: d.enc });
+    const first = await this.take(['welcome', 'error']);
+    if (first.type === 'error') throw Object.assign(new Error(first.message), { frame: first });
+    return first;
+  }
+
+  /** The whole directory (all pages). */
+  async directory(): Promise<Frame<'directory'>['peers']> {
+    const peers = [];
+    for (;;) {
+      const page = await this.take('directory');
+      peers.push(...page.peers);
+      if (page.done) return peers;
+    }
+  }
+
+  /** A round trip: everything sent before it has been handled. */
+  async roundTrip(n = Math.floor(Math.random() * 1e9)): Promise<void> {
+    this.send({ type: 'ping', n });
+    expect((await this.take('pong')).n).toBe(n);
+  }
+}
