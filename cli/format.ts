@@ -72,6 +72,8 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
       return `${at} ${formatTransfer(e.transfer, nameOf(e.transfer.peer))}`;
     case 'transfer-progress':
       return null;
+    case 'relay':
+      return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}`}`;
   }
 }
 

@@ -31,6 +31,19 @@ function int(min: number, max: number) {
   };
 }
 
+/** A relay address: wss://host:port, or "none". */
+function relayUrl(value: string): string {
+  if (value === 'none') return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected wss://host:port');
+  }
+  if (url.protocol !== 'wss:') throw new InvalidArgumentError('the relay is reached over TLS: use wss://host:port');
+  return url.toString();
+}
+
 function list(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
@@ -64,9 +77,18 @@ export function buildProgram(): Command {
     .option('--no-mdns', 'do not use mDNS / DNS-SD')
     .option('--downloads <dir>', 'where received files land (default: <home>/downloads)')
     .option('--accept-from <peer>', 'accept file offers from this peer without asking (name, id prefix, or "all"); repeatable', list)
+    .option('--relay <url>', 'relay to use, wss://host:port (saved in the profile; "none" forgets it)', relayUrl)
+    .option('--relay-fingerprint <hex>', "SHA-256 fingerprint of the relay's certificate, as `pigeon relay` printed it (saved)")
+    .option('--relay-token <token>', "the relay's invite token, if it requires one (saved)")
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[] }) => {
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string }) => {
+      if ((o.relayFingerprint !== undefined || o.relayToken !== undefined) && o.relay === undefined) {
+        throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint and --relay-token go with --relay <url>');
+      }
+      const relay =
+        o.relay === undefined ? undefined : o.relay === 'none' ? null : { url: o.relay, ...(o.relayFingerprint ? { fingerprint: o.relayFingerprint } : {}), ...(o.relayToken ? { token: o.relayToken } : {}) };
       await runPeer({
+        ...(relay !== undefined ? { relay } : {}),
         home: resolveHome(o.home),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(o.group !== undefined ? { group: o.group } : {}),

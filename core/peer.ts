@@ -21,6 +21,9 @@ import { Messenger } from './messaging/messenger.js';
 import { SessionManager } from './session/session-manager.js';
 import { Store } from './store/store.js';
 import { TransferService } from './transfer/transfer-service.js';
+import { loadOrCreateEncKey } from './relay-client/enc-key.js';
+import { RelayBridge } from './relay-client/relay-bridge.js';
+import type { RelaySettings } from './relay-client/relay-client.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
 export interface PeerComponents {
@@ -52,6 +55,8 @@ export interface PeerOptions {
   downloads?: string;
   /** Accept file offers from these peers without asking: names, id prefixes, or 'all'. */
   acceptFrom?: string[];
+  /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. */
+  relay?: RelaySettings | null;
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -112,6 +117,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let transfers: TransferService | null = null;
   let sources: DiscoverySource[] = [];
   let udp: UdpPresence | null = null;
+  let relay: RelayBridge | null = null;
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
   let starting: Promise<SelfInfo> | null = null;
   let stopping: Promise<void> | null = null;
@@ -140,8 +146,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     if (savedStatus === 'away' || savedStatus === 'busy') me.status = savedStatus;
     me.away = st.getSetting('away') ?? '';
 
+    const relaySettings = resolveRelaySettings(st, options.relay);
     const dir = new PeerDirectory({ clock, store: st }, (event) => {
       emit(event);
+      if (event.type === 'peer-offline') relay?.carry(event.peer.id);
       if (event.type === 'peer-online') {
         sessions?.peerSeen(event.peer.id);
         if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) sessions?.ensure(event.peer.id);
@@ -149,7 +157,15 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       }
     }, (address, port) => udp?.learn(address, port));
     directory = dir;
-    messenger = new Messenger({ store: st, clock, random, logger }, emit, (peerId) => sessions?.ensure(peerId));
+    messenger = new Messenger(
+      { store: st, clock, random, logger },
+      (event) => {
+        emit(event);
+        // A message queued for a peer that is offline everywhere goes to its relay mailbox.
+        if (event.type === 'message-state' && event.message.state === 'queued') relay?.carry(event.message.peer);
+      },
+      (peerId) => sessions?.ensure(peerId),
+    );
     const msgr = messenger;
     sessions = new SessionManager(
       { identity, store: st, directory: dir, clock, logger },
@@ -171,9 +187,28 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
         },
         onKeyChanged: (peerId, pinned, presented) =>
           emit({ type: 'key-changed', peerId, name: dir.get(peerId)?.name ?? '', pinned, presented }),
+        pipe: (peerId) => relay?.pipe(peerId) ?? null,
       },
     );
     const sm = sessions;
+    if (relaySettings) {
+      relay = new RelayBridge(
+        {
+          identity,
+          enc: loadOrCreateEncKey(options.home, identity),
+          store: st,
+          clock,
+          random,
+          logger,
+          directory: dir,
+          messenger: msgr,
+          profile: () => ({ name: me.name, group: me.group, host: me.host, status: me.status, away: me.away }),
+          acceptStream: (stream) => sm.acceptStream(stream),
+          onConnected: () => emit({ type: 'relay', relay: selfInfo().relay! }),
+        },
+        relaySettings,
+      );
+    }
     transfers = new TransferService({ store: st, clock, random, logger }, {
       downloads: options.downloads ?? join(options.home, 'downloads'),
       acceptFrom: options.acceptFrom ?? [],
@@ -196,6 +231,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
+    relay?.start();
     state = 'running';
     transfers.resumeAll();
     const self = selfInfo();
@@ -205,7 +241,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
 
   function selfInfo(): SelfInfo {
     if (!identity) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is not running');
-    return { ...presence(), fingerprint: identity.fingerprint };
+    const r = relay ? { url: relay.settings.url, connected: relay.client.connected, ...(relay.client.error && !relay.client.connected ? { error: relay.client.error.message } : {}) } : null;
+    return { ...presence(), fingerprint: identity.fingerprint, ...(r ? { relay: r } : {}) };
   }
 
   async function doStop(): Promise<void> {
@@ -218,6 +255,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     }
     sources = [];
     udp = null;
+    relay?.stop();
+    relay = null;
     messenger?.stop();
     transfers?.stop();
     await sessions?.stop();
@@ -284,6 +323,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       st.setSetting('status', status);
       st.setSetting('away', me.away);
       for (const s of sources) s.update();
+      relay?.client.updateProfile();
       sm.sendAll({ type: 'status', status: me.status, away: me.away });
       return selfInfo();
     },
@@ -305,4 +345,24 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
   };
+}
+
+/** Relay settings from the options (saved in the profile) or, when absent, from the profile. */
+function resolveRelaySettings(store: Store, given: RelaySettings | null | undefined): RelaySettings | null {
+  const keys = ['relay.url', 'relay.fingerprint', 'relay.token'] as const;
+  if (given === null) {
+    for (const k of keys) store.setSetting(k, '');
+    return null;
+  }
+  if (given) {
+    store.setSetting('relay.url', given.url);
+    store.setSetting('relay.fingerprint', given.fingerprint ?? '');
+    store.setSetting('relay.token', given.token ?? '');
+    return given;
+  }
+  const url = store.getSetting('relay.url');
+  if (!url) return null;
+  const fingerprint = store.getSetting('relay.fingerprint');
+  const token = store.getSetting('relay.token');
+  return { url, ...(fingerprint ? { fingerprint } : {}), ...(token ? { token } : {}) };
 }

@@ -5,11 +5,12 @@
  */
 import type { Presence } from '../../shared/protocol/schemas-common.js';
 
-export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session';
+/** 'relay': listed online by the relay (no LAN address; reached through a relay pipe). */
+export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session' | 'relay';
 
 /** What a source learned about a peer at one moment. */
 export interface Sighting extends Presence {
-  /** IP address the peer was seen at. */
+  /** IP address the peer was seen at; '' when there is none (relay, a session through a relay pipe). */
   address: string;
   source: SourceName;
   /** How long this sighting keeps the peer online without being renewed. */

@@ -107,10 +107,34 @@ describe('events', () => {
         away: '',
         online: true,
         sources: ['broadcast'],
+        remote: false,
         lastSeen: T0,
         fingerprint: '',
       },
     });
+  });
+
+  it('remember() keeps an unseen peer offline but resolvable, without touching a peer that is online', () => {
+    const d = makeDirectory();
+    d.remember({ id: ALICE, name: 'Alice', group: 'R&D', host: 'alice-pc', port: 0, status: 'online', away: '' });
+    expect(d.resolve('Alice')).toMatchObject({ id: ALICE, online: false, addresses: [] });
+    expect(events.map((e) => e.type)).toEqual(['peer-updated']);
+    d.seen(sighting());
+    d.remember({ id: ALICE, name: 'Renamed', group: 'R&D', host: 'alice-pc', port: 0, status: 'online', away: '' });
+    expect(d.get(ALICE)).toMatchObject({ name: 'Alice', online: true });
+  });
+
+  it('a relay listing has no address, keeps the LAN port, and marks the peer remote until a LAN source sees it', () => {
+    const d = makeDirectory();
+    d.seen(sighting({ source: 'relay', address: '', port: 0 }));
+    expect(events[0]).toMatchObject({ type: 'peer-online', peer: { addresses: [], sources: ['relay'], remote: true } });
+    expect(d.dialAddress(ALICE)).toBeNull();
+    d.seen(sighting());
+    expect(d.get(ALICE)).toMatchObject({ addresses: ['192.168.1.20'], port: 2426, remote: false });
+    d.seen(sighting({ source: 'relay', address: '', port: 0 }));
+    expect(d.get(ALICE)).toMatchObject({ port: 2426, remote: false });
+    d.gone(ALICE, 'broadcast');
+    expect(d.get(ALICE)).toMatchObject({ online: true, sources: ['relay'] });
   });
 
   it('a repeated sighting with the same data emits nothing but refreshes lastSeen', () => {

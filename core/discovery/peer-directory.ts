@@ -17,7 +17,7 @@ export type DirectoryEvent =
   | { type: 'peer-updated'; peer: PeerInfo };
 
 interface Entry {
-  info: Omit<PeerInfo, 'online' | 'sources' | 'fingerprint'>;
+  info: Omit<PeerInfo, 'online' | 'sources' | 'fingerprint' | 'remote'>;
   /** source → expiry time */
   sources: Map<SourceName, number>;
   /** address → last time seen there */
@@ -79,6 +79,8 @@ export class PeerDirectory implements DiscoverySink {
       changed = true;
     }
     const i = entry.info;
+    // The relay knows no LAN port: keep the one a LAN source reported.
+    if (s.source === 'relay' && !changed) s = { ...s, port: i.port };
     if (s.source === 'mdns' && !changed) {
       // mDNS records carry identity only: presence (host, status, away) comes from the others.
       s = { ...s, host: i.host, status: i.status, away: i.away };
@@ -87,14 +89,43 @@ export class PeerDirectory implements DiscoverySink {
       Object.assign(i, { name: s.name, group: s.group, host: s.host, port: s.port, status: s.status, away: s.away });
       changed = true;
     }
-    if (!entry.addresses.has(s.address)) changed = true;
-    entry.addresses.set(s.address, now);
+    if (s.address) {
+      if (!entry.addresses.has(s.address)) changed = true;
+      entry.addresses.set(s.address, now);
+    }
     i.lastSeen = now;
     entry.sources.set(s.source, now + s.ttlMs);
     i.addresses = [...entry.addresses.entries()].sort((a, b) => b[1] - a[1]).map(([a]) => a);
     if (!wasOnline || changed) this.persist(entry);
     if (!wasOnline) this.emit({ type: 'peer-online', peer: this.view(entry) });
     else if (changed) this.emit({ type: 'peer-updated', peer: this.view(entry) });
+  }
+
+  /**
+   * A peer known to exist but not seen now (the relay lists it offline): kept
+   * and resolvable by name, so it can be messaged; its presence is not changed
+   * if a source sees it.
+   */
+  remember(p: Omit<Sighting, 'address' | 'source' | 'ttlMs'>): void {
+    const existing = this.entries.get(p.id);
+    if (existing) {
+      if (existing.sources.size > 0) return;
+      const i = existing.info;
+      if (i.name === p.name && i.group === p.group && i.host === p.host) return;
+      Object.assign(i, { name: p.name, group: p.group, host: p.host });
+      this.persist(existing);
+      this.emit({ type: 'peer-updated', peer: this.view(existing) });
+      return;
+    }
+    const entry: Entry = {
+      info: { id: p.id, name: p.name, group: p.group, host: p.host, addresses: [], port: p.port, status: p.status, away: p.away, lastSeen: 0 },
+      sources: new Map(),
+      addresses: new Map(),
+      fingerprint: '',
+    };
+    this.entries.set(p.id, entry);
+    this.persist(entry);
+    this.emit({ type: 'peer-updated', peer: this.view(entry) });
   }
 
   gone(id: string, source?: SourceName): void {
@@ -113,6 +144,7 @@ export class PeerDirectory implements DiscoverySink {
 
   private goOffline(entry: Entry): void {
     entry.addresses.clear();
+    entry.info.addresses = [];
     this.emit({ type: 'peer-offline', peer: this.view(entry) });
   }
 
@@ -137,6 +169,7 @@ export class PeerDirectory implements DiscoverySink {
       addresses: online ? [...entry.info.addresses] : [],
       online,
       sources: [...entry.sources.keys()],
+      remote: online && entry.info.addresses.length === 0 && entry.sources.has('relay'),
       fingerprint: entry.fingerprint,
     };
   }

@@ -336,6 +336,25 @@ export class Messenger {
     for (const m of fresh) this.emit({ type: 'message', message: m });
   }
 
+  // ---- through the relay (§14.5) -------------------------------------------
+
+  /** The relay holds these messages for the offline peer: they leave the outbox. */
+  relayed(peer: string, ids: readonly string[]): void {
+    for (const m of this.components.store.advance(peer, ids, 'relayed')) this.emit({ type: 'message-state', message: m });
+  }
+
+  /** Messages that came through the relay mailbox: stored (duplicates dropped by id); returns the new ones. */
+  receiveRelayed(peer: string, messages: readonly IncomingMessage[]): MessageInfo[] {
+    const fresh = this.components.store.storeIncoming(peer, messages, this.components.clock.now());
+    for (const m of fresh) this.emit({ type: 'message', message: m });
+    return fresh;
+  }
+
+  /** A receipt that came through the relay. */
+  receipt(peer: string, ids: readonly string[], state: 'delivered' | 'read'): void {
+    this.advance(peer, ids, state);
+  }
+
   private advance(peer: string, ids: readonly string[], state: 'delivered' | 'read'): void {
     for (const m of this.components.store.advance(peer, ids, state)) {
       this.emit({ type: 'message-state', message: m });

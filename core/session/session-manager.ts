@@ -6,6 +6,7 @@
  */
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EXPIRY_MS } from '../../shared/protocol/constants.js';
 import type { HelloFrame, SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
@@ -30,6 +31,8 @@ export interface SessionManagerInit {
   onKeyChanged: (peerId: string, pinned: string, presented: string) => void;
   /** A peer opened a data connection (file bytes, §13); its key is the pinned one. */
   onDataConnection: (socket: tls.TLSSocket, peerId: string, decoder: FrameDecoder) => void;
+  /** A byte stream to a peer with no LAN address, through the relay (§14.6); null when there is no such route. */
+  pipe?: (peerId: string) => Promise<Duplex> | null;
 }
 
 interface DialState {
@@ -150,14 +153,36 @@ export class SessionManager {
     return twin?.spki ?? null;
   }
 
+  /** A connection through the relay (a pipe): the other side plays the TLS server inside it. */
+  acceptStream(stream: Duplex): void {
+    if (!this.server || this.stopping) return void stream.destroy();
+    // tls.Server takes any Duplex injected as a 'connection' (Node documents this).
+    this.server.emit('connection', stream);
+  }
+
+  /**
+   * A TLS connection to a peer: over TCP to its LAN address, else through a
+   * relay pipe; null when neither route exists (the peer is offline).
+   */
+  private async connect(peerId: string): Promise<tls.TLSSocket | null> {
+    const options = { ...tlsOptions(this.components.identity), checkServerIdentity: () => undefined };
+    const target = this.components.directory.dialAddress(peerId);
+    if (target) {
+      const socket = tls.connect({ ...options, host: target.address, port: target.port });
+      socket.setNoDelay(true);
+      return socket;
+    }
+    const pipe = this.init.pipe?.(peerId);
+    if (!pipe) return null;
+    return tls.connect({ ...options, socket: await pipe });
+  }
+
   /** Opens a data connection to a peer with a pinned key (the receiver of a transfer does this). */
   async dialData(peerId: string): Promise<{ socket: tls.TLSSocket; decoder: FrameDecoder }> {
-    const target = this.components.directory.dialAddress(peerId);
-    if (!target) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is offline');
     const pinned = this.components.store.pinnedKey(peerId);
     if (!pinned) throw new PigeonError(ErrorCodes.KEY_CHANGED, 'no pinned key for this peer yet');
-    const socket = tls.connect({ ...tlsOptions(this.components.identity), host: target.address, port: target.port, checkServerIdentity: () => undefined });
-    socket.setNoDelay(true);
+    const socket = await this.connect(peerId);
+    if (!socket) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is offline');
     const h = await handshake(socket, { expectedId: peerId, selfHello: { ...this.init.selfHello(), purpose: 'data' } });
     if (!pinned.equals(h.spki)) {
       socket.destroy();
@@ -176,19 +201,17 @@ export class SessionManager {
   }
 
   private async dial(peerId: string): Promise<void> {
-    const target = this.components.directory.dialAddress(peerId);
-    if (!target) return; // offline: the peer-online event brings us back
     const state = this.dialState(peerId);
     state.dialing = true;
     try {
-      const socket = tls.connect({ ...tlsOptions(this.components.identity), host: target.address, port: target.port, checkServerIdentity: () => undefined });
-      socket.setNoDelay(true);
+      const socket = await this.connect(peerId);
+      if (!socket) return; // offline: the peer-online event brings us back
       const h = await handshake(socket, { expectedId: peerId, selfHello: this.init.selfHello() });
       state.failures = 0;
       this.admit(socket, h, true);
     } catch (err) {
       state.failures++;
-      this.components.logger.log('info', 'could not reach peer', { peer: peerId, address: target.address, error: (err as Error).message });
+      this.components.logger.log('info', 'could not reach peer', { peer: peerId, address: this.components.directory.dialAddress(peerId)?.address ?? 'relay', error: (err as Error).message });
     } finally {
       state.dialing = false;
     }

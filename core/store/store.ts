@@ -55,7 +55,7 @@ function toInfo(row: MessageRow): MessageInfo {
 }
 
 /** Rank of outgoing states: a state only ever moves forward. */
-const OUT_RANK: Record<string, number> = { scheduled: 0, queued: 1, sent: 2, delivered: 3, read: 4 };
+const OUT_RANK: Record<string, number> = { scheduled: 0, queued: 1, sent: 2, relayed: 3, delivered: 4, read: 5 };
 
 /**
  * Period of WAL checkpoints. Short enough that the WAL stays small under a
@@ -232,7 +232,7 @@ export class Store {
    * Moves outgoing messages of one peer forward to `state`; a message never
    * moves back (a late 'sent' does not undo 'delivered'). Returns the changed ones.
    */
-  advance(peer: string, ids: readonly string[], state: 'sent' | 'delivered' | 'read'): MessageInfo[] {
+  advance(peer: string, ids: readonly string[], state: 'sent' | 'relayed' | 'delivered' | 'read'): MessageInfo[] {
     return this.tx(() => {
       const changed: MessageInfo[] = [];
       for (const id of ids) {

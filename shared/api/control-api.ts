@@ -11,14 +11,17 @@ import { MAX_TEXT_CHARS } from '../protocol/constants.js';
 import type { ErrorInfo } from '../protocol/errors.js';
 import { AwayMessage, MessageId, PresenceStatus, type Presence } from '../protocol/schemas-common.js';
 
-export type MessageState = 'scheduled' | 'queued' | 'sent' | 'delivered' | 'read' | 'received';
+/** 'relayed': the relay holds it for the offline recipient (out of the outbox; delivered comes later). */
+export type MessageState = 'scheduled' | 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'received';
 
 /** A peer as the engine knows it. */
 export interface PeerInfo extends Presence {
   addresses: string[];
   online: boolean;
-  /** Discovery sources that currently see the peer: broadcast, mdns, manual. */
+  /** Discovery sources that currently see the peer: broadcast, unicast, mdns, session, relay. */
   sources: string[];
+  /** Reached through the relay only (another office, behind another NAT): no LAN address. */
+  remote: boolean;
   lastSeen: number;
   /** SHA-256 of the pinned public key, grouped hex; empty until a session was made. */
   fingerprint: string;
@@ -39,6 +42,15 @@ export interface MessageInfo {
 
 export interface SelfInfo extends Presence {
   fingerprint: string;
+  /** The relay this peer uses, if any. */
+  relay?: RelayStatus;
+}
+
+/** A peer's relay and whether it is connected (with the last error when not). */
+export interface RelayStatus {
+  url: string;
+  connected: boolean;
+  error?: string;
 }
 
 export type TransferState = 'queued' | 'offered' | 'accepted' | 'done' | 'declined' | 'canceled' | 'failed';
@@ -83,7 +95,9 @@ export type PeerEvent =
   /** A transfer changed state (offered, accepted, done, ...). */
   | { type: 'transfer'; transfer: TransferInfo }
   /** Progress of a running transfer, at most a few times per second. */
-  | { type: 'transfer-progress'; transfer: TransferInfo };
+  | { type: 'transfer-progress'; transfer: TransferInfo }
+  /** The relay connection came up or went down. */
+  | { type: 'relay'; relay: RelayStatus };
 
 /** Request schemas, one per method; the server validates params with them. */
 export const ControlRequests = {

@@ -18,11 +18,13 @@ import {
   type MessageInfo,
   type PeerEvent,
   type PeerInfo,
+  type RelayStatus,
   type SelfInfo,
   type TransferEntryInfo,
   type TransferInfo,
 } from '../api/control-api.js';
 import { DataConnectionFrame } from './transfer-frames.js';
+import { parseRelayClientFrame, parseRelayServerFrame, RelayClientFrame, RelayServerFrame, SealedContent } from './relay-frames.js';
 import { base32, groupHex } from '../util/base32.js';
 import * as Constants from './constants.js';
 import { DiscoveryPacket, decodeDiscoveryPacket, encodeDiscoveryPacket } from './discovery-packet.js';
@@ -53,6 +55,12 @@ const KINDS = {
   constants: 'json',
   'data-frame': 'json',
   'data-frame-invalid': 'json',
+  'relay-client': 'json',
+  'relay-client-invalid': 'json',
+  'relay-server': 'json',
+  'relay-server-invalid': 'json',
+  sealed: 'json',
+  'sealed-invalid': 'json',
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -125,6 +133,8 @@ const Fingerprint = z.string().regex(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
 const Time = z.number().int().nonnegative();
 const Ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/);
 
+const RelayStatusSchema = z.strictObject({ url: z.string().url(), connected: z.boolean(), error: z.string().optional() }) satisfies z.ZodType<RelayStatus>;
+
 const SelfInfoSchema = z.strictObject({
   id: DeviceId,
   name: Label,
@@ -134,6 +144,7 @@ const SelfInfoSchema = z.strictObject({
   fingerprint: Fingerprint,
   status: PresenceStatus,
   away: AwayMessage,
+  relay: RelayStatusSchema.optional(),
 }) satisfies z.ZodType<SelfInfo>;
 
 const PeerInfoSchema = z.strictObject({
@@ -142,11 +153,13 @@ const PeerInfoSchema = z.strictObject({
   group: Label,
   host: Label,
   addresses: z.array(Ipv4),
-  port: Port,
+  /** 0 for a peer known only through the relay (no LAN port). */
+  port: z.union([Port, z.literal(0)]),
   status: PresenceStatus,
   away: AwayMessage,
   online: z.boolean(),
-  sources: z.array(z.enum(['broadcast', 'unicast', 'mdns', 'session'])),
+  sources: z.array(z.enum(['broadcast', 'unicast', 'mdns', 'session', 'relay'])),
+  remote: z.boolean(),
   lastSeen: Time,
   fingerprint: z.union([z.literal(''), Fingerprint]),
 }) satisfies z.ZodType<PeerInfo>;
@@ -156,7 +169,7 @@ const MessageInfoSchema = z.strictObject({
   peer: DeviceId,
   direction: z.enum(['out', 'in']),
   text: z.string(),
-  state: z.enum(['scheduled', 'queued', 'sent', 'delivered', 'read', 'received']),
+  state: z.enum(['scheduled', 'queued', 'sent', 'relayed', 'delivered', 'read', 'received']),
   ts: Time,
   due: Time.nullable(),
   seq: z.number().int().positive().nullable(),
@@ -187,6 +200,7 @@ const PeerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('warning'), code: z.string(), message: z.string() }),
   z.strictObject({ type: z.literal('transfer'), transfer: TransferInfoSchema }),
   z.strictObject({ type: z.literal('transfer-progress'), transfer: TransferInfoSchema }),
+  z.strictObject({ type: z.literal('relay'), relay: RelayStatusSchema }),
 ]) satisfies z.ZodType<PeerEvent>;
 
 /** One result schema per method: adding a method to the API without one fails to compile. */
@@ -350,6 +364,14 @@ describe('docs/protocol/pigeon-v1.md', () => {
     expect(types.filter((t) => !seen.has(t))).toEqual([]);
   });
 
+  it('has an example of every relay message type, both directions', () => {
+    const typesIn = (kind: Kind): Set<unknown> => new Set(ofKind(kind).map((b) => (JSON.parse(b.text) as { type: unknown }).type));
+    const client = typesIn('relay-client');
+    const server = typesIn('relay-server');
+    expect(RelayClientFrame.options.map((o) => o.shape.type.value).filter((t) => !client.has(t))).toEqual([]);
+    expect(RelayServerFrame.options.map((o) => o.shape.type.value).filter((t) => !server.has(t))).toEqual([]);
+  });
+
   it('has a request and a successful answer for every control method', () => {
     const methods = Object.keys(ControlRequests) as ControlMethod[];
     const requested = new Set(ofKind('control-request').map((b) => (JSON.parse(b.text) as { method: unknown }).method));
@@ -382,6 +404,9 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['control-response', (b) => checkResponse(b.text, answeredMethod.get(b))],
     ['control-event', (b) => checkEvent(b.text)],
     ['data-frame', (b) => same(DataConnectionFrame.parse(JSON.parse(b.text)), JSON.parse(b.text), 'data-connection frame')],
+    ['relay-client', (b) => same(parseRelayClientFrame(b.text), JSON.parse(b.text), 'relay client message')],
+    ['relay-server', (b) => same(parseRelayServerFrame(b.text), JSON.parse(b.text), 'relay server message')],
+    ['sealed', (b) => same(SealedContent.parse(JSON.parse(b.text)), JSON.parse(b.text), 'sealed content')],
   ];
   for (const [kind, check] of valid) {
     for (const b of ofKind(kind)) {
@@ -408,6 +433,9 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['control-response-invalid', (b) => expect(() => checkResponse(b.text, answeredMethod.get(b))).toThrow()],
     ['control-event-invalid', (b) => expect(() => checkEvent(b.text)).toThrow()],
     ['data-frame-invalid', (b) => expect(DataConnectionFrame.safeParse(JSON.parse(b.text)).success).toBe(false)],
+    ['relay-client-invalid', (b) => protocolError(() => parseRelayClientFrame(b.text))],
+    ['relay-server-invalid', (b) => protocolError(() => parseRelayServerFrame(b.text))],
+    ['sealed-invalid', (b) => expect(SealedContent.safeParse(JSON.parse(b.text)).success).toBe(false)],
   ];
   for (const [kind, check] of invalid) {
     for (const b of ofKind(kind)) {

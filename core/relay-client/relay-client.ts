@@ -1,0 +1,437 @@
+/**
+ * A peer's connection to a relay (§14): WebSocket over TLS with the relay's
+ * certificate pinned by fingerprint, the challenge signed with the device
+ * key, then the directory of remote peers, the mailbox (synced from the last
+ * acknowledged sequence, in pages, then live), sealed puts, and pipes that
+ * carry an ordinary peer session. Reconnects with the back-off table.
+ */
+import { createHash, sign } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import WebSocket, { createWebSocketStream } from 'ws';
+import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
+import {
+  authMessage,
+  MAX_PIPE_MESSAGE_BYTES,
+  MAX_RELAY_MESSAGE_BYTES,
+  parseRelayServerFrame,
+  RELAY_PATH,
+  RELAY_PIPE_PATH,
+  RELAY_SUBPROTOCOL,
+  type DeliverFrame,
+  type Envelope,
+  type RelayClientFrame,
+  type RelayProfile,
+  type RemotePeer,
+} from '../../shared/protocol/relay-frames.js';
+import { groupHex } from '../../shared/util/base32.js';
+import type { Identity } from '../identity/identity.js';
+import type { Clock, Logger } from '../util/components.js';
+import { SIGNATURE_ENCODING, type EncKeyPair } from './enc-key.js';
+
+/** Reconnect delays after consecutive failures (ms); the last repeats. A relay restart is back within seconds. */
+const RECONNECT_MS = [500, 1000, 2000, 5000, 10000, 30000];
+/** A put, pipe or connection attempt without an answer for this long fails (the caller retries). */
+const REQUEST_TIMEOUT_MS = 15000;
+/** Application ping period; a relay silent for three of them is presumed gone. */
+const PING_MS = 10000;
+/** Mailbox entries asked for per sync page. */
+const SYNC_PAGE = 200;
+
+export interface RelaySettings {
+  /** wss://host:port (a path, if any, is replaced by the protocol's). */
+  url: string;
+  /** SHA-256 of the relay's certificate, hex (spaces and colons ignored); required unless the certificate is CA-signed. */
+  fingerprint?: string;
+  token?: string;
+}
+
+export interface RelayClientHooks {
+  profile: () => RelayProfile;
+  /** The relay lists these devices (the whole directory on connect, then changes). */
+  onPeers: (peers: RemotePeer[], complete: boolean) => void;
+  /** A mailbox entry; resolve once it is stored: the relay may then delete it. */
+  onDeliver: (frame: DeliverFrame) => Promise<void>;
+  /** The other side of a pipe asked for us: run the server end of a peer session on `stream`. */
+  onPipe: (stream: Duplex, peerId: string) => void;
+  onConnected: (connected: boolean) => void;
+  /** Where the mailbox cursor is kept between runs. */
+  cursor: { load: () => { epoch: string; seq: number } | null; save: (epoch: string, seq: number) => void };
+}
+
+/** Normalises a fingerprint as people paste it: "AB:12 …" → "ab12…". */
+export function normalizeFingerprint(fp: string): string {
+  return fp.replace(/[\s:]/g, '').toLowerCase();
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class RelayClient {
+  private ws: WebSocket | null = null;
+  private authed = false;
+  private stopped = true;
+  private failures = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private lastHeard = 0;
+  private epoch = '';
+  private cursor = 0;
+  private deliveries: Promise<void> = Promise.resolve();
+  private readonly puts = new Map<string, Pending>();
+  private readonly pipes = new Map<string, Pending>();
+  private refs = 0;
+  private lastError: PigeonError | null = null;
+  /** The last failure reason the engine was told about (each new one is told once). */
+  private reported = '';
+  /** A sync is under way: its deliveries are acknowledged together at the end of the page. */
+  private syncing = false;
+
+  constructor(
+    private readonly components: { identity: Identity; enc: EncKeyPair; logger: Logger; clock: Clock },
+    private readonly settings: RelaySettings,
+    private readonly hooks: RelayClientHooks,
+  ) {}
+
+  get connected(): boolean {
+    return this.authed;
+  }
+
+  /** Why the last connection failed, for status displays. */
+  get error(): PigeonError | null {
+    return this.lastError;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.ws?.terminate();
+    this.ws = null;
+    this.down(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'the relay client stopped'));
+  }
+
+  /** Sends our profile again (status or away message changed). */
+  updateProfile(): void {
+    if (this.authed) this.send({ type: 'profile', profile: this.hooks.profile() });
+  }
+
+  /** Leaves a sealed body in `to`'s mailbox; resolves with its sequence once the relay has it on disk. */
+  put(to: string, id: string, body: Envelope): Promise<number> {
+    if (!this.authed) return Promise.reject(this.unreachable());
+    return this.request(this.puts, id, { type: 'put', id, to, body }) as Promise<number>;
+  }
+
+  /** A byte stream to `peerId` through the relay (we play the TLS client inside it). */
+  async openPipe(peerId: string): Promise<Duplex> {
+    if (!this.authed) throw this.unreachable();
+    const ref = `p${++this.refs}`;
+    const key = (await this.request(this.pipes, ref, { type: 'pipe-open', to: peerId, ref })) as string;
+    return this.pipeStream(key);
+  }
+
+  // ---- connection -------------------------------------------------------------
+
+  private url(path: string): string {
+    const u = new URL(this.settings.url);
+    u.pathname = path;
+    return u.toString();
+  }
+
+  private socket(url: string): WebSocket {
+    const ws = new WebSocket(url, RELAY_SUBPROTOCOL, { rejectUnauthorized: false, maxPayload: MAX_RELAY_MESSAGE_BYTES, handshakeTimeout: REQUEST_TIMEOUT_MS });
+    // The certificate is checked before anything of ours is sent: the upgrade
+    // request carries nothing secret, and 'open' only follows a good check.
+    ws.once('upgrade', (res) => {
+      const problem = this.checkCertificate(res.socket as TLSSocket);
+      if (problem) {
+        this.lastError = problem;
+        refused.add(ws);
+        ws.emit('error', problem);
+        ws.terminate();
+      }
+    });
+    return ws;
+  }
+
+  private checkCertificate(socket: TLSSocket): PigeonError | null {
+    const cert = socket.getPeerCertificate?.();
+    if (!cert?.raw) return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, 'the relay sent no certificate');
+    const presented = createHash('sha256').update(cert.raw).digest('hex');
+    const pinned = this.settings.fingerprint ? normalizeFingerprint(this.settings.fingerprint) : null;
+    if (pinned) {
+      if (presented === pinned) return null;
+      return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, `the relay's certificate fingerprint is ${groupHex(presented)}, not the pinned ${groupHex(pinned)}: not connecting`);
+    }
+    if (socket.authorized) return null;
+    return new PigeonError(
+      ErrorCodes.RELAY_FINGERPRINT,
+      `the relay's certificate is not signed by a trusted authority (${String(socket.authorizationError)}); if its administrator printed the fingerprint ${groupHex(presented)}, pass it with --relay-fingerprint`,
+    );
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ws = this.socket(this.url(RELAY_PATH));
+    this.ws = ws;
+    this.lastHeard = this.components.clock.now();
+    ws.on('message', (data, isBinary) => {
+      if (ws !== this.ws) return;
+      this.lastHeard = this.components.clock.now();
+      try {
+        if (isBinary) throw new PigeonError(ErrorCodes.PROTOCOL, 'binary message on the control connection');
+        this.onMessage(data.toString());
+      } catch (err) {
+        this.components.logger.log('warn', 'bad message from the relay; reconnecting', { error: (err as Error).message });
+        ws.terminate();
+      }
+    });
+    ws.on('error', (err) => {
+      // After a refused certificate, terminate() reports "closed before established": keep the real reason.
+      if (!(err instanceof PigeonError) && !refused.has(ws)) this.lastError = new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay ${this.settings.url}: ${err.message}`);
+    });
+    ws.on('close', (code, reason) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      const wasAuthed = this.authed;
+      const err = this.lastError ?? new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `the relay closed the connection (${code} ${reason.toString()})`);
+      this.lastError = err;
+      this.down(err);
+      // A failed attempt is news when its reason differs from the last one reported.
+      if (!wasAuthed && err.message !== this.reported) {
+        this.reported = err.message;
+        this.hooks.onConnected(false);
+      }
+      if (wasAuthed) this.failures = 0;
+      else this.failures++;
+      this.components.logger.log(wasAuthed ? 'info' : 'warn', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message });
+      if (!this.stopped) {
+        const delay = RECONNECT_MS[Math.min(this.failures, RECONNECT_MS.length - 1)]!;
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.connect();
+        }, delay);
+        this.timer.unref();
+      }
+    });
+  }
+
+  /** The connection is gone: fail what waits on it, tell the engine. */
+  private down(err: PigeonError): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    for (const map of [this.puts, this.pipes]) {
+      for (const p of map.values()) {
+        clearTimeout(p.timer);
+        p.reject(err);
+      }
+      map.clear();
+    }
+    if (this.authed) {
+      this.authed = false;
+      this.hooks.onConnected(false);
+    }
+  }
+
+  private unreachable(): PigeonError {
+    return this.lastError ?? new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'not connected to the relay');
+  }
+
+  private send(frame: RelayClientFrame): void {
+    this.ws?.send(JSON.stringify(frame));
+  }
+
+  private request(map: Map<string, Pending>, key: string, frame: RelayClientFrame): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const old = map.get(key);
+      if (old) {
+        clearTimeout(old.timer);
+        old.reject(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'superseded by a retry'));
+      }
+      const timer = setTimeout(() => {
+        map.delete(key);
+        reject(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'the relay did not answer in time'));
+      }, REQUEST_TIMEOUT_MS);
+      map.set(key, { resolve, reject, timer });
+      this.send(frame);
+    });
+  }
+
+  private settle(map: Map<string, Pending>, key: string, value: unknown, err?: PigeonError): void {
+    const p = map.get(key);
+    if (!p) return;
+    map.delete(key);
+    clearTimeout(p.timer);
+    if (err) p.reject(err);
+    else p.resolve(value);
+  }
+
+  private onMessage(text: string): void {
+    const frame = parseRelayServerFrame(text);
+    const { identity, enc } = this.components;
+    switch (frame.type) {
+      case 'challenge': {
+        const sig = sign('sha256', Buffer.from(authMessage(frame.nonce, identity.id)), { key: identity.keyPem, dsaEncoding: SIGNATURE_ENCODING }).toString('base64');
+        this.send({
+          type: 'auth',
+          v: 1,
+          id: identity.id,
+          spki: identity.spki.toString('base64'),
+          sig,
+          ...(this.settings.token ? { token: this.settings.token } : {}),
+          profile: this.hooks.profile(),
+          enc: enc.published,
+        });
+        return;
+      }
+      case 'welcome': {
+        this.authed = true;
+        this.lastError = null;
+        this.reported = '';
+        this.failures = 0;
+        const saved = this.hooks.cursor.load();
+        // Another epoch means the relay lost its store: our cursor means nothing there.
+        this.epoch = frame.epoch;
+        this.cursor = saved && saved.epoch === frame.epoch ? Math.min(saved.seq, frame.last) : 0;
+        this.startPings();
+        this.hooks.onConnected(true);
+        this.syncing = true;
+        this.send({ type: 'sync', after: this.cursor, limit: SYNC_PAGE });
+        return;
+      }
+      case 'directory':
+        this.hooks.onPeers(frame.peers, frame.done);
+        return;
+      case 'presence':
+        this.hooks.onPeers([frame.peer], false);
+        return;
+      case 'put-ack':
+        this.settle(this.puts, frame.id, frame.seq);
+        return;
+      case 'deliver':
+        this.queueDelivery(frame);
+        return;
+      case 'synced':
+        // After the deliveries of the page are stored: acknowledge, then ask for more.
+        this.deliveries = this.deliveries.then(() => {
+          this.acknowledge();
+          this.syncing = !frame.complete;
+          if (!frame.complete) this.send({ type: 'sync', after: Math.max(frame.last, this.cursor), limit: SYNC_PAGE });
+        });
+        return;
+      case 'pipe':
+        if (frame.ref) this.settle(this.pipes, frame.ref, frame.key);
+        else this.acceptPipe(frame.key, frame.peer);
+        return;
+      case 'error': {
+        const err = new PigeonError(knownCode(frame.code), frame.message);
+        if (frame.id) this.settle(this.puts, frame.id, undefined, err);
+        else if (frame.ref) this.settle(this.pipes, frame.ref, undefined, err);
+        else {
+          this.lastError = err;
+          this.components.logger.log('warn', 'the relay refused us', { code: frame.code, message: frame.message });
+        }
+        return;
+      }
+      case 'pong':
+        return;
+    }
+  }
+
+  private queueDelivery(frame: DeliverFrame): void {
+    const ws = this.ws;
+    this.deliveries = this.deliveries.then(async () => {
+      if (frame.seq <= this.cursor) return; // already stored in an earlier run
+      try {
+        await this.hooks.onDeliver(frame);
+      } catch (err) {
+        // A body we cannot open is dropped (and logged), never retried forever.
+        this.components.logger.log('warn', 'dropped a relay message', { seq: frame.seq, from: frame.from, error: (err as Error).message });
+      }
+      this.cursor = frame.seq;
+      this.hooks.cursor.save(this.epoch, this.cursor);
+      // Live deliveries are acknowledged one by one; a sync page at its end.
+      if (ws === this.ws && !this.syncing) this.acknowledge();
+    });
+  }
+
+  private acknowledge(): void {
+    if (this.cursor > 0) this.send({ type: 'ack', seq: this.cursor });
+  }
+
+  private startPings(): void {
+    let n = 0;
+    this.pingTimer = setInterval(() => {
+      if (this.components.clock.now() - this.lastHeard > 3 * PING_MS) {
+        this.components.logger.log('info', 'the relay went silent; reconnecting');
+        this.ws?.terminate();
+        return;
+      }
+      this.send({ type: 'ping', n: n++ });
+    }, PING_MS);
+    this.pingTimer.unref();
+  }
+
+  // ---- pipes --------------------------------------------------------------------
+
+  private pipeStream(key: string): Promise<Duplex> {
+    const url = new URL(this.url(RELAY_PIPE_PATH));
+    url.searchParams.set('key', key);
+    const ws = this.socket(url.toString());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'the relay pipe did not open in time'));
+      }, REQUEST_TIMEOUT_MS);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        const stream = limitWrites(createWebSocketStream(ws), MAX_PIPE_MESSAGE_BYTES);
+        stream.on('error', () => {});
+        resolve(stream);
+      });
+      ws.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err instanceof PigeonError ? err : new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay pipe: ${err.message}`));
+      });
+    });
+  }
+
+  private acceptPipe(key: string, peerId: string): void {
+    this.pipeStream(key).then(
+      (stream) => this.hooks.onPipe(stream, peerId),
+      (err: Error) => this.components.logger.log('info', 'could not join a relay pipe', { peer: peerId, error: err.message }),
+    );
+  }
+}
+
+/** Cuts every write of `stream` into messages of at most `max` bytes. */
+function limitWrites(stream: Duplex, max: number): Duplex {
+  const write = stream._write.bind(stream);
+  stream._write = (chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void => {
+    if (chunk.length <= max) return write(chunk, encoding, callback);
+    let offset = 0;
+    const next = (err?: Error | null): void => {
+      if (err || offset >= chunk.length) return callback(err);
+      const part = chunk.subarray(offset, (offset += max));
+      write(part, encoding, next);
+    };
+    next();
+  };
+  return stream;
+}
+
+const CODES = new Set<string>(Object.values(ErrorCodes));
+/** Connections closed by us because of the certificate. */
+const refused = new WeakSet<WebSocket>();
+function knownCode(code: string): ErrorCode {
+  return CODES.has(code) ? (code as ErrorCode) : ErrorCodes.INTERNAL;
+}

@@ -1,0 +1,146 @@
+/**
+ * Peers and a relay, all real processes on loopback. The two peers use
+ * different discovery ports, so they cannot find each other on the "LAN":
+ * everything between them goes through the relay (pipes for the live
+ * session and files, the mailbox while one is away).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { MessageInfo, PeerEvent, PeerInfo } from '../../shared/api/control-api.js';
+import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+
+let work: string;
+const running: Array<{ stop(): Promise<void> }> = [];
+
+beforeEach(() => {
+  work = tempHome('relay-peers');
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop()));
+  removeHome(work);
+});
+
+function startRelay(args: string[] = [], port = 0): RelayProcess {
+  const r = new RelayProcess(['--port', String(port), '--host', '127.0.0.1', '--data', join(work, 'relay'), ...args]);
+  running.push(r);
+  return r;
+}
+
+/** A peer alone on its own discovery port, connected to the relay. */
+async function startPeer(name: string, relay: RelayListening, extra: string[] = []): Promise<PeerProcess> {
+  const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${relay.port}`, '--relay-fingerprint', relay.fingerprint, ...extra];
+  const p = new PeerProcess({ home: join(work, name), name, args });
+  running.push(p);
+  await p.ready();
+  return p;
+}
+
+const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.online && e.peer.remote;
+const stateOf = (id: string, state: string) => (e: PeerEvent) => e.type === 'message-state' && e.message.id === id && e.message.state === state;
+
+async function send(home: string, peer: string, text: string): Promise<string> {
+  const r = await pigeon(['send', '--home', home, peer, text, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as MessageInfo).id;
+}
+
+describe('peers through a relay', () => {
+  it('lists remote peers, chats and sends a folder through a pipe', async () => {
+    const relay = await startRelay().listening;
+    const alice = await startPeer('Alice', relay);
+    const bob = await startPeer('Bob', relay, ['--accept-from', 'Alice', '--downloads', join(work, 'inbox')]);
+    await Promise.all([alice.waitFor(remoteOnline('Bob')), bob.waitFor(remoteOnline('Alice'))]);
+    const peers = JSON.parse((await pigeon(['peers', '--home', join(work, 'Alice'), '--json'])).stdout) as PeerInfo[];
+    expect(peers.find((p) => p.name === 'Bob')).toMatchObject({ online: true, remote: true, addresses: [], sources: ['relay'] });
+
+    const id = await send(join(work, 'Alice'), 'Bob', 'through the relay, 你好');
+    await alice.waitFor(stateOf(id, 'delivered'));
+    await bob.waitFor((e) => e.type === 'message' && e.message.id === id && e.message.text === 'through the relay, 你好');
+
+    const folder = join(work, 'report');
+    mkdirSync(join(folder, 'empty'), { recursive: true });
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    writeFileSync(join(folder, 'data.bin'), data);
+    const r = await pigeon(['send-file', '--home', join(work, 'Alice'), 'Bob', folder, '--wait', '--json', '--timeout', '60']);
+    expect(r.code, r.stderr).toBe(0);
+    const got = readFileSync(join(work, 'inbox', 'report', 'data.bin'));
+    expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('leaves messages for an absent peer on the relay; a relay killed with -9 keeps them; they arrive once, in order', async () => {
+    const relayProc = startRelay();
+    const relay = await relayProc.listening;
+    const alice = await startPeer('Alice', relay);
+    let bob = await startPeer('Bob', relay);
+    await alice.waitFor(remoteOnline('Bob'));
+    await bob.stop();
+    await alice.waitFor((e) => e.type === 'peer-offline' && e.peer.name === 'Bob');
+
+    const ids: string[] = [];
+    for (let i = 1; i <= 5; i++) ids.push(await send(join(work, 'Alice'), 'Bob', `left on the relay ${i}`));
+    for (const id of ids) await alice.waitFor(stateOf(id, 'relayed'));
+
+    // The relay acknowledged them: a kill -9 now must lose none.
+    await relayProc.kill9();
+    const again = startRelay([], relay.port);
+    expect((await again.listening).fingerprint).toBe(relay.fingerprint);
+
+    bob = await startPeer('Bob', relay);
+    for (const id of ids) await bob.waitFor((e) => e.type === 'message' && e.message.id === id);
+    const history = JSON.parse((await pigeon(['history', '--home', join(work, 'Bob'), 'Alice', '--json'])).stdout) as MessageInfo[];
+    expect(history.filter((m) => m.direction === 'in').map((m) => m.text)).toEqual([1, 2, 3, 4, 5].map((i) => `left on the relay ${i}`));
+    // The sealed receipts come back through Alice's mailbox.
+    for (const id of ids) await alice.waitFor(stateOf(id, 'delivered'));
+
+    // Restarted once more: nothing is delivered twice.
+    await bob.stop();
+    bob = await startPeer('Bob', relay);
+    await bob.waitFor(remoteOnline('Alice'));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(bob.events.filter((e) => e.type === 'message')).toHaveLength(0);
+    const after = JSON.parse((await pigeon(['history', '--home', join(work, 'Bob'), 'Alice', '--json'])).stdout) as MessageInfo[];
+    expect(after.filter((m) => m.direction === 'in')).toHaveLength(5);
+  });
+
+  it('can message a colleague registered at the relay whom this peer has never seen online', async () => {
+    const relay = await startRelay().listening;
+    const bob = await startPeer('Bob', relay);
+    await bob.waitFor((e) => e.type === 'relay' && e.relay.connected);
+    await bob.stop();
+    const alice = await startPeer('Alice', relay);
+    await alice.waitFor((e) => e.type === 'relay' && e.relay.connected);
+    const peers = JSON.parse((await pigeon(['peers', '--home', join(work, 'Alice'), '--json'])).stdout) as PeerInfo[];
+    expect(peers.find((p) => p.name === 'Bob')).toMatchObject({ online: false, remote: false });
+    const id = await send(join(work, 'Alice'), 'Bob', 'for when you are back');
+    await alice.waitFor(stateOf(id, 'relayed'));
+    const back = await startPeer('Bob', relay);
+    await back.waitFor((e) => e.type === 'message' && e.message.id === id);
+    await alice.waitFor(stateOf(id, 'delivered'));
+  });
+
+  it('refuses a relay whose certificate does not match the pinned fingerprint, and says why', async () => {
+    const relay = await startRelay().listening;
+    const wrong = { ...relay, fingerprint: 'ab'.repeat(32) };
+    const alice = await startPeer('Alice', wrong);
+    const event = await alice.waitFor((e) => e.type === 'relay' && !e.relay.connected && /fingerprint/.test(e.relay.error ?? ''), 20000).catch(() => null);
+    const status = JSON.parse((await pigeon(['whoami', '--home', join(work, 'Alice'), '--json'])).stdout) as { relay?: { connected: boolean; error?: string } };
+    expect(status.relay?.connected).toBe(false);
+    expect(status.relay?.error ?? (event as { relay?: { error?: string } } | null)?.relay?.error).toMatch(/fingerprint .* not the pinned/);
+  });
+
+  it('refuses a peer without the invite token', async () => {
+    const relay = await startRelay(['--invite-token', 'sales-2026']).listening;
+    const bad = await startPeer('Mallory', relay);
+    const good = await startPeer('Alice', relay, ['--relay-token', 'sales-2026']);
+    await good.waitFor((e) => e.type === 'relay' && e.relay.connected);
+    await new Promise((r) => setTimeout(r, 1500));
+    const status = JSON.parse((await pigeon(['whoami', '--home', join(work, 'Mallory'), '--json'])).stdout) as { relay?: { connected: boolean; error?: string } };
+    expect(status.relay).toMatchObject({ connected: false });
+    expect(status.relay?.error).toMatch(/token/);
+    expect(bad.events.some((e) => e.type === 'relay' && e.relay.connected)).toBe(false);
+  });
+});
