@@ -314,7 +314,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     },
     markRead(peerQuery) {
       const { directory: dir, messenger: msgr } = running();
-      return msgr.markRead(dir.resolve(peerQuery).id);
+      const peer = dir.resolve(peerQuery).id;
+      const n = msgr.markRead(peer);
+      relay?.carry(peer);
+      return n;
     },
     setStatus(status, away = '') {
       const { store: st, sessions: sm } = running();

@@ -143,7 +143,7 @@ export class RelayBridge {
     for (const peer of this.deps.messenger.peersWithWork()) this.carry(peer);
   }
 
-  /** Seals the queued messages of a peer that is offline everywhere into its relay mailbox. */
+  /** Seals the queued messages and read receipts for a peer that is offline everywhere into its relay mailbox. */
   carry(peer: string): void {
     if (this.carrying.has(peer)) return;
     this.carrying.add(peer);
@@ -156,12 +156,20 @@ export class RelayBridge {
   }
 
   private async carryLoop(peer: string): Promise<void> {
-    const { store, directory, identity, messenger } = this.deps;
+    const { store, directory, identity, messenger, random } = this.deps;
     for (;;) {
       const remote = this.remotes.get(peer);
       if (!remote || !this.client.connected || directory.isOnline(peer)) return;
+      // Read receipts of this peer's messages, which the session would otherwise carry.
+      const read = store.pendingReceipts(peer, MAX_IDS_PER_FRAME);
+      if (read.length > 0) {
+        const id = random.hex(16);
+        const content: SealedContent = { kind: 'read', ids: read };
+        await this.client.put(peer, id, seal(identity, peer, remote.peer.enc.key, id, Buffer.from(JSON.stringify(content))));
+        store.receiptsDelivered(peer, read);
+      }
       const batch = store.pending(peer, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
-      if (batch.length === 0) return;
+      if (batch.length === 0 && read.length < MAX_IDS_PER_FRAME) return;
       await Promise.all(
         batch.map(async (m) => {
           const content: SealedContent = { kind: 'msg', seq: m.seq!, ts: m.ts, text: m.text };

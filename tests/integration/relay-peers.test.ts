@@ -120,6 +120,13 @@ describe('peers through a relay', () => {
     const back = await startPeer('Bob', relay);
     await back.waitFor((e) => e.type === 'message' && e.message.id === id);
     await alice.waitFor(stateOf(id, 'delivered'));
+
+    // Read while Alice is away: the read receipt waits in her mailbox.
+    await alice.stop();
+    await back.waitFor((e) => e.type === 'peer-offline' && e.peer.name === 'Alice');
+    expect((await pigeon(['history', '--home', join(work, 'Bob'), 'Alice', '--mark-read'])).code).toBe(0);
+    const aliceAgain = await startPeer('Alice', relay);
+    await aliceAgain.waitFor(stateOf(id, 'read'));
   });
 
   it('refuses a relay whose certificate does not match the pinned fingerprint, and says why', async () => {
