@@ -21,13 +21,13 @@ function presence(p: PeerInfo): string {
 
 export function formatPeers(peers: PeerInfo[]): string {
   if (peers.length === 0) return 'No peers known yet. Others on the LAN appear here within seconds of starting.';
-  const rows = peers.map((p) => [p.name, p.group, presence(p), p.host, p.addresses.join(',') || '-', p.id.slice(0, 10)]);
+  const rows = peers.map((p) => [p.name, p.group, presence(p), p.host, p.remote ? 'via relay' : p.addresses.join(',') || '-', p.id.slice(0, 10)]);
   const head = ['NAME', 'GROUP', 'STATUS', 'HOST', 'ADDRESS', 'ID'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', delivered: 'delivered', read: 'read', received: 'unread' };
+const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', relayed: 'on the relay', delivered: 'delivered', read: 'read', received: 'unread' };
 
 export function formatMessage(m: MessageInfo, peerName: string): string {
   const who = m.direction === 'out' ? 'me' : peerName;
@@ -43,6 +43,7 @@ export function formatSelf(s: SelfInfo): string {
     `fingerprint: ${s.fingerprint}`,
     s.port ? `port:        ${s.port}` : '',
     `status:      ${s.status}${s.away ? ` (${s.away})` : ''}`,
+    s.relay ? `relay:       ${s.relay.url} ${s.relay.connected ? 'connected' : `not connected${s.relay.error ? `: ${s.relay.error}` : ''}`}` : '',
   ]
     .filter(Boolean)
     .join('\n');
