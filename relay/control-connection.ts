@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
-import { MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
 import { verifyAuth, type AdmissionPolicy } from './auth.js';
 import type { Bus, BusEvent, BusFrame } from './bus.js';
 import { CloseCodes } from './close-codes.js';
@@ -25,10 +25,9 @@ import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js
 
 /** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up. */
 export const AUTH_TIMEOUT_MS = 10_000;
-/** Sustained messages per second per connection: far above what a person's client sends, far below a flood. */
-export const MESSAGE_RATE = 200;
-/** Messages a connection may send at once (2 × rate, like the other buckets): a sync of a backlog with its acks fits. */
-export const MESSAGE_BURST = 400;
+/** Sustained messages per second per connection, and the burst: the protocol's limit (clients pace a backlog under it). */
+export const MESSAGE_RATE = CLIENT_MESSAGE_RATE;
+export const MESSAGE_BURST = CLIENT_MESSAGE_BURST;
 /** Bytes waiting in a connection's send buffer beyond which the client counts as not reading: 32 full-size messages. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Entries per sync page when the client names no limit. */

@@ -12,6 +12,8 @@ import WebSocket, { createWebSocketStream } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
 import {
   authMessage,
+  CLIENT_MESSAGE_BURST,
+  CLIENT_MESSAGE_RATE,
   MAX_PIPE_MESSAGE_BYTES,
   MAX_RELAY_MESSAGE_BYTES,
   parseRelayServerFrame,
@@ -35,6 +37,9 @@ const RECONNECT_MS = [500, 1000, 2000, 5000, 10000, 30000];
 const REQUEST_TIMEOUT_MS = 15000;
 /** Application ping period; a relay silent for three of them is presumed gone. */
 const PING_MS = 10000;
+/** Pacing of what we send: 80% of the relay's limits, leaving room for clock skew between the two buckets. */
+const PACE_RATE = CLIENT_MESSAGE_RATE * 0.8;
+const PACE_BURST = CLIENT_MESSAGE_BURST / 2;
 /** Mailbox entries asked for per sync page. */
 const SYNC_PAGE = 200;
 
@@ -85,6 +90,10 @@ export class RelayClient {
   private readonly pipes = new Map<string, Pending>();
   private refs = 0;
   private lastError: PigeonError | null = null;
+  private tokens = PACE_BURST;
+  private refilled = 0;
+  private readonly paced: RelayClientFrame[] = [];
+  private paceTimer: NodeJS.Timeout | null = null;
   /** The last failure reason the engine was told about (each new one is told once). */
   private reported = '';
   /** A sync is under way: its deliveries are acknowledged together at the end of the page. */
@@ -228,7 +237,9 @@ export class RelayClient {
   /** The connection is gone: fail what waits on it, tell the engine. */
   private down(err: PigeonError): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = null;
+    if (this.paceTimer) clearTimeout(this.paceTimer);
+    this.pingTimer = this.paceTimer = null;
+    this.paced.length = 0;
     for (const map of [this.puts, this.pipes]) {
       for (const p of map.values()) {
         clearTimeout(p.timer);
@@ -246,8 +257,30 @@ export class RelayClient {
     return this.lastError ?? new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'not connected to the relay');
   }
 
+  /**
+   * Sends in order, paced under the relay's per-connection limit (§12.4): a
+   * backlog of thousands of puts would otherwise be closed as a flood.
+   */
   private send(frame: RelayClientFrame): void {
-    this.ws?.send(JSON.stringify(frame));
+    const ws = this.ws;
+    if (!ws) return;
+    const now = this.components.clock.now();
+    this.tokens = Math.min(PACE_BURST, this.tokens + ((now - this.refilled) * PACE_RATE) / 1000);
+    this.refilled = now;
+    if (this.paced.length === 0 && this.tokens >= 1) {
+      this.tokens--;
+      ws.send(JSON.stringify(frame));
+      return;
+    }
+    this.paced.push(frame);
+    if (!this.paceTimer) {
+      this.paceTimer = setTimeout(() => {
+        this.paceTimer = null;
+        const waiting = this.paced.splice(0);
+        for (const f of waiting) if (this.ws === ws) this.send(f);
+      }, Math.ceil(1000 / PACE_RATE));
+      this.paceTimer.unref();
+    }
   }
 
   private request(map: Map<string, Pending>, key: string, frame: RelayClientFrame): Promise<unknown> {

@@ -38,6 +38,14 @@ export const MAX_ENVELOPE_CHARS = 400_000;
  * relay's per-message limit holds and no message stalls the splice for long.
  */
 export const MAX_PIPE_MESSAGE_BYTES = 64 * 1024;
+/**
+ * Messages per second a client may send on its control connection, and the
+ * burst (2 × rate, as Syncthing's relay buckets): a peer handing a backlog of
+ * thousands of queued messages to the relay paces itself under it; a flood
+ * far beyond it is closed with PIGEON_ERR_RELAY_LIMIT.
+ */
+export const CLIENT_MESSAGE_RATE = 2000;
+export const CLIENT_MESSAGE_BURST = 2 * CLIENT_MESSAGE_RATE;
 /** Most mailbox entries the relay sends per sync page: bounds one burst and a client's memory. */
 export const MAX_SYNC_PAGE = 500;
 /** Most peers in one directory message; a bigger office gets several. */

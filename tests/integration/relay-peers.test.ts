@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageInfo, PeerEvent, PeerInfo } from '../../shared/api/control-api.js';
+import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { RelayProcess, type RelayListening } from '../support/relay-process.js';
 
@@ -128,6 +129,33 @@ describe('peers through a relay', () => {
     const aliceAgain = await startPeer('Alice', relay);
     await aliceAgain.waitFor(stateOf(id, 'read'));
   });
+
+  it('hands a backlog of 6,000 messages (beyond the relay\'s flood burst) to the relay, paced, and the recipient gets them all in order', async () => {
+    const relay = await startRelay().listening;
+    const bob = await startPeer('Bob', relay);
+    await bob.waitFor((e) => e.type === 'relay' && e.relay.connected);
+    await bob.stop();
+    const alice = createPeer(
+      { clock: systemClock, random: systemRandom, logger: silentLogger },
+      { home: join(work, 'Alice'), name: 'Alice', port: 0, discoveryPort: await freeUdpPort(), broadcast: [], mdns: false, relay: { url: `wss://127.0.0.1:${relay.port}`, fingerprint: relay.fingerprint } },
+    );
+    running.push(alice);
+    const relayed = new Set<string>();
+    alice.on((e) => e.type === 'message-state' && e.message.state === 'relayed' && relayed.add(e.message.id));
+    await alice.start();
+    const deadline = Date.now() + 20000;
+    while (!alice.peers().some((p) => p.name === 'Bob') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const N = 6000;
+    for (let i = 1; i <= N; i++) await alice.send('Bob', `backlog ${i}`);
+    while (relayed.size < N && Date.now() < deadline + 90000) await new Promise((r) => setTimeout(r, 100));
+    expect(relayed.size).toBe(N);
+    const back = await startPeer('Bob', relay);
+    const received = (): number => back.events.reduce((n, e) => n + (e.type === 'message' ? 1 : 0), 0);
+    const until = Date.now() + 90000;
+    while (received() < N && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    const texts = back.events.flatMap((e) => (e.type === 'message' ? [e.message.text] : []));
+    expect(texts).toEqual(Array.from({ length: N }, (_, i) => `backlog ${i + 1}`));
+  }, 240_000);
 
   it('refuses a relay whose certificate does not match the pinned fingerprint, and says why', async () => {
     const relay = await startRelay().listening;

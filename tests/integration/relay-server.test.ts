@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
-import { RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_BURST, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
 import { BIN } from '../support/cli-peer.js';
 import { Client, clients, envelope, makeDevice, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
@@ -414,10 +414,10 @@ describe('relay server', () => {
     expect((await invalid.c.closed).code).toBe(4002);
 
     const flood = await r.connect(makeDevice());
-    for (let i = 0; i < 2000; i++) flood.c.send({ type: 'ping', n: i });
+    for (let i = 0; i < 4 * CLIENT_MESSAGE_BURST; i++) flood.c.send({ type: 'ping', n: i });
     expect(await flood.c.take('error')).toMatchObject({ code: ErrorCodes.RELAY_LIMIT });
     expect((await flood.c.closed).code).toBe(4008);
-    expect(flood.c.pending('pong').length).toBeLessThanOrEqual(400);
+    expect(flood.c.pending('pong').length).toBeLessThanOrEqual(2 * CLIENT_MESSAGE_BURST);
     await good.c.roundTrip();
 
     const reasons = r.logs.filter((l) => l.level === 'warn').map((l) => `${String(l.msg)}: ${String(l.reason)}`);
