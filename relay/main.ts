@@ -4,13 +4,20 @@
  * JSON line with --json); logs go to stderr as JSON lines. Errors are one
  * plain line: exit code 1 for a relay that cannot start, 2 for a bad
  * command line.
+ *
+ * Scale-out: `--store postgres://… --bus nats://…` makes this process one of
+ * any number of instances sharing a PostgreSQL database and a NATS server
+ * (docs/relay-admin.md, "Scale-out"). Without them: SQLite in --data and
+ * an in-process bus, nothing else to run.
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
+import type { Bus } from './bus.js';
 import { jsonLogger } from './log.js';
 import { createRelay, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
+import type { RelayStore } from './store/relay-store.js';
 
 /** Default data folder, relative to where the relay is started: visible to the administrator, not hidden in a home folder. */
 export const DEFAULT_DATA_DIR = './pigeon-relay-data';
@@ -34,8 +41,25 @@ interface RelayFlags {
   pipeRate: number;
   totalRate: number;
   maxConnections: number;
+  store: string;
+  storeSchema?: string;
+  bus: string;
+  busPrefix?: string;
   json: boolean;
 }
+
+/** --store values: the embedded default, or a PostgreSQL URL. */
+const SQLITE = 'sqlite';
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+/** --bus values: the in-process default, or NATS server URLs (comma-separated for a NATS cluster). */
+const LOCAL = 'local';
+const NATS_URL = /^nats:\/\/[^,\s]+$/;
+/**
+ * DEFAULT_PG_SCHEMA and DEFAULT_BUS_PREFIX, for the help text: those modules
+ * (and pg and the NATS client, ~65 ms and some MB) are loaded only when
+ * scale-out is asked for, like the certificate library in tls-cert.ts.
+ */
+const SCALE_OUT_DEFAULT_NAME = 'pigeon';
 
 function int(min: number, max: number) {
   return (value: string): number => {
@@ -56,7 +80,7 @@ function buildProgram(): Command {
     .description('Run a Pigeon relay: mailboxes for offline peers, a directory, and pipes for peers that cannot reach each other.')
     .option('--port <port>', `TCP port (0 picks a free one)`, int(0, 65535), DEFAULT_RELAY_PORT)
     .option('--host <host>', 'address to listen on', '0.0.0.0')
-    .option('--data <dir>', 'data folder: database and self-signed certificate', DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data folder: the SQLite database (default store) and the self-signed certificate', DEFAULT_DATA_DIR)
     .option('--cert <file>', 'TLS certificate (PEM, leaf first); with --key, instead of the self-signed one')
     .option('--key <file>', 'TLS private key (PEM) of --cert')
     .option('--invite-token <token>', `clients must present this token (or set ${INVITE_TOKEN_ENV})`)
@@ -66,9 +90,42 @@ function buildProgram(): Command {
     .option('--pipe-rate <bytes/s>', 'bandwidth per pipe (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--total-rate <bytes/s>', 'bandwidth of all pipes together (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--max-connections <n>', 'most open connections; more are refused (HTTP 503)', int(1, 10_000_000), DEFAULT_MAX_CONNECTIONS)
+    .option('--store <where>', `where devices and mailboxes are kept: ${SQLITE} (in --data) or postgres://user@host:5432/db (scale-out)`, SQLITE)
+    .option('--store-schema <name>', `PostgreSQL schema of the relay's tables (default ${SCALE_OUT_DEFAULT_NAME}; created if missing)`)
+    .option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`, LOCAL)
+    .option('--bus-prefix <prefix>', `NATS subject prefix; instances with the same one form one relay (default ${SCALE_OUT_DEFAULT_NAME})`)
     .option('--json', 'print the listening line as JSON', false)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+}
+
+/** Refuses flag combinations that cannot work, with the reason. */
+function checkScaleOut(flags: RelayFlags): void {
+  const pg = POSTGRES_URL.test(flags.store);
+  if (!pg && flags.store !== SQLITE) throw new RelayError(RelayErrorCodes.USAGE, `--store must be ${SQLITE} or a postgres:// URL, not ${flags.store}`);
+  const servers = flags.bus.split(',');
+  const nats = flags.bus !== LOCAL;
+  if (nats && !servers.every((s) => NATS_URL.test(s.trim()))) throw new RelayError(RelayErrorCodes.USAGE, `--bus must be ${LOCAL} or nats://host:port (comma-separated for a cluster), not ${flags.bus}`);
+  // Instances on one bus but each with its own SQLite file would each hold other mailboxes.
+  if (nats && !pg) throw new RelayError(RelayErrorCodes.USAGE, '--bus nats://… needs --store postgres://… (instances must share their store)');
+  if (flags.storeSchema !== undefined && !pg) throw new RelayError(RelayErrorCodes.USAGE, '--store-schema goes with --store postgres://…');
+  if (flags.busPrefix !== undefined && !nats) throw new RelayError(RelayErrorCodes.USAGE, '--bus-prefix goes with --bus nats://…');
+}
+
+/** Connects to PostgreSQL and NATS when asked to; throws with a one-line reason when either cannot be reached. */
+async function openShared(flags: RelayFlags, logger: ReturnType<typeof jsonLogger>): Promise<{ store?: RelayStore; bus?: Bus }> {
+  if (flags.store === SQLITE) return {};
+  const { PostgresStore } = await import('./store/postgres-store.js');
+  const store = await PostgresStore.open(flags.store, { ...(flags.storeSchema !== undefined ? { schema: flags.storeSchema } : {}), logger });
+  if (flags.bus === LOCAL) return { store };
+  try {
+    const { NatsBus } = await import('./nats-bus.js');
+    const bus = await NatsBus.connect({ servers: flags.bus.split(',').map((s) => s.trim()), ...(flags.busPrefix !== undefined ? { prefix: flags.busPrefix } : {}), logger });
+    return { store, bus };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }
 
 /** Runs `pigeon relay`; argv is [node, bin, 'relay', ...flags]. Resolves with the exit code after shutdown. */
@@ -79,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     program.parse(argv.slice(argv[2] === 'relay' ? 3 : 2), { from: 'user' });
     flags = program.opts<RelayFlags>();
     if ((flags.cert === undefined) !== (flags.key === undefined)) throw new RelayError(RelayErrorCodes.USAGE, '--cert and --key go together');
+    checkScaleOut(flags);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     process.stderr.write(`pigeon relay: ${(err as Error).message}\n`);
@@ -89,7 +147,16 @@ export async function main(argv: string[]): Promise<number> {
   const onRejection = (reason: unknown): void => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) });
   process.on('unhandledRejection', onRejection);
   const inviteToken = flags.inviteToken ?? process.env[INVITE_TOKEN_ENV];
+  let shared: { store?: RelayStore; bus?: Bus };
+  try {
+    shared = await openShared(flags, logger);
+  } catch (err) {
+    process.off('unhandledRejection', onRejection);
+    process.stderr.write(`pigeon relay: ${(err as Error).message}\n`);
+    return EXIT_ERROR;
+  }
   const relay = createRelay({
+    ...shared,
     port: flags.port,
     host: flags.host,
     dataDir: resolve(flags.data),

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_RELAY_MESSAGE_BYTES, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../shared/protocol/relay-frames.js';
-import { LocalBus, type Bus } from './bus.js';
+import { LocalBus, OrderedBus, type Bus } from './bus.js';
 import { CloseCodes } from './close-codes.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
 import { jsonLogger, type RelayLogger } from './log.js';
@@ -74,7 +74,11 @@ export interface RelayOptions {
   logger?: RelayLogger;
   /** Shorter timers for tests. */
   timing?: Partial<RelayTiming>;
-  /** Another store or bus (scale-out); the defaults are SQLite in dataDir and a LocalBus. */
+  /**
+   * Another store or bus (scale-out: PostgresStore and NatsBus); the defaults
+   * are SQLite in dataDir and a LocalBus. The relay owns them from start():
+   * stop() (or a failed start) closes them.
+   */
   store?: RelayStore;
   bus?: Bus;
 }
@@ -136,7 +140,7 @@ class RelayServer implements Relay {
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private cert: RelayCert | null = null;
   private store: RelayStore | null = null;
-  private bus: Bus | null = null;
+  private bus: OrderedBus | null = null;
   private pipes: PipeBroker | null = null;
   private server: https.Server | null = null;
   private control: WebSocketServer | null = null;
@@ -210,8 +214,9 @@ class RelayServer implements Relay {
     }
     this.cert = o.certFile !== undefined || o.keyFile !== undefined ? loadCertFiles(o.certFile ?? '', o.keyFile ?? '') : await loadOrCreateSelfSigned(o.dataDir);
     this.store = o.store ?? new SqliteStore(join(o.dataDir, RELAY_DB_FILE));
-    this.bus = o.bus ?? new LocalBus();
-    this.pipes = new PipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
+    this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
+    await this.bus.start({ store: this.store });
+    this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
     this.ctx = {
       store: this.store,
       bus: this.bus,
@@ -341,7 +346,7 @@ class RelayServer implements Relay {
       this.server.closeAllConnections();
       await closed;
     }
-    await this.bus?.close();
-    await this.store?.close();
+    await (this.bus ?? this.opts.bus)?.close();
+    await (this.store ?? this.opts.store)?.close();
   }
 }

@@ -1,0 +1,288 @@
+/**
+ * The relay store on PostgreSQL (node-postgres): the store of scale-out,
+ * shared by any number of relay instances. Same rules as the SQLite store
+ * (relay-store.ts), kept by the database rather than by one process:
+ *
+ * - A put is one transaction that first takes the mailbox's row in
+ *   mailbox_seq (INSERT … ON CONFLICT DO UPDATE last_seq = last_seq + 1), so
+ *   puts to one mailbox are serialized across instances and commit in seq
+ *   order; the duplicate and quota checks run after that lock, and either
+ *   rolls the increment back, so seqs have no holes and are never reused.
+ * - put() resolves after COMMIT with synchronous_commit=on (forced per
+ *   session): the WAL is flushed, so a put-ack survives a crash of the
+ *   database host too.
+ * - Tables live in their own schema (default "pigeon"), created on start
+ *   under an advisory lock so instances starting together do not race.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { RelayLogger } from '../log.js';
+import { RelayError, RelayErrorCodes } from '../relay-errors.js';
+import type { DeviceRow, MailboxEntry, MailboxUsage, NewEntry, PutResult, RelayStore } from './relay-store.js';
+
+/** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
+export const DEFAULT_PG_SCHEMA = 'pigeon';
+/** A schema name the relay accepts: a plain lower-case SQL identifier, so it needs no quoting rules beyond double quotes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Bytes of randomness in the epoch: 128 bits, so two stores never share one (as in the SQLite store). */
+const EPOCH_BYTES = 16;
+/**
+ * Connections per instance: a put holds one for five short round trips, so
+ * ten serve thousands of puts per second; PostgreSQL's default limit of 100
+ * connections then fits several instances plus admin sessions.
+ */
+export const DEFAULT_PG_POOL = 10;
+/** Time to open a connection: the database is on the LAN or the same host; longer means it is down. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Key of the advisory lock taken while the schema is created or migrated (any constant; "pigeon" in ASCII). */
+const MIGRATION_LOCK = 0x706967656f6e;
+
+/** Schema versions, applied in order; meta 'schema_version' is the number applied. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE devices (
+     id TEXT PRIMARY KEY,
+     spki TEXT NOT NULL,
+     enc_key TEXT NOT NULL,
+     enc_sig TEXT NOT NULL,
+     name TEXT NOT NULL,
+     grp TEXT NOT NULL,
+     host TEXT NOT NULL,
+     status TEXT NOT NULL,
+     away TEXT NOT NULL,
+     last_seen BIGINT NOT NULL
+   );
+   CREATE TABLE mailbox (
+     recipient TEXT NOT NULL,
+     seq BIGINT NOT NULL,
+     msg_id TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     ts BIGINT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (recipient, seq),
+     UNIQUE (recipient, sender, msg_id)
+   );
+   CREATE INDEX mailbox_ts ON mailbox (ts);
+   CREATE TABLE mailbox_seq (recipient TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);`,
+];
+
+export interface PostgresStoreOptions {
+  /** Schema holding the tables (created if missing); default "pigeon". */
+  schema?: string;
+  /** Most connections in the pool. */
+  poolSize?: number;
+  logger?: RelayLogger;
+}
+
+interface DeviceSqlRow {
+  id: string;
+  spki: string;
+  enc_key: string;
+  enc_sig: string;
+  name: string;
+  grp: string;
+  host: string;
+  status: string;
+  away: string;
+  last_seen: string;
+}
+
+function toDevice(r: DeviceSqlRow): DeviceRow {
+  return {
+    id: r.id,
+    spki: r.spki,
+    enc: { key: r.enc_key, sig: r.enc_sig },
+    profile: { name: r.name, group: r.grp, host: r.host, status: r.status as DeviceRow['profile']['status'], away: r.away },
+    lastSeen: Number(r.last_seen),
+  };
+}
+
+/** host:port/database of a connection URL, without user or password: what an error message may show. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return 'the --store URL';
+  }
+}
+
+export class PostgresStore implements RelayStore {
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly epochValue: string,
+  ) {}
+
+  /**
+   * Connects, creates the schema and tables if needed, and reads (or makes)
+   * the epoch. Throws RelayError(DATA) with a one-line reason when the
+   * database cannot be reached or used.
+   */
+  static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const schema = opts.schema ?? DEFAULT_PG_SCHEMA;
+    if (!SCHEMA_NAME.test(schema)) throw new RelayError(RelayErrorCodes.USAGE, `${schema} is not a valid schema name (a-z, 0-9 and _, not starting with a digit)`);
+    const where = describePostgresUrl(url);
+    let pool: pg.Pool;
+    try {
+      pool = new pg.Pool({
+        connectionString: url,
+        max: opts.poolSize ?? DEFAULT_PG_POOL,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        // Every connection sees the relay's tables first, and commits wait for the WAL flush whatever the server default.
+        options: `-c search_path=${schema} -c synchronous_commit=on`,
+        application_name: 'pigeon-relay',
+      });
+    } catch (err) {
+      throw new RelayError(RelayErrorCodes.DATA, `cannot use PostgreSQL at ${where}: ${(err as Error).message}`);
+    }
+    // An idle connection that breaks (database restart) is replaced at the next query; without a listener it would crash the process.
+    pool.on('error', (err) => opts.logger?.log('warn', 'PostgreSQL connection lost', { reason: err.message }));
+    try {
+      await PostgresStore.migrate(pool, schema);
+      const epoch = await PostgresStore.loadEpoch(pool);
+      return new PostgresStore(pool, epoch);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      const e = err as Error & { code?: string };
+      // SQLSTATE classes 08 (connection), 28 (authorization) and 3D (no such database) mean "not reachable"; other SQL errors mean "not usable".
+      const sqlError = /^[0-9A-Z]{5}$/.test(e.code ?? '') && !/^(08|28|3D)/.test(e.code!);
+      throw new RelayError(RelayErrorCodes.DATA, `cannot ${sqlError ? 'use' : 'reach'} PostgreSQL at ${where}: ${e.message || e.code || String(err)}`);
+    }
+  }
+
+  private static async migrate(pool: pg.Pool, schema: string): Promise<void> {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE right on the database even when the schema exists.
+      const exists = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+      if (exists.rowCount === 0) await c.query(`CREATE SCHEMA "${schema}"`);
+      await c.query(`CREATE TABLE IF NOT EXISTS "${schema}".meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+      const row = await c.query<{ value: string }>(`SELECT value FROM "${schema}".meta WHERE key = 'schema_version'`);
+      const version = Number(row.rows[0]?.value ?? 0);
+      for (let v = version; v < MIGRATIONS.length; v++) await c.query(MIGRATIONS[v]!);
+      if (version < MIGRATIONS.length) {
+        await c.query(
+          `INSERT INTO "${schema}".meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+          [String(MIGRATIONS.length)],
+        );
+      }
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  private static async loadEpoch(pool: pg.Pool): Promise<string> {
+    // Made once: the first instance's INSERT wins, every other reads it.
+    await pool.query("INSERT INTO meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING", [randomBytes(EPOCH_BYTES).toString('hex')]);
+    const r = await pool.query<{ value: string }>("SELECT value FROM meta WHERE key = 'epoch'");
+    return r.rows[0]!.value;
+  }
+
+  async epoch(): Promise<string> {
+    return this.epochValue;
+  }
+
+  async upsertDevice(row: DeviceRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (id) DO UPDATE SET spki = excluded.spki, enc_key = excluded.enc_key, enc_sig = excluded.enc_sig,
+         name = excluded.name, grp = excluded.grp, host = excluded.host, status = excluded.status,
+         away = excluded.away, last_seen = excluded.last_seen`,
+      [row.id, row.spki, row.enc.key, row.enc.sig, row.profile.name, row.profile.group, row.profile.host, row.profile.status, row.profile.away, row.lastSeen],
+    );
+  }
+
+  async device(id: string): Promise<DeviceRow | null> {
+    const r = await this.pool.query<DeviceSqlRow>('SELECT * FROM devices WHERE id = $1', [id]);
+    return r.rows[0] ? toDevice(r.rows[0]) : null;
+  }
+
+  async devices(): Promise<DeviceRow[]> {
+    return (await this.pool.query<DeviceSqlRow>('SELECT * FROM devices ORDER BY id')).rows.map(toDevice);
+  }
+
+  async put(e: NewEntry, maxEntries = Infinity): Promise<PutResult> {
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const result = await this.putIn(c, e, maxEntries);
+      // A duplicate or a full mailbox leaves nothing to keep, not even the seq increment.
+      await c.query(result === 'full' || result.duplicate ? 'ROLLBACK' : 'COMMIT');
+      if (result === 'full') throw new PigeonError(ErrorCodes.RELAY_QUOTA, `the mailbox of ${e.recipient} is full (${maxEntries} messages waiting)`);
+      return result;
+    } catch (err) {
+      if (!(err instanceof PigeonError)) {
+        broken = err as Error;
+        await c.query('ROLLBACK').catch(() => {});
+      }
+      throw err;
+    } finally {
+      // A connection that failed mid-transaction is discarded, not reused.
+      c.release(broken);
+    }
+  }
+
+  /** The statements of a put, inside the caller's transaction. */
+  private async putIn(c: pg.PoolClient, e: NewEntry, maxEntries: number): Promise<PutResult | 'full'> {
+    // Takes the mailbox's lock and the next seq at once; concurrent puts to this mailbox wait here until we commit.
+    const next = await c.query<{ last_seq: string }>(
+      `INSERT INTO mailbox_seq (recipient, last_seq) VALUES ($1, 1)
+       ON CONFLICT (recipient) DO UPDATE SET last_seq = mailbox_seq.last_seq + 1 RETURNING last_seq`,
+      [e.recipient],
+    );
+    // A new statement sees what the puts that held the lock before us committed.
+    const check = await c.query<{ dup: string | null; n: string }>(
+      `SELECT (SELECT seq FROM mailbox WHERE recipient = $1 AND sender = $2 AND msg_id = $3) AS dup,
+              (SELECT COUNT(*) FROM mailbox WHERE recipient = $1) AS n`,
+      [e.recipient, e.sender, e.msgId],
+    );
+    const { dup, n } = check.rows[0]!;
+    if (dup !== null) return { seq: Number(dup), duplicate: true };
+    if (Number.isFinite(maxEntries) && Number(n) >= maxEntries) return 'full';
+    const seq = Number(next.rows[0]!.last_seq);
+    await c.query('INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES ($1, $2, $3, $4, $5, $6)', [e.recipient, seq, e.msgId, e.sender, e.ts, e.body]);
+    return { seq, duplicate: false };
+  }
+
+  async page(recipient: string, after: number, limit: number): Promise<MailboxEntry[]> {
+    const r = await this.pool.query<{ seq: string; msg_id: string; sender: string; ts: string; body: string }>(
+      'SELECT seq, msg_id, sender, ts, body FROM mailbox WHERE recipient = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [recipient, after, limit],
+    );
+    return r.rows.map((x) => ({ seq: Number(x.seq), msgId: x.msg_id, sender: x.sender, ts: Number(x.ts), body: x.body }));
+  }
+
+  async lastSeq(recipient: string): Promise<number> {
+    const r = await this.pool.query<{ last_seq: string }>('SELECT last_seq FROM mailbox_seq WHERE recipient = $1', [recipient]);
+    return Number(r.rows[0]?.last_seq ?? 0);
+  }
+
+  async ack(recipient: string, seq: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM mailbox WHERE recipient = $1 AND seq <= $2', [recipient, seq])).rowCount ?? 0;
+  }
+
+  async usage(recipient: string): Promise<MailboxUsage> {
+    const r = await this.pool.query<{ n: string; bytes: string }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = $1', [recipient]);
+    return { count: Number(r.rows[0]!.n), bytes: Number(r.rows[0]!.bytes) };
+  }
+
+  async expire(olderThanTs: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM mailbox WHERE ts < $1', [olderThanTs])).rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
