@@ -1,8 +1,23 @@
 /**
  * The relay store on SQLite (better-sqlite3) in <data>/relay.db: the embedded
  * default for one relay process. WAL with synchronous=FULL: a commit is on
- * disk (fsynced) when put() returns, so a put-ack survives a power cut, not
+ * disk (fsynced) when put() resolves, so a put-ack survives a power cut, not
  * only a crash of the process ("durable before acknowledged").
+ *
+ * Group commit: writes (put, ack, upsertDevice) are queued and the queue is
+ * run as one transaction, one fsync, on the next turn of the event loop
+ * (setImmediate) or as soon as it holds MAX_BATCH writes. Every write runs
+ * in a savepoint of its own, in arrival order, so a write that fails (a full
+ * mailbox) is undone and rejected alone, and a later put in the same batch
+ * sees the earlier ones (a duplicate answers the first one's seq). Each
+ * promise settles only after the batch's COMMIT returned. A commit with its
+ * fsync takes 0.3 ms (one put) to 4 ms (500 puts) on the benchmark machine,
+ * and the event loop waits for it: one commit per put held the relay at
+ * ~1,700 puts/s, one per batch let it reach ~14,000/s (docs/benchmarks.md).
+ *
+ * What every put and every connect reads is cheap: the device list is kept
+ * in memory (see `byId`), and the number of entries waiting in a mailbox is
+ * a column kept in step by the put and a trigger, not a COUNT.
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -22,6 +37,14 @@ const EPOCH_BYTES = 16;
  * step, short enough that a stuck lock shows up in the log.
  */
 const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Most writes in one transaction: a bound on how long one commit blocks the
+ * event loop (~10 ms for 500 puts with its fsync on the benchmark machine),
+ * while 500 writes per fsync are far past the point where the fsync stops
+ * mattering (a few ms of fsync shared by hundreds of puts).
+ */
+export const MAX_BATCH = 500;
 
 /** Schema versions, applied in order; PRAGMA user_version is the index of the last one applied. */
 const MIGRATIONS: readonly string[] = [
@@ -50,6 +73,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX mailbox_ts ON mailbox (ts);
    CREATE TABLE mailbox_seq (recipient TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // How many entries wait in each mailbox, for the quota check of every put: COUNT(*) over a
+  // mailbox of 2,000 entries cost ~40 µs per put, more than the rest of the put. A put counts
+  // itself (nextSeq); a trigger counts every deletion (ack, expiry, an administrator's DELETE).
+  `ALTER TABLE mailbox_seq ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+   UPDATE mailbox_seq SET waiting = (SELECT COUNT(*) FROM mailbox WHERE mailbox.recipient = mailbox_seq.recipient);
+   CREATE TRIGGER mailbox_waiting_out AFTER DELETE ON mailbox BEGIN
+     UPDATE mailbox_seq SET waiting = waiting - 1 WHERE recipient = OLD.recipient;
+   END;`,
 ];
 
 interface DeviceSqlRow {
@@ -75,11 +106,41 @@ function toDevice(r: DeviceSqlRow): DeviceRow {
   };
 }
 
+/** A copy of a device row that callers may share but not change. */
+function frozenCopy(row: DeviceRow): DeviceRow {
+  return Object.freeze({ ...row, enc: Object.freeze({ ...row.enc }), profile: Object.freeze({ ...row.profile }) });
+}
+
+/** A write waiting for the next group commit; `run` executes inside the batch's transaction. */
+interface QueuedWrite {
+  run(): unknown;
+  /** Runs after COMMIT succeeded (keeps the in-memory device list in step with the database). */
+  committed?: () => void;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+  /** Set by the batch: what run() returned or threw, handed over after COMMIT. */
+  outcome?: { ok: true; value: unknown } | { ok: false; error: unknown };
+}
+
 export class SqliteStore implements RelayStore {
   private readonly db: Database.Database;
   private readonly epochValue: string;
   private readonly s;
-  private readonly putTx: Database.Transaction<(e: NewEntry, max: number) => PutResult>;
+  /** One write in a savepoint of its own (a nested better-sqlite3 transaction). */
+  private readonly one: Database.Transaction<(w: QueuedWrite) => unknown>;
+  private readonly batch: Database.Transaction<(ws: QueuedWrite[]) => void>;
+  private queue: QueuedWrite[] = [];
+  private flushScheduled: NodeJS.Immediate | null = null;
+  /**
+   * Every registered device, by id and in id order, as committed. Read on
+   * every put (is the recipient registered?) and every connect (the
+   * directory): from memory that is ~0.1 µs instead of a query and a new
+   * object (~3 µs, and the whole table per connect). This process is the only
+   * writer of its database (a second relay on the same data folder is not
+   * supported; scale-out uses PostgreSQL).
+   */
+  private readonly byId = new Map<string, DeviceRow>();
+  private sorted: DeviceRow[] = [];
 
   /** Opens (creating if needed) the database at `path`; throws RelayError(DATA) if it cannot. */
   constructor(path: string) {
@@ -103,15 +164,16 @@ export class SqliteStore implements RelayStore {
            name = excluded.name, grp = excluded.grp, host = excluded.host, status = excluded.status,
            away = excluded.away, last_seen = excluded.last_seen`,
       ),
-      device: db.prepare<[string], DeviceSqlRow>('SELECT * FROM devices WHERE id = ?'),
       devices: db.prepare<[], DeviceSqlRow>('SELECT * FROM devices ORDER BY id'),
       findDup: db.prepare<[string, string, string], { seq: number }>('SELECT seq FROM mailbox WHERE recipient = ? AND sender = ? AND msg_id = ?'),
-      count: db.prepare<[string], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = ?'),
-      nextSeq: db.prepare<[string], { last_seq: number }>(
-        `INSERT INTO mailbox_seq (recipient, last_seq) VALUES (?, 1)
-         ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq`,
+      usage: db.prepare<[string], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = ?'),
+      // The next seq of a mailbox and one more entry waiting, unless `max` are waiting already (then no row).
+      nextSeq: db.prepare<[string, number], { last_seq: number }>(
+        `INSERT INTO mailbox_seq (recipient, last_seq, waiting) VALUES (?, 1, 1)
+         ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, waiting = waiting + 1 WHERE waiting < ?
+         RETURNING last_seq`,
       ),
-      insert: db.prepare('INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES (@recipient, @seq, @msgId, @sender, @ts, @body)'),
+      insert: db.prepare<[string, number, string, string, number, string]>('INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES (?, ?, ?, ?, ?, ?)'),
       page: db.prepare<[string, number, number], { seq: number; msg_id: string; sender: string; ts: number; body: string }>(
         'SELECT seq, msg_id, sender, ts, body FROM mailbox WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
@@ -120,16 +182,76 @@ export class SqliteStore implements RelayStore {
       expire: db.prepare<[number]>('DELETE FROM mailbox WHERE ts < ?'),
     };
     this.epochValue = this.loadEpoch();
-    this.putTx = db.transaction((e: NewEntry, max: number): PutResult => {
-      const dup = this.s.findDup.get(e.recipient, e.sender, e.msgId);
-      if (dup) return { seq: dup.seq, duplicate: true };
-      if (Number.isFinite(max) && this.s.count.get(e.recipient)!.n >= max) {
-        throw new PigeonError(ErrorCodes.RELAY_QUOTA, `the mailbox of ${e.recipient} is full (${max} messages waiting)`);
+    for (const row of this.s.devices.all()) this.remember(frozenCopy(toDevice(row)));
+    this.one = db.transaction((w: QueuedWrite) => w.run());
+    this.batch = db.transaction((writes: QueuedWrite[]) => {
+      for (const w of writes) {
+        try {
+          w.outcome = { ok: true, value: this.one(w) };
+        } catch (err) {
+          // Some errors (SQLITE_FULL, SQLITE_IOERR) make SQLite roll the whole transaction back: fail the batch.
+          if (!this.db.inTransaction) throw err;
+          w.outcome = { ok: false, error: err };
+        }
       }
-      const seq = this.s.nextSeq.get(e.recipient)!.last_seq;
-      this.s.insert.run({ ...e, seq });
-      return { seq, duplicate: false };
     });
+  }
+
+  private putOne(e: NewEntry, max: number): PutResult {
+    const dup = this.s.findDup.get(e.recipient, e.sender, e.msgId);
+    if (dup) return { seq: dup.seq, duplicate: true };
+    const next = max >= 1 ? this.s.nextSeq.get(e.recipient, Math.min(max, Number.MAX_SAFE_INTEGER)) : undefined;
+    if (!next) throw new PigeonError(ErrorCodes.RELAY_QUOTA, `the mailbox of ${e.recipient} is full (${max} messages waiting)`);
+    this.s.insert.run(e.recipient, next.last_seq, e.msgId, e.sender, e.ts, e.body);
+    return { seq: next.last_seq, duplicate: false };
+  }
+
+  /** Queues a write for the next group commit; resolves with its result once that commit is on disk. */
+  private write<T>(run: () => T, committed?: () => void): Promise<T> {
+    if (!this.db.open) return Promise.reject(new Error('the relay store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject, ...(committed ? { committed } : {}) });
+      if (this.queue.length >= MAX_BATCH) this.flush();
+      else this.flushScheduled ??= setImmediate(() => this.flush());
+    });
+  }
+
+  /** Commits every queued write in one transaction, then settles their promises. */
+  private flush(): void {
+    if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    this.flushScheduled = null;
+    const writes = this.queue;
+    this.queue = [];
+    if (writes.length === 0) return;
+    try {
+      this.batch.immediate(writes);
+    } catch (err) {
+      // BEGIN or COMMIT failed (disk full, I/O error, a lock held past busy_timeout): nothing of the batch is stored.
+      for (const w of writes) w.reject(err);
+      return;
+    }
+    for (const w of writes) {
+      if (w.outcome?.ok) {
+        w.committed?.();
+        w.resolve(w.outcome.value);
+      } else w.reject(w.outcome?.error);
+    }
+  }
+
+  /** Puts a committed device row into the in-memory list. */
+  private remember(row: DeviceRow): void {
+    const known = this.byId.has(row.id);
+    this.byId.set(row.id, row);
+    // Binary search for its place in id order (the order of the SQL ORDER BY id it replaces: ids are ASCII).
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid]!.id < row.id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (known) this.sorted[lo] = row;
+    else this.sorted.splice(lo, 0, row);
   }
 
   private migrate(): void {
@@ -154,8 +276,8 @@ export class SqliteStore implements RelayStore {
     return this.epochValue;
   }
 
-  async upsertDevice(row: DeviceRow): Promise<void> {
-    this.s.upsertDevice.run({
+  upsertDevice(row: DeviceRow): Promise<void> {
+    const params = {
       id: row.id,
       spki: row.spki,
       enc_key: row.enc.key,
@@ -166,20 +288,26 @@ export class SqliteStore implements RelayStore {
       status: row.profile.status,
       away: row.profile.away,
       last_seen: row.lastSeen,
-    });
+    };
+    const copy = frozenCopy(row);
+    return this.write(
+      () => {
+        this.s.upsertDevice.run(params);
+      },
+      () => this.remember(copy),
+    );
   }
 
   async device(id: string): Promise<DeviceRow | null> {
-    const r = this.s.device.get(id);
-    return r ? toDevice(r) : null;
+    return this.byId.get(id) ?? null;
   }
 
   async devices(): Promise<DeviceRow[]> {
-    return this.s.devices.all().map(toDevice);
+    return this.sorted.slice();
   }
 
-  async put(entry: NewEntry, maxEntries = Infinity): Promise<PutResult> {
-    return this.putTx.immediate(entry, maxEntries);
+  put(entry: NewEntry, maxEntries = Infinity): Promise<PutResult> {
+    return this.write(() => this.putOne(entry, maxEntries));
   }
 
   async page(recipient: string, after: number, limit: number): Promise<MailboxEntry[]> {
@@ -190,12 +318,12 @@ export class SqliteStore implements RelayStore {
     return this.s.lastSeq.get(recipient)?.last_seq ?? 0;
   }
 
-  async ack(recipient: string, seq: number): Promise<number> {
-    return this.s.ack.run(recipient, seq).changes;
+  ack(recipient: string, seq: number): Promise<number> {
+    return this.write(() => this.s.ack.run(recipient, seq).changes);
   }
 
   async usage(recipient: string): Promise<MailboxUsage> {
-    const r = this.s.count.get(recipient)!;
+    const r = this.s.usage.get(recipient)!;
     return { count: r.n, bytes: r.bytes };
   }
 
@@ -203,7 +331,10 @@ export class SqliteStore implements RelayStore {
     return this.s.expire.run(olderThanTs).changes;
   }
 
+  /** Commits what is queued, then closes; writes asked for afterwards are rejected. */
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.flush();
+    this.db.close();
   }
 }

@@ -1,0 +1,75 @@
+/**
+ * Benchmark support: what a process costs, read from /proc (Linux): resident
+ * memory now and at its peak, CPU seconds used, open file descriptors.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+export interface Memory {
+  /** VmRSS: resident now, MB. */
+  rssMB: number;
+  /** VmHWM: resident at its peak so far, MB. */
+  hwmMB: number;
+}
+
+export function memory(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kB = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMB: Math.round(kB('VmRSS') / 102.4) / 10, hwmMB: Math.round(kB('VmHWM') / 102.4) / 10 };
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat: indexes 11 and 12 after the command name.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** The soft and hard limit on open files of a process. */
+export function fdLimit(pid: number): { soft: number; hard: number } {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files')) ?? '';
+  const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/).map(Number);
+  return { soft: soft ?? 0, hard: hard ?? 0 };
+}
+
+/** CPU seconds the whole machine has been busy (all CPUs, everything but idle and I/O wait), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const t = ticks.map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+  return (t[0]! + t[1]! + t[2]! + t[5]! + t[6]! + t[7]!) / TICKS_PER_SECOND;
+}
+
+/**
+ * Measures the CPU a set of processes spends from its creation on, and what
+ * everything else on the machine spent meanwhile ("others": the machine is
+ * shared, and a busy neighbour explains a slow run).
+ */
+export class CpuMeter {
+  private readonly before: Map<string, number>;
+  private readonly machineBefore = machineBusySeconds();
+  private readonly t = performance.now();
+
+  constructor(private readonly pids: Record<string, number>) {
+    this.before = new Map(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  }
+
+  /** CPU seconds each process used since the meter was made. */
+  seconds(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, Math.round((cpuSeconds(pid) - this.before.get(k)!) * 100) / 100]));
+  }
+
+  /** Cores used by each process since the meter was made (1.0 = one CPU busy all the time), and by all other processes together. */
+  cores(): Record<string, number> {
+    const wall = (performance.now() - this.t) / 1000;
+    const used = Object.entries(this.pids).map(([k, pid]) => [k, (cpuSeconds(pid) - this.before.get(k)!) / wall] as const);
+    const others = (machineBusySeconds() - this.machineBefore) / wall - used.reduce((a, [, c]) => a + c, 0);
+    return Object.fromEntries([...used, ['others', Math.max(0, others)] as const].map(([k, c]) => [k, Math.round(c * 100) / 100]));
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Benchmark support: a light client of the relay's control path. It makes a
+ * device the way a peer does (P-256 device key, X25519 encryption key signed
+ * by it), answers the challenge, and then hands every later frame to the
+ * caller as text: the load generator shares the machine with the relay, so
+ * frames it does not need (directory pages, presence) are never parsed.
+ * The test client (tests/support/relay-ws-client.ts) checks every frame
+ * with the schema instead, and imports vitest.
+ */
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { authMessage, encKeyMessage, RELAY_SUBPROTOCOL, type Envelope } from '../../shared/protocol/relay-frames.js';
+import { deviceIdFromDigest } from '../../shared/util/device-id.js';
+
+export interface BenchDevice {
+  id: string;
+  spki: string;
+  key: KeyObject;
+  enc: { key: string; sig: string };
+}
+
+function signText(key: KeyObject, text: string): string {
+  return sign('sha256', Buffer.from(text), { key, dsaEncoding: 'ieee-p1363' }).toString('base64');
+}
+
+export function makeDevice(): BenchDevice {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const id = deviceIdFromDigest(createHash('sha256').update(spki).digest());
+  const x = generateKeyPairSync('x25519');
+  const encKey = x.publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64');
+  return { id, spki: spki.toString('base64'), key: privateKey, enc: { key: encKey, sig: signText(privateKey, encKeyMessage(id, encKey)) } };
+}
+
+/**
+ * An envelope of the real shape (§12: X25519 ephemeral key, 12-byte nonce,
+ * ciphertext, P-256 signature) around `ctBytes` random bytes. 225 bytes make
+ * 300 base64 characters: a sealed chat line of ~200 characters.
+ */
+export function envelopeOf(ctBytes = 225): Envelope {
+  return { eph: randomBytes(32).toString('base64'), nonce: randomBytes(12).toString('base64'), ct: randomBytes(ctBytes).toString('base64'), sig: randomBytes(64).toString('base64') };
+}
+
+/** The frame type of a relay message, read from its first bytes without parsing it (frames start with {"type":"). */
+export function frameType(data: Buffer): string {
+  const end = data.indexOf(34, 9); // the closing quote of the type
+  return end > 9 ? data.toString('latin1', 9, end) : '';
+}
+
+export interface Welcome {
+  last: number;
+}
+
+/** An authenticated control connection; `onFrame` gets every frame after the welcome. */
+export class BenchClient {
+  onFrame: (type: string, data: Buffer) => void = () => {};
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(
+    readonly ws: WebSocket,
+    readonly device: BenchDevice,
+  ) {
+    this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  /** Opens, authenticates and resolves after the welcome; rejects with the relay's reason otherwise. */
+  static connect(url: string, device: BenchDevice, name = 'Bench'): Promise<{ client: BenchClient; welcome: Welcome }> {
+    const ws = new WebSocket(url, [RELAY_SUBPROTOCOL], { rejectUnauthorized: false, perMessageDeflate: false });
+    const client = new BenchClient(ws, device);
+    return new Promise((resolve, reject) => {
+      let state: 'challenge' | 'welcome' | 'ready' = 'challenge';
+      const fail = (why: string): void => {
+        if (state === 'ready') return;
+        state = 'ready';
+        ws.terminate();
+        reject(new Error(why));
+      };
+      ws.on('error', (err) => fail(err.message));
+      ws.once('unexpected-response', (_req, res) => fail(`HTTP ${res.statusCode}`));
+      ws.once('close', (code, reason) => fail(`closed ${code} ${reason.toString()}`));
+      ws.on('message', (data: Buffer) => {
+        if (state === 'ready') return client.onFrame(frameType(data), data);
+        const frame = JSON.parse(data.toString('utf8')) as { type: string; nonce?: string; last?: number; message?: string };
+        if (state === 'challenge' && frame.type === 'challenge') {
+          state = 'welcome';
+          const profile = { name, group: 'Bench', host: 'bench', status: 'online', away: '' };
+          ws.send(JSON.stringify({ type: 'auth', v: 1, id: device.id, spki: device.spki, sig: signText(device.key, authMessage(frame.nonce!, device.id)), profile, enc: device.enc }));
+        } else if (state === 'welcome' && frame.type === 'welcome') {
+          state = 'ready';
+          resolve({ client, welcome: { last: frame.last ?? 0 } });
+        } else fail(`unexpected ${frame.type}: ${frame.message ?? ''}`);
+      });
+    });
+  }
+
+  send(text: string): void {
+    this.ws.send(text);
+  }
+
+  /** Closes and waits for the close handshake. */
+  async close(): Promise<void> {
+    this.ws.close();
+    await this.closed;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Benchmark support: bulk bytes through a relay pipe against the same bytes
+ * over a direct TLS 1.3 socket, each between two child processes
+ * (relay-pipe-peer.ts), alternating so that both see the same machine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { CpuMeter } from './proc-stats.js';
+
+const PEER = join(dirname(fileURLToPath(import.meta.url)), 'relay-pipe-peer.js');
+
+interface Child {
+  child: ChildProcess;
+  line(): Promise<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const child = spawn(process.execPath, [PEER, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const waiting: ((l: string) => void)[] = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const w = waiting.shift();
+    if (w) w(l);
+    else lines.push(l);
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return {
+    child,
+    exited,
+    line: () =>
+      new Promise((resolve, reject) => {
+        const take = (l: string): void => resolve(JSON.parse(l) as Record<string, unknown>);
+        if (lines.length) return take(lines.shift()!);
+        waiting.push(take);
+        void exited.then((code) => reject(new Error(`relay-pipe-peer ${args[0]} exited (${code})`)));
+      }),
+  };
+}
+
+export interface CopyFigures {
+  mbPerSecond: number;
+  /** CPU seconds of sender and receiver (and relay, for a pipe) per GB. */
+  cpuSecondsPerGB: Record<string, number>;
+}
+
+const perGB = (cpu: number, bytes: number): number => Math.round((cpu / (bytes / 1e9)) * 100) / 100;
+
+async function direct(bytes: number, keyPem: string, certPem: string): Promise<CopyFigures> {
+  const recv = start(['tls-recv', String(bytes)], { KEY: keyPem, CERT: certPem });
+  const { port } = (await recv.line()) as { port: number };
+  const send = start(['tls-send', String(port), String(bytes)]);
+  const [r, s] = await Promise.all([recv.line(), send.line()]);
+  await Promise.all([recv.exited, send.exited]);
+  return { mbPerSecond: Math.round(bytes / 1e6 / ((r.ms as number) / 1000)), cpuSecondsPerGB: { sender: perGB(s.cpuSeconds as number, bytes), receiver: perGB(r.cpuSeconds as number, bytes) } };
+}
+
+async function relayed(bytes: number, url: string, relayPid: number): Promise<CopyFigures> {
+  const recv = start(['pipe-recv', url, String(bytes)]);
+  const { id } = (await recv.line()) as { id: string };
+  const meter = new CpuMeter({ relay: relayPid });
+  const send = start(['pipe-send', url, id, String(bytes)]);
+  const [r, s] = await Promise.all([recv.line(), send.line()]);
+  const relayCpu = meter.seconds().relay ?? 0;
+  await recv.exited;
+  send.child.kill();
+  return {
+    mbPerSecond: Math.round(bytes / 1e6 / ((r.ms as number) / 1000)),
+    cpuSecondsPerGB: { sender: perGB(s.cpuSeconds as number, bytes), receiver: perGB(r.cpuSeconds as number, bytes), relay: perGB(relayCpu, bytes) },
+  };
+}
+
+export interface PipeFigures {
+  bytes: number;
+  direct: CopyFigures[];
+  relayed: CopyFigures[];
+  /** Mean relayed MB/s ÷ mean direct MB/s. */
+  ratio: number;
+}
+
+/** `rounds` copies each way, alternating direct and relayed; the TLS key and certificate are the relay's own. */
+export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void): Promise<PipeFigures> {
+  const keyPem = readFileSync(join(relayDataDir, 'relay-key.pem'), 'utf8');
+  const certPem = readFileSync(join(relayDataDir, 'relay-cert.pem'), 'utf8');
+  const out: PipeFigures = { bytes, direct: [], relayed: [], ratio: 0 };
+  for (let i = 0; i < rounds; i++) {
+    log(`pipe: ${bytes / 1e6} MB direct TLS (${i + 1}/${rounds})…`);
+    out.direct.push(await direct(bytes, keyPem, certPem));
+    log(`pipe: ${bytes / 1e6} MB through the relay (${i + 1}/${rounds})…`);
+    out.relayed.push(await relayed(bytes, url, relayPid));
+  }
+  const mean = (xs: CopyFigures[]): number => xs.reduce((a, x) => a + x.mbPerSecond, 0) / xs.length;
+  out.ratio = Math.round((mean(out.relayed) / mean(out.direct)) * 100) / 100;
+  return out;
+}

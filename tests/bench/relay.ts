@@ -1,0 +1,202 @@
+/**
+ * Relay benchmark (`npm run bench:relay`), every figure against a real
+ * `pigeon relay` process started with the CLI (SQLite store, data folder on
+ * disk under the OS temp folder), references measured in the same run:
+ *
+ *  a. authenticated connections held by one relay, its RSS at each step, connect rate;
+ *  b. stored-and-forwarded messages per second, recipients live (put → deliver
+ *     latency) and offline (then syncing in pages);
+ *  c. the same load through Mosquitto (MQTT QoS 1), as a ratio;
+ *  d. bytes through a relay pipe against a direct TLS socket, as a ratio;
+ *  e. group fan-out: not measured, groups are not built yet.
+ *
+ * Writes bench-results/relay.json and relay.md.
+ *
+ * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections]
+ *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
+ *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--mqtt mqtt://127.0.0.1:1883]
+ *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
+import { BIN, ROOT } from '../support/cli-peer.js';
+import { fdLimit, memory } from './proc-stats.js';
+import { connectionFigures, type ConnectionFigures } from './relay-connections.js';
+import type { LoadPlan } from './relay-load.js';
+import { relayMessages, type MessageFigures } from './relay-messages.js';
+import { mqttMessages } from './relay-mqtt.js';
+import { pipeFigures, type PipeFigures } from './relay-pipe.js';
+import { relayMarkdown } from './relay-report.js';
+
+/** Open files wanted by the relay and by this process: 10,000 sockets each and room to spare. */
+const WANTED_FDS = 65536;
+
+const { values: opt } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'messages,mqtt,pipe,connections' },
+    connections: { type: 'string', default: '1000,5000,10000' },
+    messages: { type: 'string', default: '100000' },
+    senders: { type: 'string', default: '500' },
+    recipients: { type: 'string', default: '50' },
+    // Per sender of the many-senders runs: an office of people, each far under CLIENT_MESSAGE_RATE.
+    rate: { type: 'string', default: '180' },
+    paced: { type: 'string', default: '5000,10000' },
+    'pipe-mb': { type: 'string', default: '200' },
+    // The connection test stops when the relay's RSS passes this (MB): the machine is shared.
+    'max-relay-mb': { type: 'string', default: '4096' },
+    mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+    // Another build's bin/pigeon.js (e.g. an older commit unpacked elsewhere), for a before/after comparison.
+    'relay-bin': { type: 'string', default: BIN },
+  },
+});
+const only = new Set(opt.only.split(','));
+const numbers = (s: string): number[] => s.split(',').filter(Boolean).map(Number);
+
+function log(s: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
+}
+
+/** A prefix that raises the open-files limit of a child, as far as this machine allows (raising the hard limit needs CAP_SYS_RESOURCE). */
+function fdPrefix(): { prefix: string[]; note: string } {
+  try {
+    execFileSync('prlimit', [`--nofile=${WANTED_FDS}:${WANTED_FDS}`, 'true'], { stdio: 'ignore' });
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${WANTED_FDS}:${WANTED_FDS}`], { stdio: 'ignore' });
+    return { prefix: ['prlimit', `--nofile=${WANTED_FDS}:${WANTED_FDS}`], note: `raised to ${WANTED_FDS} with prlimit` };
+  } catch {
+    const { hard } = fdLimit(process.pid);
+    return { prefix: [], note: `could not raise to ${WANTED_FDS} (no CAP_SYS_RESOURCE); Node raises its soft limit to the hard limit, ${hard}` };
+  }
+}
+
+function machine(dataRoot: string, fdNote: string): Record<string, unknown> {
+  let fs = 'unknown';
+  try {
+    fs = execFileSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE,OPTIONS', '-T', dataRoot], { encoding: 'utf8' }).trim();
+  } catch {
+    /* no findmnt: reported as unknown */
+  }
+  const mosquitto = existsSync('/run/mosquitto/mosquitto.pid') ? 'mosquitto (system service)' : 'unknown broker';
+  return {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGB: Math.round(os.totalmem() / 1e8) / 10,
+    kernel: os.release(),
+    dataFolder: dataRoot,
+    filesystem: fs,
+    openFiles: fdNote,
+    broker: mosquitto,
+    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+function brokerPid(): number | null {
+  try {
+    const pid = Number(readFileSync('/run/mosquitto/mosquitto.pid', 'utf8').trim());
+    return existsSync(`/proc/${pid}/stat`) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+interface RunningRelay {
+  pid: number;
+  /** Warnings and errors the relay logged, "msg: reason" → count. */
+  warnings: Record<string, number>;
+  url: string;
+  dir: string;
+  /** SIGTERM, and wait for the exit. */
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+}
+
+/** Starts `pigeon relay --json` (with `prefix`, e.g. prlimit) on a free port; its log is dropped, the bench reads /proc instead. */
+async function startRelay(dataRoot: string, name: string, prefix: string[]): Promise<RunningRelay> {
+  const dir = join(dataRoot, name);
+  const [cmd, ...args] = [...prefix, process.execPath, opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dir];
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const warnings: Record<string, number> = {};
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    try {
+      const l = JSON.parse(line) as { level?: string; msg?: string; reason?: string };
+      if (l.level !== 'warn' && l.level !== 'error') return;
+      const key = `${l.msg}${l.reason ? `: ${l.reason}` : ''}`;
+      warnings[key] = (warnings[key] ?? 0) + 1;
+    } catch {
+      /* not a log line */
+    }
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (l) => resolve((JSON.parse(l) as { port: number }).port));
+    void exited.then(() => reject(new Error(`the relay exited before listening (${cmd} ${args.join(' ')})`)));
+  });
+  const signal = async (sig: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return { pid: child.pid!, warnings, url: `wss://127.0.0.1:${port}/pigeon/1`, dir, stop: () => signal('SIGTERM'), kill9: () => signal('SIGKILL') };
+}
+
+async function main(): Promise<void> {
+  const dataRoot = mkdtempSync(join(os.tmpdir(), 'pigeon-bench-relay-'));
+  const { prefix, note } = fdPrefix();
+  const out: Record<string, unknown> = { date: new Date().toISOString(), machine: machine(dataRoot, note) };
+  const plan: LoadPlan = { messages: Number(opt.messages), senders: Number(opt.senders), recipients: Number(opt.recipients), window: 8, ratePerSender: Number(opt.rate), live: true };
+  const paced = numbers(opt.paced);
+  const running: RunningRelay[] = [];
+  const relayFor = async (name: string): Promise<RunningRelay> => {
+    const r = await startRelay(dataRoot, name, prefix);
+    running.push(r);
+    out.relayOpenFiles = fdLimit(r.pid);
+    return r;
+  };
+  try {
+    if (only.has('messages')) {
+      const relay = await relayFor('messages');
+      const m: MessageFigures = await relayMessages(relay.url, relay.pid, plan, paced, log);
+      out.messages = { plan, ...m, relayPeak: memory(relay.pid), relayWarnings: relay.warnings };
+      await relay.stop();
+    }
+    if (only.has('mqtt')) {
+      try {
+        out.mqtt = { url: opt.mqtt, plan, ...(await mqttMessages(opt.mqtt, plan, paced, brokerPid(), log)) };
+      } catch (err) {
+        out.mqtt = { url: opt.mqtt, error: (err as Error).message };
+      }
+    }
+    if (only.has('pipe')) {
+      const relay = await relayFor('pipe');
+      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, relay.url, relay.pid, relay.dir, 2, log)) satisfies PipeFigures), relayWarnings: relay.warnings };
+      await relay.stop();
+    }
+    if (only.has('connections')) {
+      const relay = await relayFor('connections');
+      const { figures, clients } = await connectionFigures(relay.url, relay.pid, numbers(opt.connections), Number(opt['max-relay-mb']), log);
+      out.connections = { ...(figures satisfies ConnectionFigures), relayWarnings: relay.warnings };
+      // Killed, not stopped: a clean stop would tell every remaining client about every leaving one (O(n²) frames).
+      await relay.kill9();
+      for (const c of clients) c.ws.terminate();
+    }
+    out.groupFanOut = 'not measured: groups not built yet';
+  } finally {
+    await Promise.all(running.map((r) => r.kill9()));
+    rmSync(dataRoot, { recursive: true, force: true });
+  }
+  const dir = join(ROOT, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'relay.json'), JSON.stringify(out, null, 2) + '\n');
+  const md = relayMarkdown(out);
+  writeFileSync(join(dir, 'relay.md'), md);
+  process.stdout.write(md);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
