@@ -43,9 +43,18 @@ interface Side {
   remote: string;
 }
 
+/**
+ * Bytes a splice may have on its way into one socket. Node's default (16 KiB)
+ * is below one 64 KiB pipe message, which made the splice stop-and-wait: one
+ * message in flight per direction, the relay idle 57% of an uncontended copy
+ * (profiled). 1 MiB: 137 → 155 MB/s in paired runs, and less relay CPU per GB.
+ */
+const SINK_BUFFER = 1024 * 1024;
+
 /** Writes into a socket; a chunk counts as written once ws has handed it to the kernel. Ending closes the socket normally. */
 function sink(ws: WebSocket): Writable {
   return new Writable({
+    highWaterMark: SINK_BUFFER,
     write(chunk: Buffer, _enc, callback) {
       ws.send(chunk, { binary: true }, callback);
     },

@@ -13,7 +13,8 @@
  * promise settles only after the batch's COMMIT returned. A commit with its
  * fsync takes 0.3 ms (one put) to 4 ms (500 puts) on the benchmark machine,
  * and the event loop waits for it: one commit per put held the relay at
- * ~1,700 puts/s, one per batch let it reach ~14,000/s (docs/benchmarks.md).
+ * ~1,800–2,300 puts/s, one per batch let it reach 12,600–15,300/s with 500
+ * senders (docs/benchmarks.md, "Relay").
  *
  * What every put and every connect reads is cheap: the device list is kept
  * in memory (see `byId`), and the number of entries waiting in a mailbox is
