@@ -80,8 +80,9 @@ export function buildProgram(): Command {
     .option('--relay <url>', 'relay to use, wss://host:port (saved in the profile; "none" forgets it)', relayUrl)
     .option('--relay-fingerprint <hex>', "SHA-256 fingerprint of the relay's certificate, as `pigeon relay` printed it (saved)")
     .option('--relay-token <token>', "the relay's invite token, if it requires one (saved)")
+    .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (default: any free port); prints the address to open, with its access token', int(0, 65535))
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string }) => {
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; ui?: number | true }) => {
       if ((o.relayFingerprint !== undefined || o.relayToken !== undefined) && o.relay === undefined) {
         throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint and --relay-token go with --relay <url>');
       }
@@ -101,6 +102,7 @@ export function buildProgram(): Command {
         acceptFrom: o.acceptFrom ?? [],
         json: o.json,
         logLevel: o.logLevel,
+        ...(o.ui !== undefined ? { ui: o.ui === true ? 0 : o.ui } : {}),
       });
     });
 

@@ -6,3 +6,4 @@ export { createPeer, defaultComponents, type Peer, type PeerComponents, type Pee
 export { ControlServer, controlSocketPath } from './control/control-server.js';
 export { loadOrCreateIdentity, type Identity } from './identity/identity.js';
 export { stderrLogger, silentLogger, systemClock, systemRandom, type Clock, type Logger, type LogLevel, type Random } from './util/components.js';
+export { callControl, handleControlLine, handleControlRequest, validateControlRequest, type ControlGuard } from './control/control-dispatch.js';

@@ -6,8 +6,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
-import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferEntryInfo, TransferInfo } from '../shared/api/control-api.js';
+import { join, resolve as resolvePath } from 'node:path';
+import type { KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
@@ -83,11 +83,22 @@ export interface Peer {
   cancel(transfer: string): Promise<TransferInfo>;
   waitTransfer(transfer: string, timeoutMs: number): Promise<TransferInfo>;
   transferEntries(transfer: string): TransferEntryInfo[];
+  /** Unread incoming messages per conversation. */
+  unread(): UnreadInfo[];
+  /** Messages of all conversations containing the text, newest first. */
+  searchHistory(query: string, limit?: number): MessageInfo[];
+  /** Changed keys refused until the user trusts them. */
+  keyChanges(): KeyChangeInfo[];
+  settings(): SettingsInfo;
+  /** Changes the display name and workgroup (saved in the profile, announced at once). */
+  setProfile(name: string, group: string): SelfInfo;
   readonly identity: Identity | null;
 }
 
 /** Default number of history lines returned. */
 const DEFAULT_HISTORY = 100;
+/** Default number of search hits: a screenful or two; the UI asks for more if it wants. */
+const DEFAULT_SEARCH_HITS = 200;
 
 const TRANSFER_FRAMES = new Set(['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done', 'transfer-ack']);
 function isTransferFrame(frame: SessionFrame): frame is TransferControlFrame {
@@ -347,6 +358,33 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     cancel: (transfer) => running().transfers.cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
+    unread: () => running().store.unreadCounts(),
+    searchHistory: (query, limit = DEFAULT_SEARCH_HITS) => running().store.search(query, limit),
+    keyChanges() {
+      const { sessions: sm, directory: dir } = running();
+      return sm.refused().map((k) => ({ ...k, name: dir.get(k.peerId)?.name ?? '' }));
+    },
+    settings() {
+      const { store: st } = running();
+      const url = st.getSetting('relay.url');
+      return {
+        name: me.name,
+        group: me.group,
+        downloads: resolvePath(options.downloads ?? join(options.home, 'downloads')),
+        acceptFrom: options.acceptFrom ?? [],
+        relay: url ? { url, fingerprint: st.getSetting('relay.fingerprint') ?? '' } : null,
+      };
+    },
+    setProfile(name, group) {
+      const { store: st } = running();
+      me.name = name.trim().slice(0, MAX_LABEL_CHARS) || me.name;
+      me.group = group.trim().slice(0, MAX_LABEL_CHARS);
+      st.setSetting('name', me.name);
+      st.setSetting('group', me.group);
+      for (const s of sources) s.update();
+      relay?.client.updateProfile();
+      return selfInfo();
+    },
   };
 }
 

@@ -7,10 +7,13 @@ import { mkdirSync } from 'node:fs';
 import { ControlServer, createPeer, stderrLogger, systemClock, systemRandom, type LogLevel, type PeerOptions } from '../../core/index.js';
 import type { PeerEvent } from '../../shared/api/control-api.js';
 import { formatEvent } from '../format.js';
+import { WebUiServer } from '../web-ui/web-ui-server.js';
 
 export interface RunPeerOptions extends PeerOptions {
   json: boolean;
   logLevel: LogLevel;
+  /** Serve the web UI on this 127.0.0.1 port (0: any free port). */
+  ui?: number;
 }
 
 export async function runPeer(opts: RunPeerOptions): Promise<void> {
@@ -35,10 +38,18 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
   // same profile stops here before touching the database or the network.
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
   await control.start();
+  let webUi: WebUiServer | null = null;
   try {
     await peer.start();
+    if (opts.ui !== undefined) {
+      webUi = new WebUiServer(peer, opts.home, logger);
+      const url = await webUi.start(opts.ui);
+      process.stdout.write((opts.json ? JSON.stringify({ type: 'web-ui', url }) : `web UI: ${url}`) + '\n');
+    }
   } catch (err) {
+    await webUi?.stop();
     await control.stop();
+    await peer.stop();
     throw err;
   }
   await new Promise<void>((resolve) => {
@@ -47,6 +58,7 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
       if (stopping) return;
       stopping = true;
       void (async () => {
+        await webUi?.stop();
         await control.stop();
         await peer.stop();
         resolve();

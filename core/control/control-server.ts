@@ -9,16 +9,9 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import {
-  CONTROL_SOCKET_NAME,
-  ControlRequests,
-  type ControlMethod,
-  type ControlParsed,
-  type ControlRequest,
-  type ControlResponse,
-  type PeerEvent,
-} from '../../shared/api/control-api.js';
-import { ErrorCodes, PigeonError, toErrorInfo } from '../../shared/protocol/errors.js';
+import { CONTROL_SOCKET_NAME, type PeerEvent } from '../../shared/api/control-api.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { handleControlLine } from './control-dispatch.js';
 import type { Peer } from '../peer.js';
 import type { Logger } from '../util/components.js';
 
@@ -109,9 +102,9 @@ export class ControlServer {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         if (line.trim() === '') continue;
-        void this.handle(line, write, () => {
+        void handleControlLine(this.peer, this.logger, line, () => {
           if (!unsubscribe) unsubscribe = this.peer.on((event: PeerEvent) => write({ event }));
-        });
+        }).then(write);
       }
     });
     const cleanup = (): void => {
@@ -120,58 +113,5 @@ export class ControlServer {
     };
     socket.on('close', cleanup);
     socket.on('error', (err) => this.logger.log('debug', 'control client error', { error: err.message }));
-  }
-
-  private async handle(line: string, write: (obj: unknown) => void, subscribe: () => void): Promise<void> {
-    let id = 0;
-    try {
-      const req = JSON.parse(line) as ControlRequest | null;
-      if (typeof req !== 'object' || req === null) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'a request is a JSON object');
-      id = typeof req.id === 'number' ? req.id : 0;
-      if (typeof req.method !== 'string' || !Object.hasOwn(ControlRequests, req.method)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `unknown method ${String(req.method)}`);
-      const method = req.method as ControlMethod;
-      const parsed = ControlRequests[method].safeParse(req.params ?? {});
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new PigeonError(ErrorCodes.BAD_REQUEST, `bad parameters for ${method}: ${issue ? `${issue.path.join('.')} ${issue.message}` : ''}`);
-      }
-      const value = await this.call(method, parsed.data, subscribe);
-      write({ id, ok: true, value } satisfies ControlResponse);
-    } catch (caught) {
-      const err = caught instanceof SyntaxError ? new PigeonError(ErrorCodes.BAD_REQUEST, 'request is not valid JSON') : caught;
-      const info = toErrorInfo(err);
-      if (info.code === ErrorCodes.INTERNAL) this.logger.log('error', 'control request failed', { error: info.message });
-      write({ id, ok: false, error: info } satisfies ControlResponse);
-    }
-  }
-
-  private call(method: ControlMethod, params: unknown, subscribe: () => void): unknown {
-    const peer = this.peer;
-    const handlers: { [M in ControlMethod]: (p: ControlParsed<M>) => unknown } = {
-      whoami: () => peer.self(),
-      peers: () => peer.peers(),
-      send: (p) => peer.send(p.peer, p.text, p.at),
-      waitDelivered: (p) => peer.waitDelivered(p.id, p.timeoutMs),
-      history: (p) => {
-        const messages = peer.history(p.peer, p.limit);
-        if (p.markRead) peer.markRead(p.peer);
-        return messages;
-      },
-      markRead: (p) => ({ count: peer.markRead(p.peer) }),
-      setStatus: (p) => peer.setStatus(p.status, p.away),
-      trust: (p) => peer.trust(p.peer),
-      subscribe: () => {
-        subscribe();
-        return { subscribed: true };
-      },
-      sendFiles: (p) => peer.sendFiles(p.peer, p.paths),
-      transfers: () => peer.transfers(),
-      accept: (p) => peer.accept(p.transfer, p.files),
-      decline: (p) => peer.decline(p.transfer),
-      cancel: (p) => peer.cancel(p.transfer),
-      waitTransfer: (p) => peer.waitTransfer(p.transfer, p.timeoutMs),
-      transferEntries: (p) => peer.transferEntries(p.transfer),
-    };
-    return (handlers[method] as (p: unknown) => unknown)(params);
   }
 }

@@ -47,6 +47,8 @@ export class SessionManager {
   private readonly dials = new Map<string, DialState>();
   /** Keys refused because they differ from the pinned one, until the user trusts them. */
   private readonly refusedKeys = new Map<string, Buffer>();
+  /** Fingerprint of the pinned key each refused key was compared with (for the UI to show both). */
+  private readonly refusedPinned = new Map<string, string>();
   private readonly pending = new Set<Socket>();
   private listenPort = 0;
   private stopping = false;
@@ -143,8 +145,14 @@ export class SessionManager {
     this.components.store.pinKey(peerId, key);
     this.components.directory.setFingerprint(peerId, fingerprintFromSpki(key));
     this.refusedKeys.delete(peerId);
+    this.refusedPinned.delete(peerId);
     this.peerSeen(peerId);
     return true;
+  }
+
+  /** Changed keys waiting for the user's decision. */
+  refused(): Array<{ peerId: string; pinned: string; presented: string }> {
+    return [...this.refusedKeys].map(([peerId, spki]) => ({ peerId, pinned: this.refusedPinned.get(peerId) ?? '', presented: fingerprintFromSpki(spki) }));
   }
 
   /** The pinned key of another known peer with the same name and host, if any. */
@@ -250,6 +258,7 @@ export class SessionManager {
     const pinned = store.pinnedKey(h.peerId) ?? this.keyOfNamesake(h.peerId, h.hello);
     if (pinned && !pinned.equals(h.spki)) {
       this.refusedKeys.set(h.peerId, h.spki);
+      this.refusedPinned.set(h.peerId, fingerprintFromSpki(pinned));
       logger.log('warn', 'refused peer: its key changed', { peer: h.peerId });
       socket.destroy();
       this.init.onKeyChanged(h.peerId, fingerprintFromSpki(pinned), fingerprintFromSpki(h.spki));

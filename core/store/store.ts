@@ -121,6 +121,10 @@ export class Store {
         `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state FROM messages WHERE peer = ?
            ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts, rowid`,
       ),
+      unreadCounts: db.prepare(`SELECT peer, COUNT(*) AS count FROM messages WHERE dir = 1 AND state = 'received' GROUP BY peer`),
+      search: db.prepare(
+        `SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE text LIKE ? ESCAPE '\\' ORDER BY ts DESC, rowid DESC LIMIT ?`,
+      ),
       getSetting: db.prepare(`SELECT value FROM settings WHERE key = ?`),
       setSetting: db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
     };
@@ -285,6 +289,17 @@ export class Store {
 
   history(peer: string, limit: number): MessageInfo[] {
     return (this.s.history.all(peer, limit) as MessageRow[]).map(toInfo);
+  }
+
+  /** Unread incoming messages per conversation (only conversations that have some). */
+  unreadCounts(): Array<{ peer: string; count: number }> {
+    return this.s.unreadCounts.all() as Array<{ peer: string; count: number }>;
+  }
+
+  /** Messages of every conversation containing `query` (LIKE: case-insensitive for ASCII), newest first. */
+  search(query: string, limit: number): MessageInfo[] {
+    const pattern = `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return (this.s.search.all(pattern, limit) as MessageRow[]).map(toInfo);
   }
 
   getSetting(key: string): string | null {

@@ -9,7 +9,7 @@
 import { z } from 'zod/v3';
 import { MAX_TEXT_CHARS } from '../protocol/constants.js';
 import type { ErrorInfo } from '../protocol/errors.js';
-import { AwayMessage, MessageId, PresenceStatus, type Presence } from '../protocol/schemas-common.js';
+import { AwayMessage, Label, MessageId, PresenceStatus, type Presence } from '../protocol/schemas-common.js';
 
 /** 'relayed': the relay holds it for the offline recipient (out of the outbox; delivered comes later). */
 export type MessageState = 'scheduled' | 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'received';
@@ -83,6 +83,32 @@ export interface TransferEntryInfo {
   done: boolean;
 }
 
+/** Unread incoming messages of one conversation. */
+export interface UnreadInfo {
+  peer: string;
+  count: number;
+}
+
+/** A changed key a peer presented, refused until the user trusts it. */
+export interface KeyChangeInfo {
+  peerId: string;
+  name: string;
+  /** Fingerprint of the pinned (known) key. */
+  pinned: string;
+  /** Fingerprint of the key presented now. */
+  presented: string;
+}
+
+/** The settings a UI shows; name and group are changed with setProfile, the rest by `pigeon peer` options. */
+export interface SettingsInfo {
+  name: string;
+  group: string;
+  downloads: string;
+  /** Peers whose offers are accepted without asking (names, id prefixes or 'all'). */
+  acceptFrom: string[];
+  relay: { url: string; fingerprint: string } | null;
+}
+
 export type PeerEvent =
   | { type: 'listening'; self: SelfInfo }
   | { type: 'peer-online'; peer: PeerInfo }
@@ -117,6 +143,12 @@ export const ControlRequests = {
   cancel: z.object({ transfer: z.string().min(1) }),
   waitTransfer: z.object({ transfer: z.string().min(1), timeoutMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000) }),
   transferEntries: z.object({ transfer: z.string().min(1) }),
+  unread: z.object({}),
+  /** Case-insensitive substring search over all conversations, newest first. */
+  searchHistory: z.object({ query: z.string().min(1).max(200), limit: z.number().int().min(1).max(1000).optional() }),
+  keyChanges: z.object({}),
+  settings: z.object({}),
+  setProfile: z.object({ name: Label.min(1), group: Label }),
 } as const;
 
 export type ControlMethod = keyof typeof ControlRequests;
@@ -138,6 +170,11 @@ export interface ControlResults {
   cancel: TransferInfo;
   waitTransfer: TransferInfo;
   transferEntries: TransferEntryInfo[];
+  unread: UnreadInfo[];
+  searchHistory: MessageInfo[];
+  keyChanges: KeyChangeInfo[];
+  settings: SettingsInfo;
+  setProfile: SelfInfo;
 }
 
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

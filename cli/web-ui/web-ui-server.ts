@@ -1,0 +1,151 @@
+/**
+ * `pigeon peer --ui [PORT]`: serves the React UI on 127.0.0.1 for a headless
+ * machine used from a browser. One HTTP server carries the page, the file
+ * uploads (streamed to disk, see web-ui-uploads.ts) and a WebSocket bridge
+ * that speaks the control API (one JSON request or answer per message,
+ * events after `subscribe`), dispatched by the same code as the control
+ * socket. Every request must carry the token (web-ui-auth.ts).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { handleControlLine, type ControlGuard, type Logger, type Peer } from '../../core/index.js';
+import type { PeerEvent } from '../../shared/api/control-api.js';
+import { ErrorCodes, PigeonError, toErrorInfo } from '../../shared/protocol/errors.js';
+import { WebUiAuth } from './web-ui-auth.js';
+import { securityHeaders, serveStatic } from './web-ui-static.js';
+import { WebUiUploads } from './web-ui-uploads.js';
+
+/** Path of the WebSocket bridge. */
+export const BRIDGE_PATH = '/bridge';
+/** Path uploads are posted to (?batch=<hex>&path=<relative path>). */
+export const UPLOAD_PATH = '/upload';
+/** Largest WebSocket message: a request is at most a long chat message (64 Ki chars, ≤ 256 KiB UTF-8) plus JSON. */
+const MAX_WS_MESSAGE = 512 * 1024;
+
+const REFUSALS = {
+  'bad-host': 'This address is only served as http://127.0.0.1 or http://localhost.',
+  'bad-origin': 'Requests must come from the Pigeon page itself.',
+  'bad-token': 'This link is not valid (any more). Open the address that `pigeon peer --ui` printed.',
+} as const;
+
+export class WebUiServer {
+  readonly auth = new WebUiAuth();
+  private readonly uploads: WebUiUploads;
+  private server: Server | null = null;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE });
+  private unsubscribeUploads: (() => void) | null = null;
+
+  constructor(
+    private readonly peer: Peer,
+    home: string,
+    private readonly logger: Logger,
+  ) {
+    this.uploads = new WebUiUploads(home);
+  }
+
+  /** Listens on 127.0.0.1 (port 0: any free port); resolves with the address to open. */
+  async start(port: number): Promise<string> {
+    const server = createServer((req, res) => void this.onRequest(req, res));
+    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new PigeonError(ErrorCodes.BAD_REQUEST, `port ${port} is in use: choose another with --ui <port>`) : err),
+      );
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    this.auth.setPort(typeof address === 'object' && address ? address.port : port);
+    this.server = server;
+    this.unsubscribeUploads = this.peer.on((e) => {
+      if (e.type === 'transfer') void this.uploads.onTransfer(e.transfer).catch(() => {});
+    });
+    return this.auth.url;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribeUploads?.();
+    for (const c of this.wss.clients) c.terminate();
+    const server = this.server;
+    this.server = null;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  private refuse(res: ServerResponse, why: keyof typeof REFUSALS): void {
+    res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(REFUSALS[why] + '\n');
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const isUpload = req.method === 'POST' && url.pathname === UPLOAD_PATH;
+      const verdict = this.auth.check(req, { needOrigin: isUpload });
+      securityHeaders(res, this.auth.port);
+      if (verdict !== 'ok' && verdict !== 'ok-set-cookie') return this.refuse(res, verdict);
+      if (verdict === 'ok-set-cookie') res.setHeader('Set-Cookie', this.auth.cookie());
+      if (isUpload) {
+        const stored = await this.uploads.receive(req, url.searchParams.get('batch') ?? '', url.searchParams.get('path') ?? '');
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ ok: true, value: stored }));
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end('Method not allowed.\n');
+        return;
+      }
+      await serveStatic(req, res);
+    } catch (err) {
+      const info = toErrorInfo(err);
+      if (info.code === ErrorCodes.INTERNAL) this.logger.log('error', 'web UI request failed', { error: info.message });
+      if (!res.headersSent) res.writeHead(info.code === ErrorCodes.INTERNAL ? 500 : 400, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error: info }));
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const verdict = url.pathname === BRIDGE_PATH ? this.auth.check(req, { needOrigin: true }) : 'bad-token';
+    if (verdict !== 'ok' && verdict !== 'ok-set-cookie') {
+      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${REFUSALS[verdict]}\n`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.serveBridge(ws));
+  }
+
+  /** Offers from the browser name uploaded files only. */
+  private readonly guard: ControlGuard = (method, params) => {
+    if (method === 'sendFiles') this.uploads.checkOffered((params as { paths: string[] }).paths);
+  };
+
+  private serveBridge(ws: WebSocket): void {
+    let unsubscribe: (() => void) | null = null;
+    const send = (obj: unknown): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(obj));
+    };
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return send({ id: 0, ok: false, error: { code: ErrorCodes.BAD_REQUEST, message: 'requests are JSON text' } });
+      const line = data.toString();
+      void handleControlLine(this.peer, this.logger, line, () => {
+        if (!unsubscribe) unsubscribe = this.peer.on((event: PeerEvent) => send({ event }));
+      }, this.guard).then((answer) => {
+        if (answer.ok && isSendFiles(line)) this.uploads.offered(answer.value as never, (JSON.parse(line) as { params: { paths: string[] } }).params.paths);
+        send(answer);
+      });
+    });
+    ws.on('close', () => unsubscribe?.());
+    ws.on('error', (err) => this.logger.log('debug', 'web UI socket error', { error: err.message }));
+  }
+}
+
+function isSendFiles(line: string): boolean {
+  try {
+    return (JSON.parse(line) as { method?: unknown }).method === 'sendFiles';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Files dropped on the web UI: each file is streamed by an HTTP POST straight
+ * to disk, into `<profile>/ui-uploads/<batch>/<relative path>`, never held in
+ * memory; the browser then offers the batch's top-level entries by path.
+ * A batch is removed once every transfer that offered it is over (done,
+ * declined, canceled or failed). Offers from the browser may only name paths
+ * inside this folder: the web UI cannot be used to send arbitrary files of
+ * the machine.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm, unlink } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { TransferInfo } from '../../shared/api/control-api.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { safeRelativeSegments } from '../../shared/transfer/safe-name.js';
+
+/** A batch id is chosen by the browser: 16 to 32 hex digits (crypto.getRandomValues there). */
+const BATCH_ID = /^[0-9a-f]{16,32}$/;
+/** States after which a transfer no longer reads its source files. */
+const FINISHED = new Set(['done', 'declined', 'canceled', 'failed']);
+
+export class WebUiUploads {
+  readonly root: string;
+  /** Transfer id -> the batch folders it reads from. */
+  private readonly inUse = new Map<string, string[]>();
+
+  constructor(home: string) {
+    this.root = resolve(home, 'ui-uploads');
+  }
+
+  /** Streams one request body to its place in the batch; answers the path to offer (the batch's top-level entry). */
+  async receive(req: IncomingMessage, batch: string, relPath: string): Promise<{ path: string }> {
+    if (!BATCH_ID.test(batch)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'bad upload batch id');
+    let segments: string[];
+    try {
+      segments = safeRelativeSegments(relPath);
+    } catch {
+      throw new PigeonError(ErrorCodes.BAD_REQUEST, `this file name cannot be used: ${relPath.slice(0, 200)}`);
+    }
+    const batchDir = join(this.root, batch);
+    const target = join(batchDir, ...segments);
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    try {
+      await pipeline(req, createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+    } catch (err) {
+      await unlink(target).catch(() => {});
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new PigeonError(ErrorCodes.BAD_REQUEST, `${relPath} was dropped twice`);
+      if (code === 'ENOSPC') throw new PigeonError(ErrorCodes.DISK_FULL, 'the disk is full: the file could not be stored for sending');
+      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the upload was interrupted');
+    }
+    return { path: join(batchDir, segments[0]!) };
+  }
+
+  /** Throws unless every path lies inside a batch folder. */
+  checkOffered(paths: readonly string[]): void {
+    for (const p of paths) {
+      const rel = relative(this.root, resolve(p));
+      if (rel === '' || rel.startsWith('..') || rel.split(sep).length < 2) {
+        throw new PigeonError(ErrorCodes.BAD_REQUEST, 'the web UI can only send files dropped on it');
+      }
+    }
+  }
+
+  /** Remembers which batches a new transfer reads. */
+  offered(transfer: TransferInfo, paths: readonly string[]): void {
+    const batches = [...new Set(paths.map((p) => join(this.root, relative(this.root, resolve(p)).split(sep)[0]!)))];
+    this.inUse.set(transfer.id, batches);
+    if (FINISHED.has(transfer.state)) void this.finished(transfer.id);
+  }
+
+  /** A transfer changed state: drop its batches when it is over and no other transfer uses them. */
+  async onTransfer(transfer: TransferInfo): Promise<void> {
+    if (FINISHED.has(transfer.state) && this.inUse.has(transfer.id)) await this.finished(transfer.id);
+  }
+
+  private async finished(id: string): Promise<void> {
+    const batches = this.inUse.get(id) ?? [];
+    this.inUse.delete(id);
+    const stillUsed = new Set([...this.inUse.values()].flat());
+    for (const b of batches) if (!stillUsed.has(b)) await rm(b, { recursive: true, force: true });
+  }
+}
