@@ -1,7 +1,9 @@
 // Lint rules, including the import layering of ../shared/ARCHITECTURE.md:
 // shared imports nothing of ours and no node:*; core imports shared only;
 // cli enters core through core/index.ts only; relay imports shared only;
-// nothing imports tests/ or build/.
+// nothing imports tests/ or build/; renderer imports shared only (and
+// talks to the engine through the API object it is given); electron/main
+// enters core through core/index.ts; electron/preload imports shared only.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -11,7 +13,7 @@ const others = (...folders) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench-results/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench-results/**', 'release/**', 'test-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -57,6 +59,42 @@ export default tseslint.config(
     ignores: ['relay/**/*.test.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [others('core', 'cli', 'electron', 'renderer', 'tests', 'build')] }],
+    },
+  },
+  {
+    files: ['renderer/**/*.{ts,tsx}'],
+    ignores: ['renderer/**/*.test.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*', 'electron'], message: 'renderer/ runs in a sandboxed page: no node:*, no electron' }, others('core', 'cli', 'relay', 'electron', 'tests', 'build')] },
+      ],
+    },
+  },
+  {
+    files: ['electron/main/**/*.ts'],
+    ignores: ['electron/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            others('cli', 'relay', 'renderer', 'tests', 'build', 'preload'),
+            { regex: '(^|/)core/(?!index\\.js$)', message: 'ARCHITECTURE.md: electron/main enters core through core/index.ts only' },
+          ],
+        },
+      ],
+      'no-restricted-syntax': ['error', { selector: "ImportSpecifier[imported.name='ipcMain']", message: 'ipcMain is used in electron/main/ipc.ts only' }],
+    },
+  },
+  {
+    files: ['electron/main/ipc.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['electron/preload/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'the preload is sandboxed: contextBridge only' }, others('core', 'cli', 'relay', 'renderer', 'tests', 'build', 'main')] }],
     },
   },
 );

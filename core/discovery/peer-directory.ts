@@ -139,7 +139,10 @@ export class PeerDirectory implements DiscoverySink {
   /** Records the fingerprint of a key that was pinned for a peer. */
   setFingerprint(id: string, fingerprint: string): void {
     const entry = this.entries.get(id);
-    if (entry) entry.fingerprint = fingerprint;
+    if (!entry || entry.fingerprint === fingerprint) return;
+    entry.fingerprint = fingerprint;
+    // UIs show the fingerprint for comparison: tell them it is known now.
+    this.emit({ type: 'peer-updated', peer: this.view(entry) });
   }
 
   private goOffline(entry: Entry): void {

@@ -21,6 +21,9 @@ import {
   type RelayStatus,
   type SelfInfo,
   type TransferEntryInfo,
+  type UnreadInfo,
+  type KeyChangeInfo,
+  type SettingsInfo,
   type TransferInfo,
 } from '../api/control-api.js';
 import { DataConnectionFrame } from './transfer-frames.js';
@@ -223,6 +226,17 @@ const ResultSchemas = {
   transferEntries: z.array(
     z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), kind: z.enum(['file', 'dir']), size: z.number().int().nonnegative(), wanted: z.boolean(), done: z.boolean() }) satisfies z.ZodType<TransferEntryInfo>,
   ),
+  unread: z.array(z.strictObject({ peer: DeviceId, count: z.number().int().positive() }) satisfies z.ZodType<UnreadInfo>),
+  searchHistory: z.array(MessageInfoSchema),
+  keyChanges: z.array(z.strictObject({ peerId: DeviceId, name: Label, pinned: Fingerprint, presented: Fingerprint }) satisfies z.ZodType<KeyChangeInfo>),
+  settings: z.strictObject({
+    name: Label,
+    group: Label,
+    downloads: z.string().min(1),
+    acceptFrom: z.array(z.string()),
+    relay: z.strictObject({ url: z.string().url(), fingerprint: z.string() }).nullable(),
+  }) satisfies z.ZodType<SettingsInfo>,
+  setProfile: SelfInfoSchema,
 } satisfies { [M in ControlMethod]: z.ZodType<ControlResults[M]> };
 
 // `satisfies` above checks that the schemas produce the API types; these check

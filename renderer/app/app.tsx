@@ -1,0 +1,154 @@
+/**
+ * The screen: sidebar (me, colleagues by workgroup, groups), the open
+ * conversation or the history search, the transfers; dialogs for offers,
+ * changed keys and settings. A container: data and actions come from
+ * usePigeon, the pieces are props-only components.
+ */
+import { useEffect, useMemo, useState } from 'react';
+import type { MessageInfo, SettingsInfo, TransferEntryInfo } from '../../shared/api/control-api.js';
+import { ContactList } from '../components/contact-list.js';
+import { Conversation } from '../components/conversation.js';
+import { ErrorBanner } from '../components/error-banner.js';
+import { GroupList, type GroupListItem } from '../components/group-list.js';
+import { KeyChangedDialog } from '../components/key-changed-dialog.js';
+import { OfferDialog } from '../components/offer-dialog.js';
+import { SearchPanel } from '../components/search-panel.js';
+import { SelfHeader } from '../components/self-header.js';
+import { SettingsDialog } from '../components/settings-dialog.js';
+import { TransfersPanel } from '../components/transfers-panel.js';
+import { useT } from '../i18n/i18n.js';
+import { groupContacts } from '../logic/contacts.js';
+import type { Host } from '../transport/host.js';
+import { usePigeon } from './use-pigeon.js';
+
+/** Group conversations arrive with the engine's `groups` method; until then the list is empty. */
+const NO_GROUPS: readonly GroupListItem[] = [];
+/** Pause after typing before the history is searched. */
+const SEARCH_DEBOUNCE_MS = 250;
+
+export function App({ host }: { host: Host }) {
+  const t = useT();
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
+  const [query, setQuery] = useState('');
+  const [searching, setSearching] = useState(false);
+  const [searchQuery, setSearchQuery] = useState('');
+  const [searchResults, setSearchResults] = useState<MessageInfo[] | null>(null);
+  const [settings, setSettings] = useState<SettingsInfo | null>(null);
+  const [offerEntries, setOfferEntries] = useState<{ id: string; entries: TransferEntryInfo[] } | null>(null);
+
+  const peers = useMemo(() => Object.values(state.peers), [state.peers]);
+  const groups = useMemo(() => groupContacts(peers, query), [peers, query]);
+  const activePeer = activeId ? state.peers[activeId] : undefined;
+  const transfers = useMemo(() => Object.values(state.transfers), [state.transfers]);
+  const keyChange = state.keyChanges.find((k) => !blocked.has(k.peerId));
+  const offerId = offerQueue.find((id) => state.transfers[id]?.state === 'offered');
+
+  useEffect(() => {
+    if (!offerId) return setOfferEntries(null);
+    let live = true;
+    actions.entries(offerId).then((entries) => live && setOfferEntries({ id: offerId, entries }), actions.fail);
+    return () => {
+      live = false;
+    };
+  }, [offerId]);
+
+  useEffect(() => {
+    if (!searching || searchQuery.trim() === '') return setSearchResults(null);
+    const timer = setTimeout(() => actions.search(searchQuery.trim()).then(setSearchResults, actions.fail), SEARCH_DEBOUNCE_MS);
+    return () => clearTimeout(timer);
+  }, [searching, searchQuery]);
+
+  if (!state.self) {
+    return <div className="splash">{state.connection === 'lost' ? t('app.connectionLost') : t('app.connecting')}</div>;
+  }
+  const offer = offerId ? state.transfers[offerId] : undefined;
+  const pendingKey = activePeer ? state.keyChanges.find((k) => k.peerId === activePeer.id) : undefined;
+
+  return (
+    <div className="app">
+      <nav className="sidebar">
+        <SelfHeader
+          self={state.self}
+          onStatus={(s, away) => void actions.setStatus(s, away)}
+          onSearch={() => setSearching(true)}
+          onSettings={() => void actions.settings().then(setSettings, actions.fail)}
+        />
+        <GroupList groups={NO_GROUPS} activeId={activeId} unread={state.unread} onSelect={actions.select} />
+        <ContactList
+          groups={groups}
+          anyone={peers.length > 0}
+          query={query}
+          activeId={activeId}
+          unread={state.unread}
+          onQuery={setQuery}
+          onSelect={(id) => {
+            setSearching(false);
+            actions.select(id);
+          }}
+          onDropFiles={(id, drop) => void actions.dropFiles(id, drop)}
+        />
+      </nav>
+      <main className="main">
+        {state.connection === 'lost' && <div className="notice warning-notice">{t('app.connectionLost')}</div>}
+        <ErrorBanner messages={errors} onDismiss={actions.dismissErrors} />
+        {pendingKey && blocked.has(pendingKey.peerId) && (
+          <div className="notice warning-notice">
+            {t('key.title', { name: activePeer!.name })}{' '}
+            <button type="button" className="link-button" onClick={() => actions.review(pendingKey.peerId)}>
+              {t('key.review')}
+            </button>
+          </div>
+        )}
+        {searching ? (
+          <SearchPanel
+            query={searchQuery}
+            results={searchResults}
+            now={now}
+            peerName={peerName}
+            onQuery={setSearchQuery}
+            onOpen={(id) => {
+              setSearching(false);
+              actions.select(id);
+            }}
+            onClose={() => setSearching(false)}
+          />
+        ) : activePeer ? (
+          <Conversation
+            peer={activePeer}
+            messages={state.conversations[activePeer.id] ?? []}
+            now={now}
+            onSend={(text, at) => void actions.send(activePeer.id, text, at)}
+            onDropFiles={(drop) => void actions.dropFiles(activePeer.id, drop)}
+          />
+        ) : (
+          <div className="empty-main">
+            <p>{t('chat.pick')}</p>
+          </div>
+        )}
+      </main>
+      <TransfersPanel
+        transfers={transfers}
+        staging={staging}
+        peerName={peerName}
+        onCancel={actions.cancel}
+        onOpenOffer={actions.openOffer}
+        {...(host.showInFolder ? { onShowInFolder: (id: string) => host.showInFolder?.(id) } : {})}
+        onClearFinished={actions.clearFinished}
+      />
+      {keyChange ? (
+        <KeyChangedDialog change={keyChange} onTrust={() => void actions.trust(keyChange.peerId)} onBlock={() => actions.block(keyChange.peerId)} />
+      ) : offer && offerEntries?.id === offer.id ? (
+        <OfferDialog
+          transfer={offer}
+          entries={offerEntries.entries}
+          peerName={peerName(offer.peer)}
+          onAccept={(files) => void actions.accept(offer.id, files)}
+          onDecline={() => actions.decline(offer.id)}
+          onLater={() => actions.later(offer.id)}
+        />
+      ) : settings ? (
+        <SettingsDialog self={state.self} settings={settings} onSave={actions.saveProfile} onClose={() => setSettings(null)} />
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,169 @@
+/**
+ * The container's data: loads the engine's state when the transport
+ * connects, keeps it current from events, and offers the actions the
+ * screens need. Side effects live here (mark read, notifications, the
+ * offer queue); the components stay props-only.
+ */
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import { ApiError } from '../../shared/api/pigeon-api.js';
+import { useT } from '../i18n/i18n.js';
+import { totalUnread } from '../logic/contacts.js';
+import type { DropBundle, Host } from '../transport/host.js';
+import type { Staging } from '../components/transfers-panel.js';
+import { initialState, reducer } from './state.js';
+
+/** How often message times ("12:30" vs "Mon 12:30") are refreshed. */
+const CLOCK_TICK_MS = 30_000;
+
+function messageOf(err: unknown): string {
+  return err instanceof ApiError || err instanceof Error ? err.message : String(err);
+}
+
+export function usePigeon(host: Host) {
+  const t = useT();
+  const { api } = host;
+  const [state, dispatch] = useReducer(reducer, initialState);
+  const [activeId, setActiveId] = useState<string | null>(null);
+  const [errors, setErrors] = useState<string[]>([]);
+  const [offerQueue, setOfferQueue] = useState<string[]>([]);
+  const [staging, setStaging] = useState<Staging[]>([]);
+  const [now, setNow] = useState(() => Date.now());
+  /** Changed keys the user chose to keep blocking: not asked again until reviewed. */
+  const [blocked, setBlocked] = useState<ReadonlySet<string>>(new Set());
+  const active = useRef<string | null>(null);
+  active.current = activeId;
+  const peersRef = useRef(state.peers);
+  peersRef.current = state.peers;
+
+  const fail = useCallback((err: unknown) => setErrors((e) => [...e, messageOf(err)]), []);
+  const peerName = useCallback((id: string) => peersRef.current[id]?.name ?? id.slice(0, 8), []);
+
+  const load = useCallback(async () => {
+    try {
+      const [self, peers, unread, transfers, keyChanges] = await Promise.all([api.whoami({}), api.peers({}), api.unread({}), api.transfers({}), api.keyChanges({})]);
+      dispatch({ type: 'loaded', self, peers, unread, transfers, keyChanges });
+      setOfferQueue(transfers.filter((tr) => tr.direction === 'in' && tr.state === 'offered').map((tr) => tr.id));
+      const open = active.current;
+      if (open) dispatch({ type: 'history', peer: open, messages: await api.history({ peer: open, markRead: true }) });
+    } catch (err) {
+      fail(err);
+    }
+  }, [api, fail]);
+
+  useEffect(() => {
+    const offConnection = host.onConnection((s) => {
+      if (s === 'open') void load();
+      else dispatch({ type: 'connection', state: 'lost' });
+    });
+    const offEvents = api.onEvent((event: PeerEvent) => {
+      dispatch({ type: 'event', event });
+      if (event.type === 'message' && event.message.direction === 'in') {
+        const from = event.message.peer;
+        if (from === active.current && document.hasFocus()) {
+          void api.markRead({ peer: from }).then(() => dispatch({ type: 'read', peer: from }), fail);
+        } else host.notify(peerName(from), event.message.text, () => setActiveId(from));
+      }
+      if (event.type === 'transfer' && event.transfer.direction === 'in' && event.transfer.state === 'offered') {
+        const tr: TransferInfo = event.transfer;
+        setOfferQueue((q) => (q.includes(tr.id) ? q : [...q, tr.id]));
+        host.notify(peerName(tr.peer), t('offer.title', { name: peerName(tr.peer) }));
+      }
+    });
+    const tick = setInterval(() => setNow(Date.now()), CLOCK_TICK_MS);
+    return () => {
+      offConnection();
+      offEvents();
+      clearInterval(tick);
+    };
+  }, [api, host, load, fail, peerName, t]);
+
+  useEffect(() => host.setBadge(totalUnread(state.unread)), [host, state.unread]);
+
+  // Opening a conversation loads its history and marks it read.
+  useEffect(() => {
+    if (!activeId || state.connection !== 'open') return;
+    let live = true;
+    api.history({ peer: activeId, markRead: true }).then((messages) => {
+      if (!live) return;
+      dispatch({ type: 'history', peer: activeId, messages });
+      dispatch({ type: 'read', peer: activeId });
+    }, fail);
+    return () => {
+      live = false;
+    };
+  }, [activeId, api, fail, state.connection]);
+
+  const actions = {
+    select: setActiveId,
+    dismissErrors: () => setErrors([]),
+    async send(peer: string, text: string, at?: number) {
+      try {
+        dispatch({ type: 'message', message: await api.send({ peer, text, ...(at !== undefined ? { at } : {}) }) });
+      } catch (err) {
+        fail(err);
+      }
+    },
+    async dropFiles(peer: string, drop: DropBundle) {
+      const key = `${Date.now()}-${Math.random()}`;
+      const total = drop.files.reduce((n, f) => n + f.size, 0);
+      if (host.kind === 'web') setStaging((s) => [...s, { key, peerName: peerName(peer), files: drop.files.length, sent: 0, total }]);
+      try {
+        const paths = await host.stageDrop(drop, (sent, all) => setStaging((s) => s.map((x) => (x.key === key ? { ...x, sent, total: all } : x))));
+        if (paths.length === 0) return;
+        const tr = await api.sendFiles({ peer, paths });
+        dispatch({ type: 'event', event: { type: 'transfer', transfer: tr } });
+      } catch (err) {
+        fail(err);
+      } finally {
+        setStaging((s) => s.filter((x) => x.key !== key));
+      }
+    },
+    cancel: (id: string) => void api.cancel({ transfer: id }).catch(fail),
+    async accept(id: string, files?: number[]) {
+      setOfferQueue((q) => q.filter((x) => x !== id));
+      try {
+        await api.accept({ transfer: id, ...(files ? { files } : {}) });
+      } catch (err) {
+        fail(err);
+      }
+    },
+    decline(id: string) {
+      setOfferQueue((q) => q.filter((x) => x !== id));
+      void api.decline({ transfer: id }).catch(fail);
+    },
+    later: (id: string) => setOfferQueue((q) => q.filter((x) => x !== id)),
+    openOffer: (id: string) => setOfferQueue((q) => [id, ...q.filter((x) => x !== id)]),
+    entries: (id: string) => api.transferEntries({ transfer: id }),
+    async trust(peerId: string) {
+      try {
+        await api.trust({ peer: peerId });
+        dispatch({ type: 'key-answered', peerId });
+      } catch (err) {
+        fail(err);
+      }
+    },
+    block: (peerId: string) => setBlocked((b) => new Set([...b, peerId])),
+    review: (peerId: string) => setBlocked((b) => new Set([...b].filter((x) => x !== peerId))),
+    async setStatus(status: 'online' | 'away' | 'busy', away: string) {
+      try {
+        dispatch({ type: 'self', self: await api.setStatus({ status, away }) });
+      } catch (err) {
+        fail(err);
+      }
+    },
+    settings: () => api.settings({}),
+    async saveProfile(name: string, group: string) {
+      try {
+        dispatch({ type: 'self', self: await api.setProfile({ name, group }) });
+      } catch (err) {
+        fail(err);
+      }
+    },
+    search: (query: string) => api.searchHistory({ query }),
+    clearFinished: (ids: string[]) => dispatch({ type: 'transfers-cleared', ids }),
+    fail,
+  };
+
+  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions };
+}

@@ -1,0 +1,44 @@
+/** An open conversation: who it is with (presence, fingerprint), the messages, the composer; files dropped anywhere on it are offered. */
+import type { MessageInfo, PeerInfo } from '../../shared/api/control-api.js';
+import { useT } from '../i18n/i18n.js';
+import type { DropBundle } from '../transport/host.js';
+import { Composer } from './composer.js';
+import { MessageList } from './message-list.js';
+import { PresenceDot } from './presence-dot.js';
+import { useFileDrop } from './use-file-drop.js';
+
+export interface ConversationProps {
+  peer: PeerInfo;
+  messages: readonly MessageInfo[];
+  now: number;
+  onSend(text: string, at?: number): void;
+  onDropFiles(drop: DropBundle): void;
+}
+
+export function Conversation({ peer, messages, now, onSend, onDropFiles }: ConversationProps) {
+  const t = useT();
+  const { over, handlers } = useFileDrop(onDropFiles);
+  const presence = peer.online ? peer.status : 'offline';
+  return (
+    <section className={`conversation${over ? ' drop-over' : ''}`} {...handlers} aria-label={peer.name}>
+      <header className="conversation-header">
+        <div>
+          <h2>
+            <PresenceDot presence={presence} /> {peer.name}
+          </h2>
+          <p className="conversation-sub">
+            {[t(`status.${presence}`), peer.online && peer.away ? `“${peer.away}”` : '', peer.group, peer.host].filter(Boolean).join(' · ')}
+          </p>
+        </div>
+        <details className="fingerprint">
+          <summary>{t('chat.fingerprint')}</summary>
+          <code>{peer.fingerprint || t('chat.fingerprintUnknown')}</code>
+        </details>
+      </header>
+      {!peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
+      <MessageList messages={messages} now={now} />
+      {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}
+      <Composer onSend={onSend} />
+    </section>
+  );
+}

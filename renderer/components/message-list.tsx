@@ -1,0 +1,37 @@
+/** The messages of a conversation, oldest first, with time and, for mine, the delivery state. */
+import { useEffect, useRef } from 'react';
+import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
+import { useI18n } from '../i18n/i18n.js';
+import { formatMessageTime } from '../logic/format.js';
+import { ClockIcon } from './icons.js';
+
+/** The mark shown on my messages: a clock while waiting, one tick sent, two delivered, two blue read. */
+const MARKS: Record<MessageState, string> = { scheduled: '', queued: '', sent: '✓', relayed: '✓', delivered: '✓✓', read: '✓✓', received: '' };
+
+export function MessageList({ messages, now }: { messages: readonly MessageInfo[]; now: number }) {
+  const { t, lang } = useI18n();
+  const end = useRef<HTMLDivElement>(null);
+  useEffect(() => end.current?.scrollIntoView?.({ block: 'end' }), [messages.length]);
+  if (messages.length === 0) return <p className="empty chat-empty">{t('chat.noMessages')}</p>;
+  return (
+    <ol className="messages">
+      {messages.map((m) => {
+        const stateText = m.state === 'scheduled' && m.due ? t('state.scheduled', { time: formatMessageTime(m.due, now, lang) }) : t(`state.${m.state}`);
+        return (
+          <li key={`${m.direction}-${m.id}`} className={`message ${m.direction}`} data-state={m.state}>
+            <div className="bubble">{m.text}</div>
+            <div className="meta">
+              <time dateTime={new Date(m.ts).toISOString()}>{formatMessageTime(m.ts, now, lang)}</time>
+              {m.direction === 'out' && (
+                <span className={`mark mark-${m.state}`} title={stateText}>
+                  {m.state === 'scheduled' || m.state === 'queued' ? <ClockIcon /> : MARKS[m.state]} <span className="mark-text">{stateText}</span>
+                </span>
+              )}
+            </div>
+          </li>
+        );
+      })}
+      <div ref={end} />
+    </ol>
+  );
+}

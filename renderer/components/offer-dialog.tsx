@@ -1,0 +1,65 @@
+/** An incoming offer: who sends what, with sizes; accept all, accept the chosen files, or decline. */
+import { useState } from 'react';
+import type { TransferEntryInfo, TransferInfo } from '../../shared/api/control-api.js';
+import { useT } from '../i18n/i18n.js';
+import { formatBytes } from '../logic/format.js';
+import { Dialog } from './dialog.js';
+import { FolderIcon } from './icons.js';
+
+export interface OfferDialogProps {
+  transfer: TransferInfo;
+  entries: readonly TransferEntryInfo[];
+  peerName: string;
+  onAccept(files?: number[]): void;
+  onDecline(): void;
+  onLater(): void;
+}
+
+export function OfferDialog({ transfer, entries, peerName, onAccept, onDecline, onLater }: OfferDialogProps) {
+  const t = useT();
+  const files = entries.filter((e) => e.kind === 'file');
+  const [chosen, setChosen] = useState<Set<number>>(() => new Set(files.map((e) => e.index)));
+  const all = chosen.size === files.length;
+  const toggle = (i: number): void =>
+    setChosen((prev) => {
+      const next = new Set(prev);
+      if (next.has(i)) next.delete(i);
+      else next.add(i);
+      return next;
+    });
+  return (
+    <Dialog
+      title={t('offer.title', { name: peerName })}
+      className="offer"
+      onEscape={onLater}
+      actions={
+        <>
+          <button type="button" onClick={onDecline}>
+            {t('offer.decline')}
+          </button>
+          <button type="button" className="primary" disabled={chosen.size === 0} onClick={() => onAccept(all ? undefined : [...chosen])}>
+            {all ? t('offer.accept') : t('offer.acceptSome')}
+          </button>
+        </>
+      }
+    >
+      <p>{t('offer.total', { count: transfer.fileCount, size: formatBytes(transfer.totalBytes, t) })}</p>
+      <ul className="offer-files">
+        {entries.map((e) =>
+          e.kind === 'dir' ? (
+            <li key={e.index} className="offer-dir">
+              <FolderIcon /> {e.path} <span className="muted">({t('offer.folder')})</span>
+            </li>
+          ) : (
+            <li key={e.index}>
+              <label>
+                <input type="checkbox" checked={chosen.has(e.index)} onChange={() => toggle(e.index)} /> {e.path}
+                <span className="muted size">{formatBytes(e.size, t)}</span>
+              </label>
+            </li>
+          ),
+        )}
+      </ul>
+    </Dialog>
+  );
+}

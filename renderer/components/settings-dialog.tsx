@@ -1,0 +1,88 @@
+/**
+ * Settings: name and workgroup (saved at once in the profile), language, and
+ * what is set when Pigeon starts (download folder, auto-accept, relay) shown
+ * read-only, with my own key fingerprint to read to colleagues.
+ */
+import { useState } from 'react';
+import type { SelfInfo, SettingsInfo } from '../../shared/api/control-api.js';
+import { LANGS, useI18n, type Lang } from '../i18n/i18n.js';
+import { Dialog } from './dialog.js';
+
+export interface SettingsDialogProps {
+  self: SelfInfo;
+  settings: SettingsInfo;
+  onSave(name: string, group: string): Promise<void>;
+  onClose(): void;
+}
+
+export function SettingsDialog({ self, settings, onSave, onClose }: SettingsDialogProps) {
+  const { t, lang, setLang } = useI18n();
+  const [name, setName] = useState(settings.name);
+  const [group, setGroup] = useState(settings.group);
+  const [saved, setSaved] = useState(false);
+  const dirty = name !== settings.name || group !== settings.group;
+  return (
+    <Dialog
+      title={t('settings.title')}
+      className="settings"
+      onEscape={onClose}
+      actions={
+        <>
+          {saved && !dirty && <span className="muted">{t('settings.saved')}</span>}
+          <button type="button" onClick={onClose}>
+            {t('settings.close')}
+          </button>
+          <button
+            type="button"
+            className="primary"
+            disabled={!dirty || name.trim() === ''}
+            onClick={() => void onSave(name.trim(), group.trim()).then(() => setSaved(true))}
+          >
+            {t('settings.save')}
+          </button>
+        </>
+      }
+    >
+      <div className="form">
+        <label>
+          {t('settings.name')}
+          <input value={name} maxLength={64} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label>
+          {t('settings.group')}
+          <input value={group} maxLength={64} onChange={(e) => setGroup(e.target.value)} />
+        </label>
+        <label>
+          {t('settings.language')}
+          <select value={lang} onChange={(e) => setLang(e.target.value as Lang)}>
+            {LANGS.map((l) => (
+              <option key={l} value={l}>
+                {t(`lang.${l}`)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <div className="field">
+          <span>{t('settings.fingerprint')}</span>
+          <code className="fingerprint-big">{self.fingerprint}</code>
+          <span className="muted">{t('settings.fingerprintHelp')}</span>
+        </div>
+        <div className="field readonly">
+          <span>{t('settings.downloads')}</span>
+          <code>{settings.downloads}</code>
+          <span>{t('settings.acceptFrom')}</span>
+          <code>{settings.acceptFrom.length ? settings.acceptFrom.join(', ') : t('settings.acceptNobody')}</code>
+          <span>{t('settings.relay')}</span>
+          <code>{settings.relay ? settings.relay.url : t('settings.relayNone')}</code>
+          {settings.relay && (
+            <>
+              <span>{t('settings.relayFingerprint')}</span>
+              <code>{settings.relay.fingerprint || '—'}</code>
+            </>
+          )}
+          <span className="muted">{t('settings.fromCommandLine')}</span>
+        </div>
+      </div>
+    </Dialog>
+  );
+}

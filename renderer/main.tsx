@@ -1,0 +1,25 @@
+/**
+ * Entry of the renderer: picks the host the page runs in (the Electron
+ * preload's bridge, else the web UI's WebSocket) and mounts the app.
+ */
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './app/app.js';
+import { I18nProvider } from './i18n/i18n.js';
+import { createElectronHost } from './transport/electron-host.js';
+import { createWsHost } from './transport/ws-host.js';
+import './styles.css';
+
+const host = window.pigeon && window.pigeonDesktop ? createElectronHost(window.pigeon, window.pigeonDesktop) : createWsHost(window.location);
+
+// Files dropped outside a drop zone must not make the page navigate to them.
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => e.preventDefault());
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <I18nProvider>
+      <App host={host} />
+    </I18nProvider>
+  </StrictMode>,
+);
