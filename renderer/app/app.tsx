@@ -44,7 +44,10 @@ export function App({ host }: { host: Host }) {
   const offerId = offerQueue.find((id) => state.transfers[id]?.state === 'offered');
 
   useEffect(() => {
-    if (!offerId) return setOfferEntries(null);
+    if (!offerId) {
+      setOfferEntries(null);
+      return;
+    }
     let live = true;
     actions.entries(offerId).then((entries) => live && setOfferEntries({ id: offerId, entries }), actions.fail);
     return () => {
@@ -53,7 +56,10 @@ export function App({ host }: { host: Host }) {
   }, [offerId]);
 
   useEffect(() => {
-    if (!searching || searchQuery.trim() === '') return setSearchResults(null);
+    if (!searching || searchQuery.trim() === '') {
+      setSearchResults(null);
+      return;
+    }
     const timer = setTimeout(() => actions.search(searchQuery.trim()).then(setSearchResults, actions.fail), SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(timer);
   }, [searching, searchQuery]);

@@ -78,7 +78,9 @@ export function usePigeon(host: Host) {
     };
   }, [api, host, load, fail, peerName, t]);
 
-  useEffect(() => host.setBadge(totalUnread(state.unread)), [host, state.unread]);
+  useEffect(() => {
+    host.setBadge(totalUnread(state.unread));
+  }, [host, state.unread]);
 
   // Opening a conversation loads its history and marks it read.
   useEffect(() => {

@@ -11,7 +11,9 @@ const MARKS: Record<MessageState, string> = { scheduled: '', queued: '', sent: '
 export function MessageList({ messages, now }: { messages: readonly MessageInfo[]; now: number }) {
   const { t, lang } = useI18n();
   const end = useRef<HTMLDivElement>(null);
-  useEffect(() => end.current?.scrollIntoView?.({ block: 'end' }), [messages.length]);
+  useEffect(() => {
+    end.current?.scrollIntoView?.({ block: 'end' });
+  }, [messages.length]);
   if (messages.length === 0) return <p className="empty chat-empty">{t('chat.noMessages')}</p>;
   return (
     <ol className="messages">

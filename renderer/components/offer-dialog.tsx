@@ -43,7 +43,7 @@ export function OfferDialog({ transfer, entries, peerName, onAccept, onDecline, 
         </>
       }
     >
-      <p>{t('offer.total', { count: transfer.fileCount, size: formatBytes(transfer.totalBytes, t) })}</p>
+      <p>{t(transfer.fileCount === 1 ? 'offer.totalOne' : 'offer.total', { count: transfer.fileCount, size: formatBytes(transfer.totalBytes, t) })}</p>
       <ul className="offer-files">
         {entries.map((e) =>
           e.kind === 'dir' ? (

@@ -19,7 +19,9 @@ export interface SelfHeaderProps {
 export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderProps) {
   const { t, lang, setLang } = useI18n();
   const [away, setAway] = useState(self.away);
-  useEffect(() => setAway(self.away), [self.away]);
+  useEffect(() => {
+    setAway(self.away);
+  }, [self.away]);
   return (
     <header className="self">
       <div className="self-line">

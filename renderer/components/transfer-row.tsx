@@ -18,7 +18,7 @@ export function TransferRow({ transfer: tr, peerName, onCancel, onOpenOffer, onS
   const eta = etaSeconds(tr);
   const running = tr.state === 'accepted';
   const waitingForMe = tr.direction === 'in' && tr.state === 'offered';
-  const status = tr.state === 'queued' ? t('transfer.queued', { name: peerName }) : t(`transfer.${tr.state}`);
+  const status = tr.state === 'queued' ? t('transfer.queued', { name: peerName }) : waitingForMe ? t('transfer.offeredIn') : t(`transfer.${tr.state}`);
   return (
     <li className={`transfer transfer-${tr.state}`} data-transfer={tr.id} data-state={tr.state}>
       <div className="transfer-head">
