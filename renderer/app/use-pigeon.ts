@@ -155,11 +155,14 @@ export function usePigeon(host: Host) {
       }
     },
     settings: () => api.settings({}),
-    async saveProfile(name: string, group: string) {
+    /** Resolves true once saved (false: the error is shown). */
+    async saveProfile(name: string, group: string): Promise<boolean> {
       try {
         dispatch({ type: 'self', self: await api.setProfile({ name, group }) });
+        return true;
       } catch (err) {
         fail(err);
+        return false;
       }
     },
     search: (query: string) => api.searchHistory({ query }),

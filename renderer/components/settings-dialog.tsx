@@ -11,7 +11,8 @@ import { Dialog } from './dialog.js';
 export interface SettingsDialogProps {
   self: SelfInfo;
   settings: SettingsInfo;
-  onSave(name: string, group: string): Promise<void>;
+  /** Resolves true once saved. */
+  onSave(name: string, group: string): Promise<boolean>;
   onClose(): void;
 }
 
@@ -19,8 +20,10 @@ export function SettingsDialog({ self, settings, onSave, onClose }: SettingsDial
   const { t, lang, setLang } = useI18n();
   const [name, setName] = useState(settings.name);
   const [group, setGroup] = useState(settings.group);
+  /** What the profile holds now: the settings as opened, then what was saved. */
+  const [stored, setStored] = useState({ name: settings.name, group: settings.group });
   const [saved, setSaved] = useState(false);
-  const dirty = name !== settings.name || group !== settings.group;
+  const dirty = name !== stored.name || group !== stored.group;
   return (
     <Dialog
       title={t('settings.title')}
@@ -36,7 +39,16 @@ export function SettingsDialog({ self, settings, onSave, onClose }: SettingsDial
             type="button"
             className="primary"
             disabled={!dirty || name.trim() === ''}
-            onClick={() => void onSave(name.trim(), group.trim()).then(() => setSaved(true))}
+            onClick={() => {
+              const next = { name: name.trim(), group: group.trim() };
+              void onSave(next.name, next.group).then((ok) => {
+                if (!ok) return;
+                setName(next.name);
+                setGroup(next.group);
+                setStored(next);
+                setSaved(true);
+              });
+            }}
           >
             {t('settings.save')}
           </button>

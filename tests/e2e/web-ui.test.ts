@@ -158,6 +158,30 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await pageA.locator('.transfers h2', { hasText: 'Transfers' }).waitFor();
   });
 
+  it('searches all history, and shows settings with my fingerprint; a new workgroup reaches the others', async () => {
+    await pageA.click('button[aria-label="Search messages"]');
+    await pageA.fill('.search-panel input', 'LUNCH');
+    const hit = pageA.locator('.search-results button', { hasText: 'Hello Bob, lunch at 12?' });
+    await hit.waitFor({ timeout: UI_TIMEOUT });
+    await screenshot(pageA, '07-search');
+    await hit.click();
+    await pageA.locator('.conversation h2', { hasText: 'Bob' }).waitFor();
+
+    const me = JSON.parse((await pigeon(['whoami', '--home', ha, '--json'])).stdout) as { fingerprint: string };
+    await pageA.click('button[aria-label="Settings"]');
+    const settings = pageA.locator('.dialog.settings');
+    await settings.waitFor();
+    expect(await settings.innerText()).toContain(me.fingerprint);
+    expect(await settings.innerText()).toContain(join(ha, 'downloads'));
+    await settings.locator('label', { hasText: 'Workgroup' }).locator('input').fill('Sales EU');
+    await screenshot(pageA, '08-settings');
+    await settings.locator('button.primary').click();
+    await settings.locator('text=Saved.').waitFor();
+    await settings.locator('button', { hasText: 'Close' }).click();
+    await pageA.locator('.self-group', { hasText: 'Sales EU' }).waitFor();
+    await pageB.locator('.contact-group h3', { hasText: 'Sales EU' }).waitFor({ timeout: UI_TIMEOUT });
+  });
+
   it('asks about a changed key and goes on once it is trusted', async () => {
     expect((await pigeon(['send', '--home', ha, 'Carol', 'first', '--wait'])).code).toBe(0);
     await carol.stop();
@@ -173,7 +197,7 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     const dialog = pageA.locator('.dialog.warning');
     await dialog.waitFor({ timeout: UI_TIMEOUT });
     expect(await dialog.innerText()).toContain('The key of Carol has changed');
-    await screenshot(pageA, '07-key-changed');
+    await screenshot(pageA, '09-key-changed');
     await dialog.locator('button', { hasText: 'trust the new key' }).click();
     await dialog.waitFor({ state: 'detached' });
     // Alice writes to the new Carol: the session opens, both messages go through.
@@ -185,6 +209,6 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     const history = JSON.parse((await pigeon(['history', '--home', hc, 'Alice', '--json'])).stdout) as Array<{ text: string; state: string }>;
     expect(history.map((m) => m.text).sort()).toEqual(['first', 'it is me, new laptop', 'welcome back']);
     expect(history.find((m) => m.text === 'it is me, new laptop')!.state).toMatch(/^(delivered|read)$/);
-    await screenshot(pageA, '08-after-trust');
+    await screenshot(pageA, '10-after-trust');
   });
 });
