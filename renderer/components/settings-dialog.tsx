@@ -83,9 +83,9 @@ export function SettingsDialog({ self, settings, onSave, onClose }: SettingsDial
           <span>{t('settings.downloads')}</span>
           <code>{settings.downloads}</code>
           <span>{t('settings.acceptFrom')}</span>
-          <code>{settings.acceptFrom.length ? settings.acceptFrom.join(', ') : t('settings.acceptNobody')}</code>
+          {settings.acceptFrom.length ? <code>{settings.acceptFrom.join(', ')}</code> : <span className="value">{t('settings.acceptNobody')}</span>}
           <span>{t('settings.relay')}</span>
-          <code>{settings.relay ? settings.relay.url : t('settings.relayNone')}</code>
+          {settings.relay ? <code>{settings.relay.url}</code> : <span className="value">{t('settings.relayNone')}</span>}
           {settings.relay && (
             <>
               <span>{t('settings.relayFingerprint')}</span>

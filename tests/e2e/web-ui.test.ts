@@ -87,6 +87,9 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
   it('lists the colleagues by workgroup with their presence', async () => {
     await pageA.locator('button[data-peer="Bob"] .presence-online').waitFor({ timeout: UI_TIMEOUT });
     await pageA.locator('button[data-peer="Carol"] .presence-online').waitFor({ timeout: UI_TIMEOUT });
+    // Presence changes show up: Carol goes away with a message.
+    expect((await pigeon(['status', '--home', hc, 'away', 'in a meeting until 3'])).code).toBe(0);
+    await pageA.locator('button[data-peer="Carol"]', { hasText: 'in a meeting until 3' }).locator('.presence-away').waitFor({ timeout: UI_TIMEOUT });
     const groups = await pageA.locator('.contact-group h3').allInnerTexts();
     expect(groups.map((g) => g.split(' ')[0])).toEqual(['SALES', 'SUPPORT']);
     // Search by workgroup finds Carol only.
