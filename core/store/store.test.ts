@@ -530,3 +530,31 @@ describe('durability', () => {
     expect(() => s.close()).not.toThrow();
   });
 });
+
+describe('unreadCounts() and search() (for the UI)', () => {
+  it('counts unread incoming messages per conversation until read', () => {
+    const s = openStore();
+    s.storeIncoming(ALICE, [1, 2, 3].map((n) => ({ id: mid(n), seq: n, ts: T0 + n, text: `a${n}` })), T0);
+    s.storeIncoming(BOB, [{ id: mid(4), seq: 1, ts: T0, text: 'b' }], T0);
+    s.enqueue([draft(5, ALICE)]);
+    expect(s.unreadCounts().sort((x, y) => x.peer.localeCompare(y.peer))).toEqual([
+      { peer: ALICE, count: 3 },
+      { peer: BOB, count: 1 },
+    ]);
+    s.markRead(ALICE);
+    expect(s.unreadCounts()).toEqual([{ peer: BOB, count: 1 }]);
+  });
+
+  it('finds text in every conversation, newest first, ASCII case-insensitively, with LIKE wildcards taken literally', () => {
+    const s = openStore();
+    s.enqueue([{ id: mid(1), peer: ALICE, text: 'Lunch at 12?', ts: T0 + 1 }]);
+    s.storeIncoming(BOB, [{ id: mid(2), seq: 1, ts: T0 + 2, text: 'lunch tomorrow, 100% sure' }], T0 + 2);
+    s.storeIncoming(BOB, [{ id: mid(3), seq: 2, ts: T0 + 3, text: '午饭吃什么' }], T0 + 3);
+    expect(s.search('LUNCH', 10).map((m) => m.text)).toEqual(['lunch tomorrow, 100% sure', 'Lunch at 12?']);
+    expect(s.search('100%', 10).map((m) => m.id)).toEqual([mid(2)]);
+    expect(s.search('%', 10).map((m) => m.id)).toEqual([mid(2)]);
+    expect(s.search('_', 10)).toEqual([]);
+    expect(s.search('午饭', 10).map((m) => m.id)).toEqual([mid(3)]);
+    expect(s.search('lunch', 1)).toHaveLength(1);
+  });
+});
