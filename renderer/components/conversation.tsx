@@ -1,6 +1,7 @@
 /** An open conversation: who it is with (presence, fingerprint), the messages, the composer; files dropped anywhere on it are offered. */
 import type { MessageInfo, PeerInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
+import { useRef } from 'react';
 import type { DropBundle } from '../transport/host.js';
 import { Composer } from './composer.js';
 import { MessageList } from './message-list.js';
@@ -18,6 +19,7 @@ export interface ConversationProps {
 export function Conversation({ peer, messages, now, onSend, onDropFiles }: ConversationProps) {
   const t = useT();
   const { over, handlers } = useFileDrop(onDropFiles);
+  const picker = useRef<HTMLInputElement>(null);
   const presence = peer.online ? peer.status : 'offline';
   return (
     <section className={`conversation${over ? ' drop-over' : ''}`} {...handlers} aria-label={peer.name}>
@@ -38,7 +40,18 @@ export function Conversation({ peer, messages, now, onSend, onDropFiles }: Conve
       {!peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
       <MessageList messages={messages} now={now} />
       {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}
-      <Composer onSend={onSend} />
+      <input
+        ref={picker}
+        type="file"
+        multiple
+        hidden
+        onChange={(e) => {
+          const files = [...(e.target.files ?? [])];
+          e.target.value = '';
+          if (files.length > 0) onDropFiles({ files, entries: files.map(() => null) });
+        }}
+      />
+      <Composer onSend={onSend} onPickFiles={() => picker.current?.click()} />
     </section>
   );
 }

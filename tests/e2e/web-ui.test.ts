@@ -8,7 +8,7 @@
  * every step land in test-results/e2e/.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,6 +152,22 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     expect(createHash('sha256').update(received).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
   });
 
+  it('sends files picked with "Send files…"; the receiver chooses which to take', async () => {
+    const one = randomBytes(10_000);
+    const two = randomBytes(20_000);
+    await pageB.locator('.conversation input[type="file"]').setInputFiles([
+      { name: 'keep.bin', mimeType: 'application/octet-stream', buffer: one },
+      { name: 'skip.bin', mimeType: 'application/octet-stream', buffer: two },
+    ]);
+    const offer = pageA.locator('.dialog.offer');
+    await offer.waitFor({ timeout: UI_TIMEOUT });
+    await offer.locator('label', { hasText: 'skip.bin' }).locator('input[type="checkbox"]').uncheck();
+    await offer.locator('button.primary', { hasText: 'Accept selected' }).click();
+    await expect.poll(() => pageA.locator('.transfer[data-state="done"]').count(), { timeout: UI_TIMEOUT }).toBe(2);
+    expect(readFileSync(join(ha, 'downloads', 'keep.bin')).equals(one)).toBe(true);
+    expect(existsSync(join(ha, 'downloads', 'skip.bin'))).toBe(false);
+  });
+
   it('switches between English and Chinese', async () => {
     await pageA.click('button.lang-toggle');
     await pageA.locator('.transfers h2', { hasText: '文件传输' }).waitFor();
@@ -213,5 +229,9 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     expect(history.map((m) => m.text).sort()).toEqual(['first', 'it is me, new laptop', 'welcome back']);
     expect(history.find((m) => m.text === 'it is me, new laptop')!.state).toMatch(/^(delivered|read)$/);
     await screenshot(pageA, '10-after-trust');
+    // A narrow window keeps the transfers, under the conversation.
+    await pageA.setViewportSize({ width: 900, height: 700 });
+    expect(await pageA.locator('.transfers').isVisible()).toBe(true);
+    await screenshot(pageA, '11-narrow');
   });
 });
