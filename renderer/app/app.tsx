@@ -34,6 +34,7 @@ export function App({ host }: { host: Host }) {
   const [searchQuery, setSearchQuery] = useState('');
   const [searchResults, setSearchResults] = useState<MessageInfo[] | null>(null);
   const [settings, setSettings] = useState<SettingsInfo | null>(null);
+  const [, setNotificationAnswer] = useState(0);
   const [offerEntries, setOfferEntries] = useState<{ id: string; entries: TransferEntryInfo[] } | null>(null);
 
   const peers = useMemo(() => Object.values(state.peers), [state.peers]);
@@ -153,7 +154,15 @@ export function App({ host }: { host: Host }) {
           onLater={() => actions.later(offer.id)}
         />
       ) : settings ? (
-        <SettingsDialog self={state.self} settings={settings} onSave={actions.saveProfile} onClose={() => setSettings(null)} />
+        <SettingsDialog
+          self={state.self}
+          settings={settings}
+          onSave={actions.saveProfile}
+          onClose={() => setSettings(null)}
+          {...(host.notificationPermission && host.requestNotifications
+            ? { notifications: { state: host.notificationPermission(), request: () => void host.requestNotifications?.().then(() => setNotificationAnswer((n) => n + 1)) } }
+            : {})}
+        />
       ) : null}
     </div>
   );

@@ -14,9 +14,11 @@ export interface SettingsDialogProps {
   /** Resolves true once saved. */
   onSave(name: string, group: string): Promise<boolean>;
   onClose(): void;
+  /** Web UI: the browser's notification permission, and how to ask for it. */
+  notifications?: { state: 'granted' | 'default' | 'denied'; request(): void };
 }
 
-export function SettingsDialog({ self, settings, onSave, onClose }: SettingsDialogProps) {
+export function SettingsDialog({ self, settings, onSave, onClose, notifications }: SettingsDialogProps) {
   const { t, lang, setLang } = useI18n();
   const [name, setName] = useState(settings.name);
   const [group, setGroup] = useState(settings.group);
@@ -74,6 +76,18 @@ export function SettingsDialog({ self, settings, onSave, onClose }: SettingsDial
             ))}
           </select>
         </label>
+        {notifications && (
+          <div className="field">
+            <span>{t('settings.notifications')}</span>
+            {notifications.state === 'default' ? (
+              <button type="button" className="small align-start" onClick={notifications.request}>
+                {t('settings.notificationsAllow')}
+              </button>
+            ) : (
+              <span className="muted">{t(notifications.state === 'granted' ? 'settings.notificationsOn' : 'settings.notificationsBlocked')}</span>
+            )}
+          </div>
+        )}
         <div className="field">
           <span>{t('settings.fingerprint')}</span>
           <code className="fingerprint-big">{self.fingerprint}</code>

@@ -28,6 +28,10 @@ export interface Host {
   notify(title: string, body: string, onClick?: () => void): void;
   /** The unread count on the app icon / tab title. */
   setBadge(count: number): void;
+  /** Web only: may the page show notifications ('default': not asked yet)? */
+  notificationPermission?(): 'granted' | 'default' | 'denied';
+  /** Web only: asks the browser (must run in a click handler). */
+  requestNotifications?(): Promise<void>;
 }
 
 /** Reads a DataTransfer now, before the drop event returns. */

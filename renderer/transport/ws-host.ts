@@ -102,5 +102,9 @@ export function createWsHost(location: Location): Host {
     setBadge(count) {
       document.title = count > 0 ? `(${count}) Pigeon` : 'Pigeon';
     },
+    notificationPermission: () => (typeof Notification === 'undefined' ? 'denied' : Notification.permission),
+    async requestNotifications() {
+      if (typeof Notification !== 'undefined') await Notification.requestPermission();
+    },
   };
 }
