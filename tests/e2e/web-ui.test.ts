@@ -121,6 +121,17 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await screenshot(pageA, '03-conversation');
   });
 
+  it('schedules a message with "Send later" and shows it as scheduled', async () => {
+    await pageA.click('button[data-peer="Bob"]');
+    await pageA.click('button.link-button:has-text("Send later")');
+    await pageA.fill('textarea', 'reminder: stand-up');
+    await pageA.keyboard.press('Enter');
+    const scheduled = pageA.locator('.message.out[data-state="scheduled"]', { hasText: 'reminder: stand-up' });
+    await scheduled.waitFor({ timeout: UI_TIMEOUT });
+    expect(await scheduled.locator('.mark').getAttribute('title')).toMatch(/^Scheduled for /);
+    expect(bob.events.some((e) => e.type === 'message' && e.message.text === 'reminder: stand-up')).toBe(false);
+  });
+
   it('offers a file dropped on a contact; the other side accepts; it arrives intact', async () => {
     const content = randomBytes(FILE_BYTES);
     const dataTransfer = await pageA.evaluateHandle(`(() => {

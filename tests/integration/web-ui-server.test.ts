@@ -4,12 +4,15 @@
  * upload may be called, what the browser may offer, and that malformed
  * input is answered, not crashed on.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freeUdpPort, PeerProcess, removeHome, tempHome } from '../support/cli-peer.js';
+
+/** Size of the large upload: well above what the peer process would hold comfortably if it buffered. */
+const UPLOAD_MIB = 160;
 
 let peer: PeerProcess;
 let home: string;
@@ -126,6 +129,36 @@ describe('web UI bridge and uploads', () => {
     expect((await post('b.txt', { Cookie: cookie, Origin: 'http://evil.example' })).status).toBe(403);
     const badBatch = await http('/upload?batch=../../x&path=a', { method: 'POST', headers: { Cookie: cookie, Origin: origin }, body: 'x' });
     expect(badBatch.status).toBe(400);
+  });
+
+  it.skipIf(process.platform !== 'linux')('streams a large upload to disk without holding it in memory (reads /proc)', async () => {
+    const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = rss();
+    let peak = before;
+    const poll = setInterval(() => (peak = Math.max(peak, rss())), 20);
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const url = new URL(origin);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: url.port, method: 'POST', path: '/upload?batch=fedcba9876543210&path=big.bin', headers: { Cookie: cookie, Origin: origin } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < UPLOAD_MIB) {
+          sent++;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    clearInterval(poll);
+    expect(status).toBe(200);
+    expect(statSync(join(home, 'ui-uploads', 'fedcba9876543210', 'big.bin')).size).toBe(UPLOAD_MIB * chunk.length);
+    // The whole body would be 160 MiB; the server's memory grows by its stream buffers only.
+    expect(peak - before).toBeLessThan(48 * 1024 * 1024);
   });
 
   it('lets the browser offer uploaded files only', async () => {
