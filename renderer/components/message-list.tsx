@@ -8,7 +8,14 @@ import { ClockIcon } from './icons.js';
 /** The mark shown on my messages: a clock while waiting, one tick sent, two delivered, two blue read. */
 const MARKS: Record<MessageState, string> = { scheduled: '', queued: '', sent: '✓', relayed: '✓', delivered: '✓✓', read: '✓✓', received: '' };
 
-export function MessageList({ messages, now }: { messages: readonly MessageInfo[]; now: number }) {
+export interface MessageListProps {
+  messages: readonly MessageInfo[];
+  now: number;
+  /** Group conversations: the sender's name above each incoming message (null: not shown). */
+  senderName?: (m: MessageInfo) => string | null;
+}
+
+export function MessageList({ messages, now, senderName }: MessageListProps) {
   const { t, lang } = useI18n();
   const end = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -21,6 +28,7 @@ export function MessageList({ messages, now }: { messages: readonly MessageInfo[
         const stateText = m.state === 'scheduled' && m.due ? t('state.scheduled', { time: formatMessageTime(m.due, now, lang) }) : t(`state.${m.state}`);
         return (
           <li key={`${m.direction}-${m.id}`} className={`message ${m.direction}`} data-state={m.state}>
+            {m.direction === 'in' && senderName?.(m) && <div className="sender">{senderName(m)}</div>}
             <div className="bubble">{m.text}</div>
             <div className="meta">
               <time dateTime={new Date(m.ts).toISOString()}>{formatMessageTime(m.ts, now, lang)}</time>
