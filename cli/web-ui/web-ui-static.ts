@@ -46,7 +46,14 @@ export function securityHeaders(res: ServerResponse, port: number): void {
 
 /** Answers a GET for a file of the renderer; unknown paths get index.html (one-page app). */
 export async function serveStatic(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+  } catch {
+    res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('Bad address.\n');
+    return;
+  }
   if (!existsSync(join(RENDERER_DIR, 'index.html'))) {
     res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end('The Pigeon web UI is not built. Run `npm run build` in the Pigeon folder, then reload.\n');

@@ -70,6 +70,8 @@ export function createWsHost(location: Location): Host {
 
   async function call(method: ApiMethod, params: unknown): Promise<ApiResult<unknown>> {
     const ws = socket ?? (await opened);
+    // Closed between the await and now: its pending calls were already failed.
+    if (ws.readyState !== WebSocket.OPEN) return { ok: false, error: LOST as never };
     const id = nextId++;
     return new Promise((resolve) => {
       pending.set(id, resolve);

@@ -81,6 +81,9 @@ describe('web UI access', () => {
     expect(String(res.headers['set-cookie'])).toMatch(new RegExp(`^pigeon_ui_${new URL(origin).port}=${token}; HttpOnly; SameSite=Strict`));
     expect(res.headers['content-security-policy']).toContain("script-src 'self'");
     expect((await http('/', { headers: { Cookie: cookie } })).status).toBe(200);
+    expect((await http('/%E0%A4%A', { headers: { Cookie: cookie } })).status).toBe(400);
+    const traversal = await http('/..%2F..%2F..%2Fetc%2Fpasswd', { headers: { Cookie: cookie } });
+    expect(traversal.body).not.toContain('root:');
   });
 
   it('refuses a missing or wrong token and a foreign Host', async () => {
