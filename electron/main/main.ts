@@ -30,6 +30,11 @@ let peer: Peer | null = null;
 let control: ControlServer | null = null;
 let quitting = false;
 
+const options = desktopPeerOptions();
+// Chromium's own state (storage, caches) in a folder of the profile: not
+// mixed with the profile's files, and one running app per profile (the
+// single-instance lock is per userData folder).
+app.setPath('userData', join(options.home, 'desktop-app'));
 registerAppScheme();
 if (!app.requestSingleInstanceLock()) app.quit();
 
@@ -43,7 +48,6 @@ function showWindow(): void {
 async function start(): Promise<void> {
   lockDownSession();
   serveRenderer(RENDERER_DIR);
-  const options = desktopPeerOptions();
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
   let settings: DesktopSettings = loadDesktopSettings(options.home);
   const p = createPeer({ clock: systemClock, random: systemRandom, logger }, options);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { _electron, type ElectronApplication, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { screenshot } from '../support/browser.js';
-import { freeUdpPort, PeerProcess, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
+import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 
 function electronBinary(): string | null {
   try {
@@ -98,7 +98,6 @@ describe.skipIf(skipReason !== null)('the desktop app, in Electron', () => {
     const bobId = bob.id;
     await page.evaluate(`window.pigeon.sendFiles({ peer: ${JSON.stringify(bobId)}, paths: [${JSON.stringify(file)}] })`);
     const offered = (await bob.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'in' && e.transfer.state === 'offered')) as { transfer: { id: string } };
-    const { pigeon } = await import('../support/cli-peer.js');
     expect((await pigeon(['accept', '--home', homes[1]!, offered.transfer.id])).code).toBe(0);
     await page.locator('.transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
     const got = readFileSync(join(homes[1]!, 'downloads', 'notes.bin'));
