@@ -34,6 +34,7 @@ const options = desktopPeerOptions();
 // Chromium's own state (storage, caches) in a folder of the profile: not
 // mixed with the profile's files, and one running app per profile (the
 // single-instance lock is per userData folder).
+mkdirSync(join(options.home, 'desktop-app'), { recursive: true, mode: 0o700 });
 app.setPath('userData', join(options.home, 'desktop-app'));
 registerAppScheme();
 if (!app.requestSingleInstanceLock()) app.quit();
@@ -48,7 +49,6 @@ function showWindow(): void {
 async function start(): Promise<void> {
   lockDownSession();
   serveRenderer(RENDERER_DIR);
-  mkdirSync(options.home, { recursive: true, mode: 0o700 });
   let settings: DesktopSettings = loadDesktopSettings(options.home);
   const p = createPeer({ clock: systemClock, random: systemRandom, logger }, options);
   const c = new ControlServer(p, options.home, logger);
