@@ -105,6 +105,7 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await pageA.keyboard.press('Enter');
     await pageA.locator('.message.out[data-state="delivered"], .message.out[data-state="read"]').first().waitFor({ timeout: UI_TIMEOUT });
     await expect.poll(() => pageB.locator('button[data-peer="Alice"] .badge').textContent(), { timeout: UI_TIMEOUT }).toBe('1');
+    expect(await pageB.title()).toBe('(1) Pigeon');
     await screenshot(pageB, '02-unread');
 
     await pageB.click('button[data-peer="Alice"]');
@@ -186,6 +187,19 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await screenshot(pageA, '06-zh-CN');
     await pageA.click('button.lang-toggle');
     await pageA.locator('.transfers h2', { hasText: 'Transfers' }).waitFor();
+  });
+
+  it('cancels an offer before it is answered; both sides show it canceled', async () => {
+    await pageA.click('button[data-peer="Bob"]');
+    await pageA.locator('.conversation input[type="file"]').setInputFiles([{ name: 'draft.txt', mimeType: 'text/plain', buffer: Buffer.from('not yet') }]);
+    const offer = pageB.locator('.dialog.offer', { hasText: 'draft.txt' });
+    await offer.waitFor({ timeout: UI_TIMEOUT });
+    const row = pageA.locator('.transfer[data-state="offered"]', { hasText: 'draft.txt' });
+    await row.locator('button', { hasText: 'Cancel' }).click();
+    await pageA.locator('.transfer[data-state="canceled"]', { hasText: 'draft.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    await pageB.locator('.transfer[data-state="canceled"]', { hasText: 'draft.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    await offer.waitFor({ state: 'detached' });
+    expect(await pageB.title()).toBe('Pigeon');
   });
 
   it('searches all history, and shows settings with my fingerprint; a new workgroup reaches the others', async () => {
