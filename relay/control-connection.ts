@@ -20,6 +20,7 @@ import type { Bus, BusEvent, BusFrame } from './bus.js';
 import { CloseCodes } from './close-codes.js';
 import { TokenBucket } from './limits.js';
 import type { RelayLogger } from './log.js';
+import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
 import type { PipeBroker } from './pipes.js';
 import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
 
@@ -53,6 +54,7 @@ export interface ConnectionContext {
   policy: AdmissionPolicy;
   epoch: string;
   mailboxMax: number;
+  groupLogMax: number;
   authTimeoutMs: number;
   counters: { puts: number; delivers: number };
   now(): number;
@@ -183,6 +185,10 @@ export class ControlConnection {
       if (frame.type !== 'auth') return this.refuse(ErrorCodes.PROTOCOL, 'the first message must be auth', CloseCodes.PROTOCOL, 'bad input');
       return this.authenticate(frame);
     }
+    if (isGroupRequest(frame)) {
+      const { store, bus, logger, groupLogMax, counters } = this.ctx;
+      return handleGroupRequest({ store, bus, logger, groupLogMax, counters, device: this.id, now: () => this.ctx.now(), send: (f) => this.send(f) }, frame);
+    }
     switch (frame.type) {
       case 'auth':
         return this.refuse(ErrorCodes.PROTOCOL, 'already authenticated', CloseCodes.PROTOCOL, 'bad input');
@@ -219,6 +225,7 @@ export class ControlConnection {
     for (let i = 0; i === 0 || i < peers.length; i += MAX_DIRECTORY_PAGE) {
       this.send({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
     }
+    for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
     logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name });

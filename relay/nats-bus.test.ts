@@ -38,6 +38,11 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
   return {
     epoch: async () => 'e',
     upsertDevice: no,
+    createGroup: no,
+    group: no,
+    groupsOf: no,
+    addGroupMembers: no,
+    removeGroupMember: no,
     device: async (id) => row(id),
     devices: async () => [],
     put: no,

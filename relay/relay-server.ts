@@ -28,6 +28,12 @@ export const DEFAULT_RELAY_PORT = 8443;
 export const DEFAULT_TTL_DAYS = 30;
 /** Most entries waiting in one mailbox: months of ordinary chat, bounded disk per device. */
 export const DEFAULT_MAILBOX_MAX = 10_000;
+/**
+ * Most entries a group's log holds: a busy department group writes a few
+ * hundred messages a day, ~10,000 in the default 30-day TTL; ten times that
+ * bounds a group's disk at ~100 MB (1 KB per sealed message).
+ */
+export const DEFAULT_GROUP_LOG_MAX = 100_000;
 /** Most open WebSockets: a large office with two devices per person, within a default 65k file-descriptor limit. */
 export const DEFAULT_MAX_CONNECTIONS = 20_000;
 /** WebSocket ping period: keeps NAT and proxy mappings alive (they often drop idle TCP after 60 s or more). */
@@ -66,6 +72,8 @@ export interface RelayOptions {
   /** Days a mailbox entry is kept; 0 keeps entries until acknowledged. */
   ttlDays?: number;
   mailboxMax?: number;
+  /** Most entries kept in one group's log. */
+  groupLogMax?: number;
   /** Bytes per second per pipe; 0 = unlimited. */
   pipeRate?: number;
   /** Bytes per second over all pipes; 0 = unlimited. */
@@ -225,6 +233,7 @@ class RelayServer implements Relay {
       policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
       epoch: await this.store.epoch(),
       mailboxMax: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
+      groupLogMax: o.groupLogMax ?? DEFAULT_GROUP_LOG_MAX,
       authTimeoutMs: this.timing.authTimeoutMs,
       counters: this.counters,
       now: () => Date.now(),

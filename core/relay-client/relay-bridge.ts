@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { SealedContent, type DeliverFrame, type RelayProfile, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { SealedContent, type DeliverFrame, type GroupDeliverFrame, type GroupState, type RelayProfile, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 import type { PeerDirectory } from '../discovery/peer-directory.js';
 import type { Identity } from '../identity/identity.js';
@@ -38,6 +38,16 @@ interface Remote {
   spki: Buffer;
 }
 
+/** What the bridge hands to the group service (core/groups/). */
+export interface GroupHooks {
+  onConnected(connected: boolean): void;
+  onGroup(state: GroupState): void;
+  onGroupLeft(gid: string): void;
+  onGroupDeliver(frame: GroupDeliverFrame): Promise<void>;
+  onGroupSynced(gid: string, last: number, complete: boolean): void;
+  onSenderKey(from: string, content: Extract<SealedContent, { kind: 'group-key' }>): void;
+}
+
 export interface RelayBridgeDeps {
   identity: Identity;
   enc: EncKeyPair;
@@ -52,6 +62,7 @@ export interface RelayBridgeDeps {
   acceptStream: (stream: Duplex) => void;
   /** The relay connection came or went (status displays). */
   onConnected: (connected: boolean) => void;
+  groups: GroupHooks;
 }
 
 export class RelayBridge {
@@ -75,8 +86,13 @@ export class RelayBridge {
       onConnected: (connected) => {
         if (connected) this.carryAll();
         else for (const id of this.remotes.keys()) deps.directory.gone(id, 'relay');
+        deps.groups.onConnected(connected);
         deps.onConnected(connected);
       },
+      onGroup: (state) => deps.groups.onGroup(state),
+      onGroupLeft: (gid) => deps.groups.onGroupLeft(gid),
+      onGroupDeliver: (frame) => deps.groups.onGroupDeliver(frame),
+      onGroupSynced: (gid, last, complete) => deps.groups.onGroupSynced(gid, last, complete),
       cursor: {
         load: () => {
           const raw = store.getSetting(SETTING_CURSOR);
@@ -105,6 +121,16 @@ export class RelayBridge {
     const r = this.remotes.get(peerId);
     if (!this.client.connected || !r?.peer.online) return null;
     return this.client.openPipe(peerId);
+  }
+
+  /** A device's encryption key as the relay listed it (checked against its id), or null. */
+  encKey(peerId: string): string | null {
+    return this.remotes.get(peerId)?.peer.enc.key ?? null;
+  }
+
+  /** A device's key (DER SPKI) as the relay listed it, or null. */
+  spki(peerId: string): Buffer | null {
+    return this.remotes.get(peerId)?.spki ?? null;
   }
 
   /** The relay knows this device (a mailbox can take messages for it). */
@@ -209,6 +235,8 @@ export class RelayBridge {
       messenger.receiveRelayed(frame.from, [{ id: frame.id, seq: c.seq, ts: c.ts, text: c.text }]);
       // Stored (or already there): the sender hears "delivered" through its own mailbox.
       this.queueReceipt(frame.from, frame.id);
+    } else if (c.kind === 'group-key') {
+      this.deps.groups.onSenderKey(frame.from, c);
     } else {
       messenger.receipt(frame.from, c.ids, c.kind);
     }
