@@ -371,4 +371,47 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     for (const id of left) await bob.waitFor((e) => e.type === 'message' && e.message.id === id);
     for (const id of left) await alice.waitFor(stateOf(id, 'delivered'));
   });
+
+  it('groups: members on different instances get every message in order, and one who was away catches up on the other instance', async () => {
+    const [r1, r2] = await twoInstances();
+    const peer = async (name: string, r: RelayListening): Promise<PeerProcess> => {
+      const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${r.port}`, '--relay-fingerprint', r.fingerprint];
+      const p = new PeerProcess({ home: join(work, name), name, args });
+      running.push(p);
+      await p.ready();
+      await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
+      return p;
+    };
+    const cli = async <T>(args: string[]): Promise<T> => {
+      const r = await pigeon([...args, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as T;
+    };
+    const seen = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.remote;
+    const got = (text: string) => (e: PeerEvent) => e.type === 'message' && e.message.group !== undefined && e.message.text === text;
+
+    const alice = await peer('Alice', r1);
+    const bob = await peer('Bob', r2);
+    let carol = await peer('Carol', r1);
+    await alice.waitFor(seen('Bob'));
+    await alice.waitFor(seen('Carol'));
+    const g = await cli<{ id: string }>(['group', 'create', '--home', join(work, 'Alice'), 'Branches', 'Bob', 'Carol']);
+    await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id);
+    await carol.waitFor((e) => e.type === 'group' && e.group.id === g.id);
+
+    for (let i = 1; i <= 10; i++) await cli(['send', '--home', join(work, 'Alice'), 'Branches', `a${i}`]);
+    await bob.waitFor(got('a10'));
+    await cli(['send', '--home', join(work, 'Bob'), 'Branches', 'b1']);
+    await alice.waitFor(got('b1'));
+    await carol.waitFor(got('b1'));
+    const texts = async (name: string): Promise<string[]> =>
+      (await cli<MessageInfo[]>(['history', '--home', join(work, name), 'Branches'])).filter((m) => m.direction === 'in').map((m) => m.text);
+    expect(await texts('Bob')).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `a${i}`));
+
+    await carol.stop();
+    for (let i = 1; i <= 5; i++) await cli(['send', '--home', join(work, 'Alice'), 'Branches', `later ${i}`]);
+    carol = await peer('Carol', r2);
+    await carol.waitFor(got('later 5'));
+    expect(await texts('Carol')).toEqual([...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `a${i}`), 'b1', ...[1, 2, 3, 4, 5].map((i) => `later ${i}`)]);
+  });
 });
