@@ -469,4 +469,64 @@ describe('relay server', () => {
       child.kill('SIGKILL');
     }
   });
+
+  it('groups: strangers refused without losing the connection, a late member reads from its join, a duplicate stored once, a full log refused', async () => {
+    const r = await startRelay({ groupLogMax: 4 });
+    const [a, b, c, x] = [makeDevice(), makeDevice(), makeDevice(), makeDevice()];
+    const alice = (await r.connect(a, { name: 'Alice' })).c;
+    const bob = (await r.connect(b, { name: 'Bob' })).c;
+    const carol = (await r.connect(c, { name: 'Carol' })).c;
+    const gid = randomBytes(16).toString('hex');
+    const body = { kid: '1c2d3e4f5a6b7c8d', nonce: randomBytes(12).toString('base64'), ct: randomBytes(40).toString('base64'), sig: randomBytes(64).toString('base64') };
+
+    alice.send({ type: 'group-create', ref: 'g0', gid, name: 'Sales', members: [b.id, x.id] });
+    expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.PEER_NOT_FOUND, ref: 'g0' });
+    alice.send({ type: 'group-create', ref: 'g1', gid, name: 'Sales', members: [b.id] });
+    expect((await alice.take('group')).group).toMatchObject({ gid, owner: a.id, members: [{ id: a.id, joined: 0 }, { id: b.id, joined: 0 }], last: 0 });
+    expect((await bob.take('group')).group.gid).toBe(gid);
+
+    const ids = [msgId(), msgId()];
+    for (const id of ids) alice.send({ type: 'group-put', gid, id, body });
+    expect((await alice.take('group-put-ack')).seq).toBe(1);
+    expect((await alice.take('group-put-ack')).seq).toBe(2);
+    alice.send({ type: 'group-put', gid, id: ids[0], body });
+    expect(await alice.take('group-put-ack')).toMatchObject({ id: ids[0], seq: 1 });
+    expect((await bob.take('group-deliver')).seq).toBe(1);
+    expect((await bob.take('group-deliver')).seq).toBe(2);
+
+    // Carol is no member: her requests are refused, and she stays connected.
+    carol.send({ type: 'group-sync', gid, after: 0 });
+    expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
+    carol.send({ type: 'group-put', gid, id: msgId(), body });
+    expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
+    bob.send({ type: 'group-remove', ref: 'r', gid, member: a.id });
+    expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.NOT_ALLOWED, ref: 'r' });
+    await carol.roundTrip();
+
+    // Added now, Carol reads only what comes after.
+    bob.send({ type: 'group-add', ref: 'g2', gid, members: [c.id] });
+    expect((await bob.take('group')).group.members).toContainEqual({ id: c.id, joined: 2 });
+    await carol.take('group');
+    alice.send({ type: 'group-put', gid, id: msgId(), body });
+    await alice.take('group-put-ack');
+    expect(await carol.take('group-deliver')).not.toHaveProperty('page'); // pushed live
+    carol.send({ type: 'group-sync', gid, after: 0 });
+    const page = await carol.take('group-deliver');
+    expect(page).toMatchObject({ seq: 3, page: true });
+    expect(await carol.take('group-synced')).toMatchObject({ last: 3, complete: true });
+
+    // The log holds 4 entries at most here.
+    alice.send({ type: 'group-put', gid, id: msgId(), body });
+    expect((await alice.take('group-put-ack')).seq).toBe(4);
+    alice.send({ type: 'group-put', gid, id: msgId(), body });
+    expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.RELAY_QUOTA });
+
+    // Removed, Bob gets group-left and no more of the log.
+    alice.send({ type: 'group-remove', ref: 'g3', gid, member: b.id });
+    await alice.take('group');
+    expect(await bob.take('group-left')).toMatchObject({ gid, by: a.id });
+    bob.send({ type: 'group-sync', gid, after: 0 });
+    expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
+    expect(r.logs.some((l) => l.msg === 'group request refused')).toBe(true);
+  });
 });
