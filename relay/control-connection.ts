@@ -22,6 +22,7 @@ import { TokenBucket } from './limits.js';
 import type { RelayLogger } from './log.js';
 import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
 import type { PipeBroker } from './pipes.js';
+import type { PresenceBatcher } from './presence-batcher.js';
 import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
 
 /** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up. */
@@ -56,6 +57,7 @@ type DeliverFrame = Extract<RelayServerFrame, { type: 'deliver' }>;
 export interface ConnectionContext {
   store: RelayStore;
   bus: Bus;
+  presence: PresenceBatcher;
   pipes: PipeBroker;
   logger: RelayLogger;
   policy: AdmissionPolicy;
@@ -150,6 +152,12 @@ export class ControlConnection {
     return true;
   }
 
+  /** Sends a frame and resolves once it is written to the socket (or the connection is gone). */
+  private sendWritten(frame: RelayServerFrame): Promise<void> {
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve) => this.ws.send(JSON.stringify(frame), () => resolve()));
+  }
+
   /** Sends an error frame, logs the reason, and closes. */
   private refuse(code: ErrorCode, message: string, closeCode: number, log: string, fields: Record<string, unknown> = {}): void {
     if (this.closing) return;
@@ -233,21 +241,23 @@ export class ControlConnection {
     await bus.attach(device.id, this.conn, (e) => this.onBus(e));
     const [devices, online] = await Promise.all([store.devices(), bus.online()]);
     const peers = devices.filter((d) => d.id !== device.id).map((d) => remotePeer(d, online.has(d.id)));
+    // Page by page, each once the one before is written out: a large office's directory
+    // (megabytes) then waits in the client, not in the relay's memory for every connection at once.
     for (let i = 0; i === 0 || i < peers.length; i += MAX_DIRECTORY_PAGE) {
-      this.send({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
+      await this.sendWritten({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
     }
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
     logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name });
-    await bus.broadcast({ type: 'presence', peer: remotePeer(device, true) }, device.id);
+    this.ctx.presence.add(remotePeer(device, true));
   }
 
   private async updateProfile(frame: Extract<RelayClientFrame, { type: 'profile' }>): Promise<void> {
     const device: DeviceRow = { ...this.device!, profile: frame.profile, lastSeen: this.ctx.now() };
     this.device = device;
     await this.ctx.store.upsertDevice(device);
-    await this.ctx.bus.broadcast({ type: 'presence', peer: remotePeer(device, true) }, device.id);
+    this.ctx.presence.add(remotePeer(device, true));
   }
 
   private async put(frame: Extract<RelayClientFrame, { type: 'put' }>): Promise<void> {
@@ -359,6 +369,6 @@ export class ControlConnection {
     if (this.replaced) return;
     const device: DeviceRow = { ...this.device, lastSeen: this.ctx.now() };
     await this.ctx.store.upsertDevice(device);
-    await this.ctx.bus.broadcast({ type: 'presence', peer: remotePeer(device, false) }, this.id);
+    this.ctx.presence.add(remotePeer(device, false));
   }
 }

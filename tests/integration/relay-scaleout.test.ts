@@ -14,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
-import { RELAY_PATH, RELAY_PIPE_PATH } from '../../shared/protocol/relay-frames.js';
+import { RELAY_PATH, RELAY_PIPE_PATH, type RelayServerFrame, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { loadOrCreateSelfSigned } from '../../relay/tls-cert.js';
 import { PRESENCE_TTL_MS } from '../../relay/nats-bus.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
@@ -87,11 +87,11 @@ async function put(c: Client, to: string, id = msgId(), text = 'x'): Promise<num
   return ack.seq;
 }
 
-/** Takes presence frames until one for `id` with that online flag. */
-async function presence(c: Client, id: string, online: boolean, ms?: number): Promise<Frame<'presence'>> {
+/** Takes presence news until some for `id` with that online flag. */
+async function presence(c: Client, id: string, online: boolean, ms?: number): Promise<RemotePeer> {
   for (;;) {
-    const p = await c.take('presence', ms);
-    if (p.peer.id === id && p.peer.online === online) return p;
+    const p = await c.presenceOf(id, ms);
+    if (p.online === online) return p;
   }
 }
 
@@ -134,13 +134,13 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     const bob = await connect(r2, b, 'Bob');
     expect(bob.welcome.epoch).toBe(alice.welcome.epoch);
     expect(bob.peers).toEqual([expect.objectContaining({ id: a.id, name: 'Alice', online: true, spki: a.spki, enc: a.enc })]);
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, name: 'Bob', online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, name: 'Bob', online: true });
 
     bob.c.send({ type: 'profile', profile: { ...profile('Bob'), status: 'away', away: 'lunch' } });
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
 
     bob.c.ws.close();
-    expect((await presence(alice.c, b.id, false)).peer).toMatchObject({ id: b.id, status: 'away' });
+    expect(await presence(alice.c, b.id, false)).toMatchObject({ id: b.id, status: 'away' });
     const carol = await connect(r1, makeDevice(), 'Carol');
     expect(carol.peers.map((p) => [p.id, p.online]).sort()).toEqual([[a.id, true], [b.id, false]].sort());
   });
@@ -156,7 +156,8 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     await presence(alice.c, b.id, true);
     await alice.c.roundTrip();
     await new Promise((r) => setTimeout(r, 300));
-    expect(alice.c.pending('presence').filter((p) => (p as Frame<'presence'>).peer.online === false)).toEqual([]);
+    const news = (f: RelayServerFrame): RemotePeer[] => (f.type === 'presence' ? [f.peer] : f.type === 'directory' ? f.peers : []);
+    expect([...alice.c.pending('presence'), ...alice.c.pending('directory')].flatMap(news).filter((p) => p.id === b.id && !p.online)).toEqual([]);
     // And back: the connection on instance 2 is the one closed now.
     const bob3 = await connect(r1, b, 'Bob');
     expect((await bob2.c.closed).code).toBe(4005);

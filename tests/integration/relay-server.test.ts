@@ -16,6 +16,7 @@ import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { CLIENT_MESSAGE_BURST, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
+import { PRESENCE_BATCH_MS } from '../../relay/presence-batcher.js';
 import { BIN } from '../support/cli-peer.js';
 import { Client, clients, envelope, makeDevice, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
 
@@ -142,23 +143,22 @@ describe('relay server', () => {
     const alice = await r.connect(a, { name: 'Alice' });
     const bob = await r.connect(b, { name: 'Bob' });
     expect(bob.peers).toEqual([expect.objectContaining({ id: a.id, name: 'Alice', online: true, spki: a.spki, enc: a.enc })]);
-    const seen = await alice.c.take('presence');
-    expect(seen.peer).toMatchObject({ id: b.id, name: 'Bob', online: true, host: 'bob-pc' });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, name: 'Bob', online: true, host: 'bob-pc' });
     expect(bob.c.pending('presence')).toEqual([]);
 
     bob.c.send({ type: 'profile', profile: { ...profile('Bob'), status: 'away', away: 'lunch' } });
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
 
     // Bob connects again: the old connection is replaced, nobody sees him go offline.
     const bob2 = await r.connect(b, { name: 'Bob' });
     expect((await bob.c.closed).code).toBe(4005);
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, online: true });
+    await new Promise((r) => setTimeout(r, PRESENCE_BATCH_MS * 2));
     await alice.c.roundTrip();
     expect(alice.c.pending('presence')).toEqual([]);
 
     bob2.c.ws.close();
-    const gone = await alice.c.take('presence');
-    expect(gone.peer).toMatchObject({ id: b.id, online: false, status: 'online' });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, online: false, status: 'online' });
     const carol = await r.connect(makeDevice());
     expect(carol.peers.map((p) => [p.id, p.online]).sort()).toEqual([[a.id, true], [b.id, false]].sort());
   });
@@ -317,7 +317,7 @@ describe('relay server', () => {
     expect(r.logs.filter((l) => l.msg === 'pipe refused')).toHaveLength(2);
 
     bob.c.ws.close();
-    while ((await alice.c.take('presence')).peer.online);
+    while ((await alice.c.presenceOf(b.id)).online);
     alice.c.send({ type: 'pipe-open', to: b.id, ref: 'r2' });
     expect(await alice.c.take('error')).toMatchObject({ code: ErrorCodes.PEER_OFFLINE, ref: 'r2' });
   });
