@@ -33,7 +33,7 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
     send: (p) => peer.send(p.peer, p.text, p.at),
     waitDelivered: (p) => peer.waitDelivered(p.id, p.timeoutMs),
     history: (p) => {
-      const messages = peer.history(p.peer, p.limit);
+      const messages = peer.history(p.peer, p.limit, p.before);
       if (p.markRead) peer.markRead(p.peer);
       return messages;
     },
@@ -56,6 +56,11 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
     keyChanges: () => peer.keyChanges(),
     settings: () => peer.settings(),
     setProfile: (p) => peer.setProfile(p.name, p.group),
+    groups: () => peer.groups(),
+    groupCreate: (p) => peer.groupCreate(p.name, p.members),
+    groupAdd: (p) => peer.groupAdd(p.group, p.members),
+    groupRemove: (p) => peer.groupRemove(p.group, p.member),
+    groupLeave: (p) => peer.groupLeave(p.group),
   };
   return (handlers[method] as (p: unknown) => unknown)(params);
 }

@@ -5,7 +5,7 @@ import { initialState, reducer, type UiState } from './state.js';
 const self: SelfInfo = { id: 'lztydqepdh5qted2udna6vjs6y', name: 'Alice', group: 'Sales', host: 'pc', port: 2426, fingerprint: 'ab', status: 'online', away: '' };
 const BOB = 'ko2vf2mmfcc47c45zfzzjkwi4u';
 const msg = (id: string, over: Partial<MessageInfo> = {}): MessageInfo => ({ id, peer: BOB, direction: 'in', text: id, state: 'received', ts: 1, due: null, seq: 1, ...over });
-const loaded: UiState = reducer(initialState, { type: 'loaded', self, peers: [], unread: [{ peer: BOB, count: 2 }], transfers: [], keyChanges: [] });
+const loaded: UiState = reducer(initialState, { type: 'loaded', self, peers: [], unread: [{ peer: BOB, count: 2 }], transfers: [], keyChanges: [], groups: [] });
 
 describe('UI state', () => {
   it('counts unread incoming messages and clears them when read', () => {

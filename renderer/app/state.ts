@@ -3,7 +3,7 @@
  * engine events. Pure (tested in state.test.ts); the container in
  * use-pigeon.ts does the calls.
  */
-import type { KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
+import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
 
 export interface UiState {
   connection: 'connecting' | 'open' | 'lost';
@@ -15,11 +15,13 @@ export interface UiState {
   transfers: Record<string, TransferInfo>;
   /** Changed keys waiting for the user's answer, oldest first. */
   keyChanges: KeyChangeInfo[];
+  /** Group conversations by group id (their conversation key is `group:<id>`). */
+  groups: Record<string, GroupInfo>;
 }
 
 export type UiAction =
   | { type: 'connection'; state: UiState['connection'] }
-  | { type: 'loaded'; self: SelfInfo; peers: PeerInfo[]; unread: Array<{ peer: string; count: number }>; transfers: TransferInfo[]; keyChanges: KeyChangeInfo[] }
+  | { type: 'loaded'; self: SelfInfo; peers: PeerInfo[]; unread: Array<{ peer: string; count: number }>; transfers: TransferInfo[]; keyChanges: KeyChangeInfo[]; groups: GroupInfo[] }
   | { type: 'history'; peer: string; messages: MessageInfo[] }
   | { type: 'read'; peer: string }
   | { type: 'self'; self: SelfInfo }
@@ -28,7 +30,7 @@ export type UiAction =
   | { type: 'transfers-cleared'; ids: string[] }
   | { type: 'event'; event: PeerEvent };
 
-export const initialState: UiState = { connection: 'connecting', self: null, peers: {}, conversations: {}, unread: {}, transfers: {}, keyChanges: [] };
+export const initialState: UiState = { connection: 'connecting', self: null, peers: {}, conversations: {}, unread: {}, transfers: {}, keyChanges: [], groups: {} };
 
 /** Puts a message into its loaded conversation (replacing the same id), keeping time order. */
 function upsertMessage(conversations: UiState['conversations'], m: MessageInfo): UiState['conversations'] {
@@ -64,6 +66,8 @@ function onEvent(state: UiState, e: PeerEvent): UiState {
       return { ...state, transfers: { ...state.transfers, [e.transfer.id]: e.transfer } };
     case 'relay':
       return state.self ? { ...state, self: { ...state.self, relay: e.relay } } : state;
+    case 'group':
+      return { ...state, groups: { ...state.groups, [e.group.id]: e.group } };
     case 'warning':
       return state;
   }
@@ -82,6 +86,7 @@ export function reducer(state: UiState, action: UiAction): UiState {
         unread: Object.fromEntries(action.unread.map((u) => [u.peer, u.count])),
         transfers: Object.fromEntries(action.transfers.map((t) => [t.id, t])),
         keyChanges: action.keyChanges,
+        groups: Object.fromEntries(action.groups.map((g) => [g.id, g])),
       };
     case 'history':
       return { ...state, conversations: { ...state.conversations, [action.peer]: action.messages } };

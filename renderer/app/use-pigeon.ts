@@ -41,8 +41,16 @@ export function usePigeon(host: Host) {
 
   const load = useCallback(async () => {
     try {
-      const [self, peers, unread, transfers, keyChanges] = await Promise.all([api.whoami({}), api.peers({}), api.unread({}), api.transfers({}), api.keyChanges({})]);
-      dispatch({ type: 'loaded', self, peers, unread, transfers, keyChanges });
+      const [self, peers, unread, transfers, keyChanges, groups] = await Promise.all([
+        api.whoami({}),
+        api.peers({}),
+        api.unread({}),
+        api.transfers({}),
+        api.keyChanges({}),
+        // Groups live on the relay; an engine without them still shows everything else.
+        api.groups({}).catch(() => []),
+      ]);
+      dispatch({ type: 'loaded', self, peers, unread, transfers, keyChanges, groups });
       setOfferQueue(transfers.filter((tr) => tr.direction === 'in' && tr.state === 'offered').map((tr) => tr.id));
       const open = active.current;
       if (open) dispatch({ type: 'history', peer: open, messages: await api.history({ peer: open, markRead: true }) });
