@@ -9,7 +9,9 @@ import type { MessageInfo, SettingsInfo, TransferEntryInfo } from '../../shared/
 import { ContactList } from '../components/contact-list.js';
 import { Conversation } from '../components/conversation.js';
 import { ErrorBanner } from '../components/error-banner.js';
-import { GroupList, type GroupListItem } from '../components/group-list.js';
+import { GroupConversation } from '../components/group-conversation.js';
+import { GroupList } from '../components/group-list.js';
+import { NewGroupDialog } from '../components/new-group-dialog.js';
 import { KeyChangedDialog } from '../components/key-changed-dialog.js';
 import { OfferDialog } from '../components/offer-dialog.js';
 import { SearchPanel } from '../components/search-panel.js';
@@ -18,11 +20,10 @@ import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
 import { useT } from '../i18n/i18n.js';
 import { groupContacts } from '../logic/contacts.js';
+import { groupIdOf } from '../logic/conversations.js';
 import type { Host } from '../transport/host.js';
 import { usePigeon } from './use-pigeon.js';
 
-/** Group conversations arrive with the engine's `groups` method; until then the list is empty. */
-const NO_GROUPS: readonly GroupListItem[] = [];
 /** Pause after typing before the history is searched. */
 const SEARCH_DEBOUNCE_MS = 250;
 
@@ -34,12 +35,16 @@ export function App({ host }: { host: Host }) {
   const [searchQuery, setSearchQuery] = useState('');
   const [searchResults, setSearchResults] = useState<MessageInfo[] | null>(null);
   const [settings, setSettings] = useState<SettingsInfo | null>(null);
+  const [creatingGroup, setCreatingGroup] = useState(false);
   const [, setNotificationAnswer] = useState(0);
   const [offerEntries, setOfferEntries] = useState<{ id: string; entries: TransferEntryInfo[] } | null>(null);
 
   const peers = useMemo(() => Object.values(state.peers), [state.peers]);
-  const groups = useMemo(() => groupContacts(peers, query), [peers, query]);
+  const contactGroups = useMemo(() => groupContacts(peers, query), [peers, query]);
   const activePeer = activeId ? state.peers[activeId] : undefined;
+  const activeGroupId = activeId ? groupIdOf(activeId) : null;
+  const activeGroup = activeGroupId ? state.groups[activeGroupId] : undefined;
+  const groups = useMemo(() => Object.values(state.groups).sort((a, b) => a.name.localeCompare(b.name)), [state.groups]);
   const transfers = useMemo(() => Object.values(state.transfers), [state.transfers]);
   const keyChange = state.keyChanges.find((k) => !blocked.has(k.peerId));
   const offerId = offerQueue.find((id) => state.transfers[id]?.state === 'offered');
@@ -80,9 +85,18 @@ export function App({ host }: { host: Host }) {
           onSearch={() => setSearching(true)}
           onSettings={() => void actions.settings().then(setSettings, actions.fail)}
         />
-        <GroupList groups={NO_GROUPS} activeId={activeId} unread={state.unread} onSelect={actions.select} />
-        <ContactList
+        <GroupList
           groups={groups}
+          activeKey={activeId}
+          unread={state.unread}
+          onSelect={(key) => {
+            setSearching(false);
+            actions.select(key);
+          }}
+          {...(peers.length > 0 ? { onCreate: () => setCreatingGroup(true) } : {})}
+        />
+        <ContactList
+          groups={contactGroups}
           anyone={peers.length > 0}
           query={query}
           activeId={activeId}
@@ -119,6 +133,15 @@ export function App({ host }: { host: Host }) {
             }}
             onClose={() => setSearching(false)}
           />
+        ) : activeGroup ? (
+          <GroupConversation
+            group={activeGroup}
+            messages={state.conversations[activeId!] ?? []}
+            now={now}
+            memberName={(id) => (id === state.self?.id ? t('self.you') : peerName(id))}
+            onSend={(text, at) => void actions.send(activeId!, text, at)}
+            onLeave={() => void actions.leaveGroup(activeGroup.id)}
+          />
         ) : activePeer ? (
           <Conversation
             peer={activePeer}
@@ -152,6 +175,12 @@ export function App({ host }: { host: Host }) {
           onAccept={(files) => void actions.accept(offer.id, files)}
           onDecline={() => actions.decline(offer.id)}
           onLater={() => actions.later(offer.id)}
+        />
+      ) : creatingGroup ? (
+        <NewGroupDialog
+          peers={peers}
+          onCancel={() => setCreatingGroup(false)}
+          onCreate={(name, members) => void actions.createGroup(name, members).then((ok) => ok && setCreatingGroup(false))}
         />
       ) : settings ? (
         <SettingsDialog

@@ -33,4 +33,13 @@ describe('UI state', () => {
     expect(s.keyChanges).toEqual([{ peerId: BOB, name: 'Bob', pinned: 'aa', presented: 'cc' }]);
     expect(reducer(s, { type: 'key-answered', peerId: BOB }).keyChanges).toEqual([]);
   });
+
+  it('keeps groups from their events, and group messages under group:<id>', () => {
+    const group = { id: 'g1', name: 'Lunch', owner: self.id, members: [], joined: true };
+    let s = reducer(loaded, { type: 'event', event: { type: 'group', group } });
+    s = reducer(s, { type: 'event', event: { type: 'group', group: { ...group, joined: false } } });
+    expect(s.groups).toEqual({ g1: { ...group, joined: false } });
+    s = reducer(s, { type: 'event', event: { type: 'message', message: msg('m', { peer: 'group:g1', group: 'g1', from: BOB }) } });
+    expect(s.unread['group:g1']).toBe(1);
+  });
 });

@@ -9,6 +9,7 @@ import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { ApiError } from '../../shared/api/pigeon-api.js';
 import { useT } from '../i18n/i18n.js';
 import { totalUnread } from '../logic/contacts.js';
+import { groupIdOf, groupKey } from '../logic/conversations.js';
 import type { DropBundle, Host } from '../transport/host.js';
 import type { Staging } from '../components/transfers-panel.js';
 import { initialState, reducer } from './state.js';
@@ -36,8 +37,15 @@ export function usePigeon(host: Host) {
   const peersRef = useRef(state.peers);
   peersRef.current = state.peers;
 
+  const groupsRef = useRef(state.groups);
+  groupsRef.current = state.groups;
   const fail = useCallback((err: unknown) => setErrors((e) => [...e, messageOf(err)]), []);
-  const peerName = useCallback((id: string) => peersRef.current[id]?.name ?? id.slice(0, 8), []);
+  /** The name of a colleague or of a group conversation (`group:<id>`). */
+  const peerName = useCallback((key: string) => {
+    const gid = groupIdOf(key);
+    if (gid) return groupsRef.current[gid]?.name ?? gid.slice(0, 8);
+    return peersRef.current[key]?.name ?? key.slice(0, 8);
+  }, []);
 
   const load = useCallback(async () => {
     try {
@@ -70,7 +78,10 @@ export function usePigeon(host: Host) {
         const from = event.message.peer;
         if (from === active.current && document.hasFocus()) {
           void api.markRead({ peer: from }).then(() => dispatch({ type: 'read', peer: from }), fail);
-        } else host.notify(peerName(from), event.message.text, () => setActiveId(from));
+        } else {
+          const author = event.message.from ? peerName(event.message.from) : null;
+          host.notify(author ? `${author} · ${peerName(from)}` : peerName(from), event.message.text, () => setActiveId(from));
+        }
       }
       if (event.type === 'transfer' && event.transfer.direction === 'in' && event.transfer.state === 'offered') {
         const tr: TransferInfo = event.transfer;
@@ -174,6 +185,24 @@ export function usePigeon(host: Host) {
       }
     },
     search: (query: string) => api.searchHistory({ query }),
+    async createGroup(name: string, members: string[]): Promise<boolean> {
+      try {
+        const group = await api.groupCreate({ name, members });
+        dispatch({ type: 'event', event: { type: 'group', group } });
+        setActiveId(groupKey(group.id));
+        return true;
+      } catch (err) {
+        fail(err);
+        return false;
+      }
+    },
+    async leaveGroup(groupId: string) {
+      try {
+        dispatch({ type: 'event', event: { type: 'group', group: await api.groupLeave({ group: groupKey(groupId) }) } });
+      } catch (err) {
+        fail(err);
+      }
+    },
     clearFinished: (ids: string[]) => dispatch({ type: 'transfers-cleared', ids }),
     fail,
   };

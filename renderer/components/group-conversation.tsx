@@ -1,0 +1,37 @@
+/** An open group conversation: name and members, the messages with their authors, the composer; leave the group. */
+import type { GroupInfo, MessageInfo } from '../../shared/api/control-api.js';
+import { useT } from '../i18n/i18n.js';
+import { Composer } from './composer.js';
+import { MessageList } from './message-list.js';
+
+export interface GroupConversationProps {
+  group: GroupInfo;
+  messages: readonly MessageInfo[];
+  now: number;
+  /** A member's display name (the directory's, else the group's). */
+  memberName(id: string): string;
+  onSend(text: string, at?: number): void;
+  onLeave(): void;
+}
+
+export function GroupConversation({ group, messages, now, memberName, onSend, onLeave }: GroupConversationProps) {
+  const t = useT();
+  return (
+    <section className="conversation" aria-label={group.name}>
+      <header className="conversation-header">
+        <div>
+          <h2># {group.name}</h2>
+          <p className="conversation-sub">{group.members.map((m) => m.name || memberName(m.id)).join(', ')}</p>
+        </div>
+        {group.joined && (
+          <button type="button" className="small" onClick={onLeave}>
+            {t('groups.leave')}
+          </button>
+        )}
+      </header>
+      {!group.joined && <p className="notice">{t('groups.left')}</p>}
+      <MessageList messages={messages} now={now} senderName={(m) => (m.from ? memberName(m.from) : null)} />
+      {group.joined && <Composer onSend={onSend} />}
+    </section>
+  );
+}
