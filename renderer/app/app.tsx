@@ -19,7 +19,7 @@ import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
 import { useT } from '../i18n/i18n.js';
-import { groupContacts } from '../logic/contacts.js';
+import { fold, groupContacts } from '../logic/contacts.js';
 import { groupIdOf } from '../logic/conversations.js';
 import type { Host } from '../transport/host.js';
 import { usePigeon } from './use-pigeon.js';
@@ -44,7 +44,10 @@ export function App({ host }: { host: Host }) {
   const activePeer = activeId ? state.peers[activeId] : undefined;
   const activeGroupId = activeId ? groupIdOf(activeId) : null;
   const activeGroup = activeGroupId ? state.groups[activeGroupId] : undefined;
-  const groups = useMemo(() => Object.values(state.groups).sort((a, b) => a.name.localeCompare(b.name)), [state.groups]);
+  const groups = useMemo(
+    () => Object.values(state.groups).filter((g) => fold(g.name).includes(fold(query.trim()))).sort((a, b) => a.name.localeCompare(b.name)),
+    [state.groups, query],
+  );
   const transfers = useMemo(() => Object.values(state.transfers), [state.transfers]);
   const keyChange = state.keyChanges.find((k) => !blocked.has(k.peerId));
   const offerId = offerQueue.find((id) => state.transfers[id]?.state === 'offered');
@@ -85,16 +88,6 @@ export function App({ host }: { host: Host }) {
           onSearch={() => setSearching(true)}
           onSettings={() => void actions.settings().then(setSettings, actions.fail)}
         />
-        <GroupList
-          groups={groups}
-          activeKey={activeId}
-          unread={state.unread}
-          onSelect={(key) => {
-            setSearching(false);
-            actions.select(key);
-          }}
-          {...(peers.length > 0 ? { onCreate: () => setCreatingGroup(true) } : {})}
-        />
         <ContactList
           groups={contactGroups}
           anyone={peers.length > 0}
@@ -107,7 +100,18 @@ export function App({ host }: { host: Host }) {
             actions.select(id);
           }}
           onDropFiles={(id, drop) => void actions.dropFiles(id, drop)}
-        />
+        >
+          <GroupList
+            groups={groups}
+            activeKey={activeId}
+            unread={state.unread}
+            onSelect={(key) => {
+              setSearching(false);
+              actions.select(key);
+            }}
+            {...(peers.length > 0 ? { onCreate: () => setCreatingGroup(true) } : {})}
+          />
+        </ContactList>
       </nav>
       <main className="main">
         {state.connection === 'lost' && <div className="notice warning-notice">{t('app.connectionLost')}</div>}
@@ -138,7 +142,7 @@ export function App({ host }: { host: Host }) {
             group={activeGroup}
             messages={state.conversations[activeId!] ?? []}
             now={now}
-            memberName={(id) => (id === state.self?.id ? t('self.you') : peerName(id))}
+            memberName={(id, fallback) => (id === state.self?.id ? t('self.you') : (state.peers[id]?.name ?? fallback ?? id.slice(0, 8)))}
             onSend={(text, at) => void actions.send(activeId!, text, at)}
             onLeave={() => void actions.leaveGroup(activeGroup.id)}
           />

@@ -1,4 +1,5 @@
 /** The colleagues, grouped by workgroup, with the search box and the empty states. */
+import type { ReactNode } from 'react';
 import type { ContactGroup } from '../logic/contacts.js';
 import { useT } from '../i18n/i18n.js';
 import type { DropBundle } from '../transport/host.js';
@@ -14,13 +15,16 @@ export interface ContactListProps {
   onQuery(query: string): void;
   onSelect(id: string): void;
   onDropFiles(id: string, drop: DropBundle): void;
+  /** Shown under the search box, above the colleagues (the group conversations). */
+  children?: ReactNode;
 }
 
-export function ContactList({ groups, anyone, query, activeId, unread, onQuery, onSelect, onDropFiles }: ContactListProps) {
+export function ContactList({ groups, anyone, query, activeId, unread, onQuery, onSelect, onDropFiles, children }: ContactListProps) {
   const t = useT();
   return (
     <section className="contacts" aria-label={t('app.title')}>
       <input className="search" type="search" value={query} placeholder={t('contacts.search')} aria-label={t('contacts.search')} onChange={(e) => onQuery(e.target.value)} />
+      {children}
       {!anyone && <p className="empty">{t('contacts.empty')}</p>}
       {anyone && groups.length === 0 && <p className="empty">{t('contacts.noMatch', { query })}</p>}
       {groups.map((g) => (

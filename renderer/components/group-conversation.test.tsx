@@ -37,7 +37,7 @@ describe('group conversations', () => {
   it('shows members, authors of incoming messages, and no composer once left', () => {
     const names: Record<string, string> = { ko2vf2mmfcc47c45zfzzjkwi4u: 'Bob' };
     const render = (g: GroupInfo): string =>
-      renderToStaticMarkup(<GroupConversation group={g} messages={[msg]} now={0} memberName={(id) => names[id] ?? id} onSend={noop} onLeave={noop} />);
+      renderToStaticMarkup(<GroupConversation group={g} messages={[msg]} now={0} memberName={(id, fallback) => names[id] ?? fallback ?? id} onSend={noop} onLeave={noop} />);
     const html = render(group);
     expect(html).toContain('Alice, Bob');
     expect(html).toContain('<div class="sender">Bob</div>');

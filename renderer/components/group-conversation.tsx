@@ -8,8 +8,8 @@ export interface GroupConversationProps {
   group: GroupInfo;
   messages: readonly MessageInfo[];
   now: number;
-  /** A member's display name (the directory's, else the group's). */
-  memberName(id: string): string;
+  /** A member's display name: "You" for this device, the directory's name, else `fallback` (the group's). */
+  memberName(id: string, fallback?: string): string;
   onSend(text: string, at?: number): void;
   onLeave(): void;
 }
@@ -21,7 +21,7 @@ export function GroupConversation({ group, messages, now, memberName, onSend, on
       <header className="conversation-header">
         <div>
           <h2># {group.name}</h2>
-          <p className="conversation-sub">{group.members.map((m) => m.name || memberName(m.id)).join(', ')}</p>
+          <p className="conversation-sub">{group.members.map((m) => memberName(m.id, m.name)).join(', ')}</p>
         </div>
         {group.joined && (
           <button type="button" className="small" onClick={onLeave}>
@@ -30,7 +30,7 @@ export function GroupConversation({ group, messages, now, memberName, onSend, on
         )}
       </header>
       {!group.joined && <p className="notice">{t('groups.left')}</p>}
-      <MessageList messages={messages} now={now} senderName={(m) => (m.from ? memberName(m.from) : null)} />
+      <MessageList messages={messages} now={now} senderName={(m) => (m.from ? memberName(m.from, group.members.find((x) => x.id === m.from)?.name) : null)} />
       {group.joined && <Composer onSend={onSend} />}
     </section>
   );
