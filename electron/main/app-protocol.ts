@@ -4,12 +4,22 @@
  * the whole file system as its origin). Every answer carries the strict CSP.
  */
 import { net, protocol } from 'electron';
-import { join, normalize, resolve, sep } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const APP_SCHEME = 'app';
 export const APP_ORIGIN = `${APP_SCHEME}://pigeon`;
 export const APP_URL = `${APP_ORIGIN}/index.html`;
+
+/** Content types of what Vite emits (module scripts must be served as JavaScript). */
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+};
 
 /** No remote code, no inline script or style, no connections at all: the page talks to main through the preload only. */
 export const RENDERER_CSP = [
@@ -26,7 +36,8 @@ export const RENDERER_CSP = [
 
 /** Must run before app is ready: app:// behaves like a normal secure origin. */
 export function registerAppScheme(): void {
-  protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true } }]);
+  // standard + secure: a normal https-like origin (module scripts, storage); no bypass of CSP.
+  protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } }]);
 }
 
 /** Serves files of `rendererDir`; anything outside it, or missing, is a 404. */
@@ -39,6 +50,7 @@ export function serveRenderer(rendererDir: string): void {
     const res = await net.fetch(pathToFileURL(file).toString()).catch(() => null);
     if (!res || !res.ok) return new Response('not found', { status: 404 });
     const headers = new Headers(res.headers);
+    headers.set('Content-Type', TYPES[extname(file)] ?? 'application/octet-stream');
     headers.set('Content-Security-Policy', RENDERER_CSP);
     headers.set('X-Content-Type-Options', 'nosniff');
     return new Response(res.body, { status: 200, headers });

@@ -6,7 +6,7 @@
 export const en = {
   'app.title': 'Pigeon',
   'app.connecting': 'Connecting to Pigeon…',
-  'app.connectionLost': 'The connection to Pigeon was lost. Reconnecting…',
+  'app.connectionLost': 'The connection to Pigeon was lost. Reconnecting… (If Pigeon was restarted, open the new address it printed.)',
   'self.you': 'You',
   'status.online': 'Online',
   'status.away': 'Away',

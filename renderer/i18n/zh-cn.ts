@@ -4,7 +4,7 @@ import type { MessageKey } from './en.js';
 export const zhCN: Record<MessageKey, string> = {
   'app.title': 'Pigeon 飞鸽',
   'app.connecting': '正在连接 Pigeon…',
-  'app.connectionLost': '与 Pigeon 的连接已断开，正在重新连接…',
+  'app.connectionLost': '与 Pigeon 的连接已断开，正在重新连接…（如果 Pigeon 已重新启动，请打开它新打印的地址。）',
   'self.you': '我',
   'status.online': '在线',
   'status.away': '离开',
