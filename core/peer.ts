@@ -23,6 +23,7 @@ import { Store } from './store/store.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
+import { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
@@ -57,6 +58,12 @@ export interface PeerOptions {
   acceptFrom?: string[];
   /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. */
   relay?: RelaySettings | null;
+  /** Also speak IPMsg (IP Messenger, Feiq, iptux) on UDP 2425 (saved in the profile; absent = the saved choice, default off). */
+  ipmsg?: boolean;
+  /** Address the IPMsg bridge binds (default every interface); for tests and multi-homed hosts. */
+  ipmsgBind?: string;
+  /** IPMsg port (default 2425, what every IPMsg client uses); for tests. */
+  ipmsgPort?: number;
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -118,6 +125,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let sources: DiscoverySource[] = [];
   let udp: UdpPresence | null = null;
   let relay: RelayBridge | null = null;
+  let ipmsg: IpmsgBridge | null = null;
+  /** Sessions for native peers, the IPMsg bridge for its contacts. */
+  const ensure = (peerId: string): void => {
+    if (ipmsg?.owns(peerId)) ipmsg.ensure(peerId);
+    else sessions?.ensure(peerId);
+  };
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
   let starting: Promise<SelfInfo> | null = null;
   let stopping: Promise<void> | null = null;
@@ -151,8 +164,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       emit(event);
       if (event.type === 'peer-offline') relay?.carry(event.peer.id);
       if (event.type === 'peer-online') {
-        sessions?.peerSeen(event.peer.id);
-        if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) sessions?.ensure(event.peer.id);
+        if (!ipmsg?.owns(event.peer.id)) sessions?.peerSeen(event.peer.id);
+        if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) ensure(event.peer.id);
         transfers?.peerOnline(event.peer.id);
       }
     }, (address, port) => udp?.learn(address, port));
@@ -164,7 +177,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
         // A message queued for a peer that is offline everywhere goes to its relay mailbox.
         if (event.type === 'message-state' && event.message.state === 'queued') relay?.carry(event.message.peer);
       },
-      (peerId) => sessions?.ensure(peerId),
+      ensure,
     );
     const msgr = messenger;
     sessions = new SessionManager(
@@ -231,12 +244,37 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
+    if (resolveFlag(st, 'ipmsg', options.ipmsg)) await startIpmsg(st, dir, msgr);
     relay?.start();
     state = 'running';
     transfers.resumeAll();
     const self = selfInfo();
     emit({ type: 'listening', self });
     return self;
+  }
+
+  async function startIpmsg(st: Store, dir: PeerDirectory, msgr: Messenger): Promise<void> {
+    const bridge = new IpmsgBridge(
+      { store: st, clock, random, logger, sink: dir, self: () => ({ ...me }), openChannel: (channel) => msgr.attach(channel, () => {}) },
+      {
+        ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}),
+        ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}),
+        broadcast: options.broadcast ?? 'auto',
+        extraAddresses: options.extraAddresses ?? [],
+      },
+    );
+    for (const c of bridge.book.all()) dir.setProtocol(c.id, 'ipmsg');
+    try {
+      await bridge.start();
+    } catch (err) {
+      // Another IPMsg client on this computer holds the port: native peers work on; the host hears why IPMsg does not.
+      const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, (err as Error).message);
+      logger.log('warn', e.message);
+      emit({ type: 'warning', code: e.code, message: e.message });
+      return;
+    }
+    ipmsg = bridge;
+    sources.push(bridge);
   }
 
   function selfInfo(): SelfInfo {
@@ -255,6 +293,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     }
     sources = [];
     udp = null;
+    ipmsg = null;
     relay?.stop();
     relay = null;
     messenger?.stop();
@@ -339,7 +378,9 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     },
     async sendFiles(peerQuery, paths) {
       const { directory: dir, transfers: tr } = running();
-      return tr.offer(dir.resolve(peerQuery).id, paths);
+      const peer = dir.resolve(peerQuery);
+      if (peer.capabilities && !peer.capabilities.files) throw new PigeonError(ErrorCodes.BAD_REQUEST, `${peer.name} uses IPMsg; sending files to IPMsg contacts is not supported yet`);
+      return tr.offer(peer.id, paths);
     },
     transfers: () => running().transfers.list(),
     accept: (transfer, files) => running().transfers.accept(transfer, files),
@@ -348,6 +389,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
   };
+}
+
+/** An on/off profile setting: the option when given (and saved), else the saved value, else off. */
+function resolveFlag(store: Store, key: string, given: boolean | undefined): boolean {
+  if (given !== undefined) store.setSetting(key, given ? '1' : '0');
+  return (given ?? store.getSetting(key) === '1') === true;
 }
 
 /** Relay settings from the options (saved in the profile) or, when absent, from the profile. */

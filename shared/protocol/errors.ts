@@ -39,6 +39,8 @@ export const ErrorCodes = {
   RELAY_LIMIT: 'PIGEON_ERR_RELAY_LIMIT',
   /** The peer is not connected to the relay (a pipe cannot be made now). */
   PEER_OFFLINE: 'PIGEON_ERR_PEER_OFFLINE',
+  /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
+  IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

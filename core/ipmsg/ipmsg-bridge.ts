@@ -1,0 +1,434 @@
+/**
+ * The IPMsg bridge: makes IP Messenger, Feiq and iptux users on the LAN
+ * contacts of this peer. One UDP socket on the IPMsg port (2425) carries
+ * presence (BR_ENTRY / ANSENTRY / BR_ABSENCE / BR_EXIT) and messages; the
+ * contacts go into the peer directory as discovery source 'ipmsg' with
+ * protocol 'ipmsg', and each online contact is a MessageChannel for the
+ * messenger (ipmsg-channel.ts). Everything that arrives is parsed strictly;
+ * a bad datagram is dropped and logged, never thrown.
+ */
+import dgram from 'node:dgram';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { PresenceStatus } from '../../shared/protocol/schemas-common.js';
+import type { DiscoverySink, DiscoverySource, Sighting } from '../discovery/discovery-source.js';
+import { lanInterfaces } from '../discovery/interfaces.js';
+import type { Store } from '../store/store.js';
+import type { Clock, Logger, Random } from '../util/components.js';
+import { encodeText, guessCharset, type Charset } from './charset.js';
+import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
+import { ContactBook, contactId, isIptux, type IpmsgContact } from './contact-book.js';
+import { formatEntryExtra, messageText, parseEntryExtra } from './entry-codec.js';
+import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
+import { formatPacket, parsePacket, type IpmsgPacket } from './packet-codec.js';
+
+/**
+ * IPMsg clients announce once at start and never refresh, so the bridge
+ * re-sends BR_ENTRY every REFRESH_MS (every client answers with ANSENTRY) and
+ * a contact not heard from for TTL_MS (two refreshes and a margin) is offline.
+ * Three minutes is the official client's member-master refresh period.
+ */
+export const IPMSG_REFRESH_MS = 3 * 60 * 1000;
+export const IPMSG_TTL_MS = 2 * IPMSG_REFRESH_MS + 30 * 1000;
+/** ANSENTRY is delayed by a random 0..ANSWER_SPREAD_MS, as the official client does below 50 hosts (1023 ms). */
+const ANSWER_SPREAD_MS = 1000;
+/** iptux reads the icon file name and the charset from the entry extra; the icon is one iptux ships. */
+const IPTUX_ICON = 'icon-tux.png';
+
+export interface IpmsgSelf {
+  name: string;
+  group: string;
+  host: string;
+  status: PresenceStatus;
+  away: string;
+}
+
+export interface IpmsgBridgeInit {
+  /** Address to bind; default every interface. */
+  bind?: string;
+  /** UDP (and TCP) port; default 2425. */
+  port?: number;
+  /** Broadcast addresses: 'auto' = every interface's + 255.255.255.255. */
+  broadcast: 'auto' | string[];
+  /** Extra unicast or broadcast targets (host or host:port; the port part is ignored, IPMsg is on its own port). */
+  extraAddresses: string[];
+  /** Charset of our broadcasts and of messages to contacts whose charset is unknown. */
+  charset?: Charset;
+}
+
+export interface IpmsgBridgeDeps {
+  store: Store;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  sink: DiscoverySink;
+  self: () => IpmsgSelf;
+  /** A contact can take messages now: hand the channel to the messenger. */
+  openChannel: (channel: IpmsgChannel) => void;
+}
+
+export class IpmsgBridge implements DiscoverySource {
+  readonly name = 'ipmsg';
+  readonly book: ContactBook;
+  private socket: dgram.Socket | null = null;
+  private started = false;
+  private packetNo: number;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private readonly answerTimers = new Set<NodeJS.Timeout>();
+  private readonly channels = new Map<string, IpmsgChannel>();
+  private readonly memories = new Map<string, ContactMemory>();
+  private readonly online = new Map<string, number>();
+  private readonly port: number;
+
+  constructor(
+    private readonly deps: IpmsgBridgeDeps,
+    private readonly init: IpmsgBridgeInit,
+  ) {
+    this.book = new ContactBook(deps.store);
+    this.port = init.port ?? IPMSG_PORT;
+    // Packet numbers start at the time in seconds, as the official client's do, so they rarely repeat across restarts.
+    this.packetNo = Math.floor(deps.clock.now() / 1000) % 0x7fffffff;
+  }
+
+  /** The address and port the bridge listens on (after start). */
+  get address(): { address: string; port: number } | null {
+    const a = this.socket?.address();
+    return a ? { address: a.address, port: a.port } : null;
+  }
+
+  owns(peerId: string): boolean {
+    return this.book.has(peerId);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    const socket = dgram.createSocket({ type: 'udp4' });
+    socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    socket.on('error', (err) => this.deps.logger.log('warn', 'IPMsg socket error', { error: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ port: this.port, address: this.init.bind, exclusive: true }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((err: NodeJS.ErrnoException) => {
+      socket.close();
+      const where = `${this.init.bind ?? '0.0.0.0'}:${this.port}`;
+      throw new PigeonError(
+        ErrorCodes.IPMSG_UNAVAILABLE,
+        err.code === 'EADDRINUSE' ? `IPMsg port ${where} is in use (another IP Messenger, Feiq or iptux on this computer?); IPMsg contacts are off` : `cannot open the IPMsg port ${where}: ${err.message}`,
+      );
+    });
+    socket.setBroadcast(true);
+    this.socket = socket;
+    this.started = true;
+    this.broadcastEntry(Cmd.BR_ENTRY);
+    this.scheduleRefresh();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    for (const t of this.answerTimers) clearTimeout(t);
+    this.answerTimers.clear();
+    for (const c of this.channels.values()) c.close('stopping');
+    this.channels.clear();
+    await Promise.all(this.targets().map((t) => this.sendRaw(this.entryPacket(Cmd.BR_EXIT, this.init.charset ?? 'gbk', false), t.address, t.port)));
+    this.book.stop();
+    const s = this.socket;
+    this.socket = null;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** Our status or name changed: BR_ABSENCE tells everyone. */
+  update(): void {
+    if (this.started) this.broadcastEntry(Cmd.BR_ABSENCE);
+  }
+
+  /** The messenger wants to talk to this contact: open its channel if it is online. */
+  ensure(peerId: string): void {
+    const c = this.book.get(peerId);
+    if (c && this.online.has(peerId)) this.channel(c);
+  }
+
+  // ---- sending ---------------------------------------------------------------------
+
+  private nextPacketNo(): number {
+    this.packetNo = this.packetNo >= 0x7fffffff ? 1 : this.packetNo + 1;
+    return this.packetNo;
+  }
+
+  private selfUser(): { user: string; host: string } {
+    const s = this.deps.self();
+    return { user: s.name, host: s.host };
+  }
+
+  private entryOptions(): number {
+    const s = this.deps.self();
+    return Opt.CAPUTF8 | (s.status !== 'online' ? Opt.ABSENCE : 0);
+  }
+
+  /** An entry-type packet. Entries say which charset we write in (iptux reads it), UTF-8 extension lines follow for Windows IPMsg. */
+  private entryPacket(command: number, charset: Charset, utf8: boolean, packetNo = this.nextPacketNo()): Buffer {
+    const s = this.deps.self();
+    const { user, host } = this.selfUser();
+    const nickname = s.status !== 'online' ? `${s.name}[${s.away || s.status}]` : s.name;
+    const cs: Charset = utf8 ? 'utf-8' : charset;
+    const extra = Buffer.concat([
+      formatEntryExtra({ user, host, nickname, group: s.group }, cs),
+      Buffer.from(`\0${IPTUX_ICON}\0${cs === 'utf-8' ? 'utf-8' : 'gb18030'}\0`, 'latin1'),
+    ]);
+    return formatPacket({ packetNo, user, host, command, options: this.entryOptions() | (utf8 ? Opt.UTF8 : 0), extra }, IPMSG_VERSION_FIELD, cs);
+  }
+
+  private targets(): Array<{ address: string; port: number }> {
+    const broadcast = this.init.broadcast === 'auto' ? [...new Set([...lanInterfaces().map((i) => i.broadcast), '255.255.255.255'])] : this.init.broadcast;
+    const extra = this.init.extraAddresses.map((e) => e.split(':')[0]!).filter(Boolean);
+    return [...new Set([...broadcast, ...extra])].map((address) => ({ address, port: this.port }));
+  }
+
+  private broadcastEntry(command: number): void {
+    // Broadcasts never carry UTF8OPT (old clients break on it, protocol §3-9); they go in the LAN's legacy charset.
+    const data = this.entryPacket(command, this.init.charset ?? 'gbk', false);
+    for (const t of this.targets()) void this.sendRaw(data, t.address, t.port);
+    // Then each online contact hears it in its own charset: iptux switches to the charset of the last
+    // entry it got from us, so this keeps it on UTF-8; contacts on other subnets hear it at all.
+    // (Right after a BR_ENTRY the follow-up is an ANSENTRY, which asks for no answer.)
+    const follow = command === Cmd.BR_ENTRY ? Cmd.ANSENTRY : command;
+    for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.entryPacket(follow, c.charset, c.utf8), c.address, c.port);
+  }
+
+  private sendRaw(data: Buffer, address: string, port: number): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return Promise.resolve();
+    return new Promise((resolve) => {
+      socket.send(data, port, address, (err) => {
+        // ENETUNREACH on 255.255.255.255 without a default route is expected.
+        if (err) this.deps.logger.log('debug', 'IPMsg send failed', { to: address, error: err.message });
+        resolve();
+      });
+    });
+  }
+
+  /** Sends a packet to a contact in its charset; returns the packet number. */
+  sendTo(c: IpmsgContact, command: number, options: number, text: string, packetNo = this.nextPacketNo()): number {
+    const { user, host } = this.selfUser();
+    const utf8 = c.utf8;
+    const cs: Charset = utf8 ? 'utf-8' : c.charset;
+    const data = formatPacket({ packetNo, user, host, command, options: options | (utf8 ? Opt.UTF8 : 0), extra: encodeText(text, cs) }, IPMSG_VERSION_FIELD, cs);
+    void this.sendRaw(data, c.address, c.port);
+    return packetNo;
+  }
+
+  private scheduleRefresh(): void {
+    this.refreshTimer = setTimeout(() => {
+      if (!this.started) return;
+      this.broadcastEntry(Cmd.BR_ENTRY);
+      // Contacts known only by unicast (other subnets) are asked directly.
+      for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.entryPacket(Cmd.BR_ENTRY, c.charset, c.utf8), c.address, c.port);
+      this.scheduleRefresh();
+    }, IPMSG_REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  // ---- receiving ---------------------------------------------------------------------
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    let p: IpmsgPacket;
+    try {
+      p = parsePacket(data);
+    } catch (err) {
+      this.deps.logger.log('debug', 'dropped IPMsg datagram', { from: rinfo.address, reason: (err as Error).message });
+      return;
+    }
+    const me = this.selfUser();
+    const local = this.socket?.address();
+    if (p.user === me.user && p.host === me.host && p.version === IPMSG_VERSION_FIELD && rinfo.port === local?.port) return; // our own broadcast
+    try {
+      this.handle(p, rinfo.address, rinfo.port);
+    } catch (err) {
+      this.deps.logger.log('info', 'IPMsg packet not handled', { from: rinfo.address, command: p.command, reason: (err as Error).message });
+    }
+  }
+
+  private handle(p: IpmsgPacket, address: string, port: number): void {
+    switch (p.command) {
+      case Cmd.BR_ENTRY:
+        this.entry(p, address, port);
+        this.answerEntry(address, port);
+        return;
+      case Cmd.ANSENTRY:
+      case Cmd.BR_ABSENCE:
+        this.entry(p, address, port);
+        return;
+      case Cmd.BR_EXIT: {
+        const id = contactId(p.user, p.host);
+        this.online.delete(id);
+        this.channels.get(id)?.close('the contact left');
+        this.deps.sink.gone(id, 'ipmsg');
+        return;
+      }
+      case Cmd.SENDMSG:
+        this.message(p, address, port);
+        return;
+      case Cmd.RECVMSG:
+        this.known(p, address, port)?.confirmed(packetRef(p.extra));
+        return;
+      case Cmd.READMSG: {
+        const channel = this.known(p, address, port);
+        channel?.opened(packetRef(p.extra));
+        const c = this.book.get(contactId(p.user, p.host));
+        if (c && p.options & MsgOpt.READCHECK) this.sendTo(c, Cmd.ANSREADMSG, 0, String(packetRef(p.extra)));
+        return;
+      }
+      case Cmd.GETABSENCEINFO: {
+        const c = this.book.get(contactId(p.user, p.host));
+        const s = this.deps.self();
+        if (c) this.sendTo(c, Cmd.SENDABSENCEINFO, 0, s.status === 'online' ? 'Not absence mode' : s.away || s.status);
+        return;
+      }
+      case Cmd.GETINFO: {
+        const c = this.book.get(contactId(p.user, p.host));
+        if (c) this.sendTo(c, Cmd.SENDINFO, 0, 'Pigeon (IPMsg bridge)');
+        return;
+      }
+      default:
+        // DELMSG, ANSREADMSG, file commands on UDP, host lists, encryption: nothing to do.
+        return;
+    }
+  }
+
+  private answerEntry(address: string, port: number): void {
+    const c = this.book.byAddress(address);
+    const spread = this.deps.random.next() * ANSWER_SPREAD_MS;
+    const t = setTimeout(() => {
+      this.answerTimers.delete(t);
+      const data = c ? this.entryPacket(Cmd.ANSENTRY, c.charset, c.utf8) : this.entryPacket(Cmd.ANSENTRY, this.init.charset ?? 'gbk', false);
+      void this.sendRaw(data, address, port);
+    }, spread);
+    t.unref();
+    this.answerTimers.add(t);
+  }
+
+  /** An entry-type packet: the contact is online, with its names and capabilities. */
+  private entry(p: IpmsgPacket, address: string, port: number): IpmsgContact {
+    const utf8Flag = (p.options & Opt.UTF8) !== 0;
+    const info = parseEntryExtra(p.extra, utf8Flag);
+    const user = info.utf8User ?? p.user;
+    const host = info.utf8Host ?? p.host;
+    const id = contactId(p.user, p.host);
+    const prev = this.book.get(id);
+    const wasOnline = this.online.has(id);
+    const iptux = isIptux(p.version);
+    // iptux writes to us in the charset our last entry declared and reads us in it: we declare UTF-8 to it (lossless).
+    const charset: Charset = iptux ? 'utf-8' : (info.charset ?? prev?.charset ?? this.init.charset ?? 'gbk');
+    const c: IpmsgContact = {
+      id,
+      user,
+      host,
+      nickname: info.nickname || user,
+      group: info.group,
+      address,
+      port,
+      charset,
+      utf8: (p.options & Opt.CAPUTF8) !== 0,
+      version: p.version,
+      // iptux 0.8.3 sets 0x100 on every packet it sends (observed), so ABSENCEOPT means nothing from it.
+      absent: !iptux && (p.options & Opt.ABSENCE) !== 0,
+      files: (p.options & Opt.FILEATTACH) !== 0,
+    };
+    this.book.put(c);
+    this.sighted(c);
+    // Our broadcast reached it in the legacy charset: tell it ours once more in its own (BR_ENTRY is answered by answerEntry).
+    if (p.command === Cmd.ANSENTRY && (!prev || !wasOnline || prev.charset !== charset) && iptux) void this.sendRaw(this.entryPacket(Cmd.ANSENTRY, charset, c.utf8), address, port);
+    return c;
+  }
+
+  /** A packet from a contact that did not announce itself (or whose entry we missed): known from the header. */
+  private contactFrom(p: IpmsgPacket, address: string, port: number): IpmsgContact {
+    const id = contactId(p.user, p.host);
+    let c = this.book.get(id);
+    const cs = guessCharset(p.extra, (p.options & Opt.UTF8) !== 0);
+    if (!c) {
+      c = { id, user: p.user, host: p.host, nickname: p.user, group: '', address, port, charset: cs ?? this.init.charset ?? 'gbk', utf8: false, version: p.version, absent: false, files: false };
+      this.book.put(c);
+    } else if (c.address !== address || c.port !== port) {
+      c = { ...c, address, port };
+      this.book.put(c);
+    }
+    this.sighted(c);
+    return c;
+  }
+
+  private known(p: IpmsgPacket, address: string, port: number): IpmsgChannel | null {
+    const c = this.book.get(contactId(p.user, p.host));
+    if (!c) return null;
+    return this.channel(this.contactFrom(p, address, port));
+  }
+
+  private sighted(c: IpmsgContact): void {
+    this.online.set(c.id, this.deps.clock.now());
+    const s: Sighting = {
+      id: c.id,
+      name: c.nickname.slice(0, 64),
+      group: c.group.slice(0, 64),
+      host: c.host.slice(0, 64),
+      port: c.port,
+      status: c.absent ? 'away' : 'online',
+      away: '',
+      address: c.address,
+      source: 'ipmsg',
+      ttlMs: IPMSG_TTL_MS,
+      protocol: 'ipmsg',
+    };
+    this.deps.sink.seen(s);
+  }
+
+  private channel(c: IpmsgContact): IpmsgChannel {
+    const open = this.channels.get(c.id);
+    if (open?.isOpen) return open;
+    let memory = this.memories.get(c.id);
+    if (!memory) this.memories.set(c.id, (memory = new ContactMemory()));
+    const channel = new IpmsgChannel(
+      c.id,
+      {
+        send: (command, options, text, extra) => this.sendTo(this.book.get(c.id) ?? c, command, options, text, extra?.packetNo),
+        newId: () => this.deps.random.hex(16),
+        clock: this.deps.clock,
+        unreachable: (reason) => {
+          this.deps.logger.log('info', 'IPMsg contact did not confirm a message; shown offline until seen again', { contact: c.id, reason });
+          this.online.delete(c.id);
+          channel.close(reason);
+          this.deps.sink.gone(c.id, 'ipmsg');
+        },
+      },
+      memory,
+    );
+    this.channels.set(c.id, channel);
+    channel.onClose(() => {
+      if (this.channels.get(c.id) === channel) this.channels.delete(c.id);
+    });
+    this.deps.openChannel(channel);
+    return channel;
+  }
+
+  private message(p: IpmsgPacket, address: string, port: number): void {
+    const c = this.contactFrom(p, address, port);
+    const channel = this.channel(c);
+    const utf8Flag = (p.options & Opt.UTF8) !== 0;
+    const text = messageText(p.extra, utf8Flag);
+    channel.received(p.packetNo, p.options, text);
+    // Absence mode: answer once, never an automatic answer nor a broadcast (ping-pong protection, protocol §3-3).
+    const s = this.deps.self();
+    if (s.status !== 'online' && !(p.options & (MsgOpt.AUTORET | MsgOpt.BROADCAST)) && !(p.options & MsgOpt.RETRY)) {
+      this.sendTo(c, Cmd.SENDMSG, MsgOpt.AUTORET, s.away || `I am ${s.status}.`);
+    }
+  }
+}
+
+/** The packet number an answer refers to (RECVMSG, READMSG extra): decimal, maybe NUL-terminated. */
+function packetRef(extra: Buffer): number {
+  const text = extra.toString('latin1').split('\0')[0]!.trim();
+  if (!/^\d{1,15}$/.test(text)) throw new PigeonError(ErrorCodes.PROTOCOL, 'IPMsg answer without a packet number');
+  return Number(text);
+}
