@@ -1,0 +1,116 @@
+/**
+ * Interoperability of the IPMsg bridge with a real iptux (0.8.3, Debian) on
+ * loopback: iptux bound to 127.0.0.61, Pigeon's bridge to 127.0.0.62 (port
+ * 2425 on each; addresses no other test uses). Checked: discovery both ways
+ * with Chinese names, a message from Pigeon confirmed by iptux (RECVMSG) and
+ * shown by it, a message typed into iptux (xdotool) stored by Pigeon.
+ * Skips, saying why, where iptux, Xvfb, xdotool or xclip are missing.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPeer, silentLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
+import type { PeerEvent, PeerInfo } from '../../shared/api/control-api.js';
+import { freeUdpPort } from '../support/cli-peer.js';
+import { Iptux, iptuxMissing, sleep } from '../support/iptux.js';
+
+const IPTUX_ADDRESS = '127.0.0.61';
+const PIGEON_ADDRESS = '127.0.0.62';
+const missing = iptuxMissing();
+if (missing) console.log(`skipping the iptux interoperability test: ${missing}`);
+
+describe.skipIf(missing !== null)('IPMsg bridge with a real iptux', () => {
+  let iptux: Iptux;
+  let peer: Peer;
+  let home: string;
+  const events: PeerEvent[] = [];
+
+  function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const until = Date.now() + timeoutMs;
+      const tick = (): void => {
+        const v = find();
+        if (v !== undefined) return resolve(v);
+        if (Date.now() > until) return reject(new Error(`timed out waiting for ${what}`));
+        setTimeout(tick, 100);
+      };
+      tick();
+    });
+  }
+
+  beforeAll(async () => {
+    iptux = new Iptux(IPTUX_ADDRESS, { nickname: '张三', group: '测试组' });
+    await iptux.start();
+    home = mkdtempSync(join(tmpdir(), 'pigeon-ipmsg-'));
+    peer = createPeer(
+      { clock: systemClock, random: systemRandom, logger: silentLogger },
+      {
+        home,
+        name: '爱丽丝',
+        group: '研发',
+        port: 0,
+        discoveryPort: await freeUdpPort(),
+        broadcast: [],
+        mdns: false,
+        ipmsg: true,
+        ipmsgBind: PIGEON_ADDRESS,
+        // iptux's own BR_ENTRY goes to 255.255.255.255 only, which loopback never sees: we announce to it by unicast.
+        extraAddresses: [IPTUX_ADDRESS],
+      },
+    );
+    peer.on((e) => events.push(e));
+    await peer.start();
+  });
+
+  afterAll(async () => {
+    await peer?.stop();
+    await iptux?.stop();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  const contact = (): PeerInfo | undefined => peer.peers().find((p) => p.protocol === 'ipmsg' && p.online);
+
+  it('lists the iptux user with its Chinese nickname and group, marked IPMsg', async () => {
+    const c = await waitFor(contact, 'the iptux contact');
+    expect(c).toMatchObject({ name: '张三', group: '测试组', addresses: [IPTUX_ADDRESS], port: 2425, sources: ['ipmsg'], protocol: 'ipmsg' });
+    expect(c.capabilities).toMatchObject({ encrypted: false, relay: false });
+  });
+
+  it('is listed by iptux under its Chinese name and address', async () => {
+    const chat = await iptux.openFirstPal();
+    const title = await iptux.windowName(chat);
+    expect(title).toBe(`Talk with 爱丽丝(${peer.self().host}) IP:${PIGEON_ADDRESS}`);
+  });
+
+  it('sends a message that iptux confirms (RECVMSG → delivered) and shows', async () => {
+    const c = await waitFor(contact, 'the iptux contact');
+    const text = '你好，张三！ lunch at 12? 😀';
+    const m = await peer.send(c.id, text);
+    const delivered = await peer.waitDelivered(m.id, 10_000);
+    expect(delivered.state).toBe('delivered');
+    const chat = await iptux.waitWindow('^Talk with ');
+    const shown = await waitForAsync(() => iptux.history(chat), (h) => h.includes(text), 'the message in iptux');
+    expect(shown).toContain('爱丽丝');
+  });
+
+  it('receives a message typed into iptux', async () => {
+    const c = await waitFor(contact, 'the iptux contact');
+    const chat = await iptux.waitWindow('^Talk with ');
+    await iptux.say(chat, 'hello from iptux 42');
+    const got = await waitFor(() => peer.history(c.id).find((m) => m.direction === 'in' && m.text === 'hello from iptux 42'), 'the iptux message in history');
+    expect(got.state).toBe('received');
+    expect(events.some((e) => e.type === 'message' && e.message.text === 'hello from iptux 42')).toBe(true);
+  });
+});
+
+async function waitForAsync(get: () => Promise<string>, ok: (v: string) => boolean, what: string, timeoutMs = 10_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < until) {
+    last = await get();
+    if (ok(last)) return last;
+    await sleep(300);
+  }
+  throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+}
