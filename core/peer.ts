@@ -23,7 +23,9 @@ import { Store } from './store/store.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
-import { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
+import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
+import { startIpmsg } from './ipmsg/start-ipmsg.js';
+import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
@@ -166,7 +168,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       if (event.type === 'peer-online') {
         if (!ipmsg?.owns(event.peer.id)) sessions?.peerSeen(event.peer.id);
         if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) ensure(event.peer.id);
-        transfers?.peerOnline(event.peer.id);
+        // IPMsg transfers are not resumed by the native service (ipmsg-transfers.ts runs them).
+        if (!ipmsg?.owns(event.peer.id)) transfers?.peerOnline(event.peer.id);
       }
     }, (address, port) => udp?.learn(address, port));
     directory = dir;
@@ -229,7 +232,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       ensureSession: (peerId) => sm.ensure(peerId),
       dialData: (peerId) => sm.dialData(peerId),
       peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
-      isOnline: (peerId) => dir.isOnline(peerId),
+      isOnline: (peerId) => dir.isOnline(peerId) && !ipmsg?.owns(peerId),
     }, emit);
     await sessions.start();
     messenger.start();
@@ -244,7 +247,13 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
-    if (resolveFlag(st, 'ipmsg', options.ipmsg)) await startIpmsg(st, dir, msgr);
+    if (resolveFlag(st, 'ipmsg', options.ipmsg)) {
+      ipmsg = await startIpmsg(
+        { store: st, clock, random, logger, directory: dir, messenger: msgr, transfers: transfers!, self: () => ({ ...me }), emit },
+        { ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}), ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}), broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], downloads: options.downloads ?? join(options.home, 'downloads') },
+      );
+      if (ipmsg) sources.push(ipmsg);
+    }
     relay?.start();
     state = 'running';
     transfers.resumeAll();
@@ -253,28 +262,11 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     return self;
   }
 
-  async function startIpmsg(st: Store, dir: PeerDirectory, msgr: Messenger): Promise<void> {
-    const bridge = new IpmsgBridge(
-      { store: st, clock, random, logger, sink: dir, self: () => ({ ...me }), openChannel: (channel) => msgr.attach(channel, () => {}) },
-      {
-        ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}),
-        ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}),
-        broadcast: options.broadcast ?? 'auto',
-        extraAddresses: options.extraAddresses ?? [],
-      },
-    );
-    for (const c of bridge.book.all()) dir.setProtocol(c.id, 'ipmsg');
-    try {
-      await bridge.start();
-    } catch (err) {
-      // Another IPMsg client on this computer holds the port: native peers work on; the host hears why IPMsg does not.
-      const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, (err as Error).message);
-      logger.log('warn', e.message);
-      emit({ type: 'warning', code: e.code, message: e.message });
-      return;
-    }
-    ipmsg = bridge;
-    sources.push(bridge);
+  /** The IPMsg side of a transfer with an IPMsg contact, else null (native). */
+  function ipmsgFiles(transfer: string): IpmsgTransfers | null {
+    const { transfers: tr } = running();
+    const files = ipmsg?.files;
+    return files && files.owns(tr.find(transfer).id) ? files : null;
   }
 
   function selfInfo(): SelfInfo {
@@ -379,13 +371,16 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     async sendFiles(peerQuery, paths) {
       const { directory: dir, transfers: tr } = running();
       const peer = dir.resolve(peerQuery);
-      if (peer.capabilities && !peer.capabilities.files) throw new PigeonError(ErrorCodes.BAD_REQUEST, `${peer.name} uses IPMsg; sending files to IPMsg contacts is not supported yet`);
+      if (ipmsg?.owns(peer.id)) {
+        if (!ipmsg.files) throw new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, `${peer.name} uses IPMsg, and the IPMsg TCP port could not be opened: files with IPMsg contacts are off`);
+        return ipmsg.files.offer(peer.id, paths);
+      }
       return tr.offer(peer.id, paths);
     },
     transfers: () => running().transfers.list(),
-    accept: (transfer, files) => running().transfers.accept(transfer, files),
-    decline: (transfer) => running().transfers.decline(transfer),
-    cancel: (transfer) => running().transfers.cancel(transfer),
+    accept: (transfer, files) => (ipmsgFiles(transfer) ?? running().transfers).accept(transfer, files),
+    decline: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).decline(transfer),
+    cancel: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
   };

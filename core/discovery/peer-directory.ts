@@ -29,8 +29,8 @@ interface Entry {
 /** What a peer can do, by protocol: the rest of the engine and the hosts look at these, not at the protocol. */
 const CAPABILITIES: Record<PeerProtocol, PeerCapabilities> = {
   pigeon: { encrypted: true, readReceipts: true, relay: true, files: true },
-  // IPMsg: plain text on the LAN; read notices only for sealed messages (Pigeon seals what it sends); files not bridged yet.
-  ipmsg: { encrypted: false, readReceipts: true, relay: false, files: false },
+  // IPMsg: plain text on the LAN; read notices only for sealed messages (Pigeon seals what it sends; iptux sends none).
+  ipmsg: { encrypted: false, readReceipts: true, relay: false, files: true },
 };
 
 /** How often expiry is checked; offline detection is at most this late. */

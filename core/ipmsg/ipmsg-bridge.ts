@@ -17,9 +17,10 @@ import type { Clock, Logger, Random } from '../util/components.js';
 import { encodeText, guessCharset, type Charset } from './charset.js';
 import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
 import { ContactBook, contactId, isIptux, type IpmsgContact } from './contact-book.js';
-import { formatEntryExtra, messageText, parseEntryExtra } from './entry-codec.js';
+import { formatEntryExtra, messageAttachments, messageText, parseEntryExtra } from './entry-codec.js';
 import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
 import { formatPacket, parsePacket, type IpmsgPacket } from './packet-codec.js';
+import type { IpmsgTransfers } from './ipmsg-transfers.js';
 
 /**
  * IPMsg clients announce once at start and never refresh, so the bridge
@@ -78,6 +79,8 @@ export class IpmsgBridge implements DiscoverySource {
   private readonly memories = new Map<string, ContactMemory>();
   private readonly online = new Map<string, number>();
   private readonly port: number;
+  /** File transfers, when their TCP side is open (entries then advertise FILEATTACHOPT). */
+  files: IpmsgTransfers | null = null;
 
   constructor(
     private readonly deps: IpmsgBridgeDeps,
@@ -135,6 +138,7 @@ export class IpmsgBridge implements DiscoverySource {
     this.channels.clear();
     await Promise.all(this.targets().map((t) => this.sendRaw(this.entryPacket(Cmd.BR_EXIT, this.init.charset ?? 'gbk', false), t.address, t.port)));
     this.book.stop();
+    await this.files?.stop();
     const s = this.socket;
     this.socket = null;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
@@ -165,7 +169,7 @@ export class IpmsgBridge implements DiscoverySource {
 
   private entryOptions(): number {
     const s = this.deps.self();
-    return Opt.CAPUTF8 | (s.status !== 'online' ? Opt.ABSENCE : 0);
+    return Opt.CAPUTF8 | (this.files ? Opt.FILEATTACH : 0) | (s.status !== 'online' ? Opt.ABSENCE : 0);
   }
 
   /** An entry-type packet. Entries say which charset we write in (iptux reads it), UTF-8 extension lines follow for Windows IPMsg. */
@@ -210,14 +214,24 @@ export class IpmsgBridge implements DiscoverySource {
     });
   }
 
-  /** Sends a packet to a contact in its charset; returns the packet number. */
+  /** Sends a packet with a text extra to a contact in its charset; returns the packet number. */
   sendTo(c: IpmsgContact, command: number, options: number, text: string, packetNo = this.nextPacketNo()): number {
-    const { user, host } = this.selfUser();
-    const utf8 = c.utf8;
-    const cs: Charset = utf8 ? 'utf-8' : c.charset;
-    const data = formatPacket({ packetNo, user, host, command, options: options | (utf8 ? Opt.UTF8 : 0), extra: encodeText(text, cs) }, IPMSG_VERSION_FIELD, cs);
-    void this.sendRaw(data, c.address, c.port);
+    return this.sendBuilt(c, command, options, (cs) => encodeText(text, cs), packetNo);
+  }
+
+  /** Sends a packet whose extra is built in the contact's charset (UTF-8 with UTF8OPT for CAPUTF8 contacts). */
+  sendBuilt(c: IpmsgContact, command: number, options: number, build: (cs: Charset) => Buffer, packetNo = this.nextPacketNo()): number {
+    void this.sendRaw(this.requestPacket(c, command, options, build, packetNo), c.address, c.port);
     return packetNo;
+  }
+
+  /** A packet for a contact (also the request line of a TCP file fetch). */
+  requestPacket(c: IpmsgContact, command: number, options: number, extra: Buffer | ((cs: Charset) => Buffer), packetNo = this.nextPacketNo()): Buffer {
+    const { user, host } = this.selfUser();
+    const utf8 = c.utf8 || (options & Opt.UTF8) !== 0;
+    const cs: Charset = utf8 ? 'utf-8' : c.charset;
+    const body = typeof extra === 'function' ? extra(cs) : extra;
+    return formatPacket({ packetNo, user, host, command, options: options | (utf8 ? Opt.UTF8 : 0), extra: body }, IPMSG_VERSION_FIELD, cs);
   }
 
   private scheduleRefresh(): void {
@@ -272,7 +286,11 @@ export class IpmsgBridge implements DiscoverySource {
         this.message(p, address, port);
         return;
       case Cmd.RECVMSG:
+        this.files?.confirmed(packetRef(p.extra));
         this.known(p, address, port)?.confirmed(packetRef(p.extra));
+        return;
+      case Cmd.RELEASEFILES:
+        this.files?.released(contactId(p.user, p.host), packetRef(p.extra));
         return;
       case Cmd.READMSG: {
         const channel = this.known(p, address, port);
@@ -417,6 +435,15 @@ export class IpmsgBridge implements DiscoverySource {
     const channel = this.channel(c);
     const utf8Flag = (p.options & Opt.UTF8) !== 0;
     const text = messageText(p.extra, utf8Flag);
+    const list = p.options & Opt.FILEATTACH ? messageAttachments(p.extra) : null;
+    if (list) {
+      // An offer: the files become an incoming transfer; a text with them is a message too.
+      this.files?.offered(c, p, list);
+      if (text.trim() === '') {
+        if (p.options & MsgOpt.SENDCHECK) this.sendTo(c, Cmd.RECVMSG, 0, String(p.packetNo));
+        return;
+      }
+    }
     channel.received(p.packetNo, p.options, text);
     // Absence mode: answer once, never an automatic answer nor a broadcast (ping-pong protection, protocol §3-3).
     const s = this.deps.self();
