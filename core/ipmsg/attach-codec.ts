@@ -54,8 +54,8 @@ function splitFields(entry: string): string[] {
 }
 
 /** Parses an attachment list. Entries that are not files or folders (clipboard images, links) are skipped. */
-export function parseAttachments(list: Buffer, utf8Flag: boolean): Attachment[] {
-  const text = decodeText(list, utf8Flag);
+export function parseAttachments(list: Buffer, utf8Flag: boolean, prefer: Charset | null = null): Attachment[] {
+  const text = decodeText(list, utf8Flag, prefer);
   const out: Attachment[] = [];
   for (let raw of text.split(String.fromCharCode(FILELIST_SEPARATOR))) {
     // Terminators seen in the wild: "\a", ":\a", "\a:" and ":\a:" (iptux decodeFileInfo).
@@ -127,7 +127,7 @@ export interface DirHeader {
  * `headerSize:name:size:attr[:ext=val…]:`, headerSize hex covering the whole
  * header. Returns null when more bytes are needed.
  */
-export function parseDirHeader(buf: Buffer, utf8Flag: boolean): DirHeader | null {
+export function parseDirHeader(buf: Buffer, utf8Flag: boolean, prefer: Charset | null = null): DirHeader | null {
   const colon = buf.indexOf(0x3a);
   if (colon < 0) {
     if (buf.length > 8) throw bad('directory entry header size missing');
@@ -137,7 +137,7 @@ export function parseDirHeader(buf: Buffer, utf8Flag: boolean): DirHeader | null
   if (headerBytes <= colon + 1 || headerBytes > 0xffff) throw bad('directory entry header size out of range');
   if (buf.length < headerBytes) return null;
   // splitFields un-escapes '::' in field 1 (the name of a list entry); here the name comes first, so prefix an empty field.
-  const f = splitFields(':' + decodeText(buf.subarray(colon + 1, headerBytes), utf8Flag)).slice(1);
+  const f = splitFields(':' + decodeText(buf.subarray(colon + 1, headerBytes), utf8Flag, prefer)).slice(1);
   if (f.length < 3) throw bad('directory entry header has too few fields');
   const name = f[0]!;
   if (name.length === 0 || Buffer.byteLength(name) > MAX_FILE_NAME_BYTES) throw bad('directory entry name is empty or too long');

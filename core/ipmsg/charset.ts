@@ -28,9 +28,14 @@ export function isUtf8(bytes: Uint8Array): boolean {
   }
 }
 
-/** Decodes packet text: UTF-8 when flagged or valid, else GB18030. Never throws (invalid bytes become U+FFFD). */
-export function decodeText(bytes: Uint8Array, utf8Flag: boolean): string {
-  if (utf8Flag || isUtf8(bytes)) return Buffer.from(bytes).toString('utf8');
+/**
+ * Decodes packet text: UTF-8 when flagged; else in the charset the sender is
+ * known to write (`prefer`), since a short GBK text can also be valid UTF-8
+ * (一 = D2 BB = Cyrillic һ); else UTF-8 when valid, GB18030 otherwise.
+ * Never throws (invalid bytes become U+FFFD).
+ */
+export function decodeText(bytes: Uint8Array, utf8Flag: boolean, prefer: Charset | null = null): string {
+  if (utf8Flag || (prefer !== 'gbk' && isUtf8(bytes))) return Buffer.from(bytes).toString('utf8');
   return iconv.decode(Buffer.from(bytes), 'gb18030');
 }
 

@@ -59,6 +59,16 @@ describe('parsePacket on real clients', () => {
   });
 });
 
+describe('charset of short texts', () => {
+  it('reads a GBK text that is also valid UTF-8 in the charset the sender is known to use', () => {
+    const yi = Buffer.from([0xd2, 0xbb]); // 一 in GBK; the same bytes are Cyrillic һ in UTF-8
+    expect(decodeText(yi, false)).toBe('һ');
+    expect(decodeText(yi, false, 'gbk')).toBe('一');
+    expect(decodeText(Buffer.from('一', 'utf8'), false, 'utf-8')).toBe('一');
+    expect(decodeText(yi, true, 'gbk')).toBe('һ');
+  });
+});
+
 describe('attachments', () => {
   it('parses the Windows list, with :: in a name', () => {
     const p = parsePacket(fixtures.ipmsgWinAttach);

@@ -20,8 +20,10 @@ export interface IpmsgContact {
   group: string;
   address: string;
   port: number;
-  /** Charset to write to this contact in (without the UTF-8 option). */
+  /** Charset to write to this contact in (without the UTF-8 option), and to read it in. */
   charset: Charset;
+  /** The charset was seen in its packets (or it is iptux), not assumed: text from it is decoded in it. */
+  charsetSeen?: boolean;
   /** The contact advertised CAPUTF8OPT: we send with UTF8OPT. */
   utf8: boolean;
   /** Its version field ("1", "1_iptux 0.8.3", "1_lbt6_0#…"). */
@@ -43,6 +45,11 @@ export function contactId(user: string, host: string): string {
 /** Is this an iptux peer? Its version field says so (observed: "1_iptux 0.8.3"). */
 export function isIptux(version: string): boolean {
   return /iptux/i.test(version);
+}
+
+/** The charset to read a contact's text in, or null to judge by the bytes. */
+export function readCharset(c: IpmsgContact): Charset | null {
+  return c.charsetSeen ? c.charset : null;
 }
 
 export class ContactBook {

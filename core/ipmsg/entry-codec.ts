@@ -91,9 +91,9 @@ export function formatEntryExtra(self: SelfEntry, charset: Charset): Buffer {
 }
 
 /** Text of a message extra (before the first NUL), with CRLF normalised to LF. */
-export function messageText(extra: Buffer, utf8Flag: boolean): string {
+export function messageText(extra: Buffer, utf8Flag: boolean, prefer: Charset | null = null): string {
   const fields = splitNul(extra);
-  return decodeText(fields[0] ?? Buffer.alloc(0), utf8Flag).replace(/\r\n/g, '\n');
+  return decodeText(fields[0] ?? Buffer.alloc(0), utf8Flag, prefer).replace(/\r\n/g, '\n');
 }
 
 /** The attachment list of a FILEATTACHOPT message (the section after the text), or null. */

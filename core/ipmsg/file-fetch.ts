@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { MAX_DEPTH, numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 import { parseDirHeader } from './attach-codec.js';
+import type { Charset } from './charset.js';
 import { FileType } from './constants.js';
 
 /** Suffix of a file being received (the same as native transfers). */
@@ -119,7 +120,7 @@ function segment(name: string): string {
  * Fetches an attached folder into `root` (a path the landing plan chose, not
  * existing yet). Returns the number of files written.
  */
-export async function fetchDir(t: FetchTarget, root: string, utf8: boolean): Promise<number> {
+export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, prefer: Charset | null): Promise<number> {
   let buf: Buffer = Buffer.alloc(0);
   const stack: string[] = [];
   let entries = 0;
@@ -147,7 +148,7 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean): Pro
         }
         let h;
         try {
-          h = parseDirHeader(buf, utf8);
+          h = parseDirHeader(buf, utf8, prefer);
         } catch (err) {
           throw failed(`bad folder stream: ${(err as Error).message}`);
         }

@@ -16,7 +16,7 @@ import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { encodeText, guessCharset, type Charset } from './charset.js';
 import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
-import { ContactBook, contactId, isIptux, type IpmsgContact } from './contact-book.js';
+import { ContactBook, contactId, isIptux, readCharset, type IpmsgContact } from './contact-book.js';
 import { formatEntryExtra, messageAttachments, messageText, parseEntryExtra } from './entry-codec.js';
 import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
 import { formatPacket, parsePacket, type IpmsgPacket } from './packet-codec.js';
@@ -349,6 +349,7 @@ export class IpmsgBridge implements DiscoverySource {
       address,
       port,
       charset,
+      charsetSeen: iptux || info.charset !== null || (prev?.charsetSeen ?? false),
       utf8: (p.options & Opt.CAPUTF8) !== 0,
       version: p.version,
       // iptux 0.8.3 sets 0x100 on every packet it sends (observed), so ABSENCEOPT means nothing from it.
@@ -368,10 +369,10 @@ export class IpmsgBridge implements DiscoverySource {
     let c = this.book.get(id);
     const cs = guessCharset(p.extra, (p.options & Opt.UTF8) !== 0);
     if (!c) {
-      c = { id, user: p.user, host: p.host, nickname: p.user, group: '', address, port, charset: cs ?? this.init.charset ?? 'gbk', utf8: false, version: p.version, absent: false, files: false };
+      c = { id, user: p.user, host: p.host, nickname: p.user, group: '', address, port, charset: cs ?? this.init.charset ?? 'gbk', charsetSeen: cs !== null, utf8: false, version: p.version, absent: false, files: false };
       this.book.put(c);
-    } else if (c.address !== address || c.port !== port) {
-      c = { ...c, address, port };
+    } else if (c.address !== address || c.port !== port || (cs && !c.charsetSeen && !isIptux(c.version))) {
+      c = { ...c, address, port, ...(cs && !c.charsetSeen ? { charset: cs, charsetSeen: true } : {}) };
       this.book.put(c);
     }
     this.sighted(c);
@@ -434,7 +435,7 @@ export class IpmsgBridge implements DiscoverySource {
     const c = this.contactFrom(p, address, port);
     const channel = this.channel(c);
     const utf8Flag = (p.options & Opt.UTF8) !== 0;
-    const text = messageText(p.extra, utf8Flag);
+    const text = messageText(p.extra, utf8Flag, readCharset(c));
     const list = p.options & Opt.FILEATTACH ? messageAttachments(p.extra) : null;
     if (list) {
       // An offer: the files become an incoming transfer; a text with them is a message too.

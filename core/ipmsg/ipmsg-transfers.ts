@@ -17,7 +17,7 @@ import type { Logger, Random, Clock } from '../util/components.js';
 import { fileIdCandidates, formatAttachments, formatFileRequest, parseAttachments, type Attachment, type FileRequest } from './attach-codec.js';
 import { encodeText } from './charset.js';
 import { Cmd, FileType, MsgOpt, Opt } from './constants.js';
-import type { IpmsgContact } from './contact-book.js';
+import { readCharset, type IpmsgContact } from './contact-book.js';
 import { fetchDir, fetchFile } from './file-fetch.js';
 import { FileServer, type ServeTarget, type ServedEntry } from './file-server.js';
 import type { IpmsgBridge } from './ipmsg-bridge.js';
@@ -179,7 +179,7 @@ export class IpmsgTransfers {
     if (this.incomingByPacket.has(key)) return;
     let attachments: Attachment[];
     try {
-      attachments = parseAttachments(list, (p.options & Opt.UTF8) !== 0);
+      attachments = parseAttachments(list, (p.options & Opt.UTF8) !== 0, readCharset(c));
     } catch (err) {
       logger.log('info', 'IPMsg attachment list not understood', { contact: c.id, error: (err as Error).message });
       return;
@@ -259,7 +259,7 @@ export class IpmsgTransfers {
           signal: controller.signal,
         };
         if (e.kind === 'file') await fetchFile(target, e.size, e.localPath, Math.floor(e.mtime / 1000));
-        else await fetchDir(target, e.localPath, o.utf8);
+        else await fetchDir(target, e.localPath, o.utf8, readCharset(c));
         service.store.markDone(id, e.idx);
       }
       service.store.setState(id, 'done');
