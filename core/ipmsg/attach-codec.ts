@@ -144,9 +144,15 @@ export function parseDirHeader(buf: Buffer, utf8Flag: boolean, prefer: Charset |
   return { name, size: hex(f[1]!, 'size', MAX_SIZE_HEX_DIGITS), attr: hex(f[2]!, 'attribute'), headerBytes };
 }
 
-/** Formats one GETDIRFILES entry header (4 hex digits of header size, as the Windows client). */
+/**
+ * Formats one GETDIRFILES entry header as the Windows client does: 4 hex
+ * digits of header size, then MTIME (14) and CREATETIME (16). Both are
+ * needed: iptux reads the fifth and sixth fields as time attributes and
+ * crashes when the sixth is missing (observed, iptux 0.8.3).
+ */
 export function formatDirHeader(name: string, size: number, attr: number, mtime: number, charset: Charset): Buffer {
-  const body = Buffer.concat([Buffer.from(':'), encodeText(name.replace(/:/g, '::'), charset), Buffer.from(`:${size.toString(16)}:${attr.toString(16)}:14=${Math.max(0, Math.floor(mtime)).toString(16)}:`, 'latin1')]);
+  const t = Math.max(0, Math.floor(mtime)).toString(16);
+  const body = Buffer.concat([Buffer.from(':'), encodeText(name.replace(/:/g, '::'), charset), Buffer.from(`:${size.toString(16)}:${attr.toString(16)}:14=${t}:16=${t}:`, 'latin1')]);
   const total = 4 + body.length;
   if (total > 0xffff) throw bad('directory entry header too long');
   return Buffer.concat([Buffer.from(total.toString(16).padStart(4, '0'), 'latin1'), body]);

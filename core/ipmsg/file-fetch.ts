@@ -29,6 +29,8 @@ export interface FetchTarget {
   port: number;
   /** The complete request packet. */
   request: Buffer;
+  /** Our address to connect from: the one the sender knows us by (iptux refuses a request from any other, observed). */
+  localAddress?: string;
   onBytes: (n: number) => void;
   /** Set by the caller to stop early (cancel). */
   signal?: AbortSignal;
@@ -44,7 +46,7 @@ function diskError(err: NodeJS.ErrnoException): Error {
 
 /** Yields the bytes the sender sends after our request. */
 async function* connect(t: FetchTarget): AsyncGenerator<Buffer> {
-  const socket = net.connect({ host: t.address, port: t.port });
+  const socket = net.connect({ host: t.address, port: t.port, ...(t.localAddress ? { localAddress: t.localAddress } : {}) });
   socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(failed('the IPMsg sender stopped sending')));
   const abort = (): void => {
     socket.destroy(failed('canceled'));

@@ -77,7 +77,10 @@ export class FileServer {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+      this.logger.log('info', 'IPMsg file request incomplete; connection closed', { from: socket.remoteAddress });
+      socket.destroy();
+    });
     let buf = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       buf = Buffer.concat([buf, chunk]);
@@ -85,8 +88,10 @@ export class FileServer {
       try {
         if (buf.length > MAX_REQUEST_BYTES) throw new PigeonError(ErrorCodes.PROTOCOL, 'IPMsg file request too long');
         packet = parsePacket(buf);
+        // Fields: packet:file:offset for GETFILEDATA, packet:file for GETDIRFILES. Windows IPMsg ends them with ':',
+        // iptux does not (observed); a request fits in one segment, so a complete field count means a complete request.
         const want = packet.command === Cmd.GETFILEDATA ? 3 : 2;
-        if (packet.extra.toString('latin1').split(':').length - 1 < want) return; // not all of it yet
+        if (packet.extra.toString('latin1').split('\0')[0]!.split(':').filter(Boolean).length < want) return; // not all of it yet
       } catch (err) {
         if (buf.length > MAX_REQUEST_BYTES || !(err instanceof PigeonError) || !/fewer than six/.test(err.message)) {
           this.logger.log('info', 'bad IPMsg file request', { from: socket.remoteAddress, error: (err as Error).message });

@@ -98,6 +98,11 @@ export class IpmsgBridge implements DiscoverySource {
     return a ? { address: a.address, port: a.port } : null;
   }
 
+  /** The address the bridge is bound to, if one was given (file requests are sent from it). */
+  get bindAddress(): string | undefined {
+    return this.init.bind;
+  }
+
   owns(peerId: string): boolean {
     return this.book.has(peerId);
   }

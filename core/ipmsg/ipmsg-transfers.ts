@@ -45,6 +45,16 @@ interface IncomingOffer {
   attachments: Attachment[];
 }
 
+/**
+ * The TCP request must come from the contact's address, as the official
+ * client requires. One exception: a client on this machine bound to another
+ * loopback address connects from 127.0.0.1, the kernel's choice for an
+ * unbound socket (iptux -b 127.0.0.2 does, observed).
+ */
+function sameHost(contactAddress: string, remote: string): boolean {
+  return contactAddress === remote || (contactAddress.startsWith('127.') && remote === '127.0.0.1');
+}
+
 export class IpmsgTransfers {
   private readonly outgoing = new Map<number, OutgoingOffer>();
   private readonly incoming = new Map<string, IncomingOffer>();
@@ -90,7 +100,9 @@ export class IpmsgTransfers {
       if (e.path.includes('/')) return;
       const fileId = String(attachments.length + 1);
       files.set(fileId, idx);
-      attachments.push({ id: fileId, name: e.path, size: e.kind === 'file' ? e.size : 0, mtime: Math.floor(e.mtime / 1000), attr: e.kind === 'file' ? FileType.REGULAR : FileType.DIR });
+      // A folder is announced with the bytes of everything in it: iptux files a folder of size 0 as already received (observed).
+      const size = e.kind === 'file' ? e.size : entries.reduce((n, x) => n + (x.kind === 'file' && x.path.startsWith(e.path + '/') ? x.size : 0), 0);
+      attachments.push({ id: fileId, name: e.path, size, mtime: Math.floor(e.mtime / 1000), attr: e.kind === 'file' ? FileType.REGULAR : FileType.DIR });
     });
     const build = (cs: 'utf-8' | 'gbk'): Buffer => Buffer.concat([encodeText('', cs), Buffer.from([0]), formatAttachments(attachments, cs), Buffer.from([0])]);
     const options = MsgOpt.SENDCHECK | Opt.FILEATTACH;
@@ -135,7 +147,7 @@ export class IpmsgTransfers {
     if (!o) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `no offer with packet number ${req.packetNo}`);
     const c = bridge.book.get(o.contact);
     // The official client serves only the host the offer went to (share.cpp); so do we.
-    if (!c || c.address !== remote) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `request from ${remote}, not from the contact the files were offered to`);
+    if (!c || !sameHost(c.address, remote)) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `request from ${remote}, not from the contact the files were offered to`);
     const t = service.store.get(o.transfer);
     if (!t || (t.state !== 'offered' && t.state !== 'accepted')) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `the transfer is ${t?.state ?? 'gone'}`);
     const idx = fileIdCandidates(req.fileIdText).map((n) => o.files.get(String(n))).find((i) => i !== undefined);
@@ -254,6 +266,7 @@ export class IpmsgTransfers {
         const target = {
           address: c.address,
           port: c.port,
+          ...(bridge.bindAddress ? { localAddress: bridge.bindAddress } : {}),
           request: bridge.requestPacket(c, command, o.utf8 ? Opt.UTF8 : 0, formatFileRequest(o.packetNo, a.id, e.kind === 'file' ? 0 : null)),
           onBytes: (n: number) => service.progress(id, n),
           signal: controller.signal,

@@ -108,7 +108,7 @@ describe('IPMsg files through the bridge', () => {
     const list = parseAttachments(messageAttachments(offer.extra)!, false);
     expect(list.map((a) => [a.name, a.size, a.attr])).toEqual([
       ['报告.txt', 17000, FileType.REGULAR],
-      ['相册', 0, FileType.DIR],
+      ['相册', 70001, FileType.DIR],
     ]);
     await client.send(PIGEON, packet(2, Cmd.RECVMSG, String(offer.packetNo)));
 
