@@ -94,29 +94,80 @@ export class Iptux {
     return this.xdotool('getwindowname', id).then((s) => s.trim());
   }
 
-  /** Opens the chat window of the first pal in the main list (double click on its row). */
+  /** Opens the chat window of the first pal in the main list (double click on its row) and lays it out (see layout()). */
   async openFirstPal(): Promise<string> {
     const main = await this.waitWindow('^Iptux - ');
     // The pal list starts below the header bar; its first row sits at about (60, 110) in the window (iptux 0.8.3, no window manager).
     await this.xdotool('mousemove', '--window', main, '60', '112', 'click', '--repeat', '2', '--delay', '100', '1');
-    return this.waitWindow('^Talk with ');
+    const chat = await this.waitWindow('^Talk with ');
+    await this.layout(chat);
+    return chat;
   }
 
-  /** Types a message into an open chat window and sends it (Ctrl+Enter, iptux's default). */
+  /**
+   * Gives the chat window a known geometry: at (0, 300), 1270×500, with the
+   * pane divider dragged left so that the attachment buttons (Files, Accept)
+   * are on screen; the coordinates below are relative to this layout.
+   */
+  private async layout(chat: string): Promise<void> {
+    await this.xdotool('windowmove', chat, '0', '300');
+    await this.xdotool('windowsize', chat, '1270', '500');
+    await sleep(500);
+    await this.xdotool('mousemove', '--window', chat, '1075', '200', 'mousedown', '1', 'mousemove', '--window', chat, '900', '200', 'mousemove', '--window', chat, '600', '200', 'mouseup', '1');
+    await sleep(300);
+  }
+
+  private click(chat: string, x: number, y: number): Promise<string> {
+    return this.xdotool('mousemove', '--window', chat, String(x), String(y), 'click', '1');
+  }
+
+  /** Types a message into the chat window and sends it (Ctrl+Enter, iptux's default). */
   async say(chat: string, text: string): Promise<void> {
     await this.xdotool('windowactivate', '--sync', chat).catch(() => this.xdotool('windowfocus', chat));
-    // The input box is the lower left pane of the 570×420 chat window.
-    await this.xdotool('mousemove', '--window', chat, '150', '320', 'click', '1');
+    await this.click(chat, 150, 400); // the input box, lower left
     await this.xdotool('type', '--delay', '20', text);
     await this.xdotool('key', 'ctrl+Return');
   }
 
-  /** The chat history of an open chat window, as text (select all, copy, read the clipboard). */
+  /** The chat history, as text (select all, copy, read the clipboard). */
   async history(chat: string): Promise<string> {
-    await this.xdotool('mousemove', '--window', chat, '150', '80', 'click', '1');
+    await this.click(chat, 300, 150);
     await this.xdotool('key', 'ctrl+a');
     await this.xdotool('key', 'ctrl+c');
     await sleep(300);
     return run('xclip', ['-o', '-selection', 'clipboard'], this.env).catch(() => '');
+  }
+
+  /** Attaches a file with the Files button (path pasted into the chooser's location bar) and sends it. */
+  async sendFile(chat: string, path: string): Promise<void> {
+    await this.click(chat, 1160, 388); // "Files" in the enclosure pane
+    const dialog = await this.waitWindow('^Choose enclosure files');
+    await this.setClipboard(path);
+    await this.xdotool('windowactivate', '--sync', dialog).catch(() => '');
+    await this.xdotool('key', 'ctrl+l');
+    await sleep(200);
+    await this.xdotool('key', 'ctrl+v');
+    await sleep(200);
+    await this.xdotool('key', 'Return');
+    await sleep(800);
+    await this.click(chat, 556, 481); // "Send"
+  }
+
+  /** Accepts the files offered in the chat window into iptux's HOME (the folder dialog's default). */
+  async acceptFiles(chat: string): Promise<void> {
+    await this.click(chat, 1075, 77); // "Accept" above "Files to be received"
+    const dialog = await this.waitWindow('^Please select a folder');
+    await this.xdotool('windowactivate', '--sync', dialog).catch(() => '');
+    await this.xdotool('key', 'Return');
+  }
+
+  /** Puts text on the clipboard. xclip forks a child that serves the selection (until the X server stops); the parent's exit is the signal. */
+  private setClipboard(text: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const p = spawn('xclip', ['-selection', 'clipboard'], { env: this.env, stdio: ['pipe', 'ignore', 'ignore'] });
+      p.once('error', reject);
+      p.once('exit', () => resolve());
+      p.stdin.end(text);
+    });
   }
 }
