@@ -54,6 +54,11 @@ export interface IpmsgBridgeInit {
   extraAddresses: string[];
   /** Charset of our broadcasts and of messages to contacts whose charset is unknown. */
   charset?: Charset;
+  /**
+   * Take other Pigeons' IPMsg packets as contacts too (tests of two bridges). Off in a peer: another Pigeon
+   * is reached natively, encrypted, and must not also turn up as an unencrypted IPMsg twin.
+   */
+  acceptPigeons?: boolean;
 }
 
 export interface IpmsgBridgeDeps {
@@ -263,6 +268,7 @@ export class IpmsgBridge implements DiscoverySource {
     const me = this.selfUser();
     const local = this.socket?.address();
     if (p.user === me.user && p.host === me.host && p.version === IPMSG_VERSION_FIELD && rinfo.port === local?.port) return; // our own broadcast
+    if (p.version === IPMSG_VERSION_FIELD && !this.init.acceptPigeons) return; // another Pigeon: a native peer already
     try {
       this.handle(p, rinfo.address, rinfo.port);
     } catch (err) {

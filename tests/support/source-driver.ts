@@ -59,7 +59,7 @@ if (kind === 'udp') {
   });
   source = new IpmsgBridge(
     { store, clock: { now: () => Date.now() }, random: systemRandom, logger: silentLogger, sink, self: () => self, openChannel: () => {} },
-    { bind: options.bind!, broadcast: [], extraAddresses: [options.peer!] },
+    { bind: options.bind!, broadcast: [], extraAddresses: [options.peer!], acceptPigeons: true },
   );
 } else {
   throw new Error(`unknown source kind ${kind}`);
