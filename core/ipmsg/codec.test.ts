@@ -11,6 +11,7 @@ import { decodeText, encodeText } from './charset.js';
 import { Cmd, FileType, MsgOpt, Opt } from './constants.js';
 import { messageAttachments, messageText, parseEntryExtra } from './entry-codec.js';
 import { fixtures } from './fixtures/packets.js';
+import { splitText } from './ipmsg-channel.js';
 import { formatPacket, parsePacket } from './packet-codec.js';
 
 describe('parsePacket on real clients', () => {
@@ -66,6 +67,16 @@ describe('charset of short texts', () => {
     expect(decodeText(yi, false, 'gbk')).toBe('一');
     expect(decodeText(Buffer.from('一', 'utf8'), false, 'utf-8')).toBe('一');
     expect(decodeText(yi, true, 'gbk')).toBe('һ');
+  });
+});
+
+describe('splitText', () => {
+  it('cuts between code points within the byte budget of the charset', () => {
+    expect(splitText('short', 10, 'utf-8')).toEqual(['short']);
+    const parts = splitText('a😀b你好c', 4, 'utf-8');
+    expect(parts.join('')).toBe('a😀b你好c');
+    for (const p of parts) expect(Buffer.byteLength(p)).toBeLessThanOrEqual(4);
+    expect(splitText('你好你好', 4, 'gbk')).toEqual(['你好', '你好']);
   });
 });
 

@@ -423,7 +423,12 @@ export class IpmsgBridge implements DiscoverySource {
       c.id,
       {
         send: (command, options, text, extra) => this.sendTo(this.book.get(c.id) ?? c, command, options, text, extra?.packetNo),
+        charset: () => {
+          const now = this.book.get(c.id) ?? c;
+          return now.utf8 ? 'utf-8' : now.charset;
+        },
         newId: () => this.deps.random.hex(16),
+        failed: (reason) => this.deps.logger.log('warn', reason, { contact: c.id }),
         clock: this.deps.clock,
         unreachable: (reason) => {
           this.deps.logger.log('info', 'IPMsg contact did not confirm a message; shown offline until seen again', { contact: c.id, reason });

@@ -12,11 +12,35 @@
 import type { SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { MessageChannel } from '../messaging/message-channel.js';
 import type { Clock } from '../util/components.js';
+import { encodeText, type Charset } from './charset.js';
 import { Cmd, MsgOpt } from './constants.js';
 
 /** Resend interval and attempts for an unconfirmed SENDMSG: iptux waits 1 s and tries 4 times (Command.cpp, MAX_RETRYTIMES); we give slow Windows hosts a little more. */
 export const RETRY_MS = 1500;
 export const MAX_ATTEMPTS = 4;
+/** Most text bytes in one SENDMSG: iptux reads 8 KiB of a datagram (MAX_UDPLEN 8192); the rest is room for the header and labels. */
+export const MAX_PART_BYTES = 7000;
+
+/** Cuts text into parts of at most maxBytes in the charset, between code points. */
+export function splitText(text: string, maxBytes: number, charset: Charset): string[] {
+  if (encodeText(text, charset).length <= maxBytes) return [text];
+  const parts: string[] = [];
+  let cur = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = encodeText(ch, charset).length;
+    if (bytes + n > maxBytes && cur) {
+      parts.push(cur);
+      cur = '';
+      bytes = 0;
+    }
+    cur += ch;
+    bytes += n;
+  }
+  if (cur) parts.push(cur);
+  return parts;
+}
+
 /** Packet numbers of received messages are remembered this long to drop resends (a resend comes within seconds). */
 const DEDUPE_MS = 10 * 60 * 1000;
 /** Most remembered incoming packet numbers per contact; bounds memory against a flood. */
@@ -25,10 +49,14 @@ const MAX_REMEMBERED = 2000;
 export interface ChannelLink {
   /** Sends a packet to the contact; returns its packet number. */
   send(command: number, options: number, text: string, extra?: { packetNo?: number; raw?: Buffer }): number;
+  /** The charset text to the contact is written in (to cut long texts). */
+  charset(): Charset;
   newId(): string;
   clock: Clock;
   /** The contact never confirmed a message: it is unreachable. */
   unreachable(reason: string): void;
+  /** Something could not be sent (logged; the message stays queued). */
+  failed(reason: string): void;
 }
 
 interface Outgoing {
@@ -76,7 +104,8 @@ export class IpmsgChannel implements MessageChannel {
   private frameHandler: (frame: SessionFrame) => void = () => {};
   private readonly closeHandlers: Array<(reason: string) => void> = [];
   private readonly outgoing = new Map<number, Outgoing>();
-  private readonly outById = new Map<string, number>();
+  /** Message id → packet numbers of its parts still unconfirmed (a long text goes in several packets). */
+  private readonly outById = new Map<string, Set<number>>();
   readonly congested = false;
 
   constructor(
@@ -110,9 +139,17 @@ export class IpmsgChannel implements MessageChannel {
     for (const fn of this.closeHandlers) fn(reason);
   }
 
-  /** Frames from the messenger, translated to IPMsg. */
+  /** Frames from the messenger, translated to IPMsg. Never throws into the messenger. */
   send(frame: SessionFrame): void {
     if (!this.open) return;
+    try {
+      this.translate(frame);
+    } catch (err) {
+      this.link.failed(`could not send to the IPMsg contact: ${(err as Error).message}`);
+    }
+  }
+
+  private translate(frame: SessionFrame): void {
     switch (frame.type) {
       case 'msg':
         this.sendMessage(frame.id, frame.text);
@@ -142,11 +179,15 @@ export class IpmsgChannel implements MessageChannel {
   private sendMessage(id: string, text: string): void {
     if (this.outById.has(id)) return;
     const options = MsgOpt.SENDCHECK | MsgOpt.SECRET | MsgOpt.READCHECK;
-    const packetNo = this.link.send(Cmd.SENDMSG, options, text);
-    const o: Outgoing = { id, text, attempts: 1, timer: this.retryTimer(packetNo) };
-    this.outgoing.set(packetNo, o);
-    this.outById.set(id, packetNo);
-    this.memory.sent(packetNo, id);
+    const pending = new Set<number>();
+    this.outById.set(id, pending);
+    // iptux reads at most 8 KiB of a datagram (MAX_UDPLEN): a long text goes as several messages, delivered when all are confirmed.
+    for (const part of splitText(text, MAX_PART_BYTES, this.link.charset())) {
+      const packetNo = this.link.send(Cmd.SENDMSG, options, part);
+      this.outgoing.set(packetNo, { id, text: part, attempts: 1, timer: this.retryTimer(packetNo) });
+      pending.add(packetNo);
+      this.memory.sent(packetNo, id);
+    }
   }
 
   private retryTimer(packetNo: number): NodeJS.Timeout {
@@ -170,13 +211,16 @@ export class IpmsgChannel implements MessageChannel {
 
   // ---- from the contact ------------------------------------------------------
 
-  /** RECVMSG: the contact got our message. */
+  /** RECVMSG: the contact got our message (or one part of it). */
   confirmed(packetNo: number): void {
     const o = this.outgoing.get(packetNo);
     if (!o) return;
     clearTimeout(o.timer);
     this.outgoing.delete(packetNo);
-    // Kept in outById until the session ends: a READMSG can still map back to it.
+    const pending = this.outById.get(o.id);
+    pending?.delete(packetNo);
+    if (pending && pending.size > 0) return;
+    this.outById.delete(o.id);
     this.frameHandler({ type: 'ack', ids: [o.id] });
   }
 

@@ -95,6 +95,24 @@ describe('IPMsg bridge with scripted clients', () => {
     await until(() => (peer.history(bob.id).find((x) => x.id === m.id)?.state === 'read' ? true : undefined), 'read state');
   });
 
+  it("sends a long text in parts that fit iptux's 8 KiB datagrams, delivered when every part is confirmed", async () => {
+    await win.send(PIGEON, packet('1', 50, 'erin', 'pc05', Cmd.ANSENTRY | Opt.CAPUTF8, 'Erin\0\0'));
+    const erin = await until(() => contact('Erin'), 'Erin');
+    const text = '长'.repeat(6000) + 'end';
+    const m = await peer.send(erin.id, text);
+    const parts = await until(() => {
+      const got = win.received.filter((p) => p.command === Cmd.SENDMSG && p.user === '爱丽丝');
+      return got.length >= 3 ? got.slice(0, 3) : undefined;
+    }, 'three parts');
+    for (const p of parts) expect(Buffer.byteLength(`1:${p.packetNo}:x:x:0:`) + p.extra.length).toBeLessThan(8192);
+    expect(parts.map((p) => p.extra.toString('utf8')).join('')).toBe(text);
+    for (const p of parts.slice(0, 2)) await win.send(PIGEON, packet('1', 51, 'erin', 'pc05', Cmd.RECVMSG, String(p.packetNo)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(peer.history(erin.id).find((x) => x.id === m.id)?.state).not.toBe('delivered');
+    await win.send(PIGEON, packet('1', 52, 'erin', 'pc05', Cmd.RECVMSG, String(parts[2]!.packetNo)));
+    expect((await peer.waitDelivered(m.id, 3000)).state).toBe('delivered');
+  });
+
   it('stores a GBK message once although it is resent, confirms each copy, and sends the open notice when read', async () => {
     await feiq.send(PIGEON, packet(FEIQ_VERSION, 1, 'Administrator', 'PC-1', Cmd.ANSENTRY, Buffer.concat([gbk('飞秋'), Buffer.from([0, 0])])));
     const c = await until(() => contact('飞秋'), 'Feiq');
