@@ -9,17 +9,18 @@
  */
 import dgram from 'node:dgram';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import type { PresenceStatus } from '../../shared/protocol/schemas-common.js';
 import type { DiscoverySink, DiscoverySource, Sighting } from '../discovery/discovery-source.js';
 import { lanInterfaces } from '../discovery/interfaces.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random } from '../util/components.js';
-import { encodeText, guessCharset, type Charset } from './charset.js';
+import { encodeText, type Charset } from './charset.js';
 import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
 import { ContactBook, contactId, isIptux, readCharset, type IpmsgContact } from './contact-book.js';
-import { formatEntryExtra, messageAttachments, messageText, parseEntryExtra } from './entry-codec.js';
+import { messageAttachments, messageText } from './entry-codec.js';
+import { contactFromEntry, contactFromPacket } from './contact-from-packet.js';
 import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
-import { formatPacket, parsePacket, type IpmsgPacket } from './packet-codec.js';
+import { parsePacket, type IpmsgPacket } from './packet-codec.js';
+import { PacketWriter, type IpmsgSelf } from './packet-writer.js';
 import type { IpmsgTransfers } from './ipmsg-transfers.js';
 
 /**
@@ -32,16 +33,8 @@ export const IPMSG_REFRESH_MS = 3 * 60 * 1000;
 export const IPMSG_TTL_MS = 2 * IPMSG_REFRESH_MS + 30 * 1000;
 /** ANSENTRY is delayed by a random 0..ANSWER_SPREAD_MS, as the official client does below 50 hosts (1023 ms). */
 const ANSWER_SPREAD_MS = 1000;
-/** iptux reads the icon file name and the charset from the entry extra; the icon is one iptux ships. */
-const IPTUX_ICON = 'icon-tux.png';
 
-export interface IpmsgSelf {
-  name: string;
-  group: string;
-  host: string;
-  status: PresenceStatus;
-  away: string;
-}
+export type { IpmsgSelf };
 
 export interface IpmsgBridgeInit {
   /** Address to bind; default every interface. */
@@ -77,7 +70,7 @@ export class IpmsgBridge implements DiscoverySource {
   readonly book: ContactBook;
   private socket: dgram.Socket | null = null;
   private started = false;
-  private packetNo: number;
+  private readonly writer: PacketWriter;
   private refreshTimer: NodeJS.Timeout | null = null;
   private readonly answerTimers = new Set<NodeJS.Timeout>();
   private readonly channels = new Map<string, IpmsgChannel>();
@@ -93,8 +86,7 @@ export class IpmsgBridge implements DiscoverySource {
   ) {
     this.book = new ContactBook(deps.store);
     this.port = init.port ?? IPMSG_PORT;
-    // Packet numbers start at the time in seconds, as the official client's do, so they rarely repeat across restarts.
-    this.packetNo = Math.floor(deps.clock.now() / 1000) % 0x7fffffff;
+    this.writer = new PacketWriter(deps.self, () => this.files !== null, deps.clock.now());
   }
 
   /** The address and port the bridge listens on (after start). */
@@ -146,7 +138,7 @@ export class IpmsgBridge implements DiscoverySource {
     this.answerTimers.clear();
     for (const c of this.channels.values()) c.close('stopping');
     this.channels.clear();
-    await Promise.all(this.targets().map((t) => this.sendRaw(this.entryPacket(Cmd.BR_EXIT, this.init.charset ?? 'gbk', false), t.address, t.port)));
+    await Promise.all(this.targets().map((t) => this.sendRaw(this.writer.entry(Cmd.BR_EXIT, this.init.charset ?? 'gbk', false), t.address, t.port)));
     this.book.stop();
     await this.files?.stop();
     const s = this.socket;
@@ -167,34 +159,6 @@ export class IpmsgBridge implements DiscoverySource {
 
   // ---- sending ---------------------------------------------------------------------
 
-  private nextPacketNo(): number {
-    this.packetNo = this.packetNo >= 0x7fffffff ? 1 : this.packetNo + 1;
-    return this.packetNo;
-  }
-
-  private selfUser(): { user: string; host: string } {
-    const s = this.deps.self();
-    return { user: s.name, host: s.host };
-  }
-
-  private entryOptions(): number {
-    const s = this.deps.self();
-    return Opt.CAPUTF8 | (this.files ? Opt.FILEATTACH : 0) | (s.status !== 'online' ? Opt.ABSENCE : 0);
-  }
-
-  /** An entry-type packet. Entries say which charset we write in (iptux reads it), UTF-8 extension lines follow for Windows IPMsg. */
-  private entryPacket(command: number, charset: Charset, utf8: boolean, packetNo = this.nextPacketNo()): Buffer {
-    const s = this.deps.self();
-    const { user, host } = this.selfUser();
-    const nickname = s.status !== 'online' ? `${s.name}[${s.away || s.status}]` : s.name;
-    const cs: Charset = utf8 ? 'utf-8' : charset;
-    const extra = Buffer.concat([
-      formatEntryExtra({ user, host, nickname, group: s.group }, cs),
-      Buffer.from(`\0${IPTUX_ICON}\0${cs === 'utf-8' ? 'utf-8' : 'gb18030'}\0`, 'latin1'),
-    ]);
-    return formatPacket({ packetNo, user, host, command, options: this.entryOptions() | (utf8 ? Opt.UTF8 : 0), extra }, IPMSG_VERSION_FIELD, cs);
-  }
-
   private targets(): Array<{ address: string; port: number }> {
     const broadcast = this.init.broadcast === 'auto' ? [...new Set([...lanInterfaces().map((i) => i.broadcast), '255.255.255.255'])] : this.init.broadcast;
     const extra = this.init.extraAddresses.map((e) => e.split(':')[0]!).filter(Boolean);
@@ -203,13 +167,13 @@ export class IpmsgBridge implements DiscoverySource {
 
   private broadcastEntry(command: number): void {
     // Broadcasts never carry UTF8OPT (old clients break on it, protocol §3-9); they go in the LAN's legacy charset.
-    const data = this.entryPacket(command, this.init.charset ?? 'gbk', false);
+    const data = this.writer.entry(command, this.init.charset ?? 'gbk', false);
     for (const t of this.targets()) void this.sendRaw(data, t.address, t.port);
     // Then each online contact hears it in its own charset: iptux switches to the charset of the last
     // entry it got from us, so this keeps it on UTF-8; contacts on other subnets hear it at all.
     // (Right after a BR_ENTRY the follow-up is an ANSENTRY, which asks for no answer.)
     const follow = command === Cmd.BR_ENTRY ? Cmd.ANSENTRY : command;
-    for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.entryPacket(follow, c.charset, c.utf8), c.address, c.port);
+    for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.writer.entry(follow, c.charset, c.utf8), c.address, c.port);
   }
 
   private sendRaw(data: Buffer, address: string, port: number): Promise<void> {
@@ -225,23 +189,19 @@ export class IpmsgBridge implements DiscoverySource {
   }
 
   /** Sends a packet with a text extra to a contact in its charset; returns the packet number. */
-  sendTo(c: IpmsgContact, command: number, options: number, text: string, packetNo = this.nextPacketNo()): number {
+  sendTo(c: IpmsgContact, command: number, options: number, text: string, packetNo = this.writer.next()): number {
     return this.sendBuilt(c, command, options, (cs) => encodeText(text, cs), packetNo);
   }
 
   /** Sends a packet whose extra is built in the contact's charset (UTF-8 with UTF8OPT for CAPUTF8 contacts). */
-  sendBuilt(c: IpmsgContact, command: number, options: number, build: (cs: Charset) => Buffer, packetNo = this.nextPacketNo()): number {
+  sendBuilt(c: IpmsgContact, command: number, options: number, build: (cs: Charset) => Buffer, packetNo = this.writer.next()): number {
     void this.sendRaw(this.requestPacket(c, command, options, build, packetNo), c.address, c.port);
     return packetNo;
   }
 
   /** A packet for a contact (also the request line of a TCP file fetch). */
-  requestPacket(c: IpmsgContact, command: number, options: number, extra: Buffer | ((cs: Charset) => Buffer), packetNo = this.nextPacketNo()): Buffer {
-    const { user, host } = this.selfUser();
-    const utf8 = c.utf8 || (options & Opt.UTF8) !== 0;
-    const cs: Charset = utf8 ? 'utf-8' : c.charset;
-    const body = typeof extra === 'function' ? extra(cs) : extra;
-    return formatPacket({ packetNo, user, host, command, options: options | (utf8 ? Opt.UTF8 : 0), extra: body }, IPMSG_VERSION_FIELD, cs);
+  requestPacket(c: IpmsgContact, command: number, options: number, extra: Buffer | ((cs: Charset) => Buffer), packetNo = this.writer.next()): Buffer {
+    return this.writer.to(c, command, options, extra, packetNo);
   }
 
   private scheduleRefresh(): void {
@@ -249,7 +209,7 @@ export class IpmsgBridge implements DiscoverySource {
       if (!this.started) return;
       this.broadcastEntry(Cmd.BR_ENTRY);
       // Contacts known only by unicast (other subnets) are asked directly.
-      for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.entryPacket(Cmd.BR_ENTRY, c.charset, c.utf8), c.address, c.port);
+      for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.writer.entry(Cmd.BR_ENTRY, c.charset, c.utf8), c.address, c.port);
       this.scheduleRefresh();
     }, IPMSG_REFRESH_MS);
     this.refreshTimer.unref();
@@ -265,7 +225,7 @@ export class IpmsgBridge implements DiscoverySource {
       this.deps.logger.log('debug', 'dropped IPMsg datagram', { from: rinfo.address, reason: (err as Error).message });
       return;
     }
-    const me = this.selfUser();
+    const me = this.writer.selfUser();
     const local = this.socket?.address();
     if (p.user === me.user && p.host === me.host && p.version === IPMSG_VERSION_FIELD && rinfo.port === local?.port) return; // our own broadcast
     if (p.version === IPMSG_VERSION_FIELD && !this.init.acceptPigeons) return; // another Pigeon: a native peer already
@@ -332,7 +292,7 @@ export class IpmsgBridge implements DiscoverySource {
     const spread = this.deps.random.next() * ANSWER_SPREAD_MS;
     const t = setTimeout(() => {
       this.answerTimers.delete(t);
-      const data = c ? this.entryPacket(Cmd.ANSENTRY, c.charset, c.utf8) : this.entryPacket(Cmd.ANSENTRY, this.init.charset ?? 'gbk', false);
+      const data = c ? this.writer.entry(Cmd.ANSENTRY, c.charset, c.utf8) : this.writer.entry(Cmd.ANSENTRY, this.init.charset ?? 'gbk', false);
       void this.sendRaw(data, address, port);
     }, spread);
     t.unref();
@@ -341,51 +301,22 @@ export class IpmsgBridge implements DiscoverySource {
 
   /** An entry-type packet: the contact is online, with its names and capabilities. */
   private entry(p: IpmsgPacket, address: string, port: number): IpmsgContact {
-    const utf8Flag = (p.options & Opt.UTF8) !== 0;
-    const info = parseEntryExtra(p.extra, utf8Flag);
-    const user = info.utf8User ?? p.user;
-    const host = info.utf8Host ?? p.host;
-    const id = contactId(p.user, p.host);
-    const prev = this.book.get(id);
-    const wasOnline = this.online.has(id);
-    const iptux = isIptux(p.version);
-    // iptux writes to us in the charset our last entry declared and reads us in it: we declare UTF-8 to it (lossless).
-    const charset: Charset = iptux ? 'utf-8' : (info.charset ?? prev?.charset ?? this.init.charset ?? 'gbk');
-    const c: IpmsgContact = {
-      id,
-      user,
-      host,
-      nickname: info.nickname || user,
-      group: info.group,
-      address,
-      port,
-      charset,
-      charsetSeen: iptux || info.charset !== null || (prev?.charsetSeen ?? false),
-      utf8: (p.options & Opt.CAPUTF8) !== 0,
-      version: p.version,
-      // iptux 0.8.3 sets 0x100 on every packet it sends (observed), so ABSENCEOPT means nothing from it.
-      absent: !iptux && (p.options & Opt.ABSENCE) !== 0,
-      files: (p.options & Opt.FILEATTACH) !== 0,
-    };
+    const prev = this.book.get(contactId(p.user, p.host));
+    const wasOnline = prev ? this.online.has(prev.id) : false;
+    const c = contactFromEntry(p, address, port, prev, this.init.charset ?? 'gbk');
     this.book.put(c);
     this.sighted(c);
-    // Our broadcast reached it in the legacy charset: tell it ours once more in its own (BR_ENTRY is answered by answerEntry).
-    if (p.command === Cmd.ANSENTRY && (!prev || !wasOnline || prev.charset !== charset) && iptux) void this.sendRaw(this.entryPacket(Cmd.ANSENTRY, charset, c.utf8), address, port);
+    // Our broadcast reached iptux in the legacy charset: tell it ours once more in UTF-8 (a BR_ENTRY is answered by answerEntry).
+    if (p.command === Cmd.ANSENTRY && isIptux(c.version) && (!prev || !wasOnline || prev.charset !== c.charset)) void this.sendRaw(this.writer.entry(Cmd.ANSENTRY, c.charset, c.utf8), address, port);
     return c;
   }
 
   /** A packet from a contact that did not announce itself (or whose entry we missed): known from the header. */
   private contactFrom(p: IpmsgPacket, address: string, port: number): IpmsgContact {
-    const id = contactId(p.user, p.host);
-    let c = this.book.get(id);
-    const cs = guessCharset(p.extra, (p.options & Opt.UTF8) !== 0);
-    if (!c) {
-      c = { id, user: p.user, host: p.host, nickname: p.user, group: '', address, port, charset: cs ?? this.init.charset ?? 'gbk', charsetSeen: cs !== null, utf8: false, version: p.version, absent: false, files: false };
-      this.book.put(c);
-    } else if (c.address !== address || c.port !== port || (cs && !c.charsetSeen && !isIptux(c.version))) {
-      c = { ...c, address, port, ...(cs && !c.charsetSeen ? { charset: cs, charsetSeen: true } : {}) };
-      this.book.put(c);
-    }
+    const known = this.book.get(contactId(p.user, p.host));
+    const changed = contactFromPacket(p, address, port, known, this.init.charset ?? 'gbk');
+    if (changed) this.book.put(changed);
+    const c = changed ?? known!;
     this.sighted(c);
     return c;
   }
