@@ -4,13 +4,13 @@
  * 2425 on each; addresses no other test uses). Checked: discovery both ways
  * with Chinese names, a message from Pigeon confirmed by iptux (RECVMSG) and
  * shown by it, a message typed into iptux (xdotool) stored by Pigeon, a file
- * attached in iptux landing in Pigeon's download folder, and a file offered
+ * and a folder attached in iptux landing in Pigeon's download folder, and a file offered
  * by Pigeon accepted and fetched by iptux. Not here: folders into iptux, since
  * iptux 0.8.3 overflows its stack in AnalogFS::mkdir before it reads a byte of
  * any folder (seen in gdb; docs/protocol/ipmsg.md §8).
  * Skips, saying why, where iptux, Xvfb, xdotool or xclip are missing.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,21 @@ describe.skipIf(missing !== null)('IPMsg bridge with a real iptux', () => {
     const t = await waitFor(() => peer.transfers().find((x) => x.direction === 'in' && x.peer === c.id), 'the offer from iptux');
     expect((await peer.waitTransfer(t.id, 15_000)).state).toBe('done');
     expect(readFileSync(join(home, 'downloads', '发给你.txt'), 'utf8')).toBe('from iptux with love\n');
+  });
+
+  it('receives a folder attached in iptux (GETDIRFILES) into the download folder', async () => {
+    const c = await waitFor(contact, 'the iptux contact');
+    const chat = await iptux.waitWindow('^Talk with ');
+    const dir = join(iptux.home, '相册');
+    mkdirSync(join(dir, '子目录'), { recursive: true });
+    writeFileSync(join(dir, 'a.txt'), 'A'.repeat(10_000));
+    writeFileSync(join(dir, '子目录', '二.txt'), '二');
+    const before = peer.transfers().length;
+    await iptux.sendFile(chat, dir, 'folder');
+    const t = await waitFor(() => (peer.transfers().length > before ? peer.transfers().find((x) => x.direction === 'in' && x.names.includes('相册')) : undefined), 'the folder offer from iptux');
+    expect((await peer.waitTransfer(t.id, 15_000)).state).toBe('done');
+    expect(readFileSync(join(home, 'downloads', '相册', 'a.txt'), 'utf8')).toBe('A'.repeat(10_000));
+    expect(readFileSync(join(home, 'downloads', '相册', '子目录', '二.txt'), 'utf8')).toBe('二');
   });
 
   it('offers a file that iptux accepts and fetches over TCP', async () => {

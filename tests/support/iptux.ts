@@ -138,10 +138,11 @@ export class Iptux {
     return run('xclip', ['-o', '-selection', 'clipboard'], this.env).catch(() => '');
   }
 
-  /** Attaches a file with the Files button (path pasted into the chooser's location bar) and sends it. */
-  async sendFile(chat: string, path: string): Promise<void> {
-    await this.click(chat, 1160, 388); // "Files" in the enclosure pane
-    const dialog = await this.waitWindow('^Choose enclosure files');
+  /** Attaches a file (Files button) or a folder (Dirs button), path pasted into the chooser's location bar, and sends it. */
+  async sendFile(chat: string, path: string, kind: 'file' | 'folder' = 'file'): Promise<void> {
+    if (kind === 'file') await this.click(chat, 1160, 388); // "Files" in the enclosure pane
+    else await this.click(chat, 1098, 388); // "Dirs"
+    const dialog = await this.waitWindow(kind === 'file' ? '^Choose enclosure files' : '^Choose enclosure folders');
     await this.setClipboard(path);
     await this.xdotool('windowactivate', '--sync', dialog).catch(() => '');
     await this.xdotool('key', 'ctrl+l');
