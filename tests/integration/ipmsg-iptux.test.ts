@@ -129,7 +129,7 @@ describe.skipIf(missing !== null)('IPMsg bridge with a real iptux', () => {
     writeFileSync(join(dir, '子目录', '二.txt'), '二');
     const before = peer.transfers().length;
     await iptux.sendFile(chat, dir, 'folder');
-    const t = await waitFor(() => (peer.transfers().length > before ? peer.transfers().find((x) => x.direction === 'in' && x.names.includes('相册')) : undefined), 'the folder offer from iptux');
+    const t = await waitFor(() => (peer.transfers().length > before ? peer.transfers().find((x) => x.direction === 'in' && x.peer === c.id && x.names.includes('相册')) : undefined), 'the folder offer from iptux');
     expect((await peer.waitTransfer(t.id, 15_000)).state).toBe('done');
     expect(readFileSync(join(home, 'downloads', '相册', 'a.txt'), 'utf8')).toBe('A'.repeat(10_000));
     expect(readFileSync(join(home, 'downloads', '相册', '子目录', '二.txt'), 'utf8')).toBe('二');
