@@ -199,9 +199,10 @@ export class IpmsgTransfers {
     if (attachments.length === 0) return;
     const id = random.hex(16);
     const files = attachments.filter((a) => (a.attr & 0xff) === FileType.REGULAR);
+    // A folder's size is what the sender announced: its bytes for iptux and Pigeon, often 0 for others (the count of its files is unknown).
     service.store.create(
-      { id, peer: c.id, direction: 'in', state: 'offered', created: clock.now(), totalBytes: files.reduce((n, a) => n + a.size, 0), fileCount: files.length },
-      attachments.map((a) => ({ path: a.name, kind: (a.attr & 0xff) === FileType.DIR ? 'dir' : 'file', size: (a.attr & 0xff) === FileType.DIR ? 0 : a.size, mtime: a.mtime * 1000 })),
+      { id, peer: c.id, direction: 'in', state: 'offered', created: clock.now(), totalBytes: attachments.reduce((n, a) => n + a.size, 0), fileCount: files.length },
+      attachments.map((a) => ({ path: a.name, kind: (a.attr & 0xff) === FileType.DIR ? 'dir' : 'file', size: a.size, mtime: a.mtime * 1000 })),
     );
     this.incomingByPacket.set(key, id);
     this.incoming.set(id, { contact: c.id, packetNo: p.packetNo, utf8: (p.options & Opt.UTF8) !== 0, attachments });
