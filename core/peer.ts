@@ -229,7 +229,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       downloads: options.downloads ?? join(options.home, 'downloads'),
       acceptFrom: options.acceptFrom ?? [],
       session: (peerId) => sm.get(peerId),
-      ensureSession: (peerId) => sm.ensure(peerId),
+      ensureSession: ensure,
       dialData: (peerId) => sm.dialData(peerId),
       peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
       isOnline: (peerId) => dir.isOnline(peerId) && !ipmsg?.owns(peerId),
