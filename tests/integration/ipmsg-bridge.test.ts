@@ -140,6 +140,14 @@ describe('IPMsg bridge with scripted clients', () => {
     await until(() => (peer.history(c.id).some((m) => m.text === '我也不在') ? true : undefined), 'the auto answer stored');
     await new Promise((r) => setTimeout(r, 300));
     expect(feiq.count((p) => p.command === Cmd.SENDMSG && (p.options & MsgOpt.AUTORET) !== 0)).toBe(1);
+    // The absence text on request (GETABSENCEINFO), and back online: BR_ABSENCE without ABSENCEOPT.
+    await feiq.send(PIGEON, packet(FEIQ_VERSION, 602, 'Administrator', 'PC-1', Cmd.GETABSENCEINFO, ''));
+    const info = await feiq.next((p) => p.command === Cmd.SENDABSENCEINFO);
+    expect(iconv.decode(info.extra, 'gbk')).toBe('在开会');
+    const from = feiq.received.length;
+    peer.setStatus('online');
+    const back = await feiq.next((p) => p.command === Cmd.BR_ABSENCE, 3000, from);
+    expect(back.options & Opt.ABSENCE).toBe(0);
   });
 
   it('resends an unconfirmed message, then shows the contact offline and keeps the message queued until it returns', async () => {
