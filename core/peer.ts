@@ -66,6 +66,8 @@ export interface PeerOptions {
   ipmsgBind?: string;
   /** IPMsg port (default 2425, what every IPMsg client uses); for tests. */
   ipmsgPort?: number;
+  /** IPMsg presence refresh period (default 3 min); for tests. */
+  ipmsgRefreshMs?: number;
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -250,7 +252,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     if (resolveFlag(st, 'ipmsg', options.ipmsg)) {
       ipmsg = await startIpmsg(
         { store: st, clock, random, logger, directory: dir, messenger: msgr, transfers: transfers!, self: () => ({ ...me }), emit },
-        { ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}), ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}), broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], downloads: options.downloads ?? join(options.home, 'downloads') },
+        { ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}), ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}), ...(options.ipmsgRefreshMs !== undefined ? { refreshMs: options.ipmsgRefreshMs } : {}), broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], downloads: options.downloads ?? join(options.home, 'downloads') },
       );
       if (ipmsg) sources.push(ipmsg);
     }

@@ -30,7 +30,9 @@ import type { IpmsgTransfers } from './ipmsg-transfers.js';
  * Three minutes is the official client's member-master refresh period.
  */
 export const IPMSG_REFRESH_MS = 3 * 60 * 1000;
-export const IPMSG_TTL_MS = 2 * IPMSG_REFRESH_MS + 30 * 1000;
+/** Two refreshes and a sixth of one (30 s at the default) to cover a slow answer. */
+const ttlFor = (refreshMs: number): number => Math.round((refreshMs * 13) / 6);
+export const IPMSG_TTL_MS = ttlFor(IPMSG_REFRESH_MS);
 /** ANSENTRY is delayed by a random 0..ANSWER_SPREAD_MS, as the official client does below 50 hosts (1023 ms). */
 const ANSWER_SPREAD_MS = 1000;
 
@@ -52,6 +54,8 @@ export interface IpmsgBridgeInit {
    * is reached natively, encrypted, and must not also turn up as an unencrypted IPMsg twin.
    */
   acceptPigeons?: boolean;
+  /** Refresh period (default IPMSG_REFRESH_MS; the TTL follows it); shorter only in tests. */
+  refreshMs?: number;
 }
 
 export interface IpmsgBridgeDeps {
@@ -211,7 +215,7 @@ export class IpmsgBridge implements DiscoverySource {
       // Contacts known only by unicast (other subnets) are asked directly.
       for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.writer.entry(Cmd.BR_ENTRY, c.charset, c.utf8), c.address, c.port);
       this.scheduleRefresh();
-    }, IPMSG_REFRESH_MS);
+    }, this.init.refreshMs ?? IPMSG_REFRESH_MS);
     this.refreshTimer.unref();
   }
 
@@ -339,7 +343,7 @@ export class IpmsgBridge implements DiscoverySource {
       away: '',
       address: c.address,
       source: 'ipmsg',
-      ttlMs: IPMSG_TTL_MS,
+      ttlMs: ttlFor(this.init.refreshMs ?? IPMSG_REFRESH_MS),
       protocol: 'ipmsg',
     };
     this.deps.sink.seen(s);

@@ -33,6 +33,8 @@ export interface StartIpmsgOptions {
   broadcast: 'auto' | string[];
   extraAddresses: string[];
   downloads: string;
+  /** Tests only: a shorter presence refresh (see IpmsgBridgeInit.refreshMs). */
+  refreshMs?: number;
 }
 
 function warn(deps: StartIpmsgDeps, err: unknown, what: string): void {
@@ -46,7 +48,7 @@ export async function startIpmsg(deps: StartIpmsgDeps, opts: StartIpmsgOptions):
   const { store, clock, random, logger, directory, messenger, transfers } = deps;
   const bridge = new IpmsgBridge(
     { store, clock, random, logger, sink: directory, self: deps.self, openChannel: (channel) => messenger.attach(channel, () => {}) },
-    { ...(opts.bind !== undefined ? { bind: opts.bind } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}), broadcast: opts.broadcast, extraAddresses: opts.extraAddresses },
+    { ...(opts.bind !== undefined ? { bind: opts.bind } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}), broadcast: opts.broadcast, extraAddresses: opts.extraAddresses, ...(opts.refreshMs !== undefined ? { refreshMs: opts.refreshMs } : {}) },
   );
   for (const c of bridge.book.all()) directory.setProtocol(c.id, 'ipmsg');
   const files = new IpmsgTransfers({ bridge, service: transfers, logger, random, clock, downloads: opts.downloads });

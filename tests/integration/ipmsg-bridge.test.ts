@@ -183,3 +183,41 @@ describe('IPMsg bridge with scripted clients', () => {
     await until(() => contact('Dave'), 'Dave after the junk');
   });
 });
+
+describe('IPMsg presence refresh', () => {
+  it('re-announces on a timer, keeps a contact that answers, and drops one that falls silent', async () => {
+    const [PIG, ANS, MUTE] = ['127.0.0.74', '127.0.0.75', '127.0.0.76'];
+    const answering = new IpmsgClient(ANS);
+    const mute = new IpmsgClient(MUTE);
+    await Promise.all([answering.start(), mute.start()]);
+    const home = mkdtempSync(join(tmpdir(), 'pigeon-ipmsg-refresh-'));
+    // 600 ms instead of 3 minutes: the TTL follows (1.3 s).
+    const peer = createPeer(
+      { clock: systemClock, random: systemRandom, logger: silentLogger },
+      { home, name: 'Alice', port: 0, discoveryPort: await freeUdpPort(), broadcast: [], mdns: false, ipmsg: true, ipmsgBind: PIG, ipmsgRefreshMs: 600, extraAddresses: [ANS, MUTE] },
+    );
+    await peer.start();
+    try {
+      let n = 0;
+      const answer = async (): Promise<void> => {
+        await answering.send(PIG, packet('1', ++n, 'ann', 'pc-a', Cmd.ANSENTRY, 'Ann\0\0'));
+      };
+      await answer();
+      await mute.send(PIG, packet('1', 1, 'max', 'pc-m', Cmd.ANSENTRY, 'Max\0\0'));
+      await until(() => (peer.peers().filter((p) => p.online).length === 2 ? true : undefined), 'both contacts');
+      // The answering client answers every BR_ENTRY of the refresh, as real clients do.
+      const timer = setInterval(() => void answer(), 300);
+      try {
+        await until(() => (answering.count((p) => p.command === Cmd.BR_ENTRY) >= 3 ? true : undefined), 'three BR_ENTRY', 5000);
+        await until(() => (peer.peers().find((p) => p.name === 'Max')?.online === false ? true : undefined), 'Max offline', 5000);
+        expect(peer.peers().find((p) => p.name === 'Ann')?.online).toBe(true);
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await peer.stop();
+      await Promise.all([answering.stop(), mute.stop()]);
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
