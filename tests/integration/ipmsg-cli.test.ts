@@ -7,6 +7,9 @@
  * stop.
  */
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cmd, Opt } from '../../core/ipmsg/constants.js';
 import type { PeerEvent } from '../../shared/api/control-api.js';
@@ -55,6 +58,22 @@ describe('pigeon peer --ipmsg', () => {
     const sent = await sending;
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/delivered/);
+
+    // A file offered by the contact: listed by `pigeon transfers`, fetched on `pigeon accept`.
+    await client.send(PIGEON, Buffer.concat([Buffer.from(`1:9:bob:pc02:${Cmd.SENDMSG | Opt.FILEATTACH}:`, 'latin1'), Buffer.from('\x0012:notes.txt:5:0:1:\x07\x00', 'latin1')]));
+    const offered = (await peer.waitFor((e: PeerEvent) => e.type === 'transfer' && e.transfer.state === 'offered')) as Extract<PeerEvent, { type: 'transfer' }>;
+    const listed = await pigeon(['transfers', '--home', home]);
+    expect(listed.stdout).toContain(`pigeon accept ${offered.transfer.id.slice(0, 8)}`);
+    const server = net.createServer((s) => s.once('data', () => s.end('hello')));
+    await new Promise<void>((r) => server.listen(2425, CLIENT, () => r()));
+    try {
+      const accepted = await pigeon(['accept', '--home', home, offered.transfer.id.slice(0, 8)]);
+      expect(accepted.code).toBe(0);
+      await peer.waitFor((e: PeerEvent) => e.type === 'transfer' && e.transfer.id === offered.transfer.id && e.transfer.state === 'done');
+      expect(readFileSync(join(home, 'downloads', 'notes.txt'), 'utf8')).toBe('hello');
+    } finally {
+      server.close();
+    }
 
     // Stop: BR_EXIT. Start again without --ipmsg: the saved setting keeps the bridge on.
     const before = client.received.length;
