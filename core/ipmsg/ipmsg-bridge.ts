@@ -130,7 +130,7 @@ export class IpmsgBridge implements DiscoverySource {
     socket.setBroadcast(true);
     this.socket = socket;
     this.started = true;
-    this.broadcastEntry(Cmd.BR_ENTRY);
+    void this.broadcastEntry(Cmd.BR_ENTRY);
     this.scheduleRefresh();
   }
 
@@ -142,7 +142,7 @@ export class IpmsgBridge implements DiscoverySource {
     this.answerTimers.clear();
     for (const c of this.channels.values()) c.close('stopping');
     this.channels.clear();
-    await Promise.all(this.targets().map((t) => this.sendRaw(this.writer.entry(Cmd.BR_EXIT, this.init.charset ?? 'gbk', false), t.address, t.port)));
+    await this.broadcastEntry(Cmd.BR_EXIT);
     this.book.stop();
     await this.files?.stop();
     const s = this.socket;
@@ -152,7 +152,7 @@ export class IpmsgBridge implements DiscoverySource {
 
   /** Our status or name changed: BR_ABSENCE tells everyone. */
   update(): void {
-    if (this.started) this.broadcastEntry(Cmd.BR_ABSENCE);
+    if (this.started) void this.broadcastEntry(Cmd.BR_ABSENCE);
   }
 
   /** The messenger wants to talk to this contact: open its channel if it is online. */
@@ -169,15 +169,19 @@ export class IpmsgBridge implements DiscoverySource {
     return [...new Set([...broadcast, ...extra])].map((address) => ({ address, port: this.port }));
   }
 
-  private broadcastEntry(command: number): void {
-    // Broadcasts never carry UTF8OPT (old clients break on it, protocol §3-9); they go in the LAN's legacy charset.
+  /**
+   * Sends an entry-type packet to the broadcast targets in the LAN's legacy
+   * charset (broadcasts never carry UTF8OPT: old clients break on it,
+   * protocol §3-9), then to each online contact in its own charset: iptux
+   * switches to the charset of the last entry it got from us, so this keeps
+   * it on UTF-8, and contacts on other subnets hear it at all. Returns when
+   * everything is sent.
+   */
+  private broadcastEntry(command: number): Promise<void> {
     const data = this.writer.entry(command, this.init.charset ?? 'gbk', false);
-    for (const t of this.targets()) void this.sendRaw(data, t.address, t.port);
-    // Then each online contact hears it in its own charset: iptux switches to the charset of the last
-    // entry it got from us, so this keeps it on UTF-8; contacts on other subnets hear it at all.
-    // (Right after a BR_ENTRY the follow-up is an ANSENTRY, which asks for no answer.)
-    const follow = command === Cmd.BR_ENTRY ? Cmd.ANSENTRY : command;
-    for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.writer.entry(follow, c.charset, c.utf8), c.address, c.port);
+    const sends = this.targets().map((t) => this.sendRaw(data, t.address, t.port));
+    for (const c of this.book.all()) if (this.online.has(c.id)) sends.push(this.sendRaw(this.writer.entry(command, c.charset, c.utf8), c.address, c.port));
+    return Promise.all(sends).then(() => {});
   }
 
   private sendRaw(data: Buffer, address: string, port: number): Promise<void> {
@@ -211,9 +215,8 @@ export class IpmsgBridge implements DiscoverySource {
   private scheduleRefresh(): void {
     this.refreshTimer = setTimeout(() => {
       if (!this.started) return;
-      this.broadcastEntry(Cmd.BR_ENTRY);
-      // Contacts known only by unicast (other subnets) are asked directly.
-      for (const c of this.book.all()) if (this.online.has(c.id)) void this.sendRaw(this.writer.entry(Cmd.BR_ENTRY, c.charset, c.utf8), c.address, c.port);
+      // Every client answers a BR_ENTRY with ANSENTRY: that renews its sighting.
+      void this.broadcastEntry(Cmd.BR_ENTRY);
       this.scheduleRefresh();
     }, this.init.refreshMs ?? IPMSG_REFRESH_MS);
     this.refreshTimer.unref();
