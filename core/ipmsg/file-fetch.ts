@@ -7,7 +7,7 @@
  * everything is written below the folder the landing plan chose inside the
  * download folder, never over an existing file.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, rename, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -70,13 +70,24 @@ function freeName(dir: string, name: string): string {
   return join(dir, numberedName(name, (c) => existsSync(join(dir, c)) || existsSync(join(dir, c + PART_SUFFIX))));
 }
 
-/** Fetches one attached file into `localPath` (renamed to a free name if it is taken by then); returns the final path. */
-export async function fetchFile(t: FetchTarget, size: number, localPath: string, mtime: number): Promise<string> {
+/** Bytes of `localPath` already received by an earlier, cut-off fetch (its partial file), for a resumed request. */
+export function partialBytes(localPath: string, size: number): number {
+  const have = statSync(localPath + PART_SUFFIX, { throwIfNoEntry: false })?.size ?? 0;
+  return have <= size ? have : 0;
+}
+
+/**
+ * Fetches one attached file into `localPath` (renamed to a free name if it is
+ * taken by then); returns the final path. `offset` bytes are already in the
+ * partial file (the request asked for the rest); a connection cut short keeps
+ * the partial file for the next try, a cancel removes it.
+ */
+export async function fetchFile(t: FetchTarget, size: number, localPath: string, mtime: number, offset = 0): Promise<string> {
   const part = localPath + PART_SUFFIX;
-  const fh = await open(part, 'w').catch((err: NodeJS.ErrnoException) => {
+  const fh = await open(part, offset > 0 ? 'a' : 'w').catch((err: NodeJS.ErrnoException) => {
     throw diskError(err);
   });
-  let got = 0;
+  let got = offset;
   try {
     if (size > 0) {
       for await (const chunk of connect(t)) {
@@ -91,14 +102,11 @@ export async function fetchFile(t: FetchTarget, size: number, localPath: string,
     }
   } catch (err) {
     await fh.close().catch(() => {});
-    await unlink(part).catch(() => {});
+    if (t.signal?.aborted) await unlink(part).catch(() => {});
     throw err;
   }
   await fh.close();
-  if (got < size) {
-    await unlink(part).catch(() => {});
-    throw failed(`the sender closed the connection after ${got} of ${size} bytes`);
-  }
+  if (got < size) throw failed(`the sender closed the connection after ${got} of ${size} bytes`);
   const dir = localPath.slice(0, localPath.length - (localPath.split(/[\\/]/).pop() ?? '').length);
   const final = existsSync(localPath) ? freeName(dir, localPath.slice(dir.length)) : localPath;
   await rename(part, final);

@@ -8,7 +8,7 @@
  * outgoing transfer accepted. As in IP Messenger, an offer lives as long as
  * the program: transfers still open at start-up are marked failed.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { buildManifest } from '../transfer/manifest.js';
@@ -18,7 +18,7 @@ import { fileIdCandidates, formatAttachments, formatFileRequest, parseAttachment
 import { encodeText } from './charset.js';
 import { Cmd, FileType, MsgOpt, Opt } from './constants.js';
 import { readCharset, type IpmsgContact } from './contact-book.js';
-import { fetchDir, fetchFile } from './file-fetch.js';
+import { PART_SUFFIX, fetchDir, fetchFile, partialBytes } from './file-fetch.js';
 import { FileServer, type ServeTarget, type ServedEntry } from './file-server.js';
 import type { IpmsgBridge } from './ipmsg-bridge.js';
 import type { IpmsgPacket } from './packet-codec.js';
@@ -26,6 +26,9 @@ import type { IpmsgPacket } from './packet-codec.js';
 /** The offer SENDMSG is resent this often, this many times, until RECVMSG (as messages are). */
 const OFFER_RETRY_MS = 1500;
 const OFFER_ATTEMPTS = 3;
+/** A download cut off is tried again after this long, up to RECEIVE_TRIES tries in all (an IPMsg offer lives only while its sender runs). */
+const RECEIVE_RETRY_MS = 2000;
+const RECEIVE_TRIES = 4;
 /** Final states: nothing more happens to such a transfer. */
 const FINAL = new Set(['done', 'declined', 'canceled', 'failed']);
 
@@ -60,6 +63,8 @@ export class IpmsgTransfers {
   private readonly incoming = new Map<string, IncomingOffer>();
   private readonly incomingByPacket = new Map<string, string>();
   private readonly running = new Map<string, AbortController>();
+  private readonly tries = new Map<string, number>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly server: FileServer;
 
   constructor(
@@ -80,6 +85,8 @@ export class IpmsgTransfers {
   }
 
   async stop(): Promise<void> {
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     for (const c of this.running.values()) c.abort();
     await this.server.stop();
   }
@@ -246,6 +253,10 @@ export class IpmsgTransfers {
     const t = service.find(query);
     if (FINAL.has(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     this.running.get(t.id)?.abort();
+    // Partial files of a download waiting for its next try go too (a running one removes its own).
+    if (t.direction === 'in') {
+      for (const e of service.store.entries(t.id)) if (e.kind === 'file' && e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
+    }
     service.store.setState(t.id, 'canceled', { error: 'canceled' });
     service.changed(t.id);
     return service.info(service.store.get(t.id)!);
@@ -255,24 +266,28 @@ export class IpmsgTransfers {
     const { service, bridge, logger } = this.deps;
     const o = this.incoming.get(id);
     const c = o && bridge.book.get(o.contact);
-    if (!o || !c) return;
+    if (!o || !c || this.running.has(id) || service.store.get(id)?.state !== 'accepted') return;
     const controller = new AbortController();
     this.running.set(id, controller);
+    let kind: 'file' | 'dir' = 'file';
     try {
       for (const e of service.store.entries(id)) {
         if (!e.wanted || e.done || !e.localPath) continue;
         if (controller.signal.aborted) return;
+        kind = e.kind;
         const a = o.attachments[e.idx]!;
         const command = e.kind === 'file' ? Cmd.GETFILEDATA : Cmd.GETDIRFILES;
+        // A file cut off by an earlier try goes on from its partial bytes (the sender honours the offset).
+        const offset = e.kind === 'file' ? partialBytes(e.localPath, e.size) : 0;
         const target = {
           address: c.address,
           port: c.port,
           ...(bridge.bindAddress ? { localAddress: bridge.bindAddress } : {}),
-          request: bridge.requestPacket(c, command, o.utf8 ? Opt.UTF8 : 0, formatFileRequest(o.packetNo, a.id, e.kind === 'file' ? 0 : null)),
+          request: bridge.requestPacket(c, command, o.utf8 ? Opt.UTF8 : 0, formatFileRequest(o.packetNo, a.id, e.kind === 'file' ? offset : null)),
           onBytes: (n: number) => service.progress(id, n),
           signal: controller.signal,
         };
-        if (e.kind === 'file') await fetchFile(target, e.size, e.localPath, Math.floor(e.mtime / 1000));
+        if (e.kind === 'file') await fetchFile(target, e.size, e.localPath, Math.floor(e.mtime / 1000), offset);
         else await fetchDir(target, e.localPath, o.utf8, readCharset(c));
         service.store.markDone(id, e.idx);
       }
@@ -281,9 +296,20 @@ export class IpmsgTransfers {
     } catch (err) {
       if (controller.signal.aborted) return;
       const e = err as PigeonError;
-      logger.log('info', 'IPMsg transfer failed', { transfer: id, error: e.message });
-      service.store.setState(id, 'failed', { error: e.message });
-      service.changed(id);
+      // A cut connection is tried again a few times (files resume); a bad stream, a full disk or an unsafe name is final.
+      const tries = (this.tries.get(id) ?? 0) + 1;
+      this.tries.set(id, tries);
+      // A folder is not resumed: its stream cannot start in the middle, and a second pass would number what the first wrote.
+      const final = kind === 'dir' || e.code === ErrorCodes.DISK_FULL || /unsafe name|bad folder stream|special file|nested|more than/.test(e.message) || tries >= RECEIVE_TRIES;
+      logger.log('info', final ? 'IPMsg transfer failed' : 'IPMsg transfer interrupted; will try again', { transfer: id, error: e.message, tries });
+      if (final) {
+        service.store.setState(id, 'failed', { error: e.message });
+        service.changed(id);
+      } else {
+        const t = setTimeout(() => void this.receive(id), RECEIVE_RETRY_MS);
+        t.unref();
+        this.retryTimers.add(t);
+      }
     } finally {
       this.running.delete(id);
     }

@@ -177,6 +177,32 @@ describe('IPMsg files through the bridge', () => {
     expect(existsSync(join(downloads, '照片', '子', '二.txt'))).toBe(true);
   });
 
+  it('resumes a file download cut off by the sender from the bytes already received', async () => {
+    await client.send(PIGEON, packet(300, Cmd.SENDMSG | Opt.FILEATTACH, Buffer.concat([Buffer.from([0]), Buffer.from('5:resume.txt:5:0:1:\x07'), Buffer.from([0])])));
+    const offer = await until(() => peer.transfers().find((x) => x.direction === 'in' && x.state === 'offered'), 'the offer');
+    const requests: string[] = [];
+    const server = net.createServer((s) => {
+      s.once('data', (d) => {
+        const req = parsePacket(d).extra.toString();
+        requests.push(req);
+        // First try: two bytes, then the connection drops. Second: the rest, from the offset asked for.
+        if (requests.length === 1) s.end('he');
+        else s.end('hello'.slice(parseInt(req.split(':')[2]!, 16)));
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(2425, CLIENT, () => r()));
+    try {
+      await peer.accept(offer.id);
+      expect((await peer.waitTransfer(offer.id, 10_000)).state).toBe('done');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    expect(requests).toEqual([`${(300).toString(16)}:5:0:`, `${(300).toString(16)}:5:2:`]);
+    expect(readFileSync(join(downloads, 'resume.txt'), 'utf8')).toBe('hello');
+    expect(existsSync(join(downloads, 'resume.txt.pigeon-part'))).toBe(false);
+  });
+
   it('refuses a folder stream with a name that climbs out, writing nothing outside the download folder', async () => {
     await client.send(PIGEON, packet(200, Cmd.SENDMSG | Opt.FILEATTACH, Buffer.concat([Buffer.from([0]), Buffer.from('1:box:0:0:2:\x07'), Buffer.from([0])])));
     const offer = await until(() => peer.transfers().find((x) => x.direction === 'in' && x.state === 'offered'), 'the offer');
