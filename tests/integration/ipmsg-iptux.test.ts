@@ -3,7 +3,7 @@
  * loopback: iptux bound to 127.0.0.61, Pigeon's bridge to 127.0.0.62 (port
  * 2425 on each; addresses no other test uses). Checked: discovery both ways
  * with Chinese names, a message from Pigeon confirmed by iptux (RECVMSG) and
- * shown by it, a message typed into iptux (xdotool) stored by Pigeon, a file
+ * shown by it, a Chinese message entered in iptux (xdotool) stored by Pigeon, a file
  * and a folder attached in iptux landing in Pigeon's download folder, and a file offered
  * by Pigeon accepted and fetched by iptux. Not here: folders into iptux, since
  * iptux 0.8.3 overflows its stack in AnalogFS::mkdir before it reads a byte of
@@ -104,10 +104,10 @@ describe.skipIf(missing !== null)('IPMsg bridge with a real iptux', () => {
   it('receives a message typed into iptux', async () => {
     const c = await waitFor(contact, 'the iptux contact');
     const chat = await iptux.waitWindow('^Talk with ');
-    await iptux.say(chat, 'hello from iptux 42');
-    const got = await waitFor(() => peer.history(c.id).find((m) => m.direction === 'in' && m.text === 'hello from iptux 42'), 'the iptux message in history');
+    await iptux.say(chat, '你好 from iptux 42 😀');
+    const got = await waitFor(() => peer.history(c.id).find((m) => m.direction === 'in' && m.text === '你好 from iptux 42 😀'), 'the iptux message in history');
     expect(got.state).toBe('received');
-    expect(events.some((e) => e.type === 'message' && e.message.text === 'hello from iptux 42')).toBe(true);
+    expect(events.some((e) => e.type === 'message' && e.message.text === '你好 from iptux 42 😀')).toBe(true);
   });
 
   it('receives a file attached in iptux into the download folder (accepted by --accept-from)', async () => {

@@ -121,11 +121,13 @@ export class Iptux {
     return this.xdotool('mousemove', '--window', chat, String(x), String(y), 'click', '1');
   }
 
-  /** Types a message into the chat window and sends it (Ctrl+Enter, iptux's default). */
+  /** Puts a message into the chat window's input box (pasted, so any script works) and sends it (Ctrl+Enter, iptux's default). */
   async say(chat: string, text: string): Promise<void> {
     await this.xdotool('windowactivate', '--sync', chat).catch(() => this.xdotool('windowfocus', chat));
     await this.click(chat, 150, 400); // the input box, lower left
-    await this.xdotool('type', '--delay', '20', text);
+    await this.setClipboard(text);
+    await this.xdotool('key', 'ctrl+v');
+    await sleep(200);
     await this.xdotool('key', 'ctrl+Return');
   }
 
