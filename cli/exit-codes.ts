@@ -25,6 +25,7 @@ export const ExitCodes = {
 const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.NOT_RUNNING]: ExitCodes.NOT_RUNNING,
   [ErrorCodes.PEER_NOT_FOUND]: ExitCodes.PEER_NOT_FOUND,
+  [ErrorCodes.GROUP_NOT_FOUND]: ExitCodes.PEER_NOT_FOUND,
   [ErrorCodes.PEER_AMBIGUOUS]: ExitCodes.PEER_NOT_FOUND,
   [ErrorCodes.NOT_DELIVERED]: ExitCodes.NOT_DELIVERED,
   [ErrorCodes.BAD_REQUEST]: ExitCodes.USAGE,

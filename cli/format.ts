@@ -2,7 +2,7 @@
  * Human-readable output of the CLI: peer tables, history lines and event
  * lines. `--json` output bypasses this module entirely.
  */
-import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
+import type { GroupInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
 
 function time(ms: number): string {
   const d = new Date(ms);
@@ -35,8 +35,9 @@ export function formatPeers(peers: PeerInfo[]): string {
 
 const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', relayed: 'on the relay', delivered: 'delivered', read: 'read', received: 'unread' };
 
-export function formatMessage(m: MessageInfo, peerName: string): string {
-  const who = m.direction === 'out' ? 'me' : peerName;
+/** One history line; in a group, `nameOf` names the member who wrote an incoming message. */
+export function formatMessage(m: MessageInfo, peerName: string, nameOf?: (id: string) => string): string {
+  const who = m.direction === 'out' ? 'me' : m.from && nameOf ? nameOf(m.from) : peerName;
   const when = m.state === 'scheduled' && m.due ? `due ${time(m.due)}` : time(m.ts);
   return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state})`;
 }
@@ -68,6 +69,7 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'peer-updated':
       return `${at} ${e.peer.name} is ${presence(e.peer)}`;
     case 'message':
+      if (e.message.group) return `${at} [${nameOf(e.message.peer)}] ${nameOf(e.message.from ?? '')}: ${e.message.text}`;
       return `${at} ${nameOf(e.message.peer)}: ${e.message.text}`;
     case 'message-state':
       return e.message.state === 'delivered' || e.message.state === 'read' ? `${at} message ${e.message.id.slice(0, 8)} to ${nameOf(e.message.peer)}: ${e.message.state}` : null;
@@ -81,7 +83,20 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
       return null;
     case 'relay':
       return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}`}`;
+    case 'group':
+      return `${at} ${formatGroup(e.group)}`;
   }
+}
+
+/** "Sales (3f2a9c01): you, Bob, Carol" — or "(you left)". */
+export function formatGroup(g: GroupInfo): string {
+  const owner = g.members.find((m) => m.id === g.owner)?.name;
+  return `group ${g.name} (${g.id.slice(0, 8)}): ${g.joined ? g.members.map((m) => m.name).join(', ') : 'you left'}${g.joined && owner ? `; owner ${owner}` : ''}`;
+}
+
+export function formatGroups(list: GroupInfo[]): string {
+  if (list.length === 0) return 'No groups. Create one with: pigeon group create <name> <member>...';
+  return list.map(formatGroup).join('\n');
 }
 
 /** "12.3 MB", binary-free decimal units as file managers show them. */

@@ -13,6 +13,7 @@ import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { runSendFile } from './commands/send-file.js';
+import { groupCommand } from './commands/group.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
 import { parseTime } from './parse-time.js';
@@ -149,19 +150,25 @@ export function buildProgram(): Command {
 
   program
     .command('history')
-    .description('show the conversation with a peer, with each message state')
-    .argument('<peer>', 'name or device-id prefix')
+    .description('show the conversation with a peer or a group, with each message state')
+    .argument('<peer>', 'name or device-id prefix, or a group name (group:<name> if a colleague has the same name)')
     .addOption(homeOption())
     .option('--json', 'print a JSON array', false)
     .option('--limit <n>', 'most recent messages to show (default 100)', int(1, 100000), 100)
     .option('--mark-read', 'mark the messages as read (sends read receipts)', false)
-    .action(async (peer: string, o: { home?: string; json: boolean; limit: number; markRead: boolean }) => {
+    .option('--before <seq>', 'a group: the page of messages before this sequence number (paging back)', int(1, Number.MAX_SAFE_INTEGER))
+    .action(async (peer: string, o: { home?: string; json: boolean; limit: number; markRead: boolean; before?: number }) => {
       await withClient(resolveHome(o.home), async (c) => {
-        const messages = await c.request('history', { peer, limit: o.limit, markRead: o.markRead });
-        const known = (await c.request('peers', {})).find((p) => p.id === messages[0]?.peer);
-        print(o.json, messages, () => (messages.length ? messages.map((m) => formatMessage(m, known?.name ?? peer)).join('\n') : 'No messages yet.'));
+        const messages = await c.request('history', { peer, limit: o.limit, markRead: o.markRead, ...(o.before !== undefined ? { before: o.before } : {}) });
+        const peers = await c.request('peers', {});
+        const known = peers.find((p) => p.id === messages[0]?.peer);
+        const nameOf = (id: string): string => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);
+        const line = (m: (typeof messages)[number]): string => `${m.group && m.seq !== null ? `#${m.seq} ` : ''}${formatMessage(m, known?.name ?? peer, nameOf)}`;
+        print(o.json, messages, () => (messages.length ? messages.map(line).join('\n') : 'No messages yet.'));
       });
     });
+
+  program.addCommand(groupCommand(homeOption));
 
   program
     .command('status')

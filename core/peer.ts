@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferEntryInfo, TransferInfo } from '../shared/api/control-api.js';
+import type { GroupInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferEntryInfo, TransferInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
@@ -17,9 +17,11 @@ import { MdnsSource } from './discovery/mdns-source.js';
 import { PeerDirectory } from './discovery/peer-directory.js';
 import { UdpPresence } from './discovery/udp-presence.js';
 import { loadOrCreateIdentity, type Identity } from './identity/identity.js';
+import { resolveTarget } from './groups/conversation-target.js';
+import { GroupService } from './groups/group-service.js';
 import { Messenger } from './messaging/messenger.js';
 import { SessionManager } from './session/session-manager.js';
-import { Store } from './store/store.js';
+import { groupOf, Store } from './store/store.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
@@ -82,7 +84,8 @@ export interface Peer {
   resolve(query: string): PeerInfo;
   send(peerQuery: string, text: string, at?: number): Promise<MessageInfo>;
   waitDelivered(id: string, timeoutMs: number): Promise<MessageInfo>;
-  history(peerQuery: string, limit?: number): MessageInfo[];
+  /** `before`: for a group, the page before this group seq. */
+  history(peerQuery: string, limit?: number, before?: number): MessageInfo[];
   markRead(peerQuery: string): number;
   setStatus(status: PresenceStatus, away?: string): SelfInfo;
   /** Accepts the changed key a peer presented. */
@@ -95,6 +98,12 @@ export interface Peer {
   waitTransfer(transfer: string, timeoutMs: number): Promise<TransferInfo>;
   transferEntries(transfer: string): TransferEntryInfo[];
   readonly identity: Identity | null;
+  groups(): GroupInfo[];
+  /** Creates a group on the relay with these members (names or id prefixes). */
+  groupCreate(name: string, members: string[]): Promise<GroupInfo>;
+  groupAdd(group: string, members: string[]): Promise<GroupInfo>;
+  groupRemove(group: string, member: string): Promise<GroupInfo>;
+  groupLeave(group: string): Promise<GroupInfo>;
 }
 
 /** Default number of history lines returned. */
@@ -129,6 +138,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let sources: DiscoverySource[] = [];
   let udp: UdpPresence | null = null;
   let relay: RelayBridge | null = null;
+  let groups: GroupService | null = null;
   let ipmsg: IpmsgBridge | null = null;
   /** Sessions for native peers, the IPMsg bridge for its contacts. */
   const ensure = (peerId: string): void => {
@@ -179,10 +189,17 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       { store: st, clock, random, logger },
       (event) => {
         emit(event);
-        // A message queued for a peer that is offline everywhere goes to its relay mailbox.
-        if (event.type === 'message-state' && event.message.state === 'queued') relay?.carry(event.message.peer);
+        // A message queued for a peer that is offline everywhere goes to its relay mailbox; a group's to the group log.
+        if (event.type === 'message-state' && event.message.state === 'queued') {
+          if (event.message.group) groups?.carry(event.message.group);
+          else relay?.carry(event.message.peer);
+        }
       },
-      ensure,
+      (conversation) => {
+        const gid = groupOf(conversation);
+        if (gid) groups?.carry(gid);
+        else ensure(conversation);
+      },
     );
     const msgr = messenger;
     sessions = new SessionManager(
@@ -209,6 +226,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       },
     );
     const sm = sessions;
+    const gs = new GroupService({ identity, store: st, clock, random, logger, messenger: msgr, relay: () => relay, peerName: (id) => dir.get(id)?.name ?? id.slice(0, 8), emit });
+    groups = gs;
     if (relaySettings) {
       relay = new RelayBridge(
         {
@@ -223,6 +242,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
           profile: () => ({ name: me.name, group: me.group, host: me.host, status: me.status, away: me.away }),
           acceptStream: (stream) => sm.acceptStream(stream),
           onConnected: () => emit({ type: 'relay', relay: selfInfo().relay! }),
+          groups: gs,
         },
         relaySettings,
       );
@@ -290,6 +310,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     ipmsg = null;
     relay?.stop();
     relay = null;
+    groups?.stop();
+    groups = null;
     messenger?.stop();
     transfers?.stop();
     await sessions?.stop();
@@ -336,18 +358,24 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     resolve: (query) => running().directory.resolve(query),
     async send(peerQuery, text, at) {
       const { directory: dir, messenger: msgr } = running();
-      const peer = dir.resolve(peerQuery);
+      const target = resolveTarget(peerQuery, dir, groups);
       if (at !== undefined && !Number.isFinite(at)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'invalid time for a scheduled message');
-      return msgr.send(peer.id, text, at);
+      if (target.kind === 'group') return groups!.send(target.group.gid, text, at);
+      return msgr.send(target.peer.id, text, at);
     },
     waitDelivered: (id, timeoutMs) => running().messenger.waitDelivered(id, timeoutMs),
-    history(peerQuery, limit = DEFAULT_HISTORY) {
+    history(peerQuery, limit = DEFAULT_HISTORY, before) {
       const { directory: dir, store: st, messenger: msgr } = running();
-      return msgr.overlay(st.history(dir.resolve(peerQuery).id, limit));
+      const target = resolveTarget(peerQuery, dir, groups);
+      if (target.kind === 'group') return groups!.history(target.group.gid, limit, before);
+      if (before !== undefined) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'paging back by sequence is for group conversations');
+      return msgr.overlay(st.history(target.peer.id, limit));
     },
     markRead(peerQuery) {
       const { directory: dir, messenger: msgr } = running();
-      const peer = dir.resolve(peerQuery).id;
+      const target = resolveTarget(peerQuery, dir, groups);
+      if (target.kind === 'group') return groups!.markRead(target.group.gid);
+      const peer = target.peer.id;
       const n = msgr.markRead(peer);
       relay?.carry(peer);
       return n;
@@ -385,7 +413,23 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     cancel: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
+    groups: () => groupService().list(),
+    groupCreate: async (name, members) => groupService().create(name, memberIds(members)),
+    groupAdd: async (group, members) => groupService().add(group, memberIds(members)),
+    groupRemove: async (group, member) => groupService().remove(group, memberIds([member])[0]!),
+    groupLeave: async (group) => groupService().leave(group),
   };
+
+  function groupService(): GroupService {
+    running();
+    return groups!;
+  }
+
+  /** Members named as on the command line (names or id prefixes), as device ids. */
+  function memberIds(names: readonly string[]): string[] {
+    const { directory: dir } = running();
+    return names.map((n) => dir.resolve(n).id);
+  }
 }
 
 /** An on/off profile setting: the option when given (and saved), else the saved value, else off. */

@@ -15,7 +15,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
 import type { Bus } from './bus.js';
 import { jsonLogger } from './log.js';
-import { createRelay, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
+import { createRelay, DEFAULT_GROUP_LOG_MAX, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 
@@ -38,6 +38,7 @@ interface RelayFlags {
   allow?: string[];
   ttlDays: number;
   mailboxMax: number;
+  groupMax: number;
   pipeRate: number;
   totalRate: number;
   maxConnections: number;
@@ -87,6 +88,7 @@ function buildProgram(): Command {
     .option('--allow <ids>', 'only these device ids may connect; comma-separated, repeatable', ids)
     .option('--ttl-days <n>', 'days a waiting message is kept (0 = until fetched)', int(0, 36_500), DEFAULT_TTL_DAYS)
     .option('--mailbox-max <n>', 'most messages waiting per device', int(1, 1_000_000_000), DEFAULT_MAILBOX_MAX)
+    .option('--group-max <n>', "most messages kept in one group's log", int(1, 1_000_000_000), DEFAULT_GROUP_LOG_MAX)
     .option('--pipe-rate <bytes/s>', 'bandwidth per pipe (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--total-rate <bytes/s>', 'bandwidth of all pipes together (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--max-connections <n>', 'most open connections; more are refused (HTTP 503)', int(1, 10_000_000), DEFAULT_MAX_CONNECTIONS)
@@ -165,6 +167,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(flags.allow ? { allow: flags.allow } : {}),
     ttlDays: flags.ttlDays,
     mailboxMax: flags.mailboxMax,
+    groupLogMax: flags.groupMax,
     pipeRate: flags.pipeRate,
     totalRate: flags.totalRate,
     maxConnections: flags.maxConnections,

@@ -36,8 +36,14 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
     throw new Error('not used');
   };
   return {
+    writesInCallOrder: true,
     epoch: async () => 'e',
     upsertDevice: no,
+    createGroup: no,
+    group: no,
+    groupsOf: no,
+    addGroupMembers: no,
+    removeGroupMember: no,
     device: async (id) => row(id),
     devices: async () => [],
     put: no,

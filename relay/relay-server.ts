@@ -17,6 +17,7 @@ import { CloseCodes } from './close-codes.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
 import { jsonLogger, type RelayLogger } from './log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
+import { PresenceBatcher } from './presence-batcher.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
@@ -28,6 +29,12 @@ export const DEFAULT_RELAY_PORT = 8443;
 export const DEFAULT_TTL_DAYS = 30;
 /** Most entries waiting in one mailbox: months of ordinary chat, bounded disk per device. */
 export const DEFAULT_MAILBOX_MAX = 10_000;
+/**
+ * Most entries a group's log holds: a busy department group writes a few
+ * hundred messages a day, ~10,000 in the default 30-day TTL; ten times that
+ * bounds a group's disk at ~100 MB (1 KB per sealed message).
+ */
+export const DEFAULT_GROUP_LOG_MAX = 100_000;
 /** Most open WebSockets: a large office with two devices per person, within a default 65k file-descriptor limit. */
 export const DEFAULT_MAX_CONNECTIONS = 20_000;
 /** WebSocket ping period: keeps NAT and proxy mappings alive (they often drop idle TCP after 60 s or more). */
@@ -66,6 +73,8 @@ export interface RelayOptions {
   /** Days a mailbox entry is kept; 0 keeps entries until acknowledged. */
   ttlDays?: number;
   mailboxMax?: number;
+  /** Most entries kept in one group's log. */
+  groupLogMax?: number;
   /** Bytes per second per pipe; 0 = unlimited. */
   pipeRate?: number;
   /** Bytes per second over all pipes; 0 = unlimited. */
@@ -146,6 +155,7 @@ class RelayServer implements Relay {
   private control: WebSocketServer | null = null;
   private pipeWss: WebSocketServer | null = null;
   private ctx: ConnectionContext | null = null;
+  private presence: PresenceBatcher | null = null;
   private listenPort = 0;
   private connSeq = 0;
 
@@ -217,14 +227,17 @@ class RelayServer implements Relay {
     this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
     await this.bus.start({ store: this.store });
     this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
+    this.presence = new PresenceBatcher(this.bus, this.logger);
     this.ctx = {
       store: this.store,
       bus: this.bus,
+      presence: this.presence,
       pipes: this.pipes,
       logger: this.logger,
       policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
       epoch: await this.store.epoch(),
       mailboxMax: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
+      groupLogMax: o.groupLogMax ?? DEFAULT_GROUP_LOG_MAX,
       authTimeoutMs: this.timing.authTimeoutMs,
       counters: this.counters,
       now: () => Date.now(),
@@ -339,6 +352,8 @@ class RelayServer implements Relay {
     clearTimeout(grace);
     for (const ws of [...(this.control?.clients ?? []), ...(this.pipeWss?.clients ?? [])]) ws.terminate();
     await all;
+    // Departures of the closed connections reach the other instances (scale-out) before the bus closes.
+    await this.presence?.flush();
     await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.pipeWss ? this.pipeWss.close(() => resolve()) : resolve()));
     if (this.server?.listening) {

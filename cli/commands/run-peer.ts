@@ -22,6 +22,7 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
   const names = new Map<string, string>();
   const print = (e: PeerEvent): void => {
     if (e.type === 'peer-online' || e.type === 'peer-updated' || e.type === 'peer-offline') names.set(e.peer.id, e.peer.name);
+    if (e.type === 'group') names.set(`group:${e.group.id}`, e.group.name);
     if (opts.json) {
       process.stdout.write(JSON.stringify(e) + '\n');
       return;

@@ -153,7 +153,7 @@ export class ControlServer {
       send: (p) => peer.send(p.peer, p.text, p.at),
       waitDelivered: (p) => peer.waitDelivered(p.id, p.timeoutMs),
       history: (p) => {
-        const messages = peer.history(p.peer, p.limit);
+        const messages = peer.history(p.peer, p.limit, p.before);
         if (p.markRead) peer.markRead(p.peer);
         return messages;
       },
@@ -171,6 +171,11 @@ export class ControlServer {
       cancel: (p) => peer.cancel(p.transfer),
       waitTransfer: (p) => peer.waitTransfer(p.transfer, p.timeoutMs),
       transferEntries: (p) => peer.transferEntries(p.transfer),
+      groups: () => peer.groups(),
+      groupCreate: (p) => peer.groupCreate(p.name, p.members),
+      groupAdd: (p) => peer.groupAdd(p.group, p.members),
+      groupRemove: (p) => peer.groupRemove(p.group, p.member),
+      groupLeave: (p) => peer.groupLeave(p.group),
     };
     return (handlers[method] as (p: unknown) => unknown)(params);
   }

@@ -344,8 +344,8 @@ export class Messenger {
   }
 
   /** Messages that came through the relay mailbox: stored (duplicates dropped by id); returns the new ones. */
-  receiveRelayed(peer: string, messages: readonly IncomingMessage[]): MessageInfo[] {
-    const fresh = this.components.store.storeIncoming(peer, messages, this.components.clock.now());
+  receiveRelayed(peer: string, messages: readonly IncomingMessage[], at = this.components.clock.now()): MessageInfo[] {
+    const fresh = this.components.store.storeIncoming(peer, messages, at);
     for (const m of fresh) this.emit({ type: 'message', message: m });
     return fresh;
   }

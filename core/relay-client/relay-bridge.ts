@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { SealedContent, type DeliverFrame, type RelayProfile, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { SealedContent, type DeliverFrame, type GroupDeliverFrame, type GroupState, type RelayProfile, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 import type { PeerDirectory } from '../discovery/peer-directory.js';
 import type { Identity } from '../identity/identity.js';
@@ -21,6 +21,7 @@ import type { Clock, Logger, Random } from '../util/components.js';
 import { encKeyValid, type EncKeyPair } from './enc-key.js';
 import { open, seal } from './envelope.js';
 import { RelayClient, type RelaySettings } from './relay-client.js';
+import { CarryLoops } from '../util/carry-loops.js';
 
 /** A relay listing stays until the relay says otherwise (or the connection drops): no expiry of its own. */
 const RELAY_SIGHTING_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
@@ -38,6 +39,16 @@ interface Remote {
   spki: Buffer;
 }
 
+/** What the bridge hands to the group service (core/groups/). */
+export interface GroupHooks {
+  onConnected(connected: boolean): void;
+  onGroup(state: GroupState): void;
+  onGroupLeft(gid: string): void;
+  onGroupDeliver(frame: GroupDeliverFrame): Promise<void>;
+  onGroupSynced(gid: string, last: number, complete: boolean): void;
+  onSenderKey(from: string, content: Extract<SealedContent, { kind: 'group-key' }>): void;
+}
+
 export interface RelayBridgeDeps {
   identity: Identity;
   enc: EncKeyPair;
@@ -52,21 +63,27 @@ export interface RelayBridgeDeps {
   acceptStream: (stream: Duplex) => void;
   /** The relay connection came or went (status displays). */
   onConnected: (connected: boolean) => void;
+  groups: GroupHooks;
 }
 
 export class RelayBridge {
   readonly client: RelayClient;
   private readonly remotes = new Map<string, Remote>();
-  private readonly carrying = new Set<string>();
+  private readonly loops: CarryLoops;
   private readonly receipts = new Map<string, Set<string>>();
   private receiptTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly deps: RelayBridgeDeps,
     readonly settings: RelaySettings,
   ) {
     const { identity, enc, logger, clock, store } = deps;
+    this.loops = new CarryLoops({
+      run: (peer) => this.carryLoop(peer),
+      keys: () => deps.messenger.peersWithWork(),
+      retryMs: CARRY_RETRY_MS,
+      onError: (peer, err) => logger.log('info', 'could not leave messages on the relay; will retry', { peer, error: err.message }),
+    });
     this.client = new RelayClient({ identity, enc, logger, clock }, settings, {
       profile: deps.profile,
       onPeers: (peers) => this.onPeers(peers),
@@ -75,8 +92,13 @@ export class RelayBridge {
       onConnected: (connected) => {
         if (connected) this.carryAll();
         else for (const id of this.remotes.keys()) deps.directory.gone(id, 'relay');
+        deps.groups.onConnected(connected);
         deps.onConnected(connected);
       },
+      onGroup: (state) => deps.groups.onGroup(state),
+      onGroupLeft: (gid) => deps.groups.onGroupLeft(gid),
+      onGroupDeliver: (frame) => deps.groups.onGroupDeliver(frame),
+      onGroupSynced: (gid, last, complete) => deps.groups.onGroupSynced(gid, last, complete),
       cursor: {
         load: () => {
           const raw = store.getSetting(SETTING_CURSOR);
@@ -95,8 +117,8 @@ export class RelayBridge {
 
   stop(): void {
     if (this.receiptTimer) clearTimeout(this.receiptTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.receiptTimer = this.retryTimer = null;
+    this.loops.stop();
+    this.receiptTimer = null;
     this.client.stop();
   }
 
@@ -105,6 +127,16 @@ export class RelayBridge {
     const r = this.remotes.get(peerId);
     if (!this.client.connected || !r?.peer.online) return null;
     return this.client.openPipe(peerId);
+  }
+
+  /** A device's encryption key as the relay listed it (checked against its id), or null. */
+  encKey(peerId: string): string | null {
+    return this.remotes.get(peerId)?.peer.enc.key ?? null;
+  }
+
+  /** A device's key (DER SPKI) as the relay listed it, or null. */
+  spki(peerId: string): Buffer | null {
+    return this.remotes.get(peerId)?.spki ?? null;
   }
 
   /** The relay knows this device (a mailbox can take messages for it). */
@@ -118,10 +150,12 @@ export class RelayBridge {
     const { directory, identity, logger } = this.deps;
     for (const p of peers) {
       if (p.id === identity.id) continue;
-      const spki = Buffer.from(p.spki, 'base64');
+      const known = this.remotes.get(p.id);
+      const same = known && known.peer.spki === p.spki && known.peer.enc.key === p.enc.key && known.peer.enc.sig === p.enc.sig;
+      const spki = same ? known.spki : Buffer.from(p.spki, 'base64');
       // The id is the hash of the key, and the encryption key is signed by it:
-      // a relay cannot slip in a key of its own for someone else's id.
-      if (deviceIdFromDigest(createHash('sha256').update(spki).digest()) !== p.id || !encKeyValid(p.id, p.spki, p.enc)) {
+      // a relay cannot slip in a key of its own for someone else's id. (Keys already checked are not checked again.)
+      if (!same && (deviceIdFromDigest(createHash('sha256').update(spki).digest()) !== p.id || !encKeyValid(p.id, p.spki, p.enc))) {
         logger.log('warn', 'ignored a relay listing with keys that do not match its id', { peer: p.id });
         continue;
       }
@@ -140,19 +174,12 @@ export class RelayBridge {
 
   /** Every peer with queued messages that is offline everywhere. */
   carryAll(): void {
-    for (const peer of this.deps.messenger.peersWithWork()) this.carry(peer);
+    this.loops.carryAll();
   }
 
   /** Seals the queued messages and read receipts for a peer that is offline everywhere into its relay mailbox. */
   carry(peer: string): void {
-    if (this.carrying.has(peer)) return;
-    this.carrying.add(peer);
-    void this.carryLoop(peer)
-      .catch((err: Error) => {
-        this.deps.logger.log('info', 'could not leave messages on the relay; will retry', { peer, error: err.message });
-        this.scheduleRetry();
-      })
-      .finally(() => this.carrying.delete(peer));
+    this.loops.carry(peer);
   }
 
   private async carryLoop(peer: string): Promise<void> {
@@ -180,15 +207,6 @@ export class RelayBridge {
     }
   }
 
-  private scheduleRetry(): void {
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.carryAll();
-    }, CARRY_RETRY_MS);
-    this.retryTimer.unref();
-  }
-
   // ---- incoming -------------------------------------------------------------------
 
   private async onDeliver(frame: DeliverFrame): Promise<void> {
@@ -209,6 +227,8 @@ export class RelayBridge {
       messenger.receiveRelayed(frame.from, [{ id: frame.id, seq: c.seq, ts: c.ts, text: c.text }]);
       // Stored (or already there): the sender hears "delivered" through its own mailbox.
       this.queueReceipt(frame.from, frame.id);
+    } else if (c.kind === 'group-key') {
+      this.deps.groups.onSenderKey(frame.from, c);
     } else {
       messenger.receipt(frame.from, c.ids, c.kind);
     }

@@ -22,6 +22,9 @@ import {
   RELAY_SUBPROTOCOL,
   type DeliverFrame,
   type Envelope,
+  type GroupDeliverFrame,
+  type GroupEnvelope,
+  type GroupState,
   type RelayClientFrame,
   type RelayProfile,
   type RemotePeer,
@@ -60,6 +63,14 @@ export interface RelayClientHooks {
   /** The other side of a pipe asked for us: run the server end of a peer session on `stream`. */
   onPipe: (stream: Duplex, peerId: string) => void;
   onConnected: (connected: boolean) => void;
+  /** A group we are in, as it is now (after connect, after every change). */
+  onGroup: (group: GroupState) => void;
+  /** We are no longer a member of this group. */
+  onGroupLeft: (gid: string) => void;
+  /** A group log entry, in arrival order with the mailbox deliveries (a sender key before the messages it opens). */
+  onGroupDeliver: (frame: GroupDeliverFrame) => Promise<void>;
+  /** The end of a group-sync page, after its entries were handled. */
+  onGroupSynced: (gid: string, last: number, complete: boolean) => void;
   /** Where the mailbox cursor is kept between runs. */
   cursor: { load: () => { epoch: string; seq: number } | null; save: (epoch: string, seq: number) => void };
 }
@@ -88,6 +99,7 @@ export class RelayClient {
   private deliveries: Promise<void> = Promise.resolve();
   private readonly puts = new Map<string, Pending>();
   private readonly pipes = new Map<string, Pending>();
+  private readonly groupRequests = new Map<string, Pending>();
   private refs = 0;
   private lastError: PigeonError | null = null;
   private tokens = PACE_BURST;
@@ -138,6 +150,24 @@ export class RelayClient {
   put(to: string, id: string, body: Envelope): Promise<number> {
     if (!this.authed) return Promise.reject(this.unreachable());
     return this.request(this.puts, id, { type: 'put', id, to, body }) as Promise<number>;
+  }
+
+  /** Creates or changes a group; resolves with its new state (null once we are out of it). */
+  group(frame: GroupChange): Promise<GroupState | null> {
+    if (!this.authed) return Promise.reject(this.unreachable());
+    const ref = `g${++this.refs}`;
+    return this.request(this.groupRequests, ref, { ...frame, ref } as RelayClientFrame) as Promise<GroupState | null>;
+  }
+
+  /** Appends a sealed message to a group's log; resolves with its group seq once the relay has it on disk. */
+  groupPut(gid: string, id: string, body: GroupEnvelope): Promise<number> {
+    if (!this.authed) return Promise.reject(this.unreachable());
+    return this.request(this.puts, id, { type: 'group-put', gid, id, body }) as Promise<number>;
+  }
+
+  /** Asks for a page of a group's log after `after`: group-deliver frames, then onGroupSynced. */
+  groupSync(gid: string, after: number): void {
+    if (this.authed) this.send({ type: 'group-sync', gid, after, limit: SYNC_PAGE });
   }
 
   /** A byte stream to `peerId` through the relay (we play the TLS client inside it). */
@@ -240,7 +270,7 @@ export class RelayClient {
     if (this.paceTimer) clearTimeout(this.paceTimer);
     this.pingTimer = this.paceTimer = null;
     this.paced.length = 0;
-    for (const map of [this.puts, this.pipes]) {
+    for (const map of [this.puts, this.pipes, this.groupRequests]) {
       for (const p of map.values()) {
         clearTimeout(p.timer);
         p.reject(err);
@@ -368,7 +398,10 @@ export class RelayClient {
       case 'error': {
         const err = new PigeonError(knownCode(frame.code), frame.message);
         if (frame.id) this.settle(this.puts, frame.id, undefined, err);
-        else if (frame.ref) this.settle(this.pipes, frame.ref, undefined, err);
+        else if (frame.ref) {
+          this.settle(this.pipes, frame.ref, undefined, err);
+          this.settle(this.groupRequests, frame.ref, undefined, err);
+        }
         else {
           this.lastError = err;
           this.components.logger.log('warn', 'the relay refused us', { code: frame.code, message: frame.message });
@@ -376,6 +409,27 @@ export class RelayClient {
         return;
       }
       case 'pong':
+        return;
+      case 'group':
+        this.hooks.onGroup(frame.group);
+        if (frame.ref) this.settle(this.groupRequests, frame.ref, frame.group);
+        return;
+      case 'group-left':
+        this.hooks.onGroupLeft(frame.gid);
+        if (frame.ref) this.settle(this.groupRequests, frame.ref, null);
+        return;
+      case 'group-put-ack':
+        this.settle(this.puts, frame.id, frame.seq);
+        return;
+      case 'group-deliver':
+        this.deliveries = this.deliveries.then(() =>
+          this.hooks.onGroupDeliver(frame).catch((err: Error) => {
+            this.components.logger.log('warn', 'dropped a group message', { gid: frame.gid, seq: frame.seq, from: frame.from, error: err.message });
+          }),
+        );
+        return;
+      case 'group-synced':
+        this.deliveries = this.deliveries.then(() => this.hooks.onGroupSynced(frame.gid, frame.last, frame.complete));
         return;
     }
   }
@@ -445,6 +499,10 @@ export class RelayClient {
     );
   }
 }
+
+/** A group request without its ref (the client adds one). */
+export type GroupChange = DistributiveOmit<Extract<RelayClientFrame, { type: 'group-create' | 'group-add' | 'group-remove' | 'group-leave' }>, 'ref'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Cuts every write of `stream` into messages of at most `max` bytes. */
 function limitWrites(stream: Duplex, max: number): Duplex {

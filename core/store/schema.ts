@@ -68,4 +68,37 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (transfer, idx)
   );
   `,
+  `
+  ALTER TABLE messages ADD COLUMN sender TEXT; -- group messages: the device that wrote it (NULL: the peer, or us)
+  CREATE TABLE groups (
+    gid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    members TEXT NOT NULL,           -- JSON [{id, joined}] as the relay last said
+    member INTEGER NOT NULL,         -- 1 while this device is a member
+    cursor INTEGER NOT NULL DEFAULT 0 -- highest group seq handled
+  );
+  CREATE TABLE group_keys (          -- other members' sender keys
+    gid TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (gid, sender, kid)
+  );
+  CREATE TABLE group_own_keys (      -- our current sender key per group
+    gid TEXT PRIMARY KEY,
+    kid TEXT NOT NULL,
+    key BLOB NOT NULL,
+    members TEXT NOT NULL,           -- the members it was given to (sorted ids, comma-separated)
+    ready INTEGER NOT NULL           -- 1 once every one of them has it
+  );
+  CREATE TABLE group_pending (       -- entries that came before their sender key
+    gid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    frame TEXT NOT NULL,
+    PRIMARY KEY (gid, seq)
+  );
+  `,
 ];

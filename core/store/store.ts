@@ -23,6 +23,7 @@ interface MessageRow {
   ts: number;
   due: number | null;
   state: string;
+  sender?: string | null;
 }
 
 export interface OutgoingDraft {
@@ -39,6 +40,18 @@ export interface IncomingMessage {
   seq: number;
   ts: number;
   text: string;
+  /** In a group conversation: the member who wrote it. */
+  sender?: string;
+}
+
+/** Conversation key of a group's messages in the messages table (device ids never contain ':'). */
+export function groupConversation(gid: string): string {
+  return `group:${gid}`;
+}
+
+/** The group id of a conversation key, or null for a conversation with one peer. */
+export function groupOf(conversation: string): string | null {
+  return conversation.startsWith('group:') ? conversation.slice(6) : null;
 }
 
 function toInfo(row: MessageRow): MessageInfo {
@@ -51,7 +64,13 @@ function toInfo(row: MessageRow): MessageInfo {
     ts: row.ts,
     due: row.due,
     seq: row.seq,
+    ...groupFields(row.peer, row.sender ?? null),
   };
+}
+
+function groupFields(peer: string, sender: string | null): Pick<MessageInfo, 'group' | 'from'> {
+  const group = groupOf(peer);
+  return group ? { group, from: sender } : {};
 }
 
 /** Rank of outgoing states: a state only ever moves forward. */
@@ -110,7 +129,17 @@ export class Store {
       getOut: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE dir = 0 AND id = ?`),
       setOutState: db.prepare(`UPDATE messages SET state = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       insertIn: db.prepare(
-        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state) VALUES (?, ?, 1, ?, ?, ?, 'received')`,
+        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state, sender) VALUES (?, ?, 1, ?, ?, ?, 'received', ?)`,
+      ),
+      setOutSeq: db.prepare(`UPDATE messages SET seq = ? WHERE dir = 0 AND peer = ? AND id = ?`),
+      // A group's order is its log's: by group seq, with what is still in our outbox (local seqs) after it.
+      historyGroup: db.prepare(
+        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ?
+           ORDER BY state IN ('queued', 'scheduled') DESC, seq DESC, rowid DESC LIMIT ?) ORDER BY state IN ('queued', 'scheduled'), seq, rowid`,
+      ),
+      historyBefore: db.prepare(
+        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ? AND seq < ? AND state != 'queued'
+           ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
       ),
       getIn: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE dir = 1 AND peer = ? AND id = ?`),
       unread: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'received'`),
@@ -118,7 +147,7 @@ export class Store {
       receipts: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'read' AND receipt_sent = 0 LIMIT ?`),
       receiptSent: db.prepare(`UPDATE messages SET receipt_sent = 1 WHERE dir = 1 AND peer = ? AND id = ?`),
       history: db.prepare(
-        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state FROM messages WHERE peer = ?
+        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ?
            ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts, rowid`,
       ),
       getSetting: db.prepare(`SELECT value FROM settings WHERE key = ?`),
@@ -190,7 +219,7 @@ export class Store {
         const state = scheduled ? 'scheduled' : 'queued';
         const ts = scheduled ? d.due! : d.ts;
         this.s.insertOut.run(d.id, d.peer, seq, d.text, ts, scheduled ? d.due! : null, state);
-        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, due: scheduled ? d.due! : null, seq } as MessageInfo;
+        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, due: scheduled ? d.due! : null, seq, ...groupFields(d.peer, null) } as MessageInfo;
       }),
     );
   }
@@ -253,9 +282,9 @@ export class Store {
     return this.tx(() => {
       const fresh: MessageInfo[] = [];
       for (const m of messages) {
-        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, receivedAt);
+        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, receivedAt, m.sender ?? null);
         if (r.changes === 1) {
-          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: receivedAt, due: null, seq: m.seq });
+          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: receivedAt, due: null, seq: m.seq, ...groupFields(peer, m.sender ?? null) });
         }
       }
       return fresh;
@@ -284,7 +313,17 @@ export class Store {
   // ---- history and settings ----------------------------------------------
 
   history(peer: string, limit: number): MessageInfo[] {
-    return (this.s.history.all(peer, limit) as MessageRow[]).map(toInfo);
+    return ((groupOf(peer) ? this.s.historyGroup : this.s.history).all(peer, limit) as MessageRow[]).map(toInfo);
+  }
+
+  /** A group conversation's messages with a group seq below `before` (the page before it), in seq order. */
+  historyBefore(peer: string, before: number, limit: number): MessageInfo[] {
+    return (this.s.historyBefore.all(peer, before, limit) as MessageRow[]).map(toInfo);
+  }
+
+  /** An outgoing group message got its place in the group's log: its seq becomes that. */
+  setOutgoingSeq(peer: string, id: string, seq: number): void {
+    this.s.setOutSeq.run(seq, peer, id);
   }
 
   getSetting(key: string): string | null {

@@ -19,7 +19,7 @@ import pg from 'pg';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
-import type { DeviceRow, MailboxEntry, MailboxUsage, NewEntry, PutResult, RelayStore } from './relay-store.js';
+import { groupMailbox, type DeviceRow, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -64,6 +64,10 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX mailbox_ts ON mailbox (ts);
    CREATE TABLE mailbox_seq (recipient TEXT PRIMARY KEY, last_seq BIGINT NOT NULL);`,
+  // Groups: membership here, the log in the mailbox table (groupMailbox(gid)).
+  `CREATE TABLE groups (gid TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created BIGINT NOT NULL);
+   CREATE TABLE group_members (gid TEXT NOT NULL, device TEXT NOT NULL, joined BIGINT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (gid, device));
+   CREATE INDEX group_members_device ON group_members (device);`,
 ];
 
 export interface PostgresStoreOptions {
@@ -108,6 +112,8 @@ export function describePostgresUrl(url: string): string {
 }
 
 export class PostgresStore implements RelayStore {
+  /** Concurrent transactions on a pool: the row locks, not the call order, decide. */
+  readonly writesInCallOrder = false;
   private closed = false;
 
   private constructor(
@@ -278,6 +284,88 @@ export class PostgresStore implements RelayStore {
 
   async expire(olderThanTs: number): Promise<number> {
     return (await this.pool.query('DELETE FROM mailbox WHERE ts < $1', [olderThanTs])).rowCount ?? 0;
+  }
+
+  // ---- groups -------------------------------------------------------------------
+
+  /** Runs `fn` in a transaction; a connection that failed mid-transaction is discarded. */
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const result = await fn(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      broken = err as Error;
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      c.release(broken);
+    }
+  }
+
+  private async readGroup(q: pg.Pool | pg.PoolClient, gid: string, lock = false): Promise<GroupRow | null> {
+    const g = await q.query<{ gid: string; name: string; owner: string; created: string }>(`SELECT gid, name, owner, created FROM groups WHERE gid = $1${lock ? ' FOR UPDATE' : ''}`, [gid]);
+    const row = g.rows[0];
+    if (!row) return null;
+    const m = await q.query<{ device: string; joined: string }>('SELECT device, joined FROM group_members WHERE gid = $1 ORDER BY pos', [gid]);
+    return { gid: row.gid, name: row.name, owner: row.owner, created: Number(row.created), members: m.rows.map((x) => ({ id: x.device, joined: Number(x.joined) })) };
+  }
+
+  async createGroup(row: GroupRow): Promise<GroupRow> {
+    return this.tx(async (c) => {
+      const inserted = await c.query('INSERT INTO groups (gid, name, owner, created) VALUES ($1, $2, $3, $4) ON CONFLICT (gid) DO NOTHING', [row.gid, row.name, row.owner, row.created]);
+      if (inserted.rowCount === 1) {
+        let pos = 0;
+        for (const m of row.members) await c.query('INSERT INTO group_members (gid, device, joined, pos) VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING', [row.gid, m.id, ++pos]);
+      }
+      return (await this.readGroup(c, row.gid))!;
+    });
+  }
+
+  async group(gid: string): Promise<GroupRow | null> {
+    return this.readGroup(this.pool, gid);
+  }
+
+  async groupsOf(device: string): Promise<GroupRow[]> {
+    const r = await this.pool.query<{ gid: string }>('SELECT gid FROM group_members WHERE device = $1', [device]);
+    const rows = await Promise.all(r.rows.map((x) => this.readGroup(this.pool, x.gid)));
+    return rows.filter((g): g is GroupRow => g !== null);
+  }
+
+  async addGroupMembers(gid: string, ids: readonly string[]): Promise<GroupRow | null> {
+    return this.tx(async (c) => {
+      // The group row's lock orders membership changes of one group across instances.
+      const g = await this.readGroup(c, gid, true);
+      if (!g) return null;
+      const last = await c.query<{ last_seq: string }>('SELECT last_seq FROM mailbox_seq WHERE recipient = $1', [groupMailbox(gid)]);
+      const joined = Number(last.rows[0]?.last_seq ?? 0);
+      for (const id of ids) {
+        await c.query(
+          'INSERT INTO group_members (gid, device, joined, pos) VALUES ($1, $2, $3, (SELECT COALESCE(MAX(pos), 0) + 1 FROM group_members WHERE gid = $1)) ON CONFLICT DO NOTHING',
+          [gid, id, joined],
+        );
+      }
+      return this.readGroup(c, gid);
+    });
+  }
+
+  async removeGroupMember(gid: string, id: string): Promise<GroupRow | null> {
+    return this.tx(async (c) => {
+      const g = await this.readGroup(c, gid, true);
+      if (!g) return null;
+      await c.query('DELETE FROM group_members WHERE gid = $1 AND device = $2', [gid, id]);
+      const rest = g.members.filter((m) => m.id !== id);
+      if (rest.length === 0) {
+        await c.query('DELETE FROM groups WHERE gid = $1', [gid]);
+        await c.query('DELETE FROM mailbox WHERE recipient = $1', [groupMailbox(gid)]);
+        return null;
+      }
+      if (g.owner === id) await c.query('UPDATE groups SET owner = $1 WHERE gid = $2', [rest[0]!.id, gid]);
+      return this.readGroup(c, gid);
+    });
   }
 
   async close(): Promise<void> {

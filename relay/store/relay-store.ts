@@ -12,6 +12,12 @@
  * - A put repeating a (recipient, sender, msgId) that is still stored
  *   returns the original seq and stores nothing.
  * - epoch() is made once per store and changes only if the store is lost.
+ * - A group's log is the mailbox groupMailbox(gid): one entry per message
+ *   whatever the number of members, the same seq and duplicate rules, kept
+ *   until it expires (members do not acknowledge it away).
+ * - A member added to a group joins at the log's last seq: it reads only
+ *   what comes after. Removing the owner makes the earliest remaining member
+ *   the owner; removing the last member deletes the group and its log.
  */
 import type { EncKey, RelayProfile } from '../../shared/protocol/relay-frames.js';
 
@@ -55,7 +61,13 @@ export interface MailboxUsage {
   bytes: number;
 }
 
-export interface RelayStore {
+export interface RelayStore extends GroupStore {
+  /**
+   * Writes are applied in the order they were asked for (one writer with one
+   * queue): a later put() never gets a lower seq in the same mailbox than an
+   * earlier one, even if the caller does not wait for the first to commit.
+   */
+  readonly writesInCallOrder: boolean;
   /** Random id of this store, made once. */
   epoch(): Promise<string>;
   upsertDevice(row: DeviceRow): Promise<void>;
@@ -77,4 +89,37 @@ export interface RelayStore {
   /** Deletes entries stored before `olderThanTs` in every mailbox; returns how many. */
   expire(olderThanTs: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A group member and the group seq after which it may read the log. */
+export interface GroupMemberRow {
+  id: string;
+  joined: number;
+}
+
+export interface GroupRow {
+  gid: string;
+  name: string;
+  owner: string;
+  created: number;
+  /** In the order they joined. */
+  members: GroupMemberRow[];
+}
+
+/** The mailbox holding a group's log (device ids never contain ':'). */
+export function groupMailbox(gid: string): string {
+  return `g:${gid}`;
+}
+
+/** Group membership, kept beside the mailboxes by the same store. */
+export interface GroupStore {
+  /** Creates the group with every member joined at 0; if the gid exists already, returns it unchanged. */
+  createGroup(row: GroupRow): Promise<GroupRow>;
+  group(gid: string): Promise<GroupRow | null>;
+  /** Groups `device` is a member of. */
+  groupsOf(device: string): Promise<GroupRow[]>;
+  /** Adds members (those already in stay as they are) joined at the log's last seq; null if no such group. */
+  addGroupMembers(gid: string, ids: readonly string[]): Promise<GroupRow | null>;
+  /** Removes a member; null if the group is gone (no such group, or it was the last member). */
+  removeGroupMember(gid: string, id: string): Promise<GroupRow | null>;
 }

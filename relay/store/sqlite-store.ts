@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
-import type { DeviceRow, MailboxEntry, MailboxUsage, NewEntry, PutResult, RelayStore } from './relay-store.js';
+import { groupMailbox, type DeviceRow, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
@@ -82,6 +82,16 @@ const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER mailbox_waiting_out AFTER DELETE ON mailbox BEGIN
      UPDATE mailbox_seq SET waiting = waiting - 1 WHERE recipient = OLD.recipient;
    END;`,
+  // Groups: membership here, the log in the mailbox table (groupMailbox(gid)).
+  `CREATE TABLE groups (gid TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created INTEGER NOT NULL);
+   CREATE TABLE group_members (
+     gid TEXT NOT NULL,
+     device TEXT NOT NULL,
+     joined INTEGER NOT NULL,
+     pos INTEGER NOT NULL,
+     PRIMARY KEY (gid, device)
+   );
+   CREATE INDEX group_members_device ON group_members (device);`,
 ];
 
 interface DeviceSqlRow {
@@ -124,6 +134,8 @@ interface QueuedWrite {
 }
 
 export class SqliteStore implements RelayStore {
+  /** One process, one queue: writes are applied in call order. */
+  readonly writesInCallOrder = true;
   private readonly db: Database.Database;
   private readonly epochValue: string;
   private readonly s;
@@ -181,6 +193,17 @@ export class SqliteStore implements RelayStore {
       lastSeq: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM mailbox_seq WHERE recipient = ?'),
       ack: db.prepare<[string, number]>('DELETE FROM mailbox WHERE recipient = ? AND seq <= ?'),
       expire: db.prepare<[number]>('DELETE FROM mailbox WHERE ts < ?'),
+      group: db.prepare<[string], { gid: string; name: string; owner: string; created: number }>('SELECT gid, name, owner, created FROM groups WHERE gid = ?'),
+      members: db.prepare<[string], { device: string; joined: number }>('SELECT device, joined FROM group_members WHERE gid = ? ORDER BY pos'),
+      groupsOf: db.prepare<[string], { gid: string }>('SELECT gid FROM group_members WHERE device = ?'),
+      insertGroup: db.prepare<[string, string, string, number]>('INSERT INTO groups (gid, name, owner, created) VALUES (?, ?, ?, ?)'),
+      insertMember: db.prepare<{ gid: string; device: string; joined: number }>(
+        'INSERT OR IGNORE INTO group_members (gid, device, joined, pos) SELECT @gid, @device, @joined, COALESCE(MAX(pos), 0) + 1 FROM group_members WHERE gid = @gid',
+      ),
+      deleteMember: db.prepare<[string, string]>('DELETE FROM group_members WHERE gid = ? AND device = ?'),
+      setOwner: db.prepare<[string, string]>('UPDATE groups SET owner = ? WHERE gid = ?'),
+      deleteGroup: db.prepare<[string]>('DELETE FROM groups WHERE gid = ?'),
+      deleteLog: db.prepare<[string]>('DELETE FROM mailbox WHERE recipient = ?'),
     };
     this.epochValue = this.loadEpoch();
     for (const row of this.s.devices.all()) this.remember(frozenCopy(toDevice(row)));
@@ -330,6 +353,57 @@ export class SqliteStore implements RelayStore {
 
   async expire(olderThanTs: number): Promise<number> {
     return this.s.expire.run(olderThanTs).changes;
+  }
+
+  // ---- groups -------------------------------------------------------------------
+
+  private readGroup(gid: string): GroupRow | null {
+    const g = this.s.group.get(gid);
+    if (!g) return null;
+    return { ...g, members: this.s.members.all(gid).map((m) => ({ id: m.device, joined: m.joined })) };
+  }
+
+  createGroup(row: GroupRow): Promise<GroupRow> {
+    return this.write(() => {
+      const existing = this.readGroup(row.gid);
+      if (existing) return existing;
+      this.s.insertGroup.run(row.gid, row.name, row.owner, row.created);
+      for (const m of row.members) this.s.insertMember.run({ gid: row.gid, device: m.id, joined: 0 });
+      return this.readGroup(row.gid)!;
+    });
+  }
+
+  async group(gid: string): Promise<GroupRow | null> {
+    return this.readGroup(gid);
+  }
+
+  async groupsOf(device: string): Promise<GroupRow[]> {
+    return this.s.groupsOf.all(device).flatMap((r) => this.readGroup(r.gid) ?? []);
+  }
+
+  addGroupMembers(gid: string, ids: readonly string[]): Promise<GroupRow | null> {
+    return this.write(() => {
+      if (!this.s.group.get(gid)) return null;
+      const joined = this.s.lastSeq.get(groupMailbox(gid))?.last_seq ?? 0;
+      for (const id of ids) this.s.insertMember.run({ gid, device: id, joined });
+      return this.readGroup(gid);
+    });
+  }
+
+  removeGroupMember(gid: string, id: string): Promise<GroupRow | null> {
+    return this.write(() => {
+      const g = this.readGroup(gid);
+      if (!g) return null;
+      this.s.deleteMember.run(gid, id);
+      const rest = g.members.filter((m) => m.id !== id);
+      if (rest.length === 0) {
+        this.s.deleteGroup.run(gid);
+        this.s.deleteLog.run(groupMailbox(gid));
+        return null;
+      }
+      if (g.owner === id) this.s.setOwner.run(rest[0]!.id, gid);
+      return this.readGroup(gid);
+    });
   }
 
   /** Commits what is queued, then closes; writes asked for afterwards are rejected. */

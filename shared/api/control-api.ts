@@ -7,7 +7,8 @@
  * as { code, message }.
  */
 import { z } from 'zod/v3';
-import { MAX_TEXT_CHARS } from '../protocol/constants.js';
+import { MAX_LABEL_CHARS, MAX_TEXT_CHARS } from '../protocol/constants.js';
+import { MAX_GROUP_MEMBERS } from '../protocol/relay-frames.js';
 import type { ErrorInfo } from '../protocol/errors.js';
 import { AwayMessage, MessageId, PresenceStatus, type Presence } from '../protocol/schemas-common.js';
 
@@ -56,6 +57,21 @@ export interface MessageInfo {
   /** For scheduled messages: when it is due. */
   due: number | null;
   seq: number | null;
+  /** In a group conversation: the group's id (`peer` is then `group:<id>`). */
+  group?: string;
+  /** In a group conversation, for incoming messages: the member who wrote it. */
+  from?: string | null;
+}
+
+/** A group conversation (carried by the relay). */
+export interface GroupInfo {
+  id: string;
+  name: string;
+  owner: string;
+  /** Members with their names as the directory knows them (this device included). */
+  members: Array<{ id: string; name: string }>;
+  /** False once this device left or was removed (the history stays). */
+  joined: boolean;
 }
 
 export interface SelfInfo extends Presence {
@@ -115,7 +131,9 @@ export type PeerEvent =
   /** Progress of a running transfer, at most a few times per second. */
   | { type: 'transfer-progress'; transfer: TransferInfo }
   /** The relay connection came up or went down. */
-  | { type: 'relay'; relay: RelayStatus };
+  | { type: 'relay'; relay: RelayStatus }
+  /** A group was created, changed members, or we left it. */
+  | { type: 'group'; group: GroupInfo };
 
 /** Request schemas, one per method; the server validates params with them. */
 export const ControlRequests = {
@@ -123,7 +141,8 @@ export const ControlRequests = {
   peers: z.object({}),
   send: z.object({ peer: z.string().min(1), text: z.string().min(1).max(MAX_TEXT_CHARS), at: z.number().int().optional() }),
   waitDelivered: z.object({ id: MessageId, timeoutMs: z.number().int().min(0).max(24 * 3600 * 1000) }),
-  history: z.object({ peer: z.string().min(1), limit: z.number().int().min(1).max(100000).optional(), markRead: z.boolean().optional() }),
+  /** `before`: for a group, the page of messages before this group seq. */
+  history: z.object({ peer: z.string().min(1), limit: z.number().int().min(1).max(100000).optional(), markRead: z.boolean().optional(), before: z.number().int().min(1).optional() }),
   markRead: z.object({ peer: z.string().min(1) }),
   setStatus: z.object({ status: PresenceStatus, away: AwayMessage.optional() }),
   trust: z.object({ peer: z.string().min(1) }),
@@ -135,6 +154,12 @@ export const ControlRequests = {
   cancel: z.object({ transfer: z.string().min(1) }),
   waitTransfer: z.object({ transfer: z.string().min(1), timeoutMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000) }),
   transferEntries: z.object({ transfer: z.string().min(1) }),
+  groups: z.object({}),
+  /** Members by name or id prefix, as for send. */
+  groupCreate: z.object({ name: z.string().trim().min(1).max(MAX_LABEL_CHARS), members: z.array(z.string().min(1)).max(MAX_GROUP_MEMBERS) }),
+  groupAdd: z.object({ group: z.string().min(1), members: z.array(z.string().min(1)).min(1).max(MAX_GROUP_MEMBERS) }),
+  groupRemove: z.object({ group: z.string().min(1), member: z.string().min(1) }),
+  groupLeave: z.object({ group: z.string().min(1) }),
 } as const;
 
 export type ControlMethod = keyof typeof ControlRequests;
@@ -156,6 +181,11 @@ export interface ControlResults {
   cancel: TransferInfo;
   waitTransfer: TransferInfo;
   transferEntries: TransferEntryInfo[];
+  groups: GroupInfo[];
+  groupCreate: GroupInfo;
+  groupAdd: GroupInfo;
+  groupRemove: GroupInfo;
+  groupLeave: GroupInfo;
 }
 
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

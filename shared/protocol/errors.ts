@@ -39,6 +39,10 @@ export const ErrorCodes = {
   RELAY_LIMIT: 'PIGEON_ERR_RELAY_LIMIT',
   /** The peer is not connected to the relay (a pipe cannot be made now). */
   PEER_OFFLINE: 'PIGEON_ERR_PEER_OFFLINE',
+  /** No group with that id or name, or this device is not a member of it. */
+  GROUP_NOT_FOUND: 'PIGEON_ERR_GROUP_NOT_FOUND',
+  /** The request is not allowed to this device (only a group's owner removes other members). */
+  NOT_ALLOWED: 'PIGEON_ERR_NOT_ALLOWED',
   /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
   /** Anything unexpected inside the engine. */

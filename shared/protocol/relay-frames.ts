@@ -9,7 +9,7 @@
  * carry an ordinary end-to-end TLS peer session as opaque bytes.
  */
 import { z } from 'zod/v3';
-import { MAX_IDS_PER_FRAME, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants.js';
+import { MAX_IDS_PER_FRAME, MAX_LABEL_CHARS, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants.js';
 import { DeviceId, MessageId, PresenceFields } from './schemas-common.js';
 import { ErrorCodes, PigeonError } from './errors.js';
 
@@ -50,6 +50,14 @@ export const CLIENT_MESSAGE_BURST = 2 * CLIENT_MESSAGE_RATE;
 export const MAX_SYNC_PAGE = 500;
 /** Most peers in one directory message; a bigger office gets several. */
 export const MAX_DIRECTORY_PAGE = 1000;
+/**
+ * Most members of a group: a department-wide chat (the fan-out benchmark
+ * targets 500). Bounds one group message (1000 × ~50 bytes) and a sender-key
+ * rotation (one sealed put per member: under a second at the paced rate).
+ */
+export const MAX_GROUP_MEMBERS = 1000;
+/** Longest group name, in characters: the same bound as a peer's name. */
+export const MAX_GROUP_NAME_CHARS = MAX_LABEL_CHARS;
 
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
 /** A DER SubjectPublicKeyInfo of a P-256 key is 91 bytes: 124 base64 characters; bounded loosely. */
@@ -100,6 +108,37 @@ export const Envelope = z.object({
 });
 export type Envelope = z.infer<typeof Envelope>;
 
+/** A group's id: 128 random bits in hex, chosen by its creator (so a retried create is recognised). */
+export const GroupId = z.string().regex(/^[0-9a-f]{32}$/);
+/** A sender key's id: 64 random bits in hex; a new one each time a member's sender key rotates. */
+const KeyId = z.string().regex(/^[0-9a-f]{16}$/);
+const GroupName = z.string().trim().min(1).max(MAX_GROUP_NAME_CHARS);
+const Members = z.array(DeviceId).max(MAX_GROUP_MEMBERS);
+
+/**
+ * A group message body (§12.7): AES-256-GCM under the sender's current
+ * sender key `kid` (96-bit nonce, ciphertext ‖ tag), signed by the sender's
+ * device key so that no other member can write in its name.
+ */
+export const GroupEnvelope = z.object({
+  kid: KeyId,
+  nonce: Base64.length(16),
+  ct: Base64.min(1).max(MAX_ENVELOPE_CHARS),
+  sig: Signature,
+});
+export type GroupEnvelope = z.infer<typeof GroupEnvelope>;
+
+/** A group as the relay tells its members: `joined` is the group seq after which a member may read. */
+export const GroupState = z.object({
+  gid: GroupId,
+  name: GroupName,
+  owner: DeviceId,
+  members: z.array(z.object({ id: DeviceId, joined: Seq })).min(1).max(MAX_GROUP_MEMBERS),
+  /** Highest seq in the group's log. */
+  last: Seq,
+});
+export type GroupState = z.infer<typeof GroupState>;
+
 // ---- client → relay ---------------------------------------------------------
 
 /** Answer to the challenge: proves the device key, registers the profile and encryption key. */
@@ -126,8 +165,33 @@ export const SyncFrame = z.object({ type: z.literal('sync'), after: Seq, limit: 
 /** Join me to `to` through a pipe: the relay answers `pipe` to both sides, or an error with the same ref. */
 export const PipeOpenFrame = z.object({ type: z.literal('pipe-open'), to: DeviceId, ref: Ref });
 export const RelayPingFrame = z.object({ type: z.literal('ping'), n: z.number().int().nonnegative() });
+/** Create a group with me as its owner and these members (answered by `group`, or an error, with the same ref). */
+export const GroupCreateFrame = z.object({ type: z.literal('group-create'), ref: Ref, gid: GroupId, name: GroupName, members: Members });
+/** Add members (any member may). */
+export const GroupAddFrame = z.object({ type: z.literal('group-add'), ref: Ref, gid: GroupId, members: Members.min(1) });
+/** Remove a member (the owner only; a member removes itself with group-leave). */
+export const GroupRemoveFrame = z.object({ type: z.literal('group-remove'), ref: Ref, gid: GroupId, member: DeviceId });
+export const GroupLeaveFrame = z.object({ type: z.literal('group-leave'), ref: Ref, gid: GroupId });
+/** Append a message to the group's log, stored once; answered by group-put-ack once it is on disk. */
+export const GroupPutFrame = z.object({ type: z.literal('group-put'), gid: GroupId, id: MessageId, body: GroupEnvelope });
+/** Send me the group's log after seq (one page, then group-synced). */
+export const GroupSyncFrame = z.object({ type: z.literal('group-sync'), gid: GroupId, after: Seq, limit: z.number().int().min(1).max(MAX_SYNC_PAGE).optional() });
 
-export const RelayClientFrame = z.discriminatedUnion('type', [AuthFrame, ProfileFrame, PutFrame, AckFrame, SyncFrame, PipeOpenFrame, RelayPingFrame]);
+export const RelayClientFrame = z.discriminatedUnion('type', [
+  AuthFrame,
+  ProfileFrame,
+  PutFrame,
+  AckFrame,
+  SyncFrame,
+  PipeOpenFrame,
+  RelayPingFrame,
+  GroupCreateFrame,
+  GroupAddFrame,
+  GroupRemoveFrame,
+  GroupLeaveFrame,
+  GroupPutFrame,
+  GroupSyncFrame,
+]);
 export type RelayClientFrame = z.infer<typeof RelayClientFrame>;
 
 // ---- relay → client ---------------------------------------------------------
@@ -173,6 +237,27 @@ export const PipeFrame = z.object({
 /** A request failed, or (without ref) the connection is about to close. */
 export const RelayErrorFrame = z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(500), ref: Ref.optional(), id: MessageId.optional() });
 export const RelayPongFrame = z.object({ type: z.literal('pong'), n: z.number().int().nonnegative() });
+/** A group I am a member of: after welcome (each of them), after every change, and as the answer to a group request. */
+export const GroupFrame = z.object({ type: z.literal('group'), group: GroupState, ref: Ref.optional() });
+/** I am no longer a member (removed by `by`, or I left): forget its keys. */
+export const GroupLeftFrame = z.object({ type: z.literal('group-left'), gid: GroupId, by: DeviceId, ref: Ref.optional() });
+/** A group message is durable: `seq` is its place in the group's log (also for a duplicate id). */
+export const GroupPutAckFrame = z.object({ type: z.literal('group-put-ack'), gid: GroupId, id: MessageId, seq: Seq });
+/** A group log entry: live when it arrives, or as part of a group-sync page. */
+export const GroupDeliverFrame = z.object({
+  type: z.literal('group-deliver'),
+  gid: GroupId,
+  seq: Seq,
+  id: MessageId,
+  from: DeviceId,
+  ts: z.number().int().nonnegative(),
+  body: GroupEnvelope,
+  /** Part of a group-sync page (entries may skip expired seqs); absent on a live push. */
+  page: z.literal(true).optional(),
+});
+export type GroupDeliverFrame = z.infer<typeof GroupDeliverFrame>;
+/** End of a group-sync page: `complete` when nothing after `last` remains. */
+export const GroupSyncedFrame = z.object({ type: z.literal('group-synced'), gid: GroupId, last: Seq, complete: z.boolean() });
 
 export const RelayServerFrame = z.discriminatedUnion('type', [
   ChallengeFrame,
@@ -185,6 +270,11 @@ export const RelayServerFrame = z.discriminatedUnion('type', [
   PipeFrame,
   RelayErrorFrame,
   RelayPongFrame,
+  GroupFrame,
+  GroupLeftFrame,
+  GroupPutAckFrame,
+  GroupDeliverFrame,
+  GroupSyncedFrame,
 ]);
 export type RelayServerFrame = z.infer<typeof RelayServerFrame>;
 
@@ -196,6 +286,11 @@ export function authMessage(nonce: string, id: string): string {
 /** The bytes a device signs to vouch for its encryption key. */
 export function encKeyMessage(id: string, key: string): string {
   return `pigeon-enc-key/1\n${id}\n${key}`;
+}
+
+/** The bytes a group sender signs (and authenticates as AES-GCM associated data, without the ciphertext). */
+export function groupEnvelopeMessage(gid: string, from: string, id: string, kid: string, nonce: string, ct: string): string {
+  return `pigeon-group/1\n${gid}\n${from}\n${id}\n${kid}\n${nonce}\n${ct}`;
 }
 
 /** The bytes a sender signs for an envelope (everything the recipient relies on). */
@@ -236,5 +331,7 @@ export const SealedContent = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('msg'), seq: z.number().int().positive(), ts: z.number().int().nonnegative(), text: z.string().max(MAX_TEXT_CHARS) }),
   /** Receipts: these messages were stored (delivered) or read by the recipient. */
   z.object({ kind: z.enum(['delivered', 'read']), ids: z.array(MessageId).min(1).max(MAX_IDS_PER_FRAME) }),
+  /** The sender's key for its messages in a group (AES-256, 32 bytes base64), sealed to each member. */
+  z.object({ kind: z.literal('group-key'), gid: GroupId, kid: KeyId, key: Base64.length(44) }),
 ]);
 export type SealedContent = z.infer<typeof SealedContent>;

@@ -15,6 +15,7 @@ import {
   ControlRequests,
   type ControlMethod,
   type ControlResults,
+  type GroupInfo,
   type MessageInfo,
   type PeerEvent,
   type PeerInfo,
@@ -166,16 +167,28 @@ const PeerInfoSchema = z.strictObject({
   capabilities: z.strictObject({ encrypted: z.boolean(), readReceipts: z.boolean(), relay: z.boolean(), files: z.boolean() }).optional(),
 }) satisfies z.ZodType<PeerInfo>;
 
+const GroupIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
 const MessageInfoSchema = z.strictObject({
   id: MessageId,
-  peer: DeviceId,
+  /** A device id, or group:<gid> for a group conversation. */
+  peer: z.union([DeviceId, z.string().regex(/^group:[0-9a-f]{32}$/)]),
   direction: z.enum(['out', 'in']),
   text: z.string(),
   state: z.enum(['scheduled', 'queued', 'sent', 'relayed', 'delivered', 'read', 'received']),
   ts: Time,
   due: Time.nullable(),
   seq: z.number().int().positive().nullable(),
+  group: GroupIdSchema.optional(),
+  from: DeviceId.nullable().optional(),
 }) satisfies z.ZodType<MessageInfo>;
+
+const GroupInfoSchema = z.strictObject({
+  id: GroupIdSchema,
+  name: Label,
+  owner: DeviceId,
+  members: z.array(z.strictObject({ id: DeviceId, name: Label })),
+  joined: z.boolean(),
+}) satisfies z.ZodType<GroupInfo>;
 
 const TransferInfoSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{32}$/),
@@ -203,6 +216,7 @@ const PeerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('transfer'), transfer: TransferInfoSchema }),
   z.strictObject({ type: z.literal('transfer-progress'), transfer: TransferInfoSchema }),
   z.strictObject({ type: z.literal('relay'), relay: RelayStatusSchema }),
+  z.strictObject({ type: z.literal('group'), group: GroupInfoSchema }),
 ]) satisfies z.ZodType<PeerEvent>;
 
 /** One result schema per method: adding a method to the API without one fails to compile. */
@@ -225,6 +239,11 @@ const ResultSchemas = {
   transferEntries: z.array(
     z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), kind: z.enum(['file', 'dir']), size: z.number().int().nonnegative(), wanted: z.boolean(), done: z.boolean() }) satisfies z.ZodType<TransferEntryInfo>,
   ),
+  groups: z.array(GroupInfoSchema),
+  groupCreate: GroupInfoSchema,
+  groupAdd: GroupInfoSchema,
+  groupRemove: GroupInfoSchema,
+  groupLeave: GroupInfoSchema,
 } satisfies { [M in ControlMethod]: z.ZodType<ControlResults[M]> };
 
 // `satisfies` above checks that the schemas produce the API types; these check
@@ -243,7 +262,8 @@ const _typesMatch: [
   SameKeys<z.output<typeof MessageInfoSchema>, MessageInfo>,
   SameVariants<z.output<typeof PeerEventSchema>, PeerEvent>,
   SameKeys<z.output<typeof TransferInfoSchema>, TransferInfo>,
-] = [true, true, true, true, true];
+  SameKeys<z.output<typeof GroupInfoSchema>, GroupInfo>,
+] = [true, true, true, true, true, true];
 
 const RequestLine = z.strictObject({ id: z.number(), method: z.string(), params: z.unknown().optional() });
 const ResponseLine = z.union([

@@ -1,0 +1,327 @@
+/**
+ * Group conversations (§12.7), carried by the relay: membership changes go
+ * to the relay, which tells every member; a message is sealed once with our
+ * sender key and appended to the group's log (stored once, whatever the
+ * number of members); what others wrote is pulled from our cursor in pages
+ * and pushed live, and opened with their sender keys, which come sealed
+ * through our mailbox. Messages live in the ordinary messages table under
+ * the conversation `group:<gid>`, so outbox, history and unread counts work
+ * as for a colleague.
+ *
+ * Order: a live entry is taken only if it is the next seq; anything else
+ * starts a sync from the cursor, and pushes seen during a sync are read by a
+ * further sync. An entry whose sender key has not arrived yet is kept in
+ * group_pending and opened when the key comes.
+ */
+import { z } from 'zod/v3';
+import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
+import { MAX_TEXT_CHARS } from '../../shared/protocol/constants.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { GroupDeliverFrame, GroupState, SealedContent } from '../../shared/protocol/relay-frames.js';
+import type { Identity } from '../identity/identity.js';
+import type { Messenger } from '../messaging/messenger.js';
+import { seal } from '../relay-client/envelope.js';
+import type { RelayBridge } from '../relay-client/relay-bridge.js';
+import { groupConversation, type Store } from '../store/store.js';
+import { CarryLoops } from '../util/carry-loops.js';
+import type { Clock, Logger, Random } from '../util/components.js';
+import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
+import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
+
+/** Queued group messages sealed and put per round (puts are pipelined; the relay commits them in order). */
+const CARRY_BATCH = 256;
+/** After a failed round (relay gone, a member's key unknown yet), the next try waits this long unless something else triggers it. */
+const CARRY_RETRY_MS = 5000;
+/** Shortest id prefix that names a group (8 hex digits: 4 billion to one against a clash in one person's groups). */
+const MIN_ID_PREFIX = 8;
+/** Bytes of a sender key id (16 hex digits). */
+const KEY_ID_BYTES = 8;
+
+/** What a group message body holds once opened. */
+const GroupContent = z.object({ text: z.string().max(MAX_TEXT_CHARS), ts: z.number().int().nonnegative() });
+
+export interface GroupServiceDeps {
+  identity: Identity;
+  store: Store;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  messenger: Messenger;
+  /** The relay bridge, when a relay is set. */
+  relay: () => RelayBridge | null;
+  /** A device's name as the directory knows it. */
+  peerName: (id: string) => string;
+  emit: (event: PeerEvent) => void;
+}
+
+type SenderKeyContent = Extract<SealedContent, { kind: 'group-key' }>;
+
+export class GroupService {
+  private readonly db: GroupDb;
+  private readonly loops: CarryLoops;
+  /** Groups with a sync under way, and the highest live seq seen meanwhile. */
+  private readonly syncing = new Map<string, number>();
+
+  constructor(private readonly deps: GroupServiceDeps) {
+    this.db = new GroupDb(deps.store.db);
+    this.loops = new CarryLoops({
+      run: (gid) => this.carryLoop(gid),
+      keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
+      retryMs: CARRY_RETRY_MS,
+      onError: (gid, err) => deps.logger.log('info', 'could not send group messages through the relay; will retry', { gid, error: err.message }),
+    });
+  }
+
+  stop(): void {
+    this.loops.stop();
+  }
+
+  // ---- what the host asks -----------------------------------------------------
+
+  list(): GroupInfo[] {
+    return this.db.list().map((g) => this.info(g));
+  }
+
+  /** The group a query names (its exact name, else an id prefix), or null; throws if it names several. */
+  find(query: string): LocalGroup | null {
+    const all = this.db.list();
+    const byName = all.filter((g) => g.name === query);
+    const current = byName.filter((g) => g.member);
+    if (current.length === 1) return current[0]!;
+    if (byName.length === 1) return byName[0]!;
+    const q = query.toLowerCase();
+    const byId = q.length >= MIN_ID_PREFIX ? all.filter((g) => g.gid.startsWith(q)) : [];
+    if (byName.length === 0 && byId.length === 1) return byId[0]!;
+    const candidates = byName.length > 1 ? byName : byId;
+    if (candidates.length > 1) {
+      throw new PigeonError(ErrorCodes.PEER_AMBIGUOUS, `"${query}" matches several groups: ${candidates.map((g) => `${g.name} (${g.gid.slice(0, MIN_ID_PREFIX)})`).join(', ')}; use the id`);
+    }
+    return null;
+  }
+
+  /** Like find, but the group must exist and we must be in it. */
+  member(query: string): LocalGroup {
+    const g = this.find(query);
+    if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}" (pigeon group list shows yours)`);
+    if (!g.member) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `you are no longer a member of ${g.name}`);
+    return g;
+  }
+
+  async create(name: string, members: readonly string[]): Promise<GroupInfo> {
+    const gid = this.deps.random.hex(16);
+    const state = await this.client().group({ type: 'group-create', gid, name, members: [...members] });
+    return this.info(this.db.save(state!, this.deps.identity.id));
+  }
+
+  async add(query: string, members: readonly string[]): Promise<GroupInfo> {
+    const state = await this.client().group({ type: 'group-add', gid: this.member(query).gid, members: [...members] });
+    return this.info(this.db.save(state!, this.deps.identity.id));
+  }
+
+  async remove(query: string, member: string): Promise<GroupInfo> {
+    const g = this.member(query);
+    if (member === this.deps.identity.id) return this.leave(query);
+    const state = await this.client().group({ type: 'group-remove', gid: g.gid, member });
+    return this.info(this.db.save(state!, this.deps.identity.id));
+  }
+
+  async leave(query: string): Promise<GroupInfo> {
+    const g = this.member(query);
+    await this.client().group({ type: 'group-leave', gid: g.gid });
+    this.db.leave(g.gid);
+    return this.info(this.db.get(g.gid)!);
+  }
+
+  /** Puts a message to the group in the outbox; it goes to the relay at once if connected. */
+  send(query: string, text: string, at?: number): Promise<MessageInfo> {
+    return this.deps.messenger.send(groupConversation(this.member(query).gid), text, at);
+  }
+
+  history(query: string, limit: number, before?: number): MessageInfo[] {
+    const g = this.find(query);
+    if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
+    const conv = groupConversation(g.gid);
+    return before === undefined ? this.deps.store.history(conv, limit) : this.deps.store.historyBefore(conv, before, limit);
+  }
+
+  /** Marks a group conversation read (groups have no read receipts). */
+  markRead(query: string): number {
+    const g = this.find(query);
+    if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
+    const conv = groupConversation(g.gid);
+    const ids = this.deps.store.markRead(conv);
+    this.deps.store.receiptsDelivered(conv, ids);
+    return ids.length;
+  }
+
+  private info(g: LocalGroup): GroupInfo {
+    const self = this.deps.identity.id;
+    return {
+      id: g.gid,
+      name: g.name,
+      owner: g.owner,
+      members: g.members.map((m) => ({ id: m.id, name: m.id === self ? 'you' : this.deps.peerName(m.id) })),
+      joined: g.member,
+    };
+  }
+
+  private client(): RelayBridge['client'] {
+    const relay = this.deps.relay();
+    if (!relay) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'groups are carried by a relay: start the peer with --relay wss://host:port');
+    return relay.client;
+  }
+
+  // ---- sending ------------------------------------------------------------------
+
+  /** Every group we are in (those with nothing queued return at once). */
+  carryAll(): void {
+    this.loops.carryAll();
+  }
+
+  /** Seals and appends the queued messages of a group to its log. */
+  carry(gid: string): void {
+    this.loops.carry(gid);
+  }
+
+  private async carryLoop(gid: string): Promise<void> {
+    const { store, identity, messenger } = this.deps;
+    const conv = groupConversation(gid);
+    for (;;) {
+      const relay = this.deps.relay();
+      const g = this.db.get(gid);
+      if (!relay?.client.connected || !g?.member) return;
+      const batch = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
+      if (batch.length === 0) return;
+      const key = await this.senderKey(g, relay);
+      await Promise.all(
+        batch.map(async (m) => {
+          const plain = Buffer.from(JSON.stringify({ text: m.text, ts: m.ts }));
+          const seq = await relay.client.groupPut(gid, m.id, sealGroup(identity, gid, m.id, key.kid, key.key, plain));
+          store.setOutgoingSeq(conv, m.id, seq);
+          messenger.relayed(conv, [m.id]);
+        }),
+      );
+    }
+  }
+
+  /**
+   * Our sender key for the group's current members: the one we have if they
+   * all got it, else a new one (members changed) handed to each of them
+   * sealed through their mailboxes before any message uses it.
+   */
+  private async senderKey(g: LocalGroup, relay: RelayBridge): Promise<OwnKey> {
+    const { identity, random } = this.deps;
+    const others = g.members.map((m) => m.id).filter((id) => id !== identity.id).sort();
+    const forMembers = others.join(',');
+    let own = this.db.ownKey(g.gid);
+    if (own?.ready && own.members === forMembers) return own;
+    if (!own || own.members !== forMembers) {
+      own = { kid: random.hex(KEY_ID_BYTES), key: Buffer.from(random.hex(SENDER_KEY_BYTES), 'hex'), members: forMembers, ready: false };
+      this.db.saveOwnKey(g.gid, own);
+    }
+    const content: SenderKeyContent = { kind: 'group-key', gid: g.gid, kid: own.kid, key: own.key.toString('base64') };
+    const plain = Buffer.from(JSON.stringify(content));
+    await Promise.all(
+      others.map((id) => {
+        const enc = relay.encKey(id);
+        if (!enc) throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `the relay has not listed member ${id} yet`);
+        const putId = random.hex(16);
+        return relay.client.put(id, putId, seal(identity, id, enc, putId, plain));
+      }),
+    );
+    own = { ...own, ready: true };
+    this.db.saveOwnKey(g.gid, own);
+    return own;
+  }
+
+  // ---- what the relay tells ---------------------------------------------------------
+
+  onConnected(connected: boolean): void {
+    if (!connected) this.syncing.clear();
+    else this.carryAll();
+  }
+
+  onGroup(state: GroupState): void {
+    const g = this.db.save(state, this.deps.identity.id);
+    this.deps.emit({ type: 'group', group: this.info(g) });
+    if (state.last > g.cursor && !this.syncing.has(g.gid)) this.startSync(g.gid, g.cursor, 0);
+    this.carry(g.gid);
+  }
+
+  onGroupLeft(gid: string): void {
+    if (!this.db.get(gid)) return;
+    this.db.leave(gid);
+    this.deps.emit({ type: 'group', group: this.info(this.db.get(gid)!) });
+  }
+
+  async onGroupDeliver(frame: GroupDeliverFrame): Promise<void> {
+    const g = this.db.get(frame.gid);
+    if (!g?.member || frame.seq <= g.cursor) return;
+    if (!frame.page) {
+      const seen = this.syncing.get(frame.gid);
+      if (seen !== undefined) {
+        this.syncing.set(frame.gid, Math.max(seen, frame.seq));
+        return;
+      }
+      if (frame.seq !== g.cursor + 1) {
+        this.startSync(frame.gid, g.cursor, frame.seq);
+        return;
+      }
+    }
+    if (frame.from !== this.deps.identity.id) this.tryOpen(frame);
+    this.db.advance(frame.gid, frame.seq);
+  }
+
+  onGroupSynced(gid: string, last: number, complete: boolean): void {
+    const seen = this.syncing.get(gid);
+    if (seen === undefined) return;
+    this.syncing.delete(gid);
+    const cursor = Math.max(last, this.db.get(gid)?.cursor ?? 0);
+    if (!complete || seen > cursor) this.startSync(gid, cursor, seen);
+  }
+
+  /** A member's sender key came through our mailbox: keep it and open what waited for it. */
+  onSenderKey(from: string, content: SenderKeyContent): void {
+    if (!this.db.get(content.gid)?.member) return;
+    this.db.saveSenderKey(content.gid, from, content.kid, Buffer.from(content.key, 'base64'));
+    for (const frame of this.db.held(content.gid, from, content.kid)) {
+      this.tryOpen(frame);
+      this.db.release(frame.gid, frame.seq);
+    }
+  }
+
+  private startSync(gid: string, after: number, seen: number): void {
+    const relay = this.deps.relay();
+    if (!relay?.client.connected) return;
+    this.syncing.set(gid, seen);
+    relay.client.groupSync(gid, after);
+  }
+
+  /** openOrHold, with a bad entry logged and passed over (it must not stop the log behind it). */
+  private tryOpen(frame: GroupDeliverFrame): void {
+    try {
+      this.openOrHold(frame);
+    } catch (err) {
+      this.deps.logger.log('warn', 'dropped a group message', { gid: frame.gid, seq: frame.seq, from: frame.from, error: (err as Error).message });
+    }
+  }
+
+  /** Opens and stores an entry, or keeps it until its sender key arrives. Bad entries are logged and dropped. */
+  private openOrHold(frame: GroupDeliverFrame): void {
+    const key = this.db.senderKey(frame.gid, frame.from, frame.body.kid);
+    if (!key) {
+      this.db.hold(frame);
+      return;
+    }
+    const spki = this.deps.relay()?.spki(frame.from) ?? this.deps.store.pinnedKey(frame.from);
+    if (!spki) throw new PigeonError(ErrorCodes.PROTOCOL, `group message from an unknown device ${frame.from}`);
+    const plain = openGroup(frame.body, frame.gid, frame.from, frame.id, spki, key);
+    let content: z.infer<typeof GroupContent>;
+    try {
+      content = GroupContent.parse(JSON.parse(plain.toString('utf8')));
+    } catch {
+      throw new PigeonError(ErrorCodes.PROTOCOL, `group message ${frame.id} does not match the schema inside`);
+    }
+    this.deps.messenger.receiveRelayed(groupConversation(frame.gid), [{ id: frame.id, seq: frame.seq, ts: frame.ts, text: content.text, sender: frame.from }], frame.ts);
+  }
+}
