@@ -19,10 +19,16 @@ function presence(p: PeerInfo): string {
   return p.away ? `${p.status} (${p.away})` : p.status;
 }
 
+/** How a peer is reached, said plainly: IPMsg contacts are not encrypted and users must know it. */
+export function peerKind(p: PeerInfo): string {
+  if (p.protocol === 'ipmsg') return 'IPMsg (unencrypted)';
+  return p.remote ? 'Pigeon via relay' : 'Pigeon';
+}
+
 export function formatPeers(peers: PeerInfo[]): string {
   if (peers.length === 0) return 'No peers known yet. Others on the LAN appear here within seconds of starting.';
-  const rows = peers.map((p) => [p.name, p.group, presence(p), p.host, p.remote ? 'via relay' : p.addresses.join(',') || '-', p.id.slice(0, 10)]);
-  const head = ['NAME', 'GROUP', 'STATUS', 'HOST', 'ADDRESS', 'ID'];
+  const rows = peers.map((p) => [p.name, p.group, presence(p), p.host, p.remote ? 'via relay' : p.addresses.join(',') || '-', peerKind(p), p.id.slice(0, 10)]);
+  const head = ['NAME', 'GROUP', 'STATUS', 'HOST', 'ADDRESS', 'KIND', 'ID'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
@@ -57,7 +63,7 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'listening':
       return `${at} ${e.self.name} is online (id ${e.self.id}, port ${e.self.port})`;
     case 'peer-online':
-      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online at ${e.peer.addresses[0] ?? '?'}`;
+      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online at ${e.peer.addresses[0] ?? '?'}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : ''}`;
     case 'peer-offline':
       return `${at} ${e.peer.name} is offline`;
     case 'peer-updated':

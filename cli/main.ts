@@ -81,9 +81,13 @@ export function buildProgram(): Command {
     .option('--relay <url>', 'relay to use, wss://host:port (saved in the profile; "none" forgets it)', relayUrl)
     .option('--relay-fingerprint <hex>', "SHA-256 fingerprint of the relay's certificate, as `pigeon relay` printed it (saved)")
     .option('--relay-token <token>', "the relay's invite token, if it requires one (saved)")
+    .option('--ipmsg', 'also talk to IP Messenger / Feiq / iptux users on UDP+TCP 2425, unencrypted (saved in the profile)')
+    .option('--no-ipmsg', 'stop speaking IPMsg (saved)')
+    .option('--ipmsg-bind <addr>', 'address the IPMsg bridge binds (default: every interface)')
+    .option('--ipmsg-port <port>', 'IPMsg port (default 2425; only for tests, real clients use 2425)', int(1, 65535))
     .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (default: any free port); prints the address to open, with its access token', int(0, 65535))
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; ui?: number | true }) => {
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; ui?: number | true }) => {
       if ((o.relayFingerprint !== undefined || o.relayToken !== undefined) && o.relay === undefined) {
         throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint and --relay-token go with --relay <url>');
       }
@@ -101,6 +105,9 @@ export function buildProgram(): Command {
         mdns: o.mdns,
         ...(o.downloads !== undefined ? { downloads: resolve(o.downloads) } : {}),
         acceptFrom: o.acceptFrom ?? [],
+        ...(o.ipmsg !== undefined ? { ipmsg: o.ipmsg } : {}),
+        ...(o.ipmsgBind !== undefined ? { ipmsgBind: o.ipmsgBind } : {}),
+        ...(o.ipmsgPort !== undefined ? { ipmsgPort: o.ipmsgPort } : {}),
         json: o.json,
         logLevel: o.logLevel,
         ...(o.ui !== undefined ? { ui: o.ui === true ? 0 : o.ui } : {}),

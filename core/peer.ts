@@ -25,6 +25,9 @@ import { groupOf, Store } from './store/store.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
+import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
+import { startIpmsg } from './ipmsg/start-ipmsg.js';
+import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
@@ -59,6 +62,14 @@ export interface PeerOptions {
   acceptFrom?: string[];
   /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. */
   relay?: RelaySettings | null;
+  /** Also speak IPMsg (IP Messenger, Feiq, iptux) on UDP 2425 (saved in the profile; absent = the saved choice, default off). */
+  ipmsg?: boolean;
+  /** Address the IPMsg bridge binds (default every interface); for tests and multi-homed hosts. */
+  ipmsgBind?: string;
+  /** IPMsg port (default 2425, what every IPMsg client uses); for tests. */
+  ipmsgPort?: number;
+  /** IPMsg presence refresh period (default 3 min); for tests. */
+  ipmsgRefreshMs?: number;
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -139,6 +150,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let udp: UdpPresence | null = null;
   let relay: RelayBridge | null = null;
   let groups: GroupService | null = null;
+  let ipmsg: IpmsgBridge | null = null;
+  /** Sessions for native peers, the IPMsg bridge for its contacts. */
+  const ensure = (peerId: string): void => {
+    if (ipmsg?.owns(peerId)) ipmsg.ensure(peerId);
+    else sessions?.ensure(peerId);
+  };
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
   let starting: Promise<SelfInfo> | null = null;
   let stopping: Promise<void> | null = null;
@@ -172,9 +189,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       emit(event);
       if (event.type === 'peer-offline') relay?.carry(event.peer.id);
       if (event.type === 'peer-online') {
-        sessions?.peerSeen(event.peer.id);
-        if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) sessions?.ensure(event.peer.id);
-        transfers?.peerOnline(event.peer.id);
+        if (!ipmsg?.owns(event.peer.id)) sessions?.peerSeen(event.peer.id);
+        if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) ensure(event.peer.id);
+        // IPMsg transfers are not resumed by the native service (ipmsg-transfers.ts runs them).
+        if (!ipmsg?.owns(event.peer.id)) transfers?.peerOnline(event.peer.id);
       }
     }, (address, port) => udp?.learn(address, port));
     directory = dir;
@@ -191,7 +209,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       (conversation) => {
         const gid = groupOf(conversation);
         if (gid) groups?.carry(gid);
-        else sessions?.ensure(conversation);
+        else ensure(conversation);
       },
     );
     const msgr = messenger;
@@ -244,10 +262,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       downloads: options.downloads ?? join(options.home, 'downloads'),
       acceptFrom: options.acceptFrom ?? [],
       session: (peerId) => sm.get(peerId),
-      ensureSession: (peerId) => sm.ensure(peerId),
+      ensureSession: ensure,
       dialData: (peerId) => sm.dialData(peerId),
       peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
-      isOnline: (peerId) => dir.isOnline(peerId),
+      isOnline: (peerId) => dir.isOnline(peerId) && !ipmsg?.owns(peerId),
     }, emit);
     await sessions.start();
     messenger.start();
@@ -262,12 +280,26 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
+    if (resolveFlag(st, 'ipmsg', options.ipmsg)) {
+      ipmsg = await startIpmsg(
+        { store: st, clock, random, logger, directory: dir, messenger: msgr, transfers: transfers!, self: () => ({ ...me }), emit },
+        { ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}), ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}), ...(options.ipmsgRefreshMs !== undefined ? { refreshMs: options.ipmsgRefreshMs } : {}), broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], downloads: options.downloads ?? join(options.home, 'downloads') },
+      );
+      if (ipmsg) sources.push(ipmsg);
+    }
     relay?.start();
     state = 'running';
     transfers.resumeAll();
     const self = selfInfo();
     emit({ type: 'listening', self });
     return self;
+  }
+
+  /** The IPMsg side of a transfer with an IPMsg contact, else null (native). */
+  function ipmsgFiles(transfer: string): IpmsgTransfers | null {
+    const { transfers: tr } = running();
+    const files = ipmsg?.files;
+    return files && files.owns(tr.find(transfer).id) ? files : null;
   }
 
   function selfInfo(): SelfInfo {
@@ -286,6 +318,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     }
     sources = [];
     udp = null;
+    ipmsg = null;
     relay?.stop();
     relay = null;
     groups?.stop();
@@ -378,12 +411,17 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     },
     async sendFiles(peerQuery, paths) {
       const { directory: dir, transfers: tr } = running();
-      return tr.offer(dir.resolve(peerQuery).id, paths);
+      const peer = dir.resolve(peerQuery);
+      if (ipmsg?.owns(peer.id)) {
+        if (!ipmsg.files) throw new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, `${peer.name} uses IPMsg, and the IPMsg TCP port could not be opened: files with IPMsg contacts are off`);
+        return ipmsg.files.offer(peer.id, paths);
+      }
+      return tr.offer(peer.id, paths);
     },
     transfers: () => running().transfers.list(),
-    accept: (transfer, files) => running().transfers.accept(transfer, files),
-    decline: (transfer) => running().transfers.decline(transfer),
-    cancel: (transfer) => running().transfers.cancel(transfer),
+    accept: (transfer, files) => (ipmsgFiles(transfer) ?? running().transfers).accept(transfer, files),
+    decline: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).decline(transfer),
+    cancel: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
     unread: () => running().store.unreadCounts(),
@@ -430,6 +468,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     const { directory: dir } = running();
     return names.map((n) => dir.resolve(n).id);
   }
+}
+
+/** An on/off profile setting: the option when given (and saved), else the saved value, else off. */
+function resolveFlag(store: Store, key: string, given: boolean | undefined): boolean {
+  if (given !== undefined) store.setSetting(key, given ? '1' : '0');
+  return (given ?? store.getSetting(key) === '1') === true;
 }
 
 /** Relay settings from the options (saved in the profile) or, when absent, from the profile. */

@@ -6,7 +6,10 @@
 import type { Presence } from '../../shared/protocol/schemas-common.js';
 
 /** 'relay': listed online by the relay (no LAN address; reached through a relay pipe). */
-export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session' | 'relay';
+export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session' | 'relay' | 'ipmsg';
+
+import type { PeerProtocol } from '../../shared/api/control-api.js';
+export type { PeerProtocol };
 
 /** What a source learned about a peer at one moment. */
 export interface Sighting extends Presence {
@@ -15,6 +18,8 @@ export interface Sighting extends Presence {
   source: SourceName;
   /** How long this sighting keeps the peer online without being renewed. */
   ttlMs: number;
+  /** Set by sources of other protocols; absent = 'pigeon'. */
+  protocol?: PeerProtocol;
 }
 
 export interface DiscoverySink {

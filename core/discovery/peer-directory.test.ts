@@ -110,8 +110,17 @@ describe('events', () => {
         remote: false,
         lastSeen: T0,
         fingerprint: '',
+        protocol: 'pigeon',
+        capabilities: { encrypted: true, readReceipts: true, relay: true, files: true },
       },
     });
+  });
+
+  it('an IPMsg sighting makes an unencrypted contact that is never dialed', () => {
+    const d = makeDirectory();
+    d.seen({ ...sighting(), source: 'ipmsg', port: 2425, protocol: 'ipmsg' });
+    expect(d.get(ALICE)).toMatchObject({ protocol: 'ipmsg', sources: ['ipmsg'], capabilities: { encrypted: false, relay: false } });
+    expect(d.dialAddress(ALICE)).toBeNull();
   });
 
   it('remember() keeps an unseen peer offline but resolvable, without touching a peer that is online', () => {

@@ -4,11 +4,11 @@
  * once on a goodbye, or when the last sighting expires. Known peers are kept
  * in the store so that an offline colleague can still be messaged.
  */
-import type { PeerInfo } from '../../shared/api/control-api.js';
+import type { PeerCapabilities, PeerInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from '../util/components.js';
-import type { DiscoverySink, Sighting, SourceName } from './discovery-source.js';
+import type { DiscoverySink, PeerProtocol, Sighting, SourceName } from './discovery-source.js';
 import { fingerprintFromSpki } from '../identity/identity.js';
 
 export type DirectoryEvent =
@@ -17,13 +17,21 @@ export type DirectoryEvent =
   | { type: 'peer-updated'; peer: PeerInfo };
 
 interface Entry {
-  info: Omit<PeerInfo, 'online' | 'sources' | 'fingerprint' | 'remote'>;
+  info: Omit<PeerInfo, 'online' | 'sources' | 'fingerprint' | 'remote' | 'protocol' | 'capabilities'>;
+  protocol: PeerProtocol;
   /** source → expiry time */
   sources: Map<SourceName, number>;
   /** address → last time seen there */
   addresses: Map<string, number>;
   fingerprint: string;
 }
+
+/** What a peer can do, by protocol: the rest of the engine and the hosts look at these, not at the protocol. */
+const CAPABILITIES: Record<PeerProtocol, PeerCapabilities> = {
+  pigeon: { encrypted: true, readReceipts: true, relay: true, files: true },
+  // IPMsg: plain text on the LAN; read notices only for sealed messages (Pigeon seals what it sends; iptux sends none).
+  ipmsg: { encrypted: false, readReceipts: true, relay: false, files: true },
+};
 
 /** How often expiry is checked; offline detection is at most this late. */
 const SWEEP_MS = 1000;
@@ -44,6 +52,7 @@ export class PeerDirectory implements DiscoverySink {
         sources: new Map(),
         addresses: new Map(),
         fingerprint: row.spki ? fingerprintFromSpki(row.spki) : '',
+        protocol: 'pigeon',
       });
     }
   }
@@ -74,8 +83,13 @@ export class PeerDirectory implements DiscoverySink {
         sources: new Map(),
         addresses: new Map(),
         fingerprint: '',
+        protocol: s.protocol ?? 'pigeon',
       };
       this.entries.set(s.id, entry);
+      changed = true;
+    }
+    if (s.protocol && entry.protocol !== s.protocol) {
+      entry.protocol = s.protocol;
       changed = true;
     }
     const i = entry.info;
@@ -122,6 +136,7 @@ export class PeerDirectory implements DiscoverySink {
       sources: new Map(),
       addresses: new Map(),
       fingerprint: '',
+      protocol: 'pigeon',
     };
     this.entries.set(p.id, entry);
     this.persist(entry);
@@ -134,6 +149,12 @@ export class PeerDirectory implements DiscoverySink {
     if (source) entry.sources.delete(source);
     else entry.sources.clear();
     if (entry.sources.size === 0) this.goOffline(entry);
+  }
+
+  /** Marks a known peer as speaking another protocol (the IPMsg bridge, for the contacts it saved). */
+  setProtocol(id: string, protocol: PeerProtocol): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.protocol = protocol;
   }
 
   /** Records the fingerprint of a key that was pinned for a peer. */
@@ -174,6 +195,8 @@ export class PeerDirectory implements DiscoverySink {
       sources: [...entry.sources.keys()],
       remote: online && entry.info.addresses.length === 0 && entry.sources.has('relay'),
       fingerprint: entry.fingerprint,
+      protocol: entry.protocol,
+      capabilities: CAPABILITIES[entry.protocol],
     };
   }
 
@@ -200,7 +223,8 @@ export class PeerDirectory implements DiscoverySink {
   dialAddress(id: string): { address: string; port: number } | null {
     const entry = this.entries.get(id);
     const address = entry?.info.addresses[0];
-    if (!entry || !address || entry.sources.size === 0) return null;
+    // An IPMsg contact has no Pigeon session listener: never dial it (the bridge talks to it).
+    if (!entry || !address || entry.sources.size === 0 || entry.protocol !== 'pigeon') return null;
     return { address, port: entry.info.port };
   }
 

@@ -11,7 +11,7 @@ import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { SessionFrame } from '../../shared/protocol/session-frames.js';
-import type { Session } from '../session/session.js';
+import type { MessageChannel } from './message-channel.js';
 import type { IncomingMessage, OutgoingDraft, Store } from '../store/store.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 
@@ -29,7 +29,7 @@ const TICK_MS = 1000;
 const MAX_TIMER_MS = 3600 * 1000;
 
 interface Lane {
-  session: Session | null;
+  session: MessageChannel | null;
   /** Ids of messages sent on the current session and not yet acknowledged. */
   inflight: Set<string>;
   /** Highest seq sent on the current session. */
@@ -191,7 +191,7 @@ export class Messenger {
   }
 
   /** A session to the peer opened: take over its frames and send what waits. */
-  attach(session: Session, other: (frame: SessionFrame) => void): void {
+  attach(session: MessageChannel, other: (frame: SessionFrame) => void): void {
     const lane = this.lane(session.peerId);
     lane.session = session;
     lane.inflight.clear();
@@ -263,7 +263,7 @@ export class Messenger {
     return messages.map((m) => (m.direction === 'out' && m.state === 'queued' && this.lanes.get(m.peer)?.inflight.has(m.id) ? { ...m, state: 'sent' } : m));
   }
 
-  private sendReceipts(peer: string, lane: Lane, session: Session): void {
+  private sendReceipts(peer: string, lane: Lane, session: MessageChannel): void {
     if (!lane.receiptsDirty) return;
     lane.receiptsDirty = false;
     const ids = this.components.store.pendingReceipts(peer, MAX_IDS_PER_FRAME).filter((id) => !lane.receiptsInFlight.has(id));
@@ -272,7 +272,7 @@ export class Messenger {
     session.send({ type: 'read', ids });
   }
 
-  private onFrame(session: Session, frame: SessionFrame, other: (frame: SessionFrame) => void): void {
+  private onFrame(session: MessageChannel, frame: SessionFrame, other: (frame: SessionFrame) => void): void {
     const peer = session.peerId;
     const lane = this.lane(peer);
     switch (frame.type) {

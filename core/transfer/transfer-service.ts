@@ -315,7 +315,8 @@ export class TransferService {
     if (this.autoAccepts(session.peerId)) void this.accept(frame.transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
   }
 
-  private autoAccepts(peerId: string): boolean {
+  /** --accept-from says this peer's offers are accepted without asking. */
+  autoAccepts(peerId: string): boolean {
     const name = this.init.peerName(peerId);
     return this.init.acceptFrom.some((a) => a === 'all' || a === name || (a.length >= 4 && peerId.startsWith(a.toLowerCase())));
   }
@@ -339,7 +340,7 @@ export class TransferService {
   }
 
   /** Where each entry lands (landing-plan.ts); refused names are reported, never written. */
-  private plan(entries: EntryRow[], chosen: Set<number> | null): PlannedEntry[] {
+  plan(entries: EntryRow[], chosen: Set<number> | null): PlannedEntry[] {
     const root = resolve(this.init.downloads);
     const { plan, refused } = planLanding(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
     for (const r of refused) this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused ${JSON.stringify(r.path)}: ${r.reason}` });
@@ -519,7 +520,8 @@ export class TransferService {
     this.changed(t.id);
   }
 
-  private changed(id: string): void {
+  /** Emits the transfer's new state (and settles waiters on a final one); also used by the IPMsg bridge for its transfers. */
+  changed(id: string): void {
     const row = this.store.get(id);
     if (!row) return;
     const info = this.info(row);
@@ -545,7 +547,8 @@ export class TransferService {
     return (bytes * 1000) / Math.max(1000, now - m.samples[0]!.t);
   }
 
-  private progress(id: string, bytes: number): void {
+  /** Counts bytes moved for the rate and progress events; also used by the IPMsg bridge. */
+  progress(id: string, bytes: number): void {
     const m = this.meter(id);
     const now = this.components.clock.now();
     const last = m.samples[m.samples.length - 1];

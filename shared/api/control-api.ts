@@ -15,6 +15,21 @@ import { AwayMessage, Label, MessageId, PresenceStatus, type Presence } from '..
 /** 'relayed': the relay holds it for the offline recipient (out of the outbox; delivered comes later). */
 export type MessageState = 'scheduled' | 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'received';
 
+/** The protocol a peer speaks: native Pigeon (TLS 1.3), or IPMsg (IP Messenger, Feiq, iptux) through the bridge. */
+export type PeerProtocol = 'pigeon' | 'ipmsg';
+
+/** What a peer supports; hosts show and decide by these, not by the protocol. */
+export interface PeerCapabilities {
+  /** Messages and files travel encrypted end to end. */
+  encrypted: boolean;
+  /** The peer reports when a message was read. */
+  readReceipts: boolean;
+  /** The peer can be reached through a relay (mailbox, pipe). */
+  relay: boolean;
+  /** Files and folders can be sent to the peer. */
+  files: boolean;
+}
+
 /** A peer as the engine knows it. */
 export interface PeerInfo extends Presence {
   addresses: string[];
@@ -26,6 +41,9 @@ export interface PeerInfo extends Presence {
   lastSeen: number;
   /** SHA-256 of the pinned public key, grouped hex; empty until a session was made. */
   fingerprint: string;
+  /** Absent from older engines: 'pigeon'. */
+  protocol?: PeerProtocol;
+  capabilities?: PeerCapabilities;
 }
 
 export interface MessageInfo {

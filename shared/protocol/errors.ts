@@ -43,6 +43,8 @@ export const ErrorCodes = {
   GROUP_NOT_FOUND: 'PIGEON_ERR_GROUP_NOT_FOUND',
   /** The request is not allowed to this device (only a group's owner removes other members). */
   NOT_ALLOWED: 'PIGEON_ERR_NOT_ALLOWED',
+  /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
+  IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

@@ -162,10 +162,12 @@ const PeerInfoSchema = z.strictObject({
   status: PresenceStatus,
   away: AwayMessage,
   online: z.boolean(),
-  sources: z.array(z.enum(['broadcast', 'unicast', 'mdns', 'session', 'relay'])),
+  sources: z.array(z.enum(['broadcast', 'unicast', 'mdns', 'session', 'relay', 'ipmsg'])),
   remote: z.boolean(),
   lastSeen: Time,
   fingerprint: z.union([z.literal(''), Fingerprint]),
+  protocol: z.enum(['pigeon', 'ipmsg']).optional(),
+  capabilities: z.strictObject({ encrypted: z.boolean(), readReceipts: z.boolean(), relay: z.boolean(), files: z.boolean() }).optional(),
 }) satisfies z.ZodType<PeerInfo>;
 
 const GroupIdSchema = z.string().regex(/^[0-9a-f]{32}$/);

@@ -17,6 +17,8 @@ import { EXPIRY_MS } from '../../shared/protocol/constants.js';
 import type { Sighting, SelfPresence } from '../../core/discovery/discovery-source.js';
 import { freeUdpPort, ROOT } from '../support/cli-peer.js';
 import { createLan, netnsUnavailable, type Lan } from '../support/netns.js';
+import { contactId } from '../../core/ipmsg/contact-book.js';
+import { IPMSG_TTL_MS } from '../../core/ipmsg/ipmsg-bridge.js';
 
 const DRIVER = join(ROOT, 'dist', 'tests', 'support', 'source-driver.js');
 
@@ -68,9 +70,16 @@ function presence(id: string, name: string, port: number): SelfPresence {
 }
 
 interface Setup {
-  kind: 'udp' | 'mdns';
+  kind: 'udp' | 'mdns' | 'ipmsg';
   /** Whether the source carries presence (status, away) and says goodbye. */
   carriesPresence: boolean;
+  /** The ids the instances are reported under and the port a sighting carries (the session port; 2425 for IPMsg). */
+  ids: { a: string; b: string };
+  portOfB: number;
+  /** Longest TTL of a sighting: native presence expires in EXPIRY_MS; IPMsg clients never refresh by themselves (ipmsg-bridge.ts). */
+  maxTtlMs: number;
+  /** An update to status away / "in a meeting" as the source reports it (IPMsg: the absence flag and the nickname suffix). */
+  isAwayUpdate: (s: Sighting) => boolean;
   start(): Promise<{ a: Driver; b: Driver; addressOf: { a: string; b: string } }>;
   cleanup(): Promise<void>;
 }
@@ -87,6 +96,10 @@ const setups: Setup[] = [
   {
     kind: 'udp',
     carriesPresence: true,
+    ids: { a: 'a'.repeat(26), b: 'b'.repeat(26) },
+    portOfB: 4002,
+    maxTtlMs: EXPIRY_MS,
+    isAwayUpdate: (s) => s.status === 'away' && s.away === 'in a meeting',
     async start() {
       const discoveryPort = await freeUdpPort();
       const opts = (self: SelfPresence) => ({ self, discoveryPort, broadcast: ['127.255.255.255'] });
@@ -100,6 +113,10 @@ const setups: Setup[] = [
   {
     kind: 'mdns',
     carriesPresence: false,
+    ids: { a: 'c'.repeat(26), b: 'd'.repeat(26) },
+    portOfB: 4004,
+    maxTtlMs: EXPIRY_MS,
+    isAwayUpdate: () => false,
     async start() {
       lan = await createLan(['a', 'b']);
       const opts = (self: SelfPresence) => ({ self, discoveryPort: 2426 });
@@ -113,6 +130,23 @@ const setups: Setup[] = [
       lan = null;
     },
   },
+  {
+    // The IPMsg bridge: two instances on their own loopback addresses, port 2425 each, announcing to each other by unicast.
+    kind: 'ipmsg',
+    carriesPresence: true,
+    ids: { a: contactId('Eve', 'eve-pc'), b: contactId('Fay', 'fay-pc') },
+    portOfB: 2425,
+    maxTtlMs: IPMSG_TTL_MS,
+    isAwayUpdate: (s) => s.status === 'away' && s.name === 'Fay[in a meeting]',
+    async start() {
+      const [ea, eb] = ['127.0.0.91', '127.0.0.92'];
+      const a = new Driver('ipmsg', { self: presence('e'.repeat(26), 'Eve', 4005), discoveryPort: 0, bind: ea, peer: eb });
+      const b = new Driver('ipmsg', { self: presence('f'.repeat(26), 'Fay', 4006), discoveryPort: 0, bind: eb, peer: ea });
+      drivers.push(a, b);
+      return { a, b, addressOf: { a: ea, b: eb } };
+    },
+    async cleanup() {},
+  },
 ];
 
 const netnsSkip = await netnsUnavailable();
@@ -124,21 +158,20 @@ for (const setup of setups) {
     it('finds the other instance, propagates updates, and reports its departure', async () => {
       const { a, b, addressOf } = await setup.start();
       await Promise.all([a.waitFor((l) => l.ready !== undefined), b.waitFor((l) => l.ready !== undefined)]);
-      const idA = setup.kind === 'udp' ? 'a'.repeat(26) : 'c'.repeat(26);
-      const idB = setup.kind === 'udp' ? 'b'.repeat(26) : 'd'.repeat(26);
+      const { a: idA, b: idB } = setup.ids;
 
       const seenByA = (await a.waitFor((l) => l.seen?.id === idB)).seen!;
       const seenByB = (await b.waitFor((l) => l.seen?.id === idA)).seen!;
-      expect(seenByA).toMatchObject({ id: idB, address: addressOf.b, port: setup.kind === 'udp' ? 4002 : 4004, group: 'QA' });
+      expect(seenByA).toMatchObject({ id: idB, address: addressOf.b, port: setup.portOfB, group: 'QA' });
       expect(seenByB).toMatchObject({ id: idA, address: addressOf.a });
       expect(seenByA.ttlMs).toBeGreaterThan(0);
-      expect(seenByA.ttlMs).toBeLessThanOrEqual(EXPIRY_MS);
+      expect(seenByA.ttlMs).toBeLessThanOrEqual(setup.maxTtlMs);
       // A source never reports its own instance.
       expect(a.lines.some((l) => l.seen?.id === idA)).toBe(false);
 
       if (setup.carriesPresence) {
         b.send(`update ${JSON.stringify({ status: 'away', away: 'in a meeting' })}`);
-        await a.waitFor((l) => l.seen?.id === idB && l.seen.status === 'away' && l.seen.away === 'in a meeting');
+        await a.waitFor((l) => l.seen?.id === idB && setup.isAwayUpdate(l.seen));
       }
 
       b.send('stop');

@@ -1,7 +1,7 @@
 /**
  * Runs one discovery source (UDP presence or mDNS) in its own process, so that
  * the compliance suite can place it on loopback or inside a network namespace.
- * Usage: node dist/tests/support/source-driver.js <udp|mdns> '<json options>'.
+ * Usage: node dist/tests/support/source-driver.js <udp|mdns|ipmsg> '<json options>'.
  * Prints one JSON line per sink call ({"seen":…} / {"gone":…}) after a first
  * {"ready":…}; reads commands from stdin: "update <json presence>", "stop".
  */
@@ -10,11 +10,19 @@ import type { DiscoverySink, DiscoverySource, SelfPresence, Sighting } from '../
 import { MdnsSource } from '../../core/discovery/mdns-source.js';
 import { UdpPresence } from '../../core/discovery/udp-presence.js';
 import { silentLogger, systemRandom } from '../../core/util/components.js';
+import { IpmsgBridge } from '../../core/ipmsg/ipmsg-bridge.js';
+import { Store } from '../../core/store/store.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface DriverOptions {
   self: SelfPresence;
   discoveryPort: number;
   broadcast?: string[];
+  /** ipmsg: the address to bind (port 2425) and the other instance's address. */
+  bind?: string;
+  peer?: string;
 }
 
 const [kind, json] = process.argv.slice(2);
@@ -41,6 +49,18 @@ if (kind === 'udp') {
   source = udp;
 } else if (kind === 'mdns') {
   source = new MdnsSource({ logger: silentLogger }, { discoveryPort: options.discoveryPort, self: () => self, sink });
+} else if (kind === 'ipmsg') {
+  // The bridge keeps its contact book in the profile's store: a throw-away one here.
+  const dir = mkdtempSync(join(tmpdir(), 'pigeon-driver-'));
+  const store = new Store(join(dir, 'pigeon.db'));
+  process.once('exit', () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  source = new IpmsgBridge(
+    { store, clock: { now: () => Date.now() }, random: systemRandom, logger: silentLogger, sink, self: () => self, openChannel: () => {} },
+    { bind: options.bind!, broadcast: [], extraAddresses: [options.peer!], acceptPigeons: true },
+  );
 } else {
   throw new Error(`unknown source kind ${kind}`);
 }

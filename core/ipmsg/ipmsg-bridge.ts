@@ -1,0 +1,416 @@
+/**
+ * The IPMsg bridge: makes IP Messenger, Feiq and iptux users on the LAN
+ * contacts of this peer. One UDP socket on the IPMsg port (2425) carries
+ * presence (BR_ENTRY / ANSENTRY / BR_ABSENCE / BR_EXIT) and messages; the
+ * contacts go into the peer directory as discovery source 'ipmsg' with
+ * protocol 'ipmsg', and each online contact is a MessageChannel for the
+ * messenger (ipmsg-channel.ts). Everything that arrives is parsed strictly;
+ * a bad datagram is dropped and logged, never thrown.
+ */
+import dgram from 'node:dgram';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { DiscoverySink, DiscoverySource, Sighting } from '../discovery/discovery-source.js';
+import { lanInterfaces } from '../discovery/interfaces.js';
+import type { Store } from '../store/store.js';
+import type { Clock, Logger, Random } from '../util/components.js';
+import { encodeText, type Charset } from './charset.js';
+import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
+import { ContactBook, contactId, isIptux, readCharset, type IpmsgContact } from './contact-book.js';
+import { messageAttachments, messageText } from './entry-codec.js';
+import { contactFromEntry, contactFromPacket } from './contact-from-packet.js';
+import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
+import { parsePacket, type IpmsgPacket } from './packet-codec.js';
+import { PacketWriter, type IpmsgSelf } from './packet-writer.js';
+import type { IpmsgTransfers } from './ipmsg-transfers.js';
+
+/**
+ * IPMsg clients announce once at start and never refresh, so the bridge
+ * re-sends BR_ENTRY every REFRESH_MS (every client answers with ANSENTRY) and
+ * a contact not heard from for TTL_MS (two refreshes and a margin) is offline.
+ * Three minutes is the official client's member-master refresh period.
+ */
+export const IPMSG_REFRESH_MS = 3 * 60 * 1000;
+/** Two refreshes and a sixth of one (30 s at the default) to cover a slow answer. */
+const ttlFor = (refreshMs: number): number => Math.round((refreshMs * 13) / 6);
+export const IPMSG_TTL_MS = ttlFor(IPMSG_REFRESH_MS);
+/** ANSENTRY is delayed by a random 0..ANSWER_SPREAD_MS, as the official client does below 50 hosts (1023 ms). */
+const ANSWER_SPREAD_MS = 1000;
+
+export type { IpmsgSelf };
+
+export interface IpmsgBridgeInit {
+  /** Address to bind; default every interface. */
+  bind?: string;
+  /** UDP (and TCP) port; default 2425. */
+  port?: number;
+  /** Broadcast addresses: 'auto' = every interface's + 255.255.255.255. */
+  broadcast: 'auto' | string[];
+  /** Extra unicast or broadcast targets (host or host:port; the port part is ignored, IPMsg is on its own port). */
+  extraAddresses: string[];
+  /** Charset of our broadcasts and of messages to contacts whose charset is unknown. */
+  charset?: Charset;
+  /**
+   * Take other Pigeons' IPMsg packets as contacts too (tests of two bridges). Off in a peer: another Pigeon
+   * is reached natively, encrypted, and must not also turn up as an unencrypted IPMsg twin.
+   */
+  acceptPigeons?: boolean;
+  /** Refresh period (default IPMSG_REFRESH_MS; the TTL follows it); shorter only in tests. */
+  refreshMs?: number;
+}
+
+export interface IpmsgBridgeDeps {
+  store: Store;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  sink: DiscoverySink;
+  self: () => IpmsgSelf;
+  /** A contact can take messages now: hand the channel to the messenger. */
+  openChannel: (channel: IpmsgChannel) => void;
+}
+
+export class IpmsgBridge implements DiscoverySource {
+  readonly name = 'ipmsg';
+  readonly book: ContactBook;
+  private socket: dgram.Socket | null = null;
+  private started = false;
+  private readonly writer: PacketWriter;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private readonly answerTimers = new Set<NodeJS.Timeout>();
+  private readonly channels = new Map<string, IpmsgChannel>();
+  private readonly memories = new Map<string, ContactMemory>();
+  private readonly online = new Map<string, number>();
+  private readonly port: number;
+  /** File transfers, when their TCP side is open (entries then advertise FILEATTACHOPT). */
+  files: IpmsgTransfers | null = null;
+
+  constructor(
+    private readonly deps: IpmsgBridgeDeps,
+    private readonly init: IpmsgBridgeInit,
+  ) {
+    this.book = new ContactBook(deps.store);
+    this.port = init.port ?? IPMSG_PORT;
+    this.writer = new PacketWriter(deps.self, () => this.files !== null, deps.clock.now());
+  }
+
+  /** The address and port the bridge listens on (after start). */
+  get address(): { address: string; port: number } | null {
+    const a = this.socket?.address();
+    return a ? { address: a.address, port: a.port } : null;
+  }
+
+  /** The address the bridge is bound to, if one was given (file requests are sent from it). */
+  get bindAddress(): string | undefined {
+    return this.init.bind;
+  }
+
+  owns(peerId: string): boolean {
+    return this.book.has(peerId);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    const socket = dgram.createSocket({ type: 'udp4' });
+    socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+    socket.on('error', (err) => this.deps.logger.log('warn', 'IPMsg socket error', { error: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ port: this.port, address: this.init.bind, exclusive: true }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((err: NodeJS.ErrnoException) => {
+      socket.close();
+      const where = `${this.init.bind ?? '0.0.0.0'}:${this.port}`;
+      throw new PigeonError(
+        ErrorCodes.IPMSG_UNAVAILABLE,
+        err.code === 'EADDRINUSE' ? `IPMsg port ${where} is in use (another IP Messenger, Feiq or iptux on this computer?); IPMsg contacts are off` : `cannot open the IPMsg port ${where}: ${err.message}`,
+      );
+    });
+    socket.setBroadcast(true);
+    this.socket = socket;
+    this.started = true;
+    void this.broadcastEntry(Cmd.BR_ENTRY);
+    this.scheduleRefresh();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    for (const t of this.answerTimers) clearTimeout(t);
+    this.answerTimers.clear();
+    for (const c of this.channels.values()) c.close('stopping');
+    this.channels.clear();
+    await this.broadcastEntry(Cmd.BR_EXIT);
+    this.book.stop();
+    await this.files?.stop();
+    const s = this.socket;
+    this.socket = null;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** Our status or name changed: BR_ABSENCE tells everyone. */
+  update(): void {
+    if (this.started) void this.broadcastEntry(Cmd.BR_ABSENCE);
+  }
+
+  /** The messenger wants to talk to this contact: open its channel if it is online. */
+  ensure(peerId: string): void {
+    const c = this.book.get(peerId);
+    if (c && this.online.has(peerId)) this.channel(c);
+  }
+
+  // ---- sending ---------------------------------------------------------------------
+
+  private targets(): Array<{ address: string; port: number }> {
+    const broadcast = this.init.broadcast === 'auto' ? [...new Set([...lanInterfaces().map((i) => i.broadcast), '255.255.255.255'])] : this.init.broadcast;
+    const extra = this.init.extraAddresses.map((e) => e.split(':')[0]!).filter(Boolean);
+    return [...new Set([...broadcast, ...extra])].map((address) => ({ address, port: this.port }));
+  }
+
+  /**
+   * Sends an entry-type packet to the broadcast targets in the LAN's legacy
+   * charset (broadcasts never carry UTF8OPT: old clients break on it,
+   * protocol §3-9), then to each online contact in its own charset: iptux
+   * switches to the charset of the last entry it got from us, so this keeps
+   * it on UTF-8, and contacts on other subnets hear it at all. Returns when
+   * everything is sent.
+   */
+  private broadcastEntry(command: number): Promise<void> {
+    const data = this.writer.entry(command, this.init.charset ?? 'gbk', false);
+    const sends = this.targets().map((t) => this.sendRaw(data, t.address, t.port));
+    for (const c of this.book.all()) if (this.online.has(c.id)) sends.push(this.sendRaw(this.writer.entry(command, c.charset, c.utf8), c.address, c.port));
+    return Promise.all(sends).then(() => {});
+  }
+
+  private sendRaw(data: Buffer, address: string, port: number): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return Promise.resolve();
+    return new Promise((resolve) => {
+      socket.send(data, port, address, (err) => {
+        // ENETUNREACH on 255.255.255.255 without a default route is expected.
+        if (err) this.deps.logger.log('debug', 'IPMsg send failed', { to: address, error: err.message });
+        resolve();
+      });
+    });
+  }
+
+  /** Sends a packet with a text extra to a contact in its charset; returns the packet number. */
+  sendTo(c: IpmsgContact, command: number, options: number, text: string, packetNo = this.writer.next()): number {
+    return this.sendBuilt(c, command, options, (cs) => encodeText(text, cs), packetNo);
+  }
+
+  /** Sends a packet whose extra is built in the contact's charset (UTF-8 with UTF8OPT for CAPUTF8 contacts). */
+  sendBuilt(c: IpmsgContact, command: number, options: number, build: (cs: Charset) => Buffer, packetNo = this.writer.next()): number {
+    void this.sendRaw(this.requestPacket(c, command, options, build, packetNo), c.address, c.port);
+    return packetNo;
+  }
+
+  /** A packet for a contact (also the request line of a TCP file fetch). */
+  requestPacket(c: IpmsgContact, command: number, options: number, extra: Buffer | ((cs: Charset) => Buffer), packetNo = this.writer.next()): Buffer {
+    return this.writer.to(c, command, options, extra, packetNo);
+  }
+
+  private scheduleRefresh(): void {
+    this.refreshTimer = setTimeout(() => {
+      if (!this.started) return;
+      // Every client answers a BR_ENTRY with ANSENTRY: that renews its sighting.
+      void this.broadcastEntry(Cmd.BR_ENTRY);
+      this.scheduleRefresh();
+    }, this.init.refreshMs ?? IPMSG_REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  // ---- receiving ---------------------------------------------------------------------
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    let p: IpmsgPacket;
+    try {
+      p = parsePacket(data);
+    } catch (err) {
+      this.deps.logger.log('debug', 'dropped IPMsg datagram', { from: rinfo.address, reason: (err as Error).message });
+      return;
+    }
+    const me = this.writer.selfUser();
+    const local = this.socket?.address();
+    if (p.user === me.user && p.host === me.host && p.version === IPMSG_VERSION_FIELD && rinfo.port === local?.port) return; // our own broadcast
+    if (p.version === IPMSG_VERSION_FIELD && !this.init.acceptPigeons) return; // another Pigeon: a native peer already
+    try {
+      this.handle(p, rinfo.address, rinfo.port);
+    } catch (err) {
+      this.deps.logger.log('info', 'IPMsg packet not handled', { from: rinfo.address, command: p.command, reason: (err as Error).message });
+    }
+  }
+
+  private handle(p: IpmsgPacket, address: string, port: number): void {
+    switch (p.command) {
+      case Cmd.BR_ENTRY:
+        this.entry(p, address, port);
+        this.answerEntry(address, port);
+        return;
+      case Cmd.ANSENTRY:
+      case Cmd.BR_ABSENCE:
+        this.entry(p, address, port);
+        return;
+      case Cmd.BR_EXIT: {
+        const id = contactId(p.user, p.host);
+        this.online.delete(id);
+        this.channels.get(id)?.close('the contact left');
+        this.deps.sink.gone(id, 'ipmsg');
+        return;
+      }
+      case Cmd.SENDMSG:
+        this.message(p, address, port);
+        return;
+      case Cmd.RECVMSG:
+        this.files?.confirmed(packetRef(p.extra));
+        this.known(p, address, port)?.confirmed(packetRef(p.extra));
+        return;
+      case Cmd.RELEASEFILES:
+        this.files?.released(contactId(p.user, p.host), packetRef(p.extra));
+        return;
+      case Cmd.READMSG: {
+        const channel = this.known(p, address, port);
+        channel?.opened(packetRef(p.extra));
+        const c = this.book.get(contactId(p.user, p.host));
+        if (c && p.options & MsgOpt.READCHECK) this.sendTo(c, Cmd.ANSREADMSG, 0, String(packetRef(p.extra)));
+        return;
+      }
+      case Cmd.GETABSENCEINFO: {
+        const c = this.book.get(contactId(p.user, p.host));
+        const s = this.deps.self();
+        if (c) this.sendTo(c, Cmd.SENDABSENCEINFO, 0, s.status === 'online' ? 'Not absence mode' : s.away || s.status);
+        return;
+      }
+      case Cmd.GETINFO: {
+        const c = this.book.get(contactId(p.user, p.host));
+        if (c) this.sendTo(c, Cmd.SENDINFO, 0, 'Pigeon (IPMsg bridge)');
+        return;
+      }
+      default:
+        // DELMSG, ANSREADMSG, file commands on UDP, host lists, encryption: nothing to do.
+        return;
+    }
+  }
+
+  private answerEntry(address: string, port: number): void {
+    const c = this.book.byAddress(address);
+    const spread = this.deps.random.next() * ANSWER_SPREAD_MS;
+    const t = setTimeout(() => {
+      this.answerTimers.delete(t);
+      const data = c ? this.writer.entry(Cmd.ANSENTRY, c.charset, c.utf8) : this.writer.entry(Cmd.ANSENTRY, this.init.charset ?? 'gbk', false);
+      void this.sendRaw(data, address, port);
+    }, spread);
+    t.unref();
+    this.answerTimers.add(t);
+  }
+
+  /** An entry-type packet: the contact is online, with its names and capabilities. */
+  private entry(p: IpmsgPacket, address: string, port: number): IpmsgContact {
+    const prev = this.book.get(contactId(p.user, p.host));
+    const wasOnline = prev ? this.online.has(prev.id) : false;
+    const c = contactFromEntry(p, address, port, prev, this.init.charset ?? 'gbk');
+    this.book.put(c);
+    this.sighted(c);
+    // Our broadcast reached iptux in the legacy charset: tell it ours once more in UTF-8 (a BR_ENTRY is answered by answerEntry).
+    if (p.command === Cmd.ANSENTRY && isIptux(c.version) && (!prev || !wasOnline || prev.charset !== c.charset)) void this.sendRaw(this.writer.entry(Cmd.ANSENTRY, c.charset, c.utf8), address, port);
+    return c;
+  }
+
+  /** A packet from a contact that did not announce itself (or whose entry we missed): known from the header. */
+  private contactFrom(p: IpmsgPacket, address: string, port: number): IpmsgContact {
+    const known = this.book.get(contactId(p.user, p.host));
+    const changed = contactFromPacket(p, address, port, known, this.init.charset ?? 'gbk');
+    if (changed) this.book.put(changed);
+    const c = changed ?? known!;
+    this.sighted(c);
+    return c;
+  }
+
+  private known(p: IpmsgPacket, address: string, port: number): IpmsgChannel | null {
+    const c = this.book.get(contactId(p.user, p.host));
+    if (!c) return null;
+    return this.channel(this.contactFrom(p, address, port));
+  }
+
+  private sighted(c: IpmsgContact): void {
+    this.online.set(c.id, this.deps.clock.now());
+    const s: Sighting = {
+      id: c.id,
+      name: c.nickname.slice(0, 64),
+      group: c.group.slice(0, 64),
+      host: c.host.slice(0, 64),
+      port: c.port,
+      status: c.absent ? 'away' : 'online',
+      away: '',
+      address: c.address,
+      source: 'ipmsg',
+      ttlMs: ttlFor(this.init.refreshMs ?? IPMSG_REFRESH_MS),
+      protocol: 'ipmsg',
+    };
+    this.deps.sink.seen(s);
+  }
+
+  private channel(c: IpmsgContact): IpmsgChannel {
+    const open = this.channels.get(c.id);
+    if (open?.isOpen) return open;
+    let memory = this.memories.get(c.id);
+    if (!memory) this.memories.set(c.id, (memory = new ContactMemory()));
+    const channel = new IpmsgChannel(
+      c.id,
+      {
+        send: (command, options, text, extra) => this.sendTo(this.book.get(c.id) ?? c, command, options, text, extra?.packetNo),
+        charset: () => {
+          const now = this.book.get(c.id) ?? c;
+          return now.utf8 ? 'utf-8' : now.charset;
+        },
+        newId: () => this.deps.random.hex(16),
+        failed: (reason) => this.deps.logger.log('warn', reason, { contact: c.id }),
+        clock: this.deps.clock,
+        unreachable: (reason) => {
+          this.deps.logger.log('info', 'IPMsg contact did not confirm a message; shown offline until seen again', { contact: c.id, reason });
+          this.online.delete(c.id);
+          channel.close(reason);
+          this.deps.sink.gone(c.id, 'ipmsg');
+        },
+      },
+      memory,
+    );
+    this.channels.set(c.id, channel);
+    channel.onClose(() => {
+      if (this.channels.get(c.id) === channel) this.channels.delete(c.id);
+    });
+    this.deps.openChannel(channel);
+    return channel;
+  }
+
+  private message(p: IpmsgPacket, address: string, port: number): void {
+    const c = this.contactFrom(p, address, port);
+    const channel = this.channel(c);
+    const utf8Flag = (p.options & Opt.UTF8) !== 0;
+    const text = messageText(p.extra, utf8Flag, readCharset(c));
+    const list = p.options & Opt.FILEATTACH ? messageAttachments(p.extra) : null;
+    if (list) {
+      // An offer: the files become an incoming transfer; a text with them is a message too.
+      this.files?.offered(c, p, list);
+      if (text.trim() === '') {
+        if (p.options & MsgOpt.SENDCHECK) this.sendTo(c, Cmd.RECVMSG, 0, String(p.packetNo));
+        return;
+      }
+    }
+    channel.received(p.packetNo, p.options, text);
+    // Absence mode: answer once, never an automatic answer nor a broadcast (ping-pong protection, protocol §3-3).
+    const s = this.deps.self();
+    if (s.status !== 'online' && !(p.options & (MsgOpt.AUTORET | MsgOpt.BROADCAST)) && !(p.options & MsgOpt.RETRY)) {
+      this.sendTo(c, Cmd.SENDMSG, MsgOpt.AUTORET, s.away || `I am ${s.status}.`);
+    }
+  }
+}
+
+/** The packet number an answer refers to (RECVMSG, READMSG extra): decimal, maybe NUL-terminated. */
+function packetRef(extra: Buffer): number {
+  const text = extra.toString('latin1').split('\0')[0]!.trim();
+  if (!/^\d{1,15}$/.test(text)) throw new PigeonError(ErrorCodes.PROTOCOL, 'IPMsg answer without a packet number');
+  return Number(text);
+}
