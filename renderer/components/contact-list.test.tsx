@@ -45,4 +45,12 @@ describe('ContactList', () => {
   it('marks colleagues reached through the relay', () => {
     expect(render([{ ...bob, remote: true }], '')).toContain('via relay');
   });
+
+  it('marks IP Messenger contacts as not encrypted', () => {
+    const ipmsg: PeerInfo = { ...bob, protocol: 'ipmsg', capabilities: { encrypted: false, readReceipts: true, relay: false, files: true } };
+    const html = render([ipmsg], '');
+    expect(html).toContain('IPMsg');
+    expect(html).toContain('not encrypted');
+    expect(render([bob], '')).not.toContain('not encrypted');
+  });
 });

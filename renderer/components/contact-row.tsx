@@ -36,6 +36,8 @@ export function ContactRow({ peer, unread, active, onSelect, onDropFiles }: Cont
           <span className="contact-name">
             {peer.name}
             {peer.remote && <span className="tag">{t('contacts.remote')}</span>}
+            {peer.protocol === 'ipmsg' && <span className="tag">{t('contacts.ipmsg')}</span>}
+            {peer.capabilities?.encrypted === false && <span className="tag tag-warn">{t('contacts.unencrypted')}</span>}
           </span>
           <span className="contact-detail">{over ? t('contacts.dropHint', { name: peer.name }) : detail}</span>
         </span>

@@ -32,11 +32,14 @@ export function Conversation({ peer, messages, now, onSend, onDropFiles }: Conve
             {[t(`status.${presence}`), peer.online && peer.away ? `“${peer.away}”` : '', peer.group, peer.host].filter(Boolean).join(' · ')}
           </p>
         </div>
-        <details className="fingerprint">
-          <summary>{t('chat.fingerprint')}</summary>
-          <code>{peer.fingerprint || t('chat.fingerprintUnknown')}</code>
-        </details>
+        {peer.capabilities?.encrypted !== false && (
+          <details className="fingerprint">
+            <summary>{t('chat.fingerprint')}</summary>
+            <code>{peer.fingerprint || t('chat.fingerprintUnknown')}</code>
+          </details>
+        )}
       </header>
+      {peer.capabilities?.encrypted === false && <p className="notice warning-notice">{t('chat.unencryptedNote', { name: peer.name })}</p>}
       {!peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
       <MessageList messages={messages} now={now} />
       {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}
