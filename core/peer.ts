@@ -64,6 +64,8 @@ export interface PeerOptions {
   relay?: RelaySettings | null;
   /** Also speak IPMsg (IP Messenger, Feiq, iptux) on UDP 2425 (saved in the profile; absent = the saved choice, default off). */
   ipmsg?: boolean;
+  /** The IPMsg choice when neither `ipmsg` nor the profile says (the desktop app: on, as the issue asks; the CLI: off). */
+  ipmsgDefault?: boolean;
   /** Address the IPMsg bridge binds (default every interface); for tests and multi-homed hosts. */
   ipmsgBind?: string;
   /** IPMsg port (default 2425, what every IPMsg client uses); for tests. */
@@ -280,7 +282,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
-    if (resolveFlag(st, 'ipmsg', options.ipmsg)) {
+    if (resolveFlag(st, 'ipmsg', options.ipmsg, options.ipmsgDefault ?? false)) {
       ipmsg = await startIpmsg(
         { store: st, clock, random, logger, directory: dir, messenger: msgr, transfers: transfers!, self: () => ({ ...me }), emit },
         { ...(options.ipmsgBind !== undefined ? { bind: options.ipmsgBind } : {}), ...(options.ipmsgPort !== undefined ? { port: options.ipmsgPort } : {}), ...(options.ipmsgRefreshMs !== undefined ? { refreshMs: options.ipmsgRefreshMs } : {}), broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], downloads: options.downloads ?? join(options.home, 'downloads') },
@@ -471,9 +473,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
 }
 
 /** An on/off profile setting: the option when given (and saved), else the saved value, else off. */
-function resolveFlag(store: Store, key: string, given: boolean | undefined): boolean {
+function resolveFlag(store: Store, key: string, given: boolean | undefined, fallback: boolean): boolean {
   if (given !== undefined) store.setSetting(key, given ? '1' : '0');
-  return (given ?? store.getSetting(key) === '1') === true;
+  const saved = store.getSetting(key);
+  return given ?? (saved === null || saved === '' ? fallback : saved === '1');
 }
 
 /** Relay settings from the options (saved in the profile) or, when absent, from the profile. */

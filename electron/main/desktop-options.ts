@@ -32,5 +32,8 @@ export function desktopPeerOptions(env: NodeJS.ProcessEnv = process.env): PeerOp
     ...(discoveryPort !== undefined ? { discoveryPort } : {}),
     broadcast: env.PIGEON_BROADCAST ? env.PIGEON_BROADCAST.split(',').map((s) => s.trim()) : 'auto',
     mdns: env.PIGEON_NO_MDNS !== '1',
+    // The IPMsg / Feiq / iptux bridge is on in the desktop app unless the profile says otherwise (PIGEON_IPMSG=0 for tests).
+    ipmsgDefault: true,
+    ...(env.PIGEON_IPMSG === '0' ? { ipmsg: false } : {}),
   };
 }
