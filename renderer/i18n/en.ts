@@ -13,7 +13,7 @@ export const en = {
   'status.busy': 'Busy',
   'status.offline': 'Offline',
   'status.awayMessage': 'Away message',
-  'contacts.search': 'Search people, groups or computers',
+  'contacts.search': 'Search name, group or host',
   'contacts.empty': 'No colleagues found yet: they appear here when they start Pigeon on this network.',
   'contacts.noMatch': 'Nobody matches “{query}”.',
   'contacts.noGroup': 'No workgroup',
