@@ -63,6 +63,14 @@ export interface RelayBridgeDeps {
   /** The relay connection came or went (status displays). */
   onConnected: (connected: boolean) => void;
   groups: GroupHooks;
+  /** Files left on the relay (relay-files.ts): sealed offers and answers go there. */
+  files?: FileHooks;
+}
+
+/** What the bridge hands to the relay file service (relay-files.ts). */
+export interface FileHooks {
+  /** Resolves once the content is stored (the mailbox entry may then be acknowledged). */
+  onSealed(from: string, content: Extract<SealedContent, { kind: 'file-offer' | 'file-answer' }>): Promise<void>;
 }
 
 export class RelayBridge {
@@ -237,6 +245,10 @@ export class RelayBridge {
       this.queueReceipt(frame.from, frame.id);
     } else if (c.kind === 'group-key') {
       this.deps.groups.onSenderKey(frame.from, c);
+    } else if (c.kind === 'file-offer' || c.kind === 'file-answer') {
+      // Files left on the relay (relay-files.ts); without it the body is dropped like any other unknown one.
+      if (!this.deps.files) throw new PigeonError(ErrorCodes.PROTOCOL, 'files on the relay are not handled by this peer');
+      await this.deps.files.onSealed(frame.from, c);
     } else {
       messenger.receipt(frame.from, c.ids, c.kind);
     }
