@@ -25,6 +25,7 @@ import { groupOf, Store } from './store/store.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
+import { RelayFiles } from './relay-client/relay-files.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
@@ -128,6 +129,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let udp: UdpPresence | null = null;
   let relay: RelayBridge | null = null;
   let groups: GroupService | null = null;
+  let relayFiles: RelayFiles | null = null;
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
   let starting: Promise<SelfInfo> | null = null;
   let stopping: Promise<void> | null = null;
@@ -223,8 +225,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
           messenger: msgr,
           profile: () => ({ name: me.name, group: me.group, host: me.host, status: me.status, away: me.away }),
           acceptStream: (stream) => sm.acceptStream(stream),
-          onConnected: () => emit({ type: 'relay', relay: selfInfo().relay! }),
+          onConnected: (connected) => {
+            emit({ type: 'relay', relay: selfInfo().relay! });
+            if (connected) relayFiles?.carryAll();
+          },
           groups: gs,
+          files: { onSealed: async (from, content) => relayFiles?.onSealed(from, content), carry: (peer) => relayFiles?.carry(peer) },
         },
         relaySettings,
       );
@@ -237,7 +243,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       dialData: (peerId) => sm.dialData(peerId),
       peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
       isOnline: (peerId) => dir.isOnline(peerId),
-    }, emit);
+      relayFiles: { fetcher: (id) => relayFiles?.fetcher(id) ?? null, uploading: (id) => relayFiles?.uploading(id) ?? false },
+    }, (e) => {
+      emit(e);
+      relayFiles?.onTransferEvent(e);
+    });
+    if (relay) relayFiles = new RelayFiles({ identity, store: st, clock, random, logger, directory: dir, bridge: relay, transfers, emit });
     await sessions.start();
     messenger.start();
     dir.start();
@@ -275,6 +286,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     }
     sources = [];
     udp = null;
+    relayFiles?.stop();
+    relayFiles = null;
     relay?.stop();
     relay = null;
     groups?.stop();
@@ -367,7 +380,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     },
     async sendFiles(peerQuery, paths) {
       const { directory: dir, transfers: tr } = running();
-      return tr.offer(dir.resolve(peerQuery).id, paths);
+      const info = await tr.offer(dir.resolve(peerQuery).id, paths);
+      // Offline everywhere, known to the relay: the files are left there.
+      relayFiles?.carry(info.peer);
+      return info;
     },
     transfers: () => running().transfers.list(),
     accept: (transfer, files) => running().transfers.accept(transfer, files),

@@ -3,6 +3,11 @@
  * running peer, then shows a progress bar (bytes, rate, ETA) until the
  * transfer ends, or prints progress events with --json. Without --wait it
  * returns once the receiver has been asked (or the offer is queued).
+ *
+ * To a colleague who is offline everywhere, with a relay: the files are
+ * uploaded (encrypted) and left on the relay; --wait returns once they are
+ * there (state `relayed`), since the colleague may be away for days; the
+ * transfer shows `done` when they have fetched the files.
  */
 import { resolve } from 'node:path';
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
@@ -32,7 +37,9 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
       void client.subscribe((e: PeerEvent) => {
         if ((e.type === 'transfer' || e.type === 'transfer-progress') && e.transfer.id === current?.id) {
           show(e.transfer);
-          if (FINAL.has(e.transfer.state)) resolvePromise(e.transfer);
+          // Left on the relay, or could not be (the error says why; the offer still waits for the peer).
+          const resting = e.transfer.state === 'relayed' || (e.transfer.state === 'queued' && e.transfer.error !== null);
+          if (FINAL.has(e.transfer.state) || resting) resolvePromise(e.transfer);
         }
       });
     });
@@ -45,6 +52,11 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
     );
     const end = await Promise.race([finished, timeout]);
     if (tty) process.stdout.write('\n');
+    if (end.state === 'relayed') {
+      if (!o.json) process.stdout.write(`left on the relay: ${formatTransfer(end, peer)}\n${peer} is offline; the files are delivered when ${peer} connects (pigeon transfers shows when they arrived)\n`);
+      return;
+    }
+    if (end.state === 'queued') throw new PigeonError(/full/.test(end.error ?? '') ? ErrorCodes.RELAY_QUOTA : ErrorCodes.TRANSFER_FAILED, `transfer ${end.id.slice(0, 8)} ${end.error ?? 'not left on the relay'}`);
     if (end.state !== 'done') {
       throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `transfer ${end.state}${end.error ? `: ${end.error}` : ''}`);
     }

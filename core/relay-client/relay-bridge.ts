@@ -71,6 +71,8 @@ export interface RelayBridgeDeps {
 export interface FileHooks {
   /** Resolves once the content is stored (the mailbox entry may then be acknowledged). */
   onSealed(from: string, content: Extract<SealedContent, { kind: 'file-offer' | 'file-answer' }>): Promise<void>;
+  /** The peer is offline everywhere and the relay lists it: queued transfers may be left there. */
+  carry(peer: string): void;
 }
 
 export class RelayBridge {
@@ -179,6 +181,7 @@ export class RelayBridge {
 
   /** Seals the queued messages and read receipts for a peer that is offline everywhere into its relay mailbox. */
   carry(peer: string): void {
+    this.deps.files?.carry(peer);
     if (this.carrying.has(peer)) return;
     this.carrying.add(peer);
     void this.carryLoop(peer)
