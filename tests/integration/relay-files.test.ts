@@ -144,6 +144,33 @@ describe('files left on the relay', () => {
   }, 60_000);
 });
 
+describe('answers to files left on the relay', () => {
+  it('a decline reaches the sender and deletes the blobs; a sender\'s cancel withdraws the offer', async () => {
+    const relay = await startRelay().listening;
+    const alice = await bobAway(relay);
+    const blobDir = join(work, 'relay', 'blobs');
+    const leave = async (name: string): Promise<TransferInfo> => {
+      writeFileSync(join(work, name), randomBytes(200_000));
+      const r = await pigeon(['send-file', '--home', join(work, 'Alice'), 'Bob', join(work, name), '--wait', '--json', '--timeout', '60']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TransferInfo;
+    };
+    const declined = await leave('a.bin');
+    const withdrawn = await leave('b.bin');
+    expect(filesUnder(blobDir)).toHaveLength(2);
+    // Withdrawn while Bob is away: the blob goes at once, the offer is canceled when he connects.
+    expect((await pigeon(['cancel', '--home', join(work, 'Alice'), withdrawn.id.slice(0, 8)])).code).toBe(0);
+    await until(() => filesUnder(blobDir).length === 1);
+
+    const bob = await startPeer('Bob', relay);
+    await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === declined.id && e.transfer.state === 'offered', 30000);
+    await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === withdrawn.id && e.transfer.state === 'canceled', 30000);
+    expect((await pigeon(['decline', '--home', join(work, 'Bob'), declined.id.slice(0, 8)])).code).toBe(0);
+    await alice.waitFor((e) => e.type === 'transfer' && e.transfer.id === declined.id && e.transfer.state === 'declined', 30000);
+    await until(() => filesUnder(blobDir).length === 0);
+  }, 120_000);
+});
+
 describe('the relay\'s blob requests', () => {
   let relay: Relay;
   const logs: Array<Record<string, unknown>> = [];
