@@ -185,7 +185,10 @@ async function put(ctx: BlobHttpContext, req: IncomingMessage, res: ServerRespon
     const complete = await ctx.blobs.settle(path, size);
     if (cut) {
       if (cut instanceof Refusal) throw cut;
-      ctx.logger.log('info', 'blob upload cut off; kept for resuming', { from: sender, to: where.to, blob: where.blob, received: have + got, size });
+      const code = (cut as NodeJS.ErrnoException).code;
+      // The client went away (it resumes later), or our disk failed (say so: the client only sees the connection drop).
+      if (code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT') ctx.logger.log('error', 'blob write failed', { from: sender, to: where.to, blob: where.blob, code, reason: cut.message });
+      else ctx.logger.log('info', 'blob upload cut off; kept for resuming', { from: sender, to: where.to, blob: where.blob, received: have + got, size });
       return;
     }
     if (complete) ctx.logger.log('info', 'blob stored', { from: sender, to: where.to, blob: where.blob, size });

@@ -88,7 +88,10 @@ export class RelayFetcher implements FileFetcher {
     if (this.closed) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the transfer stopped');
     const first = Math.floor(offset / BLOB_CHUNK_BYTES);
     let skip = offset - first * BLOB_CHUNK_BYTES;
-    const res = await this.blobs.download(e.blob, chunkOffset(first));
+    const res = await this.blobs.download(e.blob, chunkOffset(first)).catch((err: PigeonError) => {
+      if (err.code !== ErrorCodes.TRANSFER_NOT_FOUND) throw err;
+      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${e.path} is no longer on the relay (expired, or withdrawn by the sender); ask for it again`);
+    });
     this.open.add(res);
     try {
       const dec = new ChunkDecryptor(fileKey(this.transferKey, e.blob), e.size, first);

@@ -93,12 +93,13 @@ export class RelayFiles implements RelayFileSource, FileHooks {
 
   /** Transfer events: an incoming relay transfer that ended is answered; an outgoing one we canceled is withdrawn. */
   onTransferEvent(e: PeerEvent): void {
-    if (e.type !== 'transfer' || !['done', 'declined', 'canceled'].includes(e.transfer.state)) return;
+    if (e.type !== 'transfer' || !['done', 'declined', 'canceled', 'failed'].includes(e.transfer.state)) return;
     const row = this.db.get(e.transfer.id);
     if (!row || row.answer !== null) return;
     // Outgoing: only our own cancel needs telling (an answer from the peer ends the row in onSealed).
     if (row.direction === 'out' && e.transfer.state !== 'canceled') return;
-    this.db.setAnswer(row.transfer, e.transfer.state as RelayAnswerState);
+    // A receive that failed for good (damaged, expired) ends the transfer for the sender too.
+    this.db.setAnswer(row.transfer, e.transfer.state === 'failed' ? 'canceled' : (e.transfer.state as RelayAnswerState));
     void this.flushAnswers();
   }
 
@@ -200,7 +201,8 @@ export class RelayFiles implements RelayFileSource, FileHooks {
         for (const e of row.entries) if (e.blob) await this.blobs.remove(owner, e.blob);
         const encKey = bridge.encKey(row.peer);
         if (!encKey) continue;
-        const content: SealedContent = { kind: 'file-answer', transfer: row.transfer, state: row.answer! };
+        const why = row.answer === 'canceled' ? this.deps.transfers.store.get(row.transfer)?.error : null;
+        const content: SealedContent = { kind: 'file-answer', transfer: row.transfer, state: row.answer!, ...(why ? { reason: why.slice(0, 200) } : {}) };
         const id = random.hex(16);
         await bridge.client.put(row.peer, id, seal(identity, row.peer, encKey, id, Buffer.from(JSON.stringify(content))));
         this.db.remove(row.transfer);

@@ -481,7 +481,7 @@ export class TransferService {
     } catch (err) {
       if (running.canceled) return;
       const e = err as PigeonError;
-      if (e.code === ErrorCodes.DISK_FULL || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not|damaged/.test(e.message))) {
+      if (e.code === ErrorCodes.DISK_FULL || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not|damaged|no longer on the relay/.test(e.message))) {
         // Not a network hiccup: stop and say why; partial data stays for a later resume.
         const t = this.store.get(id)!;
         this.store.setState(id, 'failed', { error: e.message });

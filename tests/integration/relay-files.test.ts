@@ -171,6 +171,27 @@ describe('answers to files left on the relay', () => {
   }, 120_000);
 });
 
+describe('expired files', () => {
+  it('a file that expired on the relay fails on accept with a clear reason, and the sender hears it', async () => {
+    const inproc = createRelay({ port: 0, host: '127.0.0.1', dataDir: join(work, 'relay'), logger: { log() {} }, timing: { expiryEveryMs: 100, fileTtlMs: 1500 } });
+    running.push(inproc);
+    await inproc.start();
+    const relay: RelayListening = { port: inproc.port, url: inproc.url, fingerprint: inproc.fingerprint };
+    const alice = await bobAway(relay);
+    writeFileSync(join(work, 'old.bin'), randomBytes(100_000));
+    const r = await pigeon(['send-file', '--home', join(work, 'Alice'), 'Bob', join(work, 'old.bin'), '--wait', '--json', '--timeout', '60']);
+    expect(r.code, r.stderr).toBe(0);
+    const left = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TransferInfo;
+    await until(() => filesUnder(join(work, 'relay', 'blobs')).length === 0, 10000);
+
+    const bob = await startPeer('Bob', relay, ['--accept-from', 'Alice']);
+    const failed = await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'failed', 30000);
+    expect((failed as Extract<PeerEvent, { type: 'transfer' }>).transfer.error).toMatch(/no longer on the relay/);
+    const told = await alice.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'canceled', 30000);
+    expect((told as Extract<PeerEvent, { type: 'transfer' }>).transfer.error).toMatch(/canceled by Bob: .*no longer on the relay/);
+  }, 90_000);
+});
+
 describe('the relay\'s blob requests', () => {
   let relay: Relay;
   const logs: Array<Record<string, unknown>> = [];
