@@ -14,7 +14,7 @@ import { PipeBroker, type PipeOptions } from './pipes.js';
 import type { MailboxEntry, RelayStore } from './store/relay-store.js';
 
 /** Frames that travel on the bus: pushed to a client outside of a request of its own. */
-export type BusFrame = Extract<RelayServerFrame, { type: 'deliver' | 'presence' | 'pipe' | 'group' | 'group-left' | 'group-deliver' }>;
+export type BusFrame = Extract<RelayServerFrame, { type: 'deliver' | 'presence' | 'directory' | 'pipe' | 'group' | 'group-left' | 'group-deliver' }>;
 
 export type BusEvent =
   | { type: 'frame'; frame: BusFrame }

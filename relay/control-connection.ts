@@ -22,6 +22,7 @@ import { TokenBucket } from './limits.js';
 import type { RelayLogger } from './log.js';
 import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
 import type { PipeBroker } from './pipes.js';
+import type { PresenceBatcher } from './presence-batcher.js';
 import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
 
 /** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up. */
@@ -43,12 +44,20 @@ const MAX_EARLY_FRAMES = 10_000;
 const MAX_CLOSE_REASON = 120;
 
 type AuthFrame = Extract<RelayClientFrame, { type: 'auth' }>;
+
+/**
+ * The JSON text of frames sent to several connections (a group message to
+ * every member, presence to everyone): made once per frame object, not once
+ * per recipient. Frames are never changed after they are made.
+ */
+const serialized = new WeakMap<object, string>();
 type DeliverFrame = Extract<RelayServerFrame, { type: 'deliver' }>;
 
 /** What every connection shares with the relay. */
 export interface ConnectionContext {
   store: RelayStore;
   bus: Bus;
+  presence: PresenceBatcher;
   pipes: PipeBroker;
   logger: RelayLogger;
   policy: AdmissionPolicy;
@@ -137,8 +146,16 @@ export class ControlConnection {
       this.close(CloseCodes.SLOW_READER, 'slow reader');
       return false;
     }
-    this.ws.send(JSON.stringify(frame));
+    let text = serialized.get(frame);
+    if (text === undefined) serialized.set(frame, (text = JSON.stringify(frame)));
+    this.ws.send(text);
     return true;
+  }
+
+  /** Sends a frame and resolves once it is written to the socket (or the connection is gone). */
+  private sendWritten(frame: RelayServerFrame): Promise<void> {
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve) => this.ws.send(JSON.stringify(frame), () => resolve()));
   }
 
   /** Sends an error frame, logs the reason, and closes. */
@@ -150,13 +167,15 @@ export class ControlConnection {
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    this.chain = this.chain.then(task).catch((err: unknown) => {
-      this.ctx.logger.log('error', 'request failed (bug or store failure)', { remote: this.remote, id: this.id, reason: (err as Error)?.message ?? String(err) });
-      this.send({ type: 'error', code: ErrorCodes.INTERNAL, message: 'the relay could not handle the request' });
-      // Without a finished auth the connection is of no use (and its auth timer is gone).
-      if (this.id === null) this.close(CloseCodes.INTERNAL, 'relay error');
-    });
+    this.chain = this.chain.then(task).catch((err: unknown) => this.failed(err));
     return this.chain;
+  }
+
+  private failed(err: unknown): void {
+    this.ctx.logger.log('error', 'request failed (bug or store failure)', { remote: this.remote, id: this.id, reason: (err as Error)?.message ?? String(err) });
+    this.send({ type: 'error', code: ErrorCodes.INTERNAL, message: 'the relay could not handle the request' });
+    // Without a finished auth the connection is of no use (and its auth timer is gone).
+    if (this.id === null) this.close(CloseCodes.INTERNAL, 'relay error');
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -187,7 +206,7 @@ export class ControlConnection {
     }
     if (isGroupRequest(frame)) {
       const { store, bus, logger, groupLogMax, counters } = this.ctx;
-      return handleGroupRequest({ store, bus, logger, groupLogMax, counters, device: this.id, now: () => this.ctx.now(), send: (f) => this.send(f) }, frame);
+      return handleGroupRequest({ store, bus, logger, groupLogMax, counters, device: this.id, now: () => this.ctx.now(), send: (f) => this.send(f), afterQueued: (rest) => this.afterQueued(rest) }, frame);
     }
     switch (frame.type) {
       case 'auth':
@@ -222,21 +241,23 @@ export class ControlConnection {
     await bus.attach(device.id, this.conn, (e) => this.onBus(e));
     const [devices, online] = await Promise.all([store.devices(), bus.online()]);
     const peers = devices.filter((d) => d.id !== device.id).map((d) => remotePeer(d, online.has(d.id)));
+    // Page by page, each once the one before is written out: a large office's directory
+    // (megabytes) then waits in the client, not in the relay's memory for every connection at once.
     for (let i = 0; i === 0 || i < peers.length; i += MAX_DIRECTORY_PAGE) {
-      this.send({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
+      await this.sendWritten({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
     }
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
     logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name });
-    await bus.broadcast({ type: 'presence', peer: remotePeer(device, true) }, device.id);
+    this.ctx.presence.add(remotePeer(device, true));
   }
 
   private async updateProfile(frame: Extract<RelayClientFrame, { type: 'profile' }>): Promise<void> {
     const device: DeviceRow = { ...this.device!, profile: frame.profile, lastSeen: this.ctx.now() };
     this.device = device;
     await this.ctx.store.upsertDevice(device);
-    await this.ctx.bus.broadcast({ type: 'presence', peer: remotePeer(device, true) }, device.id);
+    this.ctx.presence.add(remotePeer(device, true));
   }
 
   private async put(frame: Extract<RelayClientFrame, { type: 'put' }>): Promise<void> {
@@ -246,21 +267,35 @@ export class ControlConnection {
       return;
     }
     const ts = this.ctx.now();
-    let seq: number;
-    let duplicate: boolean;
-    try {
-      ({ seq, duplicate } = await store.put({ recipient: frame.to, sender: this.id!, msgId: frame.id, ts, body: JSON.stringify(frame.body) }, this.ctx.mailboxMax));
-    } catch (err) {
-      if (!(err instanceof PigeonError) || err.code !== ErrorCodes.RELAY_QUOTA) throw err;
-      this.ctx.logger.log('info', 'mailbox full', { from: this.id, to: frame.to, max: this.ctx.mailboxMax });
-      this.send({ type: 'error', code: ErrorCodes.RELAY_QUOTA, id: frame.id, message: `the recipient's mailbox is full (${this.ctx.mailboxMax} messages waiting)` });
-      return;
-    }
-    // The transaction has committed: the entry is durable, so it may be acknowledged.
-    this.send({ type: 'put-ack', id: frame.id, seq });
-    if (duplicate) return;
-    this.ctx.counters.puts++;
-    await bus.send(frame.to, { type: 'deliver', seq, id: frame.id, from: this.id!, ts, body: frame.body });
+    const stored = store.put({ recipient: frame.to, sender: this.id!, msgId: frame.id, ts, body: JSON.stringify(frame.body) }, this.ctx.mailboxMax);
+    const answered = stored.then(
+      async ({ seq, duplicate }) => {
+        // The transaction has committed: the entry is durable, so it may be acknowledged.
+        this.send({ type: 'put-ack', id: frame.id, seq });
+        if (duplicate) return;
+        this.ctx.counters.puts++;
+        await bus.send(frame.to, { type: 'deliver', seq, id: frame.id, from: this.id!, ts, body: frame.body });
+      },
+      (err: unknown) => {
+        if (!(err instanceof PigeonError) || err.code !== ErrorCodes.RELAY_QUOTA) throw err;
+        this.ctx.logger.log('info', 'mailbox full', { from: this.id, to: frame.to, max: this.ctx.mailboxMax });
+        this.send({ type: 'error', code: ErrorCodes.RELAY_QUOTA, id: frame.id, message: `the recipient's mailbox is full (${this.ctx.mailboxMax} messages waiting)` });
+      },
+    );
+    return this.afterQueued(answered);
+  }
+
+  /**
+   * The rest of a write once it is queued in the store. A store that applies
+   * writes in the order they were asked for (SQLite: one writer, one queue)
+   * lets the next request start now, so the puts of one connection share a
+   * group commit instead of waiting for one each; another store (PostgreSQL,
+   * whose row locks decide the order) is waited for, to keep a sender's
+   * puts in the order it sent them.
+   */
+  private afterQueued(rest: Promise<void>): Promise<void> {
+    const handled = rest.catch((err: unknown) => this.failed(err));
+    return this.ctx.store.writesInCallOrder ? Promise.resolve() : handled;
   }
 
   private async sync(after: number, limit: number): Promise<void> {
@@ -334,6 +369,6 @@ export class ControlConnection {
     if (this.replaced) return;
     const device: DeviceRow = { ...this.device, lastSeen: this.ctx.now() };
     await this.ctx.store.upsertDevice(device);
-    await this.ctx.bus.broadcast({ type: 'presence', peer: remotePeer(device, false) }, this.id);
+    this.ctx.presence.add(remotePeer(device, false));
   }
 }

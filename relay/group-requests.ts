@@ -33,6 +33,8 @@ export interface GroupRequestContext {
   now(): number;
   /** Answers the requesting connection. */
   send(frame: RelayServerFrame): void;
+  /** Hands over the rest of a queued write (see ControlConnection.afterQueued). */
+  afterQueued(rest: Promise<void>): Promise<void>;
 }
 
 /** A refusal that goes back to the client as an error frame with the request's ref (or id). */
@@ -137,13 +139,23 @@ async function remove(ctx: GroupRequestContext, gid: string, member: string, ref
 async function put(ctx: GroupRequestContext, f: Extract<GroupRequest, { type: 'group-put' }>): Promise<void> {
   const g = await memberOf(ctx, f.gid);
   const ts = ctx.now();
-  const { seq, duplicate } = await ctx.store.put({ recipient: groupMailbox(f.gid), sender: ctx.device, msgId: f.id, ts, body: JSON.stringify(f.body) }, ctx.groupLogMax);
-  // Committed: durable, so it may be acknowledged.
-  ctx.send({ type: 'group-put-ack', gid: f.gid, id: f.id, seq });
-  if (duplicate) return;
-  ctx.counters.puts++;
-  const frame: RelayServerFrame = { type: 'group-deliver', gid: f.gid, seq, id: f.id, from: ctx.device, ts, body: f.body };
-  await Promise.all(g.members.filter((m) => m.id !== ctx.device).map((m) => ctx.bus.send(m.id, frame)));
+  const stored = ctx.store.put({ recipient: groupMailbox(f.gid), sender: ctx.device, msgId: f.id, ts, body: JSON.stringify(f.body) }, ctx.groupLogMax);
+  const answered = stored.then(
+    async ({ seq, duplicate }) => {
+      // Committed: durable, so it may be acknowledged.
+      ctx.send({ type: 'group-put-ack', gid: f.gid, id: f.id, seq });
+      if (duplicate) return;
+      ctx.counters.puts++;
+      const frame: RelayServerFrame = { type: 'group-deliver', gid: f.gid, seq, id: f.id, from: ctx.device, ts, body: f.body };
+      await Promise.all(g.members.filter((m) => m.id !== ctx.device).map((m) => ctx.bus.send(m.id, frame)));
+    },
+    (err: unknown) => {
+      if (!(err instanceof PigeonError) || err.code !== ErrorCodes.RELAY_QUOTA) throw err;
+      ctx.logger.log('info', 'group log full', { id: ctx.device, gid: f.gid, max: ctx.groupLogMax });
+      ctx.send({ type: 'error', code: ErrorCodes.RELAY_QUOTA, id: f.id, message: `the group's log is full (${ctx.groupLogMax} messages kept)` });
+    },
+  );
+  return ctx.afterQueued(answered);
 }
 
 async function sync(ctx: GroupRequestContext, gid: string, after: number, limit: number): Promise<void> {

@@ -36,6 +36,7 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
     throw new Error('not used');
   };
   return {
+    writesInCallOrder: true,
     epoch: async () => 'e',
     upsertDevice: no,
     createGroup: no,

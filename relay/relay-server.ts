@@ -20,6 +20,7 @@ import { CloseCodes } from './close-codes.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
 import { jsonLogger, type RelayLogger } from './log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
+import { PresenceBatcher } from './presence-batcher.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
@@ -176,6 +177,7 @@ class RelayServer implements Relay {
   private pipeWss: WebSocketServer | null = null;
   private ctx: ConnectionContext | null = null;
   private blobCtx: BlobHttpContext | null = null;
+  private presence: PresenceBatcher | null = null;
   private listenPort = 0;
   private connSeq = 0;
 
@@ -247,9 +249,11 @@ class RelayServer implements Relay {
     this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
     await this.bus.start({ store: this.store });
     this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
+    this.presence = new PresenceBatcher(this.bus, this.logger);
     this.ctx = {
       store: this.store,
       bus: this.bus,
+      presence: this.presence,
       pipes: this.pipes,
       logger: this.logger,
       policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
@@ -402,6 +406,8 @@ class RelayServer implements Relay {
     clearTimeout(grace);
     for (const ws of [...(this.control?.clients ?? []), ...(this.pipeWss?.clients ?? [])]) ws.terminate();
     await all;
+    // Departures of the closed connections reach the other instances (scale-out) before the bus closes.
+    await this.presence?.flush();
     await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.pipeWss ? this.pipeWss.close(() => resolve()) : resolve()));
     if (this.server?.listening) {

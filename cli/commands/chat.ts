@@ -16,8 +16,12 @@ export async function runChat(home: string, query: string): Promise<void> {
   const peers = await client.request('peers', {});
   const history = await client.request('history', { peer: query, limit: BACKLOG, markRead: true });
   const target = peers.find((p) => p.id === history[0]?.peer) ?? peers.find((p) => p.name === query || p.id.startsWith(query.toLowerCase()));
-  const peerId = target?.id ?? history[0]?.peer ?? '';
-  const name = target?.name ?? query;
+  // A group: its conversation is group:<id>, and each line names its author.
+  const bare = query.replace(/^group:/, '');
+  const group = target ? undefined : (await client.request('groups', {})).find((g) => `group:${g.id}` === history[0]?.peer || g.name === bare || (bare.length >= 8 && g.id.startsWith(bare)));
+  const peerId = target?.id ?? (group ? `group:${group.id}` : (history[0]?.peer ?? ''));
+  const name = target?.name ?? group?.name ?? query;
+  const author = (id: string | null | undefined): string => peers.find((p) => p.id === id)?.name ?? id?.slice(0, 8) ?? '?';
   let rl: Interface | null = null;
   const say = (line: string): void => {
     if (process.stdin.isTTY) {
@@ -25,11 +29,12 @@ export async function runChat(home: string, query: string): Promise<void> {
       rl?.prompt(true);
     } else process.stdout.write(line + '\n');
   };
-  process.stdout.write(`Chat with ${name}${target?.online ? '' : ' (offline: messages wait in the outbox)'}. Type a message and press Enter; /quit to leave.\n`);
-  for (const m of history) process.stdout.write(formatMessage(m, name) + '\n');
+  const offline = group ? '' : target?.online ? '' : ' (offline: messages wait in the outbox)';
+  process.stdout.write(`Chat with ${group ? `the group ${name}` : name}${offline}. Type a message and press Enter; /quit to leave.\n`);
+  for (const m of history) process.stdout.write(formatMessage(m, name, author) + '\n');
   await client.subscribe((e: PeerEvent) => {
     if (e.type === 'message' && e.message.peer === peerId) {
-      say(`${clock(e.message.ts)} ${name}: ${e.message.text}`);
+      say(`${clock(e.message.ts)} ${group ? author(e.message.from) : name}: ${e.message.text}`);
       void client.request('markRead', { peer: peerId }).catch(() => {});
     } else if (e.type === 'message-state' && e.message.peer === peerId && (e.message.state === 'delivered' || e.message.state === 'read')) {
       say(`  ✓ ${e.message.state}: ${e.message.text.slice(0, 40)}`);

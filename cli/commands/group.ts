@@ -13,7 +13,9 @@ import { resolveHome } from '../home.js';
 type Opts = { home?: string; json: boolean };
 
 export function groupCommand(homeOption: () => Option): Command {
-  const group = new Command('group').description('group conversations (need a relay): create, add, remove, leave, list');
+  // --home is taken before or after the subcommand: `pigeon group --home P list` and `pigeon group list --home P`.
+  const group = new Command('group').description('group conversations (need a relay): create, add, remove, leave, list').addOption(homeOption());
+  const home = (o: Opts): string => resolveHome(o.home ?? (group.opts() as { home?: string }).home);
   const show = (o: Opts, g: GroupInfo): void => {
     process.stdout.write((o.json ? JSON.stringify(g) : formatGroup(g)) + '\n');
   };
@@ -23,27 +25,27 @@ export function groupCommand(homeOption: () => Option): Command {
     .argument('<name>', 'group name')
     .argument('[members...]', 'names or device-id prefixes')
     .action(async (name: string, members: string[], o: Opts) => {
-      show(o, await withClient(resolveHome(o.home), (c) => c.request('groupCreate', { name, members })));
+      show(o, await withClient(home(o), (c) => c.request('groupCreate', { name, members })));
     });
   sub('add', 'add members to a group (any member may)')
     .argument('<group>', 'group name or id')
     .argument('<members...>', 'names or device-id prefixes')
     .action(async (g: string, members: string[], o: Opts) => {
-      show(o, await withClient(resolveHome(o.home), (c) => c.request('groupAdd', { group: g, members })));
+      show(o, await withClient(home(o), (c) => c.request('groupAdd', { group: g, members })));
     });
   sub('remove', "remove a member (the group's owner only)")
     .argument('<group>', 'group name or id')
     .argument('<member>', 'name or device-id prefix')
     .action(async (g: string, member: string, o: Opts) => {
-      show(o, await withClient(resolveHome(o.home), (c) => c.request('groupRemove', { group: g, member })));
+      show(o, await withClient(home(o), (c) => c.request('groupRemove', { group: g, member })));
     });
   sub('leave', 'leave a group (its history stays here)')
     .argument('<group>', 'group name or id')
     .action(async (g: string, o: Opts) => {
-      show(o, await withClient(resolveHome(o.home), (c) => c.request('groupLeave', { group: g })));
+      show(o, await withClient(home(o), (c) => c.request('groupLeave', { group: g })));
     });
   sub('list', 'your groups with their members').action(async (o: Opts) => {
-    const list = await withClient(resolveHome(o.home), (c) => c.request('groups', {}));
+    const list = await withClient(home(o), (c) => c.request('groups', {}));
     process.stdout.write((o.json ? JSON.stringify(list) : formatGroups(list)) + '\n');
   });
   return group;

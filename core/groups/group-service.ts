@@ -23,6 +23,7 @@ import type { Messenger } from '../messaging/messenger.js';
 import { seal } from '../relay-client/envelope.js';
 import type { RelayBridge } from '../relay-client/relay-bridge.js';
 import { groupConversation, type Store } from '../store/store.js';
+import { CarryLoops } from '../util/carry-loops.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
 import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
@@ -57,18 +58,22 @@ type SenderKeyContent = Extract<SealedContent, { kind: 'group-key' }>;
 
 export class GroupService {
   private readonly db: GroupDb;
-  private readonly carrying = new Set<string>();
+  private readonly loops: CarryLoops;
   /** Groups with a sync under way, and the highest live seq seen meanwhile. */
   private readonly syncing = new Map<string, number>();
-  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
+    this.loops = new CarryLoops({
+      run: (gid) => this.carryLoop(gid),
+      keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
+      retryMs: CARRY_RETRY_MS,
+      onError: (gid, err) => deps.logger.log('info', 'could not send group messages through the relay; will retry', { gid, error: err.message }),
+    });
   }
 
   stop(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.loops.stop();
   }
 
   // ---- what the host asks -----------------------------------------------------
@@ -168,21 +173,14 @@ export class GroupService {
 
   // ---- sending ------------------------------------------------------------------
 
-  /** Every group with queued messages. */
+  /** Every group we are in (those with nothing queued return at once). */
   carryAll(): void {
-    for (const g of this.db.list()) if (g.member) this.carry(g.gid);
+    this.loops.carryAll();
   }
 
   /** Seals and appends the queued messages of a group to its log. */
   carry(gid: string): void {
-    if (this.carrying.has(gid)) return;
-    this.carrying.add(gid);
-    void this.carryLoop(gid)
-      .catch((err: Error) => {
-        this.deps.logger.log('info', 'could not send group messages through the relay; will retry', { gid, error: err.message });
-        this.scheduleRetry();
-      })
-      .finally(() => this.carrying.delete(gid));
+    this.loops.carry(gid);
   }
 
   private async carryLoop(gid: string): Promise<void> {
@@ -234,15 +232,6 @@ export class GroupService {
     own = { ...own, ready: true };
     this.db.saveOwnKey(g.gid, own);
     return own;
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.carryAll();
-    }, CARRY_RETRY_MS);
-    this.retryTimer.unref();
   }
 
   // ---- what the relay tells ---------------------------------------------------------

@@ -21,6 +21,7 @@ import type { Clock, Logger, Random } from '../util/components.js';
 import { encKeyValid, type EncKeyPair } from './enc-key.js';
 import { open, seal } from './envelope.js';
 import { RelayClient, type RelaySettings } from './relay-client.js';
+import { CarryLoops } from '../util/carry-loops.js';
 
 /** A relay listing stays until the relay says otherwise (or the connection drops): no expiry of its own. */
 const RELAY_SIGHTING_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
@@ -78,16 +79,21 @@ export interface FileHooks {
 export class RelayBridge {
   readonly client: RelayClient;
   private readonly remotes = new Map<string, Remote>();
-  private readonly carrying = new Set<string>();
+  private readonly loops: CarryLoops;
   private readonly receipts = new Map<string, Set<string>>();
   private receiptTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly deps: RelayBridgeDeps,
     readonly settings: RelaySettings,
   ) {
     const { identity, enc, logger, clock, store } = deps;
+    this.loops = new CarryLoops({
+      run: (peer) => this.carryLoop(peer),
+      keys: () => deps.messenger.peersWithWork(),
+      retryMs: CARRY_RETRY_MS,
+      onError: (peer, err) => logger.log('info', 'could not leave messages on the relay; will retry', { peer, error: err.message }),
+    });
     this.client = new RelayClient({ identity, enc, logger, clock }, settings, {
       profile: deps.profile,
       onPeers: (peers) => this.onPeers(peers),
@@ -121,8 +127,8 @@ export class RelayBridge {
 
   stop(): void {
     if (this.receiptTimer) clearTimeout(this.receiptTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.receiptTimer = this.retryTimer = null;
+    this.loops.stop();
+    this.receiptTimer = null;
     this.client.stop();
   }
 
@@ -154,10 +160,12 @@ export class RelayBridge {
     const { directory, identity, logger } = this.deps;
     for (const p of peers) {
       if (p.id === identity.id) continue;
-      const spki = Buffer.from(p.spki, 'base64');
+      const known = this.remotes.get(p.id);
+      const same = known && known.peer.spki === p.spki && known.peer.enc.key === p.enc.key && known.peer.enc.sig === p.enc.sig;
+      const spki = same ? known.spki : Buffer.from(p.spki, 'base64');
       // The id is the hash of the key, and the encryption key is signed by it:
-      // a relay cannot slip in a key of its own for someone else's id.
-      if (deviceIdFromDigest(createHash('sha256').update(spki).digest()) !== p.id || !encKeyValid(p.id, p.spki, p.enc)) {
+      // a relay cannot slip in a key of its own for someone else's id. (Keys already checked are not checked again.)
+      if (!same && (deviceIdFromDigest(createHash('sha256').update(spki).digest()) !== p.id || !encKeyValid(p.id, p.spki, p.enc))) {
         logger.log('warn', 'ignored a relay listing with keys that do not match its id', { peer: p.id });
         continue;
       }
@@ -176,20 +184,13 @@ export class RelayBridge {
 
   /** Every peer with queued messages that is offline everywhere. */
   carryAll(): void {
-    for (const peer of this.deps.messenger.peersWithWork()) this.carry(peer);
+    this.loops.carryAll();
   }
 
   /** Seals the queued messages and read receipts for a peer that is offline everywhere into its relay mailbox. */
   carry(peer: string): void {
     this.deps.files?.carry(peer);
-    if (this.carrying.has(peer)) return;
-    this.carrying.add(peer);
-    void this.carryLoop(peer)
-      .catch((err: Error) => {
-        this.deps.logger.log('info', 'could not leave messages on the relay; will retry', { peer, error: err.message });
-        this.scheduleRetry();
-      })
-      .finally(() => this.carrying.delete(peer));
+    this.loops.carry(peer);
   }
 
   private async carryLoop(peer: string): Promise<void> {
@@ -215,15 +216,6 @@ export class RelayBridge {
         }),
       );
     }
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.carryAll();
-    }, CARRY_RETRY_MS);
-    this.retryTimer.unref();
   }
 
   // ---- incoming -------------------------------------------------------------------

@@ -132,6 +132,11 @@ export class Store {
         `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state, sender) VALUES (?, ?, 1, ?, ?, ?, 'received', ?)`,
       ),
       setOutSeq: db.prepare(`UPDATE messages SET seq = ? WHERE dir = 0 AND peer = ? AND id = ?`),
+      // A group's order is its log's: by group seq, with what is still in our outbox (local seqs) after it.
+      historyGroup: db.prepare(
+        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ?
+           ORDER BY state IN ('queued', 'scheduled') DESC, seq DESC, rowid DESC LIMIT ?) ORDER BY state IN ('queued', 'scheduled'), seq, rowid`,
+      ),
       historyBefore: db.prepare(
         `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ? AND seq < ? AND state != 'queued'
            ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
@@ -308,7 +313,7 @@ export class Store {
   // ---- history and settings ----------------------------------------------
 
   history(peer: string, limit: number): MessageInfo[] {
-    return (this.s.history.all(peer, limit) as MessageRow[]).map(toInfo);
+    return ((groupOf(peer) ? this.s.historyGroup : this.s.history).all(peer, limit) as MessageRow[]).map(toInfo);
   }
 
   /** A group conversation's messages with a group seq below `before` (the page before it), in seq order. */

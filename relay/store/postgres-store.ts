@@ -112,6 +112,8 @@ export function describePostgresUrl(url: string): string {
 }
 
 export class PostgresStore implements RelayStore {
+  /** Concurrent transactions on a pool: the row locks, not the call order, decide. */
+  readonly writesInCallOrder = false;
   private closed = false;
 
   private constructor(

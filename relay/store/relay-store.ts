@@ -62,6 +62,12 @@ export interface MailboxUsage {
 }
 
 export interface RelayStore extends GroupStore {
+  /**
+   * Writes are applied in the order they were asked for (one writer with one
+   * queue): a later put() never gets a lower seq in the same mailbox than an
+   * earlier one, even if the caller does not wait for the first to commit.
+   */
+  readonly writesInCallOrder: boolean;
   /** Random id of this store, made once. */
   epoch(): Promise<string>;
   upsertDevice(row: DeviceRow): Promise<void>;

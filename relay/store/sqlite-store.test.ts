@@ -309,7 +309,9 @@ describe('SqliteStore group commit', () => {
     createInterface({ input: child.stdout }).on('line', (l) => acked.push(Number(l)));
     const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, sig) => resolve(sig)));
     expect(signal, stderr).toBe('SIGKILL');
-    expect(acked.length).toBeGreaterThanOrEqual(3000);
+    // The last lines written before the SIGKILL can be lost in the pipe on a loaded machine (seen: 2,936
+    // of 3,000): what matters is that every seq this side did read was stored, over enough puts to count.
+    expect(acked.length).toBeGreaterThanOrEqual(1000);
     const s = openStore(path);
     const stored = new Set((await s.page(BOB, 0, 1_000_000)).map((e) => e.seq));
     expect(acked.filter((seq) => !stored.has(seq))).toEqual([]);

@@ -134,6 +134,8 @@ interface QueuedWrite {
 }
 
 export class SqliteStore implements RelayStore {
+  /** One process, one queue: writes are applied in call order. */
+  readonly writesInCallOrder = true;
   private readonly db: Database.Database;
   private readonly epochValue: string;
   private readonly s;

@@ -13,6 +13,26 @@ import { parseRelayClientFrame, parseRelayServerFrame, RelayClientFrame, RelaySe
 const CLIENT: Record<string, unknown> = {"auth": {"type": "auth", "v": 1, "id": "zqryanpvfe3bhfoz4yq4lw7ct4", "spki": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8DCN6w689abXmduHbPOSilw8V1rB47lAu7LHWs5asGz/5IlpHpdOGQg3cM7tD7Moo72OZuIg41oqq2/Wlvgmmw==", "sig": "CXSmWlK+u0XipicOaxMDg/0N/c794QQcncuBG1uoJyzeNW3j5LmWd8bh0bJSp68H+vsV3SFhJBx8FqlyHnoVeg==", "token": "sales-2026", "profile": {"name": "Alice", "group": "Sales", "host": "alice-laptop", "status": "online", "away": ""}, "enc": {"key": "tnfQ3L8CZZB91EQfuridpnDxmZ3Ml/3LA9MAmHdrRSc=", "sig": "w3Ro2vmaPSYd98bjFYdNCK6SCJLnB/SHsdcnwOsAIerL0kVYpZYywNO3W1GEx5Jqj+GwdacEVXoZjp8e9NUbtA=="}}, "put": {"type": "put", "id": "5f0c2a9e4b7d4e21a3c88d0f6e1b2c3d", "to": "f73wd6oghcwe6a7mebww75utmu", "body": {"eph": "xQ/oCjSbu27BAPLLdH0Zr3M+BwkfcVMhG8J7BKJ7V3Y=", "nonce": "Q8CR3YoYKB7QEtq2", "ct": "BS0+90gX9bp3AOEr6RDPqH5GOCzcofxh8itWB1h9PI+qIlwU5GrkU4wSFRpTbywwqm/ncQCp0AFFmG8YL9HUjhVGwW1Kn+7Wxc4pEfbAwhYBlcqgpoCZQ1jnxoBm0ucMhfA=", "sig": "bY+4mMQufJEPczmAgcx2QH+PNZ9TM5KLf9gpB+KXsDjo28S8NKY/KTW1tHChW4ixDH3UE4gIei8jfIOvpeHB9A=="}}, "ack": {"type": "ack", "seq": 42}, "sync": {"type": "sync", "after": 0, "limit": 100}, "pipe-open": {"type": "pipe-open", "to": "f73wd6oghcwe6a7mebww75utmu", "ref": "p1"}, "ping": {"type": "ping", "n": 1}, "profile": {"type": "profile", "profile": {"name": "Alice", "group": "Sales", "host": "alice-laptop", "status": "online", "away": ""}}};
 const SERVER: Record<string, unknown> = {"challenge": {"type": "challenge", "v": 1, "nonce": "4yZ2drUTTzpKahgvjzN/oK96BvzKFoLpF2Son/04G5c="}, "welcome": {"type": "welcome", "id": "zqryanpvfe3bhfoz4yq4lw7ct4", "epoch": "9c41d0b27a3e5f68", "last": 41}, "directory": {"type": "directory", "peers": [{"id": "f73wd6oghcwe6a7mebww75utmu", "name": "Bob", "group": "Sales", "host": "bob-pc", "status": "away", "away": "at lunch", "online": false, "spki": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQwtTtd6pK1YbO4zUQ1/uvM5W1RMTsIwAg7IzHYENhmw/H16b4lCHvz/xCnIk+c9x378AaF/FjCGicP3SoMTKTg==", "enc": {"key": "Bx80t0P0PB1C6NbBjsfGdaVMyiiDAaD3/PO/fdrSfWI=", "sig": "2eK/RZjR26cY/l1rNE/rDLtgSp9poj1uw5hOWjBd5QmMqyI8vEzauG1bHv+qnmLjYJb/OGd3mQuNg2HEbTZdwQ=="}, "lastSeen": 1764003500000}], "done": true}, "presence": {"type": "presence", "peer": {"id": "f73wd6oghcwe6a7mebww75utmu", "name": "Bob", "group": "Sales", "host": "bob-pc", "status": "away", "away": "at lunch", "online": false, "spki": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQwtTtd6pK1YbO4zUQ1/uvM5W1RMTsIwAg7IzHYENhmw/H16b4lCHvz/xCnIk+c9x378AaF/FjCGicP3SoMTKTg==", "enc": {"key": "Bx80t0P0PB1C6NbBjsfGdaVMyiiDAaD3/PO/fdrSfWI=", "sig": "2eK/RZjR26cY/l1rNE/rDLtgSp9poj1uw5hOWjBd5QmMqyI8vEzauG1bHv+qnmLjYJb/OGd3mQuNg2HEbTZdwQ=="}, "lastSeen": 1764003500000}}, "put-ack": {"type": "put-ack", "id": "5f0c2a9e4b7d4e21a3c88d0f6e1b2c3d", "seq": 42}, "deliver": {"type": "deliver", "seq": 42, "id": "5f0c2a9e4b7d4e21a3c88d0f6e1b2c3d", "from": "zqryanpvfe3bhfoz4yq4lw7ct4", "ts": 1764003600250, "body": {"eph": "xQ/oCjSbu27BAPLLdH0Zr3M+BwkfcVMhG8J7BKJ7V3Y=", "nonce": "Q8CR3YoYKB7QEtq2", "ct": "BS0+90gX9bp3AOEr6RDPqH5GOCzcofxh8itWB1h9PI+qIlwU5GrkU4wSFRpTbywwqm/ncQCp0AFFmG8YL9HUjhVGwW1Kn+7Wxc4pEfbAwhYBlcqgpoCZQ1jnxoBm0ucMhfA=", "sig": "bY+4mMQufJEPczmAgcx2QH+PNZ9TM5KLf9gpB+KXsDjo28S8NKY/KTW1tHChW4ixDH3UE4gIei8jfIOvpeHB9A=="}}, "synced": {"type": "synced", "last": 42, "complete": true}, "pipe": {"type": "pipe", "key": "abababababababababababababababababababababababababababababababab", "peer": "f73wd6oghcwe6a7mebww75utmu", "role": "server"}, "error": {"type": "error", "code": "PIGEON_ERR_RELAY_AUTH", "message": "no"}, "pong": {"type": "pong", "n": 1}};
 
+/** Groups (§12.7). */
+const GID = '3f2a9c01d4e5b6a7980c1d2e3f4a5b6c';
+const [ALICE, BOB] = ['zqryanpvfe3bhfoz4yq4lw7ct4', 'f73wd6oghcwe6a7mebww75utmu'];
+const GROUP_BODY = { kid: "1c2d3e4f5a6b7c8d", nonce: "lu9L1jOJw5/sFDX2", ct: "1A+bY6/sx2w2bXzFXevmd0gJDvvZQPO1jm9FDF9K2Y7NkBEB4Hp6Y40FYuSVy33YNGlepmuWaOR+uWhZYUNkMb4Vt0Lz", sig: "N7OFXGGyjFd4EVfExYL3bLs4erytmlTnLnU9xdDvEPT1XOT/9VTB4m1fkuQl8ehFciiRTd9/Dch26+TnPC4ihw==" };
+Object.assign(CLIENT, {
+  'group-create': { type: 'group-create', ref: 'g1', gid: GID, name: 'Sales', members: [BOB] },
+  'group-add': { type: 'group-add', ref: 'g2', gid: GID, members: [BOB] },
+  'group-remove': { type: 'group-remove', ref: 'g3', gid: GID, member: BOB },
+  'group-leave': { type: 'group-leave', ref: 'g4', gid: GID },
+  'group-put': { type: 'group-put', gid: GID, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', body: GROUP_BODY },
+  'group-sync': { type: 'group-sync', gid: GID, after: 16, limit: 200 },
+});
+Object.assign(SERVER, {
+  group: { type: 'group', ref: 'g1', group: { gid: GID, name: 'Sales', owner: ALICE, members: [{ id: ALICE, joined: 0 }, { id: BOB, joined: 3 }], last: 17 } },
+  'group-left': { type: 'group-left', gid: GID, by: ALICE },
+  'group-put-ack': { type: 'group-put-ack', gid: GID, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', seq: 17 },
+  'group-deliver': { type: 'group-deliver', gid: GID, seq: 17, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', from: ALICE, ts: 1764003600250, body: GROUP_BODY, page: true },
+  'group-synced': { type: 'group-synced', gid: GID, last: 17, complete: true },
+});
+
 const sides = [
   { name: 'client → relay', parse: parseRelayClientFrame, schema: RelayClientFrame, valid: CLIENT },
   { name: 'relay → client', parse: parseRelayServerFrame, schema: RelayServerFrame, valid: SERVER },
@@ -57,5 +77,7 @@ describe('sealed content', () => {
     expect(SealedContent.safeParse({ kind: 'msg', seq: 1, ts: 0, text: 'hi' }).success).toBe(true);
     expect(SealedContent.safeParse({ kind: 'delivered', ids: [] }).success).toBe(false);
     expect(SealedContent.safeParse({ kind: 'exec', cmd: 'rm -rf /' }).success).toBe(false);
+    expect(SealedContent.safeParse({ kind: 'group-key', gid: GID, kid: '1c2d3e4f5a6b7c8d', key: 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=' }).success).toBe(true);
+    expect(SealedContent.safeParse({ kind: 'group-key', gid: GID, kid: '1c2d3e4f5a6b7c8d', key: 'short' }).success).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Benchmark support: bench-results/relay.md from the figures of relay.ts.
  */
+import type { FanoutFigures, FanoutRun } from './relay-fanout.js';
 import { CLIENT_MESSAGE_RATE } from '../../shared/protocol/relay-frames.js';
 import type { ConnectionFigures } from './relay-connections.js';
 import type { LoadPlan, LoadResult } from './relay-load.js';
@@ -115,9 +116,27 @@ export function relayMarkdown(out: Record<string, unknown>): string {
     '',
     ...pipe(out.pipe as PipeFigures | undefined),
     '',
-    '## e. Group fan-out to 500 members, p99',
+    '## e. Group fan-out',
     '',
-    'not measured: groups not built yet',
+    ...fanout(out.fanout as FanoutFigures | undefined),
     '',
   ].join('\n');
+}
+
+function fanout(f: FanoutFigures | undefined): string[] {
+  if (!f) return ['not run'];
+  const row = (name: string, r: FanoutRun): string =>
+    `| ${name} | ${r.received} / ${r.expected} | ${r.latencyMs.p50} | ${r.latencyMs.p90} | ${r.latencyMs.p99} | ${r.latencyMs.max} | ${r.ackMs.p50} / ${r.ackMs.p99} | ${r.deliveriesPerSecond} | ${Object.entries(r.cores).map(([k, v]) => `${k} ${v}`).join(', ')} |`;
+  const lines = [
+    `One group of ${f.plan.members} members, all connected; one member writes ${f.plan.messages} messages at ${f.plan.rate}/s; latency from put to each member's delivery (every pair), ms.`,
+    '',
+    '| path | delivered | p50 | p90 | p99 | max | stored-ack p50 / p99 | deliveries/s | cores |',
+    '|---|---|---|---|---|---|---|---|---|',
+    row('relay (SQLite)', f.relay),
+  ];
+  if (f.mqtt && 'error' in f.mqtt) lines.push('', `MQTT reference not measured: ${f.mqtt.error}`);
+  else if (f.mqtt) {
+    lines.push(row('Mosquitto QoS 1', f.mqtt), '', `relay p99 ÷ Mosquitto p99: ${Math.round((f.relay.latencyMs.p99 / f.mqtt.latencyMs.p99) * 100) / 100}`);
+  }
+  return lines;
 }

@@ -8,11 +8,13 @@
  *     latency) and offline (then syncing in pages);
  *  c. the same load through Mosquitto (MQTT QoS 1), as a ratio;
  *  d. bytes through a relay pipe against a direct TLS socket, as a ratio;
- *  e. group fan-out: not measured, groups are not built yet.
+ *  e. group fan-out: one group of 500 members, put → deliver latency at every
+ *     member, and the same fan-out through Mosquitto as the reference.
  *
  * Writes bench-results/relay.json and relay.md.
  *
- * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections]
+ * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections,fanout]
+ *   [--members 500] [--group-messages 200] [--group-rate 20]
  *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
  *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--mqtt mqtt://127.0.0.1:1883]
  *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>]
@@ -26,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { BIN, ROOT } from '../support/cli-peer.js';
 import { fdLimit, memory } from './proc-stats.js';
 import { connectionFigures, type ConnectionFigures } from './relay-connections.js';
+import { fanoutFigures } from './relay-fanout.js';
 import type { LoadPlan } from './relay-load.js';
 import { relayMessages, type MessageFigures } from './relay-messages.js';
 import { mqttMessages } from './relay-mqtt.js';
@@ -37,7 +40,11 @@ const WANTED_FDS = 65536;
 
 const { values: opt } = parseArgs({
   options: {
-    only: { type: 'string', default: 'messages,mqtt,pipe,connections' },
+    only: { type: 'string', default: 'messages,mqtt,pipe,connections,fanout' },
+    members: { type: 'string', default: '500' },
+    'group-messages': { type: 'string', default: '200' },
+    // A busy group: 20 messages a second is 10,000 deliveries a second at 500 members.
+    'group-rate': { type: 'string', default: '20' },
     connections: { type: 'string', default: '1000,5000,10000' },
     messages: { type: 'string', default: '100000' },
     senders: { type: 'string', default: '500' },
@@ -182,7 +189,12 @@ async function main(): Promise<void> {
       await relay.kill9();
       for (const c of clients) c.ws.terminate();
     }
-    out.groupFanOut = 'not measured: groups not built yet';
+    if (only.has('fanout')) {
+      const relay = await relayFor('fanout');
+      const plan = { members: Number(opt.members), messages: Number(opt['group-messages']), rate: Number(opt['group-rate']) };
+      out.fanout = { ...(await fanoutFigures(relay.url, relay.pid, opt.mqtt, brokerPid(), plan, log)), relayPeak: memory(relay.pid), relayWarnings: relay.warnings };
+      await relay.stop();
+    }
   } finally {
     await Promise.all(running.map((r) => r.kill9()));
     rmSync(dataRoot, { recursive: true, force: true });

@@ -178,6 +178,22 @@ describe('group conversations through a relay', () => {
     expect(denied.stderr).toContain('no longer a member');
   });
 
+  it('pigeon chat works with a group: history and new lines with their authors, typed lines sent to the group', async () => {
+    const relay = await startRelay().listening;
+    const alice = await startPeer('Alice', relay);
+    const bob = await startPeer('Bob', relay);
+    await alice.waitFor(remoteSeen('Bob'));
+    const g = await cli<GroupInfo>(['group', 'create', '--home', home('Alice'), 'Lunch', 'Bob']);
+    await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id);
+    await cli(['send', '--home', home('Bob'), 'Lunch', 'noodles?']);
+    await alice.waitFor(groupMessage('noodles?'));
+    const chat = pigeon(['chat', '--home', home('Alice'), 'Lunch'], { input: 'yes\n', keepOpenMs: 3000 });
+    await bob.waitFor(groupMessage('yes'));
+    const out = await chat;
+    expect(out.stdout).toContain('Chat with the group Lunch');
+    expect(out.stdout).toContain('Bob: noodles?');
+  });
+
   it('says clearly that groups need a relay', async () => {
     await startPeer('Alice', null);
     const r = await pigeon(['group', 'create', '--home', home('Alice'), 'Solo']);

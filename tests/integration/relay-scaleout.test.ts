@@ -14,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
-import { RELAY_PATH, RELAY_PIPE_PATH } from '../../shared/protocol/relay-frames.js';
+import { RELAY_PATH, RELAY_PIPE_PATH, type RelayServerFrame, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { loadOrCreateSelfSigned } from '../../relay/tls-cert.js';
 import { PRESENCE_TTL_MS } from '../../relay/nats-bus.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
@@ -87,11 +87,11 @@ async function put(c: Client, to: string, id = msgId(), text = 'x'): Promise<num
   return ack.seq;
 }
 
-/** Takes presence frames until one for `id` with that online flag. */
-async function presence(c: Client, id: string, online: boolean, ms?: number): Promise<Frame<'presence'>> {
+/** Takes presence news until some for `id` with that online flag. */
+async function presence(c: Client, id: string, online: boolean, ms?: number): Promise<RemotePeer> {
   for (;;) {
-    const p = await c.take('presence', ms);
-    if (p.peer.id === id && p.peer.online === online) return p;
+    const p = await c.presenceOf(id, ms);
+    if (p.online === online) return p;
   }
 }
 
@@ -134,13 +134,13 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     const bob = await connect(r2, b, 'Bob');
     expect(bob.welcome.epoch).toBe(alice.welcome.epoch);
     expect(bob.peers).toEqual([expect.objectContaining({ id: a.id, name: 'Alice', online: true, spki: a.spki, enc: a.enc })]);
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, name: 'Bob', online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, name: 'Bob', online: true });
 
     bob.c.send({ type: 'profile', profile: { ...profile('Bob'), status: 'away', away: 'lunch' } });
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
 
     bob.c.ws.close();
-    expect((await presence(alice.c, b.id, false)).peer).toMatchObject({ id: b.id, status: 'away' });
+    expect(await presence(alice.c, b.id, false)).toMatchObject({ id: b.id, status: 'away' });
     const carol = await connect(r1, makeDevice(), 'Carol');
     expect(carol.peers.map((p) => [p.id, p.online]).sort()).toEqual([[a.id, true], [b.id, false]].sort());
   });
@@ -156,7 +156,8 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     await presence(alice.c, b.id, true);
     await alice.c.roundTrip();
     await new Promise((r) => setTimeout(r, 300));
-    expect(alice.c.pending('presence').filter((p) => (p as Frame<'presence'>).peer.online === false)).toEqual([]);
+    const news = (f: RelayServerFrame): RemotePeer[] => (f.type === 'presence' ? [f.peer] : f.type === 'directory' ? f.peers : []);
+    expect([...alice.c.pending('presence'), ...alice.c.pending('directory')].flatMap(news).filter((p) => p.id === b.id && !p.online)).toEqual([]);
     // And back: the connection on instance 2 is the one closed now.
     const bob3 = await connect(r1, b, 'Bob');
     expect((await bob2.c.closed).code).toBe(4005);
@@ -370,5 +371,48 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     bob = await peer('Bob', r2);
     for (const id of left) await bob.waitFor((e) => e.type === 'message' && e.message.id === id);
     for (const id of left) await alice.waitFor(stateOf(id, 'delivered'));
+  });
+
+  it('groups: members on different instances get every message in order, and one who was away catches up on the other instance', async () => {
+    const [r1, r2] = await twoInstances();
+    const peer = async (name: string, r: RelayListening): Promise<PeerProcess> => {
+      const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${r.port}`, '--relay-fingerprint', r.fingerprint];
+      const p = new PeerProcess({ home: join(work, name), name, args });
+      running.push(p);
+      await p.ready();
+      await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
+      return p;
+    };
+    const cli = async <T>(args: string[]): Promise<T> => {
+      const r = await pigeon([...args, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as T;
+    };
+    const seen = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.remote;
+    const got = (text: string) => (e: PeerEvent) => e.type === 'message' && e.message.group !== undefined && e.message.text === text;
+
+    const alice = await peer('Alice', r1);
+    const bob = await peer('Bob', r2);
+    let carol = await peer('Carol', r1);
+    await alice.waitFor(seen('Bob'));
+    await alice.waitFor(seen('Carol'));
+    const g = await cli<{ id: string }>(['group', 'create', '--home', join(work, 'Alice'), 'Branches', 'Bob', 'Carol']);
+    await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id);
+    await carol.waitFor((e) => e.type === 'group' && e.group.id === g.id);
+
+    for (let i = 1; i <= 10; i++) await cli(['send', '--home', join(work, 'Alice'), 'Branches', `a${i}`]);
+    await bob.waitFor(got('a10'));
+    await cli(['send', '--home', join(work, 'Bob'), 'Branches', 'b1']);
+    await alice.waitFor(got('b1'));
+    await carol.waitFor(got('b1'));
+    const texts = async (name: string): Promise<string[]> =>
+      (await cli<MessageInfo[]>(['history', '--home', join(work, name), 'Branches'])).filter((m) => m.direction === 'in').map((m) => m.text);
+    expect(await texts('Bob')).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `a${i}`));
+
+    await carol.stop();
+    for (let i = 1; i <= 5; i++) await cli(['send', '--home', join(work, 'Alice'), 'Branches', `later ${i}`]);
+    carol = await peer('Carol', r2);
+    await carol.waitFor(got('later 5'));
+    expect(await texts('Carol')).toEqual([...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `a${i}`), 'b1', ...[1, 2, 3, 4, 5].map((i) => `later ${i}`)]);
   });
 });

@@ -16,6 +16,7 @@ import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { CLIENT_MESSAGE_BURST, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
+import { PRESENCE_BATCH_MS } from '../../relay/presence-batcher.js';
 import { BIN } from '../support/cli-peer.js';
 import { Client, clients, envelope, makeDevice, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
 
@@ -142,23 +143,22 @@ describe('relay server', () => {
     const alice = await r.connect(a, { name: 'Alice' });
     const bob = await r.connect(b, { name: 'Bob' });
     expect(bob.peers).toEqual([expect.objectContaining({ id: a.id, name: 'Alice', online: true, spki: a.spki, enc: a.enc })]);
-    const seen = await alice.c.take('presence');
-    expect(seen.peer).toMatchObject({ id: b.id, name: 'Bob', online: true, host: 'bob-pc' });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, name: 'Bob', online: true, host: 'bob-pc' });
     expect(bob.c.pending('presence')).toEqual([]);
 
     bob.c.send({ type: 'profile', profile: { ...profile('Bob'), status: 'away', away: 'lunch' } });
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, status: 'away', away: 'lunch', online: true });
 
     // Bob connects again: the old connection is replaced, nobody sees him go offline.
     const bob2 = await r.connect(b, { name: 'Bob' });
     expect((await bob.c.closed).code).toBe(4005);
-    expect((await alice.c.take('presence')).peer).toMatchObject({ id: b.id, online: true });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, online: true });
+    await new Promise((r) => setTimeout(r, PRESENCE_BATCH_MS * 2));
     await alice.c.roundTrip();
     expect(alice.c.pending('presence')).toEqual([]);
 
     bob2.c.ws.close();
-    const gone = await alice.c.take('presence');
-    expect(gone.peer).toMatchObject({ id: b.id, online: false, status: 'online' });
+    expect(await alice.c.presenceOf(b.id)).toMatchObject({ id: b.id, online: false, status: 'online' });
     const carol = await r.connect(makeDevice());
     expect(carol.peers.map((p) => [p.id, p.online]).sort()).toEqual([[a.id, true], [b.id, false]].sort());
   });
@@ -317,7 +317,7 @@ describe('relay server', () => {
     expect(r.logs.filter((l) => l.msg === 'pipe refused')).toHaveLength(2);
 
     bob.c.ws.close();
-    while ((await alice.c.take('presence')).peer.online);
+    while ((await alice.c.presenceOf(b.id)).online);
     alice.c.send({ type: 'pipe-open', to: b.id, ref: 'r2' });
     expect(await alice.c.take('error')).toMatchObject({ code: ErrorCodes.PEER_OFFLINE, ref: 'r2' });
   });
@@ -468,5 +468,65 @@ describe('relay server', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('groups: strangers refused without losing the connection, a late member reads from its join, a duplicate stored once, a full log refused', async () => {
+    const r = await startRelay({ groupLogMax: 4 });
+    const [a, b, c, x] = [makeDevice(), makeDevice(), makeDevice(), makeDevice()];
+    const alice = (await r.connect(a, { name: 'Alice' })).c;
+    const bob = (await r.connect(b, { name: 'Bob' })).c;
+    const carol = (await r.connect(c, { name: 'Carol' })).c;
+    const gid = randomBytes(16).toString('hex');
+    const body = { kid: '1c2d3e4f5a6b7c8d', nonce: randomBytes(12).toString('base64'), ct: randomBytes(40).toString('base64'), sig: randomBytes(64).toString('base64') };
+
+    alice.send({ type: 'group-create', ref: 'g0', gid, name: 'Sales', members: [b.id, x.id] });
+    expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.PEER_NOT_FOUND, ref: 'g0' });
+    alice.send({ type: 'group-create', ref: 'g1', gid, name: 'Sales', members: [b.id] });
+    expect((await alice.take('group')).group).toMatchObject({ gid, owner: a.id, members: [{ id: a.id, joined: 0 }, { id: b.id, joined: 0 }], last: 0 });
+    expect((await bob.take('group')).group.gid).toBe(gid);
+
+    const ids = [msgId(), msgId()];
+    for (const id of ids) alice.send({ type: 'group-put', gid, id, body });
+    expect((await alice.take('group-put-ack')).seq).toBe(1);
+    expect((await alice.take('group-put-ack')).seq).toBe(2);
+    alice.send({ type: 'group-put', gid, id: ids[0], body });
+    expect(await alice.take('group-put-ack')).toMatchObject({ id: ids[0], seq: 1 });
+    expect((await bob.take('group-deliver')).seq).toBe(1);
+    expect((await bob.take('group-deliver')).seq).toBe(2);
+
+    // Carol is no member: her requests are refused, and she stays connected.
+    carol.send({ type: 'group-sync', gid, after: 0 });
+    expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
+    carol.send({ type: 'group-put', gid, id: msgId(), body });
+    expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
+    bob.send({ type: 'group-remove', ref: 'r', gid, member: a.id });
+    expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.NOT_ALLOWED, ref: 'r' });
+    await carol.roundTrip();
+
+    // Added now, Carol reads only what comes after.
+    bob.send({ type: 'group-add', ref: 'g2', gid, members: [c.id] });
+    expect((await bob.take('group')).group.members).toContainEqual({ id: c.id, joined: 2 });
+    await carol.take('group');
+    alice.send({ type: 'group-put', gid, id: msgId(), body });
+    await alice.take('group-put-ack');
+    expect(await carol.take('group-deliver')).not.toHaveProperty('page'); // pushed live
+    carol.send({ type: 'group-sync', gid, after: 0 });
+    const page = await carol.take('group-deliver');
+    expect(page).toMatchObject({ seq: 3, page: true });
+    expect(await carol.take('group-synced')).toMatchObject({ last: 3, complete: true });
+
+    // The log holds 4 entries at most here.
+    alice.send({ type: 'group-put', gid, id: msgId(), body });
+    expect((await alice.take('group-put-ack')).seq).toBe(4);
+    alice.send({ type: 'group-put', gid, id: msgId(), body });
+    expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.RELAY_QUOTA });
+
+    // Removed, Bob gets group-left and no more of the log.
+    alice.send({ type: 'group-remove', ref: 'g3', gid, member: b.id });
+    await alice.take('group');
+    expect(await bob.take('group-left')).toMatchObject({ gid, by: a.id });
+    bob.send({ type: 'group-sync', gid, after: 0 });
+    expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
+    expect(r.logs.some((l) => l.msg === 'group request refused')).toBe(true);
   });
 });

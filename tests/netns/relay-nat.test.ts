@@ -4,7 +4,8 @@
  * on host a behind r1, Bob on host b behind r2, the relay on pub. Neither
  * peer can reach the other directly and the relay only sees the routers' WAN
  * addresses; they still chat and send a file through the relay's pipes.
- * Then Bob goes away, Alice leaves messages in his mailbox, the relay is
+ * They also write in a group, through the relay's group log. Then Bob goes
+ * away, Alice leaves messages in his mailbox and in the group, the relay is
  * killed with -9 and restarted on the same data, and Bob, back, gets every
  * message exactly once and in order. The same scenario on loopback is
  * ../integration/relay-peers.test.ts.
@@ -216,8 +217,14 @@ describe.skipIf(skipReason !== null)('two peers behind two NAT routers, through 
         expect(await sha256(join(inbox, 'random-20.bin'))).toBe(await sha256(file));
       });
 
-      // TODO(groups): a group message from Alice to a group with Bob, stored once
-      // in the relay's group log and read by Bob through it. Groups are not built yet.
+      await step('a group message from Alice reaches Bob through the group log, and his answer comes back', async () => {
+        const g = JSON.parse(await cli(a, 'Alice', ['group', 'create', 'Offices', 'Bob', '--json'])) as { id: string };
+        await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id, 20_000);
+        await cli(a, 'Alice', ['send', 'Offices', 'to both offices']);
+        await bob.waitFor((e) => e.type === 'message' && e.message.group === g.id && e.message.text === 'to both offices', 20_000);
+        await cli(b, 'Bob', ['send', 'Offices', 'read you']);
+        await alice.waitFor((e) => e.type === 'message' && e.message.group === g.id && e.message.text === 'read you', 20_000);
+      });
     },
     TEST_MS,
   );
@@ -232,6 +239,11 @@ describe.skipIf(skipReason !== null)('two peers behind two NAT routers, through 
       const alice = await step('Alice starts in a', () => startPeer('Alice', a, relay));
       let bob = await step('Bob starts in b', () => startPeer('Bob', b, relay));
       await step('Alice sees Bob', () => alice.waitFor(remoteOnline('Bob'), 30_000));
+      const group = await step('Alice makes a group with Bob', async () => {
+        const g = JSON.parse(await cli(a, 'Alice', ['group', 'create', 'Offices', 'Bob', '--json'])) as { id: string };
+        await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id, 20_000);
+        return g.id;
+      });
 
       await step('Bob goes away; Alice sees him offline', async () => {
         const from = alice.events.length;
@@ -246,6 +258,13 @@ describe.skipIf(skipReason !== null)('two peers behind two NAT routers, through 
         for (const id of out) await alice.waitFor(stateOf(id, 'relayed'), 20_000);
         return out;
       });
+      const groupTexts = [1, 2, 3].map((i) => `group news while Bob is away ${i}`);
+      const groupIds = await step('3 group messages reach the group log', async () => {
+        const out: string[] = [];
+        for (const text of groupTexts) out.push((JSON.parse(await cli(a, 'Alice', ['send', 'Offices', text, '--json'])) as MessageInfo).id);
+        for (const id of out) await alice.waitFor(stateOf(id, 'relayed'), 20_000);
+        return out;
+      });
 
       await step('relay killed with -9 and restarted on the same data', async () => {
         await relayProc.kill9();
@@ -255,13 +274,16 @@ describe.skipIf(skipReason !== null)('two peers behind two NAT routers, through 
 
       bob = await step('Bob comes back and gets the 5 messages', async () => {
         const back = await startPeer('Bob', b, relay);
-        for (const id of ids) await back.waitFor((e) => e.type === 'message' && e.message.id === id, 30_000);
+        for (const id of [...ids, ...groupIds]) await back.waitFor((e) => e.type === 'message' && e.message.id === id, 30_000);
         return back;
       });
 
       await step('exactly once and in order; Alice sees them delivered', async () => {
         const got = bob.events.filter((e): e is Extract<PeerEvent, { type: 'message' }> => e.type === 'message');
-        expect(got.map((e) => e.message.text)).toEqual(texts);
+        expect(got.filter((e) => !e.message.group).map((e) => e.message.text)).toEqual(texts);
+        expect(got.filter((e) => e.message.group === group).map((e) => e.message.text)).toEqual(groupTexts);
+        const inGroup = (await history(b, 'Bob', 'Offices')).filter((m) => m.direction === 'in');
+        expect(inGroup.map((m) => m.text)).toEqual(groupTexts);
         const inBob = (await history(b, 'Bob', 'Alice')).filter((m) => m.direction === 'in');
         expect(inBob.map((m) => m.text)).toEqual(texts);
         expect(new Set(inBob.map((m) => m.id)).size).toBe(5);
@@ -277,6 +299,7 @@ describe.skipIf(skipReason !== null)('two peers behind two NAT routers, through 
         expect(bob.events.filter((e) => e.type === 'message')).toHaveLength(0);
         const inBob = (await history(b, 'Bob', 'Alice')).filter((m) => m.direction === 'in');
         expect(inBob.map((m) => m.text)).toEqual(texts);
+        expect((await history(b, 'Bob', 'Offices')).filter((m) => m.direction === 'in')).toHaveLength(3);
       });
     },
     TEST_MS,

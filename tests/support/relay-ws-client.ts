@@ -15,6 +15,7 @@ import {
   type Envelope,
   type RelayProfile,
   type RelayServerFrame,
+  type RemotePeer,
 } from '../../shared/protocol/relay-frames.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 
@@ -111,6 +112,18 @@ export class Client {
   }
 
   /** Answers the challenge; resolves with the welcome, or throws with the relay's error frame. */
+  /**
+   * The next news about device `id`: a `presence` frame, or a batch of
+   * changes (a `directory` frame after the first one) that lists it.
+   */
+  async presenceOf(id: string, ms = WAIT_MS): Promise<RemotePeer> {
+    for (;;) {
+      const f = await this.take(['presence', 'directory'], ms);
+      const hit = (f.type === 'presence' ? [f.peer] : f.peers).find((p) => p.id === id);
+      if (hit) return hit;
+    }
+  }
+
   async auth(d: Device, o: { name?: string; token?: string; forge?: 'sig' | 'id'; as?: Device } = {}): Promise<Frame<'welcome'>> {
     const challenge = await this.take('challenge');
     const id = o.forge === 'id' ? o.as!.id : d.id;

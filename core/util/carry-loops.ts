@@ -1,0 +1,52 @@
+/**
+ * Background loops that carry an outbox somewhere (a peer's messages to its
+ * relay mailbox, a group's messages to its log): at most one loop per key at
+ * a time, and after a failure every key is tried again after a delay, unless
+ * something else (the relay coming back, a new message) starts it sooner.
+ */
+export interface CarryLoopsOptions {
+  /** Carries what waits for `key`; resolves when nothing is left, rejects to be retried. */
+  run: (key: string) => Promise<void>;
+  /** Every key that may have something waiting. */
+  keys: () => Iterable<string>;
+  /** Delay of the retry after a failure. */
+  retryMs: number;
+  onError: (key: string, err: Error) => void;
+}
+
+export class CarryLoops {
+  private readonly running = new Set<string>();
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: CarryLoopsOptions) {}
+
+  carry(key: string): void {
+    if (this.running.has(key)) return;
+    this.running.add(key);
+    void this.opts
+      .run(key)
+      .catch((err: Error) => {
+        this.opts.onError(key, err);
+        this.scheduleRetry();
+      })
+      .finally(() => this.running.delete(key));
+  }
+
+  carryAll(): void {
+    for (const key of this.opts.keys()) this.carry(key);
+  }
+
+  stop(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.carryAll();
+    }, this.opts.retryMs);
+    this.retryTimer.unref();
+  }
+}
