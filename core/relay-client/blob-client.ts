@@ -1,15 +1,16 @@
 /**
  * The peer's side of the relay's blob requests (§12.9): signed HTTPS PUT,
  * HEAD, GET and DELETE on `${BLOB_PATH}/<recipient>/<blob>`, on the relay's
- * port. Each request gets its own TLS connection whose certificate is
- * checked against the pinned fingerprint (as for the WebSocket) before a
- * single byte of the request is written. Bodies stream in both directions.
+ * port. Connections are kept alive and reused (a folder of small files
+ * would otherwise pay a TLS handshake per request); each one's certificate
+ * is checked against the pinned fingerprint (as for the WebSocket) before a
+ * single byte of a request is written on it. Bodies stream both ways.
  */
 import { sign } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { IncomingMessage, RequestOptions } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tls, { type TLSSocket } from 'node:tls';
 import { BLOB_PATH, BlobAnswer, BlobError, BlobHeaders, blobRequestMessage } from '../../shared/protocol/blob-http.js';
@@ -26,6 +27,44 @@ const CONNECT_TIMEOUT_MS = 15_000;
 const IDLE_MS = 60_000;
 /** Largest JSON answer read (they are ~150 bytes). */
 const MAX_ANSWER_BYTES = 64 * 1024;
+/** Connections kept per relay: the receiver fetches up to 32 files at once, a few connections keep the link busy. */
+const MAX_SOCKETS = 8;
+
+type Created = (err: Error | null, stream: Duplex) => void;
+
+/**
+ * A keep-alive agent whose connections are handed to requests only after
+ * the relay's certificate passed the check (the agent's asynchronous
+ * createConnection form).
+ */
+class PinnedAgent extends https.Agent {
+  constructor(private readonly problem: (socket: TLSSocket) => PigeonError | null) {
+    super({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  }
+
+  override createConnection(options: RequestOptions, callback?: Created): undefined {
+    const host = String(options.host ?? '').replace(/^\[|\]$/g, '');
+    const socket = tls.connect({ host, port: Number(options.port), servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    let done = false;
+    const once = (err: Error | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      callback?.(err, socket);
+    };
+    const timer = setTimeout(() => socket.destroy(new Error('timed out connecting')), CONNECT_TIMEOUT_MS);
+    socket.once('secureConnect', () => {
+      const p = this.problem(socket);
+      if (p) {
+        socket.destroy();
+        return once(p);
+      }
+      once(null);
+    });
+    socket.once('error', (err) => once(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay ${host}: ${err.message}`)));
+    return undefined;
+  }
+}
 
 const CODES = new Set<string>(Object.values(ErrorCodes));
 
@@ -36,11 +75,20 @@ export interface BlobStatus {
 }
 
 export class BlobClient {
+  private readonly agent: PinnedAgent;
+
   constructor(
     private readonly identity: Identity,
     private readonly settings: RelaySettings,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.agent = new PinnedAgent((socket) => certificateProblem(socket, settings.fingerprint));
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
 
   /** How much of a blob the relay holds, or null if it has none (or none we may see). */
   async status(to: string, blob: string): Promise<BlobStatus | null> {
@@ -114,37 +162,14 @@ export class BlobClient {
       headers.expect = '100-continue';
     }
     if (o.start) headers.range = `bytes=${o.start}-`;
-    const socket = await this.connect(base);
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = https.request({ method, path, headers, createConnection: () => socket });
+      const req = https.request({ method, host: base.hostname, port: Number(base.port || 443), path, headers, agent: this.agent });
       req.setTimeout(IDLE_MS, () => req.destroy(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `the relay did not answer within ${IDLE_MS / 1000} s`)));
       req.once('response', resolve);
       req.once('error', (err) => reject(err instanceof PigeonError ? err : new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay ${base.host}: ${err.message}`)));
       const body = o.body;
       if (body) req.once('continue', () => void pipeline(body, req).catch((err: Error) => req.destroy(err)));
       else req.end();
-    });
-  }
-
-  /** A TLS connection to the relay whose certificate passed the pinned-fingerprint check. */
-  private connect(base: URL): Promise<TLSSocket> {
-    const host = base.hostname.replace(/^\[|\]$/g, '');
-    return new Promise((resolve, reject) => {
-      const socket = tls.connect({ host, port: Number(base.port || 443), servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
-      const timer = setTimeout(() => socket.destroy(new Error('timed out connecting')), CONNECT_TIMEOUT_MS);
-      socket.once('secureConnect', () => {
-        clearTimeout(timer);
-        const problem = certificateProblem(socket, this.settings.fingerprint);
-        if (problem) {
-          socket.destroy();
-          return reject(problem);
-        }
-        resolve(socket);
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay ${base.host}: ${err.message}`));
-      });
     });
   }
 }

@@ -60,6 +60,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.blobs.close();
   }
 
   // ---- RelayFileSource --------------------------------------------------------

@@ -280,5 +280,13 @@ describe('the relay\'s blob requests', () => {
     expect(logs.filter((l) => l.msg === 'blob request refused').length).toBeGreaterThanOrEqual(6);
     expect(await bob.remove(b.id, blob)).toBe(true);
     expect(await bob.remove(b.id, blob)).toBe(false);
+
+    // A relay whose certificate is not the pinned one gets no request at all.
+    const before = logs.length;
+    const identity = { id: a.id, keyPem: a.key.export({ type: 'pkcs8', format: 'pem' }) as string } as Identity;
+    const pinnedWrong = new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint: 'ab'.repeat(32) }, { now: () => Date.now() });
+    await expect(pinnedWrong.status(b.id, blob)).rejects.toMatchObject({ code: 'PIGEON_ERR_RELAY_FINGERPRINT' });
+    pinnedWrong.close();
+    expect(logs.slice(before).filter((l) => String(l.msg).startsWith('blob'))).toEqual([]);
   });
 });
