@@ -33,19 +33,25 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
         process.stdout.write(progressLine(t) + '\n');
       }
     };
+    // Events read in the same chunk as the sendFiles answer come before `current` is set: kept, then replayed.
+    const early: PeerEvent[] = [];
+    let onEvent: (e: PeerEvent) => void = (e) => void early.push(e);
     const finished = new Promise<TransferInfo>((resolvePromise) => {
-      void client.subscribe((e: PeerEvent) => {
-        if ((e.type === 'transfer' || e.type === 'transfer-progress') && e.transfer.id === current?.id) {
+      void client.subscribe((e: PeerEvent) => onEvent(e));
+      onEvent = (e: PeerEvent) => {
+        if (current === null) return void early.push(e);
+        if ((e.type === 'transfer' || e.type === 'transfer-progress') && e.transfer.id === current.id) {
           show(e.transfer);
           // Left on the relay, or could not be (the error says why; the offer still waits for the peer).
           const resting = e.transfer.state === 'relayed' || (e.transfer.state === 'queued' && e.transfer.error !== null);
           if (FINAL.has(e.transfer.state) || resting) resolvePromise(e.transfer);
         }
-      });
+      };
     });
     current = await client.request('sendFiles', { peer, paths: paths.map((p) => resolve(p)) });
     if (!o.json) process.stdout.write(`${formatTransfer(current, peer)}\n`);
     else show(current);
+    for (const e of early.splice(0)) onEvent(e);
     if (!o.wait) return;
     const timeout = new Promise<never>((_, reject) =>
       setTimeout(() => reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `not finished within ${o.timeoutSeconds} s; the transfer goes on in the background (pigeon transfers)`)), o.timeoutSeconds * 1000).unref(),

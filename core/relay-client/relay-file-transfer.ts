@@ -38,7 +38,7 @@ async function* encrypted(source: string, size: number, key: Buffer, first: numb
       const plain = buf.subarray(0, want);
       hash.update(plain);
       const ct = encryptChunk(key, size, i, plain);
-      progress(want);
+      if (want > 0) progress(want);
       yield i === first ? ct.subarray(skip) : ct;
     }
   } finally {
