@@ -173,6 +173,31 @@ describe('answers to files left on the relay', () => {
   }, 120_000);
 });
 
+describe('choosing files left on the relay', () => {
+  it('accepting some files fetches only those; every blob of the transfer is deleted after', async () => {
+    const relay = await startRelay().listening;
+    const alice = await bobAway(relay);
+    const folder = join(work, 'Pick');
+    mkdirSync(folder);
+    const wanted = randomBytes(300_000);
+    writeFileSync(join(folder, 'a-wanted.bin'), wanted);
+    writeFileSync(join(folder, 'b-unwanted.bin'), randomBytes(300_000));
+    const r = await pigeon(['send-file', '--home', join(work, 'Alice'), 'Bob', folder, '--wait', '--json', '--timeout', '60']);
+    expect(r.code, r.stderr).toBe(0);
+    const left = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TransferInfo;
+
+    const bob = await startPeer('Bob', relay, ['--downloads', join(work, 'inbox')]);
+    await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'offered', 30000);
+    // Entries: 0 Pick, 1 Pick/a-wanted.bin, 2 Pick/b-unwanted.bin
+    expect((await pigeon(['accept', '--home', join(work, 'Bob'), left.id.slice(0, 8), '--files', '1'])).code).toBe(0);
+    await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'done', 30000);
+    expect(sha(readFileSync(join(work, 'inbox', 'Pick', 'a-wanted.bin')))).toBe(sha(wanted));
+    expect(readdirSync(join(work, 'inbox', 'Pick'))).toEqual(['a-wanted.bin']);
+    await alice.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'done', 30000);
+    await until(() => filesUnder(join(work, 'relay', 'blobs')).length === 0);
+  }, 90_000);
+});
+
 describe('expired files', () => {
   it('a file that expired on the relay fails on accept with a clear reason, and the sender hears it', async () => {
     const inproc = createRelay({ port: 0, host: '127.0.0.1', dataDir: join(work, 'relay'), logger: { log() {} }, timing: { expiryEveryMs: 100, fileTtlMs: 1500 } });
