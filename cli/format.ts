@@ -129,7 +129,8 @@ function what(t: TransferInfo): string {
 export function formatTransfer(t: TransferInfo, peerName: string): string {
   const arrow = t.direction === 'out' ? `to ${peerName}` : `from ${peerName}`;
   const tail = t.state === 'offered' && t.direction === 'in' ? ` — accept with: pigeon accept ${t.id.slice(0, 8)}` : '';
-  return `transfer ${t.id.slice(0, 8)} ${arrow}: ${what(t)}: ${t.state}${t.error ? ` (${t.error})` : ''}${tail}`;
+  const state = t.state === 'relayed' ? 'left on the relay' : t.state;
+  return `transfer ${t.id.slice(0, 8)} ${arrow}: ${what(t)}: ${state}${t.error ? ` (${t.error})` : ''}${tail}`;
 }
 
 /** One progress line: bar, percentage, bytes, rate, ETA. */

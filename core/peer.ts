@@ -28,6 +28,7 @@ import { RelayBridge } from './relay-client/relay-bridge.js';
 import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
 import { startIpmsg } from './ipmsg/start-ipmsg.js';
 import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
+import { RelayFiles } from './relay-client/relay-files.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
@@ -153,6 +154,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let relay: RelayBridge | null = null;
   let groups: GroupService | null = null;
   let ipmsg: IpmsgBridge | null = null;
+  let relayFiles: RelayFiles | null = null;
   /** Sessions for native peers, the IPMsg bridge for its contacts. */
   const ensure = (peerId: string): void => {
     if (ipmsg?.owns(peerId)) ipmsg.ensure(peerId);
@@ -254,8 +256,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
           messenger: msgr,
           profile: () => ({ name: me.name, group: me.group, host: me.host, status: me.status, away: me.away }),
           acceptStream: (stream) => sm.acceptStream(stream),
-          onConnected: () => emit({ type: 'relay', relay: selfInfo().relay! }),
+          onConnected: (connected) => {
+            emit({ type: 'relay', relay: selfInfo().relay! });
+            if (connected) relayFiles?.carryAll();
+          },
           groups: gs,
+          files: { onSealed: async (from, content) => relayFiles?.onSealed(from, content), carry: (peer) => relayFiles?.carry(peer) },
         },
         relaySettings,
       );
@@ -268,7 +274,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       dialData: (peerId) => sm.dialData(peerId),
       peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
       isOnline: (peerId) => dir.isOnline(peerId) && !ipmsg?.owns(peerId),
-    }, emit);
+      relayFiles: { fetcher: (id) => relayFiles?.fetcher(id) ?? null, uploading: (id) => relayFiles?.uploading(id) ?? false },
+    }, (e) => {
+      emit(e);
+      relayFiles?.onTransferEvent(e);
+    });
+    if (relay) relayFiles = new RelayFiles({ identity, store: st, clock, random, logger, directory: dir, bridge: relay, transfers, emit });
     await sessions.start();
     messenger.start();
     dir.start();
@@ -321,6 +332,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     sources = [];
     udp = null;
     ipmsg = null;
+    relayFiles?.stop();
+    relayFiles = null;
     relay?.stop();
     relay = null;
     groups?.stop();
@@ -418,7 +431,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
         if (!ipmsg.files) throw new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, `${peer.name} uses IPMsg, and the IPMsg TCP port could not be opened: files with IPMsg contacts are off`);
         return ipmsg.files.offer(peer.id, paths);
       }
-      return tr.offer(peer.id, paths);
+      const info = await tr.offer(peer.id, paths);
+      // Offline everywhere, known to the relay: the files are left there.
+      relayFiles?.carry(info.peer);
+      return info;
     },
     transfers: () => running().transfers.list(),
     accept: (transfer, files) => (ipmsgFiles(transfer) ?? running().transfers).accept(transfer, files),

@@ -15,7 +15,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
 import type { Bus } from './bus.js';
 import { jsonLogger } from './log.js';
-import { createRelay, DEFAULT_GROUP_LOG_MAX, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
+import { createRelay, DEFAULT_FILE_QUOTA, DEFAULT_FILE_TTL_DAYS, DEFAULT_GROUP_LOG_MAX, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 
@@ -39,6 +39,9 @@ interface RelayFlags {
   ttlDays: number;
   mailboxMax: number;
   groupMax: number;
+  blobDir?: string;
+  fileQuota: number;
+  fileTtlDays: number;
   pipeRate: number;
   totalRate: number;
   maxConnections: number;
@@ -70,6 +73,14 @@ function int(min: number, max: number) {
   };
 }
 
+/** A byte count as people write it: 500000, 200M, 1.5G (powers of 1024). */
+function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
+  const n = m ? Math.floor(Number(m[1]) * 1024 ** 'bkmgt'.indexOf((m[2] || 'b').toLowerCase())) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a size in bytes, e.g. 500M or 2G');
+  return n;
+}
+
 function ids(value: string, previous: string[] = []): string[] {
   const list = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const id of list) if (!DeviceId.safeParse(id).success) throw new InvalidArgumentError(`${id} is not a device id (26 characters a-z, 2-7; see \`pigeon whoami\`)`);
@@ -89,6 +100,9 @@ function buildProgram(): Command {
     .option('--ttl-days <n>', 'days a waiting message is kept (0 = until fetched)', int(0, 36_500), DEFAULT_TTL_DAYS)
     .option('--mailbox-max <n>', 'most messages waiting per device', int(1, 1_000_000_000), DEFAULT_MAILBOX_MAX)
     .option('--group-max <n>', "most messages kept in one group's log", int(1, 1_000_000_000), DEFAULT_GROUP_LOG_MAX)
+    .option('--blob-dir <dir>', 'folder of files left for offline devices (default <data>/blobs; scale-out instances share one)')
+    .option('--file-quota <bytes>', 'most bytes of files waiting per device, e.g. 500M, 2G', byteSize, DEFAULT_FILE_QUOTA)
+    .option('--file-ttl-days <n>', 'days a waiting file is kept (0 = until fetched)', int(0, 36_500), DEFAULT_FILE_TTL_DAYS)
     .option('--pipe-rate <bytes/s>', 'bandwidth per pipe (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--total-rate <bytes/s>', 'bandwidth of all pipes together (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--max-connections <n>', 'most open connections; more are refused (HTTP 503)', int(1, 10_000_000), DEFAULT_MAX_CONNECTIONS)
@@ -168,6 +182,9 @@ export async function main(argv: string[]): Promise<number> {
     ttlDays: flags.ttlDays,
     mailboxMax: flags.mailboxMax,
     groupLogMax: flags.groupMax,
+    ...(flags.blobDir !== undefined ? { blobDir: resolve(flags.blobDir) } : {}),
+    fileQuota: flags.fileQuota,
+    fileTtlDays: flags.fileTtlDays,
     pipeRate: flags.pipeRate,
     totalRate: flags.totalRate,
     maxConnections: flags.maxConnections,

@@ -12,6 +12,9 @@ import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_RELAY_MESSAGE_BYTES, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../shared/protocol/relay-frames.js';
+import { BLOB_PATH } from '../shared/protocol/blob-http.js';
+import { handleBlobRequest, type BlobHttpContext } from './blob-http.js';
+import { BlobStore } from './blob-store.js';
 import { LocalBus, OrderedBus, type Bus } from './bus.js';
 import { CloseCodes } from './close-codes.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
@@ -35,6 +38,16 @@ export const DEFAULT_MAILBOX_MAX = 10_000;
  * bounds a group's disk at ~100 MB (1 KB per sealed message).
  */
 export const DEFAULT_GROUP_LOG_MAX = 100_000;
+/**
+ * Bytes of files waiting for one device (§12.9), partial uploads included:
+ * a fortnight of ordinary attachments (documents, photos, the odd video)
+ * for someone on holiday; 200 colleagues all full is 200 GiB, one disk.
+ */
+export const DEFAULT_FILE_QUOTA = 1024 ** 3;
+/** Days a file waits on the relay: files are bulky, and two weeks covers a holiday; after that the sender can send again. */
+export const DEFAULT_FILE_TTL_DAYS = 14;
+/** Folder of the blob store inside the data folder, unless --blob-dir names another. */
+export const BLOB_DIR_NAME = 'blobs';
 /** Most open WebSockets: a large office with two devices per person, within a default 65k file-descriptor limit. */
 export const DEFAULT_MAX_CONNECTIONS = 20_000;
 /** WebSocket ping period: keeps NAT and proxy mappings alive (they often drop idle TCP after 60 s or more). */
@@ -58,6 +71,8 @@ export interface RelayTiming {
   pipePendingMs: number;
   pipeIdleMs: number;
   expiryEveryMs: number;
+  /** Age at which files left on the relay are deleted (tests: milliseconds); default fileTtlDays. */
+  fileTtlMs?: number;
 }
 
 export interface RelayOptions {
@@ -75,6 +90,12 @@ export interface RelayOptions {
   mailboxMax?: number;
   /** Most entries kept in one group's log. */
   groupLogMax?: number;
+  /** Folder of files left on the relay (§12.9); default <dataDir>/blobs. Instances of one scale-out relay share it. */
+  blobDir?: string;
+  /** Bytes of files waiting for one device. */
+  fileQuota?: number;
+  /** Days a file waits; 0 keeps files until fetched or deleted. */
+  fileTtlDays?: number;
   /** Bytes per second per pipe; 0 = unlimited. */
   pipeRate?: number;
   /** Bytes per second over all pipes; 0 = unlimited. */
@@ -155,6 +176,7 @@ class RelayServer implements Relay {
   private control: WebSocketServer | null = null;
   private pipeWss: WebSocketServer | null = null;
   private ctx: ConnectionContext | null = null;
+  private blobCtx: BlobHttpContext | null = null;
   private presence: PresenceBatcher | null = null;
   private listenPort = 0;
   private connSeq = 0;
@@ -242,17 +264,37 @@ class RelayServer implements Relay {
       counters: this.counters,
       now: () => Date.now(),
     };
+    const blobs = new BlobStore(o.blobDir ?? join(o.dataDir, BLOB_DIR_NAME));
+    try {
+      await blobs.init();
+    } catch (err) {
+      throw new RelayError(RelayErrorCodes.DATA, `cannot create the blob folder ${blobs.dir}: ${(err as Error).message}`);
+    }
+    this.blobCtx = { store: this.store, blobs, logger: this.logger, quota: o.fileQuota ?? DEFAULT_FILE_QUOTA, ...(o.allow ? { allow: new Set(o.allow) } : {}), now: () => Date.now() };
     const wssOptions = { noServer: true, maxPayload: MAX_RELAY_MESSAGE_BYTES, handleProtocols: () => RELAY_SUBPROTOCOL, perMessageDeflate: false } as const;
     this.control = new WebSocketServer(wssOptions);
     this.pipeWss = new WebSocketServer(wssOptions);
     const server = https.createServer({ key: this.cert.keyPem, cert: this.cert.certPem, minVersion: 'TLSv1.2' });
     this.server = server;
     server.headersTimeout = HEADERS_TIMEOUT_MS;
-    server.requestTimeout = HEADERS_TIMEOUT_MS;
+    // No limit on a whole request: a file upload takes as long as it takes. Blob
+    // requests have an idle timeout of their own; WebSocket upgrades carry no body.
+    server.requestTimeout = 0;
     server.maxConnections = this.maxConnections + HANDSHAKE_HEADROOM;
     server.on('request', (req, res) => {
       const path = new URL(req.url ?? '/', 'https://relay.invalid').pathname;
+      if (path.startsWith(BLOB_PATH + '/') && this.blobCtx) {
+        if (this.state !== 'running') return void res.writeHead(503, { Connection: 'close' }).end();
+        return void handleBlobRequest(this.blobCtx, req, res, path);
+      }
       res.writeHead(path === RELAY_PATH || path === RELAY_PIPE_PATH ? 426 : 404, { Connection: 'close' }).end();
+    });
+    // An upload asks "100 Continue" first: the blob handler answers it (or refuses) after its checks.
+    server.on('checkContinue', (req, res) => {
+      const path = new URL(req.url ?? '/', 'https://relay.invalid').pathname;
+      if (path.startsWith(BLOB_PATH + '/') && this.blobCtx && this.state === 'running') return void handleBlobRequest(this.blobCtx, req, res, path);
+      res.writeContinue();
+      server.emit('request', req, res);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
@@ -319,6 +361,7 @@ class RelayServer implements Relay {
   }
 
   private async expire(): Promise<void> {
+    await this.expireFiles();
     const days = this.opts.ttlDays ?? DEFAULT_TTL_DAYS;
     if (days <= 0 || !this.store) return;
     try {
@@ -326,6 +369,17 @@ class RelayServer implements Relay {
       if (n > 0) this.logger.log('info', 'expired mailbox entries', { count: n, ttlDays: days });
     } catch (err) {
       this.logger.log('error', 'mailbox expiry failed', { reason: (err as Error).message });
+    }
+  }
+
+  private async expireFiles(): Promise<void> {
+    const ttl = this.timing.fileTtlMs ?? (this.opts.fileTtlDays ?? DEFAULT_FILE_TTL_DAYS) * DAY_MS;
+    if (ttl <= 0 || !this.blobCtx) return;
+    try {
+      const n = await this.blobCtx.blobs.expire(Date.now() - ttl);
+      if (n > 0) this.logger.log('info', 'expired files', { count: n, ttlMs: ttl });
+    } catch (err) {
+      this.logger.log('error', 'file expiry failed', { reason: (err as Error).message });
     }
   }
 

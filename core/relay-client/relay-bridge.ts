@@ -64,6 +64,16 @@ export interface RelayBridgeDeps {
   /** The relay connection came or went (status displays). */
   onConnected: (connected: boolean) => void;
   groups: GroupHooks;
+  /** Files left on the relay (relay-files.ts): sealed offers and answers go there. */
+  files?: FileHooks;
+}
+
+/** What the bridge hands to the relay file service (relay-files.ts). */
+export interface FileHooks {
+  /** Resolves once the content is stored (the mailbox entry may then be acknowledged). */
+  onSealed(from: string, content: Extract<SealedContent, { kind: 'file-offer' | 'file-answer' }>): Promise<void>;
+  /** The peer is offline everywhere and the relay lists it: queued transfers may be left there. */
+  carry(peer: string): void;
 }
 
 export class RelayBridge {
@@ -179,6 +189,7 @@ export class RelayBridge {
 
   /** Seals the queued messages and read receipts for a peer that is offline everywhere into its relay mailbox. */
   carry(peer: string): void {
+    this.deps.files?.carry(peer);
     this.loops.carry(peer);
   }
 
@@ -229,6 +240,10 @@ export class RelayBridge {
       this.queueReceipt(frame.from, frame.id);
     } else if (c.kind === 'group-key') {
       this.deps.groups.onSenderKey(frame.from, c);
+    } else if (c.kind === 'file-offer' || c.kind === 'file-answer') {
+      // Files left on the relay (relay-files.ts); without it the body is dropped like any other unknown one.
+      if (!this.deps.files) throw new PigeonError(ErrorCodes.PROTOCOL, 'files on the relay are not handled by this peer');
+      await this.deps.files.onSealed(frame.from, c);
     } else {
       messenger.receipt(frame.from, c.ids, c.kind);
     }

@@ -101,4 +101,14 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (gid, seq)
   );
   `,
+  `
+  CREATE TABLE relay_files (         -- files left on the relay (core/relay-client/relay-files-store.ts)
+    transfer TEXT PRIMARY KEY,
+    peer TEXT NOT NULL,
+    dir INTEGER NOT NULL,            -- 0 we left the files (sender), 1 left for us (receiver)
+    key BLOB NOT NULL,               -- the transfer key (AES-256)
+    entries TEXT NOT NULL,           -- JSON RelayOfferEntry[]
+    answer TEXT                      -- done | declined | canceled: still to tell the other side
+  );
+  `,
 ];

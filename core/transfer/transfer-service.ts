@@ -52,10 +52,27 @@ export interface TransferServiceInit {
   dialData: (peerId: string) => Promise<{ socket: TLSSocket; decoder: FrameDecoder }>;
   peerName: (peerId: string) => string;
   isOnline: (peerId: string) => boolean;
+  /** Files left on the relay for offline peers (core/relay-client/relay-files.ts), if a relay is configured. */
+  relayFiles?: RelayFileSource;
+}
+
+/** Where a receiver gets a file's bytes: a data connection to the sender, or the relay (§12.9). */
+export interface FileFetcher {
+  /** Entry `index` from plaintext byte `offset` into the sink; resolves with the SHA-256 of the whole file. */
+  fetch(transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string>;
+  close(): void;
+}
+
+/** What the transfer service asks of the relay file service. */
+export interface RelayFileSource {
+  /** A fetcher for an incoming transfer whose files wait on the relay; null for an ordinary one. */
+  fetcher(id: string): FileFetcher | null;
+  /** An outgoing transfer being left on the relay right now: not offered on a session meanwhile. */
+  uploading(id: string): boolean;
 }
 
 interface Running {
-  client: DataClient | null;
+  client: FileFetcher | null;
   canceled: boolean;
 }
 
@@ -164,7 +181,7 @@ export class TransferService {
       if (this.hasWork(peerId)) this.init.ensureSession(peerId);
       return;
     }
-    for (const t of this.store.withState(peerId, 'queued')) this.sendOffer(session, t);
+    for (const t of this.store.withState(peerId, 'queued')) if (!this.init.relayFiles?.uploading(t.id)) this.sendOffer(session, t);
     // Sent again on every new session until the peer answers transfer-ack:
     // a session that died unnoticed must not swallow a "done" for good.
     for (const t of this.store.toNotify(peerId)) {
@@ -304,15 +321,50 @@ export class TransferService {
     a.received++;
     if (a.received < a.total) return;
     this.assembling.delete(frame.transfer);
-    const entries = a.parts.flat();
+    this.receiveOffer(session.peerId, frame.transfer, a.parts.flat());
+    session.send({ type: 'offer-ack', transfer: frame.transfer });
+  }
+
+  /** A whole offer arrived (on a session, or sealed through the relay): stored, shown, and answered if auto-accepted. */
+  receiveOffer(peerId: string, transfer: string, entries: OfferEntry[]): void {
+    if (this.store.get(transfer)) return;
     const files = entries.filter((e) => e.kind === 'file');
     this.store.create(
-      { id: frame.transfer, peer: session.peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
+      { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
       entries,
     );
-    session.send({ type: 'offer-ack', transfer: frame.transfer });
-    this.changed(frame.transfer);
-    if (this.autoAccepts(session.peerId)) void this.accept(frame.transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+    this.changed(transfer);
+    if (this.autoAccepts(peerId)) void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+  }
+
+  // ---- files left on the relay (relay-files.ts drives these) -----------------
+
+  /** Bytes of an outgoing transfer went to the relay. */
+  relayProgress(id: string, bytes: number): void {
+    this.progress(id, bytes);
+  }
+
+  /** An outgoing transfer is on the relay (its sealed offer too), or could not be left there (`error`, stays queued). */
+  relayed(id: string, error?: string): void {
+    const t = this.store.get(id);
+    if (!t || t.direction !== 'out' || t.state !== 'queued') return;
+    this.store.setState(id, error === undefined ? 'relayed' : 'queued', { error: error ?? null });
+    this.changed(id);
+  }
+
+  /** The other side answered a transfer left on the relay (through our mailbox): the recipient's end, or the sender's cancel. */
+  relayAnswer(peerId: string, id: string, state: 'done' | 'declined' | 'canceled', reason?: string): void {
+    const t = this.store.get(id);
+    if (!t || t.peer !== peerId || ['done', 'declined', 'canceled', 'failed'].includes(t.state)) return;
+    if (state === 'canceled') return void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${reason ?? 'canceled'}`, false);
+    if (t.direction !== 'out') return;
+    this.store.setState(id, state);
+    this.changed(id);
+  }
+
+  /** Resumes receiving an accepted incoming transfer (the relay came back). */
+  resume(id: string): void {
+    void this.receive(id);
   }
 
   /** --accept-from says this peer's offers are accepted without asking. */
@@ -405,8 +457,12 @@ export class TransferService {
       }
       const files = todo.filter((x) => x.kind === 'file');
       if (files.length > 0) {
-        const { socket, decoder } = await this.init.dialData(t.peer);
-        running.client = new DataClient(socket, decoder);
+        const fromRelay = this.init.relayFiles?.fetcher(id) ?? null;
+        if (fromRelay) running.client = fromRelay;
+        else {
+          const { socket, decoder } = await this.init.dialData(t.peer);
+          running.client = new DataClient(socket, decoder);
+        }
         if (running.canceled) return;
         // Up to PIPELINE fetches outstanding: the sender answers in order, so small
         // files follow each other without a round trip each.
@@ -426,7 +482,7 @@ export class TransferService {
     } catch (err) {
       if (running.canceled) return;
       const e = err as PigeonError;
-      if (e.code === ErrorCodes.DISK_FULL || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not/.test(e.message))) {
+      if (e.code === ErrorCodes.DISK_FULL || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not|damaged|no longer on the relay/.test(e.message))) {
         // Not a network hiccup: stop and say why; partial data stays for a later resume.
         const t = this.store.get(id)!;
         this.store.setState(id, 'failed', { error: e.message });
@@ -448,14 +504,14 @@ export class TransferService {
     const timer = setTimeout(() => {
       this.retryTimers.delete(id);
       const t = this.store.get(id);
-      if (t && this.init.isOnline(t.peer)) void this.receive(id);
+      if (t && (this.init.isOnline(t.peer) || this.init.relayFiles?.fetcher(id))) void this.receive(id);
     }, RETRY_MS);
     timer.unref();
     this.retryTimers.set(id, timer);
   }
 
   /** Fetches one file into its .pigeon-part, checks it and renames it; `madeDirs` spares a mkdir per file of a folder. */
-  private async receiveFile(id: string, e: EntryRow, client: DataClient, madeDirs: Set<string>): Promise<void> {
+  private async receiveFile(id: string, e: EntryRow, client: FileFetcher, madeDirs: Set<string>): Promise<void> {
     const part = e.localPath! + PART_SUFFIX;
     if (!madeDirs.has(dirname(part))) {
       await mkdir(dirname(part), { recursive: true });

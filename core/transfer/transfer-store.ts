@@ -153,7 +153,7 @@ export class TransferStore {
       created: row.created,
       totalBytes: row.totalBytes,
       fileCount: row.fileCount,
-      doneBytes: row.state === 'done' ? row.totalBytes : done + (extra.inProgressBytes ?? 0),
+      doneBytes: row.state === 'done' || row.state === 'relayed' ? row.totalBytes : done + (extra.inProgressBytes ?? 0),
       rate: Math.round(extra.rate ?? 0),
       names,
       error: row.error,

@@ -74,6 +74,7 @@ export const en = {
   'transfer.declined': 'Declined',
   'transfer.canceled': 'Canceled',
   'transfer.failed': 'Failed',
+  'transfer.relayed': 'Left on the relay: delivered when they connect',
   'transfer.uploading': 'Preparing {count} files…',
   'offer.title': '{name} wants to send you files',
   'offer.total': '{count} files, {size} in all',

@@ -72,6 +72,7 @@ export const zhCN: Record<MessageKey, string> = {
   'transfer.declined': '已拒绝',
   'transfer.canceled': '已取消',
   'transfer.failed': '失败',
+  'transfer.relayed': '已存放在中继服务器，对方上线后送达',
   'transfer.uploading': '正在准备 {count} 个文件…',
   'offer.title': '{name} 想发送文件给你',
   'offer.total': '共 {count} 个文件，{size}',

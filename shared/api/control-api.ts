@@ -87,7 +87,8 @@ export interface RelayStatus {
   error?: string;
 }
 
-export type TransferState = 'queued' | 'offered' | 'accepted' | 'done' | 'declined' | 'canceled' | 'failed';
+/** 'relayed': (sender) the files and the offer wait on the relay for the offline recipient (§12.9). */
+export type TransferState = 'queued' | 'offered' | 'accepted' | 'relayed' | 'done' | 'declined' | 'canceled' | 'failed';
 
 /** A file or folder transfer as the control API shows it. */
 export interface TransferInfo {

@@ -12,6 +12,8 @@ import { z } from 'zod/v3';
 import { MAX_IDS_PER_FRAME, MAX_LABEL_CHARS, MAX_TEXT_CHARS, PROTOCOL_VERSION } from './constants.js';
 import { DeviceId, MessageId, PresenceFields } from './schemas-common.js';
 import { ErrorCodes, PigeonError } from './errors.js';
+import { BlobId } from './blob-http.js';
+import { OfferEntry, TransferId } from './transfer-frames.js';
 
 /** WebSocket path of the relay's control connection. */
 export const RELAY_PATH = '/pigeon/1';
@@ -325,6 +327,26 @@ export function parseRelayServerFrame(text: string): RelayServerFrame {
 
 // ---- inside an envelope (only the two devices see this) ----------------------
 
+/**
+ * Most entries in one sealed file-offer: ~250 bytes of JSON each keeps the
+ * sealed body (base64, +33 %) under MAX_ENVELOPE_CHARS with room for long
+ * paths; a bigger offer to an offline peer waits for the peer instead.
+ */
+export const MAX_RELAY_OFFER_ENTRIES = 1000;
+
+/** One entry of a file-offer: an offer entry, plus for a file its blob on the relay and the SHA-256 of its plaintext. */
+export const RelayOfferEntry = OfferEntry.extend({ blob: BlobId.optional(), sha256: z.string().regex(/^[0-9a-f]{64}$/).optional() });
+export type RelayOfferEntry = z.infer<typeof RelayOfferEntry>;
+
+export const RelayFileOffer = z.object({
+  kind: z.literal('file-offer'),
+  transfer: TransferId,
+  /** AES-256 transfer key (32 bytes, base64); each file's key is derived from it (chunk-cipher.ts). */
+  key: Base64.length(44),
+  entries: z.array(RelayOfferEntry).min(1).max(MAX_RELAY_OFFER_ENTRIES),
+});
+export type RelayFileOffer = z.infer<typeof RelayFileOffer>;
+
 /** What a sealed mailbox body carries once opened (§14.5). */
 export const SealedContent = z.discriminatedUnion('kind', [
   /** A chat message, as the msg session frame carries it (the id is the put's id). */
@@ -333,5 +355,9 @@ export const SealedContent = z.discriminatedUnion('kind', [
   z.object({ kind: z.enum(['delivered', 'read']), ids: z.array(MessageId).min(1).max(MAX_IDS_PER_FRAME) }),
   /** The sender's key for its messages in a group (AES-256, 32 bytes base64), sealed to each member. */
   z.object({ kind: z.literal('group-key'), gid: GroupId, kid: KeyId, key: Base64.length(44) }),
+  /** Files left on the relay for an offline recipient (§12.9): the manifest, the blobs and the transfer key. */
+  RelayFileOffer,
+  /** The recipient's answer to a file-offer (the sender's transfer ends in this state). */
+  z.object({ kind: z.literal('file-answer'), transfer: TransferId, state: z.enum(['done', 'declined', 'canceled']), reason: z.string().max(200).optional() }),
 ]);
 export type SealedContent = z.infer<typeof SealedContent>;

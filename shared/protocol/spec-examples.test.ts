@@ -28,6 +28,7 @@ import {
   type TransferInfo,
 } from '../api/control-api.js';
 import { DataConnectionFrame } from './transfer-frames.js';
+import { BlobAnswer, BlobError, parseBlobPath } from './blob-http.js';
 import { parseRelayClientFrame, parseRelayServerFrame, RelayClientFrame, RelayServerFrame, SealedContent } from './relay-frames.js';
 import { base32, groupHex } from '../util/base32.js';
 import * as Constants from './constants.js';
@@ -65,6 +66,10 @@ const KINDS = {
   'relay-server-invalid': 'json',
   sealed: 'json',
   'sealed-invalid': 'json',
+  'blob-request': 'http',
+  'blob-answer': 'json',
+  'blob-error': 'json',
+  'blob-error-invalid': 'json',
 } as const;
 type Kind = keyof typeof KINDS;
 
@@ -123,6 +128,30 @@ function hexBytes(text: string): Uint8Array {
     .filter((t) => t !== '');
   for (const t of tokens) if (!/^[0-9a-f]{2}$/i.test(t)) throw new Error(`bad hex byte "${t}"`);
   return Uint8Array.from(tokens, (t) => parseInt(t, 16));
+}
+
+/** A blob request (§12.9): request line, blob path, signature headers; for PUT the sizes add up. */
+function checkBlobRequest(text: string): void {
+  const [first, ...rest] = text.split('\n');
+  const m = /^(PUT|HEAD|GET|DELETE) (\S+) HTTP\/1\.1$/.exec(first ?? '');
+  if (!m) throw new Error(`bad request line ${first}`);
+  if (!parseBlobPath(m[2]!)) throw new Error(`not a blob path: ${m[2]}`);
+  const h = new Map(rest.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  if (!DeviceId.safeParse(h.get('pigeon-device')).success) throw new Error('Pigeon-Device is not a device id');
+  if (!/^\d{13}$/.test(h.get('pigeon-time') ?? '')) throw new Error('Pigeon-Time is not a time in ms');
+  if (!/^[A-Za-z0-9+/]{86}==$/.test(h.get('pigeon-signature') ?? '')) throw new Error('Pigeon-Signature is not a 64-byte P1363 signature');
+  if (m[1] === 'PUT') {
+    const [size, offset, length] = ['pigeon-blob-size', 'pigeon-blob-offset', 'content-length'].map((k) => Number(h.get(k)));
+    if (!(size! > 0) || !(offset! >= 0) || length !== size! - offset!) throw new Error('PUT: Content-Length must be Pigeon-Blob-Size minus Pigeon-Blob-Offset');
+    if (h.get('expect') !== '100-continue') throw new Error('PUT: Expect: 100-continue');
+  }
+  if (h.has('range') && !/^bytes=\d+-$/.test(h.get('range')!)) throw new Error('Range must be bytes=N-');
+}
+
+const errorCodes = new Set<string>(Object.values(ErrorCodes));
+function checkBlobError(text: string): void {
+  const e = BlobError.parse(JSON.parse(text));
+  if (!errorCodes.has(e.code)) throw new Error(`unknown code ${e.code}`);
 }
 
 function same(actual: unknown, expected: unknown, what: string): void {
@@ -197,7 +226,7 @@ const TransferInfoSchema = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{32}$/),
   peer: DeviceId,
   direction: z.enum(['out', 'in']),
-  state: z.enum(['queued', 'offered', 'accepted', 'done', 'declined', 'canceled', 'failed']),
+  state: z.enum(['queued', 'offered', 'accepted', 'relayed', 'done', 'declined', 'canceled', 'failed']),
   created: Time,
   totalBytes: z.number().int().nonnegative(),
   fileCount: z.number().int().nonnegative(),
@@ -443,6 +472,9 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['relay-client', (b) => same(parseRelayClientFrame(b.text), JSON.parse(b.text), 'relay client message')],
     ['relay-server', (b) => same(parseRelayServerFrame(b.text), JSON.parse(b.text), 'relay server message')],
     ['sealed', (b) => same(SealedContent.parse(JSON.parse(b.text)), JSON.parse(b.text), 'sealed content')],
+    ['blob-request', (b) => checkBlobRequest(b.text)],
+    ['blob-answer', (b) => same(BlobAnswer.parse(JSON.parse(b.text)), JSON.parse(b.text), 'blob answer')],
+    ['blob-error', (b) => checkBlobError(b.text)],
   ];
   for (const [kind, check] of valid) {
     for (const b of ofKind(kind)) {
@@ -472,6 +504,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['relay-client-invalid', (b) => protocolError(() => parseRelayClientFrame(b.text))],
     ['relay-server-invalid', (b) => protocolError(() => parseRelayServerFrame(b.text))],
     ['sealed-invalid', (b) => expect(SealedContent.safeParse(JSON.parse(b.text)).success).toBe(false)],
+    ['blob-error-invalid', (b) => expect(() => checkBlobError(b.text)).toThrow()],
   ];
   for (const [kind, check] of invalid) {
     for (const b of ofKind(kind)) {

@@ -1,0 +1,139 @@
+/**
+ * The relay's blob store (§12.9): encrypted files left for offline devices,
+ * one file per blob under `<dir>/<recipient>/`. Everything the relay needs
+ * to know of a blob is in its name, `<blob>.<sender>.<size>.part` while it
+ * is being uploaded and `<blob>.<sender>.<size>.blob` once complete, so a
+ * commit is one rename (atomic) and there is no index to keep in step with
+ * the files: a folder listing gives a recipient's usage for the quota, and
+ * a file's mtime its age for expiry.
+ *
+ * Durability: a complete blob is fsynced, renamed and its folder fsynced
+ * before the upload is acknowledged; a partial one is fsynced at the end of
+ * each request, so the offset HEAD reports survives a crash.
+ *
+ * Scale-out: every instance must see the same folder (`--blob-dir` on a
+ * shared file system); nothing else is shared. Two instances checking one
+ * recipient's quota at the same moment may both admit an upload (the quota
+ * can be exceeded by one upload per instance).
+ */
+import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface BlobEntry {
+  to: string;
+  blob: string;
+  sender: string;
+  /** Declared whole size (ciphertext bytes). */
+  size: number;
+  /** Bytes on disk. */
+  received: number;
+  complete: boolean;
+  path: string;
+  /** Last write, ms since the epoch. */
+  mtimeMs: number;
+}
+
+const NAME = /^([0-9a-f]{32})\.([a-z2-7]{26})\.(\d{1,16})\.(part|blob)$/;
+
+/** Fsyncs a file or folder by path (fsync is per inode, any descriptor will do). */
+async function fsyncPath(path: string, flags: string): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class BlobStore {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  private folder(to: string): string {
+    return join(this.dir, to);
+  }
+
+  /** Every blob (partial or complete) waiting for `to`. */
+  async list(to: string): Promise<BlobEntry[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.folder(to));
+    } catch {
+      return [];
+    }
+    const out: BlobEntry[] = [];
+    for (const name of names) {
+      const m = NAME.exec(name);
+      if (!m) continue;
+      const path = join(this.folder(to), name);
+      const st = await stat(path).catch(() => null);
+      if (!st) continue; // deleted meanwhile
+      out.push({ to, blob: m[1]!, sender: m[2]!, size: Number(m[3]), received: st.size, complete: m[4] === 'blob', path, mtimeMs: st.mtimeMs });
+    }
+    return out;
+  }
+
+  async find(to: string, blob: string): Promise<BlobEntry | null> {
+    return (await this.list(to)).find((e) => e.blob === blob) ?? null;
+  }
+
+  /** Bytes reserved for `to`: the declared size of every blob, partial ones included. */
+  async used(to: string): Promise<number> {
+    return (await this.list(to)).reduce((n, e) => n + e.size, 0);
+  }
+
+  /** Where a new upload goes (the caller has checked there is none). */
+  partPath(to: string, blob: string, sender: string, size: number): string {
+    return join(this.folder(to), `${blob}.${sender}.${size}.part`);
+  }
+
+  /** A stream appending to a partial blob (created if new). */
+  async appender(path: string): Promise<WriteStream> {
+    await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+    return createWriteStream(path, { flags: 'a' });
+  }
+
+  /** Makes what was appended durable; a complete blob is renamed to its final name. Returns true when complete. */
+  async settle(path: string, size: number): Promise<boolean> {
+    await fsyncPath(path, 'r');
+    const st = await stat(path);
+    if (st.size !== size) return false;
+    await rename(path, path.replace(/\.part$/, '.blob'));
+    await fsyncPath(join(path, '..'), 'r');
+    return true;
+  }
+
+  reader(e: BlobEntry, start: number): ReadStream {
+    return createReadStream(e.path, { start, highWaterMark: 1024 * 1024 });
+  }
+
+  async remove(e: BlobEntry): Promise<void> {
+    await unlink(e.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  /** Deletes every blob last written before `before`; returns how many. */
+  async expire(before: number): Promise<number> {
+    let recipients: string[];
+    try {
+      recipients = await readdir(this.dir);
+    } catch {
+      return 0;
+    }
+    let n = 0;
+    for (const to of recipients) {
+      if (!/^[a-z2-7]{26}$/.test(to)) continue;
+      for (const e of await this.list(to)) {
+        if (e.mtimeMs >= before) continue;
+        await this.remove(e);
+        n++;
+      }
+    }
+    return n;
+  }
+}
