@@ -8,20 +8,12 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RENDERER_CONTENT_TYPES } from '../../shared/util/renderer-content-types.js';
 
 /** dist/cli/web-ui/ -> dist/renderer/ (the Vite output folder). */
 export const RENDERER_DIR = resolve(fileURLToPath(new URL('../../renderer/', import.meta.url)));
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.json': 'application/json',
-};
+const TYPES = RENDERER_CONTENT_TYPES;
 
 export function csp(port: number): string {
   return [

@@ -6,20 +6,13 @@
 import { net, protocol } from 'electron';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { RENDERER_CONTENT_TYPES } from '../../shared/util/renderer-content-types.js';
 
 export const APP_SCHEME = 'app';
 export const APP_ORIGIN = `${APP_SCHEME}://pigeon`;
 export const APP_URL = `${APP_ORIGIN}/index.html`;
 
-/** Content types of what Vite emits (module scripts must be served as JavaScript). */
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.woff2': 'font/woff2',
-};
+const TYPES = RENDERER_CONTENT_TYPES;
 
 /** No remote code, no inline script or style, no connections at all: the page talks to main through the preload only. */
 export const RENDERER_CSP = [
