@@ -87,6 +87,16 @@ async function put(c: Client, to: string, id = msgId(), text = 'x'): Promise<num
   return ack.seq;
 }
 
+/** A `pigeon peer` process alone on its discovery port, connected to relay instance `r`. */
+async function peer(name: string, r: RelayListening): Promise<PeerProcess> {
+  const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${r.port}`, '--relay-fingerprint', r.fingerprint];
+  const p = new PeerProcess({ home: join(work, name), name, args });
+  running.push(p);
+  await p.ready();
+  await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
+  return p;
+}
+
 /** Takes presence news until some for `id` with that online flag. */
 async function presence(c: Client, id: string, online: boolean, ms?: number): Promise<RemotePeer> {
   for (;;) {
@@ -342,13 +352,6 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
 
   it('peers: Alice on instance 1 and Bob on instance 2 chat, and Bob gets what was left while he was away', async () => {
     const [r1, r2] = await twoInstances();
-    const peer = async (name: string, r: RelayListening): Promise<PeerProcess> => {
-      const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${r.port}`, '--relay-fingerprint', r.fingerprint];
-      const p = new PeerProcess({ home: join(work, name), name, args });
-      running.push(p);
-      await p.ready();
-      return p;
-    };
     const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.online && e.peer.remote;
     const stateOf = (id: string, state: string) => (e: PeerEvent) => e.type === 'message-state' && e.message.id === id && e.message.state === state;
     const send = async (text: string): Promise<string> => {
@@ -375,14 +378,6 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
 
   it('groups: members on different instances get every message in order, and one who was away catches up on the other instance', async () => {
     const [r1, r2] = await twoInstances();
-    const peer = async (name: string, r: RelayListening): Promise<PeerProcess> => {
-      const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${r.port}`, '--relay-fingerprint', r.fingerprint];
-      const p = new PeerProcess({ home: join(work, name), name, args });
-      running.push(p);
-      await p.ready();
-      await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
-      return p;
-    };
     const cli = async <T>(args: string[]): Promise<T> => {
       const r = await pigeon([...args, '--json']);
       expect(r.code, r.stderr).toBe(0);
