@@ -19,7 +19,7 @@ import pg from 'pg';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
-import { groupMailbox, type DeviceRow, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
+import { deviceFromSql, groupMailbox, type DeviceRow, type DeviceSqlRow, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -76,29 +76,6 @@ export interface PostgresStoreOptions {
   /** Most connections in the pool. */
   poolSize?: number;
   logger?: RelayLogger;
-}
-
-interface DeviceSqlRow {
-  id: string;
-  spki: string;
-  enc_key: string;
-  enc_sig: string;
-  name: string;
-  grp: string;
-  host: string;
-  status: string;
-  away: string;
-  last_seen: string;
-}
-
-function toDevice(r: DeviceSqlRow): DeviceRow {
-  return {
-    id: r.id,
-    spki: r.spki,
-    enc: { key: r.enc_key, sig: r.enc_sig },
-    profile: { name: r.name, group: r.grp, host: r.host, status: r.status as DeviceRow['profile']['status'], away: r.away },
-    lastSeen: Number(r.last_seen),
-  };
 }
 
 /** host:port/database of a connection URL, without user or password: what an error message may show. */
@@ -209,11 +186,11 @@ export class PostgresStore implements RelayStore {
 
   async device(id: string): Promise<DeviceRow | null> {
     const r = await this.pool.query<DeviceSqlRow>('SELECT * FROM devices WHERE id = $1', [id]);
-    return r.rows[0] ? toDevice(r.rows[0]) : null;
+    return r.rows[0] ? deviceFromSql(r.rows[0]) : null;
   }
 
   async devices(): Promise<DeviceRow[]> {
-    return (await this.pool.query<DeviceSqlRow>('SELECT * FROM devices ORDER BY id')).rows.map(toDevice);
+    return (await this.pool.query<DeviceSqlRow>('SELECT * FROM devices ORDER BY id')).rows.map(deviceFromSql);
   }
 
   async put(e: NewEntry, maxEntries = Infinity): Promise<PutResult> {

@@ -32,6 +32,30 @@ export interface DeviceRow {
   lastSeen: number;
 }
 
+/** A devices row as both SQL stores keep it (PostgreSQL returns BIGINT as a string). */
+export interface DeviceSqlRow {
+  id: string;
+  spki: string;
+  enc_key: string;
+  enc_sig: string;
+  name: string;
+  grp: string;
+  host: string;
+  status: string;
+  away: string;
+  last_seen: number | string;
+}
+
+export function deviceFromSql(r: DeviceSqlRow): DeviceRow {
+  return {
+    id: r.id,
+    spki: r.spki,
+    enc: { key: r.enc_key, sig: r.enc_sig },
+    profile: { name: r.name, group: r.grp, host: r.host, status: r.status as DeviceRow['profile']['status'], away: r.away },
+    lastSeen: Number(r.last_seen),
+  };
+}
+
 /** A mailbox entry as stored. The body is the sealed envelope as JSON text, opaque to the store. */
 export interface MailboxEntry {
   seq: number;

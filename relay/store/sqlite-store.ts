@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
-import { groupMailbox, type DeviceRow, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
+import { deviceFromSql, groupMailbox, type DeviceRow, type DeviceSqlRow, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
@@ -93,29 +93,6 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX group_members_device ON group_members (device);`,
 ];
-
-interface DeviceSqlRow {
-  id: string;
-  spki: string;
-  enc_key: string;
-  enc_sig: string;
-  name: string;
-  grp: string;
-  host: string;
-  status: string;
-  away: string;
-  last_seen: number;
-}
-
-function toDevice(r: DeviceSqlRow): DeviceRow {
-  return {
-    id: r.id,
-    spki: r.spki,
-    enc: { key: r.enc_key, sig: r.enc_sig },
-    profile: { name: r.name, group: r.grp, host: r.host, status: r.status as DeviceRow['profile']['status'], away: r.away },
-    lastSeen: r.last_seen,
-  };
-}
 
 /** A copy of a device row that callers may share but not change. */
 function frozenCopy(row: DeviceRow): DeviceRow {
@@ -206,7 +183,7 @@ export class SqliteStore implements RelayStore {
       deleteLog: db.prepare<[string]>('DELETE FROM mailbox WHERE recipient = ?'),
     };
     this.epochValue = this.loadEpoch();
-    for (const row of this.s.devices.all()) this.remember(frozenCopy(toDevice(row)));
+    for (const row of this.s.devices.all()) this.remember(frozenCopy(deviceFromSql(row)));
     this.one = db.transaction((w: QueuedWrite) => w.run());
     this.batch = db.transaction((writes: QueuedWrite[]) => {
       for (const w of writes) {

@@ -1,0 +1,256 @@
+/**
+ * The rules of relay-store.ts, the same cases against both stores: the
+ * embedded SQLite one and PostgreSQL (a fresh schema per test, skipped with
+ * the reason printed when the database does not answer). Mailboxes (seqs,
+ * duplicates, pages, quota, expiry, reopening), devices, and groups. What
+ * only one store has is tested in sqlite-store.test.ts (group commit, kill
+ * -9, schema upgrade) and postgres-store.test.ts (two instances at once).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { PostgresStore } from './postgres-store.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { groupMailbox, type DeviceRow, type GroupRow, type NewEntry, type RelayStore } from './relay-store.js';
+import { RELAY_DB_FILE, SqliteStore } from './sqlite-store.js';
+
+const PG_URL = process.env.PIGEON_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function pgProblem(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    return null;
+  } catch (err) {
+    return (err as Error).message || String(err);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+const pgUnreachable = await pgProblem();
+if (pgUnreachable) console.warn(`relay store tests on PostgreSQL skipped: ${PG_URL} is not reachable (${pgUnreachable})`);
+
+const open: RelayStore[] = [];
+const dirs: string[] = [];
+const schemas: string[] = [];
+
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+afterAll(async () => {
+  if (pgUnreachable || schemas.length === 0) return;
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  for (const s of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  await c.end();
+});
+
+/** A place a store lives (a database file, a schema): open() opens it, again after a close. */
+interface Place {
+  open(): Promise<RelayStore>;
+}
+
+function keep<T extends RelayStore>(s: T): T {
+  open.push(s);
+  return s;
+}
+
+const stores: Array<[string, () => Place, boolean]> = [
+  [
+    'SqliteStore',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pigeon-relay-store-'));
+      dirs.push(dir);
+      return { open: async () => keep(new SqliteStore(join(dir, RELAY_DB_FILE))) };
+    },
+    false,
+  ],
+  [
+    'PostgresStore',
+    () => {
+      const schema = `pigeon_test_${randomBytes(6).toString('hex')}`;
+      schemas.push(schema);
+      return { open: async () => keep(await PostgresStore.open(PG_URL, { schema })) };
+    },
+    pgUnreachable !== null,
+  ],
+];
+
+const [A, B, C, D] = ['a', 'b', 'c', 'd'].map((ch) => ch.repeat(26)) as [string, string, string, string];
+const [ALICE, BOB, CAROL] = [A, B, C];
+
+let m = 0;
+function entry(over: Partial<NewEntry> = {}): NewEntry {
+  m++;
+  return { recipient: BOB, sender: ALICE, msgId: m.toString(16).padStart(32, '0'), ts: 1_000_000 + m, body: `{"ct":"${m}"}`, ...over };
+}
+const GID = '1'.repeat(32);
+
+function group(members: string[], over: Partial<GroupRow> = {}): GroupRow {
+  return { gid: GID, name: 'Sales', owner: members[0]!, created: 1000, members: members.map((id) => ({ id, joined: 0 })), ...over };
+}
+
+let n = 0;
+async function post(store: RelayStore, sender: string): Promise<number> {
+  n++;
+  return (await store.put({ recipient: groupMailbox(GID), sender, msgId: n.toString(16).padStart(32, '0'), ts: 1000 + n, body: `{"n":${n}}` })).seq;
+}
+
+for (const [name, place, skip] of stores) {
+  const make = (): Promise<RelayStore> => place().open();
+
+  describe.skipIf(skip)(`${name} mailboxes and devices`, () => {
+    it('gives each mailbox its own strictly increasing seq, never reused after ack', async () => {
+      const s = await make();
+      expect(await s.lastSeq(BOB)).toBe(0);
+      const seqs = [];
+      for (let i = 0; i < 5; i++) seqs.push((await s.put(entry())).seq);
+      expect(seqs).toEqual([1, 2, 3, 4, 5]);
+      expect((await s.put(entry({ recipient: CAROL }))).seq).toBe(1);
+      expect(await s.ack(BOB, 5)).toBe(5);
+      expect(await s.page(BOB, 0, 100)).toEqual([]);
+      expect(await s.lastSeq(BOB)).toBe(5);
+      expect((await s.put(entry())).seq).toBe(6);
+    });
+
+    it('keeps seq, entries, devices and the epoch across a reopen; a new store has a new epoch', async () => {
+      const where = place();
+      const s1 = await where.open();
+      const epoch = await s1.epoch();
+      expect(epoch).toMatch(/^[0-9a-f]{32}$/);
+      const device: DeviceRow = { id: ALICE, spki: 'AAAA', enc: { key: 'k'.repeat(44), sig: 'sig' }, profile: { name: 'Alice', group: 'Ops', host: 'pc1', status: 'online', away: '' }, lastSeen: 1_764_003_600_123 };
+      await s1.upsertDevice(device);
+      await s1.put(entry());
+      await s1.put(entry());
+      await s1.ack(BOB, 2);
+      await s1.put(entry());
+      await s1.close();
+
+      const s2 = await where.open();
+      expect(await s2.epoch()).toBe(epoch);
+      expect(await s2.device(ALICE)).toEqual(device);
+      expect((await s2.page(BOB, 0, 10)).map((e) => e.seq)).toEqual([3]);
+      expect((await s2.put(entry())).seq).toBe(4);
+      expect(await s2.lastSeq(BOB)).toBe(4);
+      expect(await (await make()).epoch()).not.toBe(epoch);
+    });
+
+    it('dedups on (recipient, sender, msgId) and answers the original seq', async () => {
+      const s = await make();
+      const e = entry();
+      expect(await s.put(e)).toEqual({ seq: 1, duplicate: false });
+      expect(await s.put({ ...e, body: '{"other":1}' })).toEqual({ seq: 1, duplicate: true });
+      // Same id from another sender, or to another recipient, is another message.
+      expect(await s.put({ ...e, sender: CAROL })).toEqual({ seq: 2, duplicate: false });
+      expect(await s.put({ ...e, recipient: CAROL })).toEqual({ seq: 1, duplicate: false });
+      const page = await s.page(BOB, 0, 10);
+      expect(page).toHaveLength(2);
+      expect(page[0]!.body).toBe(e.body);
+      expect(await s.usage(BOB)).toEqual({ count: 2, bytes: e.body.length * 2 });
+      // The duplicate burnt no seq.
+      expect(await s.lastSeq(BOB)).toBe(2);
+    });
+
+    it('pages in seq order after a cursor, at most limit', async () => {
+      const s = await make();
+      for (let i = 0; i < 10; i++) await s.put(entry());
+      expect((await s.page(BOB, 0, 4)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect((await s.page(BOB, 4, 4)).map((e) => e.seq)).toEqual([5, 6, 7, 8]);
+      expect((await s.page(BOB, 8, 4)).map((e) => e.seq)).toEqual([9, 10]);
+      expect(await s.page(BOB, 10, 4)).toEqual([]);
+      const [first] = await s.page(BOB, 0, 1);
+      expect(first).toMatchObject({ seq: 1, sender: ALICE });
+    });
+
+    it('enforces the quota on new entries but still answers duplicates', async () => {
+      const s = await make();
+      const first = entry();
+      await s.put(first, 2);
+      await s.put(entry(), 2);
+      const err = await s.put(entry(), 2).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PigeonError);
+      expect((err as PigeonError).code).toBe(ErrorCodes.RELAY_QUOTA);
+      expect(await s.put(first, 2)).toEqual({ seq: 1, duplicate: true });
+      expect((await s.usage(BOB)).count).toBe(2);
+      // Another mailbox is not affected; an ack makes room.
+      expect((await s.put(entry({ recipient: CAROL }), 2)).seq).toBe(1);
+      await s.ack(BOB, 1);
+      expect((await s.put(entry(), 2)).seq).toBe(3);
+    });
+
+    it('expires entries older than a time in every mailbox', async () => {
+      const s = await make();
+      await s.put(entry({ ts: 100 }));
+      await s.put(entry({ ts: 200 }));
+      await s.put(entry({ ts: 300 }));
+      await s.put(entry({ recipient: CAROL, ts: 150 }));
+      expect(await s.expire(250)).toBe(3);
+      expect((await s.page(BOB, 0, 10)).map((e) => e.seq)).toEqual([3]);
+      expect(await s.page(CAROL, 0, 10)).toEqual([]);
+      expect(await s.lastSeq(CAROL)).toBe(1);
+    });
+
+    it('updates a device in place', async () => {
+      const s = await make();
+      const d: DeviceRow = { id: ALICE, spki: 'AAAA', enc: { key: 'k', sig: 's' }, profile: { name: 'A', group: '', host: '', status: 'online', away: '' }, lastSeen: 1 };
+      await s.upsertDevice(d);
+      await s.upsertDevice({ ...d, profile: { ...d.profile, status: 'away', away: 'lunch' }, lastSeen: 2 });
+      expect(await s.devices()).toEqual([{ ...d, profile: { ...d.profile, status: 'away', away: 'lunch' }, lastSeen: 2 }]);
+      expect(await s.device(BOB)).toBeNull();
+    });
+  });
+
+  describe.skipIf(skip)(`${name} groups`, () => {
+    it('creates a group once: a second create with the same id returns the first, unchanged', async () => {
+      const s = await make();
+      const g = await s.createGroup(group([A, B, C]));
+      expect(g).toEqual(group([A, B, C]));
+      expect(await s.createGroup(group([D], { name: 'Other', owner: D }))).toEqual(g);
+      expect(await s.group(GID)).toEqual(g);
+      expect(await s.group('2'.repeat(32))).toBeNull();
+      expect((await s.groupsOf(B)).map((x) => x.gid)).toEqual([GID]);
+      expect(await s.groupsOf(D)).toEqual([]);
+    });
+
+    it('adds members at the log\'s last seq, in order of joining, once each', async () => {
+      const s = await make();
+      await s.createGroup(group([A, B]));
+      for (let i = 0; i < 3; i++) await post(s, A);
+      const g = await s.addGroupMembers(GID, [C, B]);
+      expect(g!.members).toEqual([
+        { id: A, joined: 0 },
+        { id: B, joined: 0 },
+        { id: C, joined: 3 },
+      ]);
+      expect(await s.addGroupMembers('2'.repeat(32), [C])).toBeNull();
+    });
+
+    it('removing the owner passes ownership to the earliest member; removing the last deletes the group and its log, but never reuses its seqs', async () => {
+      const s = await make();
+      await s.createGroup(group([A, B, C]));
+      await post(s, A);
+      await post(s, B);
+      expect((await s.removeGroupMember(GID, A))!.owner).toBe(B);
+      expect((await s.removeGroupMember(GID, B))!.owner).toBe(C);
+      expect(await s.removeGroupMember(GID, C)).toBeNull();
+      expect(await s.group(GID)).toBeNull();
+      expect(await s.page(groupMailbox(GID), 0, 10)).toEqual([]);
+      expect(await s.groupsOf(C)).toEqual([]);
+      expect(await s.lastSeq(groupMailbox(GID))).toBe(2);
+    });
+
+    it('keeps one log per group with its own seqs, stored once whatever the number of members', async () => {
+      const s = await make();
+      await s.createGroup(group([A, B, C, D]));
+      const seqs = [await post(s, A), await post(s, B), await post(s, A)];
+      expect(seqs).toEqual([1, 2, 3]);
+      expect((await s.usage(groupMailbox(GID))).count).toBe(3);
+      expect((await s.page(groupMailbox(GID), 1, 10)).map((e) => e.seq)).toEqual([2, 3]);
+    });
+  });
+}
