@@ -11,10 +11,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import type { TransferInfo } from '../../shared/api/control-api.js';
 import { loadOrCreateSelfSigned } from '../../relay/tls-cert.js';
-import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
-import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+import { pigeon } from '../support/cli-peer.js';
+import { remoteOnline, RelayPeers } from '../support/relay-peer-setup.js';
+import { RelayProcess } from '../support/relay-process.js';
 import { dropSchema, freshPrefix, freshSchema, NATS_URL, PG_URL, scaleOutUnavailable } from '../support/scaleout-services.js';
 
 const unavailable = await scaleOutUnavailable();
@@ -22,15 +23,16 @@ if (unavailable) console.warn(`relay files scale-out test skipped: ${unavailable
 
 let work: string;
 let schema: string;
-const running: Array<{ stop(): Promise<void> }> = [];
+let net: RelayPeers;
 
 beforeEach(() => {
   work = mkdtempSync(join(tmpdir(), 'pigeon-files-scaleout-'));
   schema = freshSchema();
+  net = new RelayPeers(work);
 });
 
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
+  await net.stop();
   if (!unavailable) await dropSchema(schema);
   rmSync(work, { recursive: true, force: true });
 });
@@ -39,27 +41,18 @@ describe.skipIf(unavailable !== null)('files left on a scale-out relay', () => {
   it('a file left through instance 1 is fetched through instance 2 from the shared blob folder, then deleted', async () => {
     await loadOrCreateSelfSigned(join(work, 'cert'));
     const prefix = freshPrefix();
-    const instance = (n: number): RelayProcess => {
-      const r = new RelayProcess([
-        ...['--port', '0', '--host', '127.0.0.1', '--data', join(work, `instance-${n}`), '--blob-dir', join(work, 'shared-blobs')],
-        ...['--store', PG_URL, '--store-schema', schema, '--bus', NATS_URL, '--bus-prefix', prefix],
-        ...['--cert', join(work, 'cert', 'relay-cert.pem'), '--key', join(work, 'cert', 'relay-key.pem')],
-      ]);
-      running.push(r);
-      return r;
-    };
+    const instance = (n: number): RelayProcess =>
+      net.add(
+        new RelayProcess([
+          ...['--port', '0', '--host', '127.0.0.1', '--data', join(work, `instance-${n}`), '--blob-dir', join(work, 'shared-blobs')],
+          ...['--store', PG_URL, '--store-schema', schema, '--bus', NATS_URL, '--bus-prefix', prefix],
+          ...['--cert', join(work, 'cert', 'relay-cert.pem'), '--key', join(work, 'cert', 'relay-key.pem')],
+        ]),
+      );
     const [r1, r2] = await Promise.all([instance(1).listening, instance(2).listening]);
-    const peer = async (name: string, r: RelayListening, extra: string[] = []): Promise<PeerProcess> => {
-      const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${r.port}`, '--relay-fingerprint', r.fingerprint, ...extra];
-      const p = new PeerProcess({ home: join(work, name), name, args });
-      running.push(p);
-      await p.ready();
-      return p;
-    };
-    const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.online && e.peer.remote;
 
-    const alice = await peer('Alice', r1);
-    let bob = await peer('Bob', r2);
+    const alice = await net.peer('Alice', r1);
+    let bob = await net.peer('Bob', r2);
     await alice.waitFor(remoteOnline('Bob'));
     await bob.stop();
     await alice.waitFor((e) => e.type === 'peer-offline' && e.peer.name === 'Bob');
@@ -71,7 +64,7 @@ describe.skipIf(unavailable !== null)('files left on a scale-out relay', () => {
     const left = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TransferInfo;
     expect(left.state).toBe('relayed');
 
-    bob = await peer('Bob', r2, ['--accept-from', 'Alice', '--downloads', join(work, 'inbox')]);
+    bob = await net.peer('Bob', r2, ['--accept-from', 'Alice', '--downloads', join(work, 'inbox')]);
     await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'done', 60000);
     expect(createHash('sha256').update(readFileSync(join(work, 'inbox', 'plan.bin'))).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
     await alice.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'done', 30000);

@@ -14,38 +14,25 @@ import { BLOB_PATH, BlobError } from '../../shared/protocol/blob-http.js';
 import { createRelay, type Relay } from '../../relay/relay-server.js';
 import { BlobClient } from '../../core/relay-client/blob-client.js';
 import type { Identity } from '../../core/identity/identity.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
-import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+import { pigeon, removeHome, tempHome, type PeerProcess } from '../support/cli-peer.js';
+import { remoteOnline, RelayPeers } from '../support/relay-peer-setup.js';
+import type { RelayListening } from '../support/relay-process.js';
 import { Client, clients, makeDevice, type Device } from '../support/relay-ws-client.js';
 
 let work: string;
-const running: Array<{ stop(): Promise<void> }> = [];
+let net: RelayPeers;
 
 beforeEach(() => {
   work = tempHome('relay-files');
+  net = new RelayPeers(work);
 });
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.ws.terminate();
-  await Promise.all(running.splice(0).map((p) => p.stop()));
+  await net.stop();
   removeHome(work);
 });
 
-function startRelay(args: string[] = [], port = 0): RelayProcess {
-  const r = new RelayProcess(['--port', String(port), '--host', '127.0.0.1', '--data', join(work, 'relay'), ...args]);
-  running.push(r);
-  return r;
-}
-
-async function startPeer(name: string, relay: RelayListening, extra: string[] = []): Promise<PeerProcess> {
-  const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${relay.port}`, '--relay-fingerprint', relay.fingerprint, ...extra];
-  const p = new PeerProcess({ home: join(work, name), name, args });
-  running.push(p);
-  await p.ready();
-  return p;
-}
-
-const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.online && e.peer.remote;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** Every file under a folder, recursively. */
@@ -60,8 +47,8 @@ function filesUnder(dir: string): string[] {
 
 /** Bob registered at the relay, then gone: Alice sees him offline but known to the relay. */
 async function bobAway(relay: RelayListening): Promise<PeerProcess> {
-  const alice = await startPeer('Alice', relay);
-  const bob = await startPeer('Bob', relay);
+  const alice = await net.peer('Alice', relay);
+  const bob = await net.peer('Bob', relay);
   await alice.waitFor(remoteOnline('Bob'));
   await bob.stop();
   await alice.waitFor((e) => e.type === 'peer-offline' && e.peer.name === 'Bob');
@@ -78,7 +65,7 @@ async function until(check: () => boolean, ms = 20000): Promise<void> {
 
 describe('files left on the relay', () => {
   it('leaves a folder for an offline colleague, encrypted; survives kill -9 of the relay; arrives intact on accept; the blobs are then deleted', async () => {
-    const relayProc = startRelay();
+    const relayProc = net.relay();
     const relay = await relayProc.listening;
     const alice = await bobAway(relay);
 
@@ -111,10 +98,10 @@ describe('files left on the relay', () => {
 
     // Acknowledged means durable: a kill -9 now loses nothing.
     await relayProc.kill9();
-    const again = startRelay([], relay.port);
+    const again = net.relay([], relay.port);
     await again.listening;
 
-    const bob = await startPeer('Bob', relay, ['--downloads', join(work, 'inbox')]);
+    const bob = await net.peer('Bob', relay, ['--downloads', join(work, 'inbox')]);
     const offered = (await bob.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'in' && e.transfer.state === 'offered', 30000)) as Extract<PeerEvent, { type: 'transfer' }>;
     expect(offered.transfer).toMatchObject({ id: relayed.id, fileCount: 4, totalBytes: relayed.totalBytes });
     const acc = await pigeon(['accept', '--home', join(work, 'Bob'), relayed.id.slice(0, 8)]);
@@ -131,7 +118,7 @@ describe('files left on the relay', () => {
   }, 180_000);
 
   it('refuses files beyond the recipient\'s quota up front, with a clear error; the offer waits for the colleague', async () => {
-    const relay = await startRelay(['--file-quota', '1M']).listening;
+    const relay = await net.relay(['--file-quota', '1M']).listening;
     await bobAway(relay);
     const file = join(work, 'video.bin');
     writeFileSync(file, randomBytes(3 * 1024 * 1024));
@@ -146,7 +133,7 @@ describe('files left on the relay', () => {
 
 describe('answers to files left on the relay', () => {
   it('a decline reaches the sender and deletes the blobs; a sender\'s cancel withdraws the offer', async () => {
-    const relay = await startRelay().listening;
+    const relay = await net.relay().listening;
     const alice = await bobAway(relay);
     const blobDir = join(work, 'relay', 'blobs');
     const leave = async (name: string): Promise<TransferInfo> => {
@@ -164,7 +151,7 @@ describe('answers to files left on the relay', () => {
     expect((await pigeon(['cancel', '--home', join(work, 'Alice'), withdrawn.id.slice(0, 8)])).code).toBe(0);
     await until(() => filesUnder(blobDir).length === 1);
 
-    const bob = await startPeer('Bob', relay);
+    const bob = await net.peer('Bob', relay);
     await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === declined.id && e.transfer.state === 'offered', 30000);
     await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === withdrawn.id && e.transfer.state === 'canceled', 30000);
     expect((await pigeon(['decline', '--home', join(work, 'Bob'), declined.id.slice(0, 8)])).code).toBe(0);
@@ -175,7 +162,7 @@ describe('answers to files left on the relay', () => {
 
 describe('choosing files left on the relay', () => {
   it('accepting some files fetches only those; every blob of the transfer is deleted after', async () => {
-    const relay = await startRelay().listening;
+    const relay = await net.relay().listening;
     const alice = await bobAway(relay);
     const folder = join(work, 'Pick');
     mkdirSync(folder);
@@ -186,7 +173,7 @@ describe('choosing files left on the relay', () => {
     expect(r.code, r.stderr).toBe(0);
     const left = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TransferInfo;
 
-    const bob = await startPeer('Bob', relay, ['--downloads', join(work, 'inbox')]);
+    const bob = await net.peer('Bob', relay, ['--downloads', join(work, 'inbox')]);
     await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'offered', 30000);
     // Entries: 0 Pick, 1 Pick/a-wanted.bin, 2 Pick/b-unwanted.bin
     expect((await pigeon(['accept', '--home', join(work, 'Bob'), left.id.slice(0, 8), '--files', '1'])).code).toBe(0);
@@ -201,7 +188,7 @@ describe('choosing files left on the relay', () => {
 describe('expired files', () => {
   it('a file that expired on the relay fails on accept with a clear reason, and the sender hears it', async () => {
     const inproc = createRelay({ port: 0, host: '127.0.0.1', dataDir: join(work, 'relay'), logger: { log() {} }, timing: { expiryEveryMs: 100, fileTtlMs: 1500 } });
-    running.push(inproc);
+    net.add(inproc);
     await inproc.start();
     const relay: RelayListening = { port: inproc.port, url: inproc.url, fingerprint: inproc.fingerprint };
     const alice = await bobAway(relay);
@@ -211,7 +198,7 @@ describe('expired files', () => {
     const left = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as TransferInfo;
     await until(() => filesUnder(join(work, 'relay', 'blobs')).length === 0, 10000);
 
-    const bob = await startPeer('Bob', relay, ['--accept-from', 'Alice']);
+    const bob = await net.peer('Bob', relay, ['--accept-from', 'Alice']);
     const failed = await bob.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'failed', 30000);
     expect((failed as Extract<PeerEvent, { type: 'transfer' }>).transfer.error).toMatch(/no longer on the relay/);
     const told = await alice.waitFor((e) => e.type === 'transfer' && e.transfer.id === left.id && e.transfer.state === 'canceled', 30000);
@@ -232,7 +219,7 @@ describe('the relay\'s blob requests', () => {
       ...(opts.fileQuota ? { fileQuota: opts.fileQuota } : {}),
       timing: { expiryEveryMs: 100, ...(opts.fileTtlMs ? { fileTtlMs: opts.fileTtlMs } : {}) },
     });
-    running.push(relay);
+    net.add(relay);
     await relay.start();
   }
 
