@@ -4,7 +4,7 @@
  * iptux (which never sets the option). Incoming text is decoded as UTF-8 when
  * the option is set or the bytes are valid UTF-8, else as GB18030 (a superset
  * of GBK, decoding every GBK byte sequence). Outgoing text uses the charset
- * the peer showed it reads (see IpmsgPeerCharset in contact.ts).
+ * the peer showed it reads (IpmsgContact.charset in contact-book.ts).
  */
 import iconv from 'iconv-lite';
 
