@@ -8,7 +8,9 @@
  * after a restart the engine still knows which contacts speak IPMsg.
  */
 import { createHash } from 'node:crypto';
+import { MAX_LABEL_CHARS } from '../../shared/protocol/constants.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
+import type { Sighting } from '../discovery/discovery-source.js';
 import type { Store } from '../store/store.js';
 import type { Charset } from './charset.js';
 
@@ -45,6 +47,23 @@ export function contactId(user: string, host: string): string {
 /** Is this an iptux peer? Its version field says so (observed: "1_iptux 0.8.3"). */
 export function isIptux(version: string): boolean {
   return /iptux/i.test(version);
+}
+
+/** The contact as the peer directory sees it: online (away when absent) for ttlMs, labels cut as native ones are. */
+export function sightingOf(c: IpmsgContact, ttlMs: number): Sighting {
+  return {
+    id: c.id,
+    name: c.nickname.slice(0, MAX_LABEL_CHARS),
+    group: c.group.slice(0, MAX_LABEL_CHARS),
+    host: c.host.slice(0, MAX_LABEL_CHARS),
+    port: c.port,
+    status: c.absent ? 'away' : 'online',
+    away: '',
+    address: c.address,
+    source: 'ipmsg',
+    ttlMs,
+    protocol: 'ipmsg',
+  };
 }
 
 /** The charset to read a contact's text in, or null to judge by the bytes. */

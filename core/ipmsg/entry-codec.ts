@@ -4,8 +4,9 @@
  *  - IPMsg for Windows (UTF-8 extension): `NUL \n UN:user \n HN:host \n NN:nick \n GN:group \n VS:…`
  *    in UTF-8, which wins over the legacy-charset names before it;
  *  - iptux: `NUL icon NUL encoding NUL` (encoding e.g. "utf-8").
- * Message: `text NUL attachment-list NUL …`.
+ * Message: `text NUL attachment-list NUL …`. Answer (RECVMSG, READMSG): the packet number.
  */
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { decodeText, encodeText, guessCharset, type Charset } from './charset.js';
 import { MAX_LABEL_BYTES } from './constants.js';
 import { splitNul } from './packet-codec.js';
@@ -104,4 +105,11 @@ export function messageAttachments(extra: Buffer): Buffer | null {
   const j = rest.indexOf(0);
   const list = j < 0 ? rest : rest.subarray(0, j);
   return list.length > 0 ? list : null;
+}
+
+/** The packet number an answer refers to (RECVMSG, READMSG extra): decimal, maybe NUL-terminated. */
+export function packetRef(extra: Buffer): number {
+  const text = extra.toString('latin1').split('\0')[0]!.trim();
+  if (!/^\d{1,15}$/.test(text)) throw new PigeonError(ErrorCodes.PROTOCOL, 'IPMsg answer without a packet number');
+  return Number(text);
 }

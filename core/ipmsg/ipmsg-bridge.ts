@@ -9,14 +9,14 @@
  */
 import dgram from 'node:dgram';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import type { DiscoverySink, DiscoverySource, Sighting } from '../discovery/discovery-source.js';
+import type { DiscoverySink, DiscoverySource } from '../discovery/discovery-source.js';
 import { lanInterfaces } from '../discovery/interfaces.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { encodeText, type Charset } from './charset.js';
 import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
-import { ContactBook, contactId, isIptux, readCharset, type IpmsgContact } from './contact-book.js';
-import { messageAttachments, messageText } from './entry-codec.js';
+import { ContactBook, contactId, isIptux, readCharset, sightingOf, type IpmsgContact } from './contact-book.js';
+import { messageAttachments, messageText, packetRef } from './entry-codec.js';
 import { contactFromEntry, contactFromPacket } from './contact-from-packet.js';
 import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
 import { parsePacket, type IpmsgPacket } from './packet-codec.js';
@@ -35,6 +35,8 @@ const ttlFor = (refreshMs: number): number => Math.round((refreshMs * 13) / 6);
 export const IPMSG_TTL_MS = ttlFor(IPMSG_REFRESH_MS);
 /** ANSENTRY is delayed by a random 0..ANSWER_SPREAD_MS, as the official client does below 50 hosts (1023 ms). */
 const ANSWER_SPREAD_MS = 1000;
+/** Charset of broadcasts and of contacts whose charset is unknown: GBK, what Feiq and Chinese IPMsg read (docs/protocol/ipmsg.md §6). */
+const LEGACY_CHARSET: Charset = 'gbk';
 
 export type { IpmsgSelf };
 
@@ -47,8 +49,6 @@ export interface IpmsgBridgeInit {
   broadcast: 'auto' | string[];
   /** Extra unicast or broadcast targets (host or host:port; the port part is ignored, IPMsg is on its own port). */
   extraAddresses: string[];
-  /** Charset of our broadcasts and of messages to contacts whose charset is unknown. */
-  charset?: Charset;
   /**
    * Take other Pigeons' IPMsg packets as contacts too (tests of two bridges). Off in a peer: another Pigeon
    * is reached natively, encrypted, and must not also turn up as an unencrypted IPMsg twin.
@@ -79,8 +79,11 @@ export class IpmsgBridge implements DiscoverySource {
   private readonly answerTimers = new Set<NodeJS.Timeout>();
   private readonly channels = new Map<string, IpmsgChannel>();
   private readonly memories = new Map<string, ContactMemory>();
-  private readonly online = new Map<string, number>();
+  /** Contacts seen since their last BR_EXIT or unanswered message. */
+  private readonly online = new Set<string>();
   private readonly port: number;
+  private readonly refreshMs: number;
+  private readonly ttlMs: number;
   /** File transfers, when their TCP side is open (entries then advertise FILEATTACHOPT). */
   files: IpmsgTransfers | null = null;
 
@@ -90,13 +93,9 @@ export class IpmsgBridge implements DiscoverySource {
   ) {
     this.book = new ContactBook(deps.store);
     this.port = init.port ?? IPMSG_PORT;
+    this.refreshMs = init.refreshMs ?? IPMSG_REFRESH_MS;
+    this.ttlMs = ttlFor(this.refreshMs);
     this.writer = new PacketWriter(deps.self, () => this.files !== null, deps.clock.now());
-  }
-
-  /** The address and port the bridge listens on (after start). */
-  get address(): { address: string; port: number } | null {
-    const a = this.socket?.address();
-    return a ? { address: a.address, port: a.port } : null;
   }
 
   /** The address the bridge is bound to, if one was given (file requests are sent from it). */
@@ -178,7 +177,7 @@ export class IpmsgBridge implements DiscoverySource {
    * everything is sent.
    */
   private broadcastEntry(command: number): Promise<void> {
-    const data = this.writer.entry(command, this.init.charset ?? 'gbk', false);
+    const data = this.writer.entry(command, LEGACY_CHARSET, false);
     const sends = this.targets().map((t) => this.sendRaw(data, t.address, t.port));
     for (const c of this.book.all()) if (this.online.has(c.id)) sends.push(this.sendRaw(this.writer.entry(command, c.charset, c.utf8), c.address, c.port));
     return Promise.all(sends).then(() => {});
@@ -218,7 +217,7 @@ export class IpmsgBridge implements DiscoverySource {
       // Every client answers a BR_ENTRY with ANSENTRY: that renews its sighting.
       void this.broadcastEntry(Cmd.BR_ENTRY);
       this.scheduleRefresh();
-    }, this.init.refreshMs ?? IPMSG_REFRESH_MS);
+    }, this.refreshMs);
     this.refreshTimer.unref();
   }
 
@@ -244,6 +243,7 @@ export class IpmsgBridge implements DiscoverySource {
   }
 
   private handle(p: IpmsgPacket, address: string, port: number): void {
+    const id = contactId(p.user, p.host);
     switch (p.command) {
       case Cmd.BR_ENTRY:
         this.entry(p, address, port);
@@ -253,13 +253,11 @@ export class IpmsgBridge implements DiscoverySource {
       case Cmd.BR_ABSENCE:
         this.entry(p, address, port);
         return;
-      case Cmd.BR_EXIT: {
-        const id = contactId(p.user, p.host);
+      case Cmd.BR_EXIT:
         this.online.delete(id);
         this.channels.get(id)?.close('the contact left');
         this.deps.sink.gone(id, 'ipmsg');
         return;
-      }
       case Cmd.SENDMSG:
         this.message(p, address, port);
         return;
@@ -268,23 +266,23 @@ export class IpmsgBridge implements DiscoverySource {
         this.known(p, address, port)?.confirmed(packetRef(p.extra));
         return;
       case Cmd.RELEASEFILES:
-        this.files?.released(contactId(p.user, p.host), packetRef(p.extra));
+        this.files?.released(id, packetRef(p.extra));
         return;
       case Cmd.READMSG: {
-        const channel = this.known(p, address, port);
-        channel?.opened(packetRef(p.extra));
-        const c = this.book.get(contactId(p.user, p.host));
-        if (c && p.options & MsgOpt.READCHECK) this.sendTo(c, Cmd.ANSREADMSG, 0, String(packetRef(p.extra)));
+        const ref = packetRef(p.extra);
+        this.known(p, address, port)?.opened(ref);
+        const c = this.book.get(id);
+        if (c && p.options & MsgOpt.READCHECK) this.sendTo(c, Cmd.ANSREADMSG, 0, String(ref));
         return;
       }
       case Cmd.GETABSENCEINFO: {
-        const c = this.book.get(contactId(p.user, p.host));
+        const c = this.book.get(id);
         const s = this.deps.self();
         if (c) this.sendTo(c, Cmd.SENDABSENCEINFO, 0, s.status === 'online' ? 'Not absence mode' : s.away || s.status);
         return;
       }
       case Cmd.GETINFO: {
-        const c = this.book.get(contactId(p.user, p.host));
+        const c = this.book.get(id);
         if (c) this.sendTo(c, Cmd.SENDINFO, 0, 'Pigeon (IPMsg bridge)');
         return;
       }
@@ -299,8 +297,7 @@ export class IpmsgBridge implements DiscoverySource {
     const spread = this.deps.random.next() * ANSWER_SPREAD_MS;
     const t = setTimeout(() => {
       this.answerTimers.delete(t);
-      const data = c ? this.writer.entry(Cmd.ANSENTRY, c.charset, c.utf8) : this.writer.entry(Cmd.ANSENTRY, this.init.charset ?? 'gbk', false);
-      void this.sendRaw(data, address, port);
+      void this.sendRaw(this.writer.entry(Cmd.ANSENTRY, c?.charset ?? LEGACY_CHARSET, c?.utf8 ?? false), address, port);
     }, spread);
     t.unref();
     this.answerTimers.add(t);
@@ -310,7 +307,7 @@ export class IpmsgBridge implements DiscoverySource {
   private entry(p: IpmsgPacket, address: string, port: number): IpmsgContact {
     const prev = this.book.get(contactId(p.user, p.host));
     const wasOnline = prev ? this.online.has(prev.id) : false;
-    const c = contactFromEntry(p, address, port, prev, this.init.charset ?? 'gbk');
+    const c = contactFromEntry(p, address, port, prev, LEGACY_CHARSET);
     this.book.put(c);
     this.sighted(c);
     // Our broadcast reached iptux in the legacy charset: tell it ours once more in UTF-8 (a BR_ENTRY is answered by answerEntry).
@@ -321,7 +318,7 @@ export class IpmsgBridge implements DiscoverySource {
   /** A packet from a contact that did not announce itself (or whose entry we missed): known from the header. */
   private contactFrom(p: IpmsgPacket, address: string, port: number): IpmsgContact {
     const known = this.book.get(contactId(p.user, p.host));
-    const changed = contactFromPacket(p, address, port, known, this.init.charset ?? 'gbk');
+    const changed = contactFromPacket(p, address, port, known, LEGACY_CHARSET);
     if (changed) this.book.put(changed);
     const c = changed ?? known!;
     this.sighted(c);
@@ -335,21 +332,8 @@ export class IpmsgBridge implements DiscoverySource {
   }
 
   private sighted(c: IpmsgContact): void {
-    this.online.set(c.id, this.deps.clock.now());
-    const s: Sighting = {
-      id: c.id,
-      name: c.nickname.slice(0, 64),
-      group: c.group.slice(0, 64),
-      host: c.host.slice(0, 64),
-      port: c.port,
-      status: c.absent ? 'away' : 'online',
-      away: '',
-      address: c.address,
-      source: 'ipmsg',
-      ttlMs: ttlFor(this.init.refreshMs ?? IPMSG_REFRESH_MS),
-      protocol: 'ipmsg',
-    };
-    this.deps.sink.seen(s);
+    this.online.add(c.id);
+    this.deps.sink.seen(sightingOf(c, this.ttlMs));
   }
 
   private channel(c: IpmsgContact): IpmsgChannel {
@@ -406,11 +390,4 @@ export class IpmsgBridge implements DiscoverySource {
       this.sendTo(c, Cmd.SENDMSG, MsgOpt.AUTORET, s.away || `I am ${s.status}.`);
     }
   }
-}
-
-/** The packet number an answer refers to (RECVMSG, READMSG extra): decimal, maybe NUL-terminated. */
-function packetRef(extra: Buffer): number {
-  const text = extra.toString('latin1').split('\0')[0]!.trim();
-  if (!/^\d{1,15}$/.test(text)) throw new PigeonError(ErrorCodes.PROTOCOL, 'IPMsg answer without a packet number');
-  return Number(text);
 }
