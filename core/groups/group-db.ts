@@ -44,6 +44,7 @@ export class GroupDb {
     this.s = {
       all: db.prepare<[], GroupSqlRow>('SELECT * FROM groups ORDER BY name, gid'),
       get: db.prepare<[string], GroupSqlRow>('SELECT * FROM groups WHERE gid = ?'),
+      position: db.prepare<[string], { member: number; cursor: number }>('SELECT member, cursor FROM groups WHERE gid = ?'),
       upsert: db.prepare<[string, string, string, string, number]>(
         `INSERT INTO groups (gid, name, owner, members, member, cursor) VALUES (?, ?, ?, ?, 1, ?)
          ON CONFLICT (gid) DO UPDATE SET name = excluded.name, owner = excluded.owner, members = excluded.members, member = 1,
@@ -73,6 +74,12 @@ export class GroupDb {
   get(gid: string): LocalGroup | null {
     const r = this.s.get.get(gid);
     return r ? toGroup(r) : null;
+  }
+
+  /** Whether we are a member and the cursor of the log, without reading the member list (every log entry asks). */
+  position(gid: string): { member: boolean; cursor: number } | null {
+    const r = this.s.position.get(gid);
+    return r ? { member: r.member === 1, cursor: r.cursor } : null;
   }
 
   /** The relay described a group we are in; a member who just joined starts reading at its `joined` seq. */

@@ -255,7 +255,7 @@ export class GroupService {
   }
 
   async onGroupDeliver(frame: GroupDeliverFrame): Promise<void> {
-    const g = this.db.get(frame.gid);
+    const g = this.db.position(frame.gid);
     if (!g?.member || frame.seq <= g.cursor) return;
     if (!frame.page) {
       const seen = this.syncing.get(frame.gid);
@@ -276,13 +276,13 @@ export class GroupService {
     const seen = this.syncing.get(gid);
     if (seen === undefined) return;
     this.syncing.delete(gid);
-    const cursor = Math.max(last, this.db.get(gid)?.cursor ?? 0);
+    const cursor = Math.max(last, this.db.position(gid)?.cursor ?? 0);
     if (!complete || seen > cursor) this.startSync(gid, cursor, seen);
   }
 
   /** A member's sender key came through our mailbox: keep it and open what waited for it. */
   onSenderKey(from: string, content: SenderKeyContent): void {
-    if (!this.db.get(content.gid)?.member) return;
+    if (!this.db.position(content.gid)?.member) return;
     this.db.saveSenderKey(content.gid, from, content.kid, Buffer.from(content.key, 'base64'));
     for (const frame of this.db.held(content.gid, from, content.kid)) {
       this.tryOpen(frame);
