@@ -12,8 +12,9 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BLOB_AUTH_WINDOW_MS, BlobHeaders, blobRequestMessage, parseBlobPath, type BlobAnswer, type BlobError } from '../shared/protocol/blob-http.js';
+import { BLOB_AUTH_WINDOW_MS, BLOB_PATH, BlobHeaders, blobRequestMessage, parseBlobPath, type BlobAnswer, type BlobError } from '../shared/protocol/blob-http.js';
 import { ErrorCodes, type ErrorCode } from '../shared/protocol/errors.js';
+import { DeviceId } from '../shared/protocol/schemas-common.js';
 import { deviceIdFromDigest } from '../shared/util/device-id.js';
 import type { BlobEntry, BlobStore } from './blob-store.js';
 import type { RelayLogger } from './log.js';
@@ -76,7 +77,7 @@ async function authenticate(ctx: BlobHttpContext, req: IncomingMessage, method: 
   if (!/^\d{1,16}$/.test(time) || Math.abs(ctx.now() - t) > BLOB_AUTH_WINDOW_MS) {
     throw new Refusal(401, ErrorCodes.RELAY_AUTH, `the request time is more than ${BLOB_AUTH_WINDOW_MS / 60000} minutes from the relay's clock`);
   }
-  const row = /^[a-z2-7]{26}$/.test(device) ? await ctx.store.device(device) : null;
+  const row = DeviceId.safeParse(device).success ? await ctx.store.device(device) : null;
   if (!row) throw new Refusal(401, ErrorCodes.RELAY_AUTH, 'the device is not registered at this relay');
   if (ctx.allow && !ctx.allow.has(device)) throw new Refusal(403, ErrorCodes.RELAY_AUTH, "this device is not on the relay's allowlist");
   const spki = Buffer.from(row.spki, 'base64');
@@ -107,7 +108,7 @@ export async function handleBlobRequest(ctx: BlobHttpContext, req: IncomingMessa
   });
   try {
     const where = parseBlobPath(pathname);
-    if (!where) throw new Refusal(404, ErrorCodes.BAD_REQUEST, 'not a blob path: /pigeon/1/blob/<recipient id>/<blob id>');
+    if (!where) throw new Refusal(404, ErrorCodes.BAD_REQUEST, `not a blob path: ${BLOB_PATH}/<recipient id>/<blob id>`);
     if (!['PUT', 'HEAD', 'GET', 'DELETE'].includes(method)) throw new Refusal(405, ErrorCodes.BAD_REQUEST, `method ${method} is not used on blobs`);
     device = await authenticate(ctx, req, method, pathname);
     const entry = await ctx.blobs.find(where.to, where.blob);
@@ -117,7 +118,7 @@ export async function handleBlobRequest(ctx: BlobHttpContext, req: IncomingMessa
         return await put(ctx, req, res, where, device, entry);
       case 'HEAD':
         if (!entry || !mayRead) throw new Refusal(404, ErrorCodes.TRANSFER_NOT_FOUND, 'no such blob');
-        res.writeHead(200, { 'Pigeon-Blob-Size': entry.size, 'Pigeon-Blob-Received': entry.received, 'Pigeon-Blob-Complete': String(entry.complete) }).end();
+        res.writeHead(200, { [BlobHeaders.size]: entry.size, [BlobHeaders.received]: entry.received, [BlobHeaders.complete]: String(entry.complete) }).end();
         return;
       case 'GET':
         if (!entry || device !== entry.to) throw new Refusal(404, ErrorCodes.TRANSFER_NOT_FOUND, 'no such blob');

@@ -6,8 +6,7 @@
  * is checked against the pinned fingerprint (as for the WebSocket) before a
  * single byte of a request is written on it. Bodies stream both ways.
  */
-import { sign } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createHash, sign } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
@@ -97,7 +96,7 @@ export class BlobClient {
     if (res.statusCode === 404) return null;
     if (res.statusCode !== 200) throw new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `the relay answered ${res.statusCode} to a blob status request`);
     const n = (h: string): number => Number(res.headers[h] ?? NaN);
-    return { size: n('pigeon-blob-size'), received: n('pigeon-blob-received'), complete: res.headers['pigeon-blob-complete'] === 'true' };
+    return { size: n(BlobHeaders.size), received: n(BlobHeaders.received), complete: res.headers[BlobHeaders.complete] === 'true' };
   }
 
   /** Uploads `body` (exactly size - offset bytes) from `offset`; resolves with the relay's answer once it is durable. */

@@ -38,10 +38,14 @@ export const BlobHeaders = {
   time: 'pigeon-time',
   /** ECDSA P-256 / SHA-256 (P1363, base64) by the device key over blobRequestMessage(). */
   signature: 'pigeon-signature',
-  /** PUT: the blob's whole size in bytes (ciphertext). */
+  /** PUT: the blob's whole size in bytes (ciphertext); also in HEAD's answer. */
   size: 'pigeon-blob-size',
   /** PUT: where this request's bytes start (the relay's offset, from HEAD, when resuming). */
   offset: 'pigeon-blob-offset',
+  /** HEAD's answer: bytes the relay holds. */
+  received: 'pigeon-blob-received',
+  /** HEAD's answer: `true` once the blob is whole. */
+  complete: 'pigeon-blob-complete',
 } as const;
 
 /** A blob id: 128 random bits in hex, chosen by the sender (a retried upload is recognised). */
@@ -54,8 +58,9 @@ export function blobRequestMessage(method: string, path: string, device: string,
 
 /** Splits a blob path into recipient and blob id, or null. */
 export function parseBlobPath(pathname: string): { to: string; blob: string } | null {
-  const m = /^\/pigeon\/1\/blob\/([a-z2-7]{26})\/([0-9a-f]{32})$/.exec(pathname);
-  return m ? { to: m[1]!, blob: m[2]! } : null;
+  if (!pathname.startsWith(`${BLOB_PATH}/`)) return null;
+  const [to = '', blob = '', ...rest] = pathname.slice(BLOB_PATH.length + 1).split('/');
+  return rest.length === 0 && DeviceId.safeParse(to).success && BlobId.safeParse(blob).success ? { to, blob } : null;
 }
 
 /** Number of chunks of a file of `size` bytes (an empty file has one empty chunk, so its end is authenticated too). */
