@@ -14,26 +14,15 @@ import { createPeer, silentLogger, systemClock, systemRandom, type Peer } from '
 import { Cmd, MsgOpt, Opt } from '../../core/ipmsg/constants.js';
 import type { PeerInfo } from '../../shared/api/control-api.js';
 import { freeUdpPort } from '../support/cli-peer.js';
-import { IpmsgClient } from '../support/ipmsg-client.js';
+import { FEIQ_VERSION, IpmsgClient, until } from '../support/ipmsg-client.js';
 
 const PIGEON = '127.0.0.71';
 const FEIQ = '127.0.0.72';
 const WIN = '127.0.0.73';
-const FEIQ_VERSION = '1_lbt6_0#128#000C29D7D8D4#0#0#0#4001#9';
 const gbk = (s: string): Buffer => iconv.encode(s, 'gbk');
 
 function packet(version: string, no: number, user: string, host: string, command: number, extra: Buffer | string): Buffer {
   return Buffer.concat([Buffer.from(`${version}:${no}:${user}:${host}:${command >>> 0}:`, 'latin1'), typeof extra === 'string' ? Buffer.from(extra, 'utf8') : extra]);
-}
-
-async function until<T>(get: () => T | undefined, what: string, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('IPMsg bridge with scripted clients', () => {

@@ -20,24 +20,13 @@ import { messageAttachments } from '../../core/ipmsg/entry-codec.js';
 import { parsePacket } from '../../core/ipmsg/packet-codec.js';
 import type { PeerInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { freeUdpPort } from '../support/cli-peer.js';
-import { IpmsgClient } from '../support/ipmsg-client.js';
+import { FEIQ_VERSION, IpmsgClient, until } from '../support/ipmsg-client.js';
 
 const PIGEON = '127.0.0.81';
 const CLIENT = '127.0.0.82';
-const FEIQ_VERSION = '1_lbt6_0#128#000C29D7D8D4#0#0#0#4001#9';
 
 function packet(no: number, command: number, extra: Buffer | string): Buffer {
   return Buffer.concat([Buffer.from(`${FEIQ_VERSION}:${no}:bob:pc02:${command >>> 0}:`, 'latin1'), typeof extra === 'string' ? Buffer.from(extra, 'latin1') : extra]);
-}
-
-async function until<T>(get: () => T | undefined, what: string, timeoutMs = 8000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Sends one request line to Pigeon's IPMsg TCP port and returns every byte it answers with. */

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPeer, silentLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
 import type { PeerEvent, PeerInfo } from '../../shared/api/control-api.js';
 import { freeUdpPort } from '../support/cli-peer.js';
+import { until } from '../support/ipmsg-client.js';
 import { Iptux, iptuxMissing, sleep } from '../support/iptux.js';
 
 const IPTUX_ADDRESS = '127.0.0.61';
@@ -30,18 +31,8 @@ describe.skipIf(missing !== null)('IPMsg bridge with a real iptux', () => {
   let home: string;
   const events: PeerEvent[] = [];
 
-  function waitFor<T>(find: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const until = Date.now() + timeoutMs;
-      const tick = (): void => {
-        const v = find();
-        if (v !== undefined) return resolve(v);
-        if (Date.now() > until) return reject(new Error(`timed out waiting for ${what}`));
-        setTimeout(tick, 100);
-      };
-      tick();
-    });
-  }
+  /** iptux answers slower than the scripted clients: 15 s. */
+  const waitFor = <T>(find: () => T | undefined, what: string): Promise<T> => until(find, what, 15_000);
 
   beforeAll(async () => {
     iptux = new Iptux(IPTUX_ADDRESS, { nickname: '张三', group: '测试组' });

@@ -7,6 +7,20 @@
 import dgram from 'node:dgram';
 import { parsePacket, type IpmsgPacket } from '../../core/ipmsg/packet-codec.js';
 
+/** Feiq's version field (core/ipmsg/fixtures/packets.ts: '#'-separated client data after "1_lbt"). */
+export const FEIQ_VERSION = '1_lbt6_0#128#000C29D7D8D4#0#0#0#4001#9';
+
+/** Polls `get` until it gives a value; fails after `timeoutMs` naming `what`. */
+export async function until<T>(get: () => T | undefined, what: string, timeoutMs = 8000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = get();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export class IpmsgClient {
   private readonly socket = dgram.createSocket('udp4');
   readonly received: IpmsgPacket[] = [];
