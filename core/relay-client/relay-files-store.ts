@@ -3,9 +3,8 @@
  * profile database: per transfer, the transfer key and the entries with
  * their blob ids and plaintext SHA-256 (filled in as the sender uploads, so
  * an upload cut off by a restart resumes with the same blobs), and the answer
- * still to be sealed to the other side. The table is created here, not in
- * store/schema.ts: it belongs to this feature alone and is created if
- * missing, whatever migrations other features add.
+ * still to be sealed to the other side. The table `relay_files` is created
+ * by the profile's migrations (store/schema.ts).
  */
 import { RelayOfferEntry } from '../../shared/protocol/relay-frames.js';
 import type { Store } from '../store/store.js';
@@ -63,7 +62,7 @@ export class RelayFileStore {
     this.s.setEntries.run(JSON.stringify(entries), transfer);
   }
 
-  setAnswer(transfer: string, answer: RelayAnswerState | null): void {
+  setAnswer(transfer: string, answer: RelayAnswerState): void {
     this.s.setAnswer.run(answer, transfer);
   }
 

@@ -75,11 +75,6 @@ export class ChunkDecryptor {
     this.index = first;
   }
 
-  /** Index of the next chunk expected. */
-  get next(): number {
-    return this.index;
-  }
-
   push(bytes: Uint8Array): Buffer[] {
     const out: Buffer[] = [];
     this.pending.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
