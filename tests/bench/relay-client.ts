@@ -7,30 +7,13 @@
  * The test client (tests/support/relay-ws-client.ts) checks every frame
  * with the schema instead, and imports vitest.
  */
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { authMessage, encKeyMessage, RELAY_SUBPROTOCOL, type Envelope } from '../../shared/protocol/relay-frames.js';
-import { deviceIdFromDigest } from '../../shared/util/device-id.js';
+import { authMessage, RELAY_SUBPROTOCOL, type Envelope } from '../../shared/protocol/relay-frames.js';
 
-export interface BenchDevice {
-  id: string;
-  spki: string;
-  key: KeyObject;
-  enc: { key: string; sig: string };
-}
+import { makeDevice, signText, type Device as BenchDevice } from '../support/relay-device.js';
 
-function signText(key: KeyObject, text: string): string {
-  return sign('sha256', Buffer.from(text), { key, dsaEncoding: 'ieee-p1363' }).toString('base64');
-}
-
-export function makeDevice(): BenchDevice {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const id = deviceIdFromDigest(createHash('sha256').update(spki).digest());
-  const x = generateKeyPairSync('x25519');
-  const encKey = x.publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64');
-  return { id, spki: spki.toString('base64'), key: privateKey, enc: { key: encKey, sig: signText(privateKey, encKeyMessage(id, encKey)) } };
-}
+export { makeDevice, type BenchDevice };
 
 /**
  * An envelope of the real shape (§12: X25519 ephemeral key, 12-byte nonce,

@@ -4,12 +4,11 @@
  * client of the control path that parses every frame with the shared schema
  * and queues frames per type.
  */
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   authMessage,
-  encKeyMessage,
   parseRelayServerFrame,
   RELAY_SUBPROTOCOL,
   type Envelope,
@@ -17,32 +16,14 @@ import {
   type RelayServerFrame,
   type RemotePeer,
 } from '../../shared/protocol/relay-frames.js';
-import { deviceIdFromDigest } from '../../shared/util/device-id.js';
+import { signText, type Device } from './relay-device.js';
+
+export { makeDevice, signText, type Device } from './relay-device.js';
 
 export type Frame<T extends RelayServerFrame['type']> = Extract<RelayServerFrame, { type: T }>;
 
 /** How long a test waits for one frame or event: generous, the machines are shared. */
 export const WAIT_MS = 10_000;
-
-export interface Device {
-  id: string;
-  spki: string;
-  key: KeyObject;
-  enc: { key: string; sig: string };
-}
-
-export function makeDevice(): Device {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const id = deviceIdFromDigest(createHash('sha256').update(spki).digest());
-  const x = generateKeyPairSync('x25519');
-  const encKey = x.publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64');
-  return { id, spki: spki.toString('base64'), key: privateKey, enc: { key: encKey, sig: signText(privateKey, encKeyMessage(id, encKey)) } };
-}
-
-export function signText(key: KeyObject, text: string): string {
-  return sign('sha256', Buffer.from(text), { key, dsaEncoding: 'ieee-p1363' }).toString('base64');
-}
 
 export function profile(name: string): RelayProfile {
   return { name, group: 'Ops', host: `${name.toLowerCase()}-pc`, status: 'online', away: '' };
