@@ -10,7 +10,7 @@
  */
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { decodeText, encodeText, type Charset } from './charset.js';
-import { FILELIST_SEPARATOR, FileType, MAX_ATTACHMENTS, MAX_FILE_NAME_BYTES } from './constants.js';
+import { FILELIST_SEPARATOR, FileType, MAX_ATTACHMENTS, MAX_DIR_HEADER_BYTES, MAX_FILE_NAME_BYTES } from './constants.js';
 
 export interface Attachment {
   /** The id as written in the offer (decimal digits in practice). */
@@ -134,7 +134,7 @@ export function parseDirHeader(buf: Buffer, utf8Flag: boolean, prefer: Charset |
     return null;
   }
   const headerBytes = hex(buf.subarray(0, colon).toString('latin1'), 'header size');
-  if (headerBytes <= colon + 1 || headerBytes > 0xffff) throw bad('directory entry header size out of range');
+  if (headerBytes <= colon + 1 || headerBytes > MAX_DIR_HEADER_BYTES) throw bad('directory entry header size out of range');
   if (buf.length < headerBytes) return null;
   // splitFields un-escapes '::' in field 1 (the name of a list entry); here the name comes first, so prefix an empty field.
   const f = splitFields(':' + decodeText(buf.subarray(colon + 1, headerBytes), utf8Flag, prefer)).slice(1);
@@ -154,6 +154,6 @@ export function formatDirHeader(name: string, size: number, attr: number, mtime:
   const t = Math.max(0, Math.floor(mtime)).toString(16);
   const body = Buffer.concat([Buffer.from(':'), encodeText(name.replace(/:/g, '::'), charset), Buffer.from(`:${size.toString(16)}:${attr.toString(16)}:14=${t}:16=${t}:`, 'latin1')]);
   const total = 4 + body.length;
-  if (total > 0xffff) throw bad('directory entry header too long');
+  if (total > MAX_DIR_HEADER_BYTES) throw bad('directory entry header too long');
   return Buffer.concat([Buffer.from(total.toString(16).padStart(4, '0'), 'latin1'), body]);
 }

@@ -13,7 +13,6 @@ export const IPMSG_VERSION_FIELD = '1_pigeon';
 
 /** Command numbers (low 8 bits of the command field). */
 export const Cmd = {
-  NOOPERATION: 0x00,
   BR_ENTRY: 0x01,
   BR_EXIT: 0x02,
   ANSENTRY: 0x03,
@@ -21,7 +20,6 @@ export const Cmd = {
   SENDMSG: 0x20,
   RECVMSG: 0x21,
   READMSG: 0x30,
-  DELMSG: 0x31,
   ANSREADMSG: 0x32,
   GETINFO: 0x40,
   SENDINFO: 0x41,
@@ -35,9 +33,7 @@ export const Cmd = {
 /** Options valid with every command (entry capabilities and charset). */
 export const Opt = {
   ABSENCE: 0x00000100,
-  DIALUP: 0x00010000,
   FILEATTACH: 0x00200000,
-  ENCRYPT: 0x00400000,
   UTF8: 0x00800000,
   CAPUTF8: 0x01000000,
 } as const;
@@ -47,12 +43,8 @@ export const MsgOpt = {
   SENDCHECK: 0x00000100,
   SECRET: 0x00000200,
   BROADCAST: 0x00000400,
-  MULTICAST: 0x00000800,
   AUTORET: 0x00002000,
   RETRY: 0x00004000,
-  PASSWORD: 0x00008000,
-  NOLOG: 0x00020000,
-  NOADDLIST: 0x00080000,
   READCHECK: 0x00100000,
 } as const;
 
@@ -63,6 +55,7 @@ export const FileType = {
   RETPARENT: 0x3,
 } as const;
 
+/** The command number is the low 8 bits of the command field; the rest are option flags. */
 export const COMMAND_MASK = 0xff;
 
 /** Largest datagram read or written: the official client's MAX_UDPBUF (32 KiB); bigger ones are dropped unread. */
