@@ -9,6 +9,7 @@
 import { createReadStream } from 'node:fs';
 import net from 'node:net';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { ipv4 } from '../session/session.js';
 import type { Logger } from '../util/components.js';
 import { formatDirHeader, parseFileRequest, type FileRequest } from './attach-codec.js';
 import type { Charset } from './charset.js';
@@ -113,7 +114,7 @@ export class FileServer {
     if (packet.command !== Cmd.GETFILEDATA && packet.command !== Cmd.GETDIRFILES) throw new PigeonError(ErrorCodes.PROTOCOL, `not a file request (command ${packet.command})`);
     const kind = packet.command === Cmd.GETFILEDATA ? 'file' : 'dir';
     const req = parseFileRequest(packet.extra, kind === 'file');
-    const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const remote = ipv4(socket.remoteAddress ?? '');
     const target = this.resolve(req, kind, packet, remote);
     if (kind === 'file') {
       const e = target.entries[0]!;
