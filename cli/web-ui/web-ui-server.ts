@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { handleControlLine, type ControlGuard, type Logger, type Peer } from '../../core/index.js';
-import type { PeerEvent } from '../../shared/api/control-api.js';
+import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError, toErrorInfo } from '../../shared/protocol/errors.js';
 import { WebUiAuth } from './web-ui-auth.js';
 import { securityHeaders, serveStatic } from './web-ui-static.js';
@@ -117,11 +117,6 @@ export class WebUiServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.serveBridge(ws));
   }
 
-  /** Offers from the browser name uploaded files only. */
-  private readonly guard: ControlGuard = (method, params) => {
-    if (method === 'sendFiles') this.uploads.checkOffered((params as { paths: string[] }).paths);
-  };
-
   private serveBridge(ws: WebSocket): void {
     let unsubscribe: (() => void) | null = null;
     const send = (obj: unknown): void => {
@@ -129,23 +124,21 @@ export class WebUiServer {
     };
     ws.on('message', (data, isBinary) => {
       if (isBinary) return send({ id: 0, ok: false, error: { code: ErrorCodes.BAD_REQUEST, message: 'requests are JSON text' } });
-      const line = data.toString();
-      void handleControlLine(this.peer, this.logger, line, () => {
+      // Offers from the browser name uploaded files only; their batches are kept until the transfer is over.
+      let offered: string[] | null = null;
+      const guard: ControlGuard = (method, params) => {
+        if (method !== 'sendFiles') return;
+        offered = (params as { paths: string[] }).paths;
+        this.uploads.checkOffered(offered);
+      };
+      void handleControlLine(this.peer, this.logger, data.toString(), () => {
         if (!unsubscribe) unsubscribe = this.peer.on((event: PeerEvent) => send({ event }));
-      }, this.guard).then((answer) => {
-        if (answer.ok && isSendFiles(line)) this.uploads.offered(answer.value as never, (JSON.parse(line) as { params: { paths: string[] } }).params.paths);
+      }, guard).then((answer) => {
+        if (answer.ok && offered) this.uploads.offered(answer.value as TransferInfo, offered);
         send(answer);
       });
     });
     ws.on('close', () => unsubscribe?.());
     ws.on('error', (err) => this.logger.log('debug', 'web UI socket error', { error: err.message }));
-  }
-}
-
-function isSendFiles(line: string): boolean {
-  try {
-    return (JSON.parse(line) as { method?: unknown }).method === 'sendFiles';
-  } catch {
-    return false;
   }
 }

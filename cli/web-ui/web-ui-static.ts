@@ -13,8 +13,6 @@ import { RENDERER_CONTENT_TYPES } from '../../shared/util/renderer-content-types
 /** dist/cli/web-ui/ -> dist/renderer/ (the Vite output folder). */
 export const RENDERER_DIR = resolve(fileURLToPath(new URL('../../renderer/', import.meta.url)));
 
-const TYPES = RENDERER_CONTENT_TYPES;
-
 export function csp(port: number): string {
   return [
     "default-src 'none'",
@@ -55,6 +53,6 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse): Pr
   if (file !== RENDERER_DIR && !file.startsWith(RENDERER_DIR + sep)) file = join(RENDERER_DIR, 'index.html');
   const st = await stat(file).catch(() => null);
   if (!st || !st.isFile()) file = join(RENDERER_DIR, 'index.html');
-  res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
+  res.writeHead(200, { 'Content-Type': RENDERER_CONTENT_TYPES[extname(file)] ?? 'application/octet-stream' });
   createReadStream(file).pipe(res);
 }

@@ -8,7 +8,7 @@
  * every step land in test-results/e2e/.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,6 +162,8 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await screenshot(pageA, '05-transfer-done');
     const received = readFileSync(join(hb, 'downloads', 'quarterly report.bin'));
     expect(createHash('sha256').update(received).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
+    // The dropped file's upload folder goes once the transfer is over.
+    await expect.poll(() => readdirSync(join(ha, 'ui-uploads')), { timeout: UI_TIMEOUT }).toEqual([]);
   });
 
   it('sends files picked with "Send files…"; the receiver chooses which to take', async () => {
