@@ -42,7 +42,7 @@ export interface ServeTarget {
   onDone: () => void;
 }
 
-export type Resolver = (req: FileRequest, kind: 'file' | 'dir', packet: IpmsgPacket, remoteAddress: string) => ServeTarget;
+export type Resolver = (req: FileRequest, kind: 'file' | 'dir', remoteAddress: string) => ServeTarget;
 
 export class FileServer {
   private server: net.Server | null = null;
@@ -115,7 +115,7 @@ export class FileServer {
     const kind = packet.command === Cmd.GETFILEDATA ? 'file' : 'dir';
     const req = parseFileRequest(packet.extra, kind === 'file');
     const remote = ipv4(socket.remoteAddress ?? '');
-    const target = this.resolve(req, kind, packet, remote);
+    const target = this.resolve(req, kind, remote);
     if (kind === 'file') {
       const e = target.entries[0]!;
       if (req.offset > e.size) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'offset beyond the end of the file');

@@ -15,7 +15,7 @@ import { buildManifest } from '../transfer/manifest.js';
 import type { TransferService } from '../transfer/transfer-service.js';
 import type { Logger, Random, Clock } from '../util/components.js';
 import { fileIdCandidates, formatAttachments, formatFileRequest, parseAttachments, type Attachment, type FileRequest } from './attach-codec.js';
-import { encodeText } from './charset.js';
+import { encodeText, type Charset } from './charset.js';
 import { Cmd, FileType, MsgOpt, Opt } from './constants.js';
 import { readCharset, type IpmsgContact } from './contact-book.js';
 import { PART_SUFFIX, fetchDir, fetchFile, partialBytes } from './file-fetch.js';
@@ -70,7 +70,7 @@ export class IpmsgTransfers {
   constructor(
     private readonly deps: { bridge: IpmsgBridge; service: TransferService; logger: Logger; random: Random; clock: Clock; downloads: string },
   ) {
-    this.server = new FileServer(deps.logger, (req, kind, packet, remote) => this.serve(req, kind, packet, remote));
+    this.server = new FileServer(deps.logger, (req, kind, remote) => this.serve(req, kind, remote));
   }
 
   /** Opens the TCP side of the IPMsg port; marks transfers left open by an earlier run failed. */
@@ -111,7 +111,7 @@ export class IpmsgTransfers {
       const size = e.kind === 'file' ? e.size : entries.reduce((n, x) => n + (x.kind === 'file' && x.path.startsWith(e.path + '/') ? x.size : 0), 0);
       attachments.push({ id: fileId, name: e.path, size, mtime: Math.floor(e.mtime / 1000), attr: e.kind === 'file' ? FileType.REGULAR : FileType.DIR });
     });
-    const build = (cs: 'utf-8' | 'gbk'): Buffer => Buffer.concat([encodeText('', cs), Buffer.from([0]), formatAttachments(attachments, cs), Buffer.from([0])]);
+    const build = (cs: Charset): Buffer => Buffer.concat([encodeText('', cs), Buffer.from([0]), formatAttachments(attachments, cs), Buffer.from([0])]);
     const options = MsgOpt.SENDCHECK | Opt.FILEATTACH;
     const packetNo = bridge.sendBuilt(c, Cmd.SENDMSG, options, build);
     const offer: OutgoingOffer = { transfer: id, contact: peerId, files, confirmed: false };
@@ -121,7 +121,7 @@ export class IpmsgTransfers {
     return service.info(service.store.get(id)!);
   }
 
-  private resendOffer(c: IpmsgContact, packetNo: number, options: number, build: (cs: 'utf-8' | 'gbk') => Buffer, attempt: number): void {
+  private resendOffer(c: IpmsgContact, packetNo: number, options: number, build: (cs: Charset) => Buffer, attempt: number): void {
     if (attempt >= OFFER_ATTEMPTS) return;
     const t = setTimeout(() => {
       const o = this.outgoing.get(packetNo);
@@ -148,7 +148,7 @@ export class IpmsgTransfers {
     this.deps.service.changed(t.id);
   }
 
-  private serve(req: FileRequest, kind: 'file' | 'dir', _packet: IpmsgPacket, remote: string): ServeTarget {
+  private serve(req: FileRequest, kind: 'file' | 'dir', remote: string): ServeTarget {
     const { service, bridge } = this.deps;
     const o = this.outgoing.get(req.packetNo);
     if (!o) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `no offer with packet number ${req.packetNo}`);
