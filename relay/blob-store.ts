@@ -19,6 +19,7 @@
 import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DeviceId } from '../shared/protocol/schemas-common.js';
 
 export interface BlobEntry {
   to: string;
@@ -127,7 +128,7 @@ export class BlobStore {
     }
     let n = 0;
     for (const to of recipients) {
-      if (!/^[a-z2-7]{26}$/.test(to)) continue;
+      if (!DeviceId.safeParse(to).success) continue;
       for (const e of await this.list(to)) {
         if (e.mtimeMs >= before) continue;
         await this.remove(e);
