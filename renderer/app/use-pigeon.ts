@@ -6,7 +6,6 @@
  */
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
-import { ApiError } from '../../shared/api/pigeon-api.js';
 import { useT } from '../i18n/i18n.js';
 import { totalUnread } from '../logic/contacts.js';
 import { groupIdOf, groupKey } from '../logic/conversations.js';
@@ -18,7 +17,7 @@ import { initialState, reducer } from './state.js';
 const CLOCK_TICK_MS = 30_000;
 
 function messageOf(err: unknown): string {
-  return err instanceof ApiError || err instanceof Error ? err.message : String(err);
+  return err instanceof Error ? err.message : String(err); // ApiError is an Error
 }
 
 export function usePigeon(host: Host) {

@@ -39,8 +39,6 @@ async function walk(entry: FileSystemEntry, prefix: string, out: Pending[]): Pro
   }
 }
 
-export class UploadError extends Error {}
-
 export async function uploadDrop(drop: DropBundle, onProgress?: (sent: number, total: number) => void): Promise<string[]> {
   const files: Pending[] = [];
   for (let i = 0; i < drop.files.length; i++) {
@@ -55,7 +53,7 @@ export async function uploadDrop(drop: DropBundle, onProgress?: (sent: number, t
   for (const f of files) {
     const res = await fetch(`/upload?batch=${batch}&path=${encodeURIComponent(f.path)}`, { method: 'POST', body: f.file, credentials: 'same-origin' });
     const answer = (await res.json().catch(() => null)) as { ok: boolean; value?: { path: string }; error?: { message: string } } | null;
-    if (!answer?.ok || !answer.value) throw new UploadError(answer?.error?.message ?? `upload failed (HTTP ${res.status})`);
+    if (!answer?.ok || !answer.value) throw new Error(answer?.error?.message ?? `upload failed (HTTP ${res.status})`);
     tops.add(answer.value.path);
     sent += f.file.size;
     onProgress?.(sent, total);

@@ -6,6 +6,7 @@
  * disk by the browser as it is sent, never held in this page's memory).
  */
 import type { ControlResponse, PeerEvent } from '../../shared/api/control-api.js';
+import { ErrorCodes, type ErrorInfo } from '../../shared/protocol/errors.js';
 import { apiFromBridge, bridgeFromCall, type ApiMethod, type ApiResult, type EventListener } from '../../shared/api/pigeon-api.js';
 import type { ConnectionState, DropBundle, Host } from './host.js';
 import { uploadDrop } from './web-upload.js';
@@ -13,7 +14,7 @@ import { uploadDrop } from './web-upload.js';
 /** Reconnect delays in ms: quick first tries (a restarted peer is back in a second), then every 5 s. */
 const RECONNECT_MS = [250, 500, 1000, 2000, 5000];
 /** Shown when the engine cannot answer because the connection is down. */
-const LOST = { code: 'PIGEON_ERR_NOT_RUNNING', message: 'the connection to Pigeon is lost' };
+const LOST: ErrorInfo = { code: ErrorCodes.NOT_RUNNING, message: 'the connection to Pigeon is lost' };
 
 export function createWsHost(location: Location): Host {
   const listeners = new Set<EventListener>();
@@ -55,7 +56,7 @@ export function createWsHost(location: Location): Host {
       ws.onclose = () => {
         const wasOpen = socket === ws;
         socket = null;
-        for (const done of pending.values()) done({ ok: false, error: LOST as never });
+        for (const done of pending.values()) done({ ok: false, error: LOST });
         pending.clear();
         if (wasOpen) for (const l of connectionListeners) l('lost');
         const delay = RECONNECT_MS[Math.min(attempt++, RECONNECT_MS.length - 1)]!;
@@ -71,7 +72,7 @@ export function createWsHost(location: Location): Host {
   async function call(method: ApiMethod, params: unknown): Promise<ApiResult<unknown>> {
     const ws = socket ?? (await opened);
     // Closed between the await and now: its pending calls were already failed.
-    if (ws.readyState !== WebSocket.OPEN) return { ok: false, error: LOST as never };
+    if (ws.readyState !== WebSocket.OPEN) return { ok: false, error: LOST };
     const id = nextId++;
     return new Promise((resolve) => {
       pending.set(id, resolve);
