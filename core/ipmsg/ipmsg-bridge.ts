@@ -344,7 +344,7 @@ export class IpmsgBridge implements DiscoverySource {
     const channel = new IpmsgChannel(
       c.id,
       {
-        send: (command, options, text, extra) => this.sendTo(this.book.get(c.id) ?? c, command, options, text, extra?.packetNo),
+        send: (command, options, text, packetNo) => this.sendTo(this.book.get(c.id) ?? c, command, options, text, packetNo),
         charset: () => {
           const now = this.book.get(c.id) ?? c;
           return now.utf8 ? 'utf-8' : now.charset;

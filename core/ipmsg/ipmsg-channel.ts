@@ -17,9 +17,9 @@ import { Cmd, MsgOpt } from './constants.js';
 
 /** Resend interval and attempts for an unconfirmed SENDMSG: iptux waits 1 s and tries 4 times (Command.cpp, MAX_RETRYTIMES); we give slow Windows hosts a little more. */
 export const RETRY_MS = 1500;
-export const MAX_ATTEMPTS = 4;
+const MAX_ATTEMPTS = 4;
 /** Most text bytes in one SENDMSG: iptux reads 8 KiB of a datagram (MAX_UDPLEN 8192); the rest is room for the header and labels. */
-export const MAX_PART_BYTES = 7000;
+const MAX_PART_BYTES = 7000;
 
 /** Cuts text into parts of at most maxBytes in the charset, between code points. */
 export function splitText(text: string, maxBytes: number, charset: Charset): string[] {
@@ -45,10 +45,12 @@ export function splitText(text: string, maxBytes: number, charset: Charset): str
 const DEDUPE_MS = 10 * 60 * 1000;
 /** Most remembered incoming packet numbers per contact; bounds memory against a flood. */
 const MAX_REMEMBERED = 2000;
+/** Every message asks for a delivery confirmation and is sealed, so that opening it sends the read notice (READMSG). */
+const MESSAGE_OPTIONS = MsgOpt.SENDCHECK | MsgOpt.SECRET | MsgOpt.READCHECK;
 
 export interface ChannelLink {
   /** Sends a packet to the contact; returns its packet number. */
-  send(command: number, options: number, text: string, extra?: { packetNo?: number; raw?: Buffer }): number;
+  send(command: number, options: number, text: string, packetNo?: number): number;
   /** The charset text to the contact is written in (to cut long texts). */
   charset(): Charset;
   newId(): string;
@@ -178,12 +180,11 @@ export class IpmsgChannel implements MessageChannel {
 
   private sendMessage(id: string, text: string): void {
     if (this.outById.has(id)) return;
-    const options = MsgOpt.SENDCHECK | MsgOpt.SECRET | MsgOpt.READCHECK;
     const pending = new Set<number>();
     this.outById.set(id, pending);
     // iptux reads at most 8 KiB of a datagram (MAX_UDPLEN): a long text goes as several messages, delivered when all are confirmed.
     for (const part of splitText(text, MAX_PART_BYTES, this.link.charset())) {
-      const packetNo = this.link.send(Cmd.SENDMSG, options, part);
+      const packetNo = this.link.send(Cmd.SENDMSG, MESSAGE_OPTIONS, part);
       this.outgoing.set(packetNo, { id, text: part, attempts: 1, timer: this.retryTimer(packetNo) });
       pending.add(packetNo);
       this.memory.sent(packetNo, id);
@@ -205,7 +206,7 @@ export class IpmsgChannel implements MessageChannel {
     }
     o.attempts++;
     // The same packet number: the receiver drops the copy and confirms again.
-    this.link.send(Cmd.SENDMSG, MsgOpt.SENDCHECK | MsgOpt.SECRET | MsgOpt.READCHECK | MsgOpt.RETRY, o.text, { packetNo });
+    this.link.send(Cmd.SENDMSG, MESSAGE_OPTIONS | MsgOpt.RETRY, o.text, packetNo);
     o.timer = this.retryTimer(packetNo);
   }
 

@@ -21,10 +21,10 @@ import { readCharset, type IpmsgContact } from './contact-book.js';
 import { PART_SUFFIX, fetchDir, fetchFile, partialBytes } from './file-fetch.js';
 import { FileServer, type ServeTarget, type ServedEntry } from './file-server.js';
 import type { IpmsgBridge } from './ipmsg-bridge.js';
+import { RETRY_MS } from './ipmsg-channel.js';
 import type { IpmsgPacket } from './packet-codec.js';
 
-/** The offer SENDMSG is resent this often, this many times, until RECVMSG (as messages are). */
-const OFFER_RETRY_MS = 1500;
+/** The offer SENDMSG is resent as often as messages are (RETRY_MS), this many times, until RECVMSG. */
 const OFFER_ATTEMPTS = 3;
 /** A download cut off is tried again after this long, up to RECEIVE_TRIES tries in all (an IPMsg offer lives only while its sender runs). */
 const RECEIVE_RETRY_MS = 2000;
@@ -128,7 +128,7 @@ export class IpmsgTransfers {
       if (!o || o.confirmed) return;
       this.deps.bridge.sendBuilt(this.deps.bridge.book.get(c.id) ?? c, Cmd.SENDMSG, options | MsgOpt.RETRY, build, packetNo);
       this.resendOffer(c, packetNo, options, build, attempt + 1);
-    }, OFFER_RETRY_MS);
+    }, RETRY_MS);
     t.unref();
   }
 
