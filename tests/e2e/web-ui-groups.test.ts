@@ -5,13 +5,13 @@
  * group with an unread count and shows who wrote; Carol (headless) gets the
  * messages too. Screenshots in test-results/e2e/.
  */
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerEvent } from '../../shared/api/control-api.js';
 import { chromiumPath, launchChromium, screenshot } from '../support/browser.js';
-import { freeUdpPort, PeerProcess, removeHome, tempHome } from '../support/cli-peer.js';
-import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+import { removeHome, tempHome, type PeerProcess } from '../support/cli-peer.js';
+import { RelayPeers } from '../support/relay-peer-setup.js';
+import type { RelayListening } from '../support/relay-process.js';
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) console.log('web UI group e2e skipped: no Chromium (apt-get install chromium, or set PIGEON_CHROMIUM)');
@@ -21,17 +21,14 @@ const UI_TIMEOUT = 30_000;
 
 describe.skipIf(!CHROMIUM)('group conversations in the web UI, through a relay', () => {
   let work: string;
-  const running: Array<{ stop(): Promise<void> }> = [];
+  let net: RelayPeers | null = null;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   let carol: PeerProcess;
   let pageA: Page, pageB: Page;
 
   async function startPeer(name: string, relay: RelayListening, ui: boolean): Promise<PeerProcess> {
-    const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${relay.port}`, '--relay-fingerprint', relay.fingerprint];
-    const p = new PeerProcess({ home: join(work, name), name, args: ui ? [...args, '--ui'] : args });
-    running.push(p);
-    await p.ready();
+    const p = await net!.peer(name, relay, ui ? ['--ui'] : []);
     await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
     return p;
   }
@@ -48,9 +45,8 @@ describe.skipIf(!CHROMIUM)('group conversations in the web UI, through a relay',
 
   beforeAll(async () => {
     work = tempHome('ui-groups');
-    const relayProcess = new RelayProcess(['--port', '0', '--host', '127.0.0.1', '--data', join(work, 'relay')]);
-    running.push(relayProcess);
-    const relay = await relayProcess.listening;
+    net = new RelayPeers(work);
+    const relay = await net.relay().listening;
     const [alice, bob] = await Promise.all([startPeer('Alice', relay, true), startPeer('Bob', relay, true)]);
     carol = await startPeer('Carol', relay, false);
     browser = await launchChromium();
@@ -60,7 +56,7 @@ describe.skipIf(!CHROMIUM)('group conversations in the web UI, through a relay',
   afterAll(async () => {
     for (const c of contexts.splice(0)) await c.close();
     await browser?.close();
-    await Promise.all(running.splice(0).map((p) => p.stop()));
+    await net?.stop();
     if (work) removeHome(work);
   });
 
