@@ -15,10 +15,9 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { MAX_DEPTH, numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 import { parseDirHeader } from './attach-codec.js';
 import type { Charset } from './charset.js';
+import { PART_SUFFIX } from '../transfer/transfer-service.js';
 import { FileType } from './constants.js';
 
-/** Suffix of a file being received (the same as native transfers). */
-export const PART_SUFFIX = '.pigeon-part';
 /** Most entries accepted in one folder stream; bounds work and inodes for a hostile sender. */
 const MAX_DIR_ENTRIES = 200_000;
 /** A sender silent for this long is given up on. */
@@ -136,7 +135,7 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
   let entries = 0;
   let files = 0;
   let finished = false;
-  let current: { fh: FileHandle; part: string; final: string; left: number; mtime: number } | null = null;
+  let current: { fh: FileHandle; part: string; final: string; left: number } | null = null;
   try {
     for await (const chunk of connect(t)) {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
@@ -166,7 +165,6 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
         buf = buf.subarray(h.headerBytes);
         if (++entries > MAX_DIR_ENTRIES) throw failed(`the folder has more than ${MAX_DIR_ENTRIES} entries`);
         const type = h.attr & 0xff;
-        const mtime = Math.floor(Date.now() / 1000);
         if (type === FileType.RETPARENT) {
           stack.pop();
           if (stack.length === 0) finished = true;
@@ -183,7 +181,7 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
           const fh = await open(part, 'wx').catch((err: NodeJS.ErrnoException) => {
             throw diskError(err);
           });
-          current = { fh, part, final, left: h.size, mtime };
+          current = { fh, part, final, left: h.size };
           if (h.size === 0) {
             await closeFile(current);
             current = null;
@@ -207,7 +205,7 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
   return files;
 }
 
-async function closeFile(f: { fh: FileHandle; part: string; final: string; mtime: number }): Promise<void> {
+async function closeFile(f: { fh: FileHandle; part: string; final: string }): Promise<void> {
   await f.fh.close();
   await rename(f.part, f.final);
 }
