@@ -61,7 +61,7 @@ export const COMMAND_MASK = 0xff;
 /** Largest datagram read or written: the official client's MAX_UDPBUF (32 KiB); bigger ones are dropped unread. */
 export const MAX_UDP_PACKET = 32 * 1024;
 
-/** Longest user, host, nickname or group label kept (bytes on the wire); longer ones are cut, as MAX_LABEL_CHARS does for native peers. */
+/** Longest user, host, nickname or group label (bytes on the wire): longer nicknames and groups are cut, as MAX_LABEL_CHARS does for native peers; a longer user or host name drops the packet. */
 export const MAX_LABEL_BYTES = 256;
 
 /** Most attachments accepted in one offer; the official client sends far fewer (one per dropped file). */
