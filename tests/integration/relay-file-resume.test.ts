@@ -13,11 +13,10 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BLOB_CHUNK_BYTES, blobSize } from '../../shared/protocol/blob-http.js';
 import { createRelay, type Relay } from '../../relay/relay-server.js';
-import { BlobClient } from '../../core/relay-client/blob-client.js';
 import { RelayFetcher, uploadFile } from '../../core/relay-client/relay-file-transfer.js';
 import { encryptChunk, fileKey, plainChunkSize } from '../../core/transfer/chunk-cipher.js';
-import type { Identity } from '../../core/identity/identity.js';
-import { Client, clients, makeDevice, type Device } from '../support/relay-ws-client.js';
+import { registerForBlobs } from '../support/relay-peer-setup.js';
+import { clients, makeDevice } from '../support/relay-ws-client.js';
 
 let work: string;
 let relay: Relay;
@@ -34,18 +33,11 @@ afterEach(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function register(d: Device): Promise<BlobClient> {
-  const c = new Client(`wss://127.0.0.1:${relay.port}/pigeon/1`);
-  await c.auth(d);
-  const identity = { id: d.id, keyPem: d.key.export({ type: 'pkcs8', format: 'pem' }) as string } as Identity;
-  return new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint: relay.fingerprint }, { now: () => Date.now() });
-}
-
 describe('resuming files on the relay', () => {
   it('an upload cut off mid-way resumes from what the relay holds; a download resumes from a chunk boundary', async () => {
     const [a, b] = [makeDevice(), makeDevice()];
-    const alice = await register(a);
-    const bob = await register(b);
+    const alice = await registerForBlobs(relay, a);
+    const bob = await registerForBlobs(relay, b);
     const plain = randomBytes(3 * BLOB_CHUNK_BYTES + 777);
     const source = join(work, 'big.bin');
     writeFileSync(source, plain);

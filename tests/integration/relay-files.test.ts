@@ -12,12 +12,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { BLOB_PATH, BlobError } from '../../shared/protocol/blob-http.js';
 import { createRelay, type Relay } from '../../relay/relay-server.js';
-import { BlobClient } from '../../core/relay-client/blob-client.js';
-import type { Identity } from '../../core/identity/identity.js';
+import type { BlobClient } from '../../core/relay-client/blob-client.js';
 import { pigeon, removeHome, tempHome, type PeerProcess } from '../support/cli-peer.js';
-import { remoteOnline, RelayPeers } from '../support/relay-peer-setup.js';
+import { blobClientOf, registerForBlobs, remoteOnline, RelayPeers } from '../support/relay-peer-setup.js';
 import type { RelayListening } from '../support/relay-process.js';
-import { Client, clients, makeDevice, type Device } from '../support/relay-ws-client.js';
+import { clients, makeDevice, type Device } from '../support/relay-ws-client.js';
 
 let work: string;
 let net: RelayPeers;
@@ -223,12 +222,7 @@ describe('the relay\'s blob requests', () => {
     await relay.start();
   }
 
-  async function register(d: Device): Promise<BlobClient> {
-    const c = new Client(`wss://127.0.0.1:${relay.port}/pigeon/1`);
-    await c.auth(d);
-    const identity = { id: d.id, keyPem: d.key.export({ type: 'pkcs8', format: 'pem' }) as string } as Identity;
-    return new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint: relay.fingerprint }, { now: () => Date.now() });
-  }
+  const register = (d: Device): Promise<BlobClient> => registerForBlobs(relay, d);
 
   function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -295,8 +289,7 @@ describe('the relay\'s blob requests', () => {
 
     // A relay whose certificate is not the pinned one gets no request at all.
     const before = logs.length;
-    const identity = { id: a.id, keyPem: a.key.export({ type: 'pkcs8', format: 'pem' }) as string } as Identity;
-    const pinnedWrong = new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint: 'ab'.repeat(32) }, { now: () => Date.now() });
+    const pinnedWrong = blobClientOf(relay, a, 'ab'.repeat(32));
     await expect(pinnedWrong.status(b.id, blob)).rejects.toMatchObject({ code: 'PIGEON_ERR_RELAY_FINGERPRINT' });
     pinnedWrong.close();
     expect(logs.slice(before).filter((l) => String(l.msg).startsWith('blob'))).toEqual([]);

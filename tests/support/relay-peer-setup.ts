@@ -1,12 +1,16 @@
 /**
  * Test support: peers and relays as real processes on loopback, each peer
  * alone on its own discovery port, so the relay is the only way between
- * them. Everything started is stopped by `stop()`.
+ * them. Everything started is stopped by `stop()`. Also: blob clients of
+ * test devices, for the relay's file requests.
  */
 import { join } from 'node:path';
 import type { PeerEvent } from '../../shared/api/control-api.js';
+import type { Identity } from '../../core/identity/identity.js';
+import { BlobClient } from '../../core/relay-client/blob-client.js';
 import { freeUdpPort, PeerProcess } from './cli-peer.js';
 import { RelayProcess, type RelayListening } from './relay-process.js';
+import { Client, type Device } from './relay-ws-client.js';
 
 export class RelayPeers {
   /** What `stop()` ends; a test may add what it starts itself (an in-process relay). */
@@ -40,3 +44,15 @@ export class RelayPeers {
 
 /** The peer named `name` is seen online, through the relay. */
 export const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.online && e.peer.remote;
+
+/** A blob client signing with a test device's key, pinned to `fingerprint` (the relay's own by default). */
+export function blobClientOf(relay: { port: number; fingerprint: string }, d: Device, fingerprint = relay.fingerprint): BlobClient {
+  const identity = { id: d.id, keyPem: d.key.export({ type: 'pkcs8', format: 'pem' }) as string } as Identity;
+  return new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint }, { now: () => Date.now() });
+}
+
+/** Registers a test device at the relay (its WebSocket auth), then gives its blob client. */
+export async function registerForBlobs(relay: { port: number; fingerprint: string }, d: Device): Promise<BlobClient> {
+  await new Client(`wss://127.0.0.1:${relay.port}/pigeon/1`).auth(d);
+  return blobClientOf(relay, d);
+}
