@@ -84,6 +84,7 @@ describe('web UI access', () => {
     expect((await http('/%E0%A4%A', { headers: { Cookie: cookie } })).status).toBe(400);
     const traversal = await http('/..%2F..%2F..%2Fetc%2Fpasswd', { headers: { Cookie: cookie } });
     expect(traversal.body).not.toContain('root:');
+    expect(traversal.body).toContain('<div id="root">'); // answered with the page, not a file outside it
   });
 
   it('refuses a missing or wrong token and a foreign Host', async () => {
