@@ -21,7 +21,7 @@ import type { RelayLogger } from './log.js';
 import type { RelayStore } from './store/relay-store.js';
 
 /** A blob request with no byte moving for this long is cut off (the client resumes): a dead peer must not hold a socket. */
-export const BLOB_IDLE_MS = 60_000;
+const BLOB_IDLE_MS = 60_000;
 /** Longest header value we look at; real ones are below 100 characters. */
 const MAX_HEADER = 200;
 

@@ -13,7 +13,7 @@ import { RENDERER_CONTENT_TYPES } from '../../shared/util/renderer-content-types
 /** dist/cli/web-ui/ -> dist/renderer/ (the Vite output folder). */
 export const RENDERER_DIR = resolve(fileURLToPath(new URL('../../renderer/', import.meta.url)));
 
-export function csp(port: number): string {
+function csp(port: number): string {
   return [
     "default-src 'none'",
     "script-src 'self'",
