@@ -12,8 +12,6 @@
  *
  * Needs root, iproute2 and iptables; skipped with a warning otherwise.
  */
-import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageInfo, PeerEvent, PeerInfo } from '../../shared/api/control-api.js';
@@ -21,6 +19,7 @@ import { PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.j
 import { createNat, natUnavailable, tcpProbe, type NatHost, type NatRouter, type NatTopology } from '../support/nat.js';
 import { ip } from '../support/netns.js';
 import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+import { randomFile, sha256File } from '../support/big-files.js';
 
 const skipReason = await natUnavailable();
 if (skipReason) console.warn(`tests/netns/relay-nat.test.ts skipped: ${skipReason}`);
@@ -29,7 +28,6 @@ if (skipReason) console.warn(`tests/netns/relay-nat.test.ts skipped: ${skipReaso
 const TEST_MS = 60_000;
 /** The relay's default port: inside its own namespace it is always free. */
 const RELAY_PORT = 8443;
-const MiB = 1 << 20;
 
 let nat: NatTopology | null = null;
 let work = '';
@@ -103,22 +101,6 @@ async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
     console.log(out.join('\n'));
     throw err;
   }
-}
-
-function randomFile(path: string, mib: number): void {
-  const fd = openSync(path, 'w');
-  try {
-    const chunk = Buffer.alloc(MiB);
-    for (let i = 0; i < mib; i++) writeSync(fd, randomFillSync(chunk));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 async function stopAll(): Promise<void> {
@@ -214,7 +196,7 @@ describe.skipIf(skipReason !== null)('two peers behind two NAT routers, through 
         const t0 = Date.now();
         await cli(a, 'Alice', ['send-file', 'Bob', file, '--wait', '--json', '--timeout', '60']);
         console.log(`20 MiB through the relay pipe across both NATs: ${Date.now() - t0} ms (send-file --wait)`);
-        expect(await sha256(join(inbox, 'random-20.bin'))).toBe(await sha256(file));
+        expect(await sha256File(join(inbox, 'random-20.bin'))).toBe(await sha256File(file));
       });
 
       await step('a group message from Alice reaches Bob through the group log, and his answer comes back', async () => {

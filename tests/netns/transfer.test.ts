@@ -12,14 +12,14 @@
  *
  * Needs root and iproute2; skipped with a warning otherwise.
  */
-import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
 import { PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { createLan, ip, netnsUnavailable, type Lan } from '../support/netns.js';
+import { randomFile, sha256File } from '../support/big-files.js';
 
 const skipReason = await netnsUnavailable();
 if (skipReason) console.warn(`tests/netns/transfer.test.ts skipped: ${skipReason}`);
@@ -40,23 +40,6 @@ function dir(label: string): string {
   return d;
 }
 
-/** `mib` MiB of random bytes, written 1 MiB at a time (memory stays flat). */
-function randomFile(path: string, mib: number): void {
-  const fd = openSync(path, 'w');
-  try {
-    const chunk = Buffer.alloc(MiB);
-    for (let i = 0; i < mib; i++) writeSync(fd, randomFillSync(chunk));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** Every file and folder below root: relative path → sha256 (files) or 'dir'. */
 async function tree(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -67,7 +50,7 @@ async function tree(root: string): Promise<Record<string, string>> {
       if (e.isDirectory()) {
         out[rel] = 'dir';
         await walk(full);
-      } else out[rel] = await sha256(full);
+      } else out[rel] = await sha256File(full);
     }
   };
   await walk(root);
@@ -210,7 +193,7 @@ describe.skipIf(skipReason !== null)('file transfer between two hosts on a LAN o
         const big = join(src, 'huge.bin');
         randomFile(big, 600);
         const size = 600 * MiB;
-        const digest = await sha256(big);
+        const digest = await sha256File(big);
 
         const downloads = dir('dl');
         const part = join(downloads, 'huge.bin.pigeon-part');
@@ -271,7 +254,7 @@ describe.skipIf(skipReason !== null)('file transfer between two hosts on a LAN o
 
         expect(existsSync(part)).toBe(false);
         expect(statSync(join(downloads, 'huge.bin')).size).toBe(size);
-        expect(await sha256(join(downloads, 'huge.bin'))).toBe(digest);
+        expect(await sha256File(join(downloads, 'huge.bin'))).toBe(digest);
         expect((await transfers(hb)).find((t) => t.id === id)).toMatchObject({ state: 'done', direction: 'in' });
 
         // Resumed, not restarted: the first fetch began at 0; any later one where Bob's data ended.
