@@ -3,6 +3,7 @@ import { useState } from 'react';
 import type { PeerInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { compareContacts } from '../logic/contacts.js';
+import { toggled } from '../logic/sets.js';
 import { Dialog } from './dialog.js';
 
 export interface NewGroupDialogProps {
@@ -15,7 +16,7 @@ export function NewGroupDialog({ peers, onCreate, onCancel }: NewGroupDialogProp
   const t = useT();
   const [name, setName] = useState('');
   const [chosen, setChosen] = useState<ReadonlySet<string>>(new Set());
-  const toggle = (id: string): void => setChosen((prev) => (prev.has(id) ? new Set([...prev].filter((x) => x !== id)) : new Set([...prev, id])));
+  const toggle = (id: string): void => setChosen((prev) => toggled(prev, id));
   return (
     <Dialog
       title={t('groups.newTitle')}

@@ -3,6 +3,7 @@ import { useState } from 'react';
 import type { TransferEntryInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { formatBytes } from '../logic/format.js';
+import { toggled } from '../logic/sets.js';
 import { Dialog } from './dialog.js';
 import { FolderIcon } from './icons.js';
 
@@ -20,13 +21,7 @@ export function OfferDialog({ transfer, entries, peerName, onAccept, onDecline, 
   const files = entries.filter((e) => e.kind === 'file');
   const [chosen, setChosen] = useState<Set<number>>(() => new Set(files.map((e) => e.index)));
   const all = chosen.size === files.length;
-  const toggle = (i: number): void =>
-    setChosen((prev) => {
-      const next = new Set(prev);
-      if (next.has(i)) next.delete(i);
-      else next.add(i);
-      return next;
-    });
+  const toggle = (i: number): void => setChosen((prev) => toggled(prev, i));
   return (
     <Dialog
       title={t('offer.title', { name: peerName })}
