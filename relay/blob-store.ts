@@ -58,28 +58,38 @@ export class BlobStore {
     return join(this.dir, to);
   }
 
+  /** The file names in `to`'s folder (none if it has no folder yet). */
+  private async names(to: string): Promise<string[]> {
+    return readdir(this.folder(to)).catch(() => []);
+  }
+
+  /** The blob a file name describes, with its size on disk; null if the name is not a blob's or the file went meanwhile. */
+  private async entry(to: string, name: string): Promise<BlobEntry | null> {
+    const m = NAME.exec(name);
+    if (!m) return null;
+    const path = join(this.folder(to), name);
+    const st = await stat(path).catch(() => null);
+    return st && { to, blob: m[1]!, sender: m[2]!, size: Number(m[3]), received: st.size, complete: m[4] === 'blob', path, mtimeMs: st.mtimeMs };
+  }
+
   /** Every blob (partial or complete) waiting for `to`. */
   async list(to: string): Promise<BlobEntry[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.folder(to));
-    } catch {
-      return [];
-    }
     const out: BlobEntry[] = [];
-    for (const name of names) {
-      const m = NAME.exec(name);
-      if (!m) continue;
-      const path = join(this.folder(to), name);
-      const st = await stat(path).catch(() => null);
-      if (!st) continue; // deleted meanwhile
-      out.push({ to, blob: m[1]!, sender: m[2]!, size: Number(m[3]), received: st.size, complete: m[4] === 'blob', path, mtimeMs: st.mtimeMs });
+    for (const name of await this.names(to)) {
+      const e = await this.entry(to, name);
+      if (e) out.push(e);
     }
     return out;
   }
 
+  /** One blob of `to`: only its own file is looked at (every blob request asks, whatever else waits for `to`). */
   async find(to: string, blob: string): Promise<BlobEntry | null> {
-    return (await this.list(to)).find((e) => e.blob === blob) ?? null;
+    for (const name of await this.names(to)) {
+      if (!name.startsWith(`${blob}.`)) continue;
+      const e = await this.entry(to, name);
+      if (e) return e;
+    }
+    return null;
   }
 
   /** Bytes reserved for `to`: the declared size of every blob, partial ones included. */
