@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { RELAY_PATH, RELAY_PIPE_PATH, type RelayServerFrame, type RemotePeer } from '../../shared/protocol/relay-frames.js';
@@ -19,7 +18,7 @@ import { loadOrCreateSelfSigned } from '../../relay/tls-cert.js';
 import { PRESENCE_TTL_MS } from '../../relay/nats-bus.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
 import { RelayProcess, type RelayListening } from '../support/relay-process.js';
-import { Client, clients, envelope, makeDevice, msgId, profile, type Device, type Frame } from '../support/relay-ws-client.js';
+import { Client, clients, envelope, makeDevice, msgId, pipeBothWays, profile, received, type Device, type Frame } from '../support/relay-ws-client.js';
 import { dropSchema, freshPrefix, freshSchema, NATS_URL, PG_URL, scaleOutUnavailable } from '../support/scaleout-services.js';
 
 const unavailable = await scaleOutUnavailable();
@@ -106,34 +105,6 @@ async function presence(c: Client, id: string, online: boolean, ms?: number): Pr
 }
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function received(ws: WebSocket, size: number): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    ws.removeAllListeners('message');
-    ws.on('message', (data: Buffer) => {
-      parts.push(data);
-      n += data.length;
-      if (n >= size) resolve(Buffer.concat(parts));
-    });
-  });
-}
-
-/** Sends `size` random bytes each way through two pipe sockets and checks they arrive intact. */
-async function pipeBothWays(pa: Client, pb: Client, size: number): Promise<void> {
-  await Promise.all([pa.opened, pb.opened]);
-  const [toB, toA] = [randomBytes(size), randomBytes(size)];
-  const gotB = received(pb.ws, size);
-  const gotA = received(pa.ws, size);
-  for (let i = 0; i < size; i += 64 * 1024) {
-    pa.ws.send(toB.subarray(i, i + 64 * 1024));
-    pb.ws.send(toA.subarray(i, i + 64 * 1024));
-  }
-  const [b, a] = await Promise.all([gotB, gotA]);
-  expect(sha(b)).toBe(sha(toB));
-  expect(sha(a)).toBe(sha(toA));
-}
 
 describe.skipIf(unavailable !== null)('relay scale-out: two instances on PostgreSQL and NATS', () => {
   it('shares one certificate and one epoch; presence and profiles cross instances, online and offline', async () => {

@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { WebSocket } from 'ws';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { CLIENT_MESSAGE_BURST, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
 import { PRESENCE_BATCH_MS } from '../../relay/presence-batcher.js';
 import { BIN } from '../support/cli-peer.js';
-import { Client, clients, envelope, makeDevice, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
+import { Client, clients, envelope, makeDevice, pipeBothWays, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
 
 interface Running {
   relay: Relay;
@@ -281,29 +280,8 @@ describe('relay server', () => {
     const pipeUrl = r.url(`${RELAY_PIPE_PATH}?key=${mine.key}`);
     const pa = new Client(pipeUrl);
     const pb = new Client(pipeUrl);
-    await Promise.all([pa.opened, pb.opened]);
-    const received = (ws: WebSocket, size: number): Promise<Buffer> =>
-      new Promise((resolve) => {
-        const parts: Buffer[] = [];
-        let n = 0;
-        ws.removeAllListeners('message');
-        ws.on('message', (data: Buffer) => {
-          parts.push(data);
-          n += data.length;
-          if (n >= size) resolve(Buffer.concat(parts));
-        });
-      });
     const SIZE = 5 * 1024 * 1024;
-    const [toB, toA] = [randomBytes(SIZE), randomBytes(SIZE)];
-    const gotB = received(pb.ws, SIZE);
-    const gotA = received(pa.ws, SIZE);
-    for (let i = 0; i < SIZE; i += 64 * 1024) {
-      pa.ws.send(toB.subarray(i, i + 64 * 1024));
-      pb.ws.send(toA.subarray(i, i + 64 * 1024));
-    }
-    const [b1, a1] = await Promise.all([gotB, gotA]);
-    expect(createHash('sha256').update(b1).digest('hex')).toBe(createHash('sha256').update(toB).digest('hex'));
-    expect(createHash('sha256').update(a1).digest('hex')).toBe(createHash('sha256').update(toA).digest('hex'));
+    await pipeBothWays(pa, pb, SIZE);
     expect(r.relay.stats()).toMatchObject({ pipes: 1, bytesPiped: 2 * SIZE });
 
     const third = new Client(pipeUrl);

@@ -4,7 +4,7 @@
  * client of the control path that parses every frame with the shared schema
  * and queues frames per type.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { WebSocket } from 'ws';
 import {
@@ -130,4 +130,34 @@ export class Client {
     this.send({ type: 'ping', n });
     expect((await this.take('pong')).n).toBe(n);
   }
+}
+
+/** Resolves with everything a pipe socket receives once `size` bytes have come. */
+export function received(ws: WebSocket, size: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    ws.removeAllListeners('message');
+    ws.on('message', (data: Buffer) => {
+      parts.push(data);
+      n += data.length;
+      if (n >= size) resolve(Buffer.concat(parts));
+    });
+  });
+}
+
+/** Sends `size` random bytes each way through two pipe sockets and checks they arrive intact. */
+export async function pipeBothWays(pa: Client, pb: Client, size: number): Promise<void> {
+  await Promise.all([pa.opened, pb.opened]);
+  const [toB, toA] = [randomBytes(size), randomBytes(size)];
+  const gotB = received(pb.ws, size);
+  const gotA = received(pa.ws, size);
+  for (let i = 0; i < size; i += 64 * 1024) {
+    pa.ws.send(toB.subarray(i, i + 64 * 1024));
+    pb.ws.send(toA.subarray(i, i + 64 * 1024));
+  }
+  const [b, a] = await Promise.all([gotB, gotA]);
+  const sha = (x: Buffer): string => createHash('sha256').update(x).digest('hex');
+  expect(sha(b)).toBe(sha(toB));
+  expect(sha(a)).toBe(sha(toA));
 }
