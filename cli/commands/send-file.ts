@@ -10,13 +10,12 @@
  * transfer shows `done` when they have fetched the files.
  */
 import { resolve } from 'node:path';
-import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type PeerEvent, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { ControlClient } from '../control-client.js';
 import { formatTransfer, progressLine } from '../format.js';
 
 /** Final states of a transfer. */
-const FINAL = new Set(['done', 'declined', 'canceled', 'failed']);
 
 export async function runSendFile(home: string, peer: string, paths: string[], o: { wait: boolean; json: boolean; timeoutSeconds: number }): Promise<void> {
   const client = await ControlClient.connect(home);
@@ -28,7 +27,7 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
       if (o.json) return void process.stdout.write(JSON.stringify(t) + '\n');
       if (tty) return void process.stdout.write(`\r\x1b[K${progressLine(t)}`);
       const now = Date.now();
-      if (now - lastLine >= 1000 || FINAL.has(t.state)) {
+      if (now - lastLine >= 1000 || isFinishedTransfer(t.state)) {
         lastLine = now;
         process.stdout.write(progressLine(t) + '\n');
       }
@@ -44,7 +43,7 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
           show(e.transfer);
           // Left on the relay, or could not be (the error says why; the offer still waits for the peer).
           const resting = e.transfer.state === 'relayed' || (e.transfer.state === 'queued' && e.transfer.error !== null);
-          if (FINAL.has(e.transfer.state) || resting) resolvePromise(e.transfer);
+          if (isFinishedTransfer(e.transfer.state) || resting) resolvePromise(e.transfer);
         }
       };
     });

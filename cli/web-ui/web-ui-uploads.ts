@@ -12,14 +12,13 @@ import { mkdir, rm, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { TransferInfo } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 
 /** A batch id is chosen by the browser: 16 to 32 hex digits (crypto.getRandomValues there). */
 const BATCH_ID = /^[0-9a-f]{16,32}$/;
 /** States after which a transfer no longer reads its source files. */
-const FINISHED = new Set(['done', 'declined', 'canceled', 'failed']);
 
 export class WebUiUploads {
   readonly root: string;
@@ -68,12 +67,12 @@ export class WebUiUploads {
   offered(transfer: TransferInfo, paths: readonly string[]): void {
     const batches = [...new Set(paths.map((p) => join(this.root, relative(this.root, resolve(p)).split(sep)[0]!)))];
     this.inUse.set(transfer.id, batches);
-    if (FINISHED.has(transfer.state)) void this.finished(transfer.id);
+    if (isFinishedTransfer(transfer.state)) void this.finished(transfer.id);
   }
 
   /** A transfer changed state: drop its batches when it is over and no other transfer uses them. */
   async onTransfer(transfer: TransferInfo): Promise<void> {
-    if (FINISHED.has(transfer.state) && this.inUse.has(transfer.id)) await this.finished(transfer.id);
+    if (isFinishedTransfer(transfer.state) && this.inUse.has(transfer.id)) await this.finished(transfer.id);
   }
 
   private async finished(id: string): Promise<void> {

@@ -9,7 +9,7 @@
  * the program: transfers still open at start-up are marked failed.
  */
 import { mkdir, unlink } from 'node:fs/promises';
-import type { TransferInfo } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { buildManifest } from '../transfer/manifest.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
@@ -30,7 +30,6 @@ const OFFER_ATTEMPTS = 3;
 const RECEIVE_RETRY_MS = 2000;
 const RECEIVE_TRIES = 4;
 /** Final states: nothing more happens to such a transfer. */
-const FINAL = new Set(['done', 'declined', 'canceled', 'failed']);
 
 interface OutgoingOffer {
   transfer: string;
@@ -77,7 +76,7 @@ export class IpmsgTransfers {
   async start(bind: string | undefined, port: number): Promise<void> {
     const { service, bridge } = this.deps;
     for (const t of service.store.list(100000)) {
-      if (!bridge.owns(t.peer) || FINAL.has(t.state)) continue;
+      if (!bridge.owns(t.peer) || isFinishedTransfer(t.state)) continue;
       service.store.setState(t.id, 'failed', { error: 'Pigeon was restarted; IPMsg offers end with the program that made them (ask for the files again)' });
       service.changed(t.id);
     }
@@ -143,7 +142,7 @@ export class IpmsgTransfers {
     const o = this.outgoing.get(packetNo);
     if (!o || o.contact !== contactId) return;
     const t = this.deps.service.store.get(o.transfer);
-    if (!t || FINAL.has(t.state)) return;
+    if (!t || isFinishedTransfer(t.state)) return;
     this.deps.service.store.setState(t.id, t.state === 'offered' ? 'declined' : 'done');
     this.deps.service.changed(t.id);
   }
@@ -251,7 +250,7 @@ export class IpmsgTransfers {
   async cancel(query: string): Promise<TransferInfo> {
     const { service } = this.deps;
     const t = service.find(query);
-    if (FINAL.has(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
+    if (isFinishedTransfer(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     this.running.get(t.id)?.abort();
     // Partial files of a download waiting for its next try go too (a running one removes its own).
     if (t.direction === 'in') {

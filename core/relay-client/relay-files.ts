@@ -11,7 +11,7 @@
  * session, if there is one, also carries the usual done frame).
  */
 import { randomBytes } from 'node:crypto';
-import type { PeerEvent } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type PeerEvent } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { MAX_ENVELOPE_CHARS, MAX_RELAY_OFFER_ENTRIES, type RelayOfferEntry, type SealedContent } from '../../shared/protocol/relay-frames.js';
 import type { PeerDirectory } from '../discovery/peer-directory.js';
@@ -100,7 +100,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
 
   /** Transfer events: an incoming relay transfer that ended is answered; an outgoing one we canceled is withdrawn. */
   onTransferEvent(e: PeerEvent): void {
-    if (e.type !== 'transfer' || !['done', 'declined', 'canceled', 'failed'].includes(e.transfer.state)) return;
+    if (e.type !== 'transfer' || !isFinishedTransfer(e.transfer.state)) return;
     const row = this.db.get(e.transfer.id);
     if (!row || row.answer !== null) return;
     // Outgoing: only our own cancel needs telling (an answer from the peer ends the row in onSealed).

@@ -12,7 +12,7 @@ import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import type { PeerEvent, TransferEntryInfo, TransferInfo } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type PeerEvent, type TransferEntryInfo, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
@@ -142,7 +142,7 @@ export class TransferService {
   /** Resolves when the transfer reaches a final state; NOT_DELIVERED after the timeout. */
   waitFinished(id: string, timeoutMs: number): Promise<TransferInfo> {
     const row = this.find(id);
-    if (['done', 'declined', 'canceled', 'failed'].includes(row.state)) return Promise.resolve(this.info(row));
+    if (isFinishedTransfer(row.state)) return Promise.resolve(this.info(row));
     return new Promise((resolvePromise, reject) => {
       let set = this.waiters.get(row.id);
       if (!set) this.waiters.set(row.id, (set = new Set()));
@@ -355,7 +355,7 @@ export class TransferService {
   /** The other side answered a transfer left on the relay (through our mailbox): the recipient's end, or the sender's cancel. */
   relayAnswer(peerId: string, id: string, state: 'done' | 'declined' | 'canceled', reason?: string): void {
     const t = this.store.get(id);
-    if (!t || t.peer !== peerId || ['done', 'declined', 'canceled', 'failed'].includes(t.state)) return;
+    if (!t || t.peer !== peerId || isFinishedTransfer(t.state)) return;
     if (state === 'canceled') return void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${reason ?? 'canceled'}`, false);
     if (t.direction !== 'out') return;
     this.store.setState(id, state);
@@ -410,7 +410,7 @@ export class TransferService {
 
   async cancel(query: string): Promise<TransferInfo> {
     const t = this.find(query);
-    if (['done', 'declined', 'canceled', 'failed'].includes(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
+    if (isFinishedTransfer(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     await this.abort(t, 'canceled', true);
     return this.info(this.store.get(t.id)!);
   }
@@ -582,7 +582,7 @@ export class TransferService {
     if (!row) return;
     const info = this.info(row);
     this.emit({ type: 'transfer', transfer: info });
-    if (['done', 'declined', 'canceled', 'failed'].includes(row.state)) {
+    if (isFinishedTransfer(row.state)) {
       for (const w of this.waiters.get(id) ?? []) w(info);
       this.waiters.delete(id);
       this.meters.delete(id);

@@ -3,7 +3,7 @@
  * message times. Pure functions over a translate function, tested in
  * format.test.ts.
  */
-import type { TransferInfo } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import type { Translate } from '../i18n/i18n.js';
 
 const UNITS = ['unit.B', 'unit.KB', 'unit.MB', 'unit.GB', 'unit.TB'] as const;
@@ -56,7 +56,7 @@ export function transferTitle(tr: Pick<TransferInfo, 'names' | 'fileCount'>, t: 
 }
 
 export function isFinished(tr: Pick<TransferInfo, 'state'>): boolean {
-  return tr.state === 'done' || tr.state === 'declined' || tr.state === 'canceled' || tr.state === 'failed';
+  return isFinishedTransfer(tr.state);
 }
 
 /** Time of a message: hours and minutes today, else the date too (in the UI language). */

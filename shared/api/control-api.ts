@@ -90,6 +90,14 @@ export interface RelayStatus {
 /** 'relayed': (sender) the files and the offer wait on the relay for the offline recipient (§12.9). */
 export type TransferState = 'queued' | 'offered' | 'accepted' | 'relayed' | 'done' | 'declined' | 'canceled' | 'failed';
 
+/** States a transfer never leaves. */
+const FINISHED_TRANSFER_STATES: ReadonlySet<string> = new Set<TransferState>(['done', 'declined', 'canceled', 'failed']);
+
+/** The transfer has ended (done, declined, canceled or failed); 'relayed' is not an end, the colleague still fetches. */
+export function isFinishedTransfer(state: string): boolean {
+  return FINISHED_TRANSFER_STATES.has(state);
+}
+
 /** A file or folder transfer as the control API shows it. */
 export interface TransferInfo {
   id: string;
