@@ -16,10 +16,8 @@ import { WebUiAuth } from './web-ui-auth.js';
 import { securityHeaders, serveStatic } from './web-ui-static.js';
 import { WebUiUploads } from './web-ui-uploads.js';
 
-/** Path of the WebSocket bridge. */
-export const BRIDGE_PATH = '/bridge';
-/** Path uploads are posted to (?batch=<hex>&path=<relative path>). */
-export const UPLOAD_PATH = '/upload';
+export { WEB_UI_BRIDGE_PATH as BRIDGE_PATH, WEB_UI_UPLOAD_PATH as UPLOAD_PATH } from '../../shared/api/web-ui-paths.js';
+import { WEB_UI_BRIDGE_PATH as BRIDGE_PATH, WEB_UI_UPLOAD_PATH as UPLOAD_PATH } from '../../shared/api/web-ui-paths.js';
 /** Largest WebSocket message: a request is at most a long chat message (64 Ki chars, ≤ 256 KiB UTF-8) plus JSON. */
 const MAX_WS_MESSAGE = 512 * 1024;
 

@@ -4,11 +4,10 @@
  * both is refused as ambiguous rather than guessed.
  */
 import type { PeerInfo } from '../../shared/api/control-api.js';
+import { GROUP_PREFIX } from '../../shared/api/conversation-key.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { LocalGroup } from './group-db.js';
 
-/** Prefix that makes a name mean a group. */
-export const GROUP_PREFIX = 'group:';
 
 export type ConversationTarget = { kind: 'peer'; peer: PeerInfo } | { kind: 'group'; group: LocalGroup };
 

@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
 import type { Presence } from '../../shared/protocol/schemas-common.js';
+import { groupOf } from '../../shared/api/conversation-key.js';
 import { MIGRATIONS } from './schema.js';
 
 export interface KnownPeerRow extends Omit<Presence, 'status' | 'away'> {
@@ -42,16 +43,6 @@ export interface IncomingMessage {
   text: string;
   /** In a group conversation: the member who wrote it. */
   sender?: string;
-}
-
-/** Conversation key of a group's messages in the messages table (device ids never contain ':'). */
-export function groupConversation(gid: string): string {
-  return `group:${gid}`;
-}
-
-/** The group id of a conversation key, or null for a conversation with one peer. */
-export function groupOf(conversation: string): string | null {
-  return conversation.startsWith('group:') ? conversation.slice(6) : null;
 }
 
 function toInfo(row: MessageRow): MessageInfo {

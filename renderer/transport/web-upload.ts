@@ -5,6 +5,7 @@
  * their relative paths. Answers the batch's top-level paths, to offer.
  */
 import type { DropBundle } from './host.js';
+import { WEB_UI_UPLOAD_PATH } from '../../shared/api/web-ui-paths.js';
 
 /** Random batch id: 16 bytes as hex (what the server accepts). */
 function batchId(): string {
@@ -51,7 +52,7 @@ export async function uploadDrop(drop: DropBundle, onProgress?: (sent: number, t
   let sent = 0;
   const tops = new Set<string>();
   for (const f of files) {
-    const res = await fetch(`/upload?batch=${batch}&path=${encodeURIComponent(f.path)}`, { method: 'POST', body: f.file, credentials: 'same-origin' });
+    const res = await fetch(`${WEB_UI_UPLOAD_PATH}?batch=${batch}&path=${encodeURIComponent(f.path)}`, { method: 'POST', body: f.file, credentials: 'same-origin' });
     const answer = (await res.json().catch(() => null)) as { ok: boolean; value?: { path: string }; error?: { message: string } } | null;
     if (!answer?.ok || !answer.value) throw new Error(answer?.error?.message ?? `upload failed (HTTP ${res.status})`);
     tops.add(answer.value.path);

@@ -10,6 +10,7 @@ import { ErrorCodes, type ErrorInfo } from '../../shared/protocol/errors.js';
 import { apiFromBridge, bridgeFromCall, type ApiMethod, type ApiResult, type EventListener } from '../../shared/api/pigeon-api.js';
 import type { ConnectionState, DropBundle, Host } from './host.js';
 import { uploadDrop } from './web-upload.js';
+import { WEB_UI_BRIDGE_PATH } from '../../shared/api/web-ui-paths.js';
 
 /** Reconnect delays in ms: quick first tries (a restarted peer is back in a second), then every 5 s. */
 const RECONNECT_MS = [250, 500, 1000, 2000, 5000];
@@ -25,7 +26,7 @@ export function createWsHost(location: Location): Host {
   let attempt = 0;
   let opened: Promise<WebSocket>;
 
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/bridge`;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${WEB_UI_BRIDGE_PATH}`;
 
   function connect(): Promise<WebSocket> {
     return new Promise((resolve) => {

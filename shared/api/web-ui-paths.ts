@@ -1,0 +1,8 @@
+/**
+ * The two paths of a headless peer's web UI (`pigeon peer --ui`) besides
+ * its static files: the WebSocket bridge to the engine, and streamed uploads
+ * of dropped files (?batch=<hex>&path=<relative path>). The server and the
+ * renderer's browser transport both use them.
+ */
+export const WEB_UI_BRIDGE_PATH = '/bridge';
+export const WEB_UI_UPLOAD_PATH = '/upload';
