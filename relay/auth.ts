@@ -21,7 +21,7 @@ export interface AdmissionPolicy {
 export type AuthResult = { ok: true } | { ok: false; reason: string };
 
 /** Signatures are IEEE P1363 (r || s, 64 bytes for P-256), as §12.1 says; the schema enforces the length. */
-function verifySig(key: KeyObject, message: string, sigBase64: string): boolean {
+export function verifySig(key: KeyObject, message: string, sigBase64: string): boolean {
   const sig = Buffer.from(sigBase64, 'base64');
   try {
     return verify('sha256', Buffer.from(message), { key, dsaEncoding: 'ieee-p1363' }, sig);

@@ -8,7 +8,7 @@
  * back-pressure, never buffered whole. Every refusal is answered with a
  * BlobError body and logged with its reason.
  */
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +16,7 @@ import { BLOB_AUTH_WINDOW_MS, BLOB_PATH, BlobHeaders, blobRequestMessage, parseB
 import { ErrorCodes, type ErrorCode } from '../shared/protocol/errors.js';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
 import { deviceIdFromDigest } from '../shared/util/device-id.js';
+import { verifySig } from './auth.js';
 import type { BlobEntry, BlobStore } from './blob-store.js';
 import type { RelayLogger } from './log.js';
 import type { RelayStore } from './store/relay-store.js';
@@ -81,15 +82,9 @@ async function authenticate(ctx: BlobHttpContext, req: IncomingMessage, method: 
   if (!row) throw new Refusal(401, ErrorCodes.RELAY_AUTH, 'the device is not registered at this relay');
   if (ctx.allow && !ctx.allow.has(device)) throw new Refusal(403, ErrorCodes.RELAY_AUTH, "this device is not on the relay's allowlist");
   const spki = Buffer.from(row.spki, 'base64');
-  let ok = false;
-  try {
-    // The stored key is the one the device proved at auth; its hash is the id.
-    ok =
-      deviceIdFromDigest(createHash('sha256').update(spki).digest()) === device &&
-      verify('sha256', Buffer.from(blobRequestMessage(method, path, device, t, header(req, BlobHeaders.size), header(req, BlobHeaders.offset))), { key: createPublicKey({ key: spki, format: 'der', type: 'spki' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64'));
-  } catch {
-    ok = false;
-  }
+  // The stored key is the one the device proved at auth; its hash is the id.
+  const message = blobRequestMessage(method, path, device, t, header(req, BlobHeaders.size), header(req, BlobHeaders.offset));
+  const ok = deviceIdFromDigest(createHash('sha256').update(spki).digest()) === device && verifySig(createPublicKey({ key: spki, format: 'der', type: 'spki' }), message, sig);
   if (!ok) throw new Refusal(401, ErrorCodes.RELAY_AUTH, 'the signature does not match the device key');
   return device;
 }

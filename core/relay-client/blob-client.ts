@@ -6,19 +6,18 @@
  * is checked against the pinned fingerprint (as for the WebSocket) before a
  * single byte of a request is written on it. Bodies stream both ways.
  */
-import { createHash, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tls, { type TLSSocket } from 'node:tls';
 import { BLOB_PATH, BlobAnswer, BlobError, BlobHeaders, blobRequestMessage } from '../../shared/protocol/blob-http.js';
-import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
-import { groupHex } from '../../shared/util/base32.js';
+import { ErrorCodes, knownErrorCode, PigeonError } from '../../shared/protocol/errors.js';
 import type { Identity } from '../identity/identity.js';
 import type { Clock } from '../util/components.js';
 import { SIGNATURE_ENCODING } from './enc-key.js';
-import { normalizeFingerprint, type RelaySettings } from './relay-client.js';
+import { certificateProblem, type RelaySettings } from './relay-client.js';
 
 /** Connecting and the TLS handshake; a relay that takes longer is treated as unreachable (the caller retries). */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -64,8 +63,6 @@ class PinnedAgent extends https.Agent {
     return undefined;
   }
 }
-
-const CODES = new Set<string>(Object.values(ErrorCodes));
 
 export interface BlobStatus {
   size: number;
@@ -140,7 +137,7 @@ export class BlobClient {
     if ((res.statusCode ?? 500) >= 400) {
       const e = BlobError.safeParse(body);
       if (!e.success) throw new PigeonError(ErrorCodes.PROTOCOL, `the relay answered ${res.statusCode}`);
-      throw new PigeonError(CODES.has(e.data.code) ? (e.data.code as ErrorCode) : ErrorCodes.INTERNAL, e.data.message);
+      throw new PigeonError(knownErrorCode(e.data.code), e.data.message);
     }
     return body;
   }
@@ -173,12 +170,3 @@ export class BlobClient {
   }
 }
 
-/** The same check as the relay WebSocket's (§12.1): pinned fingerprint, or a certificate a trusted authority signed. */
-export function certificateProblem(socket: TLSSocket, fingerprint: string | undefined): PigeonError | null {
-  const cert = socket.getPeerCertificate();
-  if (!cert?.raw) return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, 'the relay sent no certificate');
-  const presented = createHash('sha256').update(cert.raw).digest('hex');
-  const pinned = fingerprint ? normalizeFingerprint(fingerprint) : null;
-  if (pinned) return presented === pinned ? null : new PigeonError(ErrorCodes.RELAY_FINGERPRINT, `the relay's certificate fingerprint is ${groupHex(presented)}, not the pinned ${groupHex(pinned)}: not connecting`);
-  return socket.authorized ? null : new PigeonError(ErrorCodes.RELAY_FINGERPRINT, `the relay's certificate is not signed by a trusted authority (${String(socket.authorizationError)})`);
-}

@@ -9,7 +9,7 @@ import { createHash, sign } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { createWebSocketStream } from 'ws';
-import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
+import { ErrorCodes, knownErrorCode, PigeonError } from '../../shared/protocol/errors.js';
 import {
   authMessage,
   CLIENT_MESSAGE_BURST,
@@ -191,7 +191,7 @@ export class RelayClient {
     // The certificate is checked before anything of ours is sent: the upgrade
     // request carries nothing secret, and 'open' only follows a good check.
     ws.once('upgrade', (res) => {
-      const problem = this.checkCertificate(res.socket as TLSSocket);
+      const problem = certificateProblem(res.socket as TLSSocket, this.settings.fingerprint);
       if (problem) {
         this.lastError = problem;
         refused.add(ws);
@@ -200,22 +200,6 @@ export class RelayClient {
       }
     });
     return ws;
-  }
-
-  private checkCertificate(socket: TLSSocket): PigeonError | null {
-    const cert = socket.getPeerCertificate?.();
-    if (!cert?.raw) return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, 'the relay sent no certificate');
-    const presented = createHash('sha256').update(cert.raw).digest('hex');
-    const pinned = this.settings.fingerprint ? normalizeFingerprint(this.settings.fingerprint) : null;
-    if (pinned) {
-      if (presented === pinned) return null;
-      return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, `the relay's certificate fingerprint is ${groupHex(presented)}, not the pinned ${groupHex(pinned)}: not connecting`);
-    }
-    if (socket.authorized) return null;
-    return new PigeonError(
-      ErrorCodes.RELAY_FINGERPRINT,
-      `the relay's certificate is not signed by a trusted authority (${String(socket.authorizationError)}); if its administrator printed the fingerprint ${groupHex(presented)}, pass it with --relay-fingerprint`,
-    );
   }
 
   private connect(): void {
@@ -396,7 +380,7 @@ export class RelayClient {
         else this.acceptPipe(frame.key, frame.peer);
         return;
       case 'error': {
-        const err = new PigeonError(knownCode(frame.code), frame.message);
+        const err = new PigeonError(knownErrorCode(frame.code), frame.message);
         if (frame.id) this.settle(this.puts, frame.id, undefined, err);
         else if (frame.ref) {
           this.settle(this.pipes, frame.ref, undefined, err);
@@ -520,9 +504,26 @@ function limitWrites(stream: Duplex, max: number): Duplex {
   return stream;
 }
 
-const CODES = new Set<string>(Object.values(ErrorCodes));
+/**
+ * The relay's certificate check, for the WebSocket and the blob requests
+ * alike (§12.1): the pinned fingerprint, or else a certificate a trusted
+ * authority signed. Runs before anything of ours is sent.
+ */
+export function certificateProblem(socket: TLSSocket, fingerprint: string | undefined): PigeonError | null {
+  const cert = socket.getPeerCertificate?.();
+  if (!cert?.raw) return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, 'the relay sent no certificate');
+  const presented = createHash('sha256').update(cert.raw).digest('hex');
+  const pinned = fingerprint ? normalizeFingerprint(fingerprint) : null;
+  if (pinned) {
+    if (presented === pinned) return null;
+    return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, `the relay's certificate fingerprint is ${groupHex(presented)}, not the pinned ${groupHex(pinned)}: not connecting`);
+  }
+  if (socket.authorized) return null;
+  return new PigeonError(
+    ErrorCodes.RELAY_FINGERPRINT,
+    `the relay's certificate is not signed by a trusted authority (${String(socket.authorizationError)}); if its administrator printed the fingerprint ${groupHex(presented)}, pass it with --relay-fingerprint`,
+  );
+}
+
 /** Connections closed by us because of the certificate. */
 const refused = new WeakSet<WebSocket>();
-function knownCode(code: string): ErrorCode {
-  return CODES.has(code) ? (code as ErrorCode) : ErrorCodes.INTERNAL;
-}

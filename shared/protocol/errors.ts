@@ -51,6 +51,13 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+const KNOWN_CODES: ReadonlySet<string> = new Set<string>(Object.values(ErrorCodes));
+
+/** A code that came from another program (a relay's error frame or HTTP answer): itself if we know it, else INTERNAL. */
+export function knownErrorCode(code: string): ErrorCode {
+  return KNOWN_CODES.has(code) ? (code as ErrorCode) : ErrorCodes.INTERNAL;
+}
+
 /** An error that carries a stable code; safe to show its message to users. */
 export class PigeonError extends Error {
   readonly code: ErrorCode;
