@@ -11,32 +11,33 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
-import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+import type { RelayProcess, RelayListening } from '../support/relay-process.js';
+import { RelayPeers } from '../support/relay-peer-setup.js';
 
 let work: string;
-const running: Array<{ stop(): Promise<void> }> = [];
+let env: RelayPeers;
 
 beforeEach(() => {
   work = tempHome('relay-groups');
+  env = new RelayPeers(work);
 });
 
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
+  await env.stop();
   removeHome(work);
 });
 
-function startRelay(port = 0): RelayProcess {
-  const r = new RelayProcess(['--port', String(port), '--host', '127.0.0.1', '--data', join(work, 'relay')]);
-  running.push(r);
-  return r;
-}
+const startRelay = (port = 0): RelayProcess => env.relay([], port);
 
+/** A peer alone on its discovery port, connected to `relay` (or to none). */
 async function startPeer(name: string, relay: RelayListening | null): Promise<PeerProcess> {
-  const viaRelay = relay ? ['--relay', `wss://127.0.0.1:${relay.port}`, '--relay-fingerprint', relay.fingerprint] : [];
-  const p = new PeerProcess({ home: join(work, name), name, args: ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', ...viaRelay] });
-  running.push(p);
-  await p.ready();
-  if (relay) await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
+  if (!relay) {
+    const p = env.add(new PeerProcess({ home: join(work, name), name, args: ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns'] }));
+    await p.ready();
+    return p;
+  }
+  const p = await env.peer(name, relay);
+  await p.waitFor((e) => e.type === 'relay' && e.relay.connected);
   return p;
 }
 

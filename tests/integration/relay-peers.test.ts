@@ -11,36 +11,24 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { MessageInfo, PeerEvent, PeerInfo } from '../../shared/api/control-api.js';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
-import { RelayProcess, type RelayListening } from '../support/relay-process.js';
+import type { RelayProcess, RelayListening } from '../support/relay-process.js';
+import { RelayPeers, remoteOnline } from '../support/relay-peer-setup.js';
 
 let work: string;
-const running: Array<{ stop(): Promise<void> }> = [];
+let env: RelayPeers;
 
 beforeEach(() => {
   work = tempHome('relay-peers');
+  env = new RelayPeers(work);
 });
 
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
+  await env.stop();
   removeHome(work);
 });
 
-function startRelay(args: string[] = [], port = 0): RelayProcess {
-  const r = new RelayProcess(['--port', String(port), '--host', '127.0.0.1', '--data', join(work, 'relay'), ...args]);
-  running.push(r);
-  return r;
-}
-
-/** A peer alone on its own discovery port, connected to the relay. */
-async function startPeer(name: string, relay: RelayListening, extra: string[] = []): Promise<PeerProcess> {
-  const args = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns', '--relay', `wss://127.0.0.1:${relay.port}`, '--relay-fingerprint', relay.fingerprint, ...extra];
-  const p = new PeerProcess({ home: join(work, name), name, args });
-  running.push(p);
-  await p.ready();
-  return p;
-}
-
-const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.online && e.peer.remote;
+const startRelay = (args: string[] = [], port = 0): RelayProcess => env.relay(args, port);
+const startPeer = (name: string, relay: RelayListening, extra: string[] = []): Promise<PeerProcess> => env.peer(name, relay, extra);
 const stateOf = (id: string, state: string) => (e: PeerEvent) => e.type === 'message-state' && e.message.id === id && e.message.state === state;
 
 async function send(home: string, peer: string, text: string): Promise<string> {
@@ -139,7 +127,7 @@ describe('peers through a relay', () => {
       { clock: systemClock, random: systemRandom, logger: silentLogger },
       { home: join(work, 'Alice'), name: 'Alice', port: 0, discoveryPort: await freeUdpPort(), broadcast: [], mdns: false, relay: { url: `wss://127.0.0.1:${relay.port}`, fingerprint: relay.fingerprint } },
     );
-    running.push(alice);
+    env.add(alice);
     const relayed = new Set<string>();
     alice.on((e) => e.type === 'message-state' && e.message.state === 'relayed' && relayed.add(e.message.id));
     await alice.start();
