@@ -35,3 +35,12 @@ export function lanInterfaces(): LanInterface[] {
   }
   return out;
 }
+
+/**
+ * Where LAN broadcasts go: a given list as is, or for 'auto' the broadcast
+ * address of every interface plus 255.255.255.255 (which some networks
+ * deliver only on the default route's interface).
+ */
+export function broadcastAddresses(setting: 'auto' | readonly string[]): string[] {
+  return setting === 'auto' ? [...new Set([...lanInterfaces().map((i) => i.broadcast), '255.255.255.255'])] : [...setting];
+}

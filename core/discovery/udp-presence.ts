@@ -15,7 +15,7 @@ import { EXPIRY_MS, REFRESH_JITTER_MS, REFRESH_MS, REPLY_SPREAD_MAX_MS, REPLY_SP
 import { decodeDiscoveryPacket, encodeDiscoveryPacket, type DiscoveryPacket } from '../../shared/protocol/discovery-packet.js';
 import type { Logger, Random } from '../util/components.js';
 import type { DiscoverySink, DiscoverySource, SelfPresence } from './discovery-source.js';
-import { lanInterfaces } from './interfaces.js';
+import { broadcastAddresses } from './interfaces.js';
 
 export interface UdpPresenceInit {
   discoveryPort: number;
@@ -106,11 +106,7 @@ export class UdpPresence implements DiscoverySource {
   private targets(): Target[] {
     const port = this.init.discoveryPort;
     const list: Target[] = [];
-    const broadcast =
-      this.init.broadcast === 'auto'
-        ? [...new Set([...lanInterfaces().map((i) => i.broadcast), '255.255.255.255'])]
-        : this.init.broadcast;
-    for (const address of broadcast) list.push({ address, port, unicast: false });
+    for (const address of broadcastAddresses(this.init.broadcast)) list.push({ address, port, unicast: false });
     for (const entry of this.init.extraAddresses) {
       const [address, p] = entry.split(':');
       list.push({ address: address!, port: p ? Number(p) : port, unicast: true });

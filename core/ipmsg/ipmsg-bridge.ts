@@ -10,7 +10,7 @@
 import dgram from 'node:dgram';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { DiscoverySink, DiscoverySource } from '../discovery/discovery-source.js';
-import { lanInterfaces } from '../discovery/interfaces.js';
+import { broadcastAddresses } from '../discovery/interfaces.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { encodeText, type Charset } from './charset.js';
@@ -163,7 +163,7 @@ export class IpmsgBridge implements DiscoverySource {
   // ---- sending ---------------------------------------------------------------------
 
   private targets(): Array<{ address: string; port: number }> {
-    const broadcast = this.init.broadcast === 'auto' ? [...new Set([...lanInterfaces().map((i) => i.broadcast), '255.255.255.255'])] : this.init.broadcast;
+    const broadcast = broadcastAddresses(this.init.broadcast);
     const extra = this.init.extraAddresses.map((e) => e.split(':')[0]!).filter(Boolean);
     return [...new Set([...broadcast, ...extra])].map((address) => ({ address, port: this.port }));
   }
