@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { fingerprintFromSpki } from '../identity/identity.js';
 import { Store } from '../store/store.js';
-import type { Clock } from '../util/components.js';
+import { ManualClock } from '../util/manual-clock.js';
 import type { Sighting } from './discovery-source.js';
 import { PeerDirectory, type DirectoryEvent } from './peer-directory.js';
 import { expectPigeonError } from '../../tests/support/expect-error.js';
@@ -23,16 +23,6 @@ const BOB = 'bbbbbbbbbbbbbbbbbbbbbbbbbb';
 const T0 = 1_700_000_000_000;
 const TTL = 12_000;
 
-/** A clock the test moves by hand. */
-class ManualClock implements Clock {
-  t = T0;
-  now(): number {
-    return this.t;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 function sighting(overrides: Partial<Sighting> = {}): Sighting {
   return {
@@ -79,7 +69,7 @@ function types(): string[] {
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'pigeon-dir-'));
-  clock = new ManualClock();
+  clock = new ManualClock(T0);
   events = [];
 });
 

@@ -7,7 +7,7 @@
 import type { PeerCapabilities, PeerInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { Store } from '../store/store.js';
-import type { Clock } from '../util/components.js';
+import type { Clock, TimerHandle } from '../util/components.js';
 import type { DiscoverySink, PeerProtocol, Sighting, SourceName } from './discovery-source.js';
 import { fingerprintFromSpki } from '../identity/identity.js';
 
@@ -38,7 +38,7 @@ const SWEEP_MS = 1000;
 
 export class PeerDirectory implements DiscoverySink {
   private readonly entries = new Map<string, Entry>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: TimerHandle | null = null;
 
   constructor(
     private readonly components: { clock: Clock; store: Store },
@@ -59,12 +59,11 @@ export class PeerDirectory implements DiscoverySink {
 
   start(): void {
     if (this.sweepTimer) return;
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweepTimer.unref();
+    this.sweepTimer = this.components.clock.setInterval(() => this.sweep(), SWEEP_MS);
   }
 
   stop(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.components.clock.clear(this.sweepTimer);
     this.sweepTimer = null;
   }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { PeerEvent } from '../../shared/api/control-api.js';
 import type { Identity } from '../../core/identity/identity.js';
 import { BlobClient } from '../../core/relay-client/blob-client.js';
+import { systemClock } from '../../core/util/components.js';
 import { freeUdpPort, PeerProcess } from './cli-peer.js';
 import { RelayProcess, type RelayListening } from './relay-process.js';
 import { Client, type Device } from './relay-ws-client.js';
@@ -48,7 +49,7 @@ export const remoteOnline = (name: string) => (e: PeerEvent) => (e.type === 'pee
 /** A blob client signing with a test device's key, pinned to `fingerprint` (the relay's own by default). */
 export function blobClientOf(relay: { port: number; fingerprint: string }, d: Device, fingerprint = relay.fingerprint): BlobClient {
   const identity = { id: d.id, keyPem: d.key.export({ type: 'pkcs8', format: 'pem' }) as string } as Identity;
-  return new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint }, { now: () => Date.now() });
+  return new BlobClient(identity, { url: `wss://127.0.0.1:${relay.port}`, fingerprint }, systemClock);
 }
 
 /** Registers a test device at the relay (its WebSocket auth), then gives its blob client. */

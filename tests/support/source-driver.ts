@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { DiscoverySink, DiscoverySource, SelfPresence, Sighting } from '../../core/discovery/discovery-source.js';
 import { MdnsSource } from '../../core/discovery/mdns-source.js';
 import { UdpPresence } from '../../core/discovery/udp-presence.js';
-import { silentLogger, systemRandom } from '../../core/util/components.js';
+import { silentLogger, systemClock, systemRandom } from '../../core/util/components.js';
 import { IpmsgBridge } from '../../core/ipmsg/ipmsg-bridge.js';
 import { Store } from '../../core/store/store.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -58,7 +58,7 @@ if (kind === 'udp') {
     rmSync(dir, { recursive: true, force: true });
   });
   source = new IpmsgBridge(
-    { store, clock: { now: () => Date.now() }, random: systemRandom, logger: silentLogger, sink, self: () => self, openChannel: () => {} },
+    { store, clock: systemClock, random: systemRandom, logger: silentLogger, sink, self: () => self, openChannel: () => {} },
     { bind: options.bind!, broadcast: [], extraAddresses: [options.peer!], acceptPigeons: true },
   );
 } else {
