@@ -108,6 +108,13 @@ function int(min: number, max: number) {
   };
 }
 
+/** A positive number of minutes, decimals allowed (tests and impatient administrators use fractions), at most a year. */
+function minutes(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0) || n > 525_600) throw new InvalidArgumentError('expected a number of minutes above 0, e.g. 15 or 0.5');
+  return n;
+}
+
 /** A byte count as people write it: 500000, 200M, 1.5G (powers of 1024). */
 function byteSize(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
@@ -151,7 +158,7 @@ function buildProgram(): Command {
     .option('--auth-timeout <s>', 'seconds for the first request after TLS, and for auth on a WebSocket', int(1, 3600), AUTH_TIMEOUT_MS / 1000)
     .option('--registrations-per-address <n>', 'new devices per client address per hour (0 = unlimited)', int(0, 1_000_000_000), DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR)
     .option('--registrations-per-minute <n>', 'new devices per minute over the relay (0 = unlimited)', int(0, 1_000_000_000), DEFAULT_REGISTRATIONS_PER_MINUTE)
-    .option('--partial-ttl-minutes <n>', 'minutes a partial upload is kept without a byte written', int(1, 525_600), DEFAULT_PARTIAL_TTL_MINUTES)
+    .option('--partial-ttl-minutes <n>', 'minutes a partial upload is kept without a byte written (decimals allowed, e.g. 0.5)', minutes, DEFAULT_PARTIAL_TTL_MINUTES)
     .addOption(new Option('--store <where>', `where devices and mailboxes are kept: ${SQLITE} (in --data) or postgres://user@host:5432/db (scale-out)`).env(STORE_ENV).default(SQLITE))
     .option('--store-schema <name>', `PostgreSQL schema of the relay's tables (default ${SCALE_OUT_DEFAULT_NAME}; created if missing)`)
     .addOption(new Option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`).env(BUS_ENV).default(LOCAL))

@@ -75,7 +75,7 @@ export const DEFAULT_FILE_TTL_DAYS = 14;
  * wrote within minutes instead of holding it for --file-ttl-days.
  */
 export const DEFAULT_PARTIAL_TTL_MINUTES = 15;
-/** Period of the partial-upload sweep: a fraction of the partial TTL, so an abandoned upload goes at most a minute late. */
+/** Period of the partial-upload sweep (or a quarter of a shorter TTL): an abandoned upload goes at most a minute late. */
 const PARTIAL_SWEEP_MS = 60_000;
 /** Folder of the blob store inside the data folder, unless --blob-dir names another. */
 export const BLOB_DIR_NAME = 'blobs';
@@ -401,7 +401,7 @@ class RelayServer implements Relay {
     this.listenPort = typeof addr === 'object' && addr ? addr.port : o.port;
     this.timers.push(setInterval(() => this.heartbeat(), this.timing.heartbeatMs));
     this.timers.push(setInterval(() => void this.expire(), this.timing.expiryEveryMs));
-    this.timers.push(setInterval(() => void this.expirePartials(), this.timing.partialSweepMs));
+    this.timers.push(setInterval(() => void this.expirePartials(), Math.min(this.timing.partialSweepMs, this.partialTtlMs() / 4)));
     await this.expire();
     await this.expirePartials();
   }
@@ -471,9 +471,13 @@ class RelayServer implements Relay {
     }
   }
 
+  private partialTtlMs(): number {
+    return this.timing.partialTtlMs ?? (this.opts.partialTtlMinutes ?? DEFAULT_PARTIAL_TTL_MINUTES) * 60_000;
+  }
+
   private async expirePartials(): Promise<void> {
-    const ttl = this.timing.partialTtlMs ?? (this.opts.partialTtlMinutes ?? DEFAULT_PARTIAL_TTL_MINUTES) * 60_000;
-    if (ttl <= 0 || !this.blobCtx) return;
+    const ttl = this.partialTtlMs();
+    if (!this.blobCtx) return;
     try {
       const n = await this.blobCtx.blobs.expirePartials(Date.now() - ttl);
       if (n > 0) this.logger.log('info', 'abandoned uploads deleted', { count: n, ttlMs: ttl });

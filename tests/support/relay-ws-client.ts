@@ -56,7 +56,7 @@ export class Client {
   device: Device | null = null;
   private waiters: (() => void)[] = [];
 
-  constructor(url: string, protocols: string[] = [RELAY_SUBPROTOCOL], options: { autoPong?: boolean } = {}) {
+  constructor(url: string, protocols: string[] = [RELAY_SUBPROTOCOL], options: { autoPong?: boolean; localAddress?: string } = {}) {
     this.ws = new WebSocket(url, protocols, { rejectUnauthorized: false, ...options });
     this.ws.on('error', () => {});
     this.opened = new Promise((resolve, reject) => {
