@@ -84,6 +84,10 @@ describe('hostile: one client address against the relay', () => {
       `per-address limits: ${attacker} opened 100 raw TCP connections (relay kept ${rawHeld}), then tried 40 authenticated WebSockets (relay let ${wsHeld} in); ` +
         `${legitOk}/30 legitimate connects from other addresses succeeded (--max-connections 40 --max-per-address 10 --max-unauth-per-address 5)`,
     );
+    // A refusal costs one log line per address per 10 s, not one per socket.
+    const lines = r.logs().filter((l) => l.remote === attacker && l.msg !== 'connection closed' && l.msg !== 'authenticated').length;
+    console.log(`per-address limits: the relay logged ${lines} lines about ${attacker}'s refused sockets`);
+    expect(lines).toBeLessThan(10);
     expect(rawHeld).toBe(5);
     expect(wsHeld).toBe(10);
     expect(legitOk).toBe(30);
