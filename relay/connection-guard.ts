@@ -54,6 +54,8 @@ export interface ConnectionGuardOptions {
 interface Tracked {
   address: string;
   authenticated: boolean;
+  /** A request came: no first-request timer, even if the TLS event is seen after it (both can be ready in one turn). */
+  requested: boolean;
   timer: NodeJS.Timeout | null;
 }
 
@@ -99,7 +101,7 @@ export class ConnectionGuard {
     a.open++;
     a.unauth++;
     this.addresses.set(address, a);
-    const t: Tracked = { address, authenticated: false, timer: null };
+    const t: Tracked = { address, authenticated: false, requested: false, timer: null };
     this.sockets.set(key, t);
     socket.once('close', () => this.forget(key, t));
     return true;
@@ -108,7 +110,7 @@ export class ConnectionGuard {
   /** TLS is up on this socket: the first request must come within firstRequestMs. */
   secured(socket: Socket): void {
     const t = this.sockets.get(socketKey(socket));
-    if (!t || t.timer) return;
+    if (!t || t.timer || t.requested) return;
     t.timer = setTimeout(() => {
       this.o.logger.log('warn', 'no request in time', { remote: t.address, ms: this.o.firstRequestMs });
       socket.destroy();
@@ -118,7 +120,9 @@ export class ConnectionGuard {
   /** A request or upgrade arrived: the first-request timer stops (what follows has timeouts of its own). */
   requested(socket: Socket): void {
     const t = this.sockets.get(socketKey(socket));
-    if (t?.timer) {
+    if (!t) return;
+    t.requested = true;
+    if (t.timer) {
       clearTimeout(t.timer);
       t.timer = null;
     }

@@ -6,15 +6,25 @@
  * not stored at all; oversize bodies are refused by the schema; and Carol's
  * message still gets in and reaches Bob.
  */
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { MAX_ENVELOPE_CHARS } from '../../shared/protocol/relay-frames.js';
-import { clients, envelope, makeDevice, msgId, type Client } from '../support/relay-ws-client.js';
+import { Client, clients, envelope, makeDevice, msgId } from '../support/relay-ws-client.js';
+import { pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { RelayPeers } from '../support/relay-peer-setup.js';
 import { startRelayProcess, stopRelayProcesses } from './hostile-relay.js';
+
+const peerEnvs: Array<{ env: RelayPeers; work: string }> = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.ws.terminate();
   await stopRelayProcesses();
+  for (const { env, work } of peerEnvs.splice(0)) {
+    await env.stop();
+    removeHome(work);
+  }
 });
 
 /** Sends `n` puts in batches under the relay's message rate, and counts the answers by kind. */
@@ -96,4 +106,39 @@ describe('hostile: mailbox junk', () => {
     // 4 MiB / ~386,700 characters per body: 10 fit.
     expect(big).toEqual({ stored: 10, [ErrorCodes.RELAY_QUOTA]: 20 });
   });
+
+  it("with real peers: Mallory's 10,000 junk puts to Bob, then Carol's message is relayed and Bob reads it", async () => {
+    const work = tempHome('hostile-junk');
+    const env = new RelayPeers(work);
+    peerEnvs.push({ env, work });
+    const relay = await env.relay().listening;
+    const bob = await env.peer('Bob', relay);
+    await bob.waitFor((e) => e.type === 'relay' && e.relay.connected);
+    const bobId = (JSON.parse((await pigeon(['whoami', '--home', join(work, 'Bob'), '--json'])).stdout) as { id: string }).id;
+    await bob.stop();
+
+    const mallory = makeDevice();
+    const m = new Client(`wss://127.0.0.1:${relay.port}/pigeon/1`, undefined, { localAddress: '127.0.0.93' });
+    await m.auth(mallory, { name: 'Mallory' });
+    const junk = await flood(m, 10_000, (id) => envelope(`junk ${id}`, { from: mallory, to: bobId, id }), bobId);
+
+    const carol = await env.peer('Carol', relay);
+    await carol.waitFor((e) => e.type === 'relay' && e.relay.connected);
+    const sent = await pigeon(['send', '--home', join(work, 'Carol'), 'Bob', 'hello Bob, from Carol', '--json']);
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = (JSON.parse(sent.stdout) as MessageInfo).id;
+    const relayed = await carol.waitFor((e: PeerEvent) => e.type === 'message-state' && e.message.id === id && e.message.state === 'relayed', 30_000).then(
+      () => true,
+      () => false,
+    );
+    const back = await env.peer('Bob', relay);
+    const read = await back.waitFor((e: PeerEvent) => e.type === 'message' && e.message.id === id && e.message.text === 'hello Bob, from Carol', 60_000).then(
+      () => true,
+      () => false,
+    );
+    console.log(`mailbox junk, real peers: Mallory's 10,000 junk puts to Bob: ${JSON.stringify(junk)}; Carol's message ${relayed ? 'was relayed' : 'stayed queued'}; Bob ${read ? 'got it' : 'did NOT get it'} when he came back`);
+    expect(junk).toEqual({ stored: 2000, [ErrorCodes.RELAY_QUOTA]: 8000 });
+    expect(relayed).toBe(true);
+    expect(read).toBe(true);
+  }, 180_000);
 });
