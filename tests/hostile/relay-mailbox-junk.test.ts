@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
-import { MAX_ENVELOPE_CHARS } from '../../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_RATE, MAX_ENVELOPE_CHARS } from '../../shared/protocol/relay-frames.js';
 import { Client, clients, envelope, makeDevice, msgId } from '../support/relay-ws-client.js';
 import { pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { RelayPeers } from '../support/relay-peer-setup.js';
@@ -27,11 +27,14 @@ afterEach(async () => {
   }
 });
 
-/** Sends `n` puts in batches under the relay's message rate, and counts the answers by kind. */
+/** Sends `n` puts in batches, paced under the relay's message rate (as fast as a client may), and counts the answers by kind. */
 async function flood(c: Client, n: number, body: (id: string) => unknown, to: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   const BATCH = 500;
+  const start = Date.now();
   for (let done = 0; done < n; done += BATCH) {
+    const due = start + (done / (CLIENT_MESSAGE_RATE * 0.9)) * 1000;
+    if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
     const size = Math.min(BATCH, n - done);
     for (let i = 0; i < size; i++) {
       const id = msgId();

@@ -18,12 +18,15 @@ afterEach(async () => {
 /** Registers `d` from `localAddress` and leaves; resolves with the error code if refused. */
 async function register(url: string, d: Device, localAddress: string): Promise<string | null> {
   const c = new Client(url, undefined, { localAddress });
+  // Each attempt ends closed, so the next batch does not meet this one's sockets in the address's unauthenticated budget.
   try {
     await c.auth(d, { name: 'Flood' });
     c.ws.close();
     return null;
   } catch (err) {
     return (err as { frame?: { code: string } }).frame?.code ?? 'cut';
+  } finally {
+    await c.closed;
   }
 }
 
