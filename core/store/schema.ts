@@ -112,7 +112,7 @@ export const MIGRATIONS: string[] = [
   );
   `,
   `
-  -- Written and received time, and the order of a conversation (docs/protocol/pigeon-v1.md §8.4).
+  -- Written and received time, and the order of a conversation (docs/protocol/pigeon-v1.md §7.5).
   -- From here on, ts is when the message was written (the sender's clock); until now an
   -- incoming message's ts was when it arrived, which is what received keeps for old rows.
   ALTER TABLE messages ADD COLUMN received INTEGER;  -- incoming: when this device stored it; NULL for outgoing

@@ -162,7 +162,7 @@ export class Store {
       markInRead: db.prepare(`UPDATE messages SET state = 'read', receipt_sent = 0 WHERE dir = 1 AND peer = ? AND state = 'received'`),
       receipts: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'read' AND receipt_sent = 0 LIMIT ?`),
       receiptSent: db.prepare(`UPDATE messages SET receipt_sent = 1 WHERE dir = 1 AND peer = ? AND id = ?`),
-      // A conversation's order (§8.4): by place, then ours before theirs, then the sender's seq.
+      // A conversation's order (§7.5): by place, then ours before theirs, then the sender's seq.
       history: db.prepare(
         `SELECT * FROM (SELECT rowid, ${COLS}, sender FROM messages WHERE peer = ?
            ORDER BY pos DESC, dir DESC, seq DESC, rowid DESC LIMIT ?) ORDER BY pos, dir, seq, rowid`,

@@ -4,7 +4,7 @@
  * last part arrives. Anyone who opens a session can send part 0 of many
  * offers and never the rest, so what is held has a budget per peer (offers
  * and bytes) and expires when no part came for a while; what exceeds the
- * budget or expires is dropped with a logged reason (spec §12.3).
+ * budget or expires is dropped with a logged reason (spec §13.1).
  */
 import type { OfferEntry } from '../../shared/protocol/transfer-frames.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';

@@ -32,7 +32,7 @@ export type UiAction =
 
 export const initialState: UiState = { connection: 'connecting', self: null, peers: {}, conversations: {}, unread: {}, transfers: {}, keyChanges: [], groups: {} };
 
-/** The conversation order of the spec (§8.4), as history returns it: by place, mine before theirs, then the sender's seq. */
+/** The conversation order of the spec (§7.5), as history returns it: by place, mine before theirs, then the sender's seq. */
 function byOrder(a: MessageInfo, b: MessageInfo): number {
   return a.order - b.order || (a.direction === b.direction ? 0 : a.direction === 'out' ? -1 : 1) || (a.seq ?? 0) - (b.seq ?? 0);
 }

@@ -62,7 +62,7 @@ export interface MessageInfo {
   received: number | null;
   /**
    * The message's place in its conversation (ms on this device's clock; spec
-   * §8.4): sort by order, then outgoing before incoming, then seq. Keeps each
+   * §7.5): sort by order, then outgoing before incoming, then seq. Keeps each
    * sender's messages in the sender's seq order across restarts.
    */
   order: number;
