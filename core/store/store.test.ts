@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from './schema.js';
-import { Store, type OutgoingDraft } from './store.js';
+import { LATE_WINDOW_MS, Store, type OutgoingDraft } from './store.js';
 
 const ALICE = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const BOB = 'bbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -392,6 +392,17 @@ describe('history()', () => {
     s.storeIncoming(BOB, [{ id: mid(4), seq: 4, ts: T0 + 3, text: 'b4' }], T0 + 60);
     s.storeIncoming(BOB, [{ id: mid(0), seq: 1, ts: 0, text: 'b1-again-other-id' }], T0 + 70);
     expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['mine@5', 'b1', 'b1-again-other-id', 'b2', 'b3', 'mine@40', 'b4']);
+  });
+
+  it('places a message at its arrival when the next one of its sender is older than the late window', () => {
+    const s = openStore();
+    s.storeIncoming(BOB, [{ id: mid(5), seq: 5, ts: T0, text: 'b5' }], T0);
+    s.enqueue([{ id: mid(9), peer: BOB, text: 'mine', ts: T0 + 1000 }]);
+    // seq 1 again, much later: a sender that counts again (or tries to slip a message into old history).
+    const later = T0 + LATE_WINDOW_MS + 1;
+    const [again] = s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0 - 86_400_000, text: 'b1-much-later' }], later);
+    expect(again).toMatchObject({ order: later, received: later });
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['b5', 'mine', 'b1-much-later']);
   });
 
   it('keeps the order, written and received times across close and reopen', () => {

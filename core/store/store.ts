@@ -81,6 +81,16 @@ const OUT_RANK: Record<string, number> = { scheduled: 0, queued: 1, sent: 2, rel
  */
 const CHECKPOINT_MS = 2000;
 
+/**
+ * How far back a late incoming message may be placed (before the sender's
+ * next message). Late arrivals are seconds late (the relay mailbox pulled
+ * after a session delivered later messages; a restart); a seq that goes
+ * back further means a sender that counts again (an IPMsg client's packet
+ * numbers after a restart, a restored profile) or one trying to slip a
+ * message into old history: such a message is placed where it arrived.
+ */
+export const LATE_WINDOW_MS = 10 * 60 * 1000;
+
 /** The columns toInfo() reads. */
 const COLS = 'id, peer, dir, seq, text, ts, due, state, received, pos';
 
@@ -269,13 +279,15 @@ export class Store {
    * An incoming message's place: when it arrived, but between the places of
    * the sender's messages just before and after it in the sender's seq, so
    * that one which arrives late (through the relay, after a restart) goes
-   * just before the next one the sender wrote instead of after it.
+   * just before the next one the sender wrote instead of after it, unless
+   * that one is more than LATE_WINDOW_MS older.
    */
   private incomingPlace(peer: string, seq: number, receivedAt: number): number {
     if (groupOf(peer)) return receivedAt;
     const before = this.s.inPosBefore.get(peer, seq) as { pos: number } | undefined;
     const after = this.s.inPosAfter.get(peer, seq) as { pos: number } | undefined;
-    return clamp(receivedAt, before?.pos ?? null, after?.pos ?? null);
+    const upper = after && after.pos >= receivedAt - LATE_WINDOW_MS ? after.pos : null;
+    return clamp(receivedAt, before?.pos ?? null, upper);
   }
 
   /** Moves scheduled messages that are due into the outbox, in due order. */
