@@ -121,6 +121,8 @@ export const MIGRATIONS: string[] = [
   UPDATE messages SET pos = ts;
   DROP INDEX messages_by_peer;
   CREATE INDEX messages_by_peer ON messages (peer, pos, dir, seq);
-  CREATE INDEX messages_by_seq ON messages (peer, dir, seq);
+  CREATE INDEX messages_in_seq ON messages (peer, seq) WHERE dir = 1;  -- a sender's messages around a seq
+  ALTER TABLE conversations ADD COLUMN out_pos INTEGER;               -- the place of our last message with a seq
+  UPDATE conversations SET out_pos = (SELECT MAX(pos) FROM messages m WHERE m.peer = conversations.peer AND m.dir = 0 AND m.seq IS NOT NULL);
   `,
 ];

@@ -423,7 +423,7 @@ describe('history()', () => {
     s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0 - 5000, text: 'old' }], T0);
     s.enqueue([{ id: mid(2), peer: BOB, text: 'mine', ts: T0 + 1 }]);
     // Back to the schema before received/pos, as an older Pigeon left it (ts = arrival time then).
-    s.db.exec(`DROP INDEX messages_by_peer; DROP INDEX messages_by_seq; ALTER TABLE messages DROP COLUMN received; ALTER TABLE messages DROP COLUMN pos;
+    s.db.exec(`DROP INDEX messages_by_peer; DROP INDEX messages_in_seq; ALTER TABLE messages DROP COLUMN received; ALTER TABLE messages DROP COLUMN pos; ALTER TABLE conversations DROP COLUMN out_pos;
       CREATE INDEX messages_by_peer ON messages (peer, ts, rowid); UPDATE messages SET ts = ${T0} WHERE dir = 1`);
     s.db.pragma(`user_version = ${MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN received'))}`);
     s.close();
@@ -432,6 +432,8 @@ describe('history()', () => {
       { text: 'old', ts: T0, received: T0, order: T0 },
       { text: 'mine', ts: T0 + 1, received: null, order: T0 + 1 },
     ]);
+    // The place of our last message came through too: one written on a clock set back still goes after it.
+    expect(again.enqueue([{ id: mid(3), peer: BOB, text: 'next', ts: T0 - 100 }])[0]).toMatchObject({ seq: 2, order: T0 + 1 });
   });
 
   it('returns the latest `limit` messages, oldest first', () => {

@@ -139,11 +139,13 @@ export class Store {
       insertOut: db.prepare(
         `INSERT INTO messages (id, peer, dir, seq, text, ts, due, state, pos) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)`,
       ),
-      // The place of the last message we sent in a conversation (scheduled ones have no seq yet).
-      lastOutPos: db.prepare(`SELECT pos FROM messages WHERE peer = ? AND dir = 0 AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1`),
+      // The place of the last message we gave a seq in a conversation.
+      lastOutPos: db.prepare(`SELECT out_pos FROM conversations WHERE peer = ?`),
+      setOutPos: db.prepare(`UPDATE conversations SET out_pos = ? WHERE peer = ?`),
       // The places of the sender's messages just before and just after a seq.
       inPosBefore: db.prepare(`SELECT pos FROM messages WHERE peer = ? AND dir = 1 AND seq < ? ORDER BY seq DESC LIMIT 1`),
       inPosAfter: db.prepare(`SELECT pos FROM messages WHERE peer = ? AND dir = 1 AND seq > ? ORDER BY seq LIMIT 1`),
+      lastInSeq: db.prepare(`SELECT seq, pos FROM messages WHERE peer = ? AND dir = 1 ORDER BY seq DESC, rowid DESC LIMIT 1`),
       dueScheduled: db.prepare(`SELECT ${COLS} FROM messages WHERE state = 'scheduled' AND due <= ? ORDER BY due, rowid`),
       promote: db.prepare(`UPDATE messages SET state = 'queued', seq = ?, ts = ?, pos = ? WHERE dir = 0 AND id = ?`),
       nextDue: db.prepare(`SELECT MIN(due) AS due FROM messages WHERE state = 'scheduled'`),
@@ -267,12 +269,15 @@ export class Store {
   /**
    * Our next message's place: when it was written, but never before our
    * previous one (this clock may have been set back), so our messages keep
-   * their seq order. A group's order is its log's and needs no place.
+   * their seq order. Called right after nextSeq() (which made the
+   * conversation's row). A group's order is its log's and needs no place.
    */
   private outgoingPlace(peer: string, written: number): number {
     if (groupOf(peer)) return written;
-    const last = this.s.lastOutPos.get(peer) as { pos: number } | undefined;
-    return clamp(written, last?.pos ?? null, null);
+    const last = this.s.lastOutPos.get(peer) as { out_pos: number | null } | undefined;
+    const pos = clamp(written, last?.out_pos ?? null, null);
+    this.s.setOutPos.run(pos, peer);
+    return pos;
   }
 
   /**
@@ -282,8 +287,10 @@ export class Store {
    * just before the next one the sender wrote instead of after it, unless
    * that one is more than LATE_WINDOW_MS older.
    */
-  private incomingPlace(peer: string, seq: number, receivedAt: number): number {
+  private incomingPlace(peer: string, seq: number, receivedAt: number, last: { seq: number; pos: number } | null): number {
     if (groupOf(peer)) return receivedAt;
+    // The usual case, a message after every one we have: no next one, and the previous is the last.
+    if (last === null || seq > last.seq) return clamp(receivedAt, last?.pos ?? null, null);
     const before = this.s.inPosBefore.get(peer, seq) as { pos: number } | undefined;
     const after = this.s.inPosAfter.get(peer, seq) as { pos: number } | undefined;
     const upper = after && after.pos >= receivedAt - LATE_WINDOW_MS ? after.pos : null;
@@ -347,10 +354,13 @@ export class Store {
   storeIncoming(peer: string, messages: readonly IncomingMessage[], receivedAt: number): MessageInfo[] {
     return this.tx(() => {
       const fresh: MessageInfo[] = [];
+      // The sender's message with the highest seq, kept up to date through the batch (one query per batch, not two per message).
+      let last = (this.s.lastInSeq.get(peer) as { seq: number; pos: number } | undefined) ?? null;
       for (const m of messages) {
-        const pos = this.incomingPlace(peer, m.seq, receivedAt);
+        const pos = this.incomingPlace(peer, m.seq, receivedAt, last);
         const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, m.ts, m.sender ?? null, receivedAt, pos);
         if (r.changes === 1) {
+          if (last === null || m.seq > last.seq) last = { seq: m.seq, pos };
           fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: m.ts, received: receivedAt, order: pos, due: null, seq: m.seq, ...groupFields(peer, m.sender ?? null) });
         }
       }
