@@ -35,11 +35,28 @@ export function formatPeers(peers: PeerInfo[]): string {
 
 const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', relayed: 'on the relay', delivered: 'delivered', read: 'read', received: 'unread' };
 
-/** One history line; in a group, `nameOf` names the member who wrote an incoming message. */
+/**
+ * Received this much after it was written, a history line shows when it was
+ * received too: lines show whole seconds, so a smaller gap is not worth a word.
+ */
+const LATE_MS = 1000;
+
+/** When an incoming message arrived, if that is worth saying: the clock on the same day, the full time otherwise. */
+function receivedNote(m: MessageInfo): string {
+  if (m.received === null || Math.abs(m.received - m.ts) < LATE_MS) return '';
+  const sameDay = time(m.received).slice(0, 10) === time(m.ts).slice(0, 10);
+  return `, received ${sameDay ? clock(m.received) : time(m.received)}`;
+}
+
+/**
+ * One history line, stamped with the time the message was written (and the
+ * time it was received, when later); in a group, `nameOf` names the member
+ * who wrote an incoming message.
+ */
 export function formatMessage(m: MessageInfo, peerName: string, nameOf?: (id: string) => string): string {
   const who = m.direction === 'out' ? 'me' : m.from && nameOf ? nameOf(m.from) : peerName;
   const when = m.state === 'scheduled' && m.due ? `due ${time(m.due)}` : time(m.ts);
-  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state})`;
+  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${receivedNote(m)})`;
 }
 
 export function formatSelf(s: SelfInfo): string {

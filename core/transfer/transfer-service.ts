@@ -25,6 +25,7 @@ import { DataClient, hashRange, serveDataConnection, type ByteSink } from './dat
 import { buildManifest } from './manifest.js';
 import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
 import { planLanding, type PlannedEntry } from './landing-plan.js';
+import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
 
 /** Progress events at most this often per transfer: smooth bars, little traffic on the control socket. */
 const PROGRESS_MS = 250;
@@ -54,6 +55,8 @@ export interface TransferServiceInit {
   isOnline: (peerId: string) => boolean;
   /** Files left on the relay for offline peers (core/relay-client/relay-files.ts), if a relay is configured. */
   relayFiles?: RelayFileSource;
+  /** Budget and expiry of half-received offers; default assemblyLimits() (the expiry may come from the environment). */
+  assemblyLimits?: AssemblyLimits;
 }
 
 /** Where a receiver gets a file's bytes: a data connection to the sender, or the relay (§12.9). */
@@ -84,7 +87,8 @@ interface Meter {
 
 export class TransferService {
   readonly store: TransferStore;
-  private readonly assembling = new Map<string, { parts: OfferEntry[][]; received: number; total: number }>();
+  /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
+  private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
   private readonly serving = new Map<string, Set<TLSSocket>>();
   private readonly meters = new Map<string, Meter>();
@@ -98,6 +102,7 @@ export class TransferService {
     private readonly emit: (e: PeerEvent) => void,
   ) {
     this.store = new TransferStore(components.store);
+    this.assembling = new OfferAssembly(components, init.assemblyLimits ?? assemblyLimits());
   }
 
   stop(): void {
@@ -106,6 +111,7 @@ export class TransferService {
     for (const set of this.serving.values()) for (const s of set) s.destroy();
     for (const t of this.retryTimers.values()) clearTimeout(t);
     this.retryTimers.clear();
+    this.assembling.clear();
   }
 
   // ---- queries ------------------------------------------------------------
@@ -314,14 +320,9 @@ export class TransferService {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
     }
-    let a = this.assembling.get(frame.transfer);
-    if (!a || a.total !== frame.parts) this.assembling.set(frame.transfer, (a = { parts: [], received: 0, total: frame.parts }));
-    if (frame.part >= a.total || a.parts[frame.part]) return;
-    a.parts[frame.part] = frame.entries;
-    a.received++;
-    if (a.received < a.total) return;
-    this.assembling.delete(frame.transfer);
-    this.receiveOffer(session.peerId, frame.transfer, a.parts.flat());
+    const entries = this.assembling.add(session.peerId, frame);
+    if (!entries) return;
+    this.receiveOffer(session.peerId, frame.transfer, entries);
     session.send({ type: 'offer-ack', transfer: frame.transfer });
   }
 

@@ -34,6 +34,7 @@ export const en = {
   'groups.left': 'You are no longer in this group; its history stays here.',
   'chat.pick': 'Choose a colleague on the left to start a conversation.',
   'chat.noMessages': 'No messages yet. Say hello!',
+  'chat.writtenReceived': 'Written {written}, received {received}',
   'chat.placeholder': 'Write a message. Enter sends, Shift+Enter starts a new line.',
   'chat.send': 'Send',
   'chat.sendLater': 'Send later',

@@ -32,6 +32,7 @@ export const zhCN: Record<MessageKey, string> = {
   'groups.left': '你已不在此群中；聊天记录仍保留在这里。',
   'chat.pick': '从左侧选择一位同事开始聊天。',
   'chat.noMessages': '还没有消息，打个招呼吧！',
+  'chat.writtenReceived': '写于 {written}，收到于 {received}',
   'chat.placeholder': '输入消息。Enter 发送，Shift+Enter 换行。',
   'chat.send': '发送',
   'chat.sendLater': '定时发送',

@@ -208,6 +208,8 @@ const MessageInfoSchema = z.strictObject({
   text: z.string(),
   state: z.enum(['scheduled', 'queued', 'sent', 'relayed', 'delivered', 'read', 'received']),
   ts: Time,
+  received: Time.nullable(),
+  order: Time,
   due: Time.nullable(),
   seq: z.number().int().positive().nullable(),
   group: GroupIdSchema.optional(),

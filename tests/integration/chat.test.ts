@@ -128,6 +128,13 @@ describe('two peers on loopback', () => {
 
     const got = await json<MessageInfo[]>(['history', '--home', hb, 'Alice']);
     expect(got.map((m) => m.text)).toEqual(texts);
+    expect(got.map((m) => m.seq)).toEqual(texts.map((_, i) => i + 1));
+    // Each shows when Alice wrote it (not when it came), and keeps when it came.
+    expect(got.map((m) => m.ts)).toEqual(queued.map((m) => m.ts));
+    expect(got.every((m) => m.received !== null && m.received > m.ts)).toBe(true);
+    const line = (await pigeon(['history', '--home', hb, 'Alice', '--limit', '1'])).stdout.trim();
+    expect(line).toMatch(/^\[[-\d]+ [:\d]+\] Alice: queued 19 {2}\(unread, received \d\d:\d\d:\d\d\)$/);
+    console.log(`a queued message in Bob's history: ${line}`);
     const sent = await json<MessageInfo[]>(['history', '--home', ha, 'Bob']);
     expect(sent.every((m) => m.state === 'delivered')).toBe(true);
   });
