@@ -4,7 +4,6 @@
  * exposes one typed event stream plus the operations the hosts (CLI, control
  * API, desktop app) need. start() and stop() are idempotent.
  */
-import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
@@ -23,6 +22,7 @@ import { Messenger } from './messaging/messenger.js';
 import { SessionManager } from './session/session-manager.js';
 import { groupOf } from '../shared/api/conversation-key.js';
 import { Store } from './store/store.js';
+import { secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
@@ -177,7 +177,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   }
 
   async function doStart(): Promise<SelfInfo> {
-    mkdirSync(options.home, { recursive: true, mode: 0o700 });
+    secureProfileFolder(options.home, logger);
     identity = await loadOrCreateIdentity(options.home);
     store = new Store(join(options.home, 'pigeon.db'));
     const st = store;
