@@ -22,7 +22,7 @@ import { Messenger } from './messaging/messenger.js';
 import { SessionManager } from './session/session-manager.js';
 import { groupOf } from '../shared/api/conversation-key.js';
 import { Store } from './store/store.js';
-import { secureProfileFolder } from './store/profile-folder.js';
+import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
@@ -184,7 +184,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   async function doStart(): Promise<SelfInfo> {
     secureProfileFolder(options.home, logger);
     identity = await loadOrCreateIdentity(options.home);
-    store = new Store(join(options.home, 'pigeon.db'));
+    store = new Store(ownerOnlyFile(join(options.home, 'pigeon.db')));
     const st = store;
     me.name = (options.name ?? st.getSetting('name') ?? userInfo().username ?? 'pigeon').slice(0, MAX_LABEL_CHARS);
     me.group = (options.group ?? st.getSetting('group') ?? '').slice(0, MAX_LABEL_CHARS);

@@ -5,7 +5,7 @@
  * made 0700 with its files 0600, and repaired at every start: a folder or a
  * file that others may read is fixed, and one log line says what was.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../util/components.js';
 
@@ -45,4 +45,14 @@ export function secureProfileFolder(home: string, logger: Logger): void {
     if (st?.isFile()) repair(join(home, name), st.mode, PROFILE_FILE_MODE, name);
   }
   if (fixed.length > 0) logger.log('warn', 'profile folder was readable by other users; fixed its modes', { folder: home, fixed: fixed.join(', ') });
+}
+
+/**
+ * Creates `path` empty and owner-only if it does not exist, and returns it.
+ * For the database: SQLite gives its -wal and -shm files the database file's
+ * mode, so a database made 0600 before SQLite opens it keeps all three 0600.
+ */
+export function ownerOnlyFile(path: string): string {
+  closeSync(openSync(path, 'a', PROFILE_FILE_MODE));
+  return path;
 }

@@ -3,7 +3,6 @@
  * pinned keys, the conversation history, and the persistent outbox. Writes
  * that arrive together are grouped into one transaction by the callers.
  */
-import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
 import type { Presence } from '../../shared/protocol/schemas-common.js';
@@ -75,17 +74,12 @@ const OUT_RANK: Record<string, number> = { scheduled: 0, queued: 1, sent: 2, rel
  */
 const CHECKPOINT_MS = 2000;
 
-/** The database holds the history: owner read and write only (issue 13, finding 9). */
-const DB_FILE_MODE = 0o600;
-
 export class Store {
   readonly db: Database.Database;
   private readonly checkpointTimer: NodeJS.Timeout;
   private readonly s;
 
   constructor(path: string) {
-    // Created owner-only before SQLite opens it: SQLite gives the -wal and -shm files the database file's mode.
-    if (path !== ':memory:') closeSync(openSync(path, 'a', DB_FILE_MODE));
     this.db = new Database(path);
     // WAL with synchronous=NORMAL: durable across process crashes (the issue's
     // kill -9), one fsync per checkpoint instead of per commit.
