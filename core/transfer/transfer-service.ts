@@ -20,7 +20,7 @@ import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/proto
 import { numberedName } from '../../shared/transfer/safe-name.js';
 import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import { DataClient, hashRange, serveDataConnection, type ByteSink } from './data-link.js';
 import { buildManifest } from './manifest.js';
 import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
@@ -96,7 +96,7 @@ export class TransferService {
   private readonly serving = new Map<string, Set<TLSSocket>>();
   private readonly meters = new Map<string, Meter>();
   private readonly waiters = new Map<string, Set<(t: TransferInfo) => void>>();
-  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
 
   constructor(
@@ -111,7 +111,7 @@ export class TransferService {
     this.stopped = true;
     for (const r of this.receiving.values()) r.client?.close();
     for (const set of this.serving.values()) for (const s of set) s.destroy();
-    for (const t of this.retryTimers.values()) clearTimeout(t);
+    for (const t of this.retryTimers.values()) this.components.clock.clear(t);
     this.retryTimers.clear();
   }
 
@@ -154,10 +154,10 @@ export class TransferService {
       let set = this.waiters.get(row.id);
       if (!set) this.waiters.set(row.id, (set = new Set()));
       const done = (t: TransferInfo): void => {
-        clearTimeout(timer);
+        this.components.clock.clear(timer);
         resolvePromise(t);
       };
-      const timer = setTimeout(() => {
+      const timer = this.components.clock.setTimeout(() => {
         set.delete(done);
         reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `transfer ${row.id.slice(0, 8)} not finished within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`));
       }, timeoutMs);
@@ -508,12 +508,11 @@ export class TransferService {
 
   private scheduleRetry(id: string): void {
     if (this.stopped || this.retryTimers.has(id)) return;
-    const timer = setTimeout(() => {
+    const timer = this.components.clock.setTimeout(() => {
       this.retryTimers.delete(id);
       const t = this.store.get(id);
       if (t && (this.init.isOnline(t.peer) || this.init.relayFiles?.fetcher(id))) void this.receive(id);
     }, RETRY_MS);
-    timer.unref();
     this.retryTimers.set(id, timer);
   }
 
