@@ -4,7 +4,6 @@
  * exposes one typed event stream plus the operations the hosts (CLI, control
  * API, desktop app) need. start() and stop() are idempotent.
  */
-import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
@@ -23,6 +22,7 @@ import { Messenger } from './messaging/messenger.js';
 import { SessionManager } from './session/session-manager.js';
 import { groupOf } from '../shared/api/conversation-key.js';
 import { Store } from './store/store.js';
+import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
@@ -31,6 +31,7 @@ import { startIpmsg } from './ipmsg/start-ipmsg.js';
 import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
 import { RelayFiles } from './relay-client/relay-files.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
+import { resolveRelayToken } from './relay-client/relay-token.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
 export interface PeerComponents {
@@ -62,8 +63,12 @@ export interface PeerOptions {
   downloads?: string;
   /** Accept file offers from these peers without asking: names, id prefixes, or 'all'. */
   acceptFrom?: string[];
-  /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. */
+  /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. Its `token` is for this run only, never saved. */
   relay?: RelaySettings | null;
+  /** The relay's invite token for this run only, never saved (the CLI reads PIGEON_RELAY_TOKEN). */
+  relayToken?: string;
+  /** A file holding the relay's invite token: the path is saved and the file read at every start; null forgets it. */
+  relayTokenFile?: string | null;
   /** Also speak IPMsg (IP Messenger, Feiq, iptux) on UDP 2425 (saved in the profile; absent = the saved choice, default off). */
   ipmsg?: boolean;
   /** The IPMsg choice when neither `ipmsg` nor the profile says (the desktop app: on, as the issue asks; the CLI: off). */
@@ -177,9 +182,9 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   }
 
   async function doStart(): Promise<SelfInfo> {
-    mkdirSync(options.home, { recursive: true, mode: 0o700 });
+    secureProfileFolder(options.home, logger);
     identity = await loadOrCreateIdentity(options.home);
-    store = new Store(join(options.home, 'pigeon.db'));
+    store = new Store(ownerOnlyFile(join(options.home, 'pigeon.db')));
     const st = store;
     me.name = (options.name ?? st.getSetting('name') ?? userInfo().username ?? 'pigeon').slice(0, MAX_LABEL_CHARS);
     me.group = (options.group ?? st.getSetting('group') ?? '').slice(0, MAX_LABEL_CHARS);
@@ -189,7 +194,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     if (savedStatus === 'away' || savedStatus === 'busy') me.status = savedStatus;
     me.away = st.getSetting('away') ?? '';
 
-    const relaySettings = resolveRelaySettings(st, options.relay);
+    const relaySettings = resolveRelaySettings(st, options, logger);
     const dir = new PeerDirectory({ clock, store: st }, (event) => {
       emit(event);
       if (event.type === 'peer-offline') relay?.carry(event.peer.id);
@@ -496,22 +501,26 @@ function resolveFlag(store: Store, key: string, given: boolean | undefined, fall
   return given ?? (saved === null || saved === '' ? fallback : saved === '1');
 }
 
-/** Relay settings from the options (saved in the profile) or, when absent, from the profile. */
-function resolveRelaySettings(store: Store, given: RelaySettings | null | undefined): RelaySettings | null {
-  const keys = ['relay.url', 'relay.fingerprint', 'relay.token'] as const;
+/**
+ * Relay settings from the options (saved in the profile) or, when absent, from the profile.
+ * The invite token is never saved (relay-client/relay-token.ts says where it comes from).
+ */
+function resolveRelaySettings(store: Store, options: PeerOptions, logger: Logger): RelaySettings | null {
+  const given = options.relay;
+  const token = resolveRelayToken(store, { relayToken: given?.token ?? options.relayToken, ...(options.relayTokenFile !== undefined ? { relayTokenFile: options.relayTokenFile } : {}) }, given === null ? null : given !== undefined, logger);
   if (given === null) {
-    for (const k of keys) store.setSetting(k, '');
+    for (const k of ['relay.url', 'relay.fingerprint'] as const) store.setSetting(k, '');
     return null;
   }
   if (given) {
     store.setSetting('relay.url', given.url);
     store.setSetting('relay.fingerprint', given.fingerprint ?? '');
-    store.setSetting('relay.token', given.token ?? '');
-    return given;
   }
   const url = store.getSetting('relay.url');
-  if (!url) return null;
+  if (!url) {
+    if (token) logger.log('warn', 'a relay token was given but no relay is configured (--relay wss://host:port); it is not used', {});
+    return null;
+  }
   const fingerprint = store.getSetting('relay.fingerprint');
-  const token = store.getSetting('relay.token');
   return { url, ...(fingerprint ? { fingerprint } : {}), ...(token ? { token } : {}) };
 }

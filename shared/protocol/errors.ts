@@ -23,6 +23,12 @@ export const ErrorCodes = {
   PROFILE_BUSY: 'PIGEON_ERR_PROFILE_BUSY',
   /** A file transfer could not go on (file changed, connection lost, integrity check failed). */
   TRANSFER_FAILED: 'PIGEON_ERR_TRANSFER_FAILED',
+  /**
+   * The sender sent more or fewer bytes than it declared for a file (its offer,
+   * or an IPMsg folder's announced size): nothing past the declared size is
+   * written, the file is discarded and the transfer fails for good.
+   */
+  SIZE_MISMATCH: 'PIGEON_ERR_SIZE_MISMATCH',
   /** No transfer with that id (or prefix). */
   TRANSFER_NOT_FOUND: 'PIGEON_ERR_TRANSFER_NOT_FOUND',
   /** The download folder's disk is full; partial data is kept for resuming. */
