@@ -4,6 +4,7 @@ import type { MessageInfo, MessageState } from '../../shared/api/control-api.js'
 import { useI18n } from '../i18n/i18n.js';
 import { formatMessageTime } from '../logic/format.js';
 import { ClockIcon } from './icons.js';
+import { LinkedText } from './linked-text.js';
 
 /** The mark shown on my messages: a clock while waiting, one tick sent, two delivered, two blue read. */
 const MARKS: Record<MessageState, string> = { scheduled: '', queued: '', sent: '✓', relayed: '✓', delivered: '✓✓', read: '✓✓', received: '' };
@@ -29,7 +30,9 @@ export function MessageList({ messages, now, senderName }: MessageListProps) {
         return (
           <li key={`${m.direction}-${m.id}`} className={`message ${m.direction}`} data-state={m.state}>
             {m.direction === 'in' && senderName?.(m) && <div className="sender">{senderName(m)}</div>}
-            <div className="bubble">{m.text}</div>
+            <div className="bubble">
+              <LinkedText text={m.text} />
+            </div>
             <div className="meta">
               <time dateTime={new Date(m.ts).toISOString()}>{formatMessageTime(m.ts, now, lang)}</time>
               {m.direction === 'out' && (

@@ -1,8 +1,12 @@
-/** The top of the sidebar: who I am, my presence and away message, and the buttons for search, settings and language. */
+/**
+ * The top of the sidebar: who I am, my presence and away message, and the
+ * buttons for search, settings, language and (in windows too narrow for the
+ * transfers column) the transfers. Going back to Online clears the away text.
+ */
 import { useEffect, useState } from 'react';
 import type { SelfInfo } from '../../shared/api/control-api.js';
 import { useI18n, type Lang } from '../i18n/i18n.js';
-import { GearIcon, SearchIcon } from './icons.js';
+import { GearIcon, SearchIcon, TransfersIcon } from './icons.js';
 import { PresenceDot } from './presence-dot.js';
 
 type Status = SelfInfo['status'];
@@ -14,9 +18,13 @@ export interface SelfHeaderProps {
   onStatus(status: Status, away: string): void;
   onSearch(): void;
   onSettings(): void;
+  /** Opens the transfers pane (shown in windows without the transfers column). */
+  onTransfers(): void;
+  /** Transfers not finished yet, shown on the transfers button. */
+  activeTransfers: number;
 }
 
-export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderProps) {
+export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, activeTransfers }: SelfHeaderProps) {
   const { t, lang, setLang } = useI18n();
   const [away, setAway] = useState(self.away);
   useEffect(() => {
@@ -36,6 +44,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         <button type="button" className="icon-button" onClick={onSearch} title={t('search.title')} aria-label={t('search.title')}>
           <SearchIcon />
         </button>
+        <TransfersButton count={activeTransfers} onClick={onTransfers} />
         <button type="button" className="lang-toggle" onClick={() => setLang(other(lang))} title={t('settings.language')} data-lang={lang}>
           {other(lang) === 'zh-CN' ? '中文' : 'EN'}
         </button>
@@ -44,7 +53,14 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         </button>
       </div>
       <div className="self-line">
-        <select aria-label={t('status.online')} value={self.status} onChange={(e) => onStatus(e.target.value as Status, away)}>
+        <select aria-label={t('status.online')} value={self.status} onChange={(e) => {
+            const status = e.target.value as Status;
+            // Back at the desk: the away text no longer holds.
+            const text = status === 'online' ? '' : away;
+            setAway(text);
+            onStatus(status, text);
+          }}
+        >
           {(['online', 'away', 'busy'] as const).map((s) => (
             <option key={s} value={s}>
               {t(`status.${s}`)}
@@ -63,5 +79,17 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         />
       </div>
     </header>
+  );
+}
+
+/** The transfers button of narrow windows, with the number of unfinished transfers. */
+export function TransfersButton({ count, onClick }: { count: number; onClick(): void }) {
+  const { t } = useI18n();
+  const label = count > 0 ? `${t('transfers.title')} · ${t('transfers.active', { count })}` : t('transfers.title');
+  return (
+    <button type="button" className="icon-button transfers-toggle" onClick={onClick} title={label} aria-label={label}>
+      <TransfersIcon />
+      {count > 0 && <span className="badge small-badge">{count > 99 ? '99+' : count}</span>}
+    </button>
   );
 }
