@@ -121,6 +121,7 @@ export function App({ host }: { host: Host }) {
           }}
           onTransfers={() => setView('transfers')}
           activeTransfers={activeTransfers}
+          reachable={reachable}
           onSettings={() => void actions.settings().then(setSettings, actions.fail)}
         />
         <ContactList

@@ -22,9 +22,11 @@ export interface SelfHeaderProps {
   onTransfers(): void;
   /** Transfers not finished yet, shown on the transfers button. */
   activeTransfers: number;
+  /** False while the page cannot reach Pigeon: my own presence is unknown too. */
+  reachable: boolean;
 }
 
-export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, activeTransfers }: SelfHeaderProps) {
+export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, activeTransfers, reachable }: SelfHeaderProps) {
   const { t, lang, setLang } = useI18n();
   const [away, setAway] = useState(self.away);
   useEffect(() => {
@@ -35,7 +37,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, 
       <div className="self-line">
         <span className="avatar" aria-hidden="true">
           {Array.from(self.name)[0]?.toUpperCase() ?? '?'}
-          <PresenceDot presence={self.status} />
+          <PresenceDot presence={reachable ? self.status : 'unknown'} />
         </span>
         <div className="self-text">
           <strong className="self-name">{self.name}</strong>

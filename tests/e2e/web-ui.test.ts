@@ -256,9 +256,14 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     expect(history.map((m) => m.text).sort()).toEqual(['first', 'it is me, new laptop', 'welcome back']);
     expect(history.find((m) => m.text === 'it is me, new laptop')!.state).toMatch(/^(delivered|read)$/);
     await screenshot(pageA, '10-after-trust');
-    // A narrow window keeps the transfers, under the conversation.
+    // A narrower window shows two panes: the transfers take the conversation's place when asked for.
     await pageA.setViewportSize({ width: 900, height: 700 });
+    expect(await pageA.locator('.transfers').isVisible()).toBe(false);
+    await pageA.locator('.self .transfers-toggle').click();
     expect(await pageA.locator('.transfers').isVisible()).toBe(true);
+    expect(await pageA.locator('.main').isVisible()).toBe(false);
     await screenshot(pageA, '11-narrow');
+    await pageA.locator('.transfers .back-button').click();
+    await pageA.locator('.conversation').waitFor();
   });
 });
