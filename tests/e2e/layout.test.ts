@@ -156,4 +156,29 @@ describe.skipIf(!CHROMIUM)('the layout of the web UI from 400 to 1280 px, in two
 
     expect(problems).toEqual([]);
   });
+
+  it('follows the system theme, and the settings switch pins one that outlasts a reload', async () => {
+    const background = (page: Page): Promise<string> => page.evaluate('getComputedStyle(document.querySelector(".sidebar")).backgroundColor');
+    const dark = await open('en', 'dark', 1280);
+    await dark.locator('.sidebar').waitFor({ timeout: UI_TIMEOUT });
+    await dark.keyboard.press('Escape');
+    const systemDark = await background(dark);
+    const page = await open('en', 'light', 1280);
+    await page.locator('.dialog.offer').waitFor({ timeout: UI_TIMEOUT });
+    await page.keyboard.press('Escape');
+    const systemLight = await background(page);
+    console.log(`sidebar background: system light ${systemLight}, system dark ${systemDark}`);
+    expect(systemDark).not.toBe(systemLight);
+    await page.locator('.self button[aria-label]').last().click();
+    await page.locator('.dialog.settings select').nth(1).selectOption('dark');
+    expect(await page.evaluate('document.documentElement.dataset.theme')).toBe('dark');
+    expect(await background(page)).toBe(systemDark);
+    await page.reload();
+    await page.locator('.sidebar').waitFor({ timeout: UI_TIMEOUT });
+    expect(await background(page)).toBe(systemDark);
+    await page.keyboard.press('Escape');
+    await page.locator('.self button[aria-label]').last().click();
+    await page.locator('.dialog.settings select').nth(1).selectOption('system');
+    expect(await background(page)).toBe(systemLight);
+  });
 });
