@@ -59,7 +59,8 @@ describe('TransferRow', () => {
     const html = render(base, undefined, { peerOnline: false });
     console.log(`transfer of a gone peer shows: ${html.match(/class="transfer-status">([^<]*)/)?.[1]}`);
     expect(html).toContain('Waiting for Bob');
-    expect(html).toContain('25 MB of 100 MB kept');
+    expect(html).toContain('25 MB of 100 MB sent so far');
+    expect(render({ ...base, direction: 'in' }, undefined, { peerOnline: false })).toContain('Waiting for Bob · 25 MB of 100 MB received and kept');
     expect(html).not.toContain('MB/s');
     expect(html).not.toContain('left');
     expect(html).toContain('data-waiting="peer"');

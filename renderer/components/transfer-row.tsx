@@ -41,7 +41,7 @@ export function TransferRow({ transfer: tr, peerName, peerOnline = true, stalled
         : waitingForMe
           ? t('transfer.offeredIn')
           : t(`transfer.${tr.state}`);
-  const kept = waitingForPeer && reachable ? t('transfer.kept', { done: formatBytes(tr.doneBytes), total: formatBytes(tr.totalBytes) }) : null;
+  const kept = waitingForPeer && reachable ? t(tr.direction === 'out' ? 'transfer.keptOut' : 'transfer.keptIn', { done: formatBytes(tr.doneBytes), total: formatBytes(tr.totalBytes) }) : null;
   return (
     <li className={`transfer transfer-${tr.state}${waitingForPeer ? ' transfer-waiting' : ''}`} data-transfer={tr.id} data-state={tr.state} data-waiting={waitingForPeer ? 'peer' : undefined}>
       <div className="transfer-head">
