@@ -8,6 +8,7 @@ import type { SelfInfo } from '../../shared/api/control-api.js';
 import { useI18n, type Lang } from '../i18n/i18n.js';
 import { GearIcon, SearchIcon, TransfersIcon } from './icons.js';
 import { PresenceDot } from './presence-dot.js';
+import { presenceChange } from '../logic/presence.js';
 
 type Status = SelfInfo['status'];
 
@@ -56,11 +57,9 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, 
       </div>
       <div className="self-line">
         <select aria-label={t('status.online')} value={self.status} onChange={(e) => {
-            const status = e.target.value as Status;
-            // Back at the desk: the away text no longer holds.
-            const text = status === 'online' ? '' : away;
-            setAway(text);
-            onStatus(status, text);
+            const next = presenceChange(e.target.value as Status, away);
+            setAway(next.away);
+            onStatus(next.status, next.away);
           }}
         >
           {(['online', 'away', 'busy'] as const).map((s) => (

@@ -30,7 +30,7 @@ export const en = {
   'contacts.unencrypted': 'not encrypted',
   'contacts.unread': '{count} unread',
   'contacts.dropHint': 'Drop to send to {name}',
-  'groups.title': 'Group conversations',
+  'groups.title': 'Groups',
   'groups.members': { one: '{count} member', other: '{count} members' } satisfies Plural,
   'groups.new': 'New group',
   'groups.newTitle': 'New group conversation',

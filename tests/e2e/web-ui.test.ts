@@ -267,4 +267,19 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await pageA.locator('.transfers .back-button').click();
     await pageA.locator('.conversation').waitFor();
   });
+
+  it('clears the away text when I go back to Online', async () => {
+    const status = pageA.locator('.self select');
+    const awayText = pageA.locator('.self .away-input');
+    await status.selectOption('away');
+    await awayText.fill('at lunch until 1');
+    await awayText.press('Enter');
+    const whoami = async (): Promise<{ status: string; away: string }> => JSON.parse((await pigeon(['whoami', '--home', ha, '--json'])).stdout) as { status: string; away: string };
+    await expect.poll(whoami, { timeout: UI_TIMEOUT }).toMatchObject({ status: 'away', away: 'at lunch until 1' });
+    await status.selectOption('online');
+    await expect.poll(whoami, { timeout: UI_TIMEOUT }).toMatchObject({ status: 'online', away: '' });
+    expect(await awayText.inputValue()).toBe('');
+    await pageB.locator('button[data-peer="Alice"]', { hasNotText: 'at lunch' }).locator('.presence-online').waitFor({ timeout: UI_TIMEOUT });
+    console.log(`after Away → Online: ${JSON.stringify(await whoami().then((w) => ({ status: w.status, away: w.away })))}`);
+  });
 });
