@@ -4,9 +4,9 @@
  * before, and `pigeon ui` prints it again; the open tab reconnects by itself
  * (the same page, not reloaded), showing presence as unknown, not online,
  * while the peer is away. A wrong link gets a page that says how to get the
- * right one. Real peers (`pigeon peer`), Debian's Chromium.
+ * right one, and so does a tab left open on a link that was revoked. Real peers (`pigeon peer`), Debian's Chromium.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +126,21 @@ describe.skipIf(!CHROMIUM)('the web UI across a restart of its peer', () => {
     expect(await stranger.locator('#invalid-link').innerText()).toContain('pigeon ui');
     await screenshot(stranger, 'restart-3-invalid-link');
     await context.close();
+  });
+
+  it('turns an open tab whose link was revoked into the page that says how to get the new one', async () => {
+    const port = new URL(url).port;
+    await alice.stop();
+    // Revoking: the saved link goes, the peer makes a new token (on the same port, asked for explicitly).
+    rmSync(join(ha, 'web-ui.json'));
+    alice = startAlice(['--ui', port]);
+    await alice.ready();
+    const fresh = await webUiUrl(alice);
+    expect(new URL(fresh).port).toBe(port);
+    expect(fresh).not.toBe(url);
+    await page.locator('#invalid-link').waitFor({ timeout: UI_TIMEOUT });
+    console.log(`the old tab now shows: ${(await page.locator('#invalid-link h1').first().innerText())}`);
+    expect(await page.locator('#invalid-link').innerText()).toContain('pigeon ui');
   });
 
   it('says so when the peer runs without the web UI', async () => {
