@@ -24,8 +24,8 @@ import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
-import { BackIcon } from '../components/icons.js';
-import { TransfersButton } from '../components/self-header.js';
+import { PaneBar } from '../components/pane-bar.js';
+import { Splash } from '../components/splash.js';
 import { useT } from '../i18n/i18n.js';
 import { fold, groupContacts } from '../logic/contacts.js';
 import { groupIdOf } from '../logic/conversations.js';
@@ -93,18 +93,7 @@ export function App({ host }: { host: Host }) {
   }, [searching, searchQuery]);
 
   if (!state.self) {
-    return (
-      <div className="splash" role="status">
-        {state.connection === 'lost' ? (
-          <>
-            <p>{t('app.connectionLost')}</p>
-            <p className="muted">{t('app.connectionHelp')}</p>
-          </>
-        ) : (
-          <p>{t('app.connecting')}</p>
-        )}
-      </div>
-    );
+    return <Splash lost={state.connection === 'lost'} />;
   }
   const offer = offerId ? state.transfers[offerId] : undefined;
   const pendingKey = activePeer ? state.keyChanges.find((k) => k.peerId === activePeer.id) : undefined;
@@ -153,12 +142,7 @@ export function App({ host }: { host: Host }) {
         </ContactList>
       </nav>
       <main className="main">
-        <div className="pane-bar">
-          <button type="button" className="back-button" onClick={() => setView('contacts')}>
-            <BackIcon /> <span>{t('app.back')}</span>
-          </button>
-          <TransfersButton count={activeTransfers} onClick={() => setView('transfers')} />
-        </div>
+        <PaneBar activeTransfers={activeTransfers} onBack={() => setView('contacts')} onTransfers={() => setView('transfers')} />
         {state.connection === 'lost' && (
           <div className="notice warning-notice" role="status">
             {t('app.connectionLost')} {t('app.connectionHelp')}
