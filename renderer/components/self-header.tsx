@@ -56,7 +56,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, 
         </button>
       </div>
       <div className="self-line">
-        <select aria-label={t('status.online')} value={self.status} onChange={(e) => {
+        <select aria-label={t('status.online')} value={self.status} disabled={!reachable} onChange={(e) => {
             const next = presenceChange(e.target.value as Status, away);
             setAway(next.away);
             onStatus(next.status, next.away);
@@ -70,6 +70,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, 
         </select>
         <input
           className="away-input"
+          disabled={!reachable}
           value={away}
           maxLength={200}
           placeholder={t('status.awayMessage')}
