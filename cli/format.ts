@@ -3,6 +3,7 @@
  * lines. `--json` output bypasses this module entirely.
  */
 import type { GroupInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
+import { formatSize } from '../shared/format/format-size.js';
 
 function time(ms: number): string {
   const d = new Date(ms);
@@ -116,16 +117,9 @@ export function formatGroups(list: GroupInfo[]): string {
   return list.map(formatGroup).join('\n');
 }
 
-/** "12.3 MB", binary-free decimal units as file managers show them. */
+/** "12.3 MB": the formatter the UI uses too (shared/format/format-size.ts). */
 export function bytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+  return formatSize(n);
 }
 
 function duration(seconds: number): string {

@@ -14,6 +14,7 @@ import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { runSendFile } from './commands/send-file.js';
 import { groupCommand } from './commands/group.js';
+import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
 import { parseTime } from './parse-time.js';
@@ -89,7 +90,7 @@ export function buildProgram(): Command {
     .option('--no-ipmsg', 'stop speaking IPMsg (saved)')
     .option('--ipmsg-bind <addr>', 'address the IPMsg bridge binds (default: every interface)')
     .option('--ipmsg-port <port>', 'IPMsg port (default 2425; only for tests, real clients use 2425)', int(1, 65535))
-    .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (default: any free port); prints the address to open, with its access token', int(0, 65535))
+    .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (port and token kept in the profile: the link stays the same; `pigeon ui` prints it again)', int(0, 65535))
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
     .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; relayTokenFile?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; ui?: number | true }) => {
       if (o.relayFingerprint !== undefined && o.relay === undefined) {
@@ -182,6 +183,7 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(groupCommand(homeOption));
+  program.addCommand(uiCommand(homeOption));
 
   program
     .command('status')

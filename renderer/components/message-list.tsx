@@ -8,6 +8,7 @@ import type { MessageInfo, MessageState } from '../../shared/api/control-api.js'
 import { useI18n } from '../i18n/i18n.js';
 import { formatMessageTime } from '../logic/format.js';
 import { ClockIcon } from './icons.js';
+import { LinkedText } from './linked-text.js';
 
 /**
  * Received this much after it was written, a message shows both times (on
@@ -41,7 +42,9 @@ export function MessageList({ messages, now, senderName }: MessageListProps) {
         return (
           <li key={`${m.direction}-${m.id}`} className={`message ${m.direction}`} data-state={m.state}>
             {m.direction === 'in' && senderName?.(m) && <div className="sender">{senderName(m)}</div>}
-            <div className="bubble">{m.text}</div>
+            <div className="bubble">
+              <LinkedText text={m.text} />
+            </div>
             <div className="meta">
               <time dateTime={new Date(m.ts).toISOString()} {...(late ? { title: t('chat.writtenReceived', { written: formatMessageTime(m.ts, now, lang), received: formatMessageTime(m.received!, now, lang) }), className: 'late' } : {})}>
                 {formatMessageTime(m.ts, now, lang)}

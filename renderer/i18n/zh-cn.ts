@@ -1,15 +1,20 @@
 /** Simplified Chinese texts of the UI; the type forces the same keys as en.ts. */
-import type { MessageKey } from './en.js';
+import type { Dictionary } from './en.js';
 
-export const zhCN: Record<MessageKey, string> = {
+/** Chinese has one plural form (Intl.PluralRules: 'other' only), so every text here is a plain string. */
+export const zhCN: Dictionary = {
   'app.title': 'Pigeon 飞鸽',
   'app.connecting': '正在连接 Pigeon…',
-  'app.connectionLost': '与 Pigeon 的连接已断开，正在重新连接…（如果 Pigeon 已重新启动，请打开它新打印的地址。）',
+  'app.connectionLost': '无法连接 Pigeon，正在重新连接…在此之前，同事是否在线、传输进度均未知。',
+  'app.connectionHelp': '仍然无法连接？请确认 Pigeon 正在运行；`pigeon ui` 会打印本页面的地址。',
+  'app.back': '联系人',
+  'app.backTo': '返回',
   'self.you': '我',
   'status.online': '在线',
   'status.away': '离开',
   'status.busy': '忙碌',
   'status.offline': '离线',
+  'status.unknown': '未知',
   'status.awayMessage': '离开留言',
   'contacts.search': '搜索姓名、工作组或计算机',
   'contacts.empty': '还没有发现同事：他们在本网络中启动 Pigeon 后就会出现在这里。',
@@ -55,6 +60,7 @@ export const zhCN: Record<MessageKey, string> = {
   'search.placeholder': '在所有聊天记录中搜索',
   'search.none': '没有包含“{query}”的消息。',
   'search.close': '关闭搜索',
+  'transfers.active': '{count} 个传输进行中',
   'transfers.title': '文件传输',
   'transfers.empty': '没有传输任务。把文件拖到同事身上即可发送。',
   'transfers.to': '发给 {name}',
@@ -66,6 +72,10 @@ export const zhCN: Record<MessageKey, string> = {
   'transfers.remaining': '剩余 {time}',
   'transfers.clear': '清除已完成',
   'transfer.queued': '等待 {name} 上线',
+  'transfer.waitingPeer': '等待 {name} 重新连接',
+  'transfer.keptOut': '已发送 {done} / {total}',
+  'transfer.keptIn': '已接收并保留 {done} / {total}',
+  'transfer.unknown': '未知：无法连接 Pigeon',
   'transfer.offered': '等待对方回应',
   'transfer.offeredIn': '等待你的回应',
   'transfer.accepted': '传输中',
@@ -77,7 +87,6 @@ export const zhCN: Record<MessageKey, string> = {
   'transfer.uploading': '正在准备 {count} 个文件…',
   'offer.title': '{name} 想发送文件给你',
   'offer.total': '共 {count} 个文件，{size}',
-  'offer.totalOne': '1 个文件，{size}',
   'offer.accept': '全部接收',
   'offer.acceptSome': '接收所选',
   'offer.decline': '拒绝',
@@ -92,6 +101,10 @@ export const zhCN: Record<MessageKey, string> = {
   'settings.relay': '中继服务器',
   'settings.relayNone': '无（仅本网络）',
   'settings.relayFingerprint': '中继指纹',
+  'settings.theme': '外观',
+  'theme.system': '跟随系统',
+  'theme.light': '浅色',
+  'theme.dark': '深色',
   'settings.language': '语言',
   'settings.notifications': '通知',
   'settings.notificationsAllow': '新消息和文件时显示通知',
@@ -115,10 +128,5 @@ export const zhCN: Record<MessageKey, string> = {
   'error.dismiss': '关闭',
   'lang.en': 'English',
   'lang.zh-CN': '简体中文',
-  'unit.B': 'B',
-  'unit.KB': 'KB',
-  'unit.MB': 'MB',
-  'unit.GB': 'GB',
-  'unit.TB': 'TB',
   'unit.perSecond': '{size}/秒',
 };
