@@ -25,7 +25,8 @@ describe('group membership chain', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pigeon-group-chain-'));
-    [alice, bob, carol, mallory] = await Promise.all(['a', 'b', 'c', 'm'].map((n) => loadOrCreateIdentity(join(dir, n))));
+    const made = await Promise.all(['a', 'b', 'c', 'm'].map((n) => loadOrCreateIdentity(join(dir, n))));
+    [alice, bob, carol, mallory] = [made[0]!, made[1]!, made[2]!, made[3]!];
     keys = new Map([alice, bob, carol, mallory].map((d) => [d.id, d.spki]));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
