@@ -79,6 +79,7 @@ export class GroupService {
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
       retryMs: CARRY_RETRY_MS,
+      clock: deps.clock,
       onError: (gid, err) => deps.logger.log('info', 'could not send group messages through the relay; will retry', { gid, error: err.message }),
     });
   }
