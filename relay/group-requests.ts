@@ -198,7 +198,7 @@ async function remove(ctx: GroupRequestContext, gid: string, member: string, lin
 
 /** A page of the chain after `after`: consecutive changes, at most MAX_GROUP_CHANGES_PAGE_CHARS of them (at least one). */
 async function chain(ctx: GroupRequestContext, gid: string, after: number, ref: string): Promise<void> {
-  await memberOf(ctx, gid);
+  const g = await memberOf(ctx, gid);
   const rows = await ctx.store.groupChanges(gid, after, CHAIN_PAGE_ROWS + 1);
   const changes: GroupChange[] = [];
   let chars = 0;
@@ -207,7 +207,7 @@ async function chain(ctx: GroupRequestContext, gid: string, after: number, ref: 
     chars += r.body.length;
     changes.push(JSON.parse(r.body) as GroupChange);
   }
-  ctx.send({ type: 'group-changes', ref, gid, changes, complete: changes.length === rows.length });
+  ctx.send({ type: 'group-changes', ref, gid, changes, complete: changes.length === rows.length, rev: Math.max(g.rev, rows.at(-1)?.rev ?? 0) });
 }
 
 async function put(ctx: GroupRequestContext, f: Extract<GroupRequest, { type: 'group-put' }>): Promise<void> {

@@ -324,18 +324,22 @@ export class GroupService {
     return run;
   }
 
-  private async checkNow(gid: string, relayState: GroupState | null): Promise<void> {
+  private async checkNow(gid: string, told: GroupState | null): Promise<void> {
     const self = this.deps.identity.id;
     const local = this.db.get(gid);
     let verified = local ? chainStateOf(local) : null;
     const seen = verified?.rev ?? 0;
-    if (relayState && relayState.rev < seen) return this.tampered(gid, 'rollback', `the relay says revision ${relayState.rev}, but this device verified revision ${seen}`);
+    // A `group` older than what we verified may be a push overtaken by a later one: ask the relay itself.
+    const relayState = told && told.rev >= seen ? told : null;
+    let head = relayState?.rev ?? 0;
     if (!relayState || relayState.rev > seen) {
       const relay = this.deps.relay();
       if (!relay) return;
       const spkiOf = (id: string): Buffer | null => (id === self ? this.deps.identity.spki : (relay.spki(id) ?? this.deps.store.pinnedKey(id)));
       for (;;) {
         const page = await relay.client.groupChain(gid, verified?.rev ?? 0);
+        if (page.rev < seen) return this.tampered(gid, 'rollback', `the relay is at revision ${page.rev}, but this device verified revision ${seen}`);
+        head = Math.max(head, page.rev);
         let next;
         try {
           next = verifyGroupChanges(verified, page.changes, spkiOf);
@@ -353,7 +357,7 @@ export class GroupService {
       }
     }
     if (!verified) return this.tampered(gid, 'gap', 'the relay hands over no signed chain for this group');
-    if (relayState && relayState.rev > verified.rev) return this.tampered(gid, 'gap', `the relay says revision ${relayState.rev}, but hands over changes up to ${verified.rev} only`);
+    if (head > verified.rev) return this.tampered(gid, 'gap', `the relay says revision ${head}, but hands over changes up to ${verified.rev} only`);
     if (relayState && relayState.rev === verified.rev) {
       const listed = relayState.members.map((m) => m.id);
       const extra = listed.filter((id) => !verified.members.includes(id));

@@ -161,10 +161,10 @@ export class RelayClient {
   }
 
   /** One page of a group's chain of membership changes after revision `after`. */
-  groupChain(gid: string, after: number): Promise<{ changes: GroupChange[]; complete: boolean }> {
+  groupChain(gid: string, after: number): Promise<{ changes: GroupChange[]; complete: boolean; rev: number }> {
     if (!this.authed) return Promise.reject(this.unreachable());
     const ref = `g${++this.refs}`;
-    return this.request(this.groupRequests, ref, { type: 'group-chain', ref, gid, after }) as Promise<{ changes: GroupChange[]; complete: boolean }>;
+    return this.request(this.groupRequests, ref, { type: 'group-chain', ref, gid, after }) as Promise<{ changes: GroupChange[]; complete: boolean; rev: number }>;
   }
 
   /** Appends a sealed message to a group's log; resolves with its group seq once the relay has it on disk. */
@@ -411,7 +411,7 @@ export class RelayClient {
         if (frame.ref) this.settle(this.groupRequests, frame.ref, null);
         return;
       case 'group-changes':
-        this.settle(this.groupRequests, frame.ref, { changes: frame.changes, complete: frame.complete });
+        this.settle(this.groupRequests, frame.ref, { changes: frame.changes, complete: frame.complete, rev: frame.rev });
         return;
       case 'group-put-ack':
         this.settle(this.puts, frame.id, frame.seq);

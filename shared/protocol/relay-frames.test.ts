@@ -27,7 +27,7 @@ Object.assign(CLIENT, {
 });
 Object.assign(SERVER, {
   group: { type: 'group', ref: 'g1', group: { gid: GID, name: 'Sales', owner: ALICE, members: [{ id: ALICE, joined: 0 }, { id: BOB, joined: 3 }], last: 17, rev: 2 } },
-  'group-changes': { type: 'group-changes', ref: 'g2', gid: GID, changes: [CREATE], complete: true },
+  'group-changes': { type: 'group-changes', ref: 'g2', gid: GID, changes: [CREATE], complete: true, rev: 1 },
   'group-left': { type: 'group-left', gid: GID, by: ALICE },
   'group-put-ack': { type: 'group-put-ack', gid: GID, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', seq: 17 },
   'group-deliver': { type: 'group-deliver', gid: GID, seq: 17, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', from: ALICE, ts: 1764003600250, body: GROUP_BODY, page: true },

@@ -312,13 +312,18 @@ export const RelayPongFrame = z.object({ type: z.literal('pong'), n: z.number().
 export const GroupFrame = z.object({ type: z.literal('group'), group: GroupState, ref: Ref.optional() });
 /** I am no longer a member (removed by `by`, or I left): forget its keys. */
 export const GroupLeftFrame = z.object({ type: z.literal('group-left'), gid: GroupId, by: DeviceId, ref: Ref.optional() });
-/** A page of a group's chain: consecutive changes from `after` + 1; `complete` when none is left after them. */
+/**
+ * A page of a group's chain: consecutive changes from `after` + 1; `complete`
+ * when none is left after them; `rev` the relay's head when it answered (a
+ * member that verified more than that sees a rollback).
+ */
 export const GroupChangesFrame = z.object({
   type: z.literal('group-changes'),
   ref: Ref,
   gid: GroupId,
   changes: z.array(GroupChange).max(MAX_GROUP_MEMBERS),
   complete: z.boolean(),
+  rev: Seq,
 });
 /** A group message is durable: `seq` is its place in the group's log (also for a duplicate id). */
 export const GroupPutAckFrame = z.object({ type: z.literal('group-put-ack'), gid: GroupId, id: MessageId, seq: Seq });

@@ -7,8 +7,11 @@
  * relay's member list, warn, and keep sending their messages and sender keys
  * only to the members of the signed chain: the injected device, connected
  * all along, gets the ciphertext the relay hands it and never a sender key.
+ * Then the operator rolls the relay's database back to before a change the
+ * members saw: they are warned, and keep the members they verified.
  */
 import { createHash } from 'node:crypto';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -157,5 +160,40 @@ describe('hostile: a group member injected by the relay operator', () => {
         db.close();
       }
     }
+  });
+
+  it('a relay database rolled back below what members saw is refused, and members keep the verified members', async () => {
+    let relayProc: RelayProcess = env.relay();
+    const relay = await relayProc.listening;
+    const [alice, bob, carol] = [await env.peer('Alice', relay), await env.peer('Bob', relay), await env.peer('Carol', relay)];
+    await alice.waitFor(remoteSeen('Bob'));
+    await alice.waitFor(remoteSeen('Carol'));
+    const g = await cli<GroupInfo>(join(work, 'Alice'), ['group', 'create', 'Ops', 'Bob']);
+    await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id && e.group.joined);
+
+    // The operator keeps a copy of revision 1, lets Alice add Carol (revision 2), then puts the copy back.
+    await relayProc.stop();
+    const db = join(work, 'relay', 'relay.db');
+    copyFileSync(db, `${db}.rev1`);
+    relayProc = env.relay([], relay.port);
+    await relayProc.listening;
+    await alice.waitFor((e) => e.type === 'relay' && e.relay.connected, 20000, alice.events.length);
+    const added = await cli<GroupInfo>(join(work, 'Alice'), ['group', 'add', 'Ops', 'Carol']);
+    expect(added.members).toHaveLength(3);
+    await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id && e.group.members.length === 3);
+    await carol.waitFor((e) => e.type === 'group' && e.group.id === g.id && e.group.joined);
+    await relayProc.stop();
+    copyFileSync(`${db}.rev1`, db);
+    for (const f of ['-wal', '-shm']) rmSync(`${db}${f}`, { force: true }); // nothing of revision 2 may come back through the WAL
+    relayProc = env.relay([], relay.port);
+    await relayProc.listening;
+
+    for (const p of [alice, bob]) await p.waitFor(tamperWarning(/rollback|revision 1/));
+    const view = (await cli<GroupInfo[]>(join(work, 'Bob'), ['group', 'list']))[0]!;
+    console.log(
+      `hostile rollback: tried restoring relay.db to revision 1 after members verified revision 2; got rollback warnings at Alice and Bob, ` +
+        `Bob still lists ${view.members.map((m) => m.name).join(', ')}`,
+    );
+    expect(view.members.map((m) => m.id).sort()).toEqual([alice.id, bob.id, carol.id].sort());
   });
 });

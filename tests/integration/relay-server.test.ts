@@ -508,7 +508,7 @@ describe('relay server', () => {
     alice.send({ type: 'group-change', ref: 's', change: signedGroupChange(a, { gid, rev: 2, prev: created.hash, by: a.id, ts, op: 'remove', member: b.id }).change });
     expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.GROUP_STALE, ref: 's' });
     carol.send({ type: 'group-chain', ref: 'ch', gid, after: 0 });
-    expect(await carol.take('group-changes')).toMatchObject({ ref: 'ch', gid, changes: [created.change, added.change], complete: true });
+    expect(await carol.take('group-changes')).toMatchObject({ ref: 'ch', gid, changes: [created.change, added.change], complete: true, rev: 2 });
     alice.send({ type: 'group-put', gid, id: msgId(), body });
     await alice.take('group-put-ack');
     expect(await carol.take('group-deliver')).not.toHaveProperty('page'); // pushed live
