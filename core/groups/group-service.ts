@@ -215,6 +215,7 @@ export class GroupService {
       owner: g.owner,
       members: g.members.map((m) => ({ id: m.id, name: m.id === self ? 'you' : this.deps.peerName(m.id) })),
       joined: g.member,
+      ...(g.tampered ? { tampered: g.tampered } : {}),
     };
   }
 

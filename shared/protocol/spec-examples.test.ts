@@ -223,6 +223,7 @@ const GroupInfoSchema = z.strictObject({
   owner: DeviceId,
   members: z.array(z.strictObject({ id: DeviceId, name: Label })),
   joined: z.boolean(),
+  tampered: z.string().optional(),
 }) satisfies z.ZodType<GroupInfo>;
 
 const TransferInfoSchema = z.strictObject({

@@ -148,6 +148,9 @@ describe('hostile: a group member injected by the relay operator', () => {
     expect(got2.groupDeliver).toBeGreaterThan(0);
     expect(got2.deliver).toBe(0);
     expect(aliceView.members.map((m) => m.id).sort()).toEqual([alice.id, bob.id].sort());
+    expect(aliceView.tampered).toMatch(/signature/);
+    const listed = await pigeon(['group', 'list', '--home', home(alice)]);
+    expect(listed.stdout).toContain('TAMPERED');
 
     // The members' profiles keep the refusal, and neither holds a key from or for the injected device.
     for (const p of [alice, bob]) {
