@@ -1,10 +1,8 @@
 /**
  * Group conversations (§12.7), carried by the relay: membership changes are
- * signed by the member that makes them and chained (§12.7.1); the relay
- * stores and orders the chain and tells every member that it moved, and each
- * member fetches and verifies it before believing a member list, handing out
- * its sender key or accepting one. What does not verify is refused, the
- * group is marked tampered and the user is warned. A message is sealed once with our
+ * signed by the member that makes them and chained (§12.7.1), and nothing
+ * here believes a member list the chain does not verify (group-membership.ts):
+ * sender keys go to, and come from, verified members only. A message is sealed once with our
  * sender key and appended to the group's log (stored once, whatever the
  * number of members); what others wrote is pulled from our cursor in pages
  * and pushed live, and opened with their sender keys, which come sealed
@@ -21,8 +19,7 @@ import { z } from 'zod/v3';
 import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { MAX_TEXT_CHARS } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { ChainBreak, type ChainState } from '../../shared/protocol/group-chain-rules.js';
-import { GROUP_CHAIN_START, type GroupDeliverFrame, type GroupState, type SealedContent, type UnsignedGroupChange } from '../../shared/protocol/relay-frames.js';
+import type { GroupDeliverFrame, GroupState, SealedContent } from '../../shared/protocol/relay-frames.js';
 import type { Identity } from '../identity/identity.js';
 import type { Messenger } from '../messaging/messenger.js';
 import { seal } from '../relay-client/envelope.js';
@@ -31,8 +28,8 @@ import { groupConversation } from '../../shared/api/conversation-key.js';
 import type { Store } from '../store/store.js';
 import { CarryLoops } from '../util/carry-loops.js';
 import type { Clock, Logger, Random } from '../util/components.js';
-import { signGroupChange, verifyGroupChanges } from './group-chain.js';
-import { chainStateOf, GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
+import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
+import { GroupMembership } from './group-membership.js';
 import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
 
 /** Queued group messages sealed and put per round (puts are pipelined; the relay commits them in order). */
@@ -43,8 +40,6 @@ const CARRY_RETRY_MS = 5000;
 const MIN_ID_PREFIX = 8;
 /** Bytes of a sender key id (16 hex digits). */
 const KEY_ID_BYTES = 8;
-/** Tries of a membership change that another member's change overtook (each refetches the chain and signs again). */
-const CHANGE_TRIES = 3;
 
 /** What a group message body holds once opened. */
 const GroupContent = z.object({ text: z.string().max(MAX_TEXT_CHARS), ts: z.number().int().nonnegative() });
@@ -70,11 +65,11 @@ export class GroupService {
   private readonly loops: CarryLoops;
   /** Groups with a sync under way, and the highest live seq seen meanwhile. */
   private readonly syncing = new Map<string, number>();
-  /** The chain check under way per group: checks of one group run one after the other. */
-  private readonly checking = new Map<string, Promise<void>>();
+  private readonly membership: GroupMembership;
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
+    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g) });
     this.loops = new CarryLoops({
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
@@ -120,69 +115,36 @@ export class GroupService {
   }
 
   async create(name: string, members: readonly string[]): Promise<GroupInfo> {
-    const self = this.deps.identity.id;
     const gid = this.deps.random.hex(16);
-    const first = [self, ...new Set(members.filter((id) => id !== self))];
-    const state = await this.client().groupChange(signGroupChange(this.deps.identity, { gid, rev: 1, prev: GROUP_CHAIN_START, by: self, ts: this.deps.clock.now(), op: 'create', name, members: first }));
-    await this.check(gid, state);
-    return this.verified(gid);
+    await this.membership.create(gid, name, members);
+    return this.info(this.db.get(gid)!);
   }
 
   async add(query: string, members: readonly string[]): Promise<GroupInfo> {
-    return this.change(this.member(query).gid, (s) => {
+    const gid = this.member(query).gid;
+    await this.membership.change(gid, (s) => {
       const fresh = [...new Set(members)].filter((id) => !s.members.includes(id));
       return fresh.length === 0 ? null : { op: 'add', members: fresh };
     });
+    return this.info(this.db.get(gid)!);
   }
 
   async remove(query: string, member: string): Promise<GroupInfo> {
-    const g = this.member(query);
+    const gid = this.member(query).gid;
     if (member === this.deps.identity.id) return this.leave(query);
-    return this.change(g.gid, (s) => {
+    await this.membership.change(gid, (s) => {
       if (s.owner !== this.deps.identity.id) throw new PigeonError(ErrorCodes.NOT_ALLOWED, 'only the group owner removes other members; anyone may leave');
       if (!s.members.includes(member)) throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `${member} is not a member of the group`);
       return { op: 'remove', member };
     });
+    return this.info(this.db.get(gid)!);
   }
 
   async leave(query: string): Promise<GroupInfo> {
     const g = this.member(query);
-    await this.change(g.gid, () => ({ op: 'leave' }));
+    await this.membership.change(g.gid, () => ({ op: 'leave' }));
     this.db.leave(g.gid);
     return this.info(this.db.get(g.gid)!);
-  }
-
-  /**
-   * Signs the change `make` gives for the verified state and hands it to the
-   * relay; when another member's change came first (GROUP_STALE), fetches
-   * and verifies the chain and signs again. `make` returning null: nothing to do.
-   */
-  private async change(gid: string, make: (s: ChainState) => { op: 'add'; members: string[] } | { op: 'remove'; member: string } | { op: 'leave' } | null): Promise<GroupInfo> {
-    const self = this.deps.identity.id;
-    for (let attempt = 1; ; attempt++) {
-      const g = this.db.get(gid);
-      const s = g && chainStateOf(g);
-      if (!g?.member || !s) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `the membership of group ${gid.slice(0, MIN_ID_PREFIX)} is not verified yet; try again once the relay is connected`);
-      if (g.tampered) throw new PigeonError(ErrorCodes.GROUP_TAMPERED, `group ${g.name} is marked tampered (${g.tampered}): its membership is not changed through this relay`);
-      const what = make(s);
-      if (!what) return this.info(g);
-      const change = signGroupChange(this.deps.identity, { gid, rev: s.rev + 1, prev: s.head, by: self, ts: this.deps.clock.now(), ...what } as UnsignedGroupChange);
-      try {
-        const state = await this.client().groupChange(change);
-        if (state) await this.check(gid, state);
-        return this.info(this.db.get(gid)!);
-      } catch (err) {
-        if (!(err instanceof PigeonError) || err.code !== ErrorCodes.GROUP_STALE || attempt >= CHANGE_TRIES) throw err;
-        await this.check(gid, null);
-      }
-    }
-  }
-
-  /** The group after a change we made: verified, else the reason it is not. */
-  private verified(gid: string): GroupInfo {
-    const g = this.db.get(gid);
-    if (!g || g.rev === 0) throw new PigeonError(ErrorCodes.GROUP_TAMPERED, `the relay's answer for group ${gid.slice(0, MIN_ID_PREFIX)} does not verify`);
-    return this.info(g);
   }
 
   /** Puts a message to the group in the outbox; it goes to the relay at once if connected. */
@@ -217,12 +179,6 @@ export class GroupService {
       joined: g.member,
       ...(g.tampered ? { tampered: g.tampered } : {}),
     };
-  }
-
-  private client(): RelayBridge['client'] {
-    const relay = this.deps.relay();
-    if (!relay) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'groups are carried by a relay: start the peer with --relay wss://host:port');
-    return relay.client;
   }
 
   // ---- sending ------------------------------------------------------------------
@@ -299,90 +255,11 @@ export class GroupService {
 
   /** The relay says a group we are in is now `state`: believed only once its chain verifies. */
   onGroup(state: GroupState): void {
-    void this.check(state.gid, state).then(() => {
+    void this.membership.check(state.gid, state).then(() => {
       const g = this.db.get(state.gid);
       if (!g?.member || g.rev === 0) return;
       if (state.last > g.cursor && !this.syncing.has(g.gid)) this.startSync(g.gid, g.cursor, 0);
       this.carry(g.gid);
-    });
-  }
-
-  /**
-   * Brings the verified state of a group up to the relay's (`state`, or
-   * whatever the relay holds when null): fetches the changes after our
-   * revision, verifies them, and compares the result with the relay's member
-   * list. Anything that does not verify marks the group tampered and warns;
-   * the verified state stays what it was. Checks of one group run in turn.
-   */
-  private check(gid: string, state: GroupState | null): Promise<void> {
-    const run = (this.checking.get(gid) ?? Promise.resolve())
-      .then(() => this.checkNow(gid, state))
-      .catch((err: Error) => this.deps.logger.log('info', 'could not check a group chain; will check again on the next change', { gid, error: err.message }));
-    this.checking.set(gid, run);
-    void run.then(() => {
-      if (this.checking.get(gid) === run) this.checking.delete(gid);
-    });
-    return run;
-  }
-
-  private async checkNow(gid: string, told: GroupState | null): Promise<void> {
-    const self = this.deps.identity.id;
-    const local = this.db.get(gid);
-    let verified = local ? chainStateOf(local) : null;
-    const seen = verified?.rev ?? 0;
-    // A `group` older than what we verified may be a push overtaken by a later one: ask the relay itself.
-    const relayState = told && told.rev >= seen ? told : null;
-    let head = relayState?.rev ?? 0;
-    if (!relayState || relayState.rev > seen) {
-      const relay = this.deps.relay();
-      if (!relay) return;
-      const spkiOf = (id: string): Buffer | null => (id === self ? this.deps.identity.spki : (relay.spki(id) ?? this.deps.store.pinnedKey(id)));
-      for (;;) {
-        const page = await relay.client.groupChain(gid, verified?.rev ?? 0);
-        if (page.rev < seen) return this.tampered(gid, 'rollback', `the relay is at revision ${page.rev}, but this device verified revision ${seen}`);
-        head = Math.max(head, page.rev);
-        let next;
-        try {
-          next = verifyGroupChanges(verified, page.changes, spkiOf);
-        } catch (err) {
-          if (err instanceof ChainBreak) return this.tampered(gid, err.kind, err.message);
-          throw err;
-        }
-        if (next.state && next.links.length > 0) {
-          if (!next.state.members.includes(self) && !local) return this.tampered(gid, 'not-member', 'the relay lists this device in a group whose signed chain does not have it');
-          const joined = new Map((relayState?.members ?? []).map((m) => [m.id, m.joined]));
-          this.db.saveVerified(next.state, next.links, self, joined);
-          verified = next.state;
-        }
-        if (page.complete || page.changes.length === 0) break;
-      }
-    }
-    if (!verified) return this.tampered(gid, 'gap', 'the relay hands over no signed chain for this group');
-    if (head > verified.rev) return this.tampered(gid, 'gap', `the relay says revision ${head}, but hands over changes up to ${verified.rev} only`);
-    if (relayState && relayState.rev === verified.rev) {
-      const listed = relayState.members.map((m) => m.id);
-      const extra = listed.filter((id) => !verified.members.includes(id));
-      const missing = verified.members.filter((id) => !listed.includes(id));
-      if (extra.length > 0 || missing.length > 0) {
-        const what = [extra.length > 0 ? `lists ${extra.map((id) => this.deps.peerName(id)).join(', ')}, whom no signed change added` : '', missing.length > 0 ? `leaves out ${missing.map((id) => this.deps.peerName(id)).join(', ')}` : '']
-          .filter(Boolean)
-          .join(' and ');
-        return this.tampered(gid, 'not-member', `the relay ${what}`);
-      }
-    }
-    this.deps.emit({ type: 'group', group: this.info(this.db.get(gid)!) });
-  }
-
-  /** The relay's account of a group does not verify: keep the verified state, mark the group, warn the user. */
-  private tampered(gid: string, kind: ChainBreak['kind'], why: string): void {
-    const g = this.db.get(gid);
-    this.db.markTampered(gid, why);
-    const name = g ? `${g.name} (${gid.slice(0, MIN_ID_PREFIX)})` : gid.slice(0, MIN_ID_PREFIX);
-    this.deps.logger.log('warn', 'refused a group membership that does not verify', { gid, kind, why });
-    this.deps.emit({
-      type: 'warning',
-      code: ErrorCodes.GROUP_TAMPERED,
-      message: `group ${name}: the relay's member list does not verify (${why}); refused: your messages and sender key go only to the members of the signed chain`,
     });
   }
 
@@ -418,27 +295,9 @@ export class GroupService {
     if (!complete || seen > cursor) this.startSync(gid, cursor, seen);
   }
 
-  /**
-   * A member's sender key came through our mailbox: kept only if the chain
-   * revision it was made for is one we verified (fetched first if newer)
-   * with the same hash, and its sender is a member in our verified state;
-   * then what waited for it is opened.
-   */
+  /** A member's sender key came through our mailbox: kept if the membership check accepts it, then what waited for it is opened. */
   async onSenderKey(from: string, content: SenderKeyContent): Promise<void> {
-    let g = this.db.get(content.gid);
-    if (!g?.member) return;
-    if (content.rev > g.rev) {
-      await this.check(content.gid, null);
-      g = this.db.get(content.gid);
-      if (!g?.member) return;
-    }
-    const refuse = (why: string): void => this.deps.logger.log('warn', 'refused a group sender key', { gid: content.gid, from, rev: content.rev, why });
-    if (content.rev > g.rev) return refuse(`made for revision ${content.rev}, which the relay does not hand over`);
-    if (this.db.chainHash(content.gid, content.rev) !== content.head) {
-      this.tampered(content.gid, 'fork', `${this.deps.peerName(from)} sees another chain at revision ${content.rev}: the relay shows members different histories`);
-      return refuse('a different chain');
-    }
-    if (!g.members.some((m) => m.id === from)) return refuse('the sender is not a member in the signed chain');
+    if (!(await this.membership.acceptsKey(from, content))) return;
     this.db.saveSenderKey(content.gid, from, content.kid, Buffer.from(content.key, 'base64'));
     for (const frame of this.db.held(content.gid, from, content.kid)) {
       this.tryOpen(frame);
