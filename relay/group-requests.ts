@@ -158,11 +158,12 @@ async function change(ctx: GroupRequestContext, c: GroupChange, ref: string): Pr
     if (c.rev <= g.rev && (await already(ctx, c.gid, link))) return announce(ctx, await groupState(ctx.store, g), ref);
     if (c.rev !== g.rev + 1 || c.prev !== g.head) throw new Refusal(ErrorCodes.GROUP_STALE, `the group is at revision ${g.rev}: fetch the chain and sign the change again`);
   }
+  if (c.op === 'add' && g!.members.length + c.members.length > MAX_GROUP_MEMBERS) throw new Refusal(ErrorCodes.RELAY_LIMIT, `a group has at most ${MAX_GROUP_MEMBERS} members`);
   try {
     applyGroupChange(g ? chainState(g) : null, c, link.hash);
   } catch (err) {
     if (!(err instanceof ChainBreak)) throw err;
-    throw new Refusal(err.kind === 'not-owner' ? ErrorCodes.NOT_ALLOWED : err.kind === 'bad-change' && /at most/.test(err.message) ? ErrorCodes.RELAY_LIMIT : ErrorCodes.BAD_REQUEST, err.message);
+    throw new Refusal(err.kind === 'not-owner' || err.kind === 'not-member' ? ErrorCodes.NOT_ALLOWED : ErrorCodes.BAD_REQUEST, err.message);
   }
   switch (c.op) {
     case 'create': {
@@ -173,7 +174,6 @@ async function change(ctx: GroupRequestContext, c: GroupChange, ref: string): Pr
       return announce(ctx, await groupState(ctx.store, row), ref);
     }
     case 'add': {
-      if (g!.members.length + c.members.length > MAX_GROUP_MEMBERS) throw new Refusal(ErrorCodes.RELAY_LIMIT, `a group has at most ${MAX_GROUP_MEMBERS} members`);
       await registered(ctx, c.members);
       const row = await ctx.store.addGroupMembers(c.gid, c.members, link);
       if (!row) throw new Refusal(ErrorCodes.GROUP_NOT_FOUND, `no group ${c.gid}`);
