@@ -180,7 +180,7 @@ describe('group conversations through a relay', () => {
     expect(denied.stderr).toContain('no longer a member');
   });
 
-  it('two members changing the group at once both succeed (the later is signed again on top of the first), and nobody is warned of tampering', async () => {
+  it('two members changing the group at once both succeed (if they meet at the relay, the loser is signed again on top of the winner), and nobody is warned of tampering', async () => {
     const relayProc = startRelay();
     const relay = await relayProc.listening;
     const [alice, bob, carol, dave] = [await startPeer('Alice', relay), await startPeer('Bob', relay), await startPeer('Carol', relay), await startPeer('Dave', relay)];
