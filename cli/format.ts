@@ -106,10 +106,11 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
   }
 }
 
-/** "Sales (3f2a9c01): you, Bob, Carol" — or "(you left)". */
+/** "Sales (3f2a9c01): you, Bob, Carol" — or "(you left)"; a tampered group says so. */
 export function formatGroup(g: GroupInfo): string {
   const owner = g.members.find((m) => m.id === g.owner)?.name;
-  return `group ${g.name} (${g.id.slice(0, 8)}): ${g.joined ? g.members.map((m) => m.name).join(', ') : 'you left'}${g.joined && owner ? `; owner ${owner}` : ''}`;
+  const tampered = g.tampered ? ` [TAMPERED: the relay's member list did not verify (${g.tampered}); messages go to the members shown]` : '';
+  return `group ${g.name} (${g.id.slice(0, 8)}): ${g.joined ? g.members.map((m) => m.name).join(', ') : 'you left'}${g.joined && owner ? `; owner ${owner}` : ''}${tampered}`;
 }
 
 export function formatGroups(list: GroupInfo[]): string {

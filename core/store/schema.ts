@@ -125,4 +125,16 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE conversations ADD COLUMN out_pos INTEGER;               -- the place of our last message with a seq
   UPDATE conversations SET out_pos = (SELECT MAX(pos) FROM messages m WHERE m.peer = conversations.peer AND m.dir = 0 AND m.seq IS NOT NULL);
   `,
+  `
+  ALTER TABLE groups ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;   -- verified chain: revision of its last change (core/groups/group-chain.ts)
+  ALTER TABLE groups ADD COLUMN head TEXT NOT NULL DEFAULT '';    -- verified chain: hash of its last change
+  ALTER TABLE groups ADD COLUMN tampered TEXT;                    -- why the relay's account was last refused (NULL: never)
+  CREATE TABLE group_chain (         -- every verified membership change, to check a sender key's revision
+    gid TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    change TEXT NOT NULL,            -- the signed change, JSON
+    PRIMARY KEY (gid, rev)
+  );
+  `,
 ];

@@ -84,6 +84,8 @@ export interface GroupInfo {
   members: Array<{ id: string; name: string }>;
   /** False once this device left or was removed (the history stays). */
   joined: boolean;
+  /** Set when the relay's account of the members did not verify (§12.7.1): why; the members shown are the verified ones. */
+  tampered?: string;
 }
 
 export interface SelfInfo extends Presence {

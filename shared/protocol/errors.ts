@@ -49,6 +49,10 @@ export const ErrorCodes = {
   GROUP_NOT_FOUND: 'PIGEON_ERR_GROUP_NOT_FOUND',
   /** The request is not allowed to this device (only a group's owner removes other members). */
   NOT_ALLOWED: 'PIGEON_ERR_NOT_ALLOWED',
+  /** A group change does not follow the group's current head (another change came first): fetch the chain and sign again. */
+  GROUP_STALE: 'PIGEON_ERR_GROUP_STALE',
+  /** The relay's account of a group does not verify against its signed chain (forged, forked or rolled back): refused, and the user is warned. */
+  GROUP_TAMPERED: 'PIGEON_ERR_GROUP_TAMPERED',
   /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
   /** Anything unexpected inside the engine. */
