@@ -28,6 +28,10 @@ const TICK_MS = 1000;
 /** setTimeout cannot wait longer than 2^31-1 ms; a far-off scheduled message is re-checked hourly. */
 const MAX_TIMER_MS = 3600 * 1000;
 
+/** The session frames the messenger owns; the session layer's FrameRouter hands them to receive(). */
+export const MESSENGER_FRAMES = ['msg', 'ack', 'read', 'read-ack'] as const;
+export type MessengerFrame = Extract<SessionFrame, { type: (typeof MESSENGER_FRAMES)[number] }>;
+
 interface Lane {
   session: MessageChannel | null;
   /** Ids of messages sent on the current session and not yet acknowledged. */
@@ -190,8 +194,12 @@ export class Messenger {
     return lane;
   }
 
-  /** A session to the peer opened: take over its frames and send what waits. */
-  attach(session: MessageChannel, other: (frame: SessionFrame) => void): void {
+  /**
+   * A channel to the peer opened: send what waits on it. Its frames of
+   * MESSENGER_FRAMES types reach receive() through the session layer's
+   * router (or directly, for a channel with no other frames: IPMsg).
+   */
+  attach(session: MessageChannel): void {
     const lane = this.lane(session.peerId);
     lane.session = session;
     lane.inflight.clear();
@@ -201,7 +209,6 @@ export class Messenger {
     lane.outboxDirty = lane.receiptsDirty = true;
     lane.fresh = [];
     lane.lastProgress = this.components.clock.now();
-    session.onFrame((frame) => this.onFrame(session, frame, other));
     session.onClose(() => {
       if (lane.session !== session) return;
       this.flushIncoming();
@@ -272,7 +279,8 @@ export class Messenger {
     session.send({ type: 'read', ids });
   }
 
-  private onFrame(session: MessageChannel, frame: SessionFrame, other: (frame: SessionFrame) => void): void {
+  /** A frame of the messenger's (MESSENGER_FRAMES) from an attached channel; others are ignored. */
+  receive(session: MessageChannel, frame: SessionFrame): void {
     const peer = session.peerId;
     const lane = this.lane(peer);
     switch (frame.type) {
@@ -304,7 +312,7 @@ export class Messenger {
         }
         return;
       default:
-        other(frame);
+        this.components.logger.log('debug', 'messenger ignored a frame it does not own', { peer, type: frame.type });
     }
   }
 

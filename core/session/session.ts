@@ -1,16 +1,31 @@
 /**
  * One authenticated peer session over TLS: framing, schema validation of every
- * frame, heartbeats, and an orderly close with a reason. A malformed frame
- * closes the session with a logged reason; it never throws out of here.
+ * frame, heartbeats, back-pressure, and an orderly close with a reason. A
+ * malformed frame, or a peer that makes us queue more than OUTPUT_BUDGET_BYTES
+ * (it does not read what we send), closes the session with a logged reason;
+ * nothing throws out of here. Frames other than the session's own (ping, pong,
+ * bye) go to one handler: SessionManager points it at the FrameRouter.
  */
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS, HEARTBEAT_MS } from '../../shared/protocol/constants.js';
 import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
 import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
-import type { Clock, Logger } from '../util/components.js';
+import type { Clock, Logger, TimerHandle } from '../util/components.js';
 
 /** How often the heartbeat check runs. */
 const TICK_MS = 1000;
+
+/**
+ * Most bytes a session may have queued for a peer that is not reading (issue
+ * 13: a peer that sends pings and never reads the pongs grew a peer by 1 GB).
+ * The messenger and transfers stop at the socket's high-water mark (16 KiB)
+ * and wait for 'drain', so a reading peer stays far below this; 4 MiB leaves
+ * room for a few MAX_FRAME_BYTES (1 MiB) frames written past the mark.
+ */
+export const OUTPUT_BUDGET_BYTES = 4 * 1024 * 1024;
+
+/** A peer that does not answer our bye is cut off after this long. */
+const CLOSE_GRACE_MS = 2000;
 
 export interface SessionInit {
   socket: TLSSocket;
@@ -36,7 +51,7 @@ export class Session {
   private lastReceived: number;
   private lastSent: number;
   private pingCounter = 0;
-  private timer: NodeJS.Timeout;
+  private timer: TimerHandle;
   private closed = false;
   private frameHandler: (frame: SessionFrame) => void = () => {};
   private readonly closeHandlers: Array<(reason: string) => void> = [];
@@ -57,8 +72,7 @@ export class Session {
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => this.finish('connection closed'));
     this.socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
-    this.timer = setInterval(() => this.tick(), TICK_MS);
-    this.timer.unref();
+    this.timer = components.clock.setInterval(() => this.tick(), TICK_MS);
   }
 
   get isOpen(): boolean {
@@ -90,10 +104,23 @@ export class Session {
     this.closeHandlers.push(fn);
   }
 
+  /**
+   * Queues a frame. Past the socket's high-water mark `congested` is true and
+   * callers with more to send wait for onDrain; a peer that lets the queue
+   * pass OUTPUT_BUDGET_BYTES (it does not read) is cut off and its buffers freed.
+   */
   send(frame: SessionFrame): void {
     if (this.closed) return;
     this.lastSent = this.components.clock.now();
     this.socket.write(encodeJsonFrame(frame));
+    if (this.socket.writableLength > OUTPUT_BUDGET_BYTES) {
+      this.abort('output budget exceeded', { queuedBytes: this.socket.writableLength, budget: OUTPUT_BUDGET_BYTES });
+    }
+  }
+
+  /** Bytes queued for the peer and not yet taken by the kernel. */
+  get queuedBytes(): number {
+    return this.socket.writableLength;
   }
 
   /** Says bye with a reason and closes. */
@@ -101,8 +128,14 @@ export class Session {
     if (this.closed) return;
     this.send({ type: 'bye', reason: reason.slice(0, 200) });
     this.socket.end();
-    // A peer that never answers the close is cut off.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.finish(reason);
+  }
+
+  /** Cuts the session off at once (no bye: it would only queue behind what the peer does not read) and frees its buffers. */
+  private abort(reason: string, fields: Record<string, unknown>): void {
+    if (this.closed) return;
+    this.components.logger.log('warn', `closing session: ${reason}`, { peer: this.peerId, ...fields });
+    this.socket.destroy();
     this.finish(reason);
   }
 
@@ -158,8 +191,11 @@ export class Session {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
-    if (!this.socket.destroyed) setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.components.clock.clear(this.timer);
+    // A peer that never answers the close is cut off.
+    if (!this.socket.destroyed) this.components.clock.setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
     for (const fn of this.closeHandlers) fn(reason);
+    this.frameHandler = () => {};
+    this.aliveHandler = () => {};
   }
 }
