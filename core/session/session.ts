@@ -9,6 +9,7 @@
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS, HEARTBEAT_MS } from '../../shared/protocol/constants.js';
 import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
+import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';
 
@@ -23,6 +24,15 @@ const TICK_MS = 1000;
  * room for a few MAX_FRAME_BYTES (1 MiB) frames written past the mark.
  */
 export const OUTPUT_BUDGET_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Most frames a session may queue past the socket's high-water mark before
+ * the peer reads (the byte budget alone let ~200,000 tiny pongs pile up, each
+ * a buffered write of a few hundred bytes of bookkeeping: 80 MB). The
+ * messenger and transfers stop writing at the mark, and acks and receipts
+ * come one frame per batch, so a reading peer never gets near 4096.
+ */
+export const OUTPUT_BUDGET_FRAMES = 4096;
 
 /** A peer that does not answer our bye is cut off after this long. */
 const CLOSE_GRACE_MS = 2000;
@@ -57,6 +67,8 @@ export class Session {
   private readonly closeHandlers: Array<(reason: string) => void> = [];
   private aliveHandler: () => void = () => {};
   private lastReported = 0;
+  /** Frames written since the socket last passed its high-water mark (reset on 'drain'). */
+  private framesPastMark = 0;
 
   constructor(
     private readonly components: { clock: Clock; logger: Logger },
@@ -72,6 +84,7 @@ export class Session {
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => this.finish('connection closed'));
     this.socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
+    this.socket.on('drain', () => (this.framesPastMark = 0));
     this.timer = components.clock.setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -112,9 +125,9 @@ export class Session {
   send(frame: SessionFrame): void {
     if (this.closed) return;
     this.lastSent = this.components.clock.now();
-    this.socket.write(encodeJsonFrame(frame));
-    if (this.socket.writableLength > OUTPUT_BUDGET_BYTES) {
-      this.abort('output budget exceeded', { queuedBytes: this.socket.writableLength, budget: OUTPUT_BUDGET_BYTES });
+    if (!this.socket.write(encodeJsonFrame(frame))) this.framesPastMark++;
+    if (this.socket.writableLength > OUTPUT_BUDGET_BYTES || this.framesPastMark > OUTPUT_BUDGET_FRAMES) {
+      this.abort('output budget exceeded', { code: ErrorCodes.SESSION_BUDGET, queuedBytes: this.socket.writableLength, queuedFrames: this.framesPastMark, budgetBytes: OUTPUT_BUDGET_BYTES, budgetFrames: OUTPUT_BUDGET_FRAMES });
     }
   }
 
