@@ -133,8 +133,13 @@ export class SessionManager {
 
   /** The directory accepted a fresh sighting of the peer: dials it if work waits (throttled; a new address resets back-off). */
   sighted(peerId: string): void {
-    if (this.stopping || this.sessions.has(peerId)) return;
-    this.redial.sighted(peerId);
+    if (this.stopping) return;
+    const session = this.sessions.get(peerId);
+    if (!session) return this.redial.sighted(peerId);
+    // Seen at another address than the session's (DHCP gave it a new one, or it is
+    // multi-homed): a silent session is dead, and its close redials where the peer is now.
+    const target = this.components.directory.dialAddress(peerId);
+    if (target && session.remoteAddress && target.address !== session.remoteAddress) session.probe(`seen at ${target.address}`);
   }
 
   /** Where the dial state machine stands for this peer (for tests and diagnostics). */

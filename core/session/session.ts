@@ -34,6 +34,15 @@ export const OUTPUT_BUDGET_BYTES = 4 * 1024 * 1024;
  */
 export const OUTPUT_BUDGET_FRAMES = 4096;
 
+/**
+ * How long a probe (a ping sent because the peer was seen at another address,
+ * e.g. after a DHCP change) waits for any frame before the session is taken
+ * for dead. A LAN round trip is milliseconds; 3 s leaves room for a busy peer
+ * (a GC pause, a large store transaction) and, with the next sighting's dial,
+ * keeps delivery after a move within the 5 s of issue 12.
+ */
+export const PROBE_MS = 3000;
+
 /** A peer that does not answer our bye is cut off after this long. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -67,6 +76,9 @@ export class Session {
   private readonly closeHandlers: Array<(reason: string) => void> = [];
   private aliveHandler: () => void = () => {};
   private lastReported = 0;
+  /** Bytes received so far (a probe looks for any). */
+  private bytesIn = 0;
+  private probeTimer: TimerHandle | null = null;
   /** Frames written since the socket last passed its high-water mark (reset on 'drain'). */
   private framesPastMark = 0;
 
@@ -136,6 +148,24 @@ export class Session {
     return this.socket.writableLength;
   }
 
+  /**
+   * The peer was seen elsewhere: ask it for a sign of life. If nothing at all
+   * arrives within PROBE_MS the session is dead (its address is gone) and is
+   * closed, so the redial goes to where the peer is now. One probe at a time.
+   */
+  probe(why: string): void {
+    if (this.closed || this.probeTimer) return;
+    const mark = this.bytesIn;
+    this.send({ type: 'ping', n: ++this.pingCounter });
+    this.probeTimer = this.components.clock.setTimeout(() => {
+      this.probeTimer = null;
+      if (this.closed || this.bytesIn !== mark) return;
+      this.components.logger.log('info', 'session silent after probe; closing', { peer: this.peerId, why });
+      this.socket.destroy();
+      this.finish(`no answer to a probe (${why})`);
+    }, PROBE_MS);
+  }
+
   /** Says bye with a reason and closes. */
   close(reason: string): void {
     if (this.closed) return;
@@ -154,7 +184,10 @@ export class Session {
 
   private onData(chunk: Uint8Array): void {
     if (this.closed) return;
-    if (chunk.length > 0) this.lastReceived = this.components.clock.now();
+    if (chunk.length > 0) {
+      this.lastReceived = this.components.clock.now();
+      this.bytesIn += chunk.length;
+    }
     try {
       for (const f of this.decoder.push(chunk)) {
         if (f.kind !== FrameKind.JSON) throw new Error(`unknown frame kind ${f.kind}`);
@@ -205,6 +238,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.components.clock.clear(this.timer);
+    this.components.clock.clear(this.probeTimer);
     // A peer that never answers the close is cut off.
     if (!this.socket.destroyed) this.components.clock.setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
     for (const fn of this.closeHandlers) fn(reason);
