@@ -110,9 +110,11 @@ describe('redial', () => {
     await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
     bob.signal('SIGSTOP');
     const t0 = Date.now();
-    const m1 = await send(ha, 'Bob', 'frozen 1');
+    // Through the control socket (no process start): Alice's dial begins at once, so its
+    // 10 s handshake timeout fails it while Bob is still frozen, and only a redial can deliver.
+    const m1 = await withClient(ha, (c) => c.request('send', { peer: 'Bob', text: 'frozen 1' }));
     await sleep(4000);
-    const m2 = await send(ha, 'Bob', 'frozen 2');
+    const m2 = await withClient(ha, (c) => c.request('send', { peer: 'Bob', text: 'frozen 2' }));
     await sleep(10500 - (Date.now() - t0));
     const offline = alice.events.some((e) => e.type === 'peer-offline' && e.peer.name === 'Bob');
     bob.signal('SIGCONT');
