@@ -180,9 +180,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   const engines: Record<'native' | 'ipmsg', ContactEngine> = {
     native: {
       ensure: (peerId) => sessions?.ensure(peerId),
-      sighted: (peerId) => {
-        if (hasWork(peerId)) sessions?.sighted(peerId);
-      },
+      sighted: (peerId) => sessions?.sighted(peerId),
       online: (peerId) => transfers?.peerOnline(peerId),
       transfersReach: (peerId) => directory?.isOnline(peerId) ?? false,
     },

@@ -108,24 +108,21 @@ export class Redialer {
   /** The directory accepted a fresh sighting of this peer. */
   sighted(peerId: string): void {
     if (this.stopped) return;
+    // Cheap checks first: sightings come every few seconds per peer (and in floods);
+    // wantsSession reads the store.
     const p = this.peers.get(peerId);
     if (p && (p.phase === 'connected' || p.phase === 'refused')) return;
-    if (!this.deps.wantsSession(peerId)) return;
-    const q = p ?? this.state(peerId);
     const endpoint = this.deps.endpoint(peerId);
     // A first sighting after "no route" counts as a move too: there is somewhere to dial now.
-    const moved = endpoint !== null && endpoint !== q.endpoint;
+    const moved = endpoint !== null && endpoint !== (p?.endpoint ?? null);
+    if (!moved && (p?.phase === 'dialing' || this.deps.clock.now() - (p?.lastAttempt ?? 0) < SIGHTING_REDIAL_MS)) return;
+    if (!this.deps.wantsSession(peerId)) return;
+    const q = p ?? this.state(peerId);
     if (q.phase === 'dialing') {
-      if (!moved) return;
       this.deps.logger.log('debug', 'peer moved while dialing; dialing the new address', { peer: peerId, from: q.endpoint, to: endpoint });
       q.abort?.abort();
-      q.failures = 0;
-      this.start(peerId, q);
-      return;
     }
-    const throttled = this.deps.clock.now() - q.lastAttempt < SIGHTING_REDIAL_MS;
     if (moved) q.failures = 0;
-    else if (throttled) return;
     this.start(peerId, q);
   }
 

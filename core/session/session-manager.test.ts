@@ -17,7 +17,7 @@ import { Store } from '../store/store.js';
 import { silentLogger } from '../util/components.js';
 import { ManualClock } from '../util/manual-clock.js';
 import { FrameRouter } from './frame-router.js';
-import type { Session } from './session.js';
+import { PROBE_MS, type Session } from './session.js';
 import { SessionManager } from './session-manager.js';
 
 interface Node {
@@ -132,6 +132,34 @@ describe('SessionManager with real TLS', () => {
     await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true);
     console.log(`restart on a new port: Alice's session back ${clock.now() - t0} ms (hand clock) after the old port closed; phase ${a.sessions.dialPhase(b.identity.id)}`);
     expect(a.sessions.dialPhase(b.identity.id)).toBe('connected');
+  });
+
+  it('a peer seen at another address gets a probe: one that answers (multi-homed) keeps its session, a silent one is closed and redialed there', async () => {
+    const clock = new ManualClock();
+    const [a, b] = [await node(clock, 'Alice'), await node(clock, 'Bob')];
+    announce(a, b);
+    a.work.add(b.identity.id);
+    a.sessions.ensure(b.identity.id);
+    await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true);
+    const session = a.sessions.get(b.identity.id)!;
+    // Bob is also seen at 127.0.0.2 (a second interface): Alice pings the session.
+    a.directory.seen({ id: b.identity.id, name: 'Bob', group: '', host: 'test', port: b.sessions.port, status: 'online', away: '', address: '127.0.0.2', source: 'broadcast', ttlMs: 12000 });
+    await new Promise((r) => setTimeout(r, 200)); // the pong comes back over real TLS
+    await clock.run(PROBE_MS + 100, 50);
+    expect(session.isOpen).toBe(true);
+    expect(a.sessions.get(b.identity.id)).toBe(session);
+
+    // Now Bob's end stops reading (its address is gone, as after a DHCP change) and Bob
+    // is seen at 127.0.0.3: the probe gets nothing, the session closes, and the redial
+    // goes to the new address (every 127/8 address reaches Bob's listener).
+    const bobEnd = (b.sessions.get(a.identity.id) as unknown as { socket: { pause(): void; cork(): void } }).socket;
+    bobEnd.pause(); // reads nothing
+    bobEnd.cork(); // and its heartbeats go nowhere
+    a.directory.seen({ id: b.identity.id, name: 'Bob', group: '', host: 'test', port: b.sessions.port, status: 'online', away: '', address: '127.0.0.3', source: 'broadcast', ttlMs: 12000 });
+    await clock.run(PROBE_MS + 100, 50);
+    expect(session.isOpen).toBe(false);
+    await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true);
+    expect(a.sessions.get(b.identity.id)!.remoteAddress).toBe('127.0.0.3');
   });
 
   it('a changed key is refused (refused state, no redial) until trusted', async () => {

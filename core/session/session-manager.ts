@@ -131,7 +131,11 @@ export class SessionManager {
     this.redial.want(peerId);
   }
 
-  /** The directory accepted a fresh sighting of the peer: dials it if work waits (throttled; a new address resets back-off). */
+  /**
+   * The directory accepted a fresh sighting of the peer: dials it if work
+   * waits (throttled; a new address resets back-off), or probes an open
+   * session when the peer was seen at another address.
+   */
   sighted(peerId: string): void {
     if (this.stopping) return;
     const session = this.sessions.get(peerId);
@@ -139,7 +143,7 @@ export class SessionManager {
     // Seen at another address than the session's (DHCP gave it a new one, or it is
     // multi-homed): a silent session is dead, and its close redials where the peer is now.
     const target = this.components.directory.dialAddress(peerId);
-    if (target && session.remoteAddress && target.address !== session.remoteAddress) session.probe(`seen at ${target.address}`);
+    if (target && session.remoteAddress && target.address !== session.remoteAddress && this.init.wantsSession(peerId)) session.probe(`seen at ${target.address}`);
   }
 
   /** Where the dial state machine stands for this peer (for tests and diagnostics). */
