@@ -80,6 +80,7 @@ describe('Redialer transitions', () => {
     expect(redial.phase(BOB)).toBe('idle');
     expect(attempts).toHaveLength(1);
     expect(clock.pending).toBe(0);
+    expect(redial.size).toBe(0); // nothing kept for a peer with nothing to do
   });
 
   it('dialing --no route--> idle; the next sighting dials at once', async () => {
@@ -198,6 +199,7 @@ describe('Redialer transitions', () => {
     redial.closed(BOB);
     expect(redial.phase(BOB)).toBe('idle');
     expect(attempts).toHaveLength(3);
+    expect(redial.size).toBe(0);
   });
 
   it('any --refuse--> refused: nothing dials until trusted, then it dials', async () => {

@@ -141,7 +141,8 @@ export class Redialer {
     const p = this.peers.get(peerId);
     if (!p || p.phase !== 'connected') return;
     p.phase = 'idle';
-    if (this.stopped || !this.deps.wantsSession(peerId)) return;
+    if (this.stopped) return;
+    if (!this.deps.wantsSession(peerId)) return this.forget(peerId);
     if (this.deps.clock.now() - p.openedAt < STABLE_SESSION_MS) {
       p.failures++;
       this.backoff(peerId, p);
@@ -175,6 +176,19 @@ export class Redialer {
       p.abort?.abort();
     }
     this.peers.clear();
+  }
+
+  /** Idle with nothing worth remembering: the entry goes, so peers that come and go (or a flood of keys) leave nothing behind. */
+  private forget(peerId: string): void {
+    const p = this.peers.get(peerId);
+    if (!p) return;
+    this.deps.clock.clear(p.timer);
+    this.peers.delete(peerId);
+  }
+
+  /** Peers with dial state (for tests: entries do not pile up). */
+  get size(): number {
+    return this.peers.size;
   }
 
   private state(peerId: string): PeerDial {
@@ -224,7 +238,7 @@ export class Redialer {
       case 'failed':
         p.failures++;
         if (this.deps.wantsSession(peerId)) this.backoff(peerId, p);
-        else p.phase = 'idle';
+        else this.forget(peerId);
     }
   }
 
@@ -235,7 +249,7 @@ export class Redialer {
       p.timer = null;
       if (p.phase !== 'backoff') return;
       if (this.deps.wantsSession(peerId)) this.start(peerId, p);
-      else p.phase = 'idle';
+      else this.forget(peerId);
     }, redialDelay(p.failures));
   }
 }
