@@ -47,11 +47,7 @@ function warn(deps: StartIpmsgDeps, err: unknown, what: string): void {
 export async function startIpmsg(deps: StartIpmsgDeps, opts: StartIpmsgOptions): Promise<IpmsgBridge | null> {
   const { store, clock, random, logger, directory, messenger, transfers } = deps;
   const bridge = new IpmsgBridge(
-    { store, clock, random, logger, sink: directory, self: deps.self, openChannel: (channel) => {
-      messenger.attach(channel);
-      // An IPMsg channel carries messenger frames only: no router in between.
-      channel.onFrame((frame) => messenger.receive(channel, frame));
-    } },
+    { store, clock, random, logger, sink: directory, self: deps.self, openChannel: (channel) => messenger.attach(channel, () => {}) },
     { ...(opts.bind !== undefined ? { bind: opts.bind } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}), broadcast: opts.broadcast, extraAddresses: opts.extraAddresses, ...(opts.refreshMs !== undefined ? { refreshMs: opts.refreshMs } : {}) },
   );
   for (const c of bridge.book.all()) directory.setProtocol(c.id, 'ipmsg');

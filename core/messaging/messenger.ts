@@ -31,6 +31,7 @@ const MAX_TIMER_MS = 3600 * 1000;
 /** The session frames the messenger owns; the session layer's FrameRouter hands them to receive(). */
 export const MESSENGER_FRAMES = ['msg', 'ack', 'read', 'read-ack'] as const;
 export type MessengerFrame = Extract<SessionFrame, { type: (typeof MESSENGER_FRAMES)[number] }>;
+const MESSENGER_FRAME_SET: ReadonlySet<string> = new Set(MESSENGER_FRAMES);
 
 interface Lane {
   session: MessageChannel | null;
@@ -195,11 +196,13 @@ export class Messenger {
   }
 
   /**
-   * A channel to the peer opened: send what waits on it. Its frames of
-   * MESSENGER_FRAMES types reach receive() through the session layer's
-   * router (or directly, for a channel with no other frames: IPMsg).
+   * A channel to the peer opened: send what waits on it. On native sessions
+   * the session layer's FrameRouter hands the MESSENGER_FRAMES types to
+   * receive(). A channel with no router (the IPMsg bridge, tests' in-memory
+   * pairs) passes `others`: the messenger then subscribes to the channel
+   * itself, and frames of other types go to `others`.
    */
-  attach(session: MessageChannel): void {
+  attach(session: MessageChannel, others?: (frame: SessionFrame) => void): void {
     const lane = this.lane(session.peerId);
     lane.session = session;
     lane.inflight.clear();
@@ -209,6 +212,7 @@ export class Messenger {
     lane.outboxDirty = lane.receiptsDirty = true;
     lane.fresh = [];
     lane.lastProgress = this.components.clock.now();
+    if (others) session.onFrame((frame) => (MESSENGER_FRAME_SET.has(frame.type) ? this.receive(session, frame) : others(frame)));
     session.onClose(() => {
       if (lane.session !== session) return;
       this.flushIncoming();
