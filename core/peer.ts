@@ -2,7 +2,11 @@
  * createPeer(): the engine as one object. Wires identity, store, the
  * discovery sources, the peer directory, sessions and the messenger, and
  * exposes one typed event stream plus the operations the hosts (CLI, control
- * API, desktop app) need. start() and stop() are idempotent.
+ * API, desktop app) need. start() and stop() are idempotent. Which engine
+ * serves a contact (native sessions with their relay fallback, or the IPMsg
+ * bridge) is the `engines` table, looked up in engineOf() only; session
+ * frames reach their service through the FrameRouter each service claims
+ * types in.
  */
 import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';

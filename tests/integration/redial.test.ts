@@ -44,7 +44,16 @@ function delivered(p: PeerProcess, id: string, timeoutMs: number, from = 0): Pro
   return p.waitFor((e) => e.type === 'message-state' && e.message.id === id && (e.message.state === 'delivered' || e.message.state === 'read'), timeoutMs, from);
 }
 
-/** Texts of messages received from `fromName`'s id, in arrival order. */
+/**
+ * Waits until `p` printed `n` messages from `fromId`: Alice's "delivered" can
+ * reach the test before Bob's "message" line does (two processes, two pipes).
+ */
+async function receivedCount(p: PeerProcess, fromId: string, n: number): Promise<void> {
+  const t0 = Date.now();
+  while (received(p, fromId).length < n && Date.now() - t0 < 5000) await sleep(50);
+}
+
+/** Texts of messages received from `fromId`, in arrival order. */
 function received(p: PeerProcess, fromId: string): string[] {
   return p.events.filter((e): e is Extract<PeerEvent, { type: 'message' }> => e.type === 'message' && e.message.peer === fromId).map((e) => e.message.text);
 }
@@ -83,6 +92,7 @@ describe('redial', () => {
     const dials = alice.stderr.filter((l) => l.includes('could not reach peer')).length;
     console.log(`restart in 3 s: delivered ${took} ms after Bob listened again (${dials} failed dials logged; Alice saw Bob offline: ${offline})`);
     expect(took).toBeLessThan(DELIVERY_MS);
+    await receivedCount(bob, alice.id, 1);
     expect(received(bob, alice.id)).toEqual(['while Bob was down']);
     expect(bob.id).toBe(bobId);
   });
@@ -100,7 +110,10 @@ describe('redial', () => {
     const udp = createSocket('udp4');
     await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
     const forged = { v: 1, t: 'alive', id: me.id, name: me.name, group: me.group, host: me.host, port: closedPort, status: 'online', away: '' };
-    await new Promise<void>((r) => udp.send(Buffer.concat([Buffer.from(DISCOVERY_MAGIC), Buffer.from(JSON.stringify(forged))]), Number(discoveryArgs[1]), '127.0.0.1', () => r()));
+    // Broadcast: every peer on this port gets it (a unicast to a port several processes share reaches only one); Bob ignores his own id.
+    udp.setBroadcast(true);
+    await new Promise<void>((r) => udp.send(Buffer.concat([Buffer.from(DISCOVERY_MAGIC), Buffer.from(JSON.stringify(forged))]), Number(discoveryArgs[1]), '127.255.255.255', () => r()));
+    await sleep(200); // Alice takes it in before the message is written
     udp.close();
     const t0 = Date.now();
     const m = await withClient(ha, (c) => c.request('send', { peer: 'Bob', text: 'after the forgery' }));
@@ -110,6 +123,7 @@ describe('redial', () => {
     console.log(`forged port ${closedPort}: delivered ${took} ms after the forgery (${refused} failed dials logged; the forgery may also be dropped outright once announcements are signed)`);
     // Bob re-announces every 4 s ± 1 s; then the 5 s invariant.
     expect(took).toBeLessThan(5000 + DELIVERY_MS);
+    await receivedCount(bob, alice.id, 1);
     expect(received(bob, alice.id)).toEqual(['after the forgery']);
   });
 
@@ -129,6 +143,7 @@ describe('redial', () => {
     const took = Date.now() - up;
     console.log(`restart during a dial: delivered ${took} ms after Bob listened again`);
     expect(took).toBeLessThan(DELIVERY_MS);
+    await receivedCount(bob, alice.id, 1);
     expect(received(bob, alice.id)).toEqual(['dialed while frozen']);
   });
 
@@ -152,6 +167,7 @@ describe('redial', () => {
     const took = Date.now() - thawed;
     console.log(`frozen 10.5 s: 2 of 2 delivered ${took} ms after SIGCONT (Bob shown offline meanwhile: ${offline})`);
     expect(took).toBeLessThan(DELIVERY_MS);
+    await receivedCount(bob, alice.id, 2);
     expect(received(bob, alice.id)).toEqual(['frozen 1', 'frozen 2']);
   });
 
@@ -171,6 +187,7 @@ describe('redial', () => {
     const took = Date.now() - thawed;
     console.log(`frozen 10.5 s on an open session: 2 of 2 delivered ${took} ms after SIGCONT`);
     expect(took).toBeLessThan(DELIVERY_MS);
+    await receivedCount(bob, alice.id, 3);
     expect(received(bob, alice.id)).toEqual(['hello', 'frozen 1', 'frozen 2']);
   });
 
@@ -196,7 +213,9 @@ describe('redial', () => {
     const dupes = [...alice.stderr, ...bob.stderr].filter((l) => l.includes('duplicate session')).length;
     console.log(`both restarted at once: both messages delivered ${took} ms after both listened (${dupes} duplicate-session log lines)`);
     expect(took).toBeLessThan(DELIVERY_MS);
+    await receivedCount(bob, alice.id, 1);
     expect(received(bob, alice.id)).toEqual(['from Alice, queued']);
+    await receivedCount(alice, bob.id, 1);
     expect(received(alice, bob.id)).toEqual(['from Bob, queued']);
   });
 
