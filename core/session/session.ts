@@ -143,11 +143,6 @@ export class Session {
     }
   }
 
-  /** Bytes queued for the peer and not yet taken by the kernel. */
-  get queuedBytes(): number {
-    return this.socket.writableLength;
-  }
-
   /**
    * The peer was seen elsewhere: ask it for a sign of life. If nothing at all
    * arrives within PROBE_MS the session is dead (its address is gone) and is
