@@ -33,6 +33,11 @@ const TICK_MS = 1000;
 /** setTimeout cannot wait longer than 2^31-1 ms; a far-off scheduled message is re-checked hourly. */
 const MAX_TIMER_MS = 3600 * 1000;
 
+/** The session frames the messenger owns; the session layer's FrameRouter hands them to receive(). */
+export const MESSENGER_FRAMES = ['msg', 'ack', 'read', 'read-ack'] as const;
+export type MessengerFrame = Extract<SessionFrame, { type: (typeof MESSENGER_FRAMES)[number] }>;
+const MESSENGER_FRAME_SET: ReadonlySet<string> = new Set(MESSENGER_FRAMES);
+
 interface Lane {
   session: MessageChannel | null;
   /** Ids of messages sent on the current session and not yet acknowledged. */
@@ -194,8 +199,14 @@ export class Messenger {
     return lane;
   }
 
-  /** A session to the peer opened: take over its frames and send what waits. */
-  attach(session: MessageChannel, other: (frame: SessionFrame) => void): void {
+  /**
+   * A channel to the peer opened: send what waits on it. On native sessions
+   * the session layer's FrameRouter hands the MESSENGER_FRAMES types to
+   * receive(). A channel with no router (the IPMsg bridge, tests' in-memory
+   * pairs) passes `others`: the messenger then subscribes to the channel
+   * itself, and frames of other types go to `others`.
+   */
+  attach(session: MessageChannel, others?: (frame: SessionFrame) => void): void {
     const lane = this.lane(session.peerId);
     lane.session = session;
     lane.inflight.clear();
@@ -205,7 +216,7 @@ export class Messenger {
     lane.outboxDirty = lane.receiptsDirty = true;
     lane.fresh = [];
     lane.lastProgress = this.components.clock.now();
-    session.onFrame((frame) => this.onFrame(session, frame, other));
+    if (others) session.onFrame((frame) => (MESSENGER_FRAME_SET.has(frame.type) ? this.receive(session, frame) : others(frame)));
     session.onClose(() => {
       if (lane.session !== session) return;
       this.flushIncoming();
@@ -280,7 +291,8 @@ export class Messenger {
     session.send({ type: 'read', ids });
   }
 
-  private onFrame(session: MessageChannel, frame: SessionFrame, other: (frame: SessionFrame) => void): void {
+  /** A frame of the messenger's (MESSENGER_FRAMES) from an attached channel; others are ignored. */
+  receive(session: MessageChannel, frame: SessionFrame): void {
     const peer = session.peerId;
     const lane = this.lane(peer);
     switch (frame.type) {
@@ -312,7 +324,7 @@ export class Messenger {
         }
         return;
       default:
-        other(frame);
+        this.components.logger.log('debug', 'messenger ignored a frame it does not own', { peer, type: frame.type });
     }
   }
 

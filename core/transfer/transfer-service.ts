@@ -204,10 +204,13 @@ export class TransferService {
     }
   }
 
-  private sendOffer(session: Session, t: TransferRow): void {
+  private sendOffer(session: Session, t: TransferRow, from = 0): void {
     const entries = this.store.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
     const parts = Math.max(1, Math.ceil(entries.length / MAX_OFFER_ENTRIES_PER_FRAME));
-    for (let part = 0; part < parts; part++) {
+    for (let part = from; part < parts; part++) {
+      // A big folder's offer is many parts: wait for the socket to drain between them
+      // (the session's output budget closes a session that queues megabytes).
+      if (session.congested) return session.onDrain(() => session.isOpen && this.sendOffer(session, t, part));
       session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME) });
     }
   }

@@ -55,6 +55,8 @@ export const ErrorCodes = {
   GROUP_TAMPERED: 'PIGEON_ERR_GROUP_TAMPERED',
   /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
+  /** A remote party went over its budget (output queued for a peer that does not read); its session was closed. */
+  SESSION_BUDGET: 'PIGEON_ERR_SESSION_BUDGET',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;
