@@ -118,6 +118,8 @@ describe('two peers on loopback', () => {
     const queued = await json<MessageInfo[]>(['history', '--home', ha, 'Bob']);
     expect(queued.map((m) => m.state)).toEqual(texts.map(() => 'queued'));
 
+    // The messages wait at least 1.5 s, so the history line must name when they came (it does from 1 s late).
+    await new Promise((r) => setTimeout(r, 1500));
     // Alice restarts too: the outbox is on disk.
     await alice.stop();
     alice = start('Alice', ha);
