@@ -1,4 +1,4 @@
-// Lint rules, including the import layering of ../shared/ARCHITECTURE.md:
+// Lint rules, including the import layering of docs/architecture.md:
 // shared imports nothing of ours and no node:*; core imports shared only;
 // cli enters core through core/index.ts only; relay imports shared only;
 // nothing imports tests/ or build/; renderer imports shared only (and
@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 
 const others = (...folders) => ({
   regex: `(^|/)(${folders.join('|')})/`,
-  message: 'ARCHITECTURE.md: this folder may not import that one',
+  message: 'docs/architecture.md: this folder may not import that one',
 });
 
 export default tseslint.config(
@@ -53,7 +53,7 @@ export default tseslint.config(
         {
           patterns: [
             others('relay', 'electron', 'renderer', 'tests', 'build'),
-            { regex: '(^|/)core/(?!index\\.js$)', message: 'ARCHITECTURE.md: cli enters core through core/index.ts only' },
+            { regex: '(^|/)core/(?!index\\.js$)', message: 'docs/architecture.md: cli enters core through core/index.ts only' },
           ],
         },
       ],
@@ -85,7 +85,7 @@ export default tseslint.config(
         {
           patterns: [
             others('cli', 'relay', 'renderer', 'tests', 'build', 'preload'),
-            { regex: '(^|/)core/(?!index\\.js$)', message: 'ARCHITECTURE.md: electron/main enters core through core/index.ts only' },
+            { regex: '(^|/)core/(?!index\\.js$)', message: 'docs/architecture.md: electron/main enters core through core/index.ts only' },
           ],
         },
       ],

@@ -3,6 +3,7 @@
  * lines. `--json` output bypasses this module entirely.
  */
 import type { GroupInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
+import { formatSize } from '../shared/format/format-size.js';
 
 function time(ms: number): string {
   const d = new Date(ms);
@@ -35,11 +36,28 @@ export function formatPeers(peers: PeerInfo[]): string {
 
 const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', relayed: 'on the relay', delivered: 'delivered', read: 'read', received: 'unread' };
 
-/** One history line; in a group, `nameOf` names the member who wrote an incoming message. */
+/**
+ * Received this much after it was written, a history line shows when it was
+ * received too: lines show whole seconds, so a smaller gap is not worth a word.
+ */
+const LATE_MS = 1000;
+
+/** When an incoming message arrived, if that is worth saying: the clock on the same day, the full time otherwise. */
+function receivedNote(m: MessageInfo): string {
+  if (m.received === null || Math.abs(m.received - m.ts) < LATE_MS) return '';
+  const sameDay = time(m.received).slice(0, 10) === time(m.ts).slice(0, 10);
+  return `, received ${sameDay ? clock(m.received) : time(m.received)}`;
+}
+
+/**
+ * One history line, stamped with the time the message was written (and the
+ * time it was received, when later); in a group, `nameOf` names the member
+ * who wrote an incoming message.
+ */
 export function formatMessage(m: MessageInfo, peerName: string, nameOf?: (id: string) => string): string {
   const who = m.direction === 'out' ? 'me' : m.from && nameOf ? nameOf(m.from) : peerName;
   const when = m.state === 'scheduled' && m.due ? `due ${time(m.due)}` : time(m.ts);
-  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state})`;
+  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${receivedNote(m)})`;
 }
 
 export function formatSelf(s: SelfInfo): string {
@@ -88,10 +106,11 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
   }
 }
 
-/** "Sales (3f2a9c01): you, Bob, Carol" — or "(you left)". */
+/** "Sales (3f2a9c01): you, Bob, Carol" — or "(you left)"; a tampered group says so. */
 export function formatGroup(g: GroupInfo): string {
   const owner = g.members.find((m) => m.id === g.owner)?.name;
-  return `group ${g.name} (${g.id.slice(0, 8)}): ${g.joined ? g.members.map((m) => m.name).join(', ') : 'you left'}${g.joined && owner ? `; owner ${owner}` : ''}`;
+  const tampered = g.tampered ? ` [TAMPERED: the relay's member list did not verify (${g.tampered}); messages go to the members shown]` : '';
+  return `group ${g.name} (${g.id.slice(0, 8)}): ${g.joined ? g.members.map((m) => m.name).join(', ') : 'you left'}${g.joined && owner ? `; owner ${owner}` : ''}${tampered}`;
 }
 
 export function formatGroups(list: GroupInfo[]): string {
@@ -99,16 +118,9 @@ export function formatGroups(list: GroupInfo[]): string {
   return list.map(formatGroup).join('\n');
 }
 
-/** "12.3 MB", binary-free decimal units as file managers show them. */
+/** "12.3 MB": the formatter the UI uses too (shared/format/format-size.ts). */
 export function bytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+  return formatSize(n);
 }
 
 function duration(seconds: number): string {

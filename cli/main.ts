@@ -14,12 +14,16 @@ import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { runSendFile } from './commands/send-file.js';
 import { groupCommand } from './commands/group.js';
+import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
 import { parseTime } from './parse-time.js';
 
 /** Shown by --version; kept equal to package.json's version. */
 export const PIGEON_VERSION = '0.1.0';
+
+/** Environment variable carrying the relay's invite token (kept out of the process list, never saved). */
+export const RELAY_TOKEN_ENV = 'PIGEON_RELAY_TOKEN';
 
 /** Default time `send --wait` waits for delivery. */
 const DEFAULT_WAIT_SECONDS = 30;
@@ -80,21 +84,29 @@ export function buildProgram(): Command {
     .option('--accept-from <peer>', 'accept file offers from this peer without asking (name, id prefix, or "all"); repeatable', list)
     .option('--relay <url>', 'relay to use, wss://host:port (saved in the profile; "none" forgets it)', relayUrl)
     .option('--relay-fingerprint <hex>', "SHA-256 fingerprint of the relay's certificate, as `pigeon relay` printed it (saved)")
-    .option('--relay-token <token>', "the relay's invite token, if it requires one (saved)")
+    .option('--relay-token-file <path>', `file holding the relay's invite token, if it requires one (the path is saved, the file read at every start; "none" forgets it); or set $${RELAY_TOKEN_ENV}`)
+    .option('--relay-token <token>', `the relay's invite token for this run only, not saved; other local users can read it in the process list: prefer $${RELAY_TOKEN_ENV} or --relay-token-file`)
     .option('--ipmsg', 'also talk to IP Messenger / Feiq / iptux users on UDP+TCP 2425, unencrypted (saved in the profile)')
     .option('--no-ipmsg', 'stop speaking IPMsg (saved)')
     .option('--ipmsg-bind <addr>', 'address the IPMsg bridge binds (default: every interface)')
     .option('--ipmsg-port <port>', 'IPMsg port (default 2425; only for tests, real clients use 2425)', int(1, 65535))
-    .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (default: any free port); prints the address to open, with its access token', int(0, 65535))
+    .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (port and token kept in the profile: the link stays the same; `pigeon ui` prints it again)', int(0, 65535))
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; ui?: number | true }) => {
-      if ((o.relayFingerprint !== undefined || o.relayToken !== undefined) && o.relay === undefined) {
-        throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint and --relay-token go with --relay <url>');
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; relayTokenFile?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; ui?: number | true }) => {
+      if (o.relayFingerprint !== undefined && o.relay === undefined) {
+        throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint goes with --relay <url>');
       }
-      const relay =
-        o.relay === undefined ? undefined : o.relay === 'none' ? null : { url: o.relay, ...(o.relayFingerprint ? { fingerprint: o.relayFingerprint } : {}), ...(o.relayToken ? { token: o.relayToken } : {}) };
+      if (o.relayToken !== undefined) {
+        process.stderr.write(`pigeon: warning: --relay-token can be read by other users of this machine (ps, /proc) and is not saved; use $${RELAY_TOKEN_ENV} or --relay-token-file instead\n`);
+      }
+      const relay = o.relay === undefined ? undefined : o.relay === 'none' ? null : { url: o.relay, ...(o.relayFingerprint ? { fingerprint: o.relayFingerprint } : {}) };
+      const tokenFile = o.relayTokenFile === undefined ? undefined : o.relayTokenFile === 'none' ? null : resolve(o.relayTokenFile);
+      // The command line wins over the environment: a token given there, or a token file named there.
+      const token = o.relayToken ?? (tokenFile === undefined ? process.env[RELAY_TOKEN_ENV] || undefined : undefined);
       await runPeer({
         ...(relay !== undefined ? { relay } : {}),
+        ...(token !== undefined ? { relayToken: token } : {}),
+        ...(tokenFile !== undefined ? { relayTokenFile: tokenFile } : {}),
         home: resolveHome(o.home),
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(o.group !== undefined ? { group: o.group } : {}),
@@ -171,6 +183,7 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(groupCommand(homeOption));
+  program.addCommand(uiCommand(homeOption));
 
   program
     .command('status')

@@ -1,6 +1,6 @@
 /**
  * The engine's public surface: the only module cli/ and electron/main import
- * (ARCHITECTURE.md rule 2).
+ * (docs/architecture.md, rule 2).
  */
 export { createPeer, defaultComponents, type Peer, type PeerComponents, type PeerListener, type PeerOptions } from './peer.js';
 export { ControlServer, controlSocketPath } from './control/control-server.js';

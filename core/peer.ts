@@ -2,16 +2,19 @@
  * createPeer(): the engine as one object. Wires identity, store, the
  * discovery sources, the peer directory, sessions and the messenger, and
  * exposes one typed event stream plus the operations the hosts (CLI, control
- * API, desktop app) need. start() and stop() are idempotent.
+ * API, desktop app) need. start() and stop() are idempotent. Which engine
+ * serves a contact (native sessions with their relay fallback, or the IPMsg
+ * bridge) is the `engines` table, looked up in engineOf() only; session
+ * frames reach their service through the FrameRouter each service claims
+ * types in.
  */
-import { mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
-import type { HelloFrame, SessionFrame, TransferControlFrame } from '../shared/protocol/session-frames.js';
+import type { HelloFrame } from '../shared/protocol/session-frames.js';
 import type { DiscoverySource, SelfPresence } from './discovery/discovery-source.js';
 import { MdnsSource } from './discovery/mdns-source.js';
 import { PeerDirectory } from './discovery/peer-directory.js';
@@ -19,10 +22,13 @@ import { UdpPresence } from './discovery/udp-presence.js';
 import { loadOrCreateIdentity, type Identity } from './identity/identity.js';
 import { resolveTarget } from './groups/conversation-target.js';
 import { GroupService } from './groups/group-service.js';
-import { Messenger } from './messaging/messenger.js';
+import { MESSENGER_FRAMES, Messenger } from './messaging/messenger.js';
+import { FrameRouter } from './session/frame-router.js';
+import type { Session } from './session/session.js';
 import { SessionManager } from './session/session-manager.js';
 import { groupOf } from '../shared/api/conversation-key.js';
 import { Store } from './store/store.js';
+import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
@@ -31,6 +37,7 @@ import { startIpmsg } from './ipmsg/start-ipmsg.js';
 import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
 import { RelayFiles } from './relay-client/relay-files.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
+import { resolveRelayToken } from './relay-client/relay-token.js';
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random } from './util/components.js';
 
 export interface PeerComponents {
@@ -62,8 +69,12 @@ export interface PeerOptions {
   downloads?: string;
   /** Accept file offers from these peers without asking: names, id prefixes, or 'all'. */
   acceptFrom?: string[];
-  /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. */
+  /** Relay to use (saved in the profile); null forgets the saved one; absent = the saved one, if any. Its `token` is for this run only, never saved. */
   relay?: RelaySettings | null;
+  /** The relay's invite token for this run only, never saved (the CLI reads PIGEON_RELAY_TOKEN). */
+  relayToken?: string;
+  /** A file holding the relay's invite token: the path is saved and the file read at every start; null forgets it. */
+  relayTokenFile?: string | null;
   /** Also speak IPMsg (IP Messenger, Feiq, iptux) on UDP 2425 (saved in the profile; absent = the saved choice, default off). */
   ipmsg?: boolean;
   /** The IPMsg choice when neither `ipmsg` nor the profile says (the desktop app: on, as the issue asks; the CLI: off). */
@@ -124,9 +135,24 @@ const DEFAULT_HISTORY = 100;
 /** Default number of search hits: a screenful or two; the UI asks for more if it wants. */
 const DEFAULT_SEARCH_HITS = 200;
 
-const TRANSFER_FRAMES = new Set(['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done', 'transfer-ack']);
-function isTransferFrame(frame: SessionFrame): frame is TransferControlFrame {
-  return TRANSFER_FRAMES.has(frame.type);
+/** The session frames the transfer service owns (§13). */
+const TRANSFER_FRAMES = ['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done', 'transfer-ack'] as const;
+
+/**
+ * What the engine does for a contact, per engine. Which engine serves a
+ * contact is decided in one place (engineOf in createPeer); the relay is not
+ * an engine of its own but the native engine's fallback route (pipes,
+ * mailbox), chosen inside the session manager and the relay bridge.
+ */
+interface ContactEngine {
+  /** Work waits for the contact: open the way to it. */
+  ensure(peerId: string): void;
+  /** A fresh sighting of the contact (every accepted announcement). */
+  sighted(peerId: string): void;
+  /** The contact came online. */
+  online(peerId: string): void;
+  /** Can native (encrypted, §13) transfers reach the contact now? */
+  transfersReach(peerId: string): boolean;
 }
 
 export const defaultComponents: PeerComponents = { clock: systemClock, random: systemRandom, logger: silentLogger };
@@ -156,11 +182,27 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let groups: GroupService | null = null;
   let ipmsg: IpmsgBridge | null = null;
   let relayFiles: RelayFiles | null = null;
-  /** Sessions for native peers, the IPMsg bridge for its contacts. */
-  const ensure = (peerId: string): void => {
-    if (ipmsg?.owns(peerId)) ipmsg.ensure(peerId);
-    else sessions?.ensure(peerId);
+  /** Services with work that needs a session to a peer (messenger, transfers); filled as they are built. */
+  const workers: Array<{ hasWork(peerId: string): boolean }> = [];
+  const hasWork = (peerId: string): boolean => workers.some((w) => w.hasWork(peerId));
+  /** The routing table: sessions (and their relay fallback) for native peers, the IPMsg bridge for its contacts. */
+  const engines: Record<'native' | 'ipmsg', ContactEngine> = {
+    native: {
+      ensure: (peerId) => sessions?.ensure(peerId),
+      sighted: (peerId) => sessions?.sighted(peerId),
+      online: (peerId) => transfers?.peerOnline(peerId),
+      transfersReach: (peerId) => directory?.isOnline(peerId) ?? false,
+    },
+    ipmsg: {
+      ensure: (peerId) => ipmsg?.ensure(peerId),
+      sighted: () => {},
+      // IPMsg transfers are not resumed by the native service (ipmsg-transfers.ts runs them).
+      online: () => {},
+      transfersReach: () => false,
+    },
   };
+  const engineOf = (peerId: string): ContactEngine => engines[ipmsg?.owns(peerId) ? 'ipmsg' : 'native'];
+  const ensure = (peerId: string): void => engineOf(peerId).ensure(peerId);
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
   let starting: Promise<SelfInfo> | null = null;
   let stopping: Promise<void> | null = null;
@@ -177,9 +219,9 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   }
 
   async function doStart(): Promise<SelfInfo> {
-    mkdirSync(options.home, { recursive: true, mode: 0o700 });
+    secureProfileFolder(options.home, logger);
     identity = await loadOrCreateIdentity(options.home);
-    store = new Store(join(options.home, 'pigeon.db'));
+    store = new Store(ownerOnlyFile(join(options.home, 'pigeon.db')));
     const st = store;
     me.name = (options.name ?? st.getSetting('name') ?? userInfo().username ?? 'pigeon').slice(0, MAX_LABEL_CHARS);
     me.group = (options.group ?? st.getSetting('group') ?? '').slice(0, MAX_LABEL_CHARS);
@@ -189,15 +231,13 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     if (savedStatus === 'away' || savedStatus === 'busy') me.status = savedStatus;
     me.away = st.getSetting('away') ?? '';
 
-    const relaySettings = resolveRelaySettings(st, options.relay);
-    const dir = new PeerDirectory({ clock, store: st }, (event) => {
+    const relaySettings = resolveRelaySettings(st, options, logger);
+    const dir = new PeerDirectory({ clock, store: st, onSighting: (peerId) => engineOf(peerId).sighted(peerId) }, (event) => {
       emit(event);
       if (event.type === 'peer-offline') relay?.carry(event.peer.id);
       if (event.type === 'peer-online') {
-        if (!ipmsg?.owns(event.peer.id)) sessions?.peerSeen(event.peer.id);
-        if (messenger?.hasWork(event.peer.id) || transfers?.hasWork(event.peer.id)) ensure(event.peer.id);
-        // IPMsg transfers are not resumed by the native service (ipmsg-transfers.ts runs them).
-        if (!ipmsg?.owns(event.peer.id)) transfers?.peerOnline(event.peer.id);
+        if (hasWork(event.peer.id)) ensure(event.peer.id);
+        engineOf(event.peer.id).online(event.peer.id);
       }
     }, (address, port) => udp?.learn(address, port));
     directory = dir;
@@ -218,23 +258,26 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       },
     );
     const msgr = messenger;
+    workers.push(msgr);
+    // Every session's frames go to the service that claimed their type.
+    const router = new FrameRouter<Session>(logger);
+    router.register(MESSENGER_FRAMES, (session, frame) => msgr.receive(session, frame));
+    router.register(['status'], (session, frame) => {
+      session.hello = { ...session.hello, status: frame.status, away: frame.away };
+      dir.seen({ ...session.hello, address: session.remoteAddress, source: 'session', ttlMs: EXPIRY_MS });
+    });
+    /** Services to tell when a session opens (the transfer service joins once built). */
+    const onOpen: Array<(session: Session) => void> = [(session) => msgr.attach(session)];
     sessions = new SessionManager(
       { identity, store: st, directory: dir, clock, logger },
       {
         port: options.port ?? DEFAULT_PORT,
         portFallback: options.port === undefined,
         selfHello: hello,
-        wantsSession: (peerId) => msgr.hasWork(peerId) || (transfers?.hasWork(peerId) ?? false),
-        onDataConnection: (socket, peerId, decoder) => transfers?.onDataConnection(socket, peerId, decoder),
+        wantsSession: hasWork,
+        router,
         onOpen: (session) => {
-          msgr.attach(session, (frame) => {
-            if (isTransferFrame(frame)) transfers?.onFrame(session, frame);
-            else if (frame.type === 'status') {
-              session.hello = { ...session.hello, status: frame.status, away: frame.away };
-              dir.seen({ ...session.hello, address: session.remoteAddress, source: 'session', ttlMs: EXPIRY_MS });
-            }
-          });
-          transfers?.flush(session.peerId);
+          for (const fn of onOpen) fn(session);
         },
         onKeyChanged: (peerId, pinned, presented) =>
           emit({ type: 'key-changed', peerId, name: dir.get(peerId)?.name ?? '', pinned, presented }),
@@ -274,12 +317,17 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       ensureSession: ensure,
       dialData: (peerId) => sm.dialData(peerId),
       peerName: (peerId) => dir.get(peerId)?.name ?? peerId.slice(0, 8),
-      isOnline: (peerId) => dir.isOnline(peerId) && !ipmsg?.owns(peerId),
+      isOnline: (peerId) => engineOf(peerId).transfersReach(peerId),
       relayFiles: { fetcher: (id) => relayFiles?.fetcher(id) ?? null, uploading: (id) => relayFiles?.uploading(id) ?? false },
     }, (e) => {
       emit(e);
       relayFiles?.onTransferEvent(e);
     });
+    const tr = transfers;
+    workers.push(tr);
+    router.register(TRANSFER_FRAMES, (session, frame) => tr.onFrame(session, frame));
+    sm.onDataConnection((socket, peerId, decoder) => tr.onDataConnection(socket, peerId, decoder));
+    onOpen.push((session) => tr.flush(session.peerId));
     if (relay) relayFiles = new RelayFiles({ identity, store: st, clock, random, logger, directory: dir, bridge: relay, transfers, emit });
     await sessions.start();
     messenger.start();
@@ -419,16 +467,16 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       return selfInfo();
     },
     trust(peerQuery) {
-      const { directory: dir, sessions: sm, messenger: msgr } = running();
+      const { directory: dir, sessions: sm } = running();
       const peer = dir.resolve(peerQuery);
+      // Trusting the key dials the peer when work waits (the dial state machine leaves 'refused').
       if (!sm.trust(peer.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `${peer.name} has not presented a changed key`);
-      if (msgr.hasWork(peer.id)) sm.ensure(peer.id);
       return dir.get(peer.id)!;
     },
     async sendFiles(peerQuery, paths) {
       const { directory: dir, transfers: tr } = running();
       const peer = dir.resolve(peerQuery);
-      if (ipmsg?.owns(peer.id)) {
+      if (ipmsg && engineOf(peer.id) === engines.ipmsg) {
         if (!ipmsg.files) throw new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, `${peer.name} uses IPMsg, and the IPMsg TCP port could not be opened: files with IPMsg contacts are off`);
         return ipmsg.files.offer(peer.id, paths);
       }
@@ -496,22 +544,26 @@ function resolveFlag(store: Store, key: string, given: boolean | undefined, fall
   return given ?? (saved === null || saved === '' ? fallback : saved === '1');
 }
 
-/** Relay settings from the options (saved in the profile) or, when absent, from the profile. */
-function resolveRelaySettings(store: Store, given: RelaySettings | null | undefined): RelaySettings | null {
-  const keys = ['relay.url', 'relay.fingerprint', 'relay.token'] as const;
+/**
+ * Relay settings from the options (saved in the profile) or, when absent, from the profile.
+ * The invite token is never saved (relay-client/relay-token.ts says where it comes from).
+ */
+function resolveRelaySettings(store: Store, options: PeerOptions, logger: Logger): RelaySettings | null {
+  const given = options.relay;
+  const token = resolveRelayToken(store, { relayToken: given?.token ?? options.relayToken, ...(options.relayTokenFile !== undefined ? { relayTokenFile: options.relayTokenFile } : {}) }, given === null ? null : given !== undefined, logger);
   if (given === null) {
-    for (const k of keys) store.setSetting(k, '');
+    for (const k of ['relay.url', 'relay.fingerprint'] as const) store.setSetting(k, '');
     return null;
   }
   if (given) {
     store.setSetting('relay.url', given.url);
     store.setSetting('relay.fingerprint', given.fingerprint ?? '');
-    store.setSetting('relay.token', given.token ?? '');
-    return given;
   }
   const url = store.getSetting('relay.url');
-  if (!url) return null;
+  if (!url) {
+    if (token) logger.log('warn', 'a relay token was given but no relay is configured (--relay wss://host:port); it is not used', {});
+    return null;
+  }
   const fingerprint = store.getSetting('relay.fingerprint');
-  const token = store.getSetting('relay.token');
   return { url, ...(fingerprint ? { fingerprint } : {}), ...(token ? { token } : {}) };
 }

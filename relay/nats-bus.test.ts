@@ -44,6 +44,7 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
     groupsOf: no,
     addGroupMembers: no,
     removeGroupMember: no,
+    groupChanges: no,
     device: async (id) => row(id),
     devices: async () => [],
     put: no,

@@ -1,6 +1,7 @@
 /**
  * Entry of the renderer: picks the host the page runs in (the Electron
- * preload's bridge, else the web UI's WebSocket) and mounts the app.
+ * preload's bridge, else the web UI's WebSocket), applies the chosen theme
+ * and mounts the app.
  */
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
@@ -8,9 +9,12 @@ import { App } from './app/app.js';
 import { I18nProvider } from './i18n/i18n.js';
 import { createElectronHost } from './transport/electron-host.js';
 import { createWsHost } from './transport/ws-host.js';
+import { applyTheme, loadTheme } from './app/theme.js';
 import './styles.css';
 
 const host = window.pigeon && window.pigeonDesktop ? createElectronHost(window.pigeon, window.pigeonDesktop) : createWsHost(window.location);
+
+applyTheme(loadTheme());
 
 // Files dropped outside a drop zone must not make the page navigate to them.
 window.addEventListener('dragover', (e) => e.preventDefault());

@@ -1,7 +1,7 @@
 /**
  * The few web-standard globals that shared/ code uses. They exist in Node, in
  * browsers and in Electron alike, but shared/ compiles with neither DOM nor node
- * types (see ARCHITECTURE.md), so they are declared here, narrowly.
+ * types (see docs/architecture.md), so they are declared here, narrowly.
  */
 declare class TextEncoder {
   encode(input?: string): Uint8Array;

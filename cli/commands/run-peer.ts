@@ -12,7 +12,7 @@ import { WebUiServer } from '../web-ui/web-ui-server.js';
 export interface RunPeerOptions extends PeerOptions {
   json: boolean;
   logLevel: LogLevel;
-  /** Serve the web UI on this 127.0.0.1 port (0: any free port). */
+  /** Serve the web UI on this 127.0.0.1 port (0: the profile's saved one, else any free port). */
   ui?: number;
 }
 
@@ -43,8 +43,9 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
   try {
     await peer.start();
     if (opts.ui !== undefined) {
-      webUi = new WebUiServer(peer, opts.home, logger);
-      const url = await webUi.start(opts.ui);
+      const started = await WebUiServer.startForProfile(peer, opts.home, logger, opts.ui || undefined);
+      webUi = started.server;
+      const url = started.url;
       process.stdout.write((opts.json ? JSON.stringify({ type: 'web-ui', url }) : `web UI: ${url}`) + '\n');
     }
   } catch (err) {

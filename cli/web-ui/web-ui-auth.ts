@@ -1,6 +1,7 @@
 /**
  * Who may use the web UI of `pigeon peer --ui`: whoever holds the random token
- * printed in its address. The token comes in the query string once (the
+ * printed in its address (kept in the profile with the port, web-ui-profile.ts,
+ * so the link outlives a restart). The token comes in the query string once (the
  * printed link) and is then kept in an HttpOnly, SameSite=Strict cookie, so
  * every request carries it: page, scripts, uploads and the WebSocket upgrade.
  * The Host header must name the loopback listener (a DNS-rebinding page has
@@ -8,15 +9,15 @@
  * origin (another site open in the same browser cannot post uploads or open
  * the WebSocket even if it guessed the port).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-
-/** 32 random bytes: beyond guessing, and short enough to copy from a terminal. */
-const TOKEN_BYTES = 32;
+import { newWebUiToken, webUiUrl } from './web-ui-profile.js';
 
 export class WebUiAuth {
-  readonly token = randomBytes(TOKEN_BYTES).toString('base64url');
   port = 0;
+
+  /** `token`: the profile's saved one; a new one when there is none. */
+  constructor(readonly token: string = newWebUiToken()) {}
 
   /** Call once the listener has its port (the cookie name and allowed origins depend on it). */
   setPort(port: number): void {
@@ -29,7 +30,7 @@ export class WebUiAuth {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}/?token=${this.token}`;
+    return webUiUrl({ port: this.port, token: this.token });
   }
 
   /** The Set-Cookie header that keeps the token for the following requests. */

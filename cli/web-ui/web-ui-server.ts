@@ -4,7 +4,9 @@
  * uploads (streamed to disk, see web-ui-uploads.ts) and a WebSocket bridge
  * that speaks the control API (one JSON request or answer per message,
  * events after `subscribe`), dispatched by the same code as the control
- * socket. Every request must carry the token (web-ui-auth.ts).
+ * socket. Every request must carry the token (web-ui-auth.ts). Port and token
+ * come from the profile (web-ui-profile.ts), so the link survives restarts; a
+ * page opened with a wrong or old link says how to get the right one.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,6 +15,8 @@ import { handleControlLine, type ControlGuard, type Logger, type Peer } from '..
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError, toErrorInfo } from '../../shared/protocol/errors.js';
 import { WebUiAuth } from './web-ui-auth.js';
+import { invalidLinkPage } from './web-ui-invalid-link.js';
+import { loadWebUiProfile, saveWebUiProfile } from './web-ui-profile.js';
 import { securityHeaders, serveStatic } from './web-ui-static.js';
 import { WebUiUploads } from './web-ui-uploads.js';
 
@@ -24,11 +28,11 @@ const MAX_WS_MESSAGE = 512 * 1024;
 const REFUSALS = {
   'bad-host': 'This address is only served as http://127.0.0.1 or http://localhost.',
   'bad-origin': 'Requests must come from the Pigeon page itself.',
-  'bad-token': 'This link is not valid (any more). Open the address that `pigeon peer --ui` printed.',
+  'bad-token': 'This link is not valid (any more). Run `pigeon ui` on the computer that runs Pigeon: it prints the current link.',
 } as const;
 
 export class WebUiServer {
-  readonly auth = new WebUiAuth();
+  readonly auth: WebUiAuth;
   private readonly uploads: WebUiUploads;
   private server: Server | null = null;
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE });
@@ -38,8 +42,37 @@ export class WebUiServer {
     private readonly peer: Peer,
     home: string,
     private readonly logger: Logger,
+    /** The profile's saved token (web-ui-profile.ts); a new one when absent. */
+    token?: string,
   ) {
     this.uploads = new WebUiUploads(home);
+    this.auth = new WebUiAuth(token);
+  }
+
+  /**
+   * Serves the UI on the profile's port and token and saves them, so the
+   * link printed now is the link of every later start. `port`: the one asked
+   * for with --ui PORT (saved for next time); without it the saved port is
+   * tried, and if another program took it, any free port (the link changes:
+   * `pigeon ui` prints it).
+   */
+  static async startForProfile(peer: Peer, home: string, logger: Logger, port: number | undefined): Promise<{ server: WebUiServer; url: string }> {
+    const saved = loadWebUiProfile(home);
+    const server = new WebUiServer(peer, home, logger, saved?.token);
+    let url: string;
+    if (port || !saved) {
+      url = await server.start(port ?? 0);
+    } else {
+      try {
+        url = await server.start(saved.port);
+      } catch (err) {
+        if (!(err instanceof PigeonError)) throw err;
+        logger.log('warn', 'the saved web UI port is taken: serving on another port (the link changes)', { port: saved.port });
+        url = await server.start(0);
+      }
+    }
+    saveWebUiProfile(home, { port: server.auth.port, token: server.auth.token });
+    return { server, url };
   }
 
   /** Listens on 127.0.0.1 (port 0: any free port); resolves with the address to open. */
@@ -72,7 +105,13 @@ export class WebUiServer {
     }
   }
 
-  private refuse(res: ServerResponse, why: keyof typeof REFUSALS): void {
+  private refuse(req: IncomingMessage, res: ServerResponse, why: keyof typeof REFUSALS): void {
+    // A person who opened an old or mistyped link in a browser gets a page that says what to do.
+    if (why === 'bad-token' && req.method === 'GET' && (req.headers.accept ?? '').includes('text/html')) {
+      res.writeHead(403, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(invalidLinkPage());
+      return;
+    }
     res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end(REFUSALS[why] + '\n');
   }
@@ -83,7 +122,7 @@ export class WebUiServer {
       const isUpload = req.method === 'POST' && url.pathname === UPLOAD_PATH;
       const verdict = this.auth.check(req, { needOrigin: isUpload });
       securityHeaders(res, this.auth.port);
-      if (verdict !== 'ok' && verdict !== 'ok-set-cookie') return this.refuse(res, verdict);
+      if (verdict !== 'ok' && verdict !== 'ok-set-cookie') return this.refuse(req, res, verdict);
       if (verdict === 'ok-set-cookie') res.setHeader('Set-Cookie', this.auth.cookie());
       if (isUpload) {
         const stored = await this.uploads.receive(req, url.searchParams.get('batch') ?? '', url.searchParams.get('path') ?? '');

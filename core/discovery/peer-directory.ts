@@ -41,7 +41,12 @@ export class PeerDirectory implements DiscoverySink {
   private sweepTimer: TimerHandle | null = null;
 
   constructor(
-    private readonly components: { clock: Clock; store: Store },
+    private readonly components: {
+      clock: Clock;
+      store: Store;
+      /** Called for every accepted sighting, not only the offline→online edge: the session layer dials peers with work waiting. */
+      onSighting?: (peerId: string) => void;
+    },
     private readonly emit: (event: DirectoryEvent) => void,
     /** Called for addresses of peers found by a source that does not refresh by itself (mDNS). */
     private readonly onLearnUnicast?: (address: string, port: number) => void,
@@ -112,6 +117,7 @@ export class PeerDirectory implements DiscoverySink {
     if (!wasOnline || changed) this.persist(entry);
     if (!wasOnline) this.emit({ type: 'peer-online', peer: this.view(entry) });
     else if (changed) this.emit({ type: 'peer-updated', peer: this.view(entry) });
+    this.components.onSighting?.(s.id);
   }
 
   /**

@@ -1,19 +1,30 @@
 /**
- * What a peer keeps about its groups in the profile database (migration 3
- * of core/store/schema.ts): the groups as the relay last described them with
- * the cursor of each log, the other members' sender keys, our own sender key
- * per group, and log entries that arrived before their sender key.
+ * What a peer keeps about its groups in the profile database (migrations 3
+ * and 6 of core/store/schema.ts): each group as its verified chain of
+ * membership changes says it is (name, owner, members, revision and head
+ * hash, every verified change) with the cursor of its log and, if the relay
+ * ever told otherwise, why its account was refused; the other members'
+ * sender keys, our own sender key per group, and log entries that arrived
+ * before their sender key.
  */
 import type Database from 'better-sqlite3';
+import type { ChainState } from '../../shared/protocol/group-chain-rules.js';
 import type { GroupDeliverFrame, GroupState } from '../../shared/protocol/relay-frames.js';
+import type { ChainLink } from './group-chain.js';
 
 export interface LocalGroup {
   gid: string;
   name: string;
   owner: string;
+  /** The verified members, in the order they joined; `joined` is the log seq the relay says they read from. */
   members: GroupState['members'];
   member: boolean;
   cursor: number;
+  /** Revision and hash of the last verified change (0 and '' before any). */
+  rev: number;
+  head: string;
+  /** Why the relay's account of the group was last refused, or null. */
+  tampered: string | null;
 }
 
 export interface OwnKey {
@@ -31,10 +42,28 @@ interface GroupSqlRow {
   members: string;
   member: number;
   cursor: number;
+  rev: number;
+  head: string;
+  tampered: string | null;
 }
 
 function toGroup(r: GroupSqlRow): LocalGroup {
-  return { gid: r.gid, name: r.name, owner: r.owner, members: JSON.parse(r.members) as GroupState['members'], member: r.member === 1, cursor: r.cursor };
+  return {
+    gid: r.gid,
+    name: r.name,
+    owner: r.owner,
+    members: JSON.parse(r.members) as GroupState['members'],
+    member: r.member === 1,
+    cursor: r.cursor,
+    rev: r.rev,
+    head: r.head,
+    tampered: r.tampered,
+  };
+}
+
+/** The verified state of a group as kept. */
+export function chainStateOf(g: LocalGroup): ChainState | null {
+  return g.rev === 0 ? null : { gid: g.gid, name: g.name, owner: g.owner, members: g.members.map((m) => m.id), rev: g.rev, head: g.head };
 }
 
 export class GroupDb {
@@ -45,11 +74,16 @@ export class GroupDb {
       all: db.prepare<[], GroupSqlRow>('SELECT * FROM groups ORDER BY name, gid'),
       get: db.prepare<[string], GroupSqlRow>('SELECT * FROM groups WHERE gid = ?'),
       position: db.prepare<[string], { member: number; cursor: number }>('SELECT member, cursor FROM groups WHERE gid = ?'),
-      upsert: db.prepare<[string, string, string, string, number]>(
-        `INSERT INTO groups (gid, name, owner, members, member, cursor) VALUES (?, ?, ?, ?, 1, ?)
-         ON CONFLICT (gid) DO UPDATE SET name = excluded.name, owner = excluded.owner, members = excluded.members, member = 1,
-           cursor = CASE WHEN groups.member = 1 THEN MAX(groups.cursor, excluded.cursor) ELSE excluded.cursor END`,
+      // A member that (re)joins starts at its joined seq; one that is out keeps its cursor.
+      upsert: db.prepare<{ gid: string; name: string; owner: string; members: string; member: number; cursor: number; rev: number; head: string }>(
+        `INSERT INTO groups (gid, name, owner, members, member, cursor, rev, head) VALUES (@gid, @name, @owner, @members, @member, @cursor, @rev, @head)
+         ON CONFLICT (gid) DO UPDATE SET name = excluded.name, owner = excluded.owner, members = excluded.members, member = excluded.member,
+           rev = excluded.rev, head = excluded.head,
+           cursor = CASE WHEN excluded.member = 0 THEN groups.cursor WHEN groups.member = 1 THEN MAX(groups.cursor, excluded.cursor) ELSE excluded.cursor END`,
       ),
+      link: db.prepare<[string, number, string, string]>('INSERT OR IGNORE INTO group_chain (gid, rev, hash, change) VALUES (?, ?, ?, ?)'),
+      linkHash: db.prepare<[string, number], { hash: string }>('SELECT hash FROM group_chain WHERE gid = ? AND rev = ?'),
+      tampered: db.prepare<[string, string]>('UPDATE groups SET tampered = ? WHERE gid = ?'),
       left: db.prepare<[string]>('UPDATE groups SET member = 0 WHERE gid = ?'),
       cursor: db.prepare<[number, string]>('UPDATE groups SET cursor = MAX(cursor, ?) WHERE gid = ?'),
       key: db.prepare<[string, string, string], { key: Buffer }>('SELECT key FROM group_keys WHERE gid = ? AND sender = ? AND kid = ?'),
@@ -82,11 +116,44 @@ export class GroupDb {
     return r ? { member: r.member === 1, cursor: r.cursor } : null;
   }
 
-  /** The relay described a group we are in; a member who just joined starts reading at its `joined` seq. */
-  save(state: GroupState, self: string): LocalGroup {
-    const joined = state.members.find((m) => m.id === self)?.joined ?? 0;
-    this.s.upsert.run(state.gid, state.name, state.owner, JSON.stringify(state.members), joined);
+  /**
+   * Keeps newly verified changes and the state they lead to. `joined` (the
+   * log seq each member reads from) comes from the relay, which serves the
+   * log anyway; a member who just joined starts reading at its own. When the
+   * chain says we are out, the keys go.
+   */
+  saveVerified(state: ChainState, links: readonly ChainLink[], self: string, joined: ReadonlyMap<string, number>): LocalGroup {
+    const old = this.get(state.gid);
+    const members = state.members.map((id) => ({ id, joined: joined.get(id) ?? old?.members.find((m) => m.id === id)?.joined ?? 0 }));
+    const member = state.members.includes(self);
+    this.db.transaction(() => {
+      for (const l of links) this.s.link.run(state.gid, l.rev, l.hash, JSON.stringify(l.change));
+      this.s.upsert.run({
+        gid: state.gid,
+        name: state.name,
+        owner: state.owner,
+        members: JSON.stringify(members),
+        member: member ? 1 : 0,
+        cursor: members.find((m) => m.id === self)?.joined ?? 0,
+        rev: state.rev,
+        head: state.head,
+      });
+      if (!member) {
+        this.s.dropKeys.run(state.gid);
+        this.s.dropOwn.run(state.gid);
+      }
+    })();
     return this.get(state.gid)!;
+  }
+
+  /** The hash of the verified change at `rev`, or null if we have not verified that far. */
+  chainHash(gid: string, rev: number): string | null {
+    return this.s.linkHash.get(gid, rev)?.hash ?? null;
+  }
+
+  /** Records why the relay's account of a group was refused. */
+  markTampered(gid: string, why: string): void {
+    this.s.tampered.run(why, gid);
   }
 
   /** We left or were removed: the history stays, the keys go. */

@@ -1,6 +1,8 @@
 /**
- * Group conversations (§12.7), carried by the relay: membership changes go
- * to the relay, which tells every member; a message is sealed once with our
+ * Group conversations (§12.7), carried by the relay: membership changes are
+ * signed by the member that makes them and chained (§12.7.1), and nothing
+ * here believes a member list the chain does not verify (group-membership.ts):
+ * sender keys go to, and come from, verified members only. A message is sealed once with our
  * sender key and appended to the group's log (stored once, whatever the
  * number of members); what others wrote is pulled from our cursor in pages
  * and pushed live, and opened with their sender keys, which come sealed
@@ -27,6 +29,7 @@ import type { Store } from '../store/store.js';
 import { CarryLoops } from '../util/carry-loops.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
+import { GroupMembership } from './group-membership.js';
 import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
 
 /** Queued group messages sealed and put per round (puts are pipelined; the relay commits them in order). */
@@ -62,13 +65,16 @@ export class GroupService {
   private readonly loops: CarryLoops;
   /** Groups with a sync under way, and the highest live seq seen meanwhile. */
   private readonly syncing = new Map<string, number>();
+  private readonly membership: GroupMembership;
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
+    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g) });
     this.loops = new CarryLoops({
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
       retryMs: CARRY_RETRY_MS,
+      clock: deps.clock,
       onError: (gid, err) => deps.logger.log('info', 'could not send group messages through the relay; will retry', { gid, error: err.message }),
     });
   }
@@ -110,25 +116,33 @@ export class GroupService {
 
   async create(name: string, members: readonly string[]): Promise<GroupInfo> {
     const gid = this.deps.random.hex(16);
-    const state = await this.client().group({ type: 'group-create', gid, name, members: [...members] });
-    return this.info(this.db.save(state!, this.deps.identity.id));
+    await this.membership.create(gid, name, members);
+    return this.info(this.db.get(gid)!);
   }
 
   async add(query: string, members: readonly string[]): Promise<GroupInfo> {
-    const state = await this.client().group({ type: 'group-add', gid: this.member(query).gid, members: [...members] });
-    return this.info(this.db.save(state!, this.deps.identity.id));
+    const gid = this.member(query).gid;
+    await this.membership.change(gid, (s) => {
+      const fresh = [...new Set(members)].filter((id) => !s.members.includes(id));
+      return fresh.length === 0 ? null : { op: 'add', members: fresh };
+    });
+    return this.info(this.db.get(gid)!);
   }
 
   async remove(query: string, member: string): Promise<GroupInfo> {
-    const g = this.member(query);
+    const gid = this.member(query).gid;
     if (member === this.deps.identity.id) return this.leave(query);
-    const state = await this.client().group({ type: 'group-remove', gid: g.gid, member });
-    return this.info(this.db.save(state!, this.deps.identity.id));
+    await this.membership.change(gid, (s) => {
+      if (s.owner !== this.deps.identity.id) throw new PigeonError(ErrorCodes.NOT_ALLOWED, 'only the group owner removes other members; anyone may leave');
+      if (!s.members.includes(member)) throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `${member} is not a member of the group`);
+      return { op: 'remove', member };
+    });
+    return this.info(this.db.get(gid)!);
   }
 
   async leave(query: string): Promise<GroupInfo> {
     const g = this.member(query);
-    await this.client().group({ type: 'group-leave', gid: g.gid });
+    await this.membership.change(g.gid, () => ({ op: 'leave' }));
     this.db.leave(g.gid);
     return this.info(this.db.get(g.gid)!);
   }
@@ -163,13 +177,8 @@ export class GroupService {
       owner: g.owner,
       members: g.members.map((m) => ({ id: m.id, name: m.id === self ? 'you' : this.deps.peerName(m.id) })),
       joined: g.member,
+      ...(g.tampered ? { tampered: g.tampered } : {}),
     };
-  }
-
-  private client(): RelayBridge['client'] {
-    const relay = this.deps.relay();
-    if (!relay) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'groups are carried by a relay: start the peer with --relay wss://host:port');
-    return relay.client;
   }
 
   // ---- sending ------------------------------------------------------------------
@@ -190,7 +199,7 @@ export class GroupService {
     for (;;) {
       const relay = this.deps.relay();
       const g = this.db.get(gid);
-      if (!relay?.client.connected || !g?.member) return;
+      if (!relay?.client.connected || !g?.member || g.rev === 0) return;
       const batch = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
       if (batch.length === 0) return;
       const key = await this.senderKey(g, relay);
@@ -206,9 +215,11 @@ export class GroupService {
   }
 
   /**
-   * Our sender key for the group's current members: the one we have if they
-   * all got it, else a new one (members changed) handed to each of them
-   * sealed through their mailboxes before any message uses it.
+   * Our sender key for the group's current members as the verified chain
+   * says (never as the relay lists them): the one we have if they all got
+   * it, else a new one (members changed) handed to each of them sealed
+   * through their mailboxes before any message uses it, naming the chain
+   * revision and hash it was made for.
    */
   private async senderKey(g: LocalGroup, relay: RelayBridge): Promise<OwnKey> {
     const { identity, random } = this.deps;
@@ -220,7 +231,7 @@ export class GroupService {
       own = { kid: random.hex(KEY_ID_BYTES), key: Buffer.from(random.hex(SENDER_KEY_BYTES), 'hex'), members: forMembers, ready: false };
       this.db.saveOwnKey(g.gid, own);
     }
-    const content: SenderKeyContent = { kind: 'group-key', gid: g.gid, kid: own.kid, key: own.key.toString('base64') };
+    const content: SenderKeyContent = { kind: 'group-key', gid: g.gid, kid: own.kid, key: own.key.toString('base64'), rev: g.rev, head: g.head };
     const plain = Buffer.from(JSON.stringify(content));
     await Promise.all(
       others.map((id) => {
@@ -242,11 +253,14 @@ export class GroupService {
     else this.carryAll();
   }
 
+  /** The relay says a group we are in is now `state`: believed only once its chain verifies. */
   onGroup(state: GroupState): void {
-    const g = this.db.save(state, this.deps.identity.id);
-    this.deps.emit({ type: 'group', group: this.info(g) });
-    if (state.last > g.cursor && !this.syncing.has(g.gid)) this.startSync(g.gid, g.cursor, 0);
-    this.carry(g.gid);
+    void this.membership.check(state.gid, state).then(() => {
+      const g = this.db.get(state.gid);
+      if (!g?.member || g.rev === 0) return;
+      if (state.last > g.cursor && !this.syncing.has(g.gid)) this.startSync(g.gid, g.cursor, 0);
+      this.carry(g.gid);
+    });
   }
 
   onGroupLeft(gid: string): void {
@@ -281,9 +295,9 @@ export class GroupService {
     if (!complete || seen > cursor) this.startSync(gid, cursor, seen);
   }
 
-  /** A member's sender key came through our mailbox: keep it and open what waited for it. */
-  onSenderKey(from: string, content: SenderKeyContent): void {
-    if (!this.db.position(content.gid)?.member) return;
+  /** A member's sender key came through our mailbox: kept if the membership check accepts it, then what waited for it is opened. */
+  async onSenderKey(from: string, content: SenderKeyContent): Promise<void> {
+    if (!(await this.membership.acceptsKey(from, content))) return;
     this.db.saveSenderKey(content.gid, from, content.kid, Buffer.from(content.key, 'base64'));
     for (const frame of this.db.held(content.gid, from, content.kid)) {
       this.tryOpen(frame);

@@ -8,13 +8,14 @@
  * download folder, never over an existing file.
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, open, rename, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { MAX_DEPTH, numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 import { parseDirHeader } from './attach-codec.js';
 import type { Charset } from './charset.js';
+import { ExactSize } from '../transfer/exact-size.js';
 import { PART_SUFFIX } from '../transfer/transfer-service.js';
 import { FileType } from './constants.js';
 
@@ -86,26 +87,29 @@ export async function fetchFile(t: FetchTarget, size: number, localPath: string,
   const fh = await open(part, offset > 0 ? 'a' : 'w').catch((err: NodeJS.ErrnoException) => {
     throw diskError(err);
   });
-  let got = offset;
+  // Exactly the offered size: bytes past it in the read that completes the file fail it (nothing past the
+  // size is written; later bytes are never read, the connection is closed once the size is reached).
+  const exact = new ExactSize(localPath.split(/[\\/]/).pop() ?? localPath, size, offset);
   try {
-    if (size > 0) {
+    if (size > offset) {
       for await (const chunk of connect(t)) {
-        const take = chunk.subarray(0, size - got);
+        const take = chunk.subarray(0, exact.room);
         await fh.write(take).catch((err: NodeJS.ErrnoException) => {
           throw diskError(err);
         });
-        got += take.length;
+        exact.take(take.length);
         t.onBytes(take.length);
-        if (got >= size) break;
+        if (chunk.length > take.length) exact.take(chunk.length - take.length);
+        if (exact.room === 0) break;
       }
     }
   } catch (err) {
     await fh.close().catch(() => {});
-    if (t.signal?.aborted) await unlink(part).catch(() => {});
+    if (t.signal?.aborted || (err as PigeonError).code === ErrorCodes.SIZE_MISMATCH) await unlink(part).catch(() => {});
     throw err;
   }
   await fh.close();
-  if (got < size) throw failed(`the sender closed the connection after ${got} of ${size} bytes`);
+  if (exact.room > 0) throw failed(`the sender closed the connection after ${exact.received} of ${size} bytes`);
   const dir = localPath.slice(0, localPath.length - (localPath.split(/[\\/]/).pop() ?? '').length);
   const final = existsSync(localPath) ? freeName(dir, localPath.slice(dir.length)) : localPath;
   await rename(part, final);
@@ -127,15 +131,21 @@ function segment(name: string): string {
 
 /**
  * Fetches an attached folder into `root` (a path the landing plan chose, not
- * existing yet). Returns the number of files written.
+ * existing yet). Returns the number of files written. `declared` is the
+ * folder's size in the offer: the bytes of all its files together must be
+ * exactly that (a file that would go past it is refused before a byte of it
+ * is written); 0 means the sender did not say (some IPMsg clients announce
+ * folders as 0 bytes), and is not enforced.
  */
-export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, prefer: Charset | null): Promise<number> {
+export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, prefer: Charset | null, declared = 0): Promise<number> {
+  const total = declared > 0 ? new ExactSize(root.split(/[\\/]/).pop() ?? root, declared) : null;
   let buf: Buffer = Buffer.alloc(0);
   const stack: string[] = [];
   let entries = 0;
   let files = 0;
   let finished = false;
   let current: { fh: FileHandle; part: string; final: string; left: number } | null = null;
+  let createdRoot = false;
   try {
     for await (const chunk of connect(t)) {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
@@ -171,11 +181,13 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
         } else if (type === FileType.DIR) {
           if (stack.length >= MAX_DEPTH) throw failed('the folder is nested too deeply');
           const dir = stack.length === 0 ? root : freeName(stack[stack.length - 1]!, segment(h.name));
-          await mkdir(dir, { recursive: stack.length === 0 });
+          const made = await mkdir(dir, { recursive: stack.length === 0 });
+          if (stack.length === 0) createdRoot = made !== undefined;
           stack.push(dir);
         } else if (stack.length === 0) {
           throw failed('the folder stream does not start with a folder');
         } else if (type === FileType.REGULAR) {
+          total?.take(h.size);
           const final = freeName(stack[stack.length - 1]!, segment(h.name));
           const part = final + PART_SUFFIX;
           const fh = await open(part, 'wx').catch((err: NodeJS.ErrnoException) => {
@@ -195,13 +207,22 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
       }
       if (finished) break;
     }
+    if (!finished) throw failed('the sender closed the connection before the end of the folder');
+    total?.end();
+  } catch (err) {
+    // A folder whose bytes are not the ones declared is not kept (only a folder this fetch created is removed).
+    if ((err as PigeonError).code === ErrorCodes.SIZE_MISMATCH && createdRoot) {
+      if (current) await current.fh.close().catch(() => {});
+      current = null;
+      await rm(root, { recursive: true, force: true });
+    }
+    throw err;
   } finally {
     if (current) {
       await current.fh.close().catch(() => {});
       await unlink(current.part).catch(() => {});
     }
   }
-  if (!finished) throw failed('the sender closed the connection before the end of the folder');
   return files;
 }
 

@@ -213,7 +213,12 @@ export class IpmsgTransfers {
     this.incomingByPacket.set(key, id);
     this.incoming.set(id, { contact: c.id, packetNo: p.packetNo, utf8: (p.options & Opt.UTF8) !== 0, attachments });
     service.changed(id);
-    if (service.autoAccepts(c.id)) void this.accept(id).catch((err: Error) => logger.log('warn', 'auto-accept failed', { error: err.message }));
+    if (!service.autoAccepts(c.id)) return;
+    // A folder announced as 0 bytes has no declared size to hold its stream to (file-fetch.ts): --accept-from
+    // does not take it unseen, the user accepts it by hand.
+    const unsized = attachments.filter((a) => (a.attr & 0xff) === FileType.DIR && a.size === 0).map((a) => a.name);
+    if (unsized.length > 0) logger.log('warn', 'IPMsg offer left for the user: a folder of undeclared size is not accepted automatically', { transfer: id, folders: unsized.join(', ') });
+    else void this.accept(id).catch((err: Error) => logger.log('warn', 'auto-accept failed', { error: err.message }));
   }
 
   owns(transferId: string): boolean {
@@ -287,7 +292,7 @@ export class IpmsgTransfers {
           signal: controller.signal,
         };
         if (e.kind === 'file') await fetchFile(target, e.size, e.localPath, Math.floor(e.mtime / 1000), offset);
-        else await fetchDir(target, e.localPath, o.utf8, readCharset(c));
+        else await fetchDir(target, e.localPath, o.utf8, readCharset(c), e.size);
         service.store.markDone(id, e.idx);
       }
       service.store.setState(id, 'done');
@@ -299,7 +304,7 @@ export class IpmsgTransfers {
       const tries = (this.tries.get(id) ?? 0) + 1;
       this.tries.set(id, tries);
       // A folder is not resumed: its stream cannot start in the middle, and a second pass would number what the first wrote.
-      const final = kind === 'dir' || e.code === ErrorCodes.DISK_FULL || /unsafe name|bad folder stream|special file|nested|more than/.test(e.message) || tries >= RECEIVE_TRIES;
+      const final = kind === 'dir' || e.code === ErrorCodes.DISK_FULL || e.code === ErrorCodes.SIZE_MISMATCH || /unsafe name|bad folder stream|special file|nested|more than/.test(e.message) || tries >= RECEIVE_TRIES;
       logger.log('info', final ? 'IPMsg transfer failed' : 'IPMsg transfer interrupted; will try again', { transfer: id, error: e.message, tries });
       if (final) {
         service.store.setState(id, 'failed', { error: e.message });

@@ -6,6 +6,11 @@
  * one on every new session. Incoming messages are stored (duplicates dropped
  * by id) before the ack goes out. Read receipts and scheduled messages ride
  * on the same machinery.
+ *
+ * Timers come from the injected Clock (messenger.test.ts drives them by hand).
+ * Batching uses setImmediate, which is not a timer: it only waits for the
+ * current turn of the event loop to finish, so that what arrived together is
+ * written in one transaction.
  */
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
@@ -13,7 +18,7 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { MessageChannel } from './message-channel.js';
 import type { IncomingMessage, OutgoingDraft, Store } from '../store/store.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 
 /**
  * Most messages in flight (sent, not yet acknowledged) per peer. Large enough
@@ -27,6 +32,11 @@ const ACK_TIMEOUT_MS = 20000;
 const TICK_MS = 1000;
 /** setTimeout cannot wait longer than 2^31-1 ms; a far-off scheduled message is re-checked hourly. */
 const MAX_TIMER_MS = 3600 * 1000;
+
+/** The session frames the messenger owns; the session layer's FrameRouter hands them to receive(). */
+export const MESSENGER_FRAMES = ['msg', 'ack', 'read', 'read-ack'] as const;
+export type MessengerFrame = Extract<SessionFrame, { type: (typeof MESSENGER_FRAMES)[number] }>;
+const MESSENGER_FRAME_SET: ReadonlySet<string> = new Set(MESSENGER_FRAMES);
 
 interface Lane {
   session: MessageChannel | null;
@@ -51,7 +61,7 @@ interface Lane {
 interface Waiter {
   resolve: (m: MessageInfo) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 export interface MessengerComponents {
@@ -68,8 +78,8 @@ export class Messenger {
   private flushScheduled = false;
   private readonly incomingDirty = new Set<string>();
   private incomingScheduled = false;
-  private scheduleTimer: NodeJS.Timeout | null = null;
-  private tickTimer: NodeJS.Timeout | null = null;
+  private scheduleTimer: TimerHandle | null = null;
+  private tickTimer: TimerHandle | null = null;
 
   constructor(
     private readonly components: MessengerComponents,
@@ -80,20 +90,19 @@ export class Messenger {
 
   start(): void {
     if (this.tickTimer) return;
-    this.tickTimer = setInterval(() => this.tick(), TICK_MS);
-    this.tickTimer.unref();
+    this.tickTimer = this.components.clock.setInterval(() => this.tick(), TICK_MS);
     this.promoteDue();
   }
 
   stop(): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.scheduleTimer) clearTimeout(this.scheduleTimer);
+    this.components.clock.clear(this.tickTimer);
+    this.components.clock.clear(this.scheduleTimer);
     this.tickTimer = this.scheduleTimer = null;
     this.flushDrafts();
     this.flushIncoming();
     for (const set of this.waiters.values()) {
       for (const w of set) {
-        clearTimeout(w.timer);
+        this.components.clock.clear(w.timer);
         w.reject(new PigeonError(ErrorCodes.NOT_DELIVERED, 'the peer stopped before the message was delivered; it stays queued'));
       }
     }
@@ -157,7 +166,7 @@ export class Messenger {
       const waiter: Waiter = {
         resolve,
         reject,
-        timer: setTimeout(() => {
+        timer: this.components.clock.setTimeout(() => {
           set.delete(waiter);
           if (set.size === 0) this.waiters.delete(id);
           const now = this.components.store.getOutgoing(id);
@@ -190,8 +199,14 @@ export class Messenger {
     return lane;
   }
 
-  /** A session to the peer opened: take over its frames and send what waits. */
-  attach(session: MessageChannel, other: (frame: SessionFrame) => void): void {
+  /**
+   * A channel to the peer opened: send what waits on it. On native sessions
+   * the session layer's FrameRouter hands the MESSENGER_FRAMES types to
+   * receive(). A channel with no router (the IPMsg bridge, tests' in-memory
+   * pairs) passes `others`: the messenger then subscribes to the channel
+   * itself, and frames of other types go to `others`.
+   */
+  attach(session: MessageChannel, others?: (frame: SessionFrame) => void): void {
     const lane = this.lane(session.peerId);
     lane.session = session;
     lane.inflight.clear();
@@ -201,7 +216,7 @@ export class Messenger {
     lane.outboxDirty = lane.receiptsDirty = true;
     lane.fresh = [];
     lane.lastProgress = this.components.clock.now();
-    session.onFrame((frame) => this.onFrame(session, frame, other));
+    if (others) session.onFrame((frame) => (MESSENGER_FRAME_SET.has(frame.type) ? this.receive(session, frame) : others(frame)));
     session.onClose(() => {
       if (lane.session !== session) return;
       this.flushIncoming();
@@ -226,6 +241,10 @@ export class Messenger {
     const { store } = this.components;
     const sentNow: MessageInfo[] = [];
     const sendOne = (m: MessageInfo): void => {
+      // The ack timeout counts from the first message in flight, not from the
+      // last ack before an idle spell (which would close a healthy session at
+      // the next tick; messenger.test.ts, scheduled messages).
+      if (lane.inflight.size === 0) lane.lastProgress = this.components.clock.now();
       session.send({ type: 'msg', id: m.id, seq: m.seq!, ts: m.ts, text: m.text });
       lane.inflight.add(m.id);
       lane.lastSentSeq = m.seq!;
@@ -272,7 +291,8 @@ export class Messenger {
     session.send({ type: 'read', ids });
   }
 
-  private onFrame(session: MessageChannel, frame: SessionFrame, other: (frame: SessionFrame) => void): void {
+  /** A frame of the messenger's (MESSENGER_FRAMES) from an attached channel; others are ignored. */
+  receive(session: MessageChannel, frame: SessionFrame): void {
     const peer = session.peerId;
     const lane = this.lane(peer);
     switch (frame.type) {
@@ -304,7 +324,7 @@ export class Messenger {
         }
         return;
       default:
-        other(frame);
+        this.components.logger.log('debug', 'messenger ignored a frame it does not own', { peer, type: frame.type });
     }
   }
 
@@ -367,7 +387,7 @@ export class Messenger {
     if (!set) return;
     this.waiters.delete(m.id);
     for (const w of set) {
-      clearTimeout(w.timer);
+      this.components.clock.clear(w.timer);
       w.resolve(m);
     }
   }
@@ -387,14 +407,13 @@ export class Messenger {
   // ---- scheduled messages and housekeeping -------------------------------
 
   private armScheduler(): void {
-    if (this.scheduleTimer) clearTimeout(this.scheduleTimer);
+    this.components.clock.clear(this.scheduleTimer);
     this.scheduleTimer = null;
     if (!this.tickTimer) return;
     const due = this.components.store.nextDue();
     if (due === null) return;
     const delay = Math.min(Math.max(0, due - this.components.clock.now()), MAX_TIMER_MS);
-    this.scheduleTimer = setTimeout(() => this.promoteDue(), delay);
-    this.scheduleTimer.unref();
+    this.scheduleTimer = this.components.clock.setTimeout(() => this.promoteDue(), delay);
   }
 
   private promoteDue(): void {

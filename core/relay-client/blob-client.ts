@@ -36,7 +36,10 @@ type Created = (err: Error | null, stream: Duplex) => void;
  * createConnection form).
  */
 class PinnedAgent extends https.Agent {
-  constructor(private readonly problem: (socket: TLSSocket) => PigeonError | null) {
+  constructor(
+    private readonly problem: (socket: TLSSocket) => PigeonError | null,
+    private readonly clock: Clock,
+  ) {
     super({ keepAlive: true, maxSockets: MAX_SOCKETS });
   }
 
@@ -47,10 +50,10 @@ class PinnedAgent extends https.Agent {
     const once = (err: Error | null): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      this.clock.clear(timer);
       callback?.(err, socket);
     };
-    const timer = setTimeout(() => socket.destroy(new Error('timed out connecting')), CONNECT_TIMEOUT_MS);
+    const timer = this.clock.setTimeout(() => socket.destroy(new Error('timed out connecting')), CONNECT_TIMEOUT_MS);
     socket.once('secureConnect', () => {
       const p = this.problem(socket);
       if (p) {
@@ -78,7 +81,7 @@ export class BlobClient {
     private readonly settings: RelaySettings,
     private readonly clock: Clock,
   ) {
-    this.agent = new PinnedAgent((socket) => certificateProblem(socket, settings.fingerprint));
+    this.agent = new PinnedAgent((socket) => certificateProblem(socket, settings.fingerprint), clock);
   }
 
   /** Closes the kept-alive connections. */

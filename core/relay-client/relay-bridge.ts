@@ -46,7 +46,7 @@ export interface GroupHooks {
   onGroupLeft(gid: string): void;
   onGroupDeliver(frame: GroupDeliverFrame): Promise<void>;
   onGroupSynced(gid: string, last: number, complete: boolean): void;
-  onSenderKey(from: string, content: Extract<SealedContent, { kind: 'group-key' }>): void;
+  onSenderKey(from: string, content: Extract<SealedContent, { kind: 'group-key' }>): Promise<void>;
 }
 
 export interface RelayBridgeDeps {
@@ -239,7 +239,7 @@ export class RelayBridge {
       // Stored (or already there): the sender hears "delivered" through its own mailbox.
       this.queueReceipt(frame.from, frame.id);
     } else if (c.kind === 'group-key') {
-      this.deps.groups.onSenderKey(frame.from, c);
+      void this.deps.groups.onSenderKey(frame.from, c);
     } else if (c.kind === 'file-offer' || c.kind === 'file-answer') {
       // Files left on the relay (relay-files.ts); without it the body is dropped like any other unknown one.
       if (!this.deps.files) throw new PigeonError(ErrorCodes.PROTOCOL, 'files on the relay are not handled by this peer');

@@ -23,6 +23,7 @@ import {
   type DeliverFrame,
   type Envelope,
   type GroupDeliverFrame,
+  type GroupChange,
   type GroupEnvelope,
   type GroupState,
   type RelayClientFrame,
@@ -152,11 +153,18 @@ export class RelayClient {
     return this.request(this.puts, id, { type: 'put', id, to, body }) as Promise<number>;
   }
 
-  /** Creates or changes a group; resolves with its new state (null once we are out of it). */
-  group(frame: GroupChange): Promise<GroupState | null> {
+  /** Applies a signed membership change; resolves with the group's new state (null once we are out of it). */
+  groupChange(change: GroupChange): Promise<GroupState | null> {
     if (!this.authed) return Promise.reject(this.unreachable());
     const ref = `g${++this.refs}`;
-    return this.request(this.groupRequests, ref, { ...frame, ref } as RelayClientFrame) as Promise<GroupState | null>;
+    return this.request(this.groupRequests, ref, { type: 'group-change', ref, change }) as Promise<GroupState | null>;
+  }
+
+  /** One page of a group's chain of membership changes after revision `after`. */
+  groupChain(gid: string, after: number): Promise<{ changes: GroupChange[]; complete: boolean; rev: number }> {
+    if (!this.authed) return Promise.reject(this.unreachable());
+    const ref = `g${++this.refs}`;
+    return this.request(this.groupRequests, ref, { type: 'group-chain', ref, gid, after }) as Promise<{ changes: GroupChange[]; complete: boolean; rev: number }>;
   }
 
   /** Appends a sealed message to a group's log; resolves with its group seq once the relay has it on disk. */
@@ -402,6 +410,9 @@ export class RelayClient {
         this.hooks.onGroupLeft(frame.gid);
         if (frame.ref) this.settle(this.groupRequests, frame.ref, null);
         return;
+      case 'group-changes':
+        this.settle(this.groupRequests, frame.ref, { changes: frame.changes, complete: frame.complete, rev: frame.rev });
+        return;
       case 'group-put-ack':
         this.settle(this.puts, frame.id, frame.seq);
         return;
@@ -484,9 +495,6 @@ export class RelayClient {
   }
 }
 
-/** A group request without its ref (the client adds one). */
-export type GroupChange = DistributiveOmit<Extract<RelayClientFrame, { type: 'group-create' | 'group-add' | 'group-remove' | 'group-leave' }>, 'ref'>;
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Cuts every write of `stream` into messages of at most `max` bytes. */
 function limitWrites(stream: Duplex, max: number): Duplex {

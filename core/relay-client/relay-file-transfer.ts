@@ -16,6 +16,7 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayOfferEntry } from '../../shared/protocol/relay-frames.js';
 import { ChunkDecryptor, chunkOffset, encryptChunk, fileKey, plainChunkSize } from '../transfer/chunk-cipher.js';
 import { hashRange, type ByteSink } from '../transfer/data-link.js';
+import { sizeMismatch } from '../transfer/exact-size.js';
 import type { FileFetcher } from '../transfer/transfer-service.js';
 import type { BlobClient } from './blob-client.js';
 
@@ -94,6 +95,13 @@ export class RelayFetcher implements FileFetcher {
     });
     this.open.add(res);
     try {
+      // The blob must be exactly what the sealed size makes of it (the chunk tags check it again, chunk by chunk).
+      const length = Number(res.headers['content-length'] ?? NaN);
+      const want = blobSize(e.size) - chunkOffset(first);
+      if (Number.isFinite(length) && length !== want) {
+        res.destroy();
+        throw sizeMismatch(e.path, `the relay serves ${length} bytes from byte ${chunkOffset(first)} of its blob, not the ${want} its offered size of ${e.size} bytes makes`);
+      }
       const dec = new ChunkDecryptor(fileKey(this.transferKey, e.blob), e.size, first);
       onHeader(offset, e.size - offset);
       for await (const piece of res) {

@@ -8,6 +8,7 @@ import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/
 import { parseSessionFrame, type HelloFrame } from '../../shared/protocol/session-frames.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { deviceIdFromSpki, spkiOfCertificate, type Identity } from '../identity/identity.js';
+import { systemClock, type Clock } from '../util/components.js';
 
 /** A peer that does not complete TLS and hello within this time is dropped (slowloris guard). */
 export const HANDSHAKE_TIMEOUT_MS = 10000;
@@ -38,14 +39,15 @@ export function tlsOptions(identity: Identity): tls.TlsOptions & tls.ConnectionO
 
 export function handshake(
   socket: tls.TLSSocket,
-  opts: { /** Set when we dialed: the id discovery announced. */ expectedId?: string; selfHello: HelloFrame },
+  opts: { /** Set when we dialed: the id discovery announced. */ expectedId?: string; selfHello: HelloFrame; /** Timer source; the engine passes its injected clock (tests' raw clients may leave it out). */ clock?: Clock },
 ): Promise<Handshaken> {
   return new Promise((resolve, reject) => {
     const decoder = new FrameDecoder();
     let done = false;
     let spki: Buffer | null = null;
     let certId = '';
-    const timer = setTimeout(() => fail(new PigeonError(ErrorCodes.PROTOCOL, 'handshake timed out')), HANDSHAKE_TIMEOUT_MS);
+    const clock = opts.clock ?? systemClock;
+    const timer = clock.setTimeout(() => fail(new PigeonError(ErrorCodes.PROTOCOL, 'handshake timed out')), HANDSHAKE_TIMEOUT_MS);
     const fail = (err: Error) => {
       if (done) return;
       done = true;
@@ -54,7 +56,7 @@ export function handshake(
       reject(err);
     };
     const cleanup = () => {
-      clearTimeout(timer);
+      clock.clear(timer);
       socket.off('data', onData);
       socket.off('error', fail);
       socket.off('close', onClose);

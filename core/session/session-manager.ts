@@ -1,8 +1,8 @@
 /**
  * Keeps at most one session per peer: listens for incoming TLS connections,
- * dials peers that have work waiting (with the back-off table), resolves
- * simultaneous dials, checks pinned keys, and tells the messenger when a
- * session opens or closes.
+ * dials peers that have work waiting (the per-peer state machine is in
+ * redial.ts), resolves simultaneous dials, checks pinned keys, and hands each
+ * open session's frames to the FrameRouter after the services attached.
  */
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
@@ -15,8 +15,9 @@ import type { PeerDirectory } from '../discovery/peer-directory.js';
 import { fingerprintFromSpki, type Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger } from '../util/components.js';
-import { redialDelay } from './backoff.js';
+import type { FrameRouter } from './frame-router.js';
 import { HANDSHAKE_TIMEOUT_MS, handshake, tlsOptions } from './handshake.js';
+import { Redialer, type DialOutcome, type DialPhase } from './redial.js';
 import { ipv4, Session } from './session.js';
 
 export interface SessionManagerInit {
@@ -25,38 +26,51 @@ export interface SessionManagerInit {
   /** When the port is taken, take any free port instead of failing (the default port only). */
   portFallback: boolean;
   selfHello: () => HelloFrame;
-  /** Does the engine have something for this peer (messages, receipts)? */
+  /** Does the engine have something for this peer (messages, receipts, transfers)? */
   wantsSession: (peerId: string) => boolean;
+  /** Where every open session's frames go (after onOpen). */
+  router: FrameRouter<Session>;
+  /** A session opened: the services attach to it before its first frame is routed. */
   onOpen: (session: Session) => void;
   onKeyChanged: (peerId: string, pinned: string, presented: string) => void;
-  /** A peer opened a data connection (file bytes, §13); its key is the pinned one. */
-  onDataConnection: (socket: tls.TLSSocket, peerId: string, decoder: FrameDecoder) => void;
   /** A byte stream to a peer with no LAN address, through the relay (§14.6); null when there is no such route. */
   pipe?: (peerId: string) => Promise<Duplex> | null;
-}
-
-interface DialState {
-  failures: number;
-  timer: NodeJS.Timeout | null;
-  dialing: boolean;
 }
 
 export class SessionManager {
   private server: tls.Server | null = null;
   private readonly sessions = new Map<string, Session>();
-  private readonly dials = new Map<string, DialState>();
+  private redial: Redialer;
   /** Keys refused because they differ from the pinned one, until the user trusts them. */
   private readonly refusedKeys = new Map<string, Buffer>();
   /** Fingerprint of the pinned key each refused key was compared with (for the UI to show both). */
   private readonly refusedPinned = new Map<string, string>();
   private readonly pending = new Set<Socket>();
   private listenPort = 0;
+  private dataHandler: ((socket: tls.TLSSocket, peerId: string, decoder: FrameDecoder) => void) | null = null;
   private stopping = false;
 
   constructor(
     private readonly components: { identity: Identity; store: Store; directory: PeerDirectory; clock: Clock; logger: Logger },
     private readonly init: SessionManagerInit,
-  ) {}
+  ) {
+    this.redial = this.newRedialer();
+  }
+
+  private newRedialer(): Redialer {
+    return new Redialer({
+      clock: this.components.clock,
+      logger: this.components.logger,
+      dial: (peerId, signal) => this.dial(peerId, signal),
+      wantsSession: (peerId) => this.init.wantsSession(peerId),
+      endpoint: (peerId) => this.endpoint(peerId),
+    });
+  }
+
+  /** Who takes data connections (file bytes, §13) from peers with a pinned key: the transfer service. Until set, they are refused. */
+  onDataConnection(fn: (socket: tls.TLSSocket, peerId: string, decoder: FrameDecoder) => void): void {
+    this.dataHandler = fn;
+  }
 
   get port(): number {
     return this.listenPort;
@@ -64,6 +78,7 @@ export class SessionManager {
 
   async start(): Promise<void> {
     if (this.server) return;
+    if (this.stopping) this.redial = this.newRedialer();
     this.stopping = false;
     const server = tls.createServer({ ...tlsOptions(this.components.identity), requestCert: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
     server.on('secureConnection', (socket) => this.accept(socket));
@@ -89,8 +104,7 @@ export class SessionManager {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const d of this.dials.values()) if (d.timer) clearTimeout(d.timer);
-    this.dials.clear();
+    this.redial.stop();
     for (const s of this.sessions.values()) s.close('peer stopping');
     this.sessions.clear();
     for (const socket of this.pending) socket.destroy();
@@ -111,31 +125,30 @@ export class SessionManager {
     for (const s of this.sessions.values()) s.send(frame);
   }
 
-  /** Dials the peer unless a session is open, a dial is under way, or a redial is scheduled. */
+  /** Work waits for this peer: dials unless a session is open, a dial is under way, a redial is scheduled or its key was refused. */
   ensure(peerId: string): void {
-    if (this.stopping || this.sessions.has(peerId) || this.refusedKeys.has(peerId)) return;
-    const state = this.dialState(peerId);
-    if (state.dialing || state.timer) return;
-    const delay = redialDelay(state.failures);
-    if (delay === 0) void this.dial(peerId);
-    else {
-      state.timer = setTimeout(() => {
-        state.timer = null;
-        if (this.init.wantsSession(peerId)) this.ensure(peerId);
-      }, delay);
-      state.timer.unref();
-    }
+    if (this.stopping || this.sessions.has(peerId)) return;
+    this.redial.want(peerId);
   }
 
-  /** The peer announced itself again: forget earlier failures and try at once. */
-  peerSeen(peerId: string): void {
-    const state = this.dials.get(peerId);
-    if (!state) return;
-    state.failures = 0;
-    if (state.timer) {
-      clearTimeout(state.timer);
-      state.timer = null;
-    }
+  /**
+   * The directory accepted a fresh sighting of the peer: dials it if work
+   * waits (throttled; a new address resets back-off), or probes an open
+   * session when the peer was seen at another address.
+   */
+  sighted(peerId: string): void {
+    if (this.stopping) return;
+    const session = this.sessions.get(peerId);
+    if (!session) return this.redial.sighted(peerId);
+    // Seen at another address than the session's (DHCP gave it a new one, or it is
+    // multi-homed): a silent session is dead, and its close redials where the peer is now.
+    const target = this.components.directory.dialAddress(peerId);
+    if (target && session.remoteAddress && target.address !== session.remoteAddress && this.init.wantsSession(peerId)) session.probe(`seen at ${target.address}`);
+  }
+
+  /** Where the dial state machine stands for this peer (for tests and diagnostics). */
+  dialPhase(peerId: string): DialPhase {
+    return this.redial.phase(peerId);
   }
 
   /** Accepts the key a peer presented in place of its pinned one. */
@@ -146,7 +159,7 @@ export class SessionManager {
     this.components.directory.setFingerprint(peerId, fingerprintFromSpki(key));
     this.refusedKeys.delete(peerId);
     this.refusedPinned.delete(peerId);
-    this.peerSeen(peerId);
+    this.redial.trusted(peerId);
     return true;
   }
 
@@ -172,6 +185,13 @@ export class SessionManager {
    * A TLS connection to a peer: over TCP to its LAN address, else through a
    * relay pipe; null when neither route exists (the peer is offline).
    */
+  /** Where a dial would go now: "address:port", "relay" (a pipe), or null (no route). */
+  private endpoint(peerId: string): string | null {
+    const target = this.components.directory.dialAddress(peerId);
+    if (target) return `${target.address}:${target.port}`;
+    return this.init.pipe && this.components.directory.isOnline(peerId) ? 'relay' : null;
+  }
+
   private async connect(peerId: string): Promise<tls.TLSSocket | null> {
     const options = { ...tlsOptions(this.components.identity), checkServerIdentity: () => undefined };
     const target = this.components.directory.dialAddress(peerId);
@@ -191,7 +211,7 @@ export class SessionManager {
     if (!pinned) throw new PigeonError(ErrorCodes.KEY_CHANGED, 'no pinned key for this peer yet');
     const socket = await this.connect(peerId);
     if (!socket) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is offline');
-    const h = await handshake(socket, { expectedId: peerId, selfHello: { ...this.init.selfHello(), purpose: 'data' } });
+    const h = await handshake(socket, { expectedId: peerId, selfHello: { ...this.init.selfHello(), purpose: 'data' }, clock: this.components.clock });
     if (!pinned.equals(h.spki)) {
       socket.destroy();
       throw new PigeonError(ErrorCodes.KEY_CHANGED, 'the peer presented another key');
@@ -199,54 +219,57 @@ export class SessionManager {
     return { socket, decoder: h.decoder };
   }
 
-  private dialState(peerId: string): DialState {
-    let s = this.dials.get(peerId);
-    if (!s) {
-      s = { failures: 0, timer: null, dialing: false };
-      this.dials.set(peerId, s);
-    }
-    return s;
-  }
-
-  private async dial(peerId: string): Promise<void> {
-    const state = this.dialState(peerId);
-    state.dialing = true;
+  /** One attempt of the dial state machine: connect, handshake, admit. */
+  private async dial(peerId: string, signal: AbortSignal): Promise<DialOutcome> {
+    const address = this.endpoint(peerId) ?? 'none';
+    let socket: tls.TLSSocket | null = null;
+    const onAbort = (): void => void socket?.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const socket = await this.connect(peerId);
-      if (!socket) return; // offline: the peer-online event brings us back
-      const h = await handshake(socket, { expectedId: peerId, selfHello: this.init.selfHello() });
-      state.failures = 0;
-      this.admit(socket, h, true);
+      socket = await this.connect(peerId);
+      if (!socket) return 'no-route'; // offline: a sighting brings us back
+      if (signal.aborted) {
+        socket.destroy();
+        return 'failed';
+      }
+      const h = await handshake(socket, { expectedId: peerId, selfHello: this.init.selfHello(), clock: this.components.clock });
+      if (signal.aborted || this.stopping) {
+        socket.destroy();
+        return 'failed';
+      }
+      return this.admit(socket, h, true);
     } catch (err) {
-      state.failures++;
-      this.components.logger.log('info', 'could not reach peer', { peer: peerId, address: this.components.directory.dialAddress(peerId)?.address ?? 'relay', error: (err as Error).message });
+      this.components.logger.log('info', 'could not reach peer', { peer: peerId, address, error: (err as Error).message });
+      return 'failed';
     } finally {
-      state.dialing = false;
+      signal.removeEventListener('abort', onAbort);
     }
-    if (!this.sessions.has(peerId) && this.init.wantsSession(peerId)) this.ensure(peerId);
   }
 
   private accept(socket: tls.TLSSocket): void {
     if (this.stopping) return void socket.destroy();
     socket.setNoDelay(true);
-    handshake(socket, { selfHello: this.init.selfHello() }).then(
+    handshake(socket, { selfHello: this.init.selfHello(), clock: this.components.clock }).then(
       (h) => {
         if (h.hello.purpose !== 'data') return this.admit(socket, h, false);
         // Data connections only from peers whose key is already pinned by a chat session.
         const pinned = this.components.store.pinnedKey(h.peerId);
-        if (!pinned || !pinned.equals(h.spki)) {
+        if (!pinned || !pinned.equals(h.spki) || !this.dataHandler) {
           this.components.logger.log('info', 'refused data connection from an unknown key', { peer: h.peerId });
           return void socket.destroy();
         }
-        this.init.onDataConnection(socket, h.peerId, h.decoder);
+        this.dataHandler(socket, h.peerId, h.decoder);
       },
       (err: Error) => this.components.logger.log('info', 'refused incoming session', { from: socket.remoteAddress, error: err.message }),
     );
   }
 
-  private admit(socket: tls.TLSSocket, h: Awaited<ReturnType<typeof handshake>>, dialer: boolean): void {
+  private admit(socket: tls.TLSSocket, h: Awaited<ReturnType<typeof handshake>>, dialer: boolean): DialOutcome {
     const { directory, store, logger } = this.components;
-    if (this.stopping) return void socket.destroy();
+    if (this.stopping) {
+      socket.destroy();
+      return 'failed';
+    }
     // A session keeps its peer listed as long as frames arrive, with the same
     // expiry as discovery: a pulled cable shows offline as fast either way.
     const sighting = (hello: HelloFrame): void => directory.seen({ ...hello, address: ipv4(socket.remoteAddress ?? ''), source: 'session', ttlMs: EXPIRY_MS });
@@ -261,8 +284,9 @@ export class SessionManager {
       this.refusedPinned.set(h.peerId, fingerprintFromSpki(pinned));
       logger.log('warn', 'refused peer: its key changed', { peer: h.peerId });
       socket.destroy();
+      this.redial.refuse(h.peerId);
       this.init.onKeyChanged(h.peerId, fingerprintFromSpki(pinned), fingerprintFromSpki(h.spki));
-      return;
+      return 'refused';
     }
     if (!store.pinnedKey(h.peerId)) {
       store.pinKey(h.peerId, h.spki);
@@ -276,22 +300,28 @@ export class SessionManager {
       const selfId = this.components.identity.id;
       const keepNew = existing.dialer === session.dialer || session.dialer === selfId < h.peerId;
       if (!keepNew) {
+        logger.log('debug', 'duplicate session closed', { peer: h.peerId, kept: existing.dialer ? 'ours' : 'theirs' });
         session.close('duplicate session');
-        return;
+        return 'opened';
       }
-      existing.close('duplicate session');
     }
+    // The new session is the peer's before the old one closes, so the old one's close does not look like a lost peer.
     this.sessions.set(h.peerId, session);
+    existing?.close('duplicate session');
+    this.redial.opened(h.peerId);
     session.onAlive(() => sighting(session.hello));
     session.onClose((reason) => {
-      if (this.sessions.get(h.peerId) === session) {
-        this.sessions.delete(h.peerId);
-        directory.gone(h.peerId, 'session');
-      }
       logger.log('debug', 'session closed', { peer: h.peerId, reason });
-      if (!this.stopping && this.init.wantsSession(h.peerId)) this.ensure(h.peerId);
+      if (this.sessions.get(h.peerId) !== session) return;
+      this.sessions.delete(h.peerId);
+      directory.gone(h.peerId, 'session');
+      if (!this.stopping) this.redial.closed(h.peerId);
     });
+    // Services attach (lanes, pending offers) before the first frame is routed:
+    // frames that arrived right behind the hello wait in the decoder until onFrame.
     this.init.onOpen(session);
+    if (session.isOpen) session.onFrame((frame) => this.init.router.route(session, frame));
+    return 'opened';
   }
 }
 

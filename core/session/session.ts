@@ -1,16 +1,50 @@
 /**
  * One authenticated peer session over TLS: framing, schema validation of every
- * frame, heartbeats, and an orderly close with a reason. A malformed frame
- * closes the session with a logged reason; it never throws out of here.
+ * frame, heartbeats, back-pressure, and an orderly close with a reason. A
+ * malformed frame, or a peer that makes us queue more than OUTPUT_BUDGET_BYTES
+ * (it does not read what we send), closes the session with a logged reason;
+ * nothing throws out of here. Frames other than the session's own (ping, pong,
+ * bye) go to one handler: SessionManager points it at the FrameRouter.
  */
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS, HEARTBEAT_MS } from '../../shared/protocol/constants.js';
 import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
+import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
-import type { Clock, Logger } from '../util/components.js';
+import type { Clock, Logger, TimerHandle } from '../util/components.js';
 
 /** How often the heartbeat check runs. */
 const TICK_MS = 1000;
+
+/**
+ * Most bytes a session may have queued for a peer that is not reading (issue
+ * 13: a peer that sends pings and never reads the pongs grew a peer by 1 GB).
+ * The messenger and transfers stop at the socket's high-water mark (16 KiB)
+ * and wait for 'drain', so a reading peer stays far below this; 4 MiB leaves
+ * room for a few MAX_FRAME_BYTES (1 MiB) frames written past the mark.
+ */
+export const OUTPUT_BUDGET_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Most frames a session may queue past the socket's high-water mark before
+ * the peer reads (the byte budget alone let ~200,000 tiny pongs pile up, each
+ * a buffered write of a few hundred bytes of bookkeeping: 80 MB). The
+ * messenger and transfers stop writing at the mark, and acks and receipts
+ * come one frame per batch, so a reading peer never gets near 4096.
+ */
+export const OUTPUT_BUDGET_FRAMES = 4096;
+
+/**
+ * How long a probe (a ping sent because the peer was seen at another address,
+ * e.g. after a DHCP change) waits for any frame before the session is taken
+ * for dead. A LAN round trip is milliseconds; 3 s leaves room for a busy peer
+ * (a GC pause, a large store transaction) and, with the next sighting's dial,
+ * keeps delivery after a move within the 5 s of issue 12.
+ */
+export const PROBE_MS = 3000;
+
+/** A peer that does not answer our bye is cut off after this long. */
+const CLOSE_GRACE_MS = 2000;
 
 export interface SessionInit {
   socket: TLSSocket;
@@ -36,12 +70,17 @@ export class Session {
   private lastReceived: number;
   private lastSent: number;
   private pingCounter = 0;
-  private timer: NodeJS.Timeout;
+  private timer: TimerHandle;
   private closed = false;
   private frameHandler: (frame: SessionFrame) => void = () => {};
   private readonly closeHandlers: Array<(reason: string) => void> = [];
   private aliveHandler: () => void = () => {};
   private lastReported = 0;
+  /** Bytes received so far (a probe looks for any). */
+  private bytesIn = 0;
+  private probeTimer: TimerHandle | null = null;
+  /** Frames written since the socket last passed its high-water mark (reset on 'drain'). */
+  private framesPastMark = 0;
 
   constructor(
     private readonly components: { clock: Clock; logger: Logger },
@@ -57,8 +96,8 @@ export class Session {
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => this.finish('connection closed'));
     this.socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
-    this.timer = setInterval(() => this.tick(), TICK_MS);
-    this.timer.unref();
+    this.socket.on('drain', () => (this.framesPastMark = 0));
+    this.timer = components.clock.setInterval(() => this.tick(), TICK_MS);
   }
 
   get isOpen(): boolean {
@@ -90,10 +129,36 @@ export class Session {
     this.closeHandlers.push(fn);
   }
 
+  /**
+   * Queues a frame. Past the socket's high-water mark `congested` is true and
+   * callers with more to send wait for onDrain; a peer that lets the queue
+   * pass OUTPUT_BUDGET_BYTES (it does not read) is cut off and its buffers freed.
+   */
   send(frame: SessionFrame): void {
     if (this.closed) return;
     this.lastSent = this.components.clock.now();
-    this.socket.write(encodeJsonFrame(frame));
+    if (!this.socket.write(encodeJsonFrame(frame))) this.framesPastMark++;
+    if (this.socket.writableLength > OUTPUT_BUDGET_BYTES || this.framesPastMark > OUTPUT_BUDGET_FRAMES) {
+      this.abort('output budget exceeded', { code: ErrorCodes.SESSION_BUDGET, queuedBytes: this.socket.writableLength, queuedFrames: this.framesPastMark, budgetBytes: OUTPUT_BUDGET_BYTES, budgetFrames: OUTPUT_BUDGET_FRAMES });
+    }
+  }
+
+  /**
+   * The peer was seen elsewhere: ask it for a sign of life. If nothing at all
+   * arrives within PROBE_MS the session is dead (its address is gone) and is
+   * closed, so the redial goes to where the peer is now. One probe at a time.
+   */
+  probe(why: string): void {
+    if (this.closed || this.probeTimer) return;
+    const mark = this.bytesIn;
+    this.send({ type: 'ping', n: ++this.pingCounter });
+    this.probeTimer = this.components.clock.setTimeout(() => {
+      this.probeTimer = null;
+      if (this.closed || this.bytesIn !== mark) return;
+      this.components.logger.log('info', 'session silent after probe; closing', { peer: this.peerId, why });
+      this.socket.destroy();
+      this.finish(`no answer to a probe (${why})`);
+    }, PROBE_MS);
   }
 
   /** Says bye with a reason and closes. */
@@ -101,14 +166,23 @@ export class Session {
     if (this.closed) return;
     this.send({ type: 'bye', reason: reason.slice(0, 200) });
     this.socket.end();
-    // A peer that never answers the close is cut off.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.finish(reason);
+  }
+
+  /** Cuts the session off at once (no bye: it would only queue behind what the peer does not read) and frees its buffers. */
+  private abort(reason: string, fields: Record<string, unknown>): void {
+    if (this.closed) return;
+    this.components.logger.log('warn', `closing session: ${reason}`, { peer: this.peerId, ...fields });
+    this.socket.destroy();
     this.finish(reason);
   }
 
   private onData(chunk: Uint8Array): void {
     if (this.closed) return;
-    if (chunk.length > 0) this.lastReceived = this.components.clock.now();
+    if (chunk.length > 0) {
+      this.lastReceived = this.components.clock.now();
+      this.bytesIn += chunk.length;
+    }
     try {
       for (const f of this.decoder.push(chunk)) {
         if (f.kind !== FrameKind.JSON) throw new Error(`unknown frame kind ${f.kind}`);
@@ -158,8 +232,12 @@ export class Session {
   private finish(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
-    if (!this.socket.destroyed) setTimeout(() => this.socket.destroy(), 2000).unref();
+    this.components.clock.clear(this.timer);
+    this.components.clock.clear(this.probeTimer);
+    // A peer that never answers the close is cut off.
+    if (!this.socket.destroyed) this.components.clock.setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
     for (const fn of this.closeHandlers) fn(reason);
+    this.frameHandler = () => {};
+    this.aliveHandler = () => {};
   }
 }

@@ -111,4 +111,30 @@ export const MIGRATIONS: string[] = [
     answer TEXT                      -- done | declined | canceled: still to tell the other side
   );
   `,
+  `
+  -- Written and received time, and the order of a conversation (docs/protocol/pigeon-v1.md §7.5).
+  -- From here on, ts is when the message was written (the sender's clock); until now an
+  -- incoming message's ts was when it arrived, which is what received keeps for old rows.
+  ALTER TABLE messages ADD COLUMN received INTEGER;  -- incoming: when this device stored it; NULL for outgoing
+  ALTER TABLE messages ADD COLUMN pos INTEGER NOT NULL DEFAULT 0; -- place in the conversation, on this device's clock
+  UPDATE messages SET received = ts WHERE dir = 1;
+  UPDATE messages SET pos = ts;
+  DROP INDEX messages_by_peer;
+  CREATE INDEX messages_by_peer ON messages (peer, pos, dir, seq);
+  CREATE INDEX messages_in_seq ON messages (peer, seq) WHERE dir = 1;  -- a sender's messages around a seq
+  ALTER TABLE conversations ADD COLUMN out_pos INTEGER;               -- the place of our last message with a seq
+  UPDATE conversations SET out_pos = (SELECT MAX(pos) FROM messages m WHERE m.peer = conversations.peer AND m.dir = 0 AND m.seq IS NOT NULL);
+  `,
+  `
+  ALTER TABLE groups ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;   -- verified chain: revision of its last change (core/groups/group-chain.ts)
+  ALTER TABLE groups ADD COLUMN head TEXT NOT NULL DEFAULT '';    -- verified chain: hash of its last change
+  ALTER TABLE groups ADD COLUMN tampered TEXT;                    -- why the relay's account was last refused (NULL: never)
+  CREATE TABLE group_chain (         -- every verified membership change, to check a sender key's revision
+    gid TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    change TEXT NOT NULL,            -- the signed change, JSON
+    PRIMARY KEY (gid, rev)
+  );
+  `,
 ];

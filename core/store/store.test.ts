@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store, type OutgoingDraft } from './store.js';
+import { MIGRATIONS } from './schema.js';
+import { LATE_WINDOW_MS, Store, type OutgoingDraft } from './store.js';
 
 const ALICE = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const BOB = 'bbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -55,7 +56,7 @@ describe('enqueue', () => {
     for (const m of [...first, ...second]) {
       expect(m).toMatchObject({ peer: ALICE, direction: 'out', state: 'queued', due: null });
     }
-    expect(first[0]).toEqual({ id: mid(1), peer: ALICE, direction: 'out', text: 'm1', state: 'queued', ts: T0 + 1, due: null, seq: 1 });
+    expect(first[0]).toEqual({ id: mid(1), peer: ALICE, direction: 'out', text: 'm1', state: 'queued', ts: T0 + 1, received: null, order: T0 + 1, due: null, seq: 1 });
   });
 
   it('keeps one independent sequence per peer', () => {
@@ -252,10 +253,10 @@ describe('advance()', () => {
 });
 
 describe('storeIncoming()', () => {
-  it('stores new messages and returns them as received, ts = time of receipt', () => {
+  it('stores new messages and returns them as received: ts = when the sender wrote it, received = when it came', () => {
     const s = openStore();
     const fresh = s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0 - 999, text: 'hello' }], T0);
-    expect(fresh).toEqual([{ id: mid(1), peer: BOB, direction: 'in', text: 'hello', state: 'received', ts: T0, due: null, seq: 1 }]);
+    expect(fresh).toEqual([{ id: mid(1), peer: BOB, direction: 'in', text: 'hello', state: 'received', ts: T0 - 999, received: T0, order: T0, due: null, seq: 1 }]);
     expect(s.history(BOB, 10)).toEqual(fresh);
   });
 
@@ -360,13 +361,81 @@ describe('read receipts', () => {
 });
 
 describe('history()', () => {
-  it('returns both directions in time order, ties in insertion order', () => {
+  it('orders both directions by place (written here, received there), mine first at the same place', () => {
     const s = openStore();
     s.enqueue([{ id: mid(1), peer: BOB, text: 'out@20', ts: T0 + 20 }]);
-    s.storeIncoming(BOB, [{ id: mid(2), seq: 1, ts: 0, text: 'in@10' }], T0 + 10);
+    // The sender's written times (ts) do not order anything: they come from another clock.
+    s.storeIncoming(BOB, [{ id: mid(2), seq: 1, ts: T0 + 999, text: 'in@10' }], T0 + 10);
     s.storeIncoming(BOB, [{ id: mid(3), seq: 2, ts: 0, text: 'in@20' }], T0 + 20);
-    s.enqueue([{ id: mid(4), peer: BOB, text: 'out@5', ts: T0 + 5 }]);
-    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['out@5', 'in@10', 'out@20', 'in@20']);
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['in@10', 'out@20', 'in@20']);
+  });
+
+  it('keeps my messages in seq order when this clock goes back', () => {
+    const s = openStore();
+    s.enqueue([{ id: mid(1), peer: BOB, text: 'first', ts: T0 + 20 }]);
+    const [second] = s.enqueue([{ id: mid(2), peer: BOB, text: 'second', ts: T0 + 5 }]);
+    expect(second).toMatchObject({ seq: 2, ts: T0 + 5, order: T0 + 20 });
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['first', 'second']);
+  });
+
+  it("keeps the sender's seq order when a message arrives after a later one (relay, restart)", () => {
+    const s = openStore();
+    s.enqueue([{ id: mid(10), peer: BOB, text: 'mine@5', ts: T0 + 5 }]);
+    s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0, text: 'b1' }], T0 + 10);
+    s.storeIncoming(BOB, [{ id: mid(3), seq: 3, ts: T0 + 2, text: 'b3' }], T0 + 30);
+    s.enqueue([{ id: mid(11), peer: BOB, text: 'mine@40', ts: T0 + 40 }]);
+    // b2 was written before b3 but comes last: it goes just before b3, not at the end.
+    const [b2] = s.storeIncoming(BOB, [{ id: mid(2), seq: 2, ts: T0 + 1, text: 'b2' }], T0 + 50);
+    expect(b2).toMatchObject({ ts: T0 + 1, received: T0 + 50, order: T0 + 30 });
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['mine@5', 'b1', 'b2', 'b3', 'mine@40']);
+    // A second message with a seq already used (a sender that lost its database) goes before the sender's next one.
+    s.storeIncoming(BOB, [{ id: mid(4), seq: 4, ts: T0 + 3, text: 'b4' }], T0 + 60);
+    s.storeIncoming(BOB, [{ id: mid(0), seq: 1, ts: 0, text: 'b1-again-other-id' }], T0 + 70);
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['mine@5', 'b1', 'b1-again-other-id', 'b2', 'b3', 'mine@40', 'b4']);
+  });
+
+  it('places a message at its arrival when the next one of its sender is older than the late window', () => {
+    const s = openStore();
+    s.storeIncoming(BOB, [{ id: mid(5), seq: 5, ts: T0, text: 'b5' }], T0);
+    s.enqueue([{ id: mid(9), peer: BOB, text: 'mine', ts: T0 + 1000 }]);
+    // seq 1 again, much later: a sender that counts again (or tries to slip a message into old history).
+    const later = T0 + LATE_WINDOW_MS + 1;
+    const [again] = s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0 - 86_400_000, text: 'b1-much-later' }], later);
+    expect(again).toMatchObject({ order: later, received: later });
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['b5', 'mine', 'b1-much-later']);
+  });
+
+  it('keeps the order, written and received times across close and reopen', () => {
+    let s = openStore();
+    s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0, text: 'b1' }], T0 + 10);
+    s.enqueue([{ id: mid(9), peer: BOB, text: 'mine', ts: T0 + 15 }]);
+    s.storeIncoming(BOB, [{ id: mid(3), seq: 3, ts: T0 + 2, text: 'b3' }], T0 + 30);
+    const before = s.history(BOB, 100);
+    s.close();
+    s = openStore();
+    s.storeIncoming(BOB, [{ id: mid(2), seq: 2, ts: T0 + 1, text: 'b2' }], T0 + 90);
+    expect(s.history(BOB, 100).map((m) => m.text)).toEqual(['b1', 'mine', 'b2', 'b3']);
+    expect(s.history(BOB, 100).filter((m) => m.id !== mid(2))).toEqual(before);
+  });
+
+  it('migrates an older database: old incoming rows keep their arrival time as received and as place', () => {
+    const s = openStore();
+    s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0 - 5000, text: 'old' }], T0);
+    s.enqueue([{ id: mid(2), peer: BOB, text: 'mine', ts: T0 + 1 }]);
+    // Back to the schema before received/pos, as an older Pigeon left it (ts = arrival time then);
+    // the later migrations (the group chain) are undone too, so they run again.
+    s.db.exec(`DROP INDEX messages_by_peer; DROP INDEX messages_in_seq; ALTER TABLE messages DROP COLUMN received; ALTER TABLE messages DROP COLUMN pos; ALTER TABLE conversations DROP COLUMN out_pos;
+      CREATE INDEX messages_by_peer ON messages (peer, ts, rowid); UPDATE messages SET ts = ${T0} WHERE dir = 1;
+      DROP TABLE group_chain; ALTER TABLE groups DROP COLUMN rev; ALTER TABLE groups DROP COLUMN head; ALTER TABLE groups DROP COLUMN tampered`);
+    s.db.pragma(`user_version = ${MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN received'))}`);
+    s.close();
+    const again = openStore();
+    expect(again.history(BOB, 10)).toMatchObject([
+      { text: 'old', ts: T0, received: T0, order: T0 },
+      { text: 'mine', ts: T0 + 1, received: null, order: T0 + 1 },
+    ]);
+    // The place of our last message came through too: one written on a clock set back still goes after it.
+    expect(again.enqueue([{ id: mid(3), peer: BOB, text: 'next', ts: T0 - 100 }])[0]).toMatchObject({ seq: 2, order: T0 + 1 });
   });
 
   it('returns the latest `limit` messages, oldest first', () => {

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
 import type { Presence } from '../../shared/protocol/schemas-common.js';
 import { groupOf } from '../../shared/api/conversation-key.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/components.js';
 import { MIGRATIONS } from './schema.js';
 
 export interface KnownPeerRow extends Omit<Presence, 'status' | 'away'> {
@@ -25,6 +26,8 @@ interface MessageRow {
   due: number | null;
   state: string;
   sender?: string | null;
+  received: number | null;
+  pos: number;
 }
 
 export interface OutgoingDraft {
@@ -38,7 +41,9 @@ export interface OutgoingDraft {
 
 export interface IncomingMessage {
   id: string;
+  /** The sender's sequence number in this conversation (a group's: the group log's). */
   seq: number;
+  /** When the sender wrote it, on the sender's clock. */
   ts: number;
   text: string;
   /** In a group conversation: the member who wrote it. */
@@ -53,6 +58,8 @@ function toInfo(row: MessageRow): MessageInfo {
     text: row.text,
     state: row.state as MessageState,
     ts: row.ts,
+    received: row.received,
+    order: row.pos,
     due: row.due,
     seq: row.seq,
     ...groupFields(row.peer, row.sender ?? null),
@@ -74,12 +81,36 @@ const OUT_RANK: Record<string, number> = { scheduled: 0, queued: 1, sent: 2, rel
  */
 const CHECKPOINT_MS = 2000;
 
+/**
+ * How far back a late incoming message may be placed (before the sender's
+ * next message). Late arrivals are seconds late (the relay mailbox pulled
+ * after a session delivered later messages; a restart); a seq that goes
+ * back further means a sender that counts again (an IPMsg client's packet
+ * numbers after a restart, a restored profile) or one trying to slip a
+ * message into old history: such a message is placed where it arrived.
+ */
+export const LATE_WINDOW_MS = 10 * 60 * 1000;
+
+/** The columns toInfo() reads. */
+const COLS = 'id, peer, dir, seq, text, ts, due, state, received, pos';
+
+/** Keeps `t` between the places of a sender's previous and next messages (null: no such message). */
+function clamp(t: number, lower: number | null, upper: number | null): number {
+  let p = t;
+  if (lower !== null && p < lower) p = lower;
+  if (upper !== null && p > upper) p = upper;
+  return p;
+}
+
 export class Store {
   readonly db: Database.Database;
-  private readonly checkpointTimer: NodeJS.Timeout;
+  private readonly checkpointTimer: TimerHandle;
   private readonly s;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.db = new Database(path);
     // WAL with synchronous=NORMAL: durable across process crashes (the issue's
     // kill -9), one fsync per checkpoint instead of per commit.
@@ -89,8 +120,7 @@ export class Store {
     // Checkpoints (which fsync) run from a timer instead of inside whichever
     // commit crosses the 1000-page mark: a chat message never waits for one.
     this.db.pragma('wal_autocheckpoint = 0');
-    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_MS);
-    this.checkpointTimer.unref();
+    this.checkpointTimer = clock.setInterval(() => this.checkpoint(), CHECKPOINT_MS);
     this.migrate();
     const db = this.db;
     this.s = {
@@ -107,43 +137,51 @@ export class Store {
          ON CONFLICT(peer) DO UPDATE SET out_seq = out_seq + 1 RETURNING out_seq`,
       ),
       insertOut: db.prepare(
-        `INSERT INTO messages (id, peer, dir, seq, text, ts, due, state) VALUES (?, ?, 0, ?, ?, ?, ?, ?)`,
+        `INSERT INTO messages (id, peer, dir, seq, text, ts, due, state, pos) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)`,
       ),
-      dueScheduled: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE state = 'scheduled' AND due <= ? ORDER BY due, rowid`),
-      promote: db.prepare(`UPDATE messages SET state = 'queued', seq = ?, ts = ? WHERE dir = 0 AND id = ?`),
+      // The place of the last message we gave a seq in a conversation.
+      lastOutPos: db.prepare(`SELECT out_pos FROM conversations WHERE peer = ?`),
+      setOutPos: db.prepare(`UPDATE conversations SET out_pos = ? WHERE peer = ?`),
+      // The places of the sender's messages just before and just after a seq.
+      inPosBefore: db.prepare(`SELECT pos FROM messages WHERE peer = ? AND dir = 1 AND seq < ? ORDER BY seq DESC LIMIT 1`),
+      inPosAfter: db.prepare(`SELECT pos FROM messages WHERE peer = ? AND dir = 1 AND seq > ? ORDER BY seq LIMIT 1`),
+      lastInSeq: db.prepare(`SELECT seq, pos FROM messages WHERE peer = ? AND dir = 1 ORDER BY seq DESC, rowid DESC LIMIT 1`),
+      dueScheduled: db.prepare(`SELECT ${COLS} FROM messages WHERE state = 'scheduled' AND due <= ? ORDER BY due, rowid`),
+      promote: db.prepare(`UPDATE messages SET state = 'queued', seq = ?, ts = ?, pos = ? WHERE dir = 0 AND id = ?`),
       nextDue: db.prepare(`SELECT MIN(due) AS due FROM messages WHERE state = 'scheduled'`),
       pending: db.prepare(
-        `SELECT id, peer, dir, seq, text, ts, due, state FROM messages
+        `SELECT ${COLS} FROM messages
          WHERE dir = 0 AND peer = ? AND state IN ('queued', 'sent') AND seq > ? ORDER BY seq LIMIT ?`,
       ),
       peersWithPending: db.prepare(`SELECT DISTINCT peer FROM messages WHERE dir = 0 AND state IN ('queued', 'sent')`),
-      getOut: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE dir = 0 AND id = ?`),
+      getOut: db.prepare(`SELECT ${COLS} FROM messages WHERE dir = 0 AND id = ?`),
       setOutState: db.prepare(`UPDATE messages SET state = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       insertIn: db.prepare(
-        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state, sender) VALUES (?, ?, 1, ?, ?, ?, 'received', ?)`,
+        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state, sender, received, pos) VALUES (?, ?, 1, ?, ?, ?, 'received', ?, ?, ?)`,
       ),
       setOutSeq: db.prepare(`UPDATE messages SET seq = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       // A group's order is its log's: by group seq, with what is still in our outbox (local seqs) after it.
       historyGroup: db.prepare(
-        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ?
+        `SELECT * FROM (SELECT rowid, ${COLS}, sender FROM messages WHERE peer = ?
            ORDER BY state IN ('queued', 'scheduled') DESC, seq DESC, rowid DESC LIMIT ?) ORDER BY state IN ('queued', 'scheduled'), seq, rowid`,
       ),
       historyBefore: db.prepare(
-        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ? AND seq < ? AND state != 'queued'
+        `SELECT * FROM (SELECT rowid, ${COLS}, sender FROM messages WHERE peer = ? AND seq < ? AND state != 'queued'
            ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
       ),
-      getIn: db.prepare(`SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE dir = 1 AND peer = ? AND id = ?`),
+      getIn: db.prepare(`SELECT ${COLS} FROM messages WHERE dir = 1 AND peer = ? AND id = ?`),
       unread: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'received'`),
       markInRead: db.prepare(`UPDATE messages SET state = 'read', receipt_sent = 0 WHERE dir = 1 AND peer = ? AND state = 'received'`),
       receipts: db.prepare(`SELECT id FROM messages WHERE dir = 1 AND peer = ? AND state = 'read' AND receipt_sent = 0 LIMIT ?`),
       receiptSent: db.prepare(`UPDATE messages SET receipt_sent = 1 WHERE dir = 1 AND peer = ? AND id = ?`),
+      // A conversation's order (§7.5): by place, then ours before theirs, then the sender's seq.
       history: db.prepare(
-        `SELECT * FROM (SELECT rowid, id, peer, dir, seq, text, ts, due, state, sender FROM messages WHERE peer = ?
-           ORDER BY ts DESC, rowid DESC LIMIT ?) ORDER BY ts, rowid`,
+        `SELECT * FROM (SELECT rowid, ${COLS}, sender FROM messages WHERE peer = ?
+           ORDER BY pos DESC, dir DESC, seq DESC, rowid DESC LIMIT ?) ORDER BY pos, dir, seq, rowid`,
       ),
       unreadCounts: db.prepare(`SELECT peer, COUNT(*) AS count FROM messages WHERE dir = 1 AND state = 'received' GROUP BY peer`),
       search: db.prepare(
-        `SELECT id, peer, dir, seq, text, ts, due, state FROM messages WHERE text LIKE ? ESCAPE '\\' ORDER BY ts DESC, rowid DESC LIMIT ?`,
+        `SELECT ${COLS} FROM messages WHERE text LIKE ? ESCAPE '\\' ORDER BY pos DESC, rowid DESC LIMIT ?`,
       ),
       getSetting: db.prepare(`SELECT value FROM settings WHERE key = ?`),
       setSetting: db.prepare(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
@@ -166,7 +204,7 @@ export class Store {
   }
 
   close(): void {
-    clearInterval(this.checkpointTimer);
+    this.clock.clear(this.checkpointTimer);
     if (this.db.open) this.db.close();
   }
 
@@ -205,7 +243,11 @@ export class Store {
 
   // ---- outgoing ---------------------------------------------------------
 
-  /** Stores new outgoing messages; immediate ones get the next sequence number. */
+  /**
+   * Stores new outgoing messages; immediate ones get the next sequence number
+   * and their place in the conversation (a scheduled one is placed at its due
+   * time until it goes).
+   */
   enqueue(drafts: OutgoingDraft[]): MessageInfo[] {
     return this.tx(() =>
       drafts.map((d) => {
@@ -213,8 +255,9 @@ export class Store {
         const seq = scheduled ? null : this.nextSeq(d.peer);
         const state = scheduled ? 'scheduled' : 'queued';
         const ts = scheduled ? d.due! : d.ts;
-        this.s.insertOut.run(d.id, d.peer, seq, d.text, ts, scheduled ? d.due! : null, state);
-        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, due: scheduled ? d.due! : null, seq, ...groupFields(d.peer, null) } as MessageInfo;
+        const pos = scheduled ? ts : this.outgoingPlace(d.peer, ts);
+        this.s.insertOut.run(d.id, d.peer, seq, d.text, ts, scheduled ? d.due! : null, state, pos);
+        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, received: null, order: pos, due: scheduled ? d.due! : null, seq, ...groupFields(d.peer, null) } as MessageInfo;
       }),
     );
   }
@@ -223,13 +266,45 @@ export class Store {
     return (this.s.nextSeq.get(peer) as { out_seq: number }).out_seq;
   }
 
+  /**
+   * Our next message's place: when it was written, but never before our
+   * previous one (this clock may have been set back), so our messages keep
+   * their seq order. Called right after nextSeq() (which made the
+   * conversation's row). A group's order is its log's and needs no place.
+   */
+  private outgoingPlace(peer: string, written: number): number {
+    if (groupOf(peer)) return written;
+    const last = this.s.lastOutPos.get(peer) as { out_pos: number | null } | undefined;
+    const pos = clamp(written, last?.out_pos ?? null, null);
+    this.s.setOutPos.run(pos, peer);
+    return pos;
+  }
+
+  /**
+   * An incoming message's place: when it arrived, but between the places of
+   * the sender's messages just before and after it in the sender's seq, so
+   * that one which arrives late (through the relay, after a restart) goes
+   * just before the next one the sender wrote instead of after it, unless
+   * that one is more than LATE_WINDOW_MS older.
+   */
+  private incomingPlace(peer: string, seq: number, receivedAt: number, last: { seq: number; pos: number } | null): number {
+    if (groupOf(peer)) return receivedAt;
+    // The usual case, a message after every one we have: no next one, and the previous is the last.
+    if (last === null || seq > last.seq) return clamp(receivedAt, last?.pos ?? null, null);
+    const before = this.s.inPosBefore.get(peer, seq) as { pos: number } | undefined;
+    const after = this.s.inPosAfter.get(peer, seq) as { pos: number } | undefined;
+    const upper = after && after.pos >= receivedAt - LATE_WINDOW_MS ? after.pos : null;
+    return clamp(receivedAt, before?.pos ?? null, upper);
+  }
+
   /** Moves scheduled messages that are due into the outbox, in due order. */
   promoteDue(now: number): MessageInfo[] {
     return this.tx(() =>
       (this.s.dueScheduled.all(now) as MessageRow[]).map((row) => {
         const seq = this.nextSeq(row.peer);
-        this.s.promote.run(seq, now, row.id);
-        return toInfo({ ...row, seq, ts: now, state: 'queued' });
+        const pos = this.outgoingPlace(row.peer, now);
+        this.s.promote.run(seq, now, pos, row.id);
+        return toInfo({ ...row, seq, ts: now, pos, state: 'queued' });
       }),
     );
   }
@@ -272,14 +347,21 @@ export class Store {
 
   // ---- incoming ---------------------------------------------------------
 
-  /** Stores incoming messages; duplicates (same sender, same id) are ignored. Returns the new ones. */
+  /**
+   * Stores incoming messages with the time the sender wrote them and the time
+   * they arrived; duplicates (same sender, same id) are ignored. Returns the new ones.
+   */
   storeIncoming(peer: string, messages: readonly IncomingMessage[], receivedAt: number): MessageInfo[] {
     return this.tx(() => {
       const fresh: MessageInfo[] = [];
+      // The sender's message with the highest seq, kept up to date through the batch (one query per batch, not two per message).
+      let last = (this.s.lastInSeq.get(peer) as { seq: number; pos: number } | undefined) ?? null;
       for (const m of messages) {
-        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, receivedAt, m.sender ?? null);
+        const pos = this.incomingPlace(peer, m.seq, receivedAt, last);
+        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, m.ts, m.sender ?? null, receivedAt, pos);
         if (r.changes === 1) {
-          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: receivedAt, due: null, seq: m.seq, ...groupFields(peer, m.sender ?? null) });
+          if (last === null || m.seq > last.seq) last = { seq: m.seq, pos };
+          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: m.ts, received: receivedAt, order: pos, due: null, seq: m.seq, ...groupFields(peer, m.sender ?? null) });
         }
       }
       return fresh;

@@ -8,7 +8,7 @@
  * the bytes already on disk.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -20,11 +20,19 @@ import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/proto
 import { numberedName } from '../../shared/transfer/safe-name.js';
 import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import { DataClient, hashRange, serveDataConnection, type ByteSink } from './data-link.js';
 import { buildManifest } from './manifest.js';
 import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
 import { planLanding, type PlannedEntry } from './landing-plan.js';
+import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
+import { ExactSize, sizeMismatch } from './exact-size.js';
+
+/** Ends a partial file's stream and deletes the file: what a sender that lied about its size sent is not kept. */
+async function discard(out: WriteStream, part: string): Promise<void> {
+  await new Promise<void>((r) => out.end(() => r()));
+  await unlink(part).catch(() => {});
+}
 
 /** Progress events at most this often per transfer: smooth bars, little traffic on the control socket. */
 const PROGRESS_MS = 250;
@@ -54,6 +62,8 @@ export interface TransferServiceInit {
   isOnline: (peerId: string) => boolean;
   /** Files left on the relay for offline peers (core/relay-client/relay-files.ts), if a relay is configured. */
   relayFiles?: RelayFileSource;
+  /** Budget and expiry of half-received offers; default assemblyLimits() (the expiry may come from the environment). */
+  assemblyLimits?: AssemblyLimits;
 }
 
 /** Where a receiver gets a file's bytes: a data connection to the sender, or the relay (§12.9). */
@@ -84,12 +94,13 @@ interface Meter {
 
 export class TransferService {
   readonly store: TransferStore;
-  private readonly assembling = new Map<string, { parts: OfferEntry[][]; received: number; total: number }>();
+  /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
+  private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
   private readonly serving = new Map<string, Set<TLSSocket>>();
   private readonly meters = new Map<string, Meter>();
   private readonly waiters = new Map<string, Set<(t: TransferInfo) => void>>();
-  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
 
   constructor(
@@ -98,14 +109,16 @@ export class TransferService {
     private readonly emit: (e: PeerEvent) => void,
   ) {
     this.store = new TransferStore(components.store);
+    this.assembling = new OfferAssembly(components, init.assemblyLimits ?? assemblyLimits());
   }
 
   stop(): void {
     this.stopped = true;
     for (const r of this.receiving.values()) r.client?.close();
     for (const set of this.serving.values()) for (const s of set) s.destroy();
-    for (const t of this.retryTimers.values()) clearTimeout(t);
+    for (const t of this.retryTimers.values()) this.components.clock.clear(t);
     this.retryTimers.clear();
+    this.assembling.clear();
   }
 
   // ---- queries ------------------------------------------------------------
@@ -147,10 +160,10 @@ export class TransferService {
       let set = this.waiters.get(row.id);
       if (!set) this.waiters.set(row.id, (set = new Set()));
       const done = (t: TransferInfo): void => {
-        clearTimeout(timer);
+        this.components.clock.clear(timer);
         resolvePromise(t);
       };
-      const timer = setTimeout(() => {
+      const timer = this.components.clock.setTimeout(() => {
         set.delete(done);
         reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `transfer ${row.id.slice(0, 8)} not finished within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`));
       }, timeoutMs);
@@ -191,10 +204,13 @@ export class TransferService {
     }
   }
 
-  private sendOffer(session: Session, t: TransferRow): void {
+  private sendOffer(session: Session, t: TransferRow, from = 0): void {
     const entries = this.store.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
     const parts = Math.max(1, Math.ceil(entries.length / MAX_OFFER_ENTRIES_PER_FRAME));
-    for (let part = 0; part < parts; part++) {
+    for (let part = from; part < parts; part++) {
+      // A big folder's offer is many parts: wait for the socket to drain between them
+      // (the session's output budget closes a session that queues megabytes).
+      if (session.congested) return session.onDrain(() => session.isOpen && this.sendOffer(session, t, part));
       session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME) });
     }
   }
@@ -314,14 +330,9 @@ export class TransferService {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
     }
-    let a = this.assembling.get(frame.transfer);
-    if (!a || a.total !== frame.parts) this.assembling.set(frame.transfer, (a = { parts: [], received: 0, total: frame.parts }));
-    if (frame.part >= a.total || a.parts[frame.part]) return;
-    a.parts[frame.part] = frame.entries;
-    a.received++;
-    if (a.received < a.total) return;
-    this.assembling.delete(frame.transfer);
-    this.receiveOffer(session.peerId, frame.transfer, a.parts.flat());
+    const entries = this.assembling.add(session.peerId, frame);
+    if (!entries) return;
+    this.receiveOffer(session.peerId, frame.transfer, entries);
     session.send({ type: 'offer-ack', transfer: frame.transfer });
   }
 
@@ -482,7 +493,7 @@ export class TransferService {
     } catch (err) {
       if (running.canceled) return;
       const e = err as PigeonError;
-      if (e.code === ErrorCodes.DISK_FULL || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not|damaged|no longer on the relay/.test(e.message))) {
+      if (e.code === ErrorCodes.DISK_FULL || e.code === ErrorCodes.SIZE_MISMATCH || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not|damaged|no longer on the relay/.test(e.message))) {
         // Not a network hiccup: stop and say why; partial data stays for a later resume.
         const t = this.store.get(id)!;
         this.store.setState(id, 'failed', { error: e.message });
@@ -501,12 +512,11 @@ export class TransferService {
 
   private scheduleRetry(id: string): void {
     if (this.stopped || this.retryTimers.has(id)) return;
-    const timer = setTimeout(() => {
+    const timer = this.components.clock.setTimeout(() => {
       this.retryTimers.delete(id);
       const t = this.store.get(id);
       if (t && (this.init.isOnline(t.peer) || this.init.relayFiles?.fetcher(id))) void this.receive(id);
     }, RETRY_MS);
-    timer.unref();
     this.retryTimers.set(id, timer);
   }
 
@@ -531,24 +541,41 @@ export class TransferService {
     out.on('error', (err: NodeJS.ErrnoException) => {
       writeError = err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${this.init.downloads} is full; the partial file is kept for resuming`) : err;
     });
+    // Exactly the offered size (exact-size.ts): a header announcing other bytes is refused before
+    // any is read, a byte past the size is never written, and a file that ends short is not done.
+    const exact = new ExactSize(e.path, e.size, offset);
     const sink: ByteSink = {
       write: (chunk) => {
+        exact.take(chunk.length);
         hash.update(chunk);
         this.progress(id, chunk.length);
         return out.write(chunk);
       },
       onDrain: (fn) => out.once('drain', fn),
     };
+    const onHeader = (from: number, length: number): void => {
+      if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${e.path}: asked from byte ${offset}, answered from ${from}`);
+      if (from + length !== e.size) throw sizeMismatch(e.path, `the sender announced ${from + length} bytes, not the ${e.size} it offered`);
+    };
     let expected: string;
     try {
       expected = await Promise.race([
-        client.fetch(id, e.idx, offset, sink, () => {}),
+        client.fetch(id, e.idx, offset, sink, onHeader),
         new Promise<never>((_, reject) => out.once('error', () => reject(writeError))),
       ]);
+    } catch (err) {
+      if ((err as PigeonError).code === ErrorCodes.SIZE_MISMATCH) await discard(out, part);
+      throw err;
     } finally {
       await new Promise<void>((r) => out.end(() => r()));
     }
     if (writeError) throw writeError;
+    try {
+      exact.end();
+    } catch (err) {
+      await discard(out, part);
+      throw err;
+    }
     const actual = hash.digest('hex');
     if (actual !== expected) {
       await unlink(part).catch(() => {});

@@ -4,6 +4,8 @@
  * a time, and after a failure every key is tried again after a delay, unless
  * something else (the relay coming back, a new message) starts it sooner.
  */
+import { systemClock, type Clock, type TimerHandle } from './components.js';
+
 export interface CarryLoopsOptions {
   /** Carries what waits for `key`; resolves when nothing is left, rejects to be retried. */
   run: (key: string) => Promise<void>;
@@ -12,13 +14,18 @@ export interface CarryLoopsOptions {
   /** Delay of the retry after a failure. */
   retryMs: number;
   onError: (key: string, err: Error) => void;
+  /** Where the retry timer comes from (the engine's injected clock; the system clock if not given). */
+  clock?: Clock;
 }
 
 export class CarryLoops {
   private readonly running = new Set<string>();
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: TimerHandle | null = null;
+  private readonly clock: Clock;
 
-  constructor(private readonly opts: CarryLoopsOptions) {}
+  constructor(private readonly opts: CarryLoopsOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   carry(key: string): void {
     if (this.running.has(key)) return;
@@ -37,16 +44,15 @@ export class CarryLoops {
   }
 
   stop(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clock.clear(this.retryTimer);
     this.retryTimer = null;
   }
 
   private scheduleRetry(): void {
     if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = null;
       this.carryAll();
     }, this.opts.retryMs);
-    this.retryTimer.unref();
   }
 }

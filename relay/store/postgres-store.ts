@@ -16,10 +16,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { PigeonError } from '../../shared/protocol/errors.js';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
-import { deviceFromSql, groupMailbox, type DeviceRow, type DeviceSqlRow, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore } from './relay-store.js';
+import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type StoredLink } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -68,6 +69,10 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE groups (gid TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, created BIGINT NOT NULL);
    CREATE TABLE group_members (gid TEXT NOT NULL, device TEXT NOT NULL, joined BIGINT NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (gid, device));
    CREATE INDEX group_members_device ON group_members (device);`,
+  // Group chains (§12.7.1): the signed membership changes, and the head each new one must follow.
+  `ALTER TABLE groups ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+   ALTER TABLE groups ADD COLUMN head TEXT NOT NULL DEFAULT '';
+   CREATE TABLE group_changes (gid TEXT NOT NULL, rev BIGINT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (gid, rev));`,
   // Quotas per mailbox and per sender in each mailbox (entries and bytes), read on every put:
   // counters the put adds to and a trigger subtracts from (an ack, expiry, an administrator's
   // DELETE), not COUNT/SUM over the mailbox. The function keeps the schema it was made in.
@@ -314,19 +319,39 @@ export class PostgresStore implements RelayStore {
   }
 
   private async readGroup(q: pg.Pool | pg.PoolClient, gid: string, lock = false): Promise<GroupRow | null> {
-    const g = await q.query<{ gid: string; name: string; owner: string; created: string }>(`SELECT gid, name, owner, created FROM groups WHERE gid = $1${lock ? ' FOR UPDATE' : ''}`, [gid]);
-    const row = g.rows[0];
+    if (lock) await q.query('SELECT 1 FROM groups WHERE gid = $1 FOR UPDATE', [gid]);
+    // One statement, one snapshot: the members always match the revision (members compare them).
+    const r = await q.query<{ gid: string; name: string; owner: string; created: string; rev: string; head: string; device: string; joined: string }>(
+      'SELECT g.gid, g.name, g.owner, g.created, g.rev, g.head, m.device, m.joined FROM groups g JOIN group_members m ON m.gid = g.gid WHERE g.gid = $1 ORDER BY m.pos',
+      [gid],
+    );
+    const row = r.rows[0];
     if (!row) return null;
-    const m = await q.query<{ device: string; joined: string }>('SELECT device, joined FROM group_members WHERE gid = $1 ORDER BY pos', [gid]);
-    return { gid: row.gid, name: row.name, owner: row.owner, created: Number(row.created), members: m.rows.map((x) => ({ id: x.device, joined: Number(x.joined) })) };
+    return {
+      gid: row.gid,
+      name: row.name,
+      owner: row.owner,
+      created: Number(row.created),
+      rev: Number(row.rev),
+      head: row.head,
+      members: r.rows.map((x) => ({ id: x.device, joined: Number(x.joined) })),
+    };
   }
 
-  async createGroup(row: GroupRow): Promise<GroupRow> {
+  /** Appends `link` to the chain of `gid` (whose locked head is `g`), or throws GROUP_STALE. Inside a transaction. */
+  private async appendLink(c: pg.PoolClient, gid: string, g: { rev: number; head: string } | null, link: GroupLink): Promise<void> {
+    if (!linkFollows(g, link, GROUP_CHAIN_START)) throw new PigeonError(ErrorCodes.GROUP_STALE, `change ${link.rev} does not follow revision ${g?.rev ?? 0} of group ${gid}`);
+    await c.query('INSERT INTO group_changes (gid, rev, hash, body) VALUES ($1, $2, $3, $4)', [gid, link.rev, link.hash, link.body]);
+    await c.query('UPDATE groups SET rev = $1, head = $2 WHERE gid = $3', [link.rev, link.hash, gid]);
+  }
+
+  async createGroup(row: Omit<GroupRow, 'rev' | 'head'>, link: GroupLink): Promise<GroupRow> {
     return this.tx(async (c) => {
       const inserted = await c.query('INSERT INTO groups (gid, name, owner, created) VALUES ($1, $2, $3, $4) ON CONFLICT (gid) DO NOTHING', [row.gid, row.name, row.owner, row.created]);
       if (inserted.rowCount === 1) {
         let pos = 0;
         for (const m of row.members) await c.query('INSERT INTO group_members (gid, device, joined, pos) VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING', [row.gid, m.id, ++pos]);
+        await this.appendLink(c, row.gid, null, link);
       }
       return (await this.readGroup(c, row.gid))!;
     });
@@ -342,11 +367,12 @@ export class PostgresStore implements RelayStore {
     return rows.filter((g): g is GroupRow => g !== null);
   }
 
-  async addGroupMembers(gid: string, ids: readonly string[]): Promise<GroupRow | null> {
+  async addGroupMembers(gid: string, ids: readonly string[], link: GroupLink): Promise<GroupRow | null> {
     return this.tx(async (c) => {
       // The group row's lock orders membership changes of one group across instances.
       const g = await this.readGroup(c, gid, true);
       if (!g) return null;
+      await this.appendLink(c, gid, g, link);
       const last = await c.query<{ last_seq: string }>('SELECT last_seq FROM mailbox_seq WHERE recipient = $1', [groupMailbox(gid)]);
       const joined = Number(last.rows[0]?.last_seq ?? 0);
       for (const id of ids) {
@@ -359,20 +385,27 @@ export class PostgresStore implements RelayStore {
     });
   }
 
-  async removeGroupMember(gid: string, id: string): Promise<GroupRow | null> {
+  async removeGroupMember(gid: string, id: string, link: GroupLink): Promise<GroupRow | null> {
     return this.tx(async (c) => {
       const g = await this.readGroup(c, gid, true);
       if (!g) return null;
+      await this.appendLink(c, gid, g, link);
       await c.query('DELETE FROM group_members WHERE gid = $1 AND device = $2', [gid, id]);
       const rest = g.members.filter((m) => m.id !== id);
       if (rest.length === 0) {
         await c.query('DELETE FROM groups WHERE gid = $1', [gid]);
         await c.query('DELETE FROM mailbox WHERE recipient = $1', [groupMailbox(gid)]);
+        await c.query('DELETE FROM group_changes WHERE gid = $1', [gid]);
         return null;
       }
       if (g.owner === id) await c.query('UPDATE groups SET owner = $1 WHERE gid = $2', [rest[0]!.id, gid]);
       return this.readGroup(c, gid);
     });
+  }
+
+  async groupChanges(gid: string, after: number, limit: number): Promise<StoredLink[]> {
+    const r = await this.pool.query<{ rev: string; hash: string; body: string }>('SELECT rev, hash, body FROM group_changes WHERE gid = $1 AND rev > $2 ORDER BY rev LIMIT $3', [gid, after, limit]);
+    return r.rows.map((x) => ({ rev: Number(x.rev), hash: x.hash, body: x.body }));
   }
 
   async close(): Promise<void> {

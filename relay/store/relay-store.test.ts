@@ -14,7 +14,8 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres-store.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { groupMailbox, QuotaError, type DeviceRow, type GroupRow, type NewEntry, type RelayStore } from './relay-store.js';
+import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
+import { groupMailbox, QuotaError, type DeviceRow, type GroupLink, type GroupRow, type NewEntry, type RelayStore } from './relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './sqlite-store.js';
 
 const PG_URL = process.env.PIGEON_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -92,7 +93,17 @@ function entry(over: Partial<NewEntry> = {}): NewEntry {
 const GID = '1'.repeat(32);
 
 function group(members: string[], over: Partial<GroupRow> = {}): GroupRow {
-  return { gid: GID, name: 'Sales', owner: members[0]!, created: 1000, members: members.map((id) => ({ id, joined: 0 })), ...over };
+  return { gid: GID, name: 'Sales', owner: members[0]!, created: 1000, members: members.map((id) => ({ id, joined: 0 })), rev: 1, head: hash(1), ...over };
+}
+
+/** A stand-in hash for chain link `rev` (the store treats hashes as opaque). */
+function hash(rev: number): string {
+  return rev.toString(16).padStart(64, 'a');
+}
+
+/** The chain link of revision `rev`, following `rev - 1`. */
+function link(rev: number, prev = rev === 1 ? GROUP_CHAIN_START : hash(rev - 1)): GroupLink {
+  return { rev, prev, hash: hash(rev), body: `{"rev":${rev}}` };
 }
 
 let n = 0;
@@ -236,9 +247,9 @@ for (const [name, place, skip] of stores) {
   describe.skipIf(skip)(`${name} groups`, () => {
     it('creates a group once: a second create with the same id returns the first, unchanged', async () => {
       const s = await make();
-      const g = await s.createGroup(group([A, B, C]));
+      const g = await s.createGroup(group([A, B, C]), link(1));
       expect(g).toEqual(group([A, B, C]));
-      expect(await s.createGroup(group([D], { name: 'Other', owner: D }))).toEqual(g);
+      expect(await s.createGroup(group([D], { name: 'Other', owner: D }), link(1))).toEqual(g);
       expect(await s.group(GID)).toEqual(g);
       expect(await s.group('2'.repeat(32))).toBeNull();
       expect((await s.groupsOf(B)).map((x) => x.gid)).toEqual([GID]);
@@ -247,34 +258,52 @@ for (const [name, place, skip] of stores) {
 
     it('adds members at the log\'s last seq, in order of joining, once each', async () => {
       const s = await make();
-      await s.createGroup(group([A, B]));
+      await s.createGroup(group([A, B]), link(1));
       for (let i = 0; i < 3; i++) await post(s, A);
-      const g = await s.addGroupMembers(GID, [C, B]);
+      const g = await s.addGroupMembers(GID, [C, B], link(2));
       expect(g!.members).toEqual([
         { id: A, joined: 0 },
         { id: B, joined: 0 },
         { id: C, joined: 3 },
       ]);
-      expect(await s.addGroupMembers('2'.repeat(32), [C])).toBeNull();
+      expect(await s.addGroupMembers('2'.repeat(32), [C], link(2))).toBeNull();
     });
 
     it('removing the owner passes ownership to the earliest member; removing the last deletes the group and its log, but never reuses its seqs', async () => {
       const s = await make();
-      await s.createGroup(group([A, B, C]));
+      await s.createGroup(group([A, B, C]), link(1));
       await post(s, A);
       await post(s, B);
-      expect((await s.removeGroupMember(GID, A))!.owner).toBe(B);
-      expect((await s.removeGroupMember(GID, B))!.owner).toBe(C);
-      expect(await s.removeGroupMember(GID, C)).toBeNull();
+      expect((await s.removeGroupMember(GID, A, link(2)))!.owner).toBe(B);
+      expect((await s.removeGroupMember(GID, B, link(3)))!.owner).toBe(C);
+      expect(await s.removeGroupMember(GID, C, link(4))).toBeNull();
+      expect(await s.groupChanges(GID, 0, 10)).toEqual([]);
       expect(await s.group(GID)).toBeNull();
       expect(await s.page(groupMailbox(GID), 0, 10)).toEqual([]);
       expect(await s.groupsOf(C)).toEqual([]);
       expect(await s.lastSeq(groupMailbox(GID))).toBe(2);
     });
 
+    it('keeps the chain of changes with the membership, and refuses a change that does not follow the head (nothing changes)', async () => {
+      const s = await make();
+      await s.createGroup(group([A, B]), link(1));
+      await s.addGroupMembers(GID, [C], link(2));
+      const stale = [
+        () => s.addGroupMembers(GID, [D], link(2)), // a second change at revision 2: the race another member lost
+        () => s.addGroupMembers(GID, [D], link(4)), // a gap
+        () => s.removeGroupMember(GID, B, link(3, hash(1))), // names an older head: a fork
+      ];
+      for (const attempt of stale) await expect(attempt()).rejects.toMatchObject({ code: ErrorCodes.GROUP_STALE });
+      const g = await s.group(GID);
+      expect(g!.members.map((x) => x.id)).toEqual([A, B, C]);
+      expect([g!.rev, g!.head]).toEqual([2, hash(2)]);
+      expect(await s.groupChanges(GID, 0, 10)).toEqual([1, 2].map((r) => ({ rev: r, hash: hash(r), body: `{"rev":${r}}` })));
+      expect((await s.groupChanges(GID, 1, 10)).map((x) => x.rev)).toEqual([2]);
+    });
+
     it('keeps one log per group with its own seqs, stored once whatever the number of members', async () => {
       const s = await make();
-      await s.createGroup(group([A, B, C, D]));
+      await s.createGroup(group([A, B, C, D]), link(1));
       const seqs = [await post(s, A), await post(s, B), await post(s, A)];
       expect(seqs).toEqual([1, 2, 3]);
       expect((await s.usage(groupMailbox(GID))).count).toBe(3);

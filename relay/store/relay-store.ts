@@ -17,7 +17,11 @@
  *   until it expires (members do not acknowledge it away).
  * - A member added to a group joins at the log's last seq: it reads only
  *   what comes after. Removing the owner makes the earliest remaining member
- *   the owner; removing the last member deletes the group and its log.
+ *   the owner; removing the last member deletes the group, its log and chain.
+ * - Every membership change comes with its signed link (§12.7.1), stored in
+ *   the same transaction; a link that does not follow the group's head
+ *   (revision + 1, previous hash) throws PigeonError(GROUP_STALE) and
+ *   changes nothing, so concurrent changes cannot fork the chain.
  */
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { EncKey, RelayProfile } from '../../shared/protocol/relay-frames.js';
@@ -173,6 +177,19 @@ export interface GroupRow {
   created: number;
   /** In the order they joined. */
   members: GroupMemberRow[];
+  /** Revision and hash of the last change in the group's chain. */
+  rev: number;
+  head: string;
+}
+
+/** A signed membership change as the relay keeps it: opaque JSON, with its place in the chain. */
+export interface GroupLink {
+  rev: number;
+  /** Hash of the change before (the head it must follow). */
+  prev: string;
+  hash: string;
+  /** The signed change, JSON. */
+  body: string;
 }
 
 /** The mailbox holding a group's log (device ids never contain ':'). */
@@ -182,13 +199,22 @@ export function groupMailbox(gid: string): string {
 
 /** Group membership, kept beside the mailboxes by the same store. */
 export interface GroupStore {
-  /** Creates the group with every member joined at 0; if the gid exists already, returns it unchanged. */
-  createGroup(row: GroupRow): Promise<GroupRow>;
+  /** Creates the group with every member joined at 0 and `link` (rev 1) as its chain; if the gid exists already, returns it unchanged. */
+  createGroup(row: Omit<GroupRow, 'rev' | 'head'>, link: GroupLink): Promise<GroupRow>;
   group(gid: string): Promise<GroupRow | null>;
   /** Groups `device` is a member of. */
   groupsOf(device: string): Promise<GroupRow[]>;
-  /** Adds members (those already in stay as they are) joined at the log's last seq; null if no such group. */
-  addGroupMembers(gid: string, ids: readonly string[]): Promise<GroupRow | null>;
-  /** Removes a member; null if the group is gone (no such group, or it was the last member). */
-  removeGroupMember(gid: string, id: string): Promise<GroupRow | null>;
+  /** Adds members (those already in stay as they are) joined at the log's last seq, and `link`; null if no such group. */
+  addGroupMembers(gid: string, ids: readonly string[], link: GroupLink): Promise<GroupRow | null>;
+  /** Removes a member and appends `link`; null if the group is gone (no such group, or it was the last member). */
+  removeGroupMember(gid: string, id: string, link: GroupLink): Promise<GroupRow | null>;
+  /** The chain's links with rev > after, in order, at most `limit`. */
+  groupChanges(gid: string, after: number, limit: number): Promise<StoredLink[]>;
+}
+
+export type StoredLink = Pick<GroupLink, 'rev' | 'hash' | 'body'>;
+
+/** Whether `link` follows the head `g` (null: no group yet, so only a first link, whose prev is `start`, follows). */
+export function linkFollows(g: { rev: number; head: string } | null, link: GroupLink, start: string): boolean {
+  return link.rev === (g?.rev ?? 0) + 1 && link.prev === (g?.head ?? start);
 }

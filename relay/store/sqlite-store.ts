@@ -24,8 +24,10 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
-import { deviceFromSql, groupMailbox, type DeviceRow, type DeviceSqlRow, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore } from './relay-store.js';
+import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
@@ -96,6 +98,10 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (gid, device)
    );
    CREATE INDEX group_members_device ON group_members (device);`,
+  // Group chains (§12.7.1): the signed membership changes, and the head each new one must follow.
+  `ALTER TABLE groups ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE groups ADD COLUMN head TEXT NOT NULL DEFAULT '';
+   CREATE TABLE group_changes (gid TEXT NOT NULL, rev INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (gid, rev));`,
   // Quotas per mailbox in bytes, and per sender in each mailbox (entries and bytes), read on
   // every put: kept in step like `waiting` (the put adds, the trigger subtracts), not summed.
   `ALTER TABLE mailbox_seq ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
@@ -194,7 +200,11 @@ export class SqliteStore implements RelayStore {
       lastSeq: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM mailbox_seq WHERE recipient = ?'),
       ack: db.prepare<[string, number]>('DELETE FROM mailbox WHERE recipient = ? AND seq <= ?'),
       expire: db.prepare<[number]>('DELETE FROM mailbox WHERE ts < ?'),
-      group: db.prepare<[string], { gid: string; name: string; owner: string; created: number }>('SELECT gid, name, owner, created FROM groups WHERE gid = ?'),
+      group: db.prepare<[string], { gid: string; name: string; owner: string; created: number; rev: number; head: string }>('SELECT gid, name, owner, created, rev, head FROM groups WHERE gid = ?'),
+      insertLink: db.prepare<[string, number, string, string]>('INSERT INTO group_changes (gid, rev, hash, body) VALUES (?, ?, ?, ?)'),
+      setHead: db.prepare<[number, string, string]>('UPDATE groups SET rev = ?, head = ? WHERE gid = ?'),
+      links: db.prepare<[string, number, number], { rev: number; hash: string; body: string }>('SELECT rev, hash, body FROM group_changes WHERE gid = ? AND rev > ? ORDER BY rev LIMIT ?'),
+      deleteLinks: db.prepare<[string]>('DELETE FROM group_changes WHERE gid = ?'),
       members: db.prepare<[string], { device: string; joined: number }>('SELECT device, joined FROM group_members WHERE gid = ? ORDER BY pos'),
       groupsOf: db.prepare<[string], { gid: string }>('SELECT gid FROM group_members WHERE device = ?'),
       insertGroup: db.prepare<[string, string, string, number]>('INSERT INTO groups (gid, name, owner, created) VALUES (?, ?, ?, ?)'),
@@ -374,12 +384,20 @@ export class SqliteStore implements RelayStore {
     return { ...g, members: this.s.members.all(gid).map((m) => ({ id: m.device, joined: m.joined })) };
   }
 
-  createGroup(row: GroupRow): Promise<GroupRow> {
+  /** Appends `link` to the chain of `gid` (whose head is `g`), or throws GROUP_STALE. Inside a write. */
+  private appendLink(gid: string, g: { rev: number; head: string } | null, link: GroupLink): void {
+    if (!linkFollows(g, link, GROUP_CHAIN_START)) throw new PigeonError(ErrorCodes.GROUP_STALE, `change ${link.rev} does not follow revision ${g?.rev ?? 0} of group ${gid}`);
+    this.s.insertLink.run(gid, link.rev, link.hash, link.body);
+    this.s.setHead.run(link.rev, link.hash, gid);
+  }
+
+  createGroup(row: Omit<GroupRow, 'rev' | 'head'>, link: GroupLink): Promise<GroupRow> {
     return this.write(() => {
       const existing = this.readGroup(row.gid);
       if (existing) return existing;
       this.s.insertGroup.run(row.gid, row.name, row.owner, row.created);
       for (const m of row.members) this.s.insertMember.run({ gid: row.gid, device: m.id, joined: 0 });
+      this.appendLink(row.gid, null, link);
       return this.readGroup(row.gid)!;
     });
   }
@@ -392,29 +410,37 @@ export class SqliteStore implements RelayStore {
     return this.s.groupsOf.all(device).flatMap((r) => this.readGroup(r.gid) ?? []);
   }
 
-  addGroupMembers(gid: string, ids: readonly string[]): Promise<GroupRow | null> {
+  addGroupMembers(gid: string, ids: readonly string[], link: GroupLink): Promise<GroupRow | null> {
     return this.write(() => {
-      if (!this.s.group.get(gid)) return null;
+      const g = this.s.group.get(gid);
+      if (!g) return null;
+      this.appendLink(gid, g, link);
       const joined = this.s.lastSeq.get(groupMailbox(gid))?.last_seq ?? 0;
       for (const id of ids) this.s.insertMember.run({ gid, device: id, joined });
       return this.readGroup(gid);
     });
   }
 
-  removeGroupMember(gid: string, id: string): Promise<GroupRow | null> {
+  removeGroupMember(gid: string, id: string, link: GroupLink): Promise<GroupRow | null> {
     return this.write(() => {
       const g = this.readGroup(gid);
       if (!g) return null;
+      this.appendLink(gid, g, link);
       this.s.deleteMember.run(gid, id);
       const rest = g.members.filter((m) => m.id !== id);
       if (rest.length === 0) {
         this.s.deleteGroup.run(gid);
         this.s.deleteLog.run(groupMailbox(gid));
+        this.s.deleteLinks.run(gid);
         return null;
       }
       if (g.owner === id) this.s.setOwner.run(rest[0]!.id, gid);
       return this.readGroup(gid);
     });
+  }
+
+  async groupChanges(gid: string, after: number, limit: number): Promise<StoredLink[]> {
+    return this.s.links.all(gid, after, limit);
   }
 
   /** Commits what is queued, then closes; writes asked for afterwards are rejected. */

@@ -3,8 +3,14 @@
  * conversation or the history search, the transfers; dialogs for offers,
  * changed keys and settings. A container: data and actions come from
  * usePigeon, the pieces are props-only components.
+ *
+ * Three panes side by side from 1100 px; below, two (the transfers take the
+ * conversation's place when opened); below 700 px one at a time, contacts →
+ * conversation → transfers, with back buttons. Which pane a narrow window
+ * shows is `view`; styles.css does the rest with media queries.
  */
 import { useEffect, useMemo, useState } from 'react';
+import { isFinishedTransfer } from '../../shared/api/control-api.js';
 import type { MessageInfo, SettingsInfo, TransferEntryInfo } from '../../shared/api/control-api.js';
 import { ContactList } from '../components/contact-list.js';
 import { Conversation } from '../components/conversation.js';
@@ -18,6 +24,8 @@ import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
+import { PaneBar } from '../components/pane-bar.js';
+import { Splash } from '../components/splash.js';
 import { useT } from '../i18n/i18n.js';
 import { fold, groupContacts } from '../logic/contacts.js';
 import { groupIdOf } from '../logic/conversations.js';
@@ -26,6 +34,9 @@ import { usePigeon } from './use-pigeon.js';
 
 /** Pause after typing before the history is searched. */
 const SEARCH_DEBOUNCE_MS = 250;
+
+/** The pane a narrow window shows (wide windows show several at once). */
+export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
@@ -37,6 +48,7 @@ export function App({ host }: { host: Host }) {
   const [settings, setSettings] = useState<SettingsInfo | null>(null);
   const [creatingGroup, setCreatingGroup] = useState(false);
   const [, setNotificationAnswer] = useState(0);
+  const [view, setView] = useState<View>('contacts');
   const [offerEntries, setOfferEntries] = useState<{ id: string; entries: TransferEntryInfo[] } | null>(null);
 
   const peers = useMemo(() => Object.values(state.peers), [state.peers]);
@@ -49,6 +61,8 @@ export function App({ host }: { host: Host }) {
     [state.groups, query],
   );
   const transfers = useMemo(() => Object.values(state.transfers), [state.transfers]);
+  const activeTransfers = transfers.filter((tr) => !isFinishedTransfer(tr.state)).length;
+  const reachable = state.connection === 'open';
   const keyChange = state.keyChanges.find((k) => !blocked.has(k.peerId));
   const offerId = offerQueue.find((id) => state.transfers[id]?.state === 'offered');
 
@@ -64,6 +78,11 @@ export function App({ host }: { host: Host }) {
     };
   }, [offerId]);
 
+  // Opening a conversation (a click, a notification) shows it in narrow windows.
+  useEffect(() => {
+    if (activeId) setView('chat');
+  }, [activeId]);
+
   useEffect(() => {
     if (!searching || searchQuery.trim() === '') {
       setSearchResults(null);
@@ -74,18 +93,24 @@ export function App({ host }: { host: Host }) {
   }, [searching, searchQuery]);
 
   if (!state.self) {
-    return <div className="splash">{state.connection === 'lost' ? t('app.connectionLost') : t('app.connecting')}</div>;
+    return <Splash lost={state.connection === 'lost'} />;
   }
   const offer = offerId ? state.transfers[offerId] : undefined;
   const pendingKey = activePeer ? state.keyChanges.find((k) => k.peerId === activePeer.id) : undefined;
 
   return (
-    <div className="app">
+    <div className="app" data-view={view}>
       <nav className="sidebar">
         <SelfHeader
           self={state.self}
           onStatus={(s, away) => void actions.setStatus(s, away)}
-          onSearch={() => setSearching(true)}
+          onSearch={() => {
+            setSearching(true);
+            setView('chat');
+          }}
+          onTransfers={() => setView('transfers')}
+          activeTransfers={activeTransfers}
+          reachable={reachable}
           onSettings={() => void actions.settings().then(setSettings, actions.fail)}
         />
         <ContactList
@@ -94,10 +119,12 @@ export function App({ host }: { host: Host }) {
           query={query}
           activeId={activeId}
           unread={state.unread}
+          reachable={reachable}
           onQuery={setQuery}
           onSelect={(id) => {
             setSearching(false);
             actions.select(id);
+            setView('chat');
           }}
           onDropFiles={(id, drop) => void actions.dropFiles(id, drop)}
         >
@@ -108,13 +135,19 @@ export function App({ host }: { host: Host }) {
             onSelect={(key) => {
               setSearching(false);
               actions.select(key);
+              setView('chat');
             }}
             {...(peers.length > 0 ? { onCreate: () => setCreatingGroup(true) } : {})}
           />
         </ContactList>
       </nav>
       <main className="main">
-        {state.connection === 'lost' && <div className="notice warning-notice">{t('app.connectionLost')}</div>}
+        <PaneBar activeTransfers={activeTransfers} onBack={() => setView('contacts')} onTransfers={() => setView('transfers')} />
+        {state.connection === 'lost' && (
+          <div className="notice warning-notice" role="status">
+            {t('app.connectionLost')} {t('app.connectionHelp')}
+          </div>
+        )}
         <ErrorBanner messages={errors} onDismiss={actions.dismissErrors} />
         {pendingKey && blocked.has(pendingKey.peerId) && (
           <div className="notice warning-notice">
@@ -151,6 +184,7 @@ export function App({ host }: { host: Host }) {
             peer={activePeer}
             messages={state.conversations[activePeer.id] ?? []}
             now={now}
+            reachable={reachable}
             onSend={(text, at) => void actions.send(activePeer.id, text, at)}
             onDropFiles={(drop) => void actions.dropFiles(activePeer.id, drop)}
           />
@@ -164,6 +198,9 @@ export function App({ host }: { host: Host }) {
         transfers={transfers}
         staging={staging}
         peerName={peerName}
+        peerOnline={(id) => state.peers[id]?.online ?? true}
+        reachable={reachable}
+        onBack={() => setView(activeId || searching ? 'chat' : 'contacts')}
         onCancel={actions.cancel}
         onOpenOffer={actions.openOffer}
         {...(host.showInFolder ? { onShowInFolder: (id: string) => host.showInFolder?.(id) } : {})}

@@ -4,7 +4,7 @@ import { initialState, reducer, type UiState } from './state.js';
 
 const self: SelfInfo = { id: 'lztydqepdh5qted2udna6vjs6y', name: 'Alice', group: 'Sales', host: 'pc', port: 2426, fingerprint: 'ab', status: 'online', away: '' };
 const BOB = 'ko2vf2mmfcc47c45zfzzjkwi4u';
-const msg = (id: string, over: Partial<MessageInfo> = {}): MessageInfo => ({ id, peer: BOB, direction: 'in', text: id, state: 'received', ts: 1, due: null, seq: 1, ...over });
+const msg = (id: string, over: Partial<MessageInfo> = {}): MessageInfo => ({ id, peer: BOB, direction: 'in', text: id, state: 'received', ts: 1, received: 1, order: 1, due: null, seq: 1, ...over });
 const loaded: UiState = reducer(initialState, { type: 'loaded', self, peers: [], unread: [{ peer: BOB, count: 2 }], transfers: [], keyChanges: [], groups: [] });
 
 describe('UI state', () => {
@@ -14,11 +14,20 @@ describe('UI state', () => {
     expect(reducer(s, { type: 'read', peer: BOB }).unread[BOB]).toBeUndefined();
   });
 
-  it('updates a loaded conversation in place by id and keeps time order', () => {
-    let s = reducer(loaded, { type: 'history', peer: BOB, messages: [msg('a', { ts: 1 }), msg('b', { direction: 'out', state: 'sent', ts: 3 })] });
-    s = reducer(s, { type: 'event', event: { type: 'message-state', message: msg('b', { direction: 'out', state: 'delivered', ts: 3 }) } });
-    s = reducer(s, { type: 'event', event: { type: 'message', message: msg('c', { ts: 2 }) } });
+  it('updates a loaded conversation in place by id and keeps the conversation order', () => {
+    let s = reducer(loaded, { type: 'history', peer: BOB, messages: [msg('a', { ts: 1, order: 1 }), msg('b', { direction: 'out', state: 'sent', ts: 3, received: null, order: 3 })] });
+    s = reducer(s, { type: 'event', event: { type: 'message-state', message: msg('b', { direction: 'out', state: 'delivered', ts: 3, received: null, order: 3 }) } });
+    s = reducer(s, { type: 'event', event: { type: 'message', message: msg('c', { ts: 2, order: 2 }) } });
     expect(s.conversations[BOB]!.map((m) => `${m.id}:${m.state}`)).toEqual(['a:received', 'c:received', 'b:delivered']);
+  });
+
+  it('places a message that waited by its order (when it arrived), not by when it was written', () => {
+    let s = reducer(loaded, { type: 'history', peer: BOB, messages: [msg('mine', { direction: 'out', state: 'delivered', ts: 50, received: null, order: 50 })] });
+    // Written at 10 on the sender's clock, received at 90: it comes after mine, which was written before it arrived.
+    s = reducer(s, { type: 'event', event: { type: 'message', message: msg('late', { ts: 10, received: 90, order: 90, seq: 1 }) } });
+    // The same sender's seq decides between two messages with the same place (a late one clamped before the next).
+    s = reducer(s, { type: 'event', event: { type: 'message', message: msg('first', { ts: 5, received: 95, order: 90, seq: 0 }) } });
+    expect(s.conversations[BOB]!.map((m) => m.id)).toEqual(['mine', 'first', 'late']);
   });
 
   it('does not invent conversations that were not loaded', () => {

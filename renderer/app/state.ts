@@ -32,12 +32,17 @@ export type UiAction =
 
 export const initialState: UiState = { connection: 'connecting', self: null, peers: {}, conversations: {}, unread: {}, transfers: {}, keyChanges: [], groups: {} };
 
-/** Puts a message into its loaded conversation (replacing the same id), keeping time order. */
+/** The conversation order of the spec (§7.5), as history returns it: by place, mine before theirs, then the sender's seq. */
+function byOrder(a: MessageInfo, b: MessageInfo): number {
+  return a.order - b.order || (a.direction === b.direction ? 0 : a.direction === 'out' ? -1 : 1) || (a.seq ?? 0) - (b.seq ?? 0);
+}
+
+/** Puts a message into its loaded conversation (replacing the same id), keeping the conversation's order. */
 function upsertMessage(conversations: UiState['conversations'], m: MessageInfo): UiState['conversations'] {
   const list = conversations[m.peer];
   if (!list) return conversations;
   const i = list.findIndex((x) => x.id === m.id && x.direction === m.direction);
-  const next = i >= 0 ? list.map((x, j) => (j === i ? m : x)) : [...list, m].sort((a, b) => a.ts - b.ts);
+  const next = i >= 0 ? list.map((x, j) => (j === i ? m : x)) : [...list, m].sort(byOrder);
   return { ...conversations, [m.peer]: next };
 }
 

@@ -20,9 +20,9 @@ const bob: PeerInfo = {
   fingerprint: '',
 };
 const noop = (): void => {};
-const render = (peers: PeerInfo[], query: string, unread: Record<string, number> = {}): string =>
+const render = (peers: PeerInfo[], query: string, unread: Record<string, number> = {}, reachable = true): string =>
   renderToStaticMarkup(
-    <ContactList groups={groupContacts(peers, query)} anyone={peers.length > 0} query={query} activeId={null} unread={unread} onQuery={noop} onSelect={noop} onDropFiles={noop} />,
+    <ContactList groups={groupContacts(peers, query)} anyone={peers.length > 0} query={query} activeId={null} unread={unread} reachable={reachable} onQuery={noop} onSelect={noop} onDropFiles={noop} />,
   );
 
 describe('ContactList', () => {
@@ -52,5 +52,15 @@ describe('ContactList', () => {
     expect(html).toContain('IPMsg');
     expect(html).toContain('not encrypted');
     expect(render([bob], '')).not.toContain('not encrypted');
+  });
+
+  it('shows presence as unknown, not the last one seen, while Pigeon cannot be reached', () => {
+    const html = render([bob], '', {}, false);
+    console.log(`contacts while unreachable: ${html.match(/presence-\w+/g)?.join(', ')}, count ${html.match(/class="count">([^<]*)/)?.[1]}`);
+    expect(html).toContain('presence-unknown');
+    expect(html).not.toContain('presence-away');
+    expect(html).not.toContain('presence-online');
+    expect(html).not.toContain('at lunch');
+    expect(html).toContain('?/1');
   });
 });

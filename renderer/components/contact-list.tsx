@@ -12,6 +12,8 @@ export interface ContactListProps {
   query: string;
   activeId: string | null;
   unread: Readonly<Record<string, number>>;
+  /** False while the page cannot reach Pigeon (presence unknown). */
+  reachable: boolean;
   onQuery(query: string): void;
   onSelect(id: string): void;
   onDropFiles(id: string, drop: DropBundle): void;
@@ -19,7 +21,7 @@ export interface ContactListProps {
   children?: ReactNode;
 }
 
-export function ContactList({ groups, anyone, query, activeId, unread, onQuery, onSelect, onDropFiles, children }: ContactListProps) {
+export function ContactList({ groups, anyone, query, activeId, unread, reachable, onQuery, onSelect, onDropFiles, children }: ContactListProps) {
   const t = useT();
   return (
     <section className="contacts" aria-label={t('app.title')}>
@@ -30,11 +32,11 @@ export function ContactList({ groups, anyone, query, activeId, unread, onQuery, 
       {groups.map((g) => (
         <div className="contact-group" key={g.name}>
           <h3>
-            {g.name || t('contacts.noGroup')} <span className="count">{`${g.online}/${g.contacts.length}`}</span>
+            <span className="group-name">{g.name || t('contacts.noGroup')}</span> <span className="count">{`${reachable ? g.online : '?'}/${g.contacts.length}`}</span>
           </h3>
           <ul>
             {g.contacts.map((p) => (
-              <ContactRow key={p.id} peer={p} unread={unread[p.id] ?? 0} active={p.id === activeId} onSelect={onSelect} onDropFiles={onDropFiles} />
+              <ContactRow key={p.id} peer={p} unread={unread[p.id] ?? 0} active={p.id === activeId} reachable={reachable} onSelect={onSelect} onDropFiles={onDropFiles} />
             ))}
           </ul>
         </div>

@@ -9,20 +9,22 @@ export interface ContactRowProps {
   peer: PeerInfo;
   unread: number;
   active: boolean;
+  /** False while the page cannot reach Pigeon: presence is then unknown, not the last one seen. */
+  reachable: boolean;
   onSelect(id: string): void;
   onDropFiles(id: string, drop: DropBundle): void;
 }
 
-export function ContactRow({ peer, unread, active, onSelect, onDropFiles }: ContactRowProps) {
+export function ContactRow({ peer, unread, active, reachable, onSelect, onDropFiles }: ContactRowProps) {
   const t = useT();
   const { over, handlers } = useFileDrop((drop) => onDropFiles(peer.id, drop));
-  const presence = peer.online ? peer.status : 'offline';
-  const detail = peer.online && peer.away ? peer.away : peer.host;
+  const presence = !reachable ? 'unknown' : peer.online ? peer.status : 'offline';
+  const detail = reachable && peer.online && peer.away ? peer.away : peer.host;
   return (
     <li>
       <button
         type="button"
-        className={`contact${active ? ' active' : ''}${over ? ' drop-over' : ''}${peer.online ? '' : ' offline'}`}
+        className={`contact${active ? ' active' : ''}${over ? ' drop-over' : ''}${reachable && peer.online ? '' : ' offline'}`}
         onClick={() => onSelect(peer.id)}
         data-peer={peer.name}
         aria-current={active ? 'true' : undefined}

@@ -12,15 +12,17 @@ export interface ConversationProps {
   peer: PeerInfo;
   messages: readonly MessageInfo[];
   now: number;
+  /** False while the page cannot reach Pigeon (presence unknown). */
+  reachable: boolean;
   onSend(text: string, at?: number): void;
   onDropFiles(drop: DropBundle): void;
 }
 
-export function Conversation({ peer, messages, now, onSend, onDropFiles }: ConversationProps) {
+export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles }: ConversationProps) {
   const t = useT();
   const { over, handlers } = useFileDrop(onDropFiles);
   const picker = useRef<HTMLInputElement>(null);
-  const presence = peer.online ? peer.status : 'offline';
+  const presence = !reachable ? 'unknown' : peer.online ? peer.status : 'offline';
   return (
     <section className={`conversation${over ? ' drop-over' : ''}`} {...handlers} aria-label={peer.name}>
       <header className="conversation-header">
@@ -29,7 +31,7 @@ export function Conversation({ peer, messages, now, onSend, onDropFiles }: Conve
             <PresenceDot presence={presence} /> {peer.name}
           </h2>
           <p className="conversation-sub">
-            {[t(`status.${presence}`), peer.online && peer.away ? `“${peer.away}”` : '', peer.group, peer.host].filter(Boolean).join(' · ')}
+            {[t(`status.${presence}`), reachable && peer.online && peer.away ? `“${peer.away}”` : '', peer.group, peer.host].filter(Boolean).join(' · ')}
           </p>
         </div>
         {peer.capabilities?.encrypted !== false && (
@@ -40,7 +42,7 @@ export function Conversation({ peer, messages, now, onSend, onDropFiles }: Conve
         )}
       </header>
       {peer.capabilities?.encrypted === false && <p className="notice warning-notice">{t('chat.unencryptedNote', { name: peer.name })}</p>}
-      {!peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
+      {reachable && !peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
       <MessageList messages={messages} now={now} />
       {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}
       <input

@@ -14,7 +14,7 @@ const group: GroupInfo = {
   ],
   joined: true,
 };
-const msg: MessageInfo = { id: 'a', peer: 'group:0f3c9a1b2c3d4e5f', direction: 'in', text: 'pizza?', state: 'received', ts: 0, due: null, seq: 1, group: group.id, from: 'ko2vf2mmfcc47c45zfzzjkwi4u' };
+const msg: MessageInfo = { id: 'a', peer: 'group:0f3c9a1b2c3d4e5f', direction: 'in', text: 'pizza?', state: 'received', ts: 0, received: 0, order: 0, due: null, seq: 1, group: group.id, from: 'ko2vf2mmfcc47c45zfzzjkwi4u' };
 const noop = (): void => {};
 
 describe('group conversations', () => {

@@ -27,3 +27,16 @@ export const FolderIcon = () => (
     <path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" />
   </svg>
 );
+
+export const BackIcon = () => (
+  <svg {...common}>
+    <path d="m15 18-6-6 6-6" />
+  </svg>
+);
+
+/** Up and down arrows: the transfers. */
+export const TransfersIcon = () => (
+  <svg {...common}>
+    <path d="M7 17V4m0 0L3 8m4-4 4 4M17 7v13m0 0 4-4m-4 4-4-4" />
+  </svg>
+);

@@ -1,9 +1,21 @@
-/** The messages of a conversation, oldest first, with time and, for mine, the delivery state. */
+/**
+ * The messages of a conversation in their order, each with the time it was
+ * written (the received time too, on hover, when it came much later) and, for
+ * mine, the delivery state.
+ */
 import { useEffect, useRef } from 'react';
 import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
 import { useI18n } from '../i18n/i18n.js';
 import { formatMessageTime } from '../logic/format.js';
 import { ClockIcon } from './icons.js';
+import { LinkedText } from './linked-text.js';
+
+/**
+ * Received this much after it was written, a message shows both times (on
+ * hover): times are shown to the minute, so a smaller gap would show the same
+ * time twice.
+ */
+const LATE_MS = 60_000;
 
 /** The mark shown on my messages: a clock while waiting, one tick sent, two delivered, two blue read. */
 const MARKS: Record<MessageState, string> = { scheduled: '', queued: '', sent: '✓', relayed: '✓', delivered: '✓✓', read: '✓✓', received: '' };
@@ -25,13 +37,18 @@ export function MessageList({ messages, now, senderName }: MessageListProps) {
   return (
     <ol className="messages">
       {messages.map((m) => {
+        const late = m.received !== null && Math.abs(m.received - m.ts) >= LATE_MS;
         const stateText = m.state === 'scheduled' && m.due ? t('state.scheduled', { time: formatMessageTime(m.due, now, lang) }) : t(`state.${m.state}`);
         return (
           <li key={`${m.direction}-${m.id}`} className={`message ${m.direction}`} data-state={m.state}>
             {m.direction === 'in' && senderName?.(m) && <div className="sender">{senderName(m)}</div>}
-            <div className="bubble">{m.text}</div>
+            <div className="bubble">
+              <LinkedText text={m.text} />
+            </div>
             <div className="meta">
-              <time dateTime={new Date(m.ts).toISOString()}>{formatMessageTime(m.ts, now, lang)}</time>
+              <time dateTime={new Date(m.ts).toISOString()} {...(late ? { title: t('chat.writtenReceived', { written: formatMessageTime(m.ts, now, lang), received: formatMessageTime(m.received!, now, lang) }), className: 'late' } : {})}>
+                {formatMessageTime(m.ts, now, lang)}
+              </time>
               {m.direction === 'out' && (
                 <span className={`mark mark-${m.state}`} title={stateText}>
                   {m.state === 'scheduled' || m.state === 'queued' ? <ClockIcon /> : MARKS[m.state]} <span className="mark-text">{stateText}</span>

@@ -43,7 +43,8 @@ export function NewGroupDialog({ peers, onCreate, onCancel }: NewGroupDialogProp
           {[...peers].sort(compareContacts).map((p) => (
             <li key={p.id}>
               <label>
-                <input type="checkbox" checked={chosen.has(p.id)} onChange={() => toggle(p.id)} /> {p.name}
+                <input type="checkbox" checked={chosen.has(p.id)} onChange={() => toggle(p.id)} />
+                <span className="file-name">{p.name}</span>
                 <span className="muted size">{p.group}</span>
               </label>
             </li>

@@ -38,18 +38,19 @@ export function OfferDialog({ transfer, entries, peerName, onAccept, onDecline, 
         </>
       }
     >
-      <p>{t(transfer.fileCount === 1 ? 'offer.totalOne' : 'offer.total', { count: transfer.fileCount, size: formatBytes(transfer.totalBytes, t) })}</p>
+      <p>{t('offer.total', { count: transfer.fileCount, size: formatBytes(transfer.totalBytes) })}</p>
       <ul className="offer-files">
         {entries.map((e) =>
           e.kind === 'dir' ? (
             <li key={e.index} className="offer-dir">
-              <FolderIcon /> {e.path} <span className="muted">({t('offer.folder')})</span>
+              <FolderIcon /> <span className="file-name">{e.path}</span> <span className="muted">({t('offer.folder')})</span>
             </li>
           ) : (
             <li key={e.index}>
               <label>
-                <input type="checkbox" checked={chosen.has(e.index)} onChange={() => toggle(e.index)} /> {e.path}
-                <span className="muted size">{formatBytes(e.size, t)}</span>
+                <input type="checkbox" checked={chosen.has(e.index)} onChange={() => toggle(e.index)} />
+                <span className="file-name">{e.path}</span>
+                <span className="muted size">{formatBytes(e.size)}</span>
               </label>
             </li>
           ),

@@ -1,7 +1,7 @@
-/** The coloured dot of a presence: online, away, busy or offline (with a text for screen readers). */
+/** The coloured dot of a presence: online, away, busy, offline, or unknown while Pigeon cannot be reached (with a text for screen readers). */
 import { useT } from '../i18n/i18n.js';
 
-export type PresenceKind = 'online' | 'away' | 'busy' | 'offline';
+export type PresenceKind = 'online' | 'away' | 'busy' | 'offline' | 'unknown';
 
 export function PresenceDot({ presence }: { presence: PresenceKind }) {
   const t = useT();

@@ -1,9 +1,14 @@
-/** The top of the sidebar: who I am, my presence and away message, and the buttons for search, settings and language. */
+/**
+ * The top of the sidebar: who I am, my presence and away message, and the
+ * buttons for search, settings, language and (in windows too narrow for the
+ * transfers column) the transfers. Going back to Online clears the away text.
+ */
 import { useEffect, useState } from 'react';
 import type { SelfInfo } from '../../shared/api/control-api.js';
 import { useI18n, type Lang } from '../i18n/i18n.js';
-import { GearIcon, SearchIcon } from './icons.js';
+import { GearIcon, SearchIcon, TransfersIcon } from './icons.js';
 import { PresenceDot } from './presence-dot.js';
+import { presenceChange } from '../logic/presence.js';
 
 type Status = SelfInfo['status'];
 
@@ -14,9 +19,15 @@ export interface SelfHeaderProps {
   onStatus(status: Status, away: string): void;
   onSearch(): void;
   onSettings(): void;
+  /** Opens the transfers pane (shown in windows without the transfers column). */
+  onTransfers(): void;
+  /** Transfers not finished yet, shown on the transfers button. */
+  activeTransfers: number;
+  /** False while the page cannot reach Pigeon: my own presence is unknown too. */
+  reachable: boolean;
 }
 
-export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderProps) {
+export function SelfHeader({ self, onStatus, onSearch, onSettings, onTransfers, activeTransfers, reachable }: SelfHeaderProps) {
   const { t, lang, setLang } = useI18n();
   const [away, setAway] = useState(self.away);
   useEffect(() => {
@@ -27,7 +38,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
       <div className="self-line">
         <span className="avatar" aria-hidden="true">
           {Array.from(self.name)[0]?.toUpperCase() ?? '?'}
-          <PresenceDot presence={self.status} />
+          <PresenceDot presence={reachable ? self.status : 'unknown'} />
         </span>
         <div className="self-text">
           <strong className="self-name">{self.name}</strong>
@@ -36,6 +47,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         <button type="button" className="icon-button" onClick={onSearch} title={t('search.title')} aria-label={t('search.title')}>
           <SearchIcon />
         </button>
+        <TransfersButton count={activeTransfers} onClick={onTransfers} />
         <button type="button" className="lang-toggle" onClick={() => setLang(other(lang))} title={t('settings.language')} data-lang={lang}>
           {other(lang) === 'zh-CN' ? '中文' : 'EN'}
         </button>
@@ -44,7 +56,12 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         </button>
       </div>
       <div className="self-line">
-        <select aria-label={t('status.online')} value={self.status} onChange={(e) => onStatus(e.target.value as Status, away)}>
+        <select aria-label={t('status.online')} value={self.status} disabled={!reachable} onChange={(e) => {
+            const next = presenceChange(e.target.value as Status, away);
+            setAway(next.away);
+            onStatus(next.status, next.away);
+          }}
+        >
           {(['online', 'away', 'busy'] as const).map((s) => (
             <option key={s} value={s}>
               {t(`status.${s}`)}
@@ -53,6 +70,7 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         </select>
         <input
           className="away-input"
+          disabled={!reachable}
           value={away}
           maxLength={200}
           placeholder={t('status.awayMessage')}
@@ -63,5 +81,17 @@ export function SelfHeader({ self, onStatus, onSearch, onSettings }: SelfHeaderP
         />
       </div>
     </header>
+  );
+}
+
+/** The transfers button of narrow windows, with the number of unfinished transfers. */
+export function TransfersButton({ count, onClick }: { count: number; onClick(): void }) {
+  const { t } = useI18n();
+  const label = count > 0 ? `${t('transfers.title')} · ${t('transfers.active', { count })}` : t('transfers.title');
+  return (
+    <button type="button" className="icon-button transfers-toggle" onClick={onClick} title={label} aria-label={label}>
+      <TransfersIcon />
+      {count > 0 && <span className="badge small-badge">{count > 99 ? '99+' : count}</span>}
+    </button>
   );
 }

@@ -1,5 +1,6 @@
 /**
- * Settings: name and workgroup (saved at once in the profile), language, and
+ * Settings: name and workgroup (saved at once in the profile), language,
+ * appearance (light, dark or following the system), and
  * what is set when Pigeon starts (download folder, auto-accept, relay) shown
  * read-only, with my own key fingerprint to read to colleagues.
  */
@@ -7,6 +8,7 @@ import { useState } from 'react';
 import type { SelfInfo, SettingsInfo } from '../../shared/api/control-api.js';
 import { LANGS, useI18n, type Lang } from '../i18n/i18n.js';
 import { Dialog } from './dialog.js';
+import { loadTheme, saveTheme, THEME_CHOICES, type ThemeChoice } from '../app/theme.js';
 
 export interface SettingsDialogProps {
   self: SelfInfo;
@@ -25,6 +27,7 @@ export function SettingsDialog({ self, settings, onSave, onClose, notifications 
   /** What the profile holds now: the settings as opened, then what was saved. */
   const [stored, setStored] = useState({ name: settings.name, group: settings.group });
   const [saved, setSaved] = useState(false);
+  const [theme, setTheme] = useState<ThemeChoice>(loadTheme);
   const dirty = name !== stored.name || group !== stored.group;
   return (
     <Dialog
@@ -72,6 +75,23 @@ export function SettingsDialog({ self, settings, onSave, onClose, notifications 
             {LANGS.map((l) => (
               <option key={l} value={l}>
                 {t(`lang.${l}`)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t('settings.theme')}
+          <select
+            value={theme}
+            onChange={(e) => {
+              const next = e.target.value as ThemeChoice;
+              setTheme(next);
+              saveTheme(next);
+            }}
+          >
+            {THEME_CHOICES.map((c) => (
+              <option key={c} value={c}>
+                {t(`theme.${c}`)}
               </option>
             ))}
           </select>

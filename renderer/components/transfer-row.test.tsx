@@ -9,16 +9,16 @@ const base: TransferInfo = {
   direction: 'out',
   state: 'accepted',
   created: 0,
-  totalBytes: 100 * 1024 * 1024,
+  totalBytes: 100_000_000,
   fileCount: 3,
-  doneBytes: 25 * 1024 * 1024,
-  rate: 5 * 1024 * 1024,
+  doneBytes: 25_000_000,
+  rate: 5_000_000,
   names: ['Photos'],
   error: null,
 };
 const noop = (): void => {};
-const render = (tr: TransferInfo, showInFolder?: (id: string) => void): string =>
-  renderToStaticMarkup(<TransferRow transfer={tr} peerName="Bob" onCancel={noop} onOpenOffer={noop} {...(showInFolder ? { onShowInFolder: showInFolder } : {})} />);
+const render = (tr: TransferInfo, showInFolder?: (id: string) => void, more: { peerOnline?: boolean; stalled?: boolean; reachable?: boolean } = {}): string =>
+  renderToStaticMarkup(<TransferRow transfer={tr} peerName="Bob" onCancel={noop} onOpenOffer={noop} {...more} {...(showInFolder ? { onShowInFolder: showInFolder } : {})} />);
 
 describe('TransferRow', () => {
   it('shows progress, rate and time left of a running transfer, with cancel', () => {
@@ -53,5 +53,30 @@ describe('TransferRow', () => {
     expect(html).toContain('Failed');
     expect(html).toContain('the file changed while it was sent');
     expect(html).not.toContain('left');
+  });
+
+  it('says a running transfer waits for a peer who went offline, with the bytes kept and no frozen rate', () => {
+    const html = render(base, undefined, { peerOnline: false });
+    console.log(`transfer of a gone peer shows: ${html.match(/class="transfer-status">([^<]*)/)?.[1]}`);
+    expect(html).toContain('Waiting for Bob');
+    expect(html).toContain('25 MB of 100 MB sent so far');
+    expect(render({ ...base, direction: 'in' }, undefined, { peerOnline: false })).toContain('Waiting for Bob · 25 MB of 100 MB received and kept');
+    expect(html).not.toContain('MB/s');
+    expect(html).not.toContain('left');
+    expect(html).toContain('data-waiting="peer"');
+    expect(html).toContain('>Cancel<');
+  });
+
+  it('says the same when no bytes moved for a while, though the peer still looks online', () => {
+    const html = render(base, undefined, { stalled: true });
+    expect(html).toContain('Waiting for Bob');
+    expect(html).not.toContain('MB/s');
+  });
+
+  it('shows the state as unknown while Pigeon cannot be reached, without actions', () => {
+    const html = render(base, undefined, { reachable: false });
+    expect(html).toContain('Unknown');
+    expect(html).not.toContain('MB/s');
+    expect(html).not.toContain('Cancel');
   });
 });

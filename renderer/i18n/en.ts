@@ -1,17 +1,25 @@
 /**
  * English texts of the UI. The keys are the contract: zh-cn.ts must have the
  * same keys (its type says so), so a missing translation fails typecheck.
- * `{name}` marks a value filled in by t().
+ * `{name}` marks a value filled in by t(). A text that depends on a number is
+ * a Plural: one form per plural category of the language (Intl.PluralRules),
+ * chosen by the `count` value.
  */
+import type { Plural } from './plural.js';
+
 export const en = {
   'app.title': 'Pigeon',
   'app.connecting': 'Connecting to Pigeon…',
-  'app.connectionLost': 'The connection to Pigeon was lost. Reconnecting… (If Pigeon was restarted, open the new address it printed.)',
+  'app.connectionLost': 'No connection to Pigeon. Reconnecting… Until then, who is online and how transfers stand is unknown.',
+  'app.connectionHelp': 'Still no connection? Check that Pigeon runs; `pigeon ui` prints the address of this page.',
+  'app.back': 'Contacts',
+  'app.backTo': 'Back',
   'self.you': 'You',
   'status.online': 'Online',
   'status.away': 'Away',
   'status.busy': 'Busy',
   'status.offline': 'Offline',
+  'status.unknown': 'Unknown',
   'status.awayMessage': 'Away message',
   'contacts.search': 'Search name, group or host',
   'contacts.empty': 'No colleagues found yet: they appear here when they start Pigeon on this network.',
@@ -22,8 +30,8 @@ export const en = {
   'contacts.unencrypted': 'not encrypted',
   'contacts.unread': '{count} unread',
   'contacts.dropHint': 'Drop to send to {name}',
-  'groups.title': 'Group conversations',
-  'groups.members': '{count} members',
+  'groups.title': 'Groups',
+  'groups.members': { one: '{count} member', other: '{count} members' } satisfies Plural,
   'groups.new': 'New group',
   'groups.newTitle': 'New group conversation',
   'groups.name': 'Group name',
@@ -34,6 +42,7 @@ export const en = {
   'groups.left': 'You are no longer in this group; its history stays here.',
   'chat.pick': 'Choose a colleague on the left to start a conversation.',
   'chat.noMessages': 'No messages yet. Say hello!',
+  'chat.writtenReceived': 'Written {written}, received {received}',
   'chat.placeholder': 'Write a message. Enter sends, Shift+Enter starts a new line.',
   'chat.send': 'Send',
   'chat.sendLater': 'Send later',
@@ -57,16 +66,21 @@ export const en = {
   'search.none': 'No message contains “{query}”.',
   'search.close': 'Close search',
   'transfers.title': 'Transfers',
+  'transfers.active': { one: '{count} transfer running', other: '{count} transfers running' } satisfies Plural,
   'transfers.empty': 'No transfers. Drop files on a colleague to send them.',
   'transfers.to': 'To {name}',
   'transfers.from': 'From {name}',
   'transfers.andMore': '{first} and {count} more',
-  'transfers.files': '{count} files',
+  'transfers.files': { one: '{count} file', other: '{count} files' } satisfies Plural,
   'transfers.cancel': 'Cancel',
   'transfers.showFolder': 'Show in folder',
   'transfers.remaining': '{time} left',
   'transfers.clear': 'Clear finished',
   'transfer.queued': 'Waiting for {name}',
+  'transfer.waitingPeer': 'Waiting for {name}',
+  'transfer.keptOut': '{done} of {total} sent so far',
+  'transfer.keptIn': '{done} of {total} received and kept',
+  'transfer.unknown': 'Unknown: no connection to Pigeon',
   'transfer.offered': 'Waiting for an answer',
   'transfer.offeredIn': 'Waiting for your answer',
   'transfer.accepted': 'Transferring',
@@ -75,10 +89,9 @@ export const en = {
   'transfer.canceled': 'Canceled',
   'transfer.failed': 'Failed',
   'transfer.relayed': 'Left on the relay: delivered when they connect',
-  'transfer.uploading': 'Preparing {count} files…',
+  'transfer.uploading': { one: 'Preparing {count} file…', other: 'Preparing {count} files…' } satisfies Plural,
   'offer.title': '{name} wants to send you files',
-  'offer.total': '{count} files, {size} in all',
-  'offer.totalOne': 'One file, {size}',
+  'offer.total': { one: 'One file, {size}', other: '{count} files, {size} in all' } satisfies Plural,
   'offer.accept': 'Accept all',
   'offer.acceptSome': 'Accept selected',
   'offer.decline': 'Decline',
@@ -94,6 +107,10 @@ export const en = {
   'settings.relayNone': 'none (this network only)',
   'settings.relayFingerprint': 'Relay fingerprint',
   'settings.language': 'Language',
+  'settings.theme': 'Appearance',
+  'theme.system': 'Follow the system',
+  'theme.light': 'Light',
+  'theme.dark': 'Dark',
   'settings.notifications': 'Notifications',
   'settings.notificationsAllow': 'Show notifications for new messages and files',
   'settings.notificationsOn': 'On (when this tab is not in front)',
@@ -117,12 +134,10 @@ export const en = {
   'error.dismiss': 'Dismiss',
   'lang.en': 'English',
   'lang.zh-CN': '简体中文',
-  'unit.B': 'B',
-  'unit.KB': 'KB',
-  'unit.MB': 'MB',
-  'unit.GB': 'GB',
-  'unit.TB': 'TB',
   'unit.perSecond': '{size}/s',
 } as const;
 
 export type MessageKey = keyof typeof en;
+
+/** What a language gives for each key: a text, or its plural forms. */
+export type Dictionary = Record<MessageKey, string | Plural>;

@@ -4,7 +4,8 @@
  * localStorage. `useT()` gives the translate function to components.
  */
 import { createContext, useContext, useMemo, useState, type ReactNode } from 'react';
-import { en, type MessageKey } from './en.js';
+import { en, type Dictionary, type MessageKey } from './en.js';
+import { pickPlural } from './plural.js';
 import { zhCN } from './zh-cn.js';
 
 export type Lang = 'en' | 'zh-CN';
@@ -14,7 +15,7 @@ const STORAGE_KEY = 'pigeon.lang';
 
 export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
 
-const DICTS: Record<Lang, Record<MessageKey, string>> = { en, 'zh-CN': zhCN };
+const DICTS: Record<Lang, Dictionary> = { en, 'zh-CN': zhCN };
 
 /** The first system language we have, else English (zh-TW/zh-HK readers read Simplified better than English, mostly). */
 export function systemLang(languages: readonly string[]): Lang {
@@ -28,7 +29,8 @@ export function systemLang(languages: readonly string[]): Lang {
 export function translator(lang: Lang): Translate {
   const dict = DICTS[lang];
   return (key, vars) => {
-    let text = dict[key] ?? en[key];
+    const entry = dict[key] ?? en[key];
+    let text = typeof entry === 'string' ? entry : pickPlural(entry, Number(vars?.count ?? 0), lang);
     if (vars) for (const [k, v] of Object.entries(vars)) text = text.split(`{${k}}`).join(String(v));
     return text;
   };

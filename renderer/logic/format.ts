@@ -5,24 +5,15 @@
  */
 import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import type { Translate } from '../i18n/i18n.js';
+import { formatSize } from '../../shared/format/format-size.js';
 
-const UNITS = ['unit.B', 'unit.KB', 'unit.MB', 'unit.GB', 'unit.TB'] as const;
-
-/** 1536 -> "1.5 KB" (binary multiples, as file managers show them); three significant digits at most. */
-export function formatBytes(bytes: number, t: Translate): string {
-  let value = Math.max(0, bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  const text = value.toFixed(digits);
-  return `${digits > 0 ? text.replace(/\.?0+$/, '') : text} ${t(UNITS[unit]!)}`;
+/** 1500 -> "1.5 kB": the one formatter of the CLI and the UI (decimal units, see docs/decisions.md). */
+export function formatBytes(bytes: number): string {
+  return formatSize(bytes);
 }
 
 export function formatRate(bytesPerSecond: number, t: Translate): string {
-  return t('unit.perSecond', { size: formatBytes(bytesPerSecond, t) });
+  return t('unit.perSecond', { size: formatSize(bytesPerSecond) });
 }
 
 /** Seconds left at the current rate, or null when it cannot be told (idle, finished, unknown size). */

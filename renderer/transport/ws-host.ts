@@ -60,6 +60,8 @@ export function createWsHost(location: Location): Host {
         for (const done of pending.values()) done({ ok: false, error: LOST });
         pending.clear();
         if (wasOpen) for (const l of connectionListeners) l('lost');
+        // Refused rather than unreachable (the profile got a new token): reloading shows the server's page that says how to get the current link.
+        if (!wasOpen) void fetch(location.href, { method: 'HEAD' }).then((r) => r.status === 403 && location.reload(), () => {});
         const delay = RECONNECT_MS[Math.min(attempt++, RECONNECT_MS.length - 1)]!;
         setTimeout(() => {
           opened = connect();

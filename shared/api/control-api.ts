@@ -52,8 +52,20 @@ export interface MessageInfo {
   direction: 'out' | 'in';
   text: string;
   state: MessageState;
-  /** When the message entered the conversation (ms since epoch). */
+  /**
+   * When the message was written (ms since epoch): on the sender's clock, as
+   * the sender's msg frame said. For a scheduled message: when it is due, then
+   * when it went out.
+   */
   ts: number;
+  /** Incoming messages: when this device received and stored it (ms since epoch, its own clock). Null for outgoing ones. */
+  received: number | null;
+  /**
+   * The message's place in its conversation (ms on this device's clock; spec
+   * §7.5): sort by order, then outgoing before incoming, then seq. Keeps each
+   * sender's messages in the sender's seq order across restarts.
+   */
+  order: number;
   /** For scheduled messages: when it is due. */
   due: number | null;
   seq: number | null;
@@ -72,6 +84,8 @@ export interface GroupInfo {
   members: Array<{ id: string; name: string }>;
   /** False once this device left or was removed (the history stays). */
   joined: boolean;
+  /** Set when the relay's account of the members did not verify (§12.7.1): why; the members shown are the verified ones. */
+  tampered?: string;
 }
 
 export interface SelfInfo extends Presence {

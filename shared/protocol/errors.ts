@@ -23,6 +23,12 @@ export const ErrorCodes = {
   PROFILE_BUSY: 'PIGEON_ERR_PROFILE_BUSY',
   /** A file transfer could not go on (file changed, connection lost, integrity check failed). */
   TRANSFER_FAILED: 'PIGEON_ERR_TRANSFER_FAILED',
+  /**
+   * The sender sent more or fewer bytes than it declared for a file (its offer,
+   * or an IPMsg folder's announced size): nothing past the declared size is
+   * written, the file is discarded and the transfer fails for good.
+   */
+  SIZE_MISMATCH: 'PIGEON_ERR_SIZE_MISMATCH',
   /** No transfer with that id (or prefix). */
   TRANSFER_NOT_FOUND: 'PIGEON_ERR_TRANSFER_NOT_FOUND',
   /** The download folder's disk is full; partial data is kept for resuming. */
@@ -45,8 +51,14 @@ export const ErrorCodes = {
   GROUP_NOT_FOUND: 'PIGEON_ERR_GROUP_NOT_FOUND',
   /** The request is not allowed to this device (only a group's owner removes other members). */
   NOT_ALLOWED: 'PIGEON_ERR_NOT_ALLOWED',
+  /** A group change does not follow the group's current head (another change came first): fetch the chain and sign again. */
+  GROUP_STALE: 'PIGEON_ERR_GROUP_STALE',
+  /** The relay's account of a group does not verify against its signed chain (forged, forked or rolled back): refused, and the user is warned. */
+  GROUP_TAMPERED: 'PIGEON_ERR_GROUP_TAMPERED',
   /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
+  /** A remote party went over its budget (output queued for a peer that does not read); its session was closed. */
+  SESSION_BUDGET: 'PIGEON_ERR_SESSION_BUDGET',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

@@ -16,17 +16,18 @@ const SERVER: Record<string, unknown> = {"challenge": {"type": "challenge", "v":
 /** Groups (§12.7). */
 const GID = '3f2a9c01d4e5b6a7980c1d2e3f4a5b6c';
 const [ALICE, BOB] = ['zqryanpvfe3bhfoz4yq4lw7ct4', 'f73wd6oghcwe6a7mebww75utmu'];
+/** A create signed by a real device key (made with tests/support/relay-device.ts signedGroupChange). */
+const CREATE = {"gid": "3f2a9c01d4e5b6a7980c1d2e3f4a5b6c", "rev": 1, "prev": "0000000000000000000000000000000000000000000000000000000000000000", "by": "x25lfklzqf756nl4xcas3cwiia", "ts": 1764003600000, "op": "create", "name": "Sales", "members": ["x25lfklzqf756nl4xcas3cwiia", "dmpmwzlnyosb3oh3jydaxaelvy"], "sig": "Kgdn9lfYpoSDHLBucngRIf3PwFaoIdUVrt/VAbpJqBi4TTqPqRxRAQ2mOG/9Xt5YnBE1ogeUXUaXQxJnn22YQw=="};
 const GROUP_BODY = { kid: "1c2d3e4f5a6b7c8d", nonce: "lu9L1jOJw5/sFDX2", ct: "1A+bY6/sx2w2bXzFXevmd0gJDvvZQPO1jm9FDF9K2Y7NkBEB4Hp6Y40FYuSVy33YNGlepmuWaOR+uWhZYUNkMb4Vt0Lz", sig: "N7OFXGGyjFd4EVfExYL3bLs4erytmlTnLnU9xdDvEPT1XOT/9VTB4m1fkuQl8ehFciiRTd9/Dch26+TnPC4ihw==" };
 Object.assign(CLIENT, {
-  'group-create': { type: 'group-create', ref: 'g1', gid: GID, name: 'Sales', members: [BOB] },
-  'group-add': { type: 'group-add', ref: 'g2', gid: GID, members: [BOB] },
-  'group-remove': { type: 'group-remove', ref: 'g3', gid: GID, member: BOB },
-  'group-leave': { type: 'group-leave', ref: 'g4', gid: GID },
+  'group-change': { type: 'group-change', ref: 'g1', change: CREATE },
+  'group-chain': { type: 'group-chain', ref: 'g2', gid: GID, after: 0 },
   'group-put': { type: 'group-put', gid: GID, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', body: GROUP_BODY },
   'group-sync': { type: 'group-sync', gid: GID, after: 16, limit: 200 },
 });
 Object.assign(SERVER, {
-  group: { type: 'group', ref: 'g1', group: { gid: GID, name: 'Sales', owner: ALICE, members: [{ id: ALICE, joined: 0 }, { id: BOB, joined: 3 }], last: 17 } },
+  group: { type: 'group', ref: 'g1', group: { gid: GID, name: 'Sales', owner: ALICE, members: [{ id: ALICE, joined: 0 }, { id: BOB, joined: 3 }], last: 17, rev: 2 } },
+  'group-changes': { type: 'group-changes', ref: 'g2', gid: GID, changes: [CREATE], complete: true, rev: 1 },
   'group-left': { type: 'group-left', gid: GID, by: ALICE },
   'group-put-ack': { type: 'group-put-ack', gid: GID, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', seq: 17 },
   'group-deliver': { type: 'group-deliver', gid: GID, seq: 17, id: '9a1b2c3d4e5f60718293a4b5c6d7e8f9', from: ALICE, ts: 1764003600250, body: GROUP_BODY, page: true },
@@ -77,7 +78,10 @@ describe('sealed content', () => {
     expect(SealedContent.safeParse({ kind: 'msg', seq: 1, ts: 0, text: 'hi' }).success).toBe(true);
     expect(SealedContent.safeParse({ kind: 'delivered', ids: [] }).success).toBe(false);
     expect(SealedContent.safeParse({ kind: 'exec', cmd: 'rm -rf /' }).success).toBe(false);
-    expect(SealedContent.safeParse({ kind: 'group-key', gid: GID, kid: '1c2d3e4f5a6b7c8d', key: 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=' }).success).toBe(true);
-    expect(SealedContent.safeParse({ kind: 'group-key', gid: GID, kid: '1c2d3e4f5a6b7c8d', key: 'short' }).success).toBe(false);
+    const key = { kind: 'group-key', gid: GID, kid: '1c2d3e4f5a6b7c8d', key: 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=', rev: 1, head: 'ab'.repeat(32) };
+    expect(SealedContent.safeParse(key).success).toBe(true);
+    expect(SealedContent.safeParse({ ...key, key: 'short' }).success).toBe(false);
+    // A sender key always names the chain revision it was made for.
+    expect(SealedContent.safeParse({ ...key, rev: undefined, head: undefined }).success).toBe(false);
   });
 });

@@ -130,7 +130,12 @@ export const GroupEnvelope = z.object({
 });
 export type GroupEnvelope = z.infer<typeof GroupEnvelope>;
 
-/** A group as the relay tells its members: `joined` is the group seq after which a member may read. */
+/**
+ * A group as the relay tells its members: `joined` is the group seq after
+ * which a member may read; `rev` the revision of the group's chain the relay
+ * holds. Members believe none of it until the chain (GroupChange) verifies:
+ * it only tells them that there is something to fetch.
+ */
 export const GroupState = z.object({
   gid: GroupId,
   name: GroupName,
@@ -138,8 +143,73 @@ export const GroupState = z.object({
   members: z.array(z.object({ id: DeviceId, joined: Seq })).min(1).max(MAX_GROUP_MEMBERS),
   /** Highest seq in the group's log. */
   last: Seq,
+  /** Revision of the last membership change the relay holds (§12.7.1). */
+  rev: Seq,
 });
 export type GroupState = z.infer<typeof GroupState>;
+
+/** SHA-256 in lowercase hex: a chain link's hash. */
+const Hash = z.string().regex(/^[0-9a-f]{64}$/);
+/** The `prev` of a group's first change (rev 1): there is nothing before it. */
+export const GROUP_CHAIN_START = '0'.repeat(64);
+/**
+ * Most characters of changes in one group-changes page (256 KiB): half the
+ * relay message limit, room for several changes of the largest size (a create
+ * naming 1000 members is ~30 KB).
+ */
+export const MAX_GROUP_CHANGES_PAGE_CHARS = 256 * 1024;
+
+const ChangeFields = {
+  gid: GroupId,
+  /** 1 for the create, then one more per change. */
+  rev: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  /** Hash of the change before (groupChangeHash), GROUP_CHAIN_START for rev 1. */
+  prev: Hash,
+  /** The member that made and signed the change. */
+  by: DeviceId,
+  /** The signer's clock (ms since epoch): shown, never used for order. */
+  ts: z.number().int().nonnegative(),
+  /** ECDSA P-256/SHA-256 (P1363) of `by`'s device key over groupChangeMessage. */
+  sig: Signature,
+};
+
+/**
+ * One membership change (§12.7.1), signed by the member that makes it and
+ * chained to the one before by hash. Create names every first member, the
+ * creator first; add names members not yet in; remove (the owner only) one
+ * other member; leave the signer itself (an owner who leaves hands the group
+ * to the earliest remaining member).
+ */
+export const GroupChange = z.discriminatedUnion('op', [
+  z.object({ ...ChangeFields, op: z.literal('create'), name: GroupName, members: Members.min(1) }),
+  z.object({ ...ChangeFields, op: z.literal('add'), members: Members.min(1) }),
+  z.object({ ...ChangeFields, op: z.literal('remove'), member: DeviceId }),
+  z.object({ ...ChangeFields, op: z.literal('leave') }),
+]);
+export type GroupChange = z.infer<typeof GroupChange>;
+/** A change before it is signed. */
+export type UnsignedGroupChange = OmitSig<GroupChange>;
+type OmitSig<T> = T extends unknown ? Omit<T, 'sig'> : never;
+
+/** The bytes a member signs for a group change: every field but the signature, one per line. */
+export function groupChangeMessage(c: UnsignedGroupChange): string {
+  const head = `pigeon-group-change/1\n${c.gid}\n${c.rev}\n${c.prev}\n${c.by}\n${c.ts}\n${c.op}`;
+  switch (c.op) {
+    case 'create':
+      return `${head}\n${JSON.stringify(c.name)}\n${c.members.join(',')}`;
+    case 'add':
+      return `${head}\n${c.members.join(',')}`;
+    case 'remove':
+      return `${head}\n${c.member}`;
+    case 'leave':
+      return head;
+  }
+}
+
+/** What a change's hash (SHA-256, hex) is taken over: the signed bytes and the signature. */
+export function groupChangeHashInput(c: GroupChange): string {
+  return `${groupChangeMessage(c)}\n${c.sig}`;
+}
 
 // ---- client → relay ---------------------------------------------------------
 
@@ -167,13 +237,14 @@ export const SyncFrame = z.object({ type: z.literal('sync'), after: Seq, limit: 
 /** Join me to `to` through a pipe: the relay answers `pipe` to both sides, or an error with the same ref. */
 export const PipeOpenFrame = z.object({ type: z.literal('pipe-open'), to: DeviceId, ref: Ref });
 export const RelayPingFrame = z.object({ type: z.literal('ping'), n: z.number().int().nonnegative() });
-/** Create a group with me as its owner and these members (answered by `group`, or an error, with the same ref). */
-export const GroupCreateFrame = z.object({ type: z.literal('group-create'), ref: Ref, gid: GroupId, name: GroupName, members: Members });
-/** Add members (any member may). */
-export const GroupAddFrame = z.object({ type: z.literal('group-add'), ref: Ref, gid: GroupId, members: Members.min(1) });
-/** Remove a member (the owner only; a member removes itself with group-leave). */
-export const GroupRemoveFrame = z.object({ type: z.literal('group-remove'), ref: Ref, gid: GroupId, member: DeviceId });
-export const GroupLeaveFrame = z.object({ type: z.literal('group-leave'), ref: Ref, gid: GroupId });
+/**
+ * Apply a signed membership change (create, add, remove, leave; §12.7.1): it
+ * must follow the relay's head. Answered by `group` (or `group-left` for a
+ * leave), or an error, with the same ref.
+ */
+export const GroupChangeFrame = z.object({ type: z.literal('group-change'), ref: Ref, change: GroupChange });
+/** Send me the group's chain of changes after revision `after` (answered by group-changes with the same ref). */
+export const GroupChainFrame = z.object({ type: z.literal('group-chain'), ref: Ref, gid: GroupId, after: Seq });
 /** Append a message to the group's log, stored once; answered by group-put-ack once it is on disk. */
 export const GroupPutFrame = z.object({ type: z.literal('group-put'), gid: GroupId, id: MessageId, body: GroupEnvelope });
 /** Send me the group's log after seq (one page, then group-synced). */
@@ -187,10 +258,8 @@ export const RelayClientFrame = z.discriminatedUnion('type', [
   SyncFrame,
   PipeOpenFrame,
   RelayPingFrame,
-  GroupCreateFrame,
-  GroupAddFrame,
-  GroupRemoveFrame,
-  GroupLeaveFrame,
+  GroupChangeFrame,
+  GroupChainFrame,
   GroupPutFrame,
   GroupSyncFrame,
 ]);
@@ -243,6 +312,19 @@ export const RelayPongFrame = z.object({ type: z.literal('pong'), n: z.number().
 export const GroupFrame = z.object({ type: z.literal('group'), group: GroupState, ref: Ref.optional() });
 /** I am no longer a member (removed by `by`, or I left): forget its keys. */
 export const GroupLeftFrame = z.object({ type: z.literal('group-left'), gid: GroupId, by: DeviceId, ref: Ref.optional() });
+/**
+ * A page of a group's chain: consecutive changes from `after` + 1; `complete`
+ * when none is left after them; `rev` the relay's head when it answered (a
+ * member that verified more than that sees a rollback).
+ */
+export const GroupChangesFrame = z.object({
+  type: z.literal('group-changes'),
+  ref: Ref,
+  gid: GroupId,
+  changes: z.array(GroupChange).max(MAX_GROUP_MEMBERS),
+  complete: z.boolean(),
+  rev: Seq,
+});
 /** A group message is durable: `seq` is its place in the group's log (also for a duplicate id). */
 export const GroupPutAckFrame = z.object({ type: z.literal('group-put-ack'), gid: GroupId, id: MessageId, seq: Seq });
 /** A group log entry: live when it arrives, or as part of a group-sync page. */
@@ -274,6 +356,7 @@ export const RelayServerFrame = z.discriminatedUnion('type', [
   RelayPongFrame,
   GroupFrame,
   GroupLeftFrame,
+  GroupChangesFrame,
   GroupPutAckFrame,
   GroupDeliverFrame,
   GroupSyncedFrame,
@@ -353,8 +436,11 @@ export const SealedContent = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('msg'), seq: z.number().int().positive(), ts: z.number().int().nonnegative(), text: z.string().max(MAX_TEXT_CHARS) }),
   /** Receipts: these messages were stored (delivered) or read by the recipient. */
   z.object({ kind: z.enum(['delivered', 'read']), ids: z.array(MessageId).min(1).max(MAX_IDS_PER_FRAME) }),
-  /** The sender's key for its messages in a group (AES-256, 32 bytes base64), sealed to each member. */
-  z.object({ kind: z.literal('group-key'), gid: GroupId, kid: KeyId, key: Base64.length(44) }),
+  /**
+   * The sender's key for its messages in a group (AES-256, 32 bytes base64), sealed to each member,
+   * with the chain revision and hash of the membership it was made for (a member checks both first).
+   */
+  z.object({ kind: z.literal('group-key'), gid: GroupId, kid: KeyId, key: Base64.length(44), rev: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), head: Hash }),
   /** Files left on the relay for an offline recipient (§12.9): the manifest, the blobs and the transfer key. */
   RelayFileOffer,
   /** The recipient's answer to a file-offer (the sender's transfer ends in this state). */

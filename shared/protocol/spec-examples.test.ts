@@ -6,7 +6,7 @@
  * have examples, and every packet type, frame type, control method and event
  * type must appear at least once.
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -29,7 +29,8 @@ import {
 } from '../api/control-api.js';
 import { DataConnectionFrame } from './transfer-frames.js';
 import { BlobAnswer, BlobError, parseBlobPath } from './blob-http.js';
-import { parseRelayClientFrame, parseRelayServerFrame, RelayClientFrame, RelayServerFrame, SealedContent } from './relay-frames.js';
+import { applyGroupChange, type ChainState } from './group-chain-rules.js';
+import { GroupChange, groupChangeHashInput, groupChangeMessage, parseRelayClientFrame, parseRelayServerFrame, RelayClientFrame, RelayServerFrame, SealedContent } from './relay-frames.js';
 import { base32, groupHex } from '../util/base32.js';
 import * as Constants from './constants.js';
 import { DiscoveryPacket, decodeDiscoveryPacket, encodeDiscoveryPacket } from './discovery-packet.js';
@@ -66,6 +67,8 @@ const KINDS = {
   'relay-server-invalid': 'json',
   sealed: 'json',
   'sealed-invalid': 'json',
+  'group-chain': 'json',
+  'group-chain-invalid': 'json',
   'blob-request': 'http',
   'blob-answer': 'json',
   'blob-error': 'json',
@@ -208,6 +211,8 @@ const MessageInfoSchema = z.strictObject({
   text: z.string(),
   state: z.enum(['scheduled', 'queued', 'sent', 'relayed', 'delivered', 'read', 'received']),
   ts: Time,
+  received: Time.nullable(),
+  order: Time,
   due: Time.nullable(),
   seq: z.number().int().positive().nullable(),
   group: GroupIdSchema.optional(),
@@ -220,6 +225,7 @@ const GroupInfoSchema = z.strictObject({
   owner: DeviceId,
   members: z.array(z.strictObject({ id: DeviceId, name: Label })),
   joined: z.boolean(),
+  tampered: z.string().optional(),
 }) satisfies z.ZodType<GroupInfo>;
 
 const TransferInfoSchema = z.strictObject({
@@ -325,6 +331,38 @@ function checkIdentity(text: string): void {
   const digest = createHash('sha256').update(spki).digest();
   same(base32(digest.subarray(0, 16)), ex.id, 'device id');
   same(groupHex(digest.toString('hex')), ex.fingerprint, 'fingerprint');
+}
+
+const ChainExample = z.strictObject({ keys: z.record(DeviceId, z.string()), changes: z.array(GroupChange).min(1) });
+
+/**
+ * A group chain example (§12.7.1): every id derives from its key; each change
+ * is signed by its author and follows the state before it. Returns how many
+ * changes verified before the first that did not.
+ */
+function verifiedChanges(text: string): { verified: number; total: number } {
+  const ex = ChainExample.parse(JSON.parse(text));
+  for (const [id, spki] of Object.entries(ex.keys)) same(base32(createHash('sha256').update(Buffer.from(spki, 'base64')).digest().subarray(0, 16)), id, 'device id of a chain key');
+  let state: ChainState | null = null;
+  for (const [i, c] of ex.changes.entries()) {
+    same(GroupChange.parse(c), c, 'group change');
+    const spki = ex.keys[c.by];
+    const signed =
+      spki !== undefined &&
+      verify('sha256', Buffer.from(groupChangeMessage(c)), { key: createPublicKey({ key: Buffer.from(spki, 'base64'), format: 'der', type: 'spki' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(c.sig, 'base64'));
+    if (!signed) return { verified: i, total: ex.changes.length };
+    try {
+      state = applyGroupChange(state, c, createHash('sha256').update(groupChangeHashInput(c)).digest('hex'));
+    } catch {
+      return { verified: i, total: ex.changes.length };
+    }
+  }
+  return { verified: ex.changes.length, total: ex.changes.length };
+}
+
+function checkGroupChain(text: string): void {
+  const { verified, total } = verifiedChanges(text);
+  same(verified, total, 'changes that verify');
 }
 
 function checkDiscoveryJson(text: string): void {
@@ -472,6 +510,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['relay-client', (b) => same(parseRelayClientFrame(b.text), JSON.parse(b.text), 'relay client message')],
     ['relay-server', (b) => same(parseRelayServerFrame(b.text), JSON.parse(b.text), 'relay server message')],
     ['sealed', (b) => same(SealedContent.parse(JSON.parse(b.text)), JSON.parse(b.text), 'sealed content')],
+    ['group-chain', (b) => checkGroupChain(b.text)],
     ['blob-request', (b) => checkBlobRequest(b.text)],
     ['blob-answer', (b) => same(BlobAnswer.parse(JSON.parse(b.text)), JSON.parse(b.text), 'blob answer')],
     ['blob-error', (b) => checkBlobError(b.text)],
@@ -504,6 +543,8 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['relay-client-invalid', (b) => protocolError(() => parseRelayClientFrame(b.text))],
     ['relay-server-invalid', (b) => protocolError(() => parseRelayServerFrame(b.text))],
     ['sealed-invalid', (b) => expect(SealedContent.safeParse(JSON.parse(b.text)).success).toBe(false)],
+    // Schema-valid and good up to the last change, which is refused: the example shows one refusal, not a typo.
+    ['group-chain-invalid', (b) => expect(verifiedChanges(b.text)).toEqual({ verified: JSON.parse(b.text).changes.length - 1, total: JSON.parse(b.text).changes.length })],
     ['blob-error-invalid', (b) => expect(() => checkBlobError(b.text)).toThrow()],
   ];
   for (const [kind, check] of invalid) {

@@ -11,6 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { CpuMeter } from './proc-stats.js';
+import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
+import { signedGroupChange } from '../support/relay-device.js';
 import { makeDevice, type BenchClient } from './relay-client.js';
 import { percentile } from './relay-load.js';
 import { connectAll } from './relay-messages.js';
@@ -120,7 +122,9 @@ async function relayRun(url: string, relayPid: number, plan: FanoutPlan, log: (s
         if (type === 'error') reject(new Error(`group-create refused: ${data.toString()}`));
       };
     });
-    sender.send(JSON.stringify({ type: 'group-create', ref: 'bench', gid, name: 'Fan-out', members: others.map((c) => c.device.id) }));
+    const members = [sender.device.id, ...others.map((c) => c.device.id)];
+    const { change } = signedGroupChange(sender.device, { gid, rev: 1, prev: GROUP_CHAIN_START, by: sender.device.id, ts: Date.now(), op: 'create', name: 'Fan-out', members });
+    sender.send(JSON.stringify({ type: 'group-change', ref: 'bench', change }));
     await joined;
     log(`fan-out: group of ${plan.members} made; ${plan.messages} messages at ${plan.rate}/s…`);
 

@@ -91,7 +91,7 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     expect((await pigeon(['status', '--home', hc, 'away', 'in a meeting until 3'])).code).toBe(0);
     await pageA.locator('button[data-peer="Carol"]', { hasText: 'in a meeting until 3' }).locator('.presence-away').waitFor({ timeout: UI_TIMEOUT });
     const groups = await pageA.locator('.contact-group:not(.groups) h3').allInnerTexts();
-    expect(groups.map((g) => g.split(' ')[0])).toEqual(['SALES', 'SUPPORT']);
+    expect(groups.map((g) => g.split(/\s/)[0])).toEqual(['SALES', 'SUPPORT']);
     // Search by workgroup finds Carol only.
     await pageA.fill('input.search', 'supp');
     expect(await pageA.locator('button.contact').count()).toBe(1);
@@ -151,7 +151,8 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     const offer = pageB.locator('.dialog.offer');
     await offer.waitFor({ timeout: UI_TIMEOUT });
     expect(await offer.innerText()).toContain('quarterly report.bin');
-    expect(await offer.innerText()).toContain('3 MB');
+    // 3 MiB in the decimal units of the CLI and the UI (shared/format/format-size.ts).
+    expect(await offer.innerText()).toContain('3.15 MB');
     await screenshot(pageB, '04-offer');
     await offer.locator('button.primary').click();
 
@@ -256,9 +257,29 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     expect(history.map((m) => m.text).sort()).toEqual(['first', 'it is me, new laptop', 'welcome back']);
     expect(history.find((m) => m.text === 'it is me, new laptop')!.state).toMatch(/^(delivered|read)$/);
     await screenshot(pageA, '10-after-trust');
-    // A narrow window keeps the transfers, under the conversation.
+    // A narrower window shows two panes: the transfers take the conversation's place when asked for.
     await pageA.setViewportSize({ width: 900, height: 700 });
+    expect(await pageA.locator('.transfers').isVisible()).toBe(false);
+    await pageA.locator('.self .transfers-toggle').click();
     expect(await pageA.locator('.transfers').isVisible()).toBe(true);
+    expect(await pageA.locator('.main').isVisible()).toBe(false);
     await screenshot(pageA, '11-narrow');
+    await pageA.locator('.transfers .back-button').click();
+    await pageA.locator('.conversation').waitFor();
+  });
+
+  it('clears the away text when I go back to Online', async () => {
+    const status = pageA.locator('.self select');
+    const awayText = pageA.locator('.self .away-input');
+    await status.selectOption('away');
+    await awayText.fill('at lunch until 1');
+    await awayText.press('Enter');
+    const whoami = async (): Promise<{ status: string; away: string }> => JSON.parse((await pigeon(['whoami', '--home', ha, '--json'])).stdout) as { status: string; away: string };
+    await expect.poll(whoami, { timeout: UI_TIMEOUT }).toMatchObject({ status: 'away', away: 'at lunch until 1' });
+    await status.selectOption('online');
+    await expect.poll(whoami, { timeout: UI_TIMEOUT }).toMatchObject({ status: 'online', away: '' });
+    expect(await awayText.inputValue()).toBe('');
+    await pageB.locator('button[data-peer="Alice"]', { hasNotText: 'at lunch' }).locator('.presence-online').waitFor({ timeout: UI_TIMEOUT });
+    console.log(`after Away → Online: ${JSON.stringify(await whoami().then((w) => ({ status: w.status, away: w.away })))}`);
   });
 });

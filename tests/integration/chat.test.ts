@@ -118,6 +118,8 @@ describe('two peers on loopback', () => {
     const queued = await json<MessageInfo[]>(['history', '--home', ha, 'Bob']);
     expect(queued.map((m) => m.state)).toEqual(texts.map(() => 'queued'));
 
+    // The messages wait at least 1.5 s, so the history line must name when they came (it does from 1 s late).
+    await new Promise((r) => setTimeout(r, 1500));
     // Alice restarts too: the outbox is on disk.
     await alice.stop();
     alice = start('Alice', ha);
@@ -128,6 +130,13 @@ describe('two peers on loopback', () => {
 
     const got = await json<MessageInfo[]>(['history', '--home', hb, 'Alice']);
     expect(got.map((m) => m.text)).toEqual(texts);
+    expect(got.map((m) => m.seq)).toEqual(texts.map((_, i) => i + 1));
+    // Each shows when Alice wrote it (not when it came), and keeps when it came.
+    expect(got.map((m) => m.ts)).toEqual(queued.map((m) => m.ts));
+    expect(got.every((m) => m.received !== null && m.received > m.ts)).toBe(true);
+    const line = (await pigeon(['history', '--home', hb, 'Alice', '--limit', '1'])).stdout.trim();
+    expect(line).toMatch(/^\[[-\d]+ [:\d]+\] Alice: queued 19 {2}\(unread, received \d\d:\d\d:\d\d\)$/);
+    console.log(`a queued message in Bob's history: ${line}`);
     const sent = await json<MessageInfo[]>(['history', '--home', ha, 'Bob']);
     expect(sent.every((m) => m.state === 'delivered')).toBe(true);
   });

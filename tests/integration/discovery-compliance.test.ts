@@ -1,5 +1,5 @@
 /**
- * The compliance suite every discovery source passes (ARCHITECTURE.md: small
+ * The compliance suite every discovery source passes (docs/architecture.md: small
  * implementations behind narrow interfaces, one shared suite). Each source
  * runs in its own process through tests/support/source-driver.ts: UDP presence
  * on loopback, mDNS between two network namespaces (multicast does not run on

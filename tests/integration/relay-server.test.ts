@@ -13,11 +13,12 @@ import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
-import { CLIENT_MESSAGE_BURST, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_BURST, GROUP_CHAIN_START, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
 import { PRESENCE_BATCH_MS } from '../../relay/presence-batcher.js';
 import { BIN } from '../support/cli-peer.js';
 import { Client, clients, envelope, makeDevice, pipeBothWays, msgId, profile, WAIT_MS, type Device, type Frame } from '../support/relay-ws-client.js';
+import { signedGroupChange } from '../support/relay-device.js';
 
 interface Running {
   relay: Relay;
@@ -460,12 +461,19 @@ describe('relay server', () => {
     const carol = (await r.connect(c, { name: 'Carol' })).c;
     const gid = randomBytes(16).toString('hex');
     const body = { kid: '1c2d3e4f5a6b7c8d', nonce: randomBytes(12).toString('base64'), ct: randomBytes(40).toString('base64'), sig: randomBytes(64).toString('base64') };
+    const ts = Date.now();
 
-    alice.send({ type: 'group-create', ref: 'g0', gid, name: 'Sales', members: [b.id, x.id] });
+    const unregistered = signedGroupChange(a, { gid, rev: 1, prev: GROUP_CHAIN_START, by: a.id, ts, op: 'create', name: 'Sales', members: [a.id, b.id, x.id] });
+    alice.send({ type: 'group-change', ref: 'g0', change: unregistered.change });
     expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.PEER_NOT_FOUND, ref: 'g0' });
-    alice.send({ type: 'group-create', ref: 'g1', gid, name: 'Sales', members: [b.id] });
-    expect((await alice.take('group')).group).toMatchObject({ gid, owner: a.id, members: [{ id: a.id, joined: 0 }, { id: b.id, joined: 0 }], last: 0 });
+    const created = signedGroupChange(a, { gid, rev: 1, prev: GROUP_CHAIN_START, by: a.id, ts, op: 'create', name: 'Sales', members: [a.id, b.id] });
+    alice.send({ type: 'group-change', ref: 'g1', change: created.change });
+    expect((await alice.take('group')).group).toMatchObject({ gid, owner: a.id, members: [{ id: a.id, joined: 0 }, { id: b.id, joined: 0 }], last: 0, rev: 1 });
     expect((await bob.take('group')).group.gid).toBe(gid);
+    // A retried create (its answer lost) is answered again, not refused.
+    alice.send({ type: 'group-change', ref: 'g1b', change: created.change });
+    expect(await alice.take('group')).toMatchObject({ ref: 'g1b' });
+    await bob.take('group');
 
     const ids = [msgId(), msgId()];
     for (const id of ids) alice.send({ type: 'group-put', gid, id, body });
@@ -481,14 +489,30 @@ describe('relay server', () => {
     expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
     carol.send({ type: 'group-put', gid, id: msgId(), body });
     expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });
-    bob.send({ type: 'group-remove', ref: 'r', gid, member: a.id });
+    carol.send({ type: 'group-change', ref: 'c1', change: signedGroupChange(c, { gid, rev: 2, prev: created.hash, by: c.id, ts, op: 'add', members: [c.id] }).change });
+    expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND, ref: 'c1' });
+    carol.send({ type: 'group-chain', ref: 'c2', gid, after: 0 });
+    expect(await carol.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND, ref: 'c2' });
+    bob.send({ type: 'group-change', ref: 'r', change: signedGroupChange(b, { gid, rev: 2, prev: created.hash, by: b.id, ts, op: 'remove', member: a.id }).change });
     expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.NOT_ALLOWED, ref: 'r' });
+    // A change in another member's name, and one with a signature that does not match, are refused.
+    bob.send({ type: 'group-change', ref: 'f1', change: signedGroupChange(b, { gid, rev: 2, prev: created.hash, by: a.id, ts, op: 'add', members: [c.id] }).change });
+    expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.NOT_ALLOWED, ref: 'f1' });
+    bob.send({ type: 'group-change', ref: 'f2', change: { ...signedGroupChange(b, { gid, rev: 2, prev: created.hash, by: b.id, ts, op: 'add', members: [x.id] }).change, members: [c.id] } });
+    expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.BAD_REQUEST, ref: 'f2' });
     await carol.roundTrip();
 
     // Added now, Carol reads only what comes after.
-    bob.send({ type: 'group-add', ref: 'g2', gid, members: [c.id] });
+    const added = signedGroupChange(b, { gid, rev: 2, prev: created.hash, by: b.id, ts, op: 'add', members: [c.id] });
+    bob.send({ type: 'group-change', ref: 'g2', change: added.change });
     expect((await bob.take('group')).group.members).toContainEqual({ id: c.id, joined: 2 });
     await carol.take('group');
+    expect((await alice.take('group')).group.rev).toBe(2);
+    // A change signed on top of revision 1 lost the race: stale, fetch the chain and sign again.
+    alice.send({ type: 'group-change', ref: 's', change: signedGroupChange(a, { gid, rev: 2, prev: created.hash, by: a.id, ts, op: 'remove', member: b.id }).change });
+    expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.GROUP_STALE, ref: 's' });
+    carol.send({ type: 'group-chain', ref: 'ch', gid, after: 0 });
+    expect(await carol.take('group-changes')).toMatchObject({ ref: 'ch', gid, changes: [created.change, added.change], complete: true, rev: 2 });
     alice.send({ type: 'group-put', gid, id: msgId(), body });
     await alice.take('group-put-ack');
     expect(await carol.take('group-deliver')).not.toHaveProperty('page'); // pushed live
@@ -504,8 +528,8 @@ describe('relay server', () => {
     expect(await alice.take('error')).toMatchObject({ code: ErrorCodes.RELAY_QUOTA });
 
     // Removed, Bob gets group-left and no more of the log.
-    alice.send({ type: 'group-remove', ref: 'g3', gid, member: b.id });
-    await alice.take('group');
+    alice.send({ type: 'group-change', ref: 'g3', change: signedGroupChange(a, { gid, rev: 3, prev: added.hash, by: a.id, ts, op: 'remove', member: b.id }).change });
+    expect((await alice.take('group')).group.rev).toBe(3);
     expect(await bob.take('group-left')).toMatchObject({ gid, by: a.id });
     bob.send({ type: 'group-sync', gid, after: 0 });
     expect(await bob.take('error')).toMatchObject({ code: ErrorCodes.GROUP_NOT_FOUND });

@@ -64,6 +64,8 @@ export interface PeerProcessOptions {
   prefix?: string[];
   /** Do not read the event stream (benchmarks: parsing it would load the measuring process). */
   ignoreOutput?: boolean;
+  /** Environment variables added to this process's own. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A running `pigeon peer --json` process and the events it printed. */
@@ -78,7 +80,7 @@ export class PeerProcess {
   constructor(readonly opts: PeerProcessOptions) {
     const args = ['peer', '--home', opts.home, '--name', opts.name, '--json', '--port', '0', ...(opts.group ? ['--group', opts.group] : []), ...opts.args];
     const [cmd, ...rest] = [...(opts.prefix ?? []), process.execPath, BIN, ...args];
-    this.child = spawn(cmd!, rest, { stdio: ['ignore', opts.ignoreOutput ? 'ignore' : 'pipe', 'pipe'] });
+    this.child = spawn(cmd!, rest, { stdio: ['ignore', opts.ignoreOutput ? 'ignore' : 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     if (this.child.stdout) createInterface({ input: this.child.stdout }).on('line', (line) => {
       try {
         const e = JSON.parse(line) as PeerEvent;

@@ -4,7 +4,7 @@
  * the relay tests and benchmarks; no vitest here, so benchmarks can load it.
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { encKeyMessage } from '../../shared/protocol/relay-frames.js';
+import { encKeyMessage, groupChangeHashInput, groupChangeMessage, type GroupChange, type UnsignedGroupChange } from '../../shared/protocol/relay-frames.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 
 export interface Device {
@@ -25,4 +25,10 @@ export function makeDevice(): Device {
   const x = generateKeyPairSync('x25519');
   const encKey = x.publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64');
   return { id, spki: spki.toString('base64'), key: privateKey, enc: { key: encKey, sig: signText(privateKey, encKeyMessage(id, encKey)) } };
+}
+
+/** A group membership change signed with `device`'s key, and its hash (what the next change names as prev). */
+export function signedGroupChange(device: Device, c: UnsignedGroupChange): { change: GroupChange; hash: string } {
+  const change = { ...c, sig: signText(device.key, groupChangeMessage(c)) } as GroupChange;
+  return { change, hash: createHash('sha256').update(groupChangeHashInput(change)).digest('hex') };
 }
