@@ -10,6 +10,7 @@
  */
 import { createHash, createPublicKey } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BLOB_AUTH_WINDOW_MS, BLOB_PATH, BlobHeaders, blobRequestMessage, parseBlobPath, type BlobAnswer, type BlobError } from '../shared/protocol/blob-http.js';
@@ -35,6 +36,8 @@ export interface BlobHttpContext {
   /** Device ids allowed in, if the relay has an allowlist. */
   allow?: ReadonlySet<string>;
   now(): number;
+  /** A request on this socket proved a device key (the socket leaves its address's unauthenticated budget). */
+  authenticated?(socket: Socket): void;
 }
 
 class Refusal extends Error {
@@ -89,9 +92,6 @@ async function authenticate(ctx: BlobHttpContext, req: IncomingMessage, method: 
   return device;
 }
 
-/** Writes, locks: one upload per blob at a time on this instance. */
-const uploading = new Set<string>();
-
 /** Handles one blob request; `pathname` already starts with BLOB_PATH. */
 export async function handleBlobRequest(ctx: BlobHttpContext, req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
   const remote = req.socket.remoteAddress;
@@ -106,6 +106,7 @@ export async function handleBlobRequest(ctx: BlobHttpContext, req: IncomingMessa
     if (!where) throw new Refusal(404, ErrorCodes.BAD_REQUEST, `not a blob path: ${BLOB_PATH}/<recipient id>/<blob id>`);
     if (!['PUT', 'HEAD', 'GET', 'DELETE'].includes(method)) throw new Refusal(405, ErrorCodes.BAD_REQUEST, `method ${method} is not used on blobs`);
     device = await authenticate(ctx, req, method, pathname);
+    ctx.authenticated?.(req.socket);
     const entry = await ctx.blobs.find(where.to, where.blob);
     const mayRead = entry !== null && (device === entry.to || device === entry.sender);
     switch (method) {
@@ -153,17 +154,14 @@ async function put(ctx: BlobHttpContext, req: IncomingMessage, res: ServerRespon
   const have = entry?.received ?? 0;
   if (offset !== have) throw new Refusal(409, ErrorCodes.BAD_REQUEST, `the relay holds ${have} bytes of this blob; resume from there`);
   if (offset + length !== size) throw new Refusal(400, ErrorCodes.BAD_REQUEST, `Content-Length must be the rest of the blob (${size - offset} bytes)`);
-  if (!entry) {
-    if (!(await ctx.store.device(where.to))) throw new Refusal(404, ErrorCodes.PEER_NOT_FOUND, `no device ${where.to} is registered at this relay`);
-    const used = await ctx.blobs.used(where.to);
+  if (!entry && !(await ctx.store.device(where.to))) throw new Refusal(404, ErrorCodes.PEER_NOT_FOUND, `no device ${where.to} is registered at this relay`);
+  // Reserved first, then checked: two uploads for one recipient at once each count the other's whole size.
+  if (!ctx.blobs.begin(where.to, where.blob)) throw new Refusal(409, ErrorCodes.BAD_REQUEST, 'this blob is being uploaded on another connection');
+  try {
+    const used = await ctx.blobs.used(where.to, where.blob);
     if (used + size > ctx.quota) {
       throw new Refusal(413, ErrorCodes.RELAY_QUOTA, `the recipient's file space on the relay is full: ${used} of ${ctx.quota} bytes used, ${size} more asked`);
     }
-  }
-  const key = `${where.to}/${where.blob}`;
-  if (uploading.has(key)) throw new Refusal(409, ErrorCodes.BAD_REQUEST, 'this blob is being uploaded on another connection');
-  uploading.add(key);
-  try {
     const path = entry?.path ?? ctx.blobs.partPath(where.to, where.blob, sender, size);
     const out = await ctx.blobs.appender(path);
     if (/100-continue/i.test(header(req, 'expect'))) res.writeContinue();
@@ -190,7 +188,7 @@ async function put(ctx: BlobHttpContext, req: IncomingMessage, res: ServerRespon
     if (complete) ctx.logger.log('info', 'blob stored', { from: sender, to: where.to, blob: where.blob, size });
     sendJson(res, complete ? 201 : 200, answer({ blob: where.blob, to: where.to, size }, complete ? size : have + got));
   } finally {
-    uploading.delete(key);
+    ctx.blobs.end(where.to, where.blob);
   }
 }
 

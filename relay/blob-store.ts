@@ -11,6 +11,16 @@
  * before the upload is acknowledged; a partial one is fsynced at the end of
  * each request, so the offset HEAD reports survives a crash.
  *
+ * Quota: what a recipient's files use is what is really there: a complete
+ * blob its size, a partial one the bytes written so far, and an upload in
+ * progress on this instance its whole declared size (a reservation, held
+ * only while the request lasts). A partial blob nobody writes to for the
+ * partial TTL (minutes) is deleted, so an abandoned upload frees its space
+ * soon and never blocks other files for days.
+ *
+ * Modes: the folder and everything in it are the relay's alone (0700
+ * folders, 0600 files); other local users cannot read even the ciphertext.
+ *
  * Scale-out: every instance must see the same folder (`--blob-dir` on a
  * shared file system); nothing else is shared. Two instances checking one
  * recipient's quota at the same moment may both admit an upload (the quota
@@ -47,11 +57,30 @@ async function fsyncPath(path: string, flags: string): Promise<void> {
   }
 }
 
+/** Modes of the blob folders and files: the relay's user only. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
 export class BlobStore {
+  /** Uploads in progress on this instance, `<to>/<blob>`: their whole declared size is reserved. */
+  private readonly active = new Set<string>();
+
   constructor(readonly dir: string) {}
 
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
+  }
+
+  /** Starts an upload of `to`'s `blob` on this instance; false if one is in progress already. End it with end(). */
+  begin(to: string, blob: string): boolean {
+    const key = `${to}/${blob}`;
+    if (this.active.has(key)) return false;
+    this.active.add(key);
+    return true;
+  }
+
+  end(to: string, blob: string): void {
+    this.active.delete(`${to}/${blob}`);
   }
 
   private folder(to: string): string {
@@ -92,9 +121,18 @@ export class BlobStore {
     return null;
   }
 
-  /** Bytes reserved for `to`: the declared size of every blob, partial ones included. */
-  async used(to: string): Promise<number> {
-    return (await this.list(to)).reduce((n, e) => n + e.size, 0);
+  /**
+   * Bytes `to`'s files use, `except` one blob: complete blobs their size,
+   * uploads in progress here their declared size, partial ones what was
+   * written.
+   */
+  async used(to: string, except?: string): Promise<number> {
+    let n = 0;
+    for (const e of await this.list(to)) {
+      if (e.blob === except) continue;
+      n += e.complete || this.active.has(`${to}/${e.blob}`) ? e.size : e.received;
+    }
+    return n;
   }
 
   /** Where a new upload goes (the caller has checked there is none). */
@@ -104,8 +142,8 @@ export class BlobStore {
 
   /** A stream appending to a partial blob (created if new). */
   async appender(path: string): Promise<WriteStream> {
-    await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-    return createWriteStream(path, { flags: 'a' });
+    await mkdir(join(path, '..'), { recursive: true, mode: DIR_MODE });
+    return createWriteStream(path, { flags: 'a', mode: FILE_MODE });
   }
 
   /** Makes what was appended durable; a complete blob is renamed to its final name. Returns true when complete. */
@@ -130,6 +168,15 @@ export class BlobStore {
 
   /** Deletes every blob last written before `before`; returns how many. */
   async expire(before: number): Promise<number> {
+    return this.sweep((e) => e.mtimeMs < before);
+  }
+
+  /** Deletes every partial blob last written before `before` that no upload here is writing to; returns how many. */
+  async expirePartials(before: number): Promise<number> {
+    return this.sweep((e) => !e.complete && e.mtimeMs < before);
+  }
+
+  private async sweep(old: (e: BlobEntry) => boolean): Promise<number> {
     let recipients: string[];
     try {
       recipients = await readdir(this.dir);
@@ -140,7 +187,7 @@ export class BlobStore {
     for (const to of recipients) {
       if (!DeviceId.safeParse(to).success) continue;
       for (const e of await this.list(to)) {
-        if (e.mtimeMs >= before) continue;
+        if (!old(e) || this.active.has(`${to}/${e.blob}`)) continue;
         await this.remove(e);
         n++;
       }

@@ -11,11 +11,11 @@
  * read are held and sent after `synced` (those the page already had are
  * dropped), so no entry falls between the page and the live stream.
  */
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
-import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
-import { verifyAuth, type AdmissionPolicy } from './auth.js';
+import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
 import type { Bus, BusEvent, BusFrame } from './bus.js';
 import { CloseCodes } from './close-codes.js';
 import { TokenBucket } from './limits.js';
@@ -23,10 +23,11 @@ import type { RelayLogger } from './log.js';
 import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
 import type { PipeBroker } from './pipes.js';
 import type { PresenceBatcher } from './presence-batcher.js';
-import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
+import type { RegistrationLimit } from './registration-limit.js';
+import { QuotaError, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from './store/relay-store.js';
 
-/** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up. */
-export const AUTH_TIMEOUT_MS = 10_000;
+/** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up (issue 13: a few seconds). */
+export const AUTH_TIMEOUT_MS = 5000;
 /** Sustained messages per second per connection, and the burst: the protocol's limit (clients pace a backlog under it). */
 export const MESSAGE_RATE = CLIENT_MESSAGE_RATE;
 export const MESSAGE_BURST = CLIENT_MESSAGE_BURST;
@@ -62,11 +63,30 @@ export interface ConnectionContext {
   logger: RelayLogger;
   policy: AdmissionPolicy;
   epoch: string;
-  mailboxMax: number;
+  /** Bounds of every mailbox put: the whole mailbox, and each sender's share of it. */
+  mailboxQuota: Required<MailboxQuota>;
   groupLogMax: number;
+  /** New device ids per address and over the relay; null = unlimited. */
+  registrations: RegistrationLimit | null;
   authTimeoutMs: number;
   counters: { puts: number; delivers: number };
   now(): number;
+}
+
+/** What the relay tells a sender whose put a quota refused, and logs. */
+const QUOTA_LOG: Record<QuotaKind, string> = {
+  entries: 'mailbox full',
+  bytes: 'mailbox full',
+  senderEntries: 'sender quota reached',
+  senderBytes: 'sender quota reached',
+};
+
+/** The server's hooks on one connection's socket. */
+export interface ConnectionHooks {
+  /** The client's address without the port (the budget key of per-address limits). */
+  address: string;
+  /** The device proved its key: the socket leaves its address's unauthenticated budget. */
+  authenticated(): void;
 }
 
 export function remotePeer(d: DeviceRow, online: boolean): RemotePeer {
@@ -88,6 +108,8 @@ export class ControlConnection {
   readonly done: Promise<void>;
   private id: string | null = null;
   private device: DeviceRow | null = null;
+  /** The device key proven at auth, for the signatures of its envelopes. */
+  private deviceKey: KeyObject | null = null;
   private readonly nonce = randomBytes(NONCE_BYTES).toString('base64');
   private readonly bucket = new TokenBucket(MESSAGE_RATE, MESSAGE_BURST);
   private readonly authTimer: NodeJS.Timeout;
@@ -108,6 +130,7 @@ export class ControlConnection {
     readonly remote: string,
     private readonly conn: string,
     private readonly ctx: ConnectionContext,
+    private readonly hooks: ConnectionHooks = { address: remote, authenticated: () => {} },
   ) {
     this.authTimer = setTimeout(() => {
       ctx.logger.log('warn', 'no auth in time', { remote, ms: ctx.authTimeoutMs });
@@ -233,6 +256,17 @@ export class ControlConnection {
     const { store, bus, logger } = this.ctx;
     const result = verifyAuth(frame, this.nonce, this.ctx.policy);
     if (!result.ok) return this.refuse(ErrorCodes.RELAY_AUTH, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
+    // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
+    if (this.ctx.registrations && !(await store.device(frame.id))) {
+      const verdict = this.ctx.registrations.take(this.hooks.address);
+      if (verdict !== 'ok') {
+        const why = verdict === 'address' ? 'too many new devices from this address' : 'too many new devices at this relay';
+        return this.refuse(ErrorCodes.RELAY_LIMIT, `${why}; try again later`, CloseCodes.LIMIT, 'registration refused', { claimed: frame.id, limit: verdict });
+      }
+      logger.log('info', 'device registered', { remote: this.remote, id: frame.id, name: frame.profile.name });
+    }
+    this.deviceKey = createPublicKey({ key: Buffer.from(frame.spki, 'base64'), format: 'der', type: 'spki' });
+    this.hooks.authenticated();
     const device: DeviceRow = { id: frame.id, spki: frame.spki, enc: frame.enc, profile: frame.profile, lastSeen: this.ctx.now() };
     await store.upsertDevice(device);
     this.id = device.id;
@@ -261,13 +295,19 @@ export class ControlConnection {
   }
 
   private async put(frame: Extract<RelayClientFrame, { type: 'put' }>): Promise<void> {
-    const { store, bus } = this.ctx;
+    const { store, bus, logger } = this.ctx;
     if (!(await store.device(frame.to))) {
       this.send({ type: 'error', code: ErrorCodes.PEER_NOT_FOUND, id: frame.id, message: `no device ${frame.to} is registered at this relay` });
       return;
     }
+    // Only what the sender signed gets in: junk cannot be stored in its name, and what it signs counts against its quota.
+    if (!verifySig(this.deviceKey!, envelopeMessage(this.id!, frame.to, frame.id, frame.body), frame.body.sig)) {
+      logger.log('warn', 'put refused', { remote: this.remote, id: this.id, to: frame.to, reason: 'bad envelope signature' });
+      this.send({ type: 'error', code: ErrorCodes.RELAY_SIGNATURE, id: frame.id, message: "the envelope's signature does not match this device's key" });
+      return;
+    }
     const ts = this.ctx.now();
-    const stored = store.put({ recipient: frame.to, sender: this.id!, msgId: frame.id, ts, body: JSON.stringify(frame.body) }, this.ctx.mailboxMax);
+    const stored = store.put({ recipient: frame.to, sender: this.id!, msgId: frame.id, ts, body: JSON.stringify(frame.body) }, this.ctx.mailboxQuota);
     const answered = stored.then(
       async ({ seq, duplicate }) => {
         // The transaction has committed: the entry is durable, so it may be acknowledged.
@@ -277,9 +317,9 @@ export class ControlConnection {
         await bus.send(frame.to, { type: 'deliver', seq, id: frame.id, from: this.id!, ts, body: frame.body });
       },
       (err: unknown) => {
-        if (!(err instanceof PigeonError) || err.code !== ErrorCodes.RELAY_QUOTA) throw err;
-        this.ctx.logger.log('info', 'mailbox full', { from: this.id, to: frame.to, max: this.ctx.mailboxMax });
-        this.send({ type: 'error', code: ErrorCodes.RELAY_QUOTA, id: frame.id, message: `the recipient's mailbox is full (${this.ctx.mailboxMax} messages waiting)` });
+        if (!(err instanceof QuotaError)) throw err;
+        logger.log('info', QUOTA_LOG[err.kind], { remote: this.remote, from: this.id, to: frame.to, quota: err.kind, max: err.limit });
+        this.send({ type: 'error', code: ErrorCodes.RELAY_QUOTA, id: frame.id, message: err.message });
       },
     );
     return this.afterQueued(answered);

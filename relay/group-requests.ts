@@ -213,7 +213,7 @@ async function chain(ctx: GroupRequestContext, gid: string, after: number, ref: 
 async function put(ctx: GroupRequestContext, f: Extract<GroupRequest, { type: 'group-put' }>): Promise<void> {
   const g = await memberOf(ctx, f.gid);
   const ts = ctx.now();
-  const stored = ctx.store.put({ recipient: groupMailbox(f.gid), sender: ctx.device, msgId: f.id, ts, body: JSON.stringify(f.body) }, ctx.groupLogMax);
+  const stored = ctx.store.put({ recipient: groupMailbox(f.gid), sender: ctx.device, msgId: f.id, ts, body: JSON.stringify(f.body) }, { entries: ctx.groupLogMax });
   const answered = stored.then(
     async ({ seq, duplicate }) => {
       // Committed: durable, so it may be acknowledged.

@@ -10,12 +10,29 @@
  * (docs/relay-admin.md, "Scale-out"). Without them: SQLite in --data and
  * an in-process bus, nothing else to run.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
 import type { Bus } from './bus.js';
 import { jsonLogger } from './log.js';
-import { createRelay, DEFAULT_FILE_QUOTA, DEFAULT_FILE_TTL_DAYS, DEFAULT_GROUP_LOG_MAX, DEFAULT_MAILBOX_MAX, DEFAULT_MAX_CONNECTIONS, DEFAULT_RELAY_PORT, DEFAULT_TTL_DAYS } from './relay-server.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
+import { AUTH_TIMEOUT_MS } from './control-connection.js';
+import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE } from './registration-limit.js';
+import {
+  createRelay,
+  DEFAULT_FILE_QUOTA,
+  DEFAULT_FILE_TTL_DAYS,
+  DEFAULT_GROUP_LOG_MAX,
+  DEFAULT_MAILBOX_BYTES,
+  DEFAULT_MAILBOX_MAX,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PARTIAL_TTL_MINUTES,
+  DEFAULT_RELAY_PORT,
+  DEFAULT_SENDER_BYTES,
+  DEFAULT_SENDER_MAX,
+  DEFAULT_TTL_DAYS,
+} from './relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 
@@ -23,6 +40,13 @@ import type { RelayStore } from './store/relay-store.js';
 export const DEFAULT_DATA_DIR = './pigeon-relay-data';
 /** Environment variable read for the invite token when --invite-token is absent (keeps it out of `ps` output). */
 export const INVITE_TOKEN_ENV = 'PIGEON_RELAY_INVITE_TOKEN';
+/** Environment variable naming a file holding the invite token, like --invite-token-file (systemd credentials, Docker secrets). */
+export const INVITE_TOKEN_FILE_ENV = 'PIGEON_RELAY_INVITE_TOKEN_FILE';
+/** Environment variables for --store and --bus, whose URLs may carry a password that must stay out of `ps`. */
+export const STORE_ENV = 'PIGEON_RELAY_STORE';
+export const BUS_ENV = 'PIGEON_RELAY_BUS';
+/** Longest invite token file read: a token is a line of text, not a document. */
+const MAX_TOKEN_FILE_BYTES = 4096;
 
 const EXIT_OK = 0;
 const EXIT_ERROR = 1;
@@ -35,9 +59,20 @@ interface RelayFlags {
   cert?: string;
   key?: string;
   inviteToken?: string;
+  inviteTokenFile?: string;
   allow?: string[];
   ttlDays: number;
   mailboxMax: number;
+  mailboxBytes: number;
+  senderMax: number;
+  senderBytes: number;
+  maxPerAddress: number;
+  maxUnauthPerAddress: number;
+  handshakeTimeout: number;
+  authTimeout: number;
+  registrationsPerAddress: number;
+  registrationsPerMinute: number;
+  partialTtlMinutes: number;
   groupMax: number;
   blobDir?: string;
   fileQuota: number;
@@ -73,6 +108,13 @@ function int(min: number, max: number) {
   };
 }
 
+/** A positive number of minutes, decimals allowed (tests and impatient administrators use fractions), at most a year. */
+function minutes(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0) || n > 525_600) throw new InvalidArgumentError('expected a number of minutes above 0, e.g. 15 or 0.5');
+  return n;
+}
+
 /** A byte count as people write it: 500000, 200M, 1.5G (powers of 1024). */
 function byteSize(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(value.trim());
@@ -95,10 +137,14 @@ function buildProgram(): Command {
     .option('--data <dir>', 'data folder: the SQLite database (default store) and the self-signed certificate', DEFAULT_DATA_DIR)
     .option('--cert <file>', 'TLS certificate (PEM, leaf first); with --key, instead of the self-signed one')
     .option('--key <file>', 'TLS private key (PEM) of --cert')
-    .option('--invite-token <token>', `clients must present this token (or set ${INVITE_TOKEN_ENV})`)
+    .addOption(new Option('--invite-token <token>', `clients must present this token (visible in ps: prefer ${INVITE_TOKEN_ENV} or --invite-token-file)`).env(INVITE_TOKEN_ENV))
+    .addOption(new Option('--invite-token-file <file>', 'read the invite token from this file (its first line)').env(INVITE_TOKEN_FILE_ENV))
     .option('--allow <ids>', 'only these device ids may connect; comma-separated, repeatable', ids)
     .option('--ttl-days <n>', 'days a waiting message is kept (0 = until fetched)', int(0, 36_500), DEFAULT_TTL_DAYS)
     .option('--mailbox-max <n>', 'most messages waiting per device', int(1, 1_000_000_000), DEFAULT_MAILBOX_MAX)
+    .option('--mailbox-bytes <bytes>', 'most bytes of messages waiting per device, e.g. 64M', byteSize, DEFAULT_MAILBOX_BYTES)
+    .option('--sender-max <n>', "most messages one sender may have waiting in a device's mailbox", int(1, 1_000_000_000), DEFAULT_SENDER_MAX)
+    .option('--sender-bytes <bytes>', "most bytes one sender may have waiting in a device's mailbox, e.g. 16M", byteSize, DEFAULT_SENDER_BYTES)
     .option('--group-max <n>', "most messages kept in one group's log", int(1, 1_000_000_000), DEFAULT_GROUP_LOG_MAX)
     .option('--blob-dir <dir>', 'folder of files left for offline devices (default <data>/blobs; scale-out instances share one)')
     .option('--file-quota <bytes>', 'most bytes of files waiting per device, e.g. 500M, 2G', byteSize, DEFAULT_FILE_QUOTA)
@@ -106,13 +152,35 @@ function buildProgram(): Command {
     .option('--pipe-rate <bytes/s>', 'bandwidth per pipe (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--total-rate <bytes/s>', 'bandwidth of all pipes together (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--max-connections <n>', 'most open connections; more are refused (HTTP 503)', int(1, 10_000_000), DEFAULT_MAX_CONNECTIONS)
-    .option('--store <where>', `where devices and mailboxes are kept: ${SQLITE} (in --data) or postgres://user@host:5432/db (scale-out)`, SQLITE)
+    .option('--max-per-address <n>', 'most connections from one client address', int(1, 10_000_000), DEFAULT_MAX_PER_ADDRESS)
+    .option('--max-unauth-per-address <n>', 'most connections from one client address that have not authenticated yet', int(1, 10_000_000), DEFAULT_MAX_UNAUTH_PER_ADDRESS)
+    .option('--handshake-timeout <s>', 'seconds for the TLS handshake', int(1, 3600), DEFAULT_HANDSHAKE_TIMEOUT_MS / 1000)
+    .option('--auth-timeout <s>', 'seconds for the first request after TLS, and for auth on a WebSocket', int(1, 3600), AUTH_TIMEOUT_MS / 1000)
+    .option('--registrations-per-address <n>', 'new devices per client address per hour (0 = unlimited)', int(0, 1_000_000_000), DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR)
+    .option('--registrations-per-minute <n>', 'new devices per minute over the relay (0 = unlimited)', int(0, 1_000_000_000), DEFAULT_REGISTRATIONS_PER_MINUTE)
+    .option('--partial-ttl-minutes <n>', 'minutes a partial upload is kept without a byte written (decimals allowed, e.g. 0.5)', minutes, DEFAULT_PARTIAL_TTL_MINUTES)
+    .addOption(new Option('--store <where>', `where devices and mailboxes are kept: ${SQLITE} (in --data) or postgres://user@host:5432/db (scale-out)`).env(STORE_ENV).default(SQLITE))
     .option('--store-schema <name>', `PostgreSQL schema of the relay's tables (default ${SCALE_OUT_DEFAULT_NAME}; created if missing)`)
-    .option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`, LOCAL)
+    .addOption(new Option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`).env(BUS_ENV).default(LOCAL))
     .option('--bus-prefix <prefix>', `NATS subject prefix; instances with the same one form one relay (default ${SCALE_OUT_DEFAULT_NAME})`)
     .option('--json', 'print the listening line as JSON', false)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+}
+
+/** The invite token from --invite-token (or its variable), or the first line of --invite-token-file; one of them only. */
+function inviteToken(flags: RelayFlags): string | undefined {
+  if (flags.inviteTokenFile === undefined) return flags.inviteToken || undefined;
+  if (flags.inviteToken !== undefined) throw new RelayError(RelayErrorCodes.USAGE, `--invite-token (or ${INVITE_TOKEN_ENV}) and --invite-token-file (or ${INVITE_TOKEN_FILE_ENV}) go alone, not together`);
+  let text: string;
+  try {
+    text = readFileSync(flags.inviteTokenFile, 'utf8').slice(0, MAX_TOKEN_FILE_BYTES);
+  } catch (err) {
+    throw new RelayError(RelayErrorCodes.USAGE, `cannot read the invite token file ${flags.inviteTokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (!token) throw new RelayError(RelayErrorCodes.USAGE, `the invite token file ${flags.inviteTokenFile} is empty`);
+  return token;
 }
 
 /** Refuses flag combinations that cannot work, with the reason. */
@@ -148,11 +216,13 @@ async function openShared(flags: RelayFlags, logger: ReturnType<typeof jsonLogge
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   let flags: RelayFlags;
+  let token: string | undefined;
   try {
     program.parse(argv.slice(argv[2] === 'relay' ? 3 : 2), { from: 'user' });
     flags = program.opts<RelayFlags>();
     if ((flags.cert === undefined) !== (flags.key === undefined)) throw new RelayError(RelayErrorCodes.USAGE, '--cert and --key go together');
     checkScaleOut(flags);
+    token = inviteToken(flags);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     process.stderr.write(`pigeon relay: ${(err as Error).message}\n`);
@@ -162,7 +232,8 @@ export async function main(argv: string[]): Promise<number> {
   // A safety net, not a control path: a rejected promise is logged and the relay keeps serving.
   const onRejection = (reason: unknown): void => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) });
   process.on('unhandledRejection', onRejection);
-  const inviteToken = flags.inviteToken ?? process.env[INVITE_TOKEN_ENV];
+  // Whatever this process writes (database, blobs, certificate) is the relay user's alone, even a file a library makes.
+  process.umask(0o077);
   let shared: { store?: RelayStore; bus?: Bus };
   try {
     shared = await openShared(flags, logger);
@@ -177,10 +248,13 @@ export async function main(argv: string[]): Promise<number> {
     host: flags.host,
     dataDir: resolve(flags.data),
     ...(flags.cert !== undefined && flags.key !== undefined ? { certFile: resolve(flags.cert), keyFile: resolve(flags.key) } : {}),
-    ...(inviteToken ? { inviteToken } : {}),
+    ...(token ? { inviteToken: token } : {}),
     ...(flags.allow ? { allow: flags.allow } : {}),
     ttlDays: flags.ttlDays,
     mailboxMax: flags.mailboxMax,
+    mailboxBytes: flags.mailboxBytes,
+    senderMax: flags.senderMax,
+    senderBytes: flags.senderBytes,
     groupLogMax: flags.groupMax,
     ...(flags.blobDir !== undefined ? { blobDir: resolve(flags.blobDir) } : {}),
     fileQuota: flags.fileQuota,
@@ -188,6 +262,12 @@ export async function main(argv: string[]): Promise<number> {
     pipeRate: flags.pipeRate,
     totalRate: flags.totalRate,
     maxConnections: flags.maxConnections,
+    maxPerAddress: flags.maxPerAddress,
+    maxUnauthPerAddress: flags.maxUnauthPerAddress,
+    registrationsPerAddress: flags.registrationsPerAddress,
+    registrationsPerMinute: flags.registrationsPerMinute,
+    partialTtlMinutes: flags.partialTtlMinutes,
+    timing: { handshakeTimeoutMs: flags.handshakeTimeout * 1000, firstRequestMs: flags.authTimeout * 1000, authTimeoutMs: flags.authTimeout * 1000 },
     logger,
   });
   try {

@@ -48,6 +48,7 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
     device: async (id) => row(id),
     devices: async () => [],
     put: no,
+    senderUsage: no,
     page: async (r, after, limit) => (entries.get(r) ?? []).filter((e) => e.seq > after).slice(0, limit),
     lastSeq: async (r) => entries.get(r)?.at(-1)?.seq ?? 0,
     ack: no,

@@ -5,9 +5,9 @@
  * path gets 404. The server owns the lifecycle (certificate, store, bus,
  * timers); control-connection.ts and pipes.ts hold the protocol.
  */
-import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -17,10 +17,13 @@ import { handleBlobRequest, type BlobHttpContext } from './blob-http.js';
 import { BlobStore } from './blob-store.js';
 import { LocalBus, OrderedBus, type Bus } from './bus.js';
 import { CloseCodes } from './close-codes.js';
+import { clientAddress, ConnectionGuard, DEFAULT_FIRST_REQUEST_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
+import { secureFolder } from './data-folder.js';
 import { jsonLogger, type RelayLogger } from './log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
 import { PresenceBatcher } from './presence-batcher.js';
+import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE, RegistrationLimit } from './registration-limit.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
@@ -32,6 +35,25 @@ export const DEFAULT_RELAY_PORT = 8443;
 export const DEFAULT_TTL_DAYS = 30;
 /** Most entries waiting in one mailbox: months of ordinary chat, bounded disk per device. */
 export const DEFAULT_MAILBOX_MAX = 10_000;
+/**
+ * Most bytes waiting in one mailbox: 10,000 ordinary messages are ~10 MB;
+ * 64 MiB leaves room for some 150 of the largest bodies (long pastes, file
+ * lists) on top, and bounds 1,000 devices' mailboxes at 64 GiB.
+ */
+export const DEFAULT_MAILBOX_BYTES = 64 * 1024 ** 2;
+/**
+ * Most entries one sender may have waiting in one mailbox: a month of a
+ * busy one-to-one chat (~65 messages a day) while the recipient is away,
+ * and a fifth of DEFAULT_MAILBOX_MAX, so one sender's junk leaves the
+ * mailbox open to everyone else (and new senders are rate-limited).
+ */
+export const DEFAULT_SENDER_MAX = 2000;
+/**
+ * Most bytes one sender may have waiting in one mailbox: its 2,000
+ * ordinary messages are ~2 MB, and 16 MiB leaves room for some 40 of the
+ * largest bodies; a quarter of DEFAULT_MAILBOX_BYTES.
+ */
+export const DEFAULT_SENDER_BYTES = 16 * 1024 ** 2;
 /**
  * Most entries a group's log holds: a busy department group writes a few
  * hundred messages a day, ~10,000 in the default 30-day TTL; ten times that
@@ -46,6 +68,15 @@ export const DEFAULT_GROUP_LOG_MAX = 100_000;
 export const DEFAULT_FILE_QUOTA = 1024 ** 3;
 /** Days a file waits on the relay: files are bulky, and two weeks covers a holiday; after that the sender can send again. */
 export const DEFAULT_FILE_TTL_DAYS = 14;
+/**
+ * Minutes a partial upload is kept without a byte written to it: a sender
+ * cut off resumes within seconds (its back-off tops out at 30 s); one gone
+ * for longer starts the file again, and an abandoned upload frees what it
+ * wrote within minutes instead of holding it for --file-ttl-days.
+ */
+export const DEFAULT_PARTIAL_TTL_MINUTES = 15;
+/** Period of the partial-upload sweep (or a quarter of a shorter TTL): an abandoned upload goes at most a minute late. */
+const PARTIAL_SWEEP_MS = 60_000;
 /** Folder of the blob store inside the data folder, unless --blob-dir names another. */
 export const BLOB_DIR_NAME = 'blobs';
 /** Most open WebSockets: a large office with two devices per person, within a default 65k file-descriptor limit. */
@@ -66,6 +97,13 @@ const DAY_MS = 24 * 3600 * 1000;
 
 export interface RelayTiming {
   authTimeoutMs: number;
+  /** TLS handshake, from the TCP accept. */
+  handshakeTimeoutMs: number;
+  /** First HTTP request or WebSocket upgrade, from the end of the TLS handshake. */
+  firstRequestMs: number;
+  /** Age at which partial uploads nobody writes to are deleted; default partialTtlMinutes. */
+  partialTtlMs?: number;
+  partialSweepMs: number;
   heartbeatMs: number;
   deadMs: number;
   pipePendingMs: number;
@@ -88,6 +126,19 @@ export interface RelayOptions {
   /** Days a mailbox entry is kept; 0 keeps entries until acknowledged. */
   ttlDays?: number;
   mailboxMax?: number;
+  /** Most bytes waiting in one mailbox. */
+  mailboxBytes?: number;
+  /** Most entries / bytes one sender may have waiting in one mailbox. */
+  senderMax?: number;
+  senderBytes?: number;
+  /** Connections one client address may hold, and of those not yet authenticated. */
+  maxPerAddress?: number;
+  maxUnauthPerAddress?: number;
+  /** New device ids per client address per hour, and per minute over the relay (0 = unlimited). */
+  registrationsPerAddress?: number;
+  registrationsPerMinute?: number;
+  /** Minutes a partial upload is kept without a byte written. */
+  partialTtlMinutes?: number;
   /** Most entries kept in one group's log. */
   groupLogMax?: number;
   /** Folder of files left on the relay (§12.9); default <dataDir>/blobs. Instances of one scale-out relay share it. */
@@ -154,6 +205,15 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Re
   }
 }
 
+/** A pipe key as the relay makes them (pipes.ts): 256 random bits in hex. */
+const PIPE_KEY = /^[0-9a-f]{64}$/;
+
+function registrationLimit(o: RelayOptions): RegistrationLimit | null {
+  const perAddressPerHour = o.registrationsPerAddress ?? DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR;
+  const perMinute = o.registrationsPerMinute ?? DEFAULT_REGISTRATIONS_PER_MINUTE;
+  return perAddressPerHour > 0 || perMinute > 0 ? new RegistrationLimit({ perAddressPerHour, perMinute }) : null;
+}
+
 export function createRelay(opts: RelayOptions): Relay {
   return new RelayServer(opts);
 }
@@ -180,6 +240,7 @@ class RelayServer implements Relay {
   private presence: PresenceBatcher | null = null;
   private listenPort = 0;
   private connSeq = 0;
+  private guard: ConnectionGuard | null = null;
 
   constructor(private readonly opts: RelayOptions) {
     this.logger = opts.logger ?? jsonLogger();
@@ -187,6 +248,9 @@ class RelayServer implements Relay {
     this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.timing = {
       authTimeoutMs: AUTH_TIMEOUT_MS,
+      handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      firstRequestMs: DEFAULT_FIRST_REQUEST_MS,
+      partialSweepMs: PARTIAL_SWEEP_MS,
       heartbeatMs: HEARTBEAT_MS,
       deadMs: DEAD_MS,
       pipePendingMs: PIPE_PENDING_MS,
@@ -240,9 +304,9 @@ class RelayServer implements Relay {
   private async open(): Promise<void> {
     const o = this.opts;
     try {
-      mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+      secureFolder(o.dataDir, this.logger);
     } catch (err) {
-      throw new RelayError(RelayErrorCodes.DATA, `cannot create the data folder ${o.dataDir}: ${(err as Error).message}`);
+      throw new RelayError(RelayErrorCodes.DATA, `cannot create the data folder ${o.dataDir} or make it the relay's alone (0700): ${(err as Error).message}`);
     }
     this.cert = o.certFile !== undefined || o.keyFile !== undefined ? loadCertFiles(o.certFile ?? '', o.keyFile ?? '') : await loadOrCreateSelfSigned(o.dataDir);
     this.store = o.store ?? new SqliteStore(join(o.dataDir, RELAY_DB_FILE));
@@ -258,8 +322,14 @@ class RelayServer implements Relay {
       logger: this.logger,
       policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
       epoch: await this.store.epoch(),
-      mailboxMax: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
+      mailboxQuota: {
+        entries: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
+        bytes: o.mailboxBytes ?? DEFAULT_MAILBOX_BYTES,
+        senderEntries: o.senderMax ?? DEFAULT_SENDER_MAX,
+        senderBytes: o.senderBytes ?? DEFAULT_SENDER_BYTES,
+      },
       groupLogMax: o.groupLogMax ?? DEFAULT_GROUP_LOG_MAX,
+      registrations: registrationLimit(o),
       authTimeoutMs: this.timing.authTimeoutMs,
       counters: this.counters,
       now: () => Date.now(),
@@ -267,21 +337,42 @@ class RelayServer implements Relay {
     const blobs = new BlobStore(o.blobDir ?? join(o.dataDir, BLOB_DIR_NAME));
     try {
       await blobs.init();
+      // Inside the data folder it was repaired with it; one given with --blob-dir is repaired here.
+      if (o.blobDir !== undefined) secureFolder(blobs.dir, this.logger);
     } catch (err) {
-      throw new RelayError(RelayErrorCodes.DATA, `cannot create the blob folder ${blobs.dir}: ${(err as Error).message}`);
+      throw new RelayError(RelayErrorCodes.DATA, `cannot create the blob folder ${blobs.dir} or make it the relay's alone (0700): ${(err as Error).message}`);
     }
-    this.blobCtx = { store: this.store, blobs, logger: this.logger, quota: o.fileQuota ?? DEFAULT_FILE_QUOTA, ...(o.allow ? { allow: new Set(o.allow) } : {}), now: () => Date.now() };
+    const guard = new ConnectionGuard({
+      maxPerAddress: o.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS,
+      maxUnauthPerAddress: o.maxUnauthPerAddress ?? DEFAULT_MAX_UNAUTH_PER_ADDRESS,
+      firstRequestMs: this.timing.firstRequestMs,
+      logger: this.logger,
+    });
+    this.guard = guard;
+    this.blobCtx = {
+      store: this.store,
+      blobs,
+      logger: this.logger,
+      quota: o.fileQuota ?? DEFAULT_FILE_QUOTA,
+      ...(o.allow ? { allow: new Set(o.allow) } : {}),
+      now: () => Date.now(),
+      authenticated: (socket) => guard.authenticated(socket),
+    };
     const wssOptions = { noServer: true, maxPayload: MAX_RELAY_MESSAGE_BYTES, handleProtocols: () => RELAY_SUBPROTOCOL, perMessageDeflate: false } as const;
     this.control = new WebSocketServer(wssOptions);
     this.pipeWss = new WebSocketServer(wssOptions);
-    const server = https.createServer({ key: this.cert.keyPem, cert: this.cert.certPem, minVersion: 'TLSv1.2' });
+    const server = https.createServer({ key: this.cert.keyPem, cert: this.cert.certPem, minVersion: 'TLSv1.2', handshakeTimeout: this.timing.handshakeTimeoutMs });
     this.server = server;
+    // Per-address budget from the TCP accept on; a socket over it is destroyed before TLS costs anything.
+    server.on('connection', (socket: Socket) => guard.admit(socket));
+    server.on('secureConnection', (socket: Socket) => guard.secured(socket));
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     // No limit on a whole request: a file upload takes as long as it takes. Blob
     // requests have an idle timeout of their own; WebSocket upgrades carry no body.
     server.requestTimeout = 0;
     server.maxConnections = this.maxConnections + HANDSHAKE_HEADROOM;
     server.on('request', (req, res) => {
+      guard.requested(req.socket);
       const path = new URL(req.url ?? '/', 'https://relay.invalid').pathname;
       if (path.startsWith(BLOB_PATH + '/') && this.blobCtx) {
         if (this.state !== 'running') return void res.writeHead(503, { Connection: 'close' }).end();
@@ -298,7 +389,8 @@ class RelayServer implements Relay {
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
-      this.logger.log('info', 'TLS handshake failed', { remote: socket.remoteAddress, code: err.code, reason: err.message });
+      const timeout = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+      this.logger.log(timeout ? 'warn' : 'info', timeout ? 'no TLS handshake in time' : 'TLS handshake failed', { remote: clientAddress(socket.remoteAddress), code: err.code, reason: err.message, ...(timeout ? { ms: this.timing.handshakeTimeoutMs } : {}) });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, this.host, o.port)));
@@ -309,11 +401,15 @@ class RelayServer implements Relay {
     this.listenPort = typeof addr === 'object' && addr ? addr.port : o.port;
     this.timers.push(setInterval(() => this.heartbeat(), this.timing.heartbeatMs));
     this.timers.push(setInterval(() => void this.expire(), this.timing.expiryEveryMs));
+    this.timers.push(setInterval(() => void this.expirePartials(), Math.min(this.timing.partialSweepMs, this.partialTtlMs() / 4)));
     await this.expire();
+    await this.expirePartials();
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {}); // a reset during the handshake is not the relay's problem
+    const guard = this.guard!;
+    guard.requested(req.socket);
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const url = new URL(req.url ?? '/', 'https://relay.invalid');
     const wss = url.pathname === RELAY_PATH ? this.control : url.pathname === RELAY_PIPE_PATH ? this.pipeWss : null;
@@ -335,10 +431,13 @@ class RelayServer implements Relay {
       ws.on('close', () => this.lastPong.delete(ws));
       if (wss === this.pipeWss) {
         ws.on('error', (err: Error & { code?: string }) => this.logger.log('warn', 'pipe connection error', { remote, code: err.code, reason: err.message }));
-        this.pipes!.join(ws, url.searchParams.get('key'), remote);
+        const key = url.searchParams.get('key');
+        // A 256-bit pipe key is as good as a signature; a wrong one is closed at once (or within a bus round trip).
+        if (key !== null && PIPE_KEY.test(key)) guard.authenticated(req.socket);
+        this.pipes!.join(ws, key, remote);
         return;
       }
-      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!);
+      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, { address: clientAddress(req.socket.remoteAddress), authenticated: () => guard.authenticated(req.socket) });
       this.connections.add(conn);
       void conn.done.then(() => this.connections.delete(conn));
     });
@@ -372,6 +471,21 @@ class RelayServer implements Relay {
     }
   }
 
+  private partialTtlMs(): number {
+    return this.timing.partialTtlMs ?? (this.opts.partialTtlMinutes ?? DEFAULT_PARTIAL_TTL_MINUTES) * 60_000;
+  }
+
+  private async expirePartials(): Promise<void> {
+    const ttl = this.partialTtlMs();
+    if (!this.blobCtx) return;
+    try {
+      const n = await this.blobCtx.blobs.expirePartials(Date.now() - ttl);
+      if (n > 0) this.logger.log('info', 'abandoned uploads deleted', { count: n, ttlMs: ttl });
+    } catch (err) {
+      this.logger.log('error', 'partial upload expiry failed', { reason: (err as Error).message });
+    }
+  }
+
   private async expireFiles(): Promise<void> {
     const ttl = this.timing.fileTtlMs ?? (this.opts.fileTtlDays ?? DEFAULT_FILE_TTL_DAYS) * DAY_MS;
     if (ttl <= 0 || !this.blobCtx) return;
@@ -397,6 +511,7 @@ class RelayServer implements Relay {
   /** Closes everything that was opened, in reverse order; safe on a half-started relay. */
   private async release(): Promise<void> {
     for (const t of this.timers.splice(0)) clearInterval(t);
+    this.guard?.close();
     this.pipes?.closeAll();
     const conns = [...this.connections];
     for (const c of conns) c.close(CloseCodes.GOING_AWAY, 'relay stopping');

@@ -1,7 +1,7 @@
 /**
  * The relay's TLS certificate. Without --cert/--key the relay makes a
  * self-signed ECDSA P-256 certificate on first start and keeps it in the
- * data folder (relay-key.pem mode 0600, relay-cert.pem), so its fingerprint
+ * data folder (relay-key.pem and relay-cert.pem, mode 0600), so its fingerprint
  * stays the same across restarts and clients can pin it. With --cert/--key
  * it uses the administrator's certificate (e.g. from the company CA).
  * Either way the fingerprint is the SHA-256 of the certificate's DER bytes.
@@ -89,7 +89,7 @@ export async function loadOrCreateSelfSigned(dataDir: string): Promise<RelayCert
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const made = await makeSelfSigned();
     writeFileSync(keyPath, made.keyPem, { mode: 0o600 });
-    writeFileSync(certPath, made.certPem, { mode: 0o644 });
+    writeFileSync(certPath, made.certPem, { mode: 0o600 });
     return checked(made.keyPem, made.certPem, 'the new relay certificate');
   } catch (err) {
     if (err instanceof RelayError) throw err;

@@ -20,7 +20,7 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxUsage, type NewEntry, type PutResult, type RelayStore, type StoredLink } from './relay-store.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type StoredLink } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -73,6 +73,21 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE groups ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
    ALTER TABLE groups ADD COLUMN head TEXT NOT NULL DEFAULT '';
    CREATE TABLE group_changes (gid TEXT NOT NULL, rev BIGINT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (gid, rev));`,
+  // Quotas per mailbox and per sender in each mailbox (entries and bytes), read on every put:
+  // counters the put adds to and a trigger subtracts from (an ack, expiry, an administrator's
+  // DELETE), not COUNT/SUM over the mailbox. The function keeps the schema it was made in.
+  `ALTER TABLE mailbox_seq ADD COLUMN waiting BIGINT NOT NULL DEFAULT 0, ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+   UPDATE mailbox_seq s SET waiting = m.n, bytes = m.b
+     FROM (SELECT recipient, COUNT(*) AS n, SUM(LENGTH(body)) AS b FROM mailbox GROUP BY recipient) m WHERE m.recipient = s.recipient;
+   CREATE TABLE mailbox_sender (recipient TEXT NOT NULL, sender TEXT NOT NULL, waiting BIGINT NOT NULL, bytes BIGINT NOT NULL, PRIMARY KEY (recipient, sender));
+   INSERT INTO mailbox_sender (recipient, sender, waiting, bytes) SELECT recipient, sender, COUNT(*), SUM(LENGTH(body)) FROM mailbox GROUP BY recipient, sender;
+   CREATE FUNCTION mailbox_out() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   BEGIN
+     UPDATE mailbox_seq SET waiting = waiting - 1, bytes = bytes - LENGTH(OLD.body) WHERE recipient = OLD.recipient;
+     UPDATE mailbox_sender SET waiting = waiting - 1, bytes = bytes - LENGTH(OLD.body) WHERE recipient = OLD.recipient AND sender = OLD.sender;
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER mailbox_out AFTER DELETE ON mailbox FOR EACH ROW EXECUTE FUNCTION mailbox_out();`,
 ];
 
 export interface PostgresStoreOptions {
@@ -198,15 +213,15 @@ export class PostgresStore implements RelayStore {
     return (await this.pool.query<DeviceSqlRow>('SELECT * FROM devices ORDER BY id')).rows.map(deviceFromSql);
   }
 
-  async put(e: NewEntry, maxEntries = Infinity): Promise<PutResult> {
+  async put(e: NewEntry, quota: MailboxQuota = {}): Promise<PutResult> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
     try {
       await c.query('BEGIN');
-      const result = await this.putIn(c, e, maxEntries);
-      // A duplicate or a full mailbox leaves nothing to keep, not even the seq increment.
-      await c.query(result === 'full' || result.duplicate ? 'ROLLBACK' : 'COMMIT');
-      if (result === 'full') throw new PigeonError(ErrorCodes.RELAY_QUOTA, `the mailbox of ${e.recipient} is full (${maxEntries} messages waiting)`);
+      const result = await this.putIn(c, e, quota);
+      // A duplicate or a refused entry leaves nothing to keep, not even the seq increment.
+      await c.query(result instanceof QuotaError || result.duplicate ? 'ROLLBACK' : 'COMMIT');
+      if (result instanceof QuotaError) throw result;
       return result;
     } catch (err) {
       if (!(err instanceof PigeonError)) {
@@ -221,24 +236,34 @@ export class PostgresStore implements RelayStore {
   }
 
   /** The statements of a put, inside the caller's transaction. */
-  private async putIn(c: pg.PoolClient, e: NewEntry, maxEntries: number): Promise<PutResult | 'full'> {
+  private async putIn(c: pg.PoolClient, e: NewEntry, quota: MailboxQuota): Promise<PutResult | QuotaError> {
+    const size = e.body.length;
     // Takes the mailbox's lock and the next seq at once; concurrent puts to this mailbox wait here until we commit.
-    const next = await c.query<{ last_seq: string }>(
+    // The counters it returns are those before this entry (they count it only below).
+    const next = await c.query<{ last_seq: string; waiting: string; bytes: string }>(
       `INSERT INTO mailbox_seq (recipient, last_seq) VALUES ($1, 1)
-       ON CONFLICT (recipient) DO UPDATE SET last_seq = mailbox_seq.last_seq + 1 RETURNING last_seq`,
+       ON CONFLICT (recipient) DO UPDATE SET last_seq = mailbox_seq.last_seq + 1 RETURNING last_seq, waiting, bytes`,
       [e.recipient],
     );
     // A new statement sees what the puts that held the lock before us committed.
-    const check = await c.query<{ dup: string | null; n: string }>(
-      `SELECT (SELECT seq FROM mailbox WHERE recipient = $1 AND sender = $2 AND msg_id = $3) AS dup,
-              (SELECT COUNT(*) FROM mailbox WHERE recipient = $1) AS n`,
+    const check = await c.query<{ dup: string | null; n: string | null; b: string | null }>(
+      `SELECT (SELECT seq FROM mailbox WHERE recipient = $1 AND sender = $2 AND msg_id = $3) AS dup, s.waiting AS n, s.bytes AS b
+         FROM (SELECT 1) one LEFT JOIN mailbox_sender s ON s.recipient = $1 AND s.sender = $2`,
       [e.recipient, e.sender, e.msgId],
     );
-    const { dup, n } = check.rows[0]!;
+    const { dup, n, b } = check.rows[0]!;
     if (dup !== null) return { seq: Number(dup), duplicate: true };
-    if (Number.isFinite(maxEntries) && Number(n) >= maxEntries) return 'full';
-    const seq = Number(next.rows[0]!.last_seq);
-    await c.query('INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES ($1, $2, $3, $4, $5, $6)', [e.recipient, seq, e.msgId, e.sender, e.ts, e.body]);
+    const box = next.rows[0]!;
+    const breach = quotaBreach(quota, { count: Number(box.waiting), bytes: Number(box.bytes) }, { count: Number(n ?? 0), bytes: Number(b ?? 0) }, size);
+    if (breach) return new QuotaError(breach, quota[breach]!, e.recipient);
+    const seq = Number(box.last_seq);
+    await c.query(
+      `WITH entry AS (INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES ($1, $2, $3, $4, $5, $6)),
+            box AS (UPDATE mailbox_seq SET waiting = waiting + 1, bytes = bytes + $7 WHERE recipient = $1)
+       INSERT INTO mailbox_sender (recipient, sender, waiting, bytes) VALUES ($1, $4, 1, $7)
+       ON CONFLICT (recipient, sender) DO UPDATE SET waiting = mailbox_sender.waiting + 1, bytes = mailbox_sender.bytes + excluded.bytes`,
+      [e.recipient, seq, e.msgId, e.sender, e.ts, e.body, size],
+    );
     return { seq, duplicate: false };
   }
 
@@ -262,6 +287,11 @@ export class PostgresStore implements RelayStore {
   async usage(recipient: string): Promise<MailboxUsage> {
     const r = await this.pool.query<{ n: string; bytes: string }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = $1', [recipient]);
     return { count: Number(r.rows[0]!.n), bytes: Number(r.rows[0]!.bytes) };
+  }
+
+  async senderUsage(recipient: string, sender: string): Promise<MailboxUsage> {
+    const r = await this.pool.query<{ waiting: string; bytes: string }>('SELECT waiting, bytes FROM mailbox_sender WHERE recipient = $1 AND sender = $2', [recipient, sender]);
+    return { count: Number(r.rows[0]?.waiting ?? 0), bytes: Number(r.rows[0]?.bytes ?? 0) };
   }
 
   async expire(olderThanTs: number): Promise<number> {

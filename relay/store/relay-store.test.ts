@@ -15,7 +15,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from './postgres-store.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { groupMailbox, type DeviceRow, type GroupLink, type GroupRow, type NewEntry, type RelayStore } from './relay-store.js';
+import { groupMailbox, QuotaError, type DeviceRow, type GroupLink, type GroupRow, type NewEntry, type RelayStore } from './relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './sqlite-store.js';
 
 const PG_URL = process.env.PIGEON_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -83,7 +83,7 @@ const stores: Array<[string, () => Place, boolean]> = [
 ];
 
 const [A, B, C, D] = ['a', 'b', 'c', 'd'].map((ch) => ch.repeat(26)) as [string, string, string, string];
-const [ALICE, BOB, CAROL] = [A, B, C];
+const [ALICE, BOB, CAROL, DAVE] = [A, B, C, D];
 
 let m = 0;
 function entry(over: Partial<NewEntry> = {}): NewEntry {
@@ -181,17 +181,45 @@ for (const [name, place, skip] of stores) {
     it('enforces the quota on new entries but still answers duplicates', async () => {
       const s = await make();
       const first = entry();
-      await s.put(first, 2);
-      await s.put(entry(), 2);
-      const err = await s.put(entry(), 2).catch((e: unknown) => e);
+      await s.put(first, { entries: 2 });
+      await s.put(entry(), { entries: 2 });
+      const err = await s.put(entry(), { entries: 2 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PigeonError);
       expect((err as PigeonError).code).toBe(ErrorCodes.RELAY_QUOTA);
-      expect(await s.put(first, 2)).toEqual({ seq: 1, duplicate: true });
+      expect(await s.put(first, { entries: 2 })).toEqual({ seq: 1, duplicate: true });
       expect((await s.usage(BOB)).count).toBe(2);
       // Another mailbox is not affected; an ack makes room.
-      expect((await s.put(entry({ recipient: CAROL }), 2)).seq).toBe(1);
+      expect((await s.put(entry({ recipient: CAROL }), { entries: 2 })).seq).toBe(1);
       await s.ack(BOB, 1);
-      expect((await s.put(entry(), 2)).seq).toBe(3);
+      expect((await s.put(entry(), { entries: 2 })).seq).toBe(3);
+    });
+
+    it('bounds each sender in a mailbox (entries and bytes) and the mailbox bytes; deletions give the room back', async () => {
+      const s = await make();
+      const size = JSON.stringify({ ct: 'x' }).length;
+      const q = { entries: 100, senderEntries: 3, senderBytes: 100 * size, bytes: 1000 * size };
+      for (let i = 0; i < 3; i++) await s.put(entry({ body: JSON.stringify({ ct: 'x' }) }), q);
+      const err = await s.put(entry(), q).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QuotaError);
+      expect(err).toMatchObject({ code: ErrorCodes.RELAY_QUOTA, kind: 'senderEntries', limit: 3 });
+      // Another sender still gets in: one sender's junk does not close the mailbox.
+      expect((await s.put(entry({ sender: CAROL }), q)).seq).toBe(4);
+      expect(await s.senderUsage(BOB, ALICE)).toEqual({ count: 3, bytes: 3 * size });
+      // Bytes: a body that would take the sender past its bytes is refused, a smaller one fits.
+      const big = JSON.stringify({ ct: 'y'.repeat(60) });
+      const qb = { senderBytes: big.length + size, bytes: 1000 };
+      await s.put(entry({ recipient: DAVE, body: big }), qb);
+      await expect(s.put(entry({ recipient: DAVE, body: big }), qb)).rejects.toMatchObject({ kind: 'senderBytes' });
+      await s.put(entry({ recipient: DAVE, body: JSON.stringify({ ct: 'x' }) }), qb);
+      await expect(s.put(entry({ recipient: DAVE, sender: CAROL, body: 'z'.repeat(1000) }), qb)).rejects.toMatchObject({ kind: 'bytes' });
+      expect(await s.usage(DAVE)).toEqual({ count: 2, bytes: big.length + size });
+      // An ack (and an expiry) gives the room back, to the sender and to the mailbox.
+      await s.ack(BOB, 2);
+      expect(await s.senderUsage(BOB, ALICE)).toEqual({ count: 1, bytes: size });
+      expect((await s.put(entry(), q)).seq).toBe(5);
+      await s.ack(DAVE, 2);
+      expect(await s.senderUsage(DAVE, ALICE)).toEqual({ count: 0, bytes: 0 });
+      await s.put(entry({ recipient: DAVE, body: big }), qb);
     });
 
     it('expires entries older than a time in every mailbox', async () => {

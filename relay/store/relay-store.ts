@@ -23,6 +23,7 @@
  *   (revision + 1, previous hash) throws PigeonError(GROUP_STALE) and
  *   changes nothing, so concurrent changes cannot fork the chain.
  */
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { EncKey, RelayProfile } from '../../shared/protocol/relay-frames.js';
 
 /** A registered device: what the directory and presence frames are made of. */
@@ -83,6 +84,48 @@ export interface PutResult {
   duplicate: boolean;
 }
 
+/**
+ * The bounds a put must stay within (each absent one is unlimited): entries
+ * and bytes (characters of the body's JSON text) waiting in the mailbox,
+ * and the same for what one sender has waiting there, so that one sender
+ * cannot fill a colleague's mailbox for everyone else.
+ */
+export interface MailboxQuota {
+  entries?: number;
+  bytes?: number;
+  senderEntries?: number;
+  senderBytes?: number;
+}
+
+export type QuotaKind = keyof MailboxQuota;
+
+const QUOTA_WORDS: Record<QuotaKind, (n: number) => string> = {
+  entries: (n) => `${n} messages waiting`,
+  bytes: (n) => `${n} bytes waiting`,
+  senderEntries: (n) => `${n} messages from this sender waiting`,
+  senderBytes: (n) => `${n} bytes from this sender waiting`,
+};
+
+/** A put refused by a MailboxQuota: which bound, and its value. A duplicate is never refused. */
+export class QuotaError extends PigeonError {
+  constructor(
+    readonly kind: QuotaKind,
+    readonly limit: number,
+    recipient: string,
+  ) {
+    super(ErrorCodes.RELAY_QUOTA, `the mailbox of ${recipient} is full (${QUOTA_WORDS[kind](limit)})`);
+  }
+}
+
+/** Which bound of `q` a new entry of `size` bytes would break, given what waits already; null if none. */
+export function quotaBreach(q: MailboxQuota, box: { count: number; bytes: number }, sender: { count: number; bytes: number }, size: number): QuotaKind | null {
+  if (q.entries !== undefined && box.count >= q.entries) return 'entries';
+  if (q.bytes !== undefined && box.bytes + size > q.bytes) return 'bytes';
+  if (q.senderEntries !== undefined && sender.count >= q.senderEntries) return 'senderEntries';
+  if (q.senderBytes !== undefined && sender.bytes + size > q.senderBytes) return 'senderBytes';
+  return null;
+}
+
 export interface MailboxUsage {
   count: number;
   /** Sum of the body sizes (characters of the JSON text). */
@@ -102,11 +145,11 @@ export interface RelayStore extends GroupStore {
   device(id: string): Promise<DeviceRow | null>;
   devices(): Promise<DeviceRow[]>;
   /**
-   * Stores an entry (or finds its duplicate) in one transaction. With
-   * `maxEntries`, a new entry that would make the mailbox hold more than that
-   * throws PigeonError(RELAY_QUOTA); a duplicate is answered even then.
+   * Stores an entry (or finds its duplicate) in one transaction. A new entry
+   * that would break a bound of `quota` throws QuotaError (RELAY_QUOTA); a
+   * duplicate is answered even then.
    */
-  put(entry: NewEntry, maxEntries?: number): Promise<PutResult>;
+  put(entry: NewEntry, quota?: MailboxQuota): Promise<PutResult>;
   /** Entries with seq > after, in seq order, at most `limit`. */
   page(recipient: string, after: number, limit: number): Promise<MailboxEntry[]>;
   /** Highest seq ever given in this mailbox (0 if none), deleted entries included. */
@@ -114,6 +157,8 @@ export interface RelayStore extends GroupStore {
   /** Deletes the entries with seq <= `seq`; returns how many. */
   ack(recipient: string, seq: number): Promise<number>;
   usage(recipient: string): Promise<MailboxUsage>;
+  /** What one sender has waiting in `recipient`'s mailbox. */
+  senderUsage(recipient: string, sender: string): Promise<MailboxUsage>;
   /** Deletes entries stored before `olderThanTs` in every mailbox; returns how many. */
   expire(olderThanTs: number): Promise<number>;
   close(): Promise<void>;

@@ -76,11 +76,13 @@ describe('SqliteStore', () => {
              PRAGMA user_version = 1;`);
     v1.close();
     const s = openStore(path);
-    await expect(s.put(entry(), 3)).rejects.toMatchObject({ code: ErrorCodes.RELAY_QUOTA });
-    expect((await s.put(entry(), 4)).seq).toBe(4);
+    // The upgrade counted what waited: entries and bytes, per mailbox and per sender.
+    expect(await s.senderUsage(BOB, ALICE)).toEqual({ count: 3, bytes: 6 });
+    await expect(s.put(entry(), { entries: 3 })).rejects.toMatchObject({ code: ErrorCodes.RELAY_QUOTA });
+    expect((await s.put(entry(), { entries: 4 })).seq).toBe(4);
     await s.ack(BOB, 2); // 3 and 4 wait
     expect(await s.expire(350)).toBe(1); // 3 (ts 300) expires; 4 waits
-    const results = await Promise.allSettled([s.put(entry(), 3), s.put(entry(), 3), s.put(entry(), 3)]);
+    const results = await Promise.allSettled([s.put(entry(), { entries: 3 }), s.put(entry(), { entries: 3 }), s.put(entry(), { entries: 3 })]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     expect((await s.usage(BOB)).count).toBe(3);
   });
@@ -144,11 +146,11 @@ describe('SqliteStore group commit', () => {
     const s = openStore(path);
     const first = entry();
     const settled = await Promise.allSettled([
-      s.put(first, 2),
-      s.put(entry(), 2),
-      s.put(entry(), 2), // the third for Bob: over the quota
-      s.put(entry({ recipient: CAROL }), 2),
-      s.put(first, 2), // a duplicate is answered even when the mailbox is full
+      s.put(first, { entries: 2 }),
+      s.put(entry(), { entries: 2 }),
+      s.put(entry(), { entries: 2 }), // the third for Bob: over the quota
+      s.put(entry({ recipient: CAROL }), { entries: 2 }),
+      s.put(first, { entries: 2 }), // a duplicate is answered even when the mailbox is full
     ]);
     expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     const err = (settled[2] as PromiseRejectedResult).reason as unknown;

@@ -18,17 +18,22 @@
  *
  * What every put and every connect reads is cheap: the device list is kept
  * in memory (see `byId`), and the number of entries waiting in a mailbox is
- * a column kept in step by the put and a trigger, not a COUNT.
+ * a column kept in step by the put and a trigger, not a COUNT; so are its
+ * bytes and each sender's entries and bytes, for the quotas.
  */
 import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, type RelayStore } from './relay-store.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
+
+/** Mode of relay.db (and so of its -wal and -shm): mailboxes and the directory are the relay's alone. */
+const DB_FILE_MODE = 0o600;
 
 /** Bytes of randomness in the epoch: 128 bits, so two stores never share one. */
 const EPOCH_BYTES = 16;
@@ -97,6 +102,17 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE groups ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE groups ADD COLUMN head TEXT NOT NULL DEFAULT '';
    CREATE TABLE group_changes (gid TEXT NOT NULL, rev INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (gid, rev));`,
+  // Quotas per mailbox in bytes, and per sender in each mailbox (entries and bytes), read on
+  // every put: kept in step like `waiting` (the put adds, the trigger subtracts), not summed.
+  `ALTER TABLE mailbox_seq ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+   UPDATE mailbox_seq SET bytes = (SELECT COALESCE(SUM(LENGTH(body)), 0) FROM mailbox WHERE mailbox.recipient = mailbox_seq.recipient);
+   CREATE TABLE mailbox_sender (recipient TEXT NOT NULL, sender TEXT NOT NULL, waiting INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (recipient, sender));
+   INSERT INTO mailbox_sender (recipient, sender, waiting, bytes) SELECT recipient, sender, COUNT(*), SUM(LENGTH(body)) FROM mailbox GROUP BY recipient, sender;
+   DROP TRIGGER mailbox_waiting_out;
+   CREATE TRIGGER mailbox_waiting_out AFTER DELETE ON mailbox BEGIN
+     UPDATE mailbox_seq SET waiting = waiting - 1, bytes = bytes - LENGTH(OLD.body) WHERE recipient = OLD.recipient;
+     UPDATE mailbox_sender SET waiting = waiting - 1, bytes = bytes - LENGTH(OLD.body) WHERE recipient = OLD.recipient AND sender = OLD.sender;
+   END;`,
 ];
 
 /** A copy of a device row that callers may share but not change. */
@@ -140,6 +156,9 @@ export class SqliteStore implements RelayStore {
   /** Opens (creating if needed) the database at `path`; throws RelayError(DATA) if it cannot. */
   constructor(path: string) {
     try {
+      // Made 0600 before SQLite opens it: SQLite gives the -wal and -shm files the database file's mode.
+      closeSync(openSync(path, 'a', DB_FILE_MODE));
+      chmodSync(path, DB_FILE_MODE);
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
@@ -162,11 +181,17 @@ export class SqliteStore implements RelayStore {
       devices: db.prepare<[], DeviceSqlRow>('SELECT * FROM devices ORDER BY id'),
       findDup: db.prepare<[string, string, string], { seq: number }>('SELECT seq FROM mailbox WHERE recipient = ? AND sender = ? AND msg_id = ?'),
       usage: db.prepare<[string], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = ?'),
-      // The next seq of a mailbox and one more entry waiting, unless `max` are waiting already (then no row).
+      boxUsage: db.prepare<[string], { waiting: number; bytes: number }>('SELECT waiting, bytes FROM mailbox_seq WHERE recipient = ?'),
+      senderUsage: db.prepare<[string, string], { waiting: number; bytes: number }>('SELECT waiting, bytes FROM mailbox_sender WHERE recipient = ? AND sender = ?'),
+      // The next seq of a mailbox, counting one more entry of `bytes` waiting.
       nextSeq: db.prepare<[string, number], { last_seq: number }>(
-        `INSERT INTO mailbox_seq (recipient, last_seq, waiting) VALUES (?, 1, 1)
-         ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, waiting = waiting + 1 WHERE waiting < ?
+        `INSERT INTO mailbox_seq (recipient, last_seq, waiting, bytes) VALUES (?, 1, 1, ?)
+         ON CONFLICT (recipient) DO UPDATE SET last_seq = last_seq + 1, waiting = waiting + 1, bytes = bytes + excluded.bytes
          RETURNING last_seq`,
+      ),
+      senderIn: db.prepare<[string, string, number]>(
+        `INSERT INTO mailbox_sender (recipient, sender, waiting, bytes) VALUES (?, ?, 1, ?)
+         ON CONFLICT (recipient, sender) DO UPDATE SET waiting = waiting + 1, bytes = bytes + excluded.bytes`,
       ),
       insert: db.prepare<[string, number, string, string, number, string]>('INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES (?, ?, ?, ?, ?, ?)'),
       page: db.prepare<[string, number, number], { seq: number; msg_id: string; sender: string; ts: number; body: string }>(
@@ -207,12 +232,17 @@ export class SqliteStore implements RelayStore {
     });
   }
 
-  private putOne(e: NewEntry, max: number): PutResult {
+  private putOne(e: NewEntry, quota: MailboxQuota): PutResult {
     const dup = this.s.findDup.get(e.recipient, e.sender, e.msgId);
     if (dup) return { seq: dup.seq, duplicate: true };
-    const next = max >= 1 ? this.s.nextSeq.get(e.recipient, Math.min(max, Number.MAX_SAFE_INTEGER)) : undefined;
-    if (!next) throw new PigeonError(ErrorCodes.RELAY_QUOTA, `the mailbox of ${e.recipient} is full (${max} messages waiting)`);
+    const size = e.body.length;
+    const box = this.s.boxUsage.get(e.recipient);
+    const from = this.s.senderUsage.get(e.recipient, e.sender);
+    const breach = quotaBreach(quota, { count: box?.waiting ?? 0, bytes: box?.bytes ?? 0 }, { count: from?.waiting ?? 0, bytes: from?.bytes ?? 0 }, size);
+    if (breach) throw new QuotaError(breach, quota[breach]!, e.recipient);
+    const next = this.s.nextSeq.get(e.recipient, size)!;
     this.s.insert.run(e.recipient, next.last_seq, e.msgId, e.sender, e.ts, e.body);
+    this.s.senderIn.run(e.recipient, e.sender, size);
     return { seq: next.last_seq, duplicate: false };
   }
 
@@ -316,8 +346,8 @@ export class SqliteStore implements RelayStore {
     return this.sorted.slice();
   }
 
-  put(entry: NewEntry, maxEntries = Infinity): Promise<PutResult> {
-    return this.write(() => this.putOne(entry, maxEntries));
+  put(entry: NewEntry, quota: MailboxQuota = {}): Promise<PutResult> {
+    return this.write(() => this.putOne(entry, quota));
   }
 
   async page(recipient: string, after: number, limit: number): Promise<MailboxEntry[]> {
@@ -335,6 +365,11 @@ export class SqliteStore implements RelayStore {
   async usage(recipient: string): Promise<MailboxUsage> {
     const r = this.s.usage.get(recipient)!;
     return { count: r.n, bytes: r.bytes };
+  }
+
+  async senderUsage(recipient: string, sender: string): Promise<MailboxUsage> {
+    const r = this.s.senderUsage.get(recipient, sender);
+    return { count: r?.waiting ?? 0, bytes: r?.bytes ?? 0 };
   }
 
   async expire(olderThanTs: number): Promise<number> {

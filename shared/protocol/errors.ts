@@ -41,7 +41,9 @@ export const ErrorCodes = {
   RELAY_AUTH: 'PIGEON_ERR_RELAY_AUTH',
   /** The recipient's mailbox on the relay is full (quota); the message stays queued here. */
   RELAY_QUOTA: 'PIGEON_ERR_RELAY_QUOTA',
-  /** Too many requests or bytes: the relay limited this connection. */
+  /** The relay refused a mailbox message whose envelope signature does not match the sending device's key. */
+  RELAY_SIGNATURE: 'PIGEON_ERR_RELAY_SIGNATURE',
+  /** Too many requests, bytes, connections or new devices: the relay limited this connection; try again later. */
   RELAY_LIMIT: 'PIGEON_ERR_RELAY_LIMIT',
   /** The peer is not connected to the relay (a pipe cannot be made now). */
   PEER_OFFLINE: 'PIGEON_ERR_PEER_OFFLINE',

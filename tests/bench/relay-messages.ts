@@ -6,7 +6,8 @@
  * relay's message limit allows), or offline (they come back afterwards and
  * sync in pages of MAX_SYNC_PAGE).
  */
-import { CLIENT_MESSAGE_RATE, MAX_SYNC_PAGE } from '../../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_RATE, envelopeMessage, MAX_SYNC_PAGE, type Envelope } from '../../shared/protocol/relay-frames.js';
+import { signText } from '../support/relay-device.js';
 import { CpuMeter, memory, type Memory } from './proc-stats.js';
 import { BenchClient, envelopeOf, makeDevice, type BenchDevice } from './relay-client.js';
 import { LoadRun, type Carrier, type LoadPlan, type LoadResult } from './relay-load.js';
@@ -69,6 +70,7 @@ function roundTrip(c: BenchClient): Promise<void> {
 
 /** The relay end of a load: put frames built around a fixed envelope, put-acks and delivers read back. */
 class RelayCarrier implements Carrier {
+  private readonly envelope: Omit<Envelope, 'sig'>;
   private readonly suffix: string[];
   private readonly maxSeq: number[];
   private readonly ackedSeq: number[];
@@ -79,8 +81,9 @@ class RelayCarrier implements Carrier {
     private readonly senders: BenchClient[],
     private readonly recipients: { id: string; client: BenchClient | null }[],
   ) {
-    const body = JSON.stringify(envelopeOf());
-    this.suffix = recipients.map((r) => `","to":"${r.id}","body":${body}}`);
+    const { sig: _random, ...unsigned } = envelopeOf();
+    this.envelope = unsigned;
+    this.suffix = recipients.map((r) => `","to":"${r.id}","body":${JSON.stringify(this.envelope).slice(0, -1)},"sig":"`);
     this.maxSeq = recipients.map(() => 0);
     this.ackedSeq = recipients.map(() => 0);
     for (const s of senders) {
@@ -103,8 +106,15 @@ class RelayCarrier implements Carrier {
     for (const s of senders) void s.closed.then(({ code, reason }) => load.fail(`a sender was closed: ${code} ${reason}`));
   }
 
+  /**
+   * A put signed by its sender for this recipient and id, as a peer signs it:
+   * the relay checks every envelope's signature (§12.4), so the generator
+   * pays one P-256 signature per put and the relay one verification.
+   */
   send(s: number, r: number, id: string): void {
-    this.senders[s]!.send(`{"type":"put","id":"${id}${this.suffix[r]}`);
+    const sender = this.senders[s]!;
+    const sig = signText(sender.device.key, envelopeMessage(sender.device.id, this.recipients[r]!.id, id, this.envelope));
+    sender.send(`{"type":"put","id":"${id}${this.suffix[r]}${sig}"}}`);
   }
 
   /** Acknowledges what each live recipient received (cumulative, by seq). */

@@ -80,7 +80,7 @@ async function register(r: RelayListening, d: Device, name: string): Promise<voi
 }
 
 async function put(c: Client, to: string, id = msgId(), text = 'x'): Promise<number> {
-  c.send({ type: 'put', id, to, body: envelope(text) });
+  c.send({ type: 'put', id, to, body: envelope(text, { from: c.device!, to, id }) });
   const ack = await c.take('put-ack');
   expect(ack.id).toBe(id);
   return ack.seq;
@@ -189,8 +189,9 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     const carol = await connect(r2, c, 'Carol');
     const N = 60;
     for (let i = 0; i < N; i++) {
-      alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope(`a${i}`) });
-      carol.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope(`c${i}`) });
+      const [ia, ic] = [msgId(), msgId()];
+      alice.c.send({ type: 'put', id: ia, to: b.id, body: envelope(`a${i}`, { from: a, to: b.id, id: ia }) });
+      carol.c.send({ type: 'put', id: ic, to: b.id, body: envelope(`c${i}`, { from: c, to: b.id, id: ic }) });
     }
     const seqs: number[] = [];
     for (let i = 0; i < 2 * N; i++) seqs.push((await bob.c.take('deliver')).seq);

@@ -172,7 +172,7 @@ describe('relay server', () => {
     const alice = await r.connect(a, { name: 'Alice' });
 
     const id1 = msgId();
-    const body = envelope('hello bob');
+    const body = envelope('hello bob', { from: a, to: b.id, id: id1 });
     alice.c.send({ type: 'put', id: id1, to: b.id, body });
     expect(await alice.c.take('put-ack')).toEqual({ type: 'put-ack', id: id1, seq: 1 });
     alice.c.send({ type: 'put', id: id1, to: b.id, body });
@@ -196,10 +196,10 @@ describe('relay server', () => {
 
     // Live now: the next put is pushed at once, with a seq after the acked one; its repeat is not pushed again.
     const id3 = msgId();
-    alice.c.send({ type: 'put', id: id3, to: b.id, body: envelope('live') });
+    alice.c.send({ type: 'put', id: id3, to: b.id, body: envelope('live', { from: a, to: b.id, id: id3 }) });
     expect((await alice.c.take('put-ack')).seq).toBe(2);
     expect(await bob.c.take('deliver')).toMatchObject({ seq: 2, id: id3, from: a.id });
-    alice.c.send({ type: 'put', id: id3, to: b.id, body: envelope('live') });
+    alice.c.send({ type: 'put', id: id3, to: b.id, body: envelope('live', { from: a, to: b.id, id: id3 }) });
     expect((await alice.c.take('put-ack')).seq).toBe(2);
     await bob.c.roundTrip();
     expect(bob.c.pending('deliver')).toEqual([]);
@@ -212,7 +212,8 @@ describe('relay server', () => {
     const bob = await r.connect(b);
     const alice = await r.connect(a);
     for (let i = 0; i < 5; i++) {
-      alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope(`m${i}`) });
+      const id = msgId();
+      alice.c.send({ type: 'put', id, to: b.id, body: envelope(`m${i}`, { from: a, to: b.id, id }) });
       await alice.c.take('put-ack');
     }
     await bob.c.roundTrip();
@@ -222,7 +223,8 @@ describe('relay server', () => {
     expect(bob.c.pending('deliver').map((f) => (f as Frame<'deliver'>).seq)).toEqual([1, 2]);
     bob.c.send({ type: 'sync', after: 2, limit: 3 });
     expect(await bob.c.take('synced')).toEqual({ type: 'synced', last: 5, complete: true });
-    alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope('live') });
+    const id6 = msgId();
+    alice.c.send({ type: 'put', id: id6, to: b.id, body: envelope('live', { from: a, to: b.id, id: id6 }) });
     const seqs: number[] = [];
     for (let i = 0; i < 6; i++) seqs.push((await bob.c.take('deliver')).seq);
     expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
@@ -235,7 +237,7 @@ describe('relay server', () => {
     const alice = await r1.connect(a);
     const ids = [msgId(), msgId()];
     for (const id of ids) {
-      alice.c.send({ type: 'put', id, to: b.id, body: envelope(id) });
+      alice.c.send({ type: 'put', id, to: b.id, body: envelope(id, { from: a, to: b.id, id }) });
       await alice.c.take('put-ack');
     }
     const epoch = alice.welcome.epoch;
@@ -257,11 +259,12 @@ describe('relay server', () => {
     (await r.connect(b)).c.ws.close();
     const alice = await r.connect(a);
     for (let i = 0; i < 3; i++) {
-      alice.c.send({ type: 'put', id: msgId(), to: b.id, body: envelope('x') });
+      const id = msgId();
+      alice.c.send({ type: 'put', id, to: b.id, body: envelope('x', { from: a, to: b.id, id }) });
       expect((await alice.c.take('put-ack')).seq).toBe(i + 1);
     }
     const id = msgId();
-    alice.c.send({ type: 'put', id, to: b.id, body: envelope('x') });
+    alice.c.send({ type: 'put', id, to: b.id, body: envelope('x', { from: a, to: b.id, id }) });
     expect(await alice.c.take('error')).toMatchObject({ code: ErrorCodes.RELAY_QUOTA, id });
     await alice.c.roundTrip(); // the connection stays up
   });
@@ -354,14 +357,15 @@ describe('relay server', () => {
   });
 
   it('closes a client that does not read what it is sent', async () => {
-    const r = await startRelay();
+    // Quotas far above the ~39 MB this test leaves in one mailbox from one sender.
+    const r = await startRelay({ mailboxBytes: 1e9, senderBytes: 1e9 });
     const [a, b] = [makeDevice(), makeDevice()];
     const alice = await r.connect(a);
     const bob = await r.connect(b);
     // 100 entries of ~390 KB: ~39 MB, more than the 16 MiB send buffer plus what the kernel holds.
-    const body = envelope('x'.repeat(290_000));
     for (let i = 0; i < 100; i++) {
-      alice.c.send({ type: 'put', id: msgId(), to: b.id, body });
+      const id = msgId();
+      alice.c.send({ type: 'put', id, to: b.id, body: envelope('x'.repeat(290_000), { from: a, to: b.id, id }) });
       await alice.c.take('put-ack');
     }
     bob.c.ws.pause();

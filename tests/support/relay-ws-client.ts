@@ -9,6 +9,7 @@ import { expect } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   authMessage,
+  envelopeMessage,
   parseRelayServerFrame,
   RELAY_SUBPROTOCOL,
   type Envelope,
@@ -29,8 +30,15 @@ export function profile(name: string): RelayProfile {
   return { name, group: 'Ops', host: `${name.toLowerCase()}-pc`, status: 'online', away: '' };
 }
 
-export function envelope(text: string): Envelope {
-  return { eph: randomBytes(32).toString('base64'), nonce: randomBytes(12).toString('base64'), ct: Buffer.from(text).toString('base64'), sig: randomBytes(64).toString('base64') };
+/**
+ * A mailbox body carrying `text` as its "ciphertext" (the relay cannot tell),
+ * signed by `from` for (to, id) as a real sender signs it (§12.4: the relay
+ * refuses anything else); without `from`, a random signature.
+ */
+export function envelope(text: string, signer?: { from: Device; to: string; id: string }): Envelope {
+  const body = { eph: randomBytes(32).toString('base64'), nonce: randomBytes(12).toString('base64'), ct: Buffer.from(text).toString('base64') };
+  const sig = signer ? signText(signer.from.key, envelopeMessage(signer.from.id, signer.to, signer.id, body)) : randomBytes(64).toString('base64');
+  return { ...body, sig };
 }
 
 export const msgId = (): string => randomBytes(16).toString('hex');
@@ -44,9 +52,11 @@ export class Client {
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly opened: Promise<void>;
   private readonly inbox: RelayServerFrame[] = [];
+  /** The device this client authenticated as (to sign its puts). */
+  device: Device | null = null;
   private waiters: (() => void)[] = [];
 
-  constructor(url: string, protocols: string[] = [RELAY_SUBPROTOCOL], options: { autoPong?: boolean } = {}) {
+  constructor(url: string, protocols: string[] = [RELAY_SUBPROTOCOL], options: { autoPong?: boolean; localAddress?: string } = {}) {
     this.ws = new WebSocket(url, protocols, { rejectUnauthorized: false, ...options });
     this.ws.on('error', () => {});
     this.opened = new Promise((resolve, reject) => {
@@ -112,6 +122,7 @@ export class Client {
     this.send({ type: 'auth', v: 1, id, spki: d.spki, sig: signText(d.key, authMessage(nonce, id)), ...(o.token !== undefined ? { token: o.token } : {}), profile: profile(o.name ?? 'Dev'), enc: d.enc });
     const first = await this.take(['welcome', 'error']);
     if (first.type === 'error') throw Object.assign(new Error(first.message), { frame: first });
+    this.device = d;
     return first;
   }
 
