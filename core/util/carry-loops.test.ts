@@ -48,4 +48,29 @@ describe('CarryLoops', () => {
     loops.stop();
     expect(clock.pending).toBe(0);
   });
+
+  it('a loop that fails after stop() schedules no retry (the store behind keys() may be closed)', async () => {
+    const clock = new ManualClock();
+    let reject: (err: Error) => void = () => {};
+    let keysAsked = 0;
+    const loops = new CarryLoops({
+      run: () => new Promise<void>((_, r) => (reject = r)),
+      keys: () => {
+        keysAsked++;
+        return ['a'];
+      },
+      retryMs: RETRY_MS,
+      clock,
+      onError: () => {},
+    });
+    loops.carry('a');
+    loops.stop();
+    reject(new Error('relay gone'));
+    await settle();
+    expect(clock.pending).toBe(0);
+    clock.advance(RETRY_MS * 2);
+    loops.carry('a');
+    loops.carryAll();
+    expect(keysAsked).toBe(0);
+  });
 });

@@ -22,13 +22,15 @@ export class CarryLoops {
   private readonly running = new Set<string>();
   private retryTimer: TimerHandle | null = null;
   private readonly clock: Clock;
+  /** After stop(), a loop still under way that fails schedules nothing (its store may be closed by then). */
+  private stopped = false;
 
   constructor(private readonly opts: CarryLoopsOptions) {
     this.clock = opts.clock ?? systemClock;
   }
 
   carry(key: string): void {
-    if (this.running.has(key)) return;
+    if (this.stopped || this.running.has(key)) return;
     this.running.add(key);
     void this.opts
       .run(key)
@@ -40,16 +42,18 @@ export class CarryLoops {
   }
 
   carryAll(): void {
+    if (this.stopped) return;
     for (const key of this.opts.keys()) this.carry(key);
   }
 
   stop(): void {
+    this.stopped = true;
     this.clock.clear(this.retryTimer);
     this.retryTimer = null;
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer) return;
+    if (this.stopped || this.retryTimer) return;
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = null;
       this.carryAll();
