@@ -45,6 +45,8 @@ export const ErrorCodes = {
   NOT_ALLOWED: 'PIGEON_ERR_NOT_ALLOWED',
   /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
+  /** A warning, not a failure: the contact speaks a protocol without encryption (IPMsg); what is sent to it travels in clear on the LAN. */
+  UNENCRYPTED: 'PIGEON_ERR_UNENCRYPTED',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;
