@@ -389,6 +389,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       const target = resolveTarget(peerQuery, dir, groups);
       if (at !== undefined && !Number.isFinite(at)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'invalid time for a scheduled message');
       if (target.kind === 'group') return groups!.send(target.group.gid, text, at);
+      // Written to by the user: kept (with its outbox) even if it was only seen so far.
+      dir.confirm(target.peer.id);
       const info = await msgr.send(target.peer.id, text, at);
       const warning = sendWarning(target.peer);
       return warning ? { ...info, warning } : info;

@@ -6,10 +6,11 @@
  * signed exit ends the LAN claims, not a live session's. mDNS holds no claim:
  * its TXT record is unsigned, so it only triggers a signed unicast probe.
  *
- * Bounded: an entry seen but never confirmed (no session, no exchange) lives
- * in memory only, under a cap and a rate of new ids per source address, and
- * is forgotten when it goes offline. Confirmed entries are kept in the store
- * so an offline colleague can still be messaged. What a pinned colleague is
+ * Bounded: an entry seen but never confirmed (no session, no exchange, never
+ * written to) lives in memory only, under a cap and a rate of new ids per
+ * source address; offline, it is forgotten after UNCONFIRMED_RETENTION_MS or
+ * sooner when the cap needs its room, and a restart forgets it. Confirmed
+ * entries are kept in the store so an offline colleague can still be messaged. What a pinned colleague is
  * called, where and how it is, changes only through authenticated sources.
  */
 import type { PeerCapabilities, PeerInfo } from '../../shared/api/control-api.js';
@@ -38,8 +39,10 @@ interface Entry {
   announcedFp: string;
   /** That key (DER SPKI), which `trust` pins. */
   announcedKey?: Buffer;
-  /** Kept in the store: confirmed by a session, an exchange (IPMsg) or the relay. */
+  /** Kept in the store: confirmed by a session, an exchange (IPMsg), the relay, or a message the user wrote to it. */
   stored: boolean;
+  /** When it went offline (0 while online): unconfirmed entries are forgotten some time after. */
+  offlineSince: number;
 }
 
 /** What a peer can do, by protocol: the rest of the engine and the hosts look at these, not at the protocol. */
@@ -63,6 +66,13 @@ export const MAX_UNCONFIRMED = 1000;
  * and then one every 5 s, whatever keys it makes up.
  */
 export const NEW_IDS_PER_ADDRESS = { burst: 16, perSecond: 0.2 };
+/**
+ * How long an unconfirmed device stays listed (in memory) after it went
+ * offline: someone who was in the list a moment ago can still be written to
+ * by name (and is then kept); a flood's made-up devices fade out. Ten
+ * minutes is a meeting's length.
+ */
+export const UNCONFIRMED_RETENTION_MS = 10 * 60 * 1000;
 /** Addresses tracked for the new-id rate. */
 const MAX_RATE_ADDRESSES = 4096;
 /** Sources that prove who speaks (a signature, TLS, the relay's checked listing); an unsigned claim never changes a pinned colleague. */
@@ -102,6 +112,7 @@ export class PeerDirectory implements DiscoverySink {
         announcedFp: '',
         protocol: 'pigeon',
         stored: true,
+        offlineSince: 0,
       });
     }
   }
@@ -137,7 +148,7 @@ export class PeerDirectory implements DiscoverySink {
     if (!entry) {
       // A new, unconfirmed device: bounded in number and in rate per address.
       // A TLS session is bounded by the session layer; it is let in to be confirmed.
-      if (this.unconfirmed >= MAX_UNCONFIRMED && s.source !== 'session') {
+      if (this.unconfirmed >= MAX_UNCONFIRMED && s.source !== 'session' && !this.evictOfflineUnconfirmed()) {
         this.refused.cap++;
         return;
       }
@@ -153,6 +164,7 @@ export class PeerDirectory implements DiscoverySink {
         announcedFp: '',
         protocol: s.protocol ?? 'pigeon',
         stored: false,
+        offlineSince: 0,
       };
       this.entries.set(s.id, entry);
       this.unconfirmed++;
@@ -217,6 +229,7 @@ export class PeerDirectory implements DiscoverySink {
       announcedFp: '',
       protocol: 'pigeon',
       stored: true,
+      offlineSince: 0,
     };
     this.entries.set(p.id, entry);
     this.persist(entry);
@@ -297,18 +310,33 @@ export class PeerDirectory implements DiscoverySink {
   private goOffline(entry: Entry): void {
     entry.addresses.clear();
     entry.info.addresses = [];
+    entry.offlineSince = this.components.clock.now();
     this.emit({ type: 'peer-offline', peer: this.view(entry) });
-    if (!entry.stored) {
-      // Never confirmed: nothing to keep (the next sighting makes it anew).
-      this.entries.delete(entry.info.id);
-      this.unconfirmed--;
+  }
+
+  private forget(entry: Entry): void {
+    this.entries.delete(entry.info.id);
+    this.unconfirmed--;
+  }
+
+  /** Makes room under the cap: forgets the unconfirmed entry offline the longest. False when all of them are online. */
+  private evictOfflineUnconfirmed(): boolean {
+    let oldest: Entry | null = null;
+    for (const e of this.entries.values()) {
+      if (!e.stored && e.claims.size === 0 && (!oldest || e.offlineSince < oldest.offlineSince)) oldest = e;
     }
+    if (oldest) this.forget(oldest);
+    return oldest !== null;
   }
 
   private sweep(): void {
     const now = this.components.clock.now();
     for (const entry of [...this.entries.values()]) {
-      if (entry.claims.size === 0) continue;
+      if (entry.claims.size === 0) {
+        // Never confirmed and gone a while: nothing to keep (a new sighting makes it anew).
+        if (!entry.stored && now - entry.offlineSince >= UNCONFIRMED_RETENTION_MS) this.forget(entry);
+        continue;
+      }
       for (const [source, expires] of entry.claims) if (expires <= now) entry.claims.delete(source);
       if (entry.claims.size === 0) this.goOffline(entry);
     }
