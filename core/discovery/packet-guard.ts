@@ -5,7 +5,7 @@
  * the copy of a packet that arrives once per broadcast address is dropped
  * here, before it is verified), the device id derived from the key it
  * carries, its signature, and for an exit, freshness. Every drop is counted
- * by reason. See docs/protocol/pigeon-v1.md §4.6.
+ * by reason. See docs/protocol/pigeon-v1.md §4.7.
  */
 import type { KeyObject } from 'node:crypto';
 import { decodeDiscoveryPacket, signedBytes, type DiscoveryPacket } from '../../shared/protocol/discovery-packet.js';

@@ -179,14 +179,19 @@ export class UdpPresence implements DiscoverySource {
     const p: UnsignedDiscoveryPacket = { v: 1, t, ...self, k: this.k, ts };
     // A reply never asks to be learned: the announcer already targets us.
     if (unicast && t !== 'reply') p.u = true;
-    let signed: Uint8Array;
-    try {
-      signed = encodeUnsignedPacket(p);
-    } catch {
-      // Labels full of characters JSON escapes (6 bytes each) can exceed the
-      // datagram limit; announce without the away message rather than not at all.
-      signed = encodeUnsignedPacket({ ...p, away: '', name: p.name.slice(0, 16), group: p.group.slice(0, 16), host: p.host.slice(0, 16) });
+    // Long labels in a 3-byte script (CJK), or characters JSON escapes (6 bytes
+    // each), can exceed the datagram limit with the key and signature: drop
+    // the away message first, then shorten the labels, rather than not announce.
+    const cut = (n: number): UnsignedDiscoveryPacket => ({ ...p, away: '', name: p.name.slice(0, n), group: p.group.slice(0, n), host: p.host.slice(0, n) });
+    for (const attempt of [p, { ...p, away: '' }, cut(32)]) {
+      try {
+        const signed = encodeUnsignedPacket(attempt);
+        return attachSignature(signed, this.init.sign(signed));
+      } catch {
+        // too large: the next, shorter attempt
+      }
     }
+    const signed = encodeUnsignedPacket(cut(16));
     return attachSignature(signed, this.init.sign(signed));
   }
 
