@@ -292,7 +292,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     );
     sources = [udp];
     if (options.mdns !== false) {
-      sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
+      sources.push(new MdnsSource({ logger, clock }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
     if (resolveFlag(st, 'ipmsg', options.ipmsg, options.ipmsgDefault ?? false)) {

@@ -3,12 +3,13 @@
  * device id in TXT and browses for others, on every suitable IPv4 interface
  * (bonjour-service alone only uses the default route's interface, and fails in
  * a network without one). A peer found here is handed to UDP presence as a
- * unicast target, which keeps its liveness; mDNS itself only finds it.
+ * unicast target, which keeps its liveness; mDNS itself only finds it: its
+ * records are unsigned, so the directory gives its sightings no claim.
  */
 import type { Bonjour, Browser, Service } from 'bonjour-service';
 import { EXPIRY_MS, MDNS_SERVICE_TYPE, PROTOCOL_VERSION } from '../../shared/protocol/constants.js';
 import { DeviceId, Label } from '../../shared/protocol/schemas-common.js';
-import type { Logger } from '../util/components.js';
+import type { Clock, Logger, TimerHandle } from '../util/components.js';
 import type { DiscoverySink, DiscoverySource, SelfPresence } from './discovery-source.js';
 import { lanInterfaces } from './interfaces.js';
 
@@ -31,10 +32,10 @@ const REQUERY_MS = 10000;
 export class MdnsSource implements DiscoverySource {
   readonly name = 'mdns';
   private instances: Instance[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
 
   constructor(
-    private readonly components: { logger: Logger },
+    private readonly components: { logger: Logger; clock: Clock },
     private readonly init: MdnsInit,
   ) {}
 
@@ -50,10 +51,9 @@ export class MdnsSource implements DiscoverySource {
         this.components.logger.log('warn', 'mDNS unavailable on interface', { address, error: (err as Error).message });
       }
     }
-    this.timer = setInterval(() => {
+    this.timer = this.components.clock.setInterval(() => {
       for (const i of this.instances) i.browser.update();
     }, REQUERY_MS);
-    this.timer.unref();
   }
 
   private open(BonjourClass: typeof Bonjour, address: string): Instance {
@@ -112,7 +112,7 @@ export class MdnsSource implements DiscoverySource {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.components.clock.clear(this.timer);
     this.timer = null;
     const instances = this.instances;
     this.instances = [];

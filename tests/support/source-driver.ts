@@ -55,7 +55,7 @@ if (kind === 'udp') {
   );
   source = udp;
 } else if (kind === 'mdns') {
-  source = new MdnsSource({ logger: silentLogger }, { discoveryPort: options.discoveryPort, self: () => self, sink });
+  source = new MdnsSource({ logger: silentLogger, clock: systemClock }, { discoveryPort: options.discoveryPort, self: () => self, sink });
 } else if (kind === 'ipmsg') {
   // The bridge keeps its contact book in the profile's store: a throw-away one here.
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-driver-'));
