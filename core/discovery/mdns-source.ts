@@ -26,8 +26,19 @@ interface Instance {
   browser: Browser;
 }
 
-/** How often the browse query is repeated, so late joiners are found. */
-const REQUERY_MS = 10000;
+/**
+ * When the browse query is repeated: after 1 s, then twice as long each time,
+ * at most every 5 minutes (RFC 6762 §5.2, continuous querying). Services
+ * announce themselves when they are published, so a repeated query only
+ * recovers a lost announcement; and every query makes every responder on the
+ * link answer (bonjour-service does no known-answer suppression), so an
+ * office of N peers querying every T seconds makes each peer receive and
+ * parse N²/T responses a second. The fixed 10 s of earlier versions meant
+ * 160 a second per peer at 40 peers and 2,250 at 150: enough to saturate the
+ * CPUs of a 40-peer test LAN and starve the presence timers (issue 1/6).
+ */
+const REQUERY_FIRST_MS = 1000;
+const REQUERY_MAX_MS = 5 * 60 * 1000;
 
 export class MdnsSource implements DiscoverySource {
   readonly name = 'mdns';
@@ -51,9 +62,15 @@ export class MdnsSource implements DiscoverySource {
         this.components.logger.log('warn', 'mDNS unavailable on interface', { address, error: (err as Error).message });
       }
     }
-    this.timer = this.components.clock.setInterval(() => {
+    this.scheduleRequery(REQUERY_FIRST_MS);
+  }
+
+  private scheduleRequery(delay: number): void {
+    this.timer = this.components.clock.setTimeout(() => {
+      if (this.instances.length === 0) return;
       for (const i of this.instances) i.browser.update();
-    }, REQUERY_MS);
+      this.scheduleRequery(Math.min(delay * 2, REQUERY_MAX_MS));
+    }, delay);
   }
 
   private open(BonjourClass: typeof Bonjour, address: string): Instance {
