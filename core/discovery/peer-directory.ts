@@ -152,7 +152,8 @@ export class PeerDirectory implements DiscoverySink {
         this.refused.cap++;
         return;
       }
-      if (s.address && s.source !== 'session' && !this.newIds.take(s.address)) {
+      // Sessions too: a stranger opening sessions with fresh keys would otherwise fill the store.
+      if (s.address && !this.newIds.take(s.address)) {
         this.refused.rate++;
         return;
       }
