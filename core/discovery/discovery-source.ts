@@ -33,8 +33,8 @@ export interface DiscoverySink {
   gone(id: string, source: SourceName | 'lan'): void;
   /** A real exchange confirmed the peer (an IPMsg message): keep it from now on. */
   confirm?(id: string): void;
-  /** A peer reachable by unicast presence only (learned by mDNS): probe this address. */
-  learnUnicast?(address: string, port: number): void;
+  /** A peer found by a hint (mDNS): probe this address by signed unicast, unless UDP already hears device `id`. */
+  learnUnicast?(address: string, port: number, id?: string): void;
 }
 
 /** What this peer announces about itself. */

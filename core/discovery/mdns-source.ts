@@ -121,7 +121,7 @@ export class MdnsSource implements DiscoverySource {
       source: 'mdns',
       ttlMs: EXPIRY_MS,
     });
-    if (Number.isInteger(dp) && dp > 0 && dp < 65536) this.init.sink.learnUnicast?.(address, dp);
+    if (Number.isInteger(dp) && dp > 0 && dp < 65536) this.init.sink.learnUnicast?.(address, dp, id.data);
   }
 
   update(): void {

@@ -127,8 +127,18 @@ export class PeerDirectory implements DiscoverySink {
     this.sweepTimer = null;
   }
 
-  /** mDNS found a peer: probe it with a signed unicast announce; its signed reply holds the claim. */
-  learnUnicast(address: string, port: number): void {
+  /**
+   * mDNS found a peer: probe it with a signed unicast announce; its signed
+   * reply holds the claim. Not when UDP already hears that device (broadcast
+   * or a reply): a unicast target makes both sides write to each other by
+   * unicast on every refresh, N² datagrams (and neighbour entries) for an
+   * office where broadcast reaches everyone. At 40 peers on one test bridge
+   * that overflowed the kernel's neighbour table, which then dropped the
+   * broadcast alives: issue 1/6's flapping.
+   */
+  learnUnicast(address: string, port: number, id?: string): void {
+    const entry = id ? this.entries.get(id) : undefined;
+    if (entry && (entry.claims.has('broadcast') || entry.claims.has('unicast'))) return;
     this.onLearnUnicast?.(address, port);
   }
 

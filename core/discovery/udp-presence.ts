@@ -74,6 +74,8 @@ export class UdpPresence implements DiscoverySource {
   private readonly replyTimers = new Map<string, TimerHandle>();
   /** "ip:port" → expiry time. */
   private readonly learned = new Map<string, number>();
+  /** device id → when a broadcast of it was last accepted (a device heard that way needs no unicast target). */
+  private readonly heardByBroadcast = new Map<string, number>();
   private started = false;
   private lastTs = 0;
   readonly guard: PacketGuard;
@@ -239,7 +241,16 @@ export class UdpPresence implements DiscoverySource {
       this.init.sink.gone(packet.id, 'lan');
       return;
     }
-    if (packet.u && (this.learned.has(key) || this.learned.size < MAX_LEARNED)) this.learned.set(key, this.components.clock.now() + LEARNED_TTL_MS);
+    const now = this.components.clock.now();
+    if (!packet.u && packet.t !== 'reply') {
+      this.heardByBroadcast.delete(packet.id);
+      this.heardByBroadcast.set(packet.id, now);
+      if (this.heardByBroadcast.size > MAX_LEARNED * 4) this.heardByBroadcast.delete(this.heardByBroadcast.keys().next().value!);
+    }
+    // Answer in kind only a device that broadcast does not reach: otherwise both
+    // sides would keep writing to each other by unicast on every refresh (N² in an office).
+    const broadcastReaches = now - (this.heardByBroadcast.get(packet.id) ?? -Infinity) < LEARNED_TTL_MS;
+    if (packet.u && !broadcastReaches && (this.learned.has(key) || this.learned.size < MAX_LEARNED)) this.learned.set(key, now + LEARNED_TTL_MS);
     this.init.sink.seen({
       id: packet.id,
       name: packet.name,
