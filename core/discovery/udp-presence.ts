@@ -62,6 +62,8 @@ const REPLY_PER_ADDRESS = { burst: 4, perSecond: 0.5 };
  * REFRESH_MS); a flood from forged addresses gets at most 20 answers a second.
  */
 const REPLY_OVERALL = { burst: 150, perSecond: 20 };
+/** A failing send is said at warn level at most this often (a full neighbour table fails every send). */
+const SEND_WARNING_EVERY_MS = 60_000;
 /** Addresses tracked for the reply rate. */
 const MAX_REPLY_ADDRESSES = 4096;
 
@@ -78,6 +80,7 @@ export class UdpPresence implements DiscoverySource {
   private readonly heardByBroadcast = new Map<string, number>();
   private started = false;
   private lastTs = 0;
+  private lastSendWarning = -Infinity;
   readonly guard: PacketGuard;
   private readonly k: string;
   private readonly replyPerAddress: KeyedBuckets;
@@ -204,10 +207,19 @@ export class UdpPresence implements DiscoverySource {
     return new Promise((resolve) => {
       sender.send(data, target.port, target.address, (err) => {
         // ENETUNREACH on 255.255.255.255 without a default route is expected (see issue 1/5).
-        if (err) this.components.logger.log('debug', 'discovery send failed', { to: target.address, error: err.message });
+        // Anything else loses presence (ENOBUFS when the kernel's neighbour table is
+        // full made peers flap in issue 1/6): said at warn level, once a minute.
+        if (err) this.sendFailed(target.address, err as NodeJS.ErrnoException);
         resolve();
       });
     });
+  }
+
+  private sendFailed(address: string, err: NodeJS.ErrnoException): void {
+    const now = this.components.clock.now();
+    const loud = err.code !== 'ENETUNREACH' && now - this.lastSendWarning >= SEND_WARNING_EVERY_MS;
+    if (loud) this.lastSendWarning = now;
+    this.components.logger.log(loud ? 'warn' : 'debug', 'discovery send failed', { to: address, error: err.message });
   }
 
   private async sendAll(t: DiscoveryPacket['t']): Promise<void> {
