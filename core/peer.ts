@@ -390,7 +390,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       if (at !== undefined && !Number.isFinite(at)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'invalid time for a scheduled message');
       if (target.kind === 'group') return groups!.send(target.group.gid, text, at);
       // Written to by the user: kept (with its outbox) even if it was only seen so far.
-      dir.confirm(target.peer.id);
+      // An IPMsg contact is kept by its bridge once a real exchange confirms it (contact-book.ts).
+      if ((target.peer.protocol ?? 'pigeon') === 'pigeon') dir.confirm(target.peer.id);
       const info = await msgr.send(target.peer.id, text, at);
       const warning = sendWarning(target.peer);
       return warning ? { ...info, warning } : info;
