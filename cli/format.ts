@@ -23,6 +23,8 @@ function presence(p: PeerInfo): string {
 /** How a peer is reached, said plainly: IPMsg contacts are not encrypted and users must know it. */
 export function peerKind(p: PeerInfo): string {
   if (p.protocol === 'ipmsg') return 'IPMsg (unencrypted)';
+  if (p.keyChanged) return `Pigeon, KEY CHANGED (new ${p.keyChanged.id.slice(0, 8)}: pigeon trust)`;
+  if (p.namesakeOf) return `new device calling itself ${p.name} (${p.fingerprint.slice(0, 19)})`;
   return p.remote ? 'Pigeon via relay' : 'Pigeon';
 }
 
@@ -57,7 +59,8 @@ function receivedNote(m: MessageInfo): string {
 export function formatMessage(m: MessageInfo, peerName: string, nameOf?: (id: string) => string): string {
   const who = m.direction === 'out' ? 'me' : m.from && nameOf ? nameOf(m.from) : peerName;
   const when = m.state === 'scheduled' && m.due ? `due ${time(m.due)}` : time(m.ts);
-  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${receivedNote(m)})`;
+  const blocked = m.warning?.code === 'PIGEON_ERR_KEY_CHANGED' ? ', blocked: key changed' : '';
+  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${blocked}${receivedNote(m)})`;
 }
 
 export function formatSelf(s: SelfInfo): string {

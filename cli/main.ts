@@ -157,6 +157,8 @@ export function buildProgram(): Command {
       }
       await withClient(resolveHome(o.home), async (c) => {
         let m = await c.request('send', { peer, text, ...(at !== undefined ? { at } : {}) });
+        // Unencrypted (IPMsg) or blocked by a key change: the user hears it now, not in a log.
+        if (m.warning) process.stderr.write(`pigeon: warning: ${m.warning.message}\n`);
         if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000 });
         print(o.json, m, () => (o.wait ? `${m.id} ${m.state}` : m.id));
       });

@@ -20,6 +20,7 @@ import { MdnsSource } from './discovery/mdns-source.js';
 import { PeerDirectory } from './discovery/peer-directory.js';
 import { UdpPresence } from './discovery/udp-presence.js';
 import { loadOrCreateIdentity, type Identity } from './identity/identity.js';
+import { createSigner } from './identity/signing.js';
 import { resolveTarget } from './groups/conversation-target.js';
 import { GroupService } from './groups/group-service.js';
 import { MESSENGER_FRAMES, Messenger } from './messaging/messenger.js';
@@ -232,7 +233,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     me.away = st.getSetting('away') ?? '';
 
     const relaySettings = resolveRelaySettings(st, options, logger);
-    const dir = new PeerDirectory({ clock, store: st, onSighting: (peerId) => engineOf(peerId).sighted(peerId) }, (event) => {
+    const dir = new PeerDirectory({ clock, store: st, logger, onSighting: (peerId) => engineOf(peerId).sighted(peerId) }, (event) => {
       emit(event);
       if (event.type === 'peer-offline') relay?.carry(event.peer.id);
       if (event.type === 'peer-online') {
@@ -334,12 +335,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     dir.start();
     const discoveryPort = options.discoveryPort ?? DEFAULT_PORT;
     udp = new UdpPresence(
-      { logger, random, now: () => clock.now() },
-      { discoveryPort, broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], self: presence, sink: dir, knownPeers: () => dir.onlineCount() },
+      { logger, random, clock },
+      { discoveryPort, broadcast: options.broadcast ?? 'auto', extraAddresses: options.extraAddresses ?? [], self: presence, sink: dir, knownPeers: () => dir.onlineCount(), spki: identity.spki, sign: createSigner(identity) },
     );
     sources = [udp];
     if (options.mdns !== false) {
-      sources.push(new MdnsSource({ logger }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
+      sources.push(new MdnsSource({ logger, clock }, { discoveryPort, self: presence, sink: dir, ...(options.mdnsInterfaces ? { interfaces: options.mdnsInterfaces } : {}) }));
     }
     for (const s of sources) await s.start();
     if (resolveFlag(st, 'ipmsg', options.ipmsg, options.ipmsgDefault ?? false)) {
@@ -436,7 +437,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       const target = resolveTarget(peerQuery, dir, groups);
       if (at !== undefined && !Number.isFinite(at)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'invalid time for a scheduled message');
       if (target.kind === 'group') return groups!.send(target.group.gid, text, at);
-      return msgr.send(target.peer.id, text, at);
+      // Written to by the user: kept (with its outbox) even if it was only seen so far.
+      // An IPMsg contact is kept by its bridge once a real exchange confirms it (contact-book.ts).
+      if ((target.peer.protocol ?? 'pigeon') === 'pigeon') dir.confirm(target.peer.id);
+      const info = await msgr.send(target.peer.id, text, at);
+      const warning = sendWarning(target.peer);
+      return warning ? { ...info, warning } : info;
     },
     waitDelivered: (id, timeoutMs) => running().messenger.waitDelivered(id, timeoutMs),
     history(peerQuery, limit = DEFAULT_HISTORY, before) {
@@ -444,7 +450,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       const target = resolveTarget(peerQuery, dir, groups);
       if (target.kind === 'group') return groups!.history(target.group.gid, limit, before);
       if (before !== undefined) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'paging back by sequence is for group conversations');
-      return msgr.overlay(st.history(target.peer.id, limit));
+      const messages = msgr.overlay(st.history(target.peer.id, limit));
+      // What waits for a colleague whose key changed is blocked until `trust`: say so on each message.
+      const blocked = target.peer.keyChanged ? sendWarning(target.peer) : null;
+      return blocked ? messages.map((m) => (m.direction === 'out' && (m.state === 'queued' || m.state === 'scheduled') ? { ...m, warning: blocked } : m)) : messages;
     },
     markRead(peerQuery) {
       const { directory: dir, messenger: msgr } = running();
@@ -467,11 +476,22 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       return selfInfo();
     },
     trust(peerQuery) {
-      const { directory: dir, sessions: sm } = running();
+      const { directory: dir, sessions: sm, store: st } = running();
       const peer = dir.resolve(peerQuery);
-      // Trusting the key dials the peer when work waits (the dial state machine leaves 'refused').
-      if (!sm.trust(peer.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `${peer.name} has not presented a changed key`);
-      return dir.get(peer.id)!;
+      // A pinned colleague whose device changed: trust means its new device.
+      const device = peer.keyChanged ? dir.get(peer.keyChanged.id) : peer;
+      const key = device && device.protocol !== 'ipmsg' && !device.pinned ? (sm.refusedKey(device.id) ?? dir.announcedKey(device.id)) : null;
+      if (!device || !key) throw new PigeonError(ErrorCodes.BAD_REQUEST, `${peer.name} has not presented a changed key`);
+      // The same colleague (same name and host) on a new key: one contact, its history and outbox move along.
+      const predecessor = peer.keyChanged ? peer.id : (device.successorOf ?? null);
+      st.tx(() => {
+        dir.confirm(device.id, key);
+        if (predecessor) st.migratePeer(predecessor, device.id);
+      });
+      if (predecessor) dir.replaced(predecessor, device.id);
+      sm.trust(device.id);
+      if (messenger?.hasWork(device.id) || transfers?.hasWork(device.id)) ensure(device.id);
+      return dir.get(device.id)!;
     },
     async sendFiles(peerQuery, paths) {
       const { directory: dir, transfers: tr } = running();
@@ -495,7 +515,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     searchHistory: (query, limit = DEFAULT_SEARCH_HITS) => running().store.search(query, limit),
     keyChanges() {
       const { sessions: sm, directory: dir } = running();
-      return sm.refused().map((k) => ({ ...k, name: dir.get(k.peerId)?.name ?? '' }));
+      const out = sm.refused().map((k) => ({ ...k, name: dir.get(k.peerId)?.name ?? '' }));
+      // A new key seen only in signed announcements (no session tried yet) waits as well.
+      for (const p of dir.list()) {
+        if (p.keyChanged && !out.some((k) => k.peerId === p.keyChanged!.id)) out.push({ peerId: p.keyChanged.id, name: p.name, pinned: p.fingerprint, presented: p.keyChanged.fingerprint });
+      }
+      return out;
     },
     settings() {
       const { store: st } = running();
@@ -524,6 +549,21 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     groupRemove: async (group, member) => groupService().remove(group, memberIds([member])[0]!),
     groupLeave: async (group) => groupService().leave(group),
   };
+
+  /** What the user must be told when writing to this peer: plain text on the LAN, or a key change that blocks the outbox. */
+  function sendWarning(peer: PeerInfo): MessageInfo['warning'] | null {
+    if (peer.capabilities && !peer.capabilities.encrypted) {
+      return { code: ErrorCodes.UNENCRYPTED, message: `${peer.name} uses IPMsg: the message travels unencrypted on the LAN` };
+    }
+    if (peer.keyChanged) {
+      const { id, fingerprint } = peer.keyChanged;
+      return {
+        code: ErrorCodes.KEY_CHANGED,
+        message: `${peer.name}'s key changed (new device ${id.slice(0, 8)}, fingerprint ${fingerprint}); the message waits in the outbox. Compare fingerprints with ${peer.name}, then run: pigeon trust ${peer.name}`,
+      };
+    }
+    return null;
+  }
 
   function groupService(): GroupService {
     running();

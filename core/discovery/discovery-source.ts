@@ -20,14 +20,21 @@ export interface Sighting extends Presence {
   ttlMs: number;
   /** Set by sources of other protocols; absent = 'pigeon'. */
   protocol?: PeerProtocol;
+  /** The public key (DER SPKI) that signed this sighting, when the source checked a signature (UDP). */
+  spki?: Buffer;
 }
+
+/** The LAN sources a signed exit ends (a live session keeps its own claim). */
+export const LAN_SOURCES: readonly SourceName[] = ['broadcast', 'unicast', 'mdns'];
 
 export interface DiscoverySink {
   seen(sighting: Sighting): void;
-  /** The peer said goodbye through this source (or through all, if source is omitted). */
-  gone(id: string, source?: SourceName): void;
-  /** A peer reachable by unicast presence only (learned by mDNS): probe this address. */
-  learnUnicast?(address: string, port: number): void;
+  /** The peer said goodbye through this source; 'lan' = every LAN source (a signed exit). */
+  gone(id: string, source: SourceName | 'lan'): void;
+  /** A real exchange confirmed the peer (an IPMsg message): keep it from now on. */
+  confirm?(id: string): void;
+  /** A peer found by a hint (mDNS): probe this address by signed unicast, unless UDP already hears device `id`. */
+  learnUnicast?(address: string, port: number, id?: string): void;
 }
 
 /** What this peer announces about itself. */

@@ -3,12 +3,13 @@
  * device id in TXT and browses for others, on every suitable IPv4 interface
  * (bonjour-service alone only uses the default route's interface, and fails in
  * a network without one). A peer found here is handed to UDP presence as a
- * unicast target, which keeps its liveness; mDNS itself only finds it.
+ * unicast target, which keeps its liveness; mDNS itself only finds it: its
+ * records are unsigned, so the directory gives its sightings no claim.
  */
 import type { Bonjour, Browser, Service } from 'bonjour-service';
 import { EXPIRY_MS, MDNS_SERVICE_TYPE, PROTOCOL_VERSION } from '../../shared/protocol/constants.js';
 import { DeviceId, Label } from '../../shared/protocol/schemas-common.js';
-import type { Logger } from '../util/components.js';
+import type { Clock, Logger, TimerHandle } from '../util/components.js';
 import type { DiscoverySink, DiscoverySource, SelfPresence } from './discovery-source.js';
 import { lanInterfaces } from './interfaces.js';
 
@@ -25,16 +26,27 @@ interface Instance {
   browser: Browser;
 }
 
-/** How often the browse query is repeated, so late joiners are found. */
-const REQUERY_MS = 10000;
+/**
+ * When the browse query is repeated: after 1 s, then twice as long each time,
+ * at most every 5 minutes (RFC 6762 §5.2, continuous querying). Services
+ * announce themselves when they are published, so a repeated query only
+ * recovers a lost announcement; and every query makes every responder on the
+ * link answer (bonjour-service does no known-answer suppression), so an
+ * office of N peers querying every T seconds makes each peer receive and
+ * parse N²/T responses a second. The fixed 10 s of earlier versions meant
+ * 160 a second per peer at 40 peers and 2,250 at 150: enough to saturate the
+ * CPUs of a 40-peer test LAN and starve the presence timers (issue 1/6).
+ */
+const REQUERY_FIRST_MS = 1000;
+const REQUERY_MAX_MS = 5 * 60 * 1000;
 
 export class MdnsSource implements DiscoverySource {
   readonly name = 'mdns';
   private instances: Instance[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
 
   constructor(
-    private readonly components: { logger: Logger },
+    private readonly components: { logger: Logger; clock: Clock },
     private readonly init: MdnsInit,
   ) {}
 
@@ -50,10 +62,15 @@ export class MdnsSource implements DiscoverySource {
         this.components.logger.log('warn', 'mDNS unavailable on interface', { address, error: (err as Error).message });
       }
     }
-    this.timer = setInterval(() => {
+    this.scheduleRequery(REQUERY_FIRST_MS);
+  }
+
+  private scheduleRequery(delay: number): void {
+    this.timer = this.components.clock.setTimeout(() => {
+      if (this.instances.length === 0) return;
       for (const i of this.instances) i.browser.update();
-    }, REQUERY_MS);
-    this.timer.unref();
+      this.scheduleRequery(Math.min(delay * 2, REQUERY_MAX_MS));
+    }, delay);
   }
 
   private open(BonjourClass: typeof Bonjour, address: string): Instance {
@@ -104,7 +121,7 @@ export class MdnsSource implements DiscoverySource {
       source: 'mdns',
       ttlMs: EXPIRY_MS,
     });
-    if (Number.isInteger(dp) && dp > 0 && dp < 65536) this.init.sink.learnUnicast?.(address, dp);
+    if (Number.isInteger(dp) && dp > 0 && dp < 65536) this.init.sink.learnUnicast?.(address, dp, id.data);
   }
 
   update(): void {
@@ -112,7 +129,7 @@ export class MdnsSource implements DiscoverySource {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.components.clock.clear(this.timer);
     this.timer = null;
     const instances = this.instances;
     this.instances = [];

@@ -102,6 +102,7 @@ describe('events', () => {
         fingerprint: '',
         protocol: 'pigeon',
         capabilities: { encrypted: true, readReceipts: true, relay: true, files: true },
+        pinned: false,
       },
     });
   });
@@ -196,18 +197,18 @@ describe('events', () => {
     d.seen(sighting());
     d.seen(sighting({ id: BOB, name: 'Bob', address: '192.168.1.30' }));
     d.seen(sighting({ id: BOB, name: 'Bob', address: '192.168.1.30', status: 'away' }));
-    d.gone(ALICE);
+    d.gone(ALICE, 'lan');
     expect(types()).toEqual(['peer-online:aa', 'peer-online:bb', 'peer-updated:bb', 'peer-offline:aa']);
     expect(d.onlineCount()).toBe(1);
   });
 });
 
 describe('gone()', () => {
-  it('without a source takes the peer offline at once, with no addresses', () => {
+  it('a signed exit (lan) ends every LAN claim at once: offline, with no addresses', () => {
     const d = makeDirectory();
     d.seen(sighting());
-    d.seen(sighting({ source: 'mdns' }));
-    d.gone(ALICE);
+    d.seen(sighting({ source: 'unicast' }));
+    d.gone(ALICE, 'lan');
     expect(types()).toEqual(['peer-online:aa', 'peer-offline:aa']);
     expect(events[1]!.peer).toMatchObject({ online: false, sources: [], addresses: [] });
     expect(d.isOnline(ALICE)).toBe(false);
@@ -230,17 +231,17 @@ describe('gone()', () => {
   it('emits peer-offline only once, and nothing for an unknown peer', () => {
     const d = makeDirectory();
     d.seen(sighting());
-    d.gone(ALICE);
-    d.gone(ALICE);
+    d.gone(ALICE, 'lan');
+    d.gone(ALICE, 'lan');
     d.gone(ALICE, 'broadcast');
-    d.gone(BOB);
+    d.gone(BOB, 'lan');
     expect(types()).toEqual(['peer-online:aa', 'peer-offline:aa']);
   });
 
   it('a peer seen again after going offline emits peer-online again with only the new address', () => {
     const d = makeDirectory();
     d.seen(sighting({ address: '192.168.1.20' }));
-    d.gone(ALICE);
+    d.gone(ALICE, 'lan');
     clock.advance(1000);
     d.seen(sighting({ address: '192.168.1.21' }));
     expect(types()).toEqual(['peer-online:aa', 'peer-offline:aa', 'peer-online:aa']);
@@ -306,10 +307,12 @@ describe('expiry', () => {
 });
 
 describe('persistence', () => {
-  it('saves a new or changed peer in the store', () => {
+  it('saves a peer once it is confirmed, then every change', () => {
     const store = openStore();
     const d = makeDirectory(store);
     d.seen(sighting());
+    expect(store.knownPeers()).toEqual([]);
+    d.confirm(ALICE);
     expect(store.knownPeers()).toEqual([
       { id: ALICE, name: 'Alice', group: 'R&D', host: 'alice-pc', addresses: ['192.168.1.20'], port: 2426, lastSeen: T0, spki: null },
     ]);
@@ -324,7 +327,8 @@ describe('persistence', () => {
     d.seen(sighting());
     d.seen(sighting({ id: BOB, name: 'Bob', address: '192.168.1.30' }));
     const spki = Buffer.from('a public key');
-    store.pinKey(ALICE, spki);
+    d.confirm(ALICE, spki);
+    d.confirm(BOB);
     store.close();
 
     events = [];
@@ -340,7 +344,10 @@ describe('persistence', () => {
     expect(again.dialAddress(ALICE)).toBeNull();
     expect(again.onlineCount()).toBe(0);
 
+    // Alice's key is pinned: an unsigned sighting does not speak for her; a signed one does.
     again.seen(sighting());
+    expect(types()).toEqual([]);
+    again.seen(sighting({ spki }));
     expect(types()).toEqual(['peer-online:aa']);
   });
 });
@@ -435,23 +442,27 @@ describe('resolve()', () => {
     const d = makeDirectory();
     d.seen(sighting({ id: ALICE, name: 'Sam' }));
     d.seen(sighting({ id: BOB, name: 'Sam' }));
-    d.gone(ALICE);
-    d.gone(BOB);
+    d.confirm(ALICE);
+    d.confirm(BOB);
+    d.gone(ALICE, 'lan');
+    d.gone(BOB, 'lan');
     expectPigeonError(() => d.resolve('Sam'), ErrorCodes.PEER_AMBIGUOUS);
   });
 
-  it('prefers the one online peer when several share the name', () => {
+  it('never chooses between two of the same name by presence (one online, one offline: ambiguous)', () => {
     const d = makeDirectory();
     d.seen(sighting({ id: ALICE, name: 'Sam' }));
     d.seen(sighting({ id: BOB, name: 'Sam' }));
-    d.gone(ALICE);
-    expect(d.resolve('Sam').id).toBe(BOB);
+    d.confirm(ALICE);
+    d.gone(ALICE, 'lan');
+    expectPigeonError(() => d.resolve('Sam'), ErrorCodes.PEER_AMBIGUOUS);
   });
 
-  it('finds an offline peer by name', () => {
+  it('finds an offline confirmed peer by name', () => {
     const d = makeDirectory();
     d.seen(sighting({ id: BOB, name: 'Bob' }));
-    d.gone(BOB);
+    d.confirm(BOB);
+    d.gone(BOB, 'lan');
     expect(d.resolve('Bob')).toMatchObject({ id: BOB, online: false });
   });
 

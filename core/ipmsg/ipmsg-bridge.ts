@@ -12,7 +12,8 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { DiscoverySink, DiscoverySource } from '../discovery/discovery-source.js';
 import { broadcastAddresses } from '../discovery/interfaces.js';
 import type { Store } from '../store/store.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
+import { KeyedBuckets } from '../util/rate-limits.js';
 import { encodeText, type Charset } from './charset.js';
 import { Cmd, IPMSG_PORT, IPMSG_VERSION_FIELD, MsgOpt, Opt } from './constants.js';
 import { ContactBook, contactId, isIptux, readCharset, sightingOf, type IpmsgContact } from './contact-book.js';
@@ -35,6 +36,10 @@ const ttlFor = (refreshMs: number): number => Math.round((refreshMs * 13) / 6);
 export const IPMSG_TTL_MS = ttlFor(IPMSG_REFRESH_MS);
 /** ANSENTRY is delayed by a random 0..ANSWER_SPREAD_MS, as the official client does below 50 hosts (1023 ms). */
 const ANSWER_SPREAD_MS = 1000;
+/** ANSENTRY answers per source address: a client restarting is answered; an entry flood gets one answer every 2 s. */
+const ANSWERS_PER_ADDRESS = { burst: 4, perSecond: 0.5 };
+/** Addresses tracked for that rate. */
+const MAX_ANSWER_ADDRESSES = 4096;
 /** Charset of broadcasts and of contacts whose charset is unknown: GBK, what Feiq and Chinese IPMsg read (docs/protocol/ipmsg.md §6). */
 const LEGACY_CHARSET: Charset = 'gbk';
 
@@ -75,8 +80,11 @@ export class IpmsgBridge implements DiscoverySource {
   private socket: dgram.Socket | null = null;
   private started = false;
   private readonly writer: PacketWriter;
-  private refreshTimer: NodeJS.Timeout | null = null;
-  private readonly answerTimers = new Set<NodeJS.Timeout>();
+  private refreshTimer: TimerHandle | null = null;
+  private readonly answerTimers = new Set<TimerHandle>();
+  private readonly answerRate: KeyedBuckets;
+  /** contact id → when it was last heard: unconfirmed contacts silent for a TTL are forgotten. */
+  private readonly heard = new Map<string, number>();
   private readonly channels = new Map<string, IpmsgChannel>();
   private readonly memories = new Map<string, ContactMemory>();
   /** Contacts seen since their last BR_EXIT or unanswered message. */
@@ -91,7 +99,8 @@ export class IpmsgBridge implements DiscoverySource {
     private readonly deps: IpmsgBridgeDeps,
     private readonly init: IpmsgBridgeInit,
   ) {
-    this.book = new ContactBook(deps.store);
+    this.book = new ContactBook(deps.store, deps.clock);
+    this.answerRate = new KeyedBuckets(ANSWERS_PER_ADDRESS, () => deps.clock.now(), MAX_ANSWER_ADDRESSES);
     this.port = init.port ?? IPMSG_PORT;
     this.refreshMs = init.refreshMs ?? IPMSG_REFRESH_MS;
     this.ttlMs = ttlFor(this.refreshMs);
@@ -136,8 +145,8 @@ export class IpmsgBridge implements DiscoverySource {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    for (const t of this.answerTimers) clearTimeout(t);
+    this.deps.clock.clear(this.refreshTimer);
+    for (const t of this.answerTimers) this.deps.clock.clear(t);
     this.answerTimers.clear();
     for (const c of this.channels.values()) c.close('stopping');
     this.channels.clear();
@@ -212,13 +221,25 @@ export class IpmsgBridge implements DiscoverySource {
   }
 
   private scheduleRefresh(): void {
-    this.refreshTimer = setTimeout(() => {
+    this.refreshTimer = this.deps.clock.setTimeout(() => {
       if (!this.started) return;
+      this.forgetSilent();
       // Every client answers a BR_ENTRY with ANSENTRY: that renews its sighting.
       void this.broadcastEntry(Cmd.BR_ENTRY);
       this.scheduleRefresh();
     }, this.refreshMs);
-    this.refreshTimer.unref();
+  }
+
+  /** Unconfirmed contacts not heard for a TTL are forgotten (the directory forgot them already). */
+  private forgetSilent(): void {
+    const now = this.deps.clock.now();
+    for (const [id, at] of this.heard) {
+      if (now - at < this.ttlMs) continue;
+      this.heard.delete(id);
+      if (this.book.get(id)?.confirmed) continue;
+      this.online.delete(id);
+      this.book.forgetUnconfirmed(id);
+    }
   }
 
   // ---- receiving ---------------------------------------------------------------------
@@ -246,8 +267,8 @@ export class IpmsgBridge implements DiscoverySource {
     const id = contactId(p.user, p.host);
     switch (p.command) {
       case Cmd.BR_ENTRY:
-        this.entry(p, address, port);
-        this.answerEntry(address, port);
+        // Answered only for a contact we keep, and at a bounded rate per address: a flood gets few answers.
+        if (this.entry(p, address, port) && this.answerRate.take(address)) this.answerEntry(address, port);
         return;
       case Cmd.ANSENTRY:
       case Cmd.BR_ABSENCE:
@@ -257,6 +278,7 @@ export class IpmsgBridge implements DiscoverySource {
         this.online.delete(id);
         this.channels.get(id)?.close('the contact left');
         this.deps.sink.gone(id, 'ipmsg');
+        this.book.forgetUnconfirmed(id);
         return;
       case Cmd.SENDMSG:
         this.message(p, address, port);
@@ -264,6 +286,8 @@ export class IpmsgBridge implements DiscoverySource {
       case Cmd.RECVMSG:
         this.files?.confirmed(packetRef(p.extra));
         this.known(p, address, port)?.confirmed(packetRef(p.extra));
+        // It acknowledged a message of ours: a real exchange, the contact is kept.
+        if (this.book.has(id)) this.confirm(id);
         return;
       case Cmd.RELEASEFILES:
         this.files?.released(id, packetRef(p.extra));
@@ -295,20 +319,19 @@ export class IpmsgBridge implements DiscoverySource {
   private answerEntry(address: string, port: number): void {
     const c = this.book.byAddress(address);
     const spread = this.deps.random.next() * ANSWER_SPREAD_MS;
-    const t = setTimeout(() => {
+    const t = this.deps.clock.setTimeout(() => {
       this.answerTimers.delete(t);
       void this.sendRaw(this.writer.entry(Cmd.ANSENTRY, c?.charset ?? LEGACY_CHARSET, c?.utf8 ?? false), address, port);
     }, spread);
-    t.unref();
     this.answerTimers.add(t);
   }
 
   /** An entry-type packet: the contact is online, with its names and capabilities. */
-  private entry(p: IpmsgPacket, address: string, port: number): IpmsgContact {
+  private entry(p: IpmsgPacket, address: string, port: number): IpmsgContact | null {
     const prev = this.book.get(contactId(p.user, p.host));
     const wasOnline = prev ? this.online.has(prev.id) : false;
     const c = contactFromEntry(p, address, port, prev, LEGACY_CHARSET);
-    this.book.put(c);
+    if (!this.book.put(c)) return null; // over the cap or the rate of new contacts
     this.sighted(c);
     // Our broadcast reached iptux in the legacy charset: tell it ours once more in UTF-8 (a BR_ENTRY is answered by answerEntry).
     if (p.command === Cmd.ANSENTRY && isIptux(c.version) && (!prev || !wasOnline || prev.charset !== c.charset)) void this.sendRaw(this.writer.entry(Cmd.ANSENTRY, c.charset, c.utf8), address, port);
@@ -316,11 +339,11 @@ export class IpmsgBridge implements DiscoverySource {
   }
 
   /** A packet from a contact that did not announce itself (or whose entry we missed): known from the header. */
-  private contactFrom(p: IpmsgPacket, address: string, port: number): IpmsgContact {
+  private contactFrom(p: IpmsgPacket, address: string, port: number): IpmsgContact | null {
     const known = this.book.get(contactId(p.user, p.host));
     const changed = contactFromPacket(p, address, port, known, LEGACY_CHARSET);
-    if (changed) this.book.put(changed);
-    const c = changed ?? known!;
+    if (changed && !this.book.put(changed) && !known) return null; // a new contact over the cap or the rate
+    const c = this.book.get(contactId(p.user, p.host)) ?? known!;
     this.sighted(c);
     return c;
   }
@@ -328,12 +351,20 @@ export class IpmsgBridge implements DiscoverySource {
   private known(p: IpmsgPacket, address: string, port: number): IpmsgChannel | null {
     const c = this.book.get(contactId(p.user, p.host));
     if (!c) return null;
-    return this.channel(this.contactFrom(p, address, port));
+    const now = this.contactFrom(p, address, port);
+    return now ? this.channel(now) : null;
   }
 
   private sighted(c: IpmsgContact): void {
     this.online.add(c.id);
+    this.heard.set(c.id, this.deps.clock.now());
     this.deps.sink.seen(sightingOf(c, this.ttlMs));
+  }
+
+  /** A real exchange: the contact is saved, and so is its directory entry. */
+  private confirm(id: string): void {
+    this.book.confirm(id);
+    this.deps.sink.confirm?.(id);
   }
 
   private channel(c: IpmsgContact): IpmsgChannel {
@@ -371,6 +402,7 @@ export class IpmsgBridge implements DiscoverySource {
 
   private message(p: IpmsgPacket, address: string, port: number): void {
     const c = this.contactFrom(p, address, port);
+    if (!c) return;
     const channel = this.channel(c);
     const utf8Flag = (p.options & Opt.UTF8) !== 0;
     const text = messageText(p.extra, utf8Flag, readCharset(c));
@@ -384,6 +416,8 @@ export class IpmsgBridge implements DiscoverySource {
       }
     }
     channel.received(p.packetNo, p.options, text);
+    // It wrote to us (the message is in the history now): a real exchange, the contact is kept.
+    this.confirm(c.id);
     // Absence mode: answer once, never an automatic answer nor a broadcast (ping-pong protection, protocol §3-3).
     const s = this.deps.self();
     if (s.status !== 'online' && !(p.options & (MsgOpt.AUTORET | MsgOpt.BROADCAST)) && !(p.options & MsgOpt.RETRY)) {

@@ -151,16 +151,20 @@ export class SessionManager {
     return this.redial.phase(peerId);
   }
 
-  /** Accepts the key a peer presented in place of its pinned one. */
-  trust(peerId: string): boolean {
-    const key = this.refusedKeys.get(peerId);
-    if (!key) return false;
-    this.components.store.pinKey(peerId, key);
-    this.components.directory.setFingerprint(peerId, fingerprintFromSpki(key));
+  /** The key a peer presented and that was refused (it takes a pinned colleague's name), if any. */
+  refusedKey(peerId: string): Buffer | null {
+    return this.refusedKeys.get(peerId) ?? null;
+  }
+
+  /**
+   * The user trusts this device's key (after comparing fingerprints): the
+   * caller pinned it (PeerDirectory.confirm); sessions with it are admitted
+   * from now on and a waiting dial goes at once.
+   */
+  trust(peerId: string): void {
     this.refusedKeys.delete(peerId);
     this.refusedPinned.delete(peerId);
     this.redial.trusted(peerId);
-    return true;
   }
 
   /** Changed keys waiting for the user's decision. */
@@ -168,9 +172,14 @@ export class SessionManager {
     return [...this.refusedKeys].map(([peerId, spki]) => ({ peerId, pinned: this.refusedPinned.get(peerId) ?? '', presented: fingerprintFromSpki(spki) }));
   }
 
-  /** The pinned key of another known peer with the same name and host, if any. */
+  /**
+   * The pinned key of another known native peer with the same name, on any
+   * host: a device taking a colleague's name is not pinned on first use
+   * (a reinstall when the host is the same; an impostor, or a second person
+   * of that name, otherwise). The user decides with `pigeon trust`.
+   */
   private keyOfNamesake(peerId: string, hello: HelloFrame): Buffer | null {
-    const twin = this.components.store.knownPeers().find((p) => p.id !== peerId && p.spki && p.name === hello.name && p.host === hello.host);
+    const twin = this.components.store.knownPeers().find((p) => p.id !== peerId && p.spki && p.name === hello.name);
     return twin?.spki ?? null;
   }
 
@@ -275,9 +284,9 @@ export class SessionManager {
     const sighting = (hello: HelloFrame): void => directory.seen({ ...hello, address: ipv4(socket.remoteAddress ?? ''), source: 'session', ttlMs: EXPIRY_MS });
     sighting(h.hello);
     // The device id is derived from the key, so a different key under a known id
-    // cannot pass the handshake (ID_MISMATCH). What people meet instead is a known
-    // colleague (same name, same host) turning up with a new key: a reinstall, or
-    // someone impersonating them. Both wait for the user's decision (trust()).
+    // cannot pass the handshake (ID_MISMATCH). What people meet instead is a new
+    // device taking a known colleague's name (on the same host: a reinstall; on
+    // another: an impostor or a namesake). All wait for the user's decision (trust()).
     const pinned = store.pinnedKey(h.peerId) ?? this.keyOfNamesake(h.peerId, h.hello);
     if (pinned && !pinned.equals(h.spki)) {
       this.refusedKeys.set(h.peerId, h.spki);
@@ -288,10 +297,8 @@ export class SessionManager {
       this.init.onKeyChanged(h.peerId, fingerprintFromSpki(pinned), fingerprintFromSpki(h.spki));
       return 'refused';
     }
-    if (!store.pinnedKey(h.peerId)) {
-      store.pinKey(h.peerId, h.spki);
-      directory.setFingerprint(h.peerId, fingerprintFromSpki(h.spki));
-    }
+    // Confirmed by TLS with the key its id derives from: kept and pinned (trust on first use).
+    directory.confirm(h.peerId, h.spki);
     const session = new Session(this.components, { socket, decoder: h.decoder, peerId: h.peerId, hello: h.hello, dialer });
     const existing = this.sessions.get(h.peerId);
     if (existing) {

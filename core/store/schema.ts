@@ -137,4 +137,11 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (gid, rev)
   );
   `,
+  `
+  ALTER TABLE peers ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0; -- 1: saved by a version that saves only confirmed peers
+  CREATE TABLE peer_aliases (        -- a colleague's earlier device ids (a reinstall trusted with \`pigeon trust\`)
+    old TEXT PRIMARY KEY,
+    new TEXT NOT NULL
+  );
+  `,
 ];

@@ -125,7 +125,7 @@ export class Store {
     const db = this.db;
     this.s = {
       upsertPeer: db.prepare(
-        `INSERT INTO peers (id, name, grp, host, addresses, port, last_seen) VALUES (@id, @name, @group, @host, @addresses, @port, @lastSeen)
+        `INSERT INTO peers (id, name, grp, host, addresses, port, last_seen, confirmed) VALUES (@id, @name, @group, @host, @addresses, @port, @lastSeen, 1)
          ON CONFLICT(id) DO UPDATE SET name=excluded.name, grp=excluded.grp, host=excluded.host,
            addresses=excluded.addresses, port=excluded.port, last_seen=excluded.last_seen`,
       ),
@@ -239,6 +239,49 @@ export class Store {
 
   pinKey(id: string, spki: Buffer): void {
     this.s.pin.run(spki, id);
+  }
+
+  /**
+   * Forgets peers that were never confirmed: rows an older version stored
+   * for every announcement it heard (issue 2/6 item 8), with no pinned key,
+   * no message and no transfer. Returns how many rows went.
+   */
+  forgetUnconfirmedPeers(): number {
+    return this.db
+      .prepare(
+        `DELETE FROM peers WHERE spki IS NULL AND confirmed = 0
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.peer = peers.id)
+           AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.peer = peers.id)`,
+      )
+      .run().changes;
+  }
+
+  /**
+   * A colleague's device changed (reinstall) and the user trusted the new key:
+   * the old id's conversation, outbox (scheduled messages included) and
+   * transfers move to the new id, in one transaction; the old id stays as an
+   * alias and its peer row goes. The new id must not have a conversation of
+   * its own yet beyond what the two ids share (its messages are kept).
+   */
+  migratePeer(oldId: string, newId: string): void {
+    this.tx(() => {
+      const db = this.db;
+      const oldSeq = (db.prepare(`SELECT out_seq FROM conversations WHERE peer = ?`).get(oldId) as { out_seq: number } | undefined)?.out_seq ?? 0;
+      db.prepare(`UPDATE OR IGNORE messages SET peer = ? WHERE peer = ?`).run(newId, oldId);
+      db.prepare(`DELETE FROM messages WHERE peer = ?`).run(oldId);
+      db.prepare(`INSERT INTO conversations (peer, out_seq) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET out_seq = MAX(out_seq, excluded.out_seq)`).run(newId, oldSeq);
+      db.prepare(`DELETE FROM conversations WHERE peer = ?`).run(oldId);
+      db.prepare(`UPDATE transfers SET peer = ? WHERE peer = ?`).run(newId, oldId);
+      db.prepare(`UPDATE relay_files SET peer = ? WHERE peer = ?`).run(newId, oldId);
+      db.prepare(`UPDATE peer_aliases SET new = ? WHERE new = ?`).run(newId, oldId);
+      db.prepare(`INSERT INTO peer_aliases (old, new) VALUES (?, ?) ON CONFLICT(old) DO UPDATE SET new = excluded.new`).run(oldId, newId);
+      db.prepare(`DELETE FROM peers WHERE id = ?`).run(oldId);
+    });
+  }
+
+  /** The device id an old id of a colleague now stands for, or null. */
+  aliasOf(oldId: string): string | null {
+    return (this.db.prepare(`SELECT new FROM peer_aliases WHERE old = ?`).get(oldId) as { new: string } | undefined)?.new ?? null;
   }
 
   // ---- outgoing ---------------------------------------------------------

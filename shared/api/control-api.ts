@@ -39,8 +39,20 @@ export interface PeerInfo extends Presence {
   /** Reached through the relay only (another office, behind another NAT): no LAN address. */
   remote: boolean;
   lastSeen: number;
-  /** SHA-256 of the pinned public key, grouped hex; empty until a session was made. */
+  /**
+   * SHA-256 of the public key, grouped hex: the pinned key, or before the
+   * first session the key that signed the peer's announcements; empty when
+   * neither is known (IPMsg contacts, peers known only from the relay).
+   */
   fingerprint: string;
+  /** The key is pinned (a session confirmed it, or the user trusted it): the peer can be chosen by name. */
+  pinned?: boolean;
+  /** A new device calling itself by the name of this pinned colleague (device id): never chosen by name until trusted. */
+  namesakeOf?: string;
+  /** A new key for this pinned colleague (same name and host): the same person's reinstalled device, until `trust`. Listed only under the colleague. */
+  successorOf?: string;
+  /** On a pinned colleague: a device with the same name and host presented another key (a reinstall, or an impostor). */
+  keyChanged?: { id: string; fingerprint: string };
   /** Absent from older engines: 'pigeon'. */
   protocol?: PeerProtocol;
   capabilities?: PeerCapabilities;
@@ -73,6 +85,8 @@ export interface MessageInfo {
   group?: string;
   /** In a group conversation, for incoming messages: the member who wrote it. */
   from?: string | null;
+  /** Said to the user when the message was written: it goes unencrypted (IPMsg), or waits because the peer's key changed. */
+  warning?: { code: 'PIGEON_ERR_UNENCRYPTED' | 'PIGEON_ERR_KEY_CHANGED'; message: string };
 }
 
 /** A group conversation (carried by the relay). */

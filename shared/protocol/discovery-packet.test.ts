@@ -8,14 +8,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_AWAY_CHARS, MAX_DISCOVERY_PACKET, MAX_LABEL_CHARS } from './constants.js';
-import { decodeDiscoveryPacket, DiscoveryPacket, encodeDiscoveryPacket } from './discovery-packet.js';
+import { attachSignature, decodeDiscoveryPacket, DiscoveryPacket, encodeDiscoveryPacket, encodeUnsignedPacket, signedBytes } from './discovery-packet.js';
 import { expectProtocolError, expectValidOrProtocolError } from '../../tests/support/expect-error.js';
 
 const utf8 = new TextEncoder();
 const ID = 'abcdefghijklmnopqrstuvwxyz'; // 26 chars of the base32 alphabet
+/** As long as a P-256 SPKI (124 base64 characters) and a P1363 signature (88): the codec does not check them, the guard does. */
+const K = 'A'.repeat(124);
+const SIG = 'B'.repeat(86) + '==';
 
 function packet(overrides: Partial<DiscoveryPacket> = {}): DiscoveryPacket {
-  return { v: 1, t: 'alive', id: ID, name: 'Ada', group: 'R&D', host: 'ada-pc', port: 2426, status: 'online', away: '', ...overrides };
+  return { v: 1, t: 'alive', id: ID, name: 'Ada', group: 'R&D', host: 'ada-pc', port: 2426, status: 'online', away: '', k: K, ts: 1_700_000_000_000, sig: SIG, ...overrides };
 }
 
 /** A datagram with the right magic and any JSON text after it. */
@@ -84,8 +87,11 @@ describe('round trips', () => {
         status: fc.constantFrom('online', 'away', 'busy'),
         away: fc.string({ maxLength: MAX_AWAY_CHARS, unit: 'grapheme-ascii' }),
         u: fc.boolean(),
+        k: fc.constant(K),
+        ts: fc.nat(),
+        sig: fc.constant(SIG),
       },
-      { requiredKeys: ['v', 't', 'id', 'name', 'group', 'host', 'port', 'status', 'away'] },
+      { requiredKeys: ['v', 't', 'id', 'name', 'group', 'host', 'port', 'status', 'away', 'k', 'ts', 'sig'] },
     );
     fc.assert(
       fc.property(arb, (p) => {
@@ -98,6 +104,29 @@ describe('round trips', () => {
   it('ignores unknown extra fields (a newer minor revision may add some)', () => {
     const decoded = decodeDiscoveryPacket(withBody({ ...packet(), extra: 'x' }));
     expect(decoded).toEqual(packet());
+  });
+});
+
+describe('signed bytes', () => {
+  it('are the datagram without its final "sig" member, byte for byte', () => {
+    const p = packet({ name: '王小明 "q"', u: true });
+    const { sig, ...unsigned } = p;
+    const signed = encodeUnsignedPacket(unsigned);
+    const datagram = attachSignature(signed, sig);
+    expect(datagram).toEqual(encodeDiscoveryPacket(p));
+    expect(signedBytes(datagram)).toEqual(signed);
+    expect(new TextDecoder().decode(datagram).endsWith(`,"sig":"${SIG}"}`)).toBe(true);
+  });
+
+  it('refuse a datagram whose "sig" is not the last member', () => {
+    const { sig, ...unsigned } = packet();
+    expectProtocolError(() => signedBytes(withBody({ sig, ...unsigned })), /last member/);
+    expectProtocolError(() => signedBytes(withBody(unsigned)), /last member/);
+  });
+
+  it('leave room for the signature: an unsigned packet is refused when the signed one would not fit', () => {
+    const { sig: _sig, ...unsigned } = packet({ away: '\u0001'.repeat(MAX_AWAY_CHARS) });
+    expectProtocolError(() => encodeUnsignedPacket(unsigned), /too large/);
   });
 });
 
@@ -203,6 +232,12 @@ describe('rejections', () => {
     }
   });
 
+  it('rejects a key or signature that is not base64 or too long, and a negative or fractional ts', () => {
+    for (const bad of [{ k: 'not base64!' }, { k: 'A'.repeat(204) }, { sig: 'x y' }, { sig: 'A'.repeat(104) }, { ts: -1 }, { ts: 1.5 }, { ts: '1' }]) {
+      expectProtocolError(() => decodeDiscoveryPacket(withBody({ ...packet(), ...bad })), /invalid/);
+    }
+  });
+
   it('rejects an unknown status, a non-string away message and a non-boolean u', () => {
     expectProtocolError(() => decodeDiscoveryPacket(withBody({ ...packet(), status: 'invisible' })), /invalid/);
     expectProtocolError(() => decodeDiscoveryPacket(withBody({ ...packet(), away: 5 })), /invalid/);
@@ -252,6 +287,9 @@ describe('fuzz: only PigeonError or a valid packet', () => {
       status: fc.oneof(fc.constantFrom('online', 'away', 'busy'), anything),
       away: fc.oneof(fc.string({ maxLength: 210 }), anything),
       u: fc.oneof(fc.boolean(), anything),
+      k: fc.oneof(fc.constant(K), anything),
+      ts: fc.oneof(fc.nat(), anything),
+      sig: fc.oneof(fc.constant(SIG), anything),
     });
     fc.assert(fc.property(arb, (p) => check(withBody(p))), { numRuns: 1000 });
   });

@@ -59,6 +59,8 @@ export const ErrorCodes = {
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
   /** A remote party went over its budget (output queued for a peer that does not read); its session was closed. */
   SESSION_BUDGET: 'PIGEON_ERR_SESSION_BUDGET',
+  /** A warning, not a failure: the contact speaks a protocol without encryption (IPMsg); what is sent to it travels in clear on the LAN. */
+  UNENCRYPTED: 'PIGEON_ERR_UNENCRYPTED',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

@@ -200,6 +200,10 @@ const PeerInfoSchema = z.strictObject({
   fingerprint: z.union([z.literal(''), Fingerprint]),
   protocol: z.enum(['pigeon', 'ipmsg']).optional(),
   capabilities: z.strictObject({ encrypted: z.boolean(), readReceipts: z.boolean(), relay: z.boolean(), files: z.boolean() }).optional(),
+  pinned: z.boolean().optional(),
+  namesakeOf: DeviceId.optional(),
+  successorOf: DeviceId.optional(),
+  keyChanged: z.strictObject({ id: DeviceId, fingerprint: z.union([z.literal(''), Fingerprint]) }).optional(),
 }) satisfies z.ZodType<PeerInfo>;
 
 const GroupIdSchema = z.string().regex(/^[0-9a-f]{32}$/);
@@ -217,6 +221,7 @@ const MessageInfoSchema = z.strictObject({
   seq: z.number().int().positive().nullable(),
   group: GroupIdSchema.optional(),
   from: DeviceId.nullable().optional(),
+  warning: z.strictObject({ code: z.enum(['PIGEON_ERR_UNENCRYPTED', 'PIGEON_ERR_KEY_CHANGED']), message: z.string() }).optional(),
 }) satisfies z.ZodType<MessageInfo>;
 
 const GroupInfoSchema = z.strictObject({

@@ -22,7 +22,7 @@ import { IPMSG_TTL_MS } from '../../core/ipmsg/ipmsg-bridge.js';
 
 const DRIVER = join(ROOT, 'dist', 'tests', 'support', 'source-driver.js');
 
-type Line = { ready?: string; seen?: Sighting; gone?: { id: string; source: string | null }; updated?: boolean; stopped?: boolean };
+type Line = { ready?: string; id?: string; seen?: Sighting; gone?: { id: string; source: string | null }; updated?: boolean; stopped?: boolean };
 
 class Driver {
   readonly lines: Line[] = [];
@@ -157,8 +157,10 @@ for (const setup of setups) {
   describe.skipIf(skip)(`discovery source compliance: ${setup.kind}`, () => {
     it('finds the other instance, propagates updates, and reports its departure', async () => {
       const { a, b, addressOf } = await setup.start();
-      await Promise.all([a.waitFor((l) => l.ready !== undefined), b.waitFor((l) => l.ready !== undefined)]);
-      const { a: idA, b: idB } = setup.ids;
+      const [readyA, readyB] = await Promise.all([a.waitFor((l) => l.ready !== undefined), b.waitFor((l) => l.ready !== undefined)]);
+      // UDP discovery is signed: its driver makes a key, and the id derived from it is the one announced.
+      const idA = setup.kind === 'udp' ? readyA.id! : setup.ids.a;
+      const idB = setup.kind === 'udp' ? readyB.id! : setup.ids.b;
 
       const seenByA = (await a.waitFor((l) => l.seen?.id === idB)).seen!;
       const seenByB = (await b.waitFor((l) => l.seen?.id === idA)).seen!;

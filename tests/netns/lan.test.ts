@@ -152,13 +152,13 @@ describe.skipIf(skipReason !== null)('three hosts on a LAN of network namespaces
         try {
           const { peers, homes: hs, listedMs } = await startAll(['--no-broadcast']);
           console.log(`mDNS only, ${route ? 'multicast route' : 'no multicast route'}: all three listed each other ${listedMs} ms after start`);
-          // Each found the others by mDNS (a found peer is then also kept alive by UDP unicast).
+          // Each found the others by mDNS, which holds no claim (unsigned): its hint made a signed unicast probe, and UDP unicast keeps them listed.
           await eventually(async () => {
-            for (const l of LABELS) for (const p of await peersOf(hs[l])) expect(p.sources, `${NAMES[l]} sees ${p.name}`).toContain('mdns');
+            for (const l of LABELS) for (const p of await peersOf(hs[l])) expect(p.sources, `${NAMES[l]} sees ${p.name}`).toContain('unicast');
           }, 10_000);
           for (const l of LABELS) expect(sourcesSeen(peers[l]).has('broadcast')).toBe(false);
           await chatAround(peers, hs, `mdns-${route ? 'route' : 'noroute'}`);
-          // Still listed after the mDNS sighting itself has expired (12 s): UDP unicast keeps them alive.
+          // Still listed 14 s later (longer than one expiry): UDP unicast keeps them alive.
           await new Promise((r) => setTimeout(r, 14_000));
           for (const l of LABELS) expect((await peersOf(hs[l])).filter((p) => p.online)).toHaveLength(2);
           for (const l of LABELS) expect(peers[l].events.filter((e) => e.type === 'peer-offline')).toEqual([]);

@@ -12,7 +12,10 @@ import { UdpPresence } from '../../core/discovery/udp-presence.js';
 import { silentLogger, systemClock, systemRandom } from '../../core/util/components.js';
 import { IpmsgBridge } from '../../core/ipmsg/ipmsg-bridge.js';
 import { Store } from '../../core/store/store.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { deviceIdFromSpki } from '../../core/identity/identity.js';
+import { createSigner } from '../../core/identity/signing.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,13 +45,17 @@ const sink: DiscoverySink = {
 
 let source: DiscoverySource;
 if (kind === 'udp') {
+  // Discovery is signed by the device key and the id derives from it: a fresh key, and the id it gives.
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  self = { ...self, id: deviceIdFromSpki(spki) };
   udp = new UdpPresence(
-    { logger: silentLogger, random: systemRandom, now: () => Date.now() },
-    { discoveryPort: options.discoveryPort, broadcast: options.broadcast ?? 'auto', extraAddresses: [], self: () => self, sink, knownPeers: () => 1 },
+    { logger: silentLogger, random: systemRandom, clock: systemClock },
+    { discoveryPort: options.discoveryPort, broadcast: options.broadcast ?? 'auto', extraAddresses: [], self: () => self, sink, knownPeers: () => 1, spki, sign: createSigner({ keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }) },
   );
   source = udp;
 } else if (kind === 'mdns') {
-  source = new MdnsSource({ logger: silentLogger }, { discoveryPort: options.discoveryPort, self: () => self, sink });
+  source = new MdnsSource({ logger: silentLogger, clock: systemClock }, { discoveryPort: options.discoveryPort, self: () => self, sink });
 } else if (kind === 'ipmsg') {
   // The bridge keeps its contact book in the profile's store: a throw-away one here.
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-driver-'));
@@ -67,7 +74,7 @@ if (kind === 'udp') {
 
 await source.start();
 await source.start(); // idempotent by contract
-out({ ready: source.name });
+out({ ready: source.name, id: self.id });
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   void (async () => {
