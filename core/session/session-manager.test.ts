@@ -70,9 +70,9 @@ async function node(clock: ManualClock, name: string, home = mkdtempSync(join(tm
   return n;
 }
 
-/** `who` announces itself to `to` by unicast from 127.0.0.1. */
+/** `who` announces itself to `to` by signed unicast from 127.0.0.1 (the key is what the UDP source checked). */
 function announce(to: Node, who: Node): void {
-  to.directory.seen({ id: who.identity.id, name: who.name, group: '', host: 'test', port: who.sessions.port, status: 'online', away: '', address: '127.0.0.1', source: 'unicast', ttlMs: 12000 });
+  to.directory.seen({ id: who.identity.id, name: who.name, group: '', host: 'test', port: who.sessions.port, status: 'online', away: '', address: '127.0.0.1', source: 'unicast', ttlMs: 12000, spki: who.identity.spki });
 }
 
 async function until(clock: ManualClock, cond: () => boolean, ms = 10000): Promise<void> {
@@ -143,7 +143,7 @@ describe('SessionManager with real TLS', () => {
     await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true);
     const session = a.sessions.get(b.identity.id)!;
     // Bob is also seen at 127.0.0.2 (a second interface): Alice pings the session.
-    a.directory.seen({ id: b.identity.id, name: 'Bob', group: '', host: 'test', port: b.sessions.port, status: 'online', away: '', address: '127.0.0.2', source: 'broadcast', ttlMs: 12000 });
+    a.directory.seen({ id: b.identity.id, name: 'Bob', group: '', host: 'test', port: b.sessions.port, status: 'online', away: '', address: '127.0.0.2', source: 'broadcast', ttlMs: 12000, spki: b.identity.spki });
     await new Promise((r) => setTimeout(r, 200)); // the pong comes back over real TLS
     await clock.run(PROBE_MS + 100, 50);
     expect(session.isOpen).toBe(true);
@@ -155,7 +155,7 @@ describe('SessionManager with real TLS', () => {
     const bobEnd = (b.sessions.get(a.identity.id) as unknown as { socket: { pause(): void; cork(): void } }).socket;
     bobEnd.pause(); // reads nothing
     bobEnd.cork(); // and its heartbeats go nowhere
-    a.directory.seen({ id: b.identity.id, name: 'Bob', group: '', host: 'test', port: b.sessions.port, status: 'online', away: '', address: '127.0.0.3', source: 'broadcast', ttlMs: 12000 });
+    a.directory.seen({ id: b.identity.id, name: 'Bob', group: '', host: 'test', port: b.sessions.port, status: 'online', away: '', address: '127.0.0.3', source: 'broadcast', ttlMs: 12000, spki: b.identity.spki });
     await clock.run(PROBE_MS + 100, 50);
     expect(session.isOpen).toBe(false);
     await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true);
@@ -181,7 +181,9 @@ describe('SessionManager with real TLS', () => {
     announce(a, impostor);
     expect(a.sessions.get(impostor.identity.id)).toBeUndefined();
     expect(a.sessions.refused().map((r) => r.peerId)).toEqual([impostor.identity.id]);
-    expect(a.sessions.trust(impostor.identity.id)).toBe(true);
+    // The user trusts it: the caller pins the refused key (as createPeer's trust does), then the manager dials.
+    a.directory.confirm(impostor.identity.id, a.sessions.refusedKey(impostor.identity.id)!);
+    a.sessions.trust(impostor.identity.id);
     await until(clock, () => a.sessions.get(impostor.identity.id)?.isOpen === true);
   });
 });
