@@ -13,7 +13,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { netnsUnavailable } from '../support/netns.js';
-import { OfficeRun, type OfficeFigures } from '../support/office-run.js';
+import { officeFailures, OfficeRun } from '../support/office-run.js';
 
 const skipReason = await netnsUnavailable();
 if (skipReason) console.warn(`tests/netns/office.test.ts skipped: ${skipReason}`);
@@ -21,8 +21,6 @@ if (skipReason) console.warn(`tests/netns/office.test.ts skipped: ${skipReason}`
 /** CI size from the issue: 60 peers, a 2-minute hold. */
 const PEERS = Number(process.env.PIGEON_OFFICE_PEERS ?? 60);
 const HOLD_MS = Number(process.env.PIGEON_OFFICE_HOLD_S ?? 120) * 1000;
-/** The issue's promise: every colleague listed within 10 s of the last start. */
-const JOIN_PASS_MS = 10_000;
 /** Measured beyond the pass mark, so that a late join still gets a figure. */
 const JOIN_LIMIT_MS = 45_000;
 /** Crowd start (N × 0.1 s plus a slow start), join limit twice (crowd, newcomer), hold, and teardown. */
@@ -38,14 +36,9 @@ describe.skipIf(skipReason !== null)(`an office of ${PEERS} peers on one bridge`
   it(
     `lists every colleague within 10 s of the crowd's last start and shows no running one offline over a ${HOLD_MS / 1000} s hold`,
     async () => {
-      const f: OfficeFigures = await office.run();
-      // Every figure is printed before the first assertion, so a failing run still reports them all.
-      expect({ joinMs: f.joinMs, notFullyListed: f.notFullyListed }).toEqual({ joinMs: expect.any(Number), notFullyListed: 0 });
-      expect(f.joinMs!).toBeLessThanOrEqual(JOIN_PASS_MS);
-      expect(f.falseOffline.total, 'false peer-offline events').toBe(0);
-      expect(f.listedAtEnd.min, 'colleagues listed online at the end of the hold').toBe(PEERS - 1);
-      expect(f.join.listedBothWaysMs, 'the extra peer listed both ways').not.toBeNull();
-      expect(f.join.listedBothWaysMs!).toBeLessThanOrEqual(JOIN_PASS_MS);
+      // Every figure is printed by run() before this, so a failing run still reports them all.
+      const f = await office.run();
+      expect(officeFailures(f)).toEqual([]);
     },
     TEST_MS,
   );

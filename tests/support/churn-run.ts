@@ -13,7 +13,7 @@ import { ControlClient } from '../../cli/control-client.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { ChurnLedger, type Attempt, type ChurnCounts, type Inboxes } from './churn-ledger.js';
 import { PeerProcess, removeHome, tempHome } from './cli-peer.js';
-import { guardNamespaces, guardPid, releaseNamespaces, releasePid } from './exit-guard.js';
+import { guardDir, guardNamespaces, guardPid, releaseDir, releaseNamespaces, releasePid } from './exit-guard.js';
 import { createLan, ip, type Lan } from './netns.js';
 import { SeededRandom } from './seeded-random.js';
 
@@ -236,7 +236,9 @@ export class ChurnRun {
     this.lan = await createLan(labels);
     guardNamespaces([this.lan.switchNs, ...this.lan.hosts.map((h) => h.ns)]);
     for (const [i, label] of labels.entries()) {
-      this.slots.push({ label, name: `user${i + 1}`, home: tempHome(`churn-${label}`), proc: null, client: null, up: false, disrupted: false });
+      const home = tempHome(`churn-${label}`);
+      guardDir(home);
+      this.slots.push({ label, name: `user${i + 1}`, home, proc: null, client: null, up: false, disrupted: false });
     }
 
     // The office starts as a crowd, and everyone lists everyone before the churn (a send needs a known name).
@@ -326,6 +328,26 @@ export class ChurnRun {
       await this.lan.destroy();
       releaseNamespaces([this.lan.switchNs, ...this.lan.hosts.map((h) => h.ns)]);
     }
-    for (const s of this.slots) removeHome(s.home);
+    for (const s of this.slots) {
+      removeHome(s.home);
+      releaseDir(s.home);
+    }
   }
+}
+
+/** What the counts break of the issue's promise (everything once, in order, within 10 s); empty when it holds. */
+export function churnFailures(f: ChurnFigures): string[] {
+  const out: string[] = [];
+  if (f.errors.length) out.push(`disruptions that failed: ${f.errors.join('; ')}`);
+  if (f.sent === 0) out.push('no message was accepted by any sender');
+  for (const [key, label] of [
+    ['duplicated', 'duplicated'],
+    ['outOfOrder', 'out of order'],
+    ['stuck', `stuck ${CHECK_WINDOW_MS / 1000} s after the last restore`],
+    ['misrouted', 'misrouted'],
+    ['refused', 'refused by the sending peer'],
+  ] as const) {
+    if (f[key] > 0) out.push(`${f[key]} messages ${label}`);
+  }
+  return out;
 }

@@ -3,12 +3,15 @@
  * in network namespaces. Whatever is registered here is killed (processes)
  * and deleted (namespaces) synchronously when this process exits, or when it
  * is interrupted (SIGINT, SIGTERM, SIGHUP), even if the test or benchmark
- * never reached its own cleanup. Normal cleanup unregisters as it goes.
+ * never reached its own cleanup; profile folders go too. Normal cleanup
+ * unregisters as it goes.
  */
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 
 const pids = new Set<number>();
 const namespaces = new Set<string>();
+const dirs = new Set<string>();
 let installed = false;
 
 function cleanupNow(): void {
@@ -28,6 +31,8 @@ function cleanupNow(): void {
     }
   }
   namespaces.clear();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  dirs.clear();
 }
 
 function install(): void {
@@ -61,4 +66,14 @@ export function guardNamespaces(names: string[]): void {
 
 export function releaseNamespaces(names: string[]): void {
   for (const n of names) namespaces.delete(n);
+}
+
+/** Remove this folder (a profile) when we exit, unless released first. */
+export function guardDir(dir: string): void {
+  install();
+  dirs.add(dir);
+}
+
+export function releaseDir(dir: string): void {
+  dirs.delete(dir);
 }

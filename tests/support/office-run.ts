@@ -11,7 +11,7 @@ import { REPLY_SPREAD_MAX_MS } from '../../shared/protocol/constants.js';
 import { withClient } from '../../cli/control-client.js';
 import { cpuSeconds, machineBusySeconds, memory } from '../bench/proc-stats.js';
 import { PeerProcess, removeHome, tempHome } from './cli-peer.js';
-import { guardNamespaces, guardPid, releaseNamespaces, releasePid } from './exit-guard.js';
+import { guardDir, guardNamespaces, guardPid, releaseDir, releaseNamespaces, releasePid } from './exit-guard.js';
 import { createLan, type Lan } from './netns.js';
 import { PresenceTracker, type OfflineEvent } from './presence-tracker.js';
 import { subCounters, sumCounters, udpCounters, ZERO_COUNTERS, type UdpCounters } from './udp-counters.js';
@@ -121,6 +121,7 @@ export class OfficeRun {
 
   private start(index: number, label: string, name: string): PeerProcess {
     const home = tempHome(`office-${label}`);
+    guardDir(home);
     this.homes.push(home);
     const p = new PeerProcess({ home, name, args: [], prefix: this.lan!.host(label).prefix });
     guardPid(p.pid);
@@ -281,6 +282,24 @@ export class OfficeRun {
       await this.lan.destroy();
       releaseNamespaces([this.lan.switchNs, ...this.lan.hosts.map((h) => h.ns)]);
     }
-    for (const h of this.homes) removeHome(h);
+    for (const h of this.homes) {
+      removeHome(h);
+      releaseDir(h);
+    }
   }
+}
+
+/** The issue's promise: every colleague listed within 10 s of the last start (and a newcomer within 10 s of its own). */
+export const OFFICE_JOIN_PASS_MS = 10_000;
+
+/** What the figures break of the issue's promises, one line each; empty when the office holds. */
+export function officeFailures(f: OfficeFigures): string[] {
+  const out: string[] = [];
+  if (f.joinMs === null) out.push(`${f.notFullyListed} of ${f.peers} peers never listed all ${f.peers - 1} colleagues at once`);
+  else if (f.joinMs > OFFICE_JOIN_PASS_MS) out.push(`every peer listed all colleagues only ${f.joinMs} ms after the last start (promise: ${OFFICE_JOIN_PASS_MS} ms)`);
+  if (f.falseOffline.total > 0) out.push(`${f.falseOffline.total} false peer-offline events (promise: 0)`);
+  if (f.listedAtEnd.min < f.listedAtEnd.of) out.push(`at the end of the hold a peer listed only ${f.listedAtEnd.min} of ${f.listedAtEnd.of}`);
+  if (f.join.listedBothWaysMs === null) out.push(`the extra peer was not listed both ways (${f.join.notListingNewcomer} did not list it, it missed ${f.join.newcomerMissing})`);
+  else if (f.join.listedBothWaysMs > OFFICE_JOIN_PASS_MS) out.push(`the extra peer was listed both ways only after ${f.join.listedBothWaysMs} ms`);
+  return out;
 }
