@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       [
         ['crowd start (0.1 s apart); slowest start → listening', `${f.crowdStartMs} ms; ${f.slowestReadyMs} ms`],
         ['all listed all N−1 after the last start (promise ≤ 10000 ms)', f.joinMs === null ? `never (${f.notFullyListed} peers short)` : `${f.joinMs} ms`],
+        ['the same after the last peer was listening; CPU the crowd used to start (rest of the machine)', `${f.joinAfterReadyMs ?? 'never'} ms; ${f.crowdCpuSeconds} CPU s (${f.crowdOthersCores} cores)`],
         ['false peer-offline events: total / during hold / max per peer / peers with any', `${f.falseOffline.total} / ${f.falseOffline.duringHold} / ${f.falseOffline.maxPerPeer} / ${f.falseOffline.peersWithAny}`],
         ['online colleagues listed at the end of the hold: min / avg / max of N−1', `${f.listedAtEnd.min} / ${f.listedAtEnd.avg} / ${f.listedAtEnd.max} of ${f.listedAtEnd.of}`],
         ['idle UDP datagrams per peer per minute: sent (broadcast, multicast) / received', `${f.idle.sentPerPeerPerMin} (${f.idle.broadcastPerPeerPerMin}, ${f.idle.multicastPerPeerPerMin}) / ${f.idle.receivedPerPeerPerMin}`],
