@@ -116,7 +116,7 @@ export class ChurnRun {
   }
 
   private async start(slot: Slot): Promise<void> {
-    const proc = new PeerProcess({ home: slot.home, name: slot.name, args: [], prefix: this.lan!.host(slot.label).prefix });
+    const proc = new PeerProcess({ home: slot.home, name: slot.name, args: [], defaultPort: true, prefix: this.lan!.host(slot.label).prefix });
     guardPid(proc.pid);
     slot.proc = proc;
     this.allProcs.push(proc);

@@ -64,6 +64,8 @@ export interface PeerProcessOptions {
   prefix?: string[];
   /** Do not read the event stream (benchmarks: parsing it would load the measuring process). */
   ignoreOutput?: boolean;
+  /** Keep the default session port (2426, as on a real PC: one peer per namespace) instead of `--port 0`. */
+  defaultPort?: boolean;
 }
 
 /** A running `pigeon peer --json` process and the events it printed. */
@@ -76,7 +78,7 @@ export class PeerProcess {
   id = '';
 
   constructor(readonly opts: PeerProcessOptions) {
-    const args = ['peer', '--home', opts.home, '--name', opts.name, '--json', '--port', '0', ...(opts.group ? ['--group', opts.group] : []), ...opts.args];
+    const args = ['peer', '--home', opts.home, '--name', opts.name, '--json', ...(opts.defaultPort ? [] : ['--port', '0']), ...(opts.group ? ['--group', opts.group] : []), ...opts.args];
     const [cmd, ...rest] = [...(opts.prefix ?? []), process.execPath, BIN, ...args];
     this.child = spawn(cmd!, rest, { stdio: ['ignore', opts.ignoreOutput ? 'ignore' : 'pipe', 'pipe'] });
     if (this.child.stdout) createInterface({ input: this.child.stdout }).on('line', (line) => {

@@ -129,7 +129,7 @@ export class OfficeRun {
     const home = tempHome(`office-${label}`);
     guardDir(home);
     this.homes.push(home);
-    const p = new PeerProcess({ home, name, args: [], prefix: this.lan!.host(label).prefix });
+    const p = new PeerProcess({ home, name, args: [], defaultPort: true, prefix: this.lan!.host(label).prefix });
     guardPid(p.pid);
     this.procs[index] = p;
     return p;
