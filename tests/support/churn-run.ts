@@ -229,6 +229,18 @@ export class ChurnRun {
     return out;
   }
 
+  /** Each stuck text with its state in the sender's own history ("queued", "sent"...), for the log. */
+  private async senderStates(texts: string[]): Promise<string[]> {
+    return Promise.all(
+      texts.map(async (text) => {
+        const [from, to] = text.slice('churn '.length).split(' ')[0]!.split('>');
+        const sender = this.slots.find((s) => s.name === from);
+        const list = (await sender?.client?.request('history', { peer: to!, limit: 100_000 }).catch(() => [])) ?? [];
+        return `${text} (${list.find((m) => m.text === text)?.state ?? 'not in its history'} at ${from})`;
+      }),
+    );
+  }
+
   async run(): Promise<ChurnFigures> {
     const n = this.opts.peers;
     this.say(`seed ${this.rnd.seed}; ${round1(this.opts.durationMs / 1000)} s of churn`);
@@ -311,7 +323,7 @@ export class ChurnRun {
       `sent ${counts.sent}, delivered ${counts.delivered}, duplicated ${counts.duplicated}, out-of-order ${counts.outOfOrder}, stuck ${counts.stuck} ` +
         `(${settledMs !== null ? `all found ${settledMs} ms after the last restore` : `${CHECK_WINDOW_MS / 1000} s after the last restore; ${stuckAfterGrace} still stuck ${GRACE_MS / 1000} s later`}), ` +
         `misrouted ${counts.misrouted}; unconfirmed (killed mid-request) ${counts.unconfirmed}, of which delivered ${counts.unconfirmedDelivered}; refused ${counts.refused} ${JSON.stringify(counts.refusedCodes)}` +
-        (counts.stuckExamples.length ? `; stuck e.g. ${counts.stuckExamples.join(', ')}` : ''),
+        (counts.stuckExamples.length ? `; stuck e.g. ${(await this.senderStates(counts.stuckExamples)).join(', ')}` : ''),
     );
     return { ...counts, peers: n, durationMs: this.opts.durationMs, seed: this.rnd.seed, actions: { ...a }, listedMs, settledMs, stuckAfterGrace, errors: [...this.errors] };
   }
