@@ -159,12 +159,13 @@ export class OfficeRun {
     const slowestReadyMs = Math.max(...readyAt.map((t, i) => t - startedAt[i]!));
     this.say(`started ${n} peers ${this.spacingMs} ms apart in ${round1(crowdStartMs / 1000)} s; slowest start to listening ${round1(slowestReadyMs / 1000)} s, the last one listening ${round1((Math.max(...readyAt) - lastStart) / 1000)} s after the last start`);
 
-    // Join: until every peer lists all N−1 at once, or the limit.
+    // Join: until every peer lists all N−1 at once, or the limit (counted from the last `listening`: a slow machine is not discovery's fault).
+    const lastReady = Math.max(...readyAt);
     const update = (): void => {
       const now = Date.now();
       for (const t of trackers) t.update(now);
     };
-    while (Date.now() - lastStart < this.joinLimitMs) {
+    while (Date.now() - lastReady < this.joinLimitMs) {
       update();
       if (trackers.every((t) => t.fullAt !== null)) break;
       await sleep(POLL_MS);
@@ -172,7 +173,6 @@ export class OfficeRun {
     update();
     const notFull = trackers.filter((t) => t.fullAt === null);
     const joinMs = notFull.length === 0 ? Math.max(...trackers.map((t) => t.fullAt!)) - lastStart : null;
-    const lastReady = Math.max(...readyAt);
     const joinAfterReadyMs = joinMs === null ? null : joinMs + lastStart - lastReady;
     const crowdCpuSeconds = round1(this.procs.slice(0, n).reduce((a, p) => a + cpuSeconds(p.pid), 0));
     const crowdWall = (Date.now() - first) / 1000;
@@ -181,7 +181,7 @@ export class OfficeRun {
     if (joinMs !== null) this.say(`every peer listed all ${n - 1} others ${joinMs} ms after the last start, ${joinAfterReadyMs} ms after the last one was listening`);
     else {
       const listed = notFull.map((t) => t.listed());
-      this.say(`after ${this.joinLimitMs / 1000} s, ${notFull.length} peers had never listed all ${n - 1} at once (they list ${Math.min(...listed)}..${Math.max(...listed)} now)`);
+      this.say(`${this.joinLimitMs / 1000} s after the last one was listening, ${notFull.length} peers had never listed all ${n - 1} at once (they list ${Math.min(...listed)}..${Math.max(...listed)} now)`);
     }
 
     // Hold: nobody stops, so every peer-offline is false. The idle window is the end of it.
