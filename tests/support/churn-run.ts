@@ -51,6 +51,10 @@ interface Slot {
   up: boolean;
   /** Killed, restarting, or unplugged: not chosen for another disruption. */
   disrupted: boolean;
+  /** Its device id (the same across restarts: the profile keeps the key). */
+  id: string;
+  /** Every process this host ran, for their logs. */
+  procs: PeerProcess[];
 }
 
 /** Gap between two starts of the initial crowd, as in the office test. */
@@ -79,6 +83,8 @@ const LISTED_LIMIT_MS = 60_000;
 const READY_LIMIT_MS = 60_000;
 /** A send request unanswered this long counts as refused (a hung control socket is a defect). */
 const REQUEST_LIMIT_MS = 30_000;
+/** Log lines of the sender about the receiver printed with each stuck example. */
+const LOG_LINES_PER_STUCK = 4;
 /** The ledger's code for such a request (the test's, not the engine's). */
 const NO_ANSWER = 'no answer within 30 s';
 
@@ -116,11 +122,14 @@ export class ChurnRun {
   }
 
   private async start(slot: Slot): Promise<void> {
-    const proc = new PeerProcess({ home: slot.home, name: slot.name, args: [], defaultPort: true, prefix: this.lan!.host(slot.label).prefix });
+    // Info level: dial failures are logged there ("could not reach peer"); the log level changes nothing else.
+    const proc = new PeerProcess({ home: slot.home, name: slot.name, args: ['--log-level', 'info'], defaultPort: true, prefix: this.lan!.host(slot.label).prefix });
     guardPid(proc.pid);
     slot.proc = proc;
+    slot.procs.push(proc);
     this.allProcs.push(proc);
     await proc.waitFor((e) => e.type === 'listening', READY_LIMIT_MS);
+    slot.id = proc.id;
     slot.client = await ControlClient.connect(slot.home);
     slot.up = true;
   }
@@ -229,14 +238,20 @@ export class ChurnRun {
     return out;
   }
 
-  /** Each stuck text with its state in the sender's own history ("queued", "sent"...), for the log. */
+  /**
+   * Each stuck text with its state in the sender's own history ("queued",
+   * "sent"...) and the sender's last log lines about the receiver, for the log.
+   */
   private async senderStates(texts: string[]): Promise<string[]> {
     return Promise.all(
       texts.map(async (text) => {
         const [from, to] = text.slice('churn '.length).split(' ')[0]!.split('>');
         const sender = this.slots.find((s) => s.name === from);
+        const receiver = this.slots.find((s) => s.name === to);
         const list = (await sender?.client?.request('history', { peer: to!, limit: 100_000 }).catch(() => [])) ?? [];
-        return `${text} (${list.find((m) => m.text === text)?.state ?? 'not in its history'} at ${from})`;
+        const about = receiver?.id ? (sender?.procs ?? []).flatMap((p) => p.stderr).filter((l) => l.includes(receiver.id)) : [];
+        const tail = about.slice(-LOG_LINES_PER_STUCK).map((l) => `    ${l.slice(0, 300)}`);
+        return [`${text} (${list.find((m) => m.text === text)?.state ?? 'not in its history'} at ${from}; ${about.length} log lines of ${from} name ${to}${tail.length ? ', the last:' : ''})`, ...tail].join('\n');
       }),
     );
   }
@@ -250,7 +265,7 @@ export class ChurnRun {
     for (const [i, label] of labels.entries()) {
       const home = tempHome(`churn-${label}`);
       guardDir(home);
-      this.slots.push({ label, name: `user${i + 1}`, home, proc: null, client: null, up: false, disrupted: false });
+      this.slots.push({ label, name: `user${i + 1}`, home, proc: null, client: null, up: false, disrupted: false, id: '', procs: [] });
     }
 
     // The office starts as a crowd, and everyone lists everyone before the churn (a send needs a known name).
@@ -323,7 +338,7 @@ export class ChurnRun {
       `sent ${counts.sent}, delivered ${counts.delivered}, duplicated ${counts.duplicated}, out-of-order ${counts.outOfOrder}, stuck ${counts.stuck} ` +
         `(${settledMs !== null ? `all found ${settledMs} ms after the last restore` : `${CHECK_WINDOW_MS / 1000} s after the last restore; ${stuckAfterGrace} still stuck ${GRACE_MS / 1000} s later`}), ` +
         `misrouted ${counts.misrouted}; unconfirmed (killed mid-request) ${counts.unconfirmed}, of which delivered ${counts.unconfirmedDelivered}; refused ${counts.refused} ${JSON.stringify(counts.refusedCodes)}` +
-        (counts.stuckExamples.length ? `; stuck e.g. ${(await this.senderStates(counts.stuckExamples)).join(', ')}` : ''),
+        (counts.stuckExamples.length ? `; stuck e.g.:\n  ${(await this.senderStates(counts.stuckExamples)).join('\n  ')}` : ''),
     );
     return { ...counts, peers: n, durationMs: this.opts.durationMs, seed: this.rnd.seed, actions: { ...a }, listedMs, settledMs, stuckAfterGrace, errors: [...this.errors] };
   }
