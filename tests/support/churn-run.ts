@@ -224,6 +224,8 @@ export class ChurnRun {
       this.slots.map(async (r) => {
         const bySender = new Map<string, string[]>();
         out.set(r.name, bySender);
+        // A peer that did not come back (listed in errors) has an empty inbox: what was sent to it counts as stuck.
+        if (!r.client) return;
         for (const s of this.slots) {
           if (s === r) continue;
           const list = await r.client!.request('history', { peer: s.name, limit: 100_000 }).catch((err: unknown) => {
