@@ -48,7 +48,7 @@ export interface OfficeFigures {
   /** Online colleagues each peer listed at the end of the hold (control API `peers`). */
   listedAtEnd: { min: number; avg: number; max: number; of: number };
   /** False `peer-offline` events: over the whole run, during the hold, per peer. */
-  falseOffline: { total: number; duringHold: number; maxPerPeer: number; peersWithAny: number; examples: OfflineEvent[] };
+  falseOffline: { total: number; duringHold: number; avgPerPeer: number; medianPerPeer: number; maxPerPeer: number; peersWithAny: number; examples: OfflineEvent[] };
   idle: {
     windowMs: number;
     /** UDP datagrams one peer sent per minute, average over peers (broadcast and multicast part). */
@@ -229,13 +229,15 @@ export class OfficeRun {
     const falseOffline = {
       total: allOffline.length,
       duringHold: allOffline.length - offlineBeforeHold,
+      avgPerPeer: round1(allOffline.length / n),
+      medianPerPeer: [...perPeer].sort((a, b) => a - b)[Math.floor(n / 2)]!,
       maxPerPeer: Math.max(...perPeer),
       peersWithAny: perPeer.filter((c) => c > 0).length,
       examples: allOffline.slice(0, 3),
     };
     this.say(`end of the ${this.opts.holdMs / 1000} s hold: peers list ${listedAtEnd.min}..${listedAtEnd.max} (avg ${listedAtEnd.avg}) of their ${n - 1} colleagues as online`);
     this.say(
-      `false peer-offline events: ${falseOffline.total} (${falseOffline.duringHold} during the hold), ${falseOffline.peersWithAny}/${n} peers printed some, at most ${falseOffline.maxPerPeer} by one` +
+      `false peer-offline events: ${falseOffline.total} (${falseOffline.duringHold} during the hold), ${falseOffline.peersWithAny}/${n} peers printed some; per peer avg ${falseOffline.avgPerPeer}, median ${falseOffline.medianPerPeer}, max ${falseOffline.maxPerPeer}` +
         (falseOffline.examples.length ? `; e.g. ${falseOffline.examples.map((e) => `${e.observer} saw ${e.subject} offline at +${round1((e.at - lastStart) / 1000)} s, sources [${e.sources.join(',')}]`).join('; ')}` : ''),
     );
     this.say(
