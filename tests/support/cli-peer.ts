@@ -66,6 +66,8 @@ export interface PeerProcessOptions {
   ignoreOutput?: boolean;
   /** Environment variables added to this process's own. */
   env?: NodeJS.ProcessEnv;
+  /** Keep the default session port (2426, as on a real PC: one peer per namespace) instead of `--port 0`. */
+  defaultPort?: boolean;
 }
 
 /** A running `pigeon peer --json` process and the events it printed. */
@@ -78,7 +80,7 @@ export class PeerProcess {
   id = '';
 
   constructor(readonly opts: PeerProcessOptions) {
-    const args = ['peer', '--home', opts.home, '--name', opts.name, '--json', '--port', '0', ...(opts.group ? ['--group', opts.group] : []), ...opts.args];
+    const args = ['peer', '--home', opts.home, '--name', opts.name, '--json', ...(opts.defaultPort ? [] : ['--port', '0']), ...(opts.group ? ['--group', opts.group] : []), ...opts.args];
     const [cmd, ...rest] = [...(opts.prefix ?? []), process.execPath, BIN, ...args];
     this.child = spawn(cmd!, rest, { stdio: ['ignore', opts.ignoreOutput ? 'ignore' : 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     if (this.child.stdout) createInterface({ input: this.child.stdout }).on('line', (line) => {
