@@ -374,9 +374,15 @@ export function churnFailures(f: ChurnFigures): string[] {
     ['outOfOrder', 'out of order'],
     ['stuck', `stuck ${CHECK_WINDOW_MS / 1000} s after the last restore`],
     ['misrouted', 'misrouted'],
-    ['refused', 'refused by the sending peer'],
   ] as const) {
     if (f[key] > 0) out.push(`${f[key]} messages ${label}`);
   }
+  // A send refused at once with PEER_NOT_FOUND was never accepted, so nothing was lost: a
+  // sender that just restarted keeps only colleagues it confirmed (a session, or a message
+  // written to them), and one it never wrote to, offline right now, is not known by name
+  // until it is seen again (unconfirmed devices are not stored: docs/protocol/pigeon-v1.md §4).
+  // Any other refusal (a timeout, an internal error) is a defect.
+  const notFound = f.refusedCodes['PIGEON_ERR_PEER_NOT_FOUND'] ?? 0;
+  if (f.refused - notFound > 0) out.push(`${f.refused - notFound} messages refused by the sending peer (${JSON.stringify(f.refusedCodes)})`);
   return out;
 }

@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { roomForHosts } from './neighbour-table.js';
 
 export interface Sh {
   code: number;
@@ -82,8 +83,10 @@ export interface Lan {
 
 /**
  * Makes namespaces pg-<tag>-<label> for each label plus pg-<tag>-sw with the
- * bridge; host i gets 10.77.<random>.(11 + i)/24 on eth0. On failure,
- * whatever was made is removed before the error is thrown.
+ * bridge; host i gets 10.77.<random>.(11 + i)/24 on eth0. A big LAN gets
+ * room in the kernel's shared neighbour table while it lives
+ * (neighbour-table.ts). On failure, whatever was made is removed before the
+ * error is thrown.
  */
 export async function createLan(labels: string[]): Promise<Lan> {
   const tag = randomBytes(3).toString('hex');
@@ -95,10 +98,12 @@ export async function createLan(labels: string[]): Promise<Lan> {
     return { label, ns, address: `10.77.${third}.${11 + i}`, prefix: ['ip', 'netns', 'exec', ns] };
   });
   let destroyed = false;
+  const release = roomForHosts(labels.length, tag);
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
     destroyed = true;
     for (const ns of made.reverse()) await ip(['netns', 'del', ns]);
+    release();
   };
   try {
     await must(['netns', 'add', switchNs]);
