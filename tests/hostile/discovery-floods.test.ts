@@ -8,13 +8,13 @@
  * IPMsg entries in 10 s, each followed by a restart. Printed: contacts,
  * RSS and `peers` latency during, answers to the flooder, contacts after.
  */
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cmd } from '../../core/ipmsg/constants.js';
 import type { PeerInfo } from '../../shared/api/control-api.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { badlySigned, Forger, newDevice, signed, unsignedPacket } from '../support/discovery-forge.js';
 import { IpmsgClient } from '../support/ipmsg-client.js';
+import { memory } from '../bench/proc-stats.js';
 
 /** Loopback addresses of this test only: Alice's IPMsg bridge and the flooding IPMsg client. */
 const PIGEON = '127.0.0.173';
@@ -30,10 +30,8 @@ afterEach(async () => {
   for (const h of homes.splice(0)) removeHome(h);
 });
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : -1;
-}
+/** Resident memory of a process now, whole MB. */
+const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 
 /** `pigeon peers --json`, timed. */
 async function timedPeers(home: string): Promise<{ list: PeerInfo[]; ms: number }> {

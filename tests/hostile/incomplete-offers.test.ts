@@ -7,7 +7,6 @@
  * (shortened to a few seconds through PIGEON_OFFER_ASSEMBLY_MS).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerEvent } from '../../shared/api/control-api.js';
@@ -16,6 +15,7 @@ import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
 import { ASSEMBLY_EXPIRY_ENV } from '../../core/transfer/offer-assembly.js';
 import { freeUdpPort, PeerProcess, removeHome, tempHome } from '../support/cli-peer.js';
+import { memory } from '../bench/proc-stats.js';
 
 /** Offers sent, as in the finding. */
 const OFFERS = 400;
@@ -42,10 +42,8 @@ afterEach(async () => {
   for (const h of homes.splice(0)) removeHome(h);
 });
 
-function rssMb(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Math.round(Number(kb) / 1024);
-}
+/** Resident memory of a process now, whole MB. */
+const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 
 /** The fields of the peer's "half-received file offer dropped" log lines. */
 function drops(peer: PeerProcess): Array<Record<string, unknown>> {

@@ -5,7 +5,6 @@
  * 1 GB in 20 s. Now the session is closed once OUTPUT_BUDGET_BYTES are queued
  * for it, with a logged reason, and the peer's RSS stays bounded.
  */
-import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SelfInfo } from '../../shared/api/control-api.js';
@@ -13,6 +12,7 @@ import { encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
 import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { memory } from '../bench/proc-stats.js';
 
 /** How long the attacker floods at most: the issue measured 1 GB of growth in 20 s. */
 const FLOOD_MS = 20000;
@@ -29,10 +29,8 @@ afterEach(async () => {
   for (const h of homes.splice(0)) removeHome(h);
 });
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : -1;
-}
+/** Resident memory of a process now, whole MB. */
+const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 
 describe('hostile: a session that never reads', () => {
   it('is closed with a logged reason once its output budget is spent, and the peer stays small', async () => {
