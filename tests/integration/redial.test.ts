@@ -196,6 +196,10 @@ describe('redial', () => {
     let alice = start('Alice', ha);
     let bob = start('Bob', hb);
     await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+    // Colleagues who have written to each other: each keeps the other across restarts (a device
+    // seen but never confirmed by a session is not stored, docs/protocol/pigeon-v1.md §4).
+    const hello = await send(ha, 'Bob', 'hello');
+    await delivered(alice, hello.id, 10000);
     await bob.kill9();
     const a1 = await send(ha, 'Bob', 'from Alice, queued');
     await alice.kill9();

@@ -161,8 +161,10 @@ describe('web UI bridge and uploads', () => {
     clearInterval(poll);
     expect(status).toBe(200);
     expect(statSync(join(home, 'ui-uploads', 'fedcba9876543210', 'big.bin')).size).toBe(UPLOAD_MIB * chunk.length);
-    // The whole body would be 160 MiB; the server's memory grows by its stream buffers only.
-    expect(peak - before).toBeLessThan(48 * 1024 * 1024);
+    // The whole body would be 160 MiB; the server's memory grows by its stream buffers and
+    // the garbage they leave before a collection only: under 48 MiB on Node 20, 65 MiB seen on
+    // Node 24 (its heap grows further before collecting). Held in memory, it would be 160+.
+    expect(peak - before).toBeLessThan(100 * 1024 * 1024);
   });
 
   it('lets the browser offer uploaded files only', async () => {
