@@ -27,12 +27,14 @@ const EXPIRY_MS = 3000;
 /** The per-peer budget of half-received offers (DEFAULT_MAX_OFFERS_PER_PEER in offer-assembly.ts). */
 const MAX_OFFERS = 4;
 /**
- * Most RSS growth allowed after the flood. Measured on the 2-core test
- * machine: +184 MB when every offer was held (before the budget), +28 to +35
- * MB with it (four held; the rest is what parsing 400 frames leaves in the
- * heap before the next GC). Halfway, with room for a noisy machine.
+ * Most RSS growth allowed after the flood. The finding: +400 MB for 400 held
+ * offers, never given back. With the budget, on the 2-core test machine: +28
+ * to +35 MB on Node 20, +163 MB on Node 24, whose heap grows further before
+ * it collects the parsed frames it dropped (132 MB of JSON went in). What is
+ * held is checked exactly from the peer's log below; this bound only catches
+ * growth of the finding's order.
  */
-const MAX_GROWTH_MB = 90;
+const MAX_GROWTH_MB = 250;
 
 const running: PeerProcess[] = [];
 const homes: string[] = [];
