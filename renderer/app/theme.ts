@@ -1,8 +1,9 @@
 /**
  * Light or dark colours: by default the page follows the system
- * (prefers-color-scheme, handled in styles.css); the settings can pin one.
- * The choice is kept in localStorage and applied as data-theme on <html>,
- * which styles.css reads.
+ * (prefers-color-scheme, followed here as it changes); the settings can pin
+ * one. The choice is kept in localStorage; the colours it resolves to are
+ * applied as data-theme="light" | "dark" on <html>, which styles.css reads
+ * (one block of dark colours, not one per way of asking for them).
  */
 
 export type ThemeChoice = 'system' | 'light' | 'dark';
@@ -20,10 +21,24 @@ export function loadTheme(): ThemeChoice {
   return 'system';
 }
 
-/** Applies a choice to the page ('system': no attribute, the media query decides). */
+/** Stops following the system's changes (set while the choice is 'system'). */
+let unfollow: (() => void) | null = null;
+
+/** Applies a choice to the page; 'system' follows prefers-color-scheme, also when it changes later. */
 export function applyTheme(choice: ThemeChoice, root: HTMLElement = document.documentElement): void {
-  if (choice === 'system') delete root.dataset.theme;
-  else root.dataset.theme = choice;
+  unfollow?.();
+  unfollow = null;
+  if (choice !== 'system') {
+    root.dataset.theme = choice;
+    return;
+  }
+  const query = window.matchMedia('(prefers-color-scheme: dark)');
+  const follow = (): void => {
+    root.dataset.theme = query.matches ? 'dark' : 'light';
+  };
+  follow();
+  query.addEventListener('change', follow);
+  unfollow = () => query.removeEventListener('change', follow);
 }
 
 export function saveTheme(choice: ThemeChoice): void {
