@@ -8,8 +8,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
-import { badlySigned, Forger, newDevice, signed, unsignedPacket } from '../support/discovery-forge.js';
+import { PeerProcess, pigeon, removeHome } from '../support/cli-peer.js';
+import { badlySigned, Forger, newDevice, pinnedPairWithForger, signed, unsignedPacket } from '../support/discovery-forge.js';
 
 const running: PeerProcess[] = [];
 const homes: string[] = [];
@@ -23,20 +23,9 @@ afterEach(async () => {
 
 describe('forged exit for a running pinned colleague', () => {
   it('leaves Bob online, and messages reach the real Bob', async () => {
-    const port = await freeUdpPort();
-    const args = ['--discovery-port', String(port), '--broadcast', '127.255.255.255', '--no-mdns'];
-    const [ha, hb] = [tempHome('exit-a'), tempHome('exit-b')];
-    homes.push(ha, hb);
-    // The forger listens on the discovery port like any host on the LAN, and records what Bob broadcasts.
-    const forger = new Forger();
-    forgers.push(forger);
-    await forger.start(port);
-    const alice = new PeerProcess({ home: ha, name: 'Alice', args });
-    let bob = new PeerProcess({ home: hb, name: 'Bob', args });
-    running.push(alice, bob);
-    const bobId = await bob.ready();
-    await alice.sees('Bob');
-    expect((await pigeon(['send', '--home', ha, 'Bob', 'pin', '--wait'])).code).toBe(0);
+    // The forger records what Bob broadcasts, his exit included.
+    const { alice, bob: first, bobId, forger, port, args, ha, hb } = await pinnedPairWithForger('exit', { running, homes, forgers });
+    let bob = first;
 
     // Bob's real exit, captured from his first run, then Bob starts again (same key).
     await bob.stop();

@@ -7,8 +7,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerInfo } from '../../shared/api/control-api.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
-import { badlySigned, Forger, newDevice, signed, unsignedPacket } from '../support/discovery-forge.js';
+import { PeerProcess, pigeon, removeHome } from '../support/cli-peer.js';
+import { badlySigned, Forger, newDevice, pinnedPairWithForger, signed, unsignedPacket } from '../support/discovery-forge.js';
 
 const running: PeerProcess[] = [];
 const homes: string[] = [];
@@ -27,19 +27,7 @@ async function bobAsAliceSees(home: string, id: string): Promise<PeerInfo> {
 
 describe('forged presence for a pinned colleague', () => {
   it('changes nothing Alice believes about Bob', async () => {
-    const port = await freeUdpPort();
-    const args = ['--discovery-port', String(port), '--broadcast', '127.255.255.255', '--no-mdns'];
-    const [ha, hb] = [tempHome('pres-a'), tempHome('pres-b')];
-    homes.push(ha, hb);
-    const forger = new Forger();
-    forgers.push(forger);
-    await forger.start(port);
-    const alice = new PeerProcess({ home: ha, name: 'Alice', args });
-    const bob = new PeerProcess({ home: hb, name: 'Bob', args });
-    running.push(alice, bob);
-    const bobId = await bob.ready();
-    await alice.sees('Bob');
-    expect((await pigeon(['send', '--home', ha, 'Bob', 'pin', '--wait'])).code).toBe(0);
+    const { alice, bob, bobId, forger, port, ha } = await pinnedPairWithForger('pres', { running, homes, forgers });
     const before = await bobAsAliceSees(ha, bobId);
     const k = forger.heard.find((h) => h.packet.id === bobId)!.packet.k;
 

@@ -9,6 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import { deviceIdFromSpki } from '../../core/identity/identity.js';
 import { createSigner } from '../../core/identity/signing.js';
+import { freeUdpPort, PeerProcess, pigeon, tempHome } from './cli-peer.js';
 import { attachSignature, decodeDiscoveryPacket, encodeUnsignedPacket, type DiscoveryPacket, type UnsignedDiscoveryPacket } from '../../shared/protocol/discovery-packet.js';
 
 /** Where peers on loopback hear broadcasts (tests run them with --broadcast 127.255.255.255). */
@@ -79,4 +80,34 @@ export class Forger {
   stop(): Promise<void> {
     return new Promise((r) => this.socket.close(() => r()));
   }
+}
+
+/** What a hostile discovery test tears down after each case. */
+export interface HostileLan {
+  running: PeerProcess[];
+  homes: string[];
+  forgers: Forger[];
+}
+
+/**
+ * Alice and Bob on loopback with their own discovery port, Bob pinned by
+ * Alice (a first message delivered), and a forger listening on that port
+ * like any host on the LAN (it records what Bob broadcasts, to replay it).
+ */
+export async function pinnedPairWithForger(tag: string, lan: HostileLan): Promise<{ alice: PeerProcess; bob: PeerProcess; bobId: string; forger: Forger; port: number; args: string[]; ha: string; hb: string }> {
+  const port = await freeUdpPort();
+  const args = ['--discovery-port', String(port), '--broadcast', LOOPBACK_BROADCAST, '--no-mdns'];
+  const [ha, hb] = [tempHome(`${tag}-a`), tempHome(`${tag}-b`)];
+  lan.homes.push(ha, hb);
+  const forger = new Forger();
+  lan.forgers.push(forger);
+  await forger.start(port);
+  const alice = new PeerProcess({ home: ha, name: 'Alice', args });
+  const bob = new PeerProcess({ home: hb, name: 'Bob', args });
+  lan.running.push(alice, bob);
+  const bobId = await bob.ready();
+  await alice.sees('Bob');
+  const pin = await pigeon(['send', '--home', ha, 'Bob', 'pin', '--wait']);
+  if (pin.code !== 0) throw new Error(`the first message to Bob was not delivered: ${pin.stderr.trim()}`);
+  return { alice, bob, bobId, forger, port, args, ha, hb };
 }
