@@ -2,8 +2,10 @@
  * Hostile (issue 13, finding 4): a LAN host with a valid key of its own opens
  * a real TLS session to a running `pigeon peer`, floods pings and never reads
  * the pongs. Before the session budget this grew the peer from 82 MB to over
- * 1 GB in 20 s. Now the session is closed once OUTPUT_BUDGET_BYTES are queued
- * for it, with a logged reason, and the peer's RSS stays bounded.
+ * 1 GB in 20 s, and kept it. Now the session is closed once OUTPUT_BUDGET_BYTES
+ * (or OUTPUT_BUDGET_FRAMES) are queued for it, with a logged reason. The
+ * attacker comes back ROUNDS times: what each closed session held is read
+ * exactly from the log, and RSS must not add up round after round.
  */
 import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import type { SelfInfo } from '../../shared/api/control-api.js';
 import { encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
 import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
+import { OUTPUT_BUDGET_BYTES, OUTPUT_BUDGET_FRAMES } from '../../core/session/session.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { memory } from '../bench/proc-stats.js';
 
@@ -18,8 +21,17 @@ import { memory } from '../bench/proc-stats.js';
 const FLOOD_MS = 20000;
 /** Pings per write: ~200 KB per chunk, so the attacker's own writes are not the bottleneck. */
 const PINGS_PER_CHUNK = 10000;
-/** Growth allowed: the budgets (4 MiB, 4096 frames) plus TLS buffers and GC slack; the finding was 1 GB. */
-const MAX_GROWTH_MB = 60;
+/** Sessions the attacker opens one after the other: a leak per session would add up (5 x the finding's 1 GB). */
+const ROUNDS = 5;
+/**
+ * Most RSS growth allowed over all rounds. The finding: +1,000 MB and more,
+ * kept. With the budget, on the 2-core test machine: +0 to +25 MB on Node 20,
+ * but +25 to +80 MB after a single round on Node 24, whose larger young
+ * generation holds the parsed pings' garbage until it next collects (a CI run
+ * failed a 60 MB bound with +73). The bound sits between the two orders; what
+ * each session held is checked exactly from the log.
+ */
+const MAX_GROWTH_MB = 250;
 
 const running: PeerProcess[] = [];
 const homes: string[] = [];
@@ -46,40 +58,51 @@ describe('hostile: a session that never reads', () => {
     const before = rssMb(victim.pid);
 
     const id = await loadOrCreateIdentity(attackerHome);
-    const hello = { type: 'hello', v: 1, id: id.id, name: 'Mallory', group: '', host: 'evil', port: 1, status: 'online', away: '' };
-    const socket = tls.connect({ ...tlsOptions(id), host: '127.0.0.1', port: self.port, checkServerIdentity: () => undefined });
-    socket.on('error', () => {});
-    await new Promise((r) => socket.once('secureConnect', r));
-    socket.write(encodeJsonFrame(hello));
-    socket.pause(); // never read what the peer answers
-
-    let closed = false;
-    const closedAt = new Promise<number>((resolve) => socket.once('close', () => ((closed = true), resolve(Date.now()))));
     let peak = before;
     const sampler = setInterval(() => (peak = Math.max(peak, rssMb(victim.pid))), 200);
-    const t0 = Date.now();
-    let n = 0;
-    let sentBytes = 0;
-    while (!closed && Date.now() - t0 < FLOOD_MS) {
-      const chunk = Buffer.concat(Array.from({ length: PINGS_PER_CHUNK }, () => encodeJsonFrame({ type: 'ping', n: n++ })));
-      sentBytes += chunk.length;
-      if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), closedAt, new Promise((r) => setTimeout(r, 500))]);
-    }
-    const endedAt = closed ? await closedAt : Date.now();
+    const rounds: { closed: boolean; pings: number; ms: number }[] = [];
+    for (let round = 0; round < ROUNDS; round++) rounds.push(await floodUnread(id, self.port));
     clearInterval(sampler);
-    socket.destroy();
     await new Promise((r) => setTimeout(r, 3000));
     const after = rssMb(victim.pid);
-    const logged = victim.stderr.find((l) => l.includes('closing session: output budget exceeded')) ?? '';
+    const closings = victim.stderr.filter((l) => l.includes('closing session: output budget exceeded'));
+    const held = closings.map((l) => JSON.parse(l.slice(l.indexOf('{'))) as { code: string; queuedBytes: number; queuedFrames: number });
     console.log(
-      `unread pings: sent ${n} pings (${Math.round(sentBytes / 1024 / 1024)} MB) for ${endedAt - t0} ms; session closed by the peer: ${closed}; ` +
-        `peer RSS before ${before} MB, peak ${peak} MB, 3 s after ${after} MB; log: ${logged.slice(0, 160) || '(none)'}`,
+      `unread pings, ${ROUNDS} sessions: ${rounds.map((r) => `${r.pings} pings in ${r.ms} ms, closed ${r.closed}`).join('; ')}; ` +
+        `peer RSS before ${before} MB, peak ${peak} MB, 3 s after ${after} MB; held when closed (bytes/frames): ${held.map((h) => `${h.queuedBytes}/${h.queuedFrames}`).join(', ')}`,
     );
-    expect(closed).toBe(true);
-    expect(logged).not.toBe('');
+    expect(rounds.every((r) => r.closed)).toBe(true);
+    expect(held).toHaveLength(ROUNDS);
+    for (const h of held) {
+      expect(h.code).toBe('PIGEON_ERR_SESSION_BUDGET');
+      // Cut at the first write past a budget: at most one pong frame (well under 1 KB) beyond it.
+      expect(h.queuedBytes).toBeLessThan(OUTPUT_BUDGET_BYTES + 1024);
+      expect(h.queuedFrames).toBeLessThanOrEqual(OUTPUT_BUDGET_FRAMES + 1);
+    }
     expect(peak - before).toBeLessThan(MAX_GROWTH_MB);
     expect(after - before).toBeLessThan(MAX_GROWTH_MB);
     // The peer still answers its owner.
     expect((await pigeon(['whoami', '--home', home])).code).toBe(0);
-  }, 60000);
+  }, 150_000);
 });
+
+/** One attacker session: hello, then pings as fast as it can, never reading; returns once the peer closes it (or FLOOD_MS). */
+async function floodUnread(id: Awaited<ReturnType<typeof loadOrCreateIdentity>>, port: number): Promise<{ closed: boolean; pings: number; ms: number }> {
+  const hello = { type: 'hello', v: 1, id: id.id, name: 'Mallory', group: '', host: 'evil', port: 1, status: 'online', away: '' };
+  const socket = tls.connect({ ...tlsOptions(id), host: '127.0.0.1', port, checkServerIdentity: () => undefined });
+  socket.on('error', () => {});
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write(encodeJsonFrame(hello));
+  socket.pause(); // never read what the peer answers
+  let closed = false;
+  const closedAt = new Promise<number>((resolve) => socket.once('close', () => ((closed = true), resolve(Date.now()))));
+  const t0 = Date.now();
+  let n = 0;
+  while (!closed && Date.now() - t0 < FLOOD_MS) {
+    const chunk = Buffer.concat(Array.from({ length: PINGS_PER_CHUNK }, () => encodeJsonFrame({ type: 'ping', n: n++ })));
+    if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once('drain', r)), closedAt, new Promise((r) => setTimeout(r, 500))]);
+  }
+  const endedAt = closed ? await closedAt : Date.now();
+  socket.destroy();
+  return { closed, pings: n, ms: endedAt - t0 };
+}
