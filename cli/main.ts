@@ -18,6 +18,7 @@ import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
 import { parseTime } from './parse-time.js';
+import { applyHelpConventions } from './help-conventions.js';
 
 /** Shown by --version; kept equal to package.json's version. */
 export const PIGEON_VERSION = '0.1.0';
@@ -63,7 +64,6 @@ export function buildProgram(): Command {
   const program = new Command('pigeon')
     .description('Pigeon: LAN messenger. Peers on one LAN find each other and chat directly, end to end over TLS.')
     .version(PIGEON_VERSION)
-    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -138,7 +138,7 @@ export function buildProgram(): Command {
 
   program
     .command('send')
-    .description('put a message in the outbox and print its id (peer: exact name or unique device-id prefix)')
+    .description('put a message in the outbox and print its id (peer: name in any case, or unique device-id prefix)')
     .argument('<peer>', 'name or device-id prefix')
     .argument('<text>', 'message text')
     .addOption(homeOption())
@@ -193,9 +193,10 @@ export function buildProgram(): Command {
     .addArgument(new Command().createArgument('<status>', 'online | away | busy').choices(['online', 'away', 'busy']))
     .argument('[message...]', 'away message')
     .addOption(homeOption())
-    .action(async (status: 'online' | 'away' | 'busy', message: string[], o: { home?: string }) => {
+    .option('--json', 'print your presence as JSON', false)
+    .action(async (status: 'online' | 'away' | 'busy', message: string[], o: { home?: string; json: boolean }) => {
       const self = await withClient(resolveHome(o.home), (c) => c.request('setStatus', { status, away: message.join(' ') }));
-      process.stdout.write(`${self.status}${self.away ? ` (${self.away})` : ''}\n`);
+      print(o.json, self, () => `${self.status}${self.away ? ` (${self.away})` : ''}`);
     });
 
   program
@@ -203,7 +204,8 @@ export function buildProgram(): Command {
     .description('chat with a peer in the terminal')
     .argument('<peer>', 'name or device-id prefix')
     .addOption(homeOption())
-    .action(async (peer: string, o: { home?: string }) => runChat(resolveHome(o.home), peer));
+    .option('--json', 'print history, events and sent messages as JSON lines (input stays plain lines)', false)
+    .action(async (peer: string, o: { home?: string; json: boolean }) => runChat(resolveHome(o.home), peer, { json: o.json }));
 
   program
     .command('whoami')
@@ -228,9 +230,10 @@ export function buildProgram(): Command {
     .description('accept the new key a peer presented (after comparing fingerprints with its owner)')
     .argument('<peer>', 'name or device-id prefix')
     .addOption(homeOption())
-    .action(async (peer: string, o: { home?: string }) => {
+    .option('--json', 'print the peer as JSON', false)
+    .action(async (peer: string, o: { home?: string; json: boolean }) => {
       const p = await withClient(resolveHome(o.home), (c) => c.request('trust', { peer }));
-      process.stdout.write(`trusted the new key of ${p.name}: ${p.fingerprint}\n`);
+      print(o.json, p, () => `trusted the new key of ${p.name}: ${p.fingerprint}`);
     });
 
   program
@@ -294,6 +297,19 @@ export function buildProgram(): Command {
       });
   }
 
+  program
+    .command('relay')
+    .description('run a relay server: mailboxes for offline colleagues, groups, and a path between subnets (pigeon relay --help for its options)')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .helpOption(false)
+    .action(() => {
+      // bin/pigeon.js runs the relay for `pigeon relay` before this program is built; only an embedding caller gets here.
+      throw new PigeonError(ErrorCodes.BAD_REQUEST, 'the relay runs from the pigeon command: pigeon relay --help');
+    });
+
+  applyHelpConventions(program);
+  program.addHelpText('after', `\n${EXIT_CODES_HELP}`);
   return program;
 }
 

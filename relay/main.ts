@@ -35,6 +35,7 @@ import {
 } from './relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
+import { RELAY_HELP_EXAMPLES } from './help-examples.js';
 
 /** Default data folder, relative to where the relay is started: visible to the administrator, not hidden in a home folder. */
 export const DEFAULT_DATA_DIR = './pigeon-relay-data';
@@ -164,6 +165,7 @@ function buildProgram(): Command {
     .addOption(new Option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`).env(BUS_ENV).default(LOCAL))
     .option('--bus-prefix <prefix>', `NATS subject prefix; instances with the same one form one relay (default ${SCALE_OUT_DEFAULT_NAME})`)
     .option('--json', 'print the listening line as JSON', false)
+    .addHelpText('after', RELAY_HELP_EXAMPLES)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 }

@@ -27,7 +27,6 @@ export function uiCommand(homeOption: () => Option): Command {
     .description('print the link of the web UI of the running peer (started with pigeon peer --ui)')
     .addOption(homeOption())
     .option('--json', 'print {"url": ...}', false)
-    .addHelpText('after', '\nExample:\n  pigeon ui            # then open the printed http://127.0.0.1:PORT/?token=... in a browser')
     .action(async (o: { home?: string; json: boolean }) => {
       const home = resolveHome(o.home);
       // Through the control socket: fails with NOT_RUNNING and its advice when no peer runs for this profile.
