@@ -77,12 +77,16 @@ export async function runChat(home: string, query: string, o: { json?: boolean }
     const then = (work: () => Promise<void>): void => {
       chain = chain.then(work).then(prompt);
     };
+    // Lines read in the same chunk as /quit still arrive after close(): they are dropped, never sent.
+    let quit = false;
     input.on('line', (line) => {
+      if (quit) return;
       const cmd = parseChatLine(line);
       switch (cmd.kind) {
         case 'empty':
           return prompt();
         case 'quit':
+          quit = true;
           return input.close();
         case 'help':
           return then(async () => say(CHAT_HELP));

@@ -106,3 +106,33 @@ describe('resolution by name', () => {
     expectPigeonError(() => d.resolve('Eve'), ErrorCodes.PEER_AMBIGUOUS);
   });
 });
+
+describe('names in any case, and suggestions', () => {
+  it('"bob" finds Bob', () => {
+    d.seen(sighting());
+    expect(d.resolve('bob').id).toBe(BOB);
+    expect(d.resolve('BOB').id).toBe(BOB);
+  });
+
+  it('an unpinned device calling itself "bob" never takes the name from a pinned Bob, even typed in its exact case', () => {
+    pinnedBob();
+    d.seen(sighting({ id: MALLORY, name: 'bob', host: 'mallory-pc', address: '10.6.6.6' }));
+    expect(d.resolve('bob').id).toBe(BOB);
+    expect(d.resolve('Bob').id).toBe(BOB);
+  });
+
+  it('between two trusted colleagues whose names differ only in case, the exact case decides; any other spelling is ambiguous', () => {
+    pinnedBob();
+    d.seen(sighting({ id: MALLORY, name: 'bob', host: 'other-pc', address: '10.0.0.7' }));
+    d.confirm(MALLORY, Buffer.from('key 2'));
+    expect(d.resolve('Bob').id).toBe(BOB);
+    expect(d.resolve('bob').id).toBe(MALLORY);
+    expectPigeonError(() => d.resolve('BOB'), ErrorCodes.PEER_AMBIGUOUS);
+  });
+
+  it('a near miss says "Did you mean"; a far one points at pigeon peers', () => {
+    d.seen(sighting());
+    expect(expectPigeonError(() => d.resolve('Bbo'), ErrorCodes.PEER_NOT_FOUND).message).toContain('Did you mean Bob?');
+    expect(expectPigeonError(() => d.resolve('Margaret'), ErrorCodes.PEER_NOT_FOUND).message).toContain('pigeon peers');
+  });
+});

@@ -9,6 +9,7 @@
  */
 import type { PeerInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { didYouMean } from '../../shared/text/did-you-mean.js';
 
 /** Characters of the id shown to tell two devices apart (40 bits: no accidental twins in an office). */
 const ID_PREFIX_CHARS = 8;
@@ -26,19 +27,31 @@ function ambiguous(query: string, candidates: PeerInfo[]): PigeonError {
   return new PigeonError(ErrorCodes.PEER_AMBIGUOUS, `"${query}" matches several peers: ${list}; use a device-id prefix`);
 }
 
+/** Who may be meant by a name: pinned colleagues first and only; namesakes wait for `pigeon trust`. */
+function nameCandidates(named: PeerInfo[]): { candidates: PeerInfo[]; native: PeerInfo[] } {
+  const native = named.filter((p) => (p.protocol ?? 'pigeon') === 'pigeon');
+  const pinned = native.filter((p) => p.pinned);
+  return { candidates: pinned.length > 0 ? pinned : native.length > 0 ? native.filter((p) => !p.namesakeOf) : named, native };
+}
+
 /**
  * Picks one peer for `query` among `all` (every entry, successors of a
  * changed key included: they have `successorOf` and are reachable by id only).
+ * Names match without regard to case ("bob" finds Bob); the trust rules apply
+ * to every spelling at once, so an unpinned "BOB" never takes `send bob` from
+ * a pinned Bob. Only between several trusted candidates does the exact case
+ * decide. A miss names the closest names ("Did you mean Bob?").
  */
 export function resolvePeer(query: string, all: PeerInfo[]): PeerInfo {
-  const byName = all.filter((p) => p.name === query && !p.successorOf);
-  const native = byName.filter((p) => (p.protocol ?? 'pigeon') === 'pigeon');
-  const pinned = native.filter((p) => p.pinned);
-  // Pinned colleagues first and only: namesakes wait for `pigeon trust`.
-  const candidates = pinned.length > 0 ? pinned : native.length > 0 ? native.filter((p) => !p.namesakeOf) : byName;
-  if (candidates.length === 1) return candidates[0]!;
-  if (candidates.length > 1) throw ambiguous(query, candidates);
   const q = query.toLowerCase();
+  const named = all.filter((p) => p.name.toLowerCase() === q && !p.successorOf);
+  const { candidates, native } = nameCandidates(named);
+  if (candidates.length === 1) return candidates[0]!;
+  if (candidates.length > 1) {
+    const exact = candidates.filter((p) => p.name === query);
+    if (exact.length === 1) return exact[0]!;
+    throw ambiguous(query, exact.length > 1 ? exact : candidates);
+  }
   const byId = all.filter((p) => p.id.startsWith(q));
   if (byId.length === 1) return byId[0]!;
   if (byId.length > 1) throw ambiguous(query, byId);
@@ -46,5 +59,6 @@ export function resolvePeer(query: string, all: PeerInfo[]): PeerInfo {
     const n = native[0]!;
     throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `"${query}" is only the name a new device gave itself (${n.id.slice(0, ID_PREFIX_CHARS)}, fingerprint ${n.fingerprint}): use its device-id prefix, or \`pigeon trust ${n.id.slice(0, ID_PREFIX_CHARS)}\` after comparing fingerprints`);
   }
-  throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `no peer named "${query}" and no device id starting with it`);
+  const names = all.filter((p) => !p.successorOf).map((p) => p.name);
+  throw new PigeonError(ErrorCodes.PEER_NOT_FOUND, `no peer named "${query}" and no device id starting with it.${didYouMean(query, names) || ' pigeon peers lists who is known.'}`);
 }

@@ -89,10 +89,12 @@ export class GroupService {
     return this.db.list().map((g) => this.info(g));
   }
 
-  /** The group a query names (its exact name, else an id prefix), or null; throws if it names several. */
+  /** The group a query names (its exact name, else its name in any case, else an id prefix), or null; throws if it names several. */
   find(query: string): LocalGroup | null {
     const all = this.db.list();
-    const byName = all.filter((g) => g.name === query);
+    // The exact name first, else the name in any case ("sales" finds Sales).
+    const exact = all.filter((g) => g.name === query);
+    const byName = exact.length > 0 ? exact : all.filter((g) => g.name.toLowerCase() === query.toLowerCase());
     const current = byName.filter((g) => g.member);
     if (current.length === 1) return current[0]!;
     if (byName.length === 1) return byName[0]!;

@@ -69,8 +69,9 @@ describe('a reinstalled colleague', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(carol.events.some((e) => e.type === 'message')).toBe(false);
 
-    const trusted = await pigeon(['trust', '--home', ha, 'Carol']);
+    const trusted = await pigeon(['trust', '--home', ha, 'carol', '--json']);
     expect(trusted.code, trusted.stderr).toBe(0);
+    expect(JSON.parse(trusted.stdout)).toMatchObject({ name: 'Carol', fingerprint: expect.stringMatching(/^[0-9a-f]{4} /) });
     await carol.waitFor((e) => e.type === 'message' && e.message.text === 'written before trust', 20_000);
     await carol.waitFor((e) => e.type === 'message' && e.message.text === 'scheduled before trust', 30_000);
     const after = (await json<PeerInfo[]>(['peers', '--home', ha])).filter((p) => p.name === 'Carol');
