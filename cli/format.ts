@@ -4,6 +4,7 @@
  */
 import type { GroupInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../shared/api/control-api.js';
 import { formatSize } from '../shared/format/format-size.js';
+import { progressLine } from './progress.js';
 
 function time(ms: number): string {
   const d = new Date(ms);
@@ -36,7 +37,7 @@ export function formatPeers(peers: PeerInfo[]): string {
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', relayed: 'on the relay', delivered: 'delivered', read: 'read', received: 'unread' };
+const STATE_MARK: Record<string, string> = { scheduled: 'scheduled', queued: 'queued', sent: 'sent', relayed: 'stored on the relay', delivered: 'delivered', read: 'read', received: 'unread' };
 
 /**
  * Received this much after it was written, a history line shows when it was
@@ -126,37 +127,29 @@ export function bytes(n: number): string {
   return formatSize(n);
 }
 
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '--:--';
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const pad = (x: number): string => String(x).padStart(2, '0');
-  return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+/** "3 files" / "1 file"; with a partial accept, "3 of 9 files": what was taken, on both sides. */
+export function fileCountText(t: TransferInfo): string {
+  const taken = t.acceptedFiles;
+  if (taken !== undefined) return `${taken} of ${t.fileCount} ${t.fileCount === 1 ? 'file' : 'files'}`;
+  return `${t.fileCount} ${t.fileCount === 1 ? 'file' : 'files'}`;
 }
 
 function what(t: TransferInfo): string {
   const first = t.names[0] ?? 'files';
-  const more = t.fileCount > 1 ? ` (${t.fileCount} files)` : '';
-  return `${first}${t.names.length > 1 ? ` and ${t.names.length - 1} more` : ''}${more}, ${bytes(t.totalBytes)}`;
+  const more = t.fileCount > 1 || t.acceptedFiles !== undefined ? ` (${fileCountText(t)})` : '';
+  const size = t.acceptedBytes !== undefined ? `${bytes(t.acceptedBytes)} of ${bytes(t.totalBytes)}` : bytes(t.totalBytes);
+  return `${first}${t.names.length > 1 ? ` and ${t.names.length - 1} more` : ''}${more}, ${size}`;
 }
 
 export function formatTransfer(t: TransferInfo, peerName: string): string {
   const arrow = t.direction === 'out' ? `to ${peerName}` : `from ${peerName}`;
   const tail = t.state === 'offered' && t.direction === 'in' ? ` — accept with: pigeon accept ${t.id.slice(0, 8)}` : '';
-  const state = t.state === 'relayed' ? 'left on the relay' : t.state;
+  const state = t.state === 'relayed' ? 'stored on the relay' : t.state;
   return `transfer ${t.id.slice(0, 8)} ${arrow}: ${what(t)}: ${state}${t.error ? ` (${t.error})` : ''}${tail}`;
 }
 
-/** One progress line: bar, percentage, bytes, rate, ETA. */
-export function progressLine(t: TransferInfo, width = 24): string {
-  const frac = t.totalBytes > 0 ? Math.min(1, t.doneBytes / t.totalBytes) : t.state === 'done' ? 1 : 0;
-  const filled = Math.round(frac * width);
-  const eta = t.rate > 0 ? (t.totalBytes - t.doneBytes) / t.rate : Infinity;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${bytes(t.doneBytes)} / ${bytes(t.totalBytes)}  ${bytes(t.rate)}/s  ETA ${duration(eta)}`;
-}
-
-export function formatTransfers(list: TransferInfo[], nameOf: (id: string) => string): string {
+/** The transfer list; an accepted transfer gets its progress line, fitted to `columns`. */
+export function formatTransfers(list: TransferInfo[], nameOf: (id: string) => string, columns?: number): string {
   if (list.length === 0) return 'No transfers.';
-  return list.map((t) => `${formatTransfer(t, nameOf(t.peer))}${t.state === 'accepted' ? `\n    ${progressLine(t)}` : ''}`).join('\n');
+  return list.map((t) => `${formatTransfer(t, nameOf(t.peer))}${t.state === 'accepted' ? `\n    ${progressLine(t, columns === undefined ? undefined : columns - 4)}` : ''}`).join('\n');
 }

@@ -11,7 +11,7 @@ import { runChat } from './commands/chat.js';
 import { runPeer } from './commands/run-peer.js';
 import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
-import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
+import { bytes, fileCountText, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { runSendFile } from './commands/send-file.js';
 import { groupCommand } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
@@ -259,13 +259,19 @@ export function buildProgram(): Command {
       await withClient(resolveHome(o.home), async (c) => {
         if (transfer !== undefined) {
           const entries = await c.request('transferEntries', { transfer });
-          print(o.json, entries, () => entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${e.done ? '  (received)' : ''}`).join('\n'));
+          if (o.json) return print(true, entries, () => '');
+          // The summary first (state, what was taken, progress), then each entry: what `pigeon transfers ID` is for.
+          const matching = (await c.request('transfers', {})).filter((t) => t.id.startsWith(transfer.toLowerCase()));
+          const peers = matching.length === 1 ? await c.request('peers', {}) : [];
+          const head = matching.length === 1 ? [formatTransfers(matching, (id) => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8), process.stdout.columns)] : [];
+          const mark = (e: (typeof entries)[number]): string => (e.done ? '  (received)' : e.wanted || e.kind === 'dir' ? '' : '  (not taken)');
+          print(false, entries, () => [...head, ...entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${mark(e)}`)].join('\n'));
           return;
         }
         const list = await c.request('transfers', {});
         const peers = await c.request('peers', {});
         const nameOf = (id: string): string => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);
-        print(o.json, list, () => formatTransfers(list, nameOf));
+        print(o.json, list, () => formatTransfers(list, nameOf, process.stdout.columns));
       });
     });
 
@@ -278,7 +284,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the transfer as JSON', false)
     .action(async (transfer: string, o: { home?: string; files?: number[]; json: boolean }) => {
       const t = await withClient(resolveHome(o.home), (c) => c.request('accept', { transfer, ...(o.files ? { files: o.files } : {}) }));
-      print(o.json, t, () => `accepted ${t.id.slice(0, 8)}: receiving ${t.fileCount} file(s)`);
+      print(o.json, t, () => `accepted ${t.id.slice(0, 8)}: receiving ${fileCountText(t)}, ${bytes(t.acceptedBytes ?? t.totalBytes)}; it continues in the background (pigeon transfers ${t.id.slice(0, 8)})`);
     });
 
   for (const [name, verb] of [

@@ -70,6 +70,7 @@ export class TransferStore {
       entry: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx = ?`),
       firstNames: db.prepare(`SELECT path FROM transfer_entries WHERE transfer = ? AND instr(path, '/') = 0 ORDER BY idx LIMIT ?`),
       doneBytes: db.prepare(`SELECT COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND done = 1 AND wanted = 1`),
+      wanted: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND wanted = 1 AND kind = 'file'`),
       setLocal: db.prepare(`UPDATE transfer_entries SET local_path = ?, wanted = ? WHERE transfer = ? AND idx = ?`),
       setWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND idx = ?`),
       setAllWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ?`),
@@ -145,6 +146,10 @@ export class TransferStore {
   info(row: TransferRow, extra: { inProgressBytes?: number; rate?: number } = {}): TransferInfo {
     const names = (this.s.firstNames.all(row.id, SUMMARY_NAMES) as Array<{ path: string }>).map((r) => r.path);
     const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
+    // Entries are all wanted until an accept names some (want() / plan()): fewer means a partial accept.
+    const wanted = this.s.wanted.get(row.id) as { n: number; b: number };
+    const partial = wanted.n < row.fileCount;
+    const moved = partial ? wanted.b : row.totalBytes;
     return {
       id: row.id,
       peer: row.peer,
@@ -153,10 +158,11 @@ export class TransferStore {
       created: row.created,
       totalBytes: row.totalBytes,
       fileCount: row.fileCount,
-      doneBytes: row.state === 'done' || row.state === 'relayed' ? row.totalBytes : done + (extra.inProgressBytes ?? 0),
+      doneBytes: row.state === 'done' || row.state === 'relayed' ? moved : done + (extra.inProgressBytes ?? 0),
       rate: Math.round(extra.rate ?? 0),
       names,
       error: row.error,
+      ...(partial ? { acceptedFiles: wanted.n, acceptedBytes: wanted.b } : {}),
     };
   }
 }

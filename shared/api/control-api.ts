@@ -142,6 +142,13 @@ export interface TransferInfo {
   /** The first few entries, for display ("report.pdf and 12 more"). */
   names: string[];
   error: string | null;
+  /**
+   * Set once the receiver took only some of the files (accept --files), on
+   * both sides: how many files and bytes were taken. `doneBytes` then counts
+   * towards `acceptedBytes`, not `totalBytes`.
+   */
+  acceptedFiles?: number;
+  acceptedBytes?: number;
 }
 
 /** One offered file or folder; `index` is what `accept` takes to accept some. */

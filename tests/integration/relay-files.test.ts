@@ -145,7 +145,7 @@ describe('answers to files left on the relay', () => {
     const withdrawn = await leave('b.bin');
     expect(filesUnder(blobDir)).toHaveLength(2);
     const listing = await pigeon(['transfers', '--home', join(work, 'Alice')]);
-    expect(listing.stdout).toMatch(new RegExp(`transfer ${declined.id.slice(0, 8)} to Bob: a\\.bin.*: left on the relay`));
+    expect(listing.stdout).toMatch(new RegExp(`transfer ${declined.id.slice(0, 8)} to Bob: a\\.bin.*: stored on the relay`));
     // Withdrawn while Bob is away: the blob goes at once, the offer is canceled when he connects.
     expect((await pigeon(['cancel', '--home', join(work, 'Alice'), withdrawn.id.slice(0, 8)])).code).toBe(0);
     await until(() => filesUnder(blobDir).length === 1);
