@@ -14,7 +14,7 @@ export const ExitCodes = {
   NOT_RUNNING: 3,
   /** The peer name or id prefix matches no peer, or several. */
   PEER_NOT_FOUND: 4,
-  /** `send --wait` gave up before the message was delivered (it stays queued). */
+  /** `send --wait` gave up before the message was delivered or stored on the relay (it stays queued). */
   NOT_DELIVERED: 5,
   /** Another peer already runs with this profile. */
   PROFILE_BUSY: 6,
@@ -46,6 +46,6 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  bad command line or request
   3  no peer is running for this profile (start one with: pigeon peer)
   4  peer not found, or the name matches several peers
-  5  not delivered in time (--wait); the message stays queued
+  5  not delivered (nor stored on the relay) in time (--wait); the message stays queued
   6  a peer is already running with this profile
   7  a file transfer was declined, canceled or failed, or no such transfer`;

@@ -60,7 +60,7 @@ function receivedNote(m: MessageInfo): string {
 export function formatMessage(m: MessageInfo, peerName: string, nameOf?: (id: string) => string): string {
   const who = m.direction === 'out' ? 'me' : m.from && nameOf ? nameOf(m.from) : peerName;
   const when = m.state === 'scheduled' && m.due ? `due ${time(m.due)}` : time(m.ts);
-  const blocked = m.warning?.code === 'PIGEON_ERR_KEY_CHANGED' ? ', blocked: key changed' : '';
+  const blocked = m.warning?.code === 'PIGEON_ERR_KEY_CHANGED' ? ', blocked: key changed' : m.queuedReason ? `: ${m.queuedReason}` : '';
   return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${blocked}${receivedNote(m)})`;
 }
 

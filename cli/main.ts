@@ -142,7 +142,7 @@ export function buildProgram(): Command {
     .argument('<peer>', 'name or device-id prefix')
     .argument('<text>', 'message text')
     .addOption(homeOption())
-    .option('--wait', 'wait until the message is delivered', false)
+    .option('--wait', 'wait until the message is delivered, or stored on the relay for a colleague offline everywhere', false)
     .option('--timeout <seconds>', `how long --wait waits (default ${DEFAULT_WAIT_SECONDS})`, int(0, 86400), DEFAULT_WAIT_SECONDS)
     .option('--at <time>', 'send later: ISO date-time, clock time (17:30) or delay (+10m)')
     .option('--json', 'print the message as JSON', false)
@@ -159,8 +159,12 @@ export function buildProgram(): Command {
         let m = await c.request('send', { peer, text, ...(at !== undefined ? { at } : {}) });
         // Unencrypted (IPMsg) or blocked by a key change: the user hears it now, not in a log.
         if (m.warning) process.stderr.write(`pigeon: warning: ${m.warning.message}\n`);
-        if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000 });
-        print(o.json, m, () => (o.wait ? `${m.id} ${m.state}` : m.id));
+        // Nowhere to go yet: said now, so that a queued message is never a mystery.
+        if (m.queuedReason) process.stderr.write(`pigeon: queued: ${m.queuedReason}\n`);
+        // --wait: delivered, or stored on the relay for a colleague offline everywhere (as for send-file).
+        if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000, stored: true });
+        const stored = m.state === 'relayed' ? `\n${m.id.slice(0, 8)} is stored on the relay: the colleague is offline; it is delivered when they connect` : '';
+        print(o.json, m, () => (o.wait ? `${m.id} ${m.state}${stored}` : m.id));
       });
     });
 
@@ -242,7 +246,7 @@ export function buildProgram(): Command {
     .argument('<peer>', 'name or device-id prefix')
     .argument('<path...>', 'files and folders')
     .addOption(homeOption())
-    .option('--wait', 'wait until everything is received (exit 0) or the transfer ends otherwise', false)
+    .option('--wait', 'show progress until everything is received, or stored on the relay for a colleague offline everywhere (exit 0), or the transfer ends otherwise', false)
     .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
     .option('--json', 'print transfer progress as JSON lines', false)
     .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean }) =>

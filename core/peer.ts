@@ -33,6 +33,7 @@ import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
+import { queuedReason } from './messaging/queued-reason.js';
 import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
 import { startIpmsg } from './ipmsg/start-ipmsg.js';
 import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
@@ -99,7 +100,8 @@ export interface Peer {
   /** Finds a peer by exact name or unique device-id prefix. */
   resolve(query: string): PeerInfo;
   send(peerQuery: string, text: string, at?: number): Promise<MessageInfo>;
-  waitDelivered(id: string, timeoutMs: number): Promise<MessageInfo>;
+  /** `stored`: a message stored on the relay for a peer offline everywhere counts as done. */
+  waitDelivered(id: string, timeoutMs: number, opts?: { stored?: boolean }): Promise<MessageInfo>;
   /** `before`: for a group, the page before this group seq. */
   history(peerQuery: string, limit?: number, before?: number): MessageInfo[];
   markRead(peerQuery: string): number;
@@ -442,9 +444,11 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       if ((target.peer.protocol ?? 'pigeon') === 'pigeon') dir.confirm(target.peer.id);
       const info = await msgr.send(target.peer.id, text, at);
       const warning = sendWarning(target.peer);
-      return warning ? { ...info, warning } : info;
+      if (warning) return { ...info, warning };
+      const reason = info.state === 'queued' ? whyQueued(target.peer) : null;
+      return reason ? { ...info, queuedReason: reason } : info;
     },
-    waitDelivered: (id, timeoutMs) => running().messenger.waitDelivered(id, timeoutMs),
+    waitDelivered: (id, timeoutMs, opts) => running().messenger.waitDelivered(id, timeoutMs, opts),
     history(peerQuery, limit = DEFAULT_HISTORY, before) {
       const { directory: dir, store: st, messenger: msgr } = running();
       const target = resolveTarget(peerQuery, dir, groups);
@@ -453,7 +457,9 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       const messages = msgr.overlay(st.history(target.peer.id, limit));
       // What waits for a colleague whose key changed is blocked until `trust`: say so on each message.
       const blocked = target.peer.keyChanged ? sendWarning(target.peer) : null;
-      return blocked ? messages.map((m) => (m.direction === 'out' && (m.state === 'queued' || m.state === 'scheduled') ? { ...m, warning: blocked } : m)) : messages;
+      if (blocked) return messages.map((m) => (m.direction === 'out' && (m.state === 'queued' || m.state === 'scheduled') ? { ...m, warning: blocked } : m));
+      const reason = messages.some((m) => m.direction === 'out' && m.state === 'queued') ? whyQueued(target.peer) : null;
+      return reason ? messages.map((m) => (m.direction === 'out' && m.state === 'queued' ? { ...m, queuedReason: reason } : m)) : messages;
     },
     markRead(peerQuery) {
       const { directory: dir, messenger: msgr } = running();
@@ -549,6 +555,13 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     groupRemove: async (group, member) => groupService().remove(group, memberIds([member])[0]!),
     groupLeave: async (group) => groupService().leave(group),
   };
+
+  /** Why a message to this peer cannot go anywhere yet (queued-reason.ts), or null. */
+  function whyQueued(peer: PeerInfo): string | null {
+    const { directory: dir } = running();
+    const viaRelay = relay && (peer.protocol ?? 'pigeon') === 'pigeon' ? { connected: relay.client.connected, knows: relay.knows(peer.id) } : null;
+    return queuedReason(peer, { online: dir.isOnline(peer.id), relay: viaRelay });
+  }
 
   /** What the user must be told when writing to this peer: plain text on the LAN, or a key change that blocks the outbox. */
   function sendWarning(peer: PeerInfo): MessageInfo['warning'] | null {

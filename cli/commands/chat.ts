@@ -108,6 +108,8 @@ export async function runChat(home: string, query: string, o: { json?: boolean }
               (m: MessageInfo) => {
                 if (json) emit({ type: 'sent', message: m });
                 else if (!process.stdin.isTTY) say(`  queued ${m.id}`);
+                if (m.warning) say(`  warning: ${m.warning.message}`);
+                else if (m.queuedReason) say(`  queued: ${m.queuedReason}`);
               },
               (err: Error) => say(`  not sent: ${err.message}`),
             ),

@@ -31,7 +31,7 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
     whoami: () => peer.self(),
     peers: () => peer.peers(),
     send: (p) => peer.send(p.peer, p.text, p.at),
-    waitDelivered: (p) => peer.waitDelivered(p.id, p.timeoutMs),
+    waitDelivered: (p) => peer.waitDelivered(p.id, p.timeoutMs, { stored: p.stored === true }),
     history: (p) => {
       const messages = peer.history(p.peer, p.limit, p.before);
       if (p.markRead) peer.markRead(p.peer);

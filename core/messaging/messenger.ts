@@ -62,6 +62,8 @@ interface Waiter {
   resolve: (m: MessageInfo) => void;
   reject: (e: Error) => void;
   timer: TimerHandle;
+  /** Stored on the relay for a peer offline everywhere counts as done (`send --wait`). */
+  stored: boolean;
 }
 
 export interface MessengerComponents {
@@ -155,17 +157,22 @@ export class Messenger {
     for (const p of peers) this.pump(p);
   }
 
-  /** Resolves when the message is delivered (or read); rejects with NOT_DELIVERED after timeoutMs. */
-  waitDelivered(id: string, timeoutMs: number): Promise<MessageInfo> {
+  /**
+   * Resolves when the message is delivered (or read), or with `stored` also
+   * once the relay holds it for a peer offline everywhere (state `relayed`);
+   * rejects with NOT_DELIVERED after timeoutMs.
+   */
+  waitDelivered(id: string, timeoutMs: number, opts: { stored?: boolean } = {}): Promise<MessageInfo> {
     const m = this.components.store.getOutgoing(id);
     if (!m) return Promise.reject(new PigeonError(ErrorCodes.BAD_REQUEST, `no outgoing message with id ${id}`));
-    if (m.state === 'delivered' || m.state === 'read') return Promise.resolve(m);
+    if (m.state === 'delivered' || m.state === 'read' || (opts.stored && m.state === 'relayed')) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));
       const waiter: Waiter = {
         resolve,
         reject,
+        stored: opts.stored === true,
         timer: this.components.clock.setTimeout(() => {
           set.delete(waiter);
           if (set.size === 0) this.waiters.delete(id);
@@ -360,7 +367,10 @@ export class Messenger {
 
   /** The relay holds these messages for the offline peer: they leave the outbox. */
   relayed(peer: string, ids: readonly string[]): void {
-    for (const m of this.components.store.advance(peer, ids, 'relayed')) this.emit({ type: 'message-state', message: m });
+    for (const m of this.components.store.advance(peer, ids, 'relayed')) {
+      this.emit({ type: 'message-state', message: m });
+      this.settle(m, (w) => w.stored);
+    }
   }
 
   /** Messages that came through the relay mailbox: stored (duplicates dropped by id); returns the new ones. */
@@ -382,14 +392,17 @@ export class Messenger {
     }
   }
 
-  private settle(m: MessageInfo): void {
+  /** Resolves the waiters of `m` (those `which` picks: all, for a delivery). */
+  private settle(m: MessageInfo, which: (w: Waiter) => boolean = () => true): void {
     const set = this.waiters.get(m.id);
     if (!set) return;
-    this.waiters.delete(m.id);
     for (const w of set) {
+      if (!which(w)) continue;
+      set.delete(w);
       this.components.clock.clear(w.timer);
       w.resolve(m);
     }
+    if (set.size === 0) this.waiters.delete(m.id);
   }
 
   // ---- read receipts ----------------------------------------------------

@@ -87,6 +87,12 @@ export interface MessageInfo {
   from?: string | null;
   /** Said to the user when the message was written: it goes unencrypted (IPMsg), or waits because the peer's key changed. */
   warning?: { code: 'PIGEON_ERR_UNENCRYPTED' | 'PIGEON_ERR_KEY_CHANGED'; message: string };
+  /**
+   * Outgoing and queued, when it cannot go anywhere yet: why, in words
+   * ("Bob is offline and no relay is configured: …", "the relay has never
+   * seen Bob: …"). Absent while it is on its way.
+   */
+  queuedReason?: string;
 }
 
 /** A group conversation (carried by the relay). */
@@ -210,7 +216,8 @@ export const ControlRequests = {
   whoami: z.object({}),
   peers: z.object({}),
   send: z.object({ peer: z.string().min(1), text: z.string().min(1).max(MAX_TEXT_CHARS), at: z.number().int().optional() }),
-  waitDelivered: z.object({ id: MessageId, timeoutMs: z.number().int().min(0).max(24 * 3600 * 1000) }),
+  /** `stored`: stored on the relay for a peer offline everywhere counts as done (what `send --wait` means). */
+  waitDelivered: z.object({ id: MessageId, timeoutMs: z.number().int().min(0).max(24 * 3600 * 1000), stored: z.boolean().optional() }),
   /** `before`: for a group, the page of messages before this group seq. */
   history: z.object({ peer: z.string().min(1), limit: z.number().int().min(1).max(100000).optional(), markRead: z.boolean().optional(), before: z.number().int().min(1).optional() }),
   markRead: z.object({ peer: z.string().min(1) }),
