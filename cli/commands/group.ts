@@ -14,7 +14,7 @@ type Opts = { home?: string; json: boolean };
 
 export function groupCommand(homeOption: () => Option): Command {
   // --home is taken before or after the subcommand: `pigeon group --home P list` and `pigeon group list --home P`.
-  const group = new Command('group').description('group conversations (need a relay): create, add, remove, leave, list').addOption(homeOption());
+  const group = new Command('group').description('group conversations (need a relay): create, add, remove, leave, list (--json on each of them)').addOption(homeOption());
   const home = (o: Opts): string => resolveHome(o.home ?? (group.opts() as { home?: string }).home);
   const show = (o: Opts, g: GroupInfo): void => {
     process.stdout.write((o.json ? JSON.stringify(g) : formatGroup(g)) + '\n');

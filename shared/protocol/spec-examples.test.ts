@@ -222,6 +222,7 @@ const MessageInfoSchema = z.strictObject({
   group: GroupIdSchema.optional(),
   from: DeviceId.nullable().optional(),
   warning: z.strictObject({ code: z.enum(['PIGEON_ERR_UNENCRYPTED', 'PIGEON_ERR_KEY_CHANGED']), message: z.string() }).optional(),
+  queuedReason: z.string().optional(),
 }) satisfies z.ZodType<MessageInfo>;
 
 const GroupInfoSchema = z.strictObject({
@@ -245,6 +246,8 @@ const TransferInfoSchema = z.strictObject({
   rate: z.number().int().nonnegative(),
   names: z.array(z.string()),
   error: z.string().nullable(),
+  acceptedFiles: z.number().int().min(0).optional(),
+  acceptedBytes: z.number().int().min(0).optional(),
 }) satisfies z.ZodType<TransferInfo>;
 
 const PeerEventSchema = z.discriminatedUnion('type', [
