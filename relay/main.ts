@@ -135,7 +135,7 @@ function buildProgram(): Command {
     .description('Run a Pigeon relay: mailboxes for offline peers, a directory, and pipes for peers that cannot reach each other.')
     .option('--port <port>', `TCP port (0 picks a free one)`, int(0, 65535), DEFAULT_RELAY_PORT)
     .option('--host <host>', 'address to listen on', '0.0.0.0')
-    .option('--data <dir>', 'data folder: the SQLite database (default store) and the self-signed certificate', DEFAULT_DATA_DIR)
+    .option('--data <dir>', 'data folder: the SQLite database (with --store sqlite) and the self-signed certificate', DEFAULT_DATA_DIR)
     .option('--cert <file>', 'TLS certificate (PEM, leaf first); with --key, instead of the self-signed one')
     .option('--key <file>', 'TLS private key (PEM) of --cert')
     .addOption(new Option('--invite-token <token>', `clients must present this token (visible in ps: prefer ${INVITE_TOKEN_ENV} or --invite-token-file)`).env(INVITE_TOKEN_ENV))
