@@ -205,7 +205,7 @@ export function buildProgram(): Command {
 
   program
     .command('chat')
-    .description('chat with a peer in the terminal')
+    .description('chat with a peer or a group in the terminal (/help, /file PATH, /quit)')
     .argument('<peer>', 'name or device-id prefix')
     .addOption(homeOption())
     .option('--json', 'print history, events and sent messages as JSON lines (input stays plain lines)', false)
@@ -242,13 +242,13 @@ export function buildProgram(): Command {
 
   program
     .command('send-file')
-    .description('offer files and folders to a peer, with a progress bar')
+    .description('offer files and folders to a peer (it continues in the background; --wait follows it with a progress bar)')
     .argument('<peer>', 'name or device-id prefix')
     .argument('<path...>', 'files and folders')
     .addOption(homeOption())
     .option('--wait', 'show progress until everything is received, or stored on the relay for a colleague offline everywhere (exit 0), or the transfer ends otherwise', false)
     .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
-    .option('--json', 'print transfer progress as JSON lines', false)
+    .option('--json', 'print the transfer as JSON (with --wait: each update as a JSON line)', false)
     .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean }) =>
       runSendFile(resolveHome(o.home), peer, paths, { wait: o.wait, json: o.json, timeoutSeconds: o.timeout }),
     );
