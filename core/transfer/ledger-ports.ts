@@ -13,8 +13,6 @@
  *   side makes it (a `.pigeon-part` file under the landing plan's path, exact
  *   size, SHA-256, never over an existing file); the adapter writes into it.
  */
-import type { ErrorCode } from '../../shared/protocol/errors.js';
-
 /** Where the bytes of one incoming file go: an adapter writes, then finishes or aborts. */
 export interface FileSink {
   /** Bytes already on disk from an earlier, cut-off try: the adapter asks its source from here. */
@@ -54,7 +52,8 @@ export interface TransferReports {
    * The adapter's work on a transfer stopped with an error. The ledger
    * decides by the error's code (ledger.ts, FINAL_CODES) whether it is final
    * (the transfer fails, and the answer is 'final') or passing ('retry': the
-   * adapter tries again when it is told to).
+   * adapter tries again when it is told to). `lastTry`: the adapter gives
+   * up whatever the code (IPMsg: a folder stream cannot resume; tries spent).
    */
-  failed(id: string, error: { code: ErrorCode; message: string }): 'retry' | 'final';
+  failed(id: string, error: { code?: unknown; message: string }, opts?: { lastTry?: boolean }): 'retry' | 'final';
 }
