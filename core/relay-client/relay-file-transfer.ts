@@ -91,7 +91,7 @@ export class RelayFetcher implements FileFetcher {
     let skip = offset - first * BLOB_CHUNK_BYTES;
     const res = await this.blobs.download(e.blob, chunkOffset(first)).catch((err: PigeonError) => {
       if (err.code !== ErrorCodes.TRANSFER_NOT_FOUND) throw err;
-      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${e.path} is no longer on the relay (expired, or withdrawn by the sender); ask for it again`);
+      throw new PigeonError(ErrorCodes.TRANSFER_REFUSED, `${e.path} is no longer on the relay (expired, or withdrawn by the sender); ask for it again`);
     });
     this.open.add(res);
     try {

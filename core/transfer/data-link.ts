@@ -250,7 +250,7 @@ export class DataClient {
           cur.resolve(frame.sha256);
         } else {
           this.queue.shift();
-          cur.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, `the sender could not send it: ${frame.message}`));
+          cur.reject(new PigeonError(ErrorCodes.TRANSFER_REFUSED, `the sender could not send it: ${frame.message}`));
         }
       }
     } catch (err) {

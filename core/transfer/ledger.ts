@@ -156,11 +156,12 @@ export class TransferLedger implements TransferReports {
    * it, and settles the waiters on a final state. False (nothing written)
    * for an unknown transfer or a move the table forbids.
    */
-  move(id: string, to: TransferState, opts: { error?: string | null; notify?: boolean } = {}): boolean {
+  move(id: string, to: TransferState, opts: { error?: string | null; notify?: boolean; quiet?: boolean } = {}): boolean {
     const row = this.rows.get(id);
     if (!row || !mayMove(row.state, to)) return false;
     this.rows.setState(id, to, opts);
-    this.report(id);
+    // `quiet`: the adapter finishes its own clean-up first (a cancel deletes partial files), then calls report().
+    if (!opts.quiet) this.report(id);
     return true;
   }
 
