@@ -18,7 +18,8 @@ import type { PeerDirectory } from '../discovery/peer-directory.js';
 import type { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
 import type { TransferRow } from '../transfer/ledger.js';
-import type { FileFetcher, RelayFileSource, TransferService } from '../transfer/transfer-service.js';
+import type { FileSource } from '../transfer/ledger-ports.js';
+import type { RelayFileSource, TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { BlobClient } from './blob-client.js';
 import { seal } from './envelope.js';
@@ -75,7 +76,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
     return this.busy.has(id);
   }
 
-  fetcher(id: string): FileFetcher | null {
+  fetcher(id: string): FileSource | null {
     const row = this.db.get(id);
     return row && row.direction === 'in' ? new RelayFetcher(this.blobs, row.key, row.entries) : null;
   }

@@ -7,45 +7,31 @@
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, statSync, type WriteStream } from 'node:fs';
-import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { isFinishedTransfer, type PeerEvent, type TransferEntryInfo, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
 import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/protocol/transfer-frames.js';
-import { numberedName } from '../../shared/transfer/safe-name.js';
 import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
-import { DataClient, hashRange, serveDataConnection, type ByteSink } from './data-link.js';
+import { DataClient, serveDataConnection } from './data-link.js';
+import type { FileSource } from './ledger-ports.js';
 import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
 import { planLanding, type PlannedEntry } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
-import { ExactSize, sizeMismatch } from './exact-size.js';
-
-/** Ends a partial file's stream and deletes the file: what a sender that lied about its size sent is not kept. */
-async function discard(out: WriteStream, part: string): Promise<void> {
-  await new Promise<void>((r) => out.end(() => r()));
-  await unlink(part).catch(() => {});
-}
+import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
 const RETRY_MS = 5000;
-/**
- * Bytes the receiver buffers towards the disk before it pauses the socket.
- * With the default 16 KiB the socket paused after nearly every TLS record
- * (measured: 120 MB/s on loopback); a few MiB keep disk and network busy at once.
- */
-const WRITE_BUFFER = 8 * 1024 * 1024;
 /** Fetches outstanding on one data connection (see receive()). */
 const PIPELINE = 32;
-/** Suffix of a file being received; renamed away when complete and verified. */
-export const PART_SUFFIX = '.pigeon-part';
+export { PART_SUFFIX };
 
 export interface TransferServiceInit {
   downloads: string;
@@ -62,23 +48,17 @@ export interface TransferServiceInit {
   assemblyLimits?: AssemblyLimits;
 }
 
-/** Where a receiver gets a file's bytes: a data connection to the sender, or the relay (§12.9). */
-export interface FileFetcher {
-  /** Entry `index` from plaintext byte `offset` into the sink; resolves with the SHA-256 of the whole file. */
-  fetch(transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string>;
-  close(): void;
-}
 
 /** What the transfer service asks of the relay file service. */
 export interface RelayFileSource {
   /** A fetcher for an incoming transfer whose files wait on the relay; null for an ordinary one. */
-  fetcher(id: string): FileFetcher | null;
+  fetcher(id: string): FileSource | null;
   /** An outgoing transfer being left on the relay right now: not offered on a session meanwhile. */
   uploading(id: string): boolean;
 }
 
 interface Running {
-  client: FileFetcher | null;
+  client: FileSource | null;
   canceled: boolean;
 }
 
@@ -471,78 +451,18 @@ export class TransferService {
     this.retryTimers.set(id, timer);
   }
 
-  /** Fetches one file into its .pigeon-part, checks it and renames it; `madeDirs` spares a mkdir per file of a folder. */
-  private async receiveFile(id: string, e: EntryRow, client: FileFetcher, madeDirs: Set<string>): Promise<void> {
-    const part = e.localPath! + PART_SUFFIX;
-    if (!madeDirs.has(dirname(part))) {
-      await mkdir(dirname(part), { recursive: true });
-      madeDirs.add(dirname(part));
-    }
-    // Synchronous and without an exception for the usual "not there yet": one stat per file of 10,000.
-    const have = statSync(part, { throwIfNoEntry: false })?.size ?? 0;
-    const offset = have <= e.size ? have : 0;
-    if (have > e.size) await unlink(part);
-    const hash = createHash('sha256');
-    // Resume: the bytes already on disk are hashed here, not sent again.
-    await hashRange(part, hash, offset);
-    this.ledger.partial(id, offset);
-    const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: WRITE_BUFFER });
-    let writeError: Error | null = null;
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      writeError = err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${this.init.downloads} is full; the partial file is kept for resuming`) : err;
-    });
-    // Exactly the offered size (exact-size.ts): a header announcing other bytes is refused before
-    // any is read, a byte past the size is never written, and a file that ends short is not done.
-    const exact = new ExactSize(e.path, e.size, offset);
-    const sink: ByteSink = {
-      write: (chunk) => {
-        exact.take(chunk.length);
-        hash.update(chunk);
-        this.ledger.progress(id, chunk.length);
-        return out.write(chunk);
-      },
-      onDrain: (fn) => out.once('drain', fn),
-    };
-    const onHeader = (from: number, length: number): void => {
-      if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${e.path}: asked from byte ${offset}, answered from ${from}`);
-      if (from + length !== e.size) throw sizeMismatch(e.path, `the sender announced ${from + length} bytes, not the ${e.size} it offered`);
-    };
-    let expected: string;
+  /** Fetches one file into its .pigeon-part sink (part-file-sink.ts), which checks it and lands it; `madeDirs` spares a mkdir per file of a folder. */
+  private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>): Promise<void> {
+    const sink = await openPartFile(id, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! }, this.ledger, this.init.downloads, madeDirs);
+    let expected: string | null;
     try {
-      expected = await Promise.race([
-        client.fetch(id, e.idx, offset, sink, onHeader),
-        new Promise<never>((_, reject) => out.once('error', () => reject(writeError))),
-      ]);
+      expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
     } catch (err) {
-      if ((err as PigeonError).code === ErrorCodes.SIZE_MISMATCH) await discard(out, part);
-      throw err;
-    } finally {
-      await new Promise<void>((r) => out.end(() => r()));
-    }
-    if (writeError) throw writeError;
-    try {
-      exact.end();
-    } catch (err) {
-      await discard(out, part);
+      // What a sender that lied about its size sent is not kept; a cut-off file stays for a resume.
+      await sink.abort((err as PigeonError).code !== ErrorCodes.SIZE_MISMATCH);
       throw err;
     }
-    const actual = hash.digest('hex');
-    if (actual !== expected) {
-      await unlink(part).catch(() => {});
-      throw new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${e.path}: SHA-256 mismatch (expected ${expected.slice(0, 16)}…, got ${actual.slice(0, 16)}…); the file was discarded`);
-    }
-    const final = this.freePath(e.localPath!);
-    await rename(part, final);
-    const seconds = e.mtime / 1000;
-    await utimes(final, seconds, seconds).catch(() => {});
-    this.ledger.entryDone(id, e.idx);
-    this.ledger.partial(id, 0);
+    await sink.finish(expected);
   }
 
-  /** The path itself if free, else "name (1).ext", "name (2).ext", ... in the same folder. */
-  private freePath(path: string): string {
-    const dir = dirname(path);
-    const name = path.slice(dir.length + 1);
-    return join(dir, numberedName(name, (c) => existsSync(join(dir, c))));
-  }
 }
