@@ -464,5 +464,4 @@ export class TransferService {
     }
     await sink.finish(expected);
   }
-
 }
