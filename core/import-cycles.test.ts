@@ -2,7 +2,8 @@
  * The import graph of core/ has no cycles, type-only imports included: a
  * cycle is two modules that cannot be understood (or changed) one without
  * the other. The walk reads every `import`/`export … from` of the source
- * files, resolves the relative ones, and looks for a back edge.
+ * files, resolves the relative ones, and looks for a back edge. The same
+ * graph shows that only the transfer ledger reaches the transfer rows.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -75,5 +76,11 @@ describe('import graph of core/', () => {
     const graph = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, 'utf8'))]));
     const cycle = findCycle(graph);
     expect(cycle?.map((f) => relative(CORE, f)) ?? null).toBeNull();
+  });
+
+  it('only the transfer ledger imports the transfer rows (it is their one writer)', () => {
+    const rows = join(CORE, 'transfer', 'transfer-store.ts');
+    const importers = sources(CORE).filter((f) => importsOf(f, readFileSync(f, 'utf8')).includes(rows));
+    expect(importers.map((f) => relative(CORE, f))).toEqual([join('transfer', 'ledger.ts')]);
   });
 });
