@@ -34,6 +34,8 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.TRANSFER_NOT_FOUND]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.DISK_FULL]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.SIZE_MISMATCH]: ExitCodes.TRANSFER_FAILED,
+  [ErrorCodes.TRANSFER_INTEGRITY]: ExitCodes.TRANSFER_FAILED,
+  [ErrorCodes.TRANSFER_REFUSED]: ExitCodes.TRANSFER_FAILED,
 };
 
 export function exitCodeFor(code: string): number {

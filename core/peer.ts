@@ -36,7 +36,7 @@ import { RelayBridge } from './relay-client/relay-bridge.js';
 import { queuedReason } from './messaging/queued-reason.js';
 import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
 import { startIpmsg } from './ipmsg/start-ipmsg.js';
-import type { IpmsgTransfers } from './ipmsg/ipmsg-transfers.js';
+import type { IpmsgFiles } from './ipmsg/ipmsg-files.js';
 import { RelayFiles } from './relay-client/relay-files.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { resolveRelayToken } from './relay-client/relay-token.js';
@@ -361,7 +361,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   }
 
   /** The IPMsg side of a transfer with an IPMsg contact, else null (native). */
-  function ipmsgFiles(transfer: string): IpmsgTransfers | null {
+  function ipmsgFiles(transfer: string): IpmsgFiles | null {
     const { transfers: tr } = running();
     const files = ipmsg?.files;
     return files && files.owns(tr.find(transfer).id) ? files : null;

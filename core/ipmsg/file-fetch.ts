@@ -40,6 +40,11 @@ function failed(message: string): PigeonError {
   return new PigeonError(ErrorCodes.TRANSFER_FAILED, message);
 }
 
+/** What the sender sent is refused (unsafe name, special file, too deep or too large): final, a retry would get the same. */
+function refused(message: string): PigeonError {
+  return new PigeonError(ErrorCodes.TRANSFER_REFUSED, message);
+}
+
 function diskError(err: NodeJS.ErrnoException): Error {
   return err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, 'the disk of the download folder is full') : err;
 }
@@ -123,9 +128,9 @@ function segment(name: string): string {
   try {
     segs = safeRelativeSegments(name);
   } catch (err) {
-    throw failed(`unsafe name in the folder sent: ${JSON.stringify(name)} (${(err as Error).message})`);
+    throw refused(`unsafe name in the folder sent: ${JSON.stringify(name)} (${(err as Error).message})`);
   }
-  if (segs.length !== 1) throw failed(`unsafe name in the folder sent: ${JSON.stringify(name)} (not a single name)`);
+  if (segs.length !== 1) throw refused(`unsafe name in the folder sent: ${JSON.stringify(name)} (not a single name)`);
   return segs[0]!;
 }
 
@@ -169,23 +174,23 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
         try {
           h = parseDirHeader(buf, utf8, prefer);
         } catch (err) {
-          throw failed(`bad folder stream: ${(err as Error).message}`);
+          throw refused(`bad folder stream: ${(err as Error).message}`);
         }
         if (!h) break;
         buf = buf.subarray(h.headerBytes);
-        if (++entries > MAX_DIR_ENTRIES) throw failed(`the folder has more than ${MAX_DIR_ENTRIES} entries`);
+        if (++entries > MAX_DIR_ENTRIES) throw refused(`the folder has more than ${MAX_DIR_ENTRIES} entries`);
         const type = h.attr & 0xff;
         if (type === FileType.RETPARENT) {
           stack.pop();
           if (stack.length === 0) finished = true;
         } else if (type === FileType.DIR) {
-          if (stack.length >= MAX_DEPTH) throw failed('the folder is nested too deeply');
+          if (stack.length >= MAX_DEPTH) throw refused('the folder is nested too deeply');
           const dir = stack.length === 0 ? root : freeName(stack[stack.length - 1]!, segment(h.name));
           const made = await mkdir(dir, { recursive: stack.length === 0 });
           if (stack.length === 0) createdRoot = made !== undefined;
           stack.push(dir);
         } else if (stack.length === 0) {
-          throw failed('the folder stream does not start with a folder');
+          throw refused('the folder stream does not start with a folder');
         } else if (type === FileType.REGULAR) {
           total?.take(h.size);
           const final = freeName(stack[stack.length - 1]!, segment(h.name));
@@ -202,7 +207,7 @@ export async function fetchDir(t: FetchTarget, root: string, utf8: boolean, pref
         } else {
           // Links, devices, resource forks: their data is skipped, nothing is written.
           current = null;
-          if (h.size > 0) throw failed('the folder holds a special file, which is not received');
+          if (h.size > 0) throw refused('the folder holds a special file, which is not received');
         }
       }
       if (finished) break;

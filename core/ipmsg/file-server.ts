@@ -14,7 +14,7 @@ import type { Logger } from '../util/components.js';
 import { formatDirHeader, parseFileRequest, type FileRequest } from './attach-codec.js';
 import type { Charset } from './charset.js';
 import { Cmd, FileType } from './constants.js';
-import { parsePacket, type IpmsgPacket } from './packet-codec.js';
+import { hasAllFields, parsePacket, type IpmsgPacket } from './packet-codec.js';
 
 /** A request line longer than this is not an IPMsg request (the real ones are under 200 bytes). */
 const MAX_REQUEST_BYTES = 2048;
@@ -88,16 +88,15 @@ export class FileServer {
       let packet: IpmsgPacket;
       try {
         if (buf.length > MAX_REQUEST_BYTES) throw new PigeonError(ErrorCodes.PROTOCOL, 'IPMsg file request too long');
+        if (!hasAllFields(buf)) return; // not all of it yet
         packet = parsePacket(buf);
         // Fields: packet:file:offset for GETFILEDATA, packet:file for GETDIRFILES. Windows IPMsg ends them with ':',
         // iptux does not (observed); a request fits in one segment, so a complete field count means a complete request.
         const want = packet.command === Cmd.GETFILEDATA ? 3 : 2;
         if (packet.extra.toString('latin1').split('\0')[0]!.split(':').filter(Boolean).length < want) return; // not all of it yet
       } catch (err) {
-        if (buf.length > MAX_REQUEST_BYTES || !(err instanceof PigeonError) || !/fewer than six/.test(err.message)) {
-          this.logger.log('info', 'bad IPMsg file request', { from: socket.remoteAddress, error: (err as Error).message });
-          socket.destroy();
-        }
+        this.logger.log('info', 'bad IPMsg file request', { from: socket.remoteAddress, error: (err as Error).message });
+        socket.destroy();
         return;
       }
       socket.off('data', onData);

@@ -22,7 +22,7 @@ import { contactFromEntry, contactFromPacket } from './contact-from-packet.js';
 import { ContactMemory, IpmsgChannel } from './ipmsg-channel.js';
 import { parsePacket, type IpmsgPacket } from './packet-codec.js';
 import { PacketWriter, type IpmsgSelf } from './packet-writer.js';
-import type { IpmsgTransfers } from './ipmsg-transfers.js';
+import type { IpmsgFiles } from './ipmsg-files.js';
 
 /**
  * IPMsg clients announce once at start and never refresh, so the bridge
@@ -93,7 +93,7 @@ export class IpmsgBridge implements DiscoverySource {
   private readonly refreshMs: number;
   private readonly ttlMs: number;
   /** File transfers, when their TCP side is open (entries then advertise FILEATTACHOPT). */
-  files: IpmsgTransfers | null = null;
+  files: IpmsgFiles | null = null;
 
   constructor(
     private readonly deps: IpmsgBridgeDeps,

@@ -7,6 +7,9 @@
  * file-fetch.ts). IPMsg has no accept message: the first request marks an
  * outgoing transfer accepted. As in IP Messenger, an offer lives as long as
  * the program: transfers still open at start-up are marked failed.
+ * An adapter of the transfer ledger (core/transfer/ledger.ts): it reads
+ * rows there and reports progress, finished entries and errors; the ledger
+ * writes every row and state.
  */
 import { mkdir, unlink } from 'node:fs/promises';
 import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
@@ -21,6 +24,7 @@ import { readCharset, type IpmsgContact } from './contact-book.js';
 import { fetchDir, fetchFile, partialBytes } from './file-fetch.js';
 import { FileServer, type ServeTarget, type ServedEntry } from './file-server.js';
 import type { IpmsgBridge } from './ipmsg-bridge.js';
+import type { IpmsgFiles } from './ipmsg-files.js';
 import { RETRY_MS } from './ipmsg-channel.js';
 import type { IpmsgPacket } from './packet-codec.js';
 
@@ -29,7 +33,6 @@ const OFFER_ATTEMPTS = 3;
 /** A download cut off is tried again after this long, up to RECEIVE_TRIES tries in all (an IPMsg offer lives only while its sender runs). */
 const RECEIVE_RETRY_MS = 2000;
 const RECEIVE_TRIES = 4;
-/** Final states: nothing more happens to such a transfer. */
 
 interface OutgoingOffer {
   transfer: string;
@@ -57,7 +60,7 @@ function sameHost(contactAddress: string, remote: string): boolean {
   return contactAddress === remote || (contactAddress.startsWith('127.') && remote === '127.0.0.1');
 }
 
-export class IpmsgTransfers {
+export class IpmsgTransfers implements IpmsgFiles {
   private readonly outgoing = new Map<number, OutgoingOffer>();
   private readonly incoming = new Map<string, IncomingOffer>();
   private readonly incomingByPacket = new Map<string, string>();
@@ -75,11 +78,7 @@ export class IpmsgTransfers {
   /** Opens the TCP side of the IPMsg port; marks transfers left open by an earlier run failed. */
   async start(bind: string | undefined, port: number): Promise<void> {
     const { service, bridge } = this.deps;
-    for (const t of service.store.list(100000)) {
-      if (!bridge.owns(t.peer) || isFinishedTransfer(t.state)) continue;
-      service.store.setState(t.id, 'failed', { error: 'Pigeon was restarted; IPMsg offers end with the program that made them (ask for the files again)' });
-      service.changed(t.id);
-    }
+    service.ledger.failOpen((t) => bridge.owns(t.peer), 'Pigeon was restarted; IPMsg offers end with the program that made them (ask for the files again)');
     await this.server.start(bind, port);
   }
 
@@ -99,7 +98,7 @@ export class IpmsgTransfers {
     const manifest = await buildManifest(paths);
     const id = random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
-    service.store.create({ id, peer: peerId, direction: 'out', state: 'offered', created: clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount }, entries);
+    service.ledger.create({ id, peer: peerId, direction: 'out', state: 'offered', created: clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount }, entries);
     const files = new Map<string, number>();
     const attachments: Attachment[] = [];
     entries.forEach((e, idx) => {
@@ -116,8 +115,7 @@ export class IpmsgTransfers {
     const offer: OutgoingOffer = { transfer: id, contact: peerId, files, confirmed: false };
     this.outgoing.set(packetNo, offer);
     this.resendOffer(c, packetNo, options, build, 1);
-    service.changed(id);
-    return service.info(service.store.get(id)!);
+    return service.ledger.infoOf(id);
   }
 
   private resendOffer(c: IpmsgContact, packetNo: number, options: number, build: (cs: Charset) => Buffer, attempt: number): void {
@@ -141,10 +139,9 @@ export class IpmsgTransfers {
   released(contactId: string, packetNo: number): void {
     const o = this.outgoing.get(packetNo);
     if (!o || o.contact !== contactId) return;
-    const t = this.deps.service.store.get(o.transfer);
+    const t = this.deps.service.ledger.get(o.transfer);
     if (!t || isFinishedTransfer(t.state)) return;
-    this.deps.service.store.setState(t.id, t.state === 'offered' ? 'declined' : 'done');
-    this.deps.service.changed(t.id);
+    this.deps.service.ledger.move(t.id, t.state === 'offered' ? 'declined' : 'done');
   }
 
   private serve(req: FileRequest, kind: 'file' | 'dir', remote: string): ServeTarget {
@@ -154,16 +151,13 @@ export class IpmsgTransfers {
     const c = bridge.book.get(o.contact);
     // The official client serves only the host the offer went to (share.cpp); so do we.
     if (!c || !sameHost(c.address, remote)) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `request from ${remote}, not from the contact the files were offered to`);
-    const t = service.store.get(o.transfer);
+    const t = service.ledger.get(o.transfer);
     if (!t || (t.state !== 'offered' && t.state !== 'accepted')) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `the transfer is ${t?.state ?? 'gone'}`);
     const idx = fileIdCandidates(req.fileIdText).map((n) => o.files.get(String(n))).find((i) => i !== undefined);
-    const top = idx === undefined ? null : service.store.entry(t.id, idx);
+    const top = idx === undefined ? null : service.ledger.entry(t.id, idx);
     if (!top || top.kind !== kind || !top.source) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `no ${kind} with id ${req.fileIdText} in the offer`);
-    if (t.state === 'offered') {
-      service.store.setState(t.id, 'accepted');
-      service.changed(t.id);
-    }
-    const all = service.store.entries(t.id);
+    if (t.state === 'offered') service.ledger.move(t.id, 'accepted');
+    const all = service.ledger.entries(t.id);
     const tree = kind === 'file' ? [top] : all.filter((e) => e.path === top.path || e.path.startsWith(top.path + '/'));
     const served: ServedEntry[] = tree.map((e) => ({
       rel: e.path === top.path ? '' : e.path.slice(top.path.length + 1),
@@ -176,14 +170,12 @@ export class IpmsgTransfers {
     return {
       entries: served,
       charset: c.utf8 ? 'utf-8' : c.charset,
-      onBytes: (n) => service.progress(t.id, n),
+      onBytes: (n) => service.ledger.progress(t.id, n),
       onDone: () => {
-        for (const e of tree) service.store.markDone(t.id, e.idx);
-        const left = service.store.entries(t.id).filter((e) => !e.path.includes('/') && !e.done);
-        if (left.length === 0 && service.store.get(t.id)?.state === 'accepted') {
-          service.store.setState(t.id, 'done');
-        }
-        service.changed(t.id);
+        for (const e of tree) service.ledger.entryDone(t.id, e.idx);
+        const left = service.ledger.entries(t.id).filter((e) => !e.path.includes('/') && !e.done);
+        // Either the last item makes it done (announced by the move), or the new entry done is announced.
+        if (!(left.length === 0 && service.ledger.get(t.id)?.state === 'accepted' && service.ledger.move(t.id, 'done'))) service.ledger.report(t.id);
       },
     };
   }
@@ -206,13 +198,13 @@ export class IpmsgTransfers {
     const id = random.hex(16);
     const files = attachments.filter((a) => (a.attr & 0xff) === FileType.REGULAR);
     // A folder's size is what the sender announced: its bytes for iptux and Pigeon, often 0 for others (the count of its files is unknown).
-    service.store.create(
+    // Known before the ledger announces it: an accept in answer to the event finds the offer.
+    this.incomingByPacket.set(key, id);
+    this.incoming.set(id, { contact: c.id, packetNo: p.packetNo, utf8: (p.options & Opt.UTF8) !== 0, attachments });
+    service.ledger.create(
       { id, peer: c.id, direction: 'in', state: 'offered', created: clock.now(), totalBytes: attachments.reduce((n, a) => n + a.size, 0), fileCount: files.length },
       attachments.map((a) => ({ path: a.name, kind: (a.attr & 0xff) === FileType.DIR ? 'dir' : 'file', size: a.size, mtime: a.mtime * 1000 })),
     );
-    this.incomingByPacket.set(key, id);
-    this.incoming.set(id, { contact: c.id, packetNo: p.packetNo, utf8: (p.options & Opt.UTF8) !== 0, attachments });
-    service.changed(id);
     if (!service.autoAccepts(c.id)) return;
     // A folder announced as 0 bytes has no declared size to hold its stream to (file-fetch.ts): --accept-from
     // does not take it unseen, the user accepts it by hand.
@@ -222,7 +214,7 @@ export class IpmsgTransfers {
   }
 
   owns(transferId: string): boolean {
-    const t = this.deps.service.store.get(transferId);
+    const t = this.deps.service.ledger.get(transferId);
     return !!t && this.deps.bridge.owns(t.peer);
   }
 
@@ -233,23 +225,21 @@ export class IpmsgTransfers {
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     if (!this.incoming.has(t.id)) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'this IPMsg offer is no longer available (Pigeon was restarted)');
     await mkdir(this.deps.downloads, { recursive: true });
-    service.store.plan(t.id, service.plan(service.store.entries(t.id), files ? new Set(files) : null));
-    service.store.setState(t.id, 'accepted');
-    service.changed(t.id);
+    service.ledger.plan(t.id, service.plan(service.ledger.entries(t.id), files ? new Set(files) : null));
+    service.ledger.move(t.id, 'accepted');
     void this.receive(t.id);
-    return service.info(service.store.get(t.id)!);
+    return service.ledger.infoOf(t.id);
   }
 
   decline(query: string): TransferInfo {
     const { service, bridge } = this.deps;
     const t = service.find(query);
     if (t.direction !== 'in' || t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `cannot decline a transfer that is ${t.direction === 'out' ? 'outgoing' : t.state}`);
-    service.store.setState(t.id, 'declined');
-    service.changed(t.id);
+    service.ledger.move(t.id, 'declined');
     const o = this.incoming.get(t.id);
     const c = o && bridge.book.get(o.contact);
     if (o && c) bridge.sendTo(c, Cmd.RELEASEFILES, 0, String(o.packetNo));
-    return service.info(service.store.get(t.id)!);
+    return service.ledger.infoOf(t.id);
   }
 
   async cancel(query: string): Promise<TransferInfo> {
@@ -259,23 +249,22 @@ export class IpmsgTransfers {
     this.running.get(t.id)?.abort();
     // Partial files of a download waiting for its next try go too (a running one removes its own).
     if (t.direction === 'in') {
-      for (const e of service.store.entries(t.id)) if (e.kind === 'file' && e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
+      for (const e of service.ledger.entries(t.id)) if (e.kind === 'file' && e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
     }
-    service.store.setState(t.id, 'canceled', { error: 'canceled' });
-    service.changed(t.id);
-    return service.info(service.store.get(t.id)!);
+    service.ledger.move(t.id, 'canceled', { error: 'canceled' });
+    return service.ledger.infoOf(t.id);
   }
 
   private async receive(id: string): Promise<void> {
     const { service, bridge, logger } = this.deps;
     const o = this.incoming.get(id);
     const c = o && bridge.book.get(o.contact);
-    if (!o || !c || this.running.has(id) || service.store.get(id)?.state !== 'accepted') return;
+    if (!o || !c || this.running.has(id) || service.ledger.get(id)?.state !== 'accepted') return;
     const controller = new AbortController();
     this.running.set(id, controller);
     let kind: 'file' | 'dir' = 'file';
     try {
-      for (const e of service.store.entries(id)) {
+      for (const e of service.ledger.entries(id)) {
         if (!e.wanted || e.done || !e.localPath) continue;
         if (controller.signal.aborted) return;
         kind = e.kind;
@@ -288,15 +277,14 @@ export class IpmsgTransfers {
           port: c.port,
           ...(bridge.bindAddress ? { localAddress: bridge.bindAddress } : {}),
           request: bridge.requestPacket(c, command, o.utf8 ? Opt.UTF8 : 0, formatFileRequest(o.packetNo, a.id, e.kind === 'file' ? offset : null)),
-          onBytes: (n: number) => service.progress(id, n),
+          onBytes: (n: number) => service.ledger.progress(id, n),
           signal: controller.signal,
         };
         if (e.kind === 'file') await fetchFile(target, e.size, e.localPath, Math.floor(e.mtime / 1000), offset);
         else await fetchDir(target, e.localPath, o.utf8, readCharset(c), e.size);
-        service.store.markDone(id, e.idx);
+        service.ledger.entryDone(id, e.idx);
       }
-      service.store.setState(id, 'done');
-      service.changed(id);
+      service.ledger.move(id, 'done');
     } catch (err) {
       if (controller.signal.aborted) return;
       const e = err as PigeonError;
@@ -304,12 +292,10 @@ export class IpmsgTransfers {
       const tries = (this.tries.get(id) ?? 0) + 1;
       this.tries.set(id, tries);
       // A folder is not resumed: its stream cannot start in the middle, and a second pass would number what the first wrote.
-      const final = kind === 'dir' || e.code === ErrorCodes.DISK_FULL || e.code === ErrorCodes.SIZE_MISMATCH || /unsafe name|bad folder stream|special file|nested|more than/.test(e.message) || tries >= RECEIVE_TRIES;
-      logger.log('info', final ? 'IPMsg transfer failed' : 'IPMsg transfer interrupted; will try again', { transfer: id, error: e.message, tries });
-      if (final) {
-        service.store.setState(id, 'failed', { error: e.message });
-        service.changed(id);
-      } else {
+      // Otherwise the ledger decides by the error's code (FINAL_CODES in ledger.ts).
+      const verdict = service.ledger.failed(id, e, { lastTry: kind === 'dir' || tries >= RECEIVE_TRIES });
+      logger.log('info', verdict === 'final' ? 'IPMsg transfer failed' : 'IPMsg transfer interrupted; will try again', { transfer: id, error: e.message, tries });
+      if (verdict === 'retry') {
         const t = setTimeout(() => void this.receive(id), RECEIVE_RETRY_MS);
         t.unref();
         this.retryTimers.add(t);

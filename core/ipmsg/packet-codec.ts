@@ -40,6 +40,13 @@ function decimal(bytes: Buffer, what: string): number {
   return Number(bytes.toString('latin1'));
 }
 
+/** Whether `data` holds the five colons of a packet's six fields: a request read from TCP in pieces is complete enough to parse. */
+export function hasAllFields(data: Uint8Array): boolean {
+  let colons = 0;
+  for (let i = 0; i < data.length && colons < 5; i++) if (data[i] === COLON) colons++;
+  return colons >= 5;
+}
+
 /** Parses one datagram (or the request line read from a TCP file connection). */
 export function parsePacket(data: Uint8Array): IpmsgPacket {
   if (data.length > MAX_UDP_PACKET) throw bad(`larger than ${MAX_UDP_PACKET} bytes`);

@@ -15,9 +15,9 @@ import { BLOB_CHUNK_BYTES, blobSize, chunkCount } from '../../shared/protocol/bl
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayOfferEntry } from '../../shared/protocol/relay-frames.js';
 import { ChunkDecryptor, chunkOffset, encryptChunk, fileKey, plainChunkSize } from '../transfer/chunk-cipher.js';
-import { hashRange, type ByteSink } from '../transfer/data-link.js';
+import { hashRange } from '../transfer/data-link.js';
 import { sizeMismatch } from '../transfer/exact-size.js';
-import type { FileFetcher } from '../transfer/transfer-service.js';
+import type { FileSource, IncomingFile } from '../transfer/ledger-ports.js';
 import type { BlobClient } from './blob-client.js';
 
 /** A file entry with its blob: what both directions work on. */
@@ -73,7 +73,7 @@ export async function uploadFile(blobs: BlobClient, to: string, transferKey: Buf
 }
 
 /** The receiver's fetcher for a transfer whose files wait on the relay. */
-export class RelayFetcher implements FileFetcher {
+export class RelayFetcher implements FileSource {
   private readonly open = new Set<{ destroy(): void }>();
   private closed = false;
 
@@ -83,7 +83,8 @@ export class RelayFetcher implements FileFetcher {
     private readonly entries: readonly RelayOfferEntry[],
   ) {}
 
-  async fetch(_transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string> {
+  async fetch(_transfer: string, index: number, sink: IncomingFile): Promise<string> {
+    const offset = sink.offset;
     const e = this.entries[index];
     if (!e || e.kind !== 'file' || !e.blob || !e.sha256) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such file in the transfer');
     if (this.closed) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the transfer stopped');
@@ -91,7 +92,7 @@ export class RelayFetcher implements FileFetcher {
     let skip = offset - first * BLOB_CHUNK_BYTES;
     const res = await this.blobs.download(e.blob, chunkOffset(first)).catch((err: PigeonError) => {
       if (err.code !== ErrorCodes.TRANSFER_NOT_FOUND) throw err;
-      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${e.path} is no longer on the relay (expired, or withdrawn by the sender); ask for it again`);
+      throw new PigeonError(ErrorCodes.TRANSFER_REFUSED, `${e.path} is no longer on the relay (expired, or withdrawn by the sender); ask for it again`);
     });
     this.open.add(res);
     try {
@@ -103,7 +104,7 @@ export class RelayFetcher implements FileFetcher {
         throw sizeMismatch(e.path, `the relay serves ${length} bytes from byte ${chunkOffset(first)} of its blob, not the ${want} its offered size of ${e.size} bytes makes`);
       }
       const dec = new ChunkDecryptor(fileKey(this.transferKey, e.blob), e.size, first);
-      onHeader(offset, e.size - offset);
+      sink.announced(offset, e.size - offset);
       for await (const piece of res) {
         for (let plain of dec.push(piece as Buffer)) {
           if (skip > 0) {

@@ -17,8 +17,9 @@ import { MAX_ENVELOPE_CHARS, MAX_RELAY_OFFER_ENTRIES, type RelayOfferEntry, type
 import type { PeerDirectory } from '../discovery/peer-directory.js';
 import type { Identity } from '../identity/identity.js';
 import type { Store } from '../store/store.js';
-import type { TransferRow } from '../transfer/transfer-store.js';
-import type { FileFetcher, RelayFileSource, TransferService } from '../transfer/transfer-service.js';
+import type { TransferRow } from '../transfer/ledger.js';
+import type { FileSource } from '../transfer/ledger-ports.js';
+import type { RelayFileSource, TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { BlobClient } from './blob-client.js';
 import { seal } from './envelope.js';
@@ -75,7 +76,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
     return this.busy.has(id);
   }
 
-  fetcher(id: string): FileFetcher | null {
+  fetcher(id: string): FileSource | null {
     const row = this.db.get(id);
     return row && row.direction === 'in' ? new RelayFetcher(this.blobs, row.key, row.entries) : null;
   }
@@ -84,16 +85,16 @@ export class RelayFiles implements RelayFileSource, FileHooks {
 
   /** The relay connection is up: leave what waits, tell pending answers, resume downloads. */
   carryAll(): void {
-    for (const peer of this.deps.transfers.store.peersWithWork()) this.carry(peer);
+    for (const peer of this.deps.transfers.ledger.peersWithWork()) this.carry(peer);
     void this.flushAnswers();
-    for (const id of this.db.incoming()) if (this.deps.transfers.store.get(id)?.state === 'accepted') this.deps.transfers.resume(id);
+    for (const id of this.db.incoming()) if (this.deps.transfers.ledger.get(id)?.state === 'accepted') this.deps.transfers.resume(id);
   }
 
   /** Leaves the queued outgoing transfers of a peer that is offline everywhere on the relay. */
   carry(peer: string): void {
     const { bridge, directory, transfers } = this.deps;
     if (this.stopped || !bridge.client.connected || !bridge.knows(peer) || directory.isOnline(peer)) return;
-    for (const t of transfers.store.withState(peer, 'queued')) {
+    for (const t of transfers.ledger.withState(peer, 'queued')) {
       if (t.direction === 'out' && !this.busy.has(t.id)) void this.leave(t);
     }
   }
@@ -116,7 +117,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
     const { transfers, random, bridge, identity, logger } = this.deps;
     this.busy.add(t.id);
     try {
-      const entries = transfers.store.entries(t.id);
+      const entries = transfers.ledger.entries(t.id);
       if (entries.length > MAX_RELAY_OFFER_ENTRIES) {
         return transfers.relayed(t.id, `${entries.length} files and folders are more than the ${MAX_RELAY_OFFER_ENTRIES} one offer left on the relay may carry; it waits until ${this.name(t.peer)} is online`);
       }
@@ -131,16 +132,16 @@ export class RelayFiles implements RelayFileSource, FileHooks {
       const all = row.entries;
       let next = 0;
       const lane = async (): Promise<void> => {
-        while (next < todo.length && transfers.store.get(t.id)?.state === 'queued') {
+        while (next < todo.length && transfers.ledger.get(t.id)?.state === 'queued') {
           const [i, e] = todo[next++]!;
           const source = entries[i]?.source;
           if (!source) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `no source for ${e.path}`);
-          e.sha256 = await uploadFile(this.blobs, t.peer, key, e as BlobEntry, source, (n) => transfers.relayProgress(t.id, n));
+          e.sha256 = await uploadFile(this.blobs, t.peer, key, e as BlobEntry, source, (n) => transfers.ledger.progress(t.id, n));
           this.db.setEntries(t.id, all);
         }
       };
       await Promise.all(Array.from({ length: Math.min(UPLOAD_LANES, todo.length) }, lane));
-      if (transfers.store.get(t.id)?.state !== 'queued') return; // canceled meanwhile
+      if (transfers.ledger.get(t.id)?.state !== 'queued') return; // canceled meanwhile
       const encKey = bridge.encKey(t.peer);
       if (!encKey) throw new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'the relay does not list the recipient');
       const content: SealedContent = { kind: 'file-offer', transfer: t.id, key: row.key.toString('base64'), entries: row.entries };
@@ -165,7 +166,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
     } finally {
       this.busy.delete(t.id);
       // The peer may have come online meanwhile: a transfer still queued goes the direct way.
-      if (transfers.store.get(t.id)?.state === 'queued') transfers.flush(t.peer);
+      if (transfers.ledger.get(t.id)?.state === 'queued') transfers.flush(t.peer);
     }
   }
 
@@ -194,7 +195,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
       else if (c.state === 'canceled') this.db.setAnswer(c.transfer, 'canceled'); // the sender withdrew: delete what is left
       return;
     }
-    if (this.db.get(c.transfer) || transfers.store.get(c.transfer)) return; // delivered again after a crash
+    if (this.db.get(c.transfer) || transfers.ledger.get(c.transfer)) return; // delivered again after a crash
     if (c.entries.some((e) => e.kind === 'file' && (!e.blob || !e.sha256))) throw new PigeonError(ErrorCodes.PROTOCOL, 'a file-offer entry has no blob or SHA-256');
     this.db.create({ transfer: c.transfer, peer: from, direction: 'in', key: Buffer.from(c.key, 'base64'), entries: c.entries });
     transfers.receiveOffer(
@@ -215,7 +216,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
         for (const e of row.entries) if (e.blob) await this.blobs.remove(owner, e.blob);
         const encKey = bridge.encKey(row.peer);
         if (!encKey) continue;
-        const why = row.answer === 'canceled' ? this.deps.transfers.store.get(row.transfer)?.error : null;
+        const why = row.answer === 'canceled' ? this.deps.transfers.ledger.get(row.transfer)?.error : null;
         const content: SealedContent = { kind: 'file-answer', transfer: row.transfer, state: row.answer!, ...(why ? { reason: why.slice(0, 200) } : {}) };
         const id = random.hex(16);
         await bridge.client.put(row.peer, id, seal(identity, row.peer, encKey, id, Buffer.from(JSON.stringify(content))));

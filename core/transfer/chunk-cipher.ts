@@ -58,7 +58,7 @@ export function encryptChunk(key: Buffer, size: number, index: number, plain: Ui
  * on (a resumed download starts at a chunk boundary). push() returns the
  * plaintext of every chunk completed so far; end() throws unless the last
  * chunk arrived. Anything forged, moved, cut or added throws
- * PigeonError(TRANSFER_FAILED) and nothing of that chunk is returned.
+ * PigeonError(TRANSFER_INTEGRITY) and nothing of that chunk is returned.
  */
 export class ChunkDecryptor {
   private readonly count: number;
@@ -115,6 +115,6 @@ export class ChunkDecryptor {
   }
 
   private bad(why: string): PigeonError {
-    return new PigeonError(ErrorCodes.TRANSFER_FAILED, `the file from the relay is damaged: ${why}`);
+    return new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `the file from the relay is damaged: ${why}`);
   }
 }

@@ -16,6 +16,7 @@ import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
 import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
+import type { FileSource, IncomingFile } from './ledger-ports.js';
 
 /** A data connection with no traffic for this long (same as a dead chat session) is closed; the receiver resumes. */
 const STALL_MS = DEAD_SESSION_MS;
@@ -149,18 +150,10 @@ export function serveDataConnection(
   onData();
 }
 
-/** Where the receiver puts the bytes of one file; returns false to ask for a pause. */
-export interface ByteSink {
-  write(chunk: Uint8Array): boolean;
-  /** Called once after a false from write(), when the sink can take more. */
-  onDrain(fn: () => void): void;
-}
-
 /** One fetch waiting for its answer. */
 interface Request {
   index: number;
-  sink: ByteSink;
-  onHeader: (offset: number, length: number) => void;
+  sink: IncomingFile;
   resolve: (sha256: string) => void;
   reject: (err: Error) => void;
 }
@@ -170,7 +163,7 @@ interface Request {
  * (small files are pipelined: one round trip per file would bound a folder of
  * 10,000 files by latency); the sender answers them in order.
  */
-export class DataClient {
+export class DataClient implements FileSource {
   private mode: 'frame' | 'raw' = 'frame';
   private remaining = 0;
   private readonly queue: Request[] = [];
@@ -197,12 +190,12 @@ export class DataClient {
     });
   }
 
-  /** Asks for entry `index` from `offset`; bytes go to the sink; resolves with the sender's SHA-256 of the whole file. */
-  fetch(transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string> {
+  /** Asks for entry `index` from `sink.offset`; bytes go to the sink; resolves with the sender's SHA-256 of the whole file. */
+  fetch(transfer: string, index: number, sink: IncomingFile): Promise<string> {
     if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ index, sink, onHeader, resolve, reject });
-      this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset }));
+      this.queue.push({ index, sink, resolve, reject });
+      this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset }));
       this.process();
     });
   }
@@ -242,7 +235,7 @@ export class DataClient {
         if (frame.type === 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, 'fetch from the sender');
         if (frame.index !== cur.index) throw new PigeonError(ErrorCodes.PROTOCOL, 'answer for another file');
         if (frame.type === 'data') {
-          cur.onHeader(frame.offset, frame.length);
+          cur.sink.announced(frame.offset, frame.length);
           this.remaining = frame.length;
           if (frame.length > 0) this.mode = 'raw';
         } else if (frame.type === 'file-end') {
@@ -250,7 +243,7 @@ export class DataClient {
           cur.resolve(frame.sha256);
         } else {
           this.queue.shift();
-          cur.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, `the sender could not send it: ${frame.message}`));
+          cur.reject(new PigeonError(ErrorCodes.TRANSFER_REFUSED, `the sender could not send it: ${frame.message}`));
         }
       }
     } catch (err) {

@@ -7,49 +7,31 @@
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, statSync, type WriteStream } from 'node:fs';
-import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { isFinishedTransfer, type PeerEvent, type TransferEntryInfo, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
 import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/protocol/transfer-frames.js';
-import { numberedName } from '../../shared/transfer/safe-name.js';
 import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
-import { DataClient, hashRange, serveDataConnection, type ByteSink } from './data-link.js';
+import { DataClient, serveDataConnection } from './data-link.js';
+import type { FileSource } from './ledger-ports.js';
 import { buildManifest } from './manifest.js';
-import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
+import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
 import { planLanding, type PlannedEntry } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
-import { ExactSize, sizeMismatch } from './exact-size.js';
+import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
 
-/** Ends a partial file's stream and deletes the file: what a sender that lied about its size sent is not kept. */
-async function discard(out: WriteStream, part: string): Promise<void> {
-  await new Promise<void>((r) => out.end(() => r()));
-  await unlink(part).catch(() => {});
-}
-
-/** Progress events at most this often per transfer: smooth bars, little traffic on the control socket. */
-const PROGRESS_MS = 250;
-/** Window of the transfer rate shown to people. */
-const RATE_WINDOW_MS = 3000;
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
 const RETRY_MS = 5000;
-/**
- * Bytes the receiver buffers towards the disk before it pauses the socket.
- * With the default 16 KiB the socket paused after nearly every TLS record
- * (measured: 120 MB/s on loopback); a few MiB keep disk and network busy at once.
- */
-const WRITE_BUFFER = 8 * 1024 * 1024;
 /** Fetches outstanding on one data connection (see receive()). */
 const PIPELINE = 32;
-/** Suffix of a file being received; renamed away when complete and verified. */
-export const PART_SUFFIX = '.pigeon-part';
+export { PART_SUFFIX };
 
 export interface TransferServiceInit {
   downloads: string;
@@ -66,40 +48,27 @@ export interface TransferServiceInit {
   assemblyLimits?: AssemblyLimits;
 }
 
-/** Where a receiver gets a file's bytes: a data connection to the sender, or the relay (§12.9). */
-export interface FileFetcher {
-  /** Entry `index` from plaintext byte `offset` into the sink; resolves with the SHA-256 of the whole file. */
-  fetch(transfer: string, index: number, offset: number, sink: ByteSink, onHeader: (offset: number, length: number) => void): Promise<string>;
-  close(): void;
-}
 
 /** What the transfer service asks of the relay file service. */
 export interface RelayFileSource {
   /** A fetcher for an incoming transfer whose files wait on the relay; null for an ordinary one. */
-  fetcher(id: string): FileFetcher | null;
+  fetcher(id: string): FileSource | null;
   /** An outgoing transfer being left on the relay right now: not offered on a session meanwhile. */
   uploading(id: string): boolean;
 }
 
 interface Running {
-  client: FileFetcher | null;
+  client: FileSource | null;
   canceled: boolean;
 }
 
-interface Meter {
-  inProgress: number;
-  samples: Array<{ t: number; bytes: number }>;
-  lastEmit: number;
-}
-
 export class TransferService {
-  readonly store: TransferStore;
+  /** The one writer of transfer rows, states, events, waiters and meters (ledger.ts); adapters read it and report to it. */
+  readonly ledger: TransferLedger;
   /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
   private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
   private readonly serving = new Map<string, Set<TLSSocket>>();
-  private readonly meters = new Map<string, Meter>();
-  private readonly waiters = new Map<string, Set<(t: TransferInfo) => void>>();
   private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
 
@@ -108,7 +77,7 @@ export class TransferService {
     private readonly init: TransferServiceInit,
     private readonly emit: (e: PeerEvent) => void,
   ) {
-    this.store = new TransferStore(components.store);
+    this.ledger = new TransferLedger(components, emit);
     this.assembling = new OfferAssembly(components, init.assemblyLimits ?? assemblyLimits());
   }
 
@@ -124,51 +93,30 @@ export class TransferService {
   // ---- queries ------------------------------------------------------------
 
   info(row: TransferRow): TransferInfo {
-    const m = this.meters.get(row.id);
-    return this.store.info(row, { inProgressBytes: m?.inProgress ?? 0, rate: m ? this.rate(m) : 0 });
+    return this.ledger.info(row);
   }
 
   list(): TransferInfo[] {
-    return this.store.list().map((r) => this.info(r));
+    return this.ledger.list().map((r) => this.ledger.info(r));
   }
 
   /** Finds a transfer by id or unique id prefix. */
   find(query: string): TransferRow {
-    const q = query.toLowerCase();
-    const exact = this.store.get(q);
-    if (exact) return exact;
-    const matches = this.store.list(100000).filter((t) => t.id.startsWith(q));
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length > 1) throw new PigeonError(ErrorCodes.BAD_REQUEST, `"${query}" matches several transfers; use more characters`);
-    throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, `no transfer with id ${query}`);
+    return this.ledger.find(query);
   }
 
   /** The entries of a transfer, for choosing some to accept. */
   entries(query: string): TransferEntryInfo[] {
-    return this.store.entries(this.find(query).id).map((e) => ({ index: e.idx, path: e.path, kind: e.kind, size: e.size, wanted: e.wanted, done: e.done }));
+    return this.ledger.entries(this.find(query).id).map((e) => ({ index: e.idx, path: e.path, kind: e.kind, size: e.size, wanted: e.wanted, done: e.done }));
   }
 
   hasWork(peerId: string): boolean {
-    return this.store.peersWithWork().includes(peerId);
+    return this.ledger.peersWithWork().includes(peerId);
   }
 
   /** Resolves when the transfer reaches a final state; NOT_DELIVERED after the timeout. */
   waitFinished(id: string, timeoutMs: number): Promise<TransferInfo> {
-    const row = this.find(id);
-    if (isFinishedTransfer(row.state)) return Promise.resolve(this.info(row));
-    return new Promise((resolvePromise, reject) => {
-      let set = this.waiters.get(row.id);
-      if (!set) this.waiters.set(row.id, (set = new Set()));
-      const done = (t: TransferInfo): void => {
-        this.components.clock.clear(timer);
-        resolvePromise(t);
-      };
-      const timer = this.components.clock.setTimeout(() => {
-        set.delete(done);
-        reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `transfer ${row.id.slice(0, 8)} not finished within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`));
-      }, timeoutMs);
-      set.add(done);
-    });
+    return this.ledger.waitFinished(id, timeoutMs);
   }
 
   // ---- sender -------------------------------------------------------------
@@ -177,14 +125,13 @@ export class TransferService {
     const manifest = await buildManifest(paths);
     const id = this.components.random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
-    this.store.create(
+    for (const s of manifest.skipped) this.emit({ type: 'warning', code: 'PIGEON_WARN_SKIPPED', message: `not offered: ${s.path} (${s.reason})` });
+    this.ledger.create(
       { id, peer: peerId, direction: 'out', state: 'queued', created: this.components.clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount },
       entries,
     );
-    for (const s of manifest.skipped) this.emit({ type: 'warning', code: 'PIGEON_WARN_SKIPPED', message: `not offered: ${s.path} (${s.reason})` });
-    this.changed(id);
     this.flush(peerId);
-    return this.info(this.store.get(id)!);
+    return this.ledger.infoOf(id);
   }
 
   /** Sends queued offers and pending notifications to a peer over its open session. */
@@ -194,18 +141,18 @@ export class TransferService {
       if (this.hasWork(peerId)) this.init.ensureSession(peerId);
       return;
     }
-    for (const t of this.store.withState(peerId, 'queued')) if (!this.init.relayFiles?.uploading(t.id)) this.sendOffer(session, t);
+    for (const t of this.ledger.withState(peerId, 'queued')) if (!this.init.relayFiles?.uploading(t.id)) this.sendOffer(session, t);
     // Sent again on every new session until the peer answers transfer-ack:
     // a session that died unnoticed must not swallow a "done" for good.
-    for (const t of this.store.toNotify(peerId)) {
+    for (const t of this.ledger.toNotify(peerId)) {
       const frame = this.notification(t);
       if (frame) session.send(frame);
-      else this.store.notified(t.id);
+      else this.ledger.notified(t.id);
     }
   }
 
   private sendOffer(session: Session, t: TransferRow, from = 0): void {
-    const entries = this.store.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
+    const entries = this.ledger.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
     const parts = Math.max(1, Math.ceil(entries.length / MAX_OFFER_ENTRIES_PER_FRAME));
     for (let part = from; part < parts; part++) {
       // A big folder's offer is many parts: wait for the socket to drain between them
@@ -218,7 +165,7 @@ export class TransferService {
   private notification(t: TransferRow): TransferControlFrame | null {
     switch (t.state) {
       case 'accepted': {
-        const entries = this.store.entries(t.id);
+        const entries = this.ledger.entries(t.id);
         const all = entries.every((e) => e.wanted);
         return { type: 'accept', transfer: t.id, ...(all ? {} : { files: entries.filter((e) => e.wanted).map((e) => e.idx) }) };
       }
@@ -251,23 +198,22 @@ export class TransferService {
       (transfer, index) => {
         // The transfer's state is checked on its first fetch on this connection; a cancel closes the connection.
         if (!tracked.has(transfer)) this.checkServable(transfer, peerId);
-        const e = this.store.entry(transfer, index);
+        const e = this.ledger.entry(transfer, index);
         if (!e || e.kind !== 'file' || !e.source) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such file in the transfer');
         track(transfer);
         return { source: e.source, size: e.size, mtime: e.mtime };
       },
-      { logger: this.components.logger, onSent: (transfer, _index, bytes) => this.progress(transfer, bytes) },
+      { logger: this.components.logger, onSent: (transfer, _index, bytes) => this.ledger.progress(transfer, bytes) },
     );
   }
 
   /** Throws unless `transfer` is an outgoing transfer to `peerId` that may be fetched now. */
   private checkServable(transfer: string, peerId: string): void {
-    const t = this.store.get(transfer);
+    const t = this.ledger.get(transfer);
     if (!t || t.peer !== peerId || t.direction !== 'out') throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such transfer');
     if (t.state === 'offered' || t.state === 'queued') {
       // A fetch implies the accept frame was sent; it may have been lost with a session.
-      this.store.setState(t.id, 'accepted');
-      this.changed(t.id);
+      this.ledger.move(t.id, 'accepted');
     } else if (t.state !== 'accepted') throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `the transfer is ${t.state}`);
   }
 
@@ -278,54 +224,54 @@ export class TransferService {
     const ack = (state: 'accepted' | 'declined' | 'canceled' | 'done'): void => session.send({ type: 'transfer-ack', transfer: frame.transfer, state });
     switch (frame.type) {
       case 'transfer-ack': {
-        const t = this.store.get(frame.transfer);
-        if (t && t.peer === peerId && t.notify && t.state === frame.state) this.store.notified(t.id);
+        const t = this.ledger.get(frame.transfer);
+        if (t && t.peer === peerId && t.notify && t.state === frame.state) this.ledger.notified(t.id);
         return;
       }
       case 'offer':
         return this.onOfferPart(session, frame);
       case 'offer-ack': {
         const t = this.own(frame.transfer, peerId, 'out');
-        if (t?.state === 'queued') this.setState(t, 'offered');
+        if (t?.state === 'queued') this.ledger.move(t.id, 'offered');
         return;
       }
       case 'accept': {
         const t = this.own(frame.transfer, peerId, 'out');
         if (!t) return;
         if (t.state === 'offered' || t.state === 'queued') {
-          this.store.want(t.id, frame.files ?? null);
-          this.setState(t, 'accepted');
+          this.ledger.want(t.id, frame.files ?? null);
+          this.ledger.move(t.id, 'accepted');
         }
         return ack('accepted');
       }
       case 'decline': {
         const t = this.own(frame.transfer, peerId, 'out');
         if (!t) return;
-        if (t.state !== 'done' && t.state !== 'declined') this.setState(t, 'declined');
+        this.ledger.move(t.id, 'declined');
         return ack('declined');
       }
       case 'cancel': {
-        const t = this.store.get(frame.transfer);
+        const t = this.ledger.get(frame.transfer);
         if (!t || t.peer !== peerId) return;
-        if (!['done', 'declined', 'canceled'].includes(t.state)) void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
+        if (mayMove(t.state, 'canceled')) void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
         return ack('canceled');
       }
       case 'done': {
         const t = this.own(frame.transfer, peerId, 'out');
         if (!t) return;
-        if (t.state !== 'done') this.setState(t, 'done');
+        this.ledger.move(t.id, 'done');
         return ack('done');
       }
     }
   }
 
   private own(id: string, peerId: string, direction: 'in' | 'out'): TransferRow | null {
-    const t = this.store.get(id);
+    const t = this.ledger.get(id);
     return t && t.peer === peerId && t.direction === direction ? t : null;
   }
 
   private onOfferPart(session: Session, frame: Extract<TransferControlFrame, { type: 'offer' }>): void {
-    const existing = this.store.get(frame.transfer);
+    const existing = this.ledger.get(frame.transfer);
     if (existing) {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
@@ -338,39 +284,31 @@ export class TransferService {
 
   /** A whole offer arrived (on a session, or sealed through the relay): stored, shown, and answered if auto-accepted. */
   receiveOffer(peerId: string, transfer: string, entries: OfferEntry[]): void {
-    if (this.store.get(transfer)) return;
+    if (this.ledger.get(transfer)) return;
     const files = entries.filter((e) => e.kind === 'file');
-    this.store.create(
+    this.ledger.create(
       { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
       entries,
     );
-    this.changed(transfer);
     if (this.autoAccepts(peerId)) void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
   }
 
   // ---- files left on the relay (relay-files.ts drives these) -----------------
 
-  /** Bytes of an outgoing transfer went to the relay. */
-  relayProgress(id: string, bytes: number): void {
-    this.progress(id, bytes);
-  }
-
   /** An outgoing transfer is on the relay (its sealed offer too), or could not be left there (`error`, stays queued). */
   relayed(id: string, error?: string): void {
-    const t = this.store.get(id);
+    const t = this.ledger.get(id);
     if (!t || t.direction !== 'out' || t.state !== 'queued') return;
-    this.store.setState(id, error === undefined ? 'relayed' : 'queued', { error: error ?? null });
-    this.changed(id);
+    this.ledger.move(id, error === undefined ? 'relayed' : 'queued', { error: error ?? null });
   }
 
   /** The other side answered a transfer left on the relay (through our mailbox): the recipient's end, or the sender's cancel. */
   relayAnswer(peerId: string, id: string, state: 'done' | 'declined' | 'canceled', reason?: string): void {
-    const t = this.store.get(id);
+    const t = this.ledger.get(id);
     if (!t || t.peer !== peerId || isFinishedTransfer(t.state)) return;
     if (state === 'canceled') return void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${reason ?? 'canceled'}`, false);
     if (t.direction !== 'out') return;
-    this.store.setState(id, state);
-    this.changed(id);
+    this.ledger.move(id, state);
   }
 
   /** Resumes receiving an accepted incoming transfer (the relay came back). */
@@ -393,13 +331,12 @@ export class TransferService {
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     const chosen = files ? new Set(files) : null;
     await mkdir(this.init.downloads, { recursive: true });
-    const plan = this.plan(this.store.entries(t.id), chosen);
-    this.store.plan(t.id, plan);
-    this.store.setState(t.id, 'accepted', { notify: true });
-    this.changed(t.id);
+    const plan = this.plan(this.ledger.entries(t.id), chosen);
+    this.ledger.plan(t.id, plan);
+    this.ledger.move(t.id, 'accepted', { notify: true });
     this.flush(t.peer);
     void this.receive(t.id);
-    return this.info(this.store.get(t.id)!);
+    return this.ledger.infoOf(t.id);
   }
 
   /** Where each entry lands (landing-plan.ts); refused names are reported, never written. */
@@ -413,17 +350,16 @@ export class TransferService {
   decline(query: string): TransferInfo {
     const t = this.find(query);
     if (t.direction !== 'in' || t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `cannot decline a transfer that is ${t.direction === 'out' ? 'outgoing' : t.state}`);
-    this.store.setState(t.id, 'declined', { notify: true });
-    this.changed(t.id);
+    this.ledger.move(t.id, 'declined', { notify: true });
     this.flush(t.peer);
-    return this.info(this.store.get(t.id)!);
+    return this.ledger.infoOf(t.id);
   }
 
   async cancel(query: string): Promise<TransferInfo> {
     const t = this.find(query);
     if (isFinishedTransfer(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     await this.abort(t, 'canceled', true);
-    return this.info(this.store.get(t.id)!);
+    return this.ledger.infoOf(t.id);
   }
 
   /** Stops a transfer on this side; the receiver removes its partial files. */
@@ -434,24 +370,25 @@ export class TransferService {
       running.client?.close();
     }
     for (const s of this.serving.get(t.id) ?? []) s.destroy();
-    this.store.setState(t.id, 'canceled', { error: reason, notify: tellPeer });
+    // Announced once the partial files are gone (quiet, then report).
+    if (!this.ledger.move(t.id, 'canceled', { error: reason, notify: tellPeer, quiet: true })) return;
     if (t.direction === 'in') {
-      for (const e of this.store.entries(t.id)) {
+      for (const e of this.ledger.entries(t.id)) {
         if (e.kind === 'file' && e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
       }
     }
-    this.changed(t.id);
+    this.ledger.report(t.id);
     if (tellPeer) this.flush(t.peer);
   }
 
   /** The peer is reachable again: resume its accepted incoming transfers. */
   peerOnline(peerId: string): void {
-    for (const t of this.store.withState(peerId, 'accepted')) if (t.direction === 'in') void this.receive(t.id);
+    for (const t of this.ledger.withState(peerId, 'accepted')) if (t.direction === 'in') void this.receive(t.id);
   }
 
   /** On start-up: resume every accepted incoming transfer whose peer is online. */
   resumeAll(): void {
-    for (const peer of this.store.peersWithWork()) if (this.init.isOnline(peer)) this.peerOnline(peer);
+    for (const peer of this.ledger.peersWithWork()) if (this.init.isOnline(peer)) this.peerOnline(peer);
   }
 
   private async receive(id: string): Promise<void> {
@@ -459,12 +396,12 @@ export class TransferService {
     const running: Running = { client: null, canceled: false };
     this.receiving.set(id, running);
     try {
-      const t = this.store.get(id);
+      const t = this.ledger.get(id);
       if (!t || t.state !== 'accepted' || t.direction !== 'in') return;
-      const todo = this.store.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
+      const todo = this.ledger.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
       for (const e of todo.filter((x) => x.kind === 'dir')) {
         await mkdir(e.localPath!, { recursive: true });
-        this.store.markDone(id, e.idx);
+        this.ledger.entryDone(id, e.idx);
       }
       const files = todo.filter((x) => x.kind === 'file');
       if (files.length > 0) {
@@ -487,19 +424,13 @@ export class TransferService {
         if (running.canceled) return;
         running.client.close();
       }
-      this.store.setState(id, 'done', { notify: true });
-      this.changed(id);
+      this.ledger.move(id, 'done', { notify: true });
       this.flush(t.peer);
     } catch (err) {
       if (running.canceled) return;
       const e = err as PigeonError;
-      if (e.code === ErrorCodes.DISK_FULL || e.code === ErrorCodes.SIZE_MISMATCH || (e.code === ErrorCodes.TRANSFER_FAILED && /SHA-256|sender could not|damaged|no longer on the relay/.test(e.message))) {
-        // Not a network hiccup: stop and say why; partial data stays for a later resume.
-        const t = this.store.get(id)!;
-        this.store.setState(id, 'failed', { error: e.message });
-        this.changed(id);
-        this.components.logger.log('warn', 'transfer failed', { transfer: id, peer: t.peer, error: e.message });
-      } else {
+      // The ledger decides by the error's code: final (failed, with the reason; partial data stays) or passing.
+      if (this.ledger.failed(id, e) === 'retry') {
         this.components.logger.log('info', 'transfer interrupted; will resume', { transfer: id, error: e.message });
         this.scheduleRetry(id);
       }
@@ -514,133 +445,23 @@ export class TransferService {
     if (this.stopped || this.retryTimers.has(id)) return;
     const timer = this.components.clock.setTimeout(() => {
       this.retryTimers.delete(id);
-      const t = this.store.get(id);
+      const t = this.ledger.get(id);
       if (t && (this.init.isOnline(t.peer) || this.init.relayFiles?.fetcher(id))) void this.receive(id);
     }, RETRY_MS);
     this.retryTimers.set(id, timer);
   }
 
-  /** Fetches one file into its .pigeon-part, checks it and renames it; `madeDirs` spares a mkdir per file of a folder. */
-  private async receiveFile(id: string, e: EntryRow, client: FileFetcher, madeDirs: Set<string>): Promise<void> {
-    const part = e.localPath! + PART_SUFFIX;
-    if (!madeDirs.has(dirname(part))) {
-      await mkdir(dirname(part), { recursive: true });
-      madeDirs.add(dirname(part));
-    }
-    // Synchronous and without an exception for the usual "not there yet": one stat per file of 10,000.
-    const have = statSync(part, { throwIfNoEntry: false })?.size ?? 0;
-    const offset = have <= e.size ? have : 0;
-    if (have > e.size) await unlink(part);
-    const hash = createHash('sha256');
-    // Resume: the bytes already on disk are hashed here, not sent again.
-    await hashRange(part, hash, offset);
-    const meter = this.meter(id);
-    meter.inProgress = offset;
-    const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: WRITE_BUFFER });
-    let writeError: Error | null = null;
-    out.on('error', (err: NodeJS.ErrnoException) => {
-      writeError = err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${this.init.downloads} is full; the partial file is kept for resuming`) : err;
-    });
-    // Exactly the offered size (exact-size.ts): a header announcing other bytes is refused before
-    // any is read, a byte past the size is never written, and a file that ends short is not done.
-    const exact = new ExactSize(e.path, e.size, offset);
-    const sink: ByteSink = {
-      write: (chunk) => {
-        exact.take(chunk.length);
-        hash.update(chunk);
-        this.progress(id, chunk.length);
-        return out.write(chunk);
-      },
-      onDrain: (fn) => out.once('drain', fn),
-    };
-    const onHeader = (from: number, length: number): void => {
-      if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${e.path}: asked from byte ${offset}, answered from ${from}`);
-      if (from + length !== e.size) throw sizeMismatch(e.path, `the sender announced ${from + length} bytes, not the ${e.size} it offered`);
-    };
-    let expected: string;
+  /** Fetches one file into its .pigeon-part sink (part-file-sink.ts), which checks it and lands it; `madeDirs` spares a mkdir per file of a folder. */
+  private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>): Promise<void> {
+    const sink = await openPartFile(id, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! }, this.ledger, this.init.downloads, madeDirs);
+    let expected: string | null;
     try {
-      expected = await Promise.race([
-        client.fetch(id, e.idx, offset, sink, onHeader),
-        new Promise<never>((_, reject) => out.once('error', () => reject(writeError))),
-      ]);
+      expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
     } catch (err) {
-      if ((err as PigeonError).code === ErrorCodes.SIZE_MISMATCH) await discard(out, part);
-      throw err;
-    } finally {
-      await new Promise<void>((r) => out.end(() => r()));
-    }
-    if (writeError) throw writeError;
-    try {
-      exact.end();
-    } catch (err) {
-      await discard(out, part);
+      // What a sender that lied about its size sent is not kept; a cut-off file stays for a resume.
+      await sink.abort((err as PigeonError).code !== ErrorCodes.SIZE_MISMATCH);
       throw err;
     }
-    const actual = hash.digest('hex');
-    if (actual !== expected) {
-      await unlink(part).catch(() => {});
-      throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${e.path}: SHA-256 mismatch (expected ${expected.slice(0, 16)}…, got ${actual.slice(0, 16)}…); the file was discarded`);
-    }
-    const final = this.freePath(e.localPath!);
-    await rename(part, final);
-    const seconds = e.mtime / 1000;
-    await utimes(final, seconds, seconds).catch(() => {});
-    this.store.markDone(id, e.idx);
-    meter.inProgress = 0;
-  }
-
-  /** The path itself if free, else "name (1).ext", "name (2).ext", ... in the same folder. */
-  private freePath(path: string): string {
-    const dir = dirname(path);
-    const name = path.slice(dir.length + 1);
-    return join(dir, numberedName(name, (c) => existsSync(join(dir, c))));
-  }
-
-  // ---- events and progress ---------------------------------------------------
-
-  private setState(t: TransferRow, state: TransferRow['state']): void {
-    this.store.setState(t.id, state);
-    this.changed(t.id);
-  }
-
-  /** Emits the transfer's new state (and settles waiters on a final one); also used by the IPMsg bridge for its transfers. */
-  changed(id: string): void {
-    const row = this.store.get(id);
-    if (!row) return;
-    const info = this.info(row);
-    this.emit({ type: 'transfer', transfer: info });
-    if (isFinishedTransfer(row.state)) {
-      for (const w of this.waiters.get(id) ?? []) w(info);
-      this.waiters.delete(id);
-      this.meters.delete(id);
-    }
-  }
-
-  private meter(id: string): Meter {
-    let m = this.meters.get(id);
-    if (!m) this.meters.set(id, (m = { inProgress: 0, samples: [], lastEmit: 0 }));
-    return m;
-  }
-
-  private rate(m: Meter): number {
-    const now = this.components.clock.now();
-    while (m.samples.length > 0 && m.samples[0]!.t < now - RATE_WINDOW_MS) m.samples.shift();
-    if (m.samples.length === 0) return 0;
-    const bytes = m.samples.reduce((n, s) => n + s.bytes, 0);
-    return (bytes * 1000) / Math.max(1000, now - m.samples[0]!.t);
-  }
-
-  /** Counts bytes moved for the rate and progress events; also used by the IPMsg bridge. */
-  progress(id: string, bytes: number): void {
-    const m = this.meter(id);
-    const now = this.components.clock.now();
-    const last = m.samples[m.samples.length - 1];
-    if (last && now - last.t < 100) last.bytes += bytes;
-    else m.samples.push({ t: now, bytes });
-    m.inProgress += bytes;
-    if (now - m.lastEmit < PROGRESS_MS) return;
-    m.lastEmit = now;
-    const row = this.store.get(id);
-    if (row) this.emit({ type: 'transfer-progress', transfer: this.info(row) });
+    await sink.finish(expected);
   }
 }

@@ -29,6 +29,19 @@ export const ErrorCodes = {
    * written, the file is discarded and the transfer fails for good.
    */
   SIZE_MISMATCH: 'PIGEON_ERR_SIZE_MISMATCH',
+  /**
+   * A received file does not match the SHA-256 its sender gave, or a file
+   * from the relay fails its authentication: the file is discarded and the
+   * transfer fails for good (trying again would fetch the same bytes).
+   */
+  TRANSFER_INTEGRITY: 'PIGEON_ERR_TRANSFER_INTEGRITY',
+  /**
+   * A file cannot be had as offered, and trying again would not help: the
+   * sender could not send it (changed or gone), it is no longer on the relay,
+   * or what the sender sent is refused (an unsafe name, a special file, a
+   * folder too deep or too large). The transfer fails for good.
+   */
+  TRANSFER_REFUSED: 'PIGEON_ERR_TRANSFER_REFUSED',
   /** No transfer with that id (or prefix). */
   TRANSFER_NOT_FOUND: 'PIGEON_ERR_TRANSFER_NOT_FOUND',
   /** The download folder's disk is full; partial data is kept for resuming. */

@@ -20,6 +20,9 @@ export function memory(pid: number): Memory {
   return { rssMB: Math.round(kB('VmRSS') / 102.4) / 10, hwmMB: Math.round(kB('VmHWM') / 102.4) / 10 };
 }
 
+/** Resident memory of a process now, whole MB (what the hostile tests bound). */
+export const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
+
 /** CPU seconds (user + system, all threads) a process has used so far. */
 export function cpuSeconds(pid: number): number {
   // utime and stime are fields 14 and 15 of /proc/<pid>/stat: indexes 11 and 12 after the command name.

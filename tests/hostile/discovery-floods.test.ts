@@ -14,7 +14,7 @@ import type { PeerInfo } from '../../shared/api/control-api.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { badlySigned, Forger, newDevice, signed, unsignedPacket } from '../support/discovery-forge.js';
 import { IpmsgClient } from '../support/ipmsg-client.js';
-import { memory } from '../bench/proc-stats.js';
+import { rssMb } from '../bench/proc-stats.js';
 
 /** Loopback addresses of this test only: Alice's IPMsg bridge and the flooding IPMsg client. */
 const PIGEON = '127.0.0.173';
@@ -30,8 +30,6 @@ afterEach(async () => {
   for (const h of homes.splice(0)) removeHome(h);
 });
 
-/** Resident memory of a process now, whole MB. */
-const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 
 /** `pigeon peers --json`, timed. */
 async function timedPeers(home: string): Promise<{ list: PeerInfo[]; ms: number }> {

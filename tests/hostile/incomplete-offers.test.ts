@@ -15,7 +15,7 @@ import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
 import { ASSEMBLY_EXPIRY_ENV } from '../../core/transfer/offer-assembly.js';
 import { freeUdpPort, PeerProcess, removeHome, tempHome } from '../support/cli-peer.js';
-import { memory } from '../bench/proc-stats.js';
+import { rssMb } from '../bench/proc-stats.js';
 
 /** Offers sent, as in the finding. */
 const OFFERS = 400;
@@ -46,8 +46,6 @@ afterEach(async () => {
   for (const h of homes.splice(0)) removeHome(h);
 });
 
-/** Resident memory of a process now, whole MB. */
-const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 
 /** The fields of the peer's "half-received file offer dropped" log lines. */
 function drops(peer: PeerProcess): Array<Record<string, unknown>> {

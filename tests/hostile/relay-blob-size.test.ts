@@ -46,7 +46,7 @@ async function lie(actual: number, declared: number): Promise<{ code: string | n
   let delivered = 0;
   const fetcher = new RelayFetcher(bob, key, [{ path: 'file.bin', kind: 'file', size: declared, mtime: 0, blob, sha256: sha }]);
   try {
-    await fetcher.fetch('t', 0, 0, { write: (c) => ((delivered += c.length), true), onDrain: () => {} }, () => {});
+    await fetcher.fetch('t', 0, { offset: 0, write: (c) => ((delivered += c.length), true), onDrain: () => {}, announced: () => {} });
     return { code: null, message: 'accepted', delivered };
   } catch (err) {
     return { code: (err as PigeonError).code ?? null, message: (err as Error).message, delivered };

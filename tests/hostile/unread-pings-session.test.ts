@@ -15,7 +15,7 @@ import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
 import { OUTPUT_BUDGET_BYTES, OUTPUT_BUDGET_FRAMES } from '../../core/session/session.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
-import { memory } from '../bench/proc-stats.js';
+import { rssMb } from '../bench/proc-stats.js';
 
 /** How long the attacker floods at most: the issue measured 1 GB of growth in 20 s. */
 const FLOOD_MS = 20000;
@@ -41,8 +41,6 @@ afterEach(async () => {
   for (const h of homes.splice(0)) removeHome(h);
 });
 
-/** Resident memory of a process now, whole MB. */
-const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 
 describe('hostile: a session that never reads', () => {
   it('is closed with a logged reason once its output budget is spent, and the peer stays small', async () => {

@@ -85,7 +85,7 @@ describe('resuming files on the relay', () => {
     const from = BLOB_CHUNK_BYTES + BLOB_CHUNK_BYTES / 2;
     const got: Buffer[] = [];
     const fetcher = new RelayFetcher(bob, key, [{ ...entry, sha256: sha }]);
-    const expected = await fetcher.fetch('t', 0, from, { write: (c) => (got.push(Buffer.from(c)), true), onDrain: () => {} }, () => {});
+    const expected = await fetcher.fetch('t', 0, { offset: from, write: (c) => (got.push(Buffer.from(c)), true), onDrain: () => {}, announced: () => {} });
     expect(expected).toBe(sha);
     expect(Buffer.concat(got).equals(plain.subarray(from))).toBe(true);
   });

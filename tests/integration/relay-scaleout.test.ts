@@ -274,8 +274,11 @@ describe.skipIf(unavailable !== null)('relay scale-out: two instances on Postgre
     const pb = new Client(url(r3, path));
     await pipeBothWays(pa, pb, 1024 * 1024);
 
-    // Bob stops reading for a while: 16 MB from Alice must wait (TCP and the NATS window push back), then all arrive in order.
-    const SIZE = 16 * 1024 * 1024;
+    // Bob stops reading for a while: 64 MB from Alice must wait (TCP and the NATS window push back), then all arrive in order.
+    // Why 64 MB: loopback sockets autotune to ~4 MB send + ~6 MB receive buffers, and there are two hops (Alice→instance 2,
+    // instance 3→Bob) plus the credit window, so 16 MB could vanish into kernel buffers on a loaded machine (a CI run saw
+    // bufferedAmount 0). 64 MB is well past all of them together.
+    const SIZE = 64 * 1024 * 1024;
     const data = randomBytes(SIZE);
     const got = received(pb.ws, SIZE);
     pb.ws.pause();
