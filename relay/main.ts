@@ -1,7 +1,8 @@
 /**
  * `pigeon relay`: runs the relay server in the foreground until SIGINT or
- * SIGTERM. Prints where it listens and its certificate fingerprint (one
- * JSON line with --json); logs go to stderr as JSON lines. Errors are one
+ * SIGTERM. Prints every address colleagues can reach it at, its certificate
+ * fingerprint and the command that sets up a colleague's peer
+ * (listen-addresses.ts; one JSON line with --json); logs go to stderr as JSON lines. Errors are one
  * plain line: exit code 1 for a relay that cannot start, 2 for a bad
  * command line.
  *
@@ -11,10 +12,12 @@
  * an in-process bus, nothing else to run.
  */
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
 import type { Bus } from './bus.js';
+import { onboardingText, peerCommand, reachableUrls } from './listen-addresses.js';
 import { jsonLogger } from './log.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
 import { AUTH_TIMEOUT_MS } from './control-connection.js';
@@ -277,10 +280,20 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pigeon relay: ${err instanceof RelayError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
     return EXIT_ERROR;
   }
+  const urls = reachableUrls(flags.host, relay.port, networkInterfaces());
+  const first = urls.find((u) => !u.local) ?? urls[0];
   process.stdout.write(
     flags.json
-      ? JSON.stringify({ type: 'listening', port: relay.port, url: relay.url, fingerprint: relay.fingerprint }) + '\n'
-      : `relay listening on ${relay.url}\nfingerprint ${relay.fingerprint}\n`,
+      ? JSON.stringify({
+          type: 'listening',
+          port: relay.port,
+          url: relay.url,
+          fingerprint: relay.fingerprint,
+          urls: urls.map((u) => u.url),
+          tokenRequired: token !== undefined,
+          ...(first ? { command: peerCommand(first.url, relay.fingerprint, token !== undefined) } : {}),
+        }) + '\n'
+      : onboardingText(urls, relay.fingerprint, token !== undefined),
   );
   await new Promise<void>((done) => {
     const stop = (): void => {
