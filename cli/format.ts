@@ -77,6 +77,13 @@ export function formatSelf(s: SelfInfo): string {
     .join('\n');
 }
 
+/** "at 192.168.1.7", or "via the relay" for a peer known only from the relay (it has no LAN address). */
+export function onlineWhere(p: PeerInfo): string {
+  const address = p.addresses[0];
+  if (address !== undefined) return `at ${address}`;
+  return p.remote || p.sources.includes('relay') ? 'via the relay' : '(address not known yet)';
+}
+
 /** One line for the foreground peer's log, or null for events not worth a line. */
 export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): string | null {
   const at = clock(Date.now());
@@ -84,7 +91,7 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'listening':
       return `${at} ${e.self.name} is online (id ${e.self.id}, port ${e.self.port})`;
     case 'peer-online':
-      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online at ${e.peer.addresses[0] ?? '?'}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : ''}`;
+      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online ${onlineWhere(e.peer)}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : ''}`;
     case 'peer-offline':
       return `${at} ${e.peer.name} is offline`;
     case 'peer-updated':
@@ -103,7 +110,7 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'transfer-progress':
       return null;
     case 'relay':
-      return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}`}`;
+      return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}${e.relay.code ? ` [${e.relay.code}]` : ''}`}`;
     case 'group':
       return `${at} ${formatGroup(e.group)}`;
   }
