@@ -18,7 +18,7 @@ export interface ReachableUrl {
 }
 
 /** Where the colleague keeps the invite token: a file in the home folder, read at every start (the path is saved, the token is not). */
-export const PEER_TOKEN_FILE = '~/pigeon-relay-token';
+export const PEER_TOKEN_FILE = '~/.pigeon-relay-token';
 
 /** Listening on every IPv4 address; `::` listens on IPv6 and (dual stack) IPv4 alike. */
 const WILDCARD_V4 = '0.0.0.0';
