@@ -251,14 +251,15 @@ export class RelayClient {
       if (this.refusedForGood) this.stopped = true;
       this.down(err);
       // A failed attempt is news when its reason differs from the last one reported.
-      if (!wasAuthed && err.message !== this.reported) {
+      const news = !wasAuthed && err.message !== this.reported;
+      if (news) {
         this.reported = err.message;
         this.hooks.onConnected(false);
       }
       if (wasAuthed) this.failures = 0;
       else this.failures++;
-      // A final refusal is told once, by the event above (its message names the fix); the log line would repeat it.
-      this.components.logger.log(wasAuthed || this.refusedForGood ? 'info' : 'warn', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message });
+      // A failure is told once, by the event above; the log line would repeat it at every attempt (issue 15).
+      this.components.logger.log('info', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message, attempt: this.failures });
       if (!this.stopped) {
         const delay = RECONNECT_MS[Math.min(this.failures, RECONNECT_MS.length - 1)]!;
         this.timer = setTimeout(() => {
