@@ -42,6 +42,17 @@ afterAll(() => {
   if (work) removeHome(work);
 });
 
+/** A scratch root holding the command where the installation links it (to this checkout, standing in for the clone); made once. */
+function installedCommand(): string {
+  work = work || tempHome('relay-install');
+  const link = join(work, 'root', exec[0]!);
+  if (!existsSync(link)) {
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(BIN, link);
+  }
+  return link;
+}
+
 describe('relay installation and its systemd unit', () => {
   it('names only paths and a user that the installation creates', () => {
     const cloneDir = step(/^sudo git clone \S+ (\/\S+)$/)[1]!;
@@ -69,11 +80,7 @@ describe('relay installation and its systemd unit', () => {
 
   const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
   it.skipIf(!analyze)('passes systemd-analyze verify once its command exists where the installation puts it', () => {
-    work = work || tempHome('relay-install');
-    // The scratch root: the clone is this checkout, the link made as the installation makes it.
-    const link = join(work, 'root', exec[0]!);
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync(BIN, link);
+    const link = installedCommand();
     const file = join(work, 'pigeon-relay.service');
     writeFileSync(file, unitText.replace(`ExecStart=${exec[0]}`, `ExecStart=${link}`));
     const r = spawnSync('systemd-analyze', ['verify', '--man=no', file], { encoding: 'utf8' });
@@ -82,15 +89,16 @@ describe('relay installation and its systemd unit', () => {
     expect(r.status).toBe(0);
   });
 
-  it("starts a relay with the unit's command line, the credential in place", async () => {
-    work = work || tempHome('relay-install');
+  it("starts a relay with the unit's command line through the installed link, the credential in place", async () => {
+    const link = installedCommand();
     const credentials = join(work, 'credentials');
     mkdirSync(credentials, { mode: 0o700 });
     const [, credential] = /^([\w-]+):/.exec(unit.get('LoadCredential')!)!;
     writeFileSync(join(credentials, credential!), 'office-token\n', { mode: 0o600 });
     // What systemd would run: ${CREDENTIALS_DIRECTORY} expanded, the data folder in the scratch folder, a free port.
     const args = exec.slice(1).map((a) => a.replace('${CREDENTIALS_DIRECTORY}', credentials).replace(/^\/var\/lib\//, `${work}/var-lib/`));
-    const relay = new LineProcess(process.execPath, [BIN, ...args, '--port', '0', '--host', '127.0.0.1']);
+    // Run as systemd runs it: the link itself (its `#!/usr/bin/env node` line), node found on the PATH.
+    const relay = new LineProcess(link, [...args, '--port', '0', '--host', '127.0.0.1'], { env: { PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin` } });
     try {
       const command = await relay.waitForLine(/^ {2}pigeon peer /);
       expect(command).toContain('--relay-token-file');
