@@ -71,7 +71,7 @@ export function formatSelf(s: SelfInfo): string {
     `fingerprint: ${s.fingerprint}`,
     s.port ? `port:        ${s.port}` : '',
     `status:      ${s.status}${s.away ? ` (${s.away})` : ''}`,
-    s.relay ? `relay:       ${s.relay.url} ${s.relay.connected ? 'connected' : `not connected${s.relay.error ? `: ${s.relay.error}` : ''}`}` : '',
+    s.relay ? `relay:       ${s.relay.url} ${s.relay.connected ? 'connected' : `not connected${s.relay.error ? `: ${s.relay.error}` : ''}${s.relay.code ? ` [${s.relay.code}]` : ''}`}` : '',
   ]
     .filter(Boolean)
     .join('\n');

@@ -130,6 +130,9 @@ describe('relay onboarding', () => {
     for (const p of [wrongToken, noToken, notAllowed, swapped]) expect(p.lines.filter((l) => /relay/i.test(l))).toHaveLength(1);
     expect(refusals(withToken.proc)).toBe(2);
     expect(refusals(closed.proc)).toBe(1);
+    // `pigeon whoami` shows the same, with the code, for as long as the peer runs.
+    const whoami = await pigeon(['whoami', '--home', join(work, 'cy')]);
+    expect(whoami.stdout).toMatch(/relay: +wss:\S+ not connected: .*refused the invite token.* \[PIGEON_ERR_RELAY_TOKEN\]/);
   }, 60_000);
 
   it('creates no files when it cannot start, and removes a data folder it made before failing', async () => {
