@@ -102,10 +102,10 @@ describe('relay installation and its systemd unit', () => {
     try {
       const command = await relay.waitForLine(/^ {2}pigeon peer /);
       expect(command).toContain('--relay-token-file');
-      expect(existsSync(join(work, 'var-lib', unit.get('StateDirectory')!, 'relay-cert.pem'))).toBe(true);
+      expect(existsSync(join(work, 'var-lib', unit.get('StateDirectory')!, 'relay-cert.pem')), relay.lines.join('\n')).toBe(true);
     } finally {
       await relay.stop();
     }
-    expect(await relay.exited).toBe(0);
+    expect(await relay.exited, relay.lines.join('\n')).toBe(0);
   });
 });
