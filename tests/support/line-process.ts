@@ -21,7 +21,14 @@ export class LineProcess {
     };
     createInterface({ input: this.child.stdout! }).on('line', read(this.stdout));
     createInterface({ input: this.child.stderr! }).on('line', read(this.stderr));
-    this.exited = new Promise((r) => this.child.on('exit', (code) => r(code)));
+    this.exited = new Promise((r) => {
+      this.child.on('exit', (code) => r(code));
+      // A process that could not be started: its reason, as a line, and no exit code.
+      this.child.on('error', (err) => {
+        read(this.stderr)(`spawn ${cmd}: ${err.message}`);
+        r(null);
+      });
+    });
   }
 
   /** Both streams, stdout first. */
