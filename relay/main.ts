@@ -235,15 +235,32 @@ export async function main(argv: string[]): Promise<number> {
   // A safety net, not a control path: a rejected promise is logged and the relay keeps serving.
   const onRejection = (reason: unknown): void => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) });
   process.on('unhandledRejection', onRejection);
+  // Listening for SIGINT/SIGTERM from the start: a listener added only once the
+  // relay has printed was measured to miss a signal sent right after the print
+  // (the process died by the signal's default action, without a clean stop).
+  let stopAsked!: () => void;
+  const stopSignal = new Promise<void>((done) => (stopAsked = done));
+  const onSignal = (): void => stopAsked();
+  const signals = (on: boolean): void => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      if (on) process.on(sig, onSignal);
+      else process.off(sig, onSignal);
+    }
+  };
+  signals(true);
+  const giveUp = (message: string): number => {
+    signals(false);
+    process.off('unhandledRejection', onRejection);
+    process.stderr.write(`pigeon relay: ${message}\n`);
+    return EXIT_ERROR;
+  };
   // Whatever this process writes (database, blobs, certificate) is the relay user's alone, even a file a library makes.
   process.umask(0o077);
   let shared: { store?: RelayStore; bus?: Bus };
   try {
     shared = await openShared(flags, logger);
   } catch (err) {
-    process.off('unhandledRejection', onRejection);
-    process.stderr.write(`pigeon relay: ${(err as Error).message}\n`);
-    return EXIT_ERROR;
+    return giveUp((err as Error).message);
   }
   const relay = createRelay({
     ...shared,
@@ -276,9 +293,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await relay.start();
   } catch (err) {
-    process.off('unhandledRejection', onRejection);
-    process.stderr.write(`pigeon relay: ${err instanceof RelayError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
-    return EXIT_ERROR;
+    return giveUp(err instanceof RelayError ? err.message : `cannot start: ${(err as Error).message}`);
   }
   const urls = reachableUrls(flags.host, relay.port, networkInterfaces());
   const first = urls.find((u) => !u.local) ?? urls[0];
@@ -295,15 +310,8 @@ export async function main(argv: string[]): Promise<number> {
         }) + '\n'
       : onboardingText(urls, relay.fingerprint, token !== undefined),
   );
-  await new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopSignal;
+  signals(false);
   await relay.stop();
   process.off('unhandledRejection', onRejection);
   return EXIT_OK;
