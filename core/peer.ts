@@ -369,7 +369,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
 
   function selfInfo(): SelfInfo {
     if (!identity) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is not running');
-    const r = relay ? { url: relay.settings.url, connected: relay.client.connected, ...(relay.client.error && !relay.client.connected ? { error: relay.client.error.message } : {}) } : null;
+    const r = relay ? { url: relay.settings.url, connected: relay.client.connected, ...(relay.client.error && !relay.client.connected ? { error: relay.client.error.message, code: relay.client.error.code } : {}) } : null;
     return { ...presence(), fingerprint: identity.fingerprint, ...(r ? { relay: r } : {}) };
   }
 

@@ -119,6 +119,8 @@ export interface RelayStatus {
   url: string;
   connected: boolean;
   error?: string;
+  /** The stable code of `error` (PIGEON_ERR_RELAY_TOKEN, …). */
+  code?: string;
 }
 
 /** 'relayed': (sender) the files and the offer wait on the relay for the offline recipient (§12.9). */

@@ -169,7 +169,7 @@ const Fingerprint = z.string().regex(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
 const Time = z.number().int().nonnegative();
 const Ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/);
 
-const RelayStatusSchema = z.strictObject({ url: z.string().url(), connected: z.boolean(), error: z.string().optional() }) satisfies z.ZodType<RelayStatus>;
+const RelayStatusSchema = z.strictObject({ url: z.string().url(), connected: z.boolean(), error: z.string().optional(), code: z.string().optional() }) satisfies z.ZodType<RelayStatus>;
 
 const SelfInfoSchema = z.strictObject({
   id: DeviceId,
