@@ -418,10 +418,7 @@ export class IpmsgBridge implements DiscoverySource {
     channel.received(p.packetNo, p.options, text);
     // It wrote to us (the message is in the history now): a real exchange, the contact is kept.
     this.confirm(c.id);
-    // Absence mode: answer once, never an automatic answer nor a broadcast (ping-pong protection, protocol §3-3).
-    const s = this.deps.self();
-    if (s.status !== 'online' && !(p.options & (MsgOpt.AUTORET | MsgOpt.BROADCAST)) && !(p.options & MsgOpt.RETRY)) {
-      this.sendTo(c, Cmd.SENDMSG, MsgOpt.AUTORET, s.away || `I am ${s.status}.`);
-    }
+    // Absence mode is the engine's away reply (core/messaging/away-reply.ts): once per colleague and absence,
+    // never to an automatic message (AUTORETOPT arrives as the msg frame's `auto`).
   }
 }
