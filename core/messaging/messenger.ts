@@ -171,7 +171,15 @@ export class Messenger {
           if (set.size === 0) this.waiters.delete(id);
           const now = this.components.store.getOutgoing(id);
           const state = now?.state ?? m.state;
-          reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `message ${id} not delivered within ${Math.round(timeoutMs / 1000)} s (state: ${state}); it stays in the outbox and goes when the peer is reachable`));
+          const secs = Math.round(timeoutMs / 1000);
+          reject(
+            new PigeonError(
+              ErrorCodes.NOT_DELIVERED,
+              m.group
+                ? `message ${id} not stored on the relay within ${secs} s (state: ${state}); it stays in the outbox and goes when the relay is reachable`
+                : `message ${id} not delivered within ${secs} s (state: ${state}); it stays in the outbox and goes when the peer is reachable`,
+            ),
+          );
         }, timeoutMs),
       };
       set.add(waiter);
