@@ -133,6 +133,7 @@ export function App({ host }: { host: Host }) {
           }}
           onDropFiles={(id, drop) => void actions.dropFiles(id, drop)}
         >
+          <ConvoToolsBar scheduledCount={tools.scheduledCount} onScheduled={() => tools.openScheduled(true)} {...(peers.length > 0 ? { onMulti: () => tools.openMulti(true) } : {})} />
           <GroupList
             groups={groups}
             activeKey={activeId}
@@ -144,7 +145,6 @@ export function App({ host }: { host: Host }) {
             }}
             {...(peers.length > 0 ? { onCreate: () => setCreatingGroup(true) } : {})}
           />
-          <ConvoToolsBar scheduledCount={tools.scheduledCount} onScheduled={() => tools.openScheduled(true)} {...(peers.length > 0 ? { onMulti: () => tools.openMulti(true) } : {})} />
         </ContactList>
       </nav>
       <main className="main">
