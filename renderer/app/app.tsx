@@ -45,7 +45,7 @@ export type View = 'contacts' | 'chat' | 'transfers';
 export function App({ host }: { host: Host }) {
   const t = useT();
   const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
-  const tools = useConvoTools(host.api, state.connection === 'open', actions.fail);
+  const tools = useConvoTools(host, state.connection === 'open', actions.fail);
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
   const [searchQuery, setSearchQuery] = useState('');
@@ -224,7 +224,7 @@ export function App({ host }: { host: Host }) {
           onLater={() => actions.later(offer.id)}
         />
       ) : tools.multiOpen ? (
-        <MultiSendDialog peers={peers} onSend={tools.sendMulti} onCancel={() => tools.openMulti(false)} />
+        <MultiSendDialog peers={peers} onSend={tools.sendMulti} onFiles={tools.sendFilesMulti} onCancel={() => tools.openMulti(false)} />
       ) : tools.scheduledOpen ? (
         <ScheduledDialog messages={tools.scheduled} now={now} peerName={peerName} onCancelMessage={tools.cancelScheduled} onEdit={tools.editScheduled} onClose={() => tools.openScheduled(false)} />
       ) : creatingGroup ? (

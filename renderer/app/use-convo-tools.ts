@@ -9,6 +9,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { MessageInfo, Recipients } from '../../shared/api/control-api.js';
 import type { PigeonApi } from '../../shared/api/pigeon-api.js';
+import type { DropBundle, Host } from '../transport/host.js';
 
 export interface ConvoTools {
   multiOpen: boolean;
@@ -19,11 +20,14 @@ export interface ConvoTools {
   openMulti(open: boolean): void;
   openScheduled(open: boolean): void;
   sendMulti(to: Recipients, text: string): void;
+  /** Stages a drop (the web UI uploads it) and offers it to every recipient, one transfer each. */
+  sendFilesMulti(to: Recipients, drop: DropBundle): void;
   cancelScheduled(id: string): void;
   editScheduled(id: string, at: number, text: string): void;
 }
 
-export function useConvoTools(api: PigeonApi, connected: boolean, fail: (err: unknown) => void): ConvoTools {
+export function useConvoTools(host: Host, connected: boolean, fail: (err: unknown) => void): ConvoTools {
+  const api: PigeonApi = host.api;
   const [multiOpen, openMulti] = useState(false);
   const [scheduledOpen, openScheduled] = useState(false);
   const [scheduled, setScheduled] = useState<MessageInfo[]>([]);
@@ -54,6 +58,16 @@ export function useConvoTools(api: PigeonApi, connected: boolean, fail: (err: un
     openMulti,
     openScheduled,
     sendMulti: (to, text) => void api.sendMulti({ to, text }).then(() => openMulti(false), fail),
+    sendFilesMulti(to, drop) {
+      openMulti(false);
+      void (async () => {
+        // Who first: an unknown name stops it before anything is uploaded.
+        const peers = await api.recipients({ to });
+        const paths = await host.stageDrop(drop);
+        if (paths.length === 0) return;
+        for (const p of peers) await api.sendFiles({ peer: p.id, paths });
+      })().catch(fail);
+    },
     cancelScheduled: (id) => void api.scheduledCancel({ id }).then(refresh, fail),
     editScheduled: (id, at, text) => void api.scheduledEdit({ id, at, text }).then(refresh, fail),
   };

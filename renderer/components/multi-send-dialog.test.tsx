@@ -44,6 +44,11 @@ describe('choosing several recipients', () => {
     const group = renderToStaticMarkup(<MultiSendDialog peers={PEERS} onSend={() => {}} onCancel={() => {}} initial={{ mode: 'workgroup', workgroup: 'Sales' }} />);
     expect(group).toContain('2 colleagues in this workgroup.');
     expect(group).toContain('<option value="Support">Support</option>');
+    // Files to the same people: only offered when the host can send them, and said how.
+    expect(picked).not.toContain('one offer each');
+    const withFiles = renderToStaticMarkup(<MultiSendDialog peers={PEERS} onSend={() => {}} onFiles={() => {}} onCancel={() => {}} initial={{ mode: 'pick', chosen: ['a'.repeat(26), 'c'.repeat(26)] }} />);
+    expect(withFiles).toContain('Drop files or folders here to offer them to these 2 colleagues (one offer each), or');
+    expect(withFiles).toContain('type="file"');
     const all = renderToStaticMarkup(<MultiSendDialog peers={PEERS} onSend={() => {}} onCancel={() => {}} initial={{ mode: 'everyone' }} />);
     expect(all).toContain('2 colleagues are online now.');
   });

@@ -1,9 +1,12 @@
 /**
  * Writing to several people at once (spec §7.12): colleagues picked one by
  * one, a whole workgroup, or everyone online; each gets a copy of their own.
- * Props-only: the container sends and closes.
+ * Files dropped on the dialog (or chosen) go to the same people, one offer
+ * each. Props-only: the container sends and closes.
  */
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
+import type { DropBundle } from '../transport/host.js';
+import { useFileDrop } from './use-file-drop.js';
 import type { PeerInfo, Recipients } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { compareContacts } from '../logic/contacts.js';
@@ -15,6 +18,8 @@ type Mode = 'pick' | 'workgroup' | 'everyone';
 export interface MultiSendDialogProps {
   peers: readonly PeerInfo[];
   onSend(to: Recipients, text: string): void;
+  /** Offers files to the same recipients (absent: text only). */
+  onFiles?: (to: Recipients, drop: DropBundle) => void;
   onCancel(): void;
   /** Initial choice (tests, and a later "message this workgroup" entry point). */
   initial?: { mode: Mode; workgroup?: string; chosen?: readonly string[] };
@@ -28,7 +33,7 @@ export function chosenPeers(peers: readonly PeerInfo[], mode: Mode, workgroup: s
   return colleagues.filter((p) => chosen.has(p.id));
 }
 
-export function MultiSendDialog({ peers, onSend, onCancel, initial }: MultiSendDialogProps) {
+export function MultiSendDialog({ peers, onSend, onFiles, onCancel, initial }: MultiSendDialogProps) {
   const t = useT();
   const workgroups = useMemo(() => [...new Set(peers.map((p) => p.group.trim()).filter(Boolean))].sort(), [peers]);
   const [mode, setMode] = useState<Mode>(initial?.mode ?? 'pick');
@@ -37,6 +42,9 @@ export function MultiSendDialog({ peers, onSend, onCancel, initial }: MultiSendD
   const [text, setText] = useState('');
   const targets = chosenPeers(peers, mode, workgroup, chosen);
   const to: Recipients = mode === 'everyone' ? { everyone: true } : mode === 'workgroup' ? { workgroup } : { peers: targets.map((p) => p.id) };
+  const files = onFiles && targets.length > 0 ? (drop: DropBundle) => onFiles(to, drop) : null;
+  const { over, handlers } = useFileDrop(files);
+  const picker = useRef<HTMLInputElement>(null);
   const modes: Array<[Mode, string]> = [
     ['pick', t('multi.pick')],
     ['workgroup', t('multi.workgroup')],
@@ -58,7 +66,7 @@ export function MultiSendDialog({ peers, onSend, onCancel, initial }: MultiSendD
         </>
       }
     >
-      <div className="form">
+      <div className={`form${over ? ' drop-over' : ''}`} {...handlers}>
         <div className="multi-modes" role="radiogroup">
           {modes.map(([m, label]) => (
             <label key={m}>
@@ -94,6 +102,25 @@ export function MultiSendDialog({ peers, onSend, onCancel, initial }: MultiSendD
         )}
         {mode === 'everyone' && <span className="muted">{t('multi.everyoneNote', { count: targets.length })}</span>}
         <textarea value={text} rows={3} aria-label={t('chat.placeholder')} placeholder={t('chat.placeholder')} onChange={(e) => setText(e.target.value)} />
+        {files && (
+          <span className="muted multi-files">
+            {t('multi.filesHint', { count: targets.length })}{' '}
+            <button type="button" className="link-button" onClick={() => picker.current?.click()}>
+              {t('chat.sendFiles')}
+            </button>
+            <input
+              ref={picker}
+              type="file"
+              multiple
+              hidden
+              onChange={(e) => {
+                const chosen = [...(e.target.files ?? [])];
+                e.target.value = '';
+                if (chosen.length > 0) files({ files: chosen, entries: chosen.map(() => null) });
+              }}
+            />
+          </span>
+        )}
       </div>
     </Dialog>
   );

@@ -71,6 +71,7 @@ export const en = {
   'multi.everyoneNote': { one: '{count} colleague is online now.', other: '{count} colleagues are online now.' } satisfies Plural,
   'multi.workgroupNote': { one: '{count} colleague in this workgroup.', other: '{count} colleagues in this workgroup.' } satisfies Plural,
   'multi.send': 'Send to {count}',
+  'multi.filesHint': { one: 'Drop files or folders here to offer them to this colleague, or', other: 'Drop files or folders here to offer them to these {count} colleagues (one offer each), or' } satisfies Plural,
   'multi.deliveredOf': 'Delivered to {count} of {total}',
   'multi.recipients': 'Recipients',
   'multi.unavailable': '(the list could not be loaded)',

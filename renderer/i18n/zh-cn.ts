@@ -66,6 +66,7 @@ export const zhCN: Dictionary = {
   'multi.everyoneNote': '现在有 {count} 位同事在线。',
   'multi.workgroupNote': '该工作组有 {count} 位同事。',
   'multi.send': '发送给 {count} 人',
+  'multi.filesHint': '把文件或文件夹拖到这里，分别发给这 {count} 位同事；或',
   'multi.deliveredOf': '已送达 {count}/{total} 人',
   'multi.recipients': '收件人',
   'multi.unavailable': '（无法载入名单）',

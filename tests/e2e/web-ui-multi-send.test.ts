@@ -4,8 +4,11 @@
  * web UI; her copy shows "Delivered to 3 of 3" and, on click, each
  * recipient with its state. A message scheduled in the UI is listed under
  * "Scheduled" and cancelled there: it never reaches Bob and the peer lists
- * no scheduled message. The dialogs are photographed in both languages.
+ * no scheduled message. Files chosen in the same dialog reach each picked
+ * colleague. The dialogs are photographed in both languages.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageInfo } from '../../shared/api/control-api.js';
@@ -36,7 +39,7 @@ describe.skipIf(!CHROMIUM)('several recipients and scheduled messages in the web
     const discovery = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns'];
     for (const [name, group] of [['Alice', 'Sales'], ['Bob', 'Sales'], ['Carol', 'Sales'], ['Dave', 'Support']] as const) {
       homes[name] = tempHome(`ms-${name.toLowerCase()}`);
-      running.push(new PeerProcess({ home: homes[name], name, group, args: [...discovery, ...(name === 'Alice' ? ['--ui'] : [])] }));
+      running.push(new PeerProcess({ home: homes[name], name, group, args: [...discovery, ...(name === 'Alice' ? ['--ui'] : ['--accept-from', 'all'])] }));
     }
     const alice = running[0]!;
     bob = running[1]!;
@@ -70,6 +73,19 @@ describe.skipIf(!CHROMIUM)('several recipients and scheduled messages in the web
     expect((await list.allInnerTexts()).map((s) => s.replace(/\s+/g, ' ').trim()).sort()).toEqual(['Bob Delivered', 'Carol Delivered', 'Dave Delivered']);
     await screenshot(page, 'multi-send-02-delivered');
     for (const p of running.slice(1)) await p.waitFor((e) => e.type === 'message' && e.message.text.startsWith('Fire drill at 4'), UI_TIMEOUT);
+  }, 60_000);
+
+  it('files chosen in the dialog go to each picked colleague, one offer each, byte for byte', async () => {
+    await page.click('button:has-text("Message several people…")');
+    const dialog = page.locator('.dialog.multi-send');
+    for (const name of ['Bob', 'Carol']) await dialog.locator('label', { hasText: name }).locator('input[type="checkbox"]').check();
+    await dialog.locator('text=to these 2 colleagues').waitFor();
+    const bytes = Buffer.from('agenda: budgets, hiring\n'.repeat(1000));
+    await dialog.locator('input[type="file"]').setInputFiles({ name: 'agenda.txt', mimeType: 'text/plain', buffer: bytes });
+    await dialog.waitFor({ state: 'detached' });
+    for (const p of running.slice(1, 3)) await p.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'in' && e.transfer.state === 'done', UI_TIMEOUT);
+    for (const name of ['Bob', 'Carol']) expect(readFileSync(join(homes[name]!, 'downloads', 'agenda.txt')).equals(bytes)).toBe(true);
+    expect(running[3]!.events.some((e) => e.type === 'transfer')).toBe(false);
   }, 60_000);
 
   it('a message scheduled in the UI is listed under Scheduled and cancelled there: it never goes', async () => {
