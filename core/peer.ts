@@ -292,7 +292,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       waitDelivered: (id, timeoutMs) => msgr.waitDelivered(id, timeoutMs),
       emit,
     });
-    awayReply = new AwayReply({ store: st, logger, self: () => ({ status: me.status, away: me.away }), reply: (peer, text) => msgr.send(peer, text, undefined, { auto: true }) });
+    awayReply = new AwayReply({ store: st, logger, self: () => ({ status: me.status, away: me.away }), broadcast: (m) => ipmsg?.broadcastMessage(m.peer, m.id) ?? false, reply: (peer, text) => msgr.send(peer, text, undefined, { auto: true }) });
     scheduledStore = new ScheduledStore(st);
     // Every session's frames go to the service that claimed their type.
     const router = new FrameRouter<Session>(logger);

@@ -367,6 +367,15 @@ export class IpmsgBridge implements DiscoverySource {
     this.deps.sink.confirm?.(id);
   }
 
+  /**
+   * The contact broadcast this message to everyone (BROADCASTOPT) rather than
+   * writing to us: the away reply leaves it unanswered (IPMsg protocol §3-3).
+   */
+  broadcastMessage(contactId: string, messageId: string): boolean {
+    const m = this.memories.get(contactId)?.inById.get(messageId);
+    return m !== undefined && (m.options & MsgOpt.BROADCAST) !== 0;
+  }
+
   private channel(c: IpmsgContact): IpmsgChannel {
     const open = this.channels.get(c.id);
     if (open?.isOpen) return open;

@@ -27,7 +27,7 @@ let replies: Array<[string, string]>;
 const incoming = (peer: string, over: Partial<MessageInfo> = {}): MessageInfo => ({ id: 'a'.repeat(32), peer, direction: 'in', text: 'hi', state: 'received', ts: 0, received: 0, order: 0, due: null, seq: 1, ...over });
 
 function responder(): AwayReply {
-  return new AwayReply({ store, logger: silentLogger, self: () => me, reply: async (peer, text) => void replies.push([peer, text]) });
+  return new AwayReply({ store, logger: silentLogger, self: () => me, broadcast: (m) => m.text === 'to everyone', reply: async (peer, text) => void replies.push([peer, text]) });
 }
 
 /** Sets the status as peer.ts does: the responder hears of the change first. */
@@ -67,7 +67,7 @@ describe('AwayReply', () => {
     expect(replies.at(-1)).toEqual([BOB, 'gone home']);
   });
 
-  it('never answers an automatic message, a group message, its own messages, or without a text', () => {
+  it('never answers an automatic message, a group message, a broadcast, its own messages, or without a text', () => {
     const r = responder();
     setStatus(r, 'busy', '');
     r.received(incoming(BOB));
@@ -76,6 +76,7 @@ describe('AwayReply', () => {
     r.received(incoming(BOB, { auto: true }));
     r.received(incoming(`group:${'b'.repeat(32)}`, { group: 'b'.repeat(32), from: BOB }));
     r.received(incoming(BOB, { direction: 'out', state: 'queued' }));
+    r.received(incoming(BOB, { text: 'to everyone' }));
     expect(replies).toEqual([]);
     // The automatic message did not use up Bob's answer.
     r.received(incoming(BOB));

@@ -6,8 +6,8 @@
  * changing the text or switching between away and busy keeps the absence
  * (and who was answered). The reply is marked automatic in its frame (native
  * `auto`, IPMsg AUTORETOPT) and an automatic message is never answered, so
- * two absent colleagues cannot answer each other forever. Group messages are
- * not answered. Who was answered is kept in the profile: a restart during an
+ * two absent colleagues cannot answer each other forever. Group messages and
+ * IPMsg broadcasts (BROADCASTOPT) are not answered. Who was answered is kept in the profile: a restart during an
  * absence answers nobody twice.
  */
 import type { MessageInfo } from '../../shared/api/control-api.js';
@@ -23,6 +23,8 @@ export interface AwayReplyDeps {
   logger: Logger;
   /** This device's status and away text now. */
   self(): { status: PresenceStatus; away: string };
+  /** A message written to everyone rather than to us (an IPMsg BROADCASTOPT message): not answered. */
+  broadcast(m: MessageInfo): boolean;
   /** Sends an automatic reply to a contact (through its engine: native or IPMsg). */
   reply(peer: string, text: string): Promise<unknown>;
 }
@@ -49,7 +51,7 @@ export class AwayReply {
 
   /** A message was stored: answer it if it is a colleague's first in this absence. */
   received(m: MessageInfo): void {
-    if (m.direction !== 'in' || m.group || m.auto) return;
+    if (m.direction !== 'in' || m.group || m.auto || this.deps.broadcast(m)) return;
     const { status, away } = this.deps.self();
     if (status === 'online' || away.trim() === '' || this.answered.has(m.peer)) return;
     this.answered.add(m.peer);

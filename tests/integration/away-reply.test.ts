@@ -114,7 +114,7 @@ describe('away reply between Pigeon peers', () => {
 });
 
 describe('away reply to an IP Messenger contact', () => {
-  it('answers once with AUTORETOPT, and never answers the contact\'s own automatic reply', async () => {
+  it('answers once with AUTORETOPT, never a broadcast nor the contact\'s own automatic reply', async () => {
     const h = home('away-ipmsg');
     const client = new IpmsgClient(CLIENT);
     clients.push(client);
@@ -127,7 +127,10 @@ describe('away reply to an IP Messenger contact', () => {
     await pigeon(['status', '--home', h, 'away', 'out', 'of', 'office']);
 
     const ours = (p: { command: number; options: number }): boolean => (p.command & 0xff) === Cmd.SENDMSG && (p.options & MsgOpt.AUTORET) !== 0;
-    // Bob's absence mode writes first (AUTORETOPT): not answered, and it does not use up Bob's answer.
+    // A broadcast to everyone (BROADCASTOPT) and Bob's absence mode (AUTORETOPT) come first: neither
+    // is answered, and neither uses up Bob's answer.
+    await client.send(PIGEON, Buffer.from(`1:8:bob:pc02:${Cmd.SENDMSG | MsgOpt.BROADCAST}:cake in the kitchen\0`, 'latin1'));
+    await alice.waitFor((e) => e.type === 'message' && e.message.text === 'cake in the kitchen');
     await client.send(PIGEON, Buffer.from(`1:9:bob:pc02:${Cmd.SENDMSG | MsgOpt.AUTORET}:I am away too\0`, 'latin1'));
     await alice.waitFor((e) => e.type === 'message' && e.message.text === 'I am away too' && e.message.auto === true);
     await quiet();
@@ -145,6 +148,7 @@ describe('away reply to an IP Messenger contact', () => {
     const history = JSON.parse((await pigeon(['history', '--home', h, 'Bob', '--json'])).stdout) as MessageInfo[];
     // (Our reply may share a millisecond with the message it answers, and then sorts before it, §7.5.)
     expect(history.filter((m) => m.direction === 'in').map((m) => [m.text, m.auto ?? false])).toEqual([
+      ['cake in the kitchen', false],
       ['I am away too', true],
       ['hello alice', false],
       ['second', false],
