@@ -37,6 +37,9 @@ interface CopyRow {
 }
 
 export class MultiSends {
+  /** Multi-sends with a copy that changed state in this turn of the event loop: told once, after it. */
+  private readonly changedIds = new Set<string>();
+
   constructor(private readonly deps: MultiSendDeps) {}
 
   /** The colleagues `to` means now; unknown or ambiguous names refuse the whole list, naming each. */
@@ -113,9 +116,27 @@ export class MultiSends {
     });
   }
 
-  /** A copy changed state: the multi-send's new account goes to the hosts. */
+  /**
+   * A copy changed state: the multi-send's new account goes to the hosts,
+   * once per turn of the event loop (acks of a whole office arrive together;
+   * setImmediate is not a timer, it only waits for the turn to end).
+   */
   changed(m: MessageInfo): void {
-    if (m.multi) this.deps.emit({ type: 'multi-send', multi: this.get(m.multi.id) });
+    if (!m.multi) return;
+    if (this.changedIds.size === 0) setImmediate(() => this.flushChanged());
+    this.changedIds.add(m.multi.id);
+  }
+
+  private flushChanged(): void {
+    const ids = [...this.changedIds];
+    this.changedIds.clear();
+    for (const id of ids) {
+      try {
+        this.deps.emit({ type: 'multi-send', multi: this.get(id) });
+      } catch {
+        // Cancelled meanwhile (scheduled copies): nothing left to tell.
+      }
+    }
   }
 
   private summary(id: string): MultiSummary {
