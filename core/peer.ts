@@ -262,7 +262,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       { store: st, clock, random, logger },
       (raw) => {
         // A copy of a multi-send says how far the whole multi-send got (§7.12).
-        const event = (raw.type === 'message' || raw.type === 'message-state') && raw.message.multi && multi ? { ...raw, message: multi.annotate([raw.message])[0]! } : raw;
+        const event = (raw.type === 'message' || raw.type === 'message-state') && raw.message.multi && multi ? { ...raw, message: multi.annotateEvent(raw.message) } : raw;
         emit(event);
         if (event.type === 'message-state') multi?.changed(event.message);
         if (event.type === 'message') awayReply?.received(event.message);

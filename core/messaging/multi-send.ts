@@ -39,6 +39,8 @@ interface CopyRow {
 export class MultiSends {
   /** Multi-sends with a copy that changed state in this turn of the event loop: told once, after it. */
   private readonly changedIds = new Set<string>();
+  /** Accounts computed for events in this turn (cleared after it): a floor's acks cost one query, not one each. */
+  private readonly turnSummaries = new Map<string, MultiSummary>();
 
   constructor(private readonly deps: MultiSendDeps) {}
 
@@ -114,6 +116,21 @@ export class MultiSends {
       if (!s) cache.set(m.multi.id, (s = this.summary(m.multi.id)));
       return { ...m, multi: s };
     });
+  }
+
+  /**
+   * The account on a copy in a message event. Within one turn it may lag
+   * the copies that change later in the same turn; the `multi-send` event
+   * after the turn (changed()) carries the final one.
+   */
+  annotateEvent(m: MessageInfo): MessageInfo {
+    if (!m.multi) return m;
+    let s = this.turnSummaries.get(m.multi.id);
+    if (!s) {
+      if (this.turnSummaries.size === 0) setImmediate(() => this.turnSummaries.clear());
+      this.turnSummaries.set(m.multi.id, (s = this.summary(m.multi.id)));
+    }
+    return { ...m, multi: s };
   }
 
   /**
