@@ -114,6 +114,8 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
       return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}${e.relay.code ? ` [${e.relay.code}]` : ''}`}`;
     case 'group':
       return `${at} ${formatGroup(e.group)}`;
+    case 'multi-send':
+      return null;
   }
 }
 

@@ -78,6 +78,8 @@ export const ErrorCodes = {
   SESSION_BUDGET: 'PIGEON_ERR_SESSION_BUDGET',
   /** A warning, not a failure: the contact speaks a protocol without encryption (IPMsg); what is sent to it travels in clear on the LAN. */
   UNENCRYPTED: 'PIGEON_ERR_UNENCRYPTED',
+  /** No scheduled message has this id (it went out already, or was cancelled). */
+  NOT_SCHEDULED: 'PIGEON_ERR_NOT_SCHEDULED',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;
