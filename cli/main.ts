@@ -17,7 +17,6 @@ import { groupCommand } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
-import { parseTime } from './parse-time.js';
 import { applyHelpConventions } from './help-conventions.js';
 import { confirmedTime } from './schedule-confirm.js';
 import { multiNote, recipientsOf, runMultiSend, runRecipients, runSendFileMulti } from './commands/multi-send.js';
