@@ -65,8 +65,8 @@ describe('pigeon --help', () => {
         expect((item.match(/\(default/g) ?? []).length, `${label}: ${item}`).toBeLessThanOrEqual(1);
       }
       if (path[0] !== 'relay') expect(r.stdout, label).not.toContain('(default: false)');
-      // `group` itself only groups its subcommands, which carry --json.
-      if (path.join(' ') !== 'group') expectJsonOption(r.stdout, label);
+      // `group` and `scheduled` themselves only group their subcommands, which carry --json.
+      if (!['group', 'scheduled'].includes(path.join(' '))) expectJsonOption(r.stdout, label);
     }
   });
 
