@@ -12,6 +12,7 @@ import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';
+import { StallWatch } from '../util/stall-watch.js';
 
 /** How often the heartbeat check runs. */
 const TICK_MS = 1000;
@@ -68,6 +69,9 @@ export class Session {
   private readonly socket: TLSSocket;
   private readonly decoder: FrameDecoder;
   private lastReceived: number;
+  /** How long this process was stalled since the last frame arrived: not the peer's silence (spec §8). */
+  private stalledSinceReceived = 0;
+  private readonly stalls: StallWatch;
   private lastSent: number;
   private pingCounter = 0;
   private timer: TimerHandle;
@@ -97,6 +101,7 @@ export class Session {
     this.socket.on('close', () => this.finish('connection closed'));
     this.socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
     this.socket.on('drain', () => (this.framesPastMark = 0));
+    this.stalls = new StallWatch(components.clock, TICK_MS);
     this.timer = components.clock.setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -181,6 +186,7 @@ export class Session {
     if (this.closed) return;
     if (chunk.length > 0) {
       this.lastReceived = this.components.clock.now();
+      this.stalledSinceReceived = 0;
       this.bytesIn += chunk.length;
     }
     try {
@@ -216,7 +222,10 @@ export class Session {
 
   private tick(): void {
     const now = this.components.clock.now();
-    if (now - this.lastReceived > DEAD_SESSION_MS) {
+    // A tick that fires late means we did not run: frames that came meanwhile
+    // wait in the socket, read after this timer. That time is not counted.
+    this.stalledSinceReceived += this.stalls.late();
+    if (now - this.lastReceived - this.stalledSinceReceived > DEAD_SESSION_MS) {
       this.components.logger.log('info', 'session dead: no heartbeat', { peer: this.peerId });
       this.socket.destroy();
       this.finish('heartbeat timeout');
