@@ -441,6 +441,11 @@ export class PeerDirectory implements DiscoverySink {
     return this.all().filter((p) => !p.successorOf);
   }
 
+  hearsBroadcast(): boolean {
+    for (const e of this.entries.values()) if (e.claims.has('broadcast')) return true;
+    return false;
+  }
+
   onlineCount(): number {
     let n = 0;
     for (const e of this.entries.values()) if (e.claims.size > 0) n++;
