@@ -209,4 +209,22 @@ describe('SessionManager with real TLS', () => {
     console.log(`after a ${(DEAD_SESSION_MS + 5000) / 1000} s stall both sessions stayed open; ${(DEAD_SESSION_MS + 1000) / 1000} s of real silence closed Alice's: ${!sa.isOpen}`);
     expect(sa.isOpen).toBe(false);
   });
+
+  it('a probe whose timeout fired late (we stalled) waits once more, and the answer that waited in the socket keeps the session', async () => {
+    const clock = new ManualClock();
+    const [a, b] = [await node(clock, 'Alice'), await node(clock, 'Bob')];
+    announce(a, b);
+    a.work.add(b.identity.id);
+    a.sessions.ensure(b.identity.id);
+    await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true && b.sessions.get(a.identity.id)?.isOpen === true);
+    const sa = a.sessions.get(b.identity.id)!;
+    sa.probe('test');
+    // Alice stalls past the probe's limit: Bob's pong waits unread.
+    clock.stall(PROBE_MS + 2000);
+    clock.advance(0);
+    expect(sa.isOpen).toBe(true);
+    await new Promise((r) => setTimeout(r, 200)); // the pong is read
+    clock.advance(PROBE_MS + 100);
+    expect(sa.isOpen).toBe(true);
+  });
 });

@@ -12,7 +12,7 @@ import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';
-import { StallWatch } from '../util/stall-watch.js';
+import { STALL_THRESHOLD_MS, StallWatch } from '../util/stall-watch.js';
 
 /** How often the heartbeat check runs. */
 const TICK_MS = 1000;
@@ -157,9 +157,20 @@ export class Session {
     if (this.closed || this.probeTimer) return;
     const mark = this.bytesIn;
     this.send({ type: 'ping', n: ++this.pingCounter });
+    this.waitForProbe(mark, why, true);
+  }
+
+  /** Closes the session if nothing arrives within PROBE_MS; once more if we ourselves stalled meanwhile (spec §8). */
+  private waitForProbe(mark: number, why: string, mayWaitAgain: boolean): void {
+    const due = this.components.clock.now() + PROBE_MS;
     this.probeTimer = this.components.clock.setTimeout(() => {
       this.probeTimer = null;
       if (this.closed || this.bytesIn !== mark) return;
+      // Fired late: we did not run, and the answer may be waiting in the socket.
+      if (mayWaitAgain && this.components.clock.now() - due >= STALL_THRESHOLD_MS) {
+        this.waitForProbe(mark, why, false);
+        return;
+      }
       this.components.logger.log('info', 'session silent after probe; closing', { peer: this.peerId, why });
       this.socket.destroy();
       this.finish(`no answer to a probe (${why})`);
