@@ -35,6 +35,8 @@ export interface DiscoverySink {
   confirm?(id: string): void;
   /** A peer found by a hint (mDNS): probe this address by signed unicast, unless UDP already hears device `id`. */
   learnUnicast?(address: string, port: number, id?: string): void;
+  /** Does UDP broadcast reach some peer now (a broadcast claim is held)? mDNS then needs no repeated queries. */
+  hearsBroadcast?(): boolean;
 }
 
 /** What this peer announces about itself. */

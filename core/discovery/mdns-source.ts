@@ -36,6 +36,16 @@ interface Instance {
  * parse N²/T responses a second. The fixed 10 s of earlier versions meant
  * 160 a second per peer at 40 peers and 2,250 at 150: enough to saturate the
  * CPUs of a 40-peer test LAN and starve the presence timers (issue 1/6).
+ *
+ * A repeat is skipped while UDP broadcast reaches some peer (the directory
+ * holds a broadcast claim): mDNS is link-local like broadcast, so every
+ * responder that could answer also hears our broadcasts, or announces itself
+ * again (bonjour-service re-announces after 3 s, 12 s, 39 s and so on). In an
+ * office switching on, each repeat of each newcomer was answered by every
+ * peer already up, and each answer parsed by all of them: the largest part
+ * of a join's traffic (issue 12). The first query, sent when the browser
+ * starts, is always sent: it is how a newcomer meets peers whose last
+ * announcement was long ago.
  */
 const REQUERY_FIRST_MS = 1000;
 const REQUERY_MAX_MS = 5 * 60 * 1000;
@@ -44,6 +54,8 @@ export class MdnsSource implements DiscoverySource {
   readonly name = 'mdns';
   private instances: Instance[] = [];
   private timer: TimerHandle | null = null;
+  /** Repeats not sent because UDP broadcast reaches peers (for tests and logs). */
+  skippedRequeries = 0;
 
   constructor(
     private readonly components: { logger: Logger; clock: Clock },
@@ -68,7 +80,8 @@ export class MdnsSource implements DiscoverySource {
   private scheduleRequery(delay: number): void {
     this.timer = this.components.clock.setTimeout(() => {
       if (this.instances.length === 0) return;
-      for (const i of this.instances) i.browser.update();
+      if (this.init.sink.hearsBroadcast?.()) this.skippedRequeries++;
+      else for (const i of this.instances) i.browser.update();
       this.scheduleRequery(Math.min(delay * 2, REQUERY_MAX_MS));
     }, delay);
   }

@@ -158,3 +158,15 @@ describe('bounds', () => {
     expect(d.get(fakeId(88_888))).not.toBeNull();
   });
 });
+
+describe('hearsBroadcast', () => {
+  it('is true only while some peer holds a broadcast claim', () => {
+    expect(d.hearsBroadcast()).toBe(false);
+    d.seen(sighting({ source: 'unicast' }));
+    expect(d.hearsBroadcast()).toBe(false);
+    d.seen(sighting());
+    expect(d.hearsBroadcast()).toBe(true);
+    d.gone(BOB, 'broadcast');
+    expect(d.hearsBroadcast()).toBe(false);
+  });
+});

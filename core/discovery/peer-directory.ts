@@ -17,6 +17,7 @@ import type { PeerCapabilities, PeerInfo } from '../../shared/api/control-api.js
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';
 import { KeyedBuckets } from '../util/rate-limits.js';
+import { StallWatch } from '../util/stall-watch.js';
 import { LAN_SOURCES, type DiscoverySink, type PeerProtocol, type Sighting, type SourceName } from './discovery-source.js';
 import { fingerprintFromSpki } from '../identity/identity.js';
 import { resolvePeer } from './name-resolution.js';
@@ -89,6 +90,8 @@ export interface DirectoryComponents {
 export class PeerDirectory implements DiscoverySink {
   private readonly entries = new Map<string, Entry>();
   private sweepTimer: TimerHandle | null = null;
+  /** Our own stalls, from the sweep's lateness: silence during them is not a peer's. */
+  readonly stalls: StallWatch;
   private unconfirmed = 0;
   private readonly newIds: KeyedBuckets;
   /** Sightings refused by the cap or the rate (for logs and tests). */
@@ -101,6 +104,7 @@ export class PeerDirectory implements DiscoverySink {
     private readonly onLearnUnicast?: (address: string, port: number) => void,
   ) {
     this.newIds = new KeyedBuckets(NEW_IDS_PER_ADDRESS, () => components.clock.now(), MAX_RATE_ADDRESSES);
+    this.stalls = new StallWatch(components.clock, SWEEP_MS);
     const ghosts = components.store.forgetUnconfirmedPeers();
     if (ghosts > 0) components.logger?.log('info', 'forgot peers that were never confirmed', { count: ghosts });
     for (const row of components.store.knownPeers()) {
@@ -119,7 +123,8 @@ export class PeerDirectory implements DiscoverySink {
 
   start(): void {
     if (this.sweepTimer) return;
-    this.sweepTimer = this.components.clock.setInterval(() => this.sweep(), SWEEP_MS);
+    this.stalls.reset();
+    this.sweepTimer = this.components.clock.setInterval(() => this.sweep(this.stalls.late()), SWEEP_MS);
   }
 
   stop(): void {
@@ -340,8 +345,19 @@ export class PeerDirectory implements DiscoverySink {
     return oldest !== null;
   }
 
-  private sweep(): void {
+  /** Expires what ran out; `stalled`: how late the sweep timer fired (StallWatch), 0 when on time. */
+  private sweep(stalled = 0): void {
     const now = this.components.clock.now();
+    if (stalled > 0) {
+      // We did not run for `stalled` ms: every claim's clock stops for as
+      // long, since its silence overlapped our stall and what arrived
+      // meanwhile is read only after this timer. A claim that had run out
+      // before the stall began still expires below; under lasting starvation
+      // each late sweep pauses the claims by its own lateness only, so
+      // expiries are slowed, never stopped.
+      for (const entry of this.entries.values()) for (const [source, expires] of entry.claims) entry.claims.set(source, expires + stalled);
+      this.components.logger?.log(stalled >= 1000 ? 'info' : 'debug', 'this process was stalled: peer expiries extended', { ms: stalled });
+    }
     for (const entry of [...this.entries.values()]) {
       if (entry.claims.size === 0) {
         // Never confirmed and gone a while: nothing to keep (a new sighting makes it anew).
@@ -423,6 +439,11 @@ export class PeerDirectory implements DiscoverySink {
   /** The contacts: a reinstalled colleague's new device is shown under the colleague (keyChanged), not as a second contact. */
   list(): PeerInfo[] {
     return this.all().filter((p) => !p.successorOf);
+  }
+
+  hearsBroadcast(): boolean {
+    for (const e of this.entries.values()) if (e.claims.has('broadcast')) return true;
+    return false;
   }
 
   onlineCount(): number {

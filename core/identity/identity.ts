@@ -3,11 +3,12 @@
  * on first run and kept in the profile folder (mode 0600). The device id is
  * derived from the public key, so the TLS handshake proves who a peer is.
  */
-import { createHash, webcrypto, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { groupHex } from '../../shared/util/base32.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
+import { createSelfSigned } from './self-signed-cert.js';
 
 export interface Identity {
   /** PEM private key (PKCS#8). */
@@ -44,26 +45,14 @@ function identityFrom(keyPem: string, certPem: string): Identity {
   return { keyPem, certPem, spki, id: deviceIdFromSpki(spki), fingerprint: fingerprintFromSpki(spki) };
 }
 
-async function createIdentity(): Promise<{ keyPem: string; certPem: string }> {
-  // Loaded only on first run: the certificate library (and the reflect-metadata
-  // polyfill its dependency injection needs) is not part of a running peer's memory.
-  await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
-  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+function createIdentity(): { keyPem: string; certPem: string } {
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
-    name: 'CN=pigeon',
+  return createSelfSigned({
+    serial: randomBytes(8),
+    commonName: 'pigeon',
     notBefore: new Date(now - 24 * 3600 * 1000),
     notAfter: new Date(now + CERT_YEARS * 365 * 24 * 3600 * 1000),
-    keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
-    signingAlgorithm: alg,
   });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const keyPem = x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');
-  return { keyPem, certPem: cert.toString('pem') };
 }
 
 /** Loads the profile's identity, creating it on first run. */
@@ -74,7 +63,7 @@ export async function loadOrCreateIdentity(home: string): Promise<Identity> {
   if (existsSync(keyPath) && existsSync(certPath)) {
     return identityFrom(readFileSync(keyPath, 'utf8'), readFileSync(certPath, 'utf8'));
   }
-  const made = await createIdentity();
+  const made = createIdentity();
   writeFileSync(keyPath, made.keyPem, { mode: 0o600 });
   writeFileSync(certPath, made.certPem, { mode: 0o600 });
   return identityFrom(made.keyPem, made.certPem);

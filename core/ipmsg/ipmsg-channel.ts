@@ -11,7 +11,7 @@
  */
 import type { SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { MessageChannel } from '../messaging/message-channel.js';
-import type { Clock } from '../util/components.js';
+import type { Clock, TimerHandle } from '../util/components.js';
 import { encodeText, type Charset } from './charset.js';
 import { Cmd, MsgOpt } from './constants.js';
 
@@ -67,7 +67,7 @@ interface Outgoing {
   /** The options it went with (a retry repeats them). */
   options: number;
   attempts: number;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 interface Incoming {
@@ -137,7 +137,7 @@ export class IpmsgChannel implements MessageChannel {
   close(reason: string): void {
     if (!this.open) return;
     this.open = false;
-    for (const o of this.outgoing.values()) clearTimeout(o.timer);
+    for (const o of this.outgoing.values()) this.link.clock.clear(o.timer);
     this.outgoing.clear();
     this.outById.clear();
     for (const fn of this.closeHandlers) fn(reason);
@@ -196,10 +196,8 @@ export class IpmsgChannel implements MessageChannel {
     }
   }
 
-  private retryTimer(packetNo: number): NodeJS.Timeout {
-    const t = setTimeout(() => this.retry(packetNo), RETRY_MS);
-    t.unref();
-    return t;
+  private retryTimer(packetNo: number): TimerHandle {
+    return this.link.clock.setTimeout(() => this.retry(packetNo), RETRY_MS);
   }
 
   private retry(packetNo: number): void {
@@ -221,7 +219,7 @@ export class IpmsgChannel implements MessageChannel {
   confirmed(packetNo: number): void {
     const o = this.outgoing.get(packetNo);
     if (!o) return;
-    clearTimeout(o.timer);
+    this.link.clock.clear(o.timer);
     this.outgoing.delete(packetNo);
     const pending = this.outById.get(o.id);
     pending?.delete(packetNo);

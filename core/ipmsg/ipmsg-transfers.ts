@@ -16,7 +16,7 @@ import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { buildManifest } from '../transfer/manifest.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
-import type { Logger, Random, Clock } from '../util/components.js';
+import type { Logger, Random, Clock, TimerHandle } from '../util/components.js';
 import { fileIdCandidates, formatAttachments, formatFileRequest, parseAttachments, type Attachment, type FileRequest } from './attach-codec.js';
 import { encodeText, type Charset } from './charset.js';
 import { Cmd, FileType, MsgOpt, Opt } from './constants.js';
@@ -66,7 +66,8 @@ export class IpmsgTransfers implements IpmsgFiles {
   private readonly incomingByPacket = new Map<string, string>();
   private readonly running = new Map<string, AbortController>();
   private readonly tries = new Map<string, number>();
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Resends of offers and retries of interrupted receives: cleared on stop(). */
+  private readonly retryTimers = new Set<TimerHandle>();
   private readonly server: FileServer;
 
   constructor(
@@ -83,7 +84,7 @@ export class IpmsgTransfers implements IpmsgFiles {
   }
 
   async stop(): Promise<void> {
-    for (const t of this.retryTimers) clearTimeout(t);
+    for (const t of this.retryTimers) this.deps.clock.clear(t);
     this.retryTimers.clear();
     for (const c of this.running.values()) c.abort();
     await this.server.stop();
@@ -120,13 +121,14 @@ export class IpmsgTransfers implements IpmsgFiles {
 
   private resendOffer(c: IpmsgContact, packetNo: number, options: number, build: (cs: Charset) => Buffer, attempt: number): void {
     if (attempt >= OFFER_ATTEMPTS) return;
-    const t = setTimeout(() => {
+    const t = this.deps.clock.setTimeout(() => {
+      this.retryTimers.delete(t);
       const o = this.outgoing.get(packetNo);
       if (!o || o.confirmed) return;
       this.deps.bridge.sendBuilt(this.deps.bridge.book.get(c.id) ?? c, Cmd.SENDMSG, options | MsgOpt.RETRY, build, packetNo);
       this.resendOffer(c, packetNo, options, build, attempt + 1);
     }, RETRY_MS);
-    t.unref();
+    this.retryTimers.add(t);
   }
 
   /** RECVMSG for an offer. */
@@ -296,8 +298,10 @@ export class IpmsgTransfers implements IpmsgFiles {
       const verdict = service.ledger.failed(id, e, { lastTry: kind === 'dir' || tries >= RECEIVE_TRIES });
       logger.log('info', verdict === 'final' ? 'IPMsg transfer failed' : 'IPMsg transfer interrupted; will try again', { transfer: id, error: e.message, tries });
       if (verdict === 'retry') {
-        const t = setTimeout(() => void this.receive(id), RECEIVE_RETRY_MS);
-        t.unref();
+        const t = this.deps.clock.setTimeout(() => {
+          this.retryTimers.delete(t);
+          void this.receive(id);
+        }, RECEIVE_RETRY_MS);
         this.retryTimers.add(t);
       }
     } finally {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEAD_SESSION_MS, HEARTBEAT_MS } from '../../shared/protocol/constants.js';
 import type { SessionFrame } from '../../shared/protocol/session-frames.js';
 import { PeerDirectory } from '../discovery/peer-directory.js';
 import { loadOrCreateIdentity, type Identity } from '../identity/identity.js';
@@ -185,5 +186,45 @@ describe('SessionManager with real TLS', () => {
     a.directory.confirm(impostor.identity.id, a.sessions.refusedKey(impostor.identity.id)!);
     a.sessions.trust(impostor.identity.id);
     await until(clock, () => a.sessions.get(impostor.identity.id)?.isOpen === true);
+  });
+
+  it('a stall of our own longer than the heartbeat limit does not kill the session; real silence still does', async () => {
+    const clock = new ManualClock();
+    const [a, b] = [await node(clock, 'Alice'), await node(clock, 'Bob')];
+    announce(a, b);
+    a.work.add(b.identity.id);
+    a.sessions.ensure(b.identity.id);
+    await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true && b.sessions.get(a.identity.id)?.isOpen === true);
+    const [sa, sb] = [a.sessions.get(b.identity.id)!, b.sessions.get(a.identity.id)!];
+    // Both processes stop for longer than DEAD_SESSION_MS: no timer runs, nothing is read.
+    clock.stall(DEAD_SESSION_MS + 5000);
+    clock.advance(0);
+    expect(sa.isOpen && sb.isOpen).toBe(true);
+    // Heartbeats resume and flow.
+    await clock.run(HEARTBEAT_MS + 1000, 100);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sa.isOpen && sb.isOpen).toBe(true);
+    // Time that passes while we run, with nothing read from the peer, is silence: the session dies.
+    clock.advance(DEAD_SESSION_MS + 1000);
+    console.log(`after a ${(DEAD_SESSION_MS + 5000) / 1000} s stall both sessions stayed open; ${(DEAD_SESSION_MS + 1000) / 1000} s of real silence closed Alice's: ${!sa.isOpen}`);
+    expect(sa.isOpen).toBe(false);
+  });
+
+  it('a probe whose timeout fired late (we stalled) waits once more, and the answer that waited in the socket keeps the session', async () => {
+    const clock = new ManualClock();
+    const [a, b] = [await node(clock, 'Alice'), await node(clock, 'Bob')];
+    announce(a, b);
+    a.work.add(b.identity.id);
+    a.sessions.ensure(b.identity.id);
+    await until(clock, () => a.sessions.get(b.identity.id)?.isOpen === true && b.sessions.get(a.identity.id)?.isOpen === true);
+    const sa = a.sessions.get(b.identity.id)!;
+    sa.probe('test');
+    // Alice stalls past the probe's limit: Bob's pong waits unread.
+    clock.stall(PROBE_MS + 2000);
+    clock.advance(0);
+    expect(sa.isOpen).toBe(true);
+    await new Promise((r) => setTimeout(r, 200)); // the pong is read
+    clock.advance(PROBE_MS + 100);
+    expect(sa.isOpen).toBe(true);
   });
 });

@@ -12,6 +12,7 @@ import { FrameDecoder, FrameKind, encodeJsonFrame } from '../../shared/protocol/
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { parseSessionFrame, type HelloFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';
+import { STALL_THRESHOLD_MS, StallWatch } from '../util/stall-watch.js';
 
 /** How often the heartbeat check runs. */
 const TICK_MS = 1000;
@@ -68,6 +69,9 @@ export class Session {
   private readonly socket: TLSSocket;
   private readonly decoder: FrameDecoder;
   private lastReceived: number;
+  /** How long this process was stalled since the last frame arrived: not the peer's silence (spec §8). */
+  private stalledSinceReceived = 0;
+  private readonly stalls: StallWatch;
   private lastSent: number;
   private pingCounter = 0;
   private timer: TimerHandle;
@@ -97,6 +101,7 @@ export class Session {
     this.socket.on('close', () => this.finish('connection closed'));
     this.socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
     this.socket.on('drain', () => (this.framesPastMark = 0));
+    this.stalls = new StallWatch(components.clock, TICK_MS);
     this.timer = components.clock.setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -152,9 +157,20 @@ export class Session {
     if (this.closed || this.probeTimer) return;
     const mark = this.bytesIn;
     this.send({ type: 'ping', n: ++this.pingCounter });
+    this.waitForProbe(mark, why, true);
+  }
+
+  /** Closes the session if nothing arrives within PROBE_MS; once more if we ourselves stalled meanwhile (spec §8). */
+  private waitForProbe(mark: number, why: string, mayWaitAgain: boolean): void {
+    const due = this.components.clock.now() + PROBE_MS;
     this.probeTimer = this.components.clock.setTimeout(() => {
       this.probeTimer = null;
       if (this.closed || this.bytesIn !== mark) return;
+      // Fired late: we did not run, and the answer may be waiting in the socket.
+      if (mayWaitAgain && this.components.clock.now() - due >= STALL_THRESHOLD_MS) {
+        this.waitForProbe(mark, why, false);
+        return;
+      }
       this.components.logger.log('info', 'session silent after probe; closing', { peer: this.peerId, why });
       this.socket.destroy();
       this.finish(`no answer to a probe (${why})`);
@@ -181,6 +197,7 @@ export class Session {
     if (this.closed) return;
     if (chunk.length > 0) {
       this.lastReceived = this.components.clock.now();
+      this.stalledSinceReceived = 0;
       this.bytesIn += chunk.length;
     }
     try {
@@ -216,7 +233,10 @@ export class Session {
 
   private tick(): void {
     const now = this.components.clock.now();
-    if (now - this.lastReceived > DEAD_SESSION_MS) {
+    // A tick that fires late means we did not run: frames that came meanwhile
+    // wait in the socket, read after this timer. That time is not counted.
+    this.stalledSinceReceived += this.stalls.late();
+    if (now - this.lastReceived - this.stalledSinceReceived > DEAD_SESSION_MS) {
       this.components.logger.log('info', 'session dead: no heartbeat', { peer: this.peerId });
       this.socket.destroy();
       this.finish('heartbeat timeout');

@@ -44,4 +44,18 @@ describe('ManualClock', () => {
     c.advance(10);
     expect(fired).toBe(false);
   });
+
+  it('after stall(), overdue timers fire late at the next advance, and an interval resumes a period after it fired', () => {
+    const c = new ManualClock(0);
+    const at: number[] = [];
+    c.setInterval(() => at.push(c.now()), 100);
+    c.advance(100);
+    c.stall(450);
+    expect(at).toEqual([100]);
+    c.advance(0);
+    // One late firing at 550, not four catching up; the next one at 650.
+    expect(at).toEqual([100, 550]);
+    c.advance(100);
+    expect(at).toEqual([100, 550, 650]);
+  });
 });

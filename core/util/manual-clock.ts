@@ -2,7 +2,10 @@
  * A Clock the test moves by hand: timers fire only inside advance(), in the
  * order of their due time (then of their creation), with now() equal to the
  * time each one was due. For the in-process tests of the engine's state
- * machines (sessions, redial, presence, outbox, ledger).
+ * machines (sessions, redial, presence, outbox, ledger). stall() moves time
+ * without firing anything, as a starved process sees it: the timers that fell
+ * due meanwhile fire late, at the next advance(), with now() past their due
+ * time; an interval then runs again a full period after it fired (as Node's do).
  */
 import type { Clock, TimerHandle } from './components.js';
 
@@ -55,14 +58,23 @@ export class ManualClock implements Clock {
     for (;;) {
       const next = this.nextDue(end);
       if (!next) break;
-      this.t = next.due;
+      // A timer overdue after stall() fires now, late; never back in time.
+      this.t = Math.max(this.t, next.due);
       if (next.every > 0) {
-        next.due += next.every;
+        next.due = this.t + next.every;
         next.seq = this.seq++;
       } else this.timers.delete(next);
       next.fn();
     }
     this.t = end;
+  }
+
+  /**
+   * The process was starved for ms (a stop, a saturated CPU): time moves on,
+   * nothing fires; what fell due fires late at the next advance().
+   */
+  stall(ms: number): void {
+    this.t += ms;
   }
 
   /**

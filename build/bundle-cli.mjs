@@ -1,0 +1,25 @@
+// Bundles the compiled CLI (dist/cli/main.js and everything it imports) into
+// one ES module, dist/cli/bundle/pigeon.mjs, which bin/pigeon.js runs when it
+// is up to date. Why: a `pigeon peer` start spent about a third of its CPU
+// resolving, reading and compiling some 200 separate modules, and a crowd of
+// peers started at once (an office switching on) shares the same few cores.
+// Native addons stay outside the bundle (they are loaded from node_modules).
+// The bundle sits two folders below dist/ like every compiled CLI file, so the
+// paths these files compute from import.meta.url (the web UI's files in
+// dist/renderer) are the same from the bundle.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['dist/cli/main.js'],
+  outfile: 'dist/cli/bundle/pigeon.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  // The oldest Node in package.json's engines.
+  target: 'node20',
+  // Native addons, and the optional peer of ws (absent on purpose).
+  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
+  // CommonJS dependencies call require(); an ES module has none of its own.
+  banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
