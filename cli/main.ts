@@ -12,6 +12,7 @@ import { runPeer } from './commands/run-peer.js';
 import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
+import { formatLanded } from './format-landed.js';
 import { runSendFile } from './commands/send-file.js';
 import { groupCommand } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
@@ -256,7 +257,9 @@ export function buildProgram(): Command {
       await withClient(resolveHome(o.home), async (c) => {
         if (transfer !== undefined) {
           const entries = await c.request('transferEntries', { transfer });
-          print(o.json, entries, () => entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${e.done ? '  (received)' : ''}`).join('\n'));
+          const files = await c.request('transferFiles', { transfer });
+          const name = (await c.request('peers', {})).find((p) => p.id === files.transfer.peer)?.name ?? files.transfer.peer.slice(0, 8);
+          print(o.json, entries, () => [...entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${e.done ? '  (received)' : ''}`), formatLanded(files, name)].join('\n'));
           return;
         }
         const list = await c.request('transfers', {});
@@ -272,10 +275,19 @@ export function buildProgram(): Command {
     .argument('<transfer>', 'transfer id or prefix')
     .addOption(homeOption())
     .option('--files <indexes>', 'comma-separated entry indexes to accept (as in transfers --json)', (v: string) => v.split(',').map((x) => int(0, 1_000_000)(x.trim())))
+    .option('--wait', 'wait until the files are received, then print where they landed', false)
+    .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
     .option('--json', 'print the transfer as JSON', false)
-    .action(async (transfer: string, o: { home?: string; files?: number[]; json: boolean }) => {
-      const t = await withClient(resolveHome(o.home), (c) => c.request('accept', { transfer, ...(o.files ? { files: o.files } : {}) }));
-      print(o.json, t, () => `accepted ${t.id.slice(0, 8)}: receiving ${t.fileCount} file(s)`);
+    .action(async (transfer: string, o: { home?: string; files?: number[]; json: boolean; wait: boolean; timeout: number }) => {
+      await withClient(resolveHome(o.home), async (c) => {
+        const t = await c.request('accept', { transfer, ...(o.files ? { files: o.files } : {}) });
+        if (!o.wait) return print(o.json, t, () => `accepted ${t.id.slice(0, 8)}: receiving ${t.fileCount} file(s)`);
+        if (!o.json) process.stdout.write(`accepted ${t.id.slice(0, 8)}: receiving ${t.fileCount} file(s)\n`);
+        const end = await c.request('waitTransfer', { transfer: t.id, timeoutMs: o.timeout * 1000 });
+        const files = await c.request('transferFiles', { transfer: t.id });
+        print(o.json, files, () => formatLanded(files, ''));
+        if (end.state !== 'done') throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `transfer ${end.state}${end.error ? `: ${end.error}` : ''}`);
+      });
     });
 
   for (const [name, verb] of [

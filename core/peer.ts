@@ -10,7 +10,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
+import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferFilesInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
@@ -31,6 +31,7 @@ import { groupOf } from '../shared/api/conversation-key.js';
 import { Store } from './store/store.js';
 import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
+import { transferFiles } from './transfer/transfer-files.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
 import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
@@ -113,6 +114,8 @@ export interface Peer {
   cancel(transfer: string): Promise<TransferInfo>;
   waitTransfer(transfer: string, timeoutMs: number): Promise<TransferInfo>;
   transferEntries(transfer: string): TransferEntryInfo[];
+  /** The files a transfer actually carried and where they are. */
+  transferFiles(transfer: string): TransferFilesInfo;
   /** Unread incoming messages per conversation. */
   unread(): UnreadInfo[];
   /** Messages of all conversations containing the text, newest first. */
@@ -511,6 +514,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     cancel: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
+    transferFiles(transfer) {
+      const { transfers: tr } = running();
+      return transferFiles(tr.store, tr.find(transfer), resolvePath(options.downloads ?? join(options.home, 'downloads')));
+    },
     unread: () => running().store.unreadCounts(),
     searchHistory: (query, limit = DEFAULT_SEARCH_HITS) => running().store.search(query, limit),
     keyChanges() {

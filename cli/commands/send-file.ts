@@ -14,6 +14,7 @@ import { isFinishedTransfer, type PeerEvent, type TransferInfo } from '../../sha
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { ControlClient } from '../control-client.js';
 import { formatTransfer, progressLine } from '../format.js';
+import { formatLanded } from '../format-landed.js';
 
 /** Final states of a transfer. */
 
@@ -65,7 +66,7 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
     if (end.state !== 'done') {
       throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `transfer ${end.state}${end.error ? `: ${end.error}` : ''}`);
     }
-    if (!o.json) process.stdout.write(`done: ${formatTransfer(end, peer)}\n`);
+    if (!o.json) process.stdout.write(`done: ${formatTransfer(end, peer)}\n${formatLanded(await client.request('transferFiles', { transfer: end.id }), peer)}\n`);
   } finally {
     client.close();
   }

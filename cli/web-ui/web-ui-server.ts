@@ -15,6 +15,7 @@ import { handleControlLine, type ControlGuard, type Logger, type Peer } from '..
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError, toErrorInfo } from '../../shared/protocol/errors.js';
 import { WebUiAuth } from './web-ui-auth.js';
+import { parseDownloadPath, serveDownload } from './web-ui-downloads.js';
 import { invalidLinkPage } from './web-ui-invalid-link.js';
 import { loadWebUiProfile, saveWebUiProfile } from './web-ui-profile.js';
 import { securityHeaders, serveStatic } from './web-ui-static.js';
@@ -135,11 +136,14 @@ export class WebUiServer {
         res.end('Method not allowed.\n');
         return;
       }
+      const download = parseDownloadPath(url.pathname);
+      if (download) return await serveDownload(this.peer, res, download, req.method === 'HEAD');
       await serveStatic(req, res);
     } catch (err) {
       const info = toErrorInfo(err);
       if (info.code === ErrorCodes.INTERNAL) this.logger.log('error', 'web UI request failed', { error: info.message });
-      if (!res.headersSent) res.writeHead(info.code === ErrorCodes.INTERNAL ? 500 : 400, { 'Content-Type': 'application/json' });
+      const status = info.code === ErrorCodes.INTERNAL ? 500 : info.code === ErrorCodes.TRANSFER_NOT_FOUND ? 404 : 400;
+      if (!res.headersSent) res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ ok: false, error: info }));
     }
   }

@@ -15,6 +15,7 @@ import { DESKTOP_CHANNELS, EVENT_CHANNEL, methodChannel } from '../../shared/api
 
 export interface DesktopActions {
   showInFolder(transferId: string): Promise<void>;
+  openFile(transferId: string, index: number): Promise<void>;
   notify(title: string, body: string): void;
   setBadge(count: number): void;
 }
@@ -32,6 +33,10 @@ export function registerIpc(peer: Peer, logger: Logger, trusted: (event: IpcMain
   ipcMain.handle(DESKTOP_CHANNELS.showInFolder, async (event, id: unknown) => {
     if (!trusted(event) || typeof id !== 'string') return;
     await desktop.showInFolder(id);
+  });
+  ipcMain.handle(DESKTOP_CHANNELS.openFile, async (event, id: unknown, index: unknown) => {
+    if (!trusted(event) || typeof id !== 'string' || typeof index !== 'number' || !Number.isInteger(index) || index < 0) return;
+    await desktop.openFile(id, index);
   });
   ipcMain.handle(DESKTOP_CHANNELS.notify, (event, title: unknown, body: unknown) => {
     if (!trusted(event) || typeof title !== 'string' || typeof body !== 'string') return;

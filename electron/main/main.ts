@@ -9,7 +9,7 @@ import { app, BrowserWindow, dialog, Notification, shell } from 'electron';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlServer, createPeer, stderrLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
+import { ControlServer, createPeer, isInside, stderrLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
 import { PigeonError, ErrorCodes } from '../../shared/protocol/errors.js';
 import { registerAppScheme, serveRenderer } from './app-protocol.js';
 import { desktopPeerOptions } from './desktop-options.js';
@@ -68,12 +68,18 @@ async function start(): Promise<void> {
   win = createMainWindow(PRELOAD, !settings.startMinimised);
   const trusted = (event: Electron.IpcMainInvokeEvent): boolean => isTrustedSender(win, event.senderFrame);
   registerIpc(p, logger, trusted, {
+    // Received files only, and only inside the download folder (the paths come from the transfer's rows).
     async showInFolder(id) {
-      const first = p.transferEntries(id).find((e) => e.kind === 'file');
       const downloads = p.settings().downloads;
-      const file = first ? join(downloads, first.path) : '';
-      if (file && existsSync(file)) shell.showItemInFolder(file);
+      const info = p.transferFiles(id);
+      const landed = info.transfer.direction === 'in' ? info.landed.find((l) => isInside(downloads, l) && existsSync(l)) : undefined;
+      if (landed) shell.showItemInFolder(landed);
       else await shell.openPath(downloads);
+    },
+    async openFile(id, index) {
+      const info = p.transferFiles(id);
+      const file = info.transfer.direction === 'in' && info.transfer.state === 'done' ? info.files.find((f) => f.index === index) : undefined;
+      if (file?.localPath && isInside(p.settings().downloads, file.localPath) && existsSync(file.localPath)) await shell.openPath(file.localPath);
     },
     notify(title, body) {
       if (win?.isFocused() || !Notification.isSupported()) return;

@@ -24,6 +24,7 @@ import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
+import { TransferCard } from '../components/transfer-card.js';
 import { PaneBar } from '../components/pane-bar.js';
 import { Splash } from '../components/splash.js';
 import { useT } from '../i18n/i18n.js';
@@ -40,7 +41,7 @@ export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
-  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, actions } = usePigeon(host);
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
   const [searchQuery, setSearchQuery] = useState('');
@@ -61,6 +62,8 @@ export function App({ host }: { host: Host }) {
     [state.groups, query],
   );
   const transfers = useMemo(() => Object.values(state.transfers), [state.transfers]);
+  const panelTransfers = useMemo(() => transfers.filter((tr) => !cleared.has(tr.id)), [transfers, cleared]);
+  const activeCards = useMemo(() => transfers.filter((tr) => tr.peer === activeId), [transfers, activeId]);
   const activeTransfers = transfers.filter((tr) => !isFinishedTransfer(tr.state)).length;
   const reachable = state.connection === 'open';
   const keyChange = state.keyChanges.find((k) => !blocked.has(k.peerId));
@@ -187,6 +190,21 @@ export function App({ host }: { host: Host }) {
             reachable={reachable}
             onSend={(text, at) => void actions.send(activePeer.id, text, at)}
             onDropFiles={(drop) => void actions.dropFiles(activePeer.id, drop)}
+            cards={activeCards}
+            renderCard={(tr) => (
+              <TransferCard
+                transfer={tr}
+                peerName={activePeer.name}
+                peerOnline={activePeer.online}
+                reachable={reachable}
+                onCancel={actions.cancel}
+                onOpenOffer={actions.openOffer}
+                files={transferFiles[tr.id]}
+                fileUrl={host.fileUrl}
+                onOpenFile={host.openFile ? (id, index) => host.openFile?.(id, index) : undefined}
+                onShowInFolder={host.showInFolder ? (id) => host.showInFolder?.(id) : undefined}
+              />
+            )}
           />
         ) : (
           <div className="empty-main">
@@ -195,7 +213,7 @@ export function App({ host }: { host: Host }) {
         )}
       </main>
       <TransfersPanel
-        transfers={transfers}
+        transfers={panelTransfers}
         staging={staging}
         peerName={peerName}
         peerOnline={(id) => state.peers[id]?.online ?? true}

@@ -5,7 +5,7 @@
  * offer queue); the components stay props-only.
  */
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
-import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import type { PeerEvent, TransferFileInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { totalUnread } from '../logic/contacts.js';
 import { groupIdOf, groupKey } from '../logic/conversations.js';
@@ -29,6 +29,11 @@ export function usePigeon(host: Host) {
   const [offerQueue, setOfferQueue] = useState<string[]>([]);
   const [staging, setStaging] = useState<Staging[]>([]);
   const [now, setNow] = useState(() => Date.now());
+  /** The files each finished transfer carried (for the cards of the open conversation), loaded once. */
+  const [transferFiles, setTransferFiles] = useState<Record<string, TransferFileInfo[]>>({});
+  const filesAsked = useRef(new Set<string>());
+  /** Transfers cleared from the transfers panel (their cards stay in the conversation). */
+  const [cleared, setCleared] = useState<ReadonlySet<string>>(new Set());
   /** Changed keys the user chose to keep blocking: not asked again until reviewed. */
   const [blocked, setBlocked] = useState<ReadonlySet<string>>(new Set());
   const active = useRef<string | null>(null);
@@ -113,6 +118,22 @@ export function usePigeon(host: Host) {
       live = false;
     };
   }, [activeId, api, fail, state.connection]);
+
+  // The cards of the open conversation list the files each finished transfer carried.
+  useEffect(() => {
+    if (!activeId || state.connection !== 'open') return;
+    for (const tr of Object.values(state.transfers)) {
+      if (tr.peer !== activeId || tr.state !== 'done' || filesAsked.current.has(tr.id)) continue;
+      filesAsked.current.add(tr.id);
+      api.transferFiles({ transfer: tr.id }).then(
+        (info) => setTransferFiles((f) => ({ ...f, [tr.id]: info.files })),
+        (err: unknown) => {
+          filesAsked.current.delete(tr.id);
+          fail(err);
+        },
+      );
+    }
+  }, [activeId, api, fail, state.connection, state.transfers]);
 
   const actions = {
     select: setActiveId,
@@ -202,9 +223,9 @@ export function usePigeon(host: Host) {
         fail(err);
       }
     },
-    clearFinished: (ids: string[]) => dispatch({ type: 'transfers-cleared', ids }),
+    clearFinished: (ids: string[]) => setCleared((c) => new Set([...c, ...ids])),
     fail,
   };
 
-  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions };
+  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, actions };
 }

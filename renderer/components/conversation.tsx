@@ -1,7 +1,10 @@
-/** An open conversation: who it is with (presence, fingerprint), the messages, the composer; files dropped anywhere on it are offered. */
-import type { MessageInfo, PeerInfo } from '../../shared/api/control-api.js';
+/**
+ * An open conversation: who it is with (presence, fingerprint), the messages
+ * and file cards, the composer; files dropped anywhere on it are offered.
+ */
+import type { MessageInfo, PeerInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
-import { useRef } from 'react';
+import { useRef, type ReactNode } from 'react';
 import type { DropBundle } from '../transport/host.js';
 import { Composer } from './composer.js';
 import { MessageList } from './message-list.js';
@@ -16,9 +19,12 @@ export interface ConversationProps {
   reachable: boolean;
   onSend(text: string, at?: number): void;
   onDropFiles(drop: DropBundle): void;
+  /** The file transfers with this colleague, drawn as cards among the messages. */
+  cards?: readonly TransferInfo[];
+  renderCard?: (transfer: TransferInfo) => ReactNode;
 }
 
-export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles }: ConversationProps) {
+export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles, cards, renderCard }: ConversationProps) {
   const t = useT();
   const { over, handlers } = useFileDrop(onDropFiles);
   const picker = useRef<HTMLInputElement>(null);
@@ -43,7 +49,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
       </header>
       {peer.capabilities?.encrypted === false && <p className="notice warning-notice">{t('chat.unencryptedNote', { name: peer.name })}</p>}
       {reachable && !peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
-      <MessageList messages={messages} now={now} />
+      <MessageList messages={messages} now={now} {...(cards && renderCard ? { cards, renderCard } : {})} />
       {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}
       <input
         ref={picker}

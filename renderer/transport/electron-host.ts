@@ -12,6 +12,7 @@ import type { DropBundle, Host } from './host.js';
 export interface DesktopBridge {
   pathForFile(file: File): string;
   showInFolder(transferId: string): void;
+  openFile(transferId: string, index: number): void;
   notify(title: string, body: string): void;
   setBadge(count: number): void;
 }
@@ -35,6 +36,7 @@ export function createElectronHost(bridge: PigeonBridge, desktop: DesktopBridge)
       return drop.files.map((f) => desktop.pathForFile(f)).filter((p) => p !== '');
     },
     showInFolder: (id) => desktop.showInFolder(id),
+    openFile: (id, index) => desktop.openFile(id, index),
     notify: (title, body) => desktop.notify(title, body),
     setBadge: (count) => desktop.setBadge(count),
   };

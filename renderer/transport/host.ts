@@ -24,6 +24,10 @@ export interface Host {
   stageDrop(drop: DropBundle, onProgress?: (sentBytes: number, totalBytes: number) => void): Promise<string[]>;
   /** Opens the download folder at a received transfer (desktop only). */
   showInFolder?(transferId: string): void;
+  /** Opens one received file with its application (desktop only). */
+  openFile?(transferId: string, index: number): void;
+  /** The download link of one received file (web UI only). */
+  fileUrl?(transferId: string, index: number): string;
   /** A system notification (desktop: native; web: the Notification API when allowed). */
   notify(title: string, body: string, onClick?: () => void): void;
   /** The unread count on the app icon / tab title. */

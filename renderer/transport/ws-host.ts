@@ -10,7 +10,7 @@ import { ErrorCodes, type ErrorInfo } from '../../shared/protocol/errors.js';
 import { apiFromBridge, bridgeFromCall, type ApiMethod, type ApiResult, type EventListener } from '../../shared/api/pigeon-api.js';
 import type { ConnectionState, DropBundle, Host } from './host.js';
 import { uploadDrop } from './web-upload.js';
-import { WEB_UI_BRIDGE_PATH } from '../../shared/api/web-ui-paths.js';
+import { WEB_UI_BRIDGE_PATH, webUiFileUrl } from '../../shared/api/web-ui-paths.js';
 
 /** Reconnect delays in ms: quick first tries (a restarted peer is back in a second), then every 5 s. */
 const RECONNECT_MS = [250, 500, 1000, 2000, 5000];
@@ -97,6 +97,7 @@ export function createWsHost(location: Location): Host {
       return () => connectionListeners.delete(l);
     },
     stageDrop: (drop: DropBundle, onProgress) => uploadDrop(drop, onProgress),
+    fileUrl: webUiFileUrl,
     notify(title, body, onClick) {
       if (typeof Notification === 'undefined' || Notification.permission !== 'granted' || document.hasFocus()) return;
       const n = new Notification(title, { body });

@@ -154,6 +154,23 @@ export interface TransferEntryInfo {
   done: boolean;
 }
 
+/** A file a transfer actually carried (received and verified, or accepted and sent); `index` as in TransferEntryInfo. */
+export interface TransferFileInfo {
+  index: number;
+  path: string;
+  size: number;
+  /** Where it is on this device: in the download folder (received), or its source (sent); null when unknown. */
+  localPath: string | null;
+}
+
+/** The files of a transfer that were taken, and where the transfer landed (its top-level files and folders). */
+export interface TransferFilesInfo {
+  transfer: TransferInfo;
+  files: TransferFileInfo[];
+  /** Received: the top-level files and folders in the download folder; sent: their sources here. */
+  landed: string[];
+}
+
 /** Unread incoming messages of one conversation. */
 export interface UnreadInfo {
   peer: string;
@@ -217,6 +234,8 @@ export const ControlRequests = {
   cancel: z.object({ transfer: z.string().min(1) }),
   waitTransfer: z.object({ transfer: z.string().min(1), timeoutMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000) }),
   transferEntries: z.object({ transfer: z.string().min(1) }),
+  /** The files a transfer actually carried and where they are (the conversation's file card). */
+  transferFiles: z.object({ transfer: z.string().min(1) }),
   unread: z.object({}),
   /** Case-insensitive substring search over all conversations, newest first. */
   searchHistory: z.object({ query: z.string().min(1).max(200), limit: z.number().int().min(1).max(1000).optional() }),
@@ -250,6 +269,7 @@ export interface ControlResults {
   cancel: TransferInfo;
   waitTransfer: TransferInfo;
   transferEntries: TransferEntryInfo[];
+  transferFiles: TransferFilesInfo;
   unread: UnreadInfo[];
   searchHistory: MessageInfo[];
   keyChanges: KeyChangeInfo[];

@@ -22,6 +22,7 @@ import {
   type RelayStatus,
   type SelfInfo,
   type TransferEntryInfo,
+  type TransferFilesInfo,
   type UnreadInfo,
   type KeyChangeInfo,
   type SettingsInfo,
@@ -282,6 +283,11 @@ const ResultSchemas = {
   transferEntries: z.array(
     z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), kind: z.enum(['file', 'dir']), size: z.number().int().nonnegative(), wanted: z.boolean(), done: z.boolean() }) satisfies z.ZodType<TransferEntryInfo>,
   ),
+  transferFiles: z.strictObject({
+    transfer: TransferInfoSchema,
+    files: z.array(z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), size: z.number().int().nonnegative(), localPath: z.string().nullable() })),
+    landed: z.array(z.string()),
+  }) satisfies z.ZodType<TransferFilesInfo>,
   unread: z.array(z.strictObject({ peer: z.union([DeviceId, z.string().regex(/^group:/)]), count: z.number().int().positive() }) satisfies z.ZodType<UnreadInfo>),
   searchHistory: z.array(MessageInfoSchema),
   keyChanges: z.array(z.strictObject({ peerId: DeviceId, name: Label, pinned: Fingerprint, presented: Fingerprint }) satisfies z.ZodType<KeyChangeInfo>),

@@ -130,7 +130,7 @@ describe.skipIf(!CHROMIUM)('the layout of the web UI from 360 to 1920 px, in two
 
     if (narrow) await page.locator('.pane-bar .transfers-toggle').click();
     else if (twoPanes) await page.locator('.self .transfers-toggle').click();
-    await page.locator('.transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.transfers .transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
     expect(await page.locator('.transfers').isVisible()).toBe(true);
     expect(await page.locator('.main').isVisible()).toBe(!narrow && !twoPanes);
     problems.push(...(await look(page, where, 'transfers')));
