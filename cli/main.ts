@@ -14,6 +14,7 @@ import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { formatLanded } from './format-landed.js';
 import { runSendFile } from './commands/send-file.js';
+import { sendImageCommand } from './commands/send-image.js';
 import { groupCommand } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
@@ -246,6 +247,8 @@ export function buildProgram(): Command {
     .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean }) =>
       runSendFile(resolveHome(o.home), peer, paths, { wait: o.wait, json: o.json, timeoutSeconds: o.timeout }),
     );
+
+  sendImageCommand(program, { homeOption, resolveHome, seconds: int(0, 7 * 86400) });
 
   program
     .command('transfers')

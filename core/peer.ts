@@ -32,6 +32,7 @@ import { Store } from './store/store.js';
 import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
 import { transferFiles } from './transfer/transfer-files.js';
+import { storePicture } from './transfer/pictures.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
 import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
@@ -108,6 +109,8 @@ export interface Peer {
   /** Accepts the changed key a peer presented. */
   trust(peerQuery: string): PeerInfo;
   sendFiles(peerQuery: string, paths: string[]): Promise<TransferInfo>;
+  /** Sends one picture (stored once in the profile, shown inline); to an IPMsg contact, an ordinary file. */
+  sendPicture(peerQuery: string, path: string): Promise<TransferInfo>;
   transfers(): TransferInfo[];
   accept(transfer: string, files?: number[]): Promise<TransferInfo>;
   decline(transfer: string): TransferInfo;
@@ -508,6 +511,15 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       relayFiles?.carry(info.peer);
       return info;
     },
+    async sendPicture(peerQuery, path) {
+      const { directory: dir, transfers: tr } = running();
+      const peer = dir.resolve(peerQuery);
+      const stored = await storePicture(options.home, path);
+      if (ipmsg && engineOf(peer.id) === engines.ipmsg) return this.sendFiles(peer.id, [stored]);
+      const info = await tr.offer(peer.id, [stored], { picture: true });
+      relayFiles?.carry(info.peer);
+      return info;
+    },
     transfers: () => running().transfers.list(),
     accept: (transfer, files) => (ipmsgFiles(transfer) ?? running().transfers).accept(transfer, files),
     decline: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).decline(transfer),
@@ -516,7 +528,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     transferEntries: (transfer) => running().transfers.entries(transfer),
     transferFiles(transfer) {
       const { transfers: tr } = running();
-      return transferFiles(tr.store, tr.find(transfer), resolvePath(options.downloads ?? join(options.home, 'downloads')));
+      const row = tr.find(transfer);
+      return { ...transferFiles(tr.store, row, resolvePath(options.downloads ?? join(options.home, 'downloads'))), transfer: tr.info(row) };
     },
     unread: () => running().store.unreadCounts(),
     searchHistory: (query, limit = DEFAULT_SEARCH_HITS) => running().store.search(query, limit),

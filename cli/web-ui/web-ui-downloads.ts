@@ -5,13 +5,14 @@
  * first). The client names a transfer and an entry index, never a path: the
  * path comes from the transfer's rows (core's transferFiles), and is checked
  * again here, after resolving symbolic links, to lie inside the download
- * folder. Anything else is a 404 that says why.
+ * folder. Anything else is a 404 that says why. `?inline=1` shows a picture
+ * in the page (an image type, only when the file's bytes are a picture).
  */
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { isInside, type Peer } from '../../core/index.js';
+import { isInside, sniffFile, type Peer } from '../../core/index.js';
 import { WEB_UI_FILES_PATH } from '../../shared/api/web-ui-paths.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 
@@ -35,29 +36,39 @@ function notFound(why: string): PigeonError {
   return new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, why);
 }
 
-/** Streams the file, or throws a PigeonError (TRANSFER_NOT_FOUND) saying why not. */
-export async function serveDownload(peer: Peer, res: ServerResponse, want: { transfer: string; index: number }, head: boolean): Promise<void> {
+/**
+ * Streams the file, or throws a PigeonError (TRANSFER_NOT_FOUND) saying why
+ * not. A picture (§13.8) is also served from this side of a sent picture
+ * transfer (its stored copy under `<profile>/pictures`), at any state, and
+ * with `inline` as an image, if its bytes say it is one; everything else is
+ * an attachment.
+ */
+export async function serveDownload(peer: Peer, res: ServerResponse, want: { transfer: string; index: number; inline: boolean }, opts: { head: boolean; picturesDir: string }): Promise<void> {
   const info = peer.transferFiles(want.transfer);
-  if (info.transfer.id !== want.transfer) throw notFound(`no transfer with id ${want.transfer}`);
-  if (info.transfer.direction !== 'in' || info.transfer.state !== 'done') throw notFound('only the files of a finished received transfer can be downloaded');
-  const file = info.files.find((f) => f.index === want.index);
-  if (!file?.localPath) throw notFound('this transfer has no such received file');
+  const t = info.transfer;
+  if (t.id !== want.transfer) throw notFound(`no transfer with id ${want.transfer}`);
+  const sentPicture = t.picture === true && t.direction === 'out';
+  if (!sentPicture && (t.direction !== 'in' || t.state !== 'done')) throw notFound('only the files of a finished received transfer can be downloaded');
+  const file = sentPicture ? peer.transferEntries(t.id).find((e) => e.index === want.index && e.kind === 'file') : info.files.find((f) => f.index === want.index);
+  const local = sentPicture ? info.landed[0] : (file as { localPath?: string | null } | undefined)?.localPath;
+  if (!file || !local) throw notFound('this transfer has no such file');
   let real: string;
   let root: string;
   try {
-    real = await realpath(file.localPath);
-    root = await realpath(peer.settings().downloads);
+    real = await realpath(local);
+    root = await realpath(sentPicture ? opts.picturesDir : peer.settings().downloads);
   } catch {
-    throw notFound(`${file.path} is no longer in the download folder`);
+    throw notFound(`${file.path} is no longer there`);
   }
   const st = await stat(real);
-  if (!isInside(root, real) || !st.isFile()) throw notFound(`${file.path} is no longer in the download folder`);
+  if (!isInside(root, real) || !st.isFile()) throw notFound(`${file.path} is no longer there`);
   const name = file.path.split('/').pop()!;
+  const image = want.inline && t.picture ? await sniffFile(real) : null;
   res.writeHead(200, {
-    'Content-Type': 'application/octet-stream',
+    'Content-Type': image ?? 'application/octet-stream',
     'Content-Length': String(st.size),
-    'Content-Disposition': contentDisposition(name),
+    'Content-Disposition': image ? contentDisposition(name).replace(/^attachment/, 'inline') : contentDisposition(name),
   });
-  if (head) return void res.end();
+  if (opts.head) return void res.end();
   await pipeline(createReadStream(real), res);
 }

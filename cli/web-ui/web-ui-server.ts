@@ -8,6 +8,7 @@
  * come from the profile (web-ui-profile.ts), so the link survives restarts; a
  * page opened with a wrong or old link says how to get the right one.
  */
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -41,7 +42,7 @@ export class WebUiServer {
 
   constructor(
     private readonly peer: Peer,
-    home: string,
+    private readonly home: string,
     private readonly logger: Logger,
     /** The profile's saved token (web-ui-profile.ts); a new one when absent. */
     token?: string,
@@ -137,7 +138,10 @@ export class WebUiServer {
         return;
       }
       const download = parseDownloadPath(url.pathname);
-      if (download) return await serveDownload(this.peer, res, download, req.method === 'HEAD');
+      if (download) {
+        const want = { ...download, inline: url.searchParams.get('inline') === '1' };
+        return await serveDownload(this.peer, res, want, { head: req.method === 'HEAD', picturesDir: join(this.home, 'pictures') });
+      }
       await serveStatic(req, res);
     } catch (err) {
       const info = toErrorInfo(err);
@@ -168,8 +172,9 @@ export class WebUiServer {
       // Offers from the browser name uploaded files only; their batches are kept until the transfer is over.
       let offered: string[] | null = null;
       const guard: ControlGuard = (method, params) => {
-        if (method !== 'sendFiles') return;
-        offered = (params as { paths: string[] }).paths;
+        if (method === 'sendPicture') offered = [(params as { path: string }).path];
+        else if (method === 'sendFiles') offered = (params as { paths: string[] }).paths;
+        else return;
         this.uploads.checkOffered(offered);
       };
       void handleControlLine(this.peer, this.logger, data.toString(), () => {

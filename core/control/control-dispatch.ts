@@ -45,6 +45,7 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
       return { subscribed: true };
     },
     sendFiles: (p) => peer.sendFiles(p.peer, p.paths),
+    sendPicture: (p) => peer.sendPicture(p.peer, p.path),
     transfers: () => peer.transfers(),
     accept: (p) => peer.accept(p.transfer, p.files),
     decline: (p) => peer.decline(p.transfer),

@@ -7,6 +7,8 @@
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
  */
+import { PictureMarks } from './pictures.js';
+import { pictureOfferProblem } from '../../shared/transfer/picture.js';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
@@ -94,6 +96,10 @@ interface Meter {
 
 export class TransferService {
   readonly store: TransferStore;
+  /** Which transfers are pictures (pictures.ts). */
+  readonly pictures: PictureMarks;
+  /** Offers whose first part said `picture`, until the whole offer is in (bounded by the offer assembly's budget). */
+  private readonly pictureOffers = new Set<string>();
   /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
   private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
@@ -109,6 +115,7 @@ export class TransferService {
     private readonly emit: (e: PeerEvent) => void,
   ) {
     this.store = new TransferStore(components.store);
+    this.pictures = new PictureMarks(components.store);
     this.assembling = new OfferAssembly(components, init.assemblyLimits ?? assemblyLimits());
   }
 
@@ -125,7 +132,8 @@ export class TransferService {
 
   info(row: TransferRow): TransferInfo {
     const m = this.meters.get(row.id);
-    return this.store.info(row, { inProgressBytes: m?.inProgress ?? 0, rate: m ? this.rate(m) : 0 });
+    const info = this.store.info(row, { inProgressBytes: m?.inProgress ?? 0, rate: m ? this.rate(m) : 0 });
+    return this.pictures.has(row.id) ? { ...info, picture: true } : info;
   }
 
   list(): TransferInfo[] {
@@ -173,7 +181,8 @@ export class TransferService {
 
   // ---- sender -------------------------------------------------------------
 
-  async offer(peerId: string, paths: string[]): Promise<TransferInfo> {
+  /** `picture`: one picture file (stored by pictures.ts), offered marked as a picture. */
+  async offer(peerId: string, paths: string[], opts: { picture?: boolean } = {}): Promise<TransferInfo> {
     const manifest = await buildManifest(paths);
     const id = this.components.random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
@@ -181,6 +190,7 @@ export class TransferService {
       { id, peer: peerId, direction: 'out', state: 'queued', created: this.components.clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount },
       entries,
     );
+    if (opts.picture) this.pictures.mark(id);
     for (const s of manifest.skipped) this.emit({ type: 'warning', code: 'PIGEON_WARN_SKIPPED', message: `not offered: ${s.path} (${s.reason})` });
     this.changed(id);
     this.flush(peerId);
@@ -207,11 +217,12 @@ export class TransferService {
   private sendOffer(session: Session, t: TransferRow, from = 0): void {
     const entries = this.store.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
     const parts = Math.max(1, Math.ceil(entries.length / MAX_OFFER_ENTRIES_PER_FRAME));
+    const picture = this.pictures.has(t.id) ? { picture: true as const } : {};
     for (let part = from; part < parts; part++) {
       // A big folder's offer is many parts: wait for the socket to drain between them
       // (the session's output budget closes a session that queues megabytes).
       if (session.congested) return session.onDrain(() => session.isOpen && this.sendOffer(session, t, part));
-      session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME) });
+      session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME), ...picture });
     }
   }
 
@@ -330,22 +341,26 @@ export class TransferService {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
     }
+    if (frame.picture && frame.parts === 1) this.pictureOffers.add(frame.transfer);
     const entries = this.assembling.add(session.peerId, frame);
     if (!entries) return;
-    this.receiveOffer(session.peerId, frame.transfer, entries);
+    this.receiveOffer(session.peerId, frame.transfer, entries, this.pictureOffers.delete(frame.transfer));
     session.send({ type: 'offer-ack', transfer: frame.transfer });
   }
 
   /** A whole offer arrived (on a session, or sealed through the relay): stored, shown, and answered if auto-accepted. */
-  receiveOffer(peerId: string, transfer: string, entries: OfferEntry[]): void {
+  receiveOffer(peerId: string, transfer: string, entries: OfferEntry[], picture = false): void {
     if (this.store.get(transfer)) return;
+    // A picture is taken without asking (one bounded file, shown inline); anything else marked so is an ordinary offer.
+    const isPicture = picture && pictureOfferProblem(entries) === null;
     const files = entries.filter((e) => e.kind === 'file');
     this.store.create(
       { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
       entries,
     );
+    if (isPicture) this.pictures.mark(transfer);
     this.changed(transfer);
-    if (this.autoAccepts(peerId)) void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+    if (isPicture || this.autoAccepts(peerId)) void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
   }
 
   // ---- files left on the relay (relay-files.ts drives these) -----------------

@@ -190,6 +190,7 @@ export function App({ host }: { host: Host }) {
             reachable={reachable}
             onSend={(text, at) => void actions.send(activePeer.id, text, at)}
             onDropFiles={(drop) => void actions.dropFiles(activePeer.id, drop)}
+            onPictures={(files) => void actions.sendPictures(activePeer.id, files)}
             cards={activeCards}
             renderCard={(tr) => (
               <TransferCard

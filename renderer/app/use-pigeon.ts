@@ -12,6 +12,8 @@ import { groupIdOf, groupKey } from '../logic/conversations.js';
 import type { DropBundle, Host } from '../transport/host.js';
 import type { Staging } from '../components/transfers-panel.js';
 import { initialState, reducer } from './state.js';
+import { PICTURE_MAX_BYTES, pictureTypeOfName } from '../../shared/transfer/picture.js';
+import { formatSize } from '../../shared/format/format-size.js';
 
 /** How often message times ("12:30" vs "Mon 12:30") are refreshed. */
 const CLOCK_TICK_MS = 30_000;
@@ -158,6 +160,25 @@ export function usePigeon(host: Host) {
         fail(err);
       } finally {
         setStaging((s) => s.filter((x) => x.key !== key));
+      }
+    },
+    /** Pasted or dropped images: each sent as a picture; one too big or of another type goes as a file, saying so. */
+    async sendPictures(peer: string, files: File[]) {
+      for (const file of files) {
+        const drop: DropBundle = { files: [file], entries: [null] };
+        if (file.size > PICTURE_MAX_BYTES || !pictureTypeOfName(file.name)) {
+          if (file.size > PICTURE_MAX_BYTES) fail(t('picture.tooBig', { name: file.name, size: formatSize(file.size), limit: formatSize(PICTURE_MAX_BYTES) }));
+          await actions.dropFiles(peer, drop);
+          continue;
+        }
+        try {
+          const [path] = await host.stageDrop(drop);
+          if (!path) continue;
+          const tr = await api.sendPicture({ peer, path });
+          dispatch({ type: 'event', event: { type: 'transfer', transfer: tr } });
+        } catch (err) {
+          fail(err);
+        }
       }
     },
     cancel: (id: string) => void api.cancel({ transfer: id }).catch(fail),

@@ -19,12 +19,14 @@ export interface ConversationProps {
   reachable: boolean;
   onSend(text: string, at?: number): void;
   onDropFiles(drop: DropBundle): void;
+  /** Images pasted or dropped into the composer. */
+  onPictures?: (files: File[]) => void;
   /** The file transfers with this colleague, drawn as cards among the messages. */
   cards?: readonly TransferInfo[];
   renderCard?: (transfer: TransferInfo) => ReactNode;
 }
 
-export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles, cards, renderCard }: ConversationProps) {
+export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles, onPictures, cards, renderCard }: ConversationProps) {
   const t = useT();
   const { over, handlers } = useFileDrop(onDropFiles);
   const picker = useRef<HTMLInputElement>(null);
@@ -62,7 +64,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
           if (files.length > 0) onDropFiles({ files, entries: files.map(() => null) });
         }}
       />
-      <Composer onSend={onSend} onPickFiles={() => picker.current?.click()} />
+      <Composer onSend={onSend} onPickFiles={() => picker.current?.click()} {...(onPictures ? { onPictures } : {})} />
     </section>
   );
 }

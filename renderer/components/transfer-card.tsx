@@ -3,10 +3,12 @@
  * (names, size, count), progress and state as in the transfers panel, and
  * once finished the files that were actually taken. A received file has a
  * download link in the web UI, and Open / Show in folder in the desktop app.
+ * A picture that is here (sent, or received) is shown as one instead.
  */
 import type { TransferFileInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { formatBytes } from '../logic/format.js';
+import { PictureCard } from './picture-card.js';
 import { TransferRow, type TransferRowProps } from './transfer-row.js';
 
 /** Files listed on a card; the rest are counted ("and 40 more"): a folder of thousands would drown the conversation. */
@@ -27,6 +29,8 @@ export function TransferCard({ files, fileUrl, onOpenFile, onShowInFolder, ...ro
   const t = useT();
   const tr: TransferInfo = row.transfer;
   const received = tr.direction === 'in' && tr.state === 'done';
+  const pictureHere = tr.picture === true && fileUrl && (tr.direction === 'out' ? tr.state !== 'failed' && tr.state !== 'canceled' : received);
+  if (pictureHere) return <PictureCard transfer={tr} src={`${fileUrl(tr.id, 0)}?inline=1`} status={t(tr.direction === 'out' ? `picture.${tr.state}` : 'picture.received')} />;
   const shown = files?.slice(0, CARD_FILES_SHOWN) ?? [];
   const hidden = (files?.length ?? 0) - shown.length;
   return (

@@ -142,6 +142,8 @@ export interface TransferInfo {
   /** The first few entries, for display ("report.pdf and 12 more"). */
   names: string[];
   error: string | null;
+  /** A picture (§13.8): one image file, taken without asking, shown inline. Absent for other transfers. */
+  picture?: true;
 }
 
 /** One offered file or folder; `index` is what `accept` takes to accept some. */
@@ -228,6 +230,8 @@ export const ControlRequests = {
   trust: z.object({ peer: z.string().min(1) }),
   subscribe: z.object({}),
   sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000) }),
+  /** One PNG, JPEG, GIF or WebP file as a picture (§13.8); to an IPMsg contact, an ordinary file. */
+  sendPicture: z.object({ peer: z.string().min(1), path: z.string().min(1) }),
   transfers: z.object({}),
   accept: z.object({ transfer: z.string().min(1), files: z.array(z.number().int().min(0)).optional() }),
   decline: z.object({ transfer: z.string().min(1) }),
@@ -263,6 +267,7 @@ export interface ControlResults {
   trust: PeerInfo;
   subscribe: { subscribed: true };
   sendFiles: TransferInfo;
+  sendPicture: TransferInfo;
   transfers: TransferInfo[];
   accept: TransferInfo;
   decline: TransferInfo;

@@ -246,6 +246,7 @@ const TransferInfoSchema = z.strictObject({
   rate: z.number().int().nonnegative(),
   names: z.array(z.string()),
   error: z.string().nullable(),
+  picture: z.literal(true).optional(),
 }) satisfies z.ZodType<TransferInfo>;
 
 const PeerEventSchema = z.discriminatedUnion('type', [
@@ -275,6 +276,7 @@ const ResultSchemas = {
   trust: PeerInfoSchema,
   subscribe: z.strictObject({ subscribed: z.literal(true) }),
   sendFiles: TransferInfoSchema,
+  sendPicture: TransferInfoSchema,
   transfers: z.array(TransferInfoSchema),
   accept: TransferInfoSchema,
   decline: TransferInfoSchema,
