@@ -25,6 +25,8 @@ import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
 import { TransferCard } from '../components/transfer-card.js';
+import { NotifyBanner } from '../components/notify-banner.js';
+import { notificationsAsked, setNotificationsAsked } from './muted.js';
 import { PaneBar } from '../components/pane-bar.js';
 import { Splash } from '../components/splash.js';
 import { useT } from '../i18n/i18n.js';
@@ -41,7 +43,8 @@ export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
-  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, actions } = usePigeon(host);
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions } = usePigeon(host);
+  const [askNotify, setAskNotify] = useState(() => host.notificationPermission?.() === 'default' && !notificationsAsked());
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
   const [searchQuery, setSearchQuery] = useState('');
@@ -152,6 +155,19 @@ export function App({ host }: { host: Host }) {
           </div>
         )}
         <ErrorBanner messages={errors} onDismiss={actions.dismissErrors} />
+        {askNotify && (
+          <NotifyBanner
+            onAllow={() => {
+              setNotificationsAsked();
+              setAskNotify(false);
+              void host.requestNotifications?.().then(() => setNotificationAnswer((n) => n + 1));
+            }}
+            onNotNow={() => {
+              setNotificationsAsked();
+              setAskNotify(false);
+            }}
+          />
+        )}
         {pendingKey && blocked.has(pendingKey.peerId) && (
           <div className="notice warning-notice">
             {t('key.title', { name: activePeer!.name })}{' '}
@@ -181,6 +197,7 @@ export function App({ host }: { host: Host }) {
             memberName={(id, fallback) => (id === state.self?.id ? t('self.you') : (state.peers[id]?.name ?? fallback ?? id.slice(0, 8)))}
             onSend={(text, at) => void actions.send(activeId!, text, at)}
             onLeave={() => void actions.leaveGroup(activeGroup.id)}
+            mute={{ muted: muted.has(activeId!), onToggle: () => actions.toggleMute(activeId!) }}
           />
         ) : activePeer ? (
           <Conversation
@@ -191,6 +208,7 @@ export function App({ host }: { host: Host }) {
             onSend={(text, at) => void actions.send(activePeer.id, text, at)}
             onDropFiles={(drop) => void actions.dropFiles(activePeer.id, drop)}
             onPictures={(files) => void actions.sendPictures(activePeer.id, files)}
+            mute={{ muted: muted.has(activePeer.id), onToggle: () => actions.toggleMute(activePeer.id) }}
             cards={activeCards}
             renderCard={(tr) => (
               <TransferCard

@@ -12,6 +12,8 @@ import { groupIdOf, groupKey } from '../logic/conversations.js';
 import type { DropBundle, Host } from '../transport/host.js';
 import type { Staging } from '../components/transfers-panel.js';
 import { initialState, reducer } from './state.js';
+import { loadMuted, saveMuted } from './muted.js';
+import { shouldNotify, type NotifyContext } from '../logic/notify-policy.js';
 import { PICTURE_MAX_BYTES, pictureTypeOfName } from '../../shared/transfer/picture.js';
 import { formatSize } from '../../shared/format/format-size.js';
 
@@ -43,6 +45,13 @@ export function usePigeon(host: Host) {
   const peersRef = useRef(state.peers);
   peersRef.current = state.peers;
 
+  /** Muted conversations (this window's choice, muted.ts). */
+  const [muted, setMuted] = useState<ReadonlySet<string>>(loadMuted);
+  const mutedRef = useRef(muted);
+  mutedRef.current = muted;
+  const selfRef = useRef(state.self);
+  selfRef.current = state.self;
+  const notifyContext = (): NotifyContext => ({ active: active.current, focused: document.hasFocus(), muted: mutedRef.current, selfName: selfRef.current?.name ?? '' });
   const groupsRef = useRef(state.groups);
   groupsRef.current = state.groups;
   const fail = useCallback((err: unknown) => setErrors((e) => [...e, messageOf(err)]), []);
@@ -65,7 +74,7 @@ export function usePigeon(host: Host) {
         api.groups({}).catch(() => []),
       ]);
       dispatch({ type: 'loaded', self, peers, unread, transfers, keyChanges, groups });
-      setOfferQueue(transfers.filter((tr) => tr.direction === 'in' && tr.state === 'offered').map((tr) => tr.id));
+      setOfferQueue(transfers.filter((tr) => tr.direction === 'in' && tr.state === 'offered' && !tr.picture).map((tr) => tr.id));
       const open = active.current;
       if (open) dispatch({ type: 'history', peer: open, messages: await api.history({ peer: open, markRead: true }) });
     } catch (err) {
@@ -84,15 +93,16 @@ export function usePigeon(host: Host) {
         const from = event.message.peer;
         if (from === active.current && document.hasFocus()) {
           void api.markRead({ peer: from }).then(() => dispatch({ type: 'read', peer: from }), fail);
-        } else {
+        } else if (shouldNotify(from, event.message.text, event.message.group !== undefined, notifyContext())) {
           const author = event.message.from ? peerName(event.message.from) : null;
           host.notify(author ? `${author} · ${peerName(from)}` : peerName(from), event.message.text, () => setActiveId(from));
         }
       }
       if (event.type === 'transfer' && event.transfer.direction === 'in' && event.transfer.state === 'offered') {
         const tr: TransferInfo = event.transfer;
-        setOfferQueue((q) => (q.includes(tr.id) ? q : [...q, tr.id]));
-        host.notify(peerName(tr.peer), t('offer.title', { name: peerName(tr.peer) }));
+        // A picture is taken without asking: no question, only the notification.
+        if (!tr.picture) setOfferQueue((q) => (q.includes(tr.id) ? q : [...q, tr.id]));
+        if (shouldNotify(tr.peer, '', false, notifyContext())) host.notify(peerName(tr.peer), t(tr.picture ? 'picture.notify' : 'offer.title', { name: peerName(tr.peer) }), () => setActiveId(tr.peer));
       }
     });
     const tick = setInterval(() => setNow(Date.now()), CLOCK_TICK_MS);
@@ -104,8 +114,9 @@ export function usePigeon(host: Host) {
   }, [api, host, load, fail, peerName, t]);
 
   useEffect(() => {
-    host.setBadge(totalUnread(state.unread));
-  }, [host, state.unread]);
+    // Muted conversations keep their unread count in the list, not in the title.
+    host.setBadge(totalUnread(Object.fromEntries(Object.entries(state.unread).filter(([k]) => !muted.has(k)))));
+  }, [host, state.unread, muted]);
 
   // Opening a conversation loads its history and marks it read.
   useEffect(() => {
@@ -244,9 +255,17 @@ export function usePigeon(host: Host) {
         fail(err);
       }
     },
+    toggleMute(key: string) {
+      setMuted((m) => {
+        const next = new Set(m);
+        if (!next.delete(key)) next.add(key);
+        saveMuted(next);
+        return next;
+      });
+    },
     clearFinished: (ids: string[]) => setCleared((c) => new Set([...c, ...ids])),
     fail,
   };
 
-  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, actions };
+  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions };
 }

@@ -8,6 +8,7 @@ import { useRef, type ReactNode } from 'react';
 import type { DropBundle } from '../transport/host.js';
 import { Composer } from './composer.js';
 import { MessageList } from './message-list.js';
+import { MuteButton } from './mute-button.js';
 import { PresenceDot } from './presence-dot.js';
 import { useFileDrop } from './use-file-drop.js';
 
@@ -24,9 +25,11 @@ export interface ConversationProps {
   /** The file transfers with this colleague, drawn as cards among the messages. */
   cards?: readonly TransferInfo[];
   renderCard?: (transfer: TransferInfo) => ReactNode;
+  /** The conversation is muted (no notifications); absent: no mute switch. */
+  mute?: { muted: boolean; onToggle(): void };
 }
 
-export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles, onPictures, cards, renderCard }: ConversationProps) {
+export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles, onPictures, cards, renderCard, mute }: ConversationProps) {
   const t = useT();
   const { over, handlers } = useFileDrop(onDropFiles);
   const picker = useRef<HTMLInputElement>(null);
@@ -42,6 +45,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
             {[t(`status.${presence}`), reachable && peer.online && peer.away ? `“${peer.away}”` : '', peer.group, peer.host].filter(Boolean).join(' · ')}
           </p>
         </div>
+        {mute && <MuteButton muted={mute.muted} onToggle={mute.onToggle} />}
         {peer.capabilities?.encrypted !== false && (
           <details className="fingerprint">
             <summary>{t('chat.fingerprint')}</summary>

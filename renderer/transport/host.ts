@@ -28,7 +28,7 @@ export interface Host {
   openFile?(transferId: string, index: number): void;
   /** The download link of one received file (web UI only). */
   fileUrl?(transferId: string, index: number): string;
-  /** A system notification (desktop: native; web: the Notification API when allowed). */
+  /** Something arrived that notifies (desktop: a native notification; web: a sound, and the Notification API when allowed and the page is in the background). */
   notify(title: string, body: string, onClick?: () => void): void;
   /** The unread count on the app icon / tab title. */
   setBadge(count: number): void;

@@ -49,7 +49,12 @@ async function open(url: string): Promise<Page> {
 /** The decoded pixels (RGBA) of the first loaded picture matching `selector`, after its width and height (runs in the page: the tests have no DOM types). */
 async function shownPixels(page: Page, selector: string): Promise<number[]> {
   const sel = JSON.stringify(selector);
-  await page.waitForFunction(`(() => { const img = document.querySelector(${sel}); return !!img && img.complete && img.naturalWidth > 0; })()`, undefined, { timeout: UI_TIMEOUT });
+  // Polled with evaluate: page.waitForFunction would evaluate a string, which the page's CSP forbids.
+  const end = Date.now() + UI_TIMEOUT;
+  while (!(await page.evaluate(`(() => { const img = document.querySelector(${sel}); return !!img && img.complete && img.naturalWidth > 0; })()`))) {
+    if (Date.now() > end) throw new Error(`no picture loaded at ${selector}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return page.evaluate(`(() => {
     const img = document.querySelector(${sel});
     const canvas = document.createElement('canvas');
