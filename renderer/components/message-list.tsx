@@ -42,7 +42,8 @@ export function MessageList({ messages, now, senderName, cards = NO_CARDS, rende
   }, [messages.length, cards.length]);
   if (messages.length === 0 && cards.length === 0) return <p className="empty chat-empty">{t('chat.noMessages')}</p>;
   return (
-    <ol className="messages">
+    // A picture that loads after the list was scrolled to its end grows it: keep the end in view.
+    <ol className="messages" onLoadCapture={() => end.current?.scrollIntoView?.({ block: 'end' })}>
       {timeline(messages, renderCard ? cards : NO_CARDS).map((item) => {
         if (item.kind === 'transfer') return <Fragment key={`card-${item.transfer.id}`}>{renderCard!(item.transfer)}</Fragment>;
         const m = item.message;

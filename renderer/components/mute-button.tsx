@@ -6,8 +6,8 @@ export function MuteButton({ muted, onToggle }: { muted: boolean; onToggle(): vo
   const t = useT();
   const label = t(muted ? 'chat.unmute' : 'chat.mute');
   return (
-    <button type="button" className={`small mute-button${muted ? ' muted' : ''}`} aria-pressed={muted} title={muted ? t('chat.mutedNote') : label} onClick={onToggle}>
-      <BellIcon off={muted} /> {label}
+    <button type="button" className={`small mute-button${muted ? ' muted' : ''}`} aria-pressed={muted} aria-label={label} title={muted ? t('chat.mutedNote') : label} onClick={onToggle}>
+      <BellIcon off={muted} /> <span className="mute-label">{label}</span>
     </button>
   );
 }
