@@ -138,6 +138,12 @@ describe.skipIf(!CHROMIUM)('files in the conversation, in the web UI', () => {
     expect(await pageB.evaluate(async (p) => (await fetch(p)).status, `/files/${bobOut.id}/0`)).toBe(404);
     // Without the cookie (another program on this machine): refused.
     expect((await fetch(`${origin}/files/${one.id}/0`)).status).toBe(403);
+    // Asked for inline, a file that is not a picture still comes as an attachment, never rendered in the page's origin.
+    const inline = await pageA.evaluate(async (p) => {
+      const r = await fetch(p);
+      return `${r.headers.get('content-type')} | ${r.headers.get('content-disposition')}`;
+    }, `/files/${one.id}/0?inline=1`);
+    expect(inline).toMatch(/^application\/octet-stream \| attachment; /);
     // A path instead of an index is no download at all (the page itself answers).
     const traversal = await pageA.evaluate(async (p) => (await fetch(p)).headers.get('content-disposition'), `/files/${one.id}/..%2F..%2Fidentity.json`);
     expect(traversal).toBeNull();
