@@ -16,6 +16,8 @@ import { DESKTOP_CHANNELS, EVENT_CHANNEL, methodChannel } from '../../shared/api
 export interface DesktopActions {
   showInFolder(transferId: string): Promise<void>;
   openFile(transferId: string, index: number): Promise<void>;
+  /** A pasted picture's bytes written to disk: its path, or '' when refused. */
+  stagePasted(name: unknown, data: unknown): Promise<string>;
   notify(title: string, body: string): void;
   setBadge(count: number): void;
 }
@@ -38,6 +40,7 @@ export function registerIpc(peer: Peer, logger: Logger, trusted: (event: IpcMain
     if (!trusted(event) || typeof id !== 'string' || typeof index !== 'number' || !Number.isInteger(index) || index < 0) return;
     await desktop.openFile(id, index);
   });
+  ipcMain.handle(DESKTOP_CHANNELS.stagePasted, async (event, name: unknown, data: unknown) => (trusted(event) ? desktop.stagePasted(name, data) : ''));
   ipcMain.handle(DESKTOP_CHANNELS.notify, (event, title: unknown, body: unknown) => {
     if (!trusted(event) || typeof title !== 'string' || typeof body !== 'string') return;
     desktop.notify(title.slice(0, 200), body.slice(0, 500));

@@ -15,6 +15,7 @@ import { registerAppScheme, serveRenderer } from './app-protocol.js';
 import { desktopPeerOptions } from './desktop-options.js';
 import { loadDesktopSettings, saveDesktopSettings, type DesktopSettings } from './desktop-settings.js';
 import { forwardEvents, registerIpc } from './ipc.js';
+import { PastedFiles } from './pasted-files.js';
 import { PigeonTray } from './tray.js';
 import { createMainWindow, isTrustedSender, lockDownSession } from './window.js';
 
@@ -67,7 +68,10 @@ async function start(): Promise<void> {
 
   win = createMainWindow(PRELOAD, !settings.startMinimised);
   const trusted = (event: Electron.IpcMainInvokeEvent): boolean => isTrustedSender(win, event.senderFrame);
+  const pasted = new PastedFiles(options.home);
+  await pasted.clear().catch(() => {});
   registerIpc(p, logger, trusted, {
+    stagePasted: (name, data) => pasted.stage(name, data),
     // Received files only, and only inside the download folder (the paths come from the transfer's rows).
     async showInFolder(id) {
       const downloads = p.settings().downloads;

@@ -25,6 +25,7 @@ contextBridge.exposeInMainWorld('pigeonDesktop', {
   pathForFile: (file: File): string => webUtils.getPathForFile(file),
   showInFolder: (transferId: string): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.showInFolder, transferId),
   openFile: (transferId: string, index: number): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.openFile, transferId, index),
+  stagePasted: (name: string, data: Uint8Array): Promise<string> => ipcRenderer.invoke(DESKTOP_CHANNELS.stagePasted, name, data) as Promise<string>,
   notify: (title: string, body: string): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.notify, title, body),
   setBadge: (count: number): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.setBadge, count),
 });

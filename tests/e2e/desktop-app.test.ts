@@ -70,7 +70,7 @@ describe.skipIf(skipReason !== null)('the desktop app, in Electron', () => {
     expect(page.url()).toBe('app://pigeon/index.html');
     expect(await page.evaluate('typeof require + typeof process + typeof window.pigeon.send')).toBe('undefinedundefinedfunction');
     // The page has only what the preload exposed: no ipcRenderer, no electron module.
-    expect(await page.evaluate('typeof window.ipcRenderer + typeof window.electron + Object.keys(window.pigeonDesktop).sort().join()')).toBe('undefinedundefinednotify,openFile,pathForFile,setBadge,showInFolder');
+    expect(await page.evaluate('typeof window.ipcRenderer + typeof window.electron + Object.keys(window.pigeonDesktop).sort().join()')).toBe('undefinedundefinednotify,openFile,pathForFile,setBadge,showInFolder,stagePasted');
   });
 
   it('refuses navigation and new windows', async () => {
