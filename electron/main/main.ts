@@ -16,6 +16,7 @@ import { desktopPeerOptions } from './desktop-options.js';
 import { loadDesktopSettings, saveDesktopSettings, type DesktopSettings } from './desktop-settings.js';
 import { forwardEvents, registerIpc } from './ipc.js';
 import { PastedFiles } from './pasted-files.js';
+import { desktopPicture } from './desktop-pictures.js';
 import { PigeonTray } from './tray.js';
 import { createMainWindow, isTrustedSender, lockDownSession } from './window.js';
 
@@ -49,7 +50,7 @@ function showWindow(): void {
 
 async function start(): Promise<void> {
   lockDownSession();
-  serveRenderer(RENDERER_DIR);
+  serveRenderer(RENDERER_DIR, async (id) => (peer ? desktopPicture(peer, options.home, id) : null));
   let settings: DesktopSettings = loadDesktopSettings(options.home);
   const p = createPeer({ clock: systemClock, random: systemRandom, logger }, options);
   const c = new ControlServer(p, options.home, logger);

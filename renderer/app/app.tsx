@@ -220,6 +220,7 @@ export function App({ host }: { host: Host }) {
                 onOpenOffer={actions.openOffer}
                 files={transferFiles[tr.id]}
                 fileUrl={host.fileUrl}
+                pictureUrl={host.pictureUrl}
                 onOpenFile={host.openFile ? (id, index) => host.openFile?.(id, index) : undefined}
                 onShowInFolder={host.showInFolder ? (id) => host.showInFolder?.(id) : undefined}
               />

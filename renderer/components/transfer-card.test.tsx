@@ -23,7 +23,7 @@ const files: TransferFileInfo[] = [
 ];
 const noop = (): void => {};
 const render = (tr: TransferInfo, more: Partial<Parameters<typeof TransferCard>[0]> = {}): string =>
-  renderToStaticMarkup(<TransferCard transfer={tr} peerName="Bob" onCancel={noop} onOpenOffer={noop} files={files} fileUrl={webUiFileUrl} {...more} />);
+  renderToStaticMarkup(<TransferCard transfer={tr} peerName="Bob" onCancel={noop} onOpenOffer={noop} files={files} fileUrl={webUiFileUrl} pictureUrl={(id) => `${webUiFileUrl(id, 0)}?inline=1`} {...more} />);
 
 describe('TransferCard', () => {
   it('lists the files a finished received transfer took, each with its download link by index', () => {

@@ -17,6 +17,8 @@ export const CARD_FILES_SHOWN = 10;
 export interface TransferCardProps extends Omit<TransferRowProps, 'onShowInFolder'> {
   /** The files taken, once known (loaded when the transfer is done). */
   files?: readonly TransferFileInfo[] | undefined;
+  /** Where a picture is shown from (absent: pictures show as file cards). */
+  pictureUrl?: ((transfer: string) => string) | undefined;
   /** Web UI: the download link of a received file. */
   fileUrl?: ((transfer: string, index: number) => string) | undefined;
   /** Desktop: opens a received file with its application. */
@@ -25,12 +27,12 @@ export interface TransferCardProps extends Omit<TransferRowProps, 'onShowInFolde
   onShowInFolder?: ((transfer: string) => void) | undefined;
 }
 
-export function TransferCard({ files, fileUrl, onOpenFile, onShowInFolder, ...row }: TransferCardProps) {
+export function TransferCard({ files, pictureUrl, fileUrl, onOpenFile, onShowInFolder, ...row }: TransferCardProps) {
   const t = useT();
   const tr: TransferInfo = row.transfer;
   const received = tr.direction === 'in' && tr.state === 'done';
-  const pictureHere = tr.picture === true && fileUrl && (tr.direction === 'out' ? tr.state !== 'failed' && tr.state !== 'canceled' : received);
-  if (pictureHere) return <PictureCard transfer={tr} src={`${fileUrl(tr.id, 0)}?inline=1`} status={t(tr.direction === 'out' ? `picture.${tr.state}` : 'picture.received')} />;
+  const pictureHere = tr.picture === true && pictureUrl && (tr.direction === 'out' ? tr.state !== 'failed' && tr.state !== 'canceled' : received);
+  if (pictureHere) return <PictureCard transfer={tr} src={pictureUrl(tr.id)} status={t(tr.direction === 'out' ? `picture.${tr.state}` : 'picture.received')} />;
   const shown = files?.slice(0, CARD_FILES_SHOWN) ?? [];
   const hidden = (files?.length ?? 0) - shown.length;
   return (

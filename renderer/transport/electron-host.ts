@@ -47,6 +47,7 @@ export function createElectronHost(bridge: PigeonBridge, desktop: DesktopBridge)
     },
     showInFolder: (id) => desktop.showInFolder(id),
     openFile: (id, index) => desktop.openFile(id, index),
+    pictureUrl: (id) => `app://pigeon/pictures/${id}`,
     notify: (title, body) => desktop.notify(title, body),
     setBadge: (count) => desktop.setBadge(count),
   };

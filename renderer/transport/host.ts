@@ -26,6 +26,8 @@ export interface Host {
   showInFolder?(transferId: string): void;
   /** Opens one received file with its application (desktop only). */
   openFile?(transferId: string, index: number): void;
+  /** Where a picture transfer's image is shown from (spec §13.8). */
+  pictureUrl?(transferId: string): string;
   /** The download link of one received file (web UI only). */
   fileUrl?(transferId: string, index: number): string;
   /** Something arrived that notifies (desktop: a native notification; web: a sound, and the Notification API when allowed and the page is in the background). */

@@ -99,6 +99,7 @@ export function createWsHost(location: Location): Host {
     },
     stageDrop: (drop: DropBundle, onProgress) => uploadDrop(drop, onProgress),
     fileUrl: webUiFileUrl,
+    pictureUrl: (id) => `${webUiFileUrl(id, 0)}?inline=1`,
     notify(title, body, onClick) {
       // The sound always (the window may be focused on another conversation); the system notification only in the background.
       chime();
