@@ -12,7 +12,9 @@ import { runPeer } from './commands/run-peer.js';
 import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, fileCountText, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
+import { formatLanded } from './format-landed.js';
 import { runSendFile } from './commands/send-file.js';
+import { sendImageCommand } from './commands/send-image.js';
 import { groupCommand } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
@@ -275,6 +277,8 @@ export function buildProgram(): Command {
       return to ? runSendFileMulti(resolveHome(o.home), to, files, opts) : runSendFile(resolveHome(o.home), peer, files, opts);
     });
 
+  sendImageCommand(program, { homeOption, resolveHome, seconds: int(0, 7 * 86400) });
+
   program
     .command('transfers')
     .description('list file offers and transfers with their state; with a transfer id, its files and their indexes')
@@ -286,12 +290,13 @@ export function buildProgram(): Command {
         if (transfer !== undefined) {
           const entries = await c.request('transferEntries', { transfer });
           if (o.json) return print(true, entries, () => '');
-          // The summary first (state, what was taken, progress), then each entry: what `pigeon transfers ID` is for.
-          const matching = (await c.request('transfers', {})).filter((t) => t.id.startsWith(transfer.toLowerCase()));
-          const peers = matching.length === 1 ? await c.request('peers', {}) : [];
-          const head = matching.length === 1 ? [formatTransfers(matching, (id) => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8), process.stdout.columns)] : [];
+          // The summary first (state, what was taken, progress), then each entry, then where the files landed: what `pigeon transfers ID` is for.
+          const files = await c.request('transferFiles', { transfer });
+          const peers = await c.request('peers', {});
+          const name = peers.find((p) => p.id === files.transfer.peer)?.name ?? files.transfer.peer.slice(0, 8);
+          const head = [formatTransfers([files.transfer], (id) => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8), process.stdout.columns)];
           const mark = (e: (typeof entries)[number]): string => (e.done ? '  (received)' : e.wanted || e.kind === 'dir' ? '' : '  (not taken)');
-          print(false, entries, () => [...head, ...entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${mark(e)}`)].join('\n'));
+          print(false, entries, () => [...head, ...entries.map((e) => `${String(e.index).padStart(6)}  ${e.kind === 'dir' ? 'folder' : bytes(e.size).padStart(8)}  ${e.path}${mark(e)}`), formatLanded(files, name)].join('\n'));
           return;
         }
         const list = await c.request('transfers', {});
@@ -307,10 +312,20 @@ export function buildProgram(): Command {
     .argument('<transfer>', 'transfer id or prefix')
     .addOption(homeOption())
     .option('--files <indexes>', 'comma-separated entry indexes to accept (as in transfers --json)', (v: string) => v.split(',').map((x) => int(0, 1_000_000)(x.trim())))
+    .option('--wait', 'wait until the files are received, then print where they landed', false)
+    .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
     .option('--json', 'print the transfer as JSON', false)
-    .action(async (transfer: string, o: { home?: string; files?: number[]; json: boolean }) => {
-      const t = await withClient(resolveHome(o.home), (c) => c.request('accept', { transfer, ...(o.files ? { files: o.files } : {}) }));
-      print(o.json, t, () => `accepted ${t.id.slice(0, 8)}: receiving ${fileCountText(t)}, ${bytes(t.acceptedBytes ?? t.totalBytes)}; it continues in the background (pigeon transfers ${t.id.slice(0, 8)})`);
+    .action(async (transfer: string, o: { home?: string; files?: number[]; json: boolean; wait: boolean; timeout: number }) => {
+      await withClient(resolveHome(o.home), async (c) => {
+        const t = await c.request('accept', { transfer, ...(o.files ? { files: o.files } : {}) });
+        const said = `accepted ${t.id.slice(0, 8)}: receiving ${fileCountText(t)}, ${bytes(t.acceptedBytes ?? t.totalBytes)}`;
+        if (!o.wait) return print(o.json, t, () => `${said}; it continues in the background (pigeon transfers ${t.id.slice(0, 8)})`);
+        if (!o.json) process.stdout.write(`${said}\n`);
+        const end = await c.request('waitTransfer', { transfer: t.id, timeoutMs: o.timeout * 1000 });
+        const files = await c.request('transferFiles', { transfer: t.id });
+        print(o.json, files, () => formatLanded(files, ''));
+        if (end.state !== 'done') throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `transfer ${end.state}${end.error ? `: ${end.error}` : ''}`);
+      });
     });
 
   for (const [name, verb] of [

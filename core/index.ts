@@ -7,3 +7,5 @@ export { ControlServer, controlSocketPath } from './control/control-server.js';
 export { loadOrCreateIdentity, type Identity } from './identity/identity.js';
 export { stderrLogger, silentLogger, systemClock, systemRandom, type Clock, type Logger, type LogLevel, type Random } from './util/components.js';
 export { callControl, handleControlLine, handleControlRequest, validateControlRequest, type ControlGuard } from './control/control-dispatch.js';
+export { isInside } from './transfer/transfer-files.js';
+export { sniffFile } from './transfer/pictures.js';

@@ -10,7 +10,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import type { GroupInfo, KeyChangeInfo, MessageInfo, MultiSendInfo, PeerEvent, PeerInfo, Recipients, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
+import type { GroupInfo, KeyChangeInfo, MessageInfo, MultiSendInfo, PeerEvent, PeerInfo, Recipients, SelfInfo, SettingsInfo, TransferEntryInfo, TransferFilesInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
@@ -34,6 +34,8 @@ import { groupOf } from '../shared/api/conversation-key.js';
 import { Store } from './store/store.js';
 import { ownerOnlyFile, secureProfileFolder } from './store/profile-folder.js';
 import { TransferService } from './transfer/transfer-service.js';
+import { transferFiles } from './transfer/transfer-files.js';
+import { storePicture } from './transfer/pictures.js';
 import { loadOrCreateEncKey } from './relay-client/enc-key.js';
 import { RelayBridge } from './relay-client/relay-bridge.js';
 import { queuedReason } from './messaging/queued-reason.js';
@@ -112,12 +114,16 @@ export interface Peer {
   /** Accepts the changed key a peer presented. */
   trust(peerQuery: string): PeerInfo;
   sendFiles(peerQuery: string, paths: string[]): Promise<TransferInfo>;
+  /** Sends one picture (stored once in the profile, shown inline); to an IPMsg contact, an ordinary file. */
+  sendPicture(peerQuery: string, path: string): Promise<TransferInfo>;
   transfers(): TransferInfo[];
   accept(transfer: string, files?: number[]): Promise<TransferInfo>;
   decline(transfer: string): TransferInfo;
   cancel(transfer: string): Promise<TransferInfo>;
   waitTransfer(transfer: string, timeoutMs: number): Promise<TransferInfo>;
   transferEntries(transfer: string): TransferEntryInfo[];
+  /** The files a transfer actually carried and where they are. */
+  transferFiles(transfer: string): TransferFilesInfo;
   /** Unread incoming messages per conversation. */
   unread(): UnreadInfo[];
   /** Messages of all conversations containing the text, newest first. */
@@ -547,12 +553,26 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       relayFiles?.carry(info.peer);
       return info;
     },
+    async sendPicture(peerQuery, path) {
+      const { directory: dir, transfers: tr } = running();
+      const peer = dir.resolve(peerQuery);
+      const stored = await storePicture(options.home, path);
+      if (ipmsg && engineOf(peer.id) === engines.ipmsg) return this.sendFiles(peer.id, [stored]);
+      const info = await tr.offer(peer.id, [stored], { picture: true });
+      relayFiles?.carry(info.peer);
+      return info;
+    },
     transfers: () => running().transfers.list(),
     accept: (transfer, files) => (ipmsgFiles(transfer) ?? running().transfers).accept(transfer, files),
     decline: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).decline(transfer),
     cancel: (transfer) => (ipmsgFiles(transfer) ?? running().transfers).cancel(transfer),
     waitTransfer: (transfer, timeoutMs) => running().transfers.waitFinished(transfer, timeoutMs),
     transferEntries: (transfer) => running().transfers.entries(transfer),
+    transferFiles(transfer) {
+      const { transfers: tr } = running();
+      const row = tr.find(transfer);
+      return transferFiles(tr.ledger, row, resolvePath(options.downloads ?? join(options.home, 'downloads')));
+    },
     unread: () => running().store.unreadCounts(),
     searchHistory: (query, limit = DEFAULT_SEARCH_HITS) => running().store.search(query, limit),
     keyChanges() {

@@ -17,6 +17,7 @@ import { isFinishedTransfer, type PeerEvent, type TransferInfo } from '../../sha
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { ControlClient } from '../control-client.js';
 import { formatTransfer } from '../format.js';
+import { formatLanded } from '../format-landed.js';
 import { ProgressPrinter } from '../progress.js';
 
 /** How to follow a transfer from another command. */
@@ -77,7 +78,7 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
     if (end.state !== 'done') {
       throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `transfer ${end.state}${end.error ? `: ${end.error}` : ''}`);
     }
-    if (!o.json) process.stdout.write(`done: ${formatTransfer(end, peer)}\n`);
+    if (!o.json) process.stdout.write(`done: ${formatTransfer(end, peer)}\n${formatLanded(await client.request('transferFiles', { transfer: end.id }), peer)}\n`);
   } finally {
     client.close();
   }

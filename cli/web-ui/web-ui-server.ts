@@ -8,6 +8,7 @@
  * come from the profile (web-ui-profile.ts), so the link survives restarts; a
  * page opened with a wrong or old link says how to get the right one.
  */
+import { join } from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -15,6 +16,7 @@ import { handleControlLine, type ControlGuard, type Logger, type Peer } from '..
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError, toErrorInfo } from '../../shared/protocol/errors.js';
 import { WebUiAuth } from './web-ui-auth.js';
+import { parseDownloadPath, serveDownload } from './web-ui-downloads.js';
 import { invalidLinkPage } from './web-ui-invalid-link.js';
 import { loadWebUiProfile, saveWebUiProfile } from './web-ui-profile.js';
 import { securityHeaders, serveStatic } from './web-ui-static.js';
@@ -40,7 +42,7 @@ export class WebUiServer {
 
   constructor(
     private readonly peer: Peer,
-    home: string,
+    private readonly home: string,
     private readonly logger: Logger,
     /** The profile's saved token (web-ui-profile.ts); a new one when absent. */
     token?: string,
@@ -135,11 +137,17 @@ export class WebUiServer {
         res.end('Method not allowed.\n');
         return;
       }
+      const download = parseDownloadPath(url.pathname);
+      if (download) {
+        const want = { ...download, inline: url.searchParams.get('inline') === '1' };
+        return await serveDownload(this.peer, res, want, { head: req.method === 'HEAD', picturesDir: join(this.home, 'pictures') });
+      }
       await serveStatic(req, res);
     } catch (err) {
       const info = toErrorInfo(err);
       if (info.code === ErrorCodes.INTERNAL) this.logger.log('error', 'web UI request failed', { error: info.message });
-      if (!res.headersSent) res.writeHead(info.code === ErrorCodes.INTERNAL ? 500 : 400, { 'Content-Type': 'application/json' });
+      const status = info.code === ErrorCodes.INTERNAL ? 500 : info.code === ErrorCodes.TRANSFER_NOT_FOUND ? 404 : 400;
+      if (!res.headersSent) res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ ok: false, error: info }));
     }
   }
@@ -164,8 +172,9 @@ export class WebUiServer {
       // Offers from the browser name uploaded files only; their batches are kept until the transfer is over.
       let offered: string[] | null = null;
       const guard: ControlGuard = (method, params) => {
-        if (method !== 'sendFiles') return;
-        offered = (params as { paths: string[] }).paths;
+        if (method === 'sendPicture') offered = [(params as { path: string }).path];
+        else if (method === 'sendFiles') offered = (params as { paths: string[] }).paths;
+        else return;
         this.uploads.checkOffered(offered);
       };
       void handleControlLine(this.peer, this.logger, data.toString(), () => {

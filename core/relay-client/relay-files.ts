@@ -144,7 +144,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
       if (transfers.ledger.get(t.id)?.state !== 'queued') return; // canceled meanwhile
       const encKey = bridge.encKey(t.peer);
       if (!encKey) throw new PigeonError(ErrorCodes.RELAY_UNREACHABLE, 'the relay does not list the recipient');
-      const content: SealedContent = { kind: 'file-offer', transfer: t.id, key: row.key.toString('base64'), entries: row.entries };
+      const content: SealedContent = { kind: 'file-offer', transfer: t.id, key: row.key.toString('base64'), entries: row.entries, ...(transfers.pictures.has(t.id) ? { picture: true as const } : {}) };
       const body = seal(identity, t.peer, encKey, t.id, Buffer.from(JSON.stringify(content)));
       if (body.ct.length > MAX_ENVELOPE_CHARS) return transfers.relayed(t.id, `the list of files is too long to leave on the relay; it waits until ${this.name(t.peer)} is online`);
       // The transfer id is the mailbox message id: a retried put is stored once.
@@ -202,6 +202,7 @@ export class RelayFiles implements RelayFileSource, FileHooks {
       from,
       c.transfer,
       c.entries.map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime })),
+      c.kind === 'file-offer' && c.picture === true,
     );
   }
 

@@ -81,6 +81,8 @@ export class TransferLedger implements TransferReports {
   constructor(
     private readonly components: { store: Store; clock: Clock; logger: Logger },
     private readonly emit: (e: PeerEvent) => void,
+    /** What other modules add to a transfer's TransferInfo from their own records (pictures.ts: `picture`). */
+    private readonly decorate: (row: TransferRow, info: TransferInfo) => TransferInfo = (_row, info) => info,
   ) {
     this.rows = new TransferStore(components.store);
   }
@@ -131,7 +133,7 @@ export class TransferLedger implements TransferReports {
   /** What the control API shows: the row with its live figures. */
   info(row: TransferRow): TransferInfo {
     const m = this.meters.get(row.id);
-    return this.rows.info(row, { inProgressBytes: m?.inProgress ?? 0, rate: m ? this.rate(m) : 0 });
+    return this.decorate(row, this.rows.info(row, { inProgressBytes: m?.inProgress ?? 0, rate: m ? this.rate(m) : 0 }));
   }
 
   /** The current TransferInfo of a transfer that exists. */

@@ -10,6 +10,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { PictureMarks } from './pictures.js';
+import { pictureOfferProblem } from '../../shared/transfer/picture.js';
 import type { TLSSocket } from 'node:tls';
 import { isFinishedTransfer, type PeerEvent, type TransferEntryInfo, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
@@ -65,6 +67,10 @@ interface Running {
 export class TransferService {
   /** The one writer of transfer rows, states, events, waiters and meters (ledger.ts); adapters read it and report to it. */
   readonly ledger: TransferLedger;
+  /** Which transfers are pictures (pictures.ts). */
+  readonly pictures: PictureMarks;
+  /** Offers whose first part said `picture`, until the whole offer is in (bounded by the offer assembly's budget). */
+  private readonly pictureOffers = new Set<string>();
   /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
   private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
@@ -77,7 +83,8 @@ export class TransferService {
     private readonly init: TransferServiceInit,
     private readonly emit: (e: PeerEvent) => void,
   ) {
-    this.ledger = new TransferLedger(components, emit);
+    this.pictures = new PictureMarks(components.store);
+    this.ledger = new TransferLedger(components, emit, (row, info) => (this.pictures.has(row.id) ? { ...info, picture: true } : info));
     this.assembling = new OfferAssembly(components, init.assemblyLimits ?? assemblyLimits());
   }
 
@@ -121,11 +128,14 @@ export class TransferService {
 
   // ---- sender -------------------------------------------------------------
 
-  async offer(peerId: string, paths: string[]): Promise<TransferInfo> {
+  /** `picture`: one picture file (stored by pictures.ts), offered marked as a picture. */
+  async offer(peerId: string, paths: string[], opts: { picture?: boolean } = {}): Promise<TransferInfo> {
     const manifest = await buildManifest(paths);
     const id = this.components.random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
     for (const s of manifest.skipped) this.emit({ type: 'warning', code: 'PIGEON_WARN_SKIPPED', message: `not offered: ${s.path} (${s.reason})` });
+    // Marked before the row exists, so that the first `transfer` event already says `picture`.
+    if (opts.picture) this.pictures.mark(id);
     this.ledger.create(
       { id, peer: peerId, direction: 'out', state: 'queued', created: this.components.clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount },
       entries,
@@ -154,11 +164,12 @@ export class TransferService {
   private sendOffer(session: Session, t: TransferRow, from = 0): void {
     const entries = this.ledger.entries(t.id).map(({ path, kind, size, mtime }) => ({ path, kind, size, mtime }));
     const parts = Math.max(1, Math.ceil(entries.length / MAX_OFFER_ENTRIES_PER_FRAME));
+    const picture = this.pictures.has(t.id) ? { picture: true as const } : {};
     for (let part = from; part < parts; part++) {
       // A big folder's offer is many parts: wait for the socket to drain between them
       // (the session's output budget closes a session that queues megabytes).
       if (session.congested) return session.onDrain(() => session.isOpen && this.sendOffer(session, t, part));
-      session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME) });
+      session.send({ type: 'offer', transfer: t.id, part, parts, entries: entries.slice(part * MAX_OFFER_ENTRIES_PER_FRAME, (part + 1) * MAX_OFFER_ENTRIES_PER_FRAME), ...picture });
     }
   }
 
@@ -276,21 +287,26 @@ export class TransferService {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
     }
+    if (frame.picture && frame.parts === 1) this.pictureOffers.add(frame.transfer);
     const entries = this.assembling.add(session.peerId, frame);
     if (!entries) return;
-    this.receiveOffer(session.peerId, frame.transfer, entries);
+    this.receiveOffer(session.peerId, frame.transfer, entries, this.pictureOffers.delete(frame.transfer));
     session.send({ type: 'offer-ack', transfer: frame.transfer });
   }
 
   /** A whole offer arrived (on a session, or sealed through the relay): stored, shown, and answered if auto-accepted. */
-  receiveOffer(peerId: string, transfer: string, entries: OfferEntry[]): void {
+  receiveOffer(peerId: string, transfer: string, entries: OfferEntry[], picture = false): void {
     if (this.ledger.get(transfer)) return;
+    // A picture is taken without asking (one bounded file, shown inline); anything else marked so is an ordinary offer.
+    const isPicture = picture && pictureOfferProblem(entries) === null;
+    // Marked before the row exists, so that the first `transfer` event already says `picture`.
+    if (isPicture) this.pictures.mark(transfer);
     const files = entries.filter((e) => e.kind === 'file');
     this.ledger.create(
       { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
       entries,
     );
-    if (this.autoAccepts(peerId)) void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+    if (isPicture || this.autoAccepts(peerId)) void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
   }
 
   // ---- files left on the relay (relay-files.ts drives these) -----------------

@@ -15,6 +15,9 @@ import { DESKTOP_CHANNELS, EVENT_CHANNEL, methodChannel } from '../../shared/api
 
 export interface DesktopActions {
   showInFolder(transferId: string): Promise<void>;
+  openFile(transferId: string, index: number): Promise<void>;
+  /** A pasted picture's bytes written to disk: its path, or '' when refused. */
+  stagePasted(name: unknown, data: unknown): Promise<string>;
   notify(title: string, body: string): void;
   setBadge(count: number): void;
 }
@@ -33,6 +36,11 @@ export function registerIpc(peer: Peer, logger: Logger, trusted: (event: IpcMain
     if (!trusted(event) || typeof id !== 'string') return;
     await desktop.showInFolder(id);
   });
+  ipcMain.handle(DESKTOP_CHANNELS.openFile, async (event, id: unknown, index: unknown) => {
+    if (!trusted(event) || typeof id !== 'string' || typeof index !== 'number' || !Number.isInteger(index) || index < 0) return;
+    await desktop.openFile(id, index);
+  });
+  ipcMain.handle(DESKTOP_CHANNELS.stagePasted, async (event, name: unknown, data: unknown) => (trusted(event) ? desktop.stagePasted(name, data) : ''));
   ipcMain.handle(DESKTOP_CHANNELS.notify, (event, title: unknown, body: unknown) => {
     if (!trusted(event) || typeof title !== 'string' || typeof body !== 'string') return;
     desktop.notify(title.slice(0, 200), body.slice(0, 500));

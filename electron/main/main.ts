@@ -9,12 +9,14 @@ import { app, BrowserWindow, dialog, Notification, shell } from 'electron';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlServer, createPeer, stderrLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
+import { ControlServer, createPeer, isInside, stderrLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
 import { PigeonError, ErrorCodes } from '../../shared/protocol/errors.js';
 import { registerAppScheme, serveRenderer } from './app-protocol.js';
 import { desktopPeerOptions } from './desktop-options.js';
 import { loadDesktopSettings, saveDesktopSettings, type DesktopSettings } from './desktop-settings.js';
 import { forwardEvents, registerIpc } from './ipc.js';
+import { PastedFiles } from './pasted-files.js';
+import { desktopPicture } from './desktop-pictures.js';
 import { PigeonTray } from './tray.js';
 import { createMainWindow, isTrustedSender, lockDownSession } from './window.js';
 
@@ -48,7 +50,7 @@ function showWindow(): void {
 
 async function start(): Promise<void> {
   lockDownSession();
-  serveRenderer(RENDERER_DIR);
+  serveRenderer(RENDERER_DIR, async (id) => (peer ? desktopPicture(peer, options.home, id) : null));
   let settings: DesktopSettings = loadDesktopSettings(options.home);
   const p = createPeer({ clock: systemClock, random: systemRandom, logger }, options);
   const c = new ControlServer(p, options.home, logger);
@@ -67,13 +69,22 @@ async function start(): Promise<void> {
 
   win = createMainWindow(PRELOAD, !settings.startMinimised);
   const trusted = (event: Electron.IpcMainInvokeEvent): boolean => isTrustedSender(win, event.senderFrame);
+  const pasted = new PastedFiles(options.home);
+  await pasted.clear().catch(() => {});
   registerIpc(p, logger, trusted, {
+    stagePasted: (name, data) => pasted.stage(name, data),
+    // Received files only, and only inside the download folder (the paths come from the transfer's rows).
     async showInFolder(id) {
-      const first = p.transferEntries(id).find((e) => e.kind === 'file');
       const downloads = p.settings().downloads;
-      const file = first ? join(downloads, first.path) : '';
-      if (file && existsSync(file)) shell.showItemInFolder(file);
+      const info = p.transferFiles(id);
+      const landed = info.transfer.direction === 'in' ? info.landed.find((l) => isInside(downloads, l) && existsSync(l)) : undefined;
+      if (landed) shell.showItemInFolder(landed);
       else await shell.openPath(downloads);
+    },
+    async openFile(id, index) {
+      const info = p.transferFiles(id);
+      const file = info.transfer.direction === 'in' && info.transfer.state === 'done' ? info.files.find((f) => f.index === index) : undefined;
+      if (file?.localPath && isInside(p.settings().downloads, file.localPath) && existsSync(file.localPath)) await shell.openPath(file.localPath);
     },
     notify(title, body) {
       if (win?.isFocused() || !Notification.isSupported()) return;

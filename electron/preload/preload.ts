@@ -3,7 +3,7 @@
  * `window.pigeon`, one function per control method (the list comes from
  * ControlRequests, so it cannot drift) plus onEvent, and `window.pigeonDesktop`
  * for dropped-file paths (webUtils.getPathForFile: the renderer never reads
- * the file), "show in folder", notifications and the badge. The raw
+ * the file), "show in folder", "open", notifications and the badge. The raw
  * ipcRenderer and the IPC event object never reach the page.
  * Bundled into one CommonJS file (sandboxed preloads cannot load modules).
  */
@@ -24,6 +24,8 @@ contextBridge.exposeInMainWorld('pigeon', bridge);
 contextBridge.exposeInMainWorld('pigeonDesktop', {
   pathForFile: (file: File): string => webUtils.getPathForFile(file),
   showInFolder: (transferId: string): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.showInFolder, transferId),
+  openFile: (transferId: string, index: number): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.openFile, transferId, index),
+  stagePasted: (name: string, data: Uint8Array): Promise<string> => ipcRenderer.invoke(DESKTOP_CHANNELS.stagePasted, name, data) as Promise<string>,
   notify: (title: string, body: string): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.notify, title, body),
   setBadge: (count: number): void => void ipcRenderer.invoke(DESKTOP_CHANNELS.setBadge, count),
 });

@@ -24,6 +24,9 @@ import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
 import { TransfersPanel } from '../components/transfers-panel.js';
+import { TransferCard } from '../components/transfer-card.js';
+import { NotifyBanner } from '../components/notify-banner.js';
+import { notificationsAsked, setNotificationsAsked } from './muted.js';
 import { PaneBar } from '../components/pane-bar.js';
 import { Splash } from '../components/splash.js';
 import { useT } from '../i18n/i18n.js';
@@ -44,8 +47,9 @@ export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
-  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions } = usePigeon(host);
   const tools = useConvoTools(host, state.connection === 'open', actions.fail);
+  const [askNotify, setAskNotify] = useState(() => host.notificationPermission?.() === 'default' && !notificationsAsked());
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
   const [searchQuery, setSearchQuery] = useState('');
@@ -66,6 +70,8 @@ export function App({ host }: { host: Host }) {
     [state.groups, query],
   );
   const transfers = useMemo(() => Object.values(state.transfers), [state.transfers]);
+  const panelTransfers = useMemo(() => transfers.filter((tr) => !cleared.has(tr.id)), [transfers, cleared]);
+  const activeCards = useMemo(() => transfers.filter((tr) => tr.peer === activeId), [transfers, activeId]);
   const activeTransfers = transfers.filter((tr) => !isFinishedTransfer(tr.state)).length;
   const reachable = state.connection === 'open';
   const keyChange = state.keyChanges.find((k) => !blocked.has(k.peerId));
@@ -155,6 +161,19 @@ export function App({ host }: { host: Host }) {
           </div>
         )}
         <ErrorBanner messages={errors} onDismiss={actions.dismissErrors} />
+        {askNotify && (
+          <NotifyBanner
+            onAllow={() => {
+              setNotificationsAsked();
+              setAskNotify(false);
+              void host.requestNotifications?.().then(() => setNotificationAnswer((n) => n + 1));
+            }}
+            onNotNow={() => {
+              setNotificationsAsked();
+              setAskNotify(false);
+            }}
+          />
+        )}
         {pendingKey && blocked.has(pendingKey.peerId) && (
           <div className="notice warning-notice">
             {t('key.title', { name: activePeer!.name })}{' '}
@@ -184,6 +203,7 @@ export function App({ host }: { host: Host }) {
             memberName={(id, fallback) => (id === state.self?.id ? t('self.you') : (state.peers[id]?.name ?? fallback ?? id.slice(0, 8)))}
             onSend={(text, at) => void actions.send(activeId!, text, at)}
             onLeave={() => void actions.leaveGroup(activeGroup.id)}
+            mute={{ muted: muted.has(activeId!), onToggle: () => actions.toggleMute(activeId!) }}
           />
         ) : activePeer ? (
           <Conversation
@@ -193,6 +213,24 @@ export function App({ host }: { host: Host }) {
             reachable={reachable}
             onSend={(text, at) => void actions.send(activePeer.id, text, at)}
             onDropFiles={(drop) => void actions.dropFiles(activePeer.id, drop)}
+            onPictures={(files) => void actions.sendPictures(activePeer.id, files)}
+            mute={{ muted: muted.has(activePeer.id), onToggle: () => actions.toggleMute(activePeer.id) }}
+            cards={activeCards}
+            renderCard={(tr) => (
+              <TransferCard
+                transfer={tr}
+                peerName={activePeer.name}
+                peerOnline={activePeer.online}
+                reachable={reachable}
+                onCancel={actions.cancel}
+                onOpenOffer={actions.openOffer}
+                files={transferFiles[tr.id]}
+                fileUrl={host.fileUrl}
+                pictureUrl={host.pictureUrl}
+                onOpenFile={host.openFile ? (id, index) => host.openFile?.(id, index) : undefined}
+                onShowInFolder={host.showInFolder ? (id) => host.showInFolder?.(id) : undefined}
+              />
+            )}
           />
         ) : (
           <div className="empty-main">
@@ -201,7 +239,7 @@ export function App({ host }: { host: Host }) {
         )}
       </main>
       <TransfersPanel
-        transfers={transfers}
+        transfers={panelTransfers}
         staging={staging}
         peerName={peerName}
         peerOnline={(id) => state.peers[id]?.online ?? true}

@@ -5,13 +5,17 @@
  * offer queue); the components stay props-only.
  */
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
-import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
+import type { PeerEvent, TransferFileInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { totalUnread } from '../logic/contacts.js';
 import { groupIdOf, groupKey } from '../logic/conversations.js';
 import type { DropBundle, Host } from '../transport/host.js';
 import type { Staging } from '../components/transfers-panel.js';
 import { initialState, reducer } from './state.js';
+import { loadMuted, saveMuted } from './muted.js';
+import { shouldNotify, type NotifyContext } from '../logic/notify-policy.js';
+import { PICTURE_MAX_BYTES, pictureTypeOfName } from '../../shared/transfer/picture.js';
+import { formatSize } from '../../shared/format/format-size.js';
 
 /** How often message times ("12:30" vs "Mon 12:30") are refreshed. */
 const CLOCK_TICK_MS = 30_000;
@@ -29,6 +33,11 @@ export function usePigeon(host: Host) {
   const [offerQueue, setOfferQueue] = useState<string[]>([]);
   const [staging, setStaging] = useState<Staging[]>([]);
   const [now, setNow] = useState(() => Date.now());
+  /** The files each finished transfer carried (for the cards of the open conversation), loaded once. */
+  const [transferFiles, setTransferFiles] = useState<Record<string, TransferFileInfo[]>>({});
+  const filesAsked = useRef(new Set<string>());
+  /** Transfers cleared from the transfers panel (their cards stay in the conversation). */
+  const [cleared, setCleared] = useState<ReadonlySet<string>>(new Set());
   /** Changed keys the user chose to keep blocking: not asked again until reviewed. */
   const [blocked, setBlocked] = useState<ReadonlySet<string>>(new Set());
   const active = useRef<string | null>(null);
@@ -36,6 +45,13 @@ export function usePigeon(host: Host) {
   const peersRef = useRef(state.peers);
   peersRef.current = state.peers;
 
+  /** Muted conversations (this window's choice, muted.ts). */
+  const [muted, setMuted] = useState<ReadonlySet<string>>(loadMuted);
+  const mutedRef = useRef(muted);
+  mutedRef.current = muted;
+  const selfRef = useRef(state.self);
+  selfRef.current = state.self;
+  const notifyContext = (): NotifyContext => ({ active: active.current, focused: document.hasFocus(), muted: mutedRef.current, selfName: selfRef.current?.name ?? '' });
   const groupsRef = useRef(state.groups);
   groupsRef.current = state.groups;
   const fail = useCallback((err: unknown) => setErrors((e) => [...e, messageOf(err)]), []);
@@ -58,7 +74,7 @@ export function usePigeon(host: Host) {
         api.groups({}).catch(() => []),
       ]);
       dispatch({ type: 'loaded', self, peers, unread, transfers, keyChanges, groups });
-      setOfferQueue(transfers.filter((tr) => tr.direction === 'in' && tr.state === 'offered').map((tr) => tr.id));
+      setOfferQueue(transfers.filter((tr) => tr.direction === 'in' && tr.state === 'offered' && !tr.picture).map((tr) => tr.id));
       const open = active.current;
       if (open) dispatch({ type: 'history', peer: open, messages: await api.history({ peer: open, markRead: true }) });
     } catch (err) {
@@ -77,15 +93,16 @@ export function usePigeon(host: Host) {
         const from = event.message.peer;
         if (from === active.current && document.hasFocus()) {
           void api.markRead({ peer: from }).then(() => dispatch({ type: 'read', peer: from }), fail);
-        } else {
+        } else if (shouldNotify(from, event.message.text, event.message.group !== undefined, notifyContext())) {
           const author = event.message.from ? peerName(event.message.from) : null;
           host.notify(author ? `${author} · ${peerName(from)}` : peerName(from), event.message.text, () => setActiveId(from));
         }
       }
       if (event.type === 'transfer' && event.transfer.direction === 'in' && event.transfer.state === 'offered') {
         const tr: TransferInfo = event.transfer;
-        setOfferQueue((q) => (q.includes(tr.id) ? q : [...q, tr.id]));
-        host.notify(peerName(tr.peer), t('offer.title', { name: peerName(tr.peer) }));
+        // A picture is taken without asking: no question, only the notification.
+        if (!tr.picture) setOfferQueue((q) => (q.includes(tr.id) ? q : [...q, tr.id]));
+        if (shouldNotify(tr.peer, '', false, notifyContext())) host.notify(peerName(tr.peer), t(tr.picture ? 'picture.notify' : 'offer.title', { name: peerName(tr.peer) }), () => setActiveId(tr.peer));
       }
     });
     const tick = setInterval(() => setNow(Date.now()), CLOCK_TICK_MS);
@@ -97,8 +114,9 @@ export function usePigeon(host: Host) {
   }, [api, host, load, fail, peerName, t]);
 
   useEffect(() => {
-    host.setBadge(totalUnread(state.unread));
-  }, [host, state.unread]);
+    // Muted conversations keep their unread count in the list, not in the title.
+    host.setBadge(totalUnread(Object.fromEntries(Object.entries(state.unread).filter(([k]) => !muted.has(k)))));
+  }, [host, state.unread, muted]);
 
   // Opening a conversation loads its history and marks it read.
   useEffect(() => {
@@ -113,6 +131,22 @@ export function usePigeon(host: Host) {
       live = false;
     };
   }, [activeId, api, fail, state.connection]);
+
+  // The cards of the open conversation list the files each finished transfer carried.
+  useEffect(() => {
+    if (!activeId || state.connection !== 'open') return;
+    for (const tr of Object.values(state.transfers)) {
+      if (tr.peer !== activeId || tr.state !== 'done' || filesAsked.current.has(tr.id)) continue;
+      filesAsked.current.add(tr.id);
+      api.transferFiles({ transfer: tr.id }).then(
+        (info) => setTransferFiles((f) => ({ ...f, [tr.id]: info.files })),
+        (err: unknown) => {
+          filesAsked.current.delete(tr.id);
+          fail(err);
+        },
+      );
+    }
+  }, [activeId, api, fail, state.connection, state.transfers]);
 
   const actions = {
     select: setActiveId,
@@ -137,6 +171,25 @@ export function usePigeon(host: Host) {
         fail(err);
       } finally {
         setStaging((s) => s.filter((x) => x.key !== key));
+      }
+    },
+    /** Pasted or dropped images: each sent as a picture; one too big or of another type goes as a file, saying so. */
+    async sendPictures(peer: string, files: File[]) {
+      for (const file of files) {
+        const drop: DropBundle = { files: [file], entries: [null] };
+        if (file.size > PICTURE_MAX_BYTES || !pictureTypeOfName(file.name)) {
+          if (file.size > PICTURE_MAX_BYTES) fail(t('picture.tooBig', { name: file.name, size: formatSize(file.size), limit: formatSize(PICTURE_MAX_BYTES) }));
+          await actions.dropFiles(peer, drop);
+          continue;
+        }
+        try {
+          const [path] = await host.stageDrop(drop);
+          if (!path) continue;
+          const tr = await api.sendPicture({ peer, path });
+          dispatch({ type: 'event', event: { type: 'transfer', transfer: tr } });
+        } catch (err) {
+          fail(err);
+        }
       }
     },
     cancel: (id: string) => void api.cancel({ transfer: id }).catch(fail),
@@ -202,9 +255,17 @@ export function usePigeon(host: Host) {
         fail(err);
       }
     },
-    clearFinished: (ids: string[]) => dispatch({ type: 'transfers-cleared', ids }),
+    toggleMute(key: string) {
+      setMuted((m) => {
+        const next = new Set(m);
+        if (!next.delete(key)) next.add(key);
+        saveMuted(next);
+        return next;
+      });
+    },
+    clearFinished: (ids: string[]) => setCleared((c) => new Set([...c, ...ids])),
     fail,
   };
 
-  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions };
+  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions };
 }

@@ -1,10 +1,14 @@
-/** An open conversation: who it is with (presence, fingerprint), the messages, the composer; files dropped anywhere on it are offered. */
-import type { MessageInfo, PeerInfo } from '../../shared/api/control-api.js';
+/**
+ * An open conversation: who it is with (presence, fingerprint), the messages
+ * and file cards, the composer; files dropped anywhere on it are offered.
+ */
+import type { MessageInfo, PeerInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
-import { useRef } from 'react';
+import { useRef, type ReactNode } from 'react';
 import type { DropBundle } from '../transport/host.js';
 import { Composer } from './composer.js';
 import { MessageList } from './message-list.js';
+import { MuteButton } from './mute-button.js';
 import { PresenceDot } from './presence-dot.js';
 import { useFileDrop } from './use-file-drop.js';
 
@@ -16,9 +20,16 @@ export interface ConversationProps {
   reachable: boolean;
   onSend(text: string, at?: number): void;
   onDropFiles(drop: DropBundle): void;
+  /** Images pasted or dropped into the composer. */
+  onPictures?: (files: File[]) => void;
+  /** The file transfers with this colleague, drawn as cards among the messages. */
+  cards?: readonly TransferInfo[];
+  renderCard?: (transfer: TransferInfo) => ReactNode;
+  /** The conversation is muted (no notifications); absent: no mute switch. */
+  mute?: { muted: boolean; onToggle(): void };
 }
 
-export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles }: ConversationProps) {
+export function Conversation({ peer, messages, now, reachable, onSend, onDropFiles, onPictures, cards, renderCard, mute }: ConversationProps) {
   const t = useT();
   const { over, handlers } = useFileDrop(onDropFiles);
   const picker = useRef<HTMLInputElement>(null);
@@ -34,6 +45,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
             {[t(`status.${presence}`), reachable && peer.online && peer.away ? `“${peer.away}”` : '', peer.group, peer.host].filter(Boolean).join(' · ')}
           </p>
         </div>
+        {mute && <MuteButton muted={mute.muted} onToggle={mute.onToggle} />}
         {peer.capabilities?.encrypted !== false && (
           <details className="fingerprint">
             <summary>{t('chat.fingerprint')}</summary>
@@ -43,7 +55,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
       </header>
       {peer.capabilities?.encrypted === false && <p className="notice warning-notice">{t('chat.unencryptedNote', { name: peer.name })}</p>}
       {reachable && !peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
-      <MessageList messages={messages} now={now} />
+      <MessageList messages={messages} now={now} {...(cards && renderCard ? { cards, renderCard } : {})} />
       {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}
       <input
         ref={picker}
@@ -56,7 +68,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
           if (files.length > 0) onDropFiles({ files, entries: files.map(() => null) });
         }}
       />
-      <Composer onSend={onSend} onPickFiles={() => picker.current?.click()} />
+      <Composer onSend={onSend} onPickFiles={() => picker.current?.click()} {...(onPictures ? { onPictures } : {})} />
     </section>
   );
 }

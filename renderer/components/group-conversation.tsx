@@ -3,6 +3,7 @@ import type { GroupInfo, MessageInfo } from '../../shared/api/control-api.js';
 import { useT } from '../i18n/i18n.js';
 import { Composer } from './composer.js';
 import { MessageList } from './message-list.js';
+import { MuteButton } from './mute-button.js';
 
 export interface GroupConversationProps {
   group: GroupInfo;
@@ -12,9 +13,11 @@ export interface GroupConversationProps {
   memberName(id: string, fallback?: string): string;
   onSend(text: string, at?: number): void;
   onLeave(): void;
+  /** The group is muted: notifications only for @mentions. */
+  mute?: { muted: boolean; onToggle(): void };
 }
 
-export function GroupConversation({ group, messages, now, memberName, onSend, onLeave }: GroupConversationProps) {
+export function GroupConversation({ group, messages, now, memberName, onSend, onLeave, mute }: GroupConversationProps) {
   const t = useT();
   return (
     <section className="conversation" aria-label={group.name}>
@@ -23,6 +26,7 @@ export function GroupConversation({ group, messages, now, memberName, onSend, on
           <h2># {group.name}</h2>
           <p className="conversation-sub">{group.members.map((m) => memberName(m.id, m.name)).join(', ')}</p>
         </div>
+        {mute && <MuteButton muted={mute.muted} onToggle={mute.onToggle} />}
         {group.joined && (
           <button type="button" className="small" onClick={onLeave}>
             {t('groups.leave')}

@@ -40,3 +40,12 @@ export const TransfersIcon = () => (
     <path d="M7 17V4m0 0L3 8m4-4 4 4M17 7v13m0 0 4-4m-4 4-4-4" />
   </svg>
 );
+
+/** A bell: notifications on; crossed out: the conversation is muted. */
+export const BellIcon = ({ off = false }: { off?: boolean }) => (
+  <svg {...common} width={14} height={14}>
+    <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+    <path d="M10.3 21a1.9 1.9 0 0 0 3.4 0" />
+    {off && <path d="m2 2 20 20" />}
+  </svg>
+);

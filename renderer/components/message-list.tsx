@@ -1,12 +1,14 @@
 /**
  * The messages of a conversation in their order, each with the time it was
  * written (the received time too, on hover, when it came much later) and, for
- * mine, the delivery state.
+ * mine, the delivery state. File transfers of the conversation are cards
+ * among the messages, in time order (logic/timeline.ts); the caller draws them.
  */
-import { useEffect, useRef } from 'react';
-import type { MessageInfo, MessageState } from '../../shared/api/control-api.js';
+import { Fragment, useEffect, useRef, type ReactNode } from 'react';
+import type { MessageInfo, MessageState, TransferInfo } from '../../shared/api/control-api.js';
 import { useI18n } from '../i18n/i18n.js';
 import { formatMessageTime } from '../logic/format.js';
+import { timeline } from '../logic/timeline.js';
 import { ClockIcon } from './icons.js';
 import { LinkedText } from './linked-text.js';
 import { MultiStatus } from './multi-status.js';
@@ -26,18 +28,26 @@ export interface MessageListProps {
   now: number;
   /** Group conversations: the sender's name above each incoming message (null: not shown). */
   senderName?: (m: MessageInfo) => string | null;
+  /** The conversation's file transfers, shown as cards among the messages. */
+  cards?: readonly TransferInfo[];
+  renderCard?: (transfer: TransferInfo) => ReactNode;
 }
 
-export function MessageList({ messages, now, senderName }: MessageListProps) {
+const NO_CARDS: readonly TransferInfo[] = [];
+
+export function MessageList({ messages, now, senderName, cards = NO_CARDS, renderCard }: MessageListProps) {
   const { t, lang } = useI18n();
   const end = useRef<HTMLDivElement>(null);
   useEffect(() => {
     end.current?.scrollIntoView?.({ block: 'end' });
-  }, [messages.length]);
-  if (messages.length === 0) return <p className="empty chat-empty">{t('chat.noMessages')}</p>;
+  }, [messages.length, cards.length]);
+  if (messages.length === 0 && cards.length === 0) return <p className="empty chat-empty">{t('chat.noMessages')}</p>;
   return (
-    <ol className="messages">
-      {messages.map((m) => {
+    // A picture that loads after the list was scrolled to its end grows it: keep the end in view.
+    <ol className="messages" onLoadCapture={() => end.current?.scrollIntoView?.({ block: 'end' })}>
+      {timeline(messages, renderCard ? cards : NO_CARDS).map((item) => {
+        if (item.kind === 'transfer') return <Fragment key={`card-${item.transfer.id}`}>{renderCard!(item.transfer)}</Fragment>;
+        const m = item.message;
         const late = m.received !== null && Math.abs(m.received - m.ts) >= LATE_MS;
         const stateText = m.state === 'scheduled' && m.due ? t('state.scheduled', { time: formatMessageTime(m.due, now, lang) }) : t(`state.${m.state}`);
         return (

@@ -24,7 +24,13 @@ export interface Host {
   stageDrop(drop: DropBundle, onProgress?: (sentBytes: number, totalBytes: number) => void): Promise<string[]>;
   /** Opens the download folder at a received transfer (desktop only). */
   showInFolder?(transferId: string): void;
-  /** A system notification (desktop: native; web: the Notification API when allowed). */
+  /** Opens one received file with its application (desktop only). */
+  openFile?(transferId: string, index: number): void;
+  /** Where a picture transfer's image is shown from (spec §13.8). */
+  pictureUrl?(transferId: string): string;
+  /** The download link of one received file (web UI only). */
+  fileUrl?(transferId: string, index: number): string;
+  /** Something arrived that notifies (desktop: a native notification; web: a sound, and the Notification API when allowed and the page is in the background). */
   notify(title: string, body: string, onClick?: () => void): void;
   /** The unread count on the app icon / tab title. */
   setBadge(count: number): void;

@@ -10,7 +10,8 @@ import { ErrorCodes, type ErrorInfo } from '../../shared/protocol/errors.js';
 import { apiFromBridge, bridgeFromCall, type ApiMethod, type ApiResult, type EventListener } from '../../shared/api/pigeon-api.js';
 import type { ConnectionState, DropBundle, Host } from './host.js';
 import { uploadDrop } from './web-upload.js';
-import { WEB_UI_BRIDGE_PATH } from '../../shared/api/web-ui-paths.js';
+import { chime } from './chime.js';
+import { WEB_UI_BRIDGE_PATH, webUiFileUrl } from '../../shared/api/web-ui-paths.js';
 
 /** Reconnect delays in ms: quick first tries (a restarted peer is back in a second), then every 5 s. */
 const RECONNECT_MS = [250, 500, 1000, 2000, 5000];
@@ -97,7 +98,11 @@ export function createWsHost(location: Location): Host {
       return () => connectionListeners.delete(l);
     },
     stageDrop: (drop: DropBundle, onProgress) => uploadDrop(drop, onProgress),
+    fileUrl: webUiFileUrl,
+    pictureUrl: (id) => `${webUiFileUrl(id, 0)}?inline=1`,
     notify(title, body, onClick) {
+      // The sound always (the window may be focused on another conversation); the system notification only in the background.
+      chime();
       if (typeof Notification === 'undefined' || Notification.permission !== 'granted' || document.hasFocus()) return;
       const n = new Notification(title, { body });
       n.onclick = () => {

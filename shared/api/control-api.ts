@@ -192,6 +192,8 @@ export interface TransferInfo {
    */
   acceptedFiles?: number;
   acceptedBytes?: number;
+  /** A picture (§13.8): one image file, taken without asking, shown inline. Absent for other transfers. */
+  picture?: true;
 }
 
 /** One offered file or folder; `index` is what `accept` takes to accept some. */
@@ -202,6 +204,23 @@ export interface TransferEntryInfo {
   size: number;
   wanted: boolean;
   done: boolean;
+}
+
+/** A file a transfer actually carried (received and verified, or accepted and sent); `index` as in TransferEntryInfo. */
+export interface TransferFileInfo {
+  index: number;
+  path: string;
+  size: number;
+  /** Where it is on this device: in the download folder (received), or its source (sent); null when unknown. */
+  localPath: string | null;
+}
+
+/** The files of a transfer that were taken, and where the transfer landed (its top-level files and folders). */
+export interface TransferFilesInfo {
+  transfer: TransferInfo;
+  files: TransferFileInfo[];
+  /** Received: the top-level files and folders in the download folder; sent: their sources here. */
+  landed: string[];
 }
 
 /** Unread incoming messages of one conversation. */
@@ -264,12 +283,16 @@ export const ControlRequests = {
   trust: z.object({ peer: z.string().min(1) }),
   subscribe: z.object({}),
   sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000) }),
+  /** One PNG, JPEG, GIF or WebP file as a picture (§13.8); to an IPMsg contact, an ordinary file. */
+  sendPicture: z.object({ peer: z.string().min(1), path: z.string().min(1) }),
   transfers: z.object({}),
   accept: z.object({ transfer: z.string().min(1), files: z.array(z.number().int().min(0)).optional() }),
   decline: z.object({ transfer: z.string().min(1) }),
   cancel: z.object({ transfer: z.string().min(1) }),
   waitTransfer: z.object({ transfer: z.string().min(1), timeoutMs: z.number().int().min(0).max(7 * 24 * 3600 * 1000) }),
   transferEntries: z.object({ transfer: z.string().min(1) }),
+  /** The files a transfer actually carried and where they are (the conversation's file card). */
+  transferFiles: z.object({ transfer: z.string().min(1) }),
   unread: z.object({}),
   /** Case-insensitive substring search over all conversations, newest first. */
   searchHistory: z.object({ query: z.string().min(1).max(200), limit: z.number().int().min(1).max(1000).optional() }),
@@ -311,12 +334,14 @@ export interface ControlResults {
   trust: PeerInfo;
   subscribe: { subscribed: true };
   sendFiles: TransferInfo;
+  sendPicture: TransferInfo;
   transfers: TransferInfo[];
   accept: TransferInfo;
   decline: TransferInfo;
   cancel: TransferInfo;
   waitTransfer: TransferInfo;
   transferEntries: TransferEntryInfo[];
+  transferFiles: TransferFilesInfo;
   unread: UnreadInfo[];
   searchHistory: MessageInfo[];
   keyChanges: KeyChangeInfo[];

@@ -427,6 +427,8 @@ export const RelayFileOffer = z.object({
   /** AES-256 transfer key (32 bytes, base64); each file's key is derived from it (chunk-cipher.ts). */
   key: Base64.length(44),
   entries: z.array(RelayOfferEntry).min(1).max(MAX_RELAY_OFFER_ENTRIES),
+  /** A picture (§13.8), as the offer frame's `picture`. */
+  picture: z.literal(true).optional(),
 });
 export type RelayFileOffer = z.infer<typeof RelayFileOffer>;
 

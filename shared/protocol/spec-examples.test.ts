@@ -23,6 +23,7 @@ import {
   type RelayStatus,
   type SelfInfo,
   type TransferEntryInfo,
+  type TransferFilesInfo,
   type UnreadInfo,
   type KeyChangeInfo,
   type SettingsInfo,
@@ -261,6 +262,7 @@ const TransferInfoSchema = z.strictObject({
   error: z.string().nullable(),
   acceptedFiles: z.number().int().min(0).optional(),
   acceptedBytes: z.number().int().min(0).optional(),
+  picture: z.literal(true).optional(),
 }) satisfies z.ZodType<TransferInfo>;
 
 const PeerEventSchema = z.discriminatedUnion('type', [
@@ -291,6 +293,7 @@ const ResultSchemas = {
   trust: PeerInfoSchema,
   subscribe: z.strictObject({ subscribed: z.literal(true) }),
   sendFiles: TransferInfoSchema,
+  sendPicture: TransferInfoSchema,
   transfers: z.array(TransferInfoSchema),
   accept: TransferInfoSchema,
   decline: TransferInfoSchema,
@@ -299,6 +302,11 @@ const ResultSchemas = {
   transferEntries: z.array(
     z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), kind: z.enum(['file', 'dir']), size: z.number().int().nonnegative(), wanted: z.boolean(), done: z.boolean() }) satisfies z.ZodType<TransferEntryInfo>,
   ),
+  transferFiles: z.strictObject({
+    transfer: TransferInfoSchema,
+    files: z.array(z.strictObject({ index: z.number().int().nonnegative(), path: z.string(), size: z.number().int().nonnegative(), localPath: z.string().nullable() })),
+    landed: z.array(z.string()),
+  }) satisfies z.ZodType<TransferFilesInfo>,
   unread: z.array(z.strictObject({ peer: z.union([DeviceId, z.string().regex(/^group:/)]), count: z.number().int().positive() }) satisfies z.ZodType<UnreadInfo>),
   searchHistory: z.array(MessageInfoSchema),
   keyChanges: z.array(z.strictObject({ peerId: DeviceId, name: Label, pinned: Fingerprint, presented: Fingerprint }) satisfies z.ZodType<KeyChangeInfo>),

@@ -36,6 +36,8 @@ export const OfferFrame = z.object({
   part: z.number().int().min(0),
   parts: z.number().int().min(1).max(Math.ceil(MAX_OFFER_ENTRIES / MAX_OFFER_ENTRIES_PER_FRAME)),
   entries: z.array(OfferEntry).max(MAX_OFFER_ENTRIES_PER_FRAME),
+  /** A picture (§13.8): one PNG, JPEG, GIF or WebP file within the picture limit, taken without asking and shown inline. */
+  picture: z.literal(true).optional(),
 });
 /** The receiver stored the whole offer (it is shown to the user). */
 export const OfferAckFrame = z.object({ type: z.literal('offer-ack'), transfer: TransferId });

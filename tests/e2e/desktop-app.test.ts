@@ -70,7 +70,7 @@ describe.skipIf(skipReason !== null)('the desktop app, in Electron', () => {
     expect(page.url()).toBe('app://pigeon/index.html');
     expect(await page.evaluate('typeof require + typeof process + typeof window.pigeon.send')).toBe('undefinedundefinedfunction');
     // The page has only what the preload exposed: no ipcRenderer, no electron module.
-    expect(await page.evaluate('typeof window.ipcRenderer + typeof window.electron + Object.keys(window.pigeonDesktop).sort().join()')).toBe('undefinedundefinednotify,pathForFile,setBadge,showInFolder');
+    expect(await page.evaluate('typeof window.ipcRenderer + typeof window.electron + Object.keys(window.pigeonDesktop).sort().join()')).toBe('undefinedundefinednotify,openFile,pathForFile,setBadge,showInFolder,stagePasted');
   });
 
   it('refuses navigation and new windows', async () => {
@@ -99,7 +99,7 @@ describe.skipIf(skipReason !== null)('the desktop app, in Electron', () => {
     await page.evaluate(`window.pigeon.sendFiles({ peer: ${JSON.stringify(bobId)}, paths: [${JSON.stringify(file)}] })`);
     const offered = (await bob.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'in' && e.transfer.state === 'offered')) as { transfer: { id: string } };
     expect((await pigeon(['accept', '--home', homes[1]!, offered.transfer.id])).code).toBe(0);
-    await page.locator('.transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.transfers .transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
     const got = readFileSync(join(homes[1]!, 'downloads', 'notes.bin'));
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
     await screenshot(page, 'desktop-02-transfer');

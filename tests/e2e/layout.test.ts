@@ -2,8 +2,10 @@
  * End to end: the layout a person sees, at 400, 900 and 1280 px (one, two and
  * three panes) and at the ends of the range (360 and 1920 px), in English and Simplified Chinese, light and dark, against
  * three real peers (Alice with the web UI; Bob and Carol headless). Each main
- * screen (contact list, a conversation with messages and a link, transfers,
- * the offer dialog, the new group dialog, settings) is measured in Chromium
+ * screen (contact list, a conversation with messages, a link, a file card and
+ * a picture, the picture full size, a conversation with a received file's
+ * card, transfers, the offer dialog, the new group dialog, settings; the
+ * one-time notification question on top) is measured in Chromium
  * (tests/support/layout-check.ts): it fails on sideways scrolling, text cut
  * by or spilling out of its box, controls outside the window and overlapping
  * controls. Screenshots of every screen go to test-results/e2e/layout-*.png.
@@ -15,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, launchChromium, screenshot } from '../support/browser.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { layoutProblems } from '../support/layout-check.js';
+import { png } from '../support/png.js';
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) console.log('layout e2e skipped: no Chromium (apt-get install chromium, or set PIGEON_CHROMIUM)');
@@ -28,7 +31,7 @@ const THEMES = ['light', 'dark'] as const;
 /** Waits in the browser: discovery and sessions on a loaded, shared machine. */
 const UI_TIMEOUT = 20_000;
 
-type Screen = 'offer' | 'contacts' | 'conversation' | 'transfers' | 'new-group' | 'settings';
+type Screen = 'offer' | 'contacts' | 'conversation' | 'picture' | 'files' | 'transfers' | 'new-group' | 'settings';
 
 const running: PeerProcess[] = [];
 const homes: string[] = [];
@@ -80,6 +83,9 @@ describe.skipIf(!CHROMIUM)('the layout of the web UI from 360 to 1920 px, in two
     const offer = pigeon(['send-file', '--home', hb, 'Alice', ...names.map((n) => join(files, n))]);
     await alice.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'in' && e.transfer.state === 'offered');
     await offer;
+    // A picture from Bob, shown inline in his conversation (taken without asking).
+    writeFileSync(join(files, 'whiteboard.png'), png(480, 300));
+    expect((await pigeon(['send-image', '--home', hb, 'Alice', join(files, 'whiteboard.png'), '--wait'])).code).toBe(0);
     browser = await launchChromium();
   });
 
@@ -126,11 +132,17 @@ describe.skipIf(!CHROMIUM)('the layout of the web UI from 360 to 1920 px, in two
     await page.locator('.message.in .bubble a[href^="https://intranet.example/"]').waitFor({ timeout: UI_TIMEOUT });
     expect(await page.locator('.sidebar').isVisible()).toBe(!narrow);
     expect(await page.locator('.transfers').isVisible()).toBe(!narrow && !twoPanes);
+    await page.locator('.message.picture img').waitFor({ timeout: UI_TIMEOUT });
     problems.push(...(await look(page, where, 'conversation')));
+    await page.locator('.message.picture .picture-thumb').click();
+    await page.locator('.picture-full img').waitFor({ timeout: UI_TIMEOUT });
+    problems.push(...(await look(page, where, 'picture')));
+    await page.keyboard.press('Escape');
+    await page.locator('.picture-full').waitFor({ state: 'detached' });
 
     if (narrow) await page.locator('.pane-bar .transfers-toggle').click();
     else if (twoPanes) await page.locator('.self .transfers-toggle').click();
-    await page.locator('.transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.transfers .transfer[data-state="done"]').first().waitFor({ timeout: UI_TIMEOUT });
     expect(await page.locator('.transfers').isVisible()).toBe(true);
     expect(await page.locator('.main').isVisible()).toBe(!narrow && !twoPanes);
     problems.push(...(await look(page, where, 'transfers')));
@@ -138,6 +150,15 @@ describe.skipIf(!CHROMIUM)('the layout of the web UI from 360 to 1920 px, in two
       await page.locator('.transfers .back-button').click();
       await page.locator('.conversation').waitFor();
     }
+    if (narrow) {
+      await page.locator('.pane-bar .back-button').click();
+      await page.locator('.sidebar').waitFor();
+    }
+
+    // Carol's conversation: the card of the file she sent, with its download link.
+    await page.click('button[data-peer="Carol Featherstonehaugh"]');
+    await page.locator('.messages .card[data-state="done"] a.card-file-action').waitFor({ timeout: UI_TIMEOUT });
+    problems.push(...(await look(page, where, 'files')));
     if (narrow) {
       await page.locator('.pane-bar .back-button').click();
       await page.locator('.sidebar').waitFor();

@@ -156,10 +156,10 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await screenshot(pageB, '04-offer');
     await offer.locator('button.primary').click();
 
-    const row = pageA.locator('.transfer[data-state="done"]');
+    const row = pageA.locator('.transfers .transfer[data-state="done"]');
     await row.waitFor({ timeout: UI_TIMEOUT });
     expect(await row.locator('progress').getAttribute('value')).toBe('100');
-    await pageB.locator('.transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
+    await pageB.locator('.transfers .transfer[data-state="done"]').waitFor({ timeout: UI_TIMEOUT });
     await screenshot(pageA, '05-transfer-done');
     const received = readFileSync(join(hb, 'downloads', 'quarterly report.bin'));
     expect(createHash('sha256').update(received).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
@@ -178,7 +178,7 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await offer.waitFor({ timeout: UI_TIMEOUT });
     await offer.locator('label', { hasText: 'skip.bin' }).locator('input[type="checkbox"]').uncheck();
     await offer.locator('button.primary', { hasText: 'Accept selected' }).click();
-    await expect.poll(() => pageA.locator('.transfer[data-state="done"]').count(), { timeout: UI_TIMEOUT }).toBe(2);
+    await expect.poll(() => pageA.locator('.transfers .transfer[data-state="done"]').count(), { timeout: UI_TIMEOUT }).toBe(2);
     expect(readFileSync(join(ha, 'downloads', 'keep.bin')).equals(one)).toBe(true);
     expect(existsSync(join(ha, 'downloads', 'skip.bin'))).toBe(false);
   });
@@ -197,10 +197,10 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await pageA.locator('.conversation input[type="file"]').setInputFiles([{ name: 'draft.txt', mimeType: 'text/plain', buffer: Buffer.from('not yet') }]);
     const offer = pageB.locator('.dialog.offer', { hasText: 'draft.txt' });
     await offer.waitFor({ timeout: UI_TIMEOUT });
-    const row = pageA.locator('.transfer[data-state="offered"]', { hasText: 'draft.txt' });
+    const row = pageA.locator('.transfers .transfer[data-state="offered"]', { hasText: 'draft.txt' });
     await row.locator('button', { hasText: 'Cancel' }).click();
-    await pageA.locator('.transfer[data-state="canceled"]', { hasText: 'draft.txt' }).waitFor({ timeout: UI_TIMEOUT });
-    await pageB.locator('.transfer[data-state="canceled"]', { hasText: 'draft.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    await pageA.locator('.transfers .transfer[data-state="canceled"]', { hasText: 'draft.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    await pageB.locator('.transfers .transfer[data-state="canceled"]', { hasText: 'draft.txt' }).waitFor({ timeout: UI_TIMEOUT });
     await offer.waitFor({ state: 'detached' });
     expect(await pageB.title()).toBe('Pigeon');
   });
