@@ -149,4 +149,9 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE messages ADD COLUMN auto INTEGER NOT NULL DEFAULT 0; -- 1: an automatic (away) reply, sent or received (§7.11)
   CREATE INDEX messages_by_multi ON messages (multi) WHERE multi IS NOT NULL;
   `,
+  `
+  CREATE TABLE IF NOT EXISTS picture_transfers ( -- transfers that are pictures (§13.8); IF NOT EXISTS: a build before this migration made it at start
+    transfer TEXT PRIMARY KEY
+  );
+  `,
 ];

@@ -428,7 +428,8 @@ describe('history()', () => {
       CREATE INDEX messages_by_peer ON messages (peer, ts, rowid); UPDATE messages SET ts = ${T0} WHERE dir = 1;
       DROP TABLE group_chain; ALTER TABLE groups DROP COLUMN rev; ALTER TABLE groups DROP COLUMN head; ALTER TABLE groups DROP COLUMN tampered;
       DROP TABLE peer_aliases; ALTER TABLE peers DROP COLUMN confirmed;
-      DROP INDEX messages_by_multi; ALTER TABLE messages DROP COLUMN multi; ALTER TABLE messages DROP COLUMN auto`);
+      DROP INDEX messages_by_multi; ALTER TABLE messages DROP COLUMN multi; ALTER TABLE messages DROP COLUMN auto;
+      DROP TABLE picture_transfers`);
     s.db.pragma(`user_version = ${MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN received'))}`);
     s.close();
     const again = openStore();

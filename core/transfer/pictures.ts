@@ -21,8 +21,7 @@ export class PictureMarks {
   private readonly s;
 
   constructor(store: Store) {
-    // A table of its own (created if missing), so pictures need no change to the transfer rows.
-    store.db.exec(`CREATE TABLE IF NOT EXISTS picture_transfers (transfer TEXT PRIMARY KEY)`);
+    // A table of its own (schema.ts), so pictures need no change to the transfer rows.
     this.s = {
       mark: store.db.prepare(`INSERT OR IGNORE INTO picture_transfers (transfer) VALUES (?)`),
       has: store.db.prepare(`SELECT 1 FROM picture_transfers WHERE transfer = ?`),
