@@ -17,7 +17,7 @@ import { formatTransfer, progressLine } from '../format.js';
 
 /** Final states of a transfer. */
 
-export async function runSendFile(home: string, peer: string, paths: string[], o: { wait: boolean; json: boolean; timeoutSeconds: number }): Promise<void> {
+export async function runSendFile(home: string, peer: string, paths: string[], o: { wait: boolean; json: boolean; timeoutSeconds: number; pin?: string }): Promise<void> {
   const client = await ControlClient.connect(home);
   try {
     let current: TransferInfo | null = null;
@@ -47,7 +47,7 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
         }
       };
     });
-    current = await client.request('sendFiles', { peer, paths: paths.map((p) => resolve(p)) });
+    current = await client.request('sendFiles', { peer, paths: paths.map((p) => resolve(p)), ...(o.pin !== undefined ? { pin: o.pin } : {}) });
     if (!o.json) process.stdout.write(`${formatTransfer(current, peer)}\n`);
     else show(current);
     for (const e of early.splice(0)) onEvent(e);
