@@ -85,7 +85,7 @@ export class LocalSendBridge implements DiscoverySource {
         this.confirm(id);
       },
     });
-    this.sender = new LocalSendSender({ service, clock, random, logger, tls, self: () => this.self(), contact: (id) => this.contacts.get(id), confirm: (id) => this.confirm(id) });
+    this.sender = new LocalSendSender({ service, clock, random, logger, tls, ...(init.bind ? { localAddress: init.bind } : {}), self: () => this.self(), contact: (id) => this.contacts.get(id), confirm: (id) => this.confirm(id) });
     this.server = new LocalSendServer(
       logger,
       {
@@ -228,7 +228,7 @@ export class LocalSendBridge implements DiscoverySource {
   private async register(info: DeviceInfo, address: string): Promise<boolean> {
     const contact = { address, port: info.port ?? this.init.port, protocol: info.protocol ?? ('https' as const), fingerprint: info.fingerprint, alias: info.alias };
     try {
-      const r = await lsRequest({ contact, tls: { keyPem: this.deps.cert.keyPem, certPem: this.deps.cert.certPem } }, { route: 'register', json: this.self(), idleMs: REGISTER_MS });
+      const r = await lsRequest({ contact, tls: { keyPem: this.deps.cert.keyPem, certPem: this.deps.cert.certPem }, ...(this.init.bind ? { localAddress: this.init.bind } : {}) }, { route: 'register', json: this.self(), idleMs: REGISTER_MS });
       if (r.status !== 200) return false;
       const answer = parseJson(DeviceInfo, r.body);
       if (answer && answer.fingerprint === info.fingerprint) this.heard({ ...answer, port: contact.port, protocol: contact.protocol }, address, null);

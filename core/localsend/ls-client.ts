@@ -25,6 +25,8 @@ export interface LsTarget {
   contact: Pick<LocalSendContact, 'address' | 'port' | 'protocol' | 'fingerprint' | 'alias'>;
   /** Our certificate, presented to HTTPS receivers. */
   tls: { keyPem: string; certPem: string };
+  /** Address to connect from (the bridge's bind address: the receiver knows us by the address we connect from). */
+  localAddress?: string;
 }
 
 export interface LsRequest {
@@ -56,6 +58,7 @@ export function lsRequest(target: LsTarget, r: LsRequest): Promise<LsResponse> {
     method: 'POST',
     path: `${API}/${r.route}${qs}`,
     agent: false,
+    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
     headers: { 'content-type': r.json !== undefined ? 'application/json' : 'application/octet-stream', 'content-length': length },
     ...(r.signal ? { signal: r.signal } : {}),
     ...(secure ? { rejectUnauthorized: false, key: target.tls.keyPem, cert: target.tls.certPem } : {}),

@@ -28,6 +28,7 @@ export interface SenderDeps {
   random: Random;
   logger: Logger;
   tls: LsTarget['tls'];
+  localAddress?: string;
   /** What we say about ourselves in prepare-upload (§4.1 `info`). */
   self: () => DeviceInfo;
   contact: (id: string) => LocalSendContact | undefined;
@@ -78,7 +79,7 @@ export class LocalSendSender {
     const bytes = Buffer.from(text, 'utf8');
     const fileId = this.deps.random.hex(8);
     const files: Record<string, FileDto> = { [fileId]: { id: fileId, fileName: `${fileId}.txt`, size: bytes.length, fileType: 'text/plain', preview: text } };
-    const target = { contact: c, tls: this.deps.tls };
+    const target: LsTarget = { contact: c, tls: this.deps.tls, ...(this.deps.localAddress ? { localAddress: this.deps.localAddress } : {}) };
     const r = await lsRequest(target, { route: 'prepare-upload', json: { info: this.deps.self(), files }, idleMs: DECISION_MS });
     if (r.status === 204) return;
     if (r.status !== 200) throw statusError(c, r.status);
@@ -91,7 +92,7 @@ export class LocalSendSender {
 
   private async run(id: string, c: LocalSendContact, pin: string | undefined, controller: AbortController): Promise<void> {
     const { service, logger } = this.deps;
-    const target = { contact: c, tls: this.deps.tls };
+    const target: LsTarget = { contact: c, tls: this.deps.tls, ...(this.deps.localAddress ? { localAddress: this.deps.localAddress } : {}) };
     const signal = controller.signal;
     let sessionId: string | null = null;
     try {
