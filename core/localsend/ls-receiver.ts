@@ -240,8 +240,10 @@ export class LocalSendReceiver {
     const out = createWriteStream(part);
     try {
       await new Promise<void>((resolve, reject) => {
+        let failed = false;
         const fail = (err: Error): void => {
-          req.unpipe(out);
+          if (failed) return;
+          failed = true;
           req.resume();
           reject(err);
         };
@@ -249,11 +251,12 @@ export class LocalSendReceiver {
         req.on('error', fail);
         req.on('aborted', () => fail(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${f.dto.fileName}: the sender hung up`)));
         req.on('data', (chunk: Buffer) => {
+          if (failed) return;
           try {
             exact.take(chunk.length);
           } catch (err) {
+            // Answered 400 with connection: close; the rest of the body is not written anywhere.
             fail(err as Error);
-            req.destroy();
             return;
           }
           hash.update(chunk);
@@ -264,6 +267,7 @@ export class LocalSendReceiver {
           }
         });
         req.on('end', () => {
+          if (failed) return;
           try {
             exact.end();
           } catch (err) {
