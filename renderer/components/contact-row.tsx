@@ -39,6 +39,7 @@ export function ContactRow({ peer, unread, active, reachable, onSelect, onDropFi
             {peer.name}
             {peer.remote && <span className="tag">{t('contacts.remote')}</span>}
             {peer.protocol === 'ipmsg' && <span className="tag">{t('contacts.ipmsg')}</span>}
+            {peer.protocol === 'localsend' && <span className="tag" title={peer.fingerprint}>{t('contacts.localsend')}</span>}
             {peer.capabilities?.encrypted === false && <span className="tag tag-warn">{t('contacts.unencrypted')}</span>}
           </span>
           <span className="contact-detail">{over ? t('contacts.dropHint', { name: peer.name }) : detail}</span>

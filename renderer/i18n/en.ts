@@ -27,6 +27,7 @@ export const en = {
   'contacts.noGroup': 'No workgroup',
   'contacts.remote': 'via relay',
   'contacts.ipmsg': 'IPMsg',
+  'contacts.localsend': 'LocalSend',
   'contacts.unencrypted': 'not encrypted',
   'contacts.unread': '{count} unread',
   'contacts.dropHint': 'Drop to send to {name}',

@@ -22,6 +22,7 @@ export const zhCN: Dictionary = {
   'contacts.noGroup': '未分组',
   'contacts.remote': '经中继',
   'contacts.ipmsg': 'IPMsg',
+  'contacts.localsend': 'LocalSend',
   'contacts.unencrypted': '未加密',
   'contacts.unread': '{count} 条未读',
   'contacts.dropHint': '松开即发送给 {name}',
