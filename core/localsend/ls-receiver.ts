@@ -78,7 +78,10 @@ export class LocalSendReceiver {
 
   stop(): void {
     const s = this.session;
-    if (s) this.end(s, 'failed', 'Pigeon stopped');
+    if (!s) return;
+    // An offer still waiting for the user: release the request (and its decision timer) first.
+    s.decided?.('cancel');
+    this.end(s, 'failed', 'Pigeon stopped');
   }
 
   async prepareUpload(body: string, query: URLSearchParams, caller: Caller, closed: AbortSignal): Promise<Answer> {
