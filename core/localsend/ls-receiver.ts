@@ -27,6 +27,8 @@ import { parseJson, PrepareUpload, type FileDto } from './ls-wire.js';
 
 /** An offer nobody answers is declined after this long (LocalSend's own dialog has no timeout; a CLI peer without --accept-from must not hold the port busy for ever). */
 export const DECISION_MS = 10 * 60 * 1000;
+/** Write buffer of an upload: 1 MiB keeps a fast sender from pausing every 16 KiB (Node's default), and bounds what one upload holds. */
+const WRITE_BUFFER = 1024 * 1024;
 /** Wrong PINs per address: 5 tries, then one a minute; more get 429 (a six-digit PIN is not guessed at that pace). */
 const PIN_TRIES = { burst: 5, perSecond: 1 / 60 };
 /** Addresses tracked for that rate. */
@@ -240,7 +242,7 @@ export class LocalSendReceiver {
     await mkdir(dirname(part), { recursive: true });
     const exact = new ExactSize(f.dto.fileName, size, 0);
     const hash = createHash('sha256');
-    const out = createWriteStream(part);
+    const out = createWriteStream(part, { highWaterMark: WRITE_BUFFER });
     try {
       await new Promise<void>((resolve, reject) => {
         let failed = false;
