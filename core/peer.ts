@@ -392,6 +392,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
           downloads: options.downloads ?? join(options.home, 'downloads'),
           deviceType: options.localsendDeviceType ?? 'headless',
           extraAddresses: options.localsendAddresses ?? [],
+          acceptFrom: options.acceptFrom ?? [],
         },
       );
       if (localsend) sources.push(localsend);

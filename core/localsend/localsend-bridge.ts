@@ -37,6 +37,8 @@ export interface LocalSendBridgeDeps {
   cert: LocalSendCert;
   /** Our display name, shown as the LocalSend alias. */
   alias: () => string;
+  /** --accept-from takes this contact's offers without asking. */
+  autoAccepts: (contactId: string) => boolean;
   /** A contact's text: hand its channel to the messenger. */
   openChannel: (channel: LocalSendChannel) => void;
 }
@@ -80,6 +82,7 @@ export class LocalSendBridge implements DiscoverySource {
       pin: init.pin,
       contact: (info, caller) => this.heard(info, caller.address, caller.certFingerprint),
       confirm: (id) => this.confirm(id),
+      autoAccepts: deps.autoAccepts,
       text: (id, text) => {
         this.channel(id).received(text);
         this.confirm(id);

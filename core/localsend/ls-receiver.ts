@@ -59,6 +59,8 @@ export interface ReceiverDeps {
   pin: string | null;
   /** The device described by a request (put in the contacts and the directory), or null when refused by the cap or the rate. */
   contact: (info: PrepareUpload['info'], caller: Caller) => LocalSendContact | null;
+  /** --accept-from takes this contact's offers without asking. */
+  autoAccepts: (contactId: string) => boolean;
   /** A real exchange: keep the contact. */
   confirm: (contactId: string) => void;
   /** A text sent as a single text/* file with a preview: a chat message from the contact. */
@@ -124,7 +126,7 @@ export class LocalSendReceiver {
     const onClosed = (): void => session.decided?.('cancel');
     closed.addEventListener('abort', onClosed);
     service.changed(id);
-    if (service.autoAccepts(c.id)) void this.accept(id).catch((err: Error) => logger.log('warn', 'auto-accept failed', { error: err.message }));
+    if (this.deps.autoAccepts(c.id)) void this.accept(id).catch((err: Error) => logger.log('warn', 'auto-accept failed', { error: err.message }));
     const d = await decision;
     clock.clear(timer);
     closed.removeEventListener('abort', onClosed);

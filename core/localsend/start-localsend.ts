@@ -37,6 +37,24 @@ export interface StartLocalSendOptions {
   deviceType: DeviceType;
   extraAddresses: string[];
   group?: string;
+  /** --accept-from, for the namesake rule below. */
+  acceptFrom: readonly string[];
+}
+
+/**
+ * --accept-from by name, for a LocalSend device: its alias is whatever it
+ * claims, so a device calling itself by the name of a native or IPMsg contact
+ * is not taken unasked under that name (only 'all' or its id prefix take it).
+ */
+export function autoAcceptsFor(deps: StartLocalSendDeps, acceptFrom: readonly string[]): (id: string) => boolean {
+  return (id) => {
+    if (!deps.transfers.autoAccepts(id)) return false;
+    const name = deps.directory.get(id)?.name;
+    const namesake = deps.directory.list().some((p) => p.id !== id && (p.protocol ?? 'pigeon') !== 'localsend' && p.name === name);
+    if (!namesake || acceptFrom.includes('all') || acceptFrom.some((a) => a.length >= 4 && id.startsWith(a.toLowerCase()))) return true;
+    deps.logger.log('warn', 'LocalSend offer left for the user: the device calls itself by the name of another contact', { device: id, name: name ?? '' });
+    return false;
+  };
 }
 
 /** The running bridge, or null (with a warning event) when its port cannot be had. */
@@ -44,7 +62,7 @@ export async function startLocalSend(deps: StartLocalSendDeps, opts: StartLocalS
   const { store, clock, random, logger, directory, messenger, transfers } = deps;
   const port = opts.port ?? LOCALSEND_PORT;
   const bridge = new LocalSendBridge(
-    { store, clock, random, logger, sink: directory, service: transfers, cert: await loadOrCreateLocalSendCert(deps.home), alias: deps.alias, openChannel: (channel) => messenger.attach(channel, () => {}) },
+    { store, clock, random, logger, sink: directory, service: transfers, cert: await loadOrCreateLocalSendCert(deps.home), alias: deps.alias, autoAccepts: autoAcceptsFor(deps, opts.acceptFrom), openChannel: (channel) => messenger.attach(channel, () => {}) },
     { ...(opts.bind !== undefined ? { bind: opts.bind } : {}), port, ...(opts.http ? { http: true } : {}), pin: opts.pin ?? null, downloads: opts.downloads, deviceType: opts.deviceType, extraAddresses: opts.extraAddresses, ...(opts.group ? { group: opts.group } : {}) },
   );
   for (const c of bridge.contacts.all()) directory.setProtocol(c.id, 'localsend');
