@@ -97,9 +97,10 @@ export function buildProgram(): Command {
     .option('--localsend-pin <pin>', 'LocalSend senders must give this PIN (their app asks for it)')
     .option('--localsend-http', "serve LocalSend over plain HTTP (LocalSend's \"encryption\" off); default HTTPS")
     .option('--localsend-address <host>', 'also announce to this address by unicast (a LocalSend device in another subnet); repeatable', list)
+    .addOption(new Option('--localsend-accept-pigeons', 'tests only: list other Pigeons as LocalSend contacts too').hideHelp())
     .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (port and token kept in the profile: the link stays the same; `pigeon ui` prints it again)', int(0, 65535))
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; relayTokenFile?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; localsend?: boolean; localsendPort?: number; localsendBind?: string; localsendPin?: string; localsendHttp?: boolean; localsendAddress?: string[]; ui?: number | true }) => {
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; relayTokenFile?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; localsend?: boolean; localsendPort?: number; localsendBind?: string; localsendPin?: string; localsendHttp?: boolean; localsendAddress?: string[]; localsendAcceptPigeons?: boolean; ui?: number | true }) => {
       if (o.relayFingerprint !== undefined && o.relay === undefined) {
         throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint goes with --relay <url>');
       }
@@ -133,6 +134,7 @@ export function buildProgram(): Command {
         ...(o.localsendPin !== undefined ? { localsendPin: o.localsendPin } : {}),
         ...(o.localsendHttp ? { localsendHttp: true } : {}),
         ...(o.localsendAddress ? { localsendAddresses: o.localsendAddress } : {}),
+        ...(o.localsendAcceptPigeons ? { localsendAcceptPigeons: true } : {}),
         json: o.json,
         logLevel: o.logLevel,
         ...(o.ui !== undefined ? { ui: o.ui === true ? 0 : o.ui } : {}),

@@ -107,6 +107,8 @@ export interface PeerOptions {
   localsendGroup?: string;
   /** Unicast targets for LocalSend announcements (devices in another subnet); default none. */
   localsendAddresses?: string[];
+  /** Tests only: list other Pigeons' LocalSend faces as contacts (off: they are native peers already). */
+  localsendAcceptPigeons?: boolean;
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -393,6 +395,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
           deviceType: options.localsendDeviceType ?? 'headless',
           extraAddresses: options.localsendAddresses ?? [],
           acceptFrom: options.acceptFrom ?? [],
+          ...(options.localsendAcceptPigeons ? { acceptPigeons: true } : {}),
         },
       );
       if (localsend) sources.push(localsend);

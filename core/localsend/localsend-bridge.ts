@@ -21,7 +21,7 @@ import { LocalSendDiscovery, LOCALSEND_TTL_MS } from './ls-discovery.js';
 import { LocalSendReceiver } from './ls-receiver.js';
 import { LocalSendSender } from './ls-sender.js';
 import { LocalSendServer, type Answer, type Caller } from './ls-server.js';
-import { DeviceInfo, LOCALSEND_VERSION, parseJson, type DeviceType } from './ls-wire.js';
+import { DeviceInfo, LOCALSEND_VERSION, parseJson, PIGEON_MODEL, type DeviceType } from './ls-wire.js';
 import type { Store } from '../store/store.js';
 
 /** A register answer must come within this long, or we answer the announcement by multicast instead. */
@@ -54,6 +54,11 @@ export interface LocalSendBridgeInit {
   extraAddresses: string[];
   /** Multicast group; default 224.0.0.167 (tests use their own). */
   group?: string;
+  /**
+   * Take other Pigeons' LocalSend faces as contacts too (tests of two Pigeons). Off in a peer: another Pigeon
+   * is reached natively, encrypted, and must not also turn up as a LocalSend twin.
+   */
+  acceptPigeons?: boolean;
 }
 
 export class LocalSendBridge implements DiscoverySource {
@@ -101,7 +106,7 @@ export class LocalSendBridge implements DiscoverySource {
       init.http ? null : tls,
     );
     this.discovery = new LocalSendDiscovery(
-      { clock, logger, self: () => this.self(), heard: (info, address) => void this.heard(info, address, null), register: (info, address) => this.register(info, address) },
+      { clock, logger, self: () => this.self(), heard: (info, address) => this.heard(info, address, null) !== null, register: (info, address) => this.register(info, address) },
       { ...(init.bind !== undefined ? { bind: init.bind } : {}), port: init.port, ...(init.group ? { group: init.group } : {}), extraAddresses: init.extraAddresses },
     );
   }
@@ -186,7 +191,7 @@ export class LocalSendBridge implements DiscoverySource {
     return {
       alias: this.deps.alias() || 'Pigeon',
       version: LOCALSEND_VERSION,
-      deviceModel: 'Pigeon',
+      deviceModel: PIGEON_MODEL,
       deviceType: this.init.deviceType,
       fingerprint: this.deps.cert.fingerprint,
       port: this.port,
@@ -207,6 +212,7 @@ export class LocalSendBridge implements DiscoverySource {
   private heard(info: DeviceInfo, address: string, certFp: string | null): LocalSendContact | null {
     const fp = certFp ?? info.fingerprint;
     if (fp === this.deps.cert.fingerprint) return null;
+    if (info.deviceModel === PIGEON_MODEL && !this.init.acceptPigeons) return null;
     const prev = this.contacts.get(contactFrom(info, address, fp).id);
     // prepare-upload's info may lack port/protocol of the sender's server: keep what discovery said.
     const c = this.contacts.put({ ...contactFrom(info, address, fp, info.port ?? prev?.port), ...(info.protocol === undefined && prev ? { protocol: prev.protocol } : {}) });

@@ -28,8 +28,8 @@ export interface DiscoveryDeps {
   logger: Logger;
   /** Our announcement (without `announce`). */
   self: () => DeviceInfo;
-  /** A device announced itself or answered (from `address`). */
-  heard: (info: DeviceInfo, address: string) => void;
+  /** A device announced itself or answered (from `address`); false when it is not taken (ourselves, another Pigeon, over a cap): not answered. */
+  heard: (info: DeviceInfo, address: string) => boolean;
   /** Answer an announcement by POST /register; false when it failed (then we answer by multicast). */
   register: (info: DeviceInfo, address: string) => Promise<boolean>;
 }
@@ -125,7 +125,7 @@ export class LocalSendDiscovery {
       return;
     }
     if (info.fingerprint === this.deps.self().fingerprint) return; // our own announcement, looped back
-    this.deps.heard(info, address);
+    if (!this.deps.heard(info, address)) return;
     if (info.announce !== true || !this.answers.take(address)) return;
     void this.deps.register(info, address).then((ok) => {
       if (ok) return;

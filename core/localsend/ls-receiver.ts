@@ -57,7 +57,7 @@ export interface ReceiverDeps {
   logger: Logger;
   downloads: string;
   pin: string | null;
-  /** The device described by a request (put in the contacts and the directory), or null when refused by the cap or the rate. */
+  /** The device described by a request (put in the contacts and the directory), or null when it is not taken (another Pigeon, the cap, the rate). */
   contact: (info: PrepareUpload['info'], caller: Caller) => LocalSendContact | null;
   /** --accept-from takes this contact's offers without asking. */
   autoAccepts: (contactId: string) => boolean;
@@ -102,7 +102,7 @@ export class LocalSendReceiver {
     if (!req) return { status: 400 };
     if (this.session) return { status: 409 };
     const c = this.deps.contact(req.info, caller);
-    if (!c) return { status: 429 };
+    if (!c) return { status: 403 };
     const dtos = Object.values(req.files);
     if (dtos.length === 0) return { status: 400 };
     // LocalSend sends a text message as one text file whose preview is the text (observed in its app; not in the document).

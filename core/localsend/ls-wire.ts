@@ -12,6 +12,12 @@ export const LOCALSEND_PORT = 53317;
 export const LOCALSEND_GROUP = '224.0.0.167';
 /** The protocol version we announce: 2.1 (PIN and metadata, protocol CHANGELOG). */
 export const LOCALSEND_VERSION = '2.1';
+/**
+ * The deviceModel Pigeon announces. Another Pigeon is reached natively
+ * (encrypted, with its pinned key), so by default a device announcing this
+ * model is not made a LocalSend twin of it (the IPMsg bridge does the same).
+ */
+export const PIGEON_MODEL = 'Pigeon';
 /** Path prefix of every route. */
 export const API = '/api/localsend/v2';
 

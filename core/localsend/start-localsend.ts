@@ -37,6 +37,8 @@ export interface StartLocalSendOptions {
   deviceType: DeviceType;
   extraAddresses: string[];
   group?: string;
+  /** Tests only: take other Pigeons as LocalSend contacts (LocalSendBridgeInit.acceptPigeons). */
+  acceptPigeons?: boolean;
   /** --accept-from, for the namesake rule below. */
   acceptFrom: readonly string[];
 }
@@ -63,7 +65,7 @@ export async function startLocalSend(deps: StartLocalSendDeps, opts: StartLocalS
   const port = opts.port ?? LOCALSEND_PORT;
   const bridge = new LocalSendBridge(
     { store, clock, random, logger, sink: directory, service: transfers, cert: await loadOrCreateLocalSendCert(deps.home), alias: deps.alias, autoAccepts: autoAcceptsFor(deps, opts.acceptFrom), openChannel: (channel) => messenger.attach(channel, () => {}) },
-    { ...(opts.bind !== undefined ? { bind: opts.bind } : {}), port, ...(opts.http ? { http: true } : {}), pin: opts.pin ?? null, downloads: opts.downloads, deviceType: opts.deviceType, extraAddresses: opts.extraAddresses, ...(opts.group ? { group: opts.group } : {}) },
+    { ...(opts.bind !== undefined ? { bind: opts.bind } : {}), port, ...(opts.http ? { http: true } : {}), pin: opts.pin ?? null, downloads: opts.downloads, deviceType: opts.deviceType, extraAddresses: opts.extraAddresses, ...(opts.group ? { group: opts.group } : {}), ...(opts.acceptPigeons ? { acceptPigeons: true } : {}) },
   );
   for (const c of bridge.contacts.all()) directory.setProtocol(c.id, 'localsend');
   try {

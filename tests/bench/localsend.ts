@@ -84,7 +84,7 @@ async function bareHttps(file: string, out: string, keyHome: string): Promise<Ru
 async function viaPigeon(work: string, file: string, http: boolean): Promise<Run> {
   const port = await freeUdpPort();
   const [ha, hb] = [join(work, http ? 'ha-http' : 'ha'), join(work, http ? 'hb-http' : 'hb')];
-  const common = ['--no-broadcast', '--no-mdns', '--localsend', '--localsend-port', String(port), ...(http ? ['--localsend-http'] : [])];
+  const common = ['--no-broadcast', '--no-mdns', '--localsend', '--localsend-accept-pigeons', '--localsend-port', String(port), ...(http ? ['--localsend-http'] : [])];
   const alice = new PeerProcess({ home: ha, name: 'Alice', args: ['--discovery-port', String(await freeUdpPort()), ...common, '--localsend-bind', A, '--localsend-address', B] });
   const bob = new PeerProcess({ home: hb, name: 'Bob', args: ['--discovery-port', String(await freeUdpPort()), ...common, '--localsend-bind', B, '--localsend-address', A, '--accept-from', 'Alice', '--downloads', join(work, 'inbox')] });
   try {

@@ -32,7 +32,7 @@ afterEach(async () => {
 });
 
 async function start(name: string, home: string, me: string, other: string, port: number, extra: string[]): Promise<PeerProcess> {
-  const p = new PeerProcess({ home, name, args: ['--discovery-port', String(await freeUdpPort()), '--no-broadcast', '--no-mdns', '--localsend-bind', me, '--localsend-port', String(port), '--localsend-address', other, '--downloads', join(home, 'dl'), ...extra] });
+  const p = new PeerProcess({ home, name, args: ['--discovery-port', String(await freeUdpPort()), '--no-broadcast', '--no-mdns', '--localsend-bind', me, '--localsend-port', String(port), '--localsend-address', other, '--localsend-accept-pigeons', '--downloads', join(home, 'dl'), ...extra] });
   running.push(p);
   await p.ready();
   return p;

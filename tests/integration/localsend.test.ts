@@ -33,7 +33,7 @@ async function start(name: string, address: string, other: string, port: number,
   const downloads = join(home, 'dl');
   const peer = createPeer(
     { clock: systemClock, random: systemRandom, logger: silentLogger },
-    { home, name, port: 0, discoveryPort: await freeUdpPort(), broadcast: [], mdns: false, downloads, localsend: true, localsendBind: address, localsendPort: port, localsendAddresses: [other], ...extra },
+    { home, name, port: 0, discoveryPort: await freeUdpPort(), broadcast: [], mdns: false, downloads, localsend: true, localsendAcceptPigeons: true, localsendBind: address, localsendPort: port, localsendAddresses: [other], ...extra },
   );
   const events: PeerEvent[] = [];
   peer.on((e) => events.push(e));
@@ -89,6 +89,16 @@ describe('LocalSend between two Pigeons', () => {
     expect(a.peer.peers().filter((p) => p.protocol === 'localsend')).toHaveLength(1);
     expect(b.peer.peers().filter((p) => p.protocol === 'localsend')).toHaveLength(1);
     expect(a.peer.resolve('Bob').id).toBe(bobAtAlice.id);
+  });
+
+  it('does not list another Pigeon as a LocalSend twin by default (it is a native peer already)', async () => {
+    const port = await freeUdpPort();
+    const a = await start('Alice', ALICE, BOB, port, { localsendAcceptPigeons: false });
+    const b = await start('Bob', BOB, ALICE, port, { localsendAcceptPigeons: false });
+    // Each announced to the other at start (and Bob's start answered Alice's by nothing): give them time to have done so.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(a.peer.peers().filter((p) => p.protocol === 'localsend')).toEqual([]);
+    expect(b.peer.peers().filter((p) => p.protocol === 'localsend')).toEqual([]);
   });
 
   it('sends files both ways byte-exact over HTTPS: empty, unicode names, a folder', async () => {
