@@ -9,9 +9,10 @@
  * the rest of the engine is this class's few methods: owns(), ensure(),
  * offer(), accept() / decline() / cancel(), and the transfer service.
  */
+import { rmSync } from 'node:fs';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import type { DiscoverySink, DiscoverySource } from '../discovery/discovery-source.js';
-import type { TransferService } from '../transfer/transfer-service.js';
+import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import type { LocalSendCert } from './ls-cert.js';
 import { LocalSendChannel } from './ls-channel.js';
@@ -69,6 +70,8 @@ export class LocalSendBridge implements DiscoverySource {
   private readonly receiver: LocalSendReceiver;
   private readonly sender: LocalSendSender;
   private readonly channels = new Map<string, LocalSendChannel>();
+  /** Contacts heard since start or since a message to them failed: only these get a channel (no retry loop against a device that is gone). */
+  private readonly reachable = new Set<string>();
   private started = false;
 
   constructor(
@@ -136,6 +139,8 @@ export class LocalSendBridge implements DiscoverySource {
       if (!this.contacts.has(t.peer) || ['done', 'declined', 'canceled', 'failed'].includes(t.state)) continue;
       this.deps.service.store.setState(t.id, 'failed', { error: 'Pigeon was restarted; LocalSend sessions end with the program (send again)' });
       this.deps.service.changed(t.id);
+      // LocalSend cannot resume: the partial files of a receive cut off by a crash go.
+      if (t.direction === 'in') for (const e of this.deps.service.store.entries(t.id)) if (e.localPath && !e.done) rmSync(e.localPath + PART_SUFFIX, { force: true });
     }
     await this.server.start(this.init.bind, this.init.port);
     try {
@@ -164,7 +169,7 @@ export class LocalSendBridge implements DiscoverySource {
 
   /** The messenger has messages for this contact: open its channel. */
   ensure(peerId: string): void {
-    if (this.contacts.has(peerId)) this.channel(peerId);
+    if (this.reachable.has(peerId)) this.channel(peerId);
   }
 
   offer(peerId: string, paths: string[], pin?: string): Promise<TransferInfo> {
@@ -217,6 +222,7 @@ export class LocalSendBridge implements DiscoverySource {
     // prepare-upload's info may lack port/protocol of the sender's server: keep what discovery said.
     const c = this.contacts.put({ ...contactFrom(info, address, fp, info.port ?? prev?.port), ...(info.protocol === undefined && prev ? { protocol: prev.protocol } : {}) });
     if (!c) return null;
+    this.reachable.add(c.id);
     this.deps.sink.seen(sightingOf(c, LOCALSEND_TTL_MS));
     return c;
   }
@@ -255,7 +261,12 @@ export class LocalSendBridge implements DiscoverySource {
       sendText: (text) => this.sender.sendText(peerId, text),
       newId: () => this.deps.random.hex(16),
       now: () => this.deps.clock.now(),
-      failed: (reason) => this.deps.logger.log('info', 'LocalSend message not taken; it waits in the outbox', { contact: peerId, reason }),
+      failed: (reason) => {
+        // Shown offline until heard again (its next answer to our announcement): then the outbox goes again.
+        this.deps.logger.log('info', 'LocalSend message not taken; it waits in the outbox until the device is heard again', { contact: peerId, reason });
+        this.reachable.delete(peerId);
+        this.deps.sink.gone(peerId, 'localsend');
+      },
     });
     this.channels.set(peerId, channel);
     channel.onClose(() => {

@@ -28,8 +28,8 @@ interface Side {
 
 const sides: Side[] = [];
 
-async function start(name: string, address: string, other: string, port: number, extra: Partial<PeerOptions> = {}): Promise<Side> {
-  const home = mkdtempSync(join(tmpdir(), `pigeon-ls-${name}-`));
+async function start(name: string, address: string, other: string, port: number, extra: Partial<PeerOptions> = {}, reuse?: string): Promise<Side> {
+  const home = reuse ?? mkdtempSync(join(tmpdir(), `pigeon-ls-${name}-`));
   const downloads = join(home, 'dl');
   const peer = createPeer(
     { clock: systemClock, random: systemRandom, logger: silentLogger },
@@ -43,13 +43,13 @@ async function start(name: string, address: string, other: string, port: number,
   return side;
 }
 
-async function pair(extraA: Partial<PeerOptions> = {}, extraB: Partial<PeerOptions> = {}): Promise<{ a: Side; b: Side; bobAtAlice: PeerInfo; aliceAtBob: PeerInfo }> {
+async function pair(extraA: Partial<PeerOptions> = {}, extraB: Partial<PeerOptions> = {}): Promise<{ a: Side; b: Side; bobAtAlice: PeerInfo; aliceAtBob: PeerInfo; port: number }> {
   const port = await freeUdpPort();
   const a = await start('Alice', ALICE, BOB, port, extraA);
   const b = await start('Bob', BOB, ALICE, port, extraB);
   const bobAtAlice = await until(() => a.peer.peers().find((p) => p.protocol === 'localsend' && p.name === 'Bob' && p.online), 'Bob listed at Alice');
   const aliceAtBob = await until(() => b.peer.peers().find((p) => p.protocol === 'localsend' && p.name === 'Alice' && p.online), 'Alice listed at Bob');
-  return { a, b, bobAtAlice, aliceAtBob };
+  return { a, b, bobAtAlice, aliceAtBob, port };
 }
 
 function offeredTo(s: Side): Promise<TransferInfo> {
@@ -194,5 +194,19 @@ describe('LocalSend between two Pigeons', () => {
     const got = await until(() => b.peer.history('Alice').find((x) => x.direction === 'in'), 'the message at Bob');
     expect(got.text).toBe('hello from Alice ☺');
     expect(a.peer.history(bobAtAlice.id).find((x) => x.id === m.id)?.state).toBe('delivered');
+  });
+
+  it('a message to a device that is gone waits in the outbox and goes when the device is heard again', async () => {
+    const { a, b, port } = await pair();
+    const bobHome = b.home;
+    await b.peer.stop();
+    sides.splice(sides.indexOf(b), 1);
+    const m = await a.peer.send('Bob', 'while you were away');
+    // The device refuses the connection: shown offline, the message stays queued.
+    await until(() => (a.peer.peers().find((p) => p.name === 'Bob')?.online === false ? true : undefined), 'Bob offline at Alice');
+    expect(a.peer.history('Bob').find((x) => x.id === m.id)?.state).toBe('queued');
+    const back = await start('Bob', BOB, ALICE, port, {}, bobHome);
+    await a.peer.waitDelivered(m.id, 10_000);
+    expect(await until(() => back.peer.history('Alice').find((x) => x.direction === 'in'), 'the message at Bob')).toMatchObject({ text: 'while you were away' });
   });
 });
