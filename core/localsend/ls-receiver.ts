@@ -19,7 +19,7 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { numberedName } from '../../shared/transfer/safe-name.js';
 import { ExactSize } from '../transfer/exact-size.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import { KeyedBuckets } from '../util/rate-limits.js';
 import type { LocalSendContact } from './ls-contacts.js';
 import type { Answer, Caller } from './ls-server.js';
@@ -29,6 +29,13 @@ import { parseJson, PrepareUpload, type FileDto } from './ls-wire.js';
 export const DECISION_MS = 10 * 60 * 1000;
 /** Write buffer of an upload: 1 MiB keeps a fast sender from pausing every 16 KiB (Node's default), and bounds what one upload holds. */
 const WRITE_BUFFER = 1024 * 1024;
+/**
+ * An accepted session in which nothing is uploaded for this long is ended:
+ * a sender that vanished must not keep the receiver busy (409) for others.
+ */
+export const SESSION_IDLE_MS = 2 * 60 * 1000;
+/** An upload whose bytes stop for this long is cut off (a sender on Wi-Fi stalls for seconds, not a minute). */
+const UPLOAD_IDLE_MS = 60_000;
 /** Wrong PINs per address: 5 tries, then one a minute; more get 429 (a six-digit PIN is not guessed at that pace). */
 const PIN_TRIES = { burst: 5, perSecond: 1 / 60 };
 /** Addresses tracked for that rate. */
@@ -48,6 +55,10 @@ interface Session {
   address: string;
   files: Map<string, UploadFile>;
   decided: ((d: 'accept' | 'decline' | 'cancel') => void) | null;
+  /** Landing paths being written now: two files of one offer with the same name never share a partial file. */
+  writing: Set<string>;
+  /** Ends an accepted session whose sender sends nothing more (SESSION_IDLE_MS). */
+  idle: TimerHandle | null;
 }
 
 export interface ReceiverDeps {
@@ -117,7 +128,7 @@ export class LocalSendReceiver {
       { id, peer: c.id, direction: 'in', state: 'offered', created: now, totalBytes: dtos.reduce((n, f) => n + f.size, 0), fileCount: dtos.length },
       dtos.map((f) => ({ path: f.fileName, kind: 'file' as const, size: f.size, mtime: mtimeOf(f, now) })),
     );
-    const session: Session = { id: random.hex(16), transfer: id, contact: c.id, address: caller.address, files: new Map(), decided: null };
+    const session: Session = { id: random.hex(16), transfer: id, contact: c.id, address: caller.address, files: new Map(), decided: null, writing: new Set(), idle: null };
     dtos.forEach((dto, idx) => session.files.set(dto.id, { idx, token: '', dto, uploading: null }));
     this.session = session;
     this.byTransfer.set(id, session);
@@ -154,6 +165,7 @@ export class LocalSendReceiver {
       return { status: 204 };
     }
     this.deps.confirm(c.id);
+    this.touch(session);
     return { status: 200, json: { sessionId: session.id, files: tokens } };
   }
 
@@ -170,8 +182,11 @@ export class LocalSendReceiver {
     if (f.uploading) return drain(req, 409);
     const { service } = this.deps;
     const e = service.store.entry(s.transfer, f.idx);
-    if (!e?.localPath || e.done) return drain(req, 409);
+    if (!e?.localPath || e.done || s.writing.has(e.localPath)) return drain(req, 409);
     f.uploading = req;
+    s.writing.add(e.localPath);
+    this.deps.clock.clear(s.idle);
+    req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${f.dto.fileName}: no bytes for ${UPLOAD_IDLE_MS / 1000} s`)));
     try {
       await this.land(s, f, req, e.localPath, e.size, e.mtime);
       service.store.markDone(s.transfer, f.idx);
@@ -187,7 +202,17 @@ export class LocalSendReceiver {
       return { status: e2.code === ErrorCodes.SIZE_MISMATCH || e2.code === ErrorCodes.TRANSFER_FAILED ? 400 : 500 };
     } finally {
       f.uploading = null;
+      s.writing.delete(e.localPath);
+      if (this.session === s && ![...s.files.values()].some((x) => x.uploading)) this.touch(s);
     }
+  }
+
+  /** (Re)starts the idle timer of an accepted session with no upload running. */
+  private touch(s: Session): void {
+    this.deps.clock.clear(s.idle);
+    s.idle = this.deps.clock.setTimeout(() => {
+      if (this.session === s) this.end(s, 'failed', `the sender sent nothing for ${SESSION_IDLE_MS / 1000} s`);
+    }, SESSION_IDLE_MS);
   }
 
   cancel(query: URLSearchParams, caller: Caller): Answer {
@@ -301,6 +326,7 @@ export class LocalSendReceiver {
   /** Ends a session: its transfer reaches `state`, running uploads are cut off, their partial files go. */
   private end(s: Session, state: 'done' | 'declined' | 'canceled' | 'failed', error?: string): void {
     if (this.session === s) this.session = null;
+    this.deps.clock.clear(s.idle);
     this.byTransfer.delete(s.transfer);
     for (const f of s.files.values()) f.uploading?.destroy();
     this.finish(s.transfer, state, error);

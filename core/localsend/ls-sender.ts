@@ -102,6 +102,8 @@ export class LocalSendSender {
         const fileId = String(e.idx);
         files[fileId] = { id: fileId, fileName: e.path, size: e.size, fileType: fileTypeOf(e.path), sha256: null, preview: null, metadata: { modified: new Date(e.mtime).toISOString() } };
       }
+      // Only empty folders: nothing a LocalSend receiver can take (it makes folders from file names).
+      if (Object.keys(files).length === 0) return this.set(id, 'done');
       const r = await lsRequest(target, { route: 'prepare-upload', ...(pin ? { query: { pin } } : {}), json: { info: this.deps.self(), files }, signal, idleMs: DECISION_MS });
       if (r.status === 403) return this.set(id, 'declined');
       if (r.status === 204) return this.set(id, 'done');

@@ -162,6 +162,17 @@ describe("Pigeon's LocalSend server and the document's examples", () => {
     expect((await call('POST', api('upload', { sessionId: answer.sessionId, fileId: 'y', token: answer.files.y! }), 'f')).status).toBe(200);
     expect(readFileSync(join(downloads, 'ok', 'fine.txt'), 'utf8')).toBe('f');
     expect(existsSync(join(home, 'evil.txt'))).toBe(false);
+    // Two files of one offer with the same name: both kept, neither overwritten, never one partial file for both.
+    const dup = { d1: { id: 'd1', fileName: 'dup.txt', size: 3 }, d2: { id: 'd2', fileName: 'dup.txt', size: 3 } };
+    const p2 = JSON.parse((await call('POST', api('prepare-upload'), JSON.stringify({ info, files: dup }))).body) as { sessionId: string; files: Record<string, string> };
+    const both = await Promise.all(['d1', 'd2'].map((id) => call('POST', api('upload', { sessionId: p2.sessionId, fileId: id, token: p2.files[id]! }), id === 'd1' ? 'one' : 'two')));
+    const codes = both.map((r) => r.status).sort();
+    expect([['200', '200'].join(), ['200', '409'].join()]).toContain(codes.map(String).join());
+    if (codes[1] === 409) {
+      const again = await call('POST', api('upload', { sessionId: p2.sessionId, fileId: both[0]!.status === 409 ? 'd1' : 'd2', token: p2.files[both[0]!.status === 409 ? 'd1' : 'd2']! }), both[0]!.status === 409 ? 'one' : 'two');
+      expect(again.status).toBe(200);
+    }
+    expect([readFileSync(join(downloads, 'dup.txt'), 'utf8'), readFileSync(join(downloads, 'dup (1).txt'), 'utf8')].sort()).toEqual(['one', 'two']);
     // A datagram of junk, then the server still answers.
     const udp = dgram.createSocket('udp4');
     await new Promise<void>((r) => udp.bind(0, CLIENT, r));
