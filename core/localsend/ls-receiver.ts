@@ -20,7 +20,6 @@ import { numberedName } from '../../shared/transfer/safe-name.js';
 import { ExactSize } from '../transfer/exact-size.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
-import { KeyedBuckets } from '../util/rate-limits.js';
 import type { LocalSendContact } from './ls-contacts.js';
 import type { Answer, Caller } from './ls-server.js';
 import { parseJson, PrepareUpload, type FileDto } from './ls-wire.js';
@@ -36,9 +35,14 @@ const WRITE_BUFFER = 1024 * 1024;
 export const SESSION_IDLE_MS = 2 * 60 * 1000;
 /** An upload whose bytes stop for this long is cut off (a sender on Wi-Fi stalls for seconds, not a minute). */
 const UPLOAD_IDLE_MS = 60_000;
-/** Wrong PINs per address: 5 tries, then one a minute; more get 429 (a six-digit PIN is not guessed at that pace). */
-const PIN_TRIES = { burst: 5, perSecond: 1 / 60 };
-/** Addresses tracked for that rate. */
+/**
+ * Wrong PINs per address: after 5, the address gets 429 for a minute whatever
+ * it sends (the right PIN included, or the lock would only rename the
+ * answer), then one more try a minute: a six-digit PIN is not guessed at that pace.
+ */
+export const PIN_FREE_TRIES = 5;
+export const PIN_LOCK_MS = 60_000;
+/** Addresses tracked (the oldest is forgotten beyond it). */
 const MAX_PIN_ADDRESSES = 1024;
 
 interface UploadFile {
@@ -81,10 +85,10 @@ export interface ReceiverDeps {
 export class LocalSendReceiver {
   private session: Session | null = null;
   private readonly byTransfer = new Map<string, Session>();
-  private readonly pinTries: KeyedBuckets;
+  /** address → wrong PINs in a row and until when it is locked out. */
+  private readonly pinFailures = new Map<string, { count: number; until: number }>();
 
   constructor(private readonly deps: ReceiverDeps) {
-    this.pinTries = new KeyedBuckets(PIN_TRIES, () => deps.clock.now(), MAX_PIN_ADDRESSES);
   }
 
   owns(transferId: string): boolean {
@@ -103,11 +107,18 @@ export class LocalSendReceiver {
     const { service, clock, random, logger } = this.deps;
     if (this.deps.pin !== null) {
       const pin = query.get('pin');
-      if (pin === null || !samePin(pin, this.deps.pin)) {
-        // A missing PIN is the ordinary first try (the sender then asks its user); wrong ones are counted.
-        if (pin !== null && !this.pinTries.take(caller.address)) return { status: 429 };
+      const now = clock.now();
+      const failures = this.pinFailures.get(caller.address);
+      if (failures && now < failures.until) return { status: 429 };
+      if (pin === null) return { status: 401 }; // the ordinary first try: the sender then asks its user
+      if (!samePin(pin, this.deps.pin)) {
+        const count = (failures?.count ?? 0) + 1;
+        this.pinFailures.delete(caller.address);
+        this.pinFailures.set(caller.address, { count, until: count >= PIN_FREE_TRIES ? now + PIN_LOCK_MS : 0 });
+        if (this.pinFailures.size > MAX_PIN_ADDRESSES) this.pinFailures.delete(this.pinFailures.keys().next().value!);
         return { status: 401 };
       }
+      this.pinFailures.delete(caller.address);
     }
     const req = parseJson(PrepareUpload, body);
     if (!req) return { status: 400 };
