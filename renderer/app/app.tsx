@@ -20,6 +20,7 @@ import { GroupList } from '../components/group-list.js';
 import { NewGroupDialog } from '../components/new-group-dialog.js';
 import { KeyChangedDialog } from '../components/key-changed-dialog.js';
 import { OfferDialog } from '../components/offer-dialog.js';
+import { PinDialog } from '../components/pin-dialog.js';
 import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
@@ -40,7 +41,7 @@ export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
-  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions, pinAsk } = usePigeon(host);
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
   const [searchQuery, setSearchQuery] = useState('');
@@ -217,6 +218,8 @@ export function App({ host }: { host: Host }) {
           onDecline={() => actions.decline(offer.id)}
           onLater={() => actions.later(offer.id)}
         />
+      ) : pinAsk ? (
+        <PinDialog peerName={peerName(pinAsk.peer)} onSend={actions.sendWithPin} onCancel={actions.cancelPin} />
       ) : creatingGroup ? (
         <NewGroupDialog
           peers={peers}
