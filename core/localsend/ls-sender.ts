@@ -156,7 +156,7 @@ function statusError(c: LocalSendContact, status: number, file?: string): Pigeon
   const what = file ? `${file}: ` : '';
   switch (status) {
     case 401:
-      return new PigeonError(ErrorCodes.LOCALSEND_PIN, `${what}${c.alias} asks for a PIN (or the one given is wrong): send again with --pin and the PIN shown on the device`);
+      return new PigeonError(ErrorCodes.LOCALSEND_PIN, `${what}${c.alias} asks for a PIN (or the one given is wrong): send again with the PIN shown on the device (pigeon send-file --pin)`);
     case 409:
       return new PigeonError(ErrorCodes.LOCALSEND_BUSY, `${what}${c.alias} is busy with another transfer; try again when it is done`);
     case 429:

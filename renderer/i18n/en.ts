@@ -57,6 +57,7 @@ export const en = {
   'chat.sendFiles': 'Send files…',
   'chat.dropHere': 'Drop files or folders here to send them to {name}',
   'chat.offlineNote': '{name} is offline: messages wait and go when {name} is back.',
+  'chat.localsendNote': '{name} uses LocalSend: files go over HTTPS to the device that announced fingerprint {fingerprint}, which nobody has compared; messages go as text files.',
   'chat.unencryptedNote': '{name} uses IP Messenger (or Feiq, iptux): messages and files with {name} travel unencrypted on the network, and there is no key to compare.',
   'chat.fingerprint': 'Key fingerprint',
   'chat.fingerprintUnknown': 'not known yet (no connection made)',

@@ -52,6 +52,7 @@ export const zhCN: Dictionary = {
   'chat.sendFiles': '发送文件…',
   'chat.dropHere': '把文件或文件夹拖到这里发送给 {name}',
   'chat.offlineNote': '{name} 当前离线：消息会在对方上线后送达。',
+  'chat.localsendNote': '{name} 使用 LocalSend：文件经 HTTPS 发送到声明了指纹 {fingerprint} 的设备，该指纹未经核对；消息以文本文件发送。',
   'chat.unencryptedNote': '{name} 使用的是飞鸽传书（或飞秋、iptux）：与 {name} 之间的消息和文件在网络上未加密传输，也没有可核对的密钥。',
   'chat.fingerprint': '密钥指纹',
   'chat.fingerprintUnknown': '暂未知（尚未建立连接）',
