@@ -173,6 +173,13 @@ describe("Pigeon's LocalSend server and the document's examples", () => {
       expect(again.status).toBe(200);
     }
     expect([readFileSync(join(downloads, 'dup.txt'), 'utf8'), readFileSync(join(downloads, 'dup (1).txt'), 'utf8')].sort()).toEqual(['one', 'two']);
+    // A register flood of made-up devices from one address: a few are listed, the rest refused, the server answers on.
+    const before = peer.peers().filter((p) => p.protocol === 'localsend').length;
+    const reg = JSON.parse(doc.json5(doc.registerRequest)) as Record<string, unknown>;
+    for (let i = 0; i < 60; i++) await call('POST', api('register'), JSON.stringify({ ...reg, alias: `Fake ${i}`, fingerprint: `fake-${i}` }));
+    const added = peer.peers().filter((p) => p.protocol === 'localsend').length - before;
+    expect(added).toBeGreaterThan(0);
+    expect(added).toBeLessThanOrEqual(20);
     // A datagram of junk, then the server still answers.
     const udp = dgram.createSocket('udp4');
     await new Promise<void>((r) => udp.bind(0, CLIENT, r));
