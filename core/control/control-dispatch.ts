@@ -44,7 +44,7 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
       subscribe();
       return { subscribed: true };
     },
-    sendFiles: (p) => peer.sendFiles(p.peer, p.paths),
+    sendFiles: (p) => peer.sendFiles(p.peer, p.paths, p.pin),
     transfers: () => peer.transfers(),
     accept: (p) => peer.accept(p.transfer, p.files),
     decline: (p) => peer.decline(p.transfer),

@@ -44,7 +44,8 @@ function identityFrom(keyPem: string, certPem: string): Identity {
   return { keyPem, certPem, spki, id: deviceIdFromSpki(spki), fingerprint: fingerprintFromSpki(spki) };
 }
 
-async function createIdentity(): Promise<{ keyPem: string; certPem: string }> {
+/** A new P-256 key and a self-signed certificate for it (CN = `commonName`), both PEM; also the LocalSend server's (core/localsend/ls-cert.ts). */
+export async function createSelfSigned(commonName = 'pigeon'): Promise<{ keyPem: string; certPem: string }> {
   // Loaded only on first run: the certificate library (and the reflect-metadata
   // polyfill its dependency injection needs) is not part of a running peer's memory.
   await import('reflect-metadata');
@@ -55,7 +56,7 @@ async function createIdentity(): Promise<{ keyPem: string; certPem: string }> {
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(8))).toString('hex'),
-    name: 'CN=pigeon',
+    name: `CN=${commonName}`,
     notBefore: new Date(now - 24 * 3600 * 1000),
     notAfter: new Date(now + CERT_YEARS * 365 * 24 * 3600 * 1000),
     keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
@@ -74,7 +75,7 @@ export async function loadOrCreateIdentity(home: string): Promise<Identity> {
   if (existsSync(keyPath) && existsSync(certPath)) {
     return identityFrom(readFileSync(keyPath, 'utf8'), readFileSync(certPath, 'utf8'));
   }
-  const made = await createIdentity();
+  const made = await createSelfSigned();
   writeFileSync(keyPath, made.keyPem, { mode: 0o600 });
   writeFileSync(certPath, made.certPem, { mode: 0o600 });
   return identityFrom(made.keyPem, made.certPem);

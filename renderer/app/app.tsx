@@ -20,6 +20,7 @@ import { GroupList } from '../components/group-list.js';
 import { NewGroupDialog } from '../components/new-group-dialog.js';
 import { KeyChangedDialog } from '../components/key-changed-dialog.js';
 import { OfferDialog } from '../components/offer-dialog.js';
+import { PinDialog } from '../components/pin-dialog.js';
 import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
@@ -44,7 +45,7 @@ export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
-  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions, pinAsk } = usePigeon(host);
   const tools = useConvoTools(host, state.connection === 'open', actions.fail);
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
@@ -227,6 +228,8 @@ export function App({ host }: { host: Host }) {
         <MultiSendDialog peers={peers} onSend={tools.sendMulti} onFiles={tools.sendFilesMulti} onCancel={() => tools.openMulti(false)} />
       ) : tools.scheduledOpen ? (
         <ScheduledDialog messages={tools.scheduled} now={now} peerName={peerName} onCancelMessage={tools.cancelScheduled} onEdit={tools.editScheduled} onClose={() => tools.openScheduled(false)} />
+      ) : pinAsk ? (
+        <PinDialog peerName={peerName(pinAsk.peer)} onSend={actions.sendWithPin} onCancel={actions.cancelPin} />
       ) : creatingGroup ? (
         <NewGroupDialog
           peers={peers}

@@ -18,8 +18,8 @@ export const MAX_RECIPIENTS = 500;
 /** 'relayed': the relay holds it for the offline recipient (out of the outbox; delivered comes later). */
 export type MessageState = 'scheduled' | 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'received';
 
-/** The protocol a peer speaks: native Pigeon (TLS 1.3), or IPMsg (IP Messenger, Feiq, iptux) through the bridge. */
-export type PeerProtocol = 'pigeon' | 'ipmsg';
+/** The protocol a peer speaks: native Pigeon (TLS 1.3), IPMsg (IP Messenger, Feiq, iptux) through the bridge, or LocalSend (phones and laptops, files only). */
+export type PeerProtocol = 'pigeon' | 'ipmsg' | 'localsend';
 
 /** What a peer supports; hosts show and decide by these, not by the protocol. */
 export interface PeerCapabilities {
@@ -263,7 +263,7 @@ export const ControlRequests = {
   setStatus: z.object({ status: PresenceStatus, away: AwayMessage.optional() }),
   trust: z.object({ peer: z.string().min(1) }),
   subscribe: z.object({}),
-  sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000) }),
+  sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000), pin: z.string().max(64).optional() }),
   transfers: z.object({}),
   accept: z.object({ transfer: z.string().min(1), files: z.array(z.number().int().min(0)).optional() }),
   decline: z.object({ transfer: z.string().min(1) }),
