@@ -10,7 +10,7 @@
  * offer(), accept() / decline() / cancel(), and the transfer service.
  */
 import { rmSync } from 'node:fs';
-import type { TransferInfo } from '../../shared/api/control-api.js';
+import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import type { DiscoverySink, DiscoverySource } from '../discovery/discovery-source.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random } from '../util/components.js';
@@ -128,20 +128,20 @@ export class LocalSendBridge implements DiscoverySource {
   }
 
   ownsTransfer(transferId: string): boolean {
-    const t = this.deps.service.store.get(transferId);
+    const t = this.deps.service.ledger.get(transferId);
     return !!t && this.contacts.has(t.peer);
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     // Transfers left open by an earlier run: a LocalSend session does not outlive the program.
-    for (const t of this.deps.service.store.list(100000)) {
-      if (!this.contacts.has(t.peer) || ['done', 'declined', 'canceled', 'failed'].includes(t.state)) continue;
-      this.deps.service.store.setState(t.id, 'failed', { error: 'Pigeon was restarted; LocalSend sessions end with the program (send again)' });
-      this.deps.service.changed(t.id);
+    const ledger = this.deps.service.ledger;
+    for (const t of ledger.list(100000)) {
+      if (!this.contacts.has(t.peer) || isFinishedTransfer(t.state) || t.direction !== 'in') continue;
       // LocalSend cannot resume: the partial files of a receive cut off by a crash go.
-      if (t.direction === 'in') for (const e of this.deps.service.store.entries(t.id)) if (e.localPath && !e.done) rmSync(e.localPath + PART_SUFFIX, { force: true });
+      for (const e of ledger.entries(t.id)) if (e.localPath && !e.done) rmSync(e.localPath + PART_SUFFIX, { force: true });
     }
+    ledger.failOpen((t) => this.contacts.has(t.peer), 'Pigeon was restarted; LocalSend sessions end with the program (send again)');
     await this.server.start(this.init.bind, this.init.port);
     try {
       await this.discovery.start();

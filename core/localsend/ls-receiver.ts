@@ -8,16 +8,20 @@
  * folders from "/" in fileName, never overwriting), exactly the declared size,
  * its SHA-256 checked when the sender gave one. One session at a time, as
  * LocalSend itself does: another sender gets 409 meanwhile.
+ *
+ * An adapter of the transfer ledger (core/transfer/ledger.ts): it reads rows
+ * through `service.ledger` and reports to it; the bytes of an upload go into
+ * the ledger's FileSink (part-file-sink.ts). LocalSend has no resume: a
+ * stale partial file is removed before an upload starts, and the partial
+ * file of an upload that fails is removed, never kept.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
+import { timingSafeEqual } from 'node:crypto';
+import { mkdir, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { dirname, join } from 'node:path';
 import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { numberedName } from '../../shared/transfer/safe-name.js';
-import { ExactSize } from '../transfer/exact-size.js';
+import type { FileSink } from '../transfer/ledger-ports.js';
+import { openPartFile, type PartFileEntry } from '../transfer/part-file-sink.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import type { LocalSendContact } from './ls-contacts.js';
@@ -26,8 +30,6 @@ import { parseJson, PrepareUpload, type FileDto } from './ls-wire.js';
 
 /** An offer nobody answers is declined after this long (LocalSend's own dialog has no timeout; a CLI peer without --accept-from must not hold the port busy for ever). */
 export const DECISION_MS = 10 * 60 * 1000;
-/** Write buffer of an upload: 1 MiB keeps a fast sender from pausing every 16 KiB (Node's default), and bounds what one upload holds. */
-const WRITE_BUFFER = 1024 * 1024;
 /**
  * An accepted session in which nothing is uploaded for this long is ended:
  * a sender that vanished must not keep the receiver busy (409) for others.
@@ -135,7 +137,7 @@ export class LocalSendReceiver {
     }
     const id = random.hex(16);
     const now = clock.now();
-    service.store.create(
+    service.ledger.create(
       { id, peer: c.id, direction: 'in', state: 'offered', created: now, totalBytes: dtos.reduce((n, f) => n + f.size, 0), fileCount: dtos.length },
       dtos.map((f) => ({ path: f.fileName, kind: 'file' as const, size: f.size, mtime: mtimeOf(f, now) })),
     );
@@ -147,22 +149,21 @@ export class LocalSendReceiver {
     const timer = clock.setTimeout(() => session.decided?.('decline'), DECISION_MS);
     const onClosed = (): void => session.decided?.('cancel');
     closed.addEventListener('abort', onClosed);
-    service.changed(id);
     if (this.deps.autoAccepts(c.id)) void this.accept(id).catch((err: Error) => logger.log('warn', 'auto-accept failed', { error: err.message }));
     const d = await decision;
     clock.clear(timer);
     closed.removeEventListener('abort', onClosed);
     session.decided = null;
     if (d === 'decline') {
-      if (service.store.get(id)?.state === 'offered') this.end(session, 'declined');
+      if (service.ledger.get(id)?.state === 'offered') this.end(session, 'declined');
       return { status: 403 };
     }
     if (d === 'cancel') {
-      if (!isFinishedTransfer(service.store.get(id)?.state ?? 'failed')) this.end(session, 'canceled', 'the sender withdrew the offer');
+      if (!isFinishedTransfer(service.ledger.get(id)?.state ?? 'failed')) this.end(session, 'canceled', 'the sender withdrew the offer');
       return { status: 403 };
     }
     const tokens: Record<string, string> = {};
-    for (const e of service.store.entries(id)) {
+    for (const e of service.ledger.entries(id)) {
       const f = [...session.files.values()].find((x) => x.idx === e.idx)!;
       if (!e.wanted || !e.localPath) {
         session.files.delete(f.dto.id);
@@ -192,25 +193,25 @@ export class LocalSendReceiver {
     if (!f || !f.token || !samePin(token, f.token) || caller.address !== s.address) return drain(req, 403);
     if (f.uploading) return drain(req, 409);
     const { service } = this.deps;
-    const e = service.store.entry(s.transfer, f.idx);
+    const e = service.ledger.entry(s.transfer, f.idx);
     if (!e?.localPath || e.done || s.writing.has(e.localPath)) return drain(req, 409);
     f.uploading = req;
     s.writing.add(e.localPath);
     this.deps.clock.clear(s.idle);
     req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${f.dto.fileName}: no bytes for ${UPLOAD_IDLE_MS / 1000} s`)));
     try {
-      await this.land(s, f, req, e.localPath, e.size, e.mtime);
-      service.store.markDone(s.transfer, f.idx);
+      // The sink marks the entry done in the ledger when the file has landed.
+      await this.land(s, f, req, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath });
       s.files.delete(fileId);
       if (s.files.size === 0) this.end(s, 'done');
-      else service.changed(s.transfer);
+      else service.ledger.report(s.transfer);
       return { status: 200 };
     } catch (err) {
       if (this.session !== s) return { status: 403 };
       const e2 = err as PigeonError;
       this.deps.logger.log('info', 'LocalSend upload failed', { transfer: s.transfer, file: f.dto.fileName, error: e2.message });
-      this.end(s, 'failed', e2.message);
-      return { status: e2.code === ErrorCodes.SIZE_MISMATCH || e2.code === ErrorCodes.TRANSFER_FAILED ? 400 : 500 };
+      this.end(s, 'failed', e2);
+      return { status: SENDER_FAULTS.has(e2.code) ? 400 : 500 };
     } finally {
       f.uploading = null;
       s.writing.delete(e.localPath);
@@ -244,11 +245,10 @@ export class LocalSendReceiver {
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     if (!s?.decided) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'this LocalSend offer is no longer open');
     await mkdir(this.deps.downloads, { recursive: true });
-    service.store.plan(t.id, service.plan(service.store.entries(t.id), files ? new Set(files) : null));
-    service.store.setState(t.id, 'accepted');
-    service.changed(t.id);
+    service.ledger.plan(t.id, service.plan(service.ledger.entries(t.id), files ? new Set(files) : null));
+    service.ledger.move(t.id, 'accepted');
     s.decided('accept');
-    return service.info(service.store.get(t.id)!);
+    return service.ledger.infoOf(t.id);
   }
 
   decline(query: string): TransferInfo {
@@ -258,7 +258,7 @@ export class LocalSendReceiver {
     if (t.direction !== 'in' || t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `cannot decline a transfer that is ${t.direction === 'out' ? 'outgoing' : t.state}`);
     if (s?.decided) s.decided('decline');
     else this.finish(t.id, 'declined');
-    return service.info(service.store.get(t.id)!);
+    return service.ledger.infoOf(t.id);
   }
 
   async cancelTransfer(query: string): Promise<TransferInfo> {
@@ -268,92 +268,74 @@ export class LocalSendReceiver {
     const s = this.byTransfer.get(t.id);
     if (s) this.end(s, 'canceled', 'canceled');
     else this.finish(t.id, 'canceled', 'canceled');
+    // Gone before the answer, not only before the event.
     await this.removeParts(t.id);
-    return service.info(service.store.get(t.id)!);
+    return service.ledger.infoOf(t.id);
   }
 
   // ---- landing -------------------------------------------------------------------
 
-  private async land(s: Session, f: UploadFile, req: IncomingMessage, localPath: string, size: number, mtime: number): Promise<void> {
-    const { service } = this.deps;
-    const part = localPath + PART_SUFFIX;
-    await mkdir(dirname(part), { recursive: true });
-    const exact = new ExactSize(f.dto.fileName, size, 0);
-    const hash = createHash('sha256');
-    const out = createWriteStream(part, { highWaterMark: WRITE_BUFFER });
+  /**
+   * Streams one upload into the ledger's FileSink: exactly the declared size,
+   * the sender's SHA-256 checked when it gave a well-formed one, landed under
+   * a free name. On any failure the partial file is removed (no resume).
+   */
+  private async land(s: Session, f: UploadFile, req: IncomingMessage, entry: PartFileEntry): Promise<void> {
+    const { service, downloads } = this.deps;
+    // A partial file left by an earlier run or try: LocalSend starts every upload from byte 0.
+    await unlink(entry.localPath + PART_SUFFIX).catch(() => {});
+    const sink = await openPartFile(s.transfer, entry, service.ledger, downloads);
     try {
-      await new Promise<void>((resolve, reject) => {
-        let failed = false;
-        const fail = (err: Error): void => {
-          if (failed) return;
-          failed = true;
-          req.resume();
-          reject(err);
-        };
-        out.on('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${this.deps.downloads} is full`) : err));
-        req.on('error', fail);
-        req.on('aborted', () => fail(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${f.dto.fileName}: the sender hung up`)));
-        req.on('data', (chunk: Buffer) => {
-          if (failed) return;
-          try {
-            exact.take(chunk.length);
-          } catch (err) {
-            // Answered 400 with connection: close; the rest of the body is not written anywhere.
-            fail(err as Error);
-            return;
-          }
-          hash.update(chunk);
-          service.progress(s.transfer, chunk.length);
-          if (!out.write(chunk)) {
-            req.pause();
-            out.once('drain', () => req.resume());
-          }
-        });
-        req.on('end', () => {
-          if (failed) return;
-          try {
-            exact.end();
-          } catch (err) {
-            fail(err as Error);
-            return;
-          }
-          out.end(() => resolve());
-        });
-      });
-      const want = f.dto.sha256?.toLowerCase();
-      const got = hash.digest('hex');
-      if (want && /^[0-9a-f]{64}$/.test(want) && want !== got) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${f.dto.fileName}: SHA-256 mismatch (expected ${want.slice(0, 16)}…, got ${got.slice(0, 16)}…); the file was discarded`);
+      const length = Number(req.headers['content-length']);
+      // A declared body of another size is refused before any byte is read.
+      if (req.headers['content-length'] !== undefined && Number.isSafeInteger(length)) sink.announced(0, length);
+      await Promise.race([pump(req, sink, f.dto.fileName), sink.writeFailed]);
       if (this.session !== s) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'canceled');
-      const final = freePath(localPath);
-      await rename(part, final);
-      await utimes(final, mtime / 1000, mtime / 1000).catch(() => {});
+      const want = f.dto.sha256?.toLowerCase();
+      await sink.finish(want && /^[0-9a-f]{64}$/.test(want) ? want : null);
     } catch (err) {
-      out.destroy();
-      await unlink(part).catch(() => {});
+      req.resume();
+      await sink.abort(false);
+      const e = err as PigeonError;
+      // The sink's disk-full text promises a resume; LocalSend has none.
+      if (e.code === ErrorCodes.DISK_FULL) throw new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${downloads} is full`);
       throw err;
     }
   }
 
   /** Ends a session: its transfer reaches `state`, running uploads are cut off, their partial files go. */
-  private end(s: Session, state: 'done' | 'declined' | 'canceled' | 'failed', error?: string): void {
+  private end(s: Session, state: 'done' | 'declined' | 'canceled' | 'failed', error?: Reason): void {
     if (this.session === s) this.session = null;
     this.deps.clock.clear(s.idle);
     this.byTransfer.delete(s.transfer);
     for (const f of s.files.values()) f.uploading?.destroy();
     this.finish(s.transfer, state, error);
-    if (state !== 'done') void this.removeParts(s.transfer);
   }
 
-  private finish(id: string, state: 'done' | 'declined' | 'canceled' | 'failed', error?: string): void {
-    const { service } = this.deps;
-    const t = service.store.get(id);
+  /**
+   * The transfer reaches `state` in the ledger unless it has already ended
+   * (a LocalSend session ends once). Short of done, its partial files are
+   * removed before the state is announced, so a waiter sees nothing left.
+   * A failure is always the last try: LocalSend has no resume, and a new
+   * try needs a new prepare-upload that the sender's user makes.
+   */
+  private finish(id: string, state: 'done' | 'declined' | 'canceled' | 'failed', reason?: Reason): void {
+    const ledger = this.deps.service.ledger;
+    const error = typeof reason === 'string' ? { message: reason } : reason;
+    const t = ledger.get(id);
     if (!t || isFinishedTransfer(t.state)) return;
-    service.store.setState(id, state, error ? { error } : {});
-    service.changed(id);
+    if (state === 'done') {
+      ledger.move(id, 'done');
+      return;
+    }
+    if (state === 'failed') ledger.failed(id, error ?? { message: 'failed' }, { lastTry: true });
+    else ledger.move(id, state, { ...(error ? { error: error.message } : {}), quiet: true });
+    if (state !== 'failed') void this.removeParts(id).finally(() => ledger.report(id));
+    else void this.removeParts(id);
   }
 
   private async removeParts(id: string): Promise<void> {
-    for (const e of this.deps.service.store.entries(id)) if (e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
+    for (const e of this.deps.service.ledger.entries(id)) if (e.localPath && !e.done) await unlink(e.localPath + PART_SUFFIX).catch(() => {});
   }
 }
 
@@ -369,10 +351,42 @@ function mtimeOf(f: FileDto, now: number): number {
   return Number.isFinite(t) && t > 0 ? t : now;
 }
 
-/** The path itself if free, else "name (1).ext" in the same folder (something appeared there since the plan). */
-function freePath(path: string): string {
-  const dir = dirname(path);
-  return join(dir, numberedName(path.slice(dir.length + 1), (c) => existsSync(join(dir, c))));
+/** Why a session ended: a text, or the error with its stable code. */
+type Reason = string | { code?: unknown; message: string };
+
+/** Errors of the sender's making (wrong size, wrong hash, a hang-up): answered 400, not 500. */
+const SENDER_FAULTS: ReadonlySet<unknown> = new Set([ErrorCodes.SIZE_MISMATCH, ErrorCodes.TRANSFER_FAILED, ErrorCodes.TRANSFER_INTEGRITY, ErrorCodes.PROTOCOL]);
+
+/** Writes the body of an upload into the sink, pausing the request while the disk catches up. */
+function pump(req: IncomingMessage, sink: FileSink, name: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: Error): void => {
+      if (failed) return;
+      failed = true;
+      reject(err);
+    };
+    req.on('error', fail);
+    req.on('aborted', () => fail(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${name}: the sender hung up`)));
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      let more: boolean;
+      try {
+        // Throws on a byte past the declared size: answered 400 with connection: close, the rest written nowhere.
+        more = sink.write(chunk);
+      } catch (err) {
+        fail(err as Error);
+        return;
+      }
+      if (!more) {
+        req.pause();
+        sink.onDrain(() => req.resume());
+      }
+    });
+    req.on('end', () => {
+      if (!failed) resolve();
+    });
+  });
 }
 
 /** Answers without reading the body: the connection closes after the answer (server answers ≥ 400 with connection: close). */

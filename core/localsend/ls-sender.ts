@@ -6,6 +6,11 @@
  * canceled); the HTTP answers map to stable error codes (401 PIN, 409/429
  * busy). A text message goes as LocalSend apps send one: a single text/plain
  * file whose preview is the text.
+ *
+ * An adapter of the transfer ledger (core/transfer/ledger.ts): it reads rows
+ * through `service.ledger` and reports bytes, finished files and the end to
+ * it. A failure is the last try whatever its code: LocalSend has no resume,
+ * and another try would ask the receiver's user again.
  */
 import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
@@ -55,12 +60,11 @@ export class LocalSendSender {
     const manifest = await buildManifest(paths);
     const id = random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
-    service.store.create({ id, peer: peerId, direction: 'out', state: 'offered', created: clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount }, entries);
+    service.ledger.create({ id, peer: peerId, direction: 'out', state: 'offered', created: clock.now(), totalBytes: manifest.totalBytes, fileCount: manifest.fileCount }, entries);
     const controller = new AbortController();
     this.running.set(id, controller);
-    service.changed(id);
     void this.run(id, c, pin, controller).finally(() => this.running.delete(id));
-    return service.info(service.store.get(id)!);
+    return service.ledger.infoOf(id);
   }
 
   async cancel(query: string): Promise<TransferInfo> {
@@ -69,7 +73,7 @@ export class LocalSendSender {
     if (isFinishedTransfer(t.state)) throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     this.running.get(t.id)?.abort();
     this.set(t.id, 'canceled', 'canceled');
-    return service.info(service.store.get(t.id)!);
+    return service.ledger.infoOf(t.id);
   }
 
   /** Sends a chat message as a text file with a preview; resolves when the device took it. */
@@ -97,7 +101,7 @@ export class LocalSendSender {
     let sessionId: string | null = null;
     try {
       const files: Record<string, FileDto> = {};
-      for (const e of service.store.entries(id)) {
+      for (const e of service.ledger.entries(id)) {
         if (e.kind !== 'file') continue;
         const fileId = String(e.idx);
         files[fileId] = { id: fileId, fileName: e.path, size: e.size, fileType: fileTypeOf(e.path), sha256: null, preview: null, metadata: { modified: new Date(e.mtime).toISOString() } };
@@ -113,22 +117,21 @@ export class LocalSendSender {
       sessionId = answer.sessionId;
       this.deps.confirm(c.id);
       const taken = Object.keys(answer.files).filter((k) => files[k]).map(Number);
-      service.store.want(id, taken);
-      service.store.setState(id, 'accepted');
-      service.changed(id);
+      service.ledger.want(id, taken);
+      service.ledger.move(id, 'accepted');
       for (const idx of taken) {
-        const e = service.store.entry(id, idx)!;
+        const e = service.ledger.entry(id, idx)!;
         if (signal.aborted) return;
         const u = await lsRequest(target, {
           route: 'upload',
           query: { sessionId, fileId: String(idx), token: answer.files[String(idx)]! },
-          file: { path: e.source!, size: e.size, onBytes: (n) => service.progress(id, n) },
+          file: { path: e.source!, size: e.size, onBytes: (n) => service.ledger.progress(id, n) },
           signal,
           idleMs: UPLOAD_IDLE_MS,
         });
         if (u.status !== 200) throw statusError(c, u.status, e.path);
-        service.store.markDone(id, idx);
-        service.changed(id);
+        service.ledger.entryDone(id, idx);
+        service.ledger.report(id);
       }
       this.set(id, 'done');
     } catch (err) {
@@ -139,16 +142,18 @@ export class LocalSendSender {
       }
       const e = err as PigeonError;
       logger.log('info', 'LocalSend transfer failed', { transfer: id, error: e.message });
-      this.set(id, 'failed', e.code ? `${e.message} (${e.code})` : e.message);
+      this.set(id, 'failed', { ...(e.code ? { code: e.code } : {}), message: e.code ? `${e.message} (${e.code})` : e.message });
     }
   }
 
-  private set(id: string, state: 'done' | 'declined' | 'canceled' | 'failed', error?: string): void {
-    const { service } = this.deps;
-    const t = service.store.get(id);
+  /** The transfer ends in `state` unless it has already ended (a LocalSend session ends once). */
+  private set(id: string, state: 'done' | 'declined' | 'canceled' | 'failed', reason?: string | { code?: unknown; message: string }): void {
+    const ledger = this.deps.service.ledger;
+    const t = ledger.get(id);
     if (!t || isFinishedTransfer(t.state)) return;
-    service.store.setState(id, state, error ? { error } : {});
-    service.changed(id);
+    const error = typeof reason === 'string' ? { message: reason } : reason;
+    if (state === 'failed') ledger.failed(id, error ?? { message: 'failed' }, { lastTry: true });
+    else ledger.move(id, state, error ? { error: error.message } : {});
   }
 }
 
