@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -143,6 +143,30 @@ describe("Pigeon's LocalSend server and the document's examples", () => {
     const failed = peer.transfers().filter((x) => x.state === 'failed' && (x.names.includes('long.bin') || x.names.includes('hashed.txt')));
     expect(failed).toHaveLength(2);
     expect(failed.map((f) => f.error).join(' ')).toMatch(/SHA-256 mismatch/);
+  });
+
+  it('starts every upload from byte 0 (no resume): bytes already in the partial file at the landing path are discarded, not continued', async () => {
+    const info = JSON.parse(doc.json5(doc.announcement)) as Record<string, unknown>;
+    const prep = await call('POST', api('prepare-upload'), JSON.stringify({ info, files: { s: { id: 's', fileName: 'stale.txt', size: 5, fileType: 'text/plain' } } }));
+    const answer = JSON.parse(prep.body) as { sessionId: string; files: Record<string, string> };
+    // Three bytes of the 5-byte file at its landing path, written after the plan: the ledger's part-file sink would resume from them.
+    mkdirSync(downloads, { recursive: true });
+    writeFileSync(join(downloads, 'stale.txt.pigeon-part'), 'zzz');
+    expect((await call('POST', api('upload', { sessionId: answer.sessionId, fileId: 's', token: answer.files.s! }), 'hello')).status).toBe(200);
+    expect(readFileSync(join(downloads, 'stale.txt'), 'utf8')).toBe('hello');
+    expect(existsSync(join(downloads, 'stale.txt.pigeon-part'))).toBe(false);
+    expect(peer.transfers().find((x) => x.names.includes('stale.txt'))?.state).toBe('done');
+  });
+
+  it('refuses a body whose declared length is not the offered size before reading it (400), failing the transfer with the stable size code', async () => {
+    const info = JSON.parse(doc.json5(doc.announcement)) as Record<string, unknown>;
+    const prep = await call('POST', api('prepare-upload'), JSON.stringify({ info, files: { w: { id: 'w', fileName: 'short.bin', size: 8, fileType: 'application/octet-stream' } } }));
+    const answer = JSON.parse(prep.body) as { sessionId: string; files: Record<string, string> };
+    expect((await call('POST', api('upload', { sessionId: answer.sessionId, fileId: 'w', token: answer.files.w! }), 'four')).status).toBe(400);
+    expect(existsSync(join(downloads, 'short.bin')) || existsSync(join(downloads, 'short.bin.pigeon-part'))).toBe(false);
+    const t = peer.transfers().find((x) => x.names.includes('short.bin'))!;
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/announced 4 bytes, not the 8.*PIGEON_ERR_SIZE_MISMATCH/);
   });
 
   it('never crashes on hostile input: bad JSON, unsafe names, a huge body, unknown routes', async () => {
