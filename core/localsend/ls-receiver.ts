@@ -384,8 +384,12 @@ function pump(req: IncomingMessage, sink: FileSink, name: string): Promise<void>
       }
     });
     req.on('end', () => {
-      if (!failed) resolve();
+      if (failed) return;
+      failed = true;
+      resolve();
     });
+    // Destroyed without an error (the session ended under it): neither 'end' nor 'error' may follow.
+    req.on('close', () => fail(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${name}: the upload was cut off`)));
   });
 }
 

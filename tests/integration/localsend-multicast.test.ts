@@ -9,6 +9,7 @@
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
+import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,28 @@ import { until } from '../support/ipmsg-client.js';
 const TEST_GROUP = '224.0.0.213';
 const lan = lanInterfaces()[0];
 
+/**
+ * A port free for TCP and UDP on every address: LocalSend's server and its
+ * multicast socket share it, and Pigeon binds 0.0.0.0 here. A port only
+ * UDP-free was taken for TCP by another program in about one run of two on a
+ * busy host (LocalSend then stays off and no announcement comes).
+ */
+async function freeLocalSendPort(): Promise<number> {
+  for (let i = 0; ; i++) {
+    const tcp = net.createServer();
+    await new Promise<void>((r) => tcp.listen(0, '0.0.0.0', r));
+    const port = (tcp.address() as net.AddressInfo).port;
+    const udp = dgram.createSocket('udp4');
+    const ok = await new Promise<boolean>((r) => {
+      udp.once('error', () => r(false));
+      udp.bind(port, '0.0.0.0', () => r(true));
+    });
+    await new Promise<void>((r) => udp.close(() => r()));
+    await new Promise<void>((r) => tcp.close(() => r()));
+    if (ok || i >= 20) return port;
+  }
+}
+
 const cleanup: Array<() => Promise<void> | void> = [];
 afterAll(async () => {
   for (const fn of cleanup.reverse()) await fn();
@@ -29,7 +52,7 @@ afterAll(async () => {
 
 describe.skipIf(!lan)(`LocalSend over multicast (${lan ? lan.address : 'skipped: no LAN interface, multicast does not flow on loopback'})`, () => {
   it('announces by multicast and answers a multicast announcement with register', async () => {
-    const port = await freeUdpPort();
+    const port = await freeLocalSendPort();
     const device = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     const heard: Array<Record<string, unknown>> = [];
     device.on('message', (m) => {
