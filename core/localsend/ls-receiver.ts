@@ -210,7 +210,8 @@ export class LocalSendReceiver {
       if (this.session !== s) return { status: 403 };
       const e2 = err as PigeonError;
       this.deps.logger.log('info', 'LocalSend upload failed', { transfer: s.transfer, file: f.dto.fileName, error: e2.message });
-      this.end(s, 'failed', e2);
+      // As on the sending side, the transfer's error text ends with its stable code.
+      this.end(s, 'failed', typeof e2.code === 'string' && !e2.message.includes(e2.code) ? { code: e2.code, message: `${e2.message} (${e2.code})` } : e2);
       return { status: SENDER_FAULTS.has(e2.code) ? 400 : 500 };
     } finally {
       f.uploading = null;

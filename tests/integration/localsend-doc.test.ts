@@ -142,7 +142,7 @@ describe("Pigeon's LocalSend server and the document's examples", () => {
     expect(readdirSync(downloads).filter((n) => n.endsWith('.pigeon-part'))).toEqual([]);
     const failed = peer.transfers().filter((x) => x.state === 'failed' && (x.names.includes('long.bin') || x.names.includes('hashed.txt')));
     expect(failed).toHaveLength(2);
-    expect(failed.map((f) => f.error).join(' ')).toMatch(/SHA-256 mismatch/);
+    expect(failed.map((f) => f.error).join(' ')).toMatch(/SHA-256 mismatch.*\(PIGEON_ERR_TRANSFER_INTEGRITY\)/);
   });
 
   it('starts every upload from byte 0 (no resume): bytes already in the partial file at the landing path are discarded, not continued', async () => {
