@@ -24,6 +24,7 @@ function presence(p: PeerInfo): string {
 /** How a peer is reached, said plainly: IPMsg contacts are not encrypted and users must know it. */
 export function peerKind(p: PeerInfo): string {
   if (p.protocol === 'ipmsg') return 'IPMsg (unencrypted)';
+  if (p.protocol === 'localsend') return `LocalSend ${p.fingerprint.slice(0, 16)}`;
   if (p.keyChanged) return `Pigeon, KEY CHANGED (new ${p.keyChanged.id.slice(0, 8)}: pigeon trust)`;
   if (p.namesakeOf) return `new device calling itself ${p.name} (${p.fingerprint.slice(0, 19)})`;
   return p.remote ? 'Pigeon via relay' : 'Pigeon';
@@ -92,7 +93,7 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'listening':
       return `${at} ${e.self.name} is online (id ${e.self.id}, port ${e.self.port})`;
     case 'peer-online':
-      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online ${onlineWhere(e.peer)}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : ''}`;
+      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online ${onlineWhere(e.peer)}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : e.peer.protocol === 'localsend' ? ' [LocalSend]' : ''}`;
     case 'peer-offline':
       return `${at} ${e.peer.name} is offline`;
     case 'peer-updated':

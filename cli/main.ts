@@ -94,9 +94,17 @@ export function buildProgram(): Command {
     .option('--no-ipmsg', 'stop speaking IPMsg (saved)')
     .option('--ipmsg-bind <addr>', 'address the IPMsg bridge binds (default: every interface)')
     .option('--ipmsg-port <port>', 'IPMsg port (default 2425; only for tests, real clients use 2425)', int(1, 65535))
+    .option('--localsend', 'also be a LocalSend device: phones and laptops with the LocalSend app send and receive files (UDP+TCP 53317; saved in the profile)')
+    .option('--no-localsend', 'stop being a LocalSend device (saved)')
+    .option('--localsend-port <port>', 'LocalSend port (default 53317, what LocalSend apps use)', int(1, 65535))
+    .option('--localsend-bind <addr>', 'address LocalSend binds (default: every interface)')
+    .option('--localsend-pin <pin>', 'LocalSend senders must give this PIN (their app asks for it)')
+    .option('--localsend-http', "serve LocalSend over plain HTTP (LocalSend's \"encryption\" off); default HTTPS")
+    .option('--localsend-address <host>', 'also announce to this address by unicast (a LocalSend device in another subnet); repeatable', list)
+    .addOption(new Option('--localsend-accept-pigeons', 'tests only: list other Pigeons as LocalSend contacts too').hideHelp())
     .option('--ui [port]', 'also serve the web UI on 127.0.0.1 (port and token kept in the profile: the link stays the same; `pigeon ui` prints it again)', int(0, 65535))
     .addOption(new Option('--log-level <level>', 'diagnostics on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
-    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; relayTokenFile?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; ui?: number | true }) => {
+    .action(async (o: { home?: string; name?: string; group?: string; port?: number; json: boolean; discoveryPort?: number; broadcast: string[] | boolean | undefined; peerAddress?: string[]; mdns: boolean; logLevel: LogLevel; downloads?: string; acceptFrom?: string[]; relay?: string; relayFingerprint?: string; relayToken?: string; relayTokenFile?: string; ipmsg?: boolean; ipmsgBind?: string; ipmsgPort?: number; localsend?: boolean; localsendPort?: number; localsendBind?: string; localsendPin?: string; localsendHttp?: boolean; localsendAddress?: string[]; localsendAcceptPigeons?: boolean; ui?: number | true }) => {
       if (o.relayFingerprint !== undefined && o.relay === undefined) {
         throw new PigeonError(ErrorCodes.BAD_REQUEST, '--relay-fingerprint goes with --relay <url>');
       }
@@ -124,6 +132,13 @@ export function buildProgram(): Command {
         ...(o.ipmsg !== undefined ? { ipmsg: o.ipmsg } : {}),
         ...(o.ipmsgBind !== undefined ? { ipmsgBind: o.ipmsgBind } : {}),
         ...(o.ipmsgPort !== undefined ? { ipmsgPort: o.ipmsgPort } : {}),
+        ...(o.localsend !== undefined ? { localsend: o.localsend } : {}),
+        ...(o.localsendPort !== undefined ? { localsendPort: o.localsendPort } : {}),
+        ...(o.localsendBind !== undefined ? { localsendBind: o.localsendBind } : {}),
+        ...(o.localsendPin !== undefined ? { localsendPin: o.localsendPin } : {}),
+        ...(o.localsendHttp ? { localsendHttp: true } : {}),
+        ...(o.localsendAddress ? { localsendAddresses: o.localsendAddress } : {}),
+        ...(o.localsendAcceptPigeons ? { localsendAcceptPigeons: true } : {}),
         json: o.json,
         logLevel: o.logLevel,
         ...(o.ui !== undefined ? { ui: o.ui === true ? 0 : o.ui } : {}),
@@ -268,13 +283,14 @@ export function buildProgram(): Command {
     .option('--wait', 'show progress until everything is received, or stored on the relay for a colleague offline everywhere (exit 0), or the transfer ends otherwise', false)
     .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
     .option('--json', 'print the transfer as JSON (with --wait: each update as a JSON line)', false)
-    .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean; workgroup?: string; everyone: boolean }) => {
+    .option('--pin <pin>', 'the PIN a LocalSend receiver asks for')
+    .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean; workgroup?: string; everyone: boolean; pin?: string }) => {
       const several = o.workgroup !== undefined || o.everyone;
       const files = several ? [peer, ...paths] : paths;
       if (files.length === 0) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'name the files or folders to send');
       const to = recipientsOf(several ? undefined : peer, o);
       const opts = { wait: o.wait, json: o.json, timeoutSeconds: o.timeout };
-      return to ? runSendFileMulti(resolveHome(o.home), to, files, opts) : runSendFile(resolveHome(o.home), peer, files, opts);
+      return to ? runSendFileMulti(resolveHome(o.home), to, files, opts) : runSendFile(resolveHome(o.home), peer, files, { ...opts, ...(o.pin !== undefined ? { pin: o.pin } : {}) });
     });
 
   sendImageCommand(program, { homeOption, resolveHome, seconds: int(0, 7 * 86400) });

@@ -42,6 +42,9 @@ import { queuedReason } from './messaging/queued-reason.js';
 import type { IpmsgBridge } from './ipmsg/ipmsg-bridge.js';
 import { startIpmsg } from './ipmsg/start-ipmsg.js';
 import type { IpmsgFiles } from './ipmsg/ipmsg-files.js';
+import type { LocalSendBridge } from './localsend/localsend-bridge.js';
+import { startLocalSend } from './localsend/start-localsend.js';
+import type { DeviceType } from './localsend/ls-wire.js';
 import { RelayFiles } from './relay-client/relay-files.js';
 import type { RelaySettings } from './relay-client/relay-client.js';
 import { resolveRelayToken } from './relay-client/relay-token.js';
@@ -92,6 +95,26 @@ export interface PeerOptions {
   ipmsgPort?: number;
   /** IPMsg presence refresh period (default 3 min); for tests. */
   ipmsgRefreshMs?: number;
+  /** Also be a LocalSend device (phones and laptops with the LocalSend app) on UDP+TCP 53317 (saved in the profile; absent = the saved choice). */
+  localsend?: boolean;
+  /** The LocalSend choice when neither `localsend` nor the profile says (the desktop app: on; the CLI: off). */
+  localsendDefault?: boolean;
+  /** LocalSend port (default 53317, what every LocalSend app uses). */
+  localsendPort?: number;
+  /** Address the LocalSend bridge binds (default every interface); for tests and multi-homed hosts. */
+  localsendBind?: string;
+  /** A PIN LocalSend senders must give (their app asks its user for it); none by default. */
+  localsendPin?: string;
+  /** Serve LocalSend over plain HTTP (LocalSend's "encryption off"); default HTTPS. */
+  localsendHttp?: boolean;
+  /** What LocalSend devices show us as (default 'headless'; the desktop app says 'desktop'). */
+  localsendDeviceType?: DeviceType;
+  /** LocalSend multicast group (default 224.0.0.167); for tests. */
+  localsendGroup?: string;
+  /** Unicast targets for LocalSend announcements (devices in another subnet); default none. */
+  localsendAddresses?: string[];
+  /** Tests only: list other Pigeons' LocalSend faces as contacts (off: they are native peers already). */
+  localsendAcceptPigeons?: boolean;
 }
 
 export type PeerListener = (event: PeerEvent) => void;
@@ -113,7 +136,8 @@ export interface Peer {
   setStatus(status: PresenceStatus, away?: string): SelfInfo;
   /** Accepts the changed key a peer presented. */
   trust(peerQuery: string): PeerInfo;
-  sendFiles(peerQuery: string, paths: string[]): Promise<TransferInfo>;
+  /** `pin`: the PIN a LocalSend receiver asks for. */
+  sendFiles(peerQuery: string, paths: string[], pin?: string): Promise<TransferInfo>;
   /** Sends one picture (stored once in the profile, shown inline); to an IPMsg contact, an ordinary file. */
   sendPicture(peerQuery: string, path: string): Promise<TransferInfo>;
   transfers(): TransferInfo[];
@@ -203,6 +227,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let relay: RelayBridge | null = null;
   let groups: GroupService | null = null;
   let ipmsg: IpmsgBridge | null = null;
+  let localsend: LocalSendBridge | null = null;
   let relayFiles: RelayFiles | null = null;
   let multi: MultiSends | null = null;
   let awayReply: AwayReply | null = null;
@@ -211,7 +236,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   const workers: Array<{ hasWork(peerId: string): boolean }> = [];
   const hasWork = (peerId: string): boolean => workers.some((w) => w.hasWork(peerId));
   /** The routing table: sessions (and their relay fallback) for native peers, the IPMsg bridge for its contacts. */
-  const engines: Record<'native' | 'ipmsg', ContactEngine> = {
+  const engines: Record<'native' | 'ipmsg' | 'localsend', ContactEngine> = {
     native: {
       ensure: (peerId) => sessions?.ensure(peerId),
       sighted: (peerId) => sessions?.sighted(peerId),
@@ -225,8 +250,15 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       online: () => {},
       transfersReach: () => false,
     },
+    localsend: {
+      ensure: (peerId) => localsend?.ensure(peerId),
+      sighted: () => {},
+      // LocalSend transfers run in the bridge (ls-sender.ts, ls-receiver.ts); none is resumed.
+      online: () => {},
+      transfersReach: () => false,
+    },
   };
-  const engineOf = (peerId: string): ContactEngine => engines[ipmsg?.owns(peerId) ? 'ipmsg' : 'native'];
+  const engineOf = (peerId: string): ContactEngine => engines[ipmsg?.owns(peerId) ? 'ipmsg' : localsend?.owns(peerId) ? 'localsend' : 'native'];
   const ensure = (peerId: string): void => engineOf(peerId).ensure(peerId);
   let state: 'stopped' | 'starting' | 'running' | 'stopping' = 'stopped';
   let starting: Promise<SelfInfo> | null = null;
@@ -392,6 +424,24 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       );
       if (ipmsg) sources.push(ipmsg);
     }
+    if (resolveFlag(st, 'localsend', options.localsend, options.localsendDefault ?? false)) {
+      localsend = await startLocalSend(
+        { home: options.home, store: st, clock, random, logger, directory: dir, messenger: msgr, transfers: transfers!, alias: () => me.name, emit },
+        {
+          ...(options.localsendBind !== undefined ? { bind: options.localsendBind } : {}),
+          ...(options.localsendPort !== undefined ? { port: options.localsendPort } : {}),
+          ...(options.localsendHttp ? { http: true } : {}),
+          ...(options.localsendGroup ? { group: options.localsendGroup } : {}),
+          pin: options.localsendPin ?? null,
+          downloads: options.downloads ?? join(options.home, 'downloads'),
+          deviceType: options.localsendDeviceType ?? 'headless',
+          extraAddresses: options.localsendAddresses ?? [],
+          acceptFrom: options.acceptFrom ?? [],
+          ...(options.localsendAcceptPigeons ? { acceptPigeons: true } : {}),
+        },
+      );
+      if (localsend) sources.push(localsend);
+    }
     relay?.start();
     state = 'running';
     transfers.resumeAll();
@@ -400,11 +450,13 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     return self;
   }
 
-  /** The IPMsg side of a transfer with an IPMsg contact, else null (native). */
-  function ipmsgFiles(transfer: string): IpmsgFiles | null {
+  /** The IPMsg or LocalSend side of a transfer with such a contact, else null (native). */
+  function ipmsgFiles(transfer: string): Pick<IpmsgFiles, 'accept' | 'decline' | 'cancel'> | null {
     const { transfers: tr } = running();
+    const id = tr.find(transfer).id;
+    if (localsend?.ownsTransfer(id)) return localsend;
     const files = ipmsg?.files;
-    return files && files.owns(tr.find(transfer).id) ? files : null;
+    return files && files.owns(id) ? files : null;
   }
 
   function selfInfo(): SelfInfo {
@@ -424,6 +476,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     sources = [];
     udp = null;
     ipmsg = null;
+    localsend = null;
     relayFiles?.stop();
     relayFiles = null;
     relay?.stop();
@@ -541,9 +594,10 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       if (messenger?.hasWork(device.id) || transfers?.hasWork(device.id)) ensure(device.id);
       return dir.get(device.id)!;
     },
-    async sendFiles(peerQuery, paths) {
+    async sendFiles(peerQuery, paths, pin) {
       const { directory: dir, transfers: tr } = running();
       const peer = dir.resolve(peerQuery);
+      if (localsend && engineOf(peer.id) === engines.localsend) return localsend.offer(peer.id, paths, pin);
       if (ipmsg && engineOf(peer.id) === engines.ipmsg) {
         if (!ipmsg.files) throw new PigeonError(ErrorCodes.IPMSG_UNAVAILABLE, `${peer.name} uses IPMsg, and the IPMsg TCP port could not be opened: files with IPMsg contacts are off`);
         return ipmsg.files.offer(peer.id, paths);
@@ -644,7 +698,8 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   /** What the user must be told when writing to this peer: plain text on the LAN, or a key change that blocks the outbox. */
   function sendWarning(peer: PeerInfo): MessageInfo['warning'] | null {
     if (peer.capabilities && !peer.capabilities.encrypted) {
-      return { code: ErrorCodes.UNENCRYPTED, message: `${peer.name} uses IPMsg: the message travels unencrypted on the LAN` };
+      const how = peer.protocol === 'localsend' ? 'LocalSend: the message goes as a text file, to a device whose key is not checked' : 'IPMsg: the message travels unencrypted on the LAN';
+      return { code: ErrorCodes.UNENCRYPTED, message: `${peer.name} uses ${how}` };
     }
     if (peer.keyChanged) {
       const { id, fingerprint } = peer.keyChanged;

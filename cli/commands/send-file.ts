@@ -25,7 +25,7 @@ function followHint(t: TransferInfo): string {
   return `pigeon transfers ${t.id.slice(0, 8)}`;
 }
 
-export async function runSendFile(home: string, peer: string, paths: string[], o: { wait: boolean; json: boolean; timeoutSeconds: number }): Promise<void> {
+export async function runSendFile(home: string, peer: string, paths: string[], o: { wait: boolean; json: boolean; timeoutSeconds: number; pin?: string }): Promise<void> {
   const client = await ControlClient.connect(home);
   try {
     if (!o.wait) {
@@ -61,7 +61,7 @@ export async function runSendFile(home: string, peer: string, paths: string[], o
         }
       };
     });
-    current = await client.request('sendFiles', { peer, paths: paths.map((p) => resolve(p)) });
+    current = await client.request('sendFiles', { peer, paths: paths.map((p) => resolve(p)), ...(o.pin !== undefined ? { pin: o.pin } : {}) });
     if (o.json) show(current);
     else process.stdout.write(`${formatTransfer(current, peer)}\n`);
     lastState = current.state;

@@ -16,6 +16,12 @@ import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 
+/**
+ * A transfer a LocalSend device refused for want of a PIN keeps its batch this
+ * long: the browser asks the user for the PIN and offers the same files again
+ * (renderer/components/pin-dialog.tsx). Ten minutes to fetch the phone and read it.
+ */
+const PIN_GRACE_MS = 10 * 60 * 1000;
 /** A batch id is chosen by the browser: 16 to 32 hex digits (crypto.getRandomValues there). */
 const BATCH_ID = /^[0-9a-f]{16,32}$/;
 /** States after which a transfer no longer reads its source files. */
@@ -72,7 +78,12 @@ export class WebUiUploads {
 
   /** A transfer changed state: drop its batches when it is over and no other transfer uses them. */
   async onTransfer(transfer: TransferInfo): Promise<void> {
-    if (isFinishedTransfer(transfer.state) && this.inUse.has(transfer.id)) await this.finished(transfer.id);
+    if (!isFinishedTransfer(transfer.state) || !this.inUse.has(transfer.id)) return;
+    if (transfer.state === 'failed' && transfer.error?.includes(ErrorCodes.LOCALSEND_PIN)) {
+      setTimeout(() => void this.finished(transfer.id), PIN_GRACE_MS).unref();
+      return;
+    }
+    await this.finished(transfer.id);
   }
 
   private async finished(id: string): Promise<void> {

@@ -44,7 +44,7 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
       subscribe();
       return { subscribed: true };
     },
-    sendFiles: (p) => peer.sendFiles(p.peer, p.paths),
+    sendFiles: (p) => peer.sendFiles(p.peer, p.paths, p.pin),
     sendPicture: (p) => peer.sendPicture(p.peer, p.path),
     transfers: () => peer.transfers(),
     accept: (p) => peer.accept(p.transfer, p.files),

@@ -6,7 +6,7 @@
 import type { Presence } from '../../shared/protocol/schemas-common.js';
 
 /** 'relay': listed online by the relay (no LAN address; reached through a relay pipe). */
-export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session' | 'relay' | 'ipmsg';
+export type SourceName = 'broadcast' | 'unicast' | 'mdns' | 'session' | 'relay' | 'ipmsg' | 'localsend';
 
 import type { PeerProtocol } from '../../shared/api/control-api.js';
 export type { PeerProtocol };
@@ -22,6 +22,8 @@ export interface Sighting extends Presence {
   protocol?: PeerProtocol;
   /** The public key (DER SPKI) that signed this sighting, when the source checked a signature (UDP). */
   spki?: Buffer;
+  /** The fingerprint a device of another protocol announced (LocalSend), shown as the peer's fingerprint; never pinned. */
+  fingerprint?: string;
 }
 
 /** The LAN sources a signed exit ends (a live session keeps its own claim). */

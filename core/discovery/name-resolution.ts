@@ -18,6 +18,7 @@ function describe(p: PeerInfo): string {
   const parts = [`${p.name} (${p.id.slice(0, ID_PREFIX_CHARS)}`];
   if (p.host) parts.push(`on ${p.host}`);
   if (p.protocol === 'ipmsg') parts.push('IPMsg, unencrypted');
+  else if (p.protocol === 'localsend') parts.push('LocalSend');
   else if (!p.pinned) parts.push('new device');
   return parts.join(', ') + ')';
 }

@@ -51,6 +51,8 @@ const CAPABILITIES: Record<PeerProtocol, PeerCapabilities> = {
   pigeon: { encrypted: true, readReceipts: true, relay: true, files: true },
   // IPMsg: plain text on the LAN; read notices only for sealed messages (Pigeon seals what it sends; iptux sends none).
   ipmsg: { encrypted: false, readReceipts: true, relay: false, files: true },
+  // LocalSend: files only (HTTPS, or plain HTTP when the device says so); no chat, no read notices, no relay.
+  localsend: { encrypted: false, readReceipts: false, relay: false, files: true },
 };
 
 /** How often expiry is checked; offline detection is at most this late. */
@@ -188,6 +190,10 @@ export class PeerDirectory implements DiscoverySink {
     }
     if (s.protocol && entry.protocol !== s.protocol) {
       entry.protocol = s.protocol;
+      changed = true;
+    }
+    if (s.fingerprint && !s.spki && entry.protocol !== 'pigeon' && entry.announcedFp !== s.fingerprint) {
+      entry.announcedFp = s.fingerprint;
       changed = true;
     }
     if (s.spki && !entry.announcedFp) {

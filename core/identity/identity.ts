@@ -45,11 +45,12 @@ function identityFrom(keyPem: string, certPem: string): Identity {
   return { keyPem, certPem, spki, id: deviceIdFromSpki(spki), fingerprint: fingerprintFromSpki(spki) };
 }
 
-function createIdentity(): { keyPem: string; certPem: string } {
+/** A new P-256 key and a self-signed certificate for it (CN = `commonName`), both PEM; also the LocalSend server's (core/localsend/ls-cert.ts). */
+export function createIdentity(commonName = 'pigeon'): { keyPem: string; certPem: string } {
   const now = Date.now();
   return createSelfSigned({
     serial: randomBytes(8),
-    commonName: 'pigeon',
+    commonName,
     notBefore: new Date(now - 24 * 3600 * 1000),
     notAfter: new Date(now + CERT_YEARS * 365 * 24 * 3600 * 1000),
   });

@@ -35,5 +35,9 @@ export function desktopPeerOptions(env: NodeJS.ProcessEnv = process.env): PeerOp
     // The IPMsg / Feiq / iptux bridge is on in the desktop app unless the profile says otherwise (PIGEON_IPMSG=0 for tests).
     ipmsgDefault: true,
     ...(env.PIGEON_IPMSG === '0' ? { ipmsg: false } : {}),
+    // LocalSend (phones and laptops) likewise, shown to them as a desktop (PIGEON_LOCALSEND=0 for tests).
+    localsendDefault: true,
+    localsendDeviceType: 'desktop',
+    ...(env.PIGEON_LOCALSEND === '0' ? { localsend: false } : {}),
   };
 }

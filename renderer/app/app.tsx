@@ -20,6 +20,7 @@ import { GroupList } from '../components/group-list.js';
 import { NewGroupDialog } from '../components/new-group-dialog.js';
 import { KeyChangedDialog } from '../components/key-changed-dialog.js';
 import { OfferDialog } from '../components/offer-dialog.js';
+import { PinDialog } from '../components/pin-dialog.js';
 import { SearchPanel } from '../components/search-panel.js';
 import { SelfHeader } from '../components/self-header.js';
 import { SettingsDialog } from '../components/settings-dialog.js';
@@ -47,7 +48,7 @@ export type View = 'contacts' | 'chat' | 'transfers';
 
 export function App({ host }: { host: Host }) {
   const t = useT();
-  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions } = usePigeon(host);
+  const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions, pinAsk } = usePigeon(host);
   const tools = useConvoTools(host, state.connection === 'open', actions.fail);
   const [askNotify, setAskNotify] = useState(() => host.notificationPermission?.() === 'default' && !notificationsAsked());
   const [query, setQuery] = useState('');
@@ -265,6 +266,8 @@ export function App({ host }: { host: Host }) {
         <MultiSendDialog peers={peers} onSend={tools.sendMulti} onFiles={tools.sendFilesMulti} onCancel={() => tools.openMulti(false)} />
       ) : tools.scheduledOpen ? (
         <ScheduledDialog messages={tools.scheduled} now={now} peerName={peerName} onCancelMessage={tools.cancelScheduled} onEdit={tools.editScheduled} onClose={() => tools.openScheduled(false)} />
+      ) : pinAsk ? (
+        <PinDialog peerName={peerName(pinAsk.peer)} onSend={actions.sendWithPin} onCancel={actions.cancelPin} />
       ) : creatingGroup ? (
         <NewGroupDialog
           peers={peers}

@@ -52,6 +52,9 @@ export function usePigeon(host: Host) {
   const selfRef = useRef(state.self);
   selfRef.current = state.self;
   const notifyContext = (): NotifyContext => ({ active: active.current, focused: document.hasFocus(), muted: mutedRef.current, selfName: selfRef.current?.name ?? '' });
+  /** What the user sent in each outgoing transfer, to send it again with a PIN when a LocalSend device asks for one. */
+  const sent = useRef(new Map<string, { peer: string; paths: string[] }>());
+  const [pinAsk, setPinAsk] = useState<{ peer: string; paths: string[] } | null>(null);
   const groupsRef = useRef(state.groups);
   groupsRef.current = state.groups;
   const fail = useCallback((err: unknown) => setErrors((e) => [...e, messageOf(err)]), []);
@@ -97,6 +100,10 @@ export function usePigeon(host: Host) {
           const author = event.message.from ? peerName(event.message.from) : null;
           host.notify(author ? `${author} · ${peerName(from)}` : peerName(from), event.message.text, () => setActiveId(from));
         }
+      }
+      if (event.type === 'transfer' && event.transfer.direction === 'out' && event.transfer.state === 'failed' && event.transfer.error?.includes('PIGEON_ERR_LOCALSEND_PIN')) {
+        const again = sent.current.get(event.transfer.id);
+        if (again) setPinAsk(again);
       }
       if (event.type === 'transfer' && event.transfer.direction === 'in' && event.transfer.state === 'offered') {
         const tr: TransferInfo = event.transfer;
@@ -147,8 +154,20 @@ export function usePigeon(host: Host) {
       );
     }
   }, [activeId, api, fail, state.connection, state.transfers]);
+  const sendPaths = (peer: string, paths: string[], pin?: string): void => {
+    void api.sendFiles({ peer, paths, ...(pin !== undefined ? { pin } : {}) }).then((tr) => {
+      sent.current.set(tr.id, { peer, paths });
+      dispatch({ type: 'event', event: { type: 'transfer', transfer: tr } });
+    }, fail);
+  };
 
   const actions = {
+    /** Sends the files a LocalSend device refused for want of a PIN again, with this PIN. */
+    sendWithPin(pin: string) {
+      if (pinAsk) sendPaths(pinAsk.peer, pinAsk.paths, pin);
+      setPinAsk(null);
+    },
+    cancelPin: () => setPinAsk(null),
     select: setActiveId,
     dismissErrors: () => setErrors([]),
     async send(peer: string, text: string, at?: number) {
@@ -165,8 +184,7 @@ export function usePigeon(host: Host) {
       try {
         const paths = await host.stageDrop(drop, (sent, all) => setStaging((s) => s.map((x) => (x.key === key ? { ...x, sent, total: all } : x))));
         if (paths.length === 0) return;
-        const tr = await api.sendFiles({ peer, paths });
-        dispatch({ type: 'event', event: { type: 'transfer', transfer: tr } });
+        sendPaths(peer, paths);
       } catch (err) {
         fail(err);
       } finally {
@@ -267,5 +285,5 @@ export function usePigeon(host: Host) {
     fail,
   };
 
-  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions };
+  return { state, activeId, errors, offerQueue, staging, now, blocked, peerName, transferFiles, cleared, muted, actions, pinAsk };
 }

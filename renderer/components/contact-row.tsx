@@ -39,7 +39,9 @@ export function ContactRow({ peer, unread, active, reachable, onSelect, onDropFi
             {peer.name}
             {peer.remote && <span className="tag">{t('contacts.remote')}</span>}
             {peer.protocol === 'ipmsg' && <span className="tag">{t('contacts.ipmsg')}</span>}
-            {peer.capabilities?.encrypted === false && <span className="tag tag-warn">{t('contacts.unencrypted')}</span>}
+            {peer.protocol === 'localsend' && <span className="tag" title={peer.fingerprint}>{t('contacts.localsend')}</span>}
+            {/* LocalSend is HTTPS (encrypted, its key checked only against the fingerprint it announced): its own tag says enough. */}
+            {peer.capabilities?.encrypted === false && peer.protocol !== 'localsend' && <span className="tag tag-warn">{t('contacts.unencrypted')}</span>}
           </span>
           <span className="contact-detail">{over ? t('contacts.dropHint', { name: peer.name }) : detail}</span>
         </span>

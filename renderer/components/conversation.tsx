@@ -53,7 +53,7 @@ export function Conversation({ peer, messages, now, reachable, onSend, onDropFil
           </details>
         )}
       </header>
-      {peer.capabilities?.encrypted === false && <p className="notice warning-notice">{t('chat.unencryptedNote', { name: peer.name })}</p>}
+      {peer.capabilities?.encrypted === false && <p className="notice warning-notice">{t(peer.protocol === 'localsend' ? 'chat.localsendNote' : 'chat.unencryptedNote', { name: peer.name, fingerprint: `${peer.fingerprint.slice(0, 16)}…` })}</p>}
       {reachable && !peer.online && <p className="notice">{t('chat.offlineNote', { name: peer.name })}</p>}
       <MessageList messages={messages} now={now} {...(cards && renderCard ? { cards, renderCard } : {})} />
       {over && <div className="drop-overlay">{t('chat.dropHere', { name: peer.name })}</div>}

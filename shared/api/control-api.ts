@@ -18,8 +18,8 @@ export const MAX_RECIPIENTS = 500;
 /** 'relayed': the relay holds it for the offline recipient (out of the outbox; delivered comes later). */
 export type MessageState = 'scheduled' | 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'received';
 
-/** The protocol a peer speaks: native Pigeon (TLS 1.3), or IPMsg (IP Messenger, Feiq, iptux) through the bridge. */
-export type PeerProtocol = 'pigeon' | 'ipmsg';
+/** The protocol a peer speaks: native Pigeon (TLS 1.3), IPMsg (IP Messenger, Feiq, iptux) through the bridge, or LocalSend (phones and laptops, files only). */
+export type PeerProtocol = 'pigeon' | 'ipmsg' | 'localsend';
 
 /** What a peer supports; hosts show and decide by these, not by the protocol. */
 export interface PeerCapabilities {
@@ -282,7 +282,7 @@ export const ControlRequests = {
   setStatus: z.object({ status: PresenceStatus, away: AwayMessage.optional() }),
   trust: z.object({ peer: z.string().min(1) }),
   subscribe: z.object({}),
-  sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000) }),
+  sendFiles: z.object({ peer: z.string().min(1), paths: z.array(z.string().min(1)).min(1).max(10000), pin: z.string().max(64).optional() }),
   /** One PNG, JPEG, GIF or WebP file as a picture (§13.8); to an IPMsg contact, an ordinary file. */
   sendPicture: z.object({ peer: z.string().min(1), path: z.string().min(1) }),
   transfers: z.object({}),

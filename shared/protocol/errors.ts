@@ -74,6 +74,14 @@ export const ErrorCodes = {
   GROUP_TAMPERED: 'PIGEON_ERR_GROUP_TAMPERED',
   /** The IPMsg bridge cannot run (its port is taken by another IPMsg client, or cannot be opened); native peers are unaffected. */
   IPMSG_UNAVAILABLE: 'PIGEON_ERR_IPMSG_UNAVAILABLE',
+  /** LocalSend cannot run (its port is taken, by the LocalSend app on this computer perhaps, or cannot be opened); native peers are unaffected. */
+  LOCALSEND_UNAVAILABLE: 'PIGEON_ERR_LOCALSEND_UNAVAILABLE',
+  /** The LocalSend device asks for a PIN (HTTP 401), or the one given is wrong: send again with the PIN its owner reads out. */
+  LOCALSEND_PIN: 'PIGEON_ERR_LOCALSEND_PIN',
+  /** The LocalSend device is busy with another transfer (HTTP 409) or limits us (HTTP 429): try again later. */
+  LOCALSEND_BUSY: 'PIGEON_ERR_LOCALSEND_BUSY',
+  /** The LocalSend device's HTTPS certificate does not hash to the fingerprint it announced: nothing was sent to it. */
+  LOCALSEND_FINGERPRINT: 'PIGEON_ERR_LOCALSEND_FINGERPRINT',
   /** A remote party went over its budget (output queued for a peer that does not read); its session was closed. */
   SESSION_BUDGET: 'PIGEON_ERR_SESSION_BUDGET',
   /** A warning, not a failure: the contact speaks a protocol without encryption (IPMsg); what is sent to it travels in clear on the LAN. */

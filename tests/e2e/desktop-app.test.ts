@@ -55,7 +55,7 @@ describe.skipIf(skipReason !== null)('the desktop app, in Electron', () => {
     app = await _electron.launch({
       executablePath: ELECTRON!,
       args: [ROOT],
-      env: { ...process.env, PIGEON_HOME: ha, PIGEON_NAME: 'Alice', PIGEON_GROUP: 'Sales', PIGEON_PORT: '0', PIGEON_DISCOVERY_PORT: String(port), PIGEON_BROADCAST: '127.255.255.255', PIGEON_NO_MDNS: '1', PIGEON_IPMSG: '0' },
+      env: { ...process.env, PIGEON_HOME: ha, PIGEON_NAME: 'Alice', PIGEON_GROUP: 'Sales', PIGEON_PORT: '0', PIGEON_DISCOVERY_PORT: String(port), PIGEON_BROADCAST: '127.255.255.255', PIGEON_NO_MDNS: '1', PIGEON_IPMSG: '0', PIGEON_LOCALSEND: '0' },
     });
     page = await app.firstWindow();
   });
