@@ -6,7 +6,7 @@
  * Both sides stream with back-pressure, so memory stays flat whatever the size.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
@@ -35,6 +35,40 @@ function parseDataFrame(payload: Uint8Array, kind: number): DataConnectionFrame 
   const parsed = DataConnectionFrame.safeParse(decodeJsonPayload(payload));
   if (!parsed.success) throw new PigeonError(ErrorCodes.PROTOCOL, 'invalid data-connection frame');
   return parsed.data;
+}
+
+/**
+ * Largest file the sender reads in one synchronous call and answers in a
+ * batch (sendSmallBatch), and the receiver holds in memory and lands in a
+ * batch (small-file-sink.ts). 64 KiB: a batch of 64 is 4 MiB at most and a
+ * few milliseconds of system calls; larger files are streamed.
+ */
+export const SMALL_FILE_BYTES = 64 * 1024;
+/** Small files answered in one synchronous batch at most (see sendSmallBatch): ~2 ms of reads of 4 KiB files. */
+const SMALL_BATCH_FILES = 64;
+/** A batch of small files stops after this long, so a slow (cold, spinning) disk does not hold up the event loop. */
+const SMALL_BATCH_NS = 2_000_000n;
+
+/**
+ * The whole of a small file, in one open and one read (one byte more than
+ * offered is asked for, so a file that grew is seen without a stat).
+ */
+function readSmall(file: ServedFile): Buffer {
+  const buf = Buffer.allocUnsafe(file.size + 1);
+  let fd: number;
+  try {
+    fd = openSync(file.source, 'r');
+  } catch {
+    throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
+  }
+  let got = 0;
+  try {
+    for (let n = -1; n !== 0 && got <= file.size; got += n) n = readSync(fd, buf, got, buf.length - got, got);
+  } finally {
+    closeSync(fd);
+  }
+  if (got !== file.size) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
+  return buf.subarray(0, got);
 }
 
 /** Feeds the bytes [start, end) of a file into a hash. */
@@ -67,23 +101,77 @@ export function serveDataConnection(
     hooks.logger.log('info', 'closing data connection', { reason });
     socket.destroy();
   };
+  const fetchError = (index: number, err: unknown): void => {
+    const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
+    socket.write(encodeJsonFrame({ type: 'fetch-error', index, code: e.code, message: e.message.slice(0, 500) }));
+  };
   const pumpQueue = async (): Promise<void> => {
     if (busy) return;
     busy = true;
-    while (queue.length > 0 && !socket.destroyed) {
-      const f = queue.shift()!;
+    try {
+      while (queue.length > 0 && !socket.destroyed) {
+        // Back-pressure for batches of small files: wait while the socket holds as much as the read buffers would.
+        if (socket.writableLength > SEND_BUFFERS * READ_CHUNK) await new Promise((r) => socket.once('drain', r));
+        if (sendSmallBatch() > 0) {
+          // Let chat and other connections run between batches.
+          await new Promise((r) => setImmediate(r));
+          continue;
+        }
+        const f = queue.shift();
+        if (!f) break;
+        try {
+          await sendFile(f.transfer, f.index, f.offset, lookup(f.transfer, f.index));
+        } catch (err) {
+          if (socket.destroyed) break;
+          fetchError(f.index, err);
+        }
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  /**
+   * Answers the small files (≤ SMALL_FILE_BYTES) at the head of the queue
+   * without waiting on the thread pool: each is read in one synchronous
+   * call, and the answers of a batch (header, bytes, file-end for each) go
+   * out as one socket write. Stops at a larger file, after SMALL_BATCH_FILES,
+   * or after SMALL_BATCH_MS. Returns how many fetches it answered.
+   */
+  const sendSmallBatch = (): number => {
+    const out: Buffer[] = [];
+    const started = process.hrtime.bigint();
+    let n = 0;
+    while (queue.length > 0 && n < SMALL_BATCH_FILES && process.hrtime.bigint() - started < SMALL_BATCH_NS) {
+      const f = queue[0]!;
+      let file: ServedFile;
       try {
-        await sendFile(f.transfer, f.index, f.offset);
+        file = lookup(f.transfer, f.index);
+      } catch (err) {
+        queue.shift();
+        n++;
+        out.push(Buffer.from(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: (err as PigeonError).code ?? ErrorCodes.INTERNAL, message: (err as Error).message.slice(0, 500) })));
+        continue;
+      }
+      if (file.size > SMALL_FILE_BYTES) break;
+      queue.shift();
+      n++;
+      try {
+        const bytes = readSmall(file);
+        if (f.offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');
+        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        out.push(Buffer.from(encodeJsonFrame({ type: 'data', index: f.index, offset: f.offset, length: file.size - f.offset })));
+        if (file.size > f.offset) out.push(bytes.subarray(f.offset));
+        out.push(Buffer.from(encodeJsonFrame({ type: 'file-end', index: f.index, sha256 })));
+        hooks.onSent(f.transfer, f.index, file.size - f.offset);
       } catch (err) {
         const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
-        if (socket.destroyed) break;
-        socket.write(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) }));
+        out.push(Buffer.from(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) })));
       }
     }
-    busy = false;
+    if (out.length > 0 && !socket.destroyed) socket.write(Buffer.concat(out));
+    return n;
   };
-  const sendFile = async (transfer: string, index: number, offset: number): Promise<void> => {
-    const file = lookup(transfer, index);
+  const sendFile = async (transfer: string, index: number, offset: number, file: ServedFile): Promise<void> => {
     const st = await stat(file.source).catch(() => null);
     if (!st || st.size !== file.size) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
     if (offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');

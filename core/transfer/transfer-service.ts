@@ -26,11 +26,12 @@ import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledg
 import { planLanding, type PlannedEntry } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
 import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
+import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
 const RETRY_MS = 5000;
-/** Fetches outstanding on one data connection (see receive()). */
-const PIPELINE = 32;
+/** Fetches outstanding on one data connection (see receive()); 64 keep a batch of small files (data-link.ts) ready at the sender. */
+const PIPELINE = 64;
 export { PART_SUFFIX };
 
 export interface TransferServiceInit {
@@ -55,6 +56,13 @@ export interface RelayFileSource {
   fetcher(id: string): FileSource | null;
   /** An outgoing transfer being left on the relay right now: not offered on a session meanwhile. */
   uploading(id: string): boolean;
+}
+
+/** Small files handed to the lander (small-file-sink.ts) of one receive, and its first failure (the lanes stop on it). */
+interface Landing {
+  /** Batches not landed yet (a settled one leaves the set: a million files do not pile up promises). */
+  pending: Set<Promise<unknown>>;
+  failed: Error | null;
 }
 
 interface Running {
@@ -417,10 +425,15 @@ export class TransferService {
         const client = running.client;
         let next = 0;
         const madeDirs = new Set<string>();
+        const lander = new SmallFileLander(id, this.ledger, this.init.downloads, madeDirs);
+        // Small files land in batches behind the fetches: a lane asks for its next file meanwhile.
+        const landing: Landing = { pending: new Set(), failed: null };
         const lane = async (): Promise<void> => {
-          while (next < files.length && !running.canceled) await this.receiveFile(id, files[next++]!, client, madeDirs);
+          while (next < files.length && !running.canceled && !landing.failed) await this.receiveFile(id, files[next++]!, client, madeDirs, lander, landing);
         };
         await Promise.all(Array.from({ length: Math.min(PIPELINE, files.length) }, lane));
+        await Promise.all(landing.pending);
+        if (landing.failed) throw landing.failed;
         if (running.canceled) return;
         running.client.close();
       }
@@ -451,9 +464,16 @@ export class TransferService {
     this.retryTimers.set(id, timer);
   }
 
-  /** Fetches one file into its .pigeon-part sink (part-file-sink.ts), which checks it and lands it; `madeDirs` spares a mkdir per file of a folder. */
-  private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>): Promise<void> {
-    const sink = await openPartFile(id, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! }, this.ledger, this.init.downloads, madeDirs);
+  /**
+   * Fetches one file into its sink, which checks it and lands it: a small
+   * file into memory, landed in a batch (small-file-sink.ts), a larger one
+   * into its .pigeon-part file (part-file-sink.ts); `madeDirs` spares a mkdir
+   * per file of a folder.
+   */
+  private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>, lander: SmallFileLander, landing: Landing): Promise<void> {
+    const entry = { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! };
+    const small = e.size <= SMALL_FILE_BYTES;
+    const sink = small ? lander.open(entry) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs);
     let expected: string | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
@@ -462,6 +482,16 @@ export class TransferService {
       await sink.abort((err as PigeonError).code !== ErrorCodes.SIZE_MISMATCH);
       throw err;
     }
-    await sink.finish(expected);
+    const landed = sink.finish(expected);
+    if (!small) return void (await landed);
+    // Checked (size, SHA-256) synchronously; the disk work joins a batch. Its failure fails the receive at the end.
+    const settled: Promise<unknown> = landed.then(
+      () => landing.pending.delete(settled),
+      (err: Error) => {
+        landing.failed ??= err;
+        landing.pending.delete(settled);
+      },
+    );
+    landing.pending.add(settled);
   }
 }

@@ -68,6 +68,7 @@ export class TransferStore {
       clearNotify: db.prepare(`UPDATE transfers SET notify = 0 WHERE id = ?`),
       entries: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
       entry: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx = ?`),
+      window: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx >= ? ORDER BY idx LIMIT ?`),
       firstNames: db.prepare(`SELECT path FROM transfer_entries WHERE transfer = ? AND instr(path, '/') = 0 ORDER BY idx LIMIT ?`),
       doneBytes: db.prepare(`SELECT COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND done = 1 AND wanted = 1`),
       setLocal: db.prepare(`UPDATE transfer_entries SET local_path = ?, wanted = ? WHERE transfer = ? AND idx = ?`),
@@ -123,6 +124,11 @@ export class TransferStore {
     return r ? toEntry(r) : null;
   }
 
+  /** Up to `limit` entries from index `from` on, in order (a sender serving a folder reads them a window at a time). */
+  window(id: string, from: number, limit: number): EntryRow[] {
+    return (this.s.window.all(id, from, limit) as Array<Record<string, unknown>>).map(toEntry);
+  }
+
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
     this.store.tx(() => {
@@ -140,6 +146,13 @@ export class TransferStore {
 
   markDone(id: string, idx: number): void {
     this.s.setDone.run(id, idx);
+  }
+
+  /** Several entries done, in one transaction (a batch of small files landed together). */
+  markManyDone(id: string, indexes: readonly number[]): void {
+    this.store.tx(() => {
+      for (const i of indexes) this.s.setDone.run(id, i);
+    });
   }
 
   info(row: TransferRow, extra: { inProgressBytes?: number; rate?: number } = {}): TransferInfo {
