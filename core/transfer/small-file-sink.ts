@@ -55,6 +55,8 @@ function diskError(err: NodeJS.ErrnoException, downloads: string): Error {
 export class SmallFileLander {
   private batch: Pending[] = [];
   private scheduled = false;
+  /** Bytes received into memory and not landed yet: the meter's bytes in progress. */
+  private held = 0;
 
   constructor(
     private readonly transfer: string,
@@ -77,6 +79,7 @@ export class SmallFileLander {
         exact.take(chunk.length);
         hash.update(chunk);
         bytes.set(chunk, at);
+        this.held += chunk.length;
         this.reports.progress(this.transfer, chunk.length);
         return true;
       },
@@ -125,6 +128,9 @@ export class SmallFileLander {
       this.transfer,
       landed.map((l) => l.p.entry.idx),
     );
+    // The landed bytes now count as done entries, not as bytes in progress.
+    for (const { p } of landed) this.held -= p.bytes.length;
+    this.reports.partial(this.transfer, this.held);
     for (const { p, path } of landed) p.resolve(path);
     // Files after a failed one are not written: their fetches fail the same way and are retried.
     for (const p of batch.slice(landed.length + (failure ? 1 : 0))) p.reject(failure ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'not landed'));
