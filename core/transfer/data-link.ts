@@ -256,6 +256,7 @@ export class DataClient implements FileSource {
   private remaining = 0;
   private readonly queue: Request[] = [];
   private closedError: Error | null = null;
+  private corked = false;
 
   constructor(
     private readonly socket: TLSSocket,
@@ -283,6 +284,15 @@ export class DataClient implements FileSource {
     if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ index, sink, resolve, reject });
+      // The fetches asked for in one turn (one answer batch frees many lanes) go out as one write, not one TLS record each.
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
       this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset }));
       this.process();
     });

@@ -124,10 +124,12 @@ export class SmallFileLander {
       }
     }
     // One transaction for the batch: committed once every file in it is under its final name.
-    this.reports.entriesDone(
-      this.transfer,
-      landed.map((l) => l.p.entry.idx),
-    );
+    if (landed.length > 0) {
+      this.reports.entriesDone(
+        this.transfer,
+        landed.map((l) => l.p.entry.idx),
+      );
+    }
     // The landed bytes now count as done entries, not as bytes in progress.
     for (const { p } of landed) this.held -= p.bytes.length;
     this.reports.partial(this.transfer, this.held);

@@ -32,6 +32,8 @@ import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 const RETRY_MS = 5000;
 /** Fetches outstanding on one data connection (see receive()); 64 keep a batch of small files (data-link.ts) ready at the sender. */
 const PIPELINE = 64;
+/** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
+const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
 
 export interface TransferServiceInit {
@@ -200,13 +202,21 @@ export class TransferService {
       set.add(socket);
       socket.once('close', () => set.delete(socket));
     };
+    // Entries are read a window at a time: a folder is fetched in index order, and one query per file showed in profiles.
+    let window: { transfer: string; from: number; rows: EntryRow[] } | null = null;
+    const entryOf = (transfer: string, index: number): EntryRow | null => {
+      const hit = window?.transfer === transfer ? window.rows[index - window.from] : undefined;
+      if (hit?.idx === index) return hit;
+      window = { transfer, from: index, rows: this.ledger.entryWindow(transfer, index, ENTRY_WINDOW) };
+      return window.rows[0]?.idx === index ? window.rows[0] : null;
+    };
     serveDataConnection(
       socket,
       decoder,
       (transfer, index) => {
         // The transfer's state is checked on its first fetch on this connection; a cancel closes the connection.
         if (!tracked.has(transfer)) this.checkServable(transfer, peerId);
-        const e = this.ledger.entry(transfer, index);
+        const e = entryOf(transfer, index);
         if (!e || e.kind !== 'file' || !e.source) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such file in the transfer');
         track(transfer);
         return { source: e.source, size: e.size, mtime: e.mtime };

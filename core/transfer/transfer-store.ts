@@ -20,6 +20,8 @@ export interface EntryRow extends OfferEntry {
   done: boolean;
 }
 
+/** Transfers whose summary names are kept in memory at most (TransferStore.names). */
+const NAMES_KEPT = 1000;
 /** Names shown in a transfer summary. */
 const SUMMARY_NAMES = 5;
 
@@ -53,6 +55,12 @@ function toEntry(r: Record<string, unknown>): EntryRow {
 
 export class TransferStore {
   private readonly s;
+  /**
+   * The first names of a transfer never change, and finding them scans its
+   * entries (a folder has one top-level name among 10,000): kept after the
+   * first look, for the progress events sent every 250 ms.
+   */
+  private readonly names = new Map<string, string[]>();
 
   constructor(private readonly store: Store) {
     const db = store.db;
@@ -156,7 +164,13 @@ export class TransferStore {
   }
 
   info(row: TransferRow, extra: { inProgressBytes?: number; rate?: number } = {}): TransferInfo {
-    const names = (this.s.firstNames.all(row.id, SUMMARY_NAMES) as Array<{ path: string }>).map((r) => r.path);
+    let names = this.names.get(row.id);
+    if (!names) {
+      names = (this.s.firstNames.all(row.id, SUMMARY_NAMES) as Array<{ path: string }>).map((r) => r.path);
+      // Bounded: a long-running peer lists many transfers over its life.
+      if (this.names.size >= NAMES_KEPT) this.names.clear();
+      this.names.set(row.id, names);
+    }
     const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
     return {
       id: row.id,
@@ -168,7 +182,7 @@ export class TransferStore {
       fileCount: row.fileCount,
       doneBytes: row.state === 'done' || row.state === 'relayed' ? row.totalBytes : done + (extra.inProgressBytes ?? 0),
       rate: Math.round(extra.rate ?? 0),
-      names,
+      names: [...names],
       error: row.error,
     };
   }
