@@ -30,9 +30,31 @@ const READ_CHUNK = 1024 * 1024;
  */
 const SEND_BUFFERS = 8;
 
+const TRANSFER_ID = /^[0-9a-f]{32}$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/**
+ * The three frames that come once per file (fetch, data, file-end), checked
+ * by hand: the schema's parser cost ~20 µs a frame, two or three frames per
+ * file of a 10,000-file folder. Accepts only what DataConnectionFrame
+ * accepts; anything else goes to the schema (null here).
+ */
+export function fastDataFrame(v: unknown): DataConnectionFrame | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const f = v as Record<string, unknown>;
+  if (f.type === 'fetch' && typeof f.transfer === 'string' && TRANSFER_ID.test(f.transfer) && count(f.index) && count(f.offset)) return { type: 'fetch', transfer: f.transfer, index: f.index, offset: f.offset };
+  if (f.type === 'data' && count(f.index) && count(f.offset) && count(f.length)) return { type: 'data', index: f.index, offset: f.offset, length: f.length };
+  if (f.type === 'file-end' && count(f.index) && typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256)) return { type: 'file-end', index: f.index, sha256: f.sha256 };
+  return null;
+}
+
 function parseDataFrame(payload: Uint8Array, kind: number): DataConnectionFrame {
   if (kind !== FrameKind.JSON) throw new PigeonError(ErrorCodes.PROTOCOL, `unknown frame kind ${kind}`);
-  const parsed = DataConnectionFrame.safeParse(decodeJsonPayload(payload));
+  const value = decodeJsonPayload(payload);
+  const fast = fastDataFrame(value);
+  if (fast) return fast;
+  const parsed = DataConnectionFrame.safeParse(value);
   if (!parsed.success) throw new PigeonError(ErrorCodes.PROTOCOL, 'invalid data-connection frame');
   return parsed.data;
 }

@@ -69,16 +69,16 @@ export class SmallFileLander {
   open(entry: PartFileEntry): FileSink {
     const exact = new ExactSize(entry.path, entry.size, 0);
     const hash = createHash('sha256');
-    const bytes = Buffer.allocUnsafe(entry.size);
+    // The chunks as they came (usually one, a view into the socket's buffer): no copy, no allocation per file.
+    const chunks: Buffer[] = [];
     return {
       offset: 0,
       // Nothing touches the disk before finish(): a disk error rejects finish() itself.
       writeFailed: new Promise<never>(() => {}),
       write: (chunk) => {
-        const at = exact.received;
         exact.take(chunk.length);
         hash.update(chunk);
-        bytes.set(chunk, at);
+        chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
         this.held += chunk.length;
         this.reports.progress(this.transfer, chunk.length);
         return true;
@@ -95,6 +95,7 @@ export class SmallFileLander {
         if (expected && actual !== expected) {
           return Promise.reject(new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${entry.path}: SHA-256 mismatch (expected ${expected.slice(0, 16)}…, got ${actual.slice(0, 16)}…); the file was discarded`));
         }
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
         return new Promise<string>((resolve, reject) => {
           this.batch.push({ entry, bytes, resolve, reject });
           if (this.batch.length >= BATCH_FILES) this.land();

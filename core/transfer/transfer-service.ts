@@ -30,8 +30,19 @@ import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
 const RETRY_MS = 5000;
-/** Fetches outstanding on one data connection (see receive()); 64 keep a batch of small files (data-link.ts) ready at the sender. */
-const PIPELINE = 64;
+/**
+ * Bytes of files asked for and not yet received, per incoming transfer
+ * (fetchAll). 8 MiB of 4 KiB files is 2,048 fetches in flight: under load a
+ * round trip between the peers takes milliseconds, and a few dozen fetches
+ * in flight left both peers waiting on each other most of the time.
+ */
+const FETCH_BUDGET = 8 * 1024 * 1024;
+/** What a fetch of a file larger than SMALL_FILE_BYTES costs in FETCH_BUDGET: 32 at once, each with its open part file. */
+const LARGE_FETCH_COST = FETCH_BUDGET / 32;
+/** What the smallest fetch costs (an empty file too): one page of the receiver's memory for its state. */
+const MIN_FETCH_COST = 4096;
+/** Fetches in flight at most, whatever their sizes. */
+const MAX_FETCHES = 2048;
 /** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
 const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
@@ -430,18 +441,12 @@ export class TransferService {
           running.client = new DataClient(socket, decoder);
         }
         if (running.canceled) return;
-        // Up to PIPELINE fetches outstanding: the sender answers in order, so small
-        // files follow each other without a round trip each.
         const client = running.client;
-        let next = 0;
         const madeDirs = new Set<string>();
         const lander = new SmallFileLander(id, this.ledger, this.init.downloads, madeDirs);
-        // Small files land in batches behind the fetches: a lane asks for its next file meanwhile.
+        // Small files land in batches behind the fetches: the next fetches are asked for meanwhile.
         const landing: Landing = { pending: new Set(), failed: null };
-        const lane = async (): Promise<void> => {
-          while (next < files.length && !running.canceled && !landing.failed) await this.receiveFile(id, files[next++]!, client, madeDirs, lander, landing);
-        };
-        await Promise.all(Array.from({ length: Math.min(PIPELINE, files.length) }, lane));
+        await this.fetchAll(files, running, landing, (e) => this.receiveFile(id, e, client, madeDirs, lander, landing));
         await Promise.all(landing.pending);
         if (landing.failed) throw landing.failed;
         if (running.canceled) return;
@@ -462,6 +467,37 @@ export class TransferService {
       // The meter keeps the bytes of the partial file: progress does not drop to 0 while waiting to resume.
       this.receiving.delete(id);
     }
+  }
+
+  /**
+   * Fetches `files` in order with many fetches outstanding (the sender
+   * answers in order, so files follow each other without a round trip each),
+   * bounded by FETCH_BUDGET: a small file costs its size (at least 4 KiB), a
+   * larger one LARGE_FETCH_COST. Stops asking at the first error (or a cancel,
+   * or a failed landing), waits for the fetches out, and throws that error.
+   */
+  private async fetchAll(files: EntryRow[], running: Running, landing: Landing, receive: (e: EntryRow) => Promise<void>): Promise<void> {
+    let free = FETCH_BUDGET;
+    let firstError: Error | null = null;
+    let wake: (() => void) | null = null;
+    const out = new Set<Promise<void>>();
+    for (const e of files) {
+      const cost = e.size <= SMALL_FILE_BYTES ? Math.max(e.size, MIN_FETCH_COST) : LARGE_FETCH_COST;
+      while (!firstError && !running.canceled && !landing.failed && (free < cost || out.size >= MAX_FETCHES)) await new Promise<void>((r) => (wake = r));
+      if (firstError || running.canceled || landing.failed) break;
+      free -= cost;
+      const fetching: Promise<void> = receive(e)
+        .catch((err: Error) => void (firstError ??= err))
+        .finally(() => {
+          free += cost;
+          out.delete(fetching);
+          wake?.();
+          wake = null;
+        });
+      out.add(fetching);
+    }
+    await Promise.all(out);
+    if (firstError) throw firstError;
   }
 
   private scheduleRetry(id: string): void {
