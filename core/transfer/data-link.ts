@@ -68,6 +68,8 @@ function parseDataFrame(payload: Uint8Array, kind: number): DataConnectionFrame 
 export const SMALL_FILE_BYTES = 64 * 1024;
 /** Small files answered in one synchronous batch at most (see sendSmallBatch): ~2 ms of reads of 4 KiB files. */
 const SMALL_BATCH_FILES = 64;
+/** Batches of small files written to the socket and not yet taken by it, at most (a few MiB). */
+const SMALL_BATCHES_QUEUED = 4;
 /** A batch of small files stops after this long, so a slow (cold, spinning) disk does not hold up the event loop. */
 const SMALL_BATCH_NS = 2_000_000n;
 
@@ -123,6 +125,8 @@ export function serveDataConnection(
     hooks.logger.log('info', 'closing data connection', { reason });
     socket.destroy();
   };
+  let batchesQueued = 0;
+  let batchWritten: (() => void) | null = null;
   const fetchError = (index: number, err: unknown): void => {
     const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
     socket.write(encodeJsonFrame({ type: 'fetch-error', index, code: e.code, message: e.message.slice(0, 500) }));
@@ -132,8 +136,9 @@ export function serveDataConnection(
     busy = true;
     try {
       while (queue.length > 0 && !socket.destroyed) {
-        // Back-pressure for batches of small files: wait while the socket holds as much as the read buffers would.
-        if (socket.writableLength > SEND_BUFFERS * READ_CHUNK) await new Promise((r) => socket.once('drain', r));
+        // Back-pressure for batches of small files: a few batches queued on the socket at most. Waiting for
+        // 'drain' (all of it written) instead left the receiver idle while the next batch was read.
+        while (batchesQueued >= SMALL_BATCHES_QUEUED && !socket.destroyed) await new Promise<void>((r) => (batchWritten = r));
         if (sendSmallBatch() > 0) {
           // Let chat and other connections run between batches.
           await new Promise((r) => setImmediate(r));
@@ -190,7 +195,14 @@ export function serveDataConnection(
         out.push(Buffer.from(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) })));
       }
     }
-    if (out.length > 0 && !socket.destroyed) socket.write(Buffer.concat(out));
+    if (out.length > 0 && !socket.destroyed) {
+      batchesQueued++;
+      socket.write(Buffer.concat(out), () => {
+        batchesQueued--;
+        batchWritten?.();
+        batchWritten = null;
+      });
+    }
     return n;
   };
   const sendFile = async (transfer: string, index: number, offset: number, file: ServedFile): Promise<void> => {
