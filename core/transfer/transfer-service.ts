@@ -7,7 +7,7 @@
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -43,6 +43,8 @@ const LARGE_FETCH_COST = FETCH_BUDGET / 32;
 const MIN_FETCH_COST = 4096;
 /** Fetches in flight at most, whatever their sizes. */
 const MAX_FETCHES = 2048;
+/** Folders made between two turns of the event loop when a transfer starts receiving (~2 ms of mkdir). */
+const DIR_BATCH = 100;
 /** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
 const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
@@ -428,9 +430,17 @@ export class TransferService {
       const t = this.ledger.get(id);
       if (!t || t.state !== 'accepted' || t.direction !== 'in') return;
       const todo = this.ledger.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
-      for (const e of todo.filter((x) => x.kind === 'dir')) {
-        await mkdir(e.localPath!, { recursive: true });
-        this.ledger.entryDone(id, e.idx);
+      // Folders first, made synchronously in batches with one commit each (one thread-pool
+      // round trip and one commit per folder showed in the time before the first byte).
+      const dirs = todo.filter((x) => x.kind === 'dir');
+      for (let i = 0; i < dirs.length; i += DIR_BATCH) {
+        const batch = dirs.slice(i, i + DIR_BATCH);
+        for (const e of batch) mkdirSync(e.localPath!, { recursive: true });
+        this.ledger.entriesDone(
+          id,
+          batch.map((e) => e.idx),
+        );
+        if (i + DIR_BATCH < dirs.length) await new Promise((r) => setImmediate(r));
       }
       const files = todo.filter((x) => x.kind === 'file');
       if (files.length > 0) {
