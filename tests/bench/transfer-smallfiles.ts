@@ -123,39 +123,43 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
   const inbox = join(work, 'small-inbox');
   const alice = new PeerProcess({ home: ha, name: 'Alice', args, env });
   const bob = new PeerProcess({ home: hb, name: 'Bob', args: [...args, '--accept-from', 'Alice', '--downloads', inbox], env });
-  await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+  // The peers are stopped whatever happens: a failed check must not leave them running.
+  try {
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
-  process.stderr.write('10,000 files: tar c | TLS | tar x…\n');
-  const tar = await tarTlsCopy(many, join(work, 'many-tartls'), ha);
-  checkSameTree(many, join(work, 'many-tartls', 'many'));
+    process.stderr.write('10,000 files: tar c | TLS | tar x…\n');
+    const tar = await tarTlsCopy(many, join(work, 'many-tartls'), ha);
+    checkSameTree(many, join(work, 'many-tartls', 'many'));
 
-  process.stderr.write('10,000 files: pigeon…\n');
-  const before = { sender: cpuSeconds(alice.pid), receiver: cpuSeconds(bob.pid) };
-  const t = process.hrtime.bigint();
-  const from = alice.events.length;
-  const sending = pigeon(['send-file', '--home', ha, 'Bob', many, '--wait', '--json']);
-  // When the sender learns of the accept: offer, checks, rows and landing plan are done, and bytes start to move.
-  await alice.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'out' && e.transfer.state === 'accepted', 120000, from);
-  const accepted = seconds(t);
-  const r = await sending;
-  const s = seconds(t);
-  const cpu = { sender: cpuSeconds(alice.pid) - before.sender, receiver: cpuSeconds(bob.pid) - before.receiver };
-  if (r.code !== 0) throw new Error(`send-file of many files failed: ${r.stderr}`);
-  checkSameTree(many, join(inbox, 'many'));
-  await Promise.all([alice.stop(), bob.stop()]);
+    process.stderr.write('10,000 files: pigeon…\n');
+    const before = { sender: cpuSeconds(alice.pid), receiver: cpuSeconds(bob.pid) };
+    const t = process.hrtime.bigint();
+    const from = alice.events.length;
+    const sending = pigeon(['send-file', '--home', ha, 'Bob', many, '--wait', '--json']);
+    // When the sender learns of the accept: offer, checks, rows and landing plan are done, and bytes start to move.
+    await alice.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'out' && e.transfer.state === 'accepted', 120000, from);
+    const accepted = seconds(t);
+    const r = await sending;
+    const s = seconds(t);
+    const cpu = { sender: cpuSeconds(alice.pid) - before.sender, receiver: cpuSeconds(bob.pid) - before.receiver };
+    if (r.code !== 0) throw new Error(`send-file of many files failed: ${r.stderr}`);
+    checkSameTree(many, join(inbox, 'many'));
 
-  const round2 = (x: number): number => Math.round(x * 100) / 100;
-  const pigeonRate = Math.round(MANY_FILES / s);
-  const tarRate = Math.round(MANY_FILES / tar.seconds);
-  return {
-    files: MANY_FILES,
-    pigeonSecondsToAccepted: round2(accepted),
-    pigeonSeconds: round2(s),
-    pigeonFilesPerSecond: pigeonRate,
-    tarTlsFilesPerSecond: tarRate,
-    ratio: round2(pigeonRate / tarRate),
-    cpuSeconds: { pigeon: { sender: round2(cpu.sender), receiver: round2(cpu.receiver) }, tarTls: { sender: round2(tar.cpu.sender), receiver: round2(tar.cpu.receiver) } },
-  };
+    const round2 = (x: number): number => Math.round(x * 100) / 100;
+    const pigeonRate = Math.round(MANY_FILES / s);
+    const tarRate = Math.round(MANY_FILES / tar.seconds);
+    return {
+      files: MANY_FILES,
+      pigeonSecondsToAccepted: round2(accepted),
+      pigeonSeconds: round2(s),
+      pigeonFilesPerSecond: pigeonRate,
+      tarTlsFilesPerSecond: tarRate,
+      ratio: round2(pigeonRate / tarRate),
+      cpuSeconds: { pigeon: { sender: round2(cpu.sender), receiver: round2(cpu.receiver) }, tarTls: { sender: round2(tar.cpu.sender), receiver: round2(tar.cpu.receiver) } },
+    };
+  } finally {
+    await Promise.all([alice.stop(), bob.stop()]);
+  }
 }
 
 /** The result as lines of the benchmark's Markdown. */
