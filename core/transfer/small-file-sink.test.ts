@@ -99,4 +99,16 @@ describe('small file lander', () => {
     await expect(sink.finish(null)).rejects.toThrow();
     expect(log.filter((l) => l.startsWith('done'))).toEqual([]);
   });
+
+  it('lands nothing of a batch dropped by a cancel', async () => {
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const sink = lander.open(entry(0, 'a', 1));
+    sink.write(Buffer.from('x'));
+    const landing = sink.finish(null);
+    lander.drop();
+    await expect(landing).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_FAILED });
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(join(dir, 'sub'))).toBe(false);
+    expect(log.filter((l) => l.startsWith('done'))).toEqual([]);
+  });
 });

@@ -108,6 +108,11 @@ export class SmallFileLander {
     };
   }
 
+  /** The transfer was canceled: files checked but not yet landed are not written. */
+  drop(): void {
+    for (const p of this.batch.splice(0)) p.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'canceled'));
+  }
+
   /** Writes, renames and commits the files waiting now. */
   private land(): void {
     this.scheduled = false;

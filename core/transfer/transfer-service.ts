@@ -83,6 +83,8 @@ interface Landing {
 interface Running {
   client: FileSource | null;
   canceled: boolean;
+  /** Small files checked and waiting to land: dropped on a cancel. */
+  lander?: SmallFileLander;
 }
 
 export class TransferService {
@@ -399,6 +401,7 @@ export class TransferService {
     if (running) {
       running.canceled = true;
       running.client?.close();
+      running.lander?.drop();
     }
     for (const s of this.serving.get(t.id) ?? []) s.destroy();
     // Announced once the partial files are gone (quiet, then report).
@@ -453,7 +456,7 @@ export class TransferService {
         if (running.canceled) return;
         const client = running.client;
         const madeDirs = new Set<string>();
-        const lander = new SmallFileLander(id, this.ledger, this.init.downloads, madeDirs);
+        const lander = (running.lander = new SmallFileLander(id, this.ledger, this.init.downloads, madeDirs));
         // Small files land in batches behind the fetches: the next fetches are asked for meanwhile.
         const landing: Landing = { pending: new Set(), failed: null };
         await this.fetchAll(files, running, landing, (e) => this.receiveFile(id, e, client, madeDirs, lander, landing));
