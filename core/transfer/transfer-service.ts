@@ -41,6 +41,8 @@ const FETCH_BUDGET = 8 * 1024 * 1024;
 const LARGE_FETCH_COST = FETCH_BUDGET / 32;
 /** What the smallest fetch costs (an empty file too): one page of the receiver's memory for its state. */
 const MIN_FETCH_COST = 4096;
+/** Fetches asked for between two turns of the event loop at most. */
+const FETCH_BURST = 64;
 /** Fetches in flight at most, whatever their sizes. */
 const MAX_FETCHES = 2048;
 /** Folders made between two turns of the event loop when a transfer starts receiving (~2 ms of mkdir). */
@@ -494,9 +496,18 @@ export class TransferService {
     let firstError: Error | null = null;
     let wake: (() => void) | null = null;
     const out = new Set<Promise<void>>();
+    let inARow = 0;
     for (const e of files) {
+      // Chat and other transfers run between bursts: asking for 2,048 files in one go held the event loop.
+      if (++inARow >= FETCH_BURST) {
+        inARow = 0;
+        await new Promise((r) => setImmediate(r));
+      }
       const cost = e.size <= SMALL_FILE_BYTES ? Math.max(e.size, MIN_FETCH_COST) : LARGE_FETCH_COST;
-      while (!firstError && !running.canceled && !landing.failed && (free < cost || out.size >= MAX_FETCHES)) await new Promise<void>((r) => (wake = r));
+      while (!firstError && !running.canceled && !landing.failed && (free < cost || out.size >= MAX_FETCHES)) {
+        inARow = 0;
+        await new Promise<void>((r) => (wake = r));
+      }
       if (firstError || running.canceled || landing.failed) break;
       free -= cost;
       const fetching: Promise<void> = receive(e)

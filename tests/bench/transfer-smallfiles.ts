@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { cpuSeconds } from './proc-stats.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
 
@@ -28,6 +29,8 @@ export interface SmallFilesResult {
   /** From `send-file` to the sender seeing the accept (manifest, offer, rows, landing plan), and in all. */
   pigeonSecondsToAccepted: number;
   pigeonSeconds: number;
+  /** Chat send → delivered to the receiver while the folder moves. */
+  chatDuringTransferMs: { samples: number; p50: number; p99: number };
   /** CPU seconds (user + system, all threads) per side. */
   cpuSeconds: { pigeon: { sender: number; receiver: number }; tarTls: { sender: number; receiver: number } };
 }
@@ -132,15 +135,35 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
     checkSameTree(many, join(work, 'many-tartls', 'many'));
 
     process.stderr.write('10,000 files: pigeon…\n');
+    // Chat while the folder moves: an in-process third peer sends to the receiver (small files are landed synchronously in batches).
+    const carol = createPeer({ clock: systemClock, random: systemRandom, logger: silentLogger }, { home: join(work, 'sc'), name: 'Carol', port: 0, discoveryPort, broadcast: ['127.255.255.255'], mdns: false });
+    const bobSeen = new Promise<string>((r) => carol.on((e) => e.type === 'peer-online' && e.peer.name === 'Bob' && r(e.peer.id)));
+    await carol.start();
+    const bobId = await bobSeen;
+    await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
     const before = { sender: cpuSeconds(alice.pid), receiver: cpuSeconds(bob.pid) };
     const t = process.hrtime.bigint();
     const from = alice.events.length;
     const sending = pigeon(['send-file', '--home', ha, 'Bob', many, '--wait', '--json']);
+    let moving = true;
+    void sending.then(() => (moving = false));
+    const chat: number[] = [];
+    const chatting = (async () => {
+      while (moving) {
+        const c = process.hrtime.bigint();
+        await carol.waitDelivered((await carol.send(bobId, 'ping')).id, 10000);
+        chat.push(Number(process.hrtime.bigint() - c) / 1e6);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
     // When the sender learns of the accept: offer, checks, rows and landing plan are done, and bytes start to move.
     await alice.waitFor((e) => e.type === 'transfer' && e.transfer.direction === 'out' && e.transfer.state === 'accepted', 120000, from);
     const accepted = seconds(t);
     const r = await sending;
     const s = seconds(t);
+    await chatting;
+    await carol.stop();
+    chat.sort((x, y) => x - y);
     const cpu = { sender: cpuSeconds(alice.pid) - before.sender, receiver: cpuSeconds(bob.pid) - before.receiver };
     if (r.code !== 0) throw new Error(`send-file of many files failed: ${r.stderr}`);
     checkSameTree(many, join(inbox, 'many'));
@@ -155,6 +178,7 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
       pigeonFilesPerSecond: pigeonRate,
       tarTlsFilesPerSecond: tarRate,
       ratio: round2(pigeonRate / tarRate),
+      chatDuringTransferMs: { samples: chat.length, p50: round2(chat[Math.floor(chat.length / 2)] ?? 0), p99: round2(chat[Math.floor(chat.length * 0.99)] ?? 0) },
       cpuSeconds: { pigeon: { sender: round2(cpu.sender), receiver: round2(cpu.receiver) }, tarTls: { sender: round2(tar.cpu.sender), receiver: round2(tar.cpu.receiver) } },
     };
   } finally {
@@ -167,6 +191,7 @@ export function smallFilesMarkdown(r: SmallFilesResult): string {
   return [
     `10,000 files of 4 KiB in 100 folders: pigeon ${r.pigeonFilesPerSecond} files/s, tar c | TLS | tar x ${r.tarTlsFilesPerSecond} files/s, ratio ${r.ratio} (target ≥ 0.5)`,
     `pigeon: ${r.pigeonSecondsToAccepted} s from send-file to accepted (manifest, offer, rows, landing plan) of ${r.pigeonSeconds} s in all`,
+    `chat send→delivered to the receiver during the folder: p50 ${r.chatDuringTransferMs.p50} ms, p99 ${r.chatDuringTransferMs.p99} ms over ${r.chatDuringTransferMs.samples} messages`,
     `CPU seconds (sender / receiver): pigeon ${r.cpuSeconds.pigeon.sender} / ${r.cpuSeconds.pigeon.receiver}; tar c | TLS | tar x ${r.cpuSeconds.tarTls.sender} / ${r.cpuSeconds.tarTls.receiver}`,
   ].join('\n');
 }
