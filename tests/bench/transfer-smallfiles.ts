@@ -30,7 +30,7 @@ export interface SmallFilesResult {
   pigeonSecondsToAccepted: number;
   pigeonSeconds: number;
   /** Chat send → delivered to the receiver while the folder moves. */
-  chatDuringTransferMs: { samples: number; p50: number; p99: number };
+  chatDuringTransferMs: { samples: number; p50: number; p90: number; p99: number; max: number };
   /** CPU seconds (user + system, all threads) per side. */
   cpuSeconds: { pigeon: { sender: number; receiver: number }; tarTls: { sender: number; receiver: number } };
 }
@@ -178,7 +178,7 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
       pigeonFilesPerSecond: pigeonRate,
       tarTlsFilesPerSecond: tarRate,
       ratio: round2(pigeonRate / tarRate),
-      chatDuringTransferMs: { samples: chat.length, p50: round2(chat[Math.floor(chat.length / 2)] ?? 0), p99: round2(chat[Math.floor(chat.length * 0.99)] ?? 0) },
+      chatDuringTransferMs: { samples: chat.length, p50: round2(chat[Math.floor(chat.length / 2)] ?? 0), p90: round2(chat[Math.floor(chat.length * 0.9)] ?? 0), p99: round2(chat[Math.floor(chat.length * 0.99)] ?? 0), max: round2(chat[chat.length - 1] ?? 0) },
       cpuSeconds: { pigeon: { sender: round2(cpu.sender), receiver: round2(cpu.receiver) }, tarTls: { sender: round2(tar.cpu.sender), receiver: round2(tar.cpu.receiver) } },
     };
   } finally {
@@ -191,7 +191,7 @@ export function smallFilesMarkdown(r: SmallFilesResult): string {
   return [
     `10,000 files of 4 KiB in 100 folders: pigeon ${r.pigeonFilesPerSecond} files/s, tar c | TLS | tar x ${r.tarTlsFilesPerSecond} files/s, ratio ${r.ratio} (target ≥ 0.5)`,
     `pigeon: ${r.pigeonSecondsToAccepted} s from send-file to accepted (manifest, offer, rows, landing plan) of ${r.pigeonSeconds} s in all`,
-    `chat send→delivered to the receiver during the folder: p50 ${r.chatDuringTransferMs.p50} ms, p99 ${r.chatDuringTransferMs.p99} ms over ${r.chatDuringTransferMs.samples} messages`,
+    `chat send→delivered to the receiver during the folder: p50 ${r.chatDuringTransferMs.p50} ms, p90 ${r.chatDuringTransferMs.p90} ms, p99 ${r.chatDuringTransferMs.p99} ms, max ${r.chatDuringTransferMs.max} ms over ${r.chatDuringTransferMs.samples} messages`,
     `CPU seconds (sender / receiver): pigeon ${r.cpuSeconds.pigeon.sender} / ${r.cpuSeconds.pigeon.receiver}; tar c | TLS | tar x ${r.cpuSeconds.tarTls.sender} / ${r.cpuSeconds.tarTls.receiver}`,
   ].join('\n');
 }
