@@ -32,11 +32,12 @@ import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 const RETRY_MS = 5000;
 /**
  * Bytes of files asked for and not yet received, per incoming transfer
- * (fetchAll). 8 MiB of 4 KiB files is 2,048 fetches in flight: under load a
- * round trip between the peers takes milliseconds, and a few dozen fetches
- * in flight left both peers waiting on each other most of the time.
+ * (fetchAll). 1 MiB of 4 KiB files is 256 fetches in flight: under load a
+ * round trip between the peers takes milliseconds, and 32 fetches in flight
+ * left both peers waiting on each other most of the time. 8 MiB (2,048)
+ * was no faster and held more memory and chat longer (docs/benchmarks.md).
  */
-const FETCH_BUDGET = 8 * 1024 * 1024;
+const FETCH_BUDGET = 1024 * 1024;
 /** What a fetch of a file larger than SMALL_FILE_BYTES costs in FETCH_BUDGET: 32 at once, each with its open part file. */
 const LARGE_FETCH_COST = FETCH_BUDGET / 32;
 /** What the smallest fetch costs (an empty file too): one page of the receiver's memory for its state. */
@@ -498,7 +499,7 @@ export class TransferService {
     const out = new Set<Promise<void>>();
     let inARow = 0;
     for (const e of files) {
-      // Chat and other transfers run between bursts: asking for 2,048 files in one go held the event loop.
+      // Chat and other transfers run between bursts: asking for hundreds of files in one go held the event loop.
       if (++inARow >= FETCH_BURST) {
         inARow = 0;
         await new Promise((r) => setImmediate(r));
