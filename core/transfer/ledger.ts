@@ -119,6 +119,11 @@ export class TransferLedger implements TransferReports {
     return this.rows.entry(id, idx);
   }
 
+  /** Up to `limit` entries of a transfer from index `from` on (a sender reads a folder's entries a window at a time). */
+  entryWindow(id: string, from: number, limit: number): EntryRow[] {
+    return this.rows.window(id, from, limit);
+  }
+
   /** Finds a transfer by id or unique id prefix. */
   find(query: string): TransferRow {
     const q = query.toLowerCase();
@@ -184,6 +189,11 @@ export class TransferLedger implements TransferReports {
 
   entryDone(id: string, index: number): void {
     this.rows.markDone(id, index);
+  }
+
+  /** Several entries done, committed in one transaction (small files land in batches). */
+  entriesDone(id: string, indexes: readonly number[]): void {
+    if (indexes.length > 0) this.rows.markManyDone(id, indexes);
   }
 
   /** Bytes of the file in progress already on disk (a resume starts its meter there). */

@@ -7,7 +7,7 @@
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PictureMarks } from './pictures.js';
@@ -28,11 +28,30 @@ import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledg
 import { planLanding, type PlannedEntry } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
 import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
+import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
 const RETRY_MS = 5000;
-/** Fetches outstanding on one data connection (see receive()). */
-const PIPELINE = 32;
+/**
+ * Bytes of files asked for and not yet received, per incoming transfer
+ * (fetchAll). 1 MiB of 4 KiB files is 256 fetches in flight: under load a
+ * round trip between the peers takes milliseconds, and 32 fetches in flight
+ * left both peers waiting on each other most of the time. 8 MiB (2,048)
+ * was no faster and held more memory and chat longer (docs/benchmarks.md).
+ */
+const FETCH_BUDGET = 1024 * 1024;
+/** What a fetch of a file larger than SMALL_FILE_BYTES costs in FETCH_BUDGET: 32 at once, each with its open part file. */
+const LARGE_FETCH_COST = FETCH_BUDGET / 32;
+/** What the smallest fetch costs (an empty file too): one page of the receiver's memory for its state. */
+const MIN_FETCH_COST = 4096;
+/** Fetches asked for between two turns of the event loop at most. */
+const FETCH_BURST = 64;
+/** Fetches in flight at most, whatever their sizes. */
+const MAX_FETCHES = 2048;
+/** Folders made between two turns of the event loop when a transfer starts receiving (~2 ms of mkdir). */
+const DIR_BATCH = 100;
+/** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
+const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
 
 export interface TransferServiceInit {
@@ -59,9 +78,18 @@ export interface RelayFileSource {
   uploading(id: string): boolean;
 }
 
+/** Small files handed to the lander (small-file-sink.ts) of one receive, and its first failure (the lanes stop on it). */
+interface Landing {
+  /** Batches not landed yet (a settled one leaves the set: a million files do not pile up promises). */
+  pending: Set<Promise<unknown>>;
+  failed: Error | null;
+}
+
 interface Running {
   client: FileSource | null;
   canceled: boolean;
+  /** Small files checked and waiting to land: dropped on a cancel. */
+  lander?: SmallFileLander;
 }
 
 export class TransferService {
@@ -203,13 +231,21 @@ export class TransferService {
       set.add(socket);
       socket.once('close', () => set.delete(socket));
     };
+    // Entries are read a window at a time: a folder is fetched in index order, and one query per file showed in profiles.
+    let window: { transfer: string; from: number; rows: EntryRow[] } | null = null;
+    const entryOf = (transfer: string, index: number): EntryRow | null => {
+      const hit = window?.transfer === transfer ? window.rows[index - window.from] : undefined;
+      if (hit?.idx === index) return hit;
+      window = { transfer, from: index, rows: this.ledger.entryWindow(transfer, index, ENTRY_WINDOW) };
+      return window.rows[0]?.idx === index ? window.rows[0] : null;
+    };
     serveDataConnection(
       socket,
       decoder,
       (transfer, index) => {
         // The transfer's state is checked on its first fetch on this connection; a cancel closes the connection.
         if (!tracked.has(transfer)) this.checkServable(transfer, peerId);
-        const e = this.ledger.entry(transfer, index);
+        const e = entryOf(transfer, index);
         if (!e || e.kind !== 'file' || !e.source) throw new PigeonError(ErrorCodes.TRANSFER_NOT_FOUND, 'no such file in the transfer');
         track(transfer);
         return { source: e.source, size: e.size, mtime: e.mtime };
@@ -384,6 +420,7 @@ export class TransferService {
     if (running) {
       running.canceled = true;
       running.client?.close();
+      running.lander?.drop();
     }
     for (const s of this.serving.get(t.id) ?? []) s.destroy();
     // Announced once the partial files are gone (quiet, then report).
@@ -415,9 +452,17 @@ export class TransferService {
       const t = this.ledger.get(id);
       if (!t || t.state !== 'accepted' || t.direction !== 'in') return;
       const todo = this.ledger.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
-      for (const e of todo.filter((x) => x.kind === 'dir')) {
-        await mkdir(e.localPath!, { recursive: true });
-        this.ledger.entryDone(id, e.idx);
+      // Folders first, made synchronously in batches with one commit each (one thread-pool
+      // round trip and one commit per folder showed in the time before the first byte).
+      const dirs = todo.filter((x) => x.kind === 'dir');
+      for (let i = 0; i < dirs.length; i += DIR_BATCH) {
+        const batch = dirs.slice(i, i + DIR_BATCH);
+        for (const e of batch) mkdirSync(e.localPath!, { recursive: true });
+        this.ledger.entriesDone(
+          id,
+          batch.map((e) => e.idx),
+        );
+        if (i + DIR_BATCH < dirs.length) await new Promise((r) => setImmediate(r));
       }
       const files = todo.filter((x) => x.kind === 'file');
       if (files.length > 0) {
@@ -428,15 +473,14 @@ export class TransferService {
           running.client = new DataClient(socket, decoder);
         }
         if (running.canceled) return;
-        // Up to PIPELINE fetches outstanding: the sender answers in order, so small
-        // files follow each other without a round trip each.
         const client = running.client;
-        let next = 0;
         const madeDirs = new Set<string>();
-        const lane = async (): Promise<void> => {
-          while (next < files.length && !running.canceled) await this.receiveFile(id, files[next++]!, client, madeDirs);
-        };
-        await Promise.all(Array.from({ length: Math.min(PIPELINE, files.length) }, lane));
+        const lander = (running.lander = new SmallFileLander(id, this.ledger, this.init.downloads, madeDirs));
+        // Small files land in batches behind the fetches: the next fetches are asked for meanwhile.
+        const landing: Landing = { pending: new Set(), failed: null };
+        await this.fetchAll(files, running, landing, (e) => this.receiveFile(id, e, client, madeDirs, lander, landing));
+        await Promise.all(landing.pending);
+        if (landing.failed) throw landing.failed;
         if (running.canceled) return;
         running.client.close();
       }
@@ -457,6 +501,46 @@ export class TransferService {
     }
   }
 
+  /**
+   * Fetches `files` in order with many fetches outstanding (the sender
+   * answers in order, so files follow each other without a round trip each),
+   * bounded by FETCH_BUDGET: a small file costs its size (at least 4 KiB), a
+   * larger one LARGE_FETCH_COST. Stops asking at the first error (or a cancel,
+   * or a failed landing), waits for the fetches out, and throws that error.
+   */
+  private async fetchAll(files: EntryRow[], running: Running, landing: Landing, receive: (e: EntryRow) => Promise<void>): Promise<void> {
+    let free = FETCH_BUDGET;
+    let firstError: Error | null = null;
+    let wake: (() => void) | null = null;
+    const out = new Set<Promise<void>>();
+    let inARow = 0;
+    for (const e of files) {
+      // Chat and other transfers run between bursts: asking for hundreds of files in one go held the event loop.
+      if (++inARow >= FETCH_BURST) {
+        inARow = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+      const cost = e.size <= SMALL_FILE_BYTES ? Math.max(e.size, MIN_FETCH_COST) : LARGE_FETCH_COST;
+      while (!firstError && !running.canceled && !landing.failed && (free < cost || out.size >= MAX_FETCHES)) {
+        inARow = 0;
+        await new Promise<void>((r) => (wake = r));
+      }
+      if (firstError || running.canceled || landing.failed) break;
+      free -= cost;
+      const fetching: Promise<void> = receive(e)
+        .catch((err: Error) => void (firstError ??= err))
+        .finally(() => {
+          free += cost;
+          out.delete(fetching);
+          wake?.();
+          wake = null;
+        });
+      out.add(fetching);
+    }
+    await Promise.all(out);
+    if (firstError) throw firstError;
+  }
+
   private scheduleRetry(id: string): void {
     if (this.stopped || this.retryTimers.has(id)) return;
     const timer = this.components.clock.setTimeout(() => {
@@ -467,9 +551,16 @@ export class TransferService {
     this.retryTimers.set(id, timer);
   }
 
-  /** Fetches one file into its .pigeon-part sink (part-file-sink.ts), which checks it and lands it; `madeDirs` spares a mkdir per file of a folder. */
-  private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>): Promise<void> {
-    const sink = await openPartFile(id, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! }, this.ledger, this.init.downloads, madeDirs);
+  /**
+   * Fetches one file into its sink, which checks it and lands it: a small
+   * file into memory, landed in a batch (small-file-sink.ts), a larger one
+   * into its .pigeon-part file (part-file-sink.ts); `madeDirs` spares a mkdir
+   * per file of a folder.
+   */
+  private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>, lander: SmallFileLander, landing: Landing): Promise<void> {
+    const entry = { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! };
+    const small = e.size <= SMALL_FILE_BYTES;
+    const sink = small ? lander.open(entry) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs);
     let expected: string | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
@@ -478,6 +569,16 @@ export class TransferService {
       await sink.abort((err as PigeonError).code !== ErrorCodes.SIZE_MISMATCH);
       throw err;
     }
-    await sink.finish(expected);
+    const landed = sink.finish(expected);
+    if (!small) return void (await landed);
+    // Checked (size, SHA-256) synchronously; the disk work joins a batch. Its failure fails the receive at the end.
+    const settled: Promise<unknown> = landed.then(
+      () => landing.pending.delete(settled),
+      (err: Error) => {
+        landing.failed ??= err;
+        landing.pending.delete(settled);
+      },
+    );
+    landing.pending.add(settled);
   }
 }

@@ -20,6 +20,8 @@ export interface EntryRow extends OfferEntry {
   done: boolean;
 }
 
+/** Transfers whose summary names are kept in memory at most (TransferStore.names). */
+const NAMES_KEPT = 1000;
 /** Names shown in a transfer summary. */
 const SUMMARY_NAMES = 5;
 
@@ -53,6 +55,12 @@ function toEntry(r: Record<string, unknown>): EntryRow {
 
 export class TransferStore {
   private readonly s;
+  /**
+   * The first names of a transfer never change, and finding them scans its
+   * entries (a folder has one top-level name among 10,000): kept after the
+   * first look, for the progress events sent every 250 ms.
+   */
+  private readonly names = new Map<string, string[]>();
 
   constructor(private readonly store: Store) {
     const db = store.db;
@@ -68,6 +76,7 @@ export class TransferStore {
       clearNotify: db.prepare(`UPDATE transfers SET notify = 0 WHERE id = ?`),
       entries: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
       entry: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx = ?`),
+      window: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx >= ? ORDER BY idx LIMIT ?`),
       firstNames: db.prepare(`SELECT path FROM transfer_entries WHERE transfer = ? AND instr(path, '/') = 0 ORDER BY idx LIMIT ?`),
       doneBytes: db.prepare(`SELECT COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND done = 1 AND wanted = 1`),
       wanted: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND wanted = 1 AND kind = 'file'`),
@@ -124,6 +133,11 @@ export class TransferStore {
     return r ? toEntry(r) : null;
   }
 
+  /** Up to `limit` entries from index `from` on, in order (a sender serving a folder reads them a window at a time). */
+  window(id: string, from: number, limit: number): EntryRow[] {
+    return (this.s.window.all(id, from, limit) as Array<Record<string, unknown>>).map(toEntry);
+  }
+
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
     this.store.tx(() => {
@@ -143,8 +157,21 @@ export class TransferStore {
     this.s.setDone.run(id, idx);
   }
 
+  /** Several entries done, in one transaction (a batch of small files landed together). */
+  markManyDone(id: string, indexes: readonly number[]): void {
+    this.store.tx(() => {
+      for (const i of indexes) this.s.setDone.run(id, i);
+    });
+  }
+
   info(row: TransferRow, extra: { inProgressBytes?: number; rate?: number } = {}): TransferInfo {
-    const names = (this.s.firstNames.all(row.id, SUMMARY_NAMES) as Array<{ path: string }>).map((r) => r.path);
+    let names = this.names.get(row.id);
+    if (!names) {
+      names = (this.s.firstNames.all(row.id, SUMMARY_NAMES) as Array<{ path: string }>).map((r) => r.path);
+      // Bounded: a long-running peer lists many transfers over its life.
+      if (this.names.size >= NAMES_KEPT) this.names.clear();
+      this.names.set(row.id, names);
+    }
     const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
     // Entries are all wanted until an accept names some (want() / plan()): fewer means a partial accept.
     const wanted = this.s.wanted.get(row.id) as { n: number; b: number };
@@ -160,7 +187,7 @@ export class TransferStore {
       fileCount: row.fileCount,
       doneBytes: row.state === 'done' || row.state === 'relayed' ? moved : done + (extra.inProgressBytes ?? 0),
       rate: Math.round(extra.rate ?? 0),
-      names,
+      names: [...names],
       error: row.error,
       ...(partial ? { acceptedFiles: wanted.n, acceptedBytes: wanted.b } : {}),
     };

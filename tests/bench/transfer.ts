@@ -6,20 +6,21 @@
  * started. Peak RSS of each peer, and chat latency while a transfer runs.
  * Writes bench-results/transfer.json and .md.
  *
- * Usage: node dist/tests/bench/transfer.js [sizeMiB]
+ * Usage: node dist/tests/bench/transfer.js [sizeMiB] [--only smallfiles]
+ * (`--only smallfiles`: only the folder of 10,000 small files, transfer-smallfiles.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
+import { benchSmallFiles, MANY_FILES, smallFilesMarkdown } from './transfer-smallfiles.js';
 
-/** The issue's folder benchmark: 10,000 files of 4 KiB, in 100 folders. */
-const MANY_FILES = 10000;
-const MANY_DIRS = 100;
 /** Default file size: the issue's 2 GiB. */
 const DEFAULT_MIB = 2048;
-const sizeMiB = Number(process.argv[2] ?? DEFAULT_MIB);
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+const sizeMiB = Number(process.argv.slice(2).find((a, i) => /^\d+$/.test(a) && process.argv[i + 1] !== '--only') ?? DEFAULT_MIB);
 
 function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
@@ -123,7 +124,22 @@ function hwmMB(pid: number): number {
   return Math.round(kB / 102.4) / 10;
 }
 
+/** `--only smallfiles`: the folder benchmark alone, to bench-results/transfer-smallfiles.{json,md}. */
+async function mainSmallFiles(): Promise<void> {
+  const work = tempHome('bench-smallfiles');
+  const r = await benchSmallFiles(work);
+  const dir = join(ROOT, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'transfer-smallfiles.json'), JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2) + '\n');
+  const md = `# Small-files benchmark (${new Date().toISOString()}, loopback)\n\n${smallFilesMarkdown(r)}\n`;
+  writeFileSync(join(dir, 'transfer-smallfiles.md'), md);
+  process.stdout.write(md);
+  removeHome(work);
+}
+
 async function main(): Promise<void> {
+  if (only === 'smallfiles') return mainSmallFiles();
+  if (only !== undefined) throw new Error(`--only takes "smallfiles", not ${JSON.stringify(only)}`);
   const work = tempHome('bench-transfer');
   const file = join(work, 'payload.bin');
   // A sparse file: the sender reads zeros from the page cache, as the issue allows; every path reads the same bytes.
@@ -178,19 +194,11 @@ async function main(): Promise<void> {
   if (received !== bytes) throw new Error(`received ${received} of ${bytes} bytes`);
   const rss = { sender: hwmMB(alice.pid), receiver: hwmMB(bob.pid) };
 
-  process.stderr.write('10,000 files…\n');
-  const many = join(work, 'many');
-  for (let d = 0; d < MANY_DIRS; d++) {
-    mkdirSync(join(many, `d${d}`), { recursive: true });
-    for (let f = 0; f < MANY_FILES / MANY_DIRS; f++) writeFileSync(join(many, `d${d}`, `f${f}`), Buffer.alloc(4096, f));
-  }
-  const tm = process.hrtime.bigint();
-  const rm = await pigeon(['send-file', '--home', ha, 'Bob', many, '--wait', '--json']);
-  if (rm.code !== 0) throw new Error(`send-file of many files failed: ${rm.stderr}`);
-  results.manyPigeon = seconds(tm);
   await carol.stop();
   await Promise.all([alice.stop(), bob.stop()]);
   rmSync(join(work, 'inbox'), { recursive: true });
+  const small = await benchSmallFiles(work);
+  const many = join(work, 'many');
 
   process.stderr.write('scp…\n');
   results.scp = await sshCopy('scp', file, join(work, 'scp.out'), work);
@@ -212,7 +220,7 @@ async function main(): Promise<void> {
     },
     peakRssMB: rss,
     cpuSecondsPerGB: Object.fromEntries(Object.entries(cpu).map(([k, c]) => [k, { sender: round2(c.sender / (bytes / 1e9)), receiver: round2(c.receiver / (bytes / 1e9)) }])),
-    manyFiles: { files: MANY_FILES, pigeonFilesPerSecond: Math.round(MANY_FILES / results.manyPigeon!), scpFilesPerSecond: results.manyScp ? Math.round(MANY_FILES / results.manyScp) : null, tarSshFilesPerSecond: results.manyTar ? Math.round(MANY_FILES / results.manyTar) : null },
+    manyFiles: { ...small, scpFilesPerSecond: results.manyScp ? Math.round(MANY_FILES / results.manyScp) : null, tarSshFilesPerSecond: results.manyTar ? Math.round(MANY_FILES / results.manyTar) : null },
     chatDuringTransferMs: chat.length ? { samples: chat.length, p50: chat[Math.floor(chat.length / 2)], p99: chat[Math.floor(chat.length * 0.99)] } : null,
   };
   const dir = join(ROOT, 'bench-results');
@@ -230,7 +238,8 @@ async function main(): Promise<void> {
     `| scp to localhost | ${out.mbPerSecond.scp ?? 'not available (openssh-server not installed)'} |`,
     '',
     `pigeon / plain TLS: ${out.ratio.pigeonToTls} (target ≥ 0.9); pigeon / (TLS + SHA-256): ${out.ratio.pigeonToTlsSha256}; pigeon / scp: ${out.ratio.pigeonToScp ?? 'n/a'} (target ≥ 2)`,
-    `10,000 files of 4 KiB: pigeon ${out.manyFiles.pigeonFilesPerSecond} files/s, scp -r ${out.manyFiles.scpFilesPerSecond ?? 'n/a'} files/s, tar | ssh ${out.manyFiles.tarSshFilesPerSecond ?? 'n/a'} files/s`,
+    smallFilesMarkdown(small),
+    `10,000 files of 4 KiB: scp -r ${out.manyFiles.scpFilesPerSecond ?? 'n/a'} files/s, tar | ssh ${out.manyFiles.tarSshFilesPerSecond ?? 'n/a'} files/s`,
     `CPU seconds per GB (sender / receiver): ${Object.entries(out.cpuSecondsPerGB).map(([k, c]) => `${k} ${c.sender} / ${c.receiver}`).join('; ')}`,
     `peak RSS: sender ${rss.sender} MB, receiver ${rss.receiver} MB (target < 150 MB)`,
     out.chatDuringTransferMs ? `chat send→delivered during the transfer: p50 ${out.chatDuringTransferMs.p50?.toFixed(2)} ms, p99 ${out.chatDuringTransferMs.p99?.toFixed(2)} ms over ${out.chatDuringTransferMs.samples} messages` : '',

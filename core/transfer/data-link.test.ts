@@ -1,0 +1,50 @@
+/**
+ * The hand-written check of the per-file data-connection frames (fetch,
+ * data, file-end) accepts exactly what the schema accepts, field for field,
+ * and leaves everything else to the schema.
+ */
+import { describe, expect, it } from 'vitest';
+import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
+import { fastDataFrame } from './data-link.js';
+
+const T = '5f0c2a9e8b7d4c3f1a2b3c4d5e6f7a8b';
+const SHA = '711a6108ba2ce6ca93dd47d6817f2361db10d8ab6eec89460b2dfc2c325efabe';
+
+const valid = [
+  { type: 'fetch', transfer: T, index: 0, offset: 0 },
+  { type: 'fetch', transfer: T, index: 9999, offset: 4096, extra: 'ignored' },
+  { type: 'data', index: 1, offset: 0, length: 6 },
+  { type: 'data', index: 1, offset: 0, length: 0 },
+  { type: 'file-end', index: 1, sha256: SHA },
+];
+const invalid = [
+  { type: 'fetch', transfer: T, index: 1, offset: -1 },
+  { type: 'fetch', transfer: T.toUpperCase(), index: 1, offset: 0 },
+  { type: 'fetch', transfer: T, index: 1.5, offset: 0 },
+  { type: 'fetch', transfer: T, index: '1', offset: 0 },
+  { type: 'data', index: 1, offset: 0 },
+  { type: 'data', index: 1, offset: 0, length: -6 },
+  { type: 'file-end', index: 1, sha256: SHA.slice(1) },
+  { type: 'file-end', index: 1, sha256: SHA.toUpperCase() },
+  { type: 'fetch-error', index: 1, code: 'PIGEON_ERR_TRANSFER_FAILED', message: 'gone' },
+  { type: 'other' },
+  null,
+  [],
+  'fetch',
+];
+
+describe('fast data-connection frame check', () => {
+  it('accepts what the schema accepts, with the same fields', () => {
+    for (const f of valid) {
+      const schema = DataConnectionFrame.parse(f);
+      expect(fastDataFrame(f)).toEqual(schema);
+    }
+  });
+
+  it('leaves everything else to the schema (which refuses the invalid ones)', () => {
+    for (const f of invalid) {
+      expect(fastDataFrame(f)).toBeNull();
+      if (!(typeof f === 'object' && f && 'type' in f && f.type === 'fetch-error')) expect(DataConnectionFrame.safeParse(f).success).toBe(false);
+    }
+  });
+});

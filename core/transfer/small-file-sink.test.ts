@@ -1,0 +1,114 @@
+/**
+ * The small-file sink and its batch lander, on a real disk: files that
+ * finish in one turn of the event loop land together with one commit, keep
+ * their times, never replace a file already there, and a file already at its
+ * planned path with the same bytes (landed before a kill) is not copied;
+ * lies about size or hash land nothing.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../shared/protocol/errors.js';
+import { SmallFileLander } from './small-file-sink.js';
+
+let dir: string;
+let log: string[];
+const reports = {
+  progress: (id: string, n: number) => log.push(`progress ${id} ${n}`),
+  partial: (id: string, n: number) => log.push(`partial ${id} ${n}`),
+  entryDone: (id: string, i: number) => log.push(`done ${id} ${i}`),
+  entriesDone: (id: string, indexes: readonly number[]) => log.push(`done ${id} ${indexes.join(',')}`),
+};
+const MTIME = 1_700_000_000_000;
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+function entry(idx: number, name: string, size: number): { idx: number; path: string; size: number; mtime: number; localPath: string } {
+  return { idx, path: name, size, mtime: MTIME, localPath: join(dir, 'sub', name) };
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pigeon-small-'));
+  log = [];
+});
+
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('small file lander', () => {
+  it('lands the files finished in one turn as one batch with one commit, with their times', async () => {
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const bodies = [Buffer.from('one'), Buffer.alloc(0), Buffer.from('three!')];
+    const landed = bodies.map((b, i) => {
+      const sink = lander.open(entry(i, `f${i}`, b.length));
+      sink.announced(0, b.length);
+      if (b.length) expect(sink.write(b)).toBe(true);
+      return sink.finish(sha(b));
+    });
+    const paths = await Promise.all(landed);
+    expect(paths).toEqual([0, 1, 2].map((i) => join(dir, 'sub', `f${i}`)));
+    paths.forEach((p, i) => {
+      expect(readFileSync(p)).toEqual(bodies[i]);
+      expect(statSync(p).mtimeMs).toBe(MTIME);
+    });
+    expect(readdirSync(join(dir, 'sub')).sort()).toEqual(['f0', 'f1', 'f2']);
+    expect(log).toEqual(['progress t 3', 'progress t 6', 'done t 0,1,2', 'partial t 0']);
+  });
+
+  it('never replaces a different file already at the path; keeps an identical one instead of copying it', async () => {
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'mine.txt'), 'the user’s own file');
+    writeFileSync(join(dir, 'sub', 'again.txt'), 'landed before a kill');
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const land = (idx: number, name: string, body: Buffer): Promise<string> => {
+      const sink = lander.open(entry(idx, name, body.length));
+      sink.write(body);
+      return sink.finish(sha(body));
+    };
+    const [mine, again] = await Promise.all([land(0, 'mine.txt', Buffer.from('from the peer')), land(1, 'again.txt', Buffer.from('landed before a kill'))]);
+    expect(mine).toBe(join(dir, 'sub', 'mine (1).txt'));
+    expect(readFileSync(join(dir, 'sub', 'mine.txt'), 'utf8')).toBe('the user’s own file');
+    expect(readFileSync(mine, 'utf8')).toBe('from the peer');
+    expect(again).toBe(join(dir, 'sub', 'again.txt'));
+    expect(readdirSync(join(dir, 'sub')).sort()).toEqual(['again.txt', 'mine (1).txt', 'mine.txt']);
+  });
+
+  it('refuses a wrong announced size, bytes past the size, a short file and a wrong hash, landing nothing', async () => {
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const body = Buffer.from('exact');
+    expect(() => lander.open(entry(0, 'a', 5)).announced(0, 6)).toThrow(expect.objectContaining({ code: ErrorCodes.SIZE_MISMATCH }));
+    expect(() => lander.open(entry(0, 'a', 5)).announced(1, 4)).toThrow(expect.objectContaining({ code: ErrorCodes.PROTOCOL }));
+    expect(() => lander.open(entry(0, 'a', 4)).write(body)).toThrow(expect.objectContaining({ code: ErrorCodes.SIZE_MISMATCH }));
+    const short = lander.open(entry(0, 'a', 6));
+    short.write(body);
+    expect(() => short.finish(sha(body))).toThrow(expect.objectContaining({ code: ErrorCodes.SIZE_MISMATCH }));
+    const lied = lander.open(entry(0, 'a', 5));
+    lied.write(body);
+    await expect(lied.finish(sha(Buffer.from('other')))).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_INTEGRITY });
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(join(dir, 'sub'))).toBe(false);
+    expect(log.filter((l) => l.startsWith('done'))).toEqual([]);
+  });
+
+  it('fails a batch whose folder cannot be written, and commits only what landed', async () => {
+    // A file where the folder should be: mkdir fails, as a read-only or broken disk would.
+    writeFileSync(join(dir, 'sub'), 'not a folder');
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const sink = lander.open(entry(0, 'a', 1));
+    sink.write(Buffer.from('x'));
+    await expect(sink.finish(null)).rejects.toThrow();
+    expect(log.filter((l) => l.startsWith('done'))).toEqual([]);
+  });
+
+  it('lands nothing of a batch dropped by a cancel', async () => {
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const sink = lander.open(entry(0, 'a', 1));
+    sink.write(Buffer.from('x'));
+    const landing = sink.finish(null);
+    lander.drop();
+    await expect(landing).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_FAILED });
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(join(dir, 'sub'))).toBe(false);
+    expect(log.filter((l) => l.startsWith('done'))).toEqual([]);
+  });
+});
