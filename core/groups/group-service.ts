@@ -29,6 +29,7 @@ import type { Store } from '../store/store.js';
 import { CarryLoops } from '../util/carry-loops.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
+import { GroupLan, type GroupLanDeps } from './group-lan.js';
 import { GroupMembership } from './group-membership.js';
 import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
 
@@ -56,6 +57,10 @@ export interface GroupServiceDeps {
   /** A device's name as the directory knows it. */
   peerName: (id: string) => string;
   emit: (event: PeerEvent) => void;
+  /** The open session to a peer, if any (LAN groups, group-lan.ts). */
+  session: GroupLanDeps['session'];
+  /** Asks for a session to a peer. */
+  ensure: (peerId: string) => void;
 }
 
 type SenderKeyContent = Extract<SealedContent, { kind: 'group-key' }>;
@@ -66,10 +71,13 @@ export class GroupService {
   /** Groups with a sync under way, and the highest live seq seen meanwhile. */
   private readonly syncing = new Map<string, number>();
   private readonly membership: GroupMembership;
+  /** Groups carried member to member when no relay is set. */
+  readonly lan: GroupLan;
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
-    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g) });
+    this.lan = new GroupLan({ ...deps, db: this.db, info: (g) => this.info(g) });
+    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before) });
     this.loops = new CarryLoops({
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
@@ -201,6 +209,12 @@ export class GroupService {
     for (;;) {
       const relay = this.deps.relay();
       const g = this.db.get(gid);
+      if (!relay && g?.member && g.rev > 0) {
+        const queued = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
+        if (queued.length === 0) return;
+        this.lan.write(g, queued);
+        continue;
+      }
       if (!relay?.client.connected || !g?.member || g.rev === 0) return;
       const batch = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
       if (batch.length === 0) return;

@@ -144,4 +144,14 @@ export const MIGRATIONS: string[] = [
     new TEXT NOT NULL
   );
   `,
+  `
+  CREATE TABLE group_log (           -- LAN groups (no relay): every signed entry held, to pass on to members who lack it
+    gid TEXT NOT NULL,
+    author TEXT NOT NULL,
+    aseq INTEGER NOT NULL,           -- the author's own count of its messages to the group
+    lc INTEGER NOT NULL,             -- Lamport position: the order of the group's history
+    entry TEXT NOT NULL,             -- the signed entry, JSON
+    PRIMARY KEY (gid, author, aseq)
+  );
+  `,
 ];

@@ -1,0 +1,279 @@
+/**
+ * Groups on a LAN with no relay (§12.10): the membership chain and the log go
+ * member to member over the direct sessions, which TLS already encrypts and
+ * authenticates per member, so no sender key is needed. Each entry is signed
+ * by its author and numbered per author (aseq, no gap) and placed by a
+ * Lamport position (lc), which is the seq it is stored and shown under: any
+ * member can pass on any entry, and every member shows the same order.
+ *
+ * Anti-entropy: when a session to a member opens, both sides send a
+ * group-have (chain revision, highest aseq per author); each answers with a
+ * group-log of what the other lacks and may read (entries written while it
+ * was a member). New entries and changes are pushed to the members online; a
+ * receiver that sees a gap asks with a group-have. An entry is taken only if
+ * it is its author's next, so a member that was away gets each entry once and
+ * each author's in order, from whichever member it meets first.
+ */
+import { sign, verify } from 'node:crypto';
+import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
+import { groupConversation } from '../../shared/api/conversation-key.js';
+import { ChainBreak } from '../../shared/protocol/group-chain-rules.js';
+import { groupEntryMessage, MAX_LOG_CHANGES, MAX_LOG_ENTRIES, MAX_LOG_TEXT_CHARS, type GroupEntry, type GroupHolding } from '../../shared/protocol/group-lan-frames.js';
+import type { GroupChange } from '../../shared/protocol/relay-frames.js';
+import type { SessionFrame } from '../../shared/protocol/session-frames.js';
+import { deviceIdFromSpki, type Identity } from '../identity/identity.js';
+import type { Messenger } from '../messaging/messenger.js';
+import { deviceKeyFromSpki, SIGNATURE_ENCODING } from '../relay-client/enc-key.js';
+import type { Store } from '../store/store.js';
+import type { Clock, Logger } from '../util/components.js';
+import { verifyGroupChanges } from './group-chain.js';
+import { chainStateOf, type GroupDb, type LocalGroup } from './group-db.js';
+import { GroupLogDb } from './group-log-db.js';
+
+type HaveFrame = Extract<SessionFrame, { type: 'group-have' }>;
+type LogFrame = Extract<SessionFrame, { type: 'group-log' }>;
+
+export interface GroupLanDeps {
+  identity: Identity;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  db: GroupDb;
+  messenger: Messenger;
+  /** The open session to a peer, if any. */
+  session: (peerId: string) => { send(frame: SessionFrame): void } | undefined;
+  /** Asks for a session to a peer (made when it is online). */
+  ensure: (peerId: string) => void;
+  emit: (event: PeerEvent) => void;
+  info: (g: LocalGroup) => GroupInfo;
+  /** The relay bridge, when a relay is set: then groups go through it and none of this runs. */
+  relay: () => unknown;
+}
+
+/** Who is a member after each revision of a verified chain (index rev - 1), replayed from the kept changes. */
+function membersByRev(changes: readonly GroupChange[]): Array<ReadonlySet<string>> {
+  const out: Array<ReadonlySet<string>> = [];
+  let members: string[] = [];
+  for (const c of changes) {
+    if (c.op === 'create') members = [...c.members];
+    else if (c.op === 'add') members = [...members, ...c.members];
+    else if (c.op === 'remove') members = members.filter((id) => id !== c.member);
+    else members = members.filter((id) => id !== c.by);
+    out.push(new Set(members));
+  }
+  return out;
+}
+
+export class GroupLan {
+  readonly log: GroupLogDb;
+  /** Members we owe a group-have exchange (after start, or after a push that found no session). */
+  private readonly owed = new Set<string>();
+
+  constructor(private readonly deps: GroupLanDeps) {
+    this.log = new GroupLogDb(deps.store.db);
+    for (const g of deps.db.list()) if (g.member) for (const m of g.members) if (m.id !== deps.identity.id) this.owed.add(m.id);
+  }
+
+  /** Whether a session to `peerId` is wanted for a group exchange. */
+  hasWork(peerId: string): boolean {
+    return !this.deps.relay() && this.owed.has(peerId);
+  }
+
+  /** A session opened: tell the peer what we hold of the groups we share with it. */
+  onOpen(peerId: string): void {
+    if (this.deps.relay()) return;
+    const groups = this.deps.db.list().filter((g) => g.member && this.everMember(g.gid, peerId));
+    this.owed.delete(peerId);
+    if (groups.length === 0) return;
+    this.send(peerId, { type: 'group-have', groups: groups.map((g) => this.holding(g.gid)) });
+  }
+
+  // ---- writing ------------------------------------------------------------------
+
+  /** Signs the queued messages of a group into its log, marks them sent, and pushes them to the members online. */
+  write(g: LocalGroup, queued: readonly MessageInfo[]): void {
+    const { identity, store } = this.deps;
+    const conv = groupConversation(g.gid);
+    const entries: GroupEntry[] = [];
+    this.log.transaction(() => {
+      let aseq = this.log.have(g.gid).get(identity.id) ?? 0;
+      let lc = this.log.lastLc(g.gid);
+      for (const m of queued) {
+        const unsigned = { id: m.id, author: identity.id, aseq: ++aseq, lc: ++lc, rev: g.rev, ts: m.ts, text: m.text };
+        const sig = sign('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned)), { key: identity.keyPem, dsaEncoding: SIGNATURE_ENCODING }).toString('base64');
+        const e = { ...unsigned, sig };
+        this.log.put(g.gid, e);
+        store.setOutgoingSeq(conv, m.id, e.lc);
+        entries.push(e);
+      }
+    });
+    for (const m of store.advance(conv, entries.map((e) => e.id), 'sent')) this.deps.emit({ type: 'message-state', message: m });
+    for (const m of g.members) if (m.id !== identity.id) this.push(m.id, { type: 'group-log', gid: g.gid, changes: [], entries, more: false });
+  }
+
+  /** A membership change of ours was verified and kept: every member before or after it hears of it. */
+  changed(gid: string, before: readonly string[]): void {
+    const g = this.deps.db.get(gid);
+    if (!g) return;
+    const change = this.log.chain(gid, g.rev - 1, 1);
+    const to = new Set([...before, ...g.members.map((m) => m.id)]);
+    to.delete(this.deps.identity.id);
+    for (const id of to) this.push(id, { type: 'group-log', gid, changes: change, entries: [], more: false });
+  }
+
+  /** Sends now if a session is open, else owes the peer an exchange and asks for a session. */
+  private push(peerId: string, frame: SessionFrame): void {
+    if (this.deps.session(peerId)) {
+      this.send(peerId, frame);
+      return;
+    }
+    this.owed.add(peerId);
+    this.deps.ensure(peerId);
+  }
+
+  // ---- what members send --------------------------------------------------------------
+
+  /** A member says what it holds: hand it what it lacks, and ask back for what it holds and we lack. */
+  onHave(peerId: string, frame: HaveFrame): void {
+    if (this.deps.relay()) return;
+    const asked = new Map(frame.groups.map((h) => [h.gid, h]));
+    // Groups we share with the peer that it did not name: it has not heard of them (added while away).
+    for (const g of this.deps.db.list()) if (g.member && !asked.has(g.gid) && this.everMember(g.gid, peerId)) asked.set(g.gid, { gid: g.gid, rev: 0, have: [] });
+    const askBack: GroupHolding[] = [];
+    for (const h of asked.values()) {
+      const g = this.deps.db.get(h.gid);
+      // A group we have not heard of (made or joined while we were away): ask for it from the start.
+      if (!g && h.rev > 0) askBack.push({ gid: h.gid, rev: 0, have: [] });
+      if (!g || !this.everMember(g.gid, peerId)) continue;
+      this.serve(peerId, g, h);
+      const mine = this.log.have(g.gid);
+      if (h.rev > g.rev || h.have.some((a) => a.aseq > (mine.get(a.author) ?? 0))) askBack.push(this.holding(g.gid));
+    }
+    if (askBack.length > 0) this.send(peerId, { type: 'group-have', groups: askBack });
+  }
+
+  /** A group-log: the chain first (verified on top of ours), then the entries that are each author's next. */
+  onLog(peerId: string, frame: LogFrame): void {
+    if (this.deps.relay()) return;
+    const { gid } = frame;
+    const self = this.deps.identity.id;
+    let g = this.deps.db.get(gid);
+    if (g?.tampered) return;
+    const fresh = frame.changes.filter((c) => c.rev > (g?.rev ?? 0));
+    let gap = false;
+    if (fresh.length > 0) {
+      try {
+        const before = g?.members.map((m) => m.id) ?? [];
+        const next = verifyGroupChanges(g ? chainStateOf(g) : null, fresh, (id) => this.spkiOf(id));
+        if (next.state && (g || next.state.members.includes(self))) {
+          g = this.deps.db.saveVerified(next.state, next.links, self, new Map());
+          if (!g.member && before.includes(self)) this.deps.db.leave(gid);
+          this.deps.emit({ type: 'group', group: this.deps.info(this.deps.db.get(gid)!) });
+        }
+      } catch (err) {
+        if (!(err instanceof ChainBreak)) throw err;
+        if (err.kind === 'gap' || err.kind === 'signature') gap = true;
+        else this.deps.logger.log('warn', 'refused a group change from a member', { gid, from: peerId, kind: err.kind, why: err.message });
+      }
+    } else if (frame.changes.length > 0 && !g) {
+      gap = true;
+    }
+    if (g?.member) gap = this.take(g, frame.entries) || gap;
+    else if (frame.entries.length > 0) gap = true;
+    if ((gap || frame.more) && (g?.member || !g)) this.send(peerId, { type: 'group-have', groups: [this.holding(gid)] });
+  }
+
+  /** Stores the entries that are each author's next; true if some could not be taken yet (a gap, a key or a change not known). */
+  private take(g: LocalGroup, entries: readonly GroupEntry[]): boolean {
+    const have = this.log.have(g.gid);
+    const byRev = membersByRev(this.log.chain(g.gid));
+    let missing = false;
+    const fresh: GroupEntry[] = [];
+    for (const e of [...entries].sort((a, b) => a.lc - b.lc || (a.author < b.author ? -1 : 1) || a.aseq - b.aseq)) {
+      const held = have.get(e.author) ?? 0;
+      if (e.aseq <= held) continue;
+      if (e.aseq !== held + 1 || e.rev > g.rev) {
+        missing = true;
+        continue;
+      }
+      const spki = this.spkiOf(e.author);
+      if (!spki) {
+        missing = true;
+        continue;
+      }
+      const { sig, ...unsigned } = e;
+      let ok = false;
+      try {
+        ok = verify('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned)), { key: deviceKeyFromSpki(spki), dsaEncoding: SIGNATURE_ENCODING }, Buffer.from(sig, 'base64'));
+      } catch {
+        ok = false;
+      }
+      if (!ok || !byRev[e.rev - 1]?.has(e.author)) {
+        this.deps.logger.log('warn', 'dropped a group entry that does not verify', { gid: g.gid, author: e.author, aseq: e.aseq, why: ok ? 'not a member at its revision' : 'bad signature' });
+        continue;
+      }
+      have.set(e.author, e.aseq);
+      fresh.push(e);
+    }
+    if (fresh.length === 0) return missing;
+    const self = this.deps.identity.id;
+    this.log.transaction(() => {
+      for (const e of fresh) this.log.put(g.gid, e);
+      const theirs = fresh.filter((e) => e.author !== self).map((e) => ({ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }));
+      if (theirs.length > 0) this.deps.messenger.receiveRelayed(groupConversation(g.gid), theirs, this.deps.clock.now());
+    });
+    return missing;
+  }
+
+  /** Sends `peerId` the chain after its revision and the entries it lacks and may read, in frames of bounded size. */
+  private serve(peerId: string, g: LocalGroup, h: GroupHolding): void {
+    const changes = h.rev < g.rev ? this.log.chain(g.gid, h.rev, MAX_LOG_CHANGES) : [];
+    const byRev = membersByRev(this.log.chain(g.gid));
+    const theirs = new Map(h.have.map((a) => [a.author, a.aseq]));
+    const entries: GroupEntry[] = [];
+    let chars = 0;
+    let more = changes.length > 0 && changes[changes.length - 1]!.rev < g.rev;
+    for (const [author, held] of this.log.have(g.gid)) {
+      const from = theirs.get(author) ?? 0;
+      if (held <= from) continue;
+      for (const e of this.log.after(g.gid, author, from, MAX_LOG_ENTRIES)) {
+        if (!byRev[e.rev - 1]?.has(peerId)) continue;
+        if (entries.length >= MAX_LOG_ENTRIES || chars + e.text.length > MAX_LOG_TEXT_CHARS) {
+          more = true;
+          break;
+        }
+        entries.push(e);
+        chars += e.text.length;
+      }
+    }
+    if (changes.length === 0 && entries.length === 0) return;
+    this.send(peerId, { type: 'group-log', gid: g.gid, changes, entries, more });
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  private holding(gid: string): GroupHolding {
+    return { gid, rev: this.deps.db.get(gid)?.rev ?? 0, have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })) };
+  }
+
+  /** Whether a peer was a member at any revision we verified (a member removed still hears of its removal). */
+  private everMember(gid: string, peerId: string): boolean {
+    return membersByRev(this.log.chain(gid)).some((s) => s.has(peerId));
+  }
+
+  private spkiOf(id: string): Buffer | null {
+    if (id === this.deps.identity.id) return this.deps.identity.spki;
+    const spki = this.deps.store.pinnedKey(id);
+    return spki && deviceIdFromSpki(spki) === id ? spki : null;
+  }
+
+  private send(peerId: string, frame: SessionFrame): void {
+    const session = this.deps.session(peerId);
+    if (!session) {
+      this.owed.add(peerId);
+      this.deps.ensure(peerId);
+      return;
+    }
+    session.send(frame);
+  }
+}
