@@ -1,6 +1,6 @@
 /**
  * `pigeon group create|add|remove|leave|list`: group conversations, carried
- * by the relay. Members are named as for `send` (name or device-id prefix);
+ * by the relay, or member to member on the LAN when no relay is set. Members are named as for `send` (name or device-id prefix);
  * messages go with `pigeon send <group> <text>` and read with
  * `pigeon history <group>`.
  */
@@ -14,7 +14,7 @@ type Opts = { home?: string; json: boolean };
 
 export function groupCommand(homeOption: () => Option): Command {
   // --home is taken before or after the subcommand: `pigeon group --home P list` and `pigeon group list --home P`.
-  const group = new Command('group').description('group conversations (need a relay): create, add, remove, leave, list (--json on each of them)').addOption(homeOption());
+  const group = new Command('group').description('group conversations (through the relay, or on the LAN): create, add, remove, leave, list (--json on each of them)').addOption(homeOption());
   const home = (o: Opts): string => resolveHome(o.home ?? (group.opts() as { home?: string }).home);
   const show = (o: Opts, g: GroupInfo): void => {
     process.stdout.write((o.json ? JSON.stringify(g) : formatGroup(g)) + '\n');
