@@ -83,7 +83,7 @@ describe('groups on a LAN without a relay', () => {
     const incoming = after.filter((m) => m.direction === 'in').map((m) => m.text);
     expect(incoming).toEqual(['hi from Bob', ...texts]);
     expect(new Set(after.map((m) => m.id)).size).toBe(after.length);
-    const seqs = after.map((m) => m.seq);
+    const seqs = after.map((m) => m.seq ?? 0);
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     const carolView = (await cli<GroupInfo[]>(['group', 'list', '--home', home('Carol')]))[0]!;
     expect(carolView.members.map((m) => m.id).sort()).toEqual([alice.id, bob.id, carol2.id].sort());
