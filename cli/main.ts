@@ -13,7 +13,7 @@ import { withClient } from './control-client.js';
 import { EXIT_CODES_HELP, ExitCodes, exitCodeFor } from './exit-codes.js';
 import { bytes, fileCountText, formatMessage, formatPeers, formatSelf, formatTransfers } from './format.js';
 import { runSendFile } from './commands/send-file.js';
-import { groupCommand } from './commands/group.js';
+import { groupCommand, storedNote } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
@@ -161,9 +161,9 @@ export function buildProgram(): Command {
         if (m.warning) process.stderr.write(`pigeon: warning: ${m.warning.message}\n`);
         // Nowhere to go yet: said now, so that a queued message is never a mystery.
         if (m.queuedReason) process.stderr.write(`pigeon: queued: ${m.queuedReason}\n`);
-        // --wait: delivered, or stored on the relay for a colleague offline everywhere (as for send-file).
+        // --wait: delivered, or stored: on the relay for a colleague offline everywhere (as for send-file), a group's on the relay or in this device's LAN group log.
         if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000, stored: true });
-        const stored = m.state === 'relayed' ? `\n${m.id.slice(0, 8)} is stored on the relay: the colleague is offline; it is delivered when they connect` : '';
+        const stored = storedNote(m);
         print(o.json, m, () => (o.wait ? `${m.id} ${m.state}${stored}` : m.id));
       });
     });

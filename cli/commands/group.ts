@@ -5,7 +5,7 @@
  * `pigeon history <group>`.
  */
 import { Command, type Option } from 'commander';
-import type { GroupInfo } from '../../shared/api/control-api.js';
+import type { GroupInfo, MessageInfo } from '../../shared/api/control-api.js';
 import { withClient } from '../control-client.js';
 import { formatGroup, formatGroups } from '../format.js';
 import { resolveHome } from '../home.js';
@@ -49,4 +49,17 @@ export function groupCommand(homeOption: () => Option): Command {
     process.stdout.write((o.json ? JSON.stringify(list) : formatGroups(list)) + '\n');
   });
   return group;
+}
+
+/**
+ * What `send --wait` adds when a message is stored rather than delivered
+ * (issue 14 item 5): on the relay for a colleague offline everywhere or for
+ * a group, or in this device's group log for a group on the LAN (§12.10).
+ */
+export function storedNote(m: MessageInfo): string {
+  const id = m.id.slice(0, 8);
+  if (m.group !== undefined && m.state === 'sent') return `\n${id} is stored in this device's group log: every member gets it from any member that is online when they are`;
+  if (m.group !== undefined && m.state === 'relayed') return `\n${id} is stored on the relay: every member gets it when they connect`;
+  if (m.state === 'relayed') return `\n${id} is stored on the relay: the colleague is offline; it is delivered when they connect`;
+  return '';
 }

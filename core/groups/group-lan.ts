@@ -107,7 +107,7 @@ export class GroupLan {
         entries.push(e);
       }
     });
-    for (const m of store.advance(conv, entries.map((e) => e.id), 'sent')) this.deps.emit({ type: 'message-state', message: m });
+    this.deps.messenger.inGroupLog(conv, entries.map((e) => e.id));
     for (const m of g.members) if (m.id !== identity.id) this.push(m.id, { type: 'group-log', gid: g.gid, changes: [], entries, more: false });
   }
 
@@ -131,6 +131,46 @@ export class GroupLan {
     this.deps.ensure(peerId);
   }
 
+  // ---- receipts ------------------------------------------------------------------------
+
+  /** Our user read the group: everything held counts as read, and the members online hear it. */
+  markRead(g: LocalGroup): void {
+    const have = this.log.have(g.gid);
+    this.log.saveSeen(g.gid, this.deps.identity.id, new Map(), have);
+    for (const m of g.members) if (m.id !== this.deps.identity.id && this.deps.session(m.id)) this.send(m.id, { type: 'group-have', groups: [this.holding(g.gid)] });
+  }
+
+  /**
+   * Per other current member, whether it holds and has read each of our
+   * entries (by the holdings members sent): `of` members, and who.
+   */
+  receipts(g: LocalGroup): { of: string[]; delivered: (aseq: number) => string[]; read: (aseq: number) => string[] } {
+    const self = this.deps.identity.id;
+    const seen = this.log.seen(g.gid);
+    const of = g.members.map((m) => m.id).filter((id) => id !== self);
+    const mine = (id: string): { have: number; read: number } => seen.get(id)?.get(self) ?? { have: 0, read: 0 };
+    return {
+      of,
+      delivered: (aseq) => of.filter((id) => mine(id).have >= aseq),
+      read: (aseq) => of.filter((id) => mine(id).read >= aseq),
+    };
+  }
+
+  /** Our entries every current member holds become delivered, those every one read become read. */
+  private settleReceipts(g: LocalGroup): void {
+    const r = this.receipts(g);
+    if (r.of.length === 0) return;
+    const self = this.deps.identity.id;
+    const seen = this.log.seen(g.gid);
+    const min = (k: 'have' | 'read'): number => Math.min(...r.of.map((id) => seen.get(id)?.get(self)?.[k] ?? 0));
+    const [held, read] = [min('have'), min('read')];
+    if (held === 0) return;
+    const conv = groupConversation(g.gid);
+    const entries = this.log.after(g.gid, self, 0, held);
+    this.deps.messenger.receipt(conv, entries.map((e) => e.id), 'delivered');
+    if (read > 0) this.deps.messenger.receipt(conv, entries.filter((e) => e.aseq <= read).map((e) => e.id), 'read');
+  }
+
   // ---- what members send --------------------------------------------------------------
 
   /** A member says what it holds: hand it what it lacks, and ask back for what it holds and we lack. */
@@ -145,6 +185,10 @@ export class GroupLan {
       // A group we have not heard of (made or joined while we were away): ask for it from the start.
       if (!g && h.rev > 0) askBack.push({ gid: h.gid, rev: 0, have: [] });
       if (!g || !this.everMember(g.gid, peerId)) continue;
+      if (g.members.some((m) => m.id === peerId)) {
+        this.log.saveSeen(g.gid, peerId, new Map(h.have.map((a) => [a.author, a.aseq])), new Map((h.read ?? []).map((a) => [a.author, a.aseq])));
+        this.settleReceipts(g);
+      }
       this.serve(peerId, g, h);
       const mine = this.log.have(g.gid);
       if (h.rev > g.rev || h.have.some((a) => a.aseq > (mine.get(a.author) ?? 0))) askBack.push(this.holding(g.gid));
@@ -180,7 +224,8 @@ export class GroupLan {
     }
     if (g?.member) gap = this.take(g, frame.entries) || gap;
     else if (frame.entries.length > 0) gap = true;
-    if ((gap || frame.more) && (g?.member || !g)) this.send(peerId, { type: 'group-have', groups: [this.holding(gid)] });
+    // Our holding goes back after every log: it asks for a gap or the rest, and it is the sender's delivery receipt.
+    if (g?.member || (!g && gap)) this.send(peerId, { type: 'group-have', groups: [this.holding(gid)] });
   }
 
   /** Stores the entries that are each author's next; true if some could not be taken yet (a gap, a key or a change not known). */
@@ -253,7 +298,8 @@ export class GroupLan {
   // ---- helpers --------------------------------------------------------------------------
 
   private holding(gid: string): GroupHolding {
-    return { gid, rev: this.deps.db.get(gid)?.rev ?? 0, have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })) };
+    const read = [...(this.log.seen(gid).get(this.deps.identity.id) ?? new Map<string, { read: number }>())].filter(([, v]) => v.read > 0).map(([author, v]) => ({ author, aseq: v.read }));
+    return { gid, rev: this.deps.db.get(gid)?.rev ?? 0, have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })), ...(read.length > 0 ? { read } : {}) };
   }
 
   /** Whether a peer was a member at any revision we verified (a member removed still hears of its removal). */

@@ -3,7 +3,8 @@
  * core/store/schema.ts): every signed entry it holds, by author and author
  * seq, so that it can hand any member what that member lacks; and the
  * verified membership chain read back (group_chain), to tell who was a member
- * at each revision.
+ * at each revision; and per member what it last said it holds and has read
+ * (group_seen), for receipts.
  */
 import type Database from 'better-sqlite3';
 import type { GroupEntry } from '../../shared/protocol/group-lan-frames.js';
@@ -18,6 +19,11 @@ export class GroupLogDb {
       have: db.prepare<[string], { author: string; aseq: number }>('SELECT author, MAX(aseq) AS aseq FROM group_log WHERE gid = ? GROUP BY author ORDER BY author'),
       lastLc: db.prepare<[string], { lc: number | null }>('SELECT MAX(lc) AS lc FROM group_log WHERE gid = ?'),
       after: db.prepare<[string, string, number, number], { entry: string }>('SELECT entry FROM group_log WHERE gid = ? AND author = ? AND aseq > ? ORDER BY aseq LIMIT ?'),
+      seen: db.prepare<[string, string, string, number, number]>(
+        `INSERT INTO group_seen (gid, member, author, have, read) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (gid, member, author) DO UPDATE SET have = MAX(have, excluded.have), read = MAX(read, excluded.read)`,
+      ),
+      seenAll: db.prepare<[string], { member: string; author: string; have: number; read: number }>('SELECT member, author, have, read FROM group_seen WHERE gid = ?'),
       chain: db.prepare<[string], { change: string }>('SELECT change FROM group_chain WHERE gid = ? ORDER BY rev'),
       chainAfter: db.prepare<[string, number, number], { change: string }>('SELECT change FROM group_chain WHERE gid = ? AND rev > ? ORDER BY rev LIMIT ?'),
     };
@@ -41,6 +47,24 @@ export class GroupLogDb {
   /** An author's entries after `aseq`, in order, at most `limit`. */
   after(gid: string, author: string, aseq: number, limit: number): GroupEntry[] {
     return this.s.after.all(gid, author, aseq, limit).map((r) => JSON.parse(r.entry) as GroupEntry);
+  }
+
+  /** Records what a member (or this device) holds and has read of each author; never goes back. */
+  saveSeen(gid: string, member: string, have: ReadonlyMap<string, number>, read: ReadonlyMap<string, number>): void {
+    this.transaction(() => {
+      for (const author of new Set([...have.keys(), ...read.keys()])) this.s.seen.run(gid, member, author, have.get(author) ?? 0, read.get(author) ?? 0);
+    });
+  }
+
+  /** Per member, per author: what it holds and has read, as last told. */
+  seen(gid: string): Map<string, Map<string, { have: number; read: number }>> {
+    const out = new Map<string, Map<string, { have: number; read: number }>>();
+    for (const r of this.s.seenAll.all(gid)) {
+      let m = out.get(r.member);
+      if (!m) out.set(r.member, (m = new Map()));
+      m.set(r.author, { have: r.have, read: r.read });
+    }
+    return out;
   }
 
   /** The verified membership changes, in order (all, or those after `rev`). */

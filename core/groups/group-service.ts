@@ -166,16 +166,29 @@ export class GroupService {
     const g = this.find(query);
     if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
     const conv = groupConversation(g.gid);
-    return before === undefined ? this.deps.store.history(conv, limit) : this.deps.store.historyBefore(conv, before, limit);
+    const page = before === undefined ? this.deps.store.history(conv, limit) : this.deps.store.historyBefore(conv, before, limit);
+    return this.deps.relay() ? page : this.withReceipts(g, page);
   }
 
-  /** Marks a group conversation read (groups have no read receipts). */
+  /** Our messages in a LAN group, with who of the other members holds and has read each (§12.10). */
+  private withReceipts(g: LocalGroup, page: MessageInfo[]): MessageInfo[] {
+    const r = this.lan.receipts(g);
+    const aseqs = new Map(this.lan.log.after(g.gid, this.deps.identity.id, 0, Number.MAX_SAFE_INTEGER).map((e) => [e.id, e.aseq]));
+    const named = (ids: string[]): Array<{ id: string; name: string }> => ids.map((id) => ({ id, name: this.deps.peerName(id) }));
+    return page.map((m) => {
+      const aseq = m.direction === 'out' ? aseqs.get(m.id) : undefined;
+      return aseq === undefined ? m : { ...m, receipts: { of: r.of.length, delivered: named(r.delivered(aseq)), read: named(r.read(aseq)) } };
+    });
+  }
+
+  /** Marks a group conversation read (read receipts go to the members of a LAN group, §12.10; a relay group has none). */
   markRead(query: string): number {
     const g = this.find(query);
     if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
     const conv = groupConversation(g.gid);
     const ids = this.deps.store.markRead(conv);
     this.deps.store.receiptsDelivered(conv, ids);
+    if (!this.deps.relay() && g.member) this.lan.markRead(g);
     return ids.length;
   }
 

@@ -153,5 +153,13 @@ export const MIGRATIONS: string[] = [
     entry TEXT NOT NULL,             -- the signed entry, JSON
     PRIMARY KEY (gid, author, aseq)
   );
+  CREATE TABLE group_seen (          -- LAN groups: per member (this device too), what it holds and has read of each author
+    gid TEXT NOT NULL,
+    member TEXT NOT NULL,
+    author TEXT NOT NULL,
+    have INTEGER NOT NULL,           -- highest author seq held
+    read INTEGER NOT NULL,           -- highest author seq its user read
+    PRIMARY KEY (gid, member, author)
+  );
   `,
 ];

@@ -57,6 +57,8 @@ export const GroupHolding = z.object({
   rev: z.number().int().nonnegative(),
   /** Per author, the highest author seq held with none missing before it. */
   have: z.array(z.object({ author: DeviceId, aseq: Seq })).max(MAX_HAVE_AUTHORS),
+  /** Per author, the highest author seq the member's user has read (receipts, "read by 3 of 5"); absent: none read. */
+  read: z.array(z.object({ author: DeviceId, aseq: Seq })).max(MAX_HAVE_AUTHORS).optional(),
 });
 export type GroupHolding = z.infer<typeof GroupHolding>;
 

@@ -3,7 +3,9 @@
  * sharing one discovery port: create, messages member to member over the
  * direct sessions, and a member that was away (killed -9) during 20 messages
  * and two membership changes catching up on return exactly once, in the
- * group's order, with the chain where the others have it.
+ * group's order, with the chain where the others have it; per-member
+ * receipts ("read by 1 of 2", names in --json) and `send --wait` returning
+ * once this device's group log holds the message for every member.
  */
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -103,4 +105,39 @@ describe('groups on a LAN without a relay', () => {
     const aliceSeen = (await cli<MessageInfo[]>(['history', '--home', home('Alice'), 'Team', '--limit', '100'])).map((m) => m.text);
     expect(aliceSeen).toEqual(['hi from Bob', 'hi from Carol', ...texts, 'back in', 'last']);
   }, 180000);
+
+  it('per-member receipts ("read by 1 of 2", names in --json); send --wait returns once the group log holds it, and says so', async () => {
+    const [alice, bob, carol] = [start('Alice'), start('Bob'), start('Carol')];
+    await Promise.all([alice.sees('Bob'), alice.sees('Carol')]);
+    const g = await cli<GroupInfo>(['group', 'create', '--home', home('Alice'), 'Desk', 'Bob', 'Carol']);
+    await Promise.all([bob.waitFor(groupAt(g.id, 3)), carol.waitFor(groupAt(g.id, 3))]);
+    await cli(['send', '--home', home('Alice'), 'Desk', 'all here?']);
+    await Promise.all([bob.waitFor(said('all here?')), carol.waitFor(said('all here?'))]);
+    const delivered = (m: PeerEvent) => m.type === 'message-state' && m.message.text === 'all here?' && m.message.state === 'delivered';
+    await alice.waitFor(delivered);
+
+    // Bob reads; Carol does not: read by 1 of 2, with Bob's name.
+    await cli(['history', '--home', home('Bob'), 'Desk', '--mark-read']);
+    let mine: MessageInfo | undefined;
+    for (let i = 0; i < 100 && mine?.receipts?.read.length !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      mine = (await cli<MessageInfo[]>(['history', '--home', home('Alice'), 'Desk'])).find((m) => m.text === 'all here?');
+    }
+    expect(mine!.receipts).toEqual({ of: 2, delivered: [{ id: bob.id, name: 'Bob' }, { id: carol.id, name: 'Carol' }], read: [{ id: bob.id, name: 'Bob' }] });
+    const text = await pigeon(['history', '--home', home('Alice'), 'Desk']);
+    expect(text.stdout).toContain('read by 1 of 2');
+    await cli(['history', '--home', home('Carol'), 'Desk', '--mark-read']);
+    await alice.waitFor((e) => e.type === 'message-state' && e.message.text === 'all here?' && e.message.state === 'read');
+
+    // Carol away: --wait returns at once, stored in Alice's group log for every member, exit 0.
+    await carol.kill9();
+    running.splice(running.indexOf(carol), 1);
+    const r = await pigeon(['send', '--home', home('Alice'), 'Desk', 'minutes attached', '--wait']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ sent\n[0-9a-f]{8} is stored in this device's group log: every member gets it/);
+    await bob.waitFor(said('minutes attached'));
+    const carol2 = start('Carol');
+    await carol2.waitFor(said('minutes attached'));
+    await alice.waitFor((e) => e.type === 'message-state' && e.message.text === 'minutes attached' && e.message.state === 'delivered');
+  }, 120000);
 });
