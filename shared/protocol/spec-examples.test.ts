@@ -223,6 +223,7 @@ const MessageInfoSchema = z.strictObject({
   from: DeviceId.nullable().optional(),
   warning: z.strictObject({ code: z.enum(['PIGEON_ERR_UNENCRYPTED', 'PIGEON_ERR_KEY_CHANGED']), message: z.string() }).optional(),
   queuedReason: z.string().optional(),
+  receipts: z.strictObject({ of: z.number(), delivered: z.array(z.strictObject({ id: z.string(), name: z.string() })), read: z.array(z.strictObject({ id: z.string(), name: z.string() })) }).optional(),
 }) satisfies z.ZodType<MessageInfo>;
 
 const GroupInfoSchema = z.strictObject({
