@@ -14,7 +14,7 @@
  * it is its author's next, so a member that was away gets each entry once and
  * each author's in order, from whichever member it meets first.
  */
-import { sign, verify } from 'node:crypto';
+import { createHash, sign, verify } from 'node:crypto';
 import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { groupConversation } from '../../shared/api/conversation-key.js';
 import { ChainBreak } from '../../shared/protocol/group-chain-rules.js';
@@ -48,6 +48,11 @@ export interface GroupLanDeps {
   info: (g: LocalGroup) => GroupInfo;
   /** The relay bridge, when a relay is set: then groups go through it and none of this runs. */
   relay: () => unknown;
+}
+
+/** SHA-256 (hex) of an entry's text: what its author signs, and what a stub carries instead of the text. */
+export function entryTextHash(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** Who is a member after each revision of a verified chain (index rev - 1), replayed from the kept changes. */
@@ -99,9 +104,9 @@ export class GroupLan {
       let aseq = this.log.have(g.gid).get(identity.id) ?? 0;
       let lc = this.log.lastLc(g.gid);
       for (const m of queued) {
-        const unsigned = { id: m.id, author: identity.id, aseq: ++aseq, lc: ++lc, rev: g.rev, ts: m.ts, text: m.text };
-        const sig = sign('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned)), { key: identity.keyPem, dsaEncoding: SIGNATURE_ENCODING }).toString('base64');
-        const e = { ...unsigned, sig };
+        const unsigned = { id: m.id, author: identity.id, aseq: ++aseq, lc: ++lc, rev: g.rev, ts: m.ts };
+        const sig = sign('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned, entryTextHash(m.text))), { key: identity.keyPem, dsaEncoding: SIGNATURE_ENCODING }).toString('base64');
+        const e: GroupEntry = { ...unsigned, text: m.text, sig };
         this.log.put(g.gid, e);
         store.setOutgoingSeq(conv, m.id, e.lc);
         entries.push(e);
@@ -246,10 +251,16 @@ export class GroupLan {
         missing = true;
         continue;
       }
-      const { sig, ...unsigned } = e;
+      // A stub (no text) is for a device that was not a member when it was written; a member must get the text.
+      const wasMember = byRev[e.rev - 1]?.has(this.deps.identity.id) ?? false;
+      if (e.text === undefined && wasMember) {
+        missing = true;
+        continue;
+      }
+      const { sig, text, hash, ...unsigned } = e;
       let ok = false;
       try {
-        ok = verify('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned)), { key: deviceKeyFromSpki(spki), dsaEncoding: SIGNATURE_ENCODING }, Buffer.from(sig, 'base64'));
+        ok = verify('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned, text !== undefined ? entryTextHash(text) : hash!)), { key: deviceKeyFromSpki(spki), dsaEncoding: SIGNATURE_ENCODING }, Buffer.from(sig, 'base64'));
       } catch {
         ok = false;
       }
@@ -264,7 +275,7 @@ export class GroupLan {
     const self = this.deps.identity.id;
     this.log.transaction(() => {
       for (const e of fresh) this.log.put(g.gid, e);
-      const theirs = fresh.filter((e) => e.author !== self).map((e) => ({ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }));
+      const theirs = fresh.flatMap((e) => (e.author !== self && e.text !== undefined ? [{ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }] : []));
       if (theirs.length > 0) this.deps.messenger.receiveRelayed(groupConversation(g.gid), theirs, this.deps.clock.now());
     });
     return missing;
@@ -281,14 +292,17 @@ export class GroupLan {
     for (const [author, held] of this.log.have(g.gid)) {
       const from = theirs.get(author) ?? 0;
       if (held <= from) continue;
-      for (const e of this.log.after(g.gid, author, from, MAX_LOG_ENTRIES)) {
-        if (!byRev[e.rev - 1]?.has(peerId)) continue;
-        if (entries.length >= MAX_LOG_ENTRIES || chars + e.text.length > MAX_LOG_TEXT_CHARS) {
+      for (const held of this.log.after(g.gid, author, from, MAX_LOG_ENTRIES)) {
+        const reads = byRev[held.rev - 1]?.has(peerId) ?? false;
+        // What it may not read goes as a stub; what it may read and we hold as a stub only, another member hands over.
+        if (reads && held.text === undefined) break;
+        const e: GroupEntry = reads ? held : { id: held.id, author: held.author, aseq: held.aseq, lc: held.lc, rev: held.rev, ts: held.ts, hash: held.hash ?? entryTextHash(held.text!), sig: held.sig };
+        if (entries.length >= MAX_LOG_ENTRIES || chars + (e.text?.length ?? 0) > MAX_LOG_TEXT_CHARS) {
           more = true;
           break;
         }
         entries.push(e);
-        chars += e.text.length;
+        chars += e.text?.length ?? 0;
       }
     }
     if (changes.length === 0 && entries.length === 0) return;

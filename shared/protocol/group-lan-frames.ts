@@ -35,8 +35,11 @@ const Signature = z.string().length(88);
  * One message in a LAN group's log: `aseq` is its place among its author's
  * messages to the group (1, 2, 3, … with no gap), `lc` its Lamport position
  * (one more than the highest the author had seen), `rev` the chain revision
- * the author wrote it under. Signed by the author's device key, so a member
- * that passes it on cannot change it or write in another's name.
+ * the author wrote it under. Signed by the author's device key over the
+ * SHA-256 of the text, so a member that passes it on cannot change it or
+ * write in another's name. To a device that was not a member at `rev` it goes
+ * as a stub: `hash` instead of `text`, still signed, so the receiver counts it
+ * (its author's seq has no gap) without reading it.
  */
 export const GroupEntry = z.object({
   id: MessageId,
@@ -45,9 +48,11 @@ export const GroupEntry = z.object({
   lc: Seq,
   rev: Seq,
   ts: z.number().int().nonnegative(),
-  text: z.string().max(MAX_TEXT_CHARS),
+  text: z.string().max(MAX_TEXT_CHARS).optional(),
+  /** Instead of `text`, for a device that may not read it: SHA-256 of the text (UTF-8), hex. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   sig: Signature,
-});
+}).refine((e) => (e.text === undefined) !== (e.hash === undefined), { message: 'an entry has either text or hash' });
 export type GroupEntry = z.infer<typeof GroupEntry>;
 
 /** What one member holds of one group. */
@@ -77,7 +82,7 @@ export const GroupLogFrame = z.object({
 
 export const GroupLanFrames = [GroupHaveFrame, GroupLogFrame] as const;
 
-/** The bytes an author signs for an entry: every field but the signature, one per line. */
-export function groupEntryMessage(gid: string, e: Omit<GroupEntry, 'sig'>): string {
-  return `pigeon-group-entry/1\n${gid}\n${e.id}\n${e.author}\n${e.aseq}\n${e.lc}\n${e.rev}\n${e.ts}\n${JSON.stringify(e.text)}`;
+/** The bytes an author signs for an entry: every field but the signature and the text, one per line, then the text's SHA-256 (hex). */
+export function groupEntryMessage(gid: string, e: Omit<GroupEntry, 'sig' | 'text' | 'hash'>, hash: string): string {
+  return `pigeon-group-entry/1\n${gid}\n${e.id}\n${e.author}\n${e.aseq}\n${e.lc}\n${e.rev}\n${e.ts}\n${hash}`;
 }
