@@ -79,10 +79,17 @@ export function formatSelf(s: SelfInfo): string {
     `fingerprint: ${s.fingerprint}`,
     s.port ? `port:        ${s.port}` : '',
     `status:      ${s.status}${s.away ? ` (${s.away})` : ''}`,
-    s.relay ? `relay:       ${s.relay.url} ${s.relay.connected ? 'connected' : `not connected${s.relay.error ? `: ${s.relay.error}` : ''}`}` : '',
+    s.relay ? `relay:       ${s.relay.url} ${s.relay.connected ? 'connected' : `not connected${s.relay.error ? `: ${s.relay.error}` : ''}${s.relay.code ? ` [${s.relay.code}]` : ''}`}` : '',
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+/** "at 192.168.1.7", or "via the relay" for a peer known only from the relay (it has no LAN address). */
+export function onlineWhere(p: PeerInfo): string {
+  const address = p.addresses[0];
+  if (address !== undefined) return `at ${address}`;
+  return p.remote || p.sources.includes('relay') ? 'via the relay' : '(address not known yet)';
 }
 
 /** One line for the foreground peer's log, or null for events not worth a line. */
@@ -92,7 +99,7 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'listening':
       return `${at} ${e.self.name} is online (id ${e.self.id}, port ${e.self.port})`;
     case 'peer-online':
-      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online at ${e.peer.addresses[0] ?? '?'}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : ''}`;
+      return `${at} ${e.peer.name}${e.peer.group ? ` (${e.peer.group})` : ''} is online ${onlineWhere(e.peer)}${e.peer.protocol === 'ipmsg' ? ' [IPMsg (unencrypted)]' : ''}`;
     case 'peer-offline':
       return `${at} ${e.peer.name} is offline`;
     case 'peer-updated':
@@ -111,9 +118,11 @@ export function formatEvent(e: PeerEvent, nameOf: (id: string) => string): strin
     case 'transfer-progress':
       return null;
     case 'relay':
-      return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}`}`;
+      return `${at} relay ${e.relay.url}: ${e.relay.connected ? 'connected' : `not connected${e.relay.error ? ` (${e.relay.error})` : ''}${e.relay.code ? ` [${e.relay.code}]` : ''}`}`;
     case 'group':
       return `${at} ${formatGroup(e.group)}`;
+    case 'multi-send':
+      return null;
   }
 }
 

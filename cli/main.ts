@@ -17,8 +17,10 @@ import { groupCommand, storedNote } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
-import { parseTime } from './parse-time.js';
 import { applyHelpConventions } from './help-conventions.js';
+import { confirmedTime } from './schedule-confirm.js';
+import { multiNote, recipientsOf, runMultiSend, runRecipients, runSendFileMulti } from './commands/multi-send.js';
+import { scheduledCommand } from './commands/scheduled.js';
 
 /** Shown by --version; kept equal to package.json's version. */
 export const PIGEON_VERSION = '0.1.0';
@@ -138,30 +140,33 @@ export function buildProgram(): Command {
 
   program
     .command('send')
-    .description('put a message in the outbox and print its id (peer: name in any case, or unique device-id prefix)')
-    .argument('<peer>', 'name or device-id prefix')
-    .argument('<text>', 'message text')
+    .description('put a message in the outbox and print its id (peer: name in any case, or unique device-id prefix; several: Bob,Carol)')
+    .argument('<peer>', 'name or device-id prefix, a group, or several names as Bob,Carol (with --workgroup or --everyone: leave it out)')
+    .argument('[text]', 'message text')
     .addOption(homeOption())
-    .option('--wait', 'wait until the message is delivered, or stored on the relay for a colleague offline everywhere', false)
+    .option('--wait', 'wait until the message is delivered, or stored on the relay for a colleague offline everywhere (several recipients: every copy; a group: stored on the relay)', false)
     .option('--timeout <seconds>', `how long --wait waits (default ${DEFAULT_WAIT_SECONDS})`, int(0, 86400), DEFAULT_WAIT_SECONDS)
     .option('--at <time>', 'send later: ISO date-time, clock time (17:30) or delay (+10m)')
+    .option('--yes', 'accept an --at clock time that means tomorrow without asking', false)
+    .option('--workgroup <name>', 'send a copy to everyone known in this workgroup')
+    .option('--everyone', 'send a copy to everyone online on the LAN', false)
     .option('--json', 'print the message as JSON', false)
-    .action(async (peer: string, text: string, o: { home?: string; wait: boolean; timeout: number; at?: string; json: boolean }) => {
-      let at: number | undefined;
-      if (o.at !== undefined) {
-        try {
-          at = parseTime(o.at);
-        } catch (err) {
-          throw new PigeonError(ErrorCodes.BAD_REQUEST, (err as Error).message);
-        }
-      }
+    .action(async (first: string, second: string | undefined, o: { home?: string; wait: boolean; timeout: number; at?: string; yes: boolean; workgroup?: string; everyone: boolean; json: boolean }) => {
+      const several = o.workgroup !== undefined || o.everyone;
+      if (several && second !== undefined) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'with --workgroup or --everyone, give only the text');
+      if (!several && second === undefined) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'missing the message text: pigeon send <peer> <text>');
+      const [peer, text] = several ? ['', first] : [first, second!];
+      const at = o.at !== undefined ? await confirmedTime(o.at, o.yes) : undefined;
+      const to = recipientsOf(several ? undefined : peer, o);
+      if (to) return runMultiSend(resolveHome(o.home), to, text, { ...(at !== undefined ? { at } : {}), wait: o.wait, timeout: o.timeout, json: o.json });
       await withClient(resolveHome(o.home), async (c) => {
         let m = await c.request('send', { peer, text, ...(at !== undefined ? { at } : {}) });
         // Unencrypted (IPMsg) or blocked by a key change: the user hears it now, not in a log.
         if (m.warning) process.stderr.write(`pigeon: warning: ${m.warning.message}\n`);
         // Nowhere to go yet: said now, so that a queued message is never a mystery.
         if (m.queuedReason) process.stderr.write(`pigeon: queued: ${m.queuedReason}\n`);
-        // --wait: delivered, or stored: on the relay for a colleague offline everywhere (as for send-file), a group's on the relay or in this device's LAN group log.
+        // --wait: delivered, or stored on the relay for a colleague offline everywhere (as for send-file);
+        // a group message's --wait ends when the relay stored it in the group's log (§12.8), or this device's LAN group log (§12.10).
         if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000, stored: true });
         const stored = storedNote(m);
         print(o.json, m, () => (o.wait ? `${m.id} ${m.state}${stored}` : m.id));
@@ -183,12 +188,21 @@ export function buildProgram(): Command {
         const peers = await c.request('peers', {});
         const known = peers.find((p) => p.id === messages[0]?.peer);
         const nameOf = (id: string): string => peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);
-        const line = (m: (typeof messages)[number]): string => `${m.group && m.seq !== null ? `#${m.seq} ` : ''}${formatMessage(m, known?.name ?? peer, nameOf)}`;
+        const line = (m: (typeof messages)[number]): string => `${m.group && m.seq !== null ? `#${m.seq} ` : ''}${formatMessage(m, known?.name ?? peer, nameOf)}${m.auto ? '  [automatic reply]' : ''}${multiNote(m)}`;
         print(o.json, messages, () => (messages.length ? messages.map(line).join('\n') : 'No messages yet.'));
       });
     });
 
   program.addCommand(groupCommand(homeOption));
+  program.addCommand(scheduledCommand(homeOption));
+
+  program
+    .command('recipients')
+    .description('who got a message sent to several people: "delivered to N of M" and each recipient\'s state')
+    .argument('<id>', 'the id send printed, or a prefix')
+    .addOption(homeOption())
+    .option('--json', 'print JSON', false)
+    .action(async (id: string, o: { home?: string; json: boolean }) => runRecipients(resolveHome(o.home), id, o));
   program.addCommand(uiCommand(homeOption));
 
   program
@@ -242,16 +256,23 @@ export function buildProgram(): Command {
 
   program
     .command('send-file')
-    .description('offer files and folders to a peer (it continues in the background; --wait follows it with a progress bar)')
-    .argument('<peer>', 'name or device-id prefix')
-    .argument('<path...>', 'files and folders')
+    .description('offer files and folders to a peer, or several: Bob,Carol, --workgroup, --everyone (it continues in the background; --wait follows it with a progress bar)')
+    .argument('<peer>', 'name or device-id prefix, or several names as Bob,Carol (with --workgroup or --everyone: leave it out)')
+    .argument('[path...]', 'files and folders')
+    .option('--workgroup <name>', 'offer to everyone known in this workgroup')
+    .option('--everyone', 'offer to everyone online on the LAN', false)
     .addOption(homeOption())
     .option('--wait', 'show progress until everything is received, or stored on the relay for a colleague offline everywhere (exit 0), or the transfer ends otherwise', false)
     .option('--timeout <seconds>', 'how long --wait waits (default: a day)', int(0, 7 * 86400), 86400)
     .option('--json', 'print the transfer as JSON (with --wait: each update as a JSON line)', false)
-    .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean }) =>
-      runSendFile(resolveHome(o.home), peer, paths, { wait: o.wait, json: o.json, timeoutSeconds: o.timeout }),
-    );
+    .action(async (peer: string, paths: string[], o: { home?: string; wait: boolean; timeout: number; json: boolean; workgroup?: string; everyone: boolean }) => {
+      const several = o.workgroup !== undefined || o.everyone;
+      const files = several ? [peer, ...paths] : paths;
+      if (files.length === 0) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'name the files or folders to send');
+      const to = recipientsOf(several ? undefined : peer, o);
+      const opts = { wait: o.wait, json: o.json, timeoutSeconds: o.timeout };
+      return to ? runSendFileMulti(resolveHome(o.home), to, files, opts) : runSendFile(resolveHome(o.home), peer, files, opts);
+    });
 
   program
     .command('transfers')

@@ -10,7 +10,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
+import type { GroupInfo, KeyChangeInfo, MessageInfo, MultiSendInfo, PeerEvent, PeerInfo, Recipients, SelfInfo, SettingsInfo, TransferEntryInfo, TransferInfo, UnreadInfo } from '../shared/api/control-api.js';
 import { DEFAULT_PORT, EXPIRY_MS, MAX_AWAY_CHARS, MAX_LABEL_CHARS } from '../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../shared/protocol/errors.js';
 import type { PresenceStatus } from '../shared/protocol/schemas-common.js';
@@ -24,6 +24,9 @@ import { createSigner } from './identity/signing.js';
 import { resolveTarget } from './groups/conversation-target.js';
 import { GroupService } from './groups/group-service.js';
 import { MESSENGER_FRAMES, Messenger } from './messaging/messenger.js';
+import { MultiSends } from './messaging/multi-send.js';
+import { AwayReply } from './messaging/away-reply.js';
+import { ScheduledStore } from './store/scheduled-store.js';
 import { FrameRouter } from './session/frame-router.js';
 import type { Session } from './session/session.js';
 import { SessionManager } from './session/session-manager.js';
@@ -131,6 +134,16 @@ export interface Peer {
   groupAdd(group: string, members: string[]): Promise<GroupInfo>;
   groupRemove(group: string, member: string): Promise<GroupInfo>;
   groupLeave(group: string): Promise<GroupInfo>;
+  /** One message to several people, a copy each (§7.12). */
+  sendMulti(to: Recipients, text: string, at?: number): Promise<MultiSendInfo>;
+  /** The colleagues a recipient list means now. */
+  recipients(to: Recipients): PeerInfo[];
+  multiSend(id: string): MultiSendInfo;
+  waitMulti(id: string, timeoutMs: number): Promise<MultiSendInfo>;
+  /** Scheduled messages not yet sent, soonest first (§7.9). */
+  scheduled(): MessageInfo[];
+  scheduledCancel(id: string): MessageInfo[];
+  scheduledEdit(id: string, at?: number, text?: string): MessageInfo[];
 }
 
 /** Default number of history lines returned. */
@@ -185,6 +198,9 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   let groups: GroupService | null = null;
   let ipmsg: IpmsgBridge | null = null;
   let relayFiles: RelayFiles | null = null;
+  let multi: MultiSends | null = null;
+  let awayReply: AwayReply | null = null;
+  let scheduledStore: ScheduledStore | null = null;
   /** Services with work that needs a session to a peer (messenger, transfers); filled as they are built. */
   const workers: Array<{ hasWork(peerId: string): boolean }> = [];
   const hasWork = (peerId: string): boolean => workers.some((w) => w.hasWork(peerId));
@@ -246,8 +262,12 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     directory = dir;
     messenger = new Messenger(
       { store: st, clock, random, logger },
-      (event) => {
+      (raw) => {
+        // A copy of a multi-send says how far the whole multi-send got (§7.12).
+        const event = (raw.type === 'message' || raw.type === 'message-state') && raw.message.multi && multi ? { ...raw, message: multi.annotateEvent(raw.message) } : raw;
         emit(event);
+        if (event.type === 'message-state') multi?.changed(event.message);
+        if (event.type === 'message') awayReply?.received(event.message);
         // A message queued for a peer that is offline everywhere goes to its relay mailbox; a group's to the group log.
         if (event.type === 'message-state' && event.message.state === 'queued') {
           if (event.message.group) groups?.carry(event.message.group);
@@ -262,6 +282,20 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     );
     const msgr = messenger;
     workers.push(msgr);
+    multi = new MultiSends({
+      store: st,
+      random,
+      contacts: () => dir.list(),
+      resolve: (q) => dir.resolve(q),
+      sendCopy: (peer, text, at, id) => {
+        if ((peer.protocol ?? 'pigeon') === 'pigeon') dir.confirm(peer.id);
+        return msgr.send(peer.id, text, at, { multi: id });
+      },
+      waitDelivered: (id, timeoutMs) => msgr.waitDelivered(id, timeoutMs),
+      emit,
+    });
+    awayReply = new AwayReply({ store: st, logger, self: () => ({ status: me.status, away: me.away }), broadcast: (m) => ipmsg?.broadcastMessage(m.peer, m.id) ?? false, reply: (peer, text) => msgr.send(peer, text, undefined, { auto: true }) });
+    scheduledStore = new ScheduledStore(st);
     // Every session's frames go to the service that claimed their type.
     const router = new FrameRouter<Session>(logger);
     router.register(MESSENGER_FRAMES, (session, frame) => msgr.receive(session, frame));
@@ -377,7 +411,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
 
   function selfInfo(): SelfInfo {
     if (!identity) throw new PigeonError(ErrorCodes.NOT_RUNNING, 'the peer is not running');
-    const r = relay ? { url: relay.settings.url, connected: relay.client.connected, ...(relay.client.error && !relay.client.connected ? { error: relay.client.error.message } : {}) } : null;
+    const r = relay ? { url: relay.settings.url, connected: relay.client.connected, ...(relay.client.error && !relay.client.connected ? { error: relay.client.error.message, code: relay.client.error.code } : {}) } : null;
     return { ...presence(), fingerprint: identity.fingerprint, ...(r ? { relay: r } : {}) };
   }
 
@@ -398,6 +432,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     relay = null;
     groups?.stop();
     groups = null;
+    multi = awayReply = scheduledStore = null;
     messenger?.stop();
     transfers?.stop();
     await sessions?.stop();
@@ -462,7 +497,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       const target = resolveTarget(peerQuery, dir, groups);
       if (target.kind === 'group') return groups!.history(target.group.gid, limit, before);
       if (before !== undefined) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'paging back by sequence is for group conversations');
-      const messages = msgr.overlay(st.history(target.peer.id, limit));
+      const messages = multi!.annotate(msgr.overlay(st.history(target.peer.id, limit)));
       // What waits for a colleague whose key changed is blocked until `trust`: say so on each message.
       const blocked = target.peer.keyChanged ? sendWarning(target.peer) : null;
       if (blocked) return messages.map((m) => (m.direction === 'out' && (m.state === 'queued' || m.state === 'scheduled') ? { ...m, warning: blocked } : m));
@@ -480,6 +515,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     },
     setStatus(status, away = '') {
       const { store: st, sessions: sm } = running();
+      awayReply?.statusChanged(me.status, status);
       me.status = status;
       me.away = away.slice(0, MAX_AWAY_CHARS);
       st.setSetting('status', status);
@@ -562,6 +598,28 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
     groupAdd: async (group, members) => groupService().add(group, memberIds(members)),
     groupRemove: async (group, member) => groupService().remove(group, memberIds([member])[0]!),
     groupLeave: async (group) => groupService().leave(group),
+    async sendMulti(to, text, at) {
+      running();
+      if (at !== undefined && !Number.isFinite(at)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'invalid time for a scheduled message');
+      return multi!.send(to, text, at);
+    },
+    recipients: (to) => (running(), multi!.recipients(to)),
+    multiSend: (id) => (running(), multi!.get(id)),
+    waitMulti: (id, timeoutMs) => (running(), multi!.wait(id, timeoutMs)),
+    scheduled: () => (running(), multi!.annotate(scheduledStore!.list())),
+    scheduledCancel(id) {
+      const { messenger: msgr } = running();
+      const cancelled = scheduledStore!.cancel(id);
+      msgr.rescheduled();
+      return cancelled;
+    },
+    scheduledEdit(id, at, text) {
+      const { messenger: msgr } = running();
+      if (at === undefined && text === undefined) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'say what to change: a new time (--at) and/or a new text (--text)');
+      const edited = scheduledStore!.edit(id, { ...(at !== undefined ? { due: at } : {}), ...(text !== undefined ? { text } : {}) });
+      msgr.rescheduled();
+      return multi!.annotate(edited);
+    },
   };
 
   /** Why a message to this peer cannot go anywhere yet (queued-reason.ts), or null. */

@@ -36,7 +36,7 @@ describe('verifyAuth', () => {
 
   it('refuses a signature over another nonce', () => {
     const { privateKey, publicKey } = p256();
-    expect(verifyAuth(frameFor(privateKey, publicKey), randomBytes(32).toString('base64'), {})).toMatchObject({ ok: false, reason: expect.stringMatching(/challenge/) });
+    expect(verifyAuth(frameFor(privateKey, publicKey), randomBytes(32).toString('base64'), {})).toMatchObject({ ok: false, code: 'PIGEON_ERR_RELAY_AUTH', reason: expect.stringMatching(/challenge/) });
   });
 
   it('refuses keys that are not P-256, and garbage', () => {
@@ -53,7 +53,7 @@ describe('verifyAuth', () => {
     const { privateKey, publicKey } = p256();
     const f = frameFor(privateKey, publicKey, 'ieee-p1363', 'secret');
     expect(verifyAuth(f, nonce, { inviteToken: 'secret', allow: new Set([f.id]) })).toEqual({ ok: true });
-    expect(verifyAuth(f, nonce, { inviteToken: 'secreT' })).toMatchObject({ ok: false, reason: 'wrong invite token' });
-    expect(verifyAuth(f, nonce, { allow: new Set(['a'.repeat(26)]) })).toMatchObject({ ok: false, reason: expect.stringMatching(/allowlist/) });
+    expect(verifyAuth(f, nonce, { inviteToken: 'secreT' })).toMatchObject({ ok: false, code: 'PIGEON_ERR_RELAY_TOKEN', reason: 'wrong invite token' });
+    expect(verifyAuth(f, nonce, { allow: new Set(['a'.repeat(26)]) })).toMatchObject({ ok: false, code: 'PIGEON_ERR_RELAY_DEVICE_REFUSED', reason: expect.stringMatching(/allowlist/) });
   });
 });

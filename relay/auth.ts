@@ -6,6 +6,7 @@
  * the person at the client when it refuses.
  */
 import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { ErrorCodes, type ErrorCode } from '../shared/protocol/errors.js';
 import { authMessage, encKeyMessage, type RelayClientFrame } from '../shared/protocol/relay-frames.js';
 import { deviceIdFromDigest } from '../shared/util/device-id.js';
 
@@ -18,7 +19,12 @@ export interface AdmissionPolicy {
   allow?: ReadonlySet<string>;
 }
 
-export type AuthResult = { ok: true } | { ok: false; reason: string };
+/**
+ * A refusal carries the wire code that tells the client what fixes it: the
+ * invite token (RELAY_TOKEN), the allowlist (RELAY_DEVICE_REFUSED), or
+ * nothing it can change (RELAY_AUTH: the proof of identity itself is bad).
+ */
+export type AuthResult = { ok: true } | { ok: false; code: ErrorCode; reason: string };
 
 /** Signatures are IEEE P1363 (r || s, 64 bytes for P-256), as §12.1 says; the schema enforces the length. */
 export function verifySig(key: KeyObject, message: string, sigBase64: string): boolean {
@@ -42,26 +48,26 @@ export function verifyAuth(frame: AuthFrame, nonce: string, policy: AdmissionPol
   try {
     key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch {
-    return { ok: false, reason: 'the device key is not a valid public key' };
+    return { ok: false, code: ErrorCodes.RELAY_AUTH, reason: 'the device key is not a valid public key' };
   }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    return { ok: false, reason: 'the device key is not an EC P-256 key' };
+    return { ok: false, code: ErrorCodes.RELAY_AUTH, reason: 'the device key is not an EC P-256 key' };
   }
   if (frame.id !== deviceIdFromDigest(createHash('sha256').update(spki).digest())) {
-    return { ok: false, reason: 'the device id does not match the device key' };
+    return { ok: false, code: ErrorCodes.RELAY_AUTH, reason: 'the device id does not match the device key' };
   }
   if (!verifySig(key, authMessage(nonce, frame.id), frame.sig)) {
-    return { ok: false, reason: 'the signature over the challenge is not valid' };
+    return { ok: false, code: ErrorCodes.RELAY_AUTH, reason: 'the signature over the challenge is not valid' };
   }
   if (!verifySig(key, encKeyMessage(frame.id, frame.enc.key), frame.enc.sig)) {
-    return { ok: false, reason: 'the signature over the encryption key is not valid' };
+    return { ok: false, code: ErrorCodes.RELAY_AUTH, reason: 'the signature over the encryption key is not valid' };
   }
   if (policy.inviteToken !== undefined) {
-    if (frame.token === undefined) return { ok: false, reason: 'this relay requires an invite token' };
-    if (!sameSecret(frame.token, policy.inviteToken)) return { ok: false, reason: 'wrong invite token' };
+    if (frame.token === undefined) return { ok: false, code: ErrorCodes.RELAY_TOKEN, reason: 'this relay requires an invite token' };
+    if (!sameSecret(frame.token, policy.inviteToken)) return { ok: false, code: ErrorCodes.RELAY_TOKEN, reason: 'wrong invite token' };
   }
   if (policy.allow && !policy.allow.has(frame.id)) {
-    return { ok: false, reason: 'this device is not on the relay\'s allowlist' };
+    return { ok: false, code: ErrorCodes.RELAY_DEVICE_REFUSED, reason: 'this device is not on the relay\'s allowlist' };
   }
   return { ok: true };
 }

@@ -255,7 +255,7 @@ export class ControlConnection {
     clearTimeout(this.authTimer);
     const { store, bus, logger } = this.ctx;
     const result = verifyAuth(frame, this.nonce, this.ctx.policy);
-    if (!result.ok) return this.refuse(ErrorCodes.RELAY_AUTH, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
+    if (!result.ok) return this.refuse(result.code, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
     // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
     if (this.ctx.registrations && !(await store.device(frame.id))) {
       const verdict = this.ctx.registrations.take(this.hooks.address);

@@ -1,7 +1,8 @@
 /**
  * `pigeon relay`: runs the relay server in the foreground until SIGINT or
- * SIGTERM. Prints where it listens and its certificate fingerprint (one
- * JSON line with --json); logs go to stderr as JSON lines. Errors are one
+ * SIGTERM. Prints every address colleagues can reach it at, its certificate
+ * fingerprint and the command that sets up a colleague's peer
+ * (listen-addresses.ts; one JSON line with --json); logs go to stderr as JSON lines. Errors are one
  * plain line: exit code 1 for a relay that cannot start, 2 for a bad
  * command line.
  *
@@ -11,10 +12,12 @@
  * an in-process bus, nothing else to run.
  */
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
 import type { Bus } from './bus.js';
+import { onboardingText, peerCommand, reachableUrls } from './listen-addresses.js';
 import { jsonLogger } from './log.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
 import { AUTH_TIMEOUT_MS } from './control-connection.js';
@@ -234,15 +237,32 @@ export async function main(argv: string[]): Promise<number> {
   // A safety net, not a control path: a rejected promise is logged and the relay keeps serving.
   const onRejection = (reason: unknown): void => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) });
   process.on('unhandledRejection', onRejection);
+  // Listening for SIGINT/SIGTERM from the start: a listener added only once the
+  // relay has printed was measured to miss a signal sent right after the print
+  // (the process died by the signal's default action, without a clean stop).
+  let stopAsked!: () => void;
+  const stopSignal = new Promise<void>((done) => (stopAsked = done));
+  const onSignal = (): void => stopAsked();
+  const signals = (on: boolean): void => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      if (on) process.on(sig, onSignal);
+      else process.off(sig, onSignal);
+    }
+  };
+  signals(true);
+  const giveUp = (message: string): number => {
+    signals(false);
+    process.off('unhandledRejection', onRejection);
+    process.stderr.write(`pigeon relay: ${message}\n`);
+    return EXIT_ERROR;
+  };
   // Whatever this process writes (database, blobs, certificate) is the relay user's alone, even a file a library makes.
   process.umask(0o077);
   let shared: { store?: RelayStore; bus?: Bus };
   try {
     shared = await openShared(flags, logger);
   } catch (err) {
-    process.off('unhandledRejection', onRejection);
-    process.stderr.write(`pigeon relay: ${(err as Error).message}\n`);
-    return EXIT_ERROR;
+    return giveUp((err as Error).message);
   }
   const relay = createRelay({
     ...shared,
@@ -275,24 +295,25 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await relay.start();
   } catch (err) {
-    process.off('unhandledRejection', onRejection);
-    process.stderr.write(`pigeon relay: ${err instanceof RelayError ? err.message : `cannot start: ${(err as Error).message}`}\n`);
-    return EXIT_ERROR;
+    return giveUp(err instanceof RelayError ? err.message : `cannot start: ${(err as Error).message}`);
   }
+  const urls = reachableUrls(flags.host, relay.port, networkInterfaces());
+  const first = urls.find((u) => !u.local) ?? urls[0];
   process.stdout.write(
     flags.json
-      ? JSON.stringify({ type: 'listening', port: relay.port, url: relay.url, fingerprint: relay.fingerprint }) + '\n'
-      : `relay listening on ${relay.url}\nfingerprint ${relay.fingerprint}\n`,
+      ? JSON.stringify({
+          type: 'listening',
+          port: relay.port,
+          url: relay.url,
+          fingerprint: relay.fingerprint,
+          urls: urls.map((u) => u.url),
+          tokenRequired: token !== undefined,
+          ...(first ? { command: peerCommand(first.url, relay.fingerprint, token !== undefined) } : {}),
+        }) + '\n'
+      : onboardingText(urls, relay.fingerprint, token !== undefined),
   );
-  await new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopSignal;
+  signals(false);
   await relay.stop();
   process.off('unhandledRejection', onRejection);
   return EXIT_OK;

@@ -5,6 +5,7 @@
  * path gets 404. The server owns the lifecycle (certificate, store, bus,
  * timers); control-connection.ts and pipes.ts hold the protocol.
  */
+import { existsSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -239,6 +240,8 @@ class RelayServer implements Relay {
   private blobCtx: BlobHttpContext | null = null;
   private presence: PresenceBatcher | null = null;
   private listenPort = 0;
+  /** This start made the data folder: a failed start removes it again. */
+  private createdDataDir = false;
   private connSeq = 0;
   private guard: ConnectionGuard | null = null;
 
@@ -294,6 +297,8 @@ class RelayServer implements Relay {
       await this.open();
     } catch (err) {
       await this.release();
+      // Nothing of a relay that never ran stays behind (its key would otherwise look like an identity).
+      if (this.createdDataDir) rmSync(this.opts.dataDir, { recursive: true, force: true });
       this.state = 'stopped';
       throw err;
     }
@@ -301,47 +306,15 @@ class RelayServer implements Relay {
     this.logger.log('info', 'relay started', { url: this.url, fingerprint: this.fingerprint });
   }
 
+  /**
+   * Start-up, in the order that leaves nothing behind when it fails (issue 15):
+   * first what only reads (the administrator's certificate) and the port, which
+   * are what usually fails; only then the data folder, key and database. A
+   * failure after that removes a data folder this start created.
+   */
   private async open(): Promise<void> {
     const o = this.opts;
-    try {
-      secureFolder(o.dataDir, this.logger);
-    } catch (err) {
-      throw new RelayError(RelayErrorCodes.DATA, `cannot create the data folder ${o.dataDir} or make it the relay's alone (0700): ${(err as Error).message}`);
-    }
-    this.cert = o.certFile !== undefined || o.keyFile !== undefined ? loadCertFiles(o.certFile ?? '', o.keyFile ?? '') : await loadOrCreateSelfSigned(o.dataDir);
-    this.store = o.store ?? new SqliteStore(join(o.dataDir, RELAY_DB_FILE));
-    this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
-    await this.bus.start({ store: this.store });
-    this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
-    this.presence = new PresenceBatcher(this.bus, this.logger);
-    this.ctx = {
-      store: this.store,
-      bus: this.bus,
-      presence: this.presence,
-      pipes: this.pipes,
-      logger: this.logger,
-      policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
-      epoch: await this.store.epoch(),
-      mailboxQuota: {
-        entries: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
-        bytes: o.mailboxBytes ?? DEFAULT_MAILBOX_BYTES,
-        senderEntries: o.senderMax ?? DEFAULT_SENDER_MAX,
-        senderBytes: o.senderBytes ?? DEFAULT_SENDER_BYTES,
-      },
-      groupLogMax: o.groupLogMax ?? DEFAULT_GROUP_LOG_MAX,
-      registrations: registrationLimit(o),
-      authTimeoutMs: this.timing.authTimeoutMs,
-      counters: this.counters,
-      now: () => Date.now(),
-    };
-    const blobs = new BlobStore(o.blobDir ?? join(o.dataDir, BLOB_DIR_NAME));
-    try {
-      await blobs.init();
-      // Inside the data folder it was repaired with it; one given with --blob-dir is repaired here.
-      if (o.blobDir !== undefined) secureFolder(blobs.dir, this.logger);
-    } catch (err) {
-      throw new RelayError(RelayErrorCodes.DATA, `cannot create the blob folder ${blobs.dir} or make it the relay's alone (0700): ${(err as Error).message}`);
-    }
+    const admin = o.certFile !== undefined || o.keyFile !== undefined ? loadCertFiles(o.certFile ?? '', o.keyFile ?? '') : null;
     const guard = new ConnectionGuard({
       maxPerAddress: o.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS,
       maxUnauthPerAddress: o.maxUnauthPerAddress ?? DEFAULT_MAX_UNAUTH_PER_ADDRESS,
@@ -349,19 +322,12 @@ class RelayServer implements Relay {
       logger: this.logger,
     });
     this.guard = guard;
-    this.blobCtx = {
-      store: this.store,
-      blobs,
-      logger: this.logger,
-      quota: o.fileQuota ?? DEFAULT_FILE_QUOTA,
-      ...(o.allow ? { allow: new Set(o.allow) } : {}),
-      now: () => Date.now(),
-      authenticated: (socket) => guard.authenticated(socket),
-    };
     const wssOptions = { noServer: true, maxPayload: MAX_RELAY_MESSAGE_BYTES, handleProtocols: () => RELAY_SUBPROTOCOL, perMessageDeflate: false } as const;
     this.control = new WebSocketServer(wssOptions);
     this.pipeWss = new WebSocketServer(wssOptions);
-    const server = https.createServer({ key: this.cert.keyPem, cert: this.cert.certPem, minVersion: 'TLSv1.2', handshakeTimeout: this.timing.handshakeTimeoutMs });
+    // Without a certificate yet: a handshake before setSecureContext below fails, and the
+    // upgrade handler answers 503 until the state is 'running'.
+    const server = https.createServer({ ...(admin ? { key: admin.keyPem, cert: admin.certPem } : {}), minVersion: 'TLSv1.2', handshakeTimeout: this.timing.handshakeTimeoutMs });
     this.server = server;
     // Per-address budget from the TCP accept on; a socket over it is destroyed before TLS costs anything.
     server.on('connection', (socket: Socket) => guard.admit(socket));
@@ -396,9 +362,59 @@ class RelayServer implements Relay {
       server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, this.host, o.port)));
       server.listen(o.port, this.host, () => resolve());
     });
-    server.on('error', (err) => this.logger.log('error', 'server error', { reason: err.message }));
     const addr = server.address();
     this.listenPort = typeof addr === 'object' && addr ? addr.port : o.port;
+    this.createdDataDir = !existsSync(o.dataDir);
+    try {
+      secureFolder(o.dataDir, this.logger);
+    } catch (err) {
+      throw new RelayError(RelayErrorCodes.DATA, `cannot create the data folder ${o.dataDir} or make it the relay's alone (0700): ${(err as Error).message}`);
+    }
+    this.cert = admin ?? (await loadOrCreateSelfSigned(o.dataDir));
+    if (!admin) server.setSecureContext({ key: this.cert.keyPem, cert: this.cert.certPem });
+    this.store = o.store ?? new SqliteStore(join(o.dataDir, RELAY_DB_FILE));
+    this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
+    await this.bus.start({ store: this.store });
+    this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
+    this.presence = new PresenceBatcher(this.bus, this.logger);
+    this.ctx = {
+      store: this.store,
+      bus: this.bus,
+      presence: this.presence,
+      pipes: this.pipes,
+      logger: this.logger,
+      policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
+      epoch: await this.store.epoch(),
+      mailboxQuota: {
+        entries: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
+        bytes: o.mailboxBytes ?? DEFAULT_MAILBOX_BYTES,
+        senderEntries: o.senderMax ?? DEFAULT_SENDER_MAX,
+        senderBytes: o.senderBytes ?? DEFAULT_SENDER_BYTES,
+      },
+      groupLogMax: o.groupLogMax ?? DEFAULT_GROUP_LOG_MAX,
+      registrations: registrationLimit(o),
+      authTimeoutMs: this.timing.authTimeoutMs,
+      counters: this.counters,
+      now: () => Date.now(),
+    };
+    const blobs = new BlobStore(o.blobDir ?? join(o.dataDir, BLOB_DIR_NAME));
+    try {
+      await blobs.init();
+      // Inside the data folder it was repaired with it; one given with --blob-dir is repaired here.
+      if (o.blobDir !== undefined) secureFolder(blobs.dir, this.logger);
+    } catch (err) {
+      throw new RelayError(RelayErrorCodes.DATA, `cannot create the blob folder ${blobs.dir} or make it the relay's alone (0700): ${(err as Error).message}`);
+    }
+    this.blobCtx = {
+      store: this.store,
+      blobs,
+      logger: this.logger,
+      quota: o.fileQuota ?? DEFAULT_FILE_QUOTA,
+      ...(o.allow ? { allow: new Set(o.allow) } : {}),
+      now: () => Date.now(),
+      authenticated: (socket) => guard.authenticated(socket),
+    };
+    server.on('error', (err) => this.logger.log('error', 'server error', { reason: err.message }));
     this.timers.push(setInterval(() => this.heartbeat(), this.timing.heartbeatMs));
     this.timers.push(setInterval(() => void this.expire(), this.timing.expiryEveryMs));
     this.timers.push(setInterval(() => void this.expirePartials(), Math.min(this.timing.partialSweepMs, this.partialTtlMs() / 4)));

@@ -6,6 +6,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './app/app.js';
+import { RecipientsContext } from './components/recipients-context.js';
 import { I18nProvider } from './i18n/i18n.js';
 import { createElectronHost } from './transport/electron-host.js';
 import { createWsHost } from './transport/ws-host.js';
@@ -23,7 +24,9 @@ window.addEventListener('drop', (e) => e.preventDefault());
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <I18nProvider>
-      <App host={host} />
+      <RecipientsContext.Provider value={(id) => host.api.multiSend({ id })}>
+        <App host={host} />
+      </RecipientsContext.Provider>
     </I18nProvider>
   </StrictMode>,
 );

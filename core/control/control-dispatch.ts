@@ -61,6 +61,13 @@ export function callControl(peer: Peer, method: ControlMethod, params: unknown, 
     groupAdd: (p) => peer.groupAdd(p.group, p.members),
     groupRemove: (p) => peer.groupRemove(p.group, p.member),
     groupLeave: (p) => peer.groupLeave(p.group),
+    sendMulti: (p) => peer.sendMulti(p.to, p.text, p.at),
+    recipients: (p) => peer.recipients(p.to),
+    multiSend: (p) => peer.multiSend(p.id),
+    waitMulti: (p) => peer.waitMulti(p.id, p.timeoutMs),
+    scheduled: () => peer.scheduled(),
+    scheduledCancel: (p) => peer.scheduledCancel(p.id),
+    scheduledEdit: (p) => peer.scheduledEdit(p.id, p.at, p.text),
   };
   return (handlers[method] as (p: unknown) => unknown)(params);
 }

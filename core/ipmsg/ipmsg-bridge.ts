@@ -367,6 +367,15 @@ export class IpmsgBridge implements DiscoverySource {
     this.deps.sink.confirm?.(id);
   }
 
+  /**
+   * The contact broadcast this message to everyone (BROADCASTOPT) rather than
+   * writing to us: the away reply leaves it unanswered (IPMsg protocol §3-3).
+   */
+  broadcastMessage(contactId: string, messageId: string): boolean {
+    const m = this.memories.get(contactId)?.inById.get(messageId);
+    return m !== undefined && (m.options & MsgOpt.BROADCAST) !== 0;
+  }
+
   private channel(c: IpmsgContact): IpmsgChannel {
     const open = this.channels.get(c.id);
     if (open?.isOpen) return open;
@@ -418,10 +427,7 @@ export class IpmsgBridge implements DiscoverySource {
     channel.received(p.packetNo, p.options, text);
     // It wrote to us (the message is in the history now): a real exchange, the contact is kept.
     this.confirm(c.id);
-    // Absence mode: answer once, never an automatic answer nor a broadcast (ping-pong protection, protocol §3-3).
-    const s = this.deps.self();
-    if (s.status !== 'online' && !(p.options & (MsgOpt.AUTORET | MsgOpt.BROADCAST)) && !(p.options & MsgOpt.RETRY)) {
-      this.sendTo(c, Cmd.SENDMSG, MsgOpt.AUTORET, s.away || `I am ${s.status}.`);
-    }
+    // Absence mode is the engine's away reply (core/messaging/away-reply.ts): once per colleague and absence,
+    // never to an automatic message (AUTORETOPT arrives as the msg frame's `auto`).
   }
 }

@@ -64,6 +64,8 @@ export interface ChannelLink {
 interface Outgoing {
   id: string;
   text: string;
+  /** The options it went with (a retry repeats them). */
+  options: number;
   attempts: number;
   timer: NodeJS.Timeout;
 }
@@ -154,7 +156,7 @@ export class IpmsgChannel implements MessageChannel {
   private translate(frame: SessionFrame): void {
     switch (frame.type) {
       case 'msg':
-        this.sendMessage(frame.id, frame.text);
+        this.sendMessage(frame.id, frame.text, frame.auto === true);
         return;
       case 'ack':
         for (const id of frame.ids) {
@@ -178,14 +180,17 @@ export class IpmsgChannel implements MessageChannel {
     }
   }
 
-  private sendMessage(id: string, text: string): void {
+  /** `auto`: an away reply, sent with AUTORETOPT so that the contact's absence mode does not answer it. */
+  private sendMessage(id: string, text: string, auto: boolean): void {
     if (this.outById.has(id)) return;
     const pending = new Set<number>();
     this.outById.set(id, pending);
     // iptux reads at most 8 KiB of a datagram (MAX_UDPLEN): a long text goes as several messages, delivered when all are confirmed.
     for (const part of splitText(text, MAX_PART_BYTES, this.link.charset())) {
-      const packetNo = this.link.send(Cmd.SENDMSG, MESSAGE_OPTIONS, part);
-      this.outgoing.set(packetNo, { id, text: part, attempts: 1, timer: this.retryTimer(packetNo) });
+      // An away reply is not sealed (nobody needs to open it), as IP Messenger's own absence replies.
+      const options = auto ? MsgOpt.SENDCHECK | MsgOpt.AUTORET : MESSAGE_OPTIONS;
+      const packetNo = this.link.send(Cmd.SENDMSG, options, part);
+      this.outgoing.set(packetNo, { id, text: part, options, attempts: 1, timer: this.retryTimer(packetNo) });
       pending.add(packetNo);
       this.memory.sent(packetNo, id);
     }
@@ -206,7 +211,7 @@ export class IpmsgChannel implements MessageChannel {
     }
     o.attempts++;
     // The same packet number: the receiver drops the copy and confirms again.
-    this.link.send(Cmd.SENDMSG, MESSAGE_OPTIONS | MsgOpt.RETRY, o.text, packetNo);
+    this.link.send(Cmd.SENDMSG, o.options | MsgOpt.RETRY, o.text, packetNo);
     o.timer = this.retryTimer(packetNo);
   }
 
@@ -239,6 +244,7 @@ export class IpmsgChannel implements MessageChannel {
       m = { id: this.link.newId(), packetNo, options, at: now };
       this.memory.remember(m);
     }
-    this.frameHandler({ type: 'msg', id: m.id, seq: packetNo, ts: now, text });
+    // AUTORETOPT: the contact's absence mode wrote it; it is never answered automatically (§7.11).
+    this.frameHandler({ type: 'msg', id: m.id, seq: packetNo, ts: now, text, ...(options & MsgOpt.AUTORET ? { auto: true as const } : {}) });
   }
 }

@@ -117,9 +117,9 @@ export class Messenger {
    * Puts a message in the outbox. Messages sent in the same tick are stored in
    * one transaction; the promise resolves once the message is on disk.
    */
-  send(peer: string, text: string, due?: number): Promise<MessageInfo> {
+  send(peer: string, text: string, due?: number, extra: { multi?: string; auto?: boolean } = {}): Promise<MessageInfo> {
     const now = this.components.clock.now();
-    const draft: OutgoingDraft = { id: this.components.random.hex(16), peer, text, ts: now, ...(due !== undefined ? { due } : {}) };
+    const draft: OutgoingDraft = { id: this.components.random.hex(16), peer, text, ts: now, ...(due !== undefined ? { due } : {}), ...(extra.multi ? { multi: extra.multi } : {}), ...(extra.auto ? { auto: true } : {}) };
     return new Promise((resolve, reject) => {
       this.drafts.push({ draft, resolve, reject });
       if (!this.flushScheduled) {
@@ -166,7 +166,7 @@ export class Messenger {
   waitDelivered(id: string, timeoutMs: number, opts: { stored?: boolean } = {}): Promise<MessageInfo> {
     const m = this.components.store.getOutgoing(id);
     if (!m) return Promise.reject(new PigeonError(ErrorCodes.BAD_REQUEST, `no outgoing message with id ${id}`));
-    if (m.state === 'delivered' || m.state === 'read' || (opts.stored && (m.state === 'relayed' || (m.group !== undefined && m.state === 'sent')))) return Promise.resolve(m);
+    if (m.state === 'delivered' || m.state === 'read' || ((opts.stored || m.group) && (m.state === 'relayed' || (m.group !== undefined && m.state === 'sent')))) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));
@@ -179,7 +179,15 @@ export class Messenger {
           if (set.size === 0) this.waiters.delete(id);
           const now = this.components.store.getOutgoing(id);
           const state = now?.state ?? m.state;
-          reject(new PigeonError(ErrorCodes.NOT_DELIVERED, `message ${id} not delivered within ${Math.round(timeoutMs / 1000)} s (state: ${state}); it stays in the outbox and goes when the peer is reachable`));
+          const secs = Math.round(timeoutMs / 1000);
+          reject(
+            new PigeonError(
+              ErrorCodes.NOT_DELIVERED,
+              m.group
+                ? `message ${id} not stored on the relay within ${secs} s (state: ${state}); it stays in the outbox and goes when the relay is reachable`
+                : `message ${id} not delivered within ${secs} s (state: ${state}); it stays in the outbox and goes when the peer is reachable`,
+            ),
+          );
         }, timeoutMs),
       };
       set.add(waiter);
@@ -253,7 +261,7 @@ export class Messenger {
       // last ack before an idle spell (which would close a healthy session at
       // the next tick; messenger.test.ts, scheduled messages).
       if (lane.inflight.size === 0) lane.lastProgress = this.components.clock.now();
-      session.send({ type: 'msg', id: m.id, seq: m.seq!, ts: m.ts, text: m.text });
+      session.send({ type: 'msg', id: m.id, seq: m.seq!, ts: m.ts, text: m.text, ...(m.auto ? { auto: true as const } : {}) });
       lane.inflight.add(m.id);
       lane.lastSentSeq = m.seq!;
       sentNow.push(m);
@@ -305,7 +313,7 @@ export class Messenger {
     const lane = this.lane(peer);
     switch (frame.type) {
       case 'msg':
-        lane.incoming.push({ id: frame.id, seq: frame.seq, ts: frame.ts, text: frame.text });
+        lane.incoming.push({ id: frame.id, seq: frame.seq, ts: frame.ts, text: frame.text, ...(frame.auto ? { auto: true } : {}) });
         this.incomingDirty.add(peer);
         if (!this.incomingScheduled) {
           this.incomingScheduled = true;
@@ -378,7 +386,10 @@ export class Messenger {
   relayed(peer: string, ids: readonly string[]): void {
     for (const m of this.components.store.advance(peer, ids, 'relayed')) {
       this.emit({ type: 'message-state', message: m });
-      this.settle(m, (w) => w.stored);
+      // A group message stored in the group's log on the relay is as far as
+      // `--wait` waits (§12.8): each member's delivery is its own story.
+      if (m.group) this.settle(m);
+      else this.settle(m, (w) => w.stored);
     }
   }
 
@@ -427,6 +438,11 @@ export class Messenger {
   }
 
   // ---- scheduled messages and housekeeping -------------------------------
+
+  /** Scheduled messages were cancelled or moved (core/store/scheduled-store.ts): send what is due now, re-arm for the next. */
+  rescheduled(): void {
+    if (this.tickTimer) this.promoteDue();
+  }
 
   private armScheduler(): void {
     this.components.clock.clear(this.scheduleTimer);

@@ -210,7 +210,7 @@ export class RelayBridge {
       if (batch.length === 0 && read.length < MAX_IDS_PER_FRAME) return;
       await Promise.all(
         batch.map(async (m) => {
-          const content: SealedContent = { kind: 'msg', seq: m.seq!, ts: m.ts, text: m.text };
+          const content: SealedContent = { kind: 'msg', seq: m.seq!, ts: m.ts, text: m.text, ...(m.auto ? { auto: true as const } : {}) };
           await this.client.put(peer, m.id, seal(identity, peer, remote.peer.enc.key, m.id, Buffer.from(JSON.stringify(content))));
           messenger.relayed(peer, [m.id]);
         }),
@@ -235,7 +235,7 @@ export class RelayBridge {
     if (!content.success) throw new PigeonError(ErrorCodes.PROTOCOL, 'relay message content does not match the schema');
     const c = content.data;
     if (c.kind === 'msg') {
-      messenger.receiveRelayed(frame.from, [{ id: frame.id, seq: c.seq, ts: c.ts, text: c.text }]);
+      messenger.receiveRelayed(frame.from, [{ id: frame.id, seq: c.seq, ts: c.ts, text: c.text, ...(c.auto ? { auto: true } : {}) }]);
       // Stored (or already there): the sender hears "delivered" through its own mailbox.
       this.queueReceipt(frame.from, frame.id);
     } else if (c.kind === 'group-key') {

@@ -9,7 +9,7 @@ import { createHash, sign } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import WebSocket, { createWebSocketStream } from 'ws';
-import { ErrorCodes, knownErrorCode, PigeonError } from '../../shared/protocol/errors.js';
+import { ErrorCodes, knownErrorCode, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
 import {
   authMessage,
   CLIENT_MESSAGE_BURST,
@@ -46,6 +46,13 @@ const PACE_RATE = CLIENT_MESSAGE_RATE * 0.8;
 const PACE_BURST = CLIENT_MESSAGE_BURST / 2;
 /** Mailbox entries asked for per sync page. */
 const SYNC_PAGE = 200;
+/** WebSocket close code of a refused auth (spec §12.1): the same attempt would be refused again. */
+const CLOSE_AUTH_FAILED = 4003;
+/**
+ * Refusals that no retry can change (issue 15): the client stops, with one
+ * error that names the fix, instead of a warning every few seconds forever.
+ */
+const FINAL_REFUSALS: ReadonlySet<string> = new Set([ErrorCodes.RELAY_AUTH, ErrorCodes.RELAY_TOKEN, ErrorCodes.RELAY_DEVICE_REFUSED]);
 
 export interface RelaySettings {
   /** wss://host:port (a path, if any, is replaced by the protocol's). */
@@ -111,6 +118,8 @@ export class RelayClient {
   private reported = '';
   /** A sync is under way: its deliveries are acknowledged together at the end of the page. */
   private syncing = false;
+  /** The relay refused this device for a reason a retry cannot change: no more attempts until start() again. */
+  private refusedForGood = false;
 
   constructor(
     private readonly components: { identity: Identity; enc: EncKeyPair; logger: Logger; clock: Clock },
@@ -130,6 +139,7 @@ export class RelayClient {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.refusedForGood = false;
     this.connect();
   }
 
@@ -234,17 +244,22 @@ export class RelayClient {
       if (ws !== this.ws) return;
       this.ws = null;
       const wasAuthed = this.authed;
+      // A refused auth without (or before) its error frame, e.g. from an older relay, is final too.
+      if (code === CLOSE_AUTH_FAILED && !this.refusedForGood) this.refuse(ErrorCodes.RELAY_AUTH, reason.toString() || 'authentication refused');
       const err = this.lastError ?? new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `the relay closed the connection (${code} ${reason.toString()})`);
       this.lastError = err;
+      if (this.refusedForGood) this.stopped = true;
       this.down(err);
       // A failed attempt is news when its reason differs from the last one reported.
-      if (!wasAuthed && err.message !== this.reported) {
+      const news = !wasAuthed && err.message !== this.reported;
+      if (news) {
         this.reported = err.message;
         this.hooks.onConnected(false);
       }
       if (wasAuthed) this.failures = 0;
       else this.failures++;
-      this.components.logger.log(wasAuthed ? 'info' : 'warn', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message });
+      // A failure is told once, by the event above; the log line would repeat it at every attempt (issue 15).
+      this.components.logger.log('info', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message, attempt: this.failures });
       if (!this.stopped) {
         const delay = RECONNECT_MS[Math.min(this.failures, RECONNECT_MS.length - 1)]!;
         this.timer = setTimeout(() => {
@@ -394,6 +409,7 @@ export class RelayClient {
           this.settle(this.pipes, frame.ref, undefined, err);
           this.settle(this.groupRequests, frame.ref, undefined, err);
         }
+        else if (FINAL_REFUSALS.has(frame.code)) this.refuse(frame.code as ErrorCode, frame.message);
         else {
           this.lastError = err;
           this.components.logger.log('warn', 'the relay refused us', { code: frame.code, message: frame.message });
@@ -427,6 +443,15 @@ export class RelayClient {
         this.deliveries = this.deliveries.then(() => this.hooks.onGroupSynced(frame.gid, frame.last, frame.complete));
         return;
     }
+  }
+
+  /** The relay refused this device for good: keep the reason with its fix, and stop once the connection closes. */
+  private refuse(code: ErrorCode, reason: string): void {
+    this.refusedForGood = true;
+    // A relay older than these codes says RELAY_AUTH for all three: its reason tells them apart.
+    if (code === ErrorCodes.RELAY_AUTH) code = /invite token/.test(reason) ? ErrorCodes.RELAY_TOKEN : /allowlist/.test(reason) ? ErrorCodes.RELAY_DEVICE_REFUSED : code;
+    this.lastError = refusalError(code, reason, this.settings.url, this.components.identity.id, this.settings.token !== undefined);
+    this.components.logger.log('info', 'the relay refused this device; not retrying', { code, reason });
   }
 
   private queueDelivery(frame: DeliverFrame): void {
@@ -524,13 +549,43 @@ export function certificateProblem(socket: TLSSocket, fingerprint: string | unde
   const pinned = fingerprint ? normalizeFingerprint(fingerprint) : null;
   if (pinned) {
     if (presented === pinned) return null;
-    return new PigeonError(ErrorCodes.RELAY_FINGERPRINT, `the relay's certificate fingerprint is ${groupHex(presented)}, not the pinned ${groupHex(pinned)}: not connecting`);
+    // Not an invitation to pin the new value (issue 15): a relay reinstalled without its data folder and a machine in the middle look the same from here.
+    return new PigeonError(
+      ErrorCodes.RELAY_FINGERPRINT,
+      `the relay's certificate fingerprint is ${groupHex(presented)}, not the pinned ${groupHex(pinned)}: not connecting. ` +
+        "A reinstalled relay and someone intercepting the connection look the same from here: ask the relay's administrator (in person or by phone, not through this network) for the fingerprint the relay printed at start, " +
+        'and pass it with --relay-fingerprint only if it is the one shown here; if it is not, tell the administrator',
+    );
   }
   if (socket.authorized) return null;
   return new PigeonError(
     ErrorCodes.RELAY_FINGERPRINT,
-    `the relay's certificate is not signed by a trusted authority (${String(socket.authorizationError)}); if its administrator printed the fingerprint ${groupHex(presented)}, pass it with --relay-fingerprint`,
+    `the relay's certificate is not signed by a trusted authority (${String(socket.authorizationError)}) and no fingerprint is pinned: not connecting. ` +
+      `Ask the relay's administrator for the fingerprint the relay printed at start and pass it with --relay-fingerprint; the certificate presented now has ${groupHex(presented)}, and only the administrator's copy tells whether that is the relay's`,
   );
+}
+
+/**
+ * The error a refused device shows, naming the fix (issue 15): the invite
+ * token, the relay's allowlist, or (a bad proof of identity, which only a
+ * changed program fixes) a restart after an update.
+ */
+export function refusalError(code: ErrorCode, reason: string, url: string, deviceId: string, hadToken: boolean): PigeonError {
+  const relay = `the relay ${url}`;
+  const restart = 'then restart the peer; not retrying until then';
+  switch (code) {
+    case ErrorCodes.RELAY_TOKEN:
+      return new PigeonError(
+        code,
+        hadToken
+          ? `${relay} refused the invite token (${reason}): ask its administrator for the current token, put it as the first line of the token file (--relay-token-file) or in $PIGEON_RELAY_TOKEN, ${restart}`
+          : `${relay} requires an invite token (${reason}): ask its administrator for it, save it as the first line of a file and pass --relay-token-file FILE (or set $PIGEON_RELAY_TOKEN), ${restart}`,
+      );
+    case ErrorCodes.RELAY_DEVICE_REFUSED:
+      return new PigeonError(code, `${relay} does not admit this device (${reason}): ask its administrator to add the device id ${deviceId} to the relay's --allow list, ${restart}`);
+    default:
+      return new PigeonError(ErrorCodes.RELAY_AUTH, `${relay} refused this device (${reason}): update Pigeon or report it to the relay's administrator, ${restart}`);
+  }
 }
 
 /** Connections closed by us because of the certificate. */

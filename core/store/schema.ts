@@ -145,6 +145,11 @@ export const MIGRATIONS: string[] = [
   );
   `,
   `
+  ALTER TABLE messages ADD COLUMN multi TEXT;                  -- outgoing copy of a multi-send (§7.12): its id
+  ALTER TABLE messages ADD COLUMN auto INTEGER NOT NULL DEFAULT 0; -- 1: an automatic (away) reply, sent or received (§7.11)
+  CREATE INDEX messages_by_multi ON messages (multi) WHERE multi IS NOT NULL;
+  `,
+  `
   CREATE TABLE group_log (           -- LAN groups (no relay): every signed entry held, to pass on to members who lack it
     gid TEXT NOT NULL,
     author TEXT NOT NULL,

@@ -16,7 +16,7 @@ export interface KnownPeerRow extends Omit<Presence, 'status' | 'away'> {
   spki: Buffer | null;
 }
 
-interface MessageRow {
+export interface MessageRow {
   id: string;
   peer: string;
   dir: number;
@@ -28,6 +28,8 @@ interface MessageRow {
   sender?: string | null;
   received: number | null;
   pos: number;
+  multi: string | null;
+  auto: number;
 }
 
 export interface OutgoingDraft {
@@ -37,6 +39,10 @@ export interface OutgoingDraft {
   ts: number;
   /** Set for a scheduled message: held until this time. */
   due?: number;
+  /** The multi-send this copy belongs to (§7.12). */
+  multi?: string;
+  /** An automatic (away) reply (§7.11). */
+  auto?: boolean;
 }
 
 export interface IncomingMessage {
@@ -48,9 +54,11 @@ export interface IncomingMessage {
   text: string;
   /** In a group conversation: the member who wrote it. */
   sender?: string;
+  /** The sender marked it an automatic reply (§7.11). */
+  auto?: boolean;
 }
 
-function toInfo(row: MessageRow): MessageInfo {
+export function toInfo(row: MessageRow): MessageInfo {
   return {
     id: row.id,
     peer: row.peer,
@@ -63,7 +71,13 @@ function toInfo(row: MessageRow): MessageInfo {
     due: row.due,
     seq: row.seq,
     ...groupFields(row.peer, row.sender ?? null),
+    ...extraFields(row.multi, row.auto === 1),
   };
+}
+
+/** The auto flag, and the multi-send id (its summary is filled in by the caller: core/messaging/multi-send.ts). */
+function extraFields(multi: string | null | undefined, auto: boolean | undefined): Pick<MessageInfo, 'multi' | 'auto'> {
+  return { ...(auto ? { auto: true as const } : {}), ...(multi ? { multi: { id: multi, total: 0, delivered: 0 } } : {}) };
 }
 
 function groupFields(peer: string, sender: string | null): Pick<MessageInfo, 'group' | 'from'> {
@@ -92,7 +106,7 @@ const CHECKPOINT_MS = 2000;
 export const LATE_WINDOW_MS = 10 * 60 * 1000;
 
 /** The columns toInfo() reads. */
-const COLS = 'id, peer, dir, seq, text, ts, due, state, received, pos';
+export const COLS = 'id, peer, dir, seq, text, ts, due, state, received, pos, multi, auto';
 
 /** Keeps `t` between the places of a sender's previous and next messages (null: no such message). */
 function clamp(t: number, lower: number | null, upper: number | null): number {
@@ -137,7 +151,7 @@ export class Store {
          ON CONFLICT(peer) DO UPDATE SET out_seq = out_seq + 1 RETURNING out_seq`,
       ),
       insertOut: db.prepare(
-        `INSERT INTO messages (id, peer, dir, seq, text, ts, due, state, pos) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO messages (id, peer, dir, seq, text, ts, due, state, pos, multi, auto) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       // The place of the last message we gave a seq in a conversation.
       lastOutPos: db.prepare(`SELECT out_pos FROM conversations WHERE peer = ?`),
@@ -157,7 +171,7 @@ export class Store {
       getOut: db.prepare(`SELECT ${COLS} FROM messages WHERE dir = 0 AND id = ?`),
       setOutState: db.prepare(`UPDATE messages SET state = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       insertIn: db.prepare(
-        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state, sender, received, pos) VALUES (?, ?, 1, ?, ?, ?, 'received', ?, ?, ?)`,
+        `INSERT OR IGNORE INTO messages (id, peer, dir, seq, text, ts, state, sender, received, pos, auto) VALUES (?, ?, 1, ?, ?, ?, 'received', ?, ?, ?, ?)`,
       ),
       setOutSeq: db.prepare(`UPDATE messages SET seq = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       // A group's order is its log's: by group seq, with what is still in our outbox (local seqs) after it.
@@ -299,8 +313,8 @@ export class Store {
         const state = scheduled ? 'scheduled' : 'queued';
         const ts = scheduled ? d.due! : d.ts;
         const pos = scheduled ? ts : this.outgoingPlace(d.peer, ts);
-        this.s.insertOut.run(d.id, d.peer, seq, d.text, ts, scheduled ? d.due! : null, state, pos);
-        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, received: null, order: pos, due: scheduled ? d.due! : null, seq, ...groupFields(d.peer, null) } as MessageInfo;
+        this.s.insertOut.run(d.id, d.peer, seq, d.text, ts, scheduled ? d.due! : null, state, pos, d.multi ?? null, d.auto ? 1 : 0);
+        return { id: d.id, peer: d.peer, direction: 'out', text: d.text, state, ts, received: null, order: pos, due: scheduled ? d.due! : null, seq, ...groupFields(d.peer, null), ...extraFields(d.multi, d.auto) } as MessageInfo;
       }),
     );
   }
@@ -401,10 +415,10 @@ export class Store {
       let last = (this.s.lastInSeq.get(peer) as { seq: number; pos: number } | undefined) ?? null;
       for (const m of messages) {
         const pos = this.incomingPlace(peer, m.seq, receivedAt, last);
-        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, m.ts, m.sender ?? null, receivedAt, pos);
+        const r = this.s.insertIn.run(m.id, peer, m.seq, m.text, m.ts, m.sender ?? null, receivedAt, pos, m.auto ? 1 : 0);
         if (r.changes === 1) {
           if (last === null || m.seq > last.seq) last = { seq: m.seq, pos };
-          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: m.ts, received: receivedAt, order: pos, due: null, seq: m.seq, ...groupFields(peer, m.sender ?? null) });
+          fresh.push({ id: m.id, peer, direction: 'in', text: m.text, state: 'received', ts: m.ts, received: receivedAt, order: pos, due: null, seq: m.seq, ...groupFields(peer, m.sender ?? null), ...extraFields(null, m.auto) });
         }
       }
       return fresh;

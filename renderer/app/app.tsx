@@ -31,6 +31,10 @@ import { fold, groupContacts } from '../logic/contacts.js';
 import { groupIdOf } from '../logic/conversations.js';
 import type { Host } from '../transport/host.js';
 import { usePigeon } from './use-pigeon.js';
+import { useConvoTools } from './use-convo-tools.js';
+import { ConvoToolsBar } from '../components/convo-tools.js';
+import { MultiSendDialog } from '../components/multi-send-dialog.js';
+import { ScheduledDialog } from '../components/scheduled-dialog.js';
 
 /** Pause after typing before the history is searched. */
 const SEARCH_DEBOUNCE_MS = 250;
@@ -41,6 +45,7 @@ export type View = 'contacts' | 'chat' | 'transfers';
 export function App({ host }: { host: Host }) {
   const t = useT();
   const { state, activeId, errors, offerQueue, staging, now, blocked, peerName, actions } = usePigeon(host);
+  const tools = useConvoTools(host, state.connection === 'open', actions.fail);
   const [query, setQuery] = useState('');
   const [searching, setSearching] = useState(false);
   const [searchQuery, setSearchQuery] = useState('');
@@ -128,6 +133,7 @@ export function App({ host }: { host: Host }) {
           }}
           onDropFiles={(id, drop) => void actions.dropFiles(id, drop)}
         >
+          <ConvoToolsBar scheduledCount={tools.scheduledCount} onScheduled={() => tools.openScheduled(true)} {...(peers.length > 0 ? { onMulti: () => tools.openMulti(true) } : {})} />
           <GroupList
             groups={groups}
             activeKey={activeId}
@@ -217,6 +223,10 @@ export function App({ host }: { host: Host }) {
           onDecline={() => actions.decline(offer.id)}
           onLater={() => actions.later(offer.id)}
         />
+      ) : tools.multiOpen ? (
+        <MultiSendDialog peers={peers} onSend={tools.sendMulti} onFiles={tools.sendFilesMulti} onCancel={() => tools.openMulti(false)} />
+      ) : tools.scheduledOpen ? (
+        <ScheduledDialog messages={tools.scheduled} now={now} peerName={peerName} onCancelMessage={tools.cancelScheduled} onEdit={tools.editScheduled} onClose={() => tools.openScheduled(false)} />
       ) : creatingGroup ? (
         <NewGroupDialog
           peers={peers}

@@ -3,7 +3,7 @@
  * engine events. Pure (tested in state.test.ts); the container in
  * use-pigeon.ts does the calls.
  */
-import type { GroupInfo, KeyChangeInfo, MessageInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
+import type { GroupInfo, KeyChangeInfo, MessageInfo, MultiSendInfo, PeerEvent, PeerInfo, SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
 
 export interface UiState {
   connection: 'connecting' | 'open' | 'lost';
@@ -75,7 +75,19 @@ function onEvent(state: UiState, e: PeerEvent): UiState {
       return { ...state, groups: { ...state.groups, [e.group.id]: e.group } };
     case 'warning':
       return state;
+    case 'multi-send':
+      return { ...state, conversations: withMultiSummary(state.conversations, e.multi) };
   }
+}
+
+/** A multi-send's copies, in whichever conversations are loaded, show its new "delivered to N of M". */
+function withMultiSummary(conversations: UiState['conversations'], multi: MultiSendInfo): UiState['conversations'] {
+  const summary = { id: multi.id, total: multi.total, delivered: multi.delivered };
+  const out: UiState['conversations'] = {};
+  for (const [peer, list] of Object.entries(conversations)) {
+    out[peer] = list.some((m) => m.multi?.id === multi.id) ? list.map((m) => (m.multi?.id === multi.id ? { ...m, multi: summary } : m)) : list;
+  }
+  return out;
 }
 
 export function reducer(state: UiState, action: UiAction): UiState {

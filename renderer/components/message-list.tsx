@@ -9,6 +9,7 @@ import { useI18n } from '../i18n/i18n.js';
 import { formatMessageTime } from '../logic/format.js';
 import { ClockIcon } from './icons.js';
 import { LinkedText } from './linked-text.js';
+import { MultiStatus } from './multi-status.js';
 
 /**
  * Received this much after it was written, a message shows both times (on
@@ -54,6 +55,8 @@ export function MessageList({ messages, now, senderName }: MessageListProps) {
                   {m.state === 'scheduled' || m.state === 'queued' ? <ClockIcon /> : MARKS[m.state]} <span className="mark-text">{stateText}</span>
                 </span>
               )}
+              {m.direction === 'out' && m.multi && <MultiStatus summary={m.multi} />}
+              {m.auto && <span className="auto-mark muted">{t('chat.autoReply')}</span>}
             </div>
           </li>
         );

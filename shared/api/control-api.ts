@@ -12,6 +12,9 @@ import { MAX_GROUP_MEMBERS } from '../protocol/relay-frames.js';
 import type { ErrorInfo } from '../protocol/errors.js';
 import { AwayMessage, Label, MessageId, PresenceStatus, type Presence } from '../protocol/schemas-common.js';
 
+/** Most recipients of one multi-send by name: an office floor; a bigger list is a workgroup or everyone. */
+export const MAX_RECIPIENTS = 500;
+
 /** 'relayed': the relay holds it for the offline recipient (out of the outbox; delivered comes later). */
 export type MessageState = 'scheduled' | 'queued' | 'sent' | 'relayed' | 'delivered' | 'read' | 'received';
 
@@ -85,6 +88,10 @@ export interface MessageInfo {
   group?: string;
   /** In a group conversation, for incoming messages: the member who wrote it. */
   from?: string | null;
+  /** An automatic reply (away message, §7.11), sent or received; absent: written by a person. */
+  auto?: true;
+  /** Outgoing copy of a message sent to several people at once (§7.12): the multi-send it belongs to, and how far it got. */
+  multi?: MultiSummary;
   /** Said to the user when the message was written: it goes unencrypted (IPMsg), or waits because the peer's key changed. */
   warning?: { code: 'PIGEON_ERR_UNENCRYPTED' | 'PIGEON_ERR_KEY_CHANGED'; message: string };
   /**
@@ -99,6 +106,34 @@ export interface MessageInfo {
    */
   receipts?: { of: number; delivered: Array<{ id: string; name: string }>; read: Array<{ id: string; name: string }> };
 }
+
+/** How far a multi-send got: "delivered to `delivered` of `total`". */
+export interface MultiSummary {
+  /** The multi-send's id (each copy has its own message id). */
+  id: string;
+  total: number;
+  /** Copies delivered or read. */
+  delivered: number;
+}
+
+/** One message sent to several people at once (§7.12): a copy per recipient, each with its own delivery state. */
+export interface MultiSendInfo extends MultiSummary {
+  text: string;
+  /** When it was written (or, scheduled, when it is due). */
+  ts: number;
+  /** Copies read. */
+  read: number;
+  /** The copies, one per recipient, by name. */
+  recipients: Array<{ peer: string; name: string; message: string; state: MessageState }>;
+}
+
+/** Who a multi-send goes to: named colleagues, everyone of a workgroup, or everyone online on the LAN. */
+export const Recipients = z.union([
+  z.strictObject({ peers: z.array(z.string().min(1)).min(1).max(MAX_RECIPIENTS) }),
+  z.strictObject({ workgroup: z.string().min(1).max(MAX_LABEL_CHARS) }),
+  z.strictObject({ everyone: z.literal(true) }),
+]);
+export type Recipients = z.infer<typeof Recipients>;
 
 /** A group conversation (carried by the relay). */
 export interface GroupInfo {
@@ -124,6 +159,8 @@ export interface RelayStatus {
   url: string;
   connected: boolean;
   error?: string;
+  /** The stable code of `error` (PIGEON_ERR_RELAY_TOKEN, …). */
+  code?: string;
 }
 
 /** 'relayed': (sender) the files and the offer wait on the relay for the offline recipient (§12.9). */
@@ -214,7 +251,9 @@ export type PeerEvent =
   /** The relay connection came up or went down. */
   | { type: 'relay'; relay: RelayStatus }
   /** A group was created, changed members, or we left it. */
-  | { type: 'group'; group: GroupInfo };
+  | { type: 'group'; group: GroupInfo }
+  /** A copy of a multi-send changed state: how far the whole multi-send got. */
+  | { type: 'multi-send'; multi: MultiSendInfo };
 
 /** Request schemas, one per method; the server validates params with them. */
 export const ControlRequests = {
@@ -248,6 +287,20 @@ export const ControlRequests = {
   groupAdd: z.object({ group: z.string().min(1), members: z.array(z.string().min(1)).min(1).max(MAX_GROUP_MEMBERS) }),
   groupRemove: z.object({ group: z.string().min(1), member: z.string().min(1) }),
   groupLeave: z.object({ group: z.string().min(1) }),
+  /** One message to several people (§7.12): a copy each; unknown names refuse the whole send. */
+  sendMulti: z.object({ to: Recipients, text: z.string().min(1).max(MAX_TEXT_CHARS), at: z.number().int().optional() }),
+  /** The colleagues a Recipients list means now (send-file to several). */
+  recipients: z.object({ to: Recipients }),
+  /** A multi-send by id or id prefix, with each copy's state. */
+  multiSend: z.object({ id: z.string().min(1).max(32) }),
+  /** Resolves when every copy is delivered, or after timeoutMs, with how far it got (never NOT_DELIVERED: the caller decides). */
+  waitMulti: z.object({ id: z.string().min(1).max(32), timeoutMs: z.number().int().min(0).max(24 * 3600 * 1000) }),
+  /** Scheduled messages not yet sent, soonest first (§7.9). */
+  scheduled: z.object({}),
+  /** Cancels a scheduled message (by id or id prefix; a multi-send's id cancels every copy). */
+  scheduledCancel: z.object({ id: z.string().min(1).max(32) }),
+  /** Changes a scheduled message's time and/or text. */
+  scheduledEdit: z.object({ id: z.string().min(1).max(32), at: z.number().int().optional(), text: z.string().min(1).max(MAX_TEXT_CHARS).optional() }),
 } as const;
 
 export type ControlMethod = keyof typeof ControlRequests;
@@ -279,6 +332,13 @@ export interface ControlResults {
   groupAdd: GroupInfo;
   groupRemove: GroupInfo;
   groupLeave: GroupInfo;
+  sendMulti: MultiSendInfo;
+  recipients: PeerInfo[];
+  multiSend: MultiSendInfo;
+  waitMulti: MultiSendInfo;
+  scheduled: MessageInfo[];
+  scheduledCancel: MessageInfo[];
+  scheduledEdit: MessageInfo[];
 }
 
 export type ControlParams<M extends ControlMethod> = z.input<(typeof ControlRequests)[M]>;

@@ -50,8 +50,12 @@ export const ErrorCodes = {
   RELAY_UNREACHABLE: 'PIGEON_ERR_RELAY_UNREACHABLE',
   /** The relay's certificate does not match the pinned fingerprint (or is not trusted and none was pinned). */
   RELAY_FINGERPRINT: 'PIGEON_ERR_RELAY_FINGERPRINT',
-  /** The relay refused this device: wrong invite token, not on the allowlist, or a bad signature. */
+  /** The relay refused this device's proof of identity (key, id or signature); retrying cannot help. */
   RELAY_AUTH: 'PIGEON_ERR_RELAY_AUTH',
+  /** The relay requires an invite token and none, or another one, was presented: the peer stops retrying until it gets the right one. */
+  RELAY_TOKEN: 'PIGEON_ERR_RELAY_TOKEN',
+  /** The relay admits only the devices on its allowlist, and this one is not on it: the peer stops retrying until the administrator adds it. */
+  RELAY_DEVICE_REFUSED: 'PIGEON_ERR_RELAY_DEVICE_REFUSED',
   /** The recipient's mailbox on the relay is full (quota); the message stays queued here. */
   RELAY_QUOTA: 'PIGEON_ERR_RELAY_QUOTA',
   /** The relay refused a mailbox message whose envelope signature does not match the sending device's key. */
@@ -74,6 +78,8 @@ export const ErrorCodes = {
   SESSION_BUDGET: 'PIGEON_ERR_SESSION_BUDGET',
   /** A warning, not a failure: the contact speaks a protocol without encryption (IPMsg); what is sent to it travels in clear on the LAN. */
   UNENCRYPTED: 'PIGEON_ERR_UNENCRYPTED',
+  /** No scheduled message has this id (it went out already, or was cancelled). */
+  NOT_SCHEDULED: 'PIGEON_ERR_NOT_SCHEDULED',
   /** Anything unexpected inside the engine. */
   INTERNAL: 'PIGEON_ERR_INTERNAL',
 } as const;

@@ -433,7 +433,7 @@ export type RelayFileOffer = z.infer<typeof RelayFileOffer>;
 /** What a sealed mailbox body carries once opened (§14.5). */
 export const SealedContent = z.discriminatedUnion('kind', [
   /** A chat message, as the msg session frame carries it (the id is the put's id). */
-  z.object({ kind: z.literal('msg'), seq: z.number().int().positive(), ts: z.number().int().nonnegative(), text: z.string().max(MAX_TEXT_CHARS) }),
+  z.object({ kind: z.literal('msg'), seq: z.number().int().positive(), ts: z.number().int().nonnegative(), text: z.string().max(MAX_TEXT_CHARS), auto: z.literal(true).optional() }),
   /** Receipts: these messages were stored (delivered) or read by the recipient. */
   z.object({ kind: z.enum(['delivered', 'read']), ids: z.array(MessageId).min(1).max(MAX_IDS_PER_FRAME) }),
   /**

@@ -27,6 +27,8 @@ export const MsgFrame = z.object({
   seq: z.number().int().positive(),
   ts: z.number().int().nonnegative(),
   text: z.string().max(MAX_TEXT_CHARS),
+  /** An automatic reply (away message, §7.11): never answered automatically. Absent: written by a person. */
+  auto: z.literal(true).optional(),
 });
 
 const IdList = z.array(MessageId).min(1).max(MAX_IDS_PER_FRAME);

@@ -17,6 +17,7 @@ import {
   type ControlResults,
   type GroupInfo,
   type MessageInfo,
+  type MultiSendInfo,
   type PeerEvent,
   type PeerInfo,
   type RelayStatus,
@@ -169,7 +170,7 @@ const Fingerprint = z.string().regex(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
 const Time = z.number().int().nonnegative();
 const Ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/);
 
-const RelayStatusSchema = z.strictObject({ url: z.string().url(), connected: z.boolean(), error: z.string().optional() }) satisfies z.ZodType<RelayStatus>;
+const RelayStatusSchema = z.strictObject({ url: z.string().url(), connected: z.boolean(), error: z.string().optional(), code: z.string().optional() }) satisfies z.ZodType<RelayStatus>;
 
 const SelfInfoSchema = z.strictObject({
   id: DeviceId,
@@ -223,8 +224,20 @@ const MessageInfoSchema = z.strictObject({
   from: DeviceId.nullable().optional(),
   warning: z.strictObject({ code: z.enum(['PIGEON_ERR_UNENCRYPTED', 'PIGEON_ERR_KEY_CHANGED']), message: z.string() }).optional(),
   queuedReason: z.string().optional(),
+  auto: z.literal(true).optional(),
+  multi: z.strictObject({ id: MessageId, total: z.number().int().positive(), delivered: z.number().int().nonnegative() }).optional(),
   receipts: z.strictObject({ of: z.number(), delivered: z.array(z.strictObject({ id: z.string(), name: z.string() })), read: z.array(z.strictObject({ id: z.string(), name: z.string() })) }).optional(),
 }) satisfies z.ZodType<MessageInfo>;
+
+const MultiSendInfoSchema = z.strictObject({
+  id: MessageId,
+  text: z.string(),
+  ts: Time,
+  total: z.number().int().positive(),
+  delivered: z.number().int().nonnegative(),
+  read: z.number().int().nonnegative(),
+  recipients: z.array(z.strictObject({ peer: DeviceId, name: Label, message: MessageId, state: z.enum(['scheduled', 'queued', 'sent', 'relayed', 'delivered', 'read']) })).min(1),
+}) satisfies z.ZodType<MultiSendInfo>;
 
 const GroupInfoSchema = z.strictObject({
   id: GroupIdSchema,
@@ -264,6 +277,7 @@ const PeerEventSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('transfer-progress'), transfer: TransferInfoSchema }),
   z.strictObject({ type: z.literal('relay'), relay: RelayStatusSchema }),
   z.strictObject({ type: z.literal('group'), group: GroupInfoSchema }),
+  z.strictObject({ type: z.literal('multi-send'), multi: MultiSendInfoSchema }),
 ]) satisfies z.ZodType<PeerEvent>;
 
 /** One result schema per method: adding a method to the API without one fails to compile. */
@@ -302,6 +316,13 @@ const ResultSchemas = {
   groupAdd: GroupInfoSchema,
   groupRemove: GroupInfoSchema,
   groupLeave: GroupInfoSchema,
+  sendMulti: MultiSendInfoSchema,
+  recipients: z.array(PeerInfoSchema),
+  multiSend: MultiSendInfoSchema,
+  waitMulti: MultiSendInfoSchema,
+  scheduled: z.array(MessageInfoSchema),
+  scheduledCancel: z.array(MessageInfoSchema),
+  scheduledEdit: z.array(MessageInfoSchema),
 } satisfies { [M in ControlMethod]: z.ZodType<ControlResults[M]> };
 
 // `satisfies` above checks that the schemas produce the API types; these check
@@ -321,7 +342,8 @@ const _typesMatch: [
   SameVariants<z.output<typeof PeerEventSchema>, PeerEvent>,
   SameKeys<z.output<typeof TransferInfoSchema>, TransferInfo>,
   SameKeys<z.output<typeof GroupInfoSchema>, GroupInfo>,
-] = [true, true, true, true, true, true];
+  SameKeys<z.output<typeof MultiSendInfoSchema>, MultiSendInfo>,
+] = [true, true, true, true, true, true, true];
 
 const RequestLine = z.strictObject({ id: z.number(), method: z.string(), params: z.unknown().optional() });
 const ResponseLine = z.union([

@@ -253,8 +253,10 @@ describe.skipIf(!CHROMIUM)('the web UI of pigeon peer --ui, in Chromium', () => 
     await pageA.keyboard.press('Enter');
     await pageA.locator('.message.in .bubble', { hasText: 'it is me, new laptop' }).waitFor({ timeout: UI_TIMEOUT });
     await pageA.locator('.message.out[data-state="delivered"], .message.out[data-state="read"]').first().waitFor({ timeout: UI_TIMEOUT });
-    const history = JSON.parse((await pigeon(['history', '--home', hc, 'Alice', '--json'])).stdout) as Array<{ text: string; state: string }>;
-    expect(history.map((m) => m.text).sort()).toEqual(['first', 'it is me, new laptop', 'welcome back']);
+    const history = JSON.parse((await pigeon(['history', '--home', hc, 'Alice', '--json'])).stdout) as Array<{ text: string; state: string; auto?: true }>;
+    // Carol is still away ("in a meeting until 3", above): her away reply answered Alice's first message once (spec §7.11).
+    expect(history.filter((m) => m.auto).map((m) => m.text)).toEqual(['in a meeting until 3']);
+    expect(history.filter((m) => !m.auto).map((m) => m.text).sort()).toEqual(['first', 'it is me, new laptop', 'welcome back']);
     expect(history.find((m) => m.text === 'it is me, new laptop')!.state).toMatch(/^(delivered|read)$/);
     await screenshot(pageA, '10-after-trust');
     // A narrower window shows two panes: the transfers take the conversation's place when asked for.

@@ -86,6 +86,6 @@ describe.skipIf(!canRun)('hostile: the relay data folder as another local user',
     console.log(`invite token from a file: command line shows the token: ${cmdline.includes('sales-2026-secret')}; right token: ${good}; wrong token: ${bad}`);
     expect(cmdline.includes('sales-2026-secret')).toBe(false);
     expect(good).toBe('welcome');
-    expect(bad).toBe(ErrorCodes.RELAY_AUTH);
+    expect(bad).toBe(ErrorCodes.RELAY_TOKEN);
   });
 });

@@ -104,16 +104,16 @@ describe('relay server', () => {
     const [a, b, c] = [makeDevice(), makeDevice(), makeDevice()];
     const r = await startRelay({ inviteToken: 'let-me-in', allow: [a.id, b.id] });
     const cases = [
-      { o: { token: 'let-me-in', forge: 'sig' as const }, d: a, reason: /signature over the challenge/ },
-      { o: { token: 'let-me-in', forge: 'id' as const, as: b }, d: a, reason: /does not match/ },
-      { o: { token: 'let-me-out' }, d: a, reason: /wrong invite token/ },
-      { o: { token: 'let-me-in-please' }, d: a, reason: /wrong invite token/ },
-      { o: {}, d: a, reason: /requires an invite token/ },
-      { o: { token: 'let-me-in' }, d: c, reason: /allowlist/ },
+      { o: { token: 'let-me-in', forge: 'sig' as const }, d: a, reason: /signature over the challenge/, code: ErrorCodes.RELAY_AUTH },
+      { o: { token: 'let-me-in', forge: 'id' as const, as: b }, d: a, reason: /does not match/, code: ErrorCodes.RELAY_AUTH },
+      { o: { token: 'let-me-out' }, d: a, reason: /wrong invite token/, code: ErrorCodes.RELAY_TOKEN },
+      { o: { token: 'let-me-in-please' }, d: a, reason: /wrong invite token/, code: ErrorCodes.RELAY_TOKEN },
+      { o: {}, d: a, reason: /requires an invite token/, code: ErrorCodes.RELAY_TOKEN },
+      { o: { token: 'let-me-in' }, d: c, reason: /allowlist/, code: ErrorCodes.RELAY_DEVICE_REFUSED },
     ];
     for (const k of cases) {
       const got = await refused(r, k.d, k.o);
-      expect(got.code).toBe(ErrorCodes.RELAY_AUTH);
+      expect(got.code).toBe(k.code);
       expect(got.message).toMatch(k.reason);
       expect(got.close).toBe(4003);
     }
