@@ -9,6 +9,7 @@ import { useI18n } from '../i18n/i18n.js';
 import { formatMessageTime } from '../logic/format.js';
 import { ClockIcon } from './icons.js';
 import { LinkedText } from './linked-text.js';
+import { GroupReceipts } from './group-receipts.js';
 import { MultiStatus } from './multi-status.js';
 
 /**
@@ -56,6 +57,7 @@ export function MessageList({ messages, now, senderName }: MessageListProps) {
                 </span>
               )}
               {m.direction === 'out' && m.multi && <MultiStatus summary={m.multi} />}
+              {m.direction === 'out' && m.receipts && <GroupReceipts receipts={m.receipts} />}
               {m.auto && <span className="auto-mark muted">{t('chat.autoReply')}</span>}
             </div>
           </li>
