@@ -210,31 +210,44 @@ export class GroupLan {
     if (g?.tampered) return;
     const fresh = frame.changes.filter((c) => c.rev > (g?.rev ?? 0));
     let gap = false;
+    let changed = false;
     if (fresh.length > 0) {
       try {
         const before = g?.members.map((m) => m.id) ?? [];
         const next = verifyGroupChanges(g ? chainStateOf(g) : null, fresh, (id) => this.spkiOf(id));
         if (next.state && (g || next.state.members.includes(self))) {
           g = this.deps.db.saveVerified(next.state, next.links, self, new Map());
+          changed = true;
           if (!g.member && before.includes(self)) this.deps.db.leave(gid);
           this.deps.emit({ type: 'group', group: this.deps.info(this.deps.db.get(gid)!) });
         }
       } catch (err) {
         if (!(err instanceof ChainBreak)) throw err;
-        if (err.kind === 'gap' || err.kind === 'signature') gap = true;
+        // A gap the sender fills once it knows our revision; anything else asking again would only bring the same again.
+        if (err.kind === 'gap') gap = true;
         else this.deps.logger.log('warn', 'refused a group change from a member', { gid, from: peerId, kind: err.kind, why: err.message });
       }
     } else if (frame.changes.length > 0 && !g) {
       gap = true;
     }
-    if (g?.member) gap = this.take(g, frame.entries) || gap;
-    else if (frame.entries.length > 0) gap = true;
-    // Our holding goes back after every log: it asks for a gap or the rest, and it is the sender's delivery receipt.
-    if (g?.member || (!g && gap)) this.send(peerId, { type: 'group-have', groups: [this.holding(gid)] });
+    let took = 0;
+    if (g?.member) {
+      const r = this.take(g, frame.entries);
+      took = r.took;
+      gap ||= r.gap;
+    }
+    // Our holding goes back when something moved (it is the sender's delivery receipt) or to ask for a gap or the rest;
+    // never when nothing could be taken (an author's key not known yet): that would bring the same entries again and again.
+    if ((g?.member && (changed || took > 0 || gap || frame.more)) || (!g && gap)) this.send(peerId, { type: 'group-have', groups: [this.holding(gid)] });
   }
 
-  /** Stores the entries that are each author's next; true if some could not be taken yet (a gap, a key or a change not known). */
-  private take(g: LocalGroup, entries: readonly GroupEntry[]): boolean {
+  /**
+   * Stores the entries that are each author's next. `gap`: some come after
+   * one we lack, or after a revision we have not verified (the sender fills
+   * both once it has our holding). An entry whose author's key is not known
+   * yet waits for the next exchange after a session with that author.
+   */
+  private take(g: LocalGroup, entries: readonly GroupEntry[]): { took: number; gap: boolean } {
     const have = this.log.have(g.gid);
     const byRev = membersByRev(this.log.chain(g.gid));
     let missing = false;
@@ -247,14 +260,11 @@ export class GroupLan {
         continue;
       }
       const spki = this.spkiOf(e.author);
-      if (!spki) {
-        missing = true;
-        continue;
-      }
+      if (!spki) continue;
       // A stub (no text) is for a device that was not a member when it was written; a member must get the text.
       const wasMember = byRev[e.rev - 1]?.has(this.deps.identity.id) ?? false;
       if (e.text === undefined && wasMember) {
-        missing = true;
+        this.deps.logger.log('info', 'passed over a group entry stub: this device was a member when it was written', { gid: g.gid, author: e.author, aseq: e.aseq });
         continue;
       }
       const { sig, text, hash, ...unsigned } = e;
@@ -271,14 +281,14 @@ export class GroupLan {
       have.set(e.author, e.aseq);
       fresh.push(e);
     }
-    if (fresh.length === 0) return missing;
+    if (fresh.length === 0) return { took: 0, gap: missing };
     const self = this.deps.identity.id;
     this.log.transaction(() => {
       for (const e of fresh) this.log.put(g.gid, e);
       const theirs = fresh.flatMap((e) => (e.author !== self && e.text !== undefined ? [{ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }] : []));
       if (theirs.length > 0) this.deps.messenger.receiveRelayed(groupConversation(g.gid), theirs, this.deps.clock.now());
     });
-    return missing;
+    return { took: fresh.length, gap: missing };
   }
 
   /** Sends `peerId` the chain after its revision and the entries it lacks and may read, in frames of bounded size. */
