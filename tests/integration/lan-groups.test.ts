@@ -79,8 +79,10 @@ describe('groups on a LAN without a relay', () => {
     await bob.waitFor(groupAt(g.id, 3), 20000, bob.events.findIndex((e) => e.type === 'group' && !e.group.joined));
 
     // Carol returns: she gets the chain (removal and re-add) and the 20 messages.
+    const back0 = Date.now();
     const carol2 = start('Carol');
     await carol2.waitFor(said('b10'), 30000);
+    console.log(`Carol back: 20 messages and 2 changes caught up ${Date.now() - back0} ms after her peer was started`);
     const after = await cli<MessageInfo[]>(['history', '--home', home('Carol'), 'Team', '--limit', '100']);
     const incoming = after.filter((m) => m.direction === 'in').map((m) => m.text);
     expect(incoming).toEqual(['hi from Bob', ...texts]);
