@@ -73,6 +73,8 @@ export class GroupLan {
   readonly log: GroupLogDb;
   /** Members we owe a group-have exchange (after start, or after a push that found no session). */
   private readonly owed = new Set<string>();
+  /** Per group, our author seq up to which `delivered` and `read` were settled (since start): each settles only what is new. */
+  private readonly settled = new Map<string, { held: number; read: number }>();
 
   constructor(private readonly deps: GroupLanDeps) {
     this.log = new GroupLogDb(deps.store.db);
@@ -169,11 +171,14 @@ export class GroupLan {
     const seen = this.log.seen(g.gid);
     const min = (k: 'have' | 'read'): number => Math.min(...r.of.map((id) => seen.get(id)?.get(self)?.[k] ?? 0));
     const [held, read] = [min('have'), min('read')];
-    if (held === 0) return;
+    const done = this.settled.get(g.gid) ?? { held: 0, read: 0 };
+    if (held <= done.held && read <= done.read) return;
     const conv = groupConversation(g.gid);
-    const entries = this.log.after(g.gid, self, 0, held);
-    this.deps.messenger.receipt(conv, entries.map((e) => e.id), 'delivered');
-    if (read > 0) this.deps.messenger.receipt(conv, entries.filter((e) => e.aseq <= read).map((e) => e.id), 'read');
+    const from = Math.min(done.held, done.read);
+    const entries = this.log.after(g.gid, self, from, Math.max(held, read) - from);
+    this.deps.messenger.receipt(conv, entries.filter((e) => e.aseq > done.held && e.aseq <= held).map((e) => e.id), 'delivered');
+    this.deps.messenger.receipt(conv, entries.filter((e) => e.aseq > done.read && e.aseq <= read).map((e) => e.id), 'read');
+    this.settled.set(g.gid, { held: Math.max(held, done.held), read: Math.max(read, done.read) });
   }
 
   // ---- what members send --------------------------------------------------------------
