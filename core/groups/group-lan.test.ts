@@ -5,13 +5,13 @@
  * name is refused, as is one from a device that is not a member; a member
  * removed and added back does not get what was said while it was out; an
  * entry whose author a member has never met waits, with no frames going back
- * and forth, until they meet.
+ * and forth, until they meet; a member reading moves "read by" at once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { MessageInfo } from '../../shared/api/control-api.js';
+import type { MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { groupOf } from '../../shared/api/conversation-key.js';
 import { groupEntryMessage, type GroupEntry } from '../../shared/protocol/group-lan-frames.js';
 import { parseSessionFrame, type SessionFrame } from '../../shared/protocol/session-frames.js';
@@ -28,6 +28,7 @@ interface Device {
   identity: Identity;
   store: Store;
   groups: GroupService;
+  events: PeerEvent[];
 }
 
 let dir: string;
@@ -39,6 +40,7 @@ let frames = 0;
 
 async function device(name: string): Promise<Device> {
   const identity = await loadOrCreateIdentity(join(dir, name));
+  const events: PeerEvent[] = [];
   const store = new Store(join(dir, name, 'pigeon.db'));
   const messenger: Messenger = new Messenger({ store, clock: systemClock, random: systemRandom, logger: silentLogger }, () => {}, (conv) => {
     const gid = groupOf(conv);
@@ -47,11 +49,11 @@ async function device(name: string): Promise<Device> {
   const groups: GroupService = new GroupService({
     identity, store, clock: systemClock, random: systemRandom, logger: silentLogger, messenger, relay: () => null,
     peerName: (id) => [...devices.values()].find((d) => d.identity.id === id) ? name : id.slice(0, 8),
-    emit: () => {},
+    emit: (e) => events.push(e),
     session: (peerId) => (online.has(peerId) && online.has(identity.id) ? { send: (frame) => deliver(identity.id, peerId, frame) } : undefined),
     ensure: () => {},
   });
-  const d = { identity, store, groups };
+  const d = { identity, store, groups, events };
   devices.set(identity.id, d);
   online.add(identity.id);
   return d;
@@ -174,5 +176,20 @@ describe('LAN groups', () => {
     carol.groups.lan.onOpen(alice.identity.id);
     alice.groups.lan.onOpen(carol.identity.id);
     await until(() => (texts(carol, g.id).includes('from bob') ? true : undefined));
+  });
+
+  it('a member reading the group moves "read by" on the author\'s side at once (message-state with receipts)', async () => {
+    const [alice, bob, carol] = [await device('alice'), await device('bob'), await device('carol')];
+    meet(alice, bob, carol);
+    const g = await alice.groups.create('Team', [bob.identity.id, carol.identity.id]);
+    await until(() => (bob.groups.find('Team') && carol.groups.find('Team') ? true : undefined));
+    await alice.groups.send(g.id, 'lunch?');
+    await until(() => (texts(bob, g.id).includes('lunch?') && texts(carol, g.id).includes('lunch?') ? true : undefined));
+    bob.groups.markRead(g.id);
+    const moved = await until(() =>
+      alice.events.find((e): e is Extract<PeerEvent, { type: 'message-state' }> => e.type === 'message-state' && e.message.text === 'lunch?' && (e.message.receipts?.read.length ?? 0) === 1),
+    );
+    expect(moved.message.receipts).toMatchObject({ of: 2, read: [{ id: bob.identity.id }] });
+    expect(moved.message.receipts!.delivered.map((m) => m.id).sort()).toEqual([bob.identity.id, carol.identity.id].sort());
   });
 });

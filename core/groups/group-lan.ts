@@ -30,6 +30,9 @@ import { verifyGroupChanges } from './group-chain.js';
 import { chainStateOf, type GroupDb, type LocalGroup } from './group-db.js';
 import { GroupLogDb } from './group-log-db.js';
 
+/** Most of our messages announced again when one member's receipts move: a screenful and more (older ones show theirs in history). */
+const RECEIPT_EVENTS = 50;
+
 type HaveFrame = Extract<SessionFrame, { type: 'group-have' }>;
 type LogFrame = Extract<SessionFrame, { type: 'group-log' }>;
 
@@ -46,6 +49,8 @@ export interface GroupLanDeps {
   ensure: (peerId: string) => void;
   emit: (event: PeerEvent) => void;
   info: (g: LocalGroup) => GroupInfo;
+  /** A device's name as the directory knows it. */
+  peerName: (id: string) => string;
   /** The relay bridge, when a relay is set: then groups go through it and none of this runs. */
   relay: () => unknown;
 }
@@ -163,6 +168,23 @@ export class GroupLan {
     };
   }
 
+  /**
+   * Our messages whose per-member receipts changed (author seq in
+   * (from, to]) go out again as message-state with `receipts`, so that "read
+   * by 3 of 5" moves while a conversation is open; at most the latest
+   * RECEIPT_EVENTS of them (older ones show theirs when the history is read).
+   */
+  private announceReceipts(g: LocalGroup, from: number, to: number): void {
+    if (to <= from) return;
+    const start = Math.max(from, to - RECEIPT_EVENTS);
+    const r = this.receipts(g);
+    const named = (ids: string[]): Array<{ id: string; name: string }> => ids.map((id) => ({ id, name: this.deps.peerName(id) }));
+    for (const e of this.log.after(g.gid, this.deps.identity.id, start, to - start)) {
+      const m = this.deps.store.getOutgoing(e.id);
+      if (m) this.deps.emit({ type: 'message-state', message: { ...m, receipts: { of: r.of.length, delivered: named(r.delivered(e.aseq)), read: named(r.read(e.aseq)) } } });
+    }
+  }
+
   /** Our entries every current member holds become delivered, those every one read become read. */
   private settleReceipts(g: LocalGroup): void {
     const r = this.receipts(g);
@@ -196,8 +218,12 @@ export class GroupLan {
       if (!g && h.rev > 0) askBack.push({ gid: h.gid, rev: 0, have: [] });
       if (!g || !this.everMember(g.gid, peerId)) continue;
       if (g.members.some((m) => m.id === peerId)) {
+        const self = this.deps.identity.id;
+        const before = this.log.seen(g.gid).get(peerId)?.get(self) ?? { have: 0, read: 0 };
         this.log.saveSeen(g.gid, peerId, new Map(h.have.map((a) => [a.author, a.aseq])), new Map((h.read ?? []).map((a) => [a.author, a.aseq])));
         this.settleReceipts(g);
+        const after = this.log.seen(g.gid).get(peerId)?.get(self) ?? before;
+        this.announceReceipts(g, Math.min(before.have, before.read), Math.max(after.have, after.read));
       }
       this.serve(peerId, g, h);
       const mine = this.log.have(g.gid);
