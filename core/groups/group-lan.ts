@@ -264,7 +264,8 @@ export class GroupLan {
     let took = 0;
     if (g?.member) {
       const r = this.take(g, frame.entries);
-      took = r.took;
+      // Entries we held already: the sender's account of us is behind (another member was quicker); our holding corrects it.
+      took = r.took + r.known;
       gap ||= r.gap;
     }
     // Our holding goes back when something moved (it is the sender's delivery receipt) or to ask for a gap or the rest;
@@ -277,15 +278,20 @@ export class GroupLan {
    * one we lack, or after a revision we have not verified (the sender fills
    * both once it has our holding). An entry whose author's key is not known
    * yet waits for the next exchange after a session with that author.
+   * `known`: entries we held already (the sender did not know we had them).
    */
-  private take(g: LocalGroup, entries: readonly GroupEntry[]): { took: number; gap: boolean } {
+  private take(g: LocalGroup, entries: readonly GroupEntry[]): { took: number; known: number; gap: boolean } {
     const have = this.log.have(g.gid);
     const byRev = membersByRev(this.log.chain(g.gid));
     let missing = false;
+    let known = 0;
     const fresh: GroupEntry[] = [];
     for (const e of [...entries].sort((a, b) => a.lc - b.lc || (a.author < b.author ? -1 : 1) || a.aseq - b.aseq)) {
       const held = have.get(e.author) ?? 0;
-      if (e.aseq <= held) continue;
+      if (e.aseq <= held) {
+        known++;
+        continue;
+      }
       if (e.aseq !== held + 1 || e.rev > g.rev) {
         missing = true;
         continue;
@@ -312,14 +318,14 @@ export class GroupLan {
       have.set(e.author, e.aseq);
       fresh.push(e);
     }
-    if (fresh.length === 0) return { took: 0, gap: missing };
+    if (fresh.length === 0) return { took: 0, known, gap: missing };
     const self = this.deps.identity.id;
     this.log.transaction(() => {
       for (const e of fresh) this.log.put(g.gid, e);
       const theirs = fresh.flatMap((e) => (e.author !== self && e.text !== undefined ? [{ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }] : []));
       if (theirs.length > 0) this.deps.messenger.receiveRelayed(groupConversation(g.gid), theirs, this.deps.clock.now());
     });
-    return { took: fresh.length, gap: missing };
+    return { took: fresh.length, known, gap: missing };
   }
 
   /** Sends `peerId` the chain after its revision and the entries it lacks and may read, in frames of bounded size. */
