@@ -62,7 +62,14 @@ export function formatMessage(m: MessageInfo, peerName: string, nameOf?: (id: st
   const who = m.direction === 'out' ? 'me' : m.from && nameOf ? nameOf(m.from) : peerName;
   const when = m.state === 'scheduled' && m.due ? `due ${time(m.due)}` : time(m.ts);
   const blocked = m.warning?.code === 'PIGEON_ERR_KEY_CHANGED' ? ', blocked: key changed' : m.queuedReason ? `: ${m.queuedReason}` : '';
-  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${blocked}${receivedNote(m)})`;
+  return `[${when}] ${who}: ${m.text}  (${STATE_MARK[m.state] ?? m.state}${blocked}${receivedNote(m)}${groupReceiptNote(m)})`;
+}
+
+/** A LAN group message of ours: ", read by 2 of 4" (or delivered to, when nobody read it yet); names with --json. */
+function groupReceiptNote(m: MessageInfo): string {
+  const r = m.receipts;
+  if (!r || r.of === 0) return '';
+  return r.read.length > 0 ? `, read by ${r.read.length} of ${r.of}` : `, delivered to ${r.delivered.length} of ${r.of}`;
 }
 
 export function formatSelf(s: SelfInfo): string {

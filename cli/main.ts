@@ -15,7 +15,7 @@ import { bytes, fileCountText, formatMessage, formatPeers, formatSelf, formatTra
 import { formatLanded } from './format-landed.js';
 import { runSendFile } from './commands/send-file.js';
 import { sendImageCommand } from './commands/send-image.js';
-import { groupCommand } from './commands/group.js';
+import { groupCommand, storedNote } from './commands/group.js';
 import { uiCommand } from './commands/ui.js';
 import { resolve } from 'node:path';
 import { resolveHome } from './home.js';
@@ -183,10 +183,9 @@ export function buildProgram(): Command {
         // Nowhere to go yet: said now, so that a queued message is never a mystery.
         if (m.queuedReason) process.stderr.write(`pigeon: queued: ${m.queuedReason}\n`);
         // --wait: delivered, or stored on the relay for a colleague offline everywhere (as for send-file);
-        // a group message's --wait ends when the relay stored it in the group's log (§12.8).
+        // a group message's --wait ends when the relay stored it in the group's log (§12.8), or this device's LAN group log (§12.10).
         if (o.wait) m = await c.request('waitDelivered', { id: m.id, timeoutMs: o.timeout * 1000, stored: true });
-        const stored =
-          m.state !== 'relayed' ? '' : m.group ? ' (stored on the relay for every member)' : `\n${m.id.slice(0, 8)} is stored on the relay: the colleague is offline; it is delivered when they connect`;
+        const stored = storedNote(m);
         print(o.json, m, () => (o.wait ? `${m.id} ${m.state}${stored}` : m.id));
       });
     });

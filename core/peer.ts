@@ -360,8 +360,16 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       },
     );
     const sm = sessions;
-    const gs = new GroupService({ identity, store: st, clock, random, logger, messenger: msgr, relay: () => relay, peerName: (id) => dir.get(id)?.name ?? id.slice(0, 8), emit });
+    const gs = new GroupService({
+      identity, store: st, clock, random, logger, messenger: msgr, relay: () => relay, peerName: (id) => dir.get(id)?.name ?? id.slice(0, 8), emit,
+      session: (peerId) => sm.get(peerId), ensure,
+    });
     groups = gs;
+    // With no relay, groups go member to member over the sessions (§12.10).
+    workers.push(gs.lan);
+    router.register(['group-have'], (session, frame) => gs.lan.onHave(session.peerId, frame));
+    router.register(['group-log'], (session, frame) => gs.lan.onLog(session.peerId, frame));
+    onOpen.push((session) => gs.lan.onOpen(session.peerId));
     if (relaySettings) {
       relay = new RelayBridge(
         {

@@ -10,7 +10,7 @@
 import type { GroupInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { ChainBreak, type ChainState } from '../../shared/protocol/group-chain-rules.js';
-import { GROUP_CHAIN_START, type GroupState, type SealedContent, type UnsignedGroupChange } from '../../shared/protocol/relay-frames.js';
+import { GROUP_CHAIN_START, type GroupChange, type GroupState, type SealedContent, type UnsignedGroupChange } from '../../shared/protocol/relay-frames.js';
 import type { Identity } from '../identity/identity.js';
 import type { RelayBridge } from '../relay-client/relay-bridge.js';
 import type { Store } from '../store/store.js';
@@ -39,6 +39,8 @@ export interface GroupMembershipDeps {
   emit: (event: PeerEvent) => void;
   /** How a group is shown to the host. */
   info: (g: LocalGroup) => GroupInfo;
+  /** With no relay: a change of ours was kept (members before it given); it goes to the members over the LAN (group-lan.ts). */
+  lanChanged: (gid: string, before: readonly string[]) => void;
 }
 
 export class GroupMembership {
@@ -54,7 +56,9 @@ export class GroupMembership {
   async create(gid: string, name: string, members: readonly string[]): Promise<void> {
     const self = this.deps.identity.id;
     const first = [self, ...new Set(members.filter((id) => id !== self))];
-    const state = await this.client().groupChange(signGroupChange(this.deps.identity, { gid, rev: 1, prev: GROUP_CHAIN_START, by: self, ts: this.deps.clock.now(), op: 'create', name, members: first }));
+    const change = signGroupChange(this.deps.identity, { gid, rev: 1, prev: GROUP_CHAIN_START, by: self, ts: this.deps.clock.now(), op: 'create', name, members: first });
+    if (!this.deps.relay()) return this.commitLan(change);
+    const state = await this.client().groupChange(change);
     await this.check(gid, state, true);
     if ((this.db.get(gid)?.rev ?? 0) === 0) throw new PigeonError(ErrorCodes.GROUP_TAMPERED, `the relay's answer for group ${gid.slice(0, SHORT_ID)} does not verify`);
   }
@@ -74,6 +78,7 @@ export class GroupMembership {
       const what = make(s);
       if (!what) return;
       const change = signGroupChange(this.deps.identity, { gid, rev: s.rev + 1, prev: s.head, by: self, ts: this.deps.clock.now(), ...what } as UnsignedGroupChange);
+      if (!this.deps.relay()) return this.commitLan(change);
       try {
         const state = await this.client().groupChange(change);
         if (state) await this.check(gid, state, true);
@@ -83,6 +88,26 @@ export class GroupMembership {
         await this.check(gid, null, true);
       }
     }
+  }
+
+  /**
+   * With no relay, our own change is the next link: verified like any other
+   * (so the same rules hold), kept, and handed to the members over the LAN.
+   */
+  private commitLan(change: GroupChange): void {
+    const self = this.deps.identity.id;
+    const g = this.db.get(change.gid);
+    const before = g?.members.map((m) => m.id) ?? [];
+    let next;
+    try {
+      next = verifyGroupChanges(g ? chainStateOf(g) : null, [change], (id) => (id === self ? this.deps.identity.spki : null));
+    } catch (err) {
+      if (err instanceof ChainBreak) throw new PigeonError(ErrorCodes.NOT_ALLOWED, `the group does not allow this change: ${err.message}`);
+      throw err;
+    }
+    this.db.saveVerified(next.state!, next.links, self, new Map());
+    this.deps.lanChanged(change.gid, before);
+    this.deps.emit({ type: 'group', group: this.deps.info(this.db.get(change.gid)!) });
   }
 
   /**

@@ -29,6 +29,7 @@ import type { Store } from '../store/store.js';
 import { CarryLoops } from '../util/carry-loops.js';
 import type { Clock, Logger, Random } from '../util/components.js';
 import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
+import { GroupLan, type GroupLanDeps } from './group-lan.js';
 import { GroupMembership } from './group-membership.js';
 import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
 
@@ -56,6 +57,10 @@ export interface GroupServiceDeps {
   /** A device's name as the directory knows it. */
   peerName: (id: string) => string;
   emit: (event: PeerEvent) => void;
+  /** The open session to a peer, if any (LAN groups, group-lan.ts). */
+  session: GroupLanDeps['session'];
+  /** Asks for a session to a peer. */
+  ensure: (peerId: string) => void;
 }
 
 type SenderKeyContent = Extract<SealedContent, { kind: 'group-key' }>;
@@ -66,10 +71,13 @@ export class GroupService {
   /** Groups with a sync under way, and the highest live seq seen meanwhile. */
   private readonly syncing = new Map<string, number>();
   private readonly membership: GroupMembership;
+  /** Groups carried member to member when no relay is set. */
+  readonly lan: GroupLan;
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
-    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g) });
+    this.lan = new GroupLan({ ...deps, db: this.db, info: (g) => this.info(g) });
+    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before) });
     this.loops = new CarryLoops({
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
@@ -158,16 +166,29 @@ export class GroupService {
     const g = this.find(query);
     if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
     const conv = groupConversation(g.gid);
-    return before === undefined ? this.deps.store.history(conv, limit) : this.deps.store.historyBefore(conv, before, limit);
+    const page = before === undefined ? this.deps.store.history(conv, limit) : this.deps.store.historyBefore(conv, before, limit);
+    return this.deps.relay() ? page : this.withReceipts(g, page);
   }
 
-  /** Marks a group conversation read (groups have no read receipts). */
+  /** Our messages in a LAN group, with who of the other members holds and has read each (§12.10). */
+  private withReceipts(g: LocalGroup, page: MessageInfo[]): MessageInfo[] {
+    const r = this.lan.receipts(g);
+    const aseqs = new Map(this.lan.log.after(g.gid, this.deps.identity.id, 0, Number.MAX_SAFE_INTEGER).map((e) => [e.id, e.aseq]));
+    const named = (ids: string[]): Array<{ id: string; name: string }> => ids.map((id) => ({ id, name: this.deps.peerName(id) }));
+    return page.map((m) => {
+      const aseq = m.direction === 'out' ? aseqs.get(m.id) : undefined;
+      return aseq === undefined ? m : { ...m, receipts: { of: r.of.length, delivered: named(r.delivered(aseq)), read: named(r.read(aseq)) } };
+    });
+  }
+
+  /** Marks a group conversation read (read receipts go to the members of a LAN group, §12.10; a relay group has none). */
   markRead(query: string): number {
     const g = this.find(query);
     if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
     const conv = groupConversation(g.gid);
     const ids = this.deps.store.markRead(conv);
     this.deps.store.receiptsDelivered(conv, ids);
+    if (!this.deps.relay() && g.member) this.lan.markRead(g);
     return ids.length;
   }
 
@@ -201,6 +222,12 @@ export class GroupService {
     for (;;) {
       const relay = this.deps.relay();
       const g = this.db.get(gid);
+      if (!relay && g?.member && g.rev > 0) {
+        const queued = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
+        if (queued.length === 0) return;
+        this.lan.write(g, queued);
+        continue;
+      }
       if (!relay?.client.connected || !g?.member || g.rev === 0) return;
       const batch = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
       if (batch.length === 0) return;

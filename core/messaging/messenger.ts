@@ -159,13 +159,14 @@ export class Messenger {
 
   /**
    * Resolves when the message is delivered (or read), or with `stored` also
-   * once the relay holds it for a peer offline everywhere (state `relayed`);
-   * rejects with NOT_DELIVERED after timeoutMs.
+   * once the relay holds it for a peer offline everywhere (state `relayed`)
+   * or a LAN group's log on this device holds it for every member (a group
+   * message `sent`, §12.10); rejects with NOT_DELIVERED after timeoutMs.
    */
   waitDelivered(id: string, timeoutMs: number, opts: { stored?: boolean } = {}): Promise<MessageInfo> {
     const m = this.components.store.getOutgoing(id);
     if (!m) return Promise.reject(new PigeonError(ErrorCodes.BAD_REQUEST, `no outgoing message with id ${id}`));
-    if (m.state === 'delivered' || m.state === 'read' || ((opts.stored || m.group) && m.state === 'relayed')) return Promise.resolve(m);
+    if (m.state === 'delivered' || m.state === 'read' || ((opts.stored || m.group) && (m.state === 'relayed' || (m.group !== undefined && m.state === 'sent')))) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));
@@ -369,6 +370,14 @@ export class Messenger {
       }
     }
     for (const m of fresh) this.emit({ type: 'message', message: m });
+  }
+
+  /** A LAN group's log on this device holds these messages, for every member to fetch (§12.10): they leave the outbox. */
+  inGroupLog(group: string, ids: readonly string[]): void {
+    for (const m of this.components.store.advance(group, ids, 'sent')) {
+      this.emit({ type: 'message-state', message: m });
+      this.settle(m, (w) => w.stored);
+    }
   }
 
   // ---- through the relay (§14.5) -------------------------------------------

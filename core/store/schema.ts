@@ -154,4 +154,22 @@ export const MIGRATIONS: string[] = [
     transfer TEXT PRIMARY KEY
   );
   `,
+  `
+  CREATE TABLE group_log (           -- LAN groups (no relay): every signed entry held, to pass on to members who lack it
+    gid TEXT NOT NULL,
+    author TEXT NOT NULL,
+    aseq INTEGER NOT NULL,           -- the author's own count of its messages to the group
+    lc INTEGER NOT NULL,             -- Lamport position: the order of the group's history
+    entry TEXT NOT NULL,             -- the signed entry, JSON
+    PRIMARY KEY (gid, author, aseq)
+  );
+  CREATE TABLE group_seen (          -- LAN groups: per member (this device too), what it holds and has read of each author
+    gid TEXT NOT NULL,
+    member TEXT NOT NULL,
+    author TEXT NOT NULL,
+    have INTEGER NOT NULL,           -- highest author seq held
+    read INTEGER NOT NULL,           -- highest author seq its user read
+    PRIMARY KEY (gid, member, author)
+  );
+  `,
 ];

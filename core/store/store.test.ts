@@ -423,13 +423,13 @@ describe('history()', () => {
     s.storeIncoming(BOB, [{ id: mid(1), seq: 1, ts: T0 - 5000, text: 'old' }], T0);
     s.enqueue([{ id: mid(2), peer: BOB, text: 'mine', ts: T0 + 1 }]);
     // Back to the schema before received/pos, as an older Pigeon left it (ts = arrival time then);
-    // the later migrations (the group chain, confirmed peers) are undone too, so they run again.
+    // the later migrations (the group chain, confirmed peers, the LAN group log) are undone too, so they run again.
     s.db.exec(`DROP INDEX messages_by_peer; DROP INDEX messages_in_seq; ALTER TABLE messages DROP COLUMN received; ALTER TABLE messages DROP COLUMN pos; ALTER TABLE conversations DROP COLUMN out_pos;
       CREATE INDEX messages_by_peer ON messages (peer, ts, rowid); UPDATE messages SET ts = ${T0} WHERE dir = 1;
       DROP TABLE group_chain; ALTER TABLE groups DROP COLUMN rev; ALTER TABLE groups DROP COLUMN head; ALTER TABLE groups DROP COLUMN tampered;
       DROP TABLE peer_aliases; ALTER TABLE peers DROP COLUMN confirmed;
       DROP INDEX messages_by_multi; ALTER TABLE messages DROP COLUMN multi; ALTER TABLE messages DROP COLUMN auto;
-      DROP TABLE picture_transfers`);
+      DROP TABLE picture_transfers; DROP TABLE group_log; DROP TABLE group_seen`);
     s.db.pragma(`user_version = ${MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN received'))}`);
     s.close();
     const again = openStore();

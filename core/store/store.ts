@@ -116,6 +116,13 @@ function clamp(t: number, lower: number | null, upper: number | null): number {
   return p;
 }
 
+/**
+ * An outgoing message still in the outbox: queued, or sent on a session and
+ * not acknowledged yet. In a group conversation `sent` means the LAN group
+ * log on this device holds it (§12.10): out of the outbox, like `relayed`.
+ */
+const IN_OUTBOX = `(state = 'queued' OR (state = 'sent' AND peer NOT LIKE 'group:%'))`;
+
 export class Store {
   readonly db: Database.Database;
   private readonly checkpointTimer: TimerHandle;
@@ -165,9 +172,9 @@ export class Store {
       nextDue: db.prepare(`SELECT MIN(due) AS due FROM messages WHERE state = 'scheduled'`),
       pending: db.prepare(
         `SELECT ${COLS} FROM messages
-         WHERE dir = 0 AND peer = ? AND state IN ('queued', 'sent') AND seq > ? ORDER BY seq LIMIT ?`,
+         WHERE dir = 0 AND peer = ? AND ${IN_OUTBOX} AND seq > ? ORDER BY seq LIMIT ?`,
       ),
-      peersWithPending: db.prepare(`SELECT DISTINCT peer FROM messages WHERE dir = 0 AND state IN ('queued', 'sent')`),
+      peersWithPending: db.prepare(`SELECT DISTINCT peer FROM messages WHERE dir = 0 AND ${IN_OUTBOX}`),
       getOut: db.prepare(`SELECT ${COLS} FROM messages WHERE dir = 0 AND id = ?`),
       setOutState: db.prepare(`UPDATE messages SET state = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       insertIn: db.prepare(

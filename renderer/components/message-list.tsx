@@ -11,6 +11,7 @@ import { formatMessageTime } from '../logic/format.js';
 import { timeline } from '../logic/timeline.js';
 import { ClockIcon } from './icons.js';
 import { LinkedText } from './linked-text.js';
+import { GroupReceipts } from './group-receipts.js';
 import { MultiStatus } from './multi-status.js';
 
 /**
@@ -66,6 +67,7 @@ export function MessageList({ messages, now, senderName, cards = NO_CARDS, rende
                 </span>
               )}
               {m.direction === 'out' && m.multi && <MultiStatus summary={m.multi} />}
+              {m.direction === 'out' && m.receipts && <GroupReceipts receipts={m.receipts} />}
               {m.auto && <span className="auto-mark muted">{t('chat.autoReply')}</span>}
             </div>
           </li>

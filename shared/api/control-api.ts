@@ -100,6 +100,11 @@ export interface MessageInfo {
    * seen Bob: …"). Absent while it is on its way.
    */
   queuedReason?: string;
+  /**
+   * Outgoing, in a group on the LAN (§12.10): of the other members (`of`),
+   * who holds it and who has read it ("read by 3 of 5"; names as shown).
+   */
+  receipts?: { of: number; delivered: Array<{ id: string; name: string }>; read: Array<{ id: string; name: string }> };
 }
 
 /** How far a multi-send got: "delivered to `delivered` of `total`". */

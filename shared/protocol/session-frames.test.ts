@@ -42,6 +42,8 @@ const VALID: Record<SessionFrame['type'], SessionFrame> = {
   cancel: { type: 'cancel', transfer: MID, reason: 'changed my mind' },
   done: { type: 'done', transfer: MID },
   'transfer-ack': { type: 'transfer-ack', transfer: MID, state: 'done' },
+  'group-have': { type: 'group-have', groups: [{ gid: MID, rev: 3, have: [{ author: DEVICE, aseq: 12 }] }] },
+  'group-log': { type: 'group-log', gid: MID, changes: [], entries: [{ id: MID2, author: DEVICE, aseq: 1, lc: 7, rev: 1, ts: 1, text: 'hi', sig: 'A'.repeat(86) + '==' }], more: false },
 };
 
 describe('valid frames', () => {

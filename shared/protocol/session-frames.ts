@@ -9,6 +9,7 @@ import { AwayMessage, MessageId, PresenceFields, PresenceStatus } from './schema
 import { ErrorCodes, PigeonError } from './errors.js';
 import { decodeJsonPayload } from './frame-codec.js';
 import { TransferControlFrames } from './transfer-frames.js';
+import { GroupLanFrames } from './group-lan-frames.js';
 
 /** First frame on a session, both directions. */
 export const HelloFrame = z.object({
@@ -56,6 +57,7 @@ export const SessionFrame = z.discriminatedUnion('type', [
   PongFrame,
   ByeFrame,
   ...TransferControlFrames,
+  ...GroupLanFrames,
 ]);
 export type SessionFrame = z.infer<typeof SessionFrame>;
 export type HelloFrame = z.infer<typeof HelloFrame>;

@@ -227,6 +227,7 @@ const MessageInfoSchema = z.strictObject({
   queuedReason: z.string().optional(),
   auto: z.literal(true).optional(),
   multi: z.strictObject({ id: MessageId, total: z.number().int().positive(), delivered: z.number().int().nonnegative() }).optional(),
+  receipts: z.strictObject({ of: z.number(), delivered: z.array(z.strictObject({ id: z.string(), name: z.string() })), read: z.array(z.strictObject({ id: z.string(), name: z.string() })) }).optional(),
 }) satisfies z.ZodType<MessageInfo>;
 
 const MultiSendInfoSchema = z.strictObject({

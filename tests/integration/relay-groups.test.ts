@@ -217,11 +217,12 @@ describe('group conversations through a relay', () => {
     expect(out.stdout).toContain('Bob: noodles?');
   });
 
-  it('says clearly that groups need a relay', async () => {
+  it('with no relay, a group is kept on the LAN instead (§12.10): made, written to, listed', async () => {
     await startPeer('Alice', null);
-    const r = await pigeon(['group', 'create', '--home', home('Alice'), 'Solo']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--relay');
-    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    const g = await cli<GroupInfo>(['group', 'create', '--home', home('Alice'), 'Solo']);
+    expect(g.members.map((m) => m.name)).toEqual(['you']);
+    await cli(['send', '--home', home('Alice'), 'Solo', 'note to self']);
+    const h = await cli<MessageInfo[]>(['history', '--home', home('Alice'), 'Solo']);
+    expect(h.map((m) => [m.text, m.state, m.seq])).toEqual([['note to self', 'sent', 1]]);
   });
 });
