@@ -58,6 +58,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'pigeon send-file Bob,Carol agenda.pdf --wait    # one offer each (also --workgroup, --everyone)',
     'pigeon send-file Phone photo.jpg --pin 123456   # a LocalSend device that asks for a PIN',
   ],
+  'send-image': ['pigeon send-image Bob screenshot.png          # shown inline on Bob\'s side', 'pigeon send-image Bob photo.jpg --wait --json'],
   transfers: ['pigeon transfers', 'pigeon transfers 3f2a9c01          # its files and their indexes', 'pigeon transfers --json'],
   accept: ['pigeon accept 3f2a9c01', 'pigeon accept 3f2a9c01 --files 0,2,5     # only these (indexes from pigeon transfers ID)'],
   decline: ['pigeon decline 3f2a9c01'],
