@@ -20,7 +20,7 @@ export function formatLanded(info: TransferFilesInfo, peerName: string): string 
   } else {
     if (t.state !== 'done') return `not received by ${peerName} yet (${t.state})`;
     const total = info.files.reduce((n, f) => n + f.size, 0);
-    lines.push(`${peerName} took ${info.files.length} of ${t.fileCount} file(s), ${formatSize(total)}, into their download folder:`);
+    lines.push(`${peerName} took ${info.files.length} of ${t.fileCount} ${t.fileCount === 1 ? 'file' : 'files'}, ${formatSize(total)}, into their download folder:`);
     for (const f of info.files.slice(0, FILES_LISTED)) lines.push(`  ${f.path}`);
     if (info.files.length > FILES_LISTED) lines.push(`  and ${info.files.length - FILES_LISTED} more`);
   }

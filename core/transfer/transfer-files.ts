@@ -9,7 +9,7 @@
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { TransferFileInfo, TransferFilesInfo, TransferInfo } from '../../shared/api/control-api.js';
-import type { EntryRow, TransferRow } from './transfer-store.js';
+import type { EntryRow, TransferRow } from './ledger.js';
 
 /** What this reads of the transfer ledger (ledger.ts): the entries and the shown info of a transfer. */
 export interface TransferRows {

@@ -63,7 +63,7 @@ describe('send-file without --wait', () => {
     await alice.waitFor((e) => e.type === 'transfer' && e.transfer.id.startsWith(id!) && e.transfer.state === 'offered');
     const follow = await pigeon(['transfers', '--home', ha, id!]);
     expect(follow.code).toBe(0);
-    expect(follow.stdout).toMatch(new RegExp(`^transfer ${id} to Bob: report\\.pdf, 100 kB: offered\\n +0 +100 kB +report\\.pdf\\n$`));
+    expect(follow.stdout).toMatch(new RegExp(`^transfer ${id} to Bob: report\\.pdf, 100 kB: offered\\n +0 +100 kB +report\\.pdf\\nnot received by Bob yet \\(offered\\)\\n$`));
   });
 });
 
@@ -108,13 +108,14 @@ describe('progress', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const out = r.stdout.replace(/\r\n/g, '\n');
     const lines = out.split('\n').filter(Boolean);
-    // The offer line, maybe a line saying Carol was asked, ONE redrawn progress line, the "done" line.
+    // The offer line, maybe a line saying Carol was asked, ONE redrawn progress line, the "done" line, then what Carol took.
     expect(lines[0], out).toMatch(/^transfer [0-9a-f]{8} to Carol: big\.iso, 50\.3 MB: (queued|offered)$/);
-    expect(lines.at(-1), out).toMatch(/^done: transfer .* big\.iso, 50\.3 MB: done$/);
+    expect(lines.at(-3), out).toMatch(/^done: transfer .* big\.iso, 50\.3 MB: done$/);
+    expect(lines.slice(-2), out).toEqual(['Carol took 1 of 1 file, 50.3 MB, into their download folder:', '  big.iso']);
     const drawn = lines.filter((l) => l.includes('\r\x1b[K'));
     expect(drawn, out).toHaveLength(1);
     expect(lines.filter((l) => l.includes('%')), out).toEqual(drawn);
-    expect(lines.length, out).toBeLessThanOrEqual(4);
+    expect(lines.length, out).toBeLessThanOrEqual(6);
     const redraws = drawn[0]!.split('\r\x1b[K').filter(Boolean);
     expect(redraws.length).toBeGreaterThanOrEqual(1);
     for (const d of redraws) expect(d.length, JSON.stringify(d)).toBeLessThanOrEqual(49);
