@@ -1,13 +1,16 @@
 /**
- * Presence changes gathered for a moment and told to everyone at once. When
- * hundreds of devices connect together (the morning, a relay restart), one
- * presence frame per device to every connection is O(n²) frames: each a
- * JSON text, a WebSocket frame and a TLS record for every listener. Batched,
- * every connection gets one `directory` frame per PRESENCE_BATCH_MS with all
- * the changes, serialised once for all of them. A lone change still goes as
- * an ordinary `presence` frame (not to the device itself).
+ * Directory changes (§14.3.1) gathered for a moment and told to everyone at
+ * once. When hundreds of devices connect together (the morning, a relay
+ * restart), one frame per device to every connection is O(n²) frames: each
+ * a JSON text, a WebSocket frame and a TLS record for every listener.
+ * Batched, every connection gets one `dir-push` frame per PRESENCE_BATCH_MS
+ * with all the changes, serialised once for all of them.
+ *
+ * Every change keeps its own version, even when the same device changed
+ * twice in one batch: a client counts versions to find the ones it missed
+ * (a version never told looks like a gap and costs a dir-sync).
  */
-import { MAX_DIRECTORY_PAGE, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { MAX_DIRECTORY_PAGE, type DirectoryEntry } from '../shared/protocol/relay-frames.js';
 import type { Bus } from './bus.js';
 import type { RelayLogger } from './log.js';
 
@@ -19,7 +22,7 @@ import type { RelayLogger } from './log.js';
 export const PRESENCE_BATCH_MS = 100;
 
 export class PresenceBatcher {
-  private pending = new Map<string, RemotePeer>();
+  private pending: DirectoryEntry[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -28,24 +31,22 @@ export class PresenceBatcher {
     private readonly delayMs = PRESENCE_BATCH_MS,
   ) {}
 
-  /** A device came, went or changed its profile (the latest state of a device wins). */
-  add(peer: RemotePeer): void {
-    this.pending.delete(peer.id);
-    this.pending.set(peer.id, peer);
+  /** A device came, went, changed its profile, or was pruned: the change with its version. */
+  add(entry: DirectoryEntry): void {
+    this.pending.push(entry);
     this.timer ??= setTimeout(() => void this.flush(), this.delayMs);
   }
 
-  /** Tells everyone what is pending now. */
+  /** Tells everyone what is pending now, in version order. */
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const peers = [...this.pending.values()];
-    this.pending = new Map();
+    const changes = this.pending.sort((a, b) => a.v - b.v);
+    this.pending = [];
     try {
-      if (peers.length === 1) await this.bus.broadcast({ type: 'presence', peer: peers[0]! }, peers[0]!.id);
-      else for (let i = 0; i < peers.length; i += MAX_DIRECTORY_PAGE) await this.bus.broadcast({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: true });
+      for (let i = 0; i < changes.length; i += MAX_DIRECTORY_PAGE) await this.bus.broadcast({ type: 'dir-push', changes: changes.slice(i, i + MAX_DIRECTORY_PAGE) });
     } catch (err) {
-      this.logger.log('warn', 'presence not sent', { reason: (err as Error).message, devices: peers.length });
+      this.logger.log('warn', 'directory changes not sent', { reason: (err as Error).message, changes: changes.length });
     }
   }
 }

@@ -87,6 +87,13 @@ export const HEARTBEAT_MS = 30_000;
 export const DEAD_MS = 60_000;
 /** Period of mailbox expiry: entries live for days, so once an hour is precise enough and costs nothing. */
 export const EXPIRY_EVERY_MS = 3600_000;
+/**
+ * Days a device may stay away before it leaves the directory (§12.2.1): a
+ * quarter covers holidays and parental leave; a reinstalled or discarded
+ * laptop then stops costing every peer a directory entry. Its tombstone is
+ * kept as long again, for clients that were away as long.
+ */
+export const DEFAULT_PRUNE_DAYS = 90;
 /** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
 const HANDSHAKE_HEADROOM = 1024;
 /** Time to send the request headers: a client on the LAN needs milliseconds; idle sockets must not pile up. */
@@ -111,6 +118,8 @@ export interface RelayTiming {
   expiryEveryMs: number;
   /** Age at which files left on the relay are deleted (tests: milliseconds); default fileTtlDays. */
   fileTtlMs?: number;
+  /** Time away after which a device is pruned from the directory (tests: milliseconds); default pruneDays. */
+  pruneAfterMs?: number;
 }
 
 export interface RelayOptions {
@@ -125,6 +134,8 @@ export interface RelayOptions {
   allow?: readonly string[];
   /** Days a mailbox entry is kept; 0 keeps entries until acknowledged. */
   ttlDays?: number;
+  /** Days a device may stay away before it is pruned from the directory; 0 never prunes. */
+  pruneDays?: number;
   mailboxMax?: number;
   /** Most bytes waiting in one mailbox. */
   mailboxBytes?: number;
@@ -461,6 +472,7 @@ class RelayServer implements Relay {
 
   private async expire(): Promise<void> {
     await this.expireFiles();
+    await this.prune();
     const days = this.opts.ttlDays ?? DEFAULT_TTL_DAYS;
     if (days <= 0 || !this.store) return;
     try {
@@ -468,6 +480,21 @@ class RelayServer implements Relay {
       if (n > 0) this.logger.log('info', 'expired mailbox entries', { count: n, ttlDays: days });
     } catch (err) {
       this.logger.log('error', 'mailbox expiry failed', { reason: (err as Error).message });
+    }
+  }
+
+  /** Removes devices away for longer than the prune age, each a directory change told to everyone. */
+  private async prune(): Promise<void> {
+    const after = this.timing.pruneAfterMs ?? (this.opts.pruneDays ?? DEFAULT_PRUNE_DAYS) * DAY_MS;
+    if (after <= 0 || !this.store || !this.ctx) return;
+    const now = Date.now();
+    const bus = this.ctx.bus;
+    try {
+      const gone = await this.store.prune({ seenBefore: now - after, tombstonesBefore: now - after, now, keep: (id) => bus.isOnline(id) });
+      for (const g of gone) this.ctx.presence.add({ id: g.id, v: g.v, gone: true });
+      if (gone.length > 0) this.logger.log('info', 'pruned devices away too long', { count: gone.length, afterMs: after });
+    } catch (err) {
+      this.logger.log('error', 'directory prune failed', { reason: (err as Error).message });
     }
   }
 

@@ -34,6 +34,7 @@ import { groupHex } from '../../shared/util/base32.js';
 import type { Identity } from '../identity/identity.js';
 import type { Clock, Logger } from '../util/components.js';
 import { SIGNATURE_ENCODING, type EncKeyPair } from './enc-key.js';
+import { RelayDirectory } from './relay-directory.js';
 
 /** Reconnect delays after consecutive failures (ms); the last repeats. A relay restart is back within seconds. */
 const RECONNECT_MS = [500, 1000, 2000, 5000, 10000, 30000];
@@ -46,6 +47,12 @@ const PACE_RATE = CLIENT_MESSAGE_RATE * 0.8;
 const PACE_BURST = CLIENT_MESSAGE_BURST / 2;
 /** Mailbox entries asked for per sync page. */
 const SYNC_PAGE = 200;
+/**
+ * How long a missing directory version may stay missing before it is asked
+ * for: pushes of several relay instances interleave, and a batch arrives
+ * within the relay's 100 ms gathering time; a second covers both.
+ */
+const DIR_GAP_MS = 1000;
 
 export interface RelaySettings {
   /** wss://host:port (a path, if any, is replaced by the protocol's). */
@@ -57,8 +64,10 @@ export interface RelaySettings {
 
 export interface RelayClientHooks {
   profile: () => RelayProfile;
-  /** The relay lists these devices (the whole directory on connect, then changes). */
+  /** The relay lists these devices as they are now (`complete`: the directory held is current, every device was told). */
   onPeers: (peers: RemotePeer[], complete: boolean) => void;
+  /** The relay pruned these devices from its directory. */
+  onGone?: (ids: string[]) => void;
   /** A mailbox entry; resolve once it is stored: the relay may then delete it. */
   onDeliver: (frame: DeliverFrame) => Promise<void>;
   /** The other side of a pipe asked for us: run the server end of a peer session on `stream`. */
@@ -111,6 +120,15 @@ export class RelayClient {
   private reported = '';
   /** A sync is under way: its deliveries are acknowledged together at the end of the page. */
   private syncing = false;
+  /** The directory as the relay told it (§12.2.1); kept across reconnects, so a reconnect costs only the changes. */
+  readonly directory = new RelayDirectory();
+  /** Where this connection's directory catch-up is: paging the whole, asking for changes, or current (pushes apply). */
+  private dirPhase: 'idle' | 'paging' | 'syncing' | 'live' = 'idle';
+  /** The ref of the directory request in flight. */
+  private dirRef = '';
+  /** Version read with the first page of a paging: changes after it are asked for once paging ends. */
+  private pageVersion = 0;
+  private gapTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly components: { identity: Identity; enc: EncKeyPair; logger: Logger; clock: Clock },
@@ -259,6 +277,10 @@ export class RelayClient {
   /** The connection is gone: fail what waits on it, tell the engine. */
   private down(err: PigeonError): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapTimer = null;
+    this.dirPhase = 'idle';
+    this.dirRef = '';
     if (this.paceTimer) clearTimeout(this.paceTimer);
     this.pingTimer = this.paceTimer = null;
     this.paced.length = 0;
@@ -345,6 +367,7 @@ export class RelayClient {
           ...(this.settings.token ? { token: this.settings.token } : {}),
           profile: this.hooks.profile(),
           enc: enc.published,
+          ...(this.directory.version > 0 ? { dir: this.directory.version } : {}),
         });
         return;
       }
@@ -357,6 +380,9 @@ export class RelayClient {
         // Another epoch means the relay lost its store: our cursor means nothing there.
         this.epoch = frame.epoch;
         this.cursor = saved && saved.epoch === frame.epoch ? Math.min(saved.seq, frame.last) : 0;
+        // Another store: its directory versions are another history.
+        const lost = this.directory.all().map((p) => p.id);
+        if (this.directory.setEpoch(frame.epoch) && lost.length > 0) this.hooks.onGone?.(lost);
         this.startPings();
         this.hooks.onConnected(true);
         this.syncing = true;
@@ -365,6 +391,27 @@ export class RelayClient {
       }
       case 'directory':
         this.hooks.onPeers(frame.peers, frame.done);
+        return;
+      case 'dir-state':
+        return this.onDirState(frame.boot, frame.state);
+      case 'dir-peers': {
+        if (frame.ref !== this.dirRef || this.dirPhase !== 'paging') return;
+        if (this.pageVersion < 0) this.pageVersion = frame.version;
+        this.report(this.directory.apply(frame.peers, false));
+        if (frame.next !== null) this.send({ type: 'dir-page', ref: this.nextDirRef(), after: frame.next });
+        else this.dirSync(this.pageVersion);
+        return;
+      }
+      case 'dir-changes':
+        if (frame.ref !== this.dirRef || this.dirPhase !== 'syncing') return;
+        this.report(this.directory.apply(frame.changes, true));
+        this.directory.caughtUp(frame.to);
+        if (frame.more) this.dirSync(frame.to);
+        else this.dirLive();
+        return;
+      case 'dir-push':
+        this.report(this.directory.apply(frame.changes, true));
+        this.watchGap();
         return;
       case 'presence':
         this.hooks.onPeers([frame.peer], false);
@@ -389,6 +436,12 @@ export class RelayClient {
         return;
       case 'error': {
         const err = new PigeonError(knownErrorCode(frame.code), frame.message);
+        if (frame.ref !== undefined && frame.ref === this.dirRef) {
+          // Changes too old to be told (DIR_STALE), or the relay failed: start from the whole directory.
+          this.components.logger.log('info', 'relay directory: paging again', { code: frame.code });
+          this.dirPage();
+          return;
+        }
         if (frame.id) this.settle(this.puts, frame.id, undefined, err);
         else if (frame.ref) {
           this.settle(this.pipes, frame.ref, undefined, err);
@@ -427,6 +480,59 @@ export class RelayClient {
         this.deliveries = this.deliveries.then(() => this.hooks.onGroupSynced(frame.gid, frame.last, frame.complete));
         return;
     }
+  }
+
+  // ---- directory (§12.2.1) -------------------------------------------------------
+
+  private nextDirRef(): string {
+    this.dirRef = `d${++this.refs}`;
+    return this.dirRef;
+  }
+
+  private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page'): void {
+    const off = this.directory.setBoot(boot);
+    if (off.length > 0) this.hooks.onPeers(off, false);
+    // Held nothing (first connect, or another store): the relay's answer was for a version we no longer hold.
+    if (state === 'page' || this.directory.version === 0) this.dirPage();
+    else if (state === 'delta') this.dirSync(this.directory.version);
+    else this.dirLive();
+  }
+
+  private dirPage(): void {
+    this.dirPhase = 'paging';
+    this.pageVersion = -1;
+    this.send({ type: 'dir-page', ref: this.nextDirRef(), after: '' });
+  }
+
+  private dirSync(after: number): void {
+    this.dirPhase = 'syncing';
+    this.send({ type: 'dir-sync', ref: this.nextDirRef(), after });
+  }
+
+  /** Caught up: every device held is told again (the relay's claims ended when the connection did). */
+  private dirLive(): void {
+    this.dirPhase = 'live';
+    this.dirRef = '';
+    this.hooks.onPeers(this.directory.all(), true);
+    this.watchGap();
+  }
+
+  private report(diff: { peers: RemotePeer[]; gone: string[] }): void {
+    if (diff.peers.length > 0) this.hooks.onPeers(diff.peers, false);
+    if (diff.gone.length > 0) this.hooks.onGone?.(diff.gone);
+  }
+
+  /** A version missing for DIR_GAP_MS while live: ask for the changes after the one held. */
+  private watchGap(): void {
+    if (this.dirPhase !== 'live' || !this.directory.hasGap || this.gapTimer) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      if (this.dirPhase === 'live' && this.directory.hasGap) {
+        this.components.logger.log('info', 'relay directory: a change was missed; asking for it', { after: this.directory.version });
+        this.dirSync(this.directory.version);
+      }
+    }, DIR_GAP_MS);
+    this.gapTimer.unref();
   }
 
   private queueDelivery(frame: DeliverFrame): void {
