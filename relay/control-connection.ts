@@ -279,14 +279,23 @@ export class ControlConnection {
     const v = await store.upsertDevice(device);
     this.send({ type: 'welcome', id: device.id, epoch: this.ctx.epoch, last: await store.lastSeq(device.id) });
     // What the client holds decides what it needs (§12.2.1): nothing here grows with the directory.
-    const head = await store.directoryHead();
     const held = frame.dir ?? 0;
-    const state = held === 0 || held < head.floor || held > head.version ? 'page' : held === head.version ? 'unchanged' : 'delta';
-    this.send({ type: 'dir-state', version: head.version, boot: bus.boot, state });
+    const head = await store.directoryHead();
+    let state: 'unchanged' | 'delta' | 'page' = 'page';
+    let version = head.version;
+    if (held > 0 && held >= head.floor && held <= head.version) {
+      // Its own going and coming are changes too, but not news to it: at most its one row may follow `held`.
+      const since = await store.directoryChanges(held, 2);
+      if (since.every((c) => !c.gone && c.row.id === device.id)) {
+        state = 'unchanged';
+        version = v;
+      } else state = 'delta';
+    }
+    this.send({ type: 'dir-state', version, boot: bus.boot, state });
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
-    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: state });
+    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: state, held });
     this.ctx.presence.add({ ...remotePeer(device, true), v });
   }
 

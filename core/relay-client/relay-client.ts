@@ -393,7 +393,7 @@ export class RelayClient {
         this.hooks.onPeers(frame.peers, frame.done);
         return;
       case 'dir-state':
-        return this.onDirState(frame.boot, frame.state);
+        return this.onDirState(frame.boot, frame.state, frame.version);
       case 'dir-peers': {
         if (frame.ref !== this.dirRef || this.dirPhase !== 'paging') return;
         if (this.pageVersion < 0) this.pageVersion = frame.version;
@@ -489,13 +489,17 @@ export class RelayClient {
     return this.dirRef;
   }
 
-  private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page'): void {
+  private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page', version: number): void {
     const off = this.directory.setBoot(boot);
     if (off.length > 0) this.hooks.onPeers(off, false);
     // Held nothing (first connect, or another store): the relay's answer was for a version we no longer hold.
     if (state === 'page' || this.directory.version === 0) this.dirPage();
     else if (state === 'delta') this.dirSync(this.directory.version);
-    else this.dirLive();
+    else {
+      // Nothing but this device's own coming and going since the version held.
+      this.directory.caughtUp(version);
+      this.dirLive();
+    }
   }
 
   private dirPage(): void {

@@ -111,7 +111,8 @@ export class Client {
     for (;;) {
       const f = await this.take(['presence', 'dir-push'], ms);
       const news = f.type === 'presence' ? [f.peer] : f.changes.filter((c): c is VersionedPeer => !('gone' in c));
-      const hit = news.find((p) => p.id === id);
+      // The latest: a batch may hold several changes of one device, in version order.
+      const hit = news.findLast((p) => p.id === id);
       if (hit) return hit;
     }
   }
