@@ -112,7 +112,7 @@ export class Client {
       const f = await this.take(['presence', 'dir-push'], ms);
       const news = f.type === 'presence' ? [f.peer] : f.changes.filter((c): c is VersionedPeer => !('gone' in c));
       // The latest: a batch may hold several changes of one device, in version order.
-      const hit = news.findLast((p) => p.id === id);
+      const hit = [...news].reverse().find((p) => p.id === id);
       if (hit) return hit;
     }
   }
