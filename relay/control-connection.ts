@@ -69,7 +69,7 @@ export interface ConnectionContext {
   /** New device ids per address and over the relay; null = unlimited. */
   registrations: RegistrationLimit | null;
   authTimeoutMs: number;
-  counters: { puts: number; delivers: number };
+  counters: { puts: number; delivers: number; connects: number; authFailures: number };
   now(): number;
 }
 
@@ -259,6 +259,7 @@ export class ControlConnection {
     clearTimeout(this.authTimer);
     const { store, bus, logger } = this.ctx;
     const result = verifyAuth(frame, this.nonce, this.ctx.policy);
+    if (!result.ok) this.ctx.counters.authFailures++;
     if (!result.ok) return this.refuse(ErrorCodes.RELAY_AUTH, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
     // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
     if (this.ctx.registrations && !(await store.device(frame.id))) {
@@ -296,6 +297,7 @@ export class ControlConnection {
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
     logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: state, held });
+    this.ctx.counters.connects++;
     this.ctx.presence.add({ ...remotePeer(device, true), v });
   }
 

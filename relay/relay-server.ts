@@ -27,6 +27,7 @@ import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUT
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
+import { AdminServer, type Metric } from './admin-server.js';
 import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
 
 /** Default port: the usual HTTPS-alternative port, often open in office firewalls, and no root needed (unlike 443). */
@@ -94,6 +95,8 @@ export const EXPIRY_EVERY_MS = 3600_000;
  * kept as long again, for clients that were away as long.
  */
 export const DEFAULT_PRUNE_DAYS = 90;
+/** The admin port listens on loopback unless told otherwise: metrics say how busy the relay is, which is nobody else's business. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 /** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
 const HANDSHAKE_HEADROOM = 1024;
 /** Time to send the request headers: a client on the LAN needs milliseconds; idle sockets must not pile up. */
@@ -166,6 +169,10 @@ export interface RelayOptions {
   logger?: RelayLogger;
   /** Shorter timers for tests. */
   timing?: Partial<RelayTiming>;
+  /** Port of /metrics and /healthz (0 picks a free one); none without it. */
+  adminPort?: number;
+  /** Address of the admin port; default 127.0.0.1 (the metrics are for this machine's agent). */
+  adminHost?: string;
   /**
    * Another store or bus (scale-out: PostgresStore and NatsBus); the defaults
    * are SQLite in dataDir and a LocalBus. The relay owns them from start():
@@ -234,7 +241,9 @@ class RelayServer implements Relay {
   private readonly timing: RelayTiming;
   private readonly host: string;
   private readonly maxConnections: number;
-  private readonly counters = { puts: 0, delivers: 0 };
+  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0 };
+  private admin: AdminServer | null = null;
+  private adminListenPort = 0;
   private readonly connections = new Set<ControlConnection>();
   private readonly lastPong = new Map<WebSocket, number>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -282,6 +291,35 @@ class RelayServer implements Relay {
 
   get fingerprint(): string {
     return this.cert?.fingerprint ?? '';
+  }
+
+  /** The admin port (0 if there is none). */
+  get adminPort(): number {
+    return this.adminListenPort;
+  }
+
+  /** What /metrics reports (docs/relay-admin.md, "Metrics"). */
+  private async metrics(): Promise<Metric[]> {
+    const s = this.stats();
+    const mem = process.memoryUsage();
+    const head = this.store ? await this.store.directoryHead() : { version: 0 };
+    const c = (name: string, help: string, value: number): Metric => ({ name: `pigeon_relay_${name}`, help, type: 'counter', value });
+    const g = (name: string, help: string, value: number): Metric => ({ name: `pigeon_relay_${name}`, help, type: 'gauge', value });
+    return [
+      g('connections', 'Open WebSocket connections (control and pipe).', s.connections),
+      g('authenticated_connections', 'Control connections of authenticated devices.', s.authenticated),
+      c('connects_total', 'Devices authenticated since start (rate() gives connects/s).', this.counters.connects),
+      c('auth_failures_total', 'Authentications refused since start.', this.counters.authFailures),
+      c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
+      c('messages_delivered_total', 'Mailbox and group messages handed to a connection since start (group fan-out included).', s.delivers),
+      g('pipes', 'Pipes open.', s.pipes),
+      c('pipe_bytes_total', 'Bytes carried by pipes since start.', s.bytesPiped),
+      g('directory_version', 'Version of the directory (one per change).', head.version),
+      g('process_resident_bytes', 'Resident memory of the relay process.', mem.rss),
+      g('heap_used_bytes', 'JavaScript heap in use.', mem.heapUsed),
+      g('external_bytes', 'Memory of C++ objects bound to JavaScript (TLS, buffers).', mem.external),
+      g('array_buffers_bytes', 'Memory of ArrayBuffers and Buffers.', mem.arrayBuffers),
+    ];
   }
 
   stats(): RelayStats {
@@ -415,6 +453,10 @@ class RelayServer implements Relay {
     this.timers.push(setInterval(() => void this.expirePartials(), Math.min(this.timing.partialSweepMs, this.partialTtlMs() / 4)));
     await this.expire();
     await this.expirePartials();
+    if (o.adminPort !== undefined) {
+      this.admin = new AdminServer(() => this.metrics(), () => this.state === 'running');
+      this.adminListenPort = await this.admin.listen(o.adminPort, o.adminHost ?? DEFAULT_ADMIN_HOST);
+    }
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -538,6 +580,7 @@ class RelayServer implements Relay {
   /** Closes everything that was opened, in reverse order; safe on a half-started relay. */
   private async release(): Promise<void> {
     for (const t of this.timers.splice(0)) clearInterval(t);
+    await this.admin?.close();
     this.guard?.close();
     this.pipes?.closeAll();
     const conns = [...this.connections];
