@@ -129,6 +129,8 @@ export class RelayClient {
   /** Version read with the first page of a paging: changes after it are asked for once paging ends. */
   private pageVersion = 0;
   private gapTimer: NodeJS.Timeout | null = null;
+  /** This connection's first mailbox sync was asked for (after the directory caught up). */
+  private mailboxStarted = false;
 
   constructor(
     private readonly components: { identity: Identity; enc: EncKeyPair; logger: Logger; clock: Clock },
@@ -385,8 +387,8 @@ export class RelayClient {
         if (this.directory.setEpoch(frame.epoch) && lost.length > 0) this.hooks.onGone?.(lost);
         this.startPings();
         this.hooks.onConnected(true);
-        this.syncing = true;
-        this.send({ type: 'sync', after: this.cursor, limit: SYNC_PAGE });
+        // The mailbox is synced once the directory is current (dirLive): a message's sender is then known.
+        this.mailboxStarted = false;
         return;
       }
       case 'directory':
@@ -513,12 +515,17 @@ export class RelayClient {
     this.send({ type: 'dir-sync', ref: this.nextDirRef(), after });
   }
 
-  /** Caught up: every device held is told again (the relay's claims ended when the connection did). */
+  /** Caught up: every device held is told again (the relay's claims ended when the connection did); the mailbox sync starts. */
   private dirLive(): void {
     this.dirPhase = 'live';
     this.dirRef = '';
     this.hooks.onPeers(this.directory.all(), true);
     this.watchGap();
+    if (!this.mailboxStarted) {
+      this.mailboxStarted = true;
+      this.syncing = true;
+      this.send({ type: 'sync', after: this.cursor, limit: SYNC_PAGE });
+    }
   }
 
   private report(diff: { peers: RemotePeer[]; gone: string[] }): void {
