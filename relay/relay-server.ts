@@ -95,6 +95,16 @@ export const EXPIRY_EVERY_MS = 3600_000;
  * kept as long again, for clients that were away as long.
  */
 export const DEFAULT_PRUNE_DAYS = 90;
+/**
+ * Authentications under way beyond which a new control connection is told to
+ * come back later (close 1013 with a retry-after): an authentication costs
+ * the relay ~2 ms of CPU (docs/benchmarks.md), so 500 are about a second of
+ * work; more would only wait in queues until their clients time out and
+ * reconnect, adding to the storm.
+ */
+export const DEFAULT_MAX_AUTH_PENDING = 500;
+/** Seconds over which told-to-wait clients are spread (1 to this): a storm of 10,000 arrives at ~2,000/s at most. */
+export const RETRY_SPREAD_S = 5;
 /** The admin port listens on loopback unless told otherwise: metrics say how busy the relay is, which is nobody else's business. */
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 /** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
@@ -169,6 +179,8 @@ export interface RelayOptions {
   logger?: RelayLogger;
   /** Shorter timers for tests. */
   timing?: Partial<RelayTiming>;
+  /** Authentications under way beyond which new connections are told to retry later. */
+  maxAuthPending?: number;
   /** Port of /metrics and /healthz (0 picks a free one); none without it. */
   adminPort?: number;
   /** Address of the admin port; default 127.0.0.1 (the metrics are for this machine's agent). */
@@ -241,7 +253,10 @@ class RelayServer implements Relay {
   private readonly timing: RelayTiming;
   private readonly host: string;
   private readonly maxConnections: number;
-  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0 };
+  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0 };
+  /** Control connections open and not yet authenticated. */
+  private authPending = 0;
+  private readonly maxAuthPending: number;
   private admin: AdminServer | null = null;
   private adminListenPort = 0;
   private readonly connections = new Set<ControlConnection>();
@@ -266,6 +281,7 @@ class RelayServer implements Relay {
     this.logger = opts.logger ?? jsonLogger();
     this.host = opts.host ?? '0.0.0.0';
     this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxAuthPending = opts.maxAuthPending ?? DEFAULT_MAX_AUTH_PENDING;
     this.timing = {
       authTimeoutMs: AUTH_TIMEOUT_MS,
       handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -310,6 +326,8 @@ class RelayServer implements Relay {
       g('authenticated_connections', 'Control connections of authenticated devices.', s.authenticated),
       c('connects_total', 'Devices authenticated since start (rate() gives connects/s).', this.counters.connects),
       c('auth_failures_total', 'Authentications refused since start.', this.counters.authFailures),
+      c('busy_refusals_total', 'Connections told to retry later (close 1013) because too many authentications were under way.', this.counters.busyRefusals),
+      g('auth_pending', 'Control connections open and not yet authenticated.', this.authPending),
       c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
       c('messages_delivered_total', 'Mailbox and group messages handed to a connection since start (group fan-out included).', s.delivers),
       g('pipes', 'Pipes open.', s.pipes),
@@ -490,7 +508,28 @@ class RelayServer implements Relay {
         this.pipes!.join(ws, key, remote);
         return;
       }
-      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, { address: clientAddress(req.socket.remoteAddress), authenticated: () => guard.authenticated(req.socket) });
+      // A reconnect storm: more authentications under way than the relay gets through in a moment.
+      // Each is told when to come back (spread over RETRY_SPREAD_S) instead of waiting in a queue until it times out.
+      if (this.authPending >= this.maxAuthPending) {
+        this.counters.busyRefusals++;
+        const after = 1 + Math.floor(Math.random() * RETRY_SPREAD_S);
+        ws.close(CloseCodes.TRY_LATER, `busy; retry-after=${after}`);
+        return;
+      }
+      this.authPending++;
+      let pending = true;
+      const settled = (): void => {
+        if (pending) this.authPending--;
+        pending = false;
+      };
+      ws.once('close', settled);
+      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, {
+        address: clientAddress(req.socket.remoteAddress),
+        authenticated: () => {
+          settled();
+          guard.authenticated(req.socket);
+        },
+      });
       this.connections.add(conn);
       void conn.done.then(() => this.connections.delete(conn));
     });

@@ -85,6 +85,28 @@ export interface RelayClientHooks {
   cursor: { load: () => { epoch: string; seq: number } | null; save: (epoch: string, seq: number) => void };
 }
 
+/**
+ * Close code of a busy relay (RFC 6455 "try again later", §12.1): its reason
+ * ends with `retry-after=<seconds>`.
+ */
+const TRY_LATER = 1013;
+/** The longest retry-after obeyed: a relay cannot park a client for longer than the back-off's longest step. */
+const MAX_RETRY_AFTER_S = 60;
+
+/**
+ * How long to wait before dialling again: the back-off step for this many
+ * consecutive failures, spread by ±50 % (`random` in [0, 1)) so that
+ * thousands of clients cut off together (a relay restart) do not come back
+ * in the same instant; or, when a busy relay said when to come back, that
+ * time plus up to a second of jitter.
+ */
+export function reconnectDelay(failures: number, code: number, reason: string, random: number): number {
+  const hint = code === TRY_LATER ? /retry-after=(\d+)/.exec(reason) : null;
+  if (hint) return Math.min(Number(hint[1]), MAX_RETRY_AFTER_S) * 1000 + Math.floor(random * 1000);
+  const step = RECONNECT_MS[Math.min(failures, RECONNECT_MS.length - 1)]!;
+  return Math.round(step * (0.5 + random));
+}
+
 /** Normalises a fingerprint as people paste it: "AB:12 …" → "ab12…". */
 export function normalizeFingerprint(fp: string): string {
   return fp.replace(/[\s:]/g, '').toLowerCase();
@@ -266,7 +288,7 @@ export class RelayClient {
       else this.failures++;
       this.components.logger.log(wasAuthed ? 'info' : 'warn', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message });
       if (!this.stopped) {
-        const delay = RECONNECT_MS[Math.min(this.failures, RECONNECT_MS.length - 1)]!;
+        const delay = reconnectDelay(this.failures, code, reason.toString(), Math.random());
         this.timer = setTimeout(() => {
           this.timer = null;
           this.connect();
