@@ -213,6 +213,8 @@ export interface Relay {
   readonly port: number;
   readonly url: string;
   readonly fingerprint: string;
+  /** The admin port listened on (0 without one). */
+  readonly adminPort: number;
   stats(): RelayStats;
 }
 
