@@ -1,7 +1,13 @@
 /**
  * One client's control connection: challenge and auth, then the requests of
- * an authenticated device (profile, put, sync, ack, pipe-open, ping) and the
- * frames the bus pushes to it (deliveries, presence, pipe invitations).
+ * an authenticated device (profile, put, sync, ack, pipe-open, ping,
+ * dir-sync, dir-page) and the frames the bus pushes to it (deliveries,
+ * directory changes, pipe invitations).
+ *
+ * Directory (spec §12.2.1): a connect reads the directory's head and at most
+ * two changes after the version the client holds, never the whole
+ * directory; pages and deltas are sent only when the client asks, each once
+ * the one before is written out.
  * Requests are handled one at a time in arrival order, so a put followed by
  * an ack, or two syncs, never overtake each other.
  *
