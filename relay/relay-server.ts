@@ -22,7 +22,7 @@ import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './co
 import { secureFolder } from './data-folder.js';
 import { jsonLogger, type RelayLogger } from './log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
-import { PresenceBatcher } from './presence-batcher.js';
+import { PRESENCE_BATCH_MS, PresenceBatcher } from './presence-batcher.js';
 import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE, RegistrationLimit } from './registration-limit.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
@@ -382,7 +382,7 @@ class RelayServer implements Relay {
     this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
     await this.bus.start({ store: this.store });
     this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
-    this.presence = new PresenceBatcher(this.bus, this.logger);
+    this.presence = new PresenceBatcher(this.bus, this.logger, PRESENCE_BATCH_MS, () => this.control?.clients.size ?? 0);
     this.ctx = {
       store: this.store,
       bus: this.bus,

@@ -69,6 +69,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function main(): Promise<void> {
   const n = Number(opt.devices);
   const workers = Number(opt.workers);
+  const loadAtStart = os.loadavg().map((x) => Math.round(x * 10) / 10);
   const root = mkdtempSync(join(os.tmpdir(), 'pigeon-bench-connect-'));
   const dataDir = join(root, 'relay');
   mkdirSync(dataDir);
@@ -117,6 +118,9 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       node: process.version,
       cpus: os.cpus().length,
+      // Other work on the machine makes the rates low bounds: recorded with them.
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 10) / 10),
       devicesKnown: n,
       workers,
       concurrencyPerWorker: Number(opt.concurrency),
