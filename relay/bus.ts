@@ -8,13 +8,14 @@
  * OrderedBus wraps either one and hands each connection its mailbox
  * deliveries in seq order without holes (see there).
  */
+import { randomBytes } from 'node:crypto';
 import type { RelayServerFrame } from '../shared/protocol/relay-frames.js';
 import type { RelayLogger } from './log.js';
 import { PipeBroker, type PipeOptions } from './pipes.js';
 import type { MailboxEntry, RelayStore } from './store/relay-store.js';
 
 /** Frames that travel on the bus: pushed to a client outside of a request of its own. */
-export type BusFrame = Extract<RelayServerFrame, { type: 'deliver' | 'presence' | 'directory' | 'pipe' | 'group' | 'group-left' | 'group-deliver' }>;
+export type BusFrame = Extract<RelayServerFrame, { type: 'deliver' | 'presence' | 'directory' | 'dir-push' | 'pipe' | 'group' | 'group-left' | 'group-deliver' }>;
 
 export type BusEvent =
   | { type: 'frame'; frame: BusFrame }
@@ -35,8 +36,16 @@ export interface Bus {
   send(id: string, frame: BusFrame): Promise<boolean>;
   /** Sends a frame to every attached connection but that of device `except`. */
   broadcast(frame: BusFrame, except?: string): Promise<void>;
-  /** The devices with an attached connection now. */
+  /** The devices with an attached connection now (tests and tools: it grows with the directory). */
   online(): Promise<ReadonlySet<string>>;
+  /** Whether device `id` has an attached connection now (what a directory entry's `online` says). */
+  isOnline(id: string): boolean;
+  /**
+   * Changes when who-is-online was lost (the one relay process restarted):
+   * clients then forget the online flags they hold (§14.3.1). A bus over
+   * several instances keeps one for the cluster.
+   */
+  readonly boot: string;
   close(): Promise<void>;
   /**
    * Called once by the relay before it accepts connections. A bus spanning
@@ -51,6 +60,12 @@ export interface Bus {
 /** The bus of a single relay process: a map from device id to its connection. */
 export class LocalBus implements Bus {
   private readonly attached = new Map<string, { conn: string; handler: BusHandler }>();
+  /** Random per process: a restart lost every connection. 64 bits: two boots never meet. */
+  readonly boot = randomBytes(8).toString('hex');
+
+  isOnline(id: string): boolean {
+    return this.attached.has(id);
+  }
 
   async attach(id: string, conn: string, handler: BusHandler): Promise<void> {
     const previous = this.attached.get(id);
@@ -210,6 +225,14 @@ export class OrderedBus implements Bus {
 
   online(): Promise<ReadonlySet<string>> {
     return this.inner.online();
+  }
+
+  isOnline(id: string): boolean {
+    return this.inner.isOnline(id);
+  }
+
+  get boot(): string {
+    return this.inner.boot;
   }
 
   async start(ctx: { store: RelayStore }): Promise<void> {

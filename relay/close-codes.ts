@@ -7,6 +7,12 @@
 export const CloseCodes = {
   /** The relay is shutting down (RFC 6455 "going away"): reconnect later. */
   GOING_AWAY: 1001,
+  /**
+   * The relay is busy (RFC 6455 "try again later"): too many devices are
+   * authenticating at once. The reason ends with `retry-after=<seconds>`;
+   * the client waits that long (plus jitter) before it dials again.
+   */
+  TRY_LATER: 1013,
   /** The relay failed while handling the connection (RFC 6455 "internal error"); retry later. */
   INTERNAL: 1011,
   /** No `auth` within the auth timeout after the challenge. */

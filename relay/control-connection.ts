@@ -1,7 +1,13 @@
 /**
  * One client's control connection: challenge and auth, then the requests of
- * an authenticated device (profile, put, sync, ack, pipe-open, ping) and the
- * frames the bus pushes to it (deliveries, presence, pipe invitations).
+ * an authenticated device (profile, put, sync, ack, pipe-open, ping,
+ * dir-sync, dir-page) and the frames the bus pushes to it (deliveries,
+ * directory changes, pipe invitations).
+ *
+ * Directory (spec §12.2.1): a connect reads the directory's head and at most
+ * two changes after the version the client holds, never the whole
+ * directory; pages and deltas are sent only when the client asks, each once
+ * the one before is written out.
  * Requests are handled one at a time in arrival order, so a put followed by
  * an ack, or two syncs, never overtake each other.
  *
@@ -14,7 +20,7 @@
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
-import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
 import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
 import type { Bus, BusEvent, BusFrame } from './bus.js';
 import { CloseCodes } from './close-codes.js';
@@ -39,7 +45,7 @@ export const DEFAULT_SYNC_LIMIT = 100;
 const NONCE_BYTES = 32;
 /** Pushes held while a sync page is read; beyond it the page says complete:false and the client syncs again. */
 const MAX_HELD_PUSHES = MAX_SYNC_PAGE;
-/** Bus frames held between attach and the end of the directory; beyond it the oldest are dropped (presence is refreshed anyway). */
+/** Bus frames held between attach and dir-state; beyond it the oldest are dropped (a client that misses directory versions asks for them). */
 const MAX_EARLY_FRAMES = 10_000;
 /** A WebSocket close reason is at most 123 bytes. */
 const MAX_CLOSE_REASON = 120;
@@ -69,7 +75,7 @@ export interface ConnectionContext {
   /** New device ids per address and over the relay; null = unlimited. */
   registrations: RegistrationLimit | null;
   authTimeoutMs: number;
-  counters: { puts: number; delivers: number };
+  counters: { puts: number; delivers: number; connects: number; authFailures: number };
   now(): number;
 }
 
@@ -116,7 +122,7 @@ export class ControlConnection {
   private chain: Promise<void> = Promise.resolve();
   private closing = false;
   private replaced = false;
-  /** Welcome and directory are sent: bus frames go straight out. */
+  /** Welcome and dir-state are sent: bus frames go straight out. */
   private ready = false;
   private early: BusFrame[] = [];
   private mailbox: 'idle' | 'syncing' | 'live' = 'idle';
@@ -248,6 +254,10 @@ export class ControlConnection {
       case 'ping':
         this.send({ type: 'pong', n: frame.n });
         return;
+      case 'dir-sync':
+        return this.dirSync(frame.ref, frame.after);
+      case 'dir-page':
+        return this.dirPage(frame.ref, frame.after);
     }
   }
 
@@ -255,6 +265,7 @@ export class ControlConnection {
     clearTimeout(this.authTimer);
     const { store, bus, logger } = this.ctx;
     const result = verifyAuth(frame, this.nonce, this.ctx.policy);
+    if (!result.ok) this.ctx.counters.authFailures++;
     if (!result.ok) return this.refuse(result.code, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
     // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
     if (this.ctx.registrations && !(await store.device(frame.id))) {
@@ -268,30 +279,65 @@ export class ControlConnection {
     this.deviceKey = createPublicKey({ key: Buffer.from(frame.spki, 'base64'), format: 'der', type: 'spki' });
     this.hooks.authenticated();
     const device: DeviceRow = { id: frame.id, spki: frame.spki, enc: frame.enc, profile: frame.profile, lastSeen: this.ctx.now() };
-    await store.upsertDevice(device);
+    // Attached before the row changes: whoever reads the new version also sees the device online.
+    await bus.attach(device.id, this.conn, (e) => this.onBus(e));
     this.id = device.id;
     this.device = device;
+    const v = await store.upsertDevice(device);
     this.send({ type: 'welcome', id: device.id, epoch: this.ctx.epoch, last: await store.lastSeq(device.id) });
-    await bus.attach(device.id, this.conn, (e) => this.onBus(e));
-    const [devices, online] = await Promise.all([store.devices(), bus.online()]);
-    const peers = devices.filter((d) => d.id !== device.id).map((d) => remotePeer(d, online.has(d.id)));
-    // Page by page, each once the one before is written out: a large office's directory
-    // (megabytes) then waits in the client, not in the relay's memory for every connection at once.
-    for (let i = 0; i === 0 || i < peers.length; i += MAX_DIRECTORY_PAGE) {
-      await this.sendWritten({ type: 'directory', peers: peers.slice(i, i + MAX_DIRECTORY_PAGE), done: i + MAX_DIRECTORY_PAGE >= peers.length });
+    // What the client holds decides what it needs (§12.2.1): nothing here grows with the directory.
+    const held = frame.dir ?? 0;
+    const head = await store.directoryHead();
+    let state: 'unchanged' | 'delta' | 'page' = 'page';
+    let version = head.version;
+    if (held > 0 && held >= head.floor && held <= head.version) {
+      // Its own going and coming are changes too, but not news to it: at most its one row may follow `held`.
+      const since = await store.directoryChanges(held, 2);
+      if (since.every((c) => !c.gone && c.row.id === device.id)) {
+        state = 'unchanged';
+        version = v;
+      } else state = 'delta';
     }
+    this.send({ type: 'dir-state', version, boot: bus.boot, state });
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
-    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name });
-    this.ctx.presence.add(remotePeer(device, true));
+    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: state, held });
+    this.ctx.counters.connects++;
+    this.ctx.presence.add({ ...remotePeer(device, true), v });
+  }
+
+  /** The directory's changes after `after` (§12.2.1), one page. */
+  private async dirSync(ref: string, after: number): Promise<void> {
+    const { store, bus } = this.ctx;
+    // Read first: every change up to it is committed, so the page below holds all of those after `after`.
+    const head = await store.directoryHead();
+    if (after < head.floor) {
+      this.send({ type: 'error', code: ErrorCodes.DIR_STALE, ref, message: `the directory changes after version ${after} are no longer kept; page through the directory` });
+      return;
+    }
+    const found = await store.directoryChanges(after, MAX_DIRECTORY_PAGE);
+    const more = found.length === MAX_DIRECTORY_PAGE;
+    const to = Math.max(after, Math.min(more ? found.at(-1)!.v : head.version, head.version));
+    const changes: DirectoryEntry[] = found.map((c) => (c.gone ? { id: c.id, v: c.v, gone: true } : { ...remotePeer(c.row, bus.isOnline(c.row.id)), v: c.v }));
+    await this.sendWritten({ type: 'dir-changes', ref, from: after, to, changes, more: more || to < head.version });
+  }
+
+  /** One page of the whole directory in id order (§12.2.1). */
+  private async dirPage(ref: string, after: string): Promise<void> {
+    const { store, bus } = this.ctx;
+    const { version } = await store.directoryHead();
+    const rows = await store.directoryPage(after, MAX_DIRECTORY_PAGE);
+    const peers = rows.map((d) => ({ ...remotePeer(d.row, bus.isOnline(d.row.id)), v: d.v }));
+    // Page by page, each once the one before is written out: a large directory waits in the client, not in the relay.
+    await this.sendWritten({ type: 'dir-peers', ref, version, peers, next: rows.length === MAX_DIRECTORY_PAGE ? rows.at(-1)!.row.id : null });
   }
 
   private async updateProfile(frame: Extract<RelayClientFrame, { type: 'profile' }>): Promise<void> {
     const device: DeviceRow = { ...this.device!, profile: frame.profile, lastSeen: this.ctx.now() };
     this.device = device;
-    await this.ctx.store.upsertDevice(device);
-    this.ctx.presence.add(remotePeer(device, true));
+    const v = await this.ctx.store.upsertDevice(device);
+    this.ctx.presence.add({ ...remotePeer(device, true), v });
   }
 
   private async put(frame: Extract<RelayClientFrame, { type: 'put' }>): Promise<void> {
@@ -408,7 +454,7 @@ export class ControlConnection {
     await this.ctx.bus.detach(this.id, this.conn);
     if (this.replaced) return;
     const device: DeviceRow = { ...this.device, lastSeen: this.ctx.now() };
-    await this.ctx.store.upsertDevice(device);
-    this.ctx.presence.add(remotePeer(device, false));
+    const v = await this.ctx.store.upsertDevice(device);
+    this.ctx.presence.add({ ...remotePeer(device, false), v });
   }
 }

@@ -35,6 +35,8 @@ import {
   DEFAULT_SENDER_BYTES,
   DEFAULT_SENDER_MAX,
   DEFAULT_TTL_DAYS,
+  DEFAULT_PRUNE_DAYS,
+  DEFAULT_MAX_AUTH_PENDING,
 } from './relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
@@ -57,6 +59,10 @@ const EXIT_ERROR = 1;
 const EXIT_USAGE = 2;
 
 interface RelayFlags {
+  adminPort?: number;
+  adminHost: string;
+  pruneDays: number;
+  maxAuthPending: number;
   port: number;
   host: string;
   data: string;
@@ -167,6 +173,10 @@ function buildProgram(): Command {
     .option('--store-schema <name>', `PostgreSQL schema of the relay's tables (default ${SCALE_OUT_DEFAULT_NAME}; created if missing)`)
     .addOption(new Option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`).env(BUS_ENV).default(LOCAL))
     .option('--bus-prefix <prefix>', `NATS subject prefix; instances with the same one form one relay (default ${SCALE_OUT_DEFAULT_NAME})`)
+    .option('--max-auth-pending <n>', 'authentications under way beyond which new connections are told to retry later', int(1, 10_000_000), DEFAULT_MAX_AUTH_PENDING)
+    .option('--admin-port <port>', 'serve /metrics (Prometheus) and /healthz on this port (0 picks a free one); none without it', int(0, 65535))
+    .option('--admin-host <host>', 'address of the admin port', '127.0.0.1')
+    .option('--prune-days <n>', 'days a device may stay away before it leaves the directory (0 = never)', int(0, 36_500), DEFAULT_PRUNE_DAYS)
     .option('--json', 'print the listening line as JSON', false)
     .addHelpText('after', RELAY_HELP_EXAMPLES)
     .showHelpAfterError('(run with --help for usage)')
@@ -289,6 +299,9 @@ export async function main(argv: string[]): Promise<number> {
     registrationsPerAddress: flags.registrationsPerAddress,
     registrationsPerMinute: flags.registrationsPerMinute,
     partialTtlMinutes: flags.partialTtlMinutes,
+    pruneDays: flags.pruneDays,
+    maxAuthPending: flags.maxAuthPending,
+    ...(flags.adminPort !== undefined ? { adminPort: flags.adminPort, adminHost: flags.adminHost } : {}),
     timing: { handshakeTimeoutMs: flags.handshakeTimeout * 1000, firstRequestMs: flags.authTimeout * 1000, authTimeoutMs: flags.authTimeout * 1000 },
     logger,
   });

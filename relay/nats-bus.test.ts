@@ -32,13 +32,19 @@ function row(id: string): DeviceRow {
 
 /** A store with devices and one mailbox per device in memory: what the buses read of it. */
 function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelayStore {
+  let version = 0;
   const no = (): never => {
     throw new Error('not used');
   };
   return {
     writesInCallOrder: true,
     epoch: async () => 'e',
-    upsertDevice: no,
+    // A directory change: the next version (announce makes lost devices one, §12.2.1).
+    upsertDevice: async () => ++version,
+    directoryHead: no,
+    directoryChanges: no,
+    directoryPage: no,
+    prune: no,
     createGroup: no,
     group: no,
     groupsOf: no,
@@ -145,11 +151,13 @@ describe.skipIf(natsProblem !== null)('NatsBus', () => {
     await one.attach(A, '1', a.handler);
     await two.attach(B, '1', inbox().handler);
     await until(async () => (await one.online()).has(B));
-    await until(() => a.frames().some((f) => f.type === 'presence' && f.peer.id === B && !f.peer.online), 3000);
+    // Told as a directory change with a version (§12.2.1), so that clients reconnecting elsewhere learn it from their delta.
+    const news = (online: boolean): boolean => a.frames().some((f) => f.type === 'dir-push' && f.changes.some((c) => c.id === B && !('gone' in c) && c.online === online && c.v > 0));
+    await until(() => news(false), 3000);
     expect(await one.online()).toEqual(new Set([A]));
     // A new instance says hello: `two` publishes its list, and B is back for `one`.
     await bus();
-    await until(() => a.frames().some((f) => f.type === 'presence' && f.peer.id === B && f.peer.online), 3000);
+    await until(() => news(true), 3000);
     expect(await one.online()).toEqual(new Set([A, B]));
   });
 

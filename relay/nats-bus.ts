@@ -104,6 +104,15 @@ const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 export class NatsBus implements Bus {
   /** This instance's id on the bus (random per start). */
   readonly instance = randomBytes(8).toString('hex');
+  /**
+   * One for the cluster, derived from the bus prefix: an instance that dies
+   * does not lose who is online for the others, and the devices it held are
+   * made offline as directory changes by the instances that notice (announce).
+   * Known limit: a restart of every instance at once keeps the boot, so
+   * clients hold online flags of devices that never came back until those
+   * devices change again (docs/relay-admin.md).
+   */
+  readonly boot: string;
   private readonly local = new Map<string, Attached>();
   /** Devices held by other instances: device -> instance -> (connection, last heard). */
   private readonly holders = new Map<string, Map<string, { conn: string; seen: number }>>();
@@ -132,6 +141,7 @@ export class NatsBus implements Bus {
     this.ttlMs = o.presenceTtlMs ?? PRESENCE_TTL_MS;
     this.requestTimeoutMs = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
     this.now = o.now ?? Date.now;
+    this.boot = `cluster-${this.prefix}`.slice(0, 64);
   }
 
   /** Connects to NATS; throws BusError with a one-line reason when it cannot. */
@@ -294,6 +304,10 @@ export class NatsBus implements Bus {
     return new Set([...this.local.keys(), ...this.holders.keys()]);
   }
 
+  isOnline(id: string): boolean {
+    return this.local.has(id) || this.holders.has(id);
+  }
+
   // ---- presence across instances ----------------------------------------------
 
   private publishList(): void {
@@ -378,8 +392,11 @@ export class NatsBus implements Bus {
       try {
         const row = await this.store?.device(id);
         if (!row || this.closed) continue;
-        if (online !== (this.local.has(id) || this.holders.has(id))) continue; // changed again meanwhile
-        this.toLocal({ type: 'presence', peer: remotePeer({ ...row, lastSeen: online ? row.lastSeen : this.now() }, online) }, id);
+        if (online !== this.isOnline(id)) continue; // changed again meanwhile
+        // A directory change (§14.3.1), so that clients that reconnect elsewhere learn it from their delta.
+        const changed = { ...row, lastSeen: online ? row.lastSeen : this.now() };
+        const v = await this.store!.upsertDevice(changed);
+        this.toLocal({ type: 'dir-push', changes: [{ ...remotePeer(changed, online), v }] });
       } catch (err) {
         this.logger.log('error', 'presence of a lost device not sent', { id, reason: (err as Error).message });
       }

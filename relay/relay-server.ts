@@ -23,11 +23,12 @@ import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './co
 import { secureFolder } from './data-folder.js';
 import { jsonLogger, type RelayLogger } from './log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
-import { PresenceBatcher } from './presence-batcher.js';
+import { PRESENCE_BATCH_MS, PresenceBatcher } from './presence-batcher.js';
 import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE, RegistrationLimit } from './registration-limit.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
+import { AdminServer, type Metric } from './admin-server.js';
 import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
 
 /** Default port: the usual HTTPS-alternative port, often open in office firewalls, and no root needed (unlike 443). */
@@ -88,6 +89,25 @@ export const HEARTBEAT_MS = 30_000;
 export const DEAD_MS = 60_000;
 /** Period of mailbox expiry: entries live for days, so once an hour is precise enough and costs nothing. */
 export const EXPIRY_EVERY_MS = 3600_000;
+/**
+ * Days a device may stay away before it leaves the directory (§12.2.1): a
+ * quarter covers holidays and parental leave; a reinstalled or discarded
+ * laptop then stops costing every peer a directory entry. Its tombstone is
+ * kept as long again, for clients that were away as long.
+ */
+export const DEFAULT_PRUNE_DAYS = 90;
+/**
+ * Authentications under way beyond which a new control connection is told to
+ * come back later (close 1013 with a retry-after): an authentication costs
+ * the relay ~2 ms of CPU (docs/benchmarks.md), so 500 are about a second of
+ * work; more would only wait in queues until their clients time out and
+ * reconnect, adding to the storm.
+ */
+export const DEFAULT_MAX_AUTH_PENDING = 500;
+/** Seconds over which told-to-wait clients are spread (1 to this): a storm of 10,000 arrives at ~2,000/s at most. */
+export const RETRY_SPREAD_S = 5;
+/** The admin port listens on loopback unless told otherwise: metrics say how busy the relay is, which is nobody else's business. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 /** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
 const HANDSHAKE_HEADROOM = 1024;
 /** Time to send the request headers: a client on the LAN needs milliseconds; idle sockets must not pile up. */
@@ -112,6 +132,8 @@ export interface RelayTiming {
   expiryEveryMs: number;
   /** Age at which files left on the relay are deleted (tests: milliseconds); default fileTtlDays. */
   fileTtlMs?: number;
+  /** Time away after which a device is pruned from the directory (tests: milliseconds); default pruneDays. */
+  pruneAfterMs?: number;
 }
 
 export interface RelayOptions {
@@ -126,6 +148,8 @@ export interface RelayOptions {
   allow?: readonly string[];
   /** Days a mailbox entry is kept; 0 keeps entries until acknowledged. */
   ttlDays?: number;
+  /** Days a device may stay away before it is pruned from the directory; 0 never prunes. */
+  pruneDays?: number;
   mailboxMax?: number;
   /** Most bytes waiting in one mailbox. */
   mailboxBytes?: number;
@@ -156,6 +180,12 @@ export interface RelayOptions {
   logger?: RelayLogger;
   /** Shorter timers for tests. */
   timing?: Partial<RelayTiming>;
+  /** Authentications under way beyond which new connections are told to retry later. */
+  maxAuthPending?: number;
+  /** Port of /metrics and /healthz (0 picks a free one); none without it. */
+  adminPort?: number;
+  /** Address of the admin port; default 127.0.0.1 (the metrics are for this machine's agent). */
+  adminHost?: string;
   /**
    * Another store or bus (scale-out: PostgresStore and NatsBus); the defaults
    * are SQLite in dataDir and a LocalBus. The relay owns them from start():
@@ -184,6 +214,8 @@ export interface Relay {
   readonly port: number;
   readonly url: string;
   readonly fingerprint: string;
+  /** The admin port listened on (0 without one). */
+  readonly adminPort: number;
   stats(): RelayStats;
 }
 
@@ -224,7 +256,12 @@ class RelayServer implements Relay {
   private readonly timing: RelayTiming;
   private readonly host: string;
   private readonly maxConnections: number;
-  private readonly counters = { puts: 0, delivers: 0 };
+  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0 };
+  /** Control connections open and not yet authenticated. */
+  private authPending = 0;
+  private readonly maxAuthPending: number;
+  private admin: AdminServer | null = null;
+  private adminListenPort = 0;
   private readonly connections = new Set<ControlConnection>();
   private readonly lastPong = new Map<WebSocket, number>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -249,6 +286,7 @@ class RelayServer implements Relay {
     this.logger = opts.logger ?? jsonLogger();
     this.host = opts.host ?? '0.0.0.0';
     this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxAuthPending = opts.maxAuthPending ?? DEFAULT_MAX_AUTH_PENDING;
     this.timing = {
       authTimeoutMs: AUTH_TIMEOUT_MS,
       handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -274,6 +312,37 @@ class RelayServer implements Relay {
 
   get fingerprint(): string {
     return this.cert?.fingerprint ?? '';
+  }
+
+  /** The admin port (0 if there is none). */
+  get adminPort(): number {
+    return this.adminListenPort;
+  }
+
+  /** What /metrics reports (docs/relay-admin.md, "Metrics"). */
+  private async metrics(): Promise<Metric[]> {
+    const s = this.stats();
+    const mem = process.memoryUsage();
+    const head = this.store ? await this.store.directoryHead() : { version: 0 };
+    const c = (name: string, help: string, value: number): Metric => ({ name: `pigeon_relay_${name}`, help, type: 'counter', value });
+    const g = (name: string, help: string, value: number): Metric => ({ name: `pigeon_relay_${name}`, help, type: 'gauge', value });
+    return [
+      g('connections', 'Open WebSocket connections (control and pipe).', s.connections),
+      g('authenticated_connections', 'Control connections of authenticated devices.', s.authenticated),
+      c('connects_total', 'Devices authenticated since start (rate() gives connects/s).', this.counters.connects),
+      c('auth_failures_total', 'Authentications refused since start.', this.counters.authFailures),
+      c('busy_refusals_total', 'Connections told to retry later (close 1013) because too many authentications were under way.', this.counters.busyRefusals),
+      g('auth_pending', 'Control connections open and not yet authenticated.', this.authPending),
+      c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
+      c('messages_delivered_total', 'Mailbox and group messages handed to a connection since start (group fan-out included).', s.delivers),
+      g('pipes', 'Pipes open.', s.pipes),
+      c('pipe_bytes_total', 'Bytes carried by pipes since start.', s.bytesPiped),
+      g('directory_version', 'Version of the directory (one per change).', head.version),
+      g('process_resident_bytes', 'Resident memory of the relay process.', mem.rss),
+      g('heap_used_bytes', 'JavaScript heap in use.', mem.heapUsed),
+      g('external_bytes', 'Memory of C++ objects bound to JavaScript (TLS, buffers).', mem.external),
+      g('array_buffers_bytes', 'Memory of ArrayBuffers and Buffers.', mem.arrayBuffers),
+    ];
   }
 
   stats(): RelayStats {
@@ -376,7 +445,7 @@ class RelayServer implements Relay {
     this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
     await this.bus.start({ store: this.store });
     this.pipes = this.bus.pipeBroker({ pipeRate: o.pipeRate ?? 0, totalRate: o.totalRate ?? 0, pendingMs: this.timing.pipePendingMs, idleMs: this.timing.pipeIdleMs }, this.logger);
-    this.presence = new PresenceBatcher(this.bus, this.logger);
+    this.presence = new PresenceBatcher(this.bus, this.logger, PRESENCE_BATCH_MS, () => this.control?.clients.size ?? 0);
     this.ctx = {
       store: this.store,
       bus: this.bus,
@@ -420,6 +489,10 @@ class RelayServer implements Relay {
     this.timers.push(setInterval(() => void this.expirePartials(), Math.min(this.timing.partialSweepMs, this.partialTtlMs() / 4)));
     await this.expire();
     await this.expirePartials();
+    if (o.adminPort !== undefined) {
+      this.admin = new AdminServer(() => this.metrics(), () => this.state === 'running');
+      this.adminListenPort = await this.admin.listen(o.adminPort, o.adminHost ?? DEFAULT_ADMIN_HOST);
+    }
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -453,7 +526,28 @@ class RelayServer implements Relay {
         this.pipes!.join(ws, key, remote);
         return;
       }
-      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, { address: clientAddress(req.socket.remoteAddress), authenticated: () => guard.authenticated(req.socket) });
+      // A reconnect storm: more authentications under way than the relay gets through in a moment.
+      // Each is told when to come back (spread over RETRY_SPREAD_S) instead of waiting in a queue until it times out.
+      if (this.authPending >= this.maxAuthPending) {
+        this.counters.busyRefusals++;
+        const after = 1 + Math.floor(Math.random() * RETRY_SPREAD_S);
+        ws.close(CloseCodes.TRY_LATER, `busy; retry-after=${after}`);
+        return;
+      }
+      this.authPending++;
+      let pending = true;
+      const settled = (): void => {
+        if (pending) this.authPending--;
+        pending = false;
+      };
+      ws.once('close', settled);
+      const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, {
+        address: clientAddress(req.socket.remoteAddress),
+        authenticated: () => {
+          settled();
+          guard.authenticated(req.socket);
+        },
+      });
       this.connections.add(conn);
       void conn.done.then(() => this.connections.delete(conn));
     });
@@ -477,6 +571,7 @@ class RelayServer implements Relay {
 
   private async expire(): Promise<void> {
     await this.expireFiles();
+    await this.prune();
     const days = this.opts.ttlDays ?? DEFAULT_TTL_DAYS;
     if (days <= 0 || !this.store) return;
     try {
@@ -484,6 +579,21 @@ class RelayServer implements Relay {
       if (n > 0) this.logger.log('info', 'expired mailbox entries', { count: n, ttlDays: days });
     } catch (err) {
       this.logger.log('error', 'mailbox expiry failed', { reason: (err as Error).message });
+    }
+  }
+
+  /** Removes devices away for longer than the prune age, each a directory change told to everyone. */
+  private async prune(): Promise<void> {
+    const after = this.timing.pruneAfterMs ?? (this.opts.pruneDays ?? DEFAULT_PRUNE_DAYS) * DAY_MS;
+    if (after <= 0 || !this.store || !this.ctx) return;
+    const now = Date.now();
+    const bus = this.ctx.bus;
+    try {
+      const gone = await this.store.prune({ seenBefore: now - after, tombstonesBefore: now - after, now, keep: (id) => bus.isOnline(id) });
+      for (const g of gone) this.ctx.presence.add({ id: g.id, v: g.v, gone: true });
+      if (gone.length > 0) this.logger.log('info', 'pruned devices away too long', { count: gone.length, afterMs: after });
+    } catch (err) {
+      this.logger.log('error', 'directory prune failed', { reason: (err as Error).message });
     }
   }
 
@@ -527,6 +637,7 @@ class RelayServer implements Relay {
   /** Closes everything that was opened, in reverse order; safe on a half-started relay. */
   private async release(): Promise<void> {
     for (const t of this.timers.splice(0)) clearInterval(t);
+    await this.admin?.close();
     this.guard?.close();
     this.pipes?.closeAll();
     const conns = [...this.connections];

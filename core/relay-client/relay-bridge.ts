@@ -97,6 +97,13 @@ export class RelayBridge {
     this.client = new RelayClient({ identity, enc, logger, clock }, settings, {
       profile: deps.profile,
       onPeers: (peers) => this.onPeers(peers),
+      onGone: (ids) => {
+        // Pruned at the relay (away too long): no mailbox there any more.
+        for (const id of ids) {
+          this.remotes.delete(id);
+          deps.directory.gone(id, 'relay');
+        }
+      },
       onDeliver: (frame) => this.onDeliver(frame),
       onPipe: (stream) => deps.acceptStream(stream),
       onConnected: (connected) => {

@@ -34,6 +34,7 @@ import { groupHex } from '../../shared/util/base32.js';
 import type { Identity } from '../identity/identity.js';
 import type { Clock, Logger } from '../util/components.js';
 import { SIGNATURE_ENCODING, type EncKeyPair } from './enc-key.js';
+import { RelayDirectory } from './relay-directory.js';
 
 /** Reconnect delays after consecutive failures (ms); the last repeats. A relay restart is back within seconds. */
 const RECONNECT_MS = [500, 1000, 2000, 5000, 10000, 30000];
@@ -53,6 +54,12 @@ const CLOSE_AUTH_FAILED = 4003;
  * error that names the fix, instead of a warning every few seconds forever.
  */
 const FINAL_REFUSALS: ReadonlySet<string> = new Set([ErrorCodes.RELAY_AUTH, ErrorCodes.RELAY_TOKEN, ErrorCodes.RELAY_DEVICE_REFUSED]);
+/**
+ * How long a missing directory version may stay missing before it is asked
+ * for: pushes of several relay instances interleave, and a batch arrives
+ * within the relay's 100 ms gathering time; a second covers both.
+ */
+const DIR_GAP_MS = 1000;
 
 export interface RelaySettings {
   /** wss://host:port (a path, if any, is replaced by the protocol's). */
@@ -64,8 +71,10 @@ export interface RelaySettings {
 
 export interface RelayClientHooks {
   profile: () => RelayProfile;
-  /** The relay lists these devices (the whole directory on connect, then changes). */
+  /** The relay lists these devices as they are now (`complete`: the directory held is current, every device was told). */
   onPeers: (peers: RemotePeer[], complete: boolean) => void;
+  /** The relay pruned these devices from its directory. */
+  onGone?: (ids: string[]) => void;
   /** A mailbox entry; resolve once it is stored: the relay may then delete it. */
   onDeliver: (frame: DeliverFrame) => Promise<void>;
   /** The other side of a pipe asked for us: run the server end of a peer session on `stream`. */
@@ -81,6 +90,28 @@ export interface RelayClientHooks {
   onGroupSynced: (gid: string, last: number, complete: boolean) => void;
   /** Where the mailbox cursor is kept between runs. */
   cursor: { load: () => { epoch: string; seq: number } | null; save: (epoch: string, seq: number) => void };
+}
+
+/**
+ * Close code of a busy relay (RFC 6455 "try again later", §12.1): its reason
+ * ends with `retry-after=<seconds>`.
+ */
+const TRY_LATER = 1013;
+/** The longest retry-after obeyed: a relay cannot park a client for longer than the back-off's longest step. */
+const MAX_RETRY_AFTER_S = 60;
+
+/**
+ * How long to wait before dialling again: the back-off step for this many
+ * consecutive failures, spread by ±50 % (`random` in [0, 1)) so that
+ * thousands of clients cut off together (a relay restart) do not come back
+ * in the same instant; or, when a busy relay said when to come back, that
+ * time plus up to a second of jitter.
+ */
+export function reconnectDelay(failures: number, code: number, reason: string, random: number): number {
+  const hint = code === TRY_LATER ? /retry-after=(\d+)/.exec(reason) : null;
+  if (hint) return Math.min(Number(hint[1]), MAX_RETRY_AFTER_S) * 1000 + Math.floor(random * 1000);
+  const step = RECONNECT_MS[Math.min(failures, RECONNECT_MS.length - 1)]!;
+  return Math.round(step * (0.5 + random));
 }
 
 /** Normalises a fingerprint as people paste it: "AB:12 …" → "ab12…". */
@@ -120,6 +151,17 @@ export class RelayClient {
   private syncing = false;
   /** The relay refused this device for a reason a retry cannot change: no more attempts until start() again. */
   private refusedForGood = false;
+  /** The directory as the relay told it (§12.2.1); kept across reconnects, so a reconnect costs only the changes. */
+  readonly directory = new RelayDirectory();
+  /** Where this connection's directory catch-up is: paging the whole, asking for changes, or current (pushes apply). */
+  private dirPhase: 'idle' | 'paging' | 'syncing' | 'live' = 'idle';
+  /** The ref of the directory request in flight. */
+  private dirRef = '';
+  /** Version read with the first page of a paging: changes after it are asked for once paging ends. */
+  private pageVersion = 0;
+  private gapTimer: NodeJS.Timeout | null = null;
+  /** This connection's first mailbox sync was asked for (after the directory caught up). */
+  private mailboxStarted = false;
 
   constructor(
     private readonly components: { identity: Identity; enc: EncKeyPair; logger: Logger; clock: Clock },
@@ -261,7 +303,7 @@ export class RelayClient {
       // A failure is told once, by the event above; the log line would repeat it at every attempt (issue 15).
       this.components.logger.log('info', 'relay connection closed', { code, reason: reason.toString(), error: this.lastError?.message, attempt: this.failures });
       if (!this.stopped) {
-        const delay = RECONNECT_MS[Math.min(this.failures, RECONNECT_MS.length - 1)]!;
+        const delay = reconnectDelay(this.failures, code, reason.toString(), Math.random());
         this.timer = setTimeout(() => {
           this.timer = null;
           this.connect();
@@ -274,6 +316,10 @@ export class RelayClient {
   /** The connection is gone: fail what waits on it, tell the engine. */
   private down(err: PigeonError): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.gapTimer = null;
+    this.dirPhase = 'idle';
+    this.dirRef = '';
     if (this.paceTimer) clearTimeout(this.paceTimer);
     this.pingTimer = this.paceTimer = null;
     this.paced.length = 0;
@@ -360,6 +406,7 @@ export class RelayClient {
           ...(this.settings.token ? { token: this.settings.token } : {}),
           profile: this.hooks.profile(),
           enc: enc.published,
+          ...(this.directory.version > 0 ? { dir: this.directory.version } : {}),
         });
         return;
       }
@@ -372,14 +419,38 @@ export class RelayClient {
         // Another epoch means the relay lost its store: our cursor means nothing there.
         this.epoch = frame.epoch;
         this.cursor = saved && saved.epoch === frame.epoch ? Math.min(saved.seq, frame.last) : 0;
+        // Another store: its directory versions are another history.
+        const lost = this.directory.all().map((p) => p.id);
+        if (this.directory.setEpoch(frame.epoch) && lost.length > 0) this.hooks.onGone?.(lost);
         this.startPings();
         this.hooks.onConnected(true);
-        this.syncing = true;
-        this.send({ type: 'sync', after: this.cursor, limit: SYNC_PAGE });
+        // The mailbox is synced once the directory is current (dirLive): a message's sender is then known.
+        this.mailboxStarted = false;
         return;
       }
       case 'directory':
         this.hooks.onPeers(frame.peers, frame.done);
+        return;
+      case 'dir-state':
+        return this.onDirState(frame.boot, frame.state, frame.version);
+      case 'dir-peers': {
+        if (frame.ref !== this.dirRef || this.dirPhase !== 'paging') return;
+        if (this.pageVersion < 0) this.pageVersion = frame.version;
+        this.report(this.directory.apply(frame.peers, false));
+        if (frame.next !== null) this.send({ type: 'dir-page', ref: this.nextDirRef(), after: frame.next });
+        else this.dirSync(this.pageVersion);
+        return;
+      }
+      case 'dir-changes':
+        if (frame.ref !== this.dirRef || this.dirPhase !== 'syncing') return;
+        this.report(this.directory.apply(frame.changes, true));
+        this.directory.caughtUp(frame.to);
+        if (frame.more) this.dirSync(frame.to);
+        else this.dirLive();
+        return;
+      case 'dir-push':
+        this.report(this.directory.apply(frame.changes, true));
+        this.watchGap();
         return;
       case 'presence':
         this.hooks.onPeers([frame.peer], false);
@@ -404,6 +475,12 @@ export class RelayClient {
         return;
       case 'error': {
         const err = new PigeonError(knownErrorCode(frame.code), frame.message);
+        if (frame.ref !== undefined && frame.ref === this.dirRef) {
+          // Changes too old to be told (DIR_STALE), or the relay failed: start from the whole directory.
+          this.components.logger.log('info', 'relay directory: paging again', { code: frame.code });
+          this.dirPage();
+          return;
+        }
         if (frame.id) this.settle(this.puts, frame.id, undefined, err);
         else if (frame.ref) {
           this.settle(this.pipes, frame.ref, undefined, err);
@@ -452,6 +529,68 @@ export class RelayClient {
     if (code === ErrorCodes.RELAY_AUTH) code = /invite token/.test(reason) ? ErrorCodes.RELAY_TOKEN : /allowlist/.test(reason) ? ErrorCodes.RELAY_DEVICE_REFUSED : code;
     this.lastError = refusalError(code, reason, this.settings.url, this.components.identity.id, this.settings.token !== undefined);
     this.components.logger.log('info', 'the relay refused this device; not retrying', { code, reason });
+  }
+
+  // ---- directory (§12.2.1) -------------------------------------------------------
+
+  private nextDirRef(): string {
+    this.dirRef = `d${++this.refs}`;
+    return this.dirRef;
+  }
+
+  private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page', version: number): void {
+    const off = this.directory.setBoot(boot);
+    if (off.length > 0) this.hooks.onPeers(off, false);
+    // Held nothing (first connect, or another store): the relay's answer was for a version we no longer hold.
+    if (state === 'page' || this.directory.version === 0) this.dirPage();
+    else if (state === 'delta') this.dirSync(this.directory.version);
+    else {
+      // Nothing but this device's own coming and going since the version held.
+      this.directory.caughtUp(version);
+      this.dirLive();
+    }
+  }
+
+  private dirPage(): void {
+    this.dirPhase = 'paging';
+    this.pageVersion = -1;
+    this.send({ type: 'dir-page', ref: this.nextDirRef(), after: '' });
+  }
+
+  private dirSync(after: number): void {
+    this.dirPhase = 'syncing';
+    this.send({ type: 'dir-sync', ref: this.nextDirRef(), after });
+  }
+
+  /** Caught up: every device held is told again (the relay's claims ended when the connection did); the mailbox sync starts. */
+  private dirLive(): void {
+    this.dirPhase = 'live';
+    this.dirRef = '';
+    this.hooks.onPeers(this.directory.all(), true);
+    this.watchGap();
+    if (!this.mailboxStarted) {
+      this.mailboxStarted = true;
+      this.syncing = true;
+      this.send({ type: 'sync', after: this.cursor, limit: SYNC_PAGE });
+    }
+  }
+
+  private report(diff: { peers: RemotePeer[]; gone: string[] }): void {
+    if (diff.peers.length > 0) this.hooks.onPeers(diff.peers, false);
+    if (diff.gone.length > 0) this.hooks.onGone?.(diff.gone);
+  }
+
+  /** A version missing for DIR_GAP_MS while live: ask for the changes after the one held. */
+  private watchGap(): void {
+    if (this.dirPhase !== 'live' || !this.directory.hasGap || this.gapTimer) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      if (this.dirPhase === 'live' && this.directory.hasGap) {
+        this.components.logger.log('info', 'relay directory: a change was missed; asking for it', { after: this.directory.version });
+        this.dirSync(this.directory.version);
+      }
+    }, DIR_GAP_MS);
+    this.gapTimer.unref();
   }
 
   private queueDelivery(frame: DeliverFrame): void {

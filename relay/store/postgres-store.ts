@@ -21,6 +21,7 @@ import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
 import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type StoredLink } from './relay-store.js';
+import { mergeChanges, type DirectoryChange, type DirectoryGone, type DirectoryHead, type PruneOptions, type VersionedDevice } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -88,6 +89,16 @@ const MIGRATIONS: readonly string[] = [
      RETURN NULL;
    END $$;
    CREATE TRIGGER mailbox_out AFTER DELETE ON mailbox FOR EACH ROW EXECUTE FUNCTION mailbox_out();`,
+  // The versioned directory (§14.3.1). One counter row for every instance: taking the next
+  // version locks it until COMMIT, so versions become visible in order, without holes.
+  `ALTER TABLE devices ADD COLUMN ver BIGINT NOT NULL DEFAULT 0;
+   UPDATE devices d SET ver = n.rn FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM devices) n WHERE d.id = n.id;
+   CREATE INDEX devices_ver ON devices (ver);
+   CREATE INDEX devices_last_seen ON devices (last_seen);
+   CREATE TABLE dir_head (one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), version BIGINT NOT NULL, floor BIGINT NOT NULL);
+   INSERT INTO dir_head (one, version, floor) SELECT true, COALESCE(MAX(ver), 0), 0 FROM devices;
+   CREATE TABLE dir_gone (id TEXT PRIMARY KEY, ver BIGINT NOT NULL, ts BIGINT NOT NULL);
+   CREATE INDEX dir_gone_ver ON dir_gone (ver);`,
 ];
 
 export interface PostgresStoreOptions {
@@ -193,15 +204,64 @@ export class PostgresStore implements RelayStore {
     return this.epochValue;
   }
 
-  async upsertDevice(row: DeviceRow): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+  async upsertDevice(row: DeviceRow): Promise<number> {
+    // One statement, one transaction: the next version, the row, and no tombstone for it.
+    const r = await this.pool.query<{ ver: string }>(
+      `WITH v AS (UPDATE dir_head SET version = version + 1 RETURNING version),
+            g AS (DELETE FROM dir_gone WHERE id = $1)
+       INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen, ver)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, v.version FROM v
        ON CONFLICT (id) DO UPDATE SET spki = excluded.spki, enc_key = excluded.enc_key, enc_sig = excluded.enc_sig,
          name = excluded.name, grp = excluded.grp, host = excluded.host, status = excluded.status,
-         away = excluded.away, last_seen = excluded.last_seen`,
+         away = excluded.away, last_seen = excluded.last_seen, ver = excluded.ver
+       RETURNING ver`,
       [row.id, row.spki, row.enc.key, row.enc.sig, row.profile.name, row.profile.group, row.profile.host, row.profile.status, row.profile.away, row.lastSeen],
     );
+    return Number(r.rows[0]!.ver);
+  }
+
+  async directoryHead(): Promise<DirectoryHead> {
+    const r = await this.pool.query<{ version: string; floor: string }>('SELECT version, floor FROM dir_head');
+    return { version: Number(r.rows[0]!.version), floor: Number(r.rows[0]!.floor) };
+  }
+
+  async directoryChanges(after: number, limit: number): Promise<DirectoryChange[]> {
+    const [d, g] = await Promise.all([
+      this.pool.query<DeviceSqlRow & { ver: string }>('SELECT * FROM devices WHERE ver > $1 ORDER BY ver LIMIT $2', [after, limit]),
+      this.pool.query<{ id: string; ver: string }>('SELECT id, ver FROM dir_gone WHERE ver > $1 ORDER BY ver LIMIT $2', [after, limit]),
+    ]);
+    return mergeChanges(
+      d.rows.map((r) => ({ v: Number(r.ver), row: deviceFromSql(r) })),
+      g.rows.map((r) => ({ v: Number(r.ver), id: r.id })),
+      limit,
+    );
+  }
+
+  async directoryPage(afterId: string, limit: number): Promise<VersionedDevice[]> {
+    const r = await this.pool.query<DeviceSqlRow & { ver: string }>('SELECT * FROM devices WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
+    return r.rows.map((x) => ({ v: Number(x.ver), row: deviceFromSql(x) }));
+  }
+
+  async prune({ seenBefore, tombstonesBefore, now, keep }: PruneOptions): Promise<DirectoryGone[]> {
+    return this.tx(async (c) => {
+      // The counter row first: prunes of two instances (and every upsert) wait for each other here.
+      await c.query('SELECT version FROM dir_head FOR UPDATE');
+      const old = await c.query<{ ver: string | null }>('SELECT MAX(ver) AS ver FROM dir_gone WHERE ts < $1', [tombstonesBefore]);
+      if (old.rows[0]?.ver != null) {
+        await c.query('DELETE FROM dir_gone WHERE ts < $1', [tombstonesBefore]);
+        await c.query('UPDATE dir_head SET floor = GREATEST(floor, $1)', [old.rows[0].ver]);
+      }
+      const stale = await c.query<{ id: string }>('SELECT id FROM devices WHERE last_seen < $1 ORDER BY id', [seenBefore]);
+      const gone: DirectoryGone[] = [];
+      for (const { id } of stale.rows) {
+        if (keep(id)) continue;
+        const v = Number((await c.query<{ version: string }>('UPDATE dir_head SET version = version + 1 RETURNING version')).rows[0]!.version);
+        await c.query('DELETE FROM devices WHERE id = $1', [id]);
+        await c.query('INSERT INTO dir_gone (id, ver, ts) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET ver = excluded.ver, ts = excluded.ts', [id, v, now]);
+        gone.push({ v, id });
+      }
+      return gone;
+    });
   }
 
   async device(id: string): Promise<DeviceRow | null> {

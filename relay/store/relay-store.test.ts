@@ -244,6 +244,56 @@ for (const [name, place, skip] of stores) {
     });
   });
 
+  describe.skipIf(skip)(`${name} directory versions`, () => {
+    const dev = (id: string, lastSeen = 1000): DeviceRow => ({ id, spki: 'AAAA', enc: { key: 'k'.repeat(44), sig: 'sig' }, profile: { name: id[0]!, group: '', host: '', status: 'online', away: '' }, lastSeen });
+
+    it('gives every change the next version; changes after v are exactly the later ones, each device once at its last', async () => {
+      const s = await make();
+      expect(await s.directoryHead()).toEqual({ version: 0, floor: 0 });
+      // Concurrent upserts (a pool on PostgreSQL): distinct versions with no holes.
+      const vs = await Promise.all([ALICE, BOB, CAROL, DAVE, ALICE, BOB].map((id, i) => s.upsertDevice(dev(id, 1000 + i))));
+      expect([...vs].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect((await s.directoryHead()).version).toBe(6);
+      const all = await s.directoryChanges(0, 100);
+      expect(all.map((c) => c.v)).toEqual([...all.map((c) => c.v)].sort((x, y) => x - y));
+      expect(all.map((c) => (c.gone ? c.id : c.row.id)).sort()).toEqual([ALICE, BOB, CAROL, DAVE]);
+      const v = await s.upsertDevice(dev(CAROL, 5000));
+      expect(v).toBe(7);
+      const after = await s.directoryChanges(6, 100);
+      expect(after).toEqual([{ v: 7, row: dev(CAROL, 5000) }]);
+      expect(await s.directoryChanges(7, 100)).toEqual([]);
+      // Limited, in version order.
+      expect((await s.directoryChanges(0, 2)).length).toBe(2);
+      // Pages in id order, each with its version.
+      const p1 = await s.directoryPage('', 3);
+      expect(p1.map((d) => d.row.id)).toEqual([ALICE, BOB, CAROL]);
+      expect(p1.find((d) => d.row.id === CAROL)?.v).toBe(7);
+      expect((await s.directoryPage(CAROL, 3)).map((d) => d.row.id)).toEqual([DAVE]);
+    });
+
+    it('prunes devices not seen since a time unless kept, each as a change with a tombstone; dropping tombstones raises the floor', async () => {
+      const s = await make();
+      await s.upsertDevice(dev(ALICE, 100));
+      await s.upsertDevice(dev(BOB, 100));
+      await s.upsertDevice(dev(CAROL, 9000));
+      const gone = await s.prune({ seenBefore: 1000, tombstonesBefore: 0, now: 2000, keep: (id) => id === ALICE });
+      expect(gone).toEqual([{ v: 4, id: BOB }]);
+      expect(await s.device(BOB)).toBeNull();
+      expect((await s.devices()).map((d) => d.id)).toEqual([ALICE, CAROL]);
+      expect(await s.directoryChanges(3, 10)).toEqual([{ v: 4, id: BOB, gone: true }]);
+      expect(await s.directoryHead()).toEqual({ version: 4, floor: 0 });
+      // Bob comes back: a new version, and no tombstone left.
+      expect(await s.upsertDevice(dev(BOB, 9500))).toBe(5);
+      expect((await s.directoryChanges(3, 10)).map((c) => [c.v, c.gone ?? false])).toEqual([[5, false]]);
+      // Dave pruned, and later his tombstone dropped: the floor moves to its version.
+      await s.upsertDevice(dev(DAVE, 100));
+      expect(await s.prune({ seenBefore: 1000, tombstonesBefore: 0, now: 3000, keep: (id) => id === ALICE })).toEqual([{ v: 7, id: DAVE }]);
+      expect(await s.prune({ seenBefore: 1000, tombstonesBefore: 3001, now: 4000, keep: (id) => id === ALICE })).toEqual([]);
+      expect(await s.directoryHead()).toEqual({ version: 7, floor: 7 });
+      expect(await s.directoryChanges(6, 10)).toEqual([]);
+    });
+  });
+
   describe.skipIf(skip)(`${name} groups`, () => {
     it('creates a group once: a second create with the same id returns the first, unchanged', async () => {
       const s = await make();

@@ -18,6 +18,13 @@
  * - A member added to a group joins at the log's last seq: it reads only
  *   what comes after. Removing the owner makes the earliest remaining member
  *   the owner; removing the last member deletes the group, its log and chain.
+ * - The directory (§14.3.1) has one version, a counter over the whole store
+ *   (one story across relay instances sharing it): every upsertDevice and
+ *   every pruned device takes the next one, in commit order, so a reader
+ *   that sees version v committed also sees every change <= v. A device row
+ *   carries the version of its last change; a pruned device leaves a
+ *   tombstone with its version until prune drops it (which raises `floor`:
+ *   changes after a version below it can no longer be told).
  * - Every membership change comes with its signed link (§12.7.1), stored in
  *   the same transaction; a link that does not follow the group's head
  *   (revision + 1, previous hash) throws PigeonError(GROUP_STALE) and
@@ -35,6 +42,45 @@ export interface DeviceRow {
   profile: RelayProfile;
   /** Last time the relay saw it (ms since epoch). */
   lastSeen: number;
+}
+
+/** A device with the directory version of its last change. */
+export interface VersionedDevice {
+  v: number;
+  row: DeviceRow;
+}
+
+/** A pruned device: gone from the directory at version v. */
+export interface DirectoryGone {
+  v: number;
+  id: string;
+}
+
+export type DirectoryChange = (VersionedDevice & { gone?: undefined }) | (DirectoryGone & { gone: true });
+
+export interface PruneOptions {
+  seenBefore: number;
+  tombstonesBefore: number;
+  now: number;
+  keep: (id: string) => boolean;
+}
+
+export interface DirectoryHead {
+  version: number;
+  /** Changes after a version below this were dropped with their tombstones: such a client pages. */
+  floor: number;
+}
+
+/** Merges devices and tombstones (each in version order) into one list in version order, at most `limit`. */
+export function mergeChanges(devices: VersionedDevice[], gone: DirectoryGone[], limit: number): DirectoryChange[] {
+  const out: DirectoryChange[] = [];
+  let i = 0;
+  let j = 0;
+  while (out.length < limit && (i < devices.length || j < gone.length)) {
+    if (j >= gone.length || (i < devices.length && devices[i]!.v < gone[j]!.v)) out.push(devices[i++]!);
+    else out.push({ ...gone[j++]!, gone: true });
+  }
+  return out;
 }
 
 /** A devices row as both SQL stores keep it (PostgreSQL returns BIGINT as a string). */
@@ -141,9 +187,24 @@ export interface RelayStore extends GroupStore {
   readonly writesInCallOrder: boolean;
   /** Random id of this store, made once. */
   epoch(): Promise<string>;
-  upsertDevice(row: DeviceRow): Promise<void>;
+  /** Registers or updates a device; resolves with the directory version of this change. */
+  upsertDevice(row: DeviceRow): Promise<number>;
   device(id: string): Promise<DeviceRow | null>;
+  /** Every device (tests and tools: never per connect, it grows with the directory). */
   devices(): Promise<DeviceRow[]>;
+  /** The directory's version now, and the lowest version changes can still be told after. */
+  directoryHead(): Promise<DirectoryHead>;
+  /** Changes with version > after, in version order, at most `limit` (devices as they are now, and tombstones). */
+  directoryChanges(after: number, limit: number): Promise<DirectoryChange[]>;
+  /** Devices with id > afterId, in id order, at most `limit`, each with the version of its last change. */
+  directoryPage(afterId: string, limit: number): Promise<VersionedDevice[]>;
+  /**
+   * Removes devices last seen before `seenBefore` for which `keep` says no
+   * (the ones connected now), each as a change with its own version and a
+   * tombstone made at `now`; drops tombstones made before `tombstonesBefore`
+   * and raises the floor past them. Returns the tombstones made.
+   */
+  prune(o: PruneOptions): Promise<DirectoryGone[]>;
   /**
    * Stores an entry (or finds its duplicate) in one transaction. A new entry
    * that would break a bound of `quota` throws QuotaError (RELAY_QUOTA); a

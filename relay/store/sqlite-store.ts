@@ -27,7 +27,7 @@ import Database from 'better-sqlite3';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore } from './relay-store.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type DirectoryChange, type DirectoryGone, type DirectoryHead, type VersionedDevice, type PruneOptions, mergeChanges } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
@@ -113,6 +113,16 @@ const MIGRATIONS: readonly string[] = [
      UPDATE mailbox_seq SET waiting = waiting - 1, bytes = bytes - LENGTH(OLD.body) WHERE recipient = OLD.recipient;
      UPDATE mailbox_sender SET waiting = waiting - 1, bytes = bytes - LENGTH(OLD.body) WHERE recipient = OLD.recipient AND sender = OLD.sender;
    END;`,
+  // The versioned directory (§14.3.1): the version of each device's last change, one counter
+  // for the whole store, and tombstones of pruned devices. Existing devices get distinct versions.
+  `ALTER TABLE devices ADD COLUMN ver INTEGER NOT NULL DEFAULT 0;
+   UPDATE devices SET ver = rowid;
+   CREATE INDEX devices_ver ON devices (ver);
+   CREATE INDEX devices_last_seen ON devices (last_seen);
+   CREATE TABLE dir_head (one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL, floor INTEGER NOT NULL);
+   INSERT INTO dir_head (one, version, floor) SELECT 1, COALESCE(MAX(ver), 0), 0 FROM devices;
+   CREATE TABLE dir_gone (id TEXT PRIMARY KEY, ver INTEGER NOT NULL, ts INTEGER NOT NULL);
+   CREATE INDEX dir_gone_ver ON dir_gone (ver);`,
 ];
 
 /** A copy of a device row that callers may share but not change. */
@@ -172,12 +182,24 @@ export class SqliteStore implements RelayStore {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?)'),
       upsertDevice: db.prepare(
-        `INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen)
-         VALUES (@id, @spki, @enc_key, @enc_sig, @name, @grp, @host, @status, @away, @last_seen)
+        `INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen, ver)
+         VALUES (@id, @spki, @enc_key, @enc_sig, @name, @grp, @host, @status, @away, @last_seen, @ver)
          ON CONFLICT (id) DO UPDATE SET spki = excluded.spki, enc_key = excluded.enc_key, enc_sig = excluded.enc_sig,
            name = excluded.name, grp = excluded.grp, host = excluded.host, status = excluded.status,
-           away = excluded.away, last_seen = excluded.last_seen`,
+           away = excluded.away, last_seen = excluded.last_seen, ver = excluded.ver`,
       ),
+      nextVersion: db.prepare<[], { version: number }>('UPDATE dir_head SET version = version + 1 RETURNING version'),
+      head: db.prepare<[], { version: number; floor: number }>('SELECT version, floor FROM dir_head'),
+      unGone: db.prepare<[string]>('DELETE FROM dir_gone WHERE id = ?'),
+      changedDevices: db.prepare<[number, number], DeviceSqlRow & { ver: number }>('SELECT * FROM devices WHERE ver > ? ORDER BY ver LIMIT ?'),
+      goneAfter: db.prepare<[number, number], { id: string; ver: number }>('SELECT id, ver FROM dir_gone WHERE ver > ? ORDER BY ver LIMIT ?'),
+      devicePage: db.prepare<[string, number], DeviceSqlRow & { ver: number }>('SELECT * FROM devices WHERE id > ? ORDER BY id LIMIT ?'),
+      staleDevices: db.prepare<[number], { id: string }>('SELECT id FROM devices WHERE last_seen < ?'),
+      deleteDevice: db.prepare<[string]>('DELETE FROM devices WHERE id = ?'),
+      insertGone: db.prepare<[string, number, number]>('INSERT INTO dir_gone (id, ver, ts) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET ver = excluded.ver, ts = excluded.ts'),
+      oldGone: db.prepare<[number], { ver: number | null }>('SELECT MAX(ver) AS ver FROM dir_gone WHERE ts < ?'),
+      dropGone: db.prepare<[number]>('DELETE FROM dir_gone WHERE ts < ?'),
+      raiseFloor: db.prepare<[number]>('UPDATE dir_head SET floor = MAX(floor, ?)'),
       devices: db.prepare<[], DeviceSqlRow>('SELECT * FROM devices ORDER BY id'),
       findDup: db.prepare<[string, string, string], { seq: number }>('SELECT seq FROM mailbox WHERE recipient = ? AND sender = ? AND msg_id = ?'),
       usage: db.prepare<[string], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = ?'),
@@ -278,6 +300,13 @@ export class SqliteStore implements RelayStore {
     }
   }
 
+  /** Takes a pruned device out of the in-memory list. */
+  private forget(id: string): void {
+    if (!this.byId.delete(id)) return;
+    const i = this.sorted.findIndex((d) => d.id === id);
+    if (i >= 0) this.sorted.splice(i, 1);
+  }
+
   /** Puts a committed device row into the in-memory list. */
   private remember(row: DeviceRow): void {
     const known = this.byId.has(row.id);
@@ -316,7 +345,7 @@ export class SqliteStore implements RelayStore {
     return this.epochValue;
   }
 
-  upsertDevice(row: DeviceRow): Promise<void> {
+  upsertDevice(row: DeviceRow): Promise<number> {
     const params = {
       id: row.id,
       spki: row.spki,
@@ -332,9 +361,51 @@ export class SqliteStore implements RelayStore {
     const copy = frozenCopy(row);
     return this.write(
       () => {
-        this.s.upsertDevice.run(params);
+        const ver = this.s.nextVersion.get()!.version;
+        this.s.upsertDevice.run({ ...params, ver });
+        this.s.unGone.run(row.id);
+        return ver;
       },
       () => this.remember(copy),
+    );
+  }
+
+  async directoryHead(): Promise<DirectoryHead> {
+    return this.s.head.get()!;
+  }
+
+  async directoryChanges(after: number, limit: number): Promise<DirectoryChange[]> {
+    const devices = this.s.changedDevices.all(after, limit).map((r) => ({ v: r.ver, row: deviceFromSql(r) }));
+    const gone = this.s.goneAfter.all(after, limit).map((r) => ({ v: r.ver, id: r.id }));
+    return mergeChanges(devices, gone, limit);
+  }
+
+  async directoryPage(afterId: string, limit: number): Promise<VersionedDevice[]> {
+    return this.s.devicePage.all(afterId, limit).map((r) => ({ v: r.ver, row: deviceFromSql(r) }));
+  }
+
+  prune({ seenBefore, tombstonesBefore, now, keep }: PruneOptions): Promise<DirectoryGone[]> {
+    let gone: DirectoryGone[] = [];
+    return this.write(
+      () => {
+        gone = [];
+        const floor = this.s.oldGone.get(tombstonesBefore)?.ver;
+        if (floor !== null && floor !== undefined) {
+          this.s.dropGone.run(tombstonesBefore);
+          this.s.raiseFloor.run(floor);
+        }
+        for (const { id } of this.s.staleDevices.all(seenBefore)) {
+          if (keep(id)) continue;
+          const v = this.s.nextVersion.get()!.version;
+          this.s.deleteDevice.run(id);
+          this.s.insertGone.run(id, v, now);
+          gone.push({ v, id });
+        }
+        return gone;
+      },
+      () => {
+        for (const g of gone) this.forget(g.id);
+      },
     );
   }
 

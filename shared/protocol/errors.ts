@@ -62,6 +62,8 @@ export const ErrorCodes = {
   RELAY_SIGNATURE: 'PIGEON_ERR_RELAY_SIGNATURE',
   /** Too many requests, bytes, connections or new devices: the relay limited this connection; try again later. */
   RELAY_LIMIT: 'PIGEON_ERR_RELAY_LIMIT',
+  /** The directory changes after the asked version are no longer kept (pruned long ago): page through the directory instead. */
+  DIR_STALE: 'PIGEON_ERR_DIR_STALE',
   /** The peer is not connected to the relay (a pipe cannot be made now). */
   PEER_OFFLINE: 'PIGEON_ERR_PEER_OFFLINE',
   /** No group with that id or name, or this device is not a member of it. */

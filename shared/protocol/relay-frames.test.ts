@@ -34,6 +34,19 @@ Object.assign(SERVER, {
   'group-synced': { type: 'group-synced', gid: GID, last: 17, complete: true },
 });
 
+/** The versioned directory (§12.2.1). */
+const BOB_PEER = (SERVER.presence as { peer: Record<string, unknown> }).peer;
+Object.assign(CLIENT, {
+  'dir-sync': { type: 'dir-sync', ref: 'd1', after: 5120 },
+  'dir-page': { type: 'dir-page', ref: 'd2', after: '' },
+});
+Object.assign(SERVER, {
+  'dir-state': { type: 'dir-state', version: 5188, boot: '6f1c2a9be04d7731', state: 'delta' },
+  'dir-changes': { type: 'dir-changes', ref: 'd1', from: 5120, to: 5188, changes: [{ ...BOB_PEER, v: 5131 }, { id: ALICE, v: 5160, gone: true }], more: false },
+  'dir-peers': { type: 'dir-peers', ref: 'd2', version: 5188, peers: [{ ...BOB_PEER, v: 5131 }], next: BOB },
+  'dir-push': { type: 'dir-push', changes: [{ ...BOB_PEER, v: 5189 }] },
+});
+
 const sides = [
   { name: 'client → relay', parse: parseRelayClientFrame, schema: RelayClientFrame, valid: CLIENT },
   { name: 'relay → client', parse: parseRelayServerFrame, schema: RelayServerFrame, valid: SERVER },

@@ -98,6 +98,16 @@ export const RemotePeer = RelayProfile.extend({
 });
 export type RemotePeer = z.infer<typeof RemotePeer>;
 
+/** A device in the versioned directory (§14.3.1): `v` is the directory version of its last change. */
+export const VersionedPeer = RemotePeer.extend({ v: Seq });
+export type VersionedPeer = z.infer<typeof VersionedPeer>;
+/** A device pruned from the directory at version `v`. */
+export const GonePeer = z.object({ id: DeviceId, v: Seq, gone: z.literal(true) });
+export type GonePeer = z.infer<typeof GonePeer>;
+/** One change of the directory: a device as it is now, or its removal. */
+export const DirectoryEntry = z.union([GonePeer, VersionedPeer]);
+export type DirectoryEntry = z.infer<typeof DirectoryEntry>;
+
 /**
  * A sealed mailbox body (§14.5): X25519 ephemeral key, AES-256-GCM nonce and
  * ciphertext+tag, and the sender's ECDSA signature over all of it.
@@ -225,6 +235,8 @@ export const AuthFrame = z.object({
   token: z.string().max(200).optional(),
   profile: RelayProfile,
   enc: EncKey,
+  /** The directory version the client holds (§14.3.1); absent or 0: it holds none. */
+  dir: Seq.optional(),
 });
 /** Presence change while connected. */
 export const ProfileFrame = z.object({ type: z.literal('profile'), profile: RelayProfile });
@@ -250,6 +262,11 @@ export const GroupPutFrame = z.object({ type: z.literal('group-put'), gid: Group
 /** Send me the group's log after seq (one page, then group-synced). */
 export const GroupSyncFrame = z.object({ type: z.literal('group-sync'), gid: GroupId, after: Seq, limit: z.number().int().min(1).max(MAX_SYNC_PAGE).optional() });
 
+/** Send me the directory's changes after version `after` (answered by dir-changes with the same ref). */
+export const DirSyncFrame = z.object({ type: z.literal('dir-sync'), ref: Ref, after: Seq });
+/** Send me the devices after id `after` ('' from the start), in id order (answered by dir-peers with the same ref). */
+export const DirPageFrame = z.object({ type: z.literal('dir-page'), ref: Ref, after: z.union([DeviceId, z.literal('')]) });
+
 export const RelayClientFrame = z.discriminatedUnion('type', [
   AuthFrame,
   ProfileFrame,
@@ -262,6 +279,8 @@ export const RelayClientFrame = z.discriminatedUnion('type', [
   GroupChainFrame,
   GroupPutFrame,
   GroupSyncFrame,
+  DirSyncFrame,
+  DirPageFrame,
 ]);
 export type RelayClientFrame = z.infer<typeof RelayClientFrame>;
 
@@ -276,6 +295,51 @@ export const ChallengeFrame = z.object({ type: z.literal('challenge'), v: z.lite
 export const WelcomeFrame = z.object({ type: z.literal('welcome'), id: DeviceId, epoch: z.string().min(1).max(64), last: Seq });
 /** Registered devices (all of them on connect, in pages; `done` on the last page). */
 export const DirectoryFrame = z.object({ type: z.literal('directory'), peers: z.array(RemotePeer).max(MAX_DIRECTORY_PAGE), done: z.boolean() });
+/**
+ * Right after welcome: the directory's version now, what the client must do
+ * to catch up with it (nothing; ask for the changes after its version; page
+ * through the whole directory), and `boot`, which changes when the relay
+ * lost who was online (a restart): online flags held from before mean nothing.
+ */
+export const DirStateFrame = z.object({
+  type: z.literal('dir-state'),
+  version: Seq,
+  boot: z.string().min(1).max(64),
+  state: z.enum(['unchanged', 'delta', 'page']),
+});
+/**
+ * The answer to dir-sync: the changes after `from`, in version order;
+ * applied to a directory at `from` they make it the directory at `to`.
+ * `more`: there are changes after `to`, ask again.
+ */
+export const DirChangesFrame = z.object({
+  type: z.literal('dir-changes'),
+  ref: Ref,
+  from: Seq,
+  to: Seq,
+  changes: z.array(DirectoryEntry).max(MAX_DIRECTORY_PAGE),
+  more: z.boolean(),
+});
+/**
+ * The answer to dir-page: devices in id order after the asked id; `next`
+ * is the id to ask after for the next page (null: that was the last).
+ * `version`: the directory's version before the page was read (ask dir-sync
+ * after it once done: changes made while paging are there).
+ */
+export const DirPeersFrame = z.object({
+  type: z.literal('dir-peers'),
+  ref: Ref,
+  version: Seq,
+  peers: z.array(VersionedPeer).max(MAX_DIRECTORY_PAGE),
+  next: DeviceId.nullable(),
+});
+/**
+ * Directory changes as they happen, gathered for a moment (presence comes
+ * and goes here): each entry has its version, every version is told once.
+ * A client that sees a version above the one it holds + 1 and not the ones
+ * between for a while asks for them with dir-sync.
+ */
+export const DirPushFrame = z.object({ type: z.literal('dir-push'), changes: z.array(DirectoryEntry).min(1).max(MAX_DIRECTORY_PAGE) });
 /** One device came, went, or changed its profile. */
 export const PresenceFrame = z.object({ type: z.literal('presence'), peer: RemotePeer });
 /** A put is durable: `seq` is its place in the recipient's mailbox (also for a duplicate id). */
@@ -360,6 +424,10 @@ export const RelayServerFrame = z.discriminatedUnion('type', [
   GroupPutAckFrame,
   GroupDeliverFrame,
   GroupSyncedFrame,
+  DirStateFrame,
+  DirChangesFrame,
+  DirPeersFrame,
+  DirPushFrame,
 ]);
 export type RelayServerFrame = z.infer<typeof RelayServerFrame>;
 

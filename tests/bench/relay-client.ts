@@ -47,7 +47,7 @@ export class BenchClient {
   }
 
   /** Opens, authenticates and resolves after the welcome; rejects with the relay's reason otherwise. */
-  static connect(url: string, device: BenchDevice, name = 'Bench'): Promise<{ client: BenchClient; welcome: Welcome }> {
+  static connect(url: string, device: BenchDevice, name = 'Bench', dir?: number): Promise<{ client: BenchClient; welcome: Welcome }> {
     const ws = new WebSocket(url, [RELAY_SUBPROTOCOL], { rejectUnauthorized: false, perMessageDeflate: false });
     const client = new BenchClient(ws, device);
     return new Promise((resolve, reject) => {
@@ -67,7 +67,7 @@ export class BenchClient {
         if (state === 'challenge' && frame.type === 'challenge') {
           state = 'welcome';
           const profile = { name, group: 'Bench', host: 'bench', status: 'online', away: '' };
-          ws.send(JSON.stringify({ type: 'auth', v: 1, id: device.id, spki: device.spki, sig: signText(device.key, authMessage(frame.nonce!, device.id)), profile, enc: device.enc }));
+          ws.send(JSON.stringify({ type: 'auth', v: 1, id: device.id, spki: device.spki, sig: signText(device.key, authMessage(frame.nonce!, device.id)), profile, enc: device.enc, ...(dir ? { dir } : {}) }));
         } else if (state === 'welcome' && frame.type === 'welcome') {
           state = 'ready';
           resolve({ client, welcome: { last: frame.last ?? 0 } });

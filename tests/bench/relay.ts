@@ -13,7 +13,8 @@
  *
  * Writes bench-results/relay.json and relay.md.
  *
- * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections,fanout]
+ * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections,fanout,connect]
+ *   [--connect-devices 10000] (connect: relay-connect.ts, printed with its targets)
  *   [--members 500] [--group-messages 200] [--group-rate 20]
  *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
  *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--mqtt mqtt://127.0.0.1:1883]
@@ -46,6 +47,8 @@ const { values: opt } = parseArgs({
     // A busy group: 20 messages a second is 10,000 deliveries a second at 500 members.
     'group-rate': { type: 'string', default: '20' },
     connections: { type: 'string', default: '1000,5000,10000' },
+    // Devices known to the relay in the connect benchmark (--only connect; not in the default set: it takes minutes).
+    'connect-devices': { type: 'string', default: '10000' },
     messages: { type: 'string', default: '100000' },
     senders: { type: 'string', default: '500' },
     recipients: { type: 'string', default: '50' },
@@ -206,6 +209,12 @@ async function main(): Promise<void> {
       // Killed, not stopped: a clean stop would tell every remaining client about every leaving one (O(n²) frames).
       await relay.kill9();
       for (const c of clients) c.ws.terminate();
+    }
+    if (only.has('connect')) {
+      // The connect benchmark (relay-connect.ts) runs its own relay pinned to core 0 and its generator processes on core 1.
+      const text = execFileSync(process.execPath, [join(ROOT, 'dist/tests/bench/relay-connect.js'), '--devices', opt['connect-devices'], '--relay-bin', opt['relay-bin']], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      process.stdout.write(text);
+      out.connect = JSON.parse(readFileSync(join(ROOT, 'bench-results', 'relay-connect.json'), 'utf8')) as unknown;
     }
     if (only.has('fanout')) {
       const relay = await relayFor('fanout');

@@ -16,6 +16,7 @@ import {
   type RelayProfile,
   type RelayServerFrame,
   type RemotePeer,
+  type VersionedPeer,
 } from '../../shared/protocol/relay-frames.js';
 import { signText, type Device } from './relay-device.js';
 
@@ -102,38 +103,59 @@ export class Client {
     return this.inbox.filter((f) => f.type === type);
   }
 
-  /** Answers the challenge; resolves with the welcome, or throws with the relay's error frame. */
   /**
-   * The next news about device `id`: a `presence` frame, or a batch of
-   * changes (a `directory` frame after the first one) that lists it.
+   * The next news about device `id`: a `presence` frame, or a `dir-push`
+   * batch of directory changes that lists it (removals skipped).
    */
-  async presenceOf(id: string, ms = WAIT_MS): Promise<RemotePeer> {
+  async presenceOf(id: string, ms = WAIT_MS): Promise<RemotePeer & { v?: number }> {
     for (;;) {
-      const f = await this.take(['presence', 'directory'], ms);
-      const hit = (f.type === 'presence' ? [f.peer] : f.peers).find((p) => p.id === id);
+      const f = await this.take(['presence', 'dir-push'], ms);
+      const news = f.type === 'presence' ? [f.peer] : f.changes.filter((c): c is VersionedPeer => !('gone' in c));
+      // The latest: a batch may hold several changes of one device, in version order.
+      const hit = [...news].reverse().find((p) => p.id === id);
       if (hit) return hit;
     }
   }
 
-  async auth(d: Device, o: { name?: string; token?: string; forge?: 'sig' | 'id'; as?: Device } = {}): Promise<Frame<'welcome'>> {
+  /** Answers the challenge; resolves with the welcome, or throws with the relay's error frame. */
+  async auth(d: Device, o: { name?: string; token?: string; forge?: 'sig' | 'id'; as?: Device; dir?: number } = {}): Promise<Frame<'welcome'>> {
     const challenge = await this.take('challenge');
     const id = o.forge === 'id' ? o.as!.id : d.id;
     const nonce = o.forge === 'sig' ? randomBytes(32).toString('base64') : challenge.nonce;
-    this.send({ type: 'auth', v: 1, id, spki: d.spki, sig: signText(d.key, authMessage(nonce, id)), ...(o.token !== undefined ? { token: o.token } : {}), profile: profile(o.name ?? 'Dev'), enc: d.enc });
+    this.send({ type: 'auth', v: 1, id, spki: d.spki, sig: signText(d.key, authMessage(nonce, id)), ...(o.token !== undefined ? { token: o.token } : {}), profile: profile(o.name ?? 'Dev'), enc: d.enc, ...(o.dir !== undefined ? { dir: o.dir } : {}) });
     const first = await this.take(['welcome', 'error']);
     if (first.type === 'error') throw Object.assign(new Error(first.message), { frame: first });
     this.device = d;
     return first;
   }
 
-  /** The whole directory (all pages). */
-  async directory(): Promise<Frame<'directory'>['peers']> {
-    const peers = [];
-    for (;;) {
-      const page = await this.take('directory');
-      peers.push(...page.peers);
-      if (page.done) return peers;
+  /** The whole directory, paged through with dir-page (§12.2.1), after the dir-state that follows welcome; without this device. */
+  async directory(): Promise<VersionedPeer[]> {
+    await this.take('dir-state');
+    return this.pages();
+  }
+
+  /** Pages through the directory from the start. */
+  async pages(): Promise<VersionedPeer[]> {
+    const peers: VersionedPeer[] = [];
+    let after = '';
+    for (let n = 0; ; n++) {
+      this.send({ type: 'dir-page', ref: `p${n}`, after });
+      const page = await this.take('dir-peers');
+      expect(page.ref).toBe(`p${n}`);
+      peers.push(...page.peers.filter((p) => p.id !== this.device?.id));
+      if (page.next === null) return peers;
+      after = page.next;
     }
+  }
+
+  /** The directory's changes after `after` (one dir-sync). */
+  async changes(after: number): Promise<Frame<'dir-changes'>> {
+    const ref = `s${after}-${Math.floor(Math.random() * 1e9)}`;
+    this.send({ type: 'dir-sync', ref, after });
+    const f = await this.take('dir-changes');
+    expect(f.ref).toBe(ref);
+    return f;
   }
 
   /** A round trip: everything sent before it has been handled. */

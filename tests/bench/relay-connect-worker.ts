@@ -1,0 +1,48 @@
+/**
+ * Benchmark support: one load-generator process of the connect benchmark
+ * (relay-connect.ts). It reads its slice of the devices from a file, says
+ * `ready`, waits for `go` on stdin, then opens and authenticates one
+ * control connection per device, `concurrency` at a time, sending the
+ * directory version the parent names (a reconnect: the relay answers
+ * "unchanged"). It reports `done` with its count and times, keeps the
+ * connections open and idle, and exits when stdin closes.
+ *
+ * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version>
+ */
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { BenchClient } from './relay-client.js';
+
+const [url, file, fromS, toS, concS, dirS] = process.argv.slice(2);
+const all = JSON.parse(readFileSync(file!, 'utf8')) as { id: string; spki: string; key: string; enc: { key: string; sig: string } }[];
+const devices = all.slice(Number(fromS), Number(toS)).map((d) => ({ ...d, key: createPrivateKey(d.key) }));
+const clients: BenchClient[] = [];
+const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
+
+async function go(): Promise<void> {
+  const start = performance.now();
+  let next = 0;
+  let failed = 0;
+  let firstError = '';
+  const lane = async (): Promise<void> => {
+    while (next < devices.length) {
+      const d = devices[next++]!;
+      try {
+        clients.push((await BenchClient.connect(url!, d, 'Bench', Number(dirS))).client);
+      } catch (err) {
+        failed++;
+        firstError ||= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Number(concS) }, lane));
+  say({ type: 'done', connected: clients.length, failed, firstError, ms: performance.now() - start, at: Date.now() });
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (l) => {
+  if (l.trim() === 'go') void go();
+});
+lines.on('close', () => process.exit(0));
+say({ type: 'ready', devices: devices.length });

@@ -1,0 +1,162 @@
+/**
+ * Connect benchmark (`npm run bench:relay-connect`, issue 17 item 2): with
+ * N devices known to the relay (seeded into its SQLite store), how fast do
+ * they connect, and what does an idle authenticated connection cost?
+ *
+ * - The relay is a real `pigeon relay` process pinned to core 0
+ *   (`taskset -c 0`); the load generator is W separate processes pinned to
+ *   core 1 (relay-connect-worker.ts), so the generator's TLS and signing
+ *   never steal the relay's CPU.
+ * - Every device connects as a reconnect would: with the directory version
+ *   it holds, so the relay answers "unchanged" (§12.2.1); the cost of a
+ *   connect no longer depends on N.
+ * - Connect rate: connections authenticated (welcome received) per second,
+ *   from `go` to the last worker done. Memory per connection: the relay's
+ *   RSS with all of them open and idle (after a settle), minus its RSS with
+ *   the same devices known and none connected, divided by N.
+ *
+ * Writes bench-results/relay-connect.json and prints each figure next to
+ * its target.
+ *
+ * Usage: node dist/tests/bench/relay-connect.js [--devices 10000] [--workers 4]
+ *   [--concurrency 32] [--settle-s 5] [--relay-bin bin/pigeon.js]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { SqliteStore, RELAY_DB_FILE } from '../../relay/store/sqlite-store.js';
+import { BIN, ROOT } from '../support/cli-peer.js';
+import { makeDevice } from '../support/relay-device.js';
+import { cpuSeconds, memory } from './proc-stats.js';
+
+/** Targets of issue 17. */
+const TARGET_CONNECTS_PER_S = 500;
+const TARGET_KB_PER_CONNECTION = 100;
+
+const { values: opt } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '10000' },
+    workers: { type: 'string', default: '4' },
+    // Handshakes in flight per worker: a storm, but within what one core of generator can sign.
+    concurrency: { type: 'string', default: '32' },
+    'settle-s': { type: 'string', default: '5' },
+    'relay-bin': { type: 'string', default: BIN },
+  },
+});
+
+/** The per-client limits lifted (every generated client comes from 127.0.0.1; see relay.ts). */
+const UNLIMITED_PER_CLIENT = ['--max-per-address', '10000000', '--max-unauth-per-address', '10000000', '--registrations-per-address', '0', '--registrations-per-minute', '0'];
+
+function log(s: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
+}
+
+function lines(child: ChildProcess, on: (o: Record<string, unknown>) => void): void {
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    try {
+      on(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      /* not a JSON line */
+    }
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const n = Number(opt.devices);
+  const workers = Number(opt.workers);
+  const loadAtStart = os.loadavg().map((x) => Math.round(x * 10) / 10);
+  const root = mkdtempSync(join(os.tmpdir(), 'pigeon-bench-connect-'));
+  const dataDir = join(root, 'relay');
+  mkdirSync(dataDir);
+  try {
+    log(`making ${n} devices and registering them in the relay's store…`);
+    const devices = Array.from({ length: n }, () => makeDevice());
+    const store = new SqliteStore(join(dataDir, RELAY_DB_FILE));
+    const now = Date.now();
+    await Promise.all(devices.map((d, i) => store.upsertDevice({ id: d.id, spki: d.spki, enc: d.enc, profile: { name: `Bench ${i}`, group: 'Bench', host: 'bench', status: 'online', away: '' }, lastSeen: now })));
+    const { version } = await store.directoryHead();
+    await store.close();
+    const file = join(root, 'devices.json');
+    writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, spki: d.spki, enc: d.enc, key: d.key.export({ type: 'pkcs8', format: 'pem' }) }))));
+
+    const relay = spawn('taskset', ['-c', '0', process.execPath, opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...UNLIMITED_PER_CLIENT], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const port = await new Promise<number>((resolve, reject) => {
+      lines(relay, (o) => o.type === 'listening' && resolve(o.port as number));
+      relay.once('exit', () => reject(new Error('the relay exited before listening')));
+    });
+    const url = `wss://127.0.0.1:${port}/pigeon/1`;
+    await sleep(2000);
+    const idle = memory(relay.pid!);
+    log(`relay pid ${relay.pid} on core 0, ${n} devices known, RSS ${idle.rssMB} MB with none connected`);
+
+    const per = Math.ceil(n / workers);
+    const done: Record<string, unknown>[] = [];
+    const procs = Array.from({ length: workers }, (_, w) => {
+      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      return child;
+    });
+    await Promise.all(procs.map((p) => new Promise<void>((resolve) => lines(p, (o) => (o.type === 'ready' ? resolve() : o.type === 'done' ? void done.push(o) : undefined)))));
+    const cpu0 = cpuSeconds(relay.pid!);
+    const t0 = Date.now();
+    for (const p of procs) p.stdin!.write('go\n');
+    while (done.length < workers) {
+      await sleep(200);
+    }
+    const seconds = (Math.max(...done.map((d) => d.at as number)) - t0) / 1000;
+    const connected = done.reduce((a, d) => a + (d.connected as number), 0);
+    const failed = done.reduce((a, d) => a + (d.failed as number), 0);
+    const relayCpu = cpuSeconds(relay.pid!) - cpu0;
+    await sleep(Number(opt['settle-s']) * 1000);
+    const held = memory(relay.pid!);
+    const kbPer = connected > 0 ? ((held.rssMB - idle.rssMB) * 1024) / connected : NaN;
+    const figures = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      // Other work on the machine makes the rates low bounds: recorded with them.
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 10) / 10),
+      devicesKnown: n,
+      workers,
+      concurrencyPerWorker: Number(opt.concurrency),
+      connected,
+      failed,
+      firstError: done.map((d) => d.firstError).find(Boolean) ?? null,
+      seconds: Math.round(seconds * 100) / 100,
+      connectsPerSecond: Math.round(connected / seconds),
+      relayCpuSecondsPerThousandConnects: Math.round((relayCpu / connected) * 1000 * 100) / 100,
+      relayRssIdleMB: idle.rssMB,
+      relayRssHeldMB: held.rssMB,
+      relayPeakMB: held.hwmMB,
+      kbPerIdleConnection: Math.round(kbPer * 10) / 10,
+    };
+    for (const p of procs) p.stdin!.end();
+    relay.kill('SIGTERM');
+    mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
+    writeFileSync(join(ROOT, 'bench-results', 'relay-connect.json'), `${JSON.stringify(figures, null, 2)}\n`);
+    process.stdout.write(
+      [
+        `connect rate, ${n} devices known: ${figures.connectsPerSecond}/s (target ≥ ${TARGET_CONNECTS_PER_S}/s) ${figures.connectsPerSecond >= TARGET_CONNECTS_PER_S ? 'met' : 'NOT met'}`,
+        `memory per idle authenticated connection: ${figures.kbPerIdleConnection} KB (target ≤ ${TARGET_KB_PER_CONNECTION} KB) ${figures.kbPerIdleConnection <= TARGET_KB_PER_CONNECTION ? 'met' : 'NOT met'}`,
+        `connected ${connected}, failed ${failed}; relay RSS ${idle.rssMB} → ${held.rssMB} MB; relay CPU ${figures.relayCpuSecondsPerThousandConnects} s per 1,000 connects`,
+        '',
+      ].join('\n'),
+    );
+    await sleep(500);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+void main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

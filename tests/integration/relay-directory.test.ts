@@ -1,0 +1,257 @@
+/**
+ * The versioned directory (spec §12.2.1) over real sockets, a real relay
+ * and a real SQLite store: a new device pages through thousands of devices,
+ * a device that holds the current version hears "unchanged", one holding an
+ * older version gets exactly the changes since, pruning is a change told to
+ * everyone, and a version whose tombstones are gone makes the client page.
+ * Then the peer's own relay client (core/relay-client) across a relay
+ * restart: it keeps its directory, asks only for the changes, and forgets
+ * the online flags of the boot before.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadOrCreateIdentity } from '../../core/identity/identity.js';
+import { loadOrCreateEncKey } from '../../core/relay-client/enc-key.js';
+import { RelayClient } from '../../core/relay-client/relay-client.js';
+import { systemClock } from '../../core/util/components.js';
+import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
+import { RELAY_DB_FILE, SqliteStore } from '../../relay/store/sqlite-store.js';
+import { ErrorCodes } from '../../shared/protocol/errors.js';
+import { MAX_DIRECTORY_PAGE, RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { RelayProcess } from '../support/relay-process.js';
+import { Client, clients, makeDevice, profile, WAIT_MS, type Device } from '../support/relay-ws-client.js';
+
+const relays: Relay[] = [];
+const dirs: string[] = [];
+const stops: (() => void)[] = [];
+const procs: RelayProcess[] = [];
+
+afterEach(async () => {
+  for (const s of stops.splice(0)) s();
+  await Promise.all(procs.splice(0).map((p) => p.kill9()));
+  for (const c of clients.splice(0)) c.ws.terminate();
+  await Promise.all(relays.splice(0).map((r) => r.stop()));
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'pigeon-dir-'));
+  dirs.push(d);
+  return d;
+}
+
+async function startRelay(opts: Partial<RelayOptions> & { dataDir: string; port?: number }): Promise<{ relay: Relay; url: string }> {
+  const relay = createRelay({ port: 0, host: '127.0.0.1', logger: { log: () => {} }, ...opts });
+  await relay.start();
+  relays.push(relay);
+  return { relay, url: `wss://127.0.0.1:${relay.port}${RELAY_PATH}` };
+}
+
+/** Registers `n` devices straight into the relay's SQLite store (real keys), as a large office would have. */
+async function seed(dataDir: string, n: number, lastSeen = Date.now()): Promise<string[]> {
+  const store = new SqliteStore(join(dataDir, RELAY_DB_FILE));
+  const ids: string[] = [];
+  const writes: Promise<number>[] = [];
+  for (let i = 0; i < n; i++) {
+    const d = makeDevice();
+    ids.push(d.id);
+    writes.push(store.upsertDevice({ id: d.id, spki: d.spki, enc: d.enc, profile: profile(`Seed${i}`), lastSeen }));
+  }
+  await Promise.all(writes);
+  await store.close();
+  return ids;
+}
+
+/** Connects and authenticates; resolves with the client and its dir-state. */
+async function connect(url: string, d: Device, o: { name?: string; dir?: number } = {}) {
+  const c = new Client(url);
+  await c.auth(d, o);
+  return { c, state: await c.take('dir-state') };
+}
+
+/** Pages through the directory and then asks for the changes made meanwhile: the version the client then holds. */
+async function fullCopy(c: Client): Promise<{ peers: RemotePeer[]; version: number }> {
+  c.send({ type: 'dir-page', ref: 'first', after: '' });
+  const first = await c.take('dir-peers');
+  c.pending('dir-peers');
+  const rest = first.next === null ? [] : await pagesAfter(c, first.next);
+  const sync = await c.changes(first.version);
+  expect(sync.more).toBe(false);
+  return { peers: [...first.peers, ...rest], version: sync.to };
+}
+
+async function pagesAfter(c: Client, after: string): Promise<RemotePeer[]> {
+  const out: RemotePeer[] = [];
+  let next: string | null = after;
+  while (next !== null) {
+    c.send({ type: 'dir-page', ref: `after-${next}`, after: next });
+    const page = await c.take('dir-peers');
+    expect(page.peers.length).toBeLessThanOrEqual(MAX_DIRECTORY_PAGE);
+    out.push(...page.peers);
+    next = page.next;
+  }
+  return out;
+}
+
+describe('versioned relay directory', () => {
+  it('pages a new device through 2,300 devices; "unchanged" for the current version; exactly the changes for an older one', async () => {
+    const dataDir = tempDir();
+    const seeded = await seed(dataDir, 2300);
+    const { url } = await startRelay({ dataDir });
+    const alice = makeDevice();
+
+    const first = await connect(url, alice, { name: 'Alice' });
+    expect(first.state.state).toBe('page');
+    const copy = await fullCopy(first.c);
+    // 2,300 seeded and Alice herself, in id order, each once, in three pages.
+    expect(copy.peers.map((p) => p.id)).toEqual([...seeded, alice.id].sort());
+    expect(copy.peers.find((p) => p.id === alice.id)).toMatchObject({ online: true, name: 'Alice' });
+    first.c.ws.close();
+    await first.c.closed;
+
+    // Back with the version held, nothing else changed: unchanged (her own going and coming are not news).
+    const again = await connect(url, alice, { name: 'Alice', dir: copy.version });
+    expect(again.state.state).toBe('unchanged');
+    expect(again.state.version).toBeGreaterThan(copy.version);
+    const held = again.state.version;
+
+    // Bob registers, and a seeded device comes online under a new name, while Alice is away.
+    again.c.ws.close();
+    await again.c.closed;
+    const bob = makeDevice();
+    const b = await connect(url, bob, { name: 'Bob' });
+    const seededDevice = makeDevice();
+    const s = await connect(url, seededDevice, { name: 'Newcomer' });
+    const back = await connect(url, alice, { name: 'Alice', dir: held });
+    expect(back.state.state).toBe('delta');
+    const delta = await back.c.changes(held);
+    expect(delta.from).toBe(held);
+    expect(delta.more).toBe(false);
+    // Exactly the changes since: Bob, the newcomer, and Alice's own row; nothing of the 2,300 others.
+    expect(new Set(delta.changes.map((c) => c.id))).toEqual(new Set([alice.id, bob.id, seededDevice.id]));
+    expect(delta.changes.find((c) => c.id === bob.id)).toMatchObject({ name: 'Bob', online: true });
+    const versions = delta.changes.map((c) => c.v);
+    expect(versions).toEqual([...versions].sort((x, y) => x - y));
+    expect(delta.to).toBe(Math.max(...versions));
+
+    // Live: Bob's profile change comes as a push with the next version.
+    b.c.send({ type: 'profile', profile: { ...profile('Bob'), status: 'away', away: 'lunch' } });
+    let news = await back.c.presenceOf(bob.id);
+    while (news.status !== 'away') news = await back.c.presenceOf(bob.id);
+    expect(news).toMatchObject({ status: 'away', away: 'lunch', online: true });
+    expect(news.v).toBe(delta.to + 1);
+    // A version from another store (higher than this relay's head) pages.
+    s.c.ws.close();
+    const stranger = await connect(url, makeDevice(), { dir: news.v! + 1000 });
+    expect(stranger.state.state).toBe('page');
+  });
+
+  it('prunes a device away too long as a change told to everyone; a version older than the kept tombstones pages', async () => {
+    const dataDir = tempDir();
+    const [old] = await seed(dataDir, 1, 1);
+    // Pruned after 1.5 s away, looked at every 250 ms; tombstones kept 1.5 s too.
+    const { url } = await startRelay({ dataDir, timing: { pruneAfterMs: 1500, expiryEveryMs: 250 } });
+    const alice = makeDevice();
+    const a = await connect(url, alice, { name: 'Alice' });
+    const copy = await fullCopy(a.c);
+    // The seeded device was last seen in 1970: pruned at start-up, before Alice came.
+    expect(copy.peers.map((p) => p.id)).toEqual([alice.id]);
+    const beforeBob = copy.version;
+
+    const bob = makeDevice();
+    const b = await connect(url, bob, { name: 'Bob' });
+    await a.c.presenceOf(bob.id);
+    b.c.ws.close();
+    expect(await a.c.presenceOf(bob.id)).toMatchObject({ online: false });
+    // Alice stays connected (her lastSeen ages too, but she is online: kept).
+    const deadline = Date.now() + WAIT_MS;
+    let gone: { id: string; v: number } | undefined;
+    while (!gone && Date.now() < deadline) {
+      const push = await a.c.take('dir-push');
+      gone = push.changes.find((c) => c.id === bob.id && 'gone' in c);
+    }
+    expect(gone).toMatchObject({ id: bob.id, gone: true });
+    // A delta from before Bob tells his removal (not his registration), and the seeded device's is before that.
+    const delta = await a.c.changes(beforeBob);
+    expect(delta.changes.filter((c) => c.id === bob.id)).toEqual([{ id: bob.id, v: gone!.v, gone: true }]);
+    expect(delta.changes.some((c) => c.id === old)).toBe(false);
+    const fresh = await connect(url, makeDevice());
+    expect((await fullCopy(fresh.c)).peers.map((p) => p.id)).not.toContain(bob.id);
+
+    // Once the tombstone is dropped, changes after `beforeBob` cannot be told: DIR_STALE, and a client holding it pages.
+    let stale = false;
+    for (const until = Date.now() + WAIT_MS; !stale && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      a.c.send({ type: 'dir-sync', ref: 'old', after: beforeBob });
+      const answer = await a.c.take(['dir-changes', 'error']);
+      stale = answer.type === 'error' && answer.code === ErrorCodes.DIR_STALE && answer.ref === 'old';
+    }
+    expect(stale).toBe(true);
+    const late = await connect(url, makeDevice(), { dir: beforeBob });
+    expect(late.state.state).toBe('page');
+    expect((await a.c.roundTrip(), a.c.ws.readyState)).toBe(1);
+  });
+
+  it("a peer's relay client keeps its directory over a relay restart: only the changes are sent, and online flags of the old boot are dropped", async () => {
+    const dataDir = tempDir();
+    await seed(dataDir, 1200);
+    const first = new RelayProcess(['--data', dataDir, '--port', '0', '--host', '127.0.0.1']);
+    procs.push(first);
+    const { port, fingerprint } = await first.listening;
+    const url = `wss://127.0.0.1:${port}${RELAY_PATH}`;
+    const home = tempDir();
+    const identity = await loadOrCreateIdentity(home);
+    const enc = loadOrCreateEncKey(home, identity);
+    const told = new Map<string, RemotePeer>();
+    let completes = 0;
+    const logs: string[] = [];
+    const client = new RelayClient(
+      { identity, enc, clock: systemClock, logger: { log: (_level, msg) => logs.push(msg) } },
+      { url: `wss://127.0.0.1:${port}`, fingerprint },
+      {
+        profile: () => profile('Carol'),
+        onPeers: (peers, complete) => {
+          for (const p of peers) told.set(p.id, p);
+          if (complete) completes++;
+        },
+        onGone: (ids) => ids.forEach((id) => told.delete(id)),
+        onDeliver: async () => {},
+        onPipe: () => {},
+        onConnected: () => {},
+        onGroup: () => {},
+        onGroupLeft: () => {},
+        onGroupDeliver: async () => {},
+        onGroupSynced: () => {},
+        cursor: { load: () => null, save: () => {} },
+      },
+    );
+    client.start();
+    stops.push(() => client.stop());
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      for (const end = Date.now() + WAIT_MS; !cond(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error(`not in time: ${what}`);
+    };
+    await until(() => completes === 1 && told.size === 1201, 'first full directory');
+    const dave = makeDevice();
+    const d = await connect(url, dave, { name: 'Dave' });
+    await until(() => told.get(dave.id)?.online === true, 'Dave online');
+    const held = client.directory.version;
+
+    // kill -9: nothing is written about anyone going offline; a new process on the same data folder and port comes up.
+    await first.kill9();
+    await d.c.closed;
+    const second = new RelayProcess(['--data', dataDir, '--port', String(port), '--host', '127.0.0.1']);
+    procs.push(second);
+    await second.listening;
+    await until(() => completes === 2, 'caught up after the restart');
+    // The new boot: Dave (not back) is offline for Carol although no change about him was sent after his last.
+    expect(told.get(dave.id)?.online).toBe(false);
+    expect(client.directory.version).toBeGreaterThan(held);
+    // Dave comes back: a change, pushed.
+    await connect(url, dave, { name: 'Dave' });
+    await until(() => told.get(dave.id)?.online === true, 'Dave back online');
+    expect(told.size).toBe(1202);
+    expect(logs).not.toContain('relay directory: paging again');
+  });
+});
