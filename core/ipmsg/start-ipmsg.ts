@@ -4,27 +4,14 @@
  * too, file transfers. A port held by another IPMsg client on this computer
  * is reported as a warning event; native peers are never affected.
  */
-import type { PeerEvent } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import type { PeerDirectory } from '../discovery/peer-directory.js';
-import type { Messenger } from '../messaging/messenger.js';
-import type { Store } from '../store/store.js';
-import type { TransferService } from '../transfer/transfer-service.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { BridgeDeps } from '../bridge-deps.js';
 import { IPMSG_PORT } from './constants.js';
 import { IpmsgBridge, type IpmsgSelf } from './ipmsg-bridge.js';
 import { IpmsgTransfers } from './ipmsg-transfers.js';
 
-export interface StartIpmsgDeps {
-  store: Store;
-  clock: Clock;
-  random: Random;
-  logger: Logger;
-  directory: PeerDirectory;
-  messenger: Messenger;
-  transfers: TransferService;
+export interface StartIpmsgDeps extends BridgeDeps {
   self: () => IpmsgSelf;
-  emit: (e: PeerEvent) => void;
 }
 
 export interface StartIpmsgOptions {

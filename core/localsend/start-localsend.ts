@@ -4,28 +4,15 @@
  * reported as a warning event and LocalSend stays off; native peers are never
  * affected.
  */
-import type { PeerEvent } from '../../shared/api/control-api.js';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
-import type { PeerDirectory } from '../discovery/peer-directory.js';
-import type { Messenger } from '../messaging/messenger.js';
-import type { Store } from '../store/store.js';
-import type { TransferService } from '../transfer/transfer-service.js';
-import type { Clock, Logger, Random } from '../util/components.js';
+import type { BridgeDeps } from '../bridge-deps.js';
 import { LocalSendBridge } from './localsend-bridge.js';
 import { loadOrCreateLocalSendCert } from './ls-cert.js';
 import { LOCALSEND_PORT, type DeviceType } from './ls-wire.js';
 
-export interface StartLocalSendDeps {
+export interface StartLocalSendDeps extends BridgeDeps {
   home: string;
-  store: Store;
-  clock: Clock;
-  random: Random;
-  logger: Logger;
-  directory: PeerDirectory;
-  messenger: Messenger;
-  transfers: TransferService;
   alias: () => string;
-  emit: (e: PeerEvent) => void;
 }
 
 export interface StartLocalSendOptions {
