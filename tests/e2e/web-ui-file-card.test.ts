@@ -83,7 +83,7 @@ describe.skipIf(!CHROMIUM)('files in the conversation, in the web UI', () => {
     const sent = await pigeon(['send-file', '--home', hb, '--wait', 'Alice', join(files, '季度报告 Q3.bin')]);
     console.log(`send-file --wait said:\n${sent.stdout}`);
     expect(sent.code).toBe(0);
-    expect(sent.stdout).toContain('Alice took 1 of 1 file(s), 1.5 MB, into their download folder:\n  季度报告 Q3.bin');
+    expect(sent.stdout).toContain('Alice took 1 of 1 file, 1.5 MB, into their download folder:\n  季度报告 Q3.bin');
 
     const card = pageA.locator('.messages .card[data-state="done"]');
     await card.waitFor({ timeout: UI_TIMEOUT });

@@ -67,7 +67,7 @@ describe.skipIf(!CHROMIUM)('a LocalSend contact in the web UI', () => {
     await screenshot(page, 'localsend-pin-dialog');
     await dialog.locator('input').fill(PIN);
     await dialog.locator('button.primary', { hasText: 'Send again' }).click();
-    await page.locator('.transfer[data-state="done"]', { hasText: 'contract.pdf' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.transfers .transfer[data-state="done"]', { hasText: 'contract.pdf' }).waitFor({ timeout: UI_TIMEOUT });
     expect(readFileSync(join(hb, 'downloads', 'contract.pdf')).equals(bytes)).toBe(true);
   });
 });

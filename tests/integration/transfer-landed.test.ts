@@ -54,7 +54,7 @@ describe('where received files landed', () => {
     const sent = await send;
     console.log(`send-file --wait said:\n${sent.stdout}`);
     expect(sent.code, sent.stderr).toBe(0);
-    expect(sent.stdout).toMatch(/Alice took 1 of 2 file\(s\), 14 B, into their download folder:\n {2}notes\.txt\n$/);
+    expect(sent.stdout).toMatch(/Alice took 1 of 2 files, 14 B, into their download folder:\n {2}notes\.txt\n$/);
 
   });
 });
