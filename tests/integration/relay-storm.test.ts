@@ -138,13 +138,22 @@ describe('reconnect storm', () => {
     // Current: every client holds the same version, the relay's last change (all 200 online again).
     const versions = new Set(made.map((c) => c.directory.version));
     expect(versions.size).toBe(1);
-    // The relay told clients to come back later rather than queueing them all.
+    // How many were told to come back later depends on how the clients' jittered back-off met the restart
+    // (28–100 in most runs, 0 in one CI run where the back-off alone spread them): printed, not required.
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     const refusals = Number(/^pigeon_relay_busy_refusals_total (\d+)$/m.exec(metrics)?.[1]);
     const connects = Number(/^pigeon_relay_connects_total (\d+)$/m.exec(metrics)?.[1]);
-    expect(refusals).toBeGreaterThan(0);
     expect(connects).toBeGreaterThanOrEqual(PEERS);
     console.log(`storm: ${PEERS} relay clients back with a current directory ${backMs} ms after the restart; ${refusals} told to retry later`);
+
+    // What the relay does at its limit, made certain: with MAX_AUTH_PENDING connections open and not yet
+    // authenticated, the next one is closed at once with 1013 and when to come back, instead of queueing.
+    const waiting = Array.from({ length: MAX_AUTH_PENDING }, () => new Client(url));
+    await Promise.all(waiting.map((c) => c.opened));
+    const told = await new Client(url).closed;
+    expect(told.code).toBe(1013);
+    expect(told.reason).toMatch(/retry-after=[1-5]$/);
+    for (const c of waiting) c.ws.terminate();
 
     const z2 = new Client(url);
     await z2.auth(zed, { name: 'Zed' });
