@@ -8,47 +8,17 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import tls from 'node:tls';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
 import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { pigeon } from '../support/cli-peer.js';
+import { fileTree, loopbackLab } from '../support/loopback-lab.js';
 
-let discovery: string[] = [];
-const running: PeerProcess[] = [];
-const dirs: string[] = [];
-
-function dir(label: string): string {
-  const d = tempHome(label);
-  dirs.push(d);
-  return d;
-}
-
-function start(name: string, home: string, extra: string[] = []): PeerProcess {
-  const p = new PeerProcess({ home, name, args: [...discovery, ...extra] });
-  running.push(p);
-  return p;
-}
-
-/** Every file and folder below root: relative path → sha256 (files) or 'dir'. */
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const full = join(d, e.name);
-      const rel = relative(root, full);
-      if (e.isDirectory()) {
-        out[rel] = 'dir';
-        walk(full);
-      } else out[rel] = createHash('sha256').update(readFileSync(full)).digest('hex');
-    }
-  };
-  walk(root);
-  return out;
-}
+const { dir, start, stopAll } = loopbackLab();
 
 async function transfers(home: string): Promise<TransferInfo[]> {
   const r = await pigeon(['transfers', '--home', home, '--json']);
@@ -66,15 +36,6 @@ async function until<T>(fn: () => Promise<T | undefined | null | false>, timeout
   }
 }
 
-beforeAll(async () => {
-  discovery = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns'];
-});
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-  for (const d of dirs.splice(0)) removeHome(d);
-  discovery[1] = String(await freeUdpPort());
-});
 
 describe('file transfer', () => {
   it('sends a folder tree with empty and unicode folders, intact, to a peer that accepts automatically', async () => {
@@ -98,8 +59,8 @@ describe('file transfer', () => {
     expect(r.stdout).toMatch(/done/);
     expect(r.stdout).toMatch(/\[#+\]/); // a progress line
 
-    const expected = tree(src);
-    expect(tree(downloads)).toEqual(expected);
+    const expected = fileTree(src);
+    expect(fileTree(downloads)).toEqual(expected);
     expect(Object.keys(expected)).toContain(join('Project 项目', 'empty', 'deeper empty'));
     const [t] = await transfers(ha);
     expect(t).toMatchObject({ direction: 'out', state: 'done', fileCount: 4 });
@@ -278,7 +239,7 @@ describe('file transfer', () => {
       expect(statSync(join(downloads, 'big.bin.pigeon-part')).size).toBeGreaterThan(10 * 2 ** 20);
       await bob.stop();
     } finally {
-      await Promise.all(running.splice(0).map((p) => p.stop()));
+      await stopAll();
       execFileSync('umount', [downloads]);
     }
   });

@@ -7,50 +7,21 @@
  * the middle of the folder resumes and ends with exactly the sender's tree.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { SMALL_FILE_BYTES } from '../../core/transfer/data-link.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { pigeon } from '../support/cli-peer.js';
+import { fileTree, loopbackLab } from '../support/loopback-lab.js';
 
-let discovery: string[] = [];
-const running: PeerProcess[] = [];
-const dirs: string[] = [];
-
-function dir(label: string): string {
-  const d = tempHome(label);
-  dirs.push(d);
-  return d;
-}
-
-function start(name: string, home: string, extra: string[] = []): PeerProcess {
-  const p = new PeerProcess({ home, name, args: [...discovery, ...extra] });
-  running.push(p);
-  return p;
-}
-
-/** Every file below root: relative path → its bytes (hex); folders → 'dir'. */
-function tree(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const full = join(d, e.name);
-      if (e.isDirectory()) {
-        out.set(relative(root, full), 'dir');
-        walk(full);
-      } else out.set(relative(root, full), readFileSync(full).toString('hex'));
-    }
-  };
-  walk(root);
-  return out;
-}
+const { dir, start } = loopbackLab();
 
 /** Paths that differ between two trees (missing, extra, or other bytes), at most 10. */
-function differences(a: Map<string, string>, b: Map<string, string>): string[] {
+function differences(a: Record<string, string>, b: Record<string, string>): string[] {
   const out: string[] = [];
-  for (const [k, v] of a) if (b.get(k) !== v) out.push(b.has(k) ? `${k}: other bytes` : `${k}: missing`);
-  for (const k of b.keys()) if (!a.has(k)) out.push(`${k}: extra`);
+  for (const [k, v] of Object.entries(a)) if (b[k] !== v) out.push(k in b ? `${k}: other bytes` : `${k}: missing`);
+  for (const k of Object.keys(b)) if (!(k in a)) out.push(`${k}: extra`);
   return out.slice(0, 10);
 }
 
@@ -83,15 +54,6 @@ function countFiles(root: string): number {
   return n;
 }
 
-beforeAll(async () => {
-  discovery = ['--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255', '--no-mdns'];
-});
-
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((p) => p.stop()));
-  for (const d of dirs.splice(0)) removeHome(d);
-  discovery[1] = String(await freeUdpPort());
-});
 
 describe('folders of small files', () => {
   it('sends 2,000 files of mixed small sizes (0 B to just over the small-file limit), byte for byte, with their times', async () => {
@@ -112,7 +74,7 @@ describe('folders of small files', () => {
 
     const r = await pigeon(['send-file', '--home', ha, 'Bob', src, '--wait', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(differences(tree(src), tree(join(downloads, 'photos')))).toEqual([]);
+    expect(differences(fileTree(src), fileTree(join(downloads, 'photos')))).toEqual([]);
     expect(statSync(join(downloads, 'photos', 'album 3 é', 'IMG_7.jpg')).mtimeMs).toBe(1_600_000_000_000);
     const done = (await transfers(hb))[0]!;
     expect(done).toMatchObject({ state: 'done', fileCount: 2000 });
@@ -127,9 +89,9 @@ describe('folders of small files', () => {
     }
     const [ha, hb] = [dir('a'), dir('b')];
     const downloads = join(hb, 'dl');
-    start('Alice', ha);
+    const alice = start('Alice', ha);
     let bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
-    await Promise.all([running[0]!.sees('Bob'), bob.sees('Alice')]);
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
     expect((await pigeon(['send-file', '--home', ha, 'Bob', src])).code).toBe(0);
     // Killed once some files have landed, well before all of them.
@@ -142,7 +104,7 @@ describe('folders of small files', () => {
     bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
     await until(async () => (await transfers(ha)).find((t) => t.state === 'done'), 120000);
     // Every file once, with its bytes; no "f1 (1)" copy of a file landed before the kill; no part file left.
-    expect(differences(tree(src), tree(join(downloads, 'many')))).toEqual([]);
+    expect(differences(fileTree(src), fileTree(join(downloads, 'many')))).toEqual([]);
     expect(readdirSync(downloads)).toEqual(['many']);
   }, 180_000);
 });
