@@ -15,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
-import { chromiumPath, launchChromium, screenshot } from '../support/browser.js';
+import { chromiumPath, launchChromium, screenshot, webUiUrl } from '../support/browser.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 
 const CHROMIUM = chromiumPath();
@@ -39,10 +39,6 @@ afterAll(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop()));
   for (const h of homes.splice(0)) removeHome(h);
 });
-
-async function webUiUrl(p: PeerProcess): Promise<string> {
-  return ((await p.waitFor((ev) => (ev as { type: string }).type === 'web-ui')) as unknown as { url: string }).url;
-}
 
 async function open(url: string): Promise<Page> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-US', acceptDownloads: true });

@@ -10,7 +10,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath, launchChromium, screenshot } from '../support/browser.js';
+import { chromiumPath, launchChromium, screenshot, webUiUrl } from '../support/browser.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 
 const CHROMIUM = chromiumPath();
@@ -28,10 +28,6 @@ afterAll(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop()));
   for (const h of homes.splice(0)) removeHome(h);
 });
-
-async function webUiUrl(p: PeerProcess): Promise<string> {
-  return ((await p.waitFor((e) => (e as { type: string }).type === 'web-ui')) as unknown as { url: string }).url;
-}
 
 describe.skipIf(!CHROMIUM)('the web UI across a restart of its peer', () => {
   let discovery: string[];

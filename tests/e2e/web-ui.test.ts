@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath, launchChromium, screenshot } from '../support/browser.js';
+import { chromiumPath, launchChromium, screenshot, webUiUrl } from '../support/browser.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 
 const CHROMIUM = chromiumPath();
@@ -32,11 +32,6 @@ function home(label: string): string {
   const h = tempHome(label);
   homes.push(h);
   return h;
-}
-
-async function webUiUrl(p: PeerProcess): Promise<string> {
-  const e = (await p.waitFor((ev) => (ev as { type: string }).type === 'web-ui')) as unknown as { url: string };
-  return e.url;
 }
 
 async function open(url: string, lang: string): Promise<Page> {

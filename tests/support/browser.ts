@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ROOT } from './cli-peer.js';
+import { ROOT, type PeerProcess } from './cli-peer.js';
 
 /** Where the system Chromium lives on Debian/Ubuntu; PIGEON_CHROMIUM overrides. */
 const CANDIDATES = [process.env.PIGEON_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => !!p);
@@ -33,4 +33,10 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path });
   return path;
+}
+
+/** The link of a peer's web UI, from the `web-ui` event `pigeon peer --ui` prints once it listens. */
+export async function webUiUrl(p: PeerProcess): Promise<string> {
+  const e = (await p.waitFor((ev) => (ev as { type: string }).type === 'web-ui')) as unknown as { url: string };
+  return e.url;
 }
