@@ -176,6 +176,19 @@ export class BlobStore {
     return this.sweep((e) => !e.complete && e.mtimeMs < before);
   }
 
+  /** Files and bytes on disk over every recipient (partial uploads included): what /metrics reports as blob storage. */
+  async usage(): Promise<{ files: number; bytes: number }> {
+    const total = { files: 0, bytes: 0 };
+    for (const to of await readdir(this.dir).catch(() => [])) {
+      if (!DeviceId.safeParse(to).success) continue;
+      for (const e of await this.list(to)) {
+        total.files++;
+        total.bytes += e.received;
+      }
+    }
+    return total;
+  }
+
   private async sweep(old: (e: BlobEntry) => boolean): Promise<number> {
     let recipients: string[];
     try {

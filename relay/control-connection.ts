@@ -8,6 +8,9 @@
  * two changes after the version the client holds, never the whole
  * directory; pages and deltas are sent only when the client asks, each once
  * the one before is written out.
+ * Presence (§12.2.1, presence-watch.ts): up to PRESENCE_ALL_MAX devices
+ * every change goes to everyone; beyond, only to the connections that watch
+ * the device (dir-watch and group co-members), without keys.
  * Requests are handled one at a time in arrival order, so a put followed by
  * an ack, or two syncs, never overtake each other.
  *
@@ -20,7 +23,7 @@
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
-import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
 import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
 import type { Bus, BusEvent, BusFrame } from './bus.js';
 import { CloseCodes } from './close-codes.js';
@@ -29,6 +32,7 @@ import type { RelayLogger } from './log.js';
 import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
 import type { PipeBroker } from './pipes.js';
 import type { PresenceBatcher } from './presence-batcher.js';
+import { presenceFor } from './presence-watch.js';
 import type { RegistrationLimit } from './registration-limit.js';
 import { QuotaError, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from './store/relay-store.js';
 
@@ -75,7 +79,11 @@ export interface ConnectionContext {
   /** New device ids per address and over the relay; null = unlimited. */
   registrations: RegistrationLimit | null;
   authTimeoutMs: number;
-  counters: { puts: number; delivers: number; connects: number; authFailures: number };
+  counters: { puts: number; delivers: number; connects: number; authFailures: number; groupDelivers: number };
+  /** Devices in the directory (kept by the relay, refreshed now and then): decides the presence mode of a connect. */
+  directorySize(): number;
+  /** Devices known up to which a connection gets every change (PRESENCE_ALL_MAX unless a test sets it). */
+  presenceAllMax: number;
   now(): number;
 }
 
@@ -130,6 +138,10 @@ export class ControlConnection {
   private sentUpTo = 0;
   private held: DeliverFrame[] = [];
   private heldOverflow = false;
+  /** Which changes are pushed here (§12.2.1): all, or those of the watched devices only. */
+  private presenceMode: 'all' | 'watched' = 'all';
+  /** The devices watched (null until the client sends dir-watch: nothing is pushed to it before). */
+  private watched: Set<string> | null = null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -258,6 +270,8 @@ export class ControlConnection {
         return this.dirSync(frame.ref, frame.after);
       case 'dir-page':
         return this.dirPage(frame.ref, frame.after);
+      case 'dir-watch':
+        return this.dirWatch(frame.ids);
     }
   }
 
@@ -298,7 +312,8 @@ export class ControlConnection {
         version = v;
       } else state = 'delta';
     }
-    this.send({ type: 'dir-state', version, boot: bus.boot, state });
+    this.presenceMode = this.ctx.directorySize() <= this.ctx.presenceAllMax ? 'all' : 'watched';
+    this.send({ type: 'dir-state', version, boot: bus.boot, state, presence: this.presenceMode });
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
@@ -321,6 +336,27 @@ export class ControlConnection {
     const to = Math.max(after, Math.min(more ? found.at(-1)!.v : head.version, head.version));
     const changes: DirectoryEntry[] = found.map((c) => (c.gone ? { id: c.id, v: c.v, gone: true } : { ...remotePeer(c.row, bus.isOnline(c.row.id)), v: c.v }));
     await this.sendWritten({ type: 'dir-changes', ref, from: after, to, changes, more: more || to < head.version });
+  }
+
+  /**
+   * Adds devices to those whose presence is pushed here (§12.2.1); the
+   * first one also adds the device's group co-members. On a relay that
+   * pushes everything to everyone there is nothing to add.
+   */
+  private async dirWatch(ids: readonly string[]): Promise<void> {
+    if (this.presenceMode === 'all') return;
+    if (this.watched === null) {
+      const watched = new Set<string>();
+      for (const g of await this.ctx.store.groupsOf(this.id!)) for (const m of g.members) if (watched.size < MAX_WATCHED) watched.add(m.id);
+      this.watched = watched;
+    }
+    for (const id of ids) {
+      if (this.watched.size >= MAX_WATCHED) {
+        this.send({ type: 'error', code: ErrorCodes.RELAY_LIMIT, message: `at most ${MAX_WATCHED} devices can be watched on one connection` });
+        return;
+      }
+      this.watched.add(id);
+    }
   }
 
   /** One page of the whole directory in id order (§12.2.1). */
@@ -431,8 +467,13 @@ export class ControlConnection {
   }
 
   private push(frame: BusFrame): void {
-    if (frame.type === 'deliver') this.offer(frame);
-    else this.send(frame);
+    if (frame.type === 'deliver') return this.offer(frame);
+    if (frame.type === 'dir-push' && this.presenceMode === 'watched') {
+      const mine = this.watched && presenceFor(frame, this.watched, this.id!);
+      if (mine) this.send(mine);
+      return;
+    }
+    if (this.send(frame) && frame.type === 'group-deliver') this.ctx.counters.groupDelivers++;
   }
 
   /** A new mailbox entry: sent if live, held during a sync, else left for the next sync. */

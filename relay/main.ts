@@ -22,6 +22,7 @@ import { jsonLogger } from './log.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
 import { AUTH_TIMEOUT_MS } from './control-connection.js';
 import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE } from './registration-limit.js';
+import { PRESENCE_ALL_MAX } from './presence-watch.js';
 import {
   createRelay,
   DEFAULT_FILE_QUOTA,
@@ -63,6 +64,7 @@ interface RelayFlags {
   adminHost: string;
   pruneDays: number;
   maxAuthPending: number;
+  presenceAllMax: number;
   port: number;
   host: string;
   data: string;
@@ -174,6 +176,7 @@ function buildProgram(): Command {
     .addOption(new Option('--bus <where>', `how relay instances reach each other: ${LOCAL} (one instance) or nats://host:4222[,nats://…] (scale-out)`).env(BUS_ENV).default(LOCAL))
     .option('--bus-prefix <prefix>', `NATS subject prefix; instances with the same one form one relay (default ${SCALE_OUT_DEFAULT_NAME})`)
     .option('--max-auth-pending <n>', 'authentications under way beyond which new connections are told to retry later', int(1, 10_000_000), DEFAULT_MAX_AUTH_PENDING)
+    .option('--presence-all-max <n>', 'devices known up to which every connection gets every presence change; beyond, only watchers do (§12.2.1)', int(0, 10_000_000), PRESENCE_ALL_MAX)
     .option('--admin-port <port>', 'serve /metrics (Prometheus) and /healthz on this port (0 picks a free one); none without it', int(0, 65535))
     .option('--admin-host <host>', 'address of the admin port', '127.0.0.1')
     .option('--prune-days <n>', 'days a device may stay away before it leaves the directory (0 = never)', int(0, 36_500), DEFAULT_PRUNE_DAYS)
@@ -301,6 +304,7 @@ export async function main(argv: string[]): Promise<number> {
     partialTtlMinutes: flags.partialTtlMinutes,
     pruneDays: flags.pruneDays,
     maxAuthPending: flags.maxAuthPending,
+    presenceAllMax: flags.presenceAllMax,
     ...(flags.adminPort !== undefined ? { adminPort: flags.adminPort, adminHost: flags.adminHost } : {}),
     timing: { handshakeTimeoutMs: flags.handshakeTimeout * 1000, firstRequestMs: flags.authTimeout * 1000, authTimeoutMs: flags.authTimeout * 1000 },
     logger,

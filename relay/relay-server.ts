@@ -24,9 +24,10 @@ import { secureFolder } from './data-folder.js';
 import { jsonLogger, type RelayLogger } from './log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
 import { PRESENCE_BATCH_MS, PresenceBatcher } from './presence-batcher.js';
+import { PRESENCE_ALL_MAX } from './presence-watch.js';
 import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE, RegistrationLimit } from './registration-limit.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
-import type { RelayStore } from './store/relay-store.js';
+import type { RelayStore, StoreCounts } from './store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
 import { AdminServer, type Metric } from './admin-server.js';
 import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
@@ -108,6 +109,15 @@ export const DEFAULT_MAX_AUTH_PENDING = 500;
 export const RETRY_SPREAD_S = 5;
 /** The admin port listens on loopback unless told otherwise: metrics say how busy the relay is, which is nobody else's business. */
 export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+/**
+ * How often the relay re-reads the store's sizes (devices known, mailbox
+ * depth): the device count decides a connect's presence mode (§12.2.1) and
+ * moves by registrations and prunes, which are rate-limited and slow; a
+ * count 10 s old is as good as a fresh one and costs nothing per connect.
+ */
+const COUNTS_EVERY_MS = 10_000;
+/** How long a blob-storage figure is reused: it walks the blob folder, and a scrape every 15 s need not walk it each time. */
+const BLOB_USAGE_TTL_MS = 60_000;
 /** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
 const HANDSHAKE_HEADROOM = 1024;
 /** Time to send the request headers: a client on the LAN needs milliseconds; idle sockets must not pile up. */
@@ -182,6 +192,8 @@ export interface RelayOptions {
   timing?: Partial<RelayTiming>;
   /** Authentications under way beyond which new connections are told to retry later. */
   maxAuthPending?: number;
+  /** Devices known up to which every connection gets every presence change (§12.2.1); default PRESENCE_ALL_MAX. */
+  presenceAllMax?: number;
   /** Port of /metrics and /healthz (0 picks a free one); none without it. */
   adminPort?: number;
   /** Address of the admin port; default 127.0.0.1 (the metrics are for this machine's agent). */
@@ -256,7 +268,10 @@ class RelayServer implements Relay {
   private readonly timing: RelayTiming;
   private readonly host: string;
   private readonly maxConnections: number;
-  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0 };
+  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0, groupDelivers: 0 };
+  /** The store's sizes as last read (COUNTS_EVERY_MS). */
+  private counts: StoreCounts = { devices: 0, mailboxEntries: 0, mailboxBytes: 0 };
+  private blobUsage: { at: number; value: Promise<{ files: number; bytes: number }> } | null = null;
   /** Control connections open and not yet authenticated. */
   private authPending = 0;
   private readonly maxAuthPending: number;
@@ -324,6 +339,9 @@ class RelayServer implements Relay {
     const s = this.stats();
     const mem = process.memoryUsage();
     const head = this.store ? await this.store.directoryHead() : { version: 0 };
+    // Read fresh for a scrape (one cheap query); the connect path uses the periodic copy.
+    const counts = await this.refreshCounts();
+    const blobs = await this.blobStorage();
     const c = (name: string, help: string, value: number): Metric => ({ name: `pigeon_relay_${name}`, help, type: 'counter', value });
     const g = (name: string, help: string, value: number): Metric => ({ name: `pigeon_relay_${name}`, help, type: 'gauge', value });
     return [
@@ -335,6 +353,12 @@ class RelayServer implements Relay {
       g('auth_pending', 'Control connections open and not yet authenticated.', this.authPending),
       c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
       c('messages_delivered_total', 'Mailbox and group messages handed to a connection since start (group fan-out included).', s.delivers),
+      c('group_fanout_total', 'Group messages pushed live to members since start (one per member reached; rate() gives the fan-out per second).', this.counters.groupDelivers),
+      g('mailbox_entries', 'Mailbox entries waiting to be fetched, over every mailbox.', counts.mailboxEntries),
+      g('mailbox_bytes', 'Bytes of the mailbox entries waiting, over every mailbox.', counts.mailboxBytes),
+      g('blob_files', 'Files left on the relay for devices (partial uploads included).', blobs.files),
+      g('blob_bytes', 'Bytes of the files left on the relay, on disk.', blobs.bytes),
+      g('directory_devices', 'Devices in the directory.', counts.devices),
       g('pipes', 'Pipes open.', s.pipes),
       c('pipe_bytes_total', 'Bytes carried by pipes since start.', s.bytesPiped),
       g('directory_version', 'Version of the directory (one per change).', head.version),
@@ -343,6 +367,24 @@ class RelayServer implements Relay {
       g('external_bytes', 'Memory of C++ objects bound to JavaScript (TLS, buffers).', mem.external),
       g('array_buffers_bytes', 'Memory of ArrayBuffers and Buffers.', mem.arrayBuffers),
     ];
+  }
+
+  /** Re-reads the store's sizes; keeps the last good ones if the store fails. */
+  private async refreshCounts(): Promise<StoreCounts> {
+    if (!this.store) return this.counts;
+    try {
+      this.counts = await this.store.counts();
+    } catch (err) {
+      this.logger.log('warn', 'store sizes not read', { reason: (err as Error).message });
+    }
+    return this.counts;
+  }
+
+  private blobStorage(): Promise<{ files: number; bytes: number }> {
+    const now = Date.now();
+    if (!this.blobCtx) return Promise.resolve({ files: 0, bytes: 0 });
+    if (!this.blobUsage || now - this.blobUsage.at > BLOB_USAGE_TTL_MS) this.blobUsage = { at: now, value: this.blobCtx.blobs.usage() };
+    return this.blobUsage.value;
   }
 
   stats(): RelayStats {
@@ -464,8 +506,11 @@ class RelayServer implements Relay {
       registrations: registrationLimit(o),
       authTimeoutMs: this.timing.authTimeoutMs,
       counters: this.counters,
+      directorySize: () => this.counts.devices,
+      presenceAllMax: o.presenceAllMax ?? PRESENCE_ALL_MAX,
       now: () => Date.now(),
     };
+    await this.refreshCounts();
     const blobs = new BlobStore(o.blobDir ?? join(o.dataDir, BLOB_DIR_NAME));
     try {
       await blobs.init();
@@ -486,6 +531,7 @@ class RelayServer implements Relay {
     server.on('error', (err) => this.logger.log('error', 'server error', { reason: err.message }));
     this.timers.push(setInterval(() => this.heartbeat(), this.timing.heartbeatMs));
     this.timers.push(setInterval(() => void this.expire(), this.timing.expiryEveryMs));
+    this.timers.push(setInterval(() => void this.refreshCounts(), COUNTS_EVERY_MS));
     this.timers.push(setInterval(() => void this.expirePartials(), Math.min(this.timing.partialSweepMs, this.partialTtlMs() / 4)));
     await this.expire();
     await this.expirePartials();

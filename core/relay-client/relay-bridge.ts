@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { SealedContent, type DeliverFrame, type GroupDeliverFrame, type GroupState, type RelayProfile, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { MAX_WATCHED, SealedContent, type DeliverFrame, type GroupDeliverFrame, type GroupState, type RelayProfile, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 import type { PeerDirectory } from '../discovery/peer-directory.js';
 import type { Identity } from '../identity/identity.js';
@@ -105,6 +105,8 @@ export class RelayBridge {
         }
       },
       onDeliver: (frame) => this.onDeliver(frame),
+      // A large relay pushes presence only for the devices watched (§12.2.1): those we have a conversation with.
+      watch: () => store.conversationPeers(MAX_WATCHED),
       onPipe: (stream) => deps.acceptStream(stream),
       onConnected: (connected) => {
         if (connected) this.carryAll();

@@ -16,6 +16,7 @@ import {
   CLIENT_MESSAGE_RATE,
   MAX_PIPE_MESSAGE_BYTES,
   MAX_RELAY_MESSAGE_BYTES,
+  MAX_WATCHED,
   parseRelayServerFrame,
   RELAY_PATH,
   RELAY_PIPE_PATH,
@@ -30,6 +31,7 @@ import {
   type RelayProfile,
   type RemotePeer,
 } from '../../shared/protocol/relay-frames.js';
+import { DeviceId } from '../../shared/protocol/schemas-common.js';
 import { groupHex } from '../../shared/util/base32.js';
 import type { Identity } from '../identity/identity.js';
 import type { Clock, Logger } from '../util/components.js';
@@ -88,6 +90,12 @@ export interface RelayClientHooks {
   onGroupDeliver: (frame: GroupDeliverFrame) => Promise<void>;
   /** The end of a group-sync page, after its entries were handled. */
   onGroupSynced: (gid: string, last: number, complete: boolean) => void;
+  /**
+   * Devices whose presence this client wants from a relay that pushes
+   * presence to watchers only (§12.2.1): its contacts. Ids that are not
+   * device ids are left out here.
+   */
+  watch?: () => string[];
   /** Where the mailbox cursor is kept between runs. */
   cursor: { load: () => { epoch: string; seq: number } | null; save: (epoch: string, seq: number) => void };
 }
@@ -432,7 +440,7 @@ export class RelayClient {
         this.hooks.onPeers(frame.peers, frame.done);
         return;
       case 'dir-state':
-        return this.onDirState(frame.boot, frame.state, frame.version);
+        return this.onDirState(frame.boot, frame.state, frame.version, frame.presence ?? 'all');
       case 'dir-peers': {
         if (frame.ref !== this.dirRef || this.dirPhase !== 'paging') return;
         if (this.pageVersion < 0) this.pageVersion = frame.version;
@@ -451,6 +459,9 @@ export class RelayClient {
       case 'dir-push':
         this.report(this.directory.apply(frame.changes, true));
         this.watchGap();
+        return;
+      case 'dir-presence':
+        this.report(this.directory.applyPresence(frame.changes));
         return;
       case 'presence':
         this.hooks.onPeers([frame.peer], false);
@@ -538,9 +549,11 @@ export class RelayClient {
     return this.dirRef;
   }
 
-  private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page', version: number): void {
+  private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page', version: number, presence: 'all' | 'watched'): void {
     const off = this.directory.setBoot(boot);
     if (off.length > 0) this.hooks.onPeers(off, false);
+    // Before the catch-up: a change after it is pushed, one before it is in the answer.
+    if (presence === 'watched') this.send({ type: 'dir-watch', ids: (this.hooks.watch?.() ?? []).filter((id) => DeviceId.safeParse(id).success).slice(0, MAX_WATCHED) });
     // Held nothing (first connect, or another store): the relay's answer was for a version we no longer hold.
     if (state === 'page' || this.directory.version === 0) this.dirPage();
     else if (state === 'delta') this.dirSync(this.directory.version);

@@ -47,6 +47,25 @@ describe('RelayDirectory', () => {
     expect(d.all().map((p) => p.id[0]).sort()).toEqual(['b', 'd']);
   });
 
+  it("watched presence (dir-presence) updates a held device and keeps its keys, is not counted, and skips devices not held", () => {
+    const d = new RelayDirectory();
+    d.setEpoch('e1');
+    d.apply([peer('b', 3, { spki: 'BBBB' })], false);
+    d.caughtUp(5);
+    const { spki: _s, enc: _e, ...keyless } = peer('b', 12, { online: false, status: 'away', lastSeen: 99 });
+    const diff = d.applyPresence([keyless, { ...keyless, id: 'x'.padEnd(26, 'a'), v: 13 }]);
+    expect(diff.peers).toEqual([expect.objectContaining({ id: 'b'.padEnd(26, 'a'), online: false, status: 'away', lastSeen: 99, spki: 'BBBB' })]);
+    expect(d.size).toBe(1);
+    // Versions of watched devices skip the others' changes: no gap, the held version stays.
+    expect(d.version).toBe(5);
+    expect(d.hasGap).toBe(false);
+    // An older one does not undo it; a removal forgets the device.
+    expect(d.applyPresence([{ ...keyless, v: 11, online: true }]).peers).toEqual([]);
+    expect(d.applyPresence([{ id: 'b'.padEnd(26, 'a'), v: 14, gone: true }]).gone).toEqual(['b'.padEnd(26, 'a')]);
+    expect(d.size).toBe(0);
+    expect(d.version).toBe(5);
+  });
+
   it('a new boot makes the devices held offline; a new epoch drops everything', () => {
     const d = new RelayDirectory();
     d.setEpoch('e1');

@@ -12,11 +12,15 @@
  *   the answer's `to`.
  * - A pruned device is forgotten, its removal version kept (a late older
  *   entry for it must not bring it back).
+ * - Presence of watched devices (`dir-presence`, a large relay) comes
+ *   without keys and with versions that skip the changes of others: it
+ *   updates a device already held (keys kept) and is not counted; a device
+ *   not held yet comes with the next delta or page.
  * - `epoch` is the relay store's: another one means another history of
  *   versions, so everything held is dropped. `boot` is the relay's record of
  *   who is online: another one means the online flags held are stale.
  */
-import type { DirectoryEntry, RemotePeer, VersionedPeer } from '../../shared/protocol/relay-frames.js';
+import type { DirectoryEntry, PresenceEntry, RemotePeer, VersionedPeer } from '../../shared/protocol/relay-frames.js';
 
 /** What applying changes did: devices to show as they are now, and devices to forget. */
 export interface DirectoryDiff {
@@ -96,6 +100,24 @@ export class RelayDirectory {
       this.removed.delete(e.id);
       this.peers.set(e.id, e);
       diff.peers.push(strip(e));
+    }
+    return diff;
+  }
+
+  /** Applies watched devices' presence (keyless, not counted towards `version`). */
+  applyPresence(entries: readonly PresenceEntry[]): DirectoryDiff {
+    const diff: DirectoryDiff = { peers: [], gone: [] };
+    for (const e of entries) {
+      if ('gone' in e) {
+        const d = this.apply([e], false);
+        diff.gone.push(...d.gone);
+        continue;
+      }
+      const held = this.peers.get(e.id);
+      if (!held || e.v <= held.v) continue;
+      const p: VersionedPeer = { ...held, ...e };
+      this.peers.set(e.id, p);
+      diff.peers.push(strip(p));
     }
     return diff;
   }

@@ -200,6 +200,8 @@ export class Store {
         `SELECT * FROM (SELECT rowid, ${COLS}, sender FROM messages WHERE peer = ?
            ORDER BY pos DESC, dir DESC, seq DESC, rowid DESC LIMIT ?) ORDER BY pos, dir, seq, rowid`,
       ),
+      // DISTINCT over the (peer, …) index: one step per conversation, not per message.
+      conversationPeers: db.prepare('SELECT DISTINCT peer FROM messages LIMIT ?'),
       unreadCounts: db.prepare(`SELECT peer, COUNT(*) AS count FROM messages WHERE dir = 1 AND state = 'received' GROUP BY peer`),
       search: db.prepare(
         `SELECT ${COLS} FROM messages WHERE text LIKE ? ESCAPE '\\' ORDER BY pos DESC, rowid DESC LIMIT ?`,
@@ -465,6 +467,11 @@ export class Store {
   /** An outgoing group message got its place in the group's log: its seq becomes that. */
   setOutgoingSeq(peer: string, id: string, seq: number): void {
     this.s.setOutSeq.run(seq, peer, id);
+  }
+
+  /** Peers this profile has a conversation with (any message either way), at most `limit`: whose relay presence it watches. */
+  conversationPeers(limit: number): string[] {
+    return (this.s.conversationPeers.all(limit) as Array<{ peer: string }>).map((r) => r.peer);
   }
 
   /** Unread incoming messages per conversation (only conversations that have some). */

@@ -21,7 +21,7 @@ import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
 import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type StoredLink } from './relay-store.js';
-import { mergeChanges, type DirectoryChange, type DirectoryGone, type DirectoryHead, type PruneOptions, type VersionedDevice } from './relay-store.js';
+import { mergeChanges, type DirectoryChange, type DirectoryGone, type DirectoryHead, type PruneOptions, type StoreCounts, type VersionedDevice } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -347,6 +347,13 @@ export class PostgresStore implements RelayStore {
   async usage(recipient: string): Promise<MailboxUsage> {
     const r = await this.pool.query<{ n: string; bytes: string }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = $1', [recipient]);
     return { count: Number(r.rows[0]!.n), bytes: Number(r.rows[0]!.bytes) };
+  }
+
+  async counts(): Promise<StoreCounts> {
+    // The per-sender counters the quotas keep (one row per pair), not a scan of every entry.
+    const r = await this.pool.query<{ devices: string; entries: string; bytes: string }>('SELECT (SELECT COUNT(*) FROM devices) AS devices, COALESCE(SUM(waiting), 0) AS entries, COALESCE(SUM(bytes), 0) AS bytes FROM mailbox_sender');
+    const row = r.rows[0]!;
+    return { devices: Number(row.devices), mailboxEntries: Number(row.entries), mailboxBytes: Number(row.bytes) };
   }
 
   async senderUsage(recipient: string, sender: string): Promise<MailboxUsage> {

@@ -178,6 +178,16 @@ export interface MailboxUsage {
   bytes: number;
 }
 
+/** Sizes of the whole store, for /metrics and the presence mode (§12.2.1): cheap, from counters the store keeps. */
+export interface StoreCounts {
+  /** Devices in the directory. */
+  devices: number;
+  /** Mailbox entries waiting, over every mailbox. */
+  mailboxEntries: number;
+  /** Bytes of the bodies waiting, over every mailbox. */
+  mailboxBytes: number;
+}
+
 export interface RelayStore extends GroupStore {
   /**
    * Writes are applied in the order they were asked for (one writer with one
@@ -218,6 +228,8 @@ export interface RelayStore extends GroupStore {
   /** Deletes the entries with seq <= `seq`; returns how many. */
   ack(recipient: string, seq: number): Promise<number>;
   usage(recipient: string): Promise<MailboxUsage>;
+  /** Devices known and mailbox entries waiting over the whole store. */
+  counts(): Promise<StoreCounts>;
   /** What one sender has waiting in `recipient`'s mailbox. */
   senderUsage(recipient: string, sender: string): Promise<MailboxUsage>;
   /** Deletes entries stored before `olderThanTs` in every mailbox; returns how many. */

@@ -27,7 +27,7 @@ import Database from 'better-sqlite3';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type DirectoryChange, type DirectoryGone, type DirectoryHead, type VersionedDevice, type PruneOptions, mergeChanges } from './relay-store.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type DirectoryChange, type DirectoryGone, type DirectoryHead, type VersionedDevice, type PruneOptions, type StoreCounts, mergeChanges } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
@@ -204,6 +204,8 @@ export class SqliteStore implements RelayStore {
       findDup: db.prepare<[string, string, string], { seq: number }>('SELECT seq FROM mailbox WHERE recipient = ? AND sender = ? AND msg_id = ?'),
       usage: db.prepare<[string], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = ?'),
       boxUsage: db.prepare<[string], { waiting: number; bytes: number }>('SELECT waiting, bytes FROM mailbox_seq WHERE recipient = ?'),
+      // The per-sender counters the quotas keep (one row per pair), not a scan of every entry.
+      counts: db.prepare<[], StoreCounts>('SELECT (SELECT COUNT(*) FROM devices) AS devices, COALESCE(SUM(waiting), 0) AS mailboxEntries, COALESCE(SUM(bytes), 0) AS mailboxBytes FROM mailbox_sender'),
       senderUsage: db.prepare<[string, string], { waiting: number; bytes: number }>('SELECT waiting, bytes FROM mailbox_sender WHERE recipient = ? AND sender = ?'),
       // The next seq of a mailbox, counting one more entry of `bytes` waiting.
       nextSeq: db.prepare<[string, number], { last_seq: number }>(
@@ -431,6 +433,10 @@ export class SqliteStore implements RelayStore {
 
   ack(recipient: string, seq: number): Promise<number> {
     return this.write(() => this.s.ack.run(recipient, seq).changes);
+  }
+
+  async counts(): Promise<StoreCounts> {
+    return this.s.counts.get()!;
   }
 
   async usage(recipient: string): Promise<MailboxUsage> {

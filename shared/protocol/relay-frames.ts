@@ -101,12 +101,29 @@ export type RemotePeer = z.infer<typeof RemotePeer>;
 /** A device in the versioned directory (§14.3.1): `v` is the directory version of its last change. */
 export const VersionedPeer = RemotePeer.extend({ v: Seq });
 export type VersionedPeer = z.infer<typeof VersionedPeer>;
+/**
+ * A device's presence as pushed to the connections that watch it (§12.2.1,
+ * `dir-presence`): its profile, online flag and last-seen time with the
+ * version of the change, without its keys (they change only on reinstall,
+ * and the client holds them from the directory): ~150 bytes instead of ~400.
+ */
+export const PresencePeer = RelayProfile.extend({ id: DeviceId, online: z.boolean(), lastSeen: z.number().int().nonnegative(), v: Seq });
+export type PresencePeer = z.infer<typeof PresencePeer>;
 /** A device pruned from the directory at version `v`. */
 export const GonePeer = z.object({ id: DeviceId, v: Seq, gone: z.literal(true) });
 export type GonePeer = z.infer<typeof GonePeer>;
 /** One change of the directory: a device as it is now, or its removal. */
 export const DirectoryEntry = z.union([GonePeer, VersionedPeer]);
 export type DirectoryEntry = z.infer<typeof DirectoryEntry>;
+/** One change told to a watcher: a watched device's presence, or its removal. */
+export const PresenceEntry = z.union([GonePeer, PresencePeer]);
+export type PresenceEntry = z.infer<typeof PresenceEntry>;
+/**
+ * Most devices one connection may watch (§12.2.1): a person's contacts and
+ * group co-members are tens to hundreds; 2,000 ids are ~100 KB of the
+ * relay's memory for that connection, paid only by a client that asks.
+ */
+export const MAX_WATCHED = 2000;
 
 /**
  * A sealed mailbox body (§14.5): X25519 ephemeral key, AES-256-GCM nonce and
@@ -267,6 +284,14 @@ export const DirSyncFrame = z.object({ type: z.literal('dir-sync'), ref: Ref, af
 /** Send me the devices after id `after` ('' from the start), in id order (answered by dir-peers with the same ref). */
 export const DirPageFrame = z.object({ type: z.literal('dir-page'), ref: Ref, after: z.union([DeviceId, z.literal('')]) });
 
+/**
+ * Tell me the presence of these devices too (§12.2.1), on a relay whose
+ * dir-state said `presence: "watched"`: the relay then pushes `dir-presence`
+ * for them and for this device's group co-members. Adds to what was asked
+ * before on this connection; at most MAX_WATCHED in all.
+ */
+export const DirWatchFrame = z.object({ type: z.literal('dir-watch'), ids: z.array(DeviceId).max(MAX_WATCHED) });
+
 export const RelayClientFrame = z.discriminatedUnion('type', [
   AuthFrame,
   ProfileFrame,
@@ -281,6 +306,7 @@ export const RelayClientFrame = z.discriminatedUnion('type', [
   GroupSyncFrame,
   DirSyncFrame,
   DirPageFrame,
+  DirWatchFrame,
 ]);
 export type RelayClientFrame = z.infer<typeof RelayClientFrame>;
 
@@ -306,6 +332,12 @@ export const DirStateFrame = z.object({
   version: Seq,
   boot: z.string().min(1).max(64),
   state: z.enum(['unchanged', 'delta', 'page']),
+  /**
+   * Which changes this connection is pushed (§12.2.1): `all` (absent from
+   * older relays): every change, as dir-push; `watched`: only those of the
+   * devices it watches (dir-watch), as dir-presence.
+   */
+  presence: z.enum(['all', 'watched']).optional(),
 });
 /**
  * The answer to dir-sync: the changes after `from`, in version order;
@@ -340,6 +372,13 @@ export const DirPeersFrame = z.object({
  * between for a while asks for them with dir-sync.
  */
 export const DirPushFrame = z.object({ type: z.literal('dir-push'), changes: z.array(DirectoryEntry).min(1).max(MAX_DIRECTORY_PAGE) });
+/**
+ * The presence changes of the devices this connection watches (§12.2.1), on
+ * a relay that pushes presence to watchers only: versions are not
+ * consecutive (the changes of other devices are not told), so they are not
+ * counted towards the version the client holds.
+ */
+export const DirPresenceFrame = z.object({ type: z.literal('dir-presence'), changes: z.array(PresenceEntry).min(1).max(MAX_DIRECTORY_PAGE) });
 /** One device came, went, or changed its profile. */
 export const PresenceFrame = z.object({ type: z.literal('presence'), peer: RemotePeer });
 /** A put is durable: `seq` is its place in the recipient's mailbox (also for a duplicate id). */
@@ -428,6 +467,7 @@ export const RelayServerFrame = z.discriminatedUnion('type', [
   DirChangesFrame,
   DirPeersFrame,
   DirPushFrame,
+  DirPresenceFrame,
 ]);
 export type RelayServerFrame = z.infer<typeof RelayServerFrame>;
 

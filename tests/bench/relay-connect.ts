@@ -19,7 +19,7 @@
  * its target.
  *
  * Usage: node dist/tests/bench/relay-connect.js [--devices 10000] [--workers 4]
- *   [--concurrency 32] [--settle-s 5] [--relay-bin bin/pigeon.js]
+ *   [--concurrency 32] [--settle-s 5] [--relay-bin bin/pigeon.js] [--relay-node-args='--cpu-prof …']
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,6 +44,8 @@ const { values: opt } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'settle-s': { type: 'string', default: '5' },
     'relay-bin': { type: 'string', default: BIN },
+    // Extra node flags for the relay, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (where a connect's time goes).
+    'relay-node-args': { type: 'string', default: '' },
   },
 });
 
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
     const file = join(root, 'devices.json');
     writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, spki: d.spki, enc: d.enc, key: d.key.export({ type: 'pkcs8', format: 'pem' }) }))));
 
-    const relay = spawn('taskset', ['-c', '0', process.execPath, opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...UNLIMITED_PER_CLIENT], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const relay = spawn('taskset', ['-c', '0', process.execPath, ...opt['relay-node-args'].split(' ').filter(Boolean), opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...UNLIMITED_PER_CLIENT], { stdio: ['ignore', 'pipe', 'ignore'] });
     const port = await new Promise<number>((resolve, reject) => {
       lines(relay, (o) => o.type === 'listening' && resolve(o.port as number));
       relay.once('exit', () => reject(new Error('the relay exited before listening')));

@@ -8,6 +8,7 @@
  * restart: it keeps its directory, asks only for the changes, and forgets
  * the online flags of the boot before.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,8 @@ import { systemClock } from '../../core/util/components.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
 import { RELAY_DB_FILE, SqliteStore } from '../../relay/store/sqlite-store.js';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
-import { MAX_DIRECTORY_PAGE, RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { GROUP_CHAIN_START, MAX_DIRECTORY_PAGE, RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { signedGroupChange } from '../support/relay-device.js';
 import { RelayProcess } from '../support/relay-process.js';
 import { Client, clients, makeDevice, profile, WAIT_MS, type Device } from '../support/relay-ws-client.js';
 
@@ -99,7 +101,8 @@ describe('versioned relay directory', () => {
   it('pages a new device through 2,300 devices; "unchanged" for the current version; exactly the changes for an older one', async () => {
     const dataDir = tempDir();
     const seeded = await seed(dataDir, 2300);
-    const { url } = await startRelay({ dataDir });
+    // Every change to everyone (as a relay of up to PRESENCE_ALL_MAX devices does): the pushes below are counted versions.
+    const { url } = await startRelay({ dataDir, presenceAllMax: 10_000 });
     const alice = makeDevice();
 
     const first = await connect(url, alice, { name: 'Alice' });
@@ -197,7 +200,9 @@ describe('versioned relay directory', () => {
   it("a peer's relay client keeps its directory over a relay restart: only the changes are sent, and online flags of the old boot are dropped", async () => {
     const dataDir = tempDir();
     await seed(dataDir, 1200);
-    const first = new RelayProcess(['--data', dataDir, '--port', '0', '--host', '127.0.0.1']);
+    // Every change to everyone (the counted pushes and their gaps are what this test is about).
+    const all = ['--presence-all-max', '10000'];
+    const first = new RelayProcess(['--data', dataDir, '--port', '0', '--host', '127.0.0.1', ...all]);
     procs.push(first);
     const { port, fingerprint } = await first.listening;
     const url = `wss://127.0.0.1:${port}${RELAY_PATH}`;
@@ -241,7 +246,7 @@ describe('versioned relay directory', () => {
     // kill -9: nothing is written about anyone going offline; a new process on the same data folder and port comes up.
     await first.kill9();
     await d.c.closed;
-    const second = new RelayProcess(['--data', dataDir, '--port', String(port), '--host', '127.0.0.1']);
+    const second = new RelayProcess(['--data', dataDir, '--port', String(port), '--host', '127.0.0.1', ...all]);
     procs.push(second);
     await second.listening;
     await until(() => completes === 2, 'caught up after the restart');
@@ -253,5 +258,46 @@ describe('versioned relay directory', () => {
     await until(() => told.get(dave.id)?.online === true, 'Dave back online');
     expect(told.size).toBe(1202);
     expect(logs).not.toContain('relay directory: paging again');
+  });
+
+  it('above presenceAllMax a change goes only to its watchers (dir-watch, group co-members), without keys; the others are pushed nothing', async () => {
+    const dataDir = tempDir();
+    const [a, b, c, d] = [makeDevice(), makeDevice(), makeDevice(), makeDevice()];
+    // Four devices known, two allowed for "everyone gets everything": this relay pushes to watchers.
+    const store = new SqliteStore(join(dataDir, RELAY_DB_FILE));
+    for (const [i, x] of [a, b, c, d].entries()) await store.upsertDevice({ id: x.id, spki: x.spki, enc: x.enc, profile: profile(`D${i}`), lastSeen: Date.now() });
+    await store.close();
+    const { url } = await startRelay({ dataDir, presenceAllMax: 2 });
+    const alice = await connect(url, a, { name: 'Alice' });
+    expect(alice.state.presence).toBe('watched');
+    alice.c.send({ type: 'dir-watch', ids: [b.id] });
+    const dave = await connect(url, d, { name: 'Dave' });
+    // Alice and Dave share a group: Dave's dir-watch names nobody, and he is pushed Alice's presence all the same.
+    const gid = randomBytes(16).toString('hex');
+    alice.c.send({ type: 'group-change', ref: 'g1', change: signedGroupChange(a, { gid, rev: 1, prev: GROUP_CHAIN_START, by: a.id, ts: Date.now(), op: 'create', name: 'Ops', members: [a.id, d.id] }).change });
+    await dave.c.take('group');
+    dave.c.send({ type: 'dir-watch', ids: [] });
+    // Carol watches nobody (no dir-watch at all).
+    const carol = await connect(url, c, { name: 'Carol' });
+    await Promise.all([alice.c.roundTrip(), dave.c.roundTrip(), carol.c.roundTrip()]);
+
+    const bob = await connect(url, b, { name: 'Bob' });
+    const seen = await alice.c.take('dir-presence');
+    expect(seen.changes).toEqual([expect.objectContaining({ id: b.id, name: 'Bob', online: true })]);
+    expect(JSON.stringify(seen)).not.toMatch(/"spki"|"enc"/);
+    bob.c.ws.close();
+    expect((await alice.c.take('dir-presence')).changes).toEqual([expect.objectContaining({ id: b.id, online: false })]);
+    // Dave hears about Alice (his group), not Bob; Alice never heard about Carol or Dave.
+    alice.c.ws.close();
+    for (;;) {
+      const f = await dave.c.take('dir-presence');
+      expect(f.changes.map((e) => e.id)).toEqual([a.id]);
+      if ('online' in f.changes[0]! && !f.changes[0].online) break;
+    }
+    await carol.c.roundTrip();
+    await new Promise((r) => setTimeout(r, 500)); // several batch periods
+    expect(dave.c.pending('dir-presence')).toEqual([]);
+    for (const x of [alice.c, carol.c, dave.c]) expect(x.pending('dir-push')).toEqual([]);
+    expect(carol.c.pending('dir-presence')).toEqual([]);
   });
 });
