@@ -270,7 +270,7 @@ class RelayServer implements Relay {
   private readonly maxConnections: number;
   private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0, groupDelivers: 0 };
   /** The store's sizes as last read (COUNTS_EVERY_MS). */
-  private counts: StoreCounts = { devices: 0, mailboxEntries: 0, mailboxBytes: 0 };
+  private counts: StoreCounts = { devices: 0, mailboxEntries: 0, mailboxBytes: 0, groupLogEntries: 0 };
   private blobUsage: { at: number; value: Promise<{ files: number; bytes: number }> } | null = null;
   /** Control connections open and not yet authenticated. */
   private authPending = 0;
@@ -356,6 +356,7 @@ class RelayServer implements Relay {
       c('group_fanout_total', 'Group messages pushed live to members since start (one per member reached; rate() gives the fan-out per second).', this.counters.groupDelivers),
       g('mailbox_entries', 'Mailbox entries waiting to be fetched, over every mailbox.', counts.mailboxEntries),
       g('mailbox_bytes', 'Bytes of the mailbox entries waiting, over every mailbox.', counts.mailboxBytes),
+      g('group_log_entries', 'Entries kept in group logs (until their TTL), over every group.', counts.groupLogEntries),
       g('blob_files', 'Files left on the relay for devices (partial uploads included).', blobs.files),
       g('blob_bytes', 'Bytes of the files left on the relay, on disk.', blobs.bytes),
       g('directory_devices', 'Devices in the directory.', counts.devices),

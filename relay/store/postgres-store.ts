@@ -351,9 +351,15 @@ export class PostgresStore implements RelayStore {
 
   async counts(): Promise<StoreCounts> {
     // The per-sender counters the quotas keep (one row per pair), not a scan of every entry.
-    const r = await this.pool.query<{ devices: string; entries: string; bytes: string }>('SELECT (SELECT COUNT(*) FROM devices) AS devices, COALESCE(SUM(waiting), 0) AS entries, COALESCE(SUM(bytes), 0) AS bytes FROM mailbox_sender');
+    const r = await this.pool.query<{ devices: string; entries: string; bytes: string; group: string }>(
+      `SELECT (SELECT COUNT(*) FROM devices) AS devices,
+              COALESCE(SUM(CASE WHEN recipient LIKE 'g:%' THEN 0 ELSE waiting END), 0) AS entries,
+              COALESCE(SUM(CASE WHEN recipient LIKE 'g:%' THEN 0 ELSE bytes END), 0) AS bytes,
+              COALESCE(SUM(CASE WHEN recipient LIKE 'g:%' THEN waiting ELSE 0 END), 0) AS "group"
+       FROM mailbox_sender`,
+    );
     const row = r.rows[0]!;
-    return { devices: Number(row.devices), mailboxEntries: Number(row.entries), mailboxBytes: Number(row.bytes) };
+    return { devices: Number(row.devices), mailboxEntries: Number(row.entries), mailboxBytes: Number(row.bytes), groupLogEntries: Number(row.group) };
   }
 
   async senderUsage(recipient: string, sender: string): Promise<MailboxUsage> {

@@ -182,10 +182,12 @@ export interface MailboxUsage {
 export interface StoreCounts {
   /** Devices in the directory. */
   devices: number;
-  /** Mailbox entries waiting, over every mailbox. */
+  /** Mailbox entries waiting, over every device's mailbox (group logs not included). */
   mailboxEntries: number;
-  /** Bytes of the bodies waiting, over every mailbox. */
+  /** Bytes of the bodies waiting, over every device's mailbox. */
   mailboxBytes: number;
+  /** Entries kept in group logs (kept for the TTL, read by every member). */
+  groupLogEntries: number;
 }
 
 export interface RelayStore extends GroupStore {

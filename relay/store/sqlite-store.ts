@@ -205,7 +205,11 @@ export class SqliteStore implements RelayStore {
       usage: db.prepare<[string], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM mailbox WHERE recipient = ?'),
       boxUsage: db.prepare<[string], { waiting: number; bytes: number }>('SELECT waiting, bytes FROM mailbox_seq WHERE recipient = ?'),
       // The per-sender counters the quotas keep (one row per pair), not a scan of every entry.
-      counts: db.prepare<[], StoreCounts>('SELECT (SELECT COUNT(*) FROM devices) AS devices, COALESCE(SUM(waiting), 0) AS mailboxEntries, COALESCE(SUM(bytes), 0) AS mailboxBytes FROM mailbox_sender'),
+      counts: db.prepare<[], StoreCounts>(`SELECT (SELECT COUNT(*) FROM devices) AS devices,
+                COALESCE(SUM(CASE WHEN recipient LIKE 'g:%' THEN 0 ELSE waiting END), 0) AS mailboxEntries,
+                COALESCE(SUM(CASE WHEN recipient LIKE 'g:%' THEN 0 ELSE bytes END), 0) AS mailboxBytes,
+                COALESCE(SUM(CASE WHEN recipient LIKE 'g:%' THEN waiting ELSE 0 END), 0) AS groupLogEntries
+         FROM mailbox_sender`),
       senderUsage: db.prepare<[string, string], { waiting: number; bytes: number }>('SELECT waiting, bytes FROM mailbox_sender WHERE recipient = ? AND sender = ?'),
       // The next seq of a mailbox, counting one more entry of `bytes` waiting.
       nextSeq: db.prepare<[string, number], { last_seq: number }>(

@@ -9,7 +9,11 @@
  * buffers: `external`, of which `arrayBuffers` are Buffers) and the rest of
  * the resident set (allocator slack, code).
  *
- * Usage: taskset -c 0 node --expose-gc dist/tests/bench/relay-memory.js [--devices 2000]
+ * The devices are registered in the relay's store before it starts (as a
+ * restart finds them): their number decides whether presence goes to every
+ * connection or to watchers only (§12.2.1); --presence-all-max sets the bound.
+ *
+ * Usage: taskset -c 0 node --expose-gc dist/tests/bench/relay-memory.js [--devices 2000] [--presence-all-max N]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,8 +24,16 @@ import { parseArgs } from 'node:util';
 import { createRelay } from '../../relay/relay-server.js';
 import { ROOT } from '../support/cli-peer.js';
 import { makeDevice } from '../support/relay-device.js';
+import { RELAY_DB_FILE, SqliteStore } from '../../relay/store/sqlite-store.js';
 
-const { values: opt } = parseArgs({ options: { devices: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' } } });
+const { values: opt } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '2000' },
+    concurrency: { type: 'string', default: '32' },
+    // Devices up to which presence goes to everyone (the relay's default is 1,000): a number above --devices measures the fan-out to all.
+    'presence-all-max': { type: 'string' },
+  },
+});
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -38,9 +50,12 @@ async function main(): Promise<void> {
   const n = Number(opt.devices);
   const root = mkdtempSync(join(os.tmpdir(), 'pigeon-bench-memory-'));
   try {
-    const relay = createRelay({ port: 0, host: '127.0.0.1', dataDir: root, logger: { log: () => {} }, maxPerAddress: 1e7, maxUnauthPerAddress: 1e7, registrationsPerAddress: 0, registrationsPerMinute: 0, maxAuthPending: 1e7 });
-    await relay.start();
     const devices = Array.from({ length: n }, () => makeDevice());
+    const store = new SqliteStore(join(root, RELAY_DB_FILE));
+    await Promise.all(devices.map((d, i) => store.upsertDevice({ id: d.id, spki: d.spki, enc: d.enc, profile: { name: `Bench ${i}`, group: 'Bench', host: 'bench', status: 'online', away: '' }, lastSeen: Date.now() })));
+    await store.close();
+    const relay = createRelay({ port: 0, host: '127.0.0.1', dataDir: root, logger: { log: () => {} }, maxPerAddress: 1e7, maxUnauthPerAddress: 1e7, registrationsPerAddress: 0, registrationsPerMinute: 0, maxAuthPending: 1e7, ...(opt['presence-all-max'] ? { presenceAllMax: Number(opt['presence-all-max']) } : {}) });
+    await relay.start();
     const file = join(root, 'devices.json');
     writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, spki: d.spki, enc: d.enc, key: d.key.export({ type: 'pkcs8', format: 'pem' }) }))));
     const before = await settled();

@@ -2,15 +2,18 @@
  * The relay's admin port over a real socket: /metrics scraped as a
  * Prometheus agent would (text format, HELP and TYPE lines, one sample per
  * metric) after real clients connected, failed to authenticate and stored a
- * message; /healthz; loopback only by default; gone once the relay stops.
+ * message, a group message pushed to a member and a file left on the relay
+ * (mailbox depth, group fan-out, blob storage); /healthz; loopback only by default; gone once the relay stops.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRelay, type Relay } from '../../relay/relay-server.js';
-import { RELAY_PATH } from '../../shared/protocol/relay-frames.js';
+import { GROUP_CHAIN_START, RELAY_PATH } from '../../shared/protocol/relay-frames.js';
+import { signedGroupChange } from '../support/relay-device.js';
 import { Client, clients, envelope, makeDevice, msgId } from '../support/relay-ws-client.js';
 
 const relays: Relay[] = [];
@@ -74,6 +77,17 @@ describe('relay admin port', () => {
     a.send({ type: 'put', id, to: bob.id, body: envelope('hi', { from: alice, to: bob.id, id }) });
     await a.take('put-ack');
 
+    // A group of the two: Alice's group message is pushed to Bob, one unit of group fan-out.
+    const gid = randomBytes(16).toString('hex');
+    a.send({ type: 'group-change', ref: 'g1', change: signedGroupChange(alice, { gid, rev: 1, prev: GROUP_CHAIN_START, by: alice.id, ts: Date.now(), op: 'create', name: 'Ops', members: [alice.id, bob.id] }).change });
+    await b.take('group');
+    const body = { kid: '1c2d3e4f5a6b7c8d', nonce: randomBytes(12).toString('base64'), ct: randomBytes(40).toString('base64'), sig: randomBytes(64).toString('base64') };
+    a.send({ type: 'group-put', gid, id: msgId(), body });
+    await b.take('group-deliver');
+    // A file left for Bob, as the blob store keeps one (a complete blob of 1,000 bytes).
+    mkdirSync(join(dataDir, 'blobs', bob.id), { recursive: true });
+    writeFileSync(join(dataDir, 'blobs', bob.id, `${randomBytes(16).toString('hex')}.${alice.id}.1000.blob`), randomBytes(1000));
+
     const m = await get(port, '/metrics');
     expect(m.status).toBe(200);
     expect(m.type).toContain('text/plain');
@@ -81,7 +95,15 @@ describe('relay admin port', () => {
     expect(s.get('pigeon_relay_connects_total')).toBe(2);
     expect(s.get('pigeon_relay_auth_failures_total')).toBe(1);
     expect(s.get('pigeon_relay_authenticated_connections')).toBe(2);
-    expect(s.get('pigeon_relay_messages_stored_total')).toBe(1);
+    expect(s.get('pigeon_relay_messages_stored_total')).toBe(2);
+    // Bob's mailbox holds Alice's message (not fetched); the group message waits in the group's log, not in a mailbox.
+    expect(s.get('pigeon_relay_mailbox_entries')).toBe(1);
+    expect(s.get('pigeon_relay_mailbox_bytes')).toBeGreaterThan(100);
+    expect(s.get('pigeon_relay_group_fanout_total')).toBe(1);
+    expect(s.get('pigeon_relay_group_log_entries')).toBe(1);
+    expect(s.get('pigeon_relay_blob_files')).toBe(1);
+    expect(s.get('pigeon_relay_blob_bytes')).toBe(1000);
+    expect(s.get('pigeon_relay_directory_devices')).toBe(2);
     expect(s.get('pigeon_relay_directory_version')).toBeGreaterThanOrEqual(2);
     expect(s.get('pigeon_relay_process_resident_bytes')).toBeGreaterThan(10 * 1024 * 1024);
     expect(s.get('pigeon_relay_event_loop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
