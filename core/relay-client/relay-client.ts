@@ -62,6 +62,14 @@ const FINAL_REFUSALS: ReadonlySet<string> = new Set([ErrorCodes.RELAY_AUTH, Erro
  * within the relay's 100 ms gathering time; a second covers both.
  */
 const DIR_GAP_MS = 1000;
+/**
+ * On a relay that pushes only watched devices' presence (§12.2.1), how often
+ * the client asks for the rest (other colleagues' coming and going, new
+ * devices) with a dir-sync: a directory browsed now and then is at most
+ * minutes behind, and 10,000 clients asking for five minutes of changes is
+ * a few MB/s at the relay. Randomised ±50 % so clients do not ask together.
+ */
+const DIR_REFRESH_MS = 5 * 60_000;
 
 export interface RelaySettings {
   /** wss://host:port (a path, if any, is replaced by the protocol's). */
@@ -69,6 +77,8 @@ export interface RelaySettings {
   /** SHA-256 of the relay's certificate, hex (spaces and colons ignored); required unless the certificate is CA-signed. */
   fingerprint?: string;
   token?: string;
+  /** How often a client on a watched-presence relay asks for the directory's changes (tests: shorter); default DIR_REFRESH_MS. */
+  dirRefreshMs?: number;
 }
 
 export interface RelayClientHooks {
@@ -168,6 +178,11 @@ export class RelayClient {
   /** Version read with the first page of a paging: changes after it are asked for once paging ends. */
   private pageVersion = 0;
   private gapTimer: NodeJS.Timeout | null = null;
+  /** Which changes the relay pushes to this connection (§12.2.1): all, or watched devices' only. */
+  private presenceMode: 'all' | 'watched' = 'all';
+  /** A periodic dir-sync (watched presence) is under way: its end tells only what changed. */
+  private refreshing = false;
+  private refreshTimer: NodeJS.Timeout | null = null;
   /** This connection's first mailbox sync was asked for (after the directory caught up). */
   private mailboxStarted = false;
 
@@ -325,7 +340,9 @@ export class RelayClient {
   private down(err: PigeonError): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.gapTimer) clearTimeout(this.gapTimer);
-    this.gapTimer = null;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.gapTimer = this.refreshTimer = null;
+    this.refreshing = false;
     this.dirPhase = 'idle';
     this.dirRef = '';
     if (this.paceTimer) clearTimeout(this.paceTimer);
@@ -552,6 +569,7 @@ export class RelayClient {
   private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page', version: number, presence: 'all' | 'watched'): void {
     const off = this.directory.setBoot(boot);
     if (off.length > 0) this.hooks.onPeers(off, false);
+    this.presenceMode = presence;
     // Before the catch-up: a change after it is pushed, one before it is in the answer.
     if (presence === 'watched') this.send({ type: 'dir-watch', ids: (this.hooks.watch?.() ?? []).filter((id) => DeviceId.safeParse(id).success).slice(0, MAX_WATCHED) });
     // Held nothing (first connect, or another store): the relay's answer was for a version we no longer hold.
@@ -579,6 +597,13 @@ export class RelayClient {
   private dirLive(): void {
     this.dirPhase = 'live';
     this.dirRef = '';
+    if (this.presenceMode === 'watched') this.scheduleRefresh();
+    if (this.refreshing) {
+      // A periodic catch-up: what changed was told as it was applied.
+      this.refreshing = false;
+      this.watchGap();
+      return;
+    }
     this.hooks.onPeers(this.directory.all(), true);
     this.watchGap();
     if (!this.mailboxStarted) {
@@ -591,6 +616,19 @@ export class RelayClient {
   private report(diff: { peers: RemotePeer[]; gone: string[] }): void {
     if (diff.peers.length > 0) this.hooks.onPeers(diff.peers, false);
     if (diff.gone.length > 0) this.hooks.onGone?.(diff.gone);
+  }
+
+  /** Watched presence: the rest of the directory's changes are asked for now and then. */
+  private scheduleRefresh(): void {
+    if (this.refreshTimer) return;
+    const ms = (this.settings.dirRefreshMs ?? DIR_REFRESH_MS) * (0.5 + Math.random());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      if (this.dirPhase !== 'live') return;
+      this.refreshing = true;
+      this.dirSync(this.directory.version);
+    }, ms);
+    this.refreshTimer.unref();
   }
 
   /** A version missing for DIR_GAP_MS while live: ask for the changes after the one held. */

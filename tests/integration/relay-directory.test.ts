@@ -300,4 +300,60 @@ describe('versioned relay directory', () => {
     for (const x of [alice.c, carol.c, dave.c]) expect(x.pending('dir-push')).toEqual([]);
     expect(carol.c.pending('dir-presence')).toEqual([]);
   });
+
+  it("a peer's relay client on a watched-presence relay: its contacts' presence is pushed, the rest comes with its periodic dir-sync", async () => {
+    const dataDir = tempDir();
+    const [a, b, x] = [makeDevice(), makeDevice(), makeDevice()];
+    const store = new SqliteStore(join(dataDir, RELAY_DB_FILE));
+    for (const [i, d] of [a, b, x].entries()) await store.upsertDevice({ id: d.id, spki: d.spki, enc: d.enc, profile: profile(`D${i}`), lastSeen: Date.now() });
+    await store.close();
+    const { relay, url } = await startRelay({ dataDir, presenceAllMax: 2 });
+    const home = tempDir();
+    const identity = await loadOrCreateIdentity(home);
+    const enc = loadOrCreateEncKey(home, identity);
+    const told = new Map<string, RemotePeer>();
+    let completes = 0;
+    const logs: string[] = [];
+    const client = new RelayClient(
+      { identity, enc, clock: systemClock, logger: { log: (_level, msg) => logs.push(msg) } },
+      // The periodic catch-up every 1.5–4.5 s instead of minutes.
+      { url, fingerprint: relay.fingerprint, dirRefreshMs: 3000 },
+      {
+        profile: () => profile('Carol'),
+        watch: () => [b.id, 'not a device id'],
+        onPeers: (peers, complete) => {
+          for (const p of peers) told.set(p.id, p);
+          if (complete) completes++;
+        },
+        onDeliver: async () => {},
+        onPipe: () => {},
+        onConnected: () => {},
+        onGroup: () => {},
+        onGroupLeft: () => {},
+        onGroupDeliver: async () => {},
+        onGroupSynced: () => {},
+        cursor: { load: () => null, save: () => {} },
+      },
+    );
+    client.start();
+    stops.push(() => client.stop());
+    const until = async (cond: () => boolean, what: string): Promise<void> => {
+      for (const end = Date.now() + WAIT_MS; !cond(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error(`not in time: ${what}`);
+    };
+    await until(() => completes === 1 && [a, b, x].every((d) => told.get(d.id)?.online === false), 'first full directory');
+    // Bob is watched: pushed within a batch, well before the first periodic catch-up.
+    const since = Date.now();
+    await connect(url, b, { name: 'Bob' });
+    await until(() => told.get(b.id)?.online === true, 'Bob online (pushed)');
+    expect(Date.now() - since).toBeLessThan(1500);
+    // Alice is not watched: nothing is pushed; the next periodic dir-sync tells her, and a device new since.
+    await connect(url, a, { name: 'Alice' });
+    const eve = makeDevice();
+    await connect(url, eve, { name: 'Eve' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(told.get(a.id)?.online).toBe(false);
+    await until(() => told.get(a.id)?.online === true && told.get(eve.id)?.online === true, 'Alice and Eve, with the periodic dir-sync');
+    expect(completes).toBe(1);
+    expect(logs).not.toContain('relay directory: paging again');
+  });
 });
