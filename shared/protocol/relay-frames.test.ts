@@ -39,12 +39,14 @@ const BOB_PEER = (SERVER.presence as { peer: Record<string, unknown> }).peer;
 Object.assign(CLIENT, {
   'dir-sync': { type: 'dir-sync', ref: 'd1', after: 5120 },
   'dir-page': { type: 'dir-page', ref: 'd2', after: '' },
+  'dir-watch': { type: 'dir-watch', ids: [BOB, ALICE] },
 });
 Object.assign(SERVER, {
   'dir-state': { type: 'dir-state', version: 5188, boot: '6f1c2a9be04d7731', state: 'delta' },
   'dir-changes': { type: 'dir-changes', ref: 'd1', from: 5120, to: 5188, changes: [{ ...BOB_PEER, v: 5131 }, { id: ALICE, v: 5160, gone: true }], more: false },
   'dir-peers': { type: 'dir-peers', ref: 'd2', version: 5188, peers: [{ ...BOB_PEER, v: 5131 }], next: BOB },
   'dir-push': { type: 'dir-push', changes: [{ ...BOB_PEER, v: 5189 }] },
+  'dir-presence': { type: 'dir-presence', changes: [{ id: BOB, name: 'Bob', group: 'Sales', host: 'bob-pc', status: 'online', away: '', online: true, lastSeen: 1764003600000, v: 5190 }, { id: ALICE, v: 5191, gone: true }] },
 });
 
 const sides = [
