@@ -7,16 +7,20 @@
  * "unchanged"). It reports `done` with its count and times, keeps the
  * connections open and idle, and exits when stdin closes.
  *
- * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version>
+ * With a watch count W > 0, each client then watches the W devices after
+ * it in the file (dir-watch, §12.2.1), as a client watches its contacts.
+ *
+ * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch]
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BenchClient } from './relay-client.js';
 
-const [url, file, fromS, toS, concS, dirS] = process.argv.slice(2);
+const [url, file, fromS, toS, concS, dirS, watchS] = process.argv.slice(2);
+const watch = Number(watchS ?? 0);
 const all = JSON.parse(readFileSync(file!, 'utf8')) as { id: string; spki: string; key: string; enc: { key: string; sig: string } }[];
-const devices = all.slice(Number(fromS), Number(toS)).map((d) => ({ ...d, key: createPrivateKey(d.key) }));
+const devices = all.slice(Number(fromS), Number(toS)).map((d, i) => ({ ...d, key: createPrivateKey(d.key), watched: Array.from({ length: Math.min(watch, all.length - 1) }, (_, k) => all[(Number(fromS) + i + 1 + k) % all.length]!.id) }));
 const clients: BenchClient[] = [];
 const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -29,7 +33,9 @@ async function go(): Promise<void> {
     while (next < devices.length) {
       const d = devices[next++]!;
       try {
-        clients.push((await BenchClient.connect(url!, d, 'Bench', Number(dirS))).client);
+        const { client } = await BenchClient.connect(url!, d, 'Bench', Number(dirS));
+        if (d.watched.length > 0) client.send(JSON.stringify({ type: 'dir-watch', ids: d.watched }));
+        clients.push(client);
       } catch (err) {
         failed++;
         firstError ||= (err as Error).message;

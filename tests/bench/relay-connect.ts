@@ -19,7 +19,7 @@
  * its target.
  *
  * Usage: node dist/tests/bench/relay-connect.js [--devices 10000] [--workers 4]
- *   [--concurrency 32] [--settle-s 5] [--relay-bin bin/pigeon.js] [--relay-node-args='--cpu-prof …']
+ *   [--concurrency 32] [--settle-s 5] [--watch 0] [--relay-bin bin/pigeon.js] [--relay-node-args='--cpu-prof …']
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +43,8 @@ const { values: opt } = parseArgs({
     // Handshakes in flight per worker: a storm, but within what one core of generator can sign.
     concurrency: { type: 'string', default: '32' },
     'settle-s': { type: 'string', default: '5' },
+    // Devices each client watches (dir-watch, §12.2.1): its contacts, whose coming and going it is pushed.
+    watch: { type: 'string', default: '0' },
     'relay-bin': { type: 'string', default: BIN },
     // Extra node flags for the relay, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (where a connect's time goes).
     'relay-node-args': { type: 'string', default: '' },
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
     const per = Math.ceil(n / workers);
     const done: Record<string, unknown>[] = [];
     const procs = Array.from({ length: workers }, (_, w) => {
-      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch], { stdio: ['pipe', 'pipe', 'inherit'] });
       return child;
     });
     await Promise.all(procs.map((p) => new Promise<void>((resolve) => lines(p, (o) => (o.type === 'ready' ? resolve() : o.type === 'done' ? void done.push(o) : undefined)))));
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
       devicesKnown: n,
       workers,
       concurrencyPerWorker: Number(opt.concurrency),
+      watchedPerClient: Number(opt.watch),
       connected,
       failed,
       firstError: done.map((d) => d.firstError).find(Boolean) ?? null,
