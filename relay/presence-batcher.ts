@@ -1,7 +1,10 @@
 /**
- * Directory changes (§14.3.1) gathered for a moment and told to everyone at
- * once. When hundreds of devices connect together (the morning, a relay
- * restart), one frame per device to every connection is O(n²) frames: each
+ * Directory changes (§12.2.1) gathered for a moment and handed to every
+ * connection at once; each connection sends all of them (a relay of up to
+ * PRESENCE_ALL_MAX devices) or picks those of the devices it watches
+ * (presence-watch.ts). When hundreds of devices connect together (the
+ * morning, a relay restart), one frame per device to every connection is
+ * O(n²) frames: each
  * a JSON text, a WebSocket frame and a TLS record for every listener.
  * Batched, every connection gets one `dir-push` frame per PRESENCE_BATCH_MS
  * with all the changes, serialised once for all of them.
