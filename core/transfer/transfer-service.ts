@@ -22,6 +22,7 @@ import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import { DataClient, serveDataConnection } from './data-link.js';
+import type { FileCheck } from './file-check.js';
 import type { FileSource } from './ledger-ports.js';
 import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
@@ -560,8 +561,10 @@ export class TransferService {
   private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>, lander: SmallFileLander, landing: Landing): Promise<void> {
     const entry = { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! };
     const small = e.size <= SMALL_FILE_BYTES;
-    const sink = small ? lander.open(entry) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs);
-    let expected: string | null;
+    // The check the source's sender can give (native: CRC-32), computed as the bytes arrive.
+    const check = client.check ?? 'sha256';
+    const sink = small ? lander.open(entry, check) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
+    let expected: string | FileCheck | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
     } catch (err) {
