@@ -26,7 +26,7 @@ import type { FileCheck } from './file-check.js';
 import type { FileSource } from './ledger-ports.js';
 import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
-import { planLanding, type PlannedEntry } from './landing-plan.js';
+import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
 import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
 import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
@@ -51,6 +51,12 @@ const FETCH_BURST = 64;
 const MAX_FETCHES = 2048;
 /** Folders made between two turns of the event loop when a transfer starts receiving (~2 ms of mkdir). */
 const DIR_BATCH = 100;
+/**
+ * Entries planned and recorded per turn of the event loop when an offer is
+ * accepted: 10,100 entries in one go held the receiver's loop ~150-400 ms
+ * (loaded machine); 500 is a few milliseconds.
+ */
+const PLAN_SLICE = 500;
 /** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
 const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
@@ -103,6 +109,8 @@ export class TransferService {
   /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
   private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
+  /** Transfers whose accept is being planned (slices over several turns). */
+  private readonly accepting = new Set<string>();
   private readonly serving = new Map<string, Set<TLSSocket>>();
   private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
@@ -382,11 +390,23 @@ export class TransferService {
     const t = this.find(query);
     if (t.direction !== 'in') throw new PigeonError(ErrorCodes.BAD_REQUEST, 'only the receiver accepts a transfer');
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
+    if (this.accepting.has(t.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'the transfer is being accepted');
     const chosen = files ? new Set(files) : null;
-    await mkdir(this.init.downloads, { recursive: true });
-    const plan = this.plan(this.ledger.entries(t.id), chosen);
-    this.ledger.plan(t.id, plan);
-    this.ledger.move(t.id, 'accepted', { notify: true });
+    this.accepting.add(t.id);
+    try {
+      await mkdir(this.init.downloads, { recursive: true });
+      // A big folder is planned and recorded in slices, with chat and other connections served in between.
+      const entries = this.ledger.entries(t.id);
+      await new Promise((r) => setImmediate(r));
+      const root = resolve(this.init.downloads);
+      const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+      this.warnRefused(refused);
+      await this.ledger.planInSlices(t.id, plan, PLAN_SLICE);
+    } finally {
+      this.accepting.delete(t.id);
+    }
+    // Canceled while it was being planned: the move is refused and nothing is received.
+    if (!this.ledger.move(t.id, 'accepted', { notify: true })) return this.ledger.infoOf(t.id);
     this.flush(t.peer);
     void this.receive(t.id);
     return this.ledger.infoOf(t.id);
@@ -396,8 +416,12 @@ export class TransferService {
   plan(entries: EntryRow[], chosen: Set<number> | null): PlannedEntry[] {
     const root = resolve(this.init.downloads);
     const { plan, refused } = planLanding(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
-    for (const r of refused) this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused ${JSON.stringify(r.path)}: ${r.reason}` });
+    this.warnRefused(refused);
     return plan;
+  }
+
+  private warnRefused(refused: readonly Refusal[]): void {
+    for (const r of refused) this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused ${JSON.stringify(r.path)}: ${r.reason}` });
   }
 
   decline(query: string): TransferInfo {

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome } from '../support/cli-peer.js';
 import { createLan, netnsUnavailable, type Lan } from '../support/netns.js';
+import { LoopDelayProbe, type LoopDelay } from './loop-delay.js';
 import { memory } from './proc-stats.js';
 import { THREAD_CPU_SNIPPET, threadCpu, threadCpuDelta } from './thread-cpu.js';
 
@@ -50,7 +51,7 @@ export interface SettingResult {
   setting: string;
   tls: CopyResult;
   tlsSha256: CopyResult;
-  pigeon: CopyResult & { peakRssMB: { sender: number; receiver: number }; chatMs: { samples: number; p50: number; p90: number; p99: number; max: number } | null };
+  pigeon: CopyResult & { peakRssMB: { sender: number; receiver: number }; chatMs: { samples: number; p50: number; p90: number; p99: number; max: number } | null; loopDelayMs: { receiver: LoopDelay; idle: LoopDelay } };
   ratio: { pigeonToTls: number; pigeonToTlsSha256: number };
 }
 
@@ -102,13 +103,14 @@ async function plainTls(file: string, out: string, keyHome: string, sides: Sides
   const cert = readFileSync(join(keyHome, 'device-cert.pem'), 'utf8');
   const serverCode = `
     const tls=require('node:tls'),fs=require('node:fs');
-    const srv=tls.createServer({key:process.env.K,cert:process.env.C,minVersion:'TLSv1.3'},(s)=>{const r=fs.createReadStream(process.env.F,{highWaterMark:1<<20});if(process.env.HASH){const h=require('node:crypto').createHash('sha256');r.on('data',(c)=>h.update(c));r.on('end',()=>h.digest())}r.pipe(s);s.on('close',()=>{console.log(JSON.stringify(${THREAD_CPU_SNIPPET}));process.exit(0)})});
+    const srv=tls.createServer({key:process.env.K,cert:process.env.C,minVersion:'TLSv1.3'},(s)=>{const r=fs.createReadStream(process.env.F,{highWaterMark:1<<20});if(process.env.HASH){const h=require('node:crypto').createHash('sha256');r.on('data',(c)=>h.update(c));r.on('end',()=>h.digest())}r.pipe(s);s.on('close',()=>console.log(JSON.stringify(${THREAD_CPU_SNIPPET})))});
     srv.listen(0,'0.0.0.0',()=>console.log(srv.address().port));`;
   const clientCode = `
     const tls=require('node:tls'),fs=require('node:fs');
     const s=tls.connect({host:process.env.H,port:Number(process.env.P),rejectUnauthorized:false,minVersion:'TLSv1.3'});
     if(process.env.HASH){const h=require('node:crypto').createHash('sha256');s.on('data',(c)=>h.update(c));s.on('end',()=>h.digest())}
-    s.pipe(fs.createWriteStream(process.env.O,{highWaterMark:8<<20})).on('finish',()=>{console.log(JSON.stringify(${THREAD_CPU_SNIPPET}));process.exit(0)});`;
+    const w=fs.createWriteStream(process.env.O,{highWaterMark:8<<20});s.pipe(w);s.on('close',()=>w.end());
+    w.on('finish',()=>{console.log(JSON.stringify(${THREAD_CPU_SNIPPET}));process.exit(0)});`;
   const env = { ...process.env, F: file, O: out, K: key, C: cert, H: sides.host, ...(hash ? { HASH: '1' } : {}) };
   const [sc, ...sa] = [...sides.sender, process.execPath, '-e', serverCode];
   const server = spawn(sc!, sa, { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -128,6 +130,7 @@ async function plainTls(file: string, out: string, keyHome: string, sides: Sides
     sender: perGB(JSON.parse(await serverLines()) as Record<string, number>, bytes),
     receiver: perGB(JSON.parse(await clientCpu) as Record<string, number>, bytes),
   };
+  server.kill();
   rmSync(out);
   return result;
 }
@@ -138,7 +141,8 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
   const loopArgs = ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'];
   const args = lan ? ['--no-mdns'] : loopArgs;
   const profDir = process.env.PIGEON_BENCH_CPU_PROF;
-  const env = profDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : undefined;
+  const probe = new LoopDelayProbe();
+  const env = { ...probe.env, ...(profDir ? { NODE_OPTIONS: `${probe.env.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir}` } : {}) };
   const [ha, hb] = [join(work, 'a'), join(work, 'b')];
   const inbox = join(setting.dir, `pigeon-bench-inbox-${process.pid}`);
   const prefix = (label: 'a' | 'b', core: number): string[] | undefined => (lan ? [...lan.host(label).prefix, 'taskset', '-c', String(core)] : undefined);
@@ -156,6 +160,7 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
       await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
     }
     const before = { sender: threadCpu(alice.pid), receiver: threadCpu(bob.pid) };
+    probe.start([bob.pid]);
     const t = process.hrtime.bigint();
     const sending = pigeon(['send-file', '--home', ha, 'Bob', file, '--wait', '--json']);
     let moving = true;
@@ -172,6 +177,7 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
     const r = await sending;
     const s = seconds(t);
     const after = { sender: threadCpu(alice.pid), receiver: threadCpu(bob.pid) };
+    const loop = await probe.stop([bob.pid]);
     await chatting;
     await carol?.stop();
     if (r.code !== 0) throw new Error(`send-file failed: ${r.stderr}`);
@@ -186,10 +192,12 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
       sender: perGB(threadCpuDelta(before.sender, after.sender), bytes),
       receiver: perGB(threadCpuDelta(before.receiver, after.receiver), bytes),
       peakRssMB: { sender: memory(alice.pid).hwmMB, receiver: memory(bob.pid).hwmMB },
+      loopDelayMs: { receiver: loop.byPid[bob.pid]!, idle: loop.idle },
       chatMs: chat.length ? { samples: chat.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round2(chat[chat.length - 1]!) } : null,
     };
   } finally {
     await Promise.all([alice.stop(), bob.stop()]);
+    probe.close();
     rmSync(inbox, { recursive: true, force: true });
   }
 }
@@ -251,10 +259,12 @@ export function transferCpuMarkdown(results: SettingResult[], sizeMiB: number): 
       lines.push(`| ${r.setting} | ${name} | ${c.mbPerSecond} | ${round2(c.mbPerSecond / r.tls.mbPerSecond)} | ${c.sender.perGB} / ${c.receiver.perGB} | ${threads(c.sender)} | ${threads(c.receiver)} |`);
     }
   }
-  lines.push('', '| setting | pigeon peak RSS sender / receiver MB | chat during the transfer p50 / p90 / p99 / max ms (messages) |', '|---|---|---|');
+  lines.push('', '| setting | pigeon peak RSS sender / receiver MB | chat during the transfer p50 / p90 / p99 / max ms (messages) | receiver event-loop delay p50 / p90 / p99 / max ms | idle Node process, same time (machine noise) |', '|---|---|---|---|---|');
   for (const r of results) {
     const c = r.pigeon.chatMs;
-    lines.push(`| ${r.setting} | ${r.pigeon.peakRssMB.sender} / ${r.pigeon.peakRssMB.receiver} | ${c ? `${c.p50} / ${c.p90} / ${c.p99} / ${c.max} (${c.samples})` : 'not measured (namespaces)'} |`);
+    const l = r.pigeon.loopDelayMs;
+    const fig = (d: LoopDelay): string => `${d.p50} / ${d.p90} / ${d.p99} / ${d.max}`;
+    lines.push(`| ${r.setting} | ${r.pigeon.peakRssMB.sender} / ${r.pigeon.peakRssMB.receiver} | ${c ? `${c.p50} / ${c.p90} / ${c.p99} / ${c.max} (${c.samples})` : 'not measured (namespaces)'} | ${fig(l.receiver)} | ${fig(l.idle)} |`);
   }
   return lines.join('\n');
 }
