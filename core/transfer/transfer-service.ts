@@ -395,9 +395,8 @@ export class TransferService {
     this.accepting.add(t.id);
     try {
       await mkdir(this.init.downloads, { recursive: true });
-      // A big folder is planned and recorded in slices, with chat and other connections served in between.
-      const entries = this.ledger.entries(t.id);
-      await new Promise((r) => setImmediate(r));
+      // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
+      const entries = await this.entriesInSlices(t.id);
       const root = resolve(this.init.downloads);
       const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
       this.warnRefused(refused);
@@ -418,6 +417,18 @@ export class TransferService {
     const { plan, refused } = planLanding(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
     this.warnRefused(refused);
     return plan;
+  }
+
+  /** All entries of a transfer, read PLAN_SLICE rows per turn of the event loop. */
+  private async entriesInSlices(id: string): Promise<EntryRow[]> {
+    const out: EntryRow[] = [];
+    for (let from = 0; ; ) {
+      const rows = this.ledger.entryWindow(id, from, PLAN_SLICE);
+      out.push(...rows);
+      if (rows.length < PLAN_SLICE) return out;
+      from = rows[rows.length - 1]!.idx + 1;
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   private warnRefused(refused: readonly Refusal[]): void {
@@ -476,7 +487,8 @@ export class TransferService {
     try {
       const t = this.ledger.get(id);
       if (!t || t.state !== 'accepted' || t.direction !== 'in') return;
-      const todo = this.ledger.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
+      const todo = (await this.entriesInSlices(id)).filter((e) => e.wanted && !e.done && e.localPath);
+      if (running.canceled) return;
       // Folders first, made synchronously in batches with one commit each (one thread-pool
       // round trip and one commit per folder showed in the time before the first byte).
       const dirs = todo.filter((x) => x.kind === 'dir');
