@@ -96,7 +96,9 @@ interface Sides {
 /**
  * Plain Node TLS 1.3, file to file (1 MiB reads, 8 MiB write buffer, as
  * pigeon), optionally SHA-256 fed on both sides. Each child prints its own
- * per-thread CPU when done.
+ * per-thread CPU when done; the receiver exits only once its file is closed
+ * (exiting on 'finish', with the close still in the thread pool, hung Node
+ * at exit now and then).
  */
 async function plainTls(file: string, out: string, keyHome: string, sides: Sides, hash: boolean): Promise<CopyResult> {
   const key = readFileSync(join(keyHome, 'device-key.pem'), 'utf8');
@@ -110,7 +112,7 @@ async function plainTls(file: string, out: string, keyHome: string, sides: Sides
     const s=tls.connect({host:process.env.H,port:Number(process.env.P),rejectUnauthorized:false,minVersion:'TLSv1.3'});
     if(process.env.HASH){const h=require('node:crypto').createHash('sha256');s.on('data',(c)=>h.update(c));s.on('end',()=>h.digest())}
     const w=fs.createWriteStream(process.env.O,{highWaterMark:8<<20});s.pipe(w);s.on('close',()=>w.end());
-    w.on('finish',()=>{console.log(JSON.stringify(${THREAD_CPU_SNIPPET}));process.exit(0)});`;
+    w.on('close',()=>process.stdout.write(JSON.stringify(${THREAD_CPU_SNIPPET})+'\\n',()=>process.exit(0)));`;
   const env = { ...process.env, F: file, O: out, K: key, C: cert, H: sides.host, ...(hash ? { HASH: '1' } : {}) };
   const [sc, ...sa] = [...sides.sender, process.execPath, '-e', serverCode];
   const server = spawn(sc!, sa, { env, stdio: ['ignore', 'pipe', 'inherit'] });
