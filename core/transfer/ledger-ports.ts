@@ -9,7 +9,7 @@
  *   (a native data connection, a relay blob). A protocol whose sender pushes
  *   (a LocalSend upload) needs no FileSource: it writes into the FileSink.
  * - FileSink: where the bytes of one incoming file go: a `.pigeon-part` file
- *   under the landing plan's path, exact size, SHA-256, landed under a free
+ *   under the landing plan's path, exact size, CRC-32 or SHA-256, landed under a free
  *   name, never over an existing file (part-file-sink.ts makes one).
  */
 /** Takes bytes, with back-pressure. */

@@ -1,7 +1,7 @@
 /**
  * The FileSink of one incoming file (ledger-ports.ts): bytes go to
  * `<landing path>.pigeon-part`, are counted against the offered size
- * (exact-size.ts) and hashed as they arrive; finish() checks the SHA-256,
+ * (exact-size.ts) and hashed as they arrive; finish() checks the sender's check (file-check.ts: CRC-32 or SHA-256),
  * renames the file to a free name (never over an existing file), keeps the
  * sender's modification time and reports the entry done. A resume starts
  * from the bytes already in the part file, which are hashed here, not sent

@@ -4,7 +4,7 @@
  * 4 KiB spent most of its time on per-file work: a write stream (open,
  * write, close as separate thread-pool jobs), a rename, a utimes and a
  * database commit per file. Here the bytes of a small file are held in
- * memory (exact size, SHA-256 as they arrive), and once verified they join
+ * memory (exact size, CRC-32 or SHA-256 as they arrive), and once verified they join
  * a batch that is landed in one go: per file open, write, futimes, close,
  * rename (synchronous system calls, no thread-pool round trips), then one
  * transaction marks the whole batch done.

@@ -2,7 +2,7 @@
  * File and folder transfers between peers. The sender offers a manifest on
  * the chat session; the receiver (its user, or --accept-from) accepts all,
  * some, or declines; the receiver then pulls each file over a data connection
- * into a temporary name inside the download folder, checks its SHA-256, and
+ * into a temporary name inside the download folder, checks it (CRC-32 or SHA-256, file-check.ts), and
  * renames it into place (never over an existing file). Everything is in the
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
@@ -610,7 +610,7 @@ export class TransferService {
     }
     const landed = sink.finish(expected);
     if (!small) return void (await landed);
-    // Checked (size, SHA-256) synchronously; the disk work joins a batch. Its failure fails the receive at the end.
+    // Checked (size, CRC-32 or SHA-256) synchronously; the disk work joins a batch. Its failure fails the receive at the end.
     const settled: Promise<unknown> = landed.then(
       () => landing.pending.delete(settled),
       (err: Error) => {
