@@ -15,8 +15,8 @@ import { BLOB_CHUNK_BYTES, blobSize, chunkCount } from '../../shared/protocol/bl
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayOfferEntry } from '../../shared/protocol/relay-frames.js';
 import { ChunkDecryptor, chunkOffset, encryptChunk, fileKey, plainChunkSize } from '../transfer/chunk-cipher.js';
-import { hashRange } from '../transfer/data-link.js';
 import { sizeMismatch } from '../transfer/exact-size.js';
+import { checkRange } from '../transfer/file-check.js';
 import type { FileSource, IncomingFile } from '../transfer/ledger-ports.js';
 import type { BlobClient } from './blob-client.js';
 
@@ -61,7 +61,7 @@ export async function uploadFile(blobs: BlobClient, to: string, transferKey: Buf
   const offset = held?.complete ? size : (held?.received ?? 0);
   const first = Math.floor(offset / chunkOffset(1));
   const done = Math.min(e.size, first * BLOB_CHUNK_BYTES);
-  await hashRange(source, hash, done).catch(() => {
+  await checkRange(source, hash, done).catch(() => {
     throw changed();
   });
   if (done > 0) progress(done);

@@ -16,6 +16,8 @@ const valid = [
   { type: 'data', index: 1, offset: 0, length: 6 },
   { type: 'data', index: 1, offset: 0, length: 0 },
   { type: 'file-end', index: 1, sha256: SHA },
+  { type: 'fetch', transfer: T, index: 2, offset: 0, check: 'crc32' },
+  { type: 'file-end', index: 2, crc32: 'cbf43926' },
 ];
 const invalid = [
   { type: 'fetch', transfer: T, index: 1, offset: -1 },
@@ -26,6 +28,12 @@ const invalid = [
   { type: 'data', index: 1, offset: 0, length: -6 },
   { type: 'file-end', index: 1, sha256: SHA.slice(1) },
   { type: 'file-end', index: 1, sha256: SHA.toUpperCase() },
+  { type: 'file-end', index: 1 },
+  { type: 'file-end', index: 1, sha256: SHA, crc32: 'cbf43926' },
+  { type: 'file-end', index: 1, crc32: 'cbf4392' },
+  { type: 'file-end', index: 1, crc32: 'CBF43926' },
+  { type: 'fetch', transfer: T, index: 1, offset: 0, check: 'sha256' },
+  { type: 'fetch', transfer: T, index: 1, offset: 0, check: 'xxh3' },
   { type: 'fetch-error', index: 1, code: 'PIGEON_ERR_TRANSFER_FAILED', message: 'gone' },
   { type: 'other' },
   null,

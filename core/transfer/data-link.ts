@@ -2,11 +2,12 @@
  * The byte stream of a file transfer, on a data connection (TLS, same keys
  * as the chat session, hello with purpose "data"). The receiver asks for one
  * file at a time from an offset (fetch); the sender answers with a data
- * header, the raw bytes, and file-end carrying the SHA-256 of the whole file.
+ * header, the raw bytes, and file-end carrying the check of the whole file:
+ * CRC-32 when the fetch asks for it (this receiver always does), else SHA-256
+ * (file-check.ts; TLS authenticates the bytes in transit).
  * Both sides stream with back-pressure, so memory stays flat whatever the size.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
@@ -16,6 +17,7 @@ import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
 import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
+import { checker, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 
 /** A data connection with no traffic for this long (same as a dead chat session) is closed; the receiver resumes. */
@@ -32,6 +34,7 @@ const SEND_BUFFERS = 8;
 
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const CRC32_HEX = /^[0-9a-f]{8}$/;
 const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 
 /**
@@ -43,9 +46,14 @@ const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as numb
 export function fastDataFrame(v: unknown): DataConnectionFrame | null {
   if (typeof v !== 'object' || v === null) return null;
   const f = v as Record<string, unknown>;
-  if (f.type === 'fetch' && typeof f.transfer === 'string' && TRANSFER_ID.test(f.transfer) && count(f.index) && count(f.offset)) return { type: 'fetch', transfer: f.transfer, index: f.index, offset: f.offset };
+  if (f.type === 'fetch' && typeof f.transfer === 'string' && TRANSFER_ID.test(f.transfer) && count(f.index) && count(f.offset) && (f.check === undefined || f.check === 'crc32')) {
+    return { type: 'fetch', transfer: f.transfer, index: f.index, offset: f.offset, ...(f.check ? { check: f.check } : {}) };
+  }
   if (f.type === 'data' && count(f.index) && count(f.offset) && count(f.length)) return { type: 'data', index: f.index, offset: f.offset, length: f.length };
-  if (f.type === 'file-end' && count(f.index) && typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256)) return { type: 'file-end', index: f.index, sha256: f.sha256 };
+  if (f.type === 'file-end' && count(f.index)) {
+    if (typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256) && f.crc32 === undefined) return { type: 'file-end', index: f.index, sha256: f.sha256 };
+    if (typeof f.crc32 === 'string' && CRC32_HEX.test(f.crc32) && f.sha256 === undefined) return { type: 'file-end', index: f.index, crc32: f.crc32 };
+  }
   return null;
 }
 
@@ -101,10 +109,9 @@ function readSmall(file: ServedFile): Buffer {
   return buf.subarray(0, got);
 }
 
-/** Feeds the bytes [start, end) of a file into a hash. */
-export async function hashRange(path: string, hash: Hash, end: number): Promise<void> {
-  if (end <= 0) return;
-  for await (const chunk of createReadStream(path, { start: 0, end: end - 1, highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+/** The file-end frame of entry `index` with the check `hash` asked for. */
+function fileEnd(index: number, hash: Checker): Uint8Array {
+  return encodeJsonFrame(hash.alg === 'crc32' ? { type: 'file-end', index, crc32: hash.digest() } : { type: 'file-end', index, sha256: hash.digest() });
 }
 
 /** What the sender knows about a file it may be asked for. */
@@ -126,7 +133,7 @@ export function serveDataConnection(
 ): void {
   let busy = false;
   const pool = new BufferPool(READ_CHUNK, SEND_BUFFERS);
-  const queue: Array<{ transfer: string; index: number; offset: number }> = [];
+  const queue: Array<{ transfer: string; index: number; offset: number; check: CheckAlg }> = [];
   const fail = (reason: string): void => {
     hooks.logger.log('info', 'closing data connection', { reason });
     socket.destroy();
@@ -153,7 +160,7 @@ export function serveDataConnection(
         const f = queue.shift();
         if (!f) break;
         try {
-          await sendFile(f.transfer, f.index, f.offset, lookup(f.transfer, f.index));
+          await sendFile(f.transfer, f.index, f.offset, f.check, lookup(f.transfer, f.index));
         } catch (err) {
           if (socket.destroyed) break;
           fetchError(f.index, err);
@@ -191,10 +198,11 @@ export function serveDataConnection(
       try {
         const bytes = readSmall(file);
         if (f.offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');
-        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        const hash = checker(f.check);
+        hash.update(bytes);
         out.push(Buffer.from(encodeJsonFrame({ type: 'data', index: f.index, offset: f.offset, length: file.size - f.offset })));
         if (file.size > f.offset) out.push(bytes.subarray(f.offset));
-        out.push(Buffer.from(encodeJsonFrame({ type: 'file-end', index: f.index, sha256 })));
+        out.push(Buffer.from(fileEnd(f.index, hash)));
         hooks.onSent(f.transfer, f.index, file.size - f.offset);
       } catch (err) {
         const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
@@ -211,13 +219,13 @@ export function serveDataConnection(
     }
     return n;
   };
-  const sendFile = async (transfer: string, index: number, offset: number, file: ServedFile): Promise<void> => {
+  const sendFile = async (transfer: string, index: number, offset: number, check: CheckAlg, file: ServedFile): Promise<void> => {
     const st = await stat(file.source).catch(() => null);
     if (!st || st.size !== file.size) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
     if (offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');
     hooks.logger.log('info', 'serving file', { transfer, index, offset, size: file.size });
-    const hash = createHash('sha256');
-    await hashRange(file.source, hash, offset);
+    const hash = checker(check);
+    await checkRange(file.source, hash, offset);
     // A small file goes out as one TLS write (header, bytes, file-end) instead of three records and syscalls.
     const small = file.size - offset <= READ_CHUNK;
     if (small) socket.cork();
@@ -227,7 +235,7 @@ export function serveDataConnection(
       if (small) socket.uncork();
     }
   };
-  const sendBytes = async (transfer: string, index: number, offset: number, file: ServedFile, hash: Hash): Promise<void> => {
+  const sendBytes = async (transfer: string, index: number, offset: number, file: ServedFile, hash: Checker): Promise<void> => {
     socket.write(encodeJsonFrame({ type: 'data', index, offset, length: file.size - offset }));
     let sent = 0;
     if (offset < file.size) {
@@ -256,7 +264,7 @@ export function serveDataConnection(
       }
     }
     if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
-    socket.write(encodeJsonFrame({ type: 'file-end', index, sha256: hash.digest('hex') }));
+    socket.write(fileEnd(index, hash));
   };
   const onData = (chunk?: Buffer): void => {
     try {
@@ -264,7 +272,7 @@ export function serveDataConnection(
       for (let f = decoder.next(); f; f = decoder.next()) {
         const frame = parseDataFrame(f.payload, f.kind);
         if (frame.type !== 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, `unexpected ${frame.type} from the receiver`);
-        queue.push({ transfer: frame.transfer, index: frame.index, offset: frame.offset });
+        queue.push({ transfer: frame.transfer, index: frame.index, offset: frame.offset, check: frame.check ?? 'sha256' });
       }
       void pumpQueue();
     } catch (err) {
@@ -282,7 +290,7 @@ export function serveDataConnection(
 interface Request {
   index: number;
   sink: IncomingFile;
-  resolve: (sha256: string) => void;
+  resolve: (check: FileCheck) => void;
   reject: (err: Error) => void;
 }
 
@@ -292,6 +300,8 @@ interface Request {
  * 10,000 files by latency); the sender answers them in order.
  */
 export class DataClient implements FileSource {
+  /** This receiver asks every sender for CRC-32; an older sender answers SHA-256, which the sink then computes. */
+  readonly check = 'crc32';
   private mode: 'frame' | 'raw' = 'frame';
   private remaining = 0;
   private readonly queue: Request[] = [];
@@ -321,8 +331,8 @@ export class DataClient implements FileSource {
     });
   }
 
-  /** Asks for entry `index` from `sink.offset`; bytes go to the sink; resolves with the sender's SHA-256 of the whole file. */
-  fetch(transfer: string, index: number, sink: IncomingFile): Promise<string> {
+  /** Asks for entry `index` from `sink.offset`; bytes go to the sink; resolves with the sender's check of the whole file. */
+  fetch(transfer: string, index: number, sink: IncomingFile): Promise<FileCheck> {
     if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ index, sink, resolve, reject });
@@ -335,7 +345,7 @@ export class DataClient implements FileSource {
           this.socket.uncork();
         });
       }
-      this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset }));
+      this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check === 'crc32' ? { check: 'crc32' } : {}) }));
       this.process();
     });
   }
@@ -381,7 +391,7 @@ export class DataClient implements FileSource {
           if (frame.length > 0) this.mode = 'raw';
         } else if (frame.type === 'file-end') {
           this.queue.shift();
-          cur.resolve(frame.sha256);
+          cur.resolve(frame.crc32 !== undefined ? { alg: 'crc32', hex: frame.crc32 } : { alg: 'sha256', hex: frame.sha256! });
           // Many small files arrive per socket read: handle a slice, then let chat and timers run.
           if (++answered >= ANSWERS_PER_TURN) {
             this.yielding = true;

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planLanding } from './landing-plan.js';
+import { planLanding, planLandingInSlices } from './landing-plan.js';
 
 const ROOT = '/srv/dl';
 const entries = (paths: string[]): Array<{ idx: number; path: string; kind: 'file' | 'dir' }> =>
@@ -43,5 +43,18 @@ describe('planLanding', () => {
   it('marks only the chosen entries wanted', () => {
     const { plan } = planLanding(entries(['a', 'b', 'c']), ROOT, new Set([0, 2]), () => false);
     expect(plan.map((p) => p.wanted)).toEqual([true, false, true]);
+  });
+
+  it('in slices across turns, makes the same plan and refusals as in one go', async () => {
+    const paths = ['Photos', 'Photos/a.jpg', '../x', 'docs/Readme.txt', 'docs/README.txt', 'Data/a', 'data/b', 'report.pdf', 'Photos/2026/b.jpg'];
+    const exists = (n: string): boolean => n === 'Photos' || n === 'report.pdf';
+    const whole = planLanding(entries(paths), ROOT, new Set([0, 1, 3, 5, 8]), exists);
+    // Something queued for the next turn runs before the sliced plan is done: it gave the turn back.
+    let otherWork = false;
+    setImmediate(() => (otherWork = true));
+    const sliced = await planLandingInSlices(entries(paths), ROOT, new Set([0, 1, 3, 5, 8]), exists, 2);
+    expect(otherWork).toBe(true);
+    expect(sliced).toEqual(whole);
+    expect(whole.refused.length).toBe(2);
   });
 });

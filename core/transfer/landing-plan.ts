@@ -19,22 +19,20 @@ export interface Refusal {
   reason: string;
 }
 
+/** An offered entry as the plan needs it. */
+type OfferedEntry = { idx: number; path: string; kind: 'file' | 'dir' };
+
 /**
- * `exists(name)` says whether a top-level name (or its partial file) is taken
- * in the download folder; `chosen` is null for "accept all".
+ * The plan made one entry at a time, in the offer's order (so that it can be
+ * made in slices between turns of the event loop: planLandingInSlices).
  */
-export function planLanding(
-  entries: ReadonlyArray<{ idx: number; path: string; kind: 'file' | 'dir' }>,
-  downloads: string,
-  chosen: ReadonlySet<number> | null,
-  exists: (topName: string) => boolean,
-): { plan: PlannedEntry[]; refused: Refusal[] } {
+function landingPlanner(downloads: string, chosen: ReadonlySet<number> | null, exists: (topName: string) => boolean): { add: (e: OfferedEntry) => PlannedEntry; refused: Refusal[] } {
   const root = resolve(downloads);
   const tops = new Map<string, string>();
   const taken = new Set<string>();
   const byFoldedPath = new Map<string, string>();
   const refused: Refusal[] = [];
-  const plan = entries.map((e) => {
+  const add = (e: OfferedEntry): PlannedEntry => {
     const wanted = chosen === null || chosen.has(e.idx);
     let segments: string[];
     try {
@@ -63,6 +61,36 @@ export function planLanding(
     }
     byFoldedPath.set(folded, localPath);
     return { idx: e.idx, localPath, wanted };
-  });
-  return { plan, refused };
+  };
+  return { add, refused };
+}
+
+/**
+ * `exists(name)` says whether a top-level name (or its partial file) is taken
+ * in the download folder; `chosen` is null for "accept all".
+ */
+export function planLanding(entries: readonly OfferedEntry[], downloads: string, chosen: ReadonlySet<number> | null, exists: (topName: string) => boolean): { plan: PlannedEntry[]; refused: Refusal[] } {
+  const planner = landingPlanner(downloads, chosen, exists);
+  return { plan: entries.map(planner.add), refused: planner.refused };
+}
+
+/**
+ * The same plan, made `slice` entries per turn of the event loop: the plan
+ * of a folder of 10,000 files took ~150 ms in one go on a loaded machine,
+ * and chat to the receiver waited behind it.
+ */
+export async function planLandingInSlices(
+  entries: readonly OfferedEntry[],
+  downloads: string,
+  chosen: ReadonlySet<number> | null,
+  exists: (topName: string) => boolean,
+  slice: number,
+): Promise<{ plan: PlannedEntry[]; refused: Refusal[] }> {
+  const planner = landingPlanner(downloads, chosen, exists);
+  const plan: PlannedEntry[] = [];
+  for (let i = 0; i < entries.length; i += slice) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    for (const e of entries.slice(i, i + slice)) plan.push(planner.add(e));
+  }
+  return { plan, refused: planner.refused };
 }

@@ -9,7 +9,7 @@
  *   (a native data connection, a relay blob). A protocol whose sender pushes
  *   (a LocalSend upload) needs no FileSource: it writes into the FileSink.
  * - FileSink: where the bytes of one incoming file go: a `.pigeon-part` file
- *   under the landing plan's path, exact size, SHA-256, landed under a free
+ *   under the landing plan's path, exact size, CRC-32 or SHA-256, landed under a free
  *   name, never over an existing file (part-file-sink.ts makes one).
  */
 /** Takes bytes, with back-pressure. */
@@ -20,8 +20,12 @@ export interface ByteSink {
   onDrain(fn: () => void): void;
 }
 
+import type { CheckAlg, FileCheck } from './file-check.js';
+
 /** What a FileSource writes one file into: the bytes side of a FileSink. */
 export interface IncomingFile extends ByteSink {
+  /** The check the sink computes as bytes arrive (file-check.ts); SHA-256 when absent. */
+  readonly check?: CheckAlg;
   /** Bytes already on disk from an earlier, cut-off try: the source sends from here. */
   readonly offset: number;
   /**
@@ -36,12 +40,13 @@ export interface IncomingFile extends ByteSink {
 export interface FileSink extends IncomingFile {
   /**
    * All bytes are in: checks the size and (when the protocol gives one) the
-   * SHA-256, lands the file under a free name, marks the entry done, and
+   * file's check (a string is a SHA-256; a check of another kind than the
+   * sink computed is computed again from the bytes received), lands the file under a free name, marks the entry done, and
    * resolves with the final path. Rejects with PIGEON_ERR_SIZE_MISMATCH or
    * PIGEON_ERR_TRANSFER_INTEGRITY (the partial file is then deleted), or
    * with the disk's error (PIGEON_ERR_DISK_FULL; the partial file is kept).
    */
-  finish(expectedSha256?: string | null): Promise<string>;
+  finish(expected?: string | FileCheck | null): Promise<string>;
   /** Stops early: the partial bytes are kept for a resume (`keep`) or deleted. */
   abort(keep: boolean): Promise<void>;
   /** Rejects as soon as a write to the disk fails (a full disk): race it against the source. */
@@ -52,10 +57,13 @@ export interface FileSink extends IncomingFile {
 export interface FileSource {
   /**
    * Entry `index` of `transfer` from byte `into.offset` into `into`;
-   * resolves with the sender's SHA-256 of the whole file when the protocol
-   * has one (native, relay), else null.
+   * resolves with the sender's check of the whole file when the protocol
+   * has one (native: the kind `into.check` asked for, or SHA-256 from an
+   * older sender; relay: a SHA-256 string), else null.
    */
-  fetch(transfer: string, index: number, into: IncomingFile): Promise<string | null>;
+  fetch(transfer: string, index: number, into: IncomingFile): Promise<string | FileCheck | null>;
+  /** The check this source's sender can give when asked (native data links: CRC-32); SHA-256 when absent. */
+  readonly check?: CheckAlg;
   close(): void;
 }
 

@@ -177,6 +177,19 @@ export class TransferLedger implements TransferReports {
     this.rows.plan(id, plan);
   }
 
+  /**
+   * The same, one transaction of `slice` entries per turn of the event loop
+   * (a folder's 10,000 row updates in one go held chat up). Safe to cut
+   * short: the plan only counts once the transfer is accepted, and an offer
+   * accepted again is planned again.
+   */
+  async planInSlices(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>, slice: number): Promise<void> {
+    for (let i = 0; i < plan.length; i += slice) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      this.rows.plan(id, plan.slice(i, i + slice));
+    }
+  }
+
   /** The receiver accepted all entries (null) or only these indexes. */
   want(id: string, indexes: readonly number[] | null): void {
     this.rows.want(id, indexes);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { openPartFile, PART_SUFFIX, type PartFileReports } from './part-file-sink.js';
@@ -70,6 +71,27 @@ describe('part file sink', () => {
     sink.announced(6, BODY.length - 6);
     sink.write(BODY.subarray(6));
     expect(readFileSync(await sink.finish(SHA))).toEqual(BODY);
+  });
+
+  it('checks with CRC-32 when asked, and takes a SHA-256 from an older sender by reading the part file again', async () => {
+    const crc = { alg: 'crc32' as const, hex: crc32(BODY).toString(16).padStart(8, '0') };
+    const sink = await openPartFile('t', entry(), reports, dir, undefined, 'crc32');
+    expect(sink.check).toBe('crc32');
+    sink.write(BODY);
+    expect(readFileSync(await sink.finish(crc))).toEqual(BODY);
+    const old = await openPartFile('t', entry('b.txt'), reports, dir, undefined, 'crc32');
+    old.write(BODY);
+    expect(readFileSync(await old.finish(SHA))).toEqual(BODY);
+    const e = entry('c.txt');
+    const lied = await openPartFile('t', e, reports, dir, undefined, 'crc32');
+    lied.write(BODY);
+    await expect(lied.finish({ alg: 'crc32', hex: '00000000' })).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_INTEGRITY, message: expect.stringContaining('CRC-32 mismatch') as string });
+    expect(existsSync(e.localPath + PART_SUFFIX)).toBe(false);
+    const e2 = entry('d.txt');
+    const liedOld = await openPartFile('t', e2, reports, dir, undefined, 'crc32');
+    liedOld.write(BODY);
+    await expect(liedOld.finish('0'.repeat(64))).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_INTEGRITY, message: expect.stringContaining('SHA-256 mismatch') as string });
+    expect(existsSync(e2.localPath)).toBe(false);
   });
 
   it('a wrong SHA-256 is final (TRANSFER_INTEGRITY) and the file is discarded', async () => {

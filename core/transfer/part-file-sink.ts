@@ -1,20 +1,19 @@
 /**
  * The FileSink of one incoming file (ledger-ports.ts): bytes go to
  * `<landing path>.pigeon-part`, are counted against the offered size
- * (exact-size.ts) and hashed as they arrive; finish() checks the SHA-256,
+ * (exact-size.ts) and hashed as they arrive; finish() checks the sender's check (file-check.ts: CRC-32 or SHA-256),
  * renames the file to a free name (never over an existing file), keeps the
  * sender's modification time and reports the entry done. A resume starts
  * from the bytes already in the part file, which are hashed here, not sent
  * again. Every protocol that receives into the download folder uses it.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, rename, unlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { numberedName } from '../../shared/transfer/safe-name.js';
-import { hashRange } from './data-link.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
+import { checker, checkName, checkRange, type CheckAlg, type FileCheck } from './file-check.js';
 import type { FileSink } from './ledger-ports.js';
 
 /** Suffix of a file being received; renamed away when complete and verified. */
@@ -52,6 +51,16 @@ export function freePath(path: string): string {
   return join(dir, numberedName(name, (c) => existsSync(join(dir, c))));
 }
 
+/** A SHA-256 string or a check, as a check. */
+export function asCheck(expected: string | FileCheck): FileCheck {
+  return typeof expected === 'string' ? { alg: 'sha256', hex: expected } : expected;
+}
+
+/** The integrity error of an entry whose bytes do not match the sender's check (the file was discarded). */
+export function checkMismatch(path: string, want: FileCheck, got: string): PigeonError {
+  return new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${path}: ${checkName(want.alg)} mismatch (expected ${want.hex.slice(0, 16)}…, got ${got.slice(0, 16)}…); the file was discarded`);
+}
+
 /** Ends a write stream (errors were already seen by its listener). */
 function end(out: WriteStream): Promise<void> {
   return new Promise<void>((r) => out.end(() => r()));
@@ -59,9 +68,10 @@ function end(out: WriteStream): Promise<void> {
 
 /**
  * Opens the part file of `entry` for `transfer`; `madeDirs` spares a mkdir
- * per file of a folder; `downloads` names the folder in a disk-full message.
+ * per file of a folder; `downloads` names the folder in a disk-full message;
+ * `check` is what the bytes are checked with as they arrive.
  */
-export async function openPartFile(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>): Promise<FileSink> {
+export async function openPartFile(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>, check: CheckAlg = 'sha256'): Promise<FileSink> {
   const part = entry.localPath + PART_SUFFIX;
   if (!madeDirs?.has(dirname(part))) {
     await mkdir(dirname(part), { recursive: true });
@@ -71,9 +81,9 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
   const have = statSync(part, { throwIfNoEntry: false })?.size ?? 0;
   const offset = have <= entry.size ? have : 0;
   if (have > entry.size) await unlink(part);
-  const hash = createHash('sha256');
-  // Resume: the bytes already on disk are hashed here, not sent again.
-  await hashRange(part, hash, offset);
+  const hash = checker(check);
+  // Resume: the bytes already on disk are checked here, not sent again.
+  await checkRange(part, hash, offset);
   reports.partial(transfer, offset);
   const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: WRITE_BUFFER });
   let writeError: Error | null = null;
@@ -101,6 +111,7 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
 
   return {
     offset,
+    check,
     writeFailed,
     write(chunk) {
       exact.take(chunk.length);
@@ -128,10 +139,17 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
         await discard();
         throw err;
       }
-      const actual = hash.digest('hex');
-      if (expected && actual !== expected) {
+      let actual = hash.digest();
+      const want = expected ? asCheck(expected) : null;
+      if (want && want.alg !== check) {
+        // An older sender answered with another check than the one computed on arrival: computed again from the disk.
+        const again = checker(want.alg);
+        await checkRange(part, again, entry.size);
+        actual = again.digest();
+      }
+      if (want && actual !== want.hex) {
         await unlink(part).catch(() => {});
-        throw new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${entry.path}: SHA-256 mismatch (expected ${expected.slice(0, 16)}…, got ${actual.slice(0, 16)}…); the file was discarded`);
+        throw checkMismatch(entry.path, want, actual);
       }
       const final = freePath(entry.localPath);
       await rename(part, final);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { SmallFileLander } from './small-file-sink.js';
@@ -88,6 +89,27 @@ describe('small file lander', () => {
     await new Promise((r) => setImmediate(r));
     expect(existsSync(join(dir, 'sub'))).toBe(false);
     expect(log.filter((l) => l.startsWith('done'))).toEqual([]);
+  });
+
+  it('checks with CRC-32 when asked, and takes a SHA-256 from an older sender over the bytes held', async () => {
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const body = Buffer.from('checked');
+    const crc = { alg: 'crc32' as const, hex: crc32(body).toString(16).padStart(8, '0') };
+    const sink = lander.open(entry(0, 'crc.txt', body.length), 'crc32');
+    sink.write(body);
+    expect(readFileSync(await sink.finish(crc))).toEqual(body);
+    const old = lander.open(entry(1, 'old.txt', body.length), 'crc32');
+    old.write(body);
+    expect(readFileSync(await old.finish(sha(body)))).toEqual(body);
+    const lied = lander.open(entry(2, 'lied.txt', body.length), 'crc32');
+    lied.write(body);
+    await expect(lied.finish({ alg: 'crc32', hex: 'ffffffff' })).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_INTEGRITY });
+    const liedOld = lander.open(entry(3, 'lied-old.txt', body.length), 'crc32');
+    liedOld.write(body);
+    await expect(liedOld.finish(sha(Buffer.from('other!!')))).rejects.toMatchObject({ code: ErrorCodes.TRANSFER_INTEGRITY });
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(join(dir, 'sub', 'lied.txt'))).toBe(false);
+    expect(existsSync(join(dir, 'sub', 'lied-old.txt'))).toBe(false);
   });
 
   it('fails a batch whose folder cannot be written, and commits only what landed', async () => {

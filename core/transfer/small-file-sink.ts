@@ -4,7 +4,7 @@
  * 4 KiB spent most of its time on per-file work: a write stream (open,
  * write, close as separate thread-pool jobs), a rename, a utimes and a
  * database commit per file. Here the bytes of a small file are held in
- * memory (exact size, SHA-256 as they arrive), and once verified they join
+ * memory (exact size, CRC-32 or SHA-256 as they arrive), and once verified they join
  * a batch that is landed in one go: per file open, write, futimes, close,
  * rename (synchronous system calls, no thread-pool round trips), then one
  * transaction marks the whole batch done.
@@ -17,14 +17,14 @@
  * between the rename and the commit, the file is already at its planned
  * path with the same bytes: the lander sees that and does not land a copy.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, futimesSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { SMALL_FILE_BYTES } from './data-link.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
+import { checker, type CheckAlg } from './file-check.js';
 import type { FileSink } from './ledger-ports.js';
-import { freePath, PART_SUFFIX, type PartFileEntry, type PartFileReports } from './part-file-sink.js';
+import { asCheck, checkMismatch, freePath, PART_SUFFIX, type PartFileEntry, type PartFileReports } from './part-file-sink.js';
 
 /**
  * Files landed per batch at most. 64 files of 4 KiB are ~2 ms of system
@@ -65,14 +65,15 @@ export class SmallFileLander {
     private readonly madeDirs: Set<string>,
   ) {}
 
-  /** A sink for one small entry (size ≤ SMALL_FILE_BYTES, data-link.ts). */
-  open(entry: PartFileEntry): FileSink {
+  /** A sink for one small entry (size ≤ SMALL_FILE_BYTES, data-link.ts), checked with `check` as bytes arrive. */
+  open(entry: PartFileEntry, check: CheckAlg = 'sha256'): FileSink {
     const exact = new ExactSize(entry.path, entry.size, 0);
-    const hash = createHash('sha256');
+    const hash = checker(check);
     // The chunks as they came (usually one, a view into the socket's buffer): no copy, no allocation per file.
     const chunks: Buffer[] = [];
     return {
       offset: 0,
+      check,
       // Nothing touches the disk before finish(): a disk error rejects finish() itself.
       writeFailed: new Promise<never>(() => {}),
       write: (chunk) => {
@@ -91,11 +92,16 @@ export class SmallFileLander {
       abort: () => Promise.resolve(),
       finish: (expected) => {
         exact.end();
-        const actual = hash.digest('hex');
-        if (expected && actual !== expected) {
-          return Promise.reject(new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${entry.path}: SHA-256 mismatch (expected ${expected.slice(0, 16)}…, got ${actual.slice(0, 16)}…); the file was discarded`));
-        }
+        let actual = hash.digest();
         const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        const want = expected ? asCheck(expected) : null;
+        if (want && want.alg !== check) {
+          // An older sender answered with another check: computed again from the bytes held.
+          const again = checker(want.alg);
+          again.update(bytes);
+          actual = again.digest();
+        }
+        if (want && actual !== want.hex) return Promise.reject(checkMismatch(entry.path, want, actual));
         return new Promise<string>((resolve, reject) => {
           this.batch.push({ entry, bytes, resolve, reject });
           if (this.batch.length >= BATCH_FILES) this.land();

@@ -2,7 +2,7 @@
  * File and folder transfers between peers. The sender offers a manifest on
  * the chat session; the receiver (its user, or --accept-from) accepts all,
  * some, or declines; the receiver then pulls each file over a data connection
- * into a temporary name inside the download folder, checks its SHA-256, and
+ * into a temporary name inside the download folder, checks it (CRC-32 or SHA-256, file-check.ts), and
  * renames it into place (never over an existing file). Everything is in the
  * database, so offers to absent peers wait and cut-off transfers resume from
  * the bytes already on disk.
@@ -22,10 +22,11 @@ import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import { DataClient, serveDataConnection } from './data-link.js';
+import type { FileCheck } from './file-check.js';
 import type { FileSource } from './ledger-ports.js';
 import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
-import { planLanding, type PlannedEntry } from './landing-plan.js';
+import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
 import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
 import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
@@ -50,6 +51,12 @@ const FETCH_BURST = 64;
 const MAX_FETCHES = 2048;
 /** Folders made between two turns of the event loop when a transfer starts receiving (~2 ms of mkdir). */
 const DIR_BATCH = 100;
+/**
+ * Entries planned and recorded per turn of the event loop when an offer is
+ * accepted: 10,100 entries in one go held the receiver's loop ~150-400 ms
+ * (loaded machine); 500 is a few milliseconds.
+ */
+const PLAN_SLICE = 500;
 /** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
 const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
@@ -102,6 +109,8 @@ export class TransferService {
   /** Multi-part offers being received, with a budget per peer and an expiry (offer-assembly.ts). */
   private readonly assembling: OfferAssembly;
   private readonly receiving = new Map<string, Running>();
+  /** Transfers whose accept is being planned (slices over several turns). */
+  private readonly accepting = new Set<string>();
   private readonly serving = new Map<string, Set<TLSSocket>>();
   private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
@@ -381,11 +390,22 @@ export class TransferService {
     const t = this.find(query);
     if (t.direction !== 'in') throw new PigeonError(ErrorCodes.BAD_REQUEST, 'only the receiver accepts a transfer');
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
+    if (this.accepting.has(t.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'the transfer is being accepted');
     const chosen = files ? new Set(files) : null;
-    await mkdir(this.init.downloads, { recursive: true });
-    const plan = this.plan(this.ledger.entries(t.id), chosen);
-    this.ledger.plan(t.id, plan);
-    this.ledger.move(t.id, 'accepted', { notify: true });
+    this.accepting.add(t.id);
+    try {
+      await mkdir(this.init.downloads, { recursive: true });
+      // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
+      const entries = await this.entriesInSlices(t.id);
+      const root = resolve(this.init.downloads);
+      const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+      this.warnRefused(refused);
+      await this.ledger.planInSlices(t.id, plan, PLAN_SLICE);
+    } finally {
+      this.accepting.delete(t.id);
+    }
+    // Canceled while it was being planned: the move is refused and nothing is received.
+    if (!this.ledger.move(t.id, 'accepted', { notify: true })) return this.ledger.infoOf(t.id);
     this.flush(t.peer);
     void this.receive(t.id);
     return this.ledger.infoOf(t.id);
@@ -395,8 +415,24 @@ export class TransferService {
   plan(entries: EntryRow[], chosen: Set<number> | null): PlannedEntry[] {
     const root = resolve(this.init.downloads);
     const { plan, refused } = planLanding(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)));
-    for (const r of refused) this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused ${JSON.stringify(r.path)}: ${r.reason}` });
+    this.warnRefused(refused);
     return plan;
+  }
+
+  /** All entries of a transfer, read PLAN_SLICE rows per turn of the event loop. */
+  private async entriesInSlices(id: string): Promise<EntryRow[]> {
+    const out: EntryRow[] = [];
+    for (let from = 0; ; ) {
+      const rows = this.ledger.entryWindow(id, from, PLAN_SLICE);
+      out.push(...rows);
+      if (rows.length < PLAN_SLICE) return out;
+      from = rows[rows.length - 1]!.idx + 1;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private warnRefused(refused: readonly Refusal[]): void {
+    for (const r of refused) this.emit({ type: 'warning', code: 'PIGEON_WARN_UNSAFE_NAME', message: `refused ${JSON.stringify(r.path)}: ${r.reason}` });
   }
 
   decline(query: string): TransferInfo {
@@ -451,7 +487,8 @@ export class TransferService {
     try {
       const t = this.ledger.get(id);
       if (!t || t.state !== 'accepted' || t.direction !== 'in') return;
-      const todo = this.ledger.entries(id).filter((e) => e.wanted && !e.done && e.localPath);
+      const todo = (await this.entriesInSlices(id)).filter((e) => e.wanted && !e.done && e.localPath);
+      if (running.canceled) return;
       // Folders first, made synchronously in batches with one commit each (one thread-pool
       // round trip and one commit per folder showed in the time before the first byte).
       const dirs = todo.filter((x) => x.kind === 'dir');
@@ -560,8 +597,10 @@ export class TransferService {
   private async receiveFile(id: string, e: EntryRow, client: FileSource, madeDirs: Set<string>, lander: SmallFileLander, landing: Landing): Promise<void> {
     const entry = { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! };
     const small = e.size <= SMALL_FILE_BYTES;
-    const sink = small ? lander.open(entry) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs);
-    let expected: string | null;
+    // The check the source's sender can give (native: CRC-32), computed as the bytes arrive.
+    const check = client.check ?? 'sha256';
+    const sink = small ? lander.open(entry, check) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
+    let expected: string | FileCheck | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
     } catch (err) {
@@ -571,7 +610,7 @@ export class TransferService {
     }
     const landed = sink.finish(expected);
     if (!small) return void (await landed);
-    // Checked (size, SHA-256) synchronously; the disk work joins a batch. Its failure fails the receive at the end.
+    // Checked (size, CRC-32 or SHA-256) synchronously; the disk work joins a batch. Its failure fails the receive at the end.
     const settled: Promise<unknown> = landed.then(
       () => landing.pending.delete(settled),
       (err: Error) => {

@@ -502,7 +502,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
 
   it('has an example of every data-connection frame type', () => {
     const seen = new Set(ofKind('data-frame').map((b) => (JSON.parse(b.text) as { type: unknown }).type));
-    const types = DataConnectionFrame.options.map((o) => o.shape.type.value);
+    const types = DataConnectionFrame.innerType().options.map((o) => o.shape.type.value);
     expect(types.filter((t) => !seen.has(t))).toEqual([]);
   });
 

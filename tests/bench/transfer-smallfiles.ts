@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
+import { LoopDelayProbe, type LoopDelay } from './loop-delay.js';
 import { cpuSeconds } from './proc-stats.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
 
@@ -31,6 +32,8 @@ export interface SmallFilesResult {
   pigeonSeconds: number;
   /** Chat send → delivered to the receiver while the folder moves. */
   chatDuringTransferMs: { samples: number; p50: number; p90: number; p99: number; max: number };
+  /** Event-loop delay (ms) while the folder moves: receiver, sender, and an idle Node process (the machine's own noise). */
+  loopDelayMs: { receiver: LoopDelay; sender: LoopDelay; idle: LoopDelay };
   /** CPU seconds (user + system, all threads) per side. */
   cpuSeconds: { pigeon: { sender: number; receiver: number }; tarTls: { sender: number; receiver: number } };
 }
@@ -121,7 +124,8 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
   const discoveryPort = await freeUdpPort();
   const args = ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'];
   const profDir = process.env.PIGEON_BENCH_CPU_PROF;
-  const env = profDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : undefined;
+  const probe = new LoopDelayProbe();
+  const env = { ...probe.env, ...(profDir ? { NODE_OPTIONS: `${probe.env.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir}` } : {}) };
   const [ha, hb] = [join(work, 'sa'), join(work, 'sb')];
   const inbox = join(work, 'small-inbox');
   const alice = new PeerProcess({ home: ha, name: 'Alice', args, env });
@@ -142,6 +146,7 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
     const bobId = await bobSeen;
     await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
     const before = { sender: cpuSeconds(alice.pid), receiver: cpuSeconds(bob.pid) };
+    probe.start([alice.pid, bob.pid]);
     const t = process.hrtime.bigint();
     const from = alice.events.length;
     const sending = pigeon(['send-file', '--home', ha, 'Bob', many, '--wait', '--json']);
@@ -161,6 +166,7 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
     const accepted = seconds(t);
     const r = await sending;
     const s = seconds(t);
+    const loop = await probe.stop([alice.pid, bob.pid]);
     await chatting;
     await carol.stop();
     chat.sort((x, y) => x - y);
@@ -178,12 +184,18 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
       pigeonFilesPerSecond: pigeonRate,
       tarTlsFilesPerSecond: tarRate,
       ratio: round2(pigeonRate / tarRate),
+      loopDelayMs: { receiver: loop.byPid[bob.pid]!, sender: loop.byPid[alice.pid]!, idle: loop.idle },
       chatDuringTransferMs: { samples: chat.length, p50: round2(chat[Math.floor(chat.length / 2)] ?? 0), p90: round2(chat[Math.floor(chat.length * 0.9)] ?? 0), p99: round2(chat[Math.floor(chat.length * 0.99)] ?? 0), max: round2(chat[chat.length - 1] ?? 0) },
       cpuSeconds: { pigeon: { sender: round2(cpu.sender), receiver: round2(cpu.receiver) }, tarTls: { sender: round2(tar.cpu.sender), receiver: round2(tar.cpu.receiver) } },
     };
   } finally {
     await Promise.all([alice.stop(), bob.stop()]);
+    probe.close();
   }
+}
+
+export function loopFigures(d: LoopDelay): string {
+  return `${d.p50} / ${d.p90} / ${d.p99} / ${d.max}`;
 }
 
 /** The result as lines of the benchmark's Markdown. */
@@ -192,6 +204,7 @@ export function smallFilesMarkdown(r: SmallFilesResult): string {
     `10,000 files of 4 KiB in 100 folders: pigeon ${r.pigeonFilesPerSecond} files/s, tar c | TLS | tar x ${r.tarTlsFilesPerSecond} files/s, ratio ${r.ratio} (target ≥ 0.5)`,
     `pigeon: ${r.pigeonSecondsToAccepted} s from send-file to accepted (manifest, offer, rows, landing plan) of ${r.pigeonSeconds} s in all`,
     `chat send→delivered to the receiver during the folder: p50 ${r.chatDuringTransferMs.p50} ms, p90 ${r.chatDuringTransferMs.p90} ms, p99 ${r.chatDuringTransferMs.p99} ms, max ${r.chatDuringTransferMs.max} ms over ${r.chatDuringTransferMs.samples} messages`,
+    `event-loop delay during the folder, p50 / p90 / p99 / max ms: receiver ${loopFigures(r.loopDelayMs.receiver)}, sender ${loopFigures(r.loopDelayMs.sender)}, an idle Node process (the machine's noise) ${loopFigures(r.loopDelayMs.idle)}`,
     `CPU seconds (sender / receiver): pigeon ${r.cpuSeconds.pigeon.sender} / ${r.cpuSeconds.pigeon.receiver}; tar c | TLS | tar x ${r.cpuSeconds.tarTls.sender} / ${r.cpuSeconds.tarTls.receiver}`,
   ].join('\n');
 }

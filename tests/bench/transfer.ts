@@ -6,8 +6,9 @@
  * started. Peak RSS of each peer, and chat latency while a transfer runs.
  * Writes bench-results/transfer.json and .md.
  *
- * Usage: node dist/tests/bench/transfer.js [sizeMiB] [--only smallfiles]
- * (`--only smallfiles`: only the folder of 10,000 small files, transfer-smallfiles.ts).
+ * Usage: node dist/tests/bench/transfer.js [sizeMiB] [--only smallfiles|cpu]
+ * (`--only smallfiles`: only the folder of 10,000 small files, transfer-smallfiles.ts;
+ * `--only cpu`: CPU per GB on /dev/shm, on disk and in two pinned namespaces, transfer-cpu.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { basename, dirname, join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { benchSmallFiles, MANY_FILES, smallFilesMarkdown } from './transfer-smallfiles.js';
+import { benchTransferCpu, transferCpuMarkdown } from './transfer-cpu.js';
 
 /** Default file size: the issue's 2 GiB. */
 const DEFAULT_MIB = 2048;
@@ -137,9 +139,29 @@ async function mainSmallFiles(): Promise<void> {
   removeHome(work);
 }
 
+/** Size of the `--only cpu` copies unless given: 1 GiB keeps three settings of three copies each within a few minutes. */
+const CPU_DEFAULT_MIB = 1024;
+
+/** `--only cpu`: the three settings of transfer-cpu.ts, to bench-results/transfer-cpu.{json,md}. */
+async function mainCpu(): Promise<void> {
+  const mib = process.argv.slice(2).some((a) => /^\d+$/.test(a)) ? sizeMiB : CPU_DEFAULT_MIB;
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const settingsAt = process.argv.indexOf('--settings');
+  const results = await benchTransferCpu(mib, settingsAt >= 0 ? process.argv[settingsAt + 1]!.split(',') : undefined);
+  const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const dir = join(ROOT, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const date = new Date().toISOString();
+  writeFileSync(join(dir, 'transfer-cpu.json'), JSON.stringify({ date, sizeMiB: mib, loadAverage: { before: load, after: loadAfter }, results }, null, 2) + '\n');
+  const md = `# Transfer CPU benchmark (${date}; load average ${load} before, ${loadAfter} after)\n\n${transferCpuMarkdown(results, mib)}\n`;
+  writeFileSync(join(dir, 'transfer-cpu.md'), md);
+  process.stdout.write(md);
+}
+
 async function main(): Promise<void> {
   if (only === 'smallfiles') return mainSmallFiles();
-  if (only !== undefined) throw new Error(`--only takes "smallfiles", not ${JSON.stringify(only)}`);
+  if (only === 'cpu') return mainCpu();
+  if (only !== undefined) throw new Error(`--only takes "smallfiles" or "cpu", not ${JSON.stringify(only)}`);
   const work = tempHome('bench-transfer');
   const file = join(work, 'payload.bin');
   // A sparse file: the sender reads zeros from the page cache, as the issue allows; every path reads the same bytes.
