@@ -124,10 +124,15 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
       assembled: (e) => (engine = e),
     });
     state = 'running';
-    started.transfers.resumeAll();
-    const self = selfInfo();
-    emit({ type: 'listening', self });
-    return self;
+    try {
+      started.transfers.resumeAll();
+      const self = selfInfo();
+      emit({ type: 'listening', self });
+      return self;
+    } catch (err) {
+      await doStop();
+      throw err;
+    }
   }
 
   async function doStop(): Promise<void> {
