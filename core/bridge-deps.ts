@@ -1,6 +1,6 @@
 /**
  * What a bridge to another LAN protocol (IPMsg in core/ipmsg, LocalSend in
- * core/localsend) is given by createPeer() (core/peer.ts): the peer's store,
+ * core/localsend) is given when the engine starts (core/engine/engine-lifecycle.ts): the peer's store,
  * clock and log, the directory its contacts join, the messenger its chat goes
  * through, and the transfer service its files are reported to. One shape, so
  * a new bridge is wired like the others.
