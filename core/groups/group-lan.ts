@@ -391,6 +391,11 @@ export class GroupLan {
     return { gid, rev: this.deps.db.get(gid)?.rev ?? 0, have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })), ...(read.length > 0 ? { read } : {}) };
   }
 
+  /** Whether a device was a member at revision `rev` of the verified chain. */
+  memberAt(gid: string, rev: number, id: string): boolean {
+    return membersByRev(this.log.chain(gid))[rev - 1]?.has(id) ?? false;
+  }
+
   /** Whether a peer was a member at any revision we verified (a member removed still hears of its removal). */
   private everMember(gid: string, peerId: string): boolean {
     return membersByRev(this.log.chain(gid)).some((s) => s.has(peerId));

@@ -78,7 +78,7 @@ export class GroupService {
     this.db = new GroupDb(deps.store.db);
     this.lan = new GroupLan({ ...deps, db: this.db, info: (g) => this.info(g), relaySpki: (id) => deps.relay()?.spki(id) ?? null });
     this.receipts = new RelayReceipts({ clock: deps.clock, logger: deps.logger, put: (gid) => this.putReceipt(gid) });
-    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before) });
+    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before), memberAt: (gid, rev, id) => this.lan.memberAt(gid, rev, id) });
     this.loops = new CarryLoops({
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
