@@ -231,4 +231,35 @@ describe('LAN groups', () => {
     // The receipts still in flight land before the profiles close.
     await settle();
   });
+
+  it('two members changing the group at once (no relay): every member settles on the same chain, and the losing change is signed again on top', async () => {
+    const [alice, bob, carol, dave, erin] = [await device('alice'), await device('bob'), await device('carol'), await device('dave'), await device('erin')];
+    meet(alice, bob, carol, dave, erin);
+    const g = await alice.groups.create('Team', [bob.identity.id, carol.identity.id]);
+    await until(() => (bob.groups.find('Team') && carol.groups.find('Team') ? true : undefined));
+    // Nobody reaches anybody: Alice adds Dave while Bob adds Erin, both on revision 1.
+    online.clear();
+    await alice.groups.add(g.id, [dave.identity.id]);
+    await bob.groups.add(g.id, [erin.identity.id]);
+    expect(alice.groups.find('Team')!.rev).toBe(2);
+    expect(bob.groups.find('Team')!.rev).toBe(2);
+    // Everyone meets again, in whatever order.
+    const all = [alice, bob, carol, dave, erin];
+    for (const d of all) online.add(d.identity.id);
+    for (const a of all) for (const b of all) if (a !== b) a.groups.lan.onOpen(b.identity.id);
+    const heads = (): string[] => all.map((d) => d.groups.find('Team')?.head ?? '');
+    const ids = [alice, bob, carol, dave, erin].map((d) => d.identity.id).sort();
+    await until(() => (new Set(heads()).size === 1 && all.every((d) => d.groups.find('Team')?.members.length === 5) ? true : undefined));
+    for (const d of all) {
+      const mine = d.groups.find('Team')!;
+      expect(mine.rev).toBe(3);
+      expect(mine.members.map((m) => m.id).sort()).toEqual(ids);
+      expect(mine.member).toBe(true);
+    }
+    expect(all.flatMap((d) => d.events.filter((e) => e.type === 'warning'))).toEqual([]);
+    // And the group works: what Erin says reaches Dave.
+    await erin.groups.send(g.id, 'hello from erin');
+    await until(() => (texts(dave, g.id).includes('hello from erin') ? true : undefined));
+    await settle();
+  });
 });

@@ -29,6 +29,7 @@ import type { Clock, Logger } from '../util/components.js';
 import { verifyGroupChanges } from './group-chain.js';
 import { chainStateOf, type GroupDb, type LocalGroup } from './group-db.js';
 import { GroupLogDb } from './group-log-db.js';
+import { settleFork, type ForkDeps } from './group-fork.js';
 
 /** Most of our messages announced again when one member's receipts move: a screenful and more (older ones show theirs in history). */
 const RECEIPT_EVENTS = 50;
@@ -59,6 +60,8 @@ export interface GroupLanDeps {
   relay: () => unknown;
   /** A device's key as the relay lists it (members met only through the relay), or null. */
   relaySpki: (id: string) => Buffer | null;
+  /** Signs one of our membership changes again on top of the chain (it lost to a concurrent one, group-fork.ts). */
+  resign: ForkDeps['resign'];
 }
 
 /** SHA-256 (hex) of an entry's text: what its author signs, and what a stub carries instead of the text. */
@@ -248,7 +251,9 @@ export class GroupLan {
       if (!g && h.rev > 0) askBack.push({ gid: h.gid, rev: 0, have: [] });
       if (!g || !this.everMember(g.gid, peerId)) continue;
       this.noteHolding(g, peerId, h);
-      this.serve(peerId, g, h);
+      // The member holds another change at a revision we hold (a fork): it gets our whole chain, and settles (group-fork.ts).
+      const forked = h.head !== undefined && h.rev > 0 && h.rev <= g.rev && this.deps.db.chainHash(g.gid, h.rev) !== h.head;
+      this.serve(peerId, g, forked ? { ...h, rev: 0 } : h);
       const mine = this.log.have(g.gid);
       if (h.rev > g.rev || h.have.some((a) => a.aseq > (mine.get(a.author) ?? 0))) askBack.push(this.holdingOf(g.gid));
     }
@@ -261,9 +266,20 @@ export class GroupLan {
     const self = this.deps.identity.id;
     let g = this.deps.db.get(gid);
     if (g?.tampered) return;
-    const fresh = frame.changes.filter((c) => c.rev > (g?.rev ?? 0));
     let gap = false;
     let changed = false;
+    // Two members changed the group at once (no relay orders their changes): settled the same way on every member.
+    if (g && !this.deps.relay() && frame.changes.some((c) => c.rev <= g!.rev)) {
+      const before = g.members.map((m) => m.id);
+      const settled = settleFork({ self, db: this.deps.db, log: this.log, logger: this.deps.logger, spkiOf: (id) => this.spkiOf(id), resign: this.deps.resign }, g, frame.changes);
+      if (settled.replaced) {
+        g = settled.group;
+        changed = true;
+        if (!g.member && before.includes(self)) this.deps.db.leave(gid);
+        this.deps.emit({ type: 'group', group: this.deps.info(this.deps.db.get(gid)!) });
+      }
+    }
+    const fresh = frame.changes.filter((c) => c.rev > (g?.rev ?? 0));
     if (fresh.length > 0) {
       try {
         const before = g?.members.map((m) => m.id) ?? [];
@@ -388,7 +404,8 @@ export class GroupLan {
   /** What we hold of a group, and what our user has read (a group-have's entry, or a receipt through the relay). */
   holdingOf(gid: string): GroupHolding {
     const read = [...(this.log.seen(gid).get(this.deps.identity.id) ?? new Map<string, { read: number }>())].filter(([, v]) => v.read > 0).map(([author, v]) => ({ author, aseq: v.read }));
-    return { gid, rev: this.deps.db.get(gid)?.rev ?? 0, have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })), ...(read.length > 0 ? { read } : {}) };
+    const g = this.deps.db.get(gid);
+    return { gid, rev: g?.rev ?? 0, ...(g && g.rev > 0 ? { head: g.head } : {}), have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })), ...(read.length > 0 ? { read } : {}) };
   }
 
   /** Whether a device was a member at revision `rev` of the verified chain. */

@@ -76,7 +76,13 @@ export class GroupService {
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
-    this.lan = new GroupLan({ ...deps, db: this.db, info: (g) => this.info(g), relaySpki: (id) => deps.relay()?.spki(id) ?? null });
+    this.lan = new GroupLan({
+      ...deps, db: this.db, info: (g) => this.info(g), relaySpki: (id) => deps.relay()?.spki(id) ?? null,
+      // After the frame that settled the fork is handled, so that the change goes on top of the chain it left.
+      resign: (gid, wish) => deps.clock.setTimeout(() => {
+        this.membership.change(gid, (s) => wish(s.members, s.owner)).catch((err: Error) => deps.logger.log('warn', 'could not sign a lost group change again', { gid, error: err.message }));
+      }, 0),
+    });
     this.receipts = new RelayReceipts({ clock: deps.clock, logger: deps.logger, put: (gid) => this.putReceipt(gid) });
     this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before), memberAt: (gid, rev, id) => this.lan.memberAt(gid, rev, id) });
     this.loops = new CarryLoops({

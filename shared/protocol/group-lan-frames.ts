@@ -60,6 +60,8 @@ export const GroupHolding = z.object({
   gid: GroupId,
   /** Revision of the last verified membership change (0: none). */
   rev: z.number().int().nonnegative(),
+  /** Hash of the change at `rev` (absent from peers before fork settling): a different one is a fork to settle (§12.10). */
+  head: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** Per author, the highest author seq held with none missing before it. */
   have: z.array(z.object({ author: DeviceId, aseq: Seq })).max(MAX_HAVE_AUTHORS),
   /** Per author, the highest author seq the member's user has read (receipts, "read by 3 of 5"); absent: none read. */
