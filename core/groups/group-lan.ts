@@ -62,6 +62,8 @@ export interface GroupLanDeps {
   relaySpki: (id: string) => Buffer | null;
   /** Signs one of our membership changes again on top of the chain (it lost to a concurrent one, group-fork.ts). */
   resign: ForkDeps['resign'];
+  /** With a relay: a receipt through it is due (we took entries of an author no session reaches). */
+  relayReceipt: (gid: string) => void;
 }
 
 /** SHA-256 (hex) of an entry's text: what its author signs, and what a stub carries instead of the text. */
@@ -305,6 +307,8 @@ export class GroupLan {
       // Entries we held already: the sender's account of us is behind (another member was quicker); our holding corrects it.
       took = r.took + r.known;
       gap ||= r.gap;
+      // Handed on by another member: an author no session reaches hears of it through the relay.
+      if (this.deps.relay() && r.authors.some((a) => a !== peerId && !this.deps.session(a))) this.deps.relayReceipt(gid);
     }
     // Our holding goes back when something moved (it is the sender's delivery receipt) or to ask for a gap or the rest;
     // never when nothing could be taken (an author's key not known yet): that would bring the same entries again and again.
@@ -318,7 +322,7 @@ export class GroupLan {
    * yet waits for the next exchange after a session with that author.
    * `known`: entries we held already (the sender did not know we had them).
    */
-  take(g: LocalGroup, entries: readonly GroupEntry[], fromRelay = false): { took: number; known: number; gap: boolean } {
+  take(g: LocalGroup, entries: readonly GroupEntry[], fromRelay = false): { took: number; known: number; gap: boolean; authors: string[] } {
     const have = this.log.have(g.gid);
     const byRev = membersByRev(this.log.chain(g.gid));
     let missing = false;
@@ -358,14 +362,14 @@ export class GroupLan {
       have.set(e.author, e.aseq);
       fresh.push(e);
     }
-    if (fresh.length === 0) return { took: 0, known, gap: missing };
+    if (fresh.length === 0) return { took: 0, known, gap: missing, authors: [] };
     const self = this.deps.identity.id;
     this.log.transaction(() => {
       for (const e of fresh) this.log.put(g.gid, e);
       const theirs = fresh.flatMap((e) => (e.author !== self && e.text !== undefined ? [{ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }] : []));
       if (theirs.length > 0) this.deps.messenger.receiveRelayed(groupConversation(g.gid), theirs, this.deps.clock.now());
     });
-    return { took: fresh.length, known, gap: missing };
+    return { took: fresh.length, known, gap: missing, authors: [...new Set(fresh.map((e) => e.author))].filter((a) => a !== self) };
   }
 
   /** Sends `peerId` the chain after its revision and the entries it lacks and may read, in frames of bounded size. */

@@ -82,6 +82,7 @@ export class GroupService {
       resign: (gid, wish) => deps.clock.setTimeout(() => {
         this.membership.change(gid, (s) => wish(s.members, s.owner)).catch((err: Error) => deps.logger.log('warn', 'could not sign a lost group change again', { gid, error: err.message }));
       }, 0),
+      relayReceipt: (gid) => this.receipts.due(gid),
     });
     this.receipts = new RelayReceipts({ clock: deps.clock, logger: deps.logger, put: (gid) => this.putReceipt(gid) });
     this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before), memberAt: (gid, rev, id) => this.lan.memberAt(gid, rev, id) });
