@@ -266,7 +266,7 @@ export function createPeer(components: PeerComponents, options: PeerOptions): Pe
   const me = { name: '', group: '', host: hostname().slice(0, MAX_LABEL_CHARS), status: 'online' as PresenceStatus, away: '' };
 
   const presence = (): SelfPresence => ({ id: identity!.id, name: me.name, group: me.group, host: me.host, port: sessions?.port ?? 0, status: me.status, away: me.away });
-  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence() });
+  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence(), groups: 1 });
 
   function running(): { store: Store; directory: PeerDirectory; sessions: SessionManager; messenger: Messenger; transfers: TransferService } {
     if (state !== 'running' || !store || !directory || !sessions || !messenger || !transfers) {

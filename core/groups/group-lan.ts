@@ -44,8 +44,8 @@ export interface GroupLanDeps {
   logger: Logger;
   db: GroupDb;
   messenger: Messenger;
-  /** The open session to a peer, if any. */
-  session: (peerId: string) => { send(frame: SessionFrame): void } | undefined;
+  /** The open session to a peer, if any, with what its hello said (`groups`: it takes group frames, §12.10). */
+  session: (peerId: string) => { send(frame: SessionFrame): void; hello?: { groups?: 1 } } | undefined;
   /** Asks for a session to a peer (made when it is online). */
   ensure: (peerId: string) => void;
   emit: (event: PeerEvent) => void;
@@ -160,7 +160,18 @@ export class GroupLan {
   markRead(g: LocalGroup): void {
     const have = this.log.have(g.gid);
     this.log.saveSeen(g.gid, this.deps.identity.id, new Map(), have);
-    for (const m of g.members) if (m.id !== this.deps.identity.id && this.deps.session(m.id)) this.send(m.id, { type: 'group-have', groups: [this.holdingOf(g.gid)] });
+    for (const m of g.members) if (m.id !== this.deps.identity.id && this.reaches(m.id)) this.send(m.id, { type: 'group-have', groups: [this.holdingOf(g.gid)] });
+  }
+
+  /**
+   * The session group frames may go over: any open one with no relay (the
+   * group lives on the LAN only); with a relay, only one whose peer said in
+   * its hello that it takes them, since a peer from before §12.10 closes a
+   * session on them, and the relay carries the group to it anyway.
+   */
+  reaches(peerId: string): { send(frame: SessionFrame): void } | undefined {
+    const s = this.deps.session(peerId);
+    return s && (!this.deps.relay() || s.hello?.groups === 1) ? s : undefined;
   }
 
   /** Tells the members among `ids` that a session reaches what we hold; returns those it does not reach. */
@@ -168,7 +179,7 @@ export class GroupLan {
     const unreached: string[] = [];
     for (const id of ids) {
       if (id === this.deps.identity.id) continue;
-      if (this.deps.session(id)) this.send(id, { type: 'group-have', groups: [this.holdingOf(g.gid)] });
+      if (this.reaches(id)) this.send(id, { type: 'group-have', groups: [this.holdingOf(g.gid)] });
       else unreached.push(id);
     }
     return unreached;
@@ -308,7 +319,7 @@ export class GroupLan {
       took = r.took + r.known;
       gap ||= r.gap;
       // Handed on by another member: an author no session reaches hears of it through the relay.
-      if (this.deps.relay() && r.authors.some((a) => a !== peerId && !this.deps.session(a))) this.deps.relayReceipt(gid);
+      if (this.deps.relay() && r.authors.some((a) => a !== peerId && !this.reaches(a))) this.deps.relayReceipt(gid);
     }
     // Our holding goes back when something moved (it is the sender's delivery receipt) or to ask for a gap or the rest;
     // never when nothing could be taken (an author's key not known yet): that would bring the same entries again and again.
@@ -430,7 +441,7 @@ export class GroupLan {
 
   /** Sends over the open session; with none, and no relay to carry the group, owes the peer an exchange and asks for a session. */
   private send(peerId: string, frame: SessionFrame): void {
-    const session = this.deps.session(peerId);
+    const session = this.reaches(peerId);
     if (!session) {
       if (this.deps.relay()) return;
       this.owed.add(peerId);

@@ -200,7 +200,7 @@ export class GroupService {
     if (g.member && ids.length > 0) {
       this.lan.markRead(g);
       const self = this.deps.identity.id;
-      if (this.deps.relay() && g.members.some((m) => m.id !== self && !this.deps.session(m.id))) this.receipts.due(g.gid);
+      if (this.deps.relay() && g.members.some((m) => m.id !== self && !this.lan.reaches(m.id))) this.receipts.due(g.gid);
     }
     return ids.length;
   }
