@@ -60,6 +60,7 @@ export function storedNote(m: MessageInfo): string {
   const id = m.id.slice(0, 8);
   if (m.group !== undefined && m.state === 'sent') return `\n${id} is stored in this device's group log: every member gets it from any member that is online when they are`;
   if (m.group !== undefined && m.state === 'relayed') return ' (stored on the relay for every member)';
+  if (m.group !== undefined && (m.state === 'delivered' || m.state === 'read')) return ' (every member holds it: they got it over the LAN before the relay stored it)';
   if (m.state === 'relayed') return `\n${id} is stored on the relay: the colleague is offline; it is delivered when they connect`;
   return '';
 }

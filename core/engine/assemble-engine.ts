@@ -53,7 +53,7 @@ export function assembleEngine(components: PeerComponents, options: PeerOptions,
   const { identity, store, me } = base;
   const relaySettings = resolveRelaySettings(store, options, logger);
   const presence = () => presenceOf(identity, me, sessions.port);
-  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence() });
+  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence(), groups: 1 });
   /** Services with work that needs a session to a peer. */
   const hasWork = (peerId: string): boolean => messenger.hasWork(peerId) || groups.lan.hasWork(peerId) || transfers.hasWork(peerId);
 

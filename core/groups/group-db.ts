@@ -82,6 +82,7 @@ export class GroupDb {
            cursor = CASE WHEN excluded.member = 0 THEN groups.cursor WHEN groups.member = 1 THEN MAX(groups.cursor, excluded.cursor) ELSE excluded.cursor END`,
       ),
       link: db.prepare<[string, number, string, string]>('INSERT OR IGNORE INTO group_chain (gid, rev, hash, change) VALUES (?, ?, ?, ?)'),
+      truncate: db.prepare<[string, number]>('DELETE FROM group_chain WHERE gid = ? AND rev >= ?'),
       linkHash: db.prepare<[string, number], { hash: string }>('SELECT hash FROM group_chain WHERE gid = ? AND rev = ?'),
       tampered: db.prepare<[string, string]>('UPDATE groups SET tampered = ? WHERE gid = ?'),
       left: db.prepare<[string]>('UPDATE groups SET member = 0 WHERE gid = ?'),
@@ -144,6 +145,11 @@ export class GroupDb {
       }
     })();
     return this.get(state.gid)!;
+  }
+
+  /** Forgets the verified changes from `rev` on (a branch that lost to a concurrent one, group-fork.ts); saveVerified follows. */
+  truncateChain(gid: string, rev: number): void {
+    this.s.truncate.run(gid, rev);
   }
 
   /** The hash of the verified change at `rev`, or null if we have not verified that far. */

@@ -29,6 +29,7 @@ import type { Clock, Logger } from '../util/components.js';
 import { verifyGroupChanges } from './group-chain.js';
 import { chainStateOf, type GroupDb, type LocalGroup } from './group-db.js';
 import { GroupLogDb } from './group-log-db.js';
+import { settleFork, type ForkDeps } from './group-fork.js';
 
 /** Most of our messages announced again when one member's receipts move: a screenful and more (older ones show theirs in history). */
 const RECEIPT_EVENTS = 50;
@@ -43,16 +44,26 @@ export interface GroupLanDeps {
   logger: Logger;
   db: GroupDb;
   messenger: Messenger;
-  /** The open session to a peer, if any. */
-  session: (peerId: string) => { send(frame: SessionFrame): void } | undefined;
+  /** The open session to a peer, if any, with what its hello said (`groups`: it takes group frames, §12.10). */
+  session: (peerId: string) => { send(frame: SessionFrame): void; hello?: { groups?: 1 } } | undefined;
   /** Asks for a session to a peer (made when it is online). */
   ensure: (peerId: string) => void;
   emit: (event: PeerEvent) => void;
   info: (g: LocalGroup) => GroupInfo;
   /** A device's name as the directory knows it. */
   peerName: (id: string) => string;
-  /** The relay bridge, when a relay is set: then groups go through it and none of this runs. */
+  /**
+   * The relay bridge, when a relay is set: then the relay carries every
+   * group, and this exchange runs only over the sessions that are open
+   * anyway (no session is asked for, nothing is owed), §12.10 "With a relay".
+   */
   relay: () => unknown;
+  /** A device's key as the relay lists it (members met only through the relay), or null. */
+  relaySpki: (id: string) => Buffer | null;
+  /** Signs one of our membership changes again on top of the chain (it lost to a concurrent one, group-fork.ts). */
+  resign: ForkDeps['resign'];
+  /** With a relay: a receipt through it is due (we took entries of an author no session reaches). */
+  relayReceipt: (gid: string) => void;
 }
 
 /** SHA-256 (hex) of an entry's text: what its author signs, and what a stub carries instead of the text. */
@@ -93,23 +104,27 @@ export class GroupLan {
 
   /** A session opened: tell the peer what we hold of the groups we share with it. */
   onOpen(peerId: string): void {
-    if (this.deps.relay()) return;
     const groups = this.deps.db.list().filter((g) => g.member && this.everMember(g.gid, peerId));
     this.owed.delete(peerId);
     if (groups.length === 0) return;
-    this.send(peerId, { type: 'group-have', groups: groups.map((g) => this.holding(g.gid)) });
+    this.send(peerId, { type: 'group-have', groups: groups.map((g) => this.holdingOf(g.gid)) });
   }
 
   // ---- writing ------------------------------------------------------------------
 
-  /** Signs the queued messages of a group into its log, marks them sent, and pushes them to the members online. */
-  write(g: LocalGroup, queued: readonly MessageInfo[]): void {
+  /**
+   * Signs the queued messages of a group into its log and pushes them to the
+   * members online. With no relay they are then `sent` (our log holds them
+   * for every member); with one they stay queued until the relay stored them.
+   */
+  write(g: LocalGroup, queued: readonly MessageInfo[]): GroupEntry[] {
     const { identity, store } = this.deps;
     const conv = groupConversation(g.gid);
     const entries: GroupEntry[] = [];
     this.log.transaction(() => {
       let aseq = this.log.have(g.gid).get(identity.id) ?? 0;
-      let lc = this.log.lastLc(g.gid);
+      // After what the log holds, and after the relay's seqs of a group's older messages.
+      let lc = Math.max(this.log.lastLc(g.gid), this.log.lastShown(conv));
       for (const m of queued) {
         const unsigned = { id: m.id, author: identity.id, aseq: ++aseq, lc: ++lc, rev: g.rev, ts: m.ts };
         const sig = sign('sha256', Buffer.from(groupEntryMessage(g.gid, unsigned, entryTextHash(m.text))), { key: identity.keyPem, dsaEncoding: SIGNATURE_ENCODING }).toString('base64');
@@ -119,8 +134,9 @@ export class GroupLan {
         entries.push(e);
       }
     });
-    this.deps.messenger.inGroupLog(conv, entries.map((e) => e.id));
+    if (!this.deps.relay()) this.deps.messenger.inGroupLog(conv, entries.map((e) => e.id));
     for (const m of g.members) if (m.id !== identity.id) this.push(m.id, { type: 'group-log', gid: g.gid, changes: [], entries, more: false });
+    return entries;
   }
 
   /** A membership change of ours was verified and kept: every member before or after it hears of it. */
@@ -133,14 +149,9 @@ export class GroupLan {
     for (const id of to) this.push(id, { type: 'group-log', gid, changes: change, entries: [], more: false });
   }
 
-  /** Sends now if a session is open, else owes the peer an exchange and asks for a session. */
+  /** Sends now if a session is open, else (no relay) owes the peer an exchange and asks for a session. */
   private push(peerId: string, frame: SessionFrame): void {
-    if (this.deps.session(peerId)) {
-      this.send(peerId, frame);
-      return;
-    }
-    this.owed.add(peerId);
-    this.deps.ensure(peerId);
+    this.send(peerId, frame);
   }
 
   // ---- receipts ------------------------------------------------------------------------
@@ -149,7 +160,29 @@ export class GroupLan {
   markRead(g: LocalGroup): void {
     const have = this.log.have(g.gid);
     this.log.saveSeen(g.gid, this.deps.identity.id, new Map(), have);
-    for (const m of g.members) if (m.id !== this.deps.identity.id && this.deps.session(m.id)) this.send(m.id, { type: 'group-have', groups: [this.holding(g.gid)] });
+    for (const m of g.members) if (m.id !== this.deps.identity.id && this.reaches(m.id)) this.send(m.id, { type: 'group-have', groups: [this.holdingOf(g.gid)] });
+  }
+
+  /**
+   * The session group frames may go over: any open one with no relay (the
+   * group lives on the LAN only); with a relay, only one whose peer said in
+   * its hello that it takes them, since a peer from before §12.10 closes a
+   * session on them, and the relay carries the group to it anyway.
+   */
+  reaches(peerId: string): { send(frame: SessionFrame): void } | undefined {
+    const s = this.deps.session(peerId);
+    return s && (!this.deps.relay() || s.hello?.groups === 1) ? s : undefined;
+  }
+
+  /** Tells the members among `ids` that a session reaches what we hold; returns those it does not reach. */
+  tellHolding(g: LocalGroup, ids: Iterable<string>): string[] {
+    const unreached: string[] = [];
+    for (const id of ids) {
+      if (id === this.deps.identity.id) continue;
+      if (this.reaches(id)) this.send(id, { type: 'group-have', groups: [this.holdingOf(g.gid)] });
+      else unreached.push(id);
+    }
+    return unreached;
   }
 
   /**
@@ -205,9 +238,22 @@ export class GroupLan {
 
   // ---- what members send --------------------------------------------------------------
 
+  /**
+   * A member's holding, as it told us (over a session, or in a receipt
+   * through the relay): kept, and our messages' receipts move with it.
+   */
+  noteHolding(g: LocalGroup, peerId: string, h: Pick<GroupHolding, 'have' | 'read'>): void {
+    if (!g.members.some((m) => m.id === peerId)) return;
+    const self = this.deps.identity.id;
+    const before = this.log.seen(g.gid).get(peerId)?.get(self) ?? { have: 0, read: 0 };
+    this.log.saveSeen(g.gid, peerId, new Map(h.have.map((a) => [a.author, a.aseq])), new Map((h.read ?? []).map((a) => [a.author, a.aseq])));
+    this.settleReceipts(g);
+    const after = this.log.seen(g.gid).get(peerId)?.get(self) ?? before;
+    this.announceReceipts(g, Math.min(before.have, before.read), Math.max(after.have, after.read));
+  }
+
   /** A member says what it holds: hand it what it lacks, and ask back for what it holds and we lack. */
   onHave(peerId: string, frame: HaveFrame): void {
-    if (this.deps.relay()) return;
     const asked = new Map(frame.groups.map((h) => [h.gid, h]));
     // Groups we share with the peer that it did not name: it has not heard of them (added while away).
     for (const g of this.deps.db.list()) if (g.member && !asked.has(g.gid) && this.everMember(g.gid, peerId)) asked.set(g.gid, { gid: g.gid, rev: 0, have: [] });
@@ -217,31 +263,36 @@ export class GroupLan {
       // A group we have not heard of (made or joined while we were away): ask for it from the start.
       if (!g && h.rev > 0) askBack.push({ gid: h.gid, rev: 0, have: [] });
       if (!g || !this.everMember(g.gid, peerId)) continue;
-      if (g.members.some((m) => m.id === peerId)) {
-        const self = this.deps.identity.id;
-        const before = this.log.seen(g.gid).get(peerId)?.get(self) ?? { have: 0, read: 0 };
-        this.log.saveSeen(g.gid, peerId, new Map(h.have.map((a) => [a.author, a.aseq])), new Map((h.read ?? []).map((a) => [a.author, a.aseq])));
-        this.settleReceipts(g);
-        const after = this.log.seen(g.gid).get(peerId)?.get(self) ?? before;
-        this.announceReceipts(g, Math.min(before.have, before.read), Math.max(after.have, after.read));
-      }
-      this.serve(peerId, g, h);
+      this.noteHolding(g, peerId, h);
+      // The member holds another change at a revision we hold (a fork): it gets our whole chain, and settles (group-fork.ts).
+      const forked = h.head !== undefined && h.rev > 0 && h.rev <= g.rev && this.deps.db.chainHash(g.gid, h.rev) !== h.head;
+      this.serve(peerId, g, forked ? { ...h, rev: 0 } : h);
       const mine = this.log.have(g.gid);
-      if (h.rev > g.rev || h.have.some((a) => a.aseq > (mine.get(a.author) ?? 0))) askBack.push(this.holding(g.gid));
+      if (h.rev > g.rev || h.have.some((a) => a.aseq > (mine.get(a.author) ?? 0))) askBack.push(this.holdingOf(g.gid));
     }
     if (askBack.length > 0) this.send(peerId, { type: 'group-have', groups: askBack });
   }
 
   /** A group-log: the chain first (verified on top of ours), then the entries that are each author's next. */
   onLog(peerId: string, frame: LogFrame): void {
-    if (this.deps.relay()) return;
     const { gid } = frame;
     const self = this.deps.identity.id;
     let g = this.deps.db.get(gid);
     if (g?.tampered) return;
-    const fresh = frame.changes.filter((c) => c.rev > (g?.rev ?? 0));
     let gap = false;
     let changed = false;
+    // Two members changed the group at once (no relay orders their changes): settled the same way on every member.
+    if (g && !this.deps.relay() && frame.changes.some((c) => c.rev <= g!.rev)) {
+      const before = g.members.map((m) => m.id);
+      const settled = settleFork({ self, db: this.deps.db, log: this.log, logger: this.deps.logger, spkiOf: (id) => this.spkiOf(id), resign: this.deps.resign }, g, frame.changes);
+      if (settled.replaced) {
+        g = settled.group;
+        changed = true;
+        if (!g.member && before.includes(self)) this.deps.db.leave(gid);
+        this.deps.emit({ type: 'group', group: this.deps.info(this.deps.db.get(gid)!) });
+      }
+    }
+    const fresh = frame.changes.filter((c) => c.rev > (g?.rev ?? 0));
     if (fresh.length > 0) {
       try {
         const before = g?.members.map((m) => m.id) ?? [];
@@ -267,10 +318,12 @@ export class GroupLan {
       // Entries we held already: the sender's account of us is behind (another member was quicker); our holding corrects it.
       took = r.took + r.known;
       gap ||= r.gap;
+      // Handed on by another member: an author no session reaches hears of it through the relay.
+      if (this.deps.relay() && r.authors.some((a) => a !== peerId && !this.reaches(a))) this.deps.relayReceipt(gid);
     }
     // Our holding goes back when something moved (it is the sender's delivery receipt) or to ask for a gap or the rest;
     // never when nothing could be taken (an author's key not known yet): that would bring the same entries again and again.
-    if ((g?.member && (changed || took > 0 || gap || frame.more)) || (!g && gap)) this.send(peerId, { type: 'group-have', groups: [this.holding(gid)] });
+    if ((g?.member && (changed || took > 0 || gap || frame.more)) || (!g && gap)) this.send(peerId, { type: 'group-have', groups: [this.holdingOf(gid)] });
   }
 
   /**
@@ -280,7 +333,7 @@ export class GroupLan {
    * yet waits for the next exchange after a session with that author.
    * `known`: entries we held already (the sender did not know we had them).
    */
-  private take(g: LocalGroup, entries: readonly GroupEntry[]): { took: number; known: number; gap: boolean } {
+  take(g: LocalGroup, entries: readonly GroupEntry[], fromRelay = false): { took: number; known: number; gap: boolean; authors: string[] } {
     const have = this.log.have(g.gid);
     const byRev = membersByRev(this.log.chain(g.gid));
     let missing = false;
@@ -292,7 +345,9 @@ export class GroupLan {
         known++;
         continue;
       }
-      if (e.aseq !== held + 1 || e.rev > g.rev) {
+      // The relay serves a member from the log seq it joined at and in each author's order, so an author's first entry
+      // there may follow ones this device was never to read (§12.10 "With a relay"); over the LAN those come as stubs.
+      if ((e.aseq !== held + 1 && !(fromRelay && e.aseq > held)) || e.rev > g.rev) {
         missing = true;
         continue;
       }
@@ -318,14 +373,14 @@ export class GroupLan {
       have.set(e.author, e.aseq);
       fresh.push(e);
     }
-    if (fresh.length === 0) return { took: 0, known, gap: missing };
+    if (fresh.length === 0) return { took: 0, known, gap: missing, authors: [] };
     const self = this.deps.identity.id;
     this.log.transaction(() => {
       for (const e of fresh) this.log.put(g.gid, e);
       const theirs = fresh.flatMap((e) => (e.author !== self && e.text !== undefined ? [{ id: e.id, seq: e.lc, ts: e.ts, text: e.text, sender: e.author }] : []));
       if (theirs.length > 0) this.deps.messenger.receiveRelayed(groupConversation(g.gid), theirs, this.deps.clock.now());
     });
-    return { took: fresh.length, known, gap: missing };
+    return { took: fresh.length, known, gap: missing, authors: [...new Set(fresh.map((e) => e.author))].filter((a) => a !== self) };
   }
 
   /** Sends `peerId` the chain after its revision and the entries it lacks and may read, in frames of bounded size. */
@@ -339,7 +394,10 @@ export class GroupLan {
     for (const [author, held] of this.log.have(g.gid)) {
       const from = theirs.get(author) ?? 0;
       if (held <= from) continue;
+      let next = from + 1;
       for (const held of this.log.after(g.gid, author, from, MAX_LOG_ENTRIES)) {
+        // An author's count taken up from the relay after a start we never held (§12.10): nothing to hand over below it.
+        if (held.aseq !== next++) break;
         const reads = byRev[held.rev - 1]?.has(peerId) ?? false;
         // What it may not read goes as a stub; what it may read and we hold as a stub only, another member hands over.
         if (reads && held.text === undefined) break;
@@ -358,9 +416,16 @@ export class GroupLan {
 
   // ---- helpers --------------------------------------------------------------------------
 
-  private holding(gid: string): GroupHolding {
+  /** What we hold of a group, and what our user has read (a group-have's entry, or a receipt through the relay). */
+  holdingOf(gid: string): GroupHolding {
     const read = [...(this.log.seen(gid).get(this.deps.identity.id) ?? new Map<string, { read: number }>())].filter(([, v]) => v.read > 0).map(([author, v]) => ({ author, aseq: v.read }));
-    return { gid, rev: this.deps.db.get(gid)?.rev ?? 0, have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })), ...(read.length > 0 ? { read } : {}) };
+    const g = this.deps.db.get(gid);
+    return { gid, rev: g?.rev ?? 0, ...(g && g.rev > 0 ? { head: g.head } : {}), have: [...this.log.have(gid)].map(([author, aseq]) => ({ author, aseq })), ...(read.length > 0 ? { read } : {}) };
+  }
+
+  /** Whether a device was a member at revision `rev` of the verified chain. */
+  memberAt(gid: string, rev: number, id: string): boolean {
+    return membersByRev(this.log.chain(gid))[rev - 1]?.has(id) ?? false;
   }
 
   /** Whether a peer was a member at any revision we verified (a member removed still hears of its removal). */
@@ -370,13 +435,15 @@ export class GroupLan {
 
   private spkiOf(id: string): Buffer | null {
     if (id === this.deps.identity.id) return this.deps.identity.spki;
-    const spki = this.deps.store.pinnedKey(id);
+    const spki = this.deps.store.pinnedKey(id) ?? this.deps.relaySpki(id);
     return spki && deviceIdFromSpki(spki) === id ? spki : null;
   }
 
+  /** Sends over the open session; with none, and no relay to carry the group, owes the peer an exchange and asks for a session. */
   private send(peerId: string, frame: SessionFrame): void {
-    const session = this.deps.session(peerId);
+    const session = this.reaches(peerId);
     if (!session) {
+      if (this.deps.relay()) return;
       this.owed.add(peerId);
       this.deps.ensure(peerId);
       return;

@@ -19,6 +19,8 @@ export class GroupLogDb {
       have: db.prepare<[string], { author: string; aseq: number }>('SELECT author, MAX(aseq) AS aseq FROM group_log WHERE gid = ? GROUP BY author ORDER BY author'),
       lastLc: db.prepare<[string], { lc: number | null }>('SELECT MAX(lc) AS lc FROM group_log WHERE gid = ?'),
       after: db.prepare<[string, string, number, number], { entry: string }>('SELECT entry FROM group_log WHERE gid = ? AND author = ? AND aseq > ? ORDER BY aseq LIMIT ?'),
+      atLc: db.prepare<[string, string, number], { entry: string }>('SELECT entry FROM group_log WHERE gid = ? AND author = ? AND lc = ?'),
+      lastSeq: db.prepare<[string], { seq: number | null }>("SELECT MAX(seq) AS seq FROM messages WHERE peer = ? AND state NOT IN ('queued', 'scheduled')"),
       seen: db.prepare<[string, string, string, number, number]>(
         `INSERT INTO group_seen (gid, member, author, have, read) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (gid, member, author) DO UPDATE SET have = MAX(have, excluded.have), read = MAX(read, excluded.read)`,
@@ -42,6 +44,17 @@ export class GroupLogDb {
   /** The highest Lamport position held (0 for none). */
   lastLc(gid: string): number {
     return this.s.lastLc.get(gid)?.lc ?? 0;
+  }
+
+  /** An author's entry at Lamport position `lc` (an author's positions only grow, so there is at most one). */
+  atLc(gid: string, author: string, lc: number): GroupEntry | null {
+    const r = this.s.atLc.get(gid, author, lc);
+    return r ? (JSON.parse(r.entry) as GroupEntry) : null;
+  }
+
+  /** The highest seq shown in a conversation (a relay group's older messages carry the relay's seq: new entries come after them). */
+  lastShown(conversation: string): number {
+    return this.s.lastSeq.get(conversation)?.seq ?? 0;
   }
 
   /** An author's entries after `aseq`, in order, at most `limit`. */

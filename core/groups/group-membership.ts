@@ -41,6 +41,8 @@ export interface GroupMembershipDeps {
   info: (g: LocalGroup) => GroupInfo;
   /** With no relay: a change of ours was kept (members before it given); it goes to the members over the LAN (group-lan.ts). */
   lanChanged: (gid: string, before: readonly string[]) => void;
+  /** Whether a device was a member at a revision of the verified chain. */
+  memberAt: (gid: string, rev: number, id: string) => boolean;
 }
 
 export class GroupMembership {
@@ -212,7 +214,8 @@ export class GroupMembership {
       this.tampered(content.gid, 'fork', `${this.deps.peerName(from)} sees another chain at revision ${content.rev}: the relay shows members different histories`);
       return refuse('a different chain');
     }
-    if (!g.members.some((m) => m.id === from)) return refuse('the sender is not a member in the signed chain');
+    // A member at the key's revision: one removed since still wrote what it wrote before (a member away meanwhile reads it).
+    if (!this.deps.memberAt(content.gid, content.rev, from)) return refuse('the sender is not a member at that revision of the signed chain');
     return true;
   }
 

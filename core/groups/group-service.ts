@@ -15,10 +15,9 @@
  * further sync. An entry whose sender key has not arrived yet is kept in
  * group_pending and opened when the key comes.
  */
-import { z } from 'zod/v3';
 import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
-import { MAX_TEXT_CHARS } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import type { GroupEntry } from '../../shared/protocol/group-lan-frames.js';
 import type { GroupDeliverFrame, GroupState, SealedContent } from '../../shared/protocol/relay-frames.js';
 import type { Identity } from '../identity/identity.js';
 import type { Messenger } from '../messaging/messenger.js';
@@ -31,6 +30,7 @@ import type { Clock, Logger, Random } from '../util/components.js';
 import { GroupDb, type LocalGroup, type OwnKey } from './group-db.js';
 import { GroupLan, type GroupLanDeps } from './group-lan.js';
 import { GroupMembership } from './group-membership.js';
+import { entryOf, isReceipt, messageBody, parseBody, receiptBody, RelayReceipts } from './group-relay-body.js';
 import { openGroup, sealGroup, SENDER_KEY_BYTES } from './sender-key.js';
 
 /** Queued group messages sealed and put per round (puts are pipelined; the relay commits them in order). */
@@ -41,9 +41,6 @@ const CARRY_RETRY_MS = 5000;
 const MIN_ID_PREFIX = 8;
 /** Bytes of a sender key id (16 hex digits). */
 const KEY_ID_BYTES = 8;
-
-/** What a group message body holds once opened. */
-const GroupContent = z.object({ text: z.string().max(MAX_TEXT_CHARS), ts: z.number().int().nonnegative() });
 
 export interface GroupServiceDeps {
   identity: Identity;
@@ -71,13 +68,24 @@ export class GroupService {
   /** Groups with a sync under way, and the highest live seq seen meanwhile. */
   private readonly syncing = new Map<string, number>();
   private readonly membership: GroupMembership;
-  /** Groups carried member to member when no relay is set. */
+  /** Groups carried member to member: alone with no relay, beside the relay over the sessions open with one (§12.10). */
   readonly lan: GroupLan;
+  private readonly receipts: RelayReceipts;
+  /** Relay entries (gid:seq) held for a revision not verified yet whose chain check was asked (once each). */
+  private readonly revWait = new Set<string>();
 
   constructor(private readonly deps: GroupServiceDeps) {
     this.db = new GroupDb(deps.store.db);
-    this.lan = new GroupLan({ ...deps, db: this.db, info: (g) => this.info(g) });
-    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before) });
+    this.lan = new GroupLan({
+      ...deps, db: this.db, info: (g) => this.info(g), relaySpki: (id) => deps.relay()?.spki(id) ?? null,
+      // After the frame that settled the fork is handled, so that the change goes on top of the chain it left.
+      resign: (gid, wish) => deps.clock.setTimeout(() => {
+        this.membership.change(gid, (s) => wish(s.members, s.owner)).catch((err: Error) => deps.logger.log('warn', 'could not sign a lost group change again', { gid, error: err.message }));
+      }, 0),
+      relayReceipt: (gid) => this.receipts.due(gid),
+    });
+    this.receipts = new RelayReceipts({ clock: deps.clock, logger: deps.logger, put: (gid) => this.putReceipt(gid) });
+    this.membership = new GroupMembership({ ...deps, db: this.db, info: (g) => this.info(g), lanChanged: (gid, before) => this.lan.changed(gid, before), memberAt: (gid, rev, id) => this.lan.memberAt(gid, rev, id) });
     this.loops = new CarryLoops({
       run: (gid) => this.carryLoop(gid),
       keys: () => this.db.list().flatMap((g) => (g.member ? [g.gid] : [])),
@@ -89,6 +97,7 @@ export class GroupService {
 
   stop(): void {
     this.loops.stop();
+    this.receipts.stop();
   }
 
   // ---- what the host asks -----------------------------------------------------
@@ -167,10 +176,10 @@ export class GroupService {
     if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
     const conv = groupConversation(g.gid);
     const page = before === undefined ? this.deps.store.history(conv, limit) : this.deps.store.historyBefore(conv, before, limit);
-    return this.deps.relay() ? page : this.withReceipts(g, page);
+    return this.withReceipts(g, page);
   }
 
-  /** Our messages in a LAN group, with who of the other members holds and has read each (§12.10). */
+  /** Our messages in a group, with who of the other members holds and has read each (§12.10). */
   private withReceipts(g: LocalGroup, page: MessageInfo[]): MessageInfo[] {
     const r = this.lan.receipts(g);
     const aseqs = new Map(this.lan.log.after(g.gid, this.deps.identity.id, 0, Number.MAX_SAFE_INTEGER).map((e) => [e.id, e.aseq]));
@@ -181,14 +190,18 @@ export class GroupService {
     });
   }
 
-  /** Marks a group conversation read (read receipts go to the members of a LAN group, §12.10; a relay group has none). */
+  /** Marks a group conversation read (read receipts go to the members over the sessions open, else through the relay, §12.10). */
   markRead(query: string): number {
     const g = this.find(query);
     if (!g) throw new PigeonError(ErrorCodes.GROUP_NOT_FOUND, `no group named "${query}"`);
     const conv = groupConversation(g.gid);
     const ids = this.deps.store.markRead(conv);
     this.deps.store.receiptsDelivered(conv, ids);
-    if (!this.deps.relay() && g.member) this.lan.markRead(g);
+    if (g.member && ids.length > 0) {
+      this.lan.markRead(g);
+      const self = this.deps.identity.id;
+      if (this.deps.relay() && g.members.some((m) => m.id !== self && !this.lan.reaches(m.id))) this.receipts.due(g.gid);
+    }
     return ids.length;
   }
 
@@ -228,19 +241,37 @@ export class GroupService {
         this.lan.write(g, queued);
         continue;
       }
-      if (!relay?.client.connected || !g?.member || g.rev === 0) return;
+      if (!relay || !g?.member || g.rev === 0) return;
       const batch = store.pending(conv, 0, CARRY_BATCH).filter((m) => m.state === 'queued');
-      if (batch.length === 0) return;
+      // Signed into our log first (once: its seq is then its Lamport position) and handed to the members a session reaches.
+      const own = (m: MessageInfo): GroupEntry | null => {
+        const e = m.seq ? this.lan.log.atLc(gid, identity.id, m.seq) : null;
+        return e?.id === m.id ? e : null;
+      };
+      const unsigned = batch.filter((m) => !own(m));
+      if (unsigned.length > 0) this.lan.write(g, unsigned);
+      if (!relay.client.connected || batch.length === 0) return;
       const key = await this.senderKey(g, relay);
       await Promise.all(
         batch.map(async (m) => {
-          const plain = Buffer.from(JSON.stringify({ text: m.text, ts: m.ts }));
-          const seq = await relay.client.groupPut(gid, m.id, sealGroup(identity, gid, m.id, key.kid, key.key, plain));
-          store.setOutgoingSeq(conv, m.id, seq);
+          const now = store.getOutgoing(m.id);
+          const entry = now && own(now);
+          if (!entry) throw new PigeonError(ErrorCodes.INTERNAL, `group message ${m.id} has no entry in the group log`);
+          await relay.client.groupPut(gid, m.id, sealGroup(identity, gid, m.id, key.kid, key.key, messageBody(entry)));
           messenger.relayed(conv, [m.id]);
         }),
       );
     }
+  }
+
+  /** Our holding of a group, sealed with our sender key into its relay log: the receipt of the members no session reaches. */
+  private async putReceipt(gid: string): Promise<void> {
+    const relay = this.deps.relay();
+    const g = this.db.get(gid);
+    if (!relay?.client.connected || !g?.member || g.rev === 0) return;
+    const key = await this.senderKey(g, relay);
+    const id = this.deps.random.hex(16);
+    await relay.client.groupPut(gid, id, sealGroup(this.deps.identity, gid, id, key.kid, key.key, receiptBody(this.lan.holdingOf(gid))));
   }
 
   /**
@@ -329,8 +360,9 @@ export class GroupService {
     if (!(await this.membership.acceptsKey(from, content))) return;
     this.db.saveSenderKey(content.gid, from, content.kid, Buffer.from(content.key, 'base64'));
     for (const frame of this.db.held(content.gid, from, content.kid)) {
-      this.tryOpen(frame);
+      // Released first: one that must wait again (a newer revision) is held anew.
       this.db.release(frame.gid, frame.seq);
+      this.tryOpen(frame);
     }
   }
 
@@ -360,12 +392,49 @@ export class GroupService {
     const spki = this.deps.relay()?.spki(frame.from) ?? this.deps.store.pinnedKey(frame.from);
     if (!spki) throw new PigeonError(ErrorCodes.PROTOCOL, `group message from an unknown device ${frame.from}`);
     const plain = openGroup(frame.body, frame.gid, frame.from, frame.id, spki, key);
-    let content: z.infer<typeof GroupContent>;
+    let body;
     try {
-      content = GroupContent.parse(JSON.parse(plain.toString('utf8')));
+      body = parseBody(plain);
     } catch {
       throw new PigeonError(ErrorCodes.PROTOCOL, `group message ${frame.id} does not match the schema inside`);
     }
-    this.deps.messenger.receiveRelayed(groupConversation(frame.gid), [{ id: frame.id, seq: frame.seq, ts: frame.ts, text: content.text, sender: frame.from }], frame.ts);
+    const g = this.db.get(frame.gid);
+    if (!g?.member) return;
+    if (isReceipt(body)) {
+      this.lan.noteHolding(g, frame.from, body);
+      return;
+    }
+    const entry = entryOf(frame, body);
+    if (!entry) {
+      // From a peer older than the mixed mode: shown at the relay's seq, as before.
+      this.deps.messenger.receiveRelayed(groupConversation(frame.gid), [{ id: frame.id, seq: frame.seq, ts: frame.ts, text: body.text, sender: frame.from }], frame.ts);
+      return;
+    }
+    if (entry.rev > g.rev) {
+      // Written under a revision we have not verified yet: kept until the chain is checked, then taken.
+      this.db.hold(frame);
+      const key = `${frame.gid}:${frame.seq}`;
+      if (this.revWait.has(key)) return;
+      this.revWait.add(key);
+      void this.membership.check(frame.gid, null).then(() => this.retryHeld(frame));
+      return;
+    }
+    if (this.lan.take(g, [entry], true).took > 0) this.receiptFor(g, [entry.author]);
+  }
+
+  /** An entry held for a newer revision: taken once the chain reached it (else it waits for the next check or key). */
+  private retryHeld(frame: GroupDeliverFrame): void {
+    if ((this.db.get(frame.gid)?.rev ?? 0) < 1) return;
+    for (const f of this.db.held(frame.gid, frame.from, frame.body.kid)) {
+      if (f.seq !== frame.seq) continue;
+      this.db.release(f.gid, f.seq);
+      this.tryOpen(f);
+    }
+  }
+
+  /** We took entries of these authors: each hears our holding over its session, or (none) through the relay. */
+  private receiptFor(g: LocalGroup, authors: Iterable<string>): void {
+    const unreached = this.lan.tellHolding(g, new Set(authors));
+    if (unreached.length > 0 && this.deps.relay()) this.receipts.due(g.gid);
   }
 }

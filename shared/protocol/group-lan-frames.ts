@@ -60,6 +60,8 @@ export const GroupHolding = z.object({
   gid: GroupId,
   /** Revision of the last verified membership change (0: none). */
   rev: z.number().int().nonnegative(),
+  /** Hash of the change at `rev` (absent from peers before fork settling): a different one is a fork to settle (§12.10). */
+  head: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** Per author, the highest author seq held with none missing before it. */
   have: z.array(z.object({ author: DeviceId, aseq: Seq })).max(MAX_HAVE_AUTHORS),
   /** Per author, the highest author seq the member's user has read (receipts, "read by 3 of 5"); absent: none read. */
@@ -86,3 +88,30 @@ export const GroupLanFrames = [GroupHaveFrame, GroupLogFrame] as const;
 export function groupEntryMessage(gid: string, e: Omit<GroupEntry, 'sig' | 'text' | 'hash'>, hash: string): string {
   return `pigeon-group-entry/1\n${gid}\n${e.id}\n${e.author}\n${e.aseq}\n${e.lc}\n${e.rev}\n${e.ts}\n${hash}`;
 }
+
+/**
+ * What a relay group body (§12.7's GroupEnvelope) holds once opened with the
+ * author's sender key (§12.10 "With a relay"): a message, whose `aseq`, `lc`,
+ * `rev` and `sig` are its LAN log entry's (the id, author and ts are the
+ * envelope's), so that the copy from the relay and the copy from a member on
+ * the LAN are one entry, taken once; or a receipt (`kind: "have"`), the
+ * author's holding, for the members no direct session reaches. A body from a
+ * peer older than this carries `text` and `ts` only.
+ */
+export const GroupBody = z.union([
+  z.object({
+    text: z.string().max(MAX_TEXT_CHARS),
+    ts: z.number().int().nonnegative(),
+    aseq: Seq.optional(),
+    lc: Seq.optional(),
+    rev: Seq.optional(),
+    sig: Signature.optional(),
+  }).strict().refine((b) => [b.aseq, b.lc, b.rev, b.sig].every((v) => v === undefined) || [b.aseq, b.lc, b.rev, b.sig].every((v) => v !== undefined), { message: 'aseq, lc, rev and sig come together' }),
+  z.object({
+    kind: z.literal('have'),
+    rev: z.number().int().nonnegative(),
+    have: GroupHolding.shape.have,
+    read: GroupHolding.shape.read,
+  }).strict(),
+]);
+export type GroupBody = z.infer<typeof GroupBody>;

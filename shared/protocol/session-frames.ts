@@ -18,6 +18,8 @@ export const HelloFrame = z.object({
   ...PresenceFields,
   /** 'data': a connection carrying file bytes (§13), not a chat session. Absent = chat. */
   purpose: z.enum(['chat', 'data']).optional(),
+  /** 1: this peer takes group-have and group-log (§12.10); a peer with a relay sends them only to those that say so. */
+  groups: z.literal(1).optional(),
 });
 
 /** A chat message. seq orders messages within the conversation of one sender. */

@@ -30,6 +30,7 @@ import {
   type TransferInfo,
 } from '../api/control-api.js';
 import { DataConnectionFrame } from './transfer-frames.js';
+import { GroupBody } from './group-lan-frames.js';
 import { BlobAnswer, BlobError, parseBlobPath } from './blob-http.js';
 import { applyGroupChange, type ChainState } from './group-chain-rules.js';
 import { GroupChange, groupChangeHashInput, groupChangeMessage, parseRelayClientFrame, parseRelayServerFrame, RelayClientFrame, RelayServerFrame, SealedContent } from './relay-frames.js';
@@ -71,6 +72,8 @@ const KINDS = {
   'sealed-invalid': 'json',
   'group-chain': 'json',
   'group-chain-invalid': 'json',
+  'group-body': 'json',
+  'group-body-invalid': 'json',
   'blob-request': 'http',
   'blob-answer': 'json',
   'blob-error': 'json',
@@ -550,6 +553,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['relay-server', (b) => same(parseRelayServerFrame(b.text), JSON.parse(b.text), 'relay server message')],
     ['sealed', (b) => same(SealedContent.parse(JSON.parse(b.text)), JSON.parse(b.text), 'sealed content')],
     ['group-chain', (b) => checkGroupChain(b.text)],
+    ['group-body', (b) => same(GroupBody.parse(JSON.parse(b.text)), JSON.parse(b.text), 'opened group body')],
     ['blob-request', (b) => checkBlobRequest(b.text)],
     ['blob-answer', (b) => same(BlobAnswer.parse(JSON.parse(b.text)), JSON.parse(b.text), 'blob answer')],
     ['blob-error', (b) => checkBlobError(b.text)],
@@ -582,6 +586,7 @@ describe('docs/protocol/pigeon-v1.md', () => {
     ['relay-client-invalid', (b) => protocolError(() => parseRelayClientFrame(b.text))],
     ['relay-server-invalid', (b) => protocolError(() => parseRelayServerFrame(b.text))],
     ['sealed-invalid', (b) => expect(SealedContent.safeParse(JSON.parse(b.text)).success).toBe(false)],
+    ['group-body-invalid', (b) => expect(GroupBody.safeParse(JSON.parse(b.text)).success).toBe(false)],
     // Schema-valid and good up to the last change, which is refused: the example shows one refusal, not a typo.
     ['group-chain-invalid', (b) => expect(verifiedChanges(b.text)).toEqual({ verified: JSON.parse(b.text).changes.length - 1, total: JSON.parse(b.text).changes.length })],
     ['blob-error-invalid', (b) => expect(() => checkBlobError(b.text)).toThrow()],
