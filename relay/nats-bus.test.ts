@@ -60,6 +60,7 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
     ack: no,
     usage: no,
     expire: no,
+    counts: no,
     close: async () => {},
   };
 }
