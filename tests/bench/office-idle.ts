@@ -26,7 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { REFRESH_JITTER_MS, REFRESH_MS } from '../../shared/protocol/constants.js';
 import { BIN, freeUdpPort, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { newDevice, signed, type ForgedDevice } from '../support/discovery-forge.js';
-import { cpuSeconds, memory } from './proc-stats.js';
+import { cpuSeconds, memory, ownMemory } from './proc-stats.js';
 
 /** The issue's office. */
 const PEERS = Number(process.argv[2] ?? 150);
@@ -63,11 +63,15 @@ const child = spawn(process.execPath, [...launch, ...peerArgs], {
   env: { ...process.env, NODE_OPTIONS: nodeOptions },
 });
 let online = 0;
+/** Event lines the peer printed, by type (each is a write to its stdout pipe). */
+const printed = new Map<string, number>();
 await new Promise<void>((resolve, reject) => {
   child.on('exit', (code) => reject(new Error(`pigeon peer exited with ${code}`)));
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (line.includes('"type":"listening"')) resolve();
     if (line.includes('"type":"peer-online"')) online++;
+    const type = /"type":"([a-z-]+)"/.exec(line)?.[1] ?? '?';
+    printed.set(type, (printed.get(type) ?? 0) + 1);
   });
 });
 const pid = child.pid!;
@@ -114,6 +118,7 @@ await new Promise((r) => setTimeout(r, IDLE_S * 1000));
 const idleCpu = cpuSeconds(pid) - cpu1;
 const idleWallS = (performance.now() - t1) / 1000;
 const mem = memory(pid);
+const own = ownMemory(pid);
 const replies = colleagues.reduce((n, c) => n + c.replies, 0);
 
 for (const c of colleagues) clearTimeout(c.timer);
@@ -135,6 +140,9 @@ const figures = {
   idleDatagramsPerMin: Math.round((COPIES * (PEERS - 1) * 60000) / REFRESH_MS),
   rssMB: mem.rssMB,
   hwmMB: mem.hwmMB,
+  printed: Object.fromEntries(printed),
+  privateMB: own.privateMB,
+  pssMB: own.pssMB,
 };
 console.log(JSON.stringify(figures));
 const out = join(ROOT, 'bench-results');
