@@ -39,6 +39,8 @@ export interface DiscoverySink {
   learnUnicast?(address: string, port: number, id?: string): void;
   /** Does UDP broadcast reach some peer now (a broadcast claim is held)? mDNS then needs no repeated queries. */
   hearsBroadcast?(): boolean;
+  /** Does UDP hear a peer at this address (a broadcast or unicast claim)? Its mDNS queries then need no answer. */
+  hearsAt?(address: string): boolean;
 }
 
 /** What this peer announces about itself. */

@@ -5,11 +5,12 @@
  * a network without one). A peer found here is handed to UDP presence as a
  * unicast target, which keeps its liveness; mDNS itself only finds it: its
  * records are unsigned, so the directory gives its sightings no claim.
+ * Queries from a peer UDP already hears are not answered (ANSWER_DELAY_MIN_MS).
  */
 import type { Bonjour, Browser, Service } from 'bonjour-service';
 import { EXPIRY_MS, MDNS_SERVICE_TYPE, PROTOCOL_VERSION } from '../../shared/protocol/constants.js';
 import { DeviceId, Label } from '../../shared/protocol/schemas-common.js';
-import type { Clock, Logger, TimerHandle } from '../util/components.js';
+import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import type { DiscoverySink, DiscoverySource, SelfPresence } from './discovery-source.js';
 import { lanInterfaces } from './interfaces.js';
 
@@ -50,15 +51,41 @@ interface Instance {
 const REQUERY_FIRST_MS = 1000;
 const REQUERY_MAX_MS = 5 * 60 * 1000;
 
+/**
+ * Answers to a browse query wait a random 100..400 ms, then are not sent when
+ * the querier's address is a peer UDP already hears (a broadcast or unicast
+ * claim in the directory). bonjour-service answers every query at once, by
+ * multicast: a newcomer's first query in an office of N is answered by N−1
+ * peers and each answer parsed by all N, N² datagrams per join (157 of the
+ * 459 a 151st peer cost at N = 150, ~22,000 receptions; in a crowd start
+ * every peer parses some 11,000 answers). A Pigeon querier that UDP hears
+ * gets our signed unicast reply to its announcement anyway, which is what
+ * holds its claim; mDNS only hints. RFC 6762 §6 asks for a 20..120 ms delay
+ * when several responders answer; the longer wait lets the newcomer's UDP
+ * announcement, sent just before its query, be read first on a busy host.
+ * Any other querier (no claim at its address) is answered as before.
+ */
+const ANSWER_DELAY_MIN_MS = 100;
+const ANSWER_DELAY_SPREAD_MS = 300;
+
+/** The part of bonjour-service's responder this source drives (its query handler is replaced). */
+interface BonjourServer {
+  mdns: { on(event: 'query', l: (query: unknown, rinfo: { address: string }) => void): void; removeAllListeners(event: 'query'): void };
+  respondToQuery(query: unknown): void;
+}
+
 export class MdnsSource implements DiscoverySource {
   readonly name = 'mdns';
   private instances: Instance[] = [];
   private timer: TimerHandle | null = null;
   /** Repeats not sent because UDP broadcast reaches peers (for tests and logs). */
   skippedRequeries = 0;
+  /** Queries heard, not answered because UDP already hears the querier, and handed to the responder (for tests and logs). */
+  readonly queries = { heard: 0, skipped: 0, answered: 0 };
+  private readonly answerTimers = new Set<TimerHandle>();
 
   constructor(
-    private readonly components: { logger: Logger; clock: Clock },
+    private readonly components: { logger: Logger; clock: Clock; random?: Random },
     private readonly init: MdnsInit,
   ) {}
 
@@ -100,6 +127,7 @@ export class MdnsSource implements DiscoverySource {
       disableIPv6: true,
       txt: { v: String(PROTOCOL_VERSION), id: self.id, dp: String(this.init.discoveryPort), name: self.name, group: self.group },
     });
+    this.answerLater((bonjour as unknown as { server: BonjourServer }).server);
     const browser = bonjour.find({ type: MDNS_SERVICE_TYPE });
     browser.on('up', (service: Service) => this.onUp(service));
     browser.on('down', (service: Service) => {
@@ -107,6 +135,26 @@ export class MdnsSource implements DiscoverySource {
       if (typeof id === 'string') this.init.sink.gone(id, 'mdns');
     });
     return { bonjour, browser };
+  }
+
+  /** Replaces the responder's immediate multicast answer by a delayed one that skips queriers UDP hears (ANSWER_DELAY_MIN_MS). */
+  private answerLater(server: BonjourServer): void {
+    server.mdns.removeAllListeners('query');
+    server.mdns.on('query', (query, rinfo) => {
+      this.queries.heard++;
+      const random = this.components.random?.next() ?? Math.random();
+      const timer = this.components.clock.setTimeout(() => {
+        this.answerTimers.delete(timer);
+        if (this.instances.length === 0) return;
+        if (this.init.sink.hearsAt?.(rinfo.address)) {
+          this.queries.skipped++;
+          return;
+        }
+        this.queries.answered++;
+        server.respondToQuery(query);
+      }, ANSWER_DELAY_MIN_MS + random * ANSWER_DELAY_SPREAD_MS);
+      this.answerTimers.add(timer);
+    });
   }
 
   private onUp(service: Service): void {
@@ -144,6 +192,8 @@ export class MdnsSource implements DiscoverySource {
   async stop(): Promise<void> {
     this.components.clock.clear(this.timer);
     this.timer = null;
+    for (const t of this.answerTimers) this.components.clock.clear(t);
+    this.answerTimers.clear();
     const instances = this.instances;
     this.instances = [];
     await Promise.all(

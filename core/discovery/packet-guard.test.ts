@@ -41,6 +41,17 @@ describe('PacketGuard', () => {
     expect(g.dropped).toMatchObject({ duplicate: 1, replay: 1 });
   });
 
+  it('a copy (same device and ts) is dropped before the schema: one that differs elsewhere changes nothing either', () => {
+    const { g } = guard();
+    const bob = newDevice();
+    expect(g.check(signed(bob, { name: 'Bob', ts: T0 + 5 }), '10.0.0.2').ok).toBe(true);
+    // Same id and ts, another name and no valid signature or schema: a duplicate, never accepted.
+    const lie = Buffer.from(`PGN1${JSON.stringify({ id: bob.id, ts: T0 + 5, name: 'Eve' })}`);
+    expect(g.check(lie, '10.0.0.9')).toEqual({ ok: false, reason: 'duplicate' });
+    expect(g.check(signed(bob, { name: 'Eve', ts: T0 + 5 }), '10.0.0.9')).toEqual({ ok: false, reason: 'duplicate' });
+    expect(g.accepted).toBe(1);
+  });
+
   it('a packet that failed its check does not move the timestamp on (a forger cannot lock the real device out)', () => {
     const { g } = guard();
     const bob = newDevice();

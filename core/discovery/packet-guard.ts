@@ -8,7 +8,7 @@
  * by reason. See docs/protocol/pigeon-v1.md §4.7.
  */
 import type { KeyObject } from 'node:crypto';
-import { decodeDiscoveryPacket, signedBytes, type DiscoveryPacket } from '../../shared/protocol/discovery-packet.js';
+import { parseDiscoveryJson, signedBytes, validateDiscoveryJson, type DiscoveryPacket } from '../../shared/protocol/discovery-packet.js';
 import { deviceIdFromSpki } from '../identity/identity.js';
 import { publicKeyFromSpki, verifySignature } from '../identity/signing.js';
 import { KeyedBuckets, TokenBucket } from '../util/rate-limits.js';
@@ -53,6 +53,8 @@ export const EXIT_FRESH_MS = 60_000;
 interface KnownKey {
   id: string;
   key: KeyObject | null;
+  /** The DER SPKI itself, decoded once (handed on with every accepted packet). */
+  spki: Buffer;
 }
 
 export class PacketGuard {
@@ -78,7 +80,11 @@ export class PacketGuard {
     let packet: DiscoveryPacket;
     let signed: Uint8Array;
     try {
-      packet = decodeDiscoveryPacket(data);
+      const json = parseDiscoveryJson(data);
+      // The second copy of a packet already accepted (one per broadcast address):
+      // dropped before the schema, as it would be after it. Nothing it carries is used.
+      if (this.isCopy(json)) return this.drop('duplicate');
+      packet = validateDiscoveryJson(json);
       signed = signedBytes(data);
     } catch (err) {
       return this.drop('malformed', (err as Error).message);
@@ -96,7 +102,14 @@ export class PacketGuard {
     this.lastTs.set(packet.id, packet.ts);
     if (this.lastTs.size > MAX_DEVICES) this.lastTs.delete(this.lastTs.keys().next().value!);
     this.accepted++;
-    return { ok: true, packet, spki: Buffer.from(packet.k, 'base64') };
+    return { ok: true, packet, spki: known.spki };
+  }
+
+  /** Does this parsed JSON carry the device id and ts of the last packet accepted from that device? */
+  private isCopy(json: unknown): boolean {
+    if (typeof json !== 'object' || json === null) return false;
+    const { id, ts } = json as { id?: unknown; ts?: unknown };
+    return typeof id === 'string' && typeof ts === 'number' && this.lastTs.get(id) === ts;
   }
 
   /** The device id and key of a base64 SPKI (cached); null when it is not a key. */
@@ -110,7 +123,7 @@ export class PacketGuard {
       } catch {
         return null;
       }
-      known = { id: deviceIdFromSpki(spki), key };
+      known = { id: deviceIdFromSpki(spki), key, spki };
       this.keys.set(k, known);
       if (this.keys.size > MAX_DEVICES) this.keys.delete(this.keys.keys().next().value!);
     }

@@ -452,6 +452,13 @@ export class PeerDirectory implements DiscoverySink {
     return false;
   }
 
+  hearsAt(address: string): boolean {
+    for (const e of this.entries.values()) {
+      if ((e.claims.has('broadcast') || e.claims.has('unicast')) && e.addresses.has(address)) return true;
+    }
+    return false;
+  }
+
   onlineCount(): number {
     let n = 0;
     for (const e of this.entries.values()) if (e.claims.size > 0) n++;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../util/manual-clock.js';
 import { silentLogger } from '../util/components.js';
 import { REDIAL_DELAYS_MS } from './backoff.js';
-import { Redialer, SIGHTING_REDIAL_MS, STABLE_SESSION_MS, type DialOutcome } from './redial.js';
+import { NO_WORK_RECHECK_MS, Redialer, SIGHTING_REDIAL_MS, STABLE_SESSION_MS, type DialOutcome } from './redial.js';
 
 const BOB = 'b'.repeat(32);
 
@@ -102,9 +102,37 @@ describe('Redialer transitions', () => {
     expect(redial.phase(BOB)).toBe('idle');
     expect(attempts).toHaveLength(0);
     world.work = true;
-    redial.sighted(BOB);
+    redial.want(BOB); // work queued says so (ensure), which forgets the "no work" answer
     expect(redial.phase(BOB)).toBe('dialing');
     expect(attempts).toHaveLength(1);
+  });
+
+  it('idle, no work: sightings at the same endpoint ask the store once per NO_WORK_RECHECK_MS; a new endpoint or want() asks at once', () => {
+    const { world, clock } = setup();
+    let asked = 0;
+    const wants = (): boolean => {
+      asked++;
+      return world.work;
+    };
+    const r = new Redialer({ clock, logger: silentLogger, wantsSession: wants, endpoint: () => world.endpoint, dial: () => new Promise<DialOutcome>(() => {}) });
+    world.work = false;
+    // An alive every 4 s for a minute: two store reads, not fifteen.
+    for (let t = 0; t < 60_000; t += 4000) {
+      r.sighted(BOB);
+      clock.advance(4000);
+    }
+    expect(asked).toBe(2);
+    // Seen somewhere else: asked at once.
+    world.endpoint = '10.0.0.9:2426';
+    r.sighted(BOB);
+    expect(asked).toBe(3);
+    // Work arrived without a want (a path that forgot to call ensure): found within NO_WORK_RECHECK_MS.
+    world.work = true;
+    r.sighted(BOB);
+    expect(r.phase(BOB)).toBe('idle');
+    clock.advance(NO_WORK_RECHECK_MS);
+    r.sighted(BOB);
+    expect(r.phase(BOB)).toBe('dialing');
   });
 
   it('backoff --sighting at the same address--> dials only once SIGHTING_REDIAL_MS passed since the last attempt (no dial storm)', async () => {

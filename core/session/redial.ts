@@ -33,6 +33,8 @@
  *   refused    trusted()                                      idle       then want if work waits
  *
  * "Not throttled": the last attempt started at least SIGHTING_REDIAL_MS ago.
+ * A peer with no dial state whose store said "no work" is not asked again on
+ * sightings at the same endpoint for NO_WORK_RECHECK_MS (want() forgets that).
  * The old code's bug (issue 12): after one failed dial the timer only
  * re-armed itself, and the count was reset only on an offline→online edge
  * that never came when the peer restarted within the liveness window.
@@ -61,6 +63,20 @@ export const SIGHTING_REDIAL_MS = 2000;
  */
 export const STABLE_SESSION_MS = 5000;
 
+/**
+ * A peer without dial state whose store said "no work" is asked again on a
+ * sighting only after this long (or when it shows up at another endpoint).
+ * Work that appears reaches want() directly (the messenger's pump, the
+ * transfer service, LAN groups, and the offline→online edge all call
+ * ensure), so this is a safety net only. Without it every sighting read the
+ * store: two SQLite queries, ~150 µs, for each of 149 colleagues' alives
+ * every 4 s, about half of an idle peer's CPU in an office of 150
+ * (`npm run bench:office-idle`, docs/benchmarks.md).
+ */
+export const NO_WORK_RECHECK_MS = 30_000;
+/** Peers remembered as having no work: an office of 150 many times over; the oldest are dropped (and simply asked again). */
+const MAX_NO_WORK = 4096;
+
 export interface RedialDeps {
   clock: Clock;
   logger: Logger;
@@ -86,6 +102,8 @@ interface PeerDial {
 
 export class Redialer {
   private readonly peers = new Map<string, PeerDial>();
+  /** Peers without dial state found to have no work: the endpoint then and when it was asked. */
+  private readonly noWork = new Map<string, { endpoint: string | null; at: number }>();
   private stopped = false;
 
   constructor(private readonly deps: RedialDeps) {}
@@ -101,6 +119,7 @@ export class Redialer {
   /** Work is waiting for this peer: dial unless connected, dialing, backing off or refused. */
   want(peerId: string): void {
     if (this.stopped) return;
+    this.noWork.delete(peerId);
     const p = this.state(peerId);
     if (p.phase === 'idle') this.start(peerId, p);
   }
@@ -113,10 +132,17 @@ export class Redialer {
     const p = this.peers.get(peerId);
     if (p && (p.phase === 'connected' || p.phase === 'refused')) return;
     const endpoint = this.deps.endpoint(peerId);
+    const now = this.deps.clock.now();
+    const memo = p ? undefined : this.noWork.get(peerId);
+    if (memo && memo.endpoint === endpoint && now - memo.at < NO_WORK_RECHECK_MS) return;
     // A first sighting after "no route" counts as a move too: there is somewhere to dial now.
     const moved = endpoint !== null && endpoint !== (p?.endpoint ?? null);
-    if (!moved && (p?.phase === 'dialing' || this.deps.clock.now() - (p?.lastAttempt ?? 0) < SIGHTING_REDIAL_MS)) return;
-    if (!this.deps.wantsSession(peerId)) return;
+    if (!moved && (p?.phase === 'dialing' || now - (p?.lastAttempt ?? 0) < SIGHTING_REDIAL_MS)) return;
+    if (!this.deps.wantsSession(peerId)) {
+      if (!p) this.rememberNoWork(peerId, endpoint, now);
+      return;
+    }
+    this.noWork.delete(peerId);
     const q = p ?? this.state(peerId);
     if (q.phase === 'dialing') {
       this.deps.logger.log('debug', 'peer moved while dialing; dialing the new address', { peer: peerId, from: q.endpoint, to: endpoint });
@@ -176,6 +202,13 @@ export class Redialer {
       p.abort?.abort();
     }
     this.peers.clear();
+    this.noWork.clear();
+  }
+
+  private rememberNoWork(peerId: string, endpoint: string | null, at: number): void {
+    this.noWork.delete(peerId);
+    this.noWork.set(peerId, { endpoint, at });
+    if (this.noWork.size > MAX_NO_WORK) this.noWork.delete(this.noWork.keys().next().value!);
   }
 
   /** Idle with nothing worth remembering: the entry goes, so peers that come and go (or a flood of keys) leave nothing behind. */
@@ -194,6 +227,7 @@ export class Redialer {
   private state(peerId: string): PeerDial {
     let p = this.peers.get(peerId);
     if (!p) {
+      this.noWork.delete(peerId);
       p = { phase: 'idle', failures: 0, timer: null, lastAttempt: 0, endpoint: null, abort: null, openedAt: 0 };
       this.peers.set(peerId, p);
     }

@@ -120,18 +120,30 @@ export function signedBytes(data: Uint8Array): Uint8Array {
  * signature is not checked here (core/discovery/packet-signature.ts does).
  */
 export function decodeDiscoveryPacket(data: Uint8Array): DiscoveryPacket {
+  return validateDiscoveryJson(parseDiscoveryJson(data));
+}
+
+/**
+ * The first half of decodeDiscoveryPacket: size, magic and JSON, no schema.
+ * A receiver can drop the second copy of a packet it already accepted (same
+ * device and ts) from this, before the schema check. Throws PigeonError(PROTOCOL).
+ */
+export function parseDiscoveryJson(data: Uint8Array): unknown {
   if (data.length > MAX_DISCOVERY_PACKET) {
     throw new PigeonError(ErrorCodes.PROTOCOL, `datagram of ${data.length} bytes is too large`);
   }
   for (let i = 0; i < MAGIC.length; i++) {
     if (data[i] !== MAGIC[i]) throw new PigeonError(ErrorCodes.PROTOCOL, 'not a Pigeon datagram (bad magic)');
   }
-  let json: unknown;
   try {
-    json = JSON.parse(decoder.decode(data.subarray(MAGIC.length)));
+    return JSON.parse(decoder.decode(data.subarray(MAGIC.length))) as unknown;
   } catch (err) {
     throw new PigeonError(ErrorCodes.PROTOCOL, `undecodable datagram: ${(err as Error).message}`);
   }
+}
+
+/** The second half of decodeDiscoveryPacket: the schema. Throws PigeonError(PROTOCOL). */
+export function validateDiscoveryJson(json: unknown): DiscoveryPacket {
   const parsed = DiscoveryPacket.safeParse(json);
   if (!parsed.success) {
     throw new PigeonError(ErrorCodes.PROTOCOL, `invalid datagram: ${parsed.error.issues[0]?.message ?? 'schema'}`);

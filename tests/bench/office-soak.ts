@@ -37,6 +37,7 @@ async function main(): Promise<void> {
         ['idle UDP datagrams per peer per minute: sent (broadcast, multicast) / received', `${f.idle.sentPerPeerPerMin} (${f.idle.broadcastPerPeerPerMin}, ${f.idle.multicastPerPeerPerMin}) / ${f.idle.receivedPerPeerPerMin}`],
         ['idle CPU per peer: avg / max (% of one core)', `${f.idle.cpuPctAvg} / ${f.idle.cpuPctMax}`],
         ['RSS per peer: avg / max', `${f.idle.rssMBAvg} / ${f.idle.rssMBMax} MB`],
+        ['memory per peer without the shared executable: private (RssAnon) / PSS, avg', `${f.idle.privateMBAvg} / ${f.idle.pssMBAvg} MB`],
         ['rest of the machine during the idle window', `${f.idle.othersCores} cores`],
         ['one more peer: listed both ways after', f.join.listedBothWaysMs === null ? 'never' : `${f.join.listedBothWaysMs} ms`],
         ['datagrams per join, all hosts, less idle (broadcast, multicast; the newcomer itself)', `${f.join.sentNet} (${f.join.broadcastNet}, ${f.join.multicastNet}; ${f.join.newcomerSent}) over ${f.join.windowMs} ms`],

@@ -20,6 +20,31 @@ export function memory(pid: number): Memory {
   return { rssMB: Math.round(kB('VmRSS') / 102.4) / 10, hwmMB: Math.round(kB('VmHWM') / 102.4) / 10 };
 }
 
+/**
+ * What resident memory is really the process's own. RSS counts every page of
+ * the Node executable it touched (about 35 MB for a bare `node`, ~50 MB for a
+ * peer on Node 24), pages that 150 peers on one host share in the page cache.
+ * privateMB is RssAnon (heap, malloc, stacks: what each process adds); pssMB
+ * charges each shared page to its sharers in equal parts, so PSS summed over
+ * all processes is what they use together.
+ */
+export interface OwnMemory {
+  privateMB: number;
+  pssMB: number;
+}
+
+export function ownMemory(pid: number): OwnMemory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const anon = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  let pss = 0;
+  try {
+    pss = Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    // no smaps_rollup (kernel before 4.14): PSS unknown
+  }
+  return { privateMB: Math.round(anon / 102.4) / 10, pssMB: Math.round(pss / 102.4) / 10 };
+}
+
 /** Resident memory of a process now, whole MB (what the hostile tests bound). */
 export const rssMb = (pid: number): number => Math.round(memory(pid).rssMB);
 

@@ -10,7 +10,7 @@
 import { cpus } from 'node:os';
 import { REPLY_SPREAD_MAX_MS } from '../../shared/protocol/constants.js';
 import { withClient } from '../../cli/control-client.js';
-import { cpuSeconds, machineBusySeconds, memory } from '../bench/proc-stats.js';
+import { cpuSeconds, machineBusySeconds, memory, ownMemory } from '../bench/proc-stats.js';
 import { PeerProcess, removeHome, tempHome } from './cli-peer.js';
 import { guardDir, guardNamespaces, guardPid, releaseDir, releaseNamespaces, releasePid } from './exit-guard.js';
 import { createLan, type Lan } from './netns.js';
@@ -63,6 +63,10 @@ export interface OfficeFigures {
     othersCores: number;
     rssMBAvg: number;
     rssMBMax: number;
+    /** RssAnon: what each peer adds (the executable's pages are shared by all peers on a host). */
+    privateMBAvg: number;
+    /** Proportional set size: the shared pages split among their sharers; × N is the office's total. */
+    pssMBAvg: number;
   };
   join: {
     /** Until the newcomer listed all N and all N listed it; null if not within joinLimitMs. */
@@ -206,6 +210,7 @@ export class OfficeRun {
     const cpu = idleEnd.cpu.map((c, i) => ((c - idleStart!.cpu[i]!) / (idleMs / 1000)) * 100);
     const othersCores = (idleEnd.machine - idleStart.machine) / (idleMs / 1000) - cpu.reduce((a, b) => a + b, 0) / 100;
     const rss = Object.values(pids).map((pid) => memory(pid).rssMB);
+    const own = Object.values(pids).map((pid) => ownMemory(pid));
     const idle: OfficeFigures['idle'] = {
       windowMs: idleMs,
       sentPerPeerPerMin: perPeerPerMin(idleDelta.out),
@@ -217,6 +222,8 @@ export class OfficeRun {
       othersCores: round2(Math.max(0, othersCores)),
       rssMBAvg: round1(rss.reduce((a, b) => a + b, 0) / n),
       rssMBMax: round1(Math.max(...rss)),
+      privateMBAvg: round1(own.reduce((a, b) => a + b.privateMB, 0) / n),
+      pssMBAvg: round1(own.reduce((a, b) => a + b.pssMB, 0) / n),
     };
 
     // What each peer lists at the end of the hold, as a user would see it (control API).
@@ -241,7 +248,7 @@ export class OfficeRun {
         (falseOffline.examples.length ? `; e.g. ${falseOffline.examples.map((e) => `${e.observer} saw ${e.subject} offline at +${round1((e.at - lastStart) / 1000)} s, sources [${e.sources.join(',')}]`).join('; ')}` : ''),
     );
     this.say(
-      `idle (${round1(idleMs / 1000)} s at the end of the hold), per peer: ${idle.sentPerPeerPerMin} UDP datagrams sent/min (broadcast ${idle.broadcastPerPeerPerMin}, multicast ${idle.multicastPerPeerPerMin}), ${idle.receivedPerPeerPerMin} received/min; CPU ${idle.cpuPctAvg}% of a core avg, ${idle.cpuPctMax}% max (rest of the machine: ${idle.othersCores} cores); RSS ${idle.rssMBAvg} MB avg, ${idle.rssMBMax} MB max`,
+      `idle (${round1(idleMs / 1000)} s at the end of the hold), per peer: ${idle.sentPerPeerPerMin} UDP datagrams sent/min (broadcast ${idle.broadcastPerPeerPerMin}, multicast ${idle.multicastPerPeerPerMin}), ${idle.receivedPerPeerPerMin} received/min; CPU ${idle.cpuPctAvg}% of a core avg, ${idle.cpuPctMax}% max (rest of the machine: ${idle.othersCores} cores); RSS ${idle.rssMBAvg} MB avg, ${idle.rssMBMax} MB max, private ${idle.privateMBAvg} MB avg, PSS ${idle.pssMBAvg} MB avg`,
     );
 
     // One more peer joins the settled office: the datagrams it costs, less the idle traffic of the same span.
