@@ -171,16 +171,19 @@ export class WebUiServer {
       if (isBinary) return send({ id: 0, ok: false, error: { code: ErrorCodes.BAD_REQUEST, message: 'requests are JSON text' } });
       // Offers from the browser name uploaded files only; their batches are kept until the transfer is over.
       let offered: string[] | null = null;
+      let release = (): void => {};
       const guard: ControlGuard = (method, params) => {
         if (method === 'sendPicture') offered = [(params as { path: string }).path];
         else if (method === 'sendFiles') offered = (params as { paths: string[] }).paths;
         else return;
         this.uploads.checkOffered(offered);
+        release = this.uploads.hold(offered);
       };
       void handleControlLine(this.peer, this.logger, data.toString(), () => {
         if (!unsubscribe) unsubscribe = this.peer.on((event: PeerEvent) => send({ event }));
       }, guard).then((answer) => {
         if (answer.ok && offered) this.uploads.offered(answer.value as TransferInfo, offered);
+        release();
         send(answer);
       });
     });

@@ -28,8 +28,10 @@ const BATCH_ID = /^[0-9a-f]{16,32}$/;
 
 export class WebUiUploads {
   readonly root: string;
-  /** Transfer id -> the batch folders it reads from. */
+  /** Transfer id (or an offer still being made) -> the batch folders it reads from. */
   private readonly inUse = new Map<string, string[]>();
+  /** Numbers the offers being made, whose transfer id is not known yet. */
+  private holds = 0;
 
   constructor(home: string) {
     this.root = resolve(home, 'ui-uploads');
@@ -69,11 +71,27 @@ export class WebUiUploads {
     }
   }
 
+  /**
+   * Keeps the batches of an offer being made until its answer comes: the same
+   * files offered to several colleagues one after the other (the multi-send
+   * dialog) must not be removed because the first transfer ended before the
+   * next offer was answered. Returns the release, called once the answer is in
+   * (after offered() on success); a failed offer leaves its batch as it was.
+   */
+  hold(paths: readonly string[]): () => void {
+    const key = `offer-being-made-${++this.holds}`;
+    this.inUse.set(key, this.batchesOf(paths));
+    return () => this.inUse.delete(key);
+  }
+
   /** Remembers which batches a new transfer reads. */
   offered(transfer: TransferInfo, paths: readonly string[]): void {
-    const batches = [...new Set(paths.map((p) => join(this.root, relative(this.root, resolve(p)).split(sep)[0]!)))];
-    this.inUse.set(transfer.id, batches);
+    this.inUse.set(transfer.id, this.batchesOf(paths));
     if (isFinishedTransfer(transfer.state)) void this.finished(transfer.id);
+  }
+
+  private batchesOf(paths: readonly string[]): string[] {
+    return [...new Set(paths.map((p) => join(this.root, relative(this.root, resolve(p)).split(sep)[0]!)))];
   }
 
   /** A transfer changed state: drop its batches when it is over and no other transfer uses them. */
