@@ -24,6 +24,7 @@ import { createLan, netnsUnavailable, type Lan } from '../support/netns.js';
 import { LoopDelayProbe, type LoopDelay } from './loop-delay.js';
 import { memory } from './proc-stats.js';
 import { THREAD_CPU_SNIPPET, threadCpu, threadCpuDelta } from './thread-cpu.js';
+import { lineReader } from './line-reader.js';
 
 /** One setting of the run. */
 interface Setting {
@@ -66,23 +67,6 @@ function perGB(threads: Record<string, number>, bytes: number): SideCpu {
   const gb = bytes / 1e9;
   const scaled = Object.fromEntries(Object.entries(threads).map(([k, v]) => [k, round2(v / gb)]));
   return { perGB: round2(Object.values(threads).reduce((a, b) => a + b, 0) / gb), threads: scaled };
-}
-
-/** Successive lines of a child's output, one per call. */
-function lineReader(stream: NodeJS.ReadableStream): () => Promise<string> {
-  const lines: string[] = [];
-  const waiting: Array<(l: string) => void> = [];
-  let rest = '';
-  stream.on('data', (d: Buffer) => {
-    const parts = (rest + d.toString()).split('\n');
-    rest = parts.pop()!;
-    for (const l of parts) {
-      const w = waiting.shift();
-      if (w) w(l.trim());
-      else lines.push(l.trim());
-    }
-  });
-  return () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
 }
 
 /** Command prefixes of the two sides: namespace and core when pinned. */

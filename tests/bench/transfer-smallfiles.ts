@@ -15,6 +15,7 @@ import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/
 import { LoopDelayProbe, type LoopDelay } from './loop-delay.js';
 import { cpuSeconds } from './proc-stats.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
+import { lineReader } from './line-reader.js';
 
 /** The issue's folder: 10,000 files of 4 KiB, in 100 folders. */
 export const MANY_FILES = 10000;
@@ -99,23 +100,6 @@ async function tarTlsCopy(folder: string, out: string, keyHome: string): Promise
   const cpu = { sender: Number(await lines()), receiver: Number(await clientCpu) };
   server.kill();
   return { seconds: s, cpu };
-}
-
-/** Successive lines of a child's output, one per call. */
-function lineReader(stream: NodeJS.ReadableStream): () => Promise<string> {
-  const lines: string[] = [];
-  const waiting: Array<(l: string) => void> = [];
-  let rest = '';
-  stream.on('data', (d: Buffer) => {
-    const parts = (rest + d.toString()).split('\n');
-    rest = parts.pop()!;
-    for (const l of parts) {
-      const w = waiting.shift();
-      if (w) w(l.trim());
-      else lines.push(l.trim());
-    }
-  });
-  return () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
 }
 
 /** Runs both copies of the folder under `work` (which it fills) and checks both byte for byte. */

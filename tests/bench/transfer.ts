@@ -17,6 +17,7 @@ import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/
 import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { benchSmallFiles, MANY_FILES, smallFilesMarkdown } from './transfer-smallfiles.js';
 import { benchTransferCpu, transferCpuMarkdown } from './transfer-cpu.js';
+import { lineReader } from './line-reader.js';
 
 /** Default file size: the issue's 2 GiB. */
 const DEFAULT_MIB = 2048;
@@ -95,23 +96,6 @@ async function sshCopy(mode: 'scp' | 'scp -r' | 'tar | ssh', file: string, out: 
 interface Cpu {
   sender: number;
   receiver: number;
-}
-
-/** Successive lines of a child's output, one per call. */
-function lineReader(stream: NodeJS.ReadableStream): () => Promise<string> {
-  const lines: string[] = [];
-  const waiting: Array<(l: string) => void> = [];
-  let rest = '';
-  stream.on('data', (d: Buffer) => {
-    const parts = (rest + d.toString()).split('\n');
-    rest = parts.pop()!;
-    for (const l of parts) {
-      const w = waiting.shift();
-      if (w) w(l.trim());
-      else lines.push(l.trim());
-    }
-  });
-  return () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
