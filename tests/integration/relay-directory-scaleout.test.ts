@@ -94,10 +94,19 @@ describe.skipIf(unavailable !== null)('versioned directory, scale-out', () => {
       // Instance 3 dies: instances 1 and 2 each make Dave offline as a change; only instance 2's is pushed to Carol.
       await p3.kill9();
       await until(() => view.get(dave.id)?.online === false, 'Dave offline for Carol', PRESENCE_TTL_MS + 20_000);
+      // Instance 1 makes its own change when its sweep notices, which may come after instance 2's: wait for both.
+      const lostLine = 'devices of a lost relay instance are offline';
+      await until(() => [p1, p2].every((p) => p.stderr.some((l) => l.includes(lostLine))), 'both survivors made Dave offline', PRESENCE_TTL_MS + 20_000);
       // Another change on instance 2 (Erin connects): Carol now holds versions with instance 1's missing below.
-      const erin = new Client(`wss://127.0.0.1:${r2.port}${RELAY_PATH}`);
-      await erin.auth(makeDevice(), { name: 'Erin' });
-      await until(() => logs.includes('relay directory: a change was missed; asking for it'), 'the gap noticed and asked for', 20_000);
+      // Instance 1's change is written just after its log line, so should Erin's change still come before
+      // it, one more device connects on instance 2 every 2 s until the hole shows.
+      const missed = (): boolean => logs.includes('relay directory: a change was missed; asking for it');
+      for (let n = 0; !missed() && n < 10; n++) {
+        const next = new Client(`wss://127.0.0.1:${r2.port}${RELAY_PATH}`);
+        await next.auth(makeDevice(), { name: `Erin ${n + 1}` });
+        await until(missed, 'the gap noticed and asked for', 2_000).catch(() => {});
+      }
+      await until(missed, 'the gap noticed and asked for', 5_000);
       await until(() => !carol.directory.hasGap, 'the gap filled by the delta', 20_000);
       expect(carol.directory.version).toBeGreaterThan(before + 2);
       expect(view.get(dave.id)?.online).toBe(false);
