@@ -21,7 +21,7 @@ import { PRESENCE_TTL_MS } from '../../relay/nats-bus.js';
 import { loadOrCreateSelfSigned } from '../../relay/tls-cert.js';
 import { RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { RelayProcess } from '../support/relay-process.js';
-import { Client, clients, makeDevice, profile } from '../support/relay-ws-client.js';
+import { Client, clients, makeDevice, directoryHooks } from '../support/relay-ws-client.js';
 import { dropSchema, freshPrefix, freshSchema, NATS_URL, PG_URL, scaleOutUnavailable } from '../support/scaleout-services.js';
 
 const unavailable = await scaleOutUnavailable();
@@ -71,18 +71,9 @@ describe.skipIf(unavailable !== null)('versioned directory, scale-out', () => {
       const carol = new RelayClient(
         { identity, enc: loadOrCreateEncKey(home, identity), clock: systemClock, logger: { log: (_l, msg) => logs.push(msg) } },
         { url: `wss://127.0.0.1:${r2.port}`, fingerprint: r2.fingerprint },
-        {
-          profile: () => profile('Carol'),
+        directoryHooks('Carol', {
           onPeers: (peers) => peers.forEach((p) => view.set(p.id, p)),
-          onDeliver: async () => {},
-          onPipe: () => {},
-          onConnected: () => {},
-          onGroup: () => {},
-          onGroupLeft: () => {},
-          onGroupDeliver: async () => {},
-          onGroupSynced: () => {},
-          cursor: { load: () => null, save: () => {} },
-        },
+}),
       );
       carol.start();
       cleanups.push(() => carol.stop());

@@ -23,7 +23,7 @@ import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { GROUP_CHAIN_START, MAX_DIRECTORY_PAGE, RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { signedGroupChange } from '../support/relay-device.js';
 import { RelayProcess } from '../support/relay-process.js';
-import { Client, clients, makeDevice, profile, WAIT_MS, type Device } from '../support/relay-ws-client.js';
+import { Client, clients, makeDevice, profile, WAIT_MS, type Device, directoryHooks } from '../support/relay-ws-client.js';
 
 const relays: Relay[] = [];
 const dirs: string[] = [];
@@ -215,22 +215,13 @@ describe('versioned relay directory', () => {
     const client = new RelayClient(
       { identity, enc, clock: systemClock, logger: { log: (_level, msg) => logs.push(msg) } },
       { url: `wss://127.0.0.1:${port}`, fingerprint },
-      {
-        profile: () => profile('Carol'),
+      directoryHooks('Carol', {
         onPeers: (peers, complete) => {
           for (const p of peers) told.set(p.id, p);
           if (complete) completes++;
         },
         onGone: (ids) => ids.forEach((id) => told.delete(id)),
-        onDeliver: async () => {},
-        onPipe: () => {},
-        onConnected: () => {},
-        onGroup: () => {},
-        onGroupLeft: () => {},
-        onGroupDeliver: async () => {},
-        onGroupSynced: () => {},
-        cursor: { load: () => null, save: () => {} },
-      },
+}),
     );
     client.start();
     stops.push(() => client.stop());
@@ -318,22 +309,13 @@ describe('versioned relay directory', () => {
       { identity, enc, clock: systemClock, logger: { log: (_level, msg) => logs.push(msg) } },
       // The periodic catch-up every 1.5–4.5 s instead of minutes.
       { url, fingerprint: relay.fingerprint, dirRefreshMs: 3000 },
-      {
-        profile: () => profile('Carol'),
+      directoryHooks('Carol', {
         watch: () => [b.id, 'not a device id'],
         onPeers: (peers, complete) => {
           for (const p of peers) told.set(p.id, p);
           if (complete) completes++;
         },
-        onDeliver: async () => {},
-        onPipe: () => {},
-        onConnected: () => {},
-        onGroup: () => {},
-        onGroupLeft: () => {},
-        onGroupDeliver: async () => {},
-        onGroupSynced: () => {},
-        cursor: { load: () => null, save: () => {} },
-      },
+}),
     );
     client.start();
     stops.push(() => client.stop());

@@ -19,7 +19,7 @@ import { reconnectDelay, RelayClient } from '../../core/relay-client/relay-clien
 import { systemClock } from '../../core/util/components.js';
 import { RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';
 import { RelayProcess } from '../support/relay-process.js';
-import { Client, clients, envelope, makeDevice, msgId, profile } from '../support/relay-ws-client.js';
+import { Client, clients, envelope, makeDevice, msgId, directoryHooks } from '../support/relay-ws-client.js';
 
 /** Peers in the storm: enough to go past --max-auth-pending many times over, small enough for a shared CI machine. */
 const PEERS = 200;
@@ -92,19 +92,10 @@ describe('reconnect storm', () => {
       const client = new RelayClient(
         { identity, enc, clock: systemClock, logger: { log: () => {} } },
         { url: `wss://127.0.0.1:${port}`, fingerprint },
-        {
-          profile: () => profile(`Peer${i}`),
+        directoryHooks(`Peer${i}`, {
           onPeers: (peers) => peers.forEach((p) => view.set(p.id, p)),
           onGone: (gone) => gone.forEach((id) => view.delete(id)),
-          onDeliver: async () => {},
-          onPipe: () => {},
-          onConnected: () => {},
-          onGroup: () => {},
-          onGroupLeft: () => {},
-          onGroupDeliver: async () => {},
-          onGroupSynced: () => {},
-          cursor: { load: () => null, save: () => {} },
-        },
+}),
       );
       made.push(client);
       stops.push(() => client.stop());

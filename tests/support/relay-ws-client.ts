@@ -19,6 +19,7 @@ import {
   type VersionedPeer,
 } from '../../shared/protocol/relay-frames.js';
 import { signText, type Device } from './relay-device.js';
+import type { RelayClientHooks } from '../../core/relay-client/relay-client.js';
 
 export { makeDevice, signText, type Device } from './relay-device.js';
 
@@ -193,4 +194,24 @@ export async function pipeBothWays(pa: Client, pb: Client, size: number): Promis
   const sha = (x: Buffer): string => createHash('sha256').update(x).digest('hex');
   expect(sha(b)).toBe(sha(toB));
   expect(sha(a)).toBe(sha(toA));
+}
+
+/**
+ * Hooks for a real RelayClient in a directory test: it names itself and reads
+ * the directory through `onPeers` (and `onGone`); mail, pipes and groups are
+ * ignored and no cursor is kept.
+ */
+export function directoryHooks(name: string, hooks: Pick<RelayClientHooks, 'onPeers'> & Partial<RelayClientHooks>): RelayClientHooks {
+  return {
+    profile: () => profile(name),
+    onDeliver: async () => {},
+    onPipe: () => {},
+    onConnected: () => {},
+    onGroup: () => {},
+    onGroupLeft: () => {},
+    onGroupDeliver: async () => {},
+    onGroupSynced: () => {},
+    cursor: { load: () => null, save: () => {} },
+    ...hooks,
+  };
 }
