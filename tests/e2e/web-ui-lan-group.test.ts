@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { chromiumPath, launchChromium, screenshot, webUiUrl } from '../support/browser.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { saidInGroup } from '../support/group-steps.js';
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) console.log('web UI LAN group e2e skipped: no Chromium (apt-get install chromium, or set PIGEON_CHROMIUM)');
@@ -93,8 +94,7 @@ describe.skipIf(!CHROMIUM)('a LAN group in the web UI, without a relay', () => {
 
     // Carol returns and catches up: each message once, in the order written.
     const back = start('Carol', false);
-    const said = (text: string) => (e: PeerEvent) => e.type === 'message' && e.message.group !== undefined && e.message.text === text;
-    await back.waitFor(said(WHILE_AWAY.at(-1)!), UI_TIMEOUT);
+    await back.waitFor(saidInGroup(WHILE_AWAY.at(-1)!), UI_TIMEOUT);
     const r = await pigeon(['history', '--home', home('Carol'), 'Standup', '--mark-read', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const seen = (JSON.parse(r.stdout) as MessageInfo[]).filter((m) => m.direction === 'in').map((m) => m.text);

@@ -16,6 +16,7 @@ import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import type { RelayListening, RelayProcess } from '../support/relay-process.js';
 import { RelayPeers, remoteOnline } from '../support/relay-peer-setup.js';
+import { pigeonJson as cli, saidInGroup as said, groupAt } from '../support/group-steps.js';
 
 let work: string;
 let env: RelayPeers;
@@ -50,14 +51,6 @@ async function behindNat(name: string, relay: RelayListening): Promise<PeerProce
   return p;
 }
 
-async function cli<T>(args: string[]): Promise<T> {
-  const r = await pigeon([...args, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
-
-const said = (text: string) => (e: PeerEvent) => e.type === 'message' && e.message.group !== undefined && e.message.text === text;
-const groupAt = (gid: string, members: number) => (e: PeerEvent) => e.type === 'group' && e.group.id === gid && e.group.joined && e.group.members.length === members;
 const history = (name: string, group: string): Promise<MessageInfo[]> => cli<MessageInfo[]>(['history', '--home', home(name), group, '--limit', '200']);
 
 /** Alice and Bob meet on the LAN (a 1:1 message opens their session), and see Carol (and Dave) through the relay. */

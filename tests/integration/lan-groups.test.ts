@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control-api.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { pigeonJson as cli, saidInGroup as said, groupAt } from '../support/group-steps.js';
 
 let work: string;
 let discovery: string[];
@@ -34,15 +35,6 @@ function start(name: string): PeerProcess {
   running.push(p);
   return p;
 }
-
-async function cli<T>(args: string[]): Promise<T> {
-  const r = await pigeon([...args, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
-
-const said = (text: string) => (e: PeerEvent) => e.type === 'message' && e.message.group !== undefined && e.message.text === text;
-const groupAt = (gid: string, members: number) => (e: PeerEvent) => e.type === 'group' && e.group.id === gid && e.group.joined && e.group.members.length === members;
 
 describe('groups on a LAN without a relay', () => {
   it('a member away during 20 messages and two membership changes catches up exactly once, in order', async () => {

@@ -14,6 +14,7 @@ import type { GroupInfo, MessageInfo, PeerEvent } from '../../shared/api/control
 import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import type { RelayProcess, RelayListening } from '../support/relay-process.js';
 import { RelayPeers } from '../support/relay-peer-setup.js';
+import { pigeonJson as cli } from '../support/group-steps.js';
 
 let work: string;
 let env: RelayPeers;
@@ -44,12 +45,6 @@ async function startPeer(name: string, relay: RelayListening | null): Promise<Pe
 
 const home = (name: string): string => join(work, name);
 const remoteSeen = (name: string) => (e: PeerEvent) => (e.type === 'peer-online' || e.type === 'peer-updated') && e.peer.name === name && e.peer.remote;
-
-async function cli<T>(args: string[]): Promise<T> {
-  const r = await pigeon([...args, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
 
 const groupMessage = (text: string) => (e: PeerEvent) => e.type === 'message' && e.message.group !== undefined && e.message.text === text;
 
