@@ -102,3 +102,35 @@ describe('mDNS answers', () => {
     console.log(`mDNS queries heard ${s.queries.heard}: ${s.queries.skipped} skipped (UDP hears the querier), ${s.queries.answered} answered`);
   });
 });
+
+describe('mDNS announcements', () => {
+  it('are not multicast while UDP broadcast reaches a peer; a peer alone on broadcast announces, and is found by a browser that asked before it existed', async () => {
+    // The browser starts first: its one query finds nobody, and it repeats none (it hears broadcast).
+    const found: string[] = [];
+    const bClock = new ManualClock();
+    querier = new MdnsSource(
+      { logger: silentLogger, clock: bClock },
+      {
+        discoveryPort: 1,
+        self: () => ({ id: 'bbbbbbbbbbbbbbbbbbbbbbbbbb', name: 'Bob', group: '', host: 'test', port: 2, status: 'online', away: '' }),
+        sink: { seen: (s) => found.push(s.id), gone: () => {}, hearsBroadcast: () => true },
+        interfaces: ['127.0.0.1'],
+      },
+    );
+    await querier.start();
+    await new Promise((r) => setTimeout(r, 300));
+    const hears = { broadcast: true };
+    const { clock, source: s } = start(hears);
+    await s.start();
+    clock.advance(5000); // the first announcement is due: broadcast reaches a peer, so none
+    expect(s.announcements).toEqual({ sent: 0, skipped: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(found).not.toContain('aaaaaaaaaaaaaaaaaaaaaaaaaa');
+    hears.broadcast = false;
+    clock.advance(15_000); // the next, 15 s later: nobody hears us by broadcast, so it goes out
+    expect(s.announcements).toEqual({ sent: 1, skipped: 1 });
+    const end = Date.now() + 5000;
+    while (!found.includes('aaaaaaaaaaaaaaaaaaaaaaaaaa') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(found).toContain('aaaaaaaaaaaaaaaaaaaaaaaaaa');
+  });
+});

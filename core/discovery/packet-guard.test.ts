@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../util/manual-clock.js';
 import { badlySigned, newDevice, signed, unsignedPacket } from '../../tests/support/discovery-forge.js';
+import { LivenessChain, MAX_CHAIN_STEPS } from './liveness-chain.js';
 import { EXIT_FRESH_MS, NEW_KEY_RATE, PacketGuard, PER_ADDRESS_RATE } from './packet-guard.js';
 
 const T0 = 1_700_000_000_000;
@@ -107,5 +108,87 @@ describe('PacketGuard', () => {
     console.log(`new keys from ${NEW_KEY_RATE.burst + 20} forged addresses at once: ${accepted} checked, ${limited} refused unchecked`);
     expect(accepted).toBe(NEW_KEY_RATE.burst);
     expect(limited).toBe(20);
+  });
+});
+
+describe('PacketGuard: alives accepted on their liveness chain (§4.3.1)', () => {
+  /** Bob's packets as his peer sends them: every send reveals the next chain value. */
+  function bobSends(): { bob: ReturnType<typeof newDevice>; chain: LivenessChain; next: (fields?: Parameters<typeof signed>[1], sign?: boolean) => Buffer } {
+    const bob = newDevice();
+    const chain = new LivenessChain(64);
+    let ts = T0;
+    const next = (fields: Parameters<typeof signed>[1] = {}, sign = true): Buffer => {
+      chain.advance();
+      ts += 4000;
+      const f = { t: 'alive' as const, name: 'Bob', ...chain.current(), ts, ...fields };
+      return sign ? signed(bob, f) : badlySigned(bob, f);
+    };
+    return { bob, chain, next };
+  }
+
+  it('an unchanged alive that links to the last value is accepted without its signature being checked', () => {
+    const { g, clock } = guard();
+    const { bob, chain, next } = bobSends();
+    expect(g.check(signed(bob, { t: 'announce', name: 'Bob', ...chain.current(), ts: T0 }), '10.0.0.2').ok).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(4000);
+      // A garbage signature: proof that the chain, not ECDSA, let it in.
+      expect(g.check(next({}, false), '10.0.0.2')).toMatchObject({ ok: true, spki: bob.spki });
+    }
+    expect(g.acceptedByChain).toBe(5);
+    expect(g.accepted).toBe(6);
+  });
+
+  it('falls back to the signature for a change, another address, a gap over the bound or a ts ahead of the clock', () => {
+    const { g, clock } = guard();
+    const { bob, chain, next } = bobSends();
+    expect(g.check(signed(bob, { t: 'announce', name: 'Bob', ...chain.current(), ts: T0 }), '10.0.0.2').ok).toBe(true);
+    clock.advance(4000);
+    // A new status needs a signature: a forged one is refused, the real one accepted.
+    expect(g.check(next({ status: 'away' }, false), '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    clock.advance(4000);
+    expect(g.check(next({ status: 'away' }), '10.0.0.2').ok).toBe(true);
+    clock.advance(4000);
+    expect(g.check(next({ status: 'away' }, false), '10.0.0.9')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    clock.advance(4000);
+    for (let i = 0; i < MAX_CHAIN_STEPS; i++) next();
+    expect(g.check(next({ status: 'away' }, false), '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    // ts far ahead of Bob's clock as last signed: a forger racing a fresh value cannot move the replay guard.
+    const ahead = next({ status: 'away', ts: T0 + 10_000_000 }, false);
+    expect(g.check(ahead, '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    expect(g.acceptedByChain).toBe(0);
+    // Signed, Bob's next alive is accepted and the chain carries on from it.
+    clock.advance(4000);
+    expect(g.check(next({ status: 'away' }), '10.0.0.2').ok).toBe(true);
+    clock.advance(4000);
+    expect(g.check(next({ status: 'away' }, false), '10.0.0.2').ok).toBe(true);
+    expect(g.acceptedByChain).toBe(1);
+  });
+
+  it('a value that does not link (guessed, or one already revealed) is checked in full and refused when forged', () => {
+    const { g, clock } = guard();
+    const { bob, chain, next } = bobSends();
+    expect(g.check(signed(bob, { t: 'announce', name: 'Bob', ...chain.current(), ts: T0 }), '10.0.0.2').ok).toBe(true);
+    clock.advance(4000);
+    const real = next();
+    expect(g.check(real, '10.0.0.2').ok).toBe(true);
+    const { li, lv } = chain.current();
+    clock.advance(4000);
+    // The revealed value again with a later ts and the next index: it does not hash to itself.
+    expect(g.check(badlySigned(bob, { t: 'alive', name: 'Bob', li: li + 1, lv, ts: T0 + 8000 }), '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    // The same index with a made-up value, and a made-up value one step on.
+    expect(g.check(badlySigned(bob, { t: 'alive', name: 'Bob', li, lv: Buffer.alloc(16, 9).toString('base64'), ts: T0 + 8001 }), '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    expect(g.check(badlySigned(bob, { t: 'alive', name: 'Bob', li: li + 1, lv: Buffer.alloc(16, 9).toString('base64'), ts: T0 + 8002 }), '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    // Only Bob's real alive went in by its chain.
+    expect(g.acceptedByChain).toBe(1);
+  });
+
+  it('a peer without a chain (an older version) is checked in full as before', () => {
+    const { g, clock } = guard();
+    const bob = newDevice();
+    expect(g.check(signed(bob, { t: 'announce', ts: T0 }), '10.0.0.2').ok).toBe(true);
+    clock.advance(4000);
+    expect(g.check(badlySigned(bob, { t: 'alive', ts: T0 + 4000 }), '10.0.0.2')).toMatchObject({ ok: false, reason: 'bad-signature' });
+    expect(g.check(signed(bob, { t: 'alive', ts: T0 + 4001 }), '10.0.0.2').ok).toBe(true);
   });
 });

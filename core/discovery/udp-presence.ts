@@ -22,6 +22,7 @@ import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import { KeyedBuckets, TokenBucket } from '../util/rate-limits.js';
 import type { DiscoverySink, DiscoverySource, SelfPresence } from './discovery-source.js';
 import { broadcastAddresses } from './interfaces.js';
+import { LivenessChain } from './liveness-chain.js';
 import { PacketGuard } from './packet-guard.js';
 
 export interface UdpPresenceInit {
@@ -82,6 +83,8 @@ export class UdpPresence implements DiscoverySource {
   private lastTs = 0;
   private lastSendWarning = -Infinity;
   readonly guard: PacketGuard;
+  /** The liveness values this peer reveals, one per send to every target (§4.3.1). */
+  private readonly chain = new LivenessChain();
   private readonly k: string;
   private readonly replyPerAddress: KeyedBuckets;
   private readonly replyOverall: TokenBucket;
@@ -136,7 +139,7 @@ export class UdpPresence implements DiscoverySource {
     this.listener = null;
     this.sender = null;
     const d = this.guard.dropped;
-    this.components.logger.log('debug', 'discovery counters', { accepted: this.guard.accepted, ...d, repliesSent: this.replies.sent, repliesCapped: this.replies.capped });
+    this.components.logger.log('debug', 'discovery counters', { accepted: this.guard.accepted, acceptedByChain: this.guard.acceptedByChain, ...d, repliesSent: this.replies.sent, repliesCapped: this.replies.capped });
   }
 
   update(): void {
@@ -181,7 +184,7 @@ export class UdpPresence implements DiscoverySource {
   /** One signed datagram. All the copies of one send (one per target) share its timestamp. */
   private packet(t: DiscoveryPacket['t'], unicast: boolean, ts: number): Uint8Array {
     const self = this.init.self();
-    const p: UnsignedDiscoveryPacket = { v: 1, t, ...self, k: this.k, ts };
+    const p: UnsignedDiscoveryPacket = { v: 1, t, ...self, k: this.k, ...this.chain.current(), ts };
     // A reply never asks to be learned: the announcer already targets us.
     if (unicast && t !== 'reply') p.u = true;
     // Long labels in a 3-byte script (CJK), or characters JSON escapes (6 bytes
@@ -225,6 +228,8 @@ export class UdpPresence implements DiscoverySource {
   private async sendAll(t: DiscoveryPacket['t']): Promise<void> {
     // One timestamp for every copy: a receiver that hears two of them keeps the first and drops the other unverified.
     const ts = this.nextTs();
+    // A send to every target reveals the next liveness value (§4.3.1); replies repeat the current one.
+    if (t !== 'announce') this.chain.advance();
     await Promise.all(this.targets().map((target) => this.sendTo(target, t, ts)));
   }
 

@@ -17,6 +17,7 @@ import { MAX_IDS_PER_FRAME } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { SessionFrame } from '../../shared/protocol/session-frames.js';
 import type { MessageChannel } from './message-channel.js';
+import { ChangesMemo } from '../store/changes-memo.js';
 import type { IncomingMessage, OutgoingDraft, Store } from '../store/store.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 
@@ -196,9 +197,14 @@ export class Messenger {
 
   /** Is there anything to send to this peer (messages or read receipts)? */
   hasWork(peer: string): boolean {
-    const { store } = this.components;
-    return store.pending(peer, 0, 1).length > 0 || store.pendingReceipts(peer, 1).length > 0;
+    return this.workPeers.get().has(peer);
   }
+
+  /** Peers with messages or read receipts waiting, read again only after the store changed. */
+  private readonly workPeers = new ChangesMemo(
+    () => this.components.store.changeCount(),
+    () => new Set([...this.components.store.peersWithPending(), ...this.components.store.peersWithReceipts()]),
+  );
 
   peersWithWork(): string[] {
     return this.components.store.peersWithPending();

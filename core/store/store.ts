@@ -175,6 +175,8 @@ export class Store {
          WHERE dir = 0 AND peer = ? AND ${IN_OUTBOX} AND seq > ? ORDER BY seq LIMIT ?`,
       ),
       peersWithPending: db.prepare(`SELECT DISTINCT peer FROM messages WHERE dir = 0 AND ${IN_OUTBOX}`),
+      peersWithReceipts: db.prepare(`SELECT DISTINCT peer FROM messages WHERE dir = 1 AND state = 'read' AND receipt_sent = 0`),
+      totalChanges: db.prepare(`SELECT total_changes()`).pluck(),
       getOut: db.prepare(`SELECT ${COLS} FROM messages WHERE dir = 0 AND id = ?`),
       setOutState: db.prepare(`UPDATE messages SET state = ? WHERE dir = 0 AND peer = ? AND id = ?`),
       insertIn: db.prepare(
@@ -386,6 +388,16 @@ export class Store {
 
   peersWithPending(): string[] {
     return (this.s.peersWithPending.all() as Array<{ peer: string }>).map((r) => r.peer);
+  }
+
+  /** Peers with read receipts still to send. */
+  peersWithReceipts(): string[] {
+    return (this.s.peersWithReceipts.all() as Array<{ peer: string }>).map((r) => r.peer);
+  }
+
+  /** Rows this connection changed since it opened (triggers not counted): unchanged means so are the tables (ChangesMemo). */
+  changeCount(): number {
+    return this.s.totalChanges.get() as number;
   }
 
   getOutgoing(id: string): MessageInfo | null {

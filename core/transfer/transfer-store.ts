@@ -3,6 +3,7 @@
  * transfer, one per offered entry. Survives restarts so that an offer to an
  * absent peer waits, and a cut-off transfer resumes.
  */
+import { ChangesMemo } from '../store/changes-memo.js';
 import type { TransferInfo, TransferState } from '../../shared/api/control-api.js';
 import type { OfferEntry } from '../../shared/protocol/transfer-frames.js';
 import type { Store } from '../store/store.js';
@@ -111,10 +112,15 @@ export class TransferStore {
     return (this.s.notifyFor.all(peer) as Array<Record<string, unknown>>).map(toRow);
   }
 
-  /** Peers with something to do: an offer to make, a state to tell, files to fetch. */
+  /** Peers with something to do: an offer to make, a state to tell, files to fetch (read again only after a change). */
   peersWithWork(): string[] {
-    return (this.s.peersWithWork.all() as Array<{ peer: string }>).map((r) => r.peer);
+    return this.work.get();
   }
+
+  private readonly work = new ChangesMemo(
+    () => this.store.changeCount(),
+    () => (this.s.peersWithWork.all() as Array<{ peer: string }>).map((r) => r.peer),
+  );
 
   setState(id: string, state: TransferState, opts: { error?: string | null; notify?: boolean } = {}): void {
     this.s.setState.run(state, opts.error ?? null, opts.notify ? 1 : 0, id);

@@ -21,6 +21,8 @@ import { PresenceFields } from './schemas-common.js';
 const MAX_KEY_CHARS = 200;
 /** Longest `sig`: an IEEE P1363 P-256 signature is 64 bytes (88 base64 characters). */
 const MAX_SIG_CHARS = 100;
+/** A liveness chain value: 16 bytes (core/discovery/liveness-chain.ts) are 24 base64 characters. */
+const CHAIN_VALUE_CHARS = 24;
 /**
  * Bytes kept free for `,"sig":"…"` when the unsigned packet is encoded:
  * 9 bytes of punctuation and name plus 88 of base64, rounded up.
@@ -37,6 +39,10 @@ const UnsignedFields = {
   u: z.boolean().optional(),
   /** The sender's public key, base64 DER SubjectPublicKeyInfo; `id` must be derived from it. */
   k: Base64.max(MAX_KEY_CHARS),
+  /** Index of `lv` in the sender's liveness chain (§4.3.1); optional, with `lv`. */
+  li: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** The liveness chain value revealed by this send, base64 of 16 bytes (§4.3.1). */
+  lv: Base64.length(CHAIN_VALUE_CHARS).optional(),
   /** Sender's clock in ms, strictly increasing from one packet to the next (replay guard). */
   ts: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
 };

@@ -13,7 +13,9 @@
  * Extra Node flags for the peer can be given in PIGEON_BENCH_NODE_OPTIONS, to
  * compare V8 settings side by side (`--max-semi-space-size=1` …), and
  * PIGEON_BENCH_CLI names another build's bundle (dist/cli/bundle/*.mjs) to
- * compare code side by side.
+ * compare code side by side. PIGEON_BENCH_CHAIN=0 makes the colleagues send
+ * no liveness chain (as a version before it did), so every alive costs the
+ * peer a signature check: the chain's saving, side by side in one build.
  *
  * Usage: npm run bench:office-idle [-- peers idleSeconds copies]   (default 150, 30, 2)
  */
@@ -27,6 +29,7 @@ import { REFRESH_JITTER_MS, REFRESH_MS } from '../../shared/protocol/constants.j
 import { BIN, freeUdpPort, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { newDevice, signed, type ForgedDevice } from '../support/discovery-forge.js';
 import { cpuSeconds, memory, ownMemory } from './proc-stats.js';
+import { LivenessChain } from '../../core/discovery/liveness-chain.js';
 
 /** The issue's office. */
 const PEERS = Number(process.argv[2] ?? 150);
@@ -38,6 +41,8 @@ const IDLE_S = Number(process.argv[3] ?? 30);
  * route, so 255.255.255.255 is unreachable), to compare with the soak.
  */
 const COPIES = Number(process.argv[4] ?? 2);
+/** Do the simulated colleagues reveal a liveness chain (§4.3.1), as current peers do? */
+const CHAIN = process.env.PIGEON_BENCH_CHAIN !== '0';
 /** The crowd starts 0.1 s apart in the office tests: 150 peers over 15 s. */
 const CROWD_MS = PEERS * 100;
 /** After the crowd, before the idle window: replies and start-up work settle. */
@@ -47,6 +52,7 @@ interface Colleague {
   device: ForgedDevice;
   socket: dgram.Socket;
   ts: number;
+  chain: LivenessChain;
   timer?: NodeJS.Timeout;
   replies: number;
 }
@@ -81,7 +87,7 @@ const colleagues: Colleague[] = [];
 for (let i = 0; i < PEERS - 1; i++) {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((r) => socket.bind(0, `127.0.1.${i + 1}`, r));
-  const c: Colleague = { device: newDevice(), socket, ts: Date.now(), replies: 0 };
+  const c: Colleague = { device: newDevice(), socket, ts: Date.now(), chain: new LivenessChain(), replies: 0 };
   socket.on('message', () => c.replies++);
   colleagues.push(c);
 }
@@ -89,7 +95,8 @@ for (let i = 0; i < PEERS - 1; i++) {
 function send(c: Colleague, t: 'announce' | 'alive'): void {
   c.ts = Math.max(Date.now(), c.ts + 1);
   const i = colleagues.indexOf(c);
-  const data = signed(c.device, { t, ts: c.ts, name: `user${i}`, host: `pc${i}`, port: 9 });
+  if (t === 'alive') c.chain.advance();
+  const data = signed(c.device, { t, ts: c.ts, name: `user${i}`, host: `pc${i}`, port: 9, ...(CHAIN ? c.chain.current() : {}) });
   for (let k = 0; k < COPIES; k++) c.socket.send(data, port, '127.0.0.1');
 }
 
@@ -130,6 +137,7 @@ removeHome(home);
 const figures = {
   peers: PEERS,
   copies: COPIES,
+  chain: CHAIN,
   nodeOptions,
   startCpuS: Math.round(cpuAtListening * 100) / 100,
   crowdCpuS: Math.round(crowdCpu * 100) / 100,

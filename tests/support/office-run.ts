@@ -133,7 +133,9 @@ export class OfficeRun {
     const home = tempHome(`office-${label}`);
     guardDir(home);
     this.homes.push(home);
-    const p = new PeerProcess({ home, name, args: [], defaultPort: true, prefix: this.lan!.host(label).prefix });
+    // PIGEON_OFFICE_PEER_ARGS: extra peer options for an experiment side by side (`--no-mdns`, …).
+    const args = (process.env.PIGEON_OFFICE_PEER_ARGS ?? '').split(' ').filter(Boolean);
+    const p = new PeerProcess({ home, name, args, defaultPort: true, prefix: this.lan!.host(label).prefix });
     guardPid(p.pid);
     this.procs[index] = p;
     return p;
