@@ -9,10 +9,10 @@
  * deliveries in seq order without holes (see there).
  */
 import { randomBytes } from 'node:crypto';
-import type { RelayServerFrame } from '../shared/protocol/relay-frames.js';
-import type { RelayLogger } from './log.js';
-import { PipeBroker, type PipeOptions } from './pipes.js';
-import type { MailboxEntry, RelayStore } from './store/relay-store.js';
+import type { RelayServerFrame } from '../../shared/protocol/relay-frames.js';
+import type { RelayLogger } from '../log.js';
+import { PipeBroker, type PipeOptions } from '../pipes/pipe-broker.js';
+import type { MailboxEntry, RelayStore } from '../store/relay-store.js';
 
 /** Frames that travel on the bus: pushed to a client outside of a request of its own. */
 export type BusFrame = Extract<RelayServerFrame, { type: 'deliver' | 'presence' | 'directory' | 'dir-push' | 'pipe' | 'group' | 'group-left' | 'group-deliver' }>;

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBus, OrderedBus, type Bus, type BusEvent, type BusFrame } from './bus.js';
-import { silentLogger } from './log.js';
+import { silentLogger } from '../log.js';
 import { NatsBus, type NatsBusOptions } from './nats-bus.js';
-import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
+import type { DeviceRow, MailboxEntry, RelayStore } from '../store/relay-store.js';
 
 const NATS_URL = process.env.PIGEON_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 

@@ -30,11 +30,11 @@ import { EventEmitter } from 'node:events';
 import { connect, RequestError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { RawData, WebSocket } from 'ws';
 import type { Bus, BusEvent, BusFrame, BusHandler } from './bus.js';
-import { CloseCodes } from './close-codes.js';
-import { remotePeer } from './control-connection.js';
-import { silentLogger, type RelayLogger } from './log.js';
-import { MAX_PENDING_PIPES_PER_DEVICE, PIPE_PENDING_MS, PipeBroker, type PipeOptions } from './pipes.js';
-import type { RelayStore } from './store/relay-store.js';
+import { CloseCodes } from '../close-codes.js';
+import { remotePeer } from '../server/control-connection.js';
+import { silentLogger, type RelayLogger } from '../log.js';
+import { MAX_PENDING_PIPES_PER_DEVICE, PIPE_PENDING_MS, PipeBroker, type PipeOptions } from '../pipes/pipe-broker.js';
+import type { RelayStore } from '../store/relay-store.js';
 
 /** Default subject prefix. */
 export const DEFAULT_BUS_PREFIX = 'pigeon';

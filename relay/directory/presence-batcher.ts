@@ -13,9 +13,9 @@
  * twice in one batch: a client counts versions to find the ones it missed
  * (a version never told looks like a gap and costs a dir-sync).
  */
-import { MAX_DIRECTORY_PAGE, type DirectoryEntry } from '../shared/protocol/relay-frames.js';
-import type { Bus } from './bus.js';
-import type { RelayLogger } from './log.js';
+import { MAX_DIRECTORY_PAGE, type DirectoryEntry } from '../../shared/protocol/relay-frames.js';
+import type { Bus } from '../bus/bus.js';
+import type { RelayLogger } from '../log.js';
 
 /**
  * How long changes are gathered: people notice a colleague's presence within

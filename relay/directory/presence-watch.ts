@@ -16,7 +16,7 @@
  * an instance (presence-batcher.ts); what each watcher gets is picked from
  * it by id, with the keyless entries made once per batch, not per watcher.
  */
-import type { DirectoryEntry, PresenceEntry, RelayServerFrame } from '../shared/protocol/relay-frames.js';
+import type { DirectoryEntry, PresenceEntry, RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 
 /**
  * Devices known up to which every connection gets every change: a reconnect
