@@ -55,6 +55,8 @@ export interface Bus {
   start?(ctx: { store: RelayStore }): Promise<void>;
   /** The pipe broker to use: one that can join the two sockets of a pipe on different instances. Default: a PipeBroker. */
   pipeBroker?(opts: PipeOptions, logger: RelayLogger): PipeBroker;
+  /** Messages from other instances refused since start (wrong version, malformed; spec §12.11). A bus within one process has none. */
+  refusedMessages?(): number;
 }
 
 /** The bus of a single relay process: a map from device id to its connection. */
@@ -241,6 +243,10 @@ export class OrderedBus implements Bus {
 
   pipeBroker(opts: PipeOptions, logger: RelayLogger): PipeBroker {
     return this.inner.pipeBroker?.(opts, logger) ?? new PipeBroker(opts, logger);
+  }
+
+  refusedMessages(): number {
+    return this.inner.refusedMessages?.() ?? 0;
   }
 
   async close(): Promise<void> {

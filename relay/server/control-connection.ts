@@ -23,9 +23,10 @@
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
-import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../../shared/protocol/relay-frames.js';
+import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
 import type { Bus, BusEvent, BusFrame } from '../bus/bus.js';
+import { remotePeer } from '../directory/remote-peer.js';
 import { CloseCodes } from '../close-codes.js';
 import { TokenBucket } from '../limits.js';
 import type { RelayLogger } from '../log.js';
@@ -101,10 +102,6 @@ export interface ConnectionHooks {
   address: string;
   /** The device proved its key: the socket leaves its address's unauthenticated budget. */
   authenticated(): void;
-}
-
-export function remotePeer(d: DeviceRow, online: boolean): RemotePeer {
-  return { id: d.id, ...d.profile, online, spki: d.spki, enc: d.enc, lastSeen: d.lastSeen };
 }
 
 function deliverFrame(e: MailboxEntry): DeliverFrame {

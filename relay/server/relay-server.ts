@@ -362,6 +362,7 @@ class RelayServer implements Relay {
       g('directory_devices', 'Devices in the directory.', counts.devices),
       g('pipes', 'Pipes open.', s.pipes),
       c('pipe_bytes_total', 'Bytes carried by pipes since start.', s.bytesPiped),
+      c('bus_refused_total', 'Messages from other relay instances refused since start: another bus version (a mixed rolling upgrade) or malformed (spec §12.11). 0 on a single relay.', this.bus?.refusedMessages() ?? 0),
       g('directory_version', 'Version of the directory (one per change).', head.version),
       g('process_resident_bytes', 'Resident memory of the relay process.', mem.rss),
       g('heap_used_bytes', 'JavaScript heap in use.', mem.heapUsed),
