@@ -7,6 +7,19 @@
  *
  * OrderedBus wraps either one and hands each connection its mailbox
  * deliveries in seq order without holes (see there).
+ *
+ * bus/ is how a frame reaches the connection of a device, wherever it is:
+ *   bus.ts                 this interface, LocalBus (one process), OrderedBus
+ *   nats-bus.ts            the bus of scale-out: device routing and presence over NATS
+ *   bus-messages.ts        the messages between instances, as schemas with a version
+ *   bus-refusals.ts        counting and logging the messages refused
+ *   pipe-wire.ts           the wire format and credit of pipes across instances
+ *   remote-side.ts         the stand-in socket for the other instance's end of a pipe
+ *   cluster-pipe-broker.ts pairing the two sockets of a pipe on any instances
+ * Rules (spec §12.11): every message between instances carries v; an
+ * instance accepts only its own BUS_VERSION and refuses, counts and logs
+ * anything else; a frame crosses instances only as a client would parse it.
+ * bus/ may use pipes/, directory/ and store/, never server/.
  */
 import { randomBytes } from 'node:crypto';
 import type { RelayServerFrame } from '../../shared/protocol/relay-frames.js';

@@ -4,6 +4,18 @@
  * pipe invitations) and RELAY_PIPE_PATH?key= for relayed pipes. Any other
  * path gets 404. The server owns the lifecycle (certificate, store, bus,
  * timers); control-connection.ts and ../pipes/pipe-broker.ts hold the protocol.
+ *
+ * server/ is everything a client's connection meets on this port:
+ *   relay-server.ts        the port, the paths, the lifecycle, /metrics
+ *   control-connection.ts  one client's control connection (§12.1-§12.4)
+ *   group-requests.ts      its group requests (§12.7)
+ *   auth.ts                the auth frame against the challenge and the admission rules
+ *   connection-guard.ts    per-address budgets before auth
+ *   registration-limit.ts  the rate of new device registrations
+ *   blob-http.ts           files left on the relay, over HTTPS (§12.9)
+ *   admin-server.ts, tls-cert.ts, data-folder.ts, listen-addresses.ts
+ *                          the admin port, certificate, data folder, printed addresses
+ * It may use every other folder of relay/; none of them imports it.
  */
 import { existsSync, rmSync } from 'node:fs';
 import https from 'node:https';
