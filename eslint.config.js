@@ -1,6 +1,7 @@
 // Lint rules, including the import layering of docs/architecture.md:
 // shared imports nothing of ours and no node:*; core imports shared only;
-// cli enters core through core/index.ts only; relay imports shared only;
+// cli enters core through core/index.ts only; relay imports shared only
+// (and inside relay, server -> bus -> directory -> store, pipes alone);
 // nothing imports tests/ or build/; renderer imports shared only (and
 // talks to the engine through the API object it is given); electron/main
 // enters core through core/index.ts; electron/preload imports shared only.
@@ -66,6 +67,17 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [others('core', 'cli', 'electron', 'renderer', 'tests', 'build')] }],
     },
   },
+  // Inside relay/, imports point one way: server -> bus -> directory -> store, and pipes/ stands alone.
+  ...Object.entries({ bus: ['server'], directory: ['server', 'bus', 'pipes'], pipes: ['server', 'bus', 'directory', 'store'], store: ['server', 'bus', 'directory', 'pipes'] }).map(([folder, banned]) => ({
+    files: [`relay/${folder}/**/*.ts`],
+    ignores: ['relay/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [others('core', 'cli', 'electron', 'renderer', 'tests', 'build'), { regex: `(^|/)(${banned.join('|')})/`, message: `docs/architecture.md: relay/${folder} may not import relay/${banned.join(', relay/')}` }] },
+      ],
+    },
+  })),
   {
     files: ['renderer/**/*.{ts,tsx}'],
     ignores: ['renderer/**/*.test.{ts,tsx}'],

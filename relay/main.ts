@@ -2,7 +2,7 @@
  * `pigeon relay`: runs the relay server in the foreground until SIGINT or
  * SIGTERM. Prints every address colleagues can reach it at, its certificate
  * fingerprint and the command that sets up a colleague's peer
- * (listen-addresses.ts; one JSON line with --json); logs go to stderr as JSON lines. Errors are one
+ * (server/listen-addresses.ts; one JSON line with --json); logs go to stderr as JSON lines. Errors are one
  * plain line: exit code 1 for a relay that cannot start, 2 for a bad
  * command line.
  *
@@ -16,13 +16,13 @@ import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DeviceId } from '../shared/protocol/schemas-common.js';
-import type { Bus } from './bus.js';
-import { onboardingText, peerCommand, reachableUrls } from './listen-addresses.js';
+import type { Bus } from './bus/bus.js';
+import { onboardingText, peerCommand, reachableUrls } from './server/listen-addresses.js';
 import { jsonLogger } from './log.js';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
-import { AUTH_TIMEOUT_MS } from './control-connection.js';
-import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE } from './registration-limit.js';
-import { PRESENCE_ALL_MAX } from './presence-watch.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './server/connection-guard.js';
+import { AUTH_TIMEOUT_MS } from './server/control-connection.js';
+import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE } from './server/registration-limit.js';
+import { PRESENCE_ALL_MAX } from './directory/presence-watch.js';
 import {
   createRelay,
   DEFAULT_FILE_QUOTA,
@@ -38,7 +38,7 @@ import {
   DEFAULT_TTL_DAYS,
   DEFAULT_PRUNE_DAYS,
   DEFAULT_MAX_AUTH_PENDING,
-} from './relay-server.js';
+} from './server/relay-server.js';
 import { RelayError, RelayErrorCodes } from './relay-errors.js';
 import type { RelayStore } from './store/relay-store.js';
 import { RELAY_HELP_EXAMPLES } from './help-examples.js';
@@ -108,7 +108,7 @@ const NATS_URL = /^nats:\/\/[^,\s]+$/;
 /**
  * DEFAULT_PG_SCHEMA and DEFAULT_BUS_PREFIX, for the help text: those modules
  * (and pg and the NATS client, ~65 ms and some MB) are loaded only when
- * scale-out is asked for, like the certificate library in tls-cert.ts.
+ * scale-out is asked for, like the certificate library in server/tls-cert.ts.
  */
 const SCALE_OUT_DEFAULT_NAME = 'pigeon';
 
@@ -221,7 +221,7 @@ async function openShared(flags: RelayFlags, logger: ReturnType<typeof jsonLogge
   const store = await PostgresStore.open(flags.store, { ...(flags.storeSchema !== undefined ? { schema: flags.storeSchema } : {}), logger });
   if (flags.bus === LOCAL) return { store };
   try {
-    const { NatsBus } = await import('./nats-bus.js');
+    const { NatsBus } = await import('./bus/nats-bus.js');
     const bus = await NatsBus.connect({ servers: flags.bus.split(',').map((s) => s.trim()), ...(flags.busPrefix !== undefined ? { prefix: flags.busPrefix } : {}), logger });
     return { store, bus };
   } catch (err) {

@@ -29,6 +29,11 @@
  *   the same transaction; a link that does not follow the group's head
  *   (revision + 1, previous hash) throws PigeonError(GROUP_STALE) and
  *   changes nothing, so concurrent changes cannot fork the chain.
+ *
+ * store/ is what the relay keeps, and nothing else of relay/ but its log and
+ * errors: this interface, sqlite-store.ts (one process), postgres-store.ts
+ * (scale-out, several instances on one database), and blob-store.ts (the
+ * files left for offline devices, on disk, §12.9).
  */
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { EncKey, RelayProfile } from '../../shared/protocol/relay-frames.js';

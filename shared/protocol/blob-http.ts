@@ -2,7 +2,7 @@
  * Files left on the relay (docs/protocol/pigeon-v1.md §12.9): the HTTPS
  * requests that carry encrypted file bytes to and from the relay's blob
  * store, on the relay's port beside the WebSockets, and the chunk layout of
- * a blob. Both the relay (relay/blob-http.ts) and the peer
+ * a blob. Both the relay (relay/server/blob-http.ts) and the peer
  * (core/relay-client/blob-client.ts) use these names and schemas.
  *
  * The relay stores ciphertext only: each file is encrypted by the sender in

@@ -5,7 +5,7 @@
  * be allowed to that member (anyone adds, only the owner removes others,
  * anyone leaves; an owner who leaves hands the group to the earliest
  * remaining member). Signatures are checked by the caller (node:crypto is
- * not available here): core/groups/group-chain.ts and relay/group-requests.ts.
+ * not available here): core/groups/group-chain.ts and relay/server/group-requests.ts.
  */
 import { GROUP_CHAIN_START, MAX_GROUP_MEMBERS, type GroupChange } from './relay-frames.js';
 

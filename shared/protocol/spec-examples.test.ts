@@ -78,6 +78,12 @@ const KINDS = {
   'blob-answer': 'json',
   'blob-error': 'json',
   'blob-error-invalid': 'json',
+  // Messages between relay instances (§12.11): their schemas are the relay's
+  // own, which shared/ cannot import; relay/bus/spec-examples.test.ts checks them.
+  'relay-bus': 'json',
+  'relay-bus-invalid': 'json',
+  'relay-pipe-control': 'json',
+  'relay-pipe-control-invalid': 'json',
 } as const;
 type Kind = keyof typeof KINDS;
 

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createRelay } from '../../relay/relay-server.js';
+import { createRelay } from '../../relay/server/relay-server.js';
 import { ROOT } from '../support/cli-peer.js';
 import { makeDevice } from '../support/relay-device.js';
 import { RELAY_DB_FILE, SqliteStore } from '../../relay/store/sqlite-store.js';

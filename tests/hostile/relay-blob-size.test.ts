@@ -14,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RelayFetcher, uploadFile } from '../../core/relay-client/relay-file-transfer.js';
 import { BLOB_CHUNK_BYTES } from '../../shared/protocol/blob-http.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { createRelay, type Relay } from '../../relay/relay-server.js';
+import { createRelay, type Relay } from '../../relay/server/relay-server.js';
 import { registerForBlobs } from '../support/relay-peer-setup.js';
 import { clients, makeDevice } from '../support/relay-ws-client.js';
 

@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRelay, type Relay } from '../../relay/relay-server.js';
+import { createRelay, type Relay } from '../../relay/server/relay-server.js';
 import { GROUP_CHAIN_START, RELAY_PATH } from '../../shared/protocol/relay-frames.js';
 import { signedGroupChange } from '../support/relay-device.js';
 import { Client, clients, envelope, makeDevice, msgId } from '../support/relay-ws-client.js';

@@ -17,7 +17,7 @@ import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { loadOrCreateEncKey } from '../../core/relay-client/enc-key.js';
 import { RelayClient } from '../../core/relay-client/relay-client.js';
 import { systemClock } from '../../core/util/components.js';
-import { createRelay, type Relay, type RelayOptions } from '../../relay/relay-server.js';
+import { createRelay, type Relay, type RelayOptions } from '../../relay/server/relay-server.js';
 import { RELAY_DB_FILE, SqliteStore } from '../../relay/store/sqlite-store.js';
 import { ErrorCodes } from '../../shared/protocol/errors.js';
 import { GROUP_CHAIN_START, MAX_DIRECTORY_PAGE, RELAY_PATH, type RemotePeer } from '../../shared/protocol/relay-frames.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BLOB_CHUNK_BYTES, blobSize } from '../../shared/protocol/blob-http.js';
-import { createRelay, type Relay } from '../../relay/relay-server.js';
+import { createRelay, type Relay } from '../../relay/server/relay-server.js';
 import { RelayFetcher, uploadFile } from '../../core/relay-client/relay-file-transfer.js';
 import { encryptChunk, fileKey, plainChunkSize } from '../../core/transfer/chunk-cipher.js';
 import { registerForBlobs } from '../support/relay-peer-setup.js';

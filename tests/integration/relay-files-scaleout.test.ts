@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
-import { loadOrCreateSelfSigned } from '../../relay/tls-cert.js';
+import { loadOrCreateSelfSigned } from '../../relay/server/tls-cert.js';
 import { pigeon } from '../support/cli-peer.js';
 import { remoteOnline, RelayPeers } from '../support/relay-peer-setup.js';
 import { RelayProcess } from '../support/relay-process.js';

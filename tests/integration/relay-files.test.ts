@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PeerEvent, TransferInfo } from '../../shared/api/control-api.js';
 import { BLOB_PATH, BlobError } from '../../shared/protocol/blob-http.js';
-import { createRelay, type Relay } from '../../relay/relay-server.js';
+import { createRelay, type Relay } from '../../relay/server/relay-server.js';
 import type { BlobClient } from '../../core/relay-client/blob-client.js';
 import { pigeon, removeHome, tempHome, type PeerProcess } from '../support/cli-peer.js';
 import { blobClientOf, registerForBlobs, remoteOnline, RelayPeers } from '../support/relay-peer-setup.js';

@@ -3,7 +3,19 @@
  * RELAY_PATH for control connections (auth, directory, presence, mailboxes,
  * pipe invitations) and RELAY_PIPE_PATH?key= for relayed pipes. Any other
  * path gets 404. The server owns the lifecycle (certificate, store, bus,
- * timers); control-connection.ts and pipes.ts hold the protocol.
+ * timers); control-connection.ts and ../pipes/pipe-broker.ts hold the protocol.
+ *
+ * server/ is everything a client's connection meets on this port:
+ *   relay-server.ts        the port, the paths, the lifecycle, /metrics
+ *   control-connection.ts  one client's control connection (§12.1-§12.4)
+ *   group-requests.ts      its group requests (§12.7)
+ *   auth.ts                the auth frame against the challenge and the admission rules
+ *   connection-guard.ts    per-address budgets before auth
+ *   registration-limit.ts  the rate of new device registrations
+ *   blob-http.ts           files left on the relay, over HTTPS (§12.9)
+ *   admin-server.ts, tls-cert.ts, data-folder.ts, listen-addresses.ts
+ *                          the admin port, certificate, data folder, printed addresses
+ * It may use every other folder of relay/; none of them imports it.
  */
 import { existsSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -12,23 +24,23 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_RELAY_MESSAGE_BYTES, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../shared/protocol/relay-frames.js';
-import { BLOB_PATH } from '../shared/protocol/blob-http.js';
+import { MAX_RELAY_MESSAGE_BYTES, RELAY_PATH, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
+import { BLOB_PATH } from '../../shared/protocol/blob-http.js';
 import { handleBlobRequest, type BlobHttpContext } from './blob-http.js';
-import { BlobStore } from './blob-store.js';
-import { LocalBus, OrderedBus, type Bus } from './bus.js';
-import { CloseCodes } from './close-codes.js';
+import { BlobStore } from '../store/blob-store.js';
+import { LocalBus, OrderedBus, type Bus } from '../bus/bus.js';
+import { CloseCodes } from '../close-codes.js';
 import { clientAddress, ConnectionGuard, DEFAULT_FIRST_REQUEST_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
 import { secureFolder } from './data-folder.js';
-import { jsonLogger, type RelayLogger } from './log.js';
-import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from './pipes.js';
-import { PRESENCE_BATCH_MS, PresenceBatcher } from './presence-batcher.js';
-import { PRESENCE_ALL_MAX } from './presence-watch.js';
+import { jsonLogger, type RelayLogger } from '../log.js';
+import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from '../pipes/pipe-broker.js';
+import { PRESENCE_BATCH_MS, PresenceBatcher } from '../directory/presence-batcher.js';
+import { PRESENCE_ALL_MAX } from '../directory/presence-watch.js';
 import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE, RegistrationLimit } from './registration-limit.js';
-import { RelayError, RelayErrorCodes } from './relay-errors.js';
-import type { RelayStore, StoreCounts } from './store/relay-store.js';
-import { RELAY_DB_FILE, SqliteStore } from './store/sqlite-store.js';
+import { RelayError, RelayErrorCodes } from '../relay-errors.js';
+import type { RelayStore, StoreCounts } from '../store/relay-store.js';
+import { RELAY_DB_FILE, SqliteStore } from '../store/sqlite-store.js';
 import { AdminServer, type Metric } from './admin-server.js';
 import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
 
@@ -250,7 +262,7 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Re
   }
 }
 
-/** A pipe key as the relay makes them (pipes.ts): 256 random bits in hex. */
+/** A pipe key as the relay makes them (../pipes/pipe-broker.ts): 256 random bits in hex. */
 const PIPE_KEY = /^[0-9a-f]{64}$/;
 
 function registrationLimit(o: RelayOptions): RegistrationLimit | null {
@@ -362,6 +374,7 @@ class RelayServer implements Relay {
       g('directory_devices', 'Devices in the directory.', counts.devices),
       g('pipes', 'Pipes open.', s.pipes),
       c('pipe_bytes_total', 'Bytes carried by pipes since start.', s.bytesPiped),
+      c('bus_refused_total', 'Messages from other relay instances refused since start: another bus version (a mixed rolling upgrade) or malformed (spec §12.11). 0 on a single relay.', this.bus?.refusedMessages() ?? 0),
       g('directory_version', 'Version of the directory (one per change).', head.version),
       g('process_resident_bytes', 'Resident memory of the relay process.', mem.rss),
       g('heap_used_bytes', 'JavaScript heap in use.', mem.heapUsed),

@@ -14,7 +14,7 @@
  * "address|port", which the raw socket and the TLS socket on it share.
  */
 import type { Socket } from 'node:net';
-import type { RelayLogger } from './log.js';
+import type { RelayLogger } from '../log.js';
 
 /**
  * Connections one address may hold. An office behind one NAT shows up as a

@@ -6,9 +6,9 @@
  * the person at the client when it refuses.
  */
 import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
-import { ErrorCodes, type ErrorCode } from '../shared/protocol/errors.js';
-import { authMessage, encKeyMessage, type RelayClientFrame } from '../shared/protocol/relay-frames.js';
-import { deviceIdFromDigest } from '../shared/util/device-id.js';
+import { ErrorCodes, type ErrorCode } from '../../shared/protocol/errors.js';
+import { authMessage, encKeyMessage, type RelayClientFrame } from '../../shared/protocol/relay-frames.js';
+import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 
 type AuthFrame = Extract<RelayClientFrame, { type: 'auth' }>;
 

@@ -9,7 +9,7 @@
  * Two token buckets: one per client address (a host making keys), and one
  * for the whole relay (many hosts doing it together).
  */
-import { TokenBucket } from './limits.js';
+import { TokenBucket } from '../limits.js';
 
 /**
  * New devices per client address per hour (and the burst). A person gets a

@@ -9,8 +9,8 @@
 import { createHash, createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { groupHex } from '../shared/util/base32.js';
-import { RelayError, RelayErrorCodes } from './relay-errors.js';
+import { groupHex } from '../../shared/util/base32.js';
+import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 
 export interface RelayCert {
   keyPem: string;

@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { authMessage, encKeyMessage, type RelayClientFrame } from '../shared/protocol/relay-frames.js';
-import { deviceIdFromDigest } from '../shared/util/device-id.js';
+import { authMessage, encKeyMessage, type RelayClientFrame } from '../../shared/protocol/relay-frames.js';
+import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 import { verifyAuth } from './auth.js';
 
 type AuthFrame = Extract<RelayClientFrame, { type: 'auth' }>;

@@ -13,9 +13,8 @@
  * twice in one batch: a client counts versions to find the ones it missed
  * (a version never told looks like a gap and costs a dir-sync).
  */
-import { MAX_DIRECTORY_PAGE, type DirectoryEntry } from '../shared/protocol/relay-frames.js';
-import type { Bus } from './bus.js';
-import type { RelayLogger } from './log.js';
+import { MAX_DIRECTORY_PAGE, type DirectoryEntry } from '../../shared/protocol/relay-frames.js';
+import type { RelayLogger } from '../log.js';
 
 /**
  * How long changes are gathered: people notice a colleague's presence within
@@ -40,12 +39,17 @@ export function presenceDelay(listeners: number, minMs = PRESENCE_BATCH_MS): num
   return Math.min(MAX_PRESENCE_BATCH_MS, Math.max(minMs, Math.ceil((listeners * 1000) / PRESENCE_FRAMES_PER_S)));
 }
 
+/** Where the batches go: the relay's bus (a narrow view, so directory/ does not import bus/). */
+export interface DirectoryBroadcast {
+  broadcast(frame: { type: 'dir-push'; changes: DirectoryEntry[] }): Promise<void>;
+}
+
 export class PresenceBatcher {
   private pending: DirectoryEntry[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly bus: Bus,
+    private readonly bus: DirectoryBroadcast,
     private readonly logger: RelayLogger,
     private readonly delayMs = PRESENCE_BATCH_MS,
     /** Connections of this instance that each get every batch. */

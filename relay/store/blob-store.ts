@@ -29,7 +29,7 @@
 import { createReadStream, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeviceId } from '../shared/protocol/schemas-common.js';
+import { DeviceId } from '../../shared/protocol/schemas-common.js';
 
 export interface BlobEntry {
   to: string;

@@ -8,7 +8,7 @@
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RelayLogger } from './log.js';
+import type { RelayLogger } from '../log.js';
 
 /** Folder mode: the relay's user may list and enter it, nobody else. */
 export const DATA_DIR_MODE = 0o700;

@@ -22,8 +22,8 @@
  * push that overtakes another (across relay instances) costs one page read.
  */
 import { createHash, createPublicKey } from 'node:crypto';
-import { applyGroupChange, ChainBreak, type ChainState } from '../shared/protocol/group-chain-rules.js';
-import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
+import { applyGroupChange, ChainBreak, type ChainState } from '../../shared/protocol/group-chain-rules.js';
+import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
 import {
   groupChangeHashInput,
   groupChangeMessage,
@@ -33,11 +33,11 @@ import {
   type GroupState,
   type RelayClientFrame,
   type RelayServerFrame,
-} from '../shared/protocol/relay-frames.js';
+} from '../../shared/protocol/relay-frames.js';
 import { verifySig } from './auth.js';
-import type { Bus } from './bus.js';
-import type { RelayLogger } from './log.js';
-import { groupMailbox, type GroupLink, type GroupRow, type RelayStore } from './store/relay-store.js';
+import type { Bus } from '../bus/bus.js';
+import type { RelayLogger } from '../log.js';
+import { groupMailbox, type GroupLink, type GroupRow, type RelayStore } from '../store/relay-store.js';
 
 type GroupRequest = Extract<RelayClientFrame, { type: `group-${string}` }>;
 

@@ -5,11 +5,12 @@
  * (bus.ts has no test file of its own).
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBus, OrderedBus, type Bus, type BusEvent, type BusFrame } from './bus.js';
-import { silentLogger } from './log.js';
+import { silentLogger, type RelayLogger } from '../log.js';
 import { NatsBus, type NatsBusOptions } from './nats-bus.js';
-import type { DeviceRow, MailboxEntry, RelayStore } from './store/relay-store.js';
+import type { DeviceRow, MailboxEntry, RelayStore } from '../store/relay-store.js';
 
 const NATS_URL = process.env.PIGEON_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -160,6 +161,44 @@ describe.skipIf(natsProblem !== null)('NatsBus', () => {
     await bus();
     await until(() => news(true), 3000);
     expect(await one.online()).toEqual(new Set([A, B]));
+  });
+
+  it('refuses messages of another bus version or malformed ones: counted, logged with their code, never acted on (a rolling upgrade across a version)', async () => {
+    const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const logger: RelayLogger = { log: (_level, msg, fields) => lines.push({ msg, ...(fields ? { fields } : {}) }) };
+    const one = await bus({ logger, requestTimeoutMs: 300 });
+    const a = inbox();
+    await one.attach(A, '1', a.handler);
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const newer = 'fedcba9876543210';
+      const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+      // A newer instance says its device C is online, sends A a frame, and broadcasts; an older one (no v) too.
+      nc.publish(`${prefix}.presence`, enc({ v: 2, t: 'on', inst: newer, id: C, conn: '1' }));
+      nc.publish(`${prefix}.presence`, enc({ t: 'list', inst: newer, devs: [[B, '1']] }));
+      nc.publish(`${prefix}.bcast`, enc({ v: 2, inst: newer, frame: presence(C, true) }));
+      await expect(nc.request(`${prefix}.dev.${A}`, enc({ v: 2, t: 'frame', frame: presence(C, true) }), { timeout: 300 })).rejects.toThrow();
+      // Malformed at this version: a frame a client could not parse.
+      nc.publish(`${prefix}.bcast`, enc({ v: 1, inst: newer, frame: { type: 'deliver', seq: 1 } }));
+      await nc.flush();
+      await until(() => one.refusedMessages() === 5);
+      expect(await one.online()).toEqual(new Set([A]));
+      expect(a.events).toEqual([]);
+      const refused = lines.filter((l) => l.msg === 'relay bus message refused').map((l) => l.fields);
+      // One line per code per 10 s: the first of each.
+      expect(refused).toEqual([
+        { code: 'PIGEON_ERR_RELAY_BUS_VERSION', subject: 'presence', reason: 'version 2; this instance speaks version 1', instance: newer },
+        { code: 'PIGEON_ERR_RELAY_BUS_MESSAGE', subject: 'bcast', reason: expect.stringMatching(/^frame\./), instance: newer },
+      ]);
+      // A reply of an older instance ("1", no version) is not taken as a delivery either.
+      const old = await nc.subscribe(`${prefix}.dev.${C}`, { callback: (_e, m) => void m.respond('1') });
+      await nc.flush();
+      expect(await one.send(C, presence(A, true))).toBe(false);
+      expect(one.refusedMessages()).toBe(6);
+      old.unsubscribe();
+    } finally {
+      await nc.close();
+    }
   });
 
   it('refuses a bad prefix and an unreachable server with one line', async () => {

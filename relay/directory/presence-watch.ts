@@ -15,8 +15,15 @@
  * The batch of changes is one frame object shared by every connection of
  * an instance (presence-batcher.ts); what each watcher gets is picked from
  * it by id, with the keyless entries made once per batch, not per watcher.
+ *
+ * directory/ is who hears of a directory change, when, and in what form:
+ *   presence-watch.ts    who (this module)
+ *   presence-batcher.ts  when: changes gathered for a moment, then broadcast
+ *   remote-peer.ts       what: a store row as a directory entry (§12.2.1)
+ * The versioned directory itself is kept by the store (../store/relay-store.ts);
+ * directory/ may use store/ types, never bus/, pipes/ or server/.
  */
-import type { DirectoryEntry, PresenceEntry, RelayServerFrame } from '../shared/protocol/relay-frames.js';
+import type { DirectoryEntry, PresenceEntry, RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 
 /**
  * Devices known up to which every connection gets every change: a reconnect

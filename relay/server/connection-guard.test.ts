@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionGuard } from './connection-guard.js';
-import type { RelayLogger } from './log.js';
+import type { RelayLogger } from '../log.js';
 
 const open: Array<net.Server | net.Socket> = [];
 afterEach(async () => {

@@ -4,7 +4,7 @@
  * keyless entries are made once per batch and shared by every watcher.
  */
 import { describe, expect, it } from 'vitest';
-import type { DirectoryEntry, RelayServerFrame } from '../shared/protocol/relay-frames.js';
+import type { DirectoryEntry, RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 import { presenceFor } from './presence-watch.js';
 
 const enc = { key: 'k'.repeat(43) + '=', sig: 's'.repeat(86) + '==' };

@@ -13,14 +13,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BLOB_AUTH_WINDOW_MS, BLOB_PATH, BlobHeaders, blobRequestMessage, parseBlobPath, type BlobAnswer, type BlobError } from '../shared/protocol/blob-http.js';
-import { ErrorCodes, type ErrorCode } from '../shared/protocol/errors.js';
-import { DeviceId } from '../shared/protocol/schemas-common.js';
-import { deviceIdFromDigest } from '../shared/util/device-id.js';
+import { BLOB_AUTH_WINDOW_MS, BLOB_PATH, BlobHeaders, blobRequestMessage, parseBlobPath, type BlobAnswer, type BlobError } from '../../shared/protocol/blob-http.js';
+import { ErrorCodes, type ErrorCode } from '../../shared/protocol/errors.js';
+import { DeviceId } from '../../shared/protocol/schemas-common.js';
+import { deviceIdFromDigest } from '../../shared/util/device-id.js';
 import { verifySig } from './auth.js';
-import type { BlobEntry, BlobStore } from './blob-store.js';
-import type { RelayLogger } from './log.js';
-import type { RelayStore } from './store/relay-store.js';
+import type { BlobEntry, BlobStore } from '../store/blob-store.js';
+import type { RelayLogger } from '../log.js';
+import type { RelayStore } from '../store/relay-store.js';
 
 /** A blob request with no byte moving for this long is cut off (the client resumes): a dead peer must not hold a socket. */
 const BLOB_IDLE_MS = 60_000;

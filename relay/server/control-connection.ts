@@ -8,7 +8,7 @@
  * two changes after the version the client holds, never the whole
  * directory; pages and deltas are sent only when the client asks, each once
  * the one before is written out.
- * Presence (§12.2.1, presence-watch.ts): up to PRESENCE_ALL_MAX devices
+ * Presence (§12.2.1, ../directory/presence-watch.ts): up to PRESENCE_ALL_MAX devices
  * every change goes to everyone; beyond, only to the connections that watch
  * the device (dir-watch and group co-members), without keys.
  * Requests are handled one at a time in arrival order, so a put followed by
@@ -22,19 +22,20 @@
  */
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
-import { ErrorCodes, PigeonError, type ErrorCode } from '../shared/protocol/errors.js';
-import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame, type RemotePeer } from '../shared/protocol/relay-frames.js';
+import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
+import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
-import type { Bus, BusEvent, BusFrame } from './bus.js';
-import { CloseCodes } from './close-codes.js';
-import { TokenBucket } from './limits.js';
-import type { RelayLogger } from './log.js';
+import type { Bus, BusEvent, BusFrame } from '../bus/bus.js';
+import { remotePeer } from '../directory/remote-peer.js';
+import { CloseCodes } from '../close-codes.js';
+import { TokenBucket } from '../limits.js';
+import type { RelayLogger } from '../log.js';
 import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
-import type { PipeBroker } from './pipes.js';
-import type { PresenceBatcher } from './presence-batcher.js';
-import { presenceFor } from './presence-watch.js';
+import type { PipeBroker } from '../pipes/pipe-broker.js';
+import type { PresenceBatcher } from '../directory/presence-batcher.js';
+import { presenceFor } from '../directory/presence-watch.js';
 import type { RegistrationLimit } from './registration-limit.js';
-import { QuotaError, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from './store/relay-store.js';
+import { QuotaError, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from '../store/relay-store.js';
 
 /** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up (issue 13: a few seconds). */
 export const AUTH_TIMEOUT_MS = 5000;
@@ -101,10 +102,6 @@ export interface ConnectionHooks {
   address: string;
   /** The device proved its key: the socket leaves its address's unauthenticated budget. */
   authenticated(): void;
-}
-
-export function remotePeer(d: DeviceRow, online: boolean): RemotePeer {
-  return { id: d.id, ...d.profile, online, spki: d.spki, enc: d.enc, lastSeen: d.lastSeen };
 }
 
 function deliverFrame(e: MailboxEntry): DeliverFrame {

@@ -14,9 +14,9 @@
 import { randomBytes } from 'node:crypto';
 import { pipeline, Transform, Writable, type Duplex } from 'node:stream';
 import { createWebSocketStream, type WebSocket } from 'ws';
-import { CloseCodes } from './close-codes.js';
-import { bucketOrNull, reserveAll, type TokenBucket } from './limits.js';
-import type { RelayLogger } from './log.js';
+import { CloseCodes } from '../close-codes.js';
+import { bucketOrNull, reserveAll, type TokenBucket } from '../limits.js';
+import type { RelayLogger } from '../log.js';
 
 /** A key waits this long for both sockets (Syncthing's relay uses 1 min; a peer on the LAN answers in well under a second). */
 export const PIPE_PENDING_MS = 30_000;

@@ -7,12 +7,25 @@
  *
  * OrderedBus wraps either one and hands each connection its mailbox
  * deliveries in seq order without holes (see there).
+ *
+ * bus/ is how a frame reaches the connection of a device, wherever it is:
+ *   bus.ts                 this interface, LocalBus (one process), OrderedBus
+ *   nats-bus.ts            the bus of scale-out: device routing and presence over NATS
+ *   bus-messages.ts        the messages between instances, as schemas with a version
+ *   bus-refusals.ts        counting and logging the messages refused
+ *   pipe-wire.ts           the wire format and credit of pipes across instances
+ *   remote-side.ts         the stand-in socket for the other instance's end of a pipe
+ *   cluster-pipe-broker.ts pairing the two sockets of a pipe on any instances
+ * Rules (spec §12.11): every message between instances carries v; an
+ * instance accepts only its own BUS_VERSION and refuses, counts and logs
+ * anything else; a frame crosses instances only as a client would parse it.
+ * bus/ may use pipes/, directory/ and store/, never server/.
  */
 import { randomBytes } from 'node:crypto';
-import type { RelayServerFrame } from '../shared/protocol/relay-frames.js';
-import type { RelayLogger } from './log.js';
-import { PipeBroker, type PipeOptions } from './pipes.js';
-import type { MailboxEntry, RelayStore } from './store/relay-store.js';
+import type { RelayServerFrame } from '../../shared/protocol/relay-frames.js';
+import type { RelayLogger } from '../log.js';
+import { PipeBroker, type PipeOptions } from '../pipes/pipe-broker.js';
+import type { MailboxEntry, RelayStore } from '../store/relay-store.js';
 
 /** Frames that travel on the bus: pushed to a client outside of a request of its own. */
 export type BusFrame = Extract<RelayServerFrame, { type: 'deliver' | 'presence' | 'directory' | 'dir-push' | 'pipe' | 'group' | 'group-left' | 'group-deliver' }>;
@@ -55,6 +68,8 @@ export interface Bus {
   start?(ctx: { store: RelayStore }): Promise<void>;
   /** The pipe broker to use: one that can join the two sockets of a pipe on different instances. Default: a PipeBroker. */
   pipeBroker?(opts: PipeOptions, logger: RelayLogger): PipeBroker;
+  /** Messages from other instances refused since start (wrong version, malformed; spec §12.11). A bus within one process has none. */
+  refusedMessages?(): number;
 }
 
 /** The bus of a single relay process: a map from device id to its connection. */
@@ -241,6 +256,10 @@ export class OrderedBus implements Bus {
 
   pipeBroker(opts: PipeOptions, logger: RelayLogger): PipeBroker {
     return this.inner.pipeBroker?.(opts, logger) ?? new PipeBroker(opts, logger);
+  }
+
+  refusedMessages(): number {
+    return this.inner.refusedMessages?.() ?? 0;
   }
 
   async close(): Promise<void> {
