@@ -11,6 +11,7 @@
  * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { setPriority } from 'node:os';
 import tls from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
@@ -37,6 +38,15 @@ if (!port) throw new Error('data-link-worker.ts runs as a worker thread');
 /** Tests only (data-link-worker.test): the worker stops dead after writing this many bytes, as a crash would. */
 const exitAfterBytes = typeof (workerData as { exitAfterBytes?: unknown } | null)?.exitAfterBytes === 'number' ? (workerData as { exitAfterBytes: number }).exitAfterBytes : Infinity;
 let written = 0;
+/** This thread's nice value (Linux: per thread; the main thread keeps its own), from data-link-workers.ts. */
+const nice = (workerData as { nice?: unknown } | null)?.nice;
+if (typeof nice === 'number' && nice !== 0) {
+  try {
+    setPriority(nice);
+  } catch {
+    // Not allowed or not supported here: the link runs at the process's priority.
+  }
+}
 
 const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 const codeOf = (err: unknown): { code: string; message: string } => {

@@ -36,10 +36,32 @@ const MAX_LINKS = 8;
  */
 const WORKER_YOUNG_MB = 2;
 
+/**
+ * A worker with no link for this long is ended: a worker thread costs ~25 MB
+ * of RSS (a V8 isolate, its heap and loop: 46 → 65 MB for an empty one on
+ * Node 24, 76 MB with this worker's code), too much to keep for a peer that
+ * received one file an hour ago; starting one again costs ~30 ms.
+ */
+const WORKER_IDLE_MS = 30_000;
+
 /** Environment variable that turns the worker off ("main"): for benchmarks comparing both paths. */
 export const DATA_LINK_THREAD_ENV = 'PIGEON_DATA_LINK_THREAD';
+/**
+ * The worker thread's nice value on Linux, where nice is per thread: when
+ * chat and a file share a core, the scheduler runs the main thread (chat,
+ * nice 0) first. Measured (docs/benchmarks.md, "Transfer, stop 21"): chat
+ * p99 during a 1 GiB transfer on loopback 8.7-8.8 ms at nice 10 against
+ * 19.6-29.7 ms at nice 0, the same MB/s. The price: against another busy
+ * process at nice 0 on the same core, the transfer gets about a tenth of it.
+ * Elsewhere (macOS, Windows) setPriority would lower the whole process, so
+ * it is not called there.
+ */
+const WORKER_NICE = process.platform === 'linux' ? 10 : 0;
+
 /** Environment variable: the worker's young generation in MiB instead of WORKER_YOUNG_MB (benchmarks). */
 export const DATA_WORKER_YOUNG_ENV = 'PIGEON_DATA_WORKER_YOUNG_MB';
+/** Environment variable: the worker thread's nice value instead of WORKER_NICE (benchmarks). */
+export const DATA_WORKER_NICE_ENV = 'PIGEON_DATA_WORKER_NICE';
 /** Tests only: the first worker of the process stops dead after writing this many bytes (a crash, for the resume test). */
 export const DATA_WORKER_EXIT_ENV = 'PIGEON_TEST_DATA_WORKER_EXIT_AFTER_BYTES';
 
@@ -132,6 +154,7 @@ export class DataLinkWorkers {
   private nextLink = 1;
   private started = 0;
   private stopped = false;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly script: URL,
@@ -154,6 +177,7 @@ export class DataLinkWorkers {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     const w = this.worker;
     this.worker = null;
     this.failAll(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the peer is stopping'));
@@ -169,10 +193,27 @@ export class DataLinkWorkers {
   dropLink(link: WorkerLink): void {
     this.links.delete(link.id);
     if (this.worker && !this.stopped) this.worker.postMessage({ op: 'close', link: link.id } satisfies ToWorker);
-    if (this.links.size === 0 && this.opening.size === 0) this.worker?.unref();
+    this.idleIfUnused();
+  }
+
+  /** No link left: the worker does not keep the process alive, and ends after WORKER_IDLE_MS. */
+  private idleIfUnused(): void {
+    if (this.links.size > 0 || this.opening.size > 0 || !this.worker) return;
+    this.worker.unref();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      const w = this.worker;
+      // Not a failure: nothing to report (gone() ignores a worker that is no longer the current one).
+      this.worker = null;
+      void w?.terminate();
+    }, WORKER_IDLE_MS);
+    this.idleTimer.unref();
   }
 
   private ensure(): Worker {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     if (this.worker) {
       this.worker.ref();
       return this.worker;
@@ -180,7 +221,9 @@ export class DataLinkWorkers {
     const env = this.hooks.env ?? process.env;
     const exitAfter = Number(env[DATA_WORKER_EXIT_ENV]);
     const young = Number(env[DATA_WORKER_YOUNG_ENV]) > 0 ? Number(env[DATA_WORKER_YOUNG_ENV]) : WORKER_YOUNG_MB;
-    const w = new Worker(this.script, { name: 'data-link', resourceLimits: { maxYoungGenerationSizeMb: young }, workerData: { exitAfterBytes: this.started === 0 && exitAfter > 0 ? exitAfter : undefined } });
+    const niceRaw = env[DATA_WORKER_NICE_ENV];
+    const nice = niceRaw !== undefined && /^-?[0-9]+$/.test(niceRaw) ? Number(niceRaw) : WORKER_NICE;
+    const w = new Worker(this.script, { name: 'data-link', resourceLimits: { maxYoungGenerationSizeMb: young }, workerData: { nice, exitAfterBytes: this.started === 0 && exitAfter > 0 ? exitAfter : undefined } });
     this.started++;
     this.worker = w;
     w.on('message', (m: FromWorker) => this.onMessage(m));
@@ -213,7 +256,7 @@ export class DataLinkWorkers {
         o.resolve(o.link);
       } else {
         o.reject(new PigeonError(m.code as ErrorCode, m.message));
-        if (this.links.size === 0 && this.opening.size === 0) this.worker?.unref();
+        this.idleIfUnused();
       }
       return;
     }

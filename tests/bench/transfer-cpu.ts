@@ -51,7 +51,18 @@ export interface CopyResult {
   receiver: SideCpu;
 }
 
-export type PigeonResult = CopyResult & { peakRssMB: { sender: number; receiver: number }; chatMs: { samples: number; p50: number; p90: number; p99: number; max: number } | null; loopDelayMs: { receiver: LoopDelay; idle: LoopDelay }; load: string };
+/** Chat send→delivered, ms. */
+export interface ChatStats {
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+/** Chats sent with no transfer before each run (20 ms apart): the baseline of the chat figures. */
+const IDLE_CHATS = 150;
+
+export type PigeonResult = CopyResult & { peakRssMB: { sender: number; receiver: number }; chatMs: ChatStats | null; chatIdleMs: ChatStats | null; loopDelayMs: { receiver: LoopDelay; idle: LoopDelay }; load: string };
 
 /** One way of running the peers: a name and the environment both get. */
 export interface Variant {
@@ -171,6 +182,14 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
       bobId = await bobSeen;
       await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
     }
+    // The same chat with no transfer, just before: the floor that this machine's load alone gives.
+    const chatIdle: number[] = [];
+    for (let i = 0; carol && i < IDLE_CHATS; i++) {
+      const c = process.hrtime.bigint();
+      await carol.waitDelivered((await carol.send(bobId, 'idle ping')).id, 10000);
+      chatIdle.push(Number(process.hrtime.bigint() - c) / 1e6);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const before = { sender: threadCpu(alice.pid), receiver: threadCpu(bob.pid) };
     probe.start([bob.pid]);
     const t = process.hrtime.bigint();
@@ -196,8 +215,12 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
     const bytes = statSync(file).size;
     const got = statSync(join(inbox, 'payload.bin')).size;
     if (got !== bytes) throw new Error(`pigeon delivered ${got} of ${bytes} bytes`);
-    chat.sort((x, y) => x - y);
-    const at = (q: number): number => round2(chat[Math.min(chat.length - 1, Math.floor(chat.length * q))] ?? 0);
+    const stats = (xs: number[]): ChatStats | null => {
+      if (xs.length === 0) return null;
+      xs.sort((x, y) => x - y);
+      const at = (q: number): number => round2(xs[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? 0);
+      return { samples: xs.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round2(xs[xs.length - 1]!) };
+    };
     return {
       load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       seconds: round2(s),
@@ -206,7 +229,8 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
       receiver: perGB(threadCpuDelta(before.receiver, after.receiver), bytes),
       peakRssMB: { sender: memory(alice.pid).hwmMB, receiver: memory(bob.pid).hwmMB },
       loopDelayMs: { receiver: loop.byPid[bob.pid]!, idle: loop.idle },
-      chatMs: chat.length ? { samples: chat.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round2(chat[chat.length - 1]!) } : null,
+      chatMs: stats(chat),
+      chatIdleMs: stats(chatIdle),
     };
   } finally {
     await Promise.all([alice.stop(), bob.stop()]);
@@ -276,13 +300,13 @@ export function transferCpuMarkdown(results: SettingResult[], sizeMiB: number): 
       lines.push(`| ${r.setting} | ${name} | ${c.mbPerSecond} | ${round2(c.mbPerSecond / r.tls.mbPerSecond)} | ${c.sender.perGB} / ${c.receiver.perGB} | ${threads(c.sender)} | ${threads(c.receiver)} |`);
     }
   }
-  lines.push('', '| setting | variant | MB/s | pigeon peak RSS sender / receiver MB | chat during the transfer p50 / p90 / p99 / max ms (messages) | receiver event-loop delay p50 / p90 / p99 / max ms | idle Node process, same time (machine noise) | load after |', '|---|---|---|---|---|---|---|---|');
+  lines.push('', '| setting | variant | MB/s | pigeon peak RSS sender / receiver MB | chat during the transfer p50 / p90 / p99 / max ms (messages) | chat just before, no transfer, p50 / p99 / max ms | receiver event-loop delay p50 / p90 / p99 / max ms | idle Node process, same time (machine noise) | load after |', '|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     for (const v of r.variants) {
       const c = v.pigeon.chatMs;
       const l = v.pigeon.loopDelayMs;
       const fig = (d: LoopDelay): string => `${d.p50} / ${d.p90} / ${d.p99} / ${d.max}`;
-      lines.push(`| ${r.setting} | ${v.name} | ${v.pigeon.mbPerSecond} | ${v.pigeon.peakRssMB.sender} / ${v.pigeon.peakRssMB.receiver} | ${c ? `${c.p50} / ${c.p90} / ${c.p99} / ${c.max} (${c.samples})` : 'not measured (namespaces)'} | ${fig(l.receiver)} | ${fig(l.idle)} | ${v.pigeon.load} |`);
+      lines.push(`| ${r.setting} | ${v.name} | ${v.pigeon.mbPerSecond} | ${v.pigeon.peakRssMB.sender} / ${v.pigeon.peakRssMB.receiver} | ${c ? `${c.p50} / ${c.p90} / ${c.p99} / ${c.max} (${c.samples})` : 'not measured (namespaces)'} | ${v.pigeon.chatIdleMs ? `${v.pigeon.chatIdleMs.p50} / ${v.pigeon.chatIdleMs.p99} / ${v.pigeon.chatIdleMs.max}` : '-'} | ${fig(l.receiver)} | ${fig(l.idle)} | ${v.pigeon.load} |`);
     }
   }
   return lines.join('\n');
