@@ -26,7 +26,6 @@ const common = {
 // from `new URL('./data-link-worker.js', import.meta.url)`: inside the bundle
 // that is this folder, so it is bundled next to pigeon.mjs.
 await build({ ...common, entryPoints: ['dist/core/transfer/data-link-worker.js'], outfile: 'dist/cli/bundle/data-link-worker.js' });
-await build({ ...common, entryPoints: ['dist/core/transfer/write-worker.js'], outfile: 'dist/cli/bundle/write-worker.js' });
 
 await build({
   entryPoints: ['dist/cli/main.js'],

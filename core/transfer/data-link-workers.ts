@@ -74,7 +74,7 @@ export interface ElsewherePart {
 
 /** The compiled worker next to this file, or null (running from TypeScript sources, as unit tests do: no worker then). */
 export function dataLinkWorkerScript(env: Record<string, string | undefined> = process.env): URL | null {
-  if (env[DATA_LINK_THREAD_ENV] === 'main' || env[DATA_LINK_THREAD_ENV] === 'writes') return null;
+  if (env[DATA_LINK_THREAD_ENV] === 'main') return null;
   const url = new URL('./data-link-worker.js', import.meta.url);
   return existsSync(fileURLToPath(url)) ? url : null;
 }

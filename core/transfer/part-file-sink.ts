@@ -15,7 +15,6 @@ import { numberedName } from '../../shared/transfer/safe-name.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
 import { checker, checkName, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { ElsewherePart } from './data-link-workers.js';
-import type { WriteWorker } from './write-worker.js';
 import type { FileSink } from './ledger-ports.js';
 
 /** Suffix of a file being received; renamed away when complete and verified. */
@@ -229,49 +228,6 @@ export async function openPartFileElsewhere(transfer: string, entry: PartFileEnt
     },
     async finish(expected) {
       if (digest === null) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${entry.path}: not all bytes arrived`);
-      return landPart(transfer, entry, reports, part, 'crc32', digest, expected);
-    },
-  };
-}
-
-/** EXPERIMENT (write-worker.ts): the part file written and checked by a worker thread, the data link on this thread. */
-export async function openPartFileWriteWorker(transfer: string, entry: PartFileEntry, reports: PartFileReports, madeDirs: Set<string> | undefined, ww: WriteWorker): Promise<FileSink> {
-  const hash = checker('crc32');
-  const { part, offset } = await preparePart(transfer, entry, reports, madeDirs, hash);
-  let writeError: Error | null = null;
-  let fail: (e: Error) => void = () => {};
-  const writeFailed = new Promise<never>((_, reject) => (fail = reject));
-  writeFailed.catch(() => {});
-  const out = ww.open(part, offset > 0, Number.parseInt(hash.digest(), 16), (e) => {
-    writeError = e;
-    fail(e);
-  });
-  const exact = new ExactSize(entry.path, entry.size, offset);
-  let closing: Promise<string> | null = null;
-  const close = (): Promise<string> => (closing ??= out.close());
-  return {
-    offset,
-    size: entry.size,
-    check: 'crc32',
-    writeFailed,
-    write(chunk) {
-      exact.take(chunk.length);
-      reports.progress(transfer, chunk.length);
-      return out.write(chunk);
-    },
-    onDrain: (fn) => out.onDrain(fn),
-    announced(from, length) {
-      if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${entry.path}: asked from byte ${offset}, answered from ${from}`);
-      if (from + length !== entry.size) throw sizeMismatch(entry.path, `the sender announced ${from + length} bytes, not the ${entry.size} it offered`);
-    },
-    async abort(keep) {
-      await close();
-      if (!keep) await unlink(part).catch(() => {});
-    },
-    async finish(expected) {
-      const digest = await close();
-      if (writeError) throw writeError as Error;
-      exact.end();
       return landPart(transfer, entry, reports, part, 'crc32', digest, expected);
     },
   };

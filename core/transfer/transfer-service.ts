@@ -28,8 +28,7 @@ import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
 import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
-import { openPartFile, openPartFileElsewhere, openPartFileWriteWorker, PART_SUFFIX } from './part-file-sink.js';
-import { WriteWorker } from './write-worker.js';
+import { openPartFile, openPartFileElsewhere, PART_SUFFIX } from './part-file-sink.js';
 import type { DataLinkPlan } from './data-link-messages.js';
 import { dataLinkWorkerScript, DataLinkWorkers, WorkerLink } from './data-link-workers.js';
 import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
@@ -144,16 +143,6 @@ export class TransferService {
     this.retryTimers.clear();
     this.assembling.clear();
     void this.workers?.stop();
-  }
-
-  private ww: WriteWorker | null | undefined;
-  /** EXPERIMENT (write-worker.ts): with PIGEON_DATA_LINK_THREAD=writes, large files are written and checked by a worker. */
-  private writeWorker(): WriteWorker | null {
-    if (this.ww === undefined) {
-      const script = process.env.PIGEON_DATA_LINK_THREAD === 'writes' ? WriteWorker.script() : null;
-      this.ww = script ? new WriteWorker(script) : null;
-    }
-    return this.ww;
   }
 
   /** The data-link worker, or null when there is none (the compiled worker is absent, or turned off). */
@@ -642,8 +631,7 @@ export class TransferService {
     const small = e.size <= SMALL_FILE_BYTES;
     // The check the source's sender can give (native: CRC-32), computed as the bytes arrive.
     const check = client.check ?? 'sha256';
-    const ww = !small && client instanceof DataClient ? this.writeWorker() : null;
-    const sink = small ? lander.open(entry, check) : ww ? await openPartFileWriteWorker(id, entry, this.ledger, madeDirs, ww) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, madeDirs) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
+    const sink = small ? lander.open(entry, check) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, madeDirs) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
     let expected: string | FileCheck | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);
