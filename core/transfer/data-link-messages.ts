@@ -28,7 +28,7 @@ export interface DataLinkPlan {
 /** Where the worker puts the bytes of one fetched file. */
 export type FetchTarget =
   /** A large file: appended to its part file from `offset`, CRC-32 continued from `crc` (the bytes already there). */
-  | { kind: 'part'; part: string; path: string; size: number; crc: number; writeBuffer: number }
+  | { kind: 'part'; part: string; path: string; size: number; crc: number; writeBuffer: number; /** The download folder, named in a disk-full error. */ downloads: string }
   /** A small file (≤ SMALL_FILE_BYTES): the bytes are sent back whole; the main thread's sink checks and lands them. */
   | { kind: 'memory'; size: number };
 

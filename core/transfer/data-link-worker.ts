@@ -85,7 +85,7 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
   const out: WriteStream = createWriteStream(t.part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: t.writeBuffer });
   const exact = new ExactSize(t.path, t.size, offset);
   let crc = t.crc;
-  const failed = new Promise<never>((_, reject) => out.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, 'the disk of the download folder is full; the partial file is kept for resuming') : err)));
+  const failed = new Promise<never>((_, reject) => out.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : err)));
   failed.catch(() => {});
   let closing: Promise<void> | null = null;
   return {

@@ -202,12 +202,12 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
  * reports the file's CRC-32 through `elsewhere.received`, and finish() checks
  * and lands it as openPartFile's does.
  */
-export async function openPartFileElsewhere(transfer: string, entry: PartFileEntry, reports: PartFileReports, madeDirs?: Set<string>): Promise<FileSink & { elsewhere: ElsewherePart }> {
+export async function openPartFileElsewhere(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>): Promise<FileSink & { elsewhere: ElsewherePart }> {
   const hash = checker('crc32');
   const { part, offset } = await preparePart(transfer, entry, reports, madeDirs, hash);
   let digest: string | null = null;
   const elsewhere: ElsewherePart = {
-    target: { kind: 'part', part, path: entry.path, size: entry.size, crc: Number.parseInt(hash.digest(), 16), writeBuffer: writeBufferBytes() },
+    target: { kind: 'part', part, path: entry.path, size: entry.size, crc: Number.parseInt(hash.digest(), 16), writeBuffer: writeBufferBytes(), downloads },
     received: (d) => void (digest = d),
   };
   const notHere = (): never => {
