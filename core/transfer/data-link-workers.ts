@@ -51,9 +51,10 @@ export const DATA_LINK_THREAD_ENV = 'PIGEON_DATA_LINK_THREAD';
  * The worker thread's nice value on Linux, where nice is per thread: when
  * chat and a file share a core, the scheduler runs the main thread (chat,
  * nice 0) first. Measured (docs/benchmarks.md, "Transfer, stop 21"): chat
- * p99 during a 1 GiB transfer on loopback 8.7-8.8 ms at nice 10 against
- * 19.6-29.7 ms at nice 0, the same MB/s. The price: against another busy
- * process at nice 0 on the same core, the transfer gets about a tenth of it.
+ * p99 during a 1 GiB transfer on loopback 6.5-11.6 ms (median 7.5) at nice
+ * 10 against 8.9-35.7 ms (median 18.3) at nice 0, the same MB/s. The
+ * price: against another busy process at nice 0 on the same core, the
+ * transfer gets about a tenth of that core.
  * Elsewhere (macOS, Windows) setPriority would lower the whole process, so
  * it is not called there.
  */
