@@ -33,6 +33,7 @@ const BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.TRANSFER_FAILED]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.TRANSFER_NOT_FOUND]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.DISK_FULL]: ExitCodes.TRANSFER_FAILED,
+  [ErrorCodes.DATA_WORKER_FAILED]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.SIZE_MISMATCH]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.TRANSFER_INTEGRITY]: ExitCodes.TRANSFER_FAILED,
   [ErrorCodes.TRANSFER_REFUSED]: ExitCodes.TRANSFER_FAILED,

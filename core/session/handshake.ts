@@ -25,7 +25,7 @@ export interface Handshaken {
 }
 
 /** TLS options shared by both sides: TLS 1.3 only, our device certificate, our own key check. */
-export function tlsOptions(identity: Identity): tls.TlsOptions & tls.ConnectionOptions {
+export function tlsOptions(identity: Pick<Identity, 'keyPem' | 'certPem'>): tls.TlsOptions & tls.ConnectionOptions {
   return {
     key: identity.keyPem,
     cert: identity.certPem,

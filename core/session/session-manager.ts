@@ -4,6 +4,7 @@
  * redial.ts), resolves simultaneous dials, checks pinned keys, and hands each
  * open session's frames to the FrameRouter after the services attached.
  */
+import type { DataLinkPlan } from '../transfer/data-link-messages.js';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -212,6 +213,20 @@ export class SessionManager {
     const pipe = this.init.pipe?.(peerId);
     if (!pipe) return null;
     return tls.connect({ ...options, socket: await pipe });
+  }
+
+  /**
+   * What the data-link worker needs to dial a data connection to `peerId`
+   * itself (core/transfer/data-link-worker.ts): its direct address, our keys
+   * and hello, its pinned key. Null when it has no pinned key or no direct
+   * address (a relay pipe): dialData then opens the link on this thread.
+   */
+  dataLinkPlan(peerId: string): DataLinkPlan | null {
+    const pinned = this.components.store.pinnedKey(peerId);
+    const target = this.components.directory.dialAddress(peerId);
+    if (!pinned || !target) return null;
+    const { keyPem, certPem } = this.components.identity;
+    return { host: target.address, port: target.port, keyPem, certPem, expectedId: peerId, pinned: new Uint8Array(pinned), hello: { ...this.init.selfHello(), purpose: 'data' } };
   }
 
   /** Opens a data connection to a peer with a pinned key (the receiver of a transfer does this). */

@@ -28,6 +28,8 @@ export interface IncomingFile extends ByteSink {
   readonly check?: CheckAlg;
   /** Bytes already on disk from an earlier, cut-off try: the source sends from here. */
   readonly offset: number;
+  /** The offered size of the file, when the sink knows it (a source that holds the bytes elsewhere first bounds them by it). */
+  readonly size?: number;
   /**
    * The source says it will send `length` bytes from byte `from`, before it
    * sends any: throws PIGEON_ERR_PROTOCOL if `from` is not `offset`, and

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { numberedName } from '../../shared/transfer/safe-name.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
-import { checker, checkName, checkRange, type CheckAlg, type FileCheck } from './file-check.js';
+import { checker, checkName, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
+import type { ElsewherePart } from './data-link-workers.js';
 import type { FileSink } from './ledger-ports.js';
 
 /** Suffix of a file being received; renamed away when complete and verified. */
@@ -21,9 +22,15 @@ export const PART_SUFFIX = '.pigeon-part';
 /**
  * Bytes the receiver buffers towards the disk before it pauses the socket.
  * With the default 16 KiB the socket paused after nearly every TLS record
- * (measured: 120 MB/s on loopback); a few MiB keep disk and network busy at once.
+ * (measured: 120 MB/s on loopback). 8 MiB was used until stop 21; 1 MiB
+ * moved a GiB as fast or faster (305 against 486 MB/s in one run, the rest
+ * within the noise) and 256 KiB the same as 1 MiB (docs/benchmarks.md,
+ * "Transfer, stop 21"): beyond ~1 MiB the disk and the network are busy at
+ * once already, and a larger buffer only holds more chunks in memory.
  */
-const WRITE_BUFFER = 8 * 1024 * 1024;
+const WRITE_BUFFER = 1024 * 1024;
+/** Environment variable: the write buffer in KiB instead of WRITE_BUFFER (benchmarks). */
+export const WRITE_BUFFER_ENV = 'PIGEON_WRITE_BUFFER_KIB';
 
 /** The entry being received, as the ledger's row has it. */
 export interface PartFileEntry {
@@ -67,11 +74,17 @@ function end(out: WriteStream): Promise<void> {
 }
 
 /**
- * Opens the part file of `entry` for `transfer`; `madeDirs` spares a mkdir
- * per file of a folder; `downloads` names the folder in a disk-full message;
- * `check` is what the bytes are checked with as they arrive.
+ * Bytes the receiver buffers towards the disk before it pauses the socket:
+ * WRITE_BUFFER, or WRITE_BUFFER_ENV (KiB) when it holds a positive integer
+ * (benchmarks compare sizes with it).
  */
-export async function openPartFile(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>, check: CheckAlg = 'sha256'): Promise<FileSink> {
+export function writeBufferBytes(env: Record<string, string | undefined> = process.env): number {
+  const raw = env[WRITE_BUFFER_ENV];
+  return raw !== undefined && /^[1-9][0-9]*$/.test(raw) ? Number(raw) * 1024 : WRITE_BUFFER;
+}
+
+/** Folder made, stale part dropped, the bytes already there checked: where a part file resumes. */
+async function preparePart(transfer: string, entry: PartFileEntry, reports: PartFileReports, madeDirs: Set<string> | undefined, hash: Checker): Promise<{ part: string; offset: number }> {
   const part = entry.localPath + PART_SUFFIX;
   if (!madeDirs?.has(dirname(part))) {
     await mkdir(dirname(part), { recursive: true });
@@ -81,11 +94,47 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
   const have = statSync(part, { throwIfNoEntry: false })?.size ?? 0;
   const offset = have <= entry.size ? have : 0;
   if (have > entry.size) await unlink(part);
-  const hash = checker(check);
   // Resume: the bytes already on disk are checked here, not sent again.
   await checkRange(part, hash, offset);
   reports.partial(transfer, offset);
-  const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: WRITE_BUFFER });
+  return { part, offset };
+}
+
+/**
+ * Checks a complete part file against the sender's check (`actual` is what
+ * was computed with `check` as the bytes arrived), then lands it under a
+ * free name with the sender's time and reports the entry done.
+ */
+async function landPart(transfer: string, entry: PartFileEntry, reports: PartFileReports, part: string, check: CheckAlg, actual: string, expected: string | FileCheck | null | undefined): Promise<string> {
+  const want = expected ? asCheck(expected) : null;
+  if (want && want.alg !== check) {
+    // An older sender answered with another check than the one computed on arrival: computed again from the disk.
+    const again = checker(want.alg);
+    await checkRange(part, again, entry.size);
+    actual = again.digest();
+  }
+  if (want && actual !== want.hex) {
+    await unlink(part).catch(() => {});
+    throw checkMismatch(entry.path, want, actual);
+  }
+  const final = freePath(entry.localPath);
+  await rename(part, final);
+  const seconds = entry.mtime / 1000;
+  await utimes(final, seconds, seconds).catch(() => {});
+  reports.entryDone(transfer, entry.idx);
+  reports.partial(transfer, 0);
+  return final;
+}
+
+/**
+ * Opens the part file of `entry` for `transfer`; `madeDirs` spares a mkdir
+ * per file of a folder; `downloads` names the folder in a disk-full message;
+ * `check` is what the bytes are checked with as they arrive.
+ */
+export async function openPartFile(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>, check: CheckAlg = 'sha256'): Promise<FileSink> {
+  const hash = checker(check);
+  const { part, offset } = await preparePart(transfer, entry, reports, madeDirs, hash);
+  const out = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: writeBufferBytes() });
   let writeError: Error | null = null;
   const writeFailed = new Promise<never>((_, reject) => {
     out.on('error', (err: NodeJS.ErrnoException) => {
@@ -111,6 +160,7 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
 
   return {
     offset,
+    size: entry.size,
     check,
     writeFailed,
     write(chunk) {
@@ -139,25 +189,46 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
         await discard();
         throw err;
       }
-      let actual = hash.digest();
-      const want = expected ? asCheck(expected) : null;
-      if (want && want.alg !== check) {
-        // An older sender answered with another check than the one computed on arrival: computed again from the disk.
-        const again = checker(want.alg);
-        await checkRange(part, again, entry.size);
-        actual = again.digest();
-      }
-      if (want && actual !== want.hex) {
-        await unlink(part).catch(() => {});
-        throw checkMismatch(entry.path, want, actual);
-      }
-      const final = freePath(entry.localPath);
-      await rename(part, final);
-      const seconds = entry.mtime / 1000;
-      await utimes(final, seconds, seconds).catch(() => {});
-      reports.entryDone(transfer, entry.idx);
-      reports.partial(transfer, 0);
-      return final;
+      return landPart(transfer, entry, reports, part, check, hash.digest(), expected);
+    },
+  };
+}
+
+/**
+ * The part file of `entry`, prepared here (folder, resume, the check of the
+ * bytes already there) but written elsewhere: by the data-link worker
+ * (data-link-worker.ts), which appends the bytes, counts them against the
+ * size and continues the CRC-32. This sink takes no bytes itself; the worker
+ * reports the file's CRC-32 through `elsewhere.received`, and finish() checks
+ * and lands it as openPartFile's does.
+ */
+export async function openPartFileElsewhere(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>): Promise<FileSink & { elsewhere: ElsewherePart }> {
+  const hash = checker('crc32');
+  const { part, offset } = await preparePart(transfer, entry, reports, madeDirs, hash);
+  let digest: string | null = null;
+  const elsewhere: ElsewherePart = {
+    target: { kind: 'part', part, path: entry.path, size: entry.size, crc: Number.parseInt(hash.digest(), 16), writeBuffer: writeBufferBytes(), downloads },
+    received: (d) => void (digest = d),
+  };
+  const notHere = (): never => {
+    throw new PigeonError(ErrorCodes.INTERNAL, 'this part file is written by the data-link worker');
+  };
+  return {
+    offset,
+    size: entry.size,
+    check: 'crc32',
+    elsewhere,
+    // The worker reports a failed write as the fetch's error.
+    writeFailed: new Promise<never>(() => {}),
+    write: notHere,
+    onDrain: notHere,
+    announced: notHere,
+    async abort(keep) {
+      if (!keep) await unlink(part).catch(() => {});
+    },
+    async finish(expected) {
+      if (digest === null) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${entry.path}: not all bytes arrived`);
+      return landPart(transfer, entry, reports, part, 'crc32', digest, expected);
     },
   };
 }

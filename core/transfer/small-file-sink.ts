@@ -73,6 +73,7 @@ export class SmallFileLander {
     const chunks: Buffer[] = [];
     return {
       offset: 0,
+      size: entry.size,
       check,
       // Nothing touches the disk before finish(): a disk error rejects finish() itself.
       writeFailed: new Promise<never>(() => {}),

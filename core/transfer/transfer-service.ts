@@ -28,7 +28,9 @@ import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
 import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
-import { openPartFile, PART_SUFFIX } from './part-file-sink.js';
+import { openPartFile, openPartFileElsewhere, PART_SUFFIX } from './part-file-sink.js';
+import type { DataLinkPlan } from './data-link-messages.js';
+import { dataLinkWorkerScript, DataLinkWorkers, WorkerLink } from './data-link-workers.js';
 import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
@@ -68,6 +70,12 @@ export interface TransferServiceInit {
   session: (peerId: string) => Session | undefined;
   ensureSession: (peerId: string) => void;
   dialData: (peerId: string) => Promise<{ socket: TLSSocket; decoder: FrameDecoder }>;
+  /**
+   * How to dial a data link to `peerId` from the data-link worker (address,
+   * keys, hello), or null when only dialData can reach it (a relay pipe, no
+   * pinned key). Absent: every link runs on the main thread.
+   */
+  dataLinkPlan?: (peerId: string) => DataLinkPlan | null;
   peerName: (peerId: string) => string;
   isOnline: (peerId: string) => boolean;
   /** Files left on the relay for offline peers (core/relay-client/relay-files.ts), if a relay is configured. */
@@ -114,6 +122,8 @@ export class TransferService {
   private readonly serving = new Map<string, Set<TLSSocket>>();
   private readonly retryTimers = new Map<string, TimerHandle>();
   private stopped = false;
+  /** The worker thread that runs native data links off the event loop (data-link-workers.ts); made on first use. */
+  private workers: DataLinkWorkers | null | undefined;
 
   constructor(
     private readonly components: { store: Store; clock: Clock; random: Random; logger: Logger },
@@ -132,6 +142,31 @@ export class TransferService {
     for (const t of this.retryTimers.values()) this.components.clock.clear(t);
     this.retryTimers.clear();
     this.assembling.clear();
+    void this.workers?.stop();
+  }
+
+  /** The data-link worker, or null when there is none (the compiled worker is absent, or turned off). */
+  private dataLinkWorkers(): DataLinkWorkers | null {
+    if (this.workers === undefined) {
+      const script = this.init.dataLinkPlan ? dataLinkWorkerScript() : null;
+      this.workers = script ? new DataLinkWorkers(script, { progress: (t, n) => this.ledger.progress(t, n), logger: this.components.logger }) : null;
+    }
+    return this.workers;
+  }
+
+  /**
+   * Opens the data link of a receive: in the worker thread when it has room
+   * and the peer can be dialed directly, else on the main thread.
+   */
+  private async openDataLink(peerId: string): Promise<FileSource> {
+    const workers = this.dataLinkWorkers();
+    const plan = workers?.hasRoom ? this.init.dataLinkPlan?.(peerId) : null;
+    if (workers && plan) {
+      this.components.logger.log('info', 'data link in the worker thread', { peer: peerId });
+      return workers.open(plan);
+    }
+    const { socket, decoder } = await this.init.dialData(peerId);
+    return new DataClient(socket, decoder);
   }
 
   // ---- queries ------------------------------------------------------------
@@ -505,10 +540,7 @@ export class TransferService {
       if (files.length > 0) {
         const fromRelay = this.init.relayFiles?.fetcher(id) ?? null;
         if (fromRelay) running.client = fromRelay;
-        else {
-          const { socket, decoder } = await this.init.dialData(t.peer);
-          running.client = new DataClient(socket, decoder);
-        }
+        else running.client = await this.openDataLink(t.peer);
         if (running.canceled) return;
         const client = running.client;
         const madeDirs = new Set<string>();
@@ -528,7 +560,7 @@ export class TransferService {
       const e = err as PigeonError;
       // The ledger decides by the error's code: final (failed, with the reason; partial data stays) or passing.
       if (this.ledger.failed(id, e) === 'retry') {
-        this.components.logger.log('info', 'transfer interrupted; will resume', { transfer: id, error: e.message });
+        this.components.logger.log('info', 'transfer interrupted; will resume', { transfer: id, code: e.code, error: e.message });
         this.scheduleRetry(id);
       }
     } finally {
@@ -599,7 +631,7 @@ export class TransferService {
     const small = e.size <= SMALL_FILE_BYTES;
     // The check the source's sender can give (native: CRC-32), computed as the bytes arrive.
     const check = client.check ?? 'sha256';
-    const sink = small ? lander.open(entry, check) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
+    const sink = small ? lander.open(entry, check) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, this.init.downloads, madeDirs) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
     let expected: string | FileCheck | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);

@@ -44,6 +44,12 @@ export const ErrorCodes = {
   TRANSFER_REFUSED: 'PIGEON_ERR_TRANSFER_REFUSED',
   /** No transfer with that id (or prefix). */
   TRANSFER_NOT_FOUND: 'PIGEON_ERR_TRANSFER_NOT_FOUND',
+  /**
+   * The thread that received a file's bytes (a native data link run off the
+   * main thread) stopped or crashed: the transfer stops here and resumes from
+   * the bytes already on disk, with a new thread.
+   */
+  DATA_WORKER_FAILED: 'PIGEON_ERR_DATA_WORKER_FAILED',
   /** The download folder's disk is full; partial data is kept for resuming. */
   DISK_FULL: 'PIGEON_ERR_DISK_FULL',
   /** The relay cannot be reached (connection refused, DNS, TLS failure). */

@@ -11,7 +11,10 @@
  * side and per thread (/proc/<pid>/task/*), peak RSS of the peers, and (on
  * loopback) chat send→delivered to the receiver while the file moves.
  *
- * Usage: node dist/tests/bench/transfer.js --only cpu [sizeMiB] [--settings shm,disk,pinned]
+ * Usage: node dist/tests/bench/transfer.js --only cpu [sizeMiB] [--settings shm,disk,pinned] [--variants SPEC]
+ * SPEC runs pigeon several times per setting, each with its own environment
+ * for both peers, e.g. `main:PIGEON_DATA_LINK_THREAD=main;worker:;worker-1m:PIGEON_WRITE_BUFFER_KIB=1024`
+ * (name, colon, comma-separated VAR=value); the variants alternate in the order given.
  * With PIGEON_BENCH_CPU_PROF=<dir>, the peers write V8 CPU profiles there.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -48,12 +51,46 @@ export interface CopyResult {
   receiver: SideCpu;
 }
 
+/** Chat send→delivered, ms. */
+export interface ChatStats {
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+/** Chats sent with no transfer before each run (20 ms apart): the baseline of the chat figures. */
+const IDLE_CHATS = 150;
+
+export type PigeonResult = CopyResult & { peakRssMB: { sender: number; receiver: number }; chatMs: ChatStats | null; chatIdleMs: ChatStats | null; loopDelayMs: { receiver: LoopDelay; idle: LoopDelay }; load: string };
+
+/** One way of running the peers: a name and the environment both get. */
+export interface Variant {
+  name: string;
+  env: Record<string, string>;
+}
+
+/** `name:VAR=v,VAR=v;name2:` as variants. */
+export function parseVariants(spec: string): Variant[] {
+  return spec
+    .split(';')
+    .filter((x) => x.trim())
+    .map((part) => {
+      const [name, vars = ''] = part.split(':');
+      const env: Record<string, string> = {};
+      for (const kv of vars.split(',').filter(Boolean)) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+      return { name: name!.trim(), env };
+    });
+}
+
 export interface SettingResult {
   setting: string;
   tls: CopyResult;
   tlsSha256: CopyResult;
-  pigeon: CopyResult & { peakRssMB: { sender: number; receiver: number }; chatMs: { samples: number; p50: number; p90: number; p99: number; max: number } | null; loopDelayMs: { receiver: LoopDelay; idle: LoopDelay } };
+  /** The first variant's run (the only one without --variants). */
+  pigeon: PigeonResult;
   ratio: { pigeonToTls: number; pigeonToTlsSha256: number };
+  variants: Array<{ name: string; pigeon: PigeonResult }>;
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
@@ -122,13 +159,13 @@ async function plainTls(file: string, out: string, keyHome: string, sides: Sides
 }
 
 /** `pigeon send-file --wait` between two peer processes; chat from an in-process peer on loopback. */
-async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan | null): Promise<SettingResult['pigeon']> {
+async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan | null, variant: Variant): Promise<PigeonResult> {
   const discoveryPort = await freeUdpPort();
   const loopArgs = ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'];
   const args = lan ? ['--no-mdns'] : loopArgs;
   const profDir = process.env.PIGEON_BENCH_CPU_PROF;
   const probe = new LoopDelayProbe();
-  const env = { ...probe.env, ...(profDir ? { NODE_OPTIONS: `${probe.env.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir}` } : {}) };
+  const env = { ...variant.env, ...probe.env, ...(profDir ? { NODE_OPTIONS: `${probe.env.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir}` } : {}) };
   const [ha, hb] = [join(work, 'a'), join(work, 'b')];
   const inbox = join(setting.dir, `pigeon-bench-inbox-${process.pid}`);
   const prefix = (label: 'a' | 'b', core: number): string[] | undefined => (lan ? [...lan.host(label).prefix, 'taskset', '-c', String(core)] : undefined);
@@ -144,6 +181,14 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
       await carol.start();
       bobId = await bobSeen;
       await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
+    }
+    // The same chat with no transfer, just before: the floor that this machine's load alone gives.
+    const chatIdle: number[] = [];
+    for (let i = 0; carol && i < IDLE_CHATS; i++) {
+      const c = process.hrtime.bigint();
+      await carol.waitDelivered((await carol.send(bobId, 'idle ping')).id, 10000);
+      chatIdle.push(Number(process.hrtime.bigint() - c) / 1e6);
+      await new Promise((r) => setTimeout(r, 20));
     }
     const before = { sender: threadCpu(alice.pid), receiver: threadCpu(bob.pid) };
     probe.start([bob.pid]);
@@ -170,16 +215,22 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
     const bytes = statSync(file).size;
     const got = statSync(join(inbox, 'payload.bin')).size;
     if (got !== bytes) throw new Error(`pigeon delivered ${got} of ${bytes} bytes`);
-    chat.sort((x, y) => x - y);
-    const at = (q: number): number => round2(chat[Math.min(chat.length - 1, Math.floor(chat.length * q))] ?? 0);
+    const stats = (xs: number[]): ChatStats | null => {
+      if (xs.length === 0) return null;
+      xs.sort((x, y) => x - y);
+      const at = (q: number): number => round2(xs[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? 0);
+      return { samples: xs.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round2(xs[xs.length - 1]!) };
+    };
     return {
+      load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       seconds: round2(s),
       mbPerSecond: Math.round(bytes / 1e6 / s),
       sender: perGB(threadCpuDelta(before.sender, after.sender), bytes),
       receiver: perGB(threadCpuDelta(before.receiver, after.receiver), bytes),
       peakRssMB: { sender: memory(alice.pid).hwmMB, receiver: memory(bob.pid).hwmMB },
       loopDelayMs: { receiver: loop.byPid[bob.pid]!, idle: loop.idle },
-      chatMs: chat.length ? { samples: chat.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round2(chat[chat.length - 1]!) } : null,
+      chatMs: stats(chat),
+      chatIdleMs: stats(chatIdle),
     };
   } finally {
     await Promise.all([alice.stop(), bob.stop()]);
@@ -188,7 +239,7 @@ async function pigeonCopy(file: string, work: string, setting: Setting, lan: Lan
   }
 }
 
-async function runSetting(setting: Setting, sizeMiB: number): Promise<SettingResult> {
+async function runSetting(setting: Setting, sizeMiB: number, variants: Variant[]): Promise<SettingResult> {
   const work = join(setting.dir, `pigeon-bench-cpu-${process.pid}`);
   mkdirSync(work, { recursive: true });
   let lan: Lan | null = null;
@@ -205,13 +256,17 @@ async function runSetting(setting: Setting, sizeMiB: number): Promise<SettingRes
       ? { sender: [...lan.host('a').prefix, 'taskset', '-c', '0'], receiver: [...lan.host('b').prefix, 'taskset', '-c', '1'], host: lan.host('a').address }
       : { sender: [], receiver: [], host: '127.0.0.1' };
     // The peers' keys serve the plain copies too; made by the first pigeon run.
-    process.stderr.write(`${setting.name}: pigeon…\n`);
-    const pg = await pigeonCopy(file, work, setting, lan);
+    const runs: SettingResult['variants'] = [];
+    for (const v of variants) {
+      process.stderr.write(`${setting.name}: pigeon (${v.name})…\n`);
+      runs.push({ name: v.name, pigeon: await pigeonCopy(file, work, setting, lan, v) });
+    }
+    const pg = runs[0]!.pigeon;
     process.stderr.write(`${setting.name}: plain TLS…\n`);
     const tls = await plainTls(file, join(work, 'tls.out'), join(work, 'a'), sides, false);
     process.stderr.write(`${setting.name}: plain TLS + SHA-256…\n`);
     const tlsSha256 = await plainTls(file, join(work, 'tls.out'), join(work, 'a'), sides, true);
-    return { setting: setting.name, tls, tlsSha256, pigeon: pg, ratio: { pigeonToTls: round2(pg.mbPerSecond / tls.mbPerSecond), pigeonToTlsSha256: round2(pg.mbPerSecond / tlsSha256.mbPerSecond) } };
+    return { setting: setting.name, tls, tlsSha256, pigeon: pg, ratio: { pigeonToTls: round2(pg.mbPerSecond / tls.mbPerSecond), pigeonToTlsSha256: round2(pg.mbPerSecond / tlsSha256.mbPerSecond) }, variants: runs };
   } finally {
     await lan?.destroy();
     removeHome(work);
@@ -219,14 +274,14 @@ async function runSetting(setting: Setting, sizeMiB: number): Promise<SettingRes
 }
 
 /** The three settings of issue 16 item 4, in one run. */
-export async function benchTransferCpu(sizeMiB: number, only?: string[]): Promise<SettingResult[]> {
+export async function benchTransferCpu(sizeMiB: number, only?: string[], variants: Variant[] = [{ name: 'pigeon', env: {} }]): Promise<SettingResult[]> {
   const settings: Array<Setting & { key: string }> = [
     { key: 'shm', name: 'loopback, /dev/shm', dir: '/dev/shm', pinned: false },
     { key: 'disk', name: `loopback, disk (${tmpdir()})`, dir: tmpdir(), pinned: false },
     { key: 'pinned', name: 'two namespaces, one core each (taskset), /dev/shm', dir: '/dev/shm', pinned: true },
   ];
   const out: SettingResult[] = [];
-  for (const s of settings) if (!only || only.includes(s.key)) out.push(await runSetting(s, sizeMiB));
+  for (const s of settings) if (!only || only.includes(s.key)) out.push(await runSetting(s, sizeMiB, variants));
   return out;
 }
 
@@ -241,16 +296,18 @@ function threads(c: SideCpu): string {
 export function transferCpuMarkdown(results: SettingResult[], sizeMiB: number): string {
   const lines = [`${sizeMiB} MiB of random bytes per copy.`, '', '| setting | path | MB/s | ratio to plain TLS | CPU s/GB sender / receiver | sender threads (s/GB) | receiver threads (s/GB) |', '|---|---|---|---|---|---|---|'];
   for (const r of results) {
-    for (const [name, c] of [['plain TLS', r.tls], ['plain TLS + SHA-256', r.tlsSha256], ['pigeon', r.pigeon]] as const) {
+    for (const [name, c] of [['plain TLS', r.tls], ['plain TLS + SHA-256', r.tlsSha256], ...r.variants.map((v) => [v.name === 'pigeon' ? 'pigeon' : `pigeon (${v.name})`, v.pigeon] as const)] as const) {
       lines.push(`| ${r.setting} | ${name} | ${c.mbPerSecond} | ${round2(c.mbPerSecond / r.tls.mbPerSecond)} | ${c.sender.perGB} / ${c.receiver.perGB} | ${threads(c.sender)} | ${threads(c.receiver)} |`);
     }
   }
-  lines.push('', '| setting | pigeon peak RSS sender / receiver MB | chat during the transfer p50 / p90 / p99 / max ms (messages) | receiver event-loop delay p50 / p90 / p99 / max ms | idle Node process, same time (machine noise) |', '|---|---|---|---|---|');
+  lines.push('', '| setting | variant | MB/s | pigeon peak RSS sender / receiver MB | chat during the transfer p50 / p90 / p99 / max ms (messages) | chat just before, no transfer, p50 / p99 / max ms | receiver event-loop delay p50 / p90 / p99 / max ms | idle Node process, same time (machine noise) | load after |', '|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    const c = r.pigeon.chatMs;
-    const l = r.pigeon.loopDelayMs;
-    const fig = (d: LoopDelay): string => `${d.p50} / ${d.p90} / ${d.p99} / ${d.max}`;
-    lines.push(`| ${r.setting} | ${r.pigeon.peakRssMB.sender} / ${r.pigeon.peakRssMB.receiver} | ${c ? `${c.p50} / ${c.p90} / ${c.p99} / ${c.max} (${c.samples})` : 'not measured (namespaces)'} | ${fig(l.receiver)} | ${fig(l.idle)} |`);
+    for (const v of r.variants) {
+      const c = v.pigeon.chatMs;
+      const l = v.pigeon.loopDelayMs;
+      const fig = (d: LoopDelay): string => `${d.p50} / ${d.p90} / ${d.p99} / ${d.max}`;
+      lines.push(`| ${r.setting} | ${v.name} | ${v.pigeon.mbPerSecond} | ${v.pigeon.peakRssMB.sender} / ${v.pigeon.peakRssMB.receiver} | ${c ? `${c.p50} / ${c.p90} / ${c.p99} / ${c.max} (${c.samples})` : 'not measured (namespaces)'} | ${v.pigeon.chatIdleMs ? `${v.pigeon.chatIdleMs.p50} / ${v.pigeon.chatIdleMs.p99} / ${v.pigeon.chatIdleMs.max}` : '-'} | ${fig(l.receiver)} | ${fig(l.idle)} | ${v.pigeon.load} |`);
+    }
   }
   return lines.join('\n');
 }

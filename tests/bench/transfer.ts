@@ -16,7 +16,7 @@ import { basename, dirname, join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { freeUdpPort, PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { benchSmallFiles, MANY_FILES, smallFilesMarkdown } from './transfer-smallfiles.js';
-import { benchTransferCpu, transferCpuMarkdown } from './transfer-cpu.js';
+import { benchTransferCpu, parseVariants, transferCpuMarkdown } from './transfer-cpu.js';
 import { lineReader } from './line-reader.js';
 
 /** Default file size: the 2 GiB. */
@@ -131,7 +131,8 @@ async function mainCpu(): Promise<void> {
   const mib = process.argv.slice(2).some((a) => /^\d+$/.test(a)) ? sizeMiB : CPU_DEFAULT_MIB;
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const settingsAt = process.argv.indexOf('--settings');
-  const results = await benchTransferCpu(mib, settingsAt >= 0 ? process.argv[settingsAt + 1]!.split(',') : undefined);
+  const variantsAt = process.argv.indexOf('--variants');
+  const results = await benchTransferCpu(mib, settingsAt >= 0 ? process.argv[settingsAt + 1]!.split(',') : undefined, variantsAt >= 0 ? parseVariants(process.argv[variantsAt + 1]!) : undefined);
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const dir = join(ROOT, 'bench-results');
   mkdirSync(dir, { recursive: true });

@@ -15,7 +15,7 @@ export interface LoopbackLab {
   /** A temporary folder, removed after the test. */
   dir(label: string): string;
   /** A running `pigeon peer` on this file's discovery port, stopped after the test. */
-  start(name: string, home: string, extra?: string[]): PeerProcess;
+  start(name: string, home: string, extra?: string[], env?: NodeJS.ProcessEnv): PeerProcess;
   /** Stops the peers started so far now (before a test's own clean-up that needs them gone). */
   stopAll(): Promise<void>;
 }
@@ -43,8 +43,8 @@ export function loopbackLab(): LoopbackLab {
       dirs.push(d);
       return d;
     },
-    start(name, home, extra = []) {
-      const p = new PeerProcess({ home, name, args: [...discovery, ...extra] });
+    start(name, home, extra = [], env) {
+      const p = new PeerProcess({ home, name, args: [...discovery, ...extra], ...(env ? { env } : {}) });
       running.push(p);
       return p;
     },

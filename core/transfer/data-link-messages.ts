@@ -1,0 +1,51 @@
+/**
+ * The messages between the main thread and the data-link worker
+ * (data-link-worker.ts, data-link-workers.ts). The worker dials and runs a
+ * native data link (TCP, TLS, hello, fetch/data/file-end), writes large files
+ * into their `.pigeon-part` files with CRC-32 as the bytes arrive, and only
+ * reports: progress in coarse steps, each file's end with its check, and
+ * errors with their stable codes. The main thread keeps the ledger, the
+ * landing (rename, mtime, entry done) and the small files' batches.
+ */
+import type { HelloFrame } from '../../shared/protocol/session-frames.js';
+import type { FileCheck } from './file-check.js';
+
+/** Where a data link goes and with which keys: what the worker needs to dial it itself. */
+export interface DataLinkPlan {
+  host: string;
+  port: number;
+  /** Our device key and certificate (PEM), for TLS. */
+  keyPem: string;
+  certPem: string;
+  /** The peer's device id, checked against its certificate. */
+  expectedId: string;
+  /** The peer's pinned public key (SPKI, DER); another key is refused with KEY_CHANGED. */
+  pinned: Uint8Array;
+  /** Our hello, with purpose "data". */
+  hello: HelloFrame;
+}
+
+/** Where the worker puts the bytes of one fetched file. */
+export type FetchTarget =
+  /** A large file: appended to its part file from `offset`, CRC-32 continued from `crc` (the bytes already there). */
+  | { kind: 'part'; part: string; path: string; size: number; crc: number; writeBuffer: number; /** The download folder, named in a disk-full error. */ downloads: string }
+  /** A small file (≤ SMALL_FILE_BYTES): the bytes are sent back whole; the main thread's sink checks and lands them. */
+  | { kind: 'memory'; size: number };
+
+export type ToWorker =
+  | { op: 'open'; link: number; plan: DataLinkPlan }
+  | { op: 'fetch'; link: number; req: number; transfer: string; index: number; offset: number; target: FetchTarget }
+  | { op: 'close'; link: number };
+
+export type FromWorker =
+  | { op: 'opened'; link: number }
+  /** The link is gone (dial, handshake, connection or protocol error): every fetch on it fails with this. */
+  | { op: 'link-failed'; link: number; code: string; message: string }
+  | { op: 'progress'; transfer: string; bytes: number }
+  /**
+   * One file is complete on the worker's side. Part: its bytes are on disk,
+   * `digest` is the CRC-32 of the whole part file. Memory: `bytes` holds what
+   * the sender sent from `from` (`length` bytes).
+   */
+  | { op: 'file-done'; link: number; req: number; check: FileCheck; digest?: string; from?: number; length?: number; bytes?: Uint8Array }
+  | { op: 'file-failed'; link: number; req: number; code: string; message: string };

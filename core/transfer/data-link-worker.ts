@@ -1,0 +1,211 @@
+/**
+ * The worker thread that receives native data links off the main thread
+ * (docs/decisions.md, "data links in a worker thread"). Node cannot hand a
+ * net.Socket to a worker, so the worker dials the link itself (TCP, TLS with
+ * our device key, hello with purpose "data", the peer's pinned key checked)
+ * and runs the receiver's side of data-link.ts on it. Large files go straight
+ * into their `.pigeon-part` files here, with CRC-32 and exact-size counting
+ * as the bytes arrive; small files go back whole to the main thread, whose
+ * lander checks and lands them in batches. The worker never touches the
+ * ledger: it reports progress in coarse steps and each file's end.
+ * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { setPriority } from 'node:os';
+import tls from 'node:tls';
+import { parentPort, workerData } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { handshake, tlsOptions } from '../session/handshake.js';
+import { DataClient } from './data-link.js';
+import type { DataLinkPlan, FromWorker, ToWorker } from './data-link-messages.js';
+import { ExactSize, sizeMismatch } from './exact-size.js';
+import type { FileCheck } from './file-check.js';
+import type { IncomingFile } from './ledger-ports.js';
+
+/**
+ * Progress goes to the main thread after this many bytes of a transfer (or
+ * PROGRESS_MS): one message per MiB is ~1,000 per GB, nothing next to the
+ * ~65,000 TLS records of a GB, and the ledger's events come at most every
+ * 250 ms anyway (ledger.ts).
+ */
+const PROGRESS_BYTES = 1024 * 1024;
+/** ...or after this long, so a slow link still moves its progress bar smoothly. */
+const PROGRESS_MS = 100;
+
+const port = parentPort;
+if (!port) throw new Error('data-link-worker.ts runs as a worker thread');
+/** Tests only (data-link-worker.test): the worker stops dead after writing this many bytes, as a crash would. */
+const exitAfterBytes = typeof (workerData as { exitAfterBytes?: unknown } | null)?.exitAfterBytes === 'number' ? (workerData as { exitAfterBytes: number }).exitAfterBytes : Infinity;
+let written = 0;
+/** This thread's nice value (Linux: per thread; the main thread keeps its own), from data-link-workers.ts. */
+const nice = (workerData as { nice?: unknown } | null)?.nice;
+if (typeof nice === 'number' && nice !== 0) {
+  try {
+    setPriority(nice);
+  } catch {
+    // Not allowed or not supported here: the link runs at the process's priority.
+  }
+}
+
+const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+const codeOf = (err: unknown): { code: string; message: string } => {
+  const e = err as { code?: unknown; message?: string };
+  return { code: typeof e.code === 'string' && e.code.startsWith('PIGEON_ERR_') ? e.code : ErrorCodes.TRANSFER_FAILED, message: e.message ?? String(err) };
+};
+
+// ---- progress, in coarse steps ---------------------------------------------
+
+const unreported = new Map<string, number>();
+let progressTimer: NodeJS.Timeout | null = null;
+function flushProgress(): void {
+  if (progressTimer) clearTimeout(progressTimer);
+  progressTimer = null;
+  for (const [transfer, bytes] of unreported) post({ op: 'progress', transfer, bytes });
+  unreported.clear();
+}
+function addProgress(transfer: string, bytes: number): void {
+  const n = (unreported.get(transfer) ?? 0) + bytes;
+  unreported.set(transfer, n);
+  if (n >= PROGRESS_BYTES) flushProgress();
+  else progressTimer ??= setTimeout(flushProgress, PROGRESS_MS);
+}
+
+// ---- where the bytes of one file go ------------------------------------------
+
+/** A sink that can be closed after its fetch, and that rejects `failed` when the disk refuses a write. */
+interface WorkerSink extends IncomingFile {
+  failed: Promise<never>;
+  /** Ends the file; resolves when every byte is with the OS. */
+  close(): Promise<void>;
+}
+
+/** A large file, appended to its part file (the main thread made the folder and checked the bytes already there). */
+function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
+  const out: WriteStream = createWriteStream(t.part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: t.writeBuffer });
+  const exact = new ExactSize(t.path, t.size, offset);
+  let crc = t.crc;
+  const failed = new Promise<never>((_, reject) => out.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : err)));
+  failed.catch(() => {});
+  let closing: Promise<void> | null = null;
+  return {
+    offset,
+    check: 'crc32',
+    failed,
+    exact,
+    write(chunk) {
+      exact.take(chunk.length);
+      crc = crc32(chunk, crc);
+      addProgress(transfer, chunk.length);
+      written += chunk.length;
+      if (written >= exitAfterBytes) process.exit(70);
+      return out.write(chunk);
+    },
+    onDrain(fn) {
+      out.once('drain', fn);
+    },
+    announced(from, length) {
+      if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${t.path}: asked from byte ${offset}, answered from ${from}`);
+      if (from + length !== t.size) throw sizeMismatch(t.path, `the sender announced ${from + length} bytes, not the ${t.size} it offered`);
+    },
+    close: () => (closing ??= out.destroyed ? Promise.resolve() : new Promise<void>((r) => out.end(() => r()))),
+    digest: () => (crc >>> 0).toString(16).padStart(8, '0'),
+  };
+}
+
+/** A small file, held whole and sent back to the main thread (its sink checks and lands it). */
+function memorySink(size: number): WorkerSink & { from: number; length: number; bytes: Buffer | null; got: number } {
+  const s = {
+    offset: 0,
+    check: 'crc32' as const,
+    failed: new Promise<never>(() => {}),
+    from: 0,
+    length: 0,
+    got: 0,
+    bytes: null as Buffer | null,
+    write(chunk: Uint8Array): boolean {
+      if (!s.bytes || s.got + chunk.length > s.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
+      s.bytes.set(chunk, s.got);
+      s.got += chunk.length;
+      return true;
+    },
+    onDrain: (fn: () => void) => fn(),
+    announced(from: number, length: number): void {
+      // Bounded before allocation: never more than the offered size of a small file.
+      if (from !== 0 || length > size) throw sizeMismatch('a small file', `the sender announced ${from + length} bytes, not the ${size} it offered`);
+      s.from = from;
+      s.length = length;
+      s.bytes = Buffer.alloc(length);
+    },
+    close: () => Promise.resolve(),
+  };
+  return s;
+}
+
+// ---- links -------------------------------------------------------------------
+
+const links = new Map<number, Promise<DataClient>>();
+
+async function dial(plan: DataLinkPlan): Promise<DataClient> {
+  const socket = tls.connect({ ...tlsOptions({ keyPem: plan.keyPem, certPem: plan.certPem }), checkServerIdentity: () => undefined, host: plan.host, port: plan.port });
+  socket.setNoDelay(true);
+  const h = await handshake(socket, { expectedId: plan.expectedId, selfHello: plan.hello });
+  if (!Buffer.from(plan.pinned).equals(h.spki)) {
+    socket.destroy();
+    throw new PigeonError(ErrorCodes.KEY_CHANGED, 'the peer presented another key');
+  }
+  return new DataClient(socket, h.decoder);
+}
+
+async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClient): Promise<void> {
+  const t = m.target;
+  const sink = t.kind === 'part' ? partSink(m.transfer, m.offset, t) : memorySink(t.size);
+  let check: FileCheck;
+  try {
+    check = (await Promise.race([client.fetch(m.transfer, m.index, sink), sink.failed])) as FileCheck;
+    await sink.close();
+  } catch (err) {
+    await sink.close().catch(() => {});
+    flushProgress();
+    return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
+  }
+  flushProgress();
+  if (t.kind === 'part') {
+    const p = sink as ReturnType<typeof partSink>;
+    try {
+      p.exact.end();
+    } catch (err) {
+      return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
+    }
+    return post({ op: 'file-done', link: m.link, req: m.req, check, digest: p.digest() });
+  }
+  const s = sink as ReturnType<typeof memorySink>;
+  const bytes = s.bytes ?? Buffer.alloc(0);
+  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.length, bytes }, bytes.length > 0 ? [bytes.buffer as ArrayBuffer] : []);
+}
+
+port.on('message', (m: ToWorker) => {
+  if (m.op === 'open') {
+    const opening = dial(m.plan);
+    links.set(m.link, opening);
+    opening.then(
+      () => post({ op: 'opened', link: m.link }),
+      (err) => {
+        links.delete(m.link);
+        post({ op: 'link-failed', link: m.link, ...codeOf(err) });
+      },
+    );
+  } else if (m.op === 'fetch') {
+    const opening = links.get(m.link);
+    if (!opening) return post({ op: 'file-failed', link: m.link, req: m.req, code: ErrorCodes.TRANSFER_FAILED, message: 'the data connection closed' });
+    // In the order asked: the sender answers a link's fetches in order.
+    void opening.then(
+      (client) => fetchOne(m, client),
+      () => post({ op: 'file-failed', link: m.link, req: m.req, code: ErrorCodes.TRANSFER_FAILED, message: 'the data connection closed' }),
+    );
+  } else if (m.op === 'close') {
+    const opening = links.get(m.link);
+    links.delete(m.link);
+    void opening?.then((client) => client.close(), () => {});
+  }
+});

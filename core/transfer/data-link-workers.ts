@@ -1,0 +1,268 @@
+/**
+ * The main thread's side of the data-link worker (data-link-worker.ts): one
+ * worker thread per peer process, started on first use and reused, carrying
+ * up to MAX_LINKS data links at once. A link is a FileSource like DataClient
+ * (data-link.ts), so the transfer service fetches through it the same way;
+ * what differs is where the bytes go: a large file's sink must be one from
+ * openPartFileElsewhere (part-file-sink.ts), which the worker writes, and a
+ * small file comes back whole and goes into the sink given (the lander's).
+ * If the worker stops or crashes, every fetch on it fails with
+ * PIGEON_ERR_DATA_WORKER_FAILED (passing: the transfer resumes from the bytes
+ * on disk) and the next link starts a new worker.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
+import type { DataLinkPlan, FetchTarget, FromWorker, ToWorker } from './data-link-messages.js';
+import type { FileCheck } from './file-check.js';
+import type { FileSource, IncomingFile } from './ledger-ports.js';
+import type { Logger } from '../util/components.js';
+
+/**
+ * Data links one worker carries at once; a receive beyond that runs its link
+ * on the main thread as before. A peer rarely receives from more than a few
+ * senders at once, and each link already keeps its sender busy.
+ */
+const MAX_LINKS = 8;
+
+/**
+ * The worker's V8 young generation, MiB. The receive path makes garbage at
+ * the rate of the bytes (a Buffer per TLS record, ~65,000 per GB), and the
+ * memory behind those Buffers is freed only when V8 collects them: with
+ * V8's default young generation the receiver peaked at 166-193 MB RSS, with
+ * 4 MiB at 140-145, with 2 MiB at 116-125, at the same or lower CPU per GB
+ * (docs/benchmarks.md, "Transfer, stop 21"). 1 MiB gained nothing more.
+ */
+const WORKER_YOUNG_MB = 2;
+
+/**
+ * A worker with no link for this long is ended: a worker thread costs ~25 MB
+ * of RSS (a V8 isolate, its heap and loop: 46 → 65 MB for an empty one on
+ * Node 24, 76 MB with this worker's code), too much to keep for a peer that
+ * received one file an hour ago. Starting one again takes 30-50 ms on its
+ * own thread and 2-5 ms of the main thread (measured at load 40).
+ */
+const WORKER_IDLE_MS = 30_000;
+
+/** Environment variable that turns the worker off ("main"): for benchmarks comparing both paths. */
+export const DATA_LINK_THREAD_ENV = 'PIGEON_DATA_LINK_THREAD';
+/**
+ * The worker thread's nice value on Linux, where nice is per thread: when
+ * chat and a file share a core, the scheduler runs the main thread (chat,
+ * nice 0) first. Measured (docs/benchmarks.md, "Transfer, stop 21"): chat
+ * p99 during a 1 GiB transfer on loopback 6.5-11.6 ms (median 7.5) at nice
+ * 10 against 8.9-35.7 ms (median 18.3) at nice 0, the same MB/s. The
+ * price: against another busy process at nice 0 on the same core, the
+ * transfer gets about a tenth of that core.
+ * Elsewhere (macOS, Windows) setPriority would lower the whole process, so
+ * it is not called there.
+ */
+const WORKER_NICE = process.platform === 'linux' ? 10 : 0;
+
+/** Environment variable: the worker's young generation in MiB instead of WORKER_YOUNG_MB (benchmarks). */
+export const DATA_WORKER_YOUNG_ENV = 'PIGEON_DATA_WORKER_YOUNG_MB';
+/** Environment variable: the worker thread's nice value instead of WORKER_NICE (benchmarks). */
+export const DATA_WORKER_NICE_ENV = 'PIGEON_DATA_WORKER_NICE';
+/** Tests only: the first worker of the process stops dead after writing this many bytes (a crash, for the resume test). */
+export const DATA_WORKER_EXIT_ENV = 'PIGEON_TEST_DATA_WORKER_EXIT_AFTER_BYTES';
+
+/** What a part-file sink written by the worker gives it (openPartFileElsewhere). */
+export interface ElsewherePart {
+  target: Extract<FetchTarget, { kind: 'part' }>;
+  /** The worker wrote every byte; `digest` is the CRC-32 of the whole part file. */
+  received(digest: string): void;
+}
+
+/** The compiled worker next to this file, or null (running from TypeScript sources, as unit tests do: no worker then). */
+export function dataLinkWorkerScript(env: Record<string, string | undefined> = process.env): URL | null {
+  if (env[DATA_LINK_THREAD_ENV] === 'main') return null;
+  const url = new URL('./data-link-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : null;
+}
+
+interface Pending {
+  into: IncomingFile & { elsewhere?: ElsewherePart };
+  resolve: (c: FileCheck) => void;
+  reject: (e: Error) => void;
+}
+
+/** One data link run by the worker. */
+export class WorkerLink implements FileSource {
+  readonly check = 'crc32';
+  private nextReq = 1;
+  /** @internal */ readonly pending = new Map<number, Pending>();
+  /** @internal */ closedError: Error | null = null;
+
+  constructor(
+    private readonly owner: DataLinkWorkers,
+    /** @internal */ readonly id: number,
+  ) {}
+
+  fetch(transfer: string, index: number, into: IncomingFile & { elsewhere?: ElsewherePart }): Promise<FileCheck> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const req = this.nextReq++;
+    if (!into.elsewhere && into.size === undefined) return Promise.reject(new PigeonError(ErrorCodes.INTERNAL, 'a sink without a size cannot be filled by the data-link worker'));
+    const target: FetchTarget = into.elsewhere ? into.elsewhere.target : { kind: 'memory', size: into.size! };
+    return new Promise((resolve, reject) => {
+      this.pending.set(req, { into, resolve, reject });
+      this.owner.send({ op: 'fetch', link: this.id, req, transfer, index, offset: into.offset, target });
+    });
+  }
+
+  close(): void {
+    this.fail(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
+  }
+
+  /** @internal Fails what is pending and closes the link in the worker. */
+  fail(err: Error): void {
+    if (!this.closedError) {
+      this.closedError = err;
+      this.owner.dropLink(this);
+    }
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** @internal A file's end (or failure) from the worker. */
+  done(m: Extract<FromWorker, { op: 'file-done' | 'file-failed' }>): void {
+    const p = this.pending.get(m.req);
+    if (!p) return;
+    this.pending.delete(m.req);
+    if (m.op === 'file-failed') return p.reject(new PigeonError(m.code as ErrorCode, m.message));
+    try {
+      if (p.into.elsewhere) p.into.elsewhere.received(m.digest ?? '');
+      else {
+        // A small file: the main thread's sink checks what was announced and takes the bytes, as from DataClient.
+        p.into.announced(m.from ?? 0, m.length ?? 0);
+        const bytes = m.bytes ?? new Uint8Array(0);
+        if (bytes.length > 0) p.into.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      }
+    } catch (err) {
+      // As DataClient: an answer that breaks the protocol ends the link.
+      p.reject(err as Error);
+      this.fail(err as Error);
+      return;
+    }
+    p.resolve(m.check);
+  }
+}
+
+/** The worker thread of this peer and its links. */
+export class DataLinkWorkers {
+  private worker: Worker | null = null;
+  private readonly links = new Map<number, WorkerLink>();
+  private readonly opening = new Map<number, { resolve: (l: WorkerLink) => void; reject: (e: Error) => void; link: WorkerLink }>();
+  private nextLink = 1;
+  private started = 0;
+  private stopped = false;
+  private idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly script: URL,
+    private readonly hooks: { progress(transfer: string, bytes: number): void; logger: Logger; env?: Record<string, string | undefined> },
+  ) {}
+
+  /** Whether another link fits in the worker now. */
+  get hasRoom(): boolean {
+    return !this.stopped && this.links.size + this.opening.size < MAX_LINKS;
+  }
+
+  /** Dials a data link in the worker; resolves once TLS and hello are done and the key checked. */
+  open(plan: DataLinkPlan): Promise<WorkerLink> {
+    if (this.stopped) return Promise.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the peer is stopping'));
+    const link = new WorkerLink(this, this.nextLink++);
+    return new Promise((resolve, reject) => {
+      this.opening.set(link.id, { resolve, reject, link });
+      this.send({ op: 'open', link: link.id, plan });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const w = this.worker;
+    this.worker = null;
+    this.failAll(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the peer is stopping'));
+    await w?.terminate();
+  }
+
+  /** @internal */
+  send(m: ToWorker): void {
+    this.ensure().postMessage(m);
+  }
+
+  /** @internal A link closed on the main thread's side: closed in the worker too. */
+  dropLink(link: WorkerLink): void {
+    this.links.delete(link.id);
+    if (this.worker && !this.stopped) this.worker.postMessage({ op: 'close', link: link.id } satisfies ToWorker);
+    this.idleIfUnused();
+  }
+
+  /** No link left: the worker does not keep the process alive, and ends after WORKER_IDLE_MS. */
+  private idleIfUnused(): void {
+    if (this.links.size > 0 || this.opening.size > 0 || !this.worker) return;
+    this.worker.unref();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      const w = this.worker;
+      // Not a failure: nothing to report (gone() ignores a worker that is no longer the current one).
+      this.worker = null;
+      void w?.terminate();
+    }, WORKER_IDLE_MS);
+    this.idleTimer.unref();
+  }
+
+  private ensure(): Worker {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.worker) {
+      this.worker.ref();
+      return this.worker;
+    }
+    const env = this.hooks.env ?? process.env;
+    const exitAfter = Number(env[DATA_WORKER_EXIT_ENV]);
+    const young = Number(env[DATA_WORKER_YOUNG_ENV]) > 0 ? Number(env[DATA_WORKER_YOUNG_ENV]) : WORKER_YOUNG_MB;
+    const niceRaw = env[DATA_WORKER_NICE_ENV];
+    const nice = niceRaw !== undefined && /^-?[0-9]+$/.test(niceRaw) ? Number(niceRaw) : WORKER_NICE;
+    const w = new Worker(this.script, { name: 'data-link', resourceLimits: { maxYoungGenerationSizeMb: young }, workerData: { nice, exitAfterBytes: this.started === 0 && exitAfter > 0 ? exitAfter : undefined } });
+    this.started++;
+    this.worker = w;
+    w.on('message', (m: FromWorker) => this.onMessage(m));
+    const gone = (why: string): void => {
+      if (this.worker !== w) return;
+      this.worker = null;
+      this.hooks.logger.log('warn', 'the data-link worker stopped; its transfers resume', { reason: why });
+      this.failAll(new PigeonError(ErrorCodes.DATA_WORKER_FAILED, `the thread receiving the file stopped (${why}); the transfer resumes from the bytes on disk`));
+    };
+    w.on('error', (err) => gone(err.message));
+    w.on('exit', (code) => gone(`exit code ${code}`));
+    return w;
+  }
+
+  private failAll(err: Error): void {
+    for (const o of this.opening.values()) o.reject(err);
+    this.opening.clear();
+    for (const l of [...this.links.values()]) l.fail(err);
+    this.links.clear();
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.op === 'progress') return this.hooks.progress(m.transfer, m.bytes);
+    if (m.op === 'opened' || m.op === 'link-failed') {
+      const o = this.opening.get(m.link);
+      if (!o) return;
+      this.opening.delete(m.link);
+      if (m.op === 'opened') {
+        this.links.set(m.link, o.link);
+        o.resolve(o.link);
+      } else {
+        o.reject(new PigeonError(m.code as ErrorCode, m.message));
+        this.idleIfUnused();
+      }
+      return;
+    }
+    this.links.get(m.link)?.done(m);
+  }
+}
