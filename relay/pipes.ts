@@ -223,6 +223,9 @@ export class PipeBroker {
       spliceSockets(b.socket!, a.socket!, (n) => this.charge(pipe, perPipe, n), done);
       return;
     }
+    // A raw socket with a WebSocket side is the source of one pipeline and the sink of the other:
+    // each adds its close listeners, more than the default warning limit of 10 (not a leak).
+    for (const s of [a, b]) s.socket?.setMaxListeners(20);
     pipeline(a.source, this.meter(pipe, perPipe), b.sink(), done);
     pipeline(b.source, this.meter(pipe, perPipe), a.sink(), done);
   }
