@@ -90,6 +90,11 @@ export interface PipeFigures {
   relayed: CopyFigures[];
   /** Mean MB/s of each ÷ mean direct MB/s. */
   rawRatio: number;
+  /**
+   * Each raw copy ÷ the direct copy just before it: on a shared machine whose
+   * load changes during the run, a pair sees nearly the same load.
+   */
+  rawRoundRatios: number[];
   wsTlsRatio: number;
   ratio: number;
 }
@@ -98,7 +103,7 @@ export interface PipeFigures {
 export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void): Promise<PipeFigures> {
   const keyPem = readFileSync(join(relayDataDir, 'relay-key.pem'), 'utf8');
   const certPem = readFileSync(join(relayDataDir, 'relay-cert.pem'), 'utf8');
-  const out: PipeFigures = { bytes, direct: [], raw: [], wsTls: [], relayed: [], rawRatio: 0, wsTlsRatio: 0, ratio: 0 };
+  const out: PipeFigures = { bytes, direct: [], raw: [], wsTls: [], relayed: [], rawRatio: 0, rawRoundRatios: [], wsTlsRatio: 0, ratio: 0 };
   for (let i = 0; i < rounds; i++) {
     log(`pipe: ${bytes / 1e6} MB direct TLS (${i + 1}/${rounds})…`);
     out.direct.push(await direct(bytes, keyPem, certPem));
@@ -112,6 +117,7 @@ export async function pipeFigures(bytes: number, url: string, relayPid: number, 
   const mean = (xs: CopyFigures[]): number => xs.reduce((a, x) => a + x.mbPerSecond, 0) / xs.length;
   const ratio = (xs: CopyFigures[]): number => Math.round((mean(xs) / mean(out.direct)) * 100) / 100;
   out.rawRatio = ratio(out.raw);
+  out.rawRoundRatios = out.raw.map((r, i) => Math.round((r.mbPerSecond / out.direct[i]!.mbPerSecond) * 100) / 100);
   out.wsTlsRatio = ratio(out.wsTls);
   out.ratio = ratio(out.relayed);
   return out;

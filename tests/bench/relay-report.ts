@@ -91,7 +91,7 @@ function pipe(p: (PipeFigures & { relayWarnings?: Record<string, number> }) | un
     '',
     warnings(p.relayWarnings),
     '',
-    `Raw TCP pipe ÷ direct (means): **${p.rawRatio}**; target ≥ ${TARGETS.pipeRatio}: ${met(p.rawRatio >= TARGETS.pipeRatio)}. WebSocket pipe with TLS inside ÷ direct: ${p.wsTlsRatio}; plain bytes ÷ direct: ${p.ratio}.`,
+    `Raw TCP pipe ÷ direct (means): **${p.rawRatio}**; target ≥ ${TARGETS.pipeRatio}: ${met(p.rawRatio >= TARGETS.pipeRatio)}. Each raw copy ÷ the direct copy before it: ${(p.rawRoundRatios ?? []).join(', ')}. WebSocket pipe with TLS inside ÷ direct: ${p.wsTlsRatio}; plain bytes ÷ direct: ${p.ratio}.`,
   ];
 }
 
@@ -100,7 +100,7 @@ export function relayMarkdown(out: Record<string, unknown>): string {
   return [
     `# Relay benchmark (${String(out.date)})`,
     '',
-    `Node ${String(m.node)}, ${String(m.cpus)} × ${String(m.cpuModel)}, ${String(m.memoryGB)} GB, Linux ${String(m.kernel)}; relay and load generator share the machine. Relay: \`pigeon relay\` (CLI), SQLite in ${String(m.dataFolder)} on ${String(m.filesystem)}. Open files: ${String(m.openFiles)}.`,
+    `Node ${String(m.node)}, ${String(m.cpus)} × ${String(m.cpuModel)}, ${String(m.memoryGB)} GB, Linux ${String(m.kernel)}; relay and load generator share the machine. Relay: \`pigeon relay\` (CLI), SQLite in ${String(m.dataFolder)} on ${String(m.filesystem)}. Open files: ${String(m.openFiles)}. Load average (1, 5, 15 min) at start ${String(m.loadAverageAtStart)}, at end ${String(m.loadAverageAtEnd)}.`,
     '',
     '## a. Authenticated connections held by one relay',
     '',

@@ -17,7 +17,7 @@
  *   [--connect-devices 10000] (connect: relay-connect.ts, printed with its targets)
  *   [--members 500] [--group-messages 200] [--group-rate 20]
  *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
- *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--mqtt mqtt://127.0.0.1:1883]
+ *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--pipe-rounds 2] [--mqtt mqtt://127.0.0.1:1883]
  *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>]
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -56,6 +56,8 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '180' },
     paced: { type: 'string', default: '5000,10000' },
     'pipe-mb': { type: 'string', default: '200' },
+    // Copies of each kind (direct, raw pipe, WebSocket pipe with and without TLS inside), alternating: more on a busy machine.
+    'pipe-rounds': { type: 'string', default: '2' },
     // The connection test stops when the relay's RSS passes this (MB): the machine is shared.
     'max-relay-mb': { type: 'string', default: '4096' },
     mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
@@ -199,7 +201,7 @@ async function main(): Promise<void> {
     }
     if (only.has('pipe')) {
       const relay = await relayFor('pipe');
-      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, relay.url, relay.pid, relay.dir, 2, log)) satisfies PipeFigures), relayWarnings: relay.warnings };
+      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, relay.url, relay.pid, relay.dir, Number(opt['pipe-rounds']), log)) satisfies PipeFigures), relayWarnings: relay.warnings };
       await relay.stop();
     }
     if (only.has('connections')) {
@@ -226,6 +228,7 @@ async function main(): Promise<void> {
     await Promise.all(running.map((r) => r.kill9()));
     rmSync(dataRoot, { recursive: true, force: true });
   }
+  (out.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const dir = join(ROOT, 'bench-results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'relay.json'), JSON.stringify(out, null, 2) + '\n');
