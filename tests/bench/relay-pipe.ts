@@ -22,8 +22,12 @@ interface Child {
   exited: Promise<number | null>;
 }
 
+/** Runs every client process under this prefix (e.g. taskset -c 1); set by pipeFigures. */
+let clientPrefix: string[] = [];
+
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, [PEER, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [cmd, ...rest] = [...clientPrefix, process.execPath, PEER, ...args];
+  const child = spawn(cmd!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiting: ((l: string) => void)[] = [];
   createInterface({ input: child.stdout! }).on('line', (l) => {
@@ -100,7 +104,8 @@ export interface PipeFigures {
 }
 
 /** `rounds` copies of each kind, alternating; the TLS key and certificate are the relay's own. */
-export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void): Promise<PipeFigures> {
+export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void, prefix: string[] = []): Promise<PipeFigures> {
+  clientPrefix = prefix;
   const keyPem = readFileSync(join(relayDataDir, 'relay-key.pem'), 'utf8');
   const certPem = readFileSync(join(relayDataDir, 'relay-cert.pem'), 'utf8');
   const out: PipeFigures = { bytes, direct: [], raw: [], wsTls: [], relayed: [], rawRatio: 0, rawRoundRatios: [], wsTlsRatio: 0, ratio: 0 };

@@ -76,11 +76,11 @@ function mqtt(q: { url: string; error?: string; live?: Measured<LoadResult>; pac
   return lines;
 }
 
-function pipe(p: (PipeFigures & { relayWarnings?: Record<string, number> }) | undefined): string[] {
+function pipe(p: (PipeFigures & { pinned?: boolean; relayWarnings?: Record<string, number> }) | undefined): string[] {
   if (!p) return ['not run'];
   const row = (name: string, k: number, c: PipeFigures['direct'][number]): string => `| ${name} | ${k + 1} | ${c.mbPerSecond} | ${Object.entries(c.cpuSecondsPerGB).map(([w, v]) => `${w} ${v}`).join(', ')} |`;
   return [
-    `${p.bytes / 1e6} MB one way between two client processes, 64 KiB pieces; direct: a TLS 1.3 socket between them; through the relay: each has a control connection, the sender asks pipe-open and both join the pipe, over the raw TCP pipe port with a TLS 1.3 session inside (§12.3.1), over pipe WebSockets (TLS to the relay) with a TLS 1.3 session inside, and over pipe WebSockets with plain bytes (the earlier stops' figure). Alternating, ${p.direct.length} of each.`,
+    `${p.bytes / 1e6} MB one way between two client processes, 64 KiB pieces; direct: a TLS 1.3 socket between them; through the relay: each has a control connection, the sender asks pipe-open and both join the pipe, over the raw TCP pipe port with a TLS 1.3 session inside (§12.3.1), over pipe WebSockets (TLS to the relay) with a TLS 1.3 session inside, and over pipe WebSockets with plain bytes (the earlier stops' figure). Alternating, ${p.direct.length} of each.${p.pinned ? ' Pinned (--pipe-pin): the relay on CPU 0, both client processes on CPU 1 (taskset), direct copies included.' : ''}`,
     '',
     '| path | round | MB/s | CPU seconds per GB |',
     '|---|---|---|---|',
