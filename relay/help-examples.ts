@@ -8,4 +8,5 @@ Examples:
   pigeon relay --data /var/lib/pigeon-relay --invite-token-file /etc/pigeon-relay/token
   pigeon relay --cert fullchain.pem --key privkey.pem # a certificate of your own
   pigeon relay --port 0 --json                       # a free port; the listening line as JSON
+  pigeon relay --pipe-port off                       # pipes over port 8443 only (no raw pipe port 8444)
 (docs/relay-admin.md: install, systemd unit, scale-out)`;

@@ -91,6 +91,8 @@ interface RelayFlags {
   fileTtlDays: number;
   pipeRate: number;
   totalRate: number;
+  pipePort?: number | null;
+  pipePublicPort?: number;
   maxConnections: number;
   store: string;
   storeSchema?: string;
@@ -135,6 +137,25 @@ function byteSize(value: string): number {
   return n;
 }
 
+/** --pipe-port: a port, `any` (a free one, printed) or `off`/`0` (none). */
+function pipePortValue(value: string): number | null {
+  const v = value.trim().toLowerCase();
+  if (v === 'off' || v === '0') return null;
+  if (v === 'any') return 0;
+  return int(1, 65535)(v);
+}
+
+/**
+ * The raw pipe port when --pipe-port is not given: the one after --port
+ * (8444 next to 8443), so the firewall rule for a relay is one range of two
+ * ports; with --port 0 (tests, several relays on one host) a free one, so
+ * two relays never fight over it. Off if --port is the last port.
+ */
+export function defaultPipePort(port: number): number | null {
+  if (port === 0) return 0;
+  return port < 65535 ? port + 1 : null;
+}
+
 function ids(value: string, previous: string[] = []): string[] {
   const list = value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const id of list) if (!DeviceId.safeParse(id).success) throw new InvalidArgumentError(`${id} is not a device id (26 characters a-z, 2-7; see \`pigeon whoami\`)`);
@@ -161,6 +182,8 @@ function buildProgram(): Command {
     .option('--blob-dir <dir>', 'folder of files left for offline devices (default <data>/blobs; scale-out instances share one)')
     .option('--file-quota <bytes>', 'most bytes of files waiting per device, e.g. 500M, 2G', byteSize, DEFAULT_FILE_QUOTA)
     .option('--file-ttl-days <n>', 'days a waiting file is kept (0 = until fetched)', int(0, 36_500), DEFAULT_FILE_TTL_DAYS)
+    .option('--pipe-port <port|any|off>', 'TCP port of raw pipes, which carry the peers\' own TLS sessions without a second TLS layer (default: --port + 1; a free one with --port 0; off or 0: WebSocket pipes only)', pipePortValue)
+    .option('--pipe-public-port <port>', 'the raw pipe port as clients reach it, when a port forward changes it (default: --pipe-port)', int(1, 65535))
     .option('--pipe-rate <bytes/s>', 'bandwidth per pipe (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--total-rate <bytes/s>', 'bandwidth of all pipes together (0 = unlimited)', int(0, Number.MAX_SAFE_INTEGER), 0)
     .option('--max-connections <n>', 'most open connections; more are refused (HTTP 503)', int(1, 10_000_000), DEFAULT_MAX_CONNECTIONS)
@@ -212,6 +235,13 @@ function checkScaleOut(flags: RelayFlags): void {
   if (nats && !pg) throw new RelayError(RelayErrorCodes.USAGE, '--bus nats://… needs --store postgres://… (instances must share their store)');
   if (flags.storeSchema !== undefined && !pg) throw new RelayError(RelayErrorCodes.USAGE, '--store-schema goes with --store postgres://…');
   if (flags.busPrefix !== undefined && !nats) throw new RelayError(RelayErrorCodes.USAGE, '--bus-prefix goes with --bus nats://…');
+}
+
+/** --pipe-port and --pipe-public-port as relay options (nothing when the raw port is off). */
+function pipePortOptions(flags: RelayFlags): { pipePort?: number; pipePublicPort?: number } {
+  const port = flags.pipePort === undefined ? defaultPipePort(flags.port) : flags.pipePort;
+  if (port === null) return {};
+  return { pipePort: port, ...(flags.pipePublicPort !== undefined ? { pipePublicPort: flags.pipePublicPort } : {}) };
 }
 
 /** Connects to PostgreSQL and NATS when asked to; throws with a one-line reason when either cannot be reached. */
@@ -295,6 +325,7 @@ export async function main(argv: string[]): Promise<number> {
     fileQuota: flags.fileQuota,
     fileTtlDays: flags.fileTtlDays,
     pipeRate: flags.pipeRate,
+    ...pipePortOptions(flags),
     totalRate: flags.totalRate,
     maxConnections: flags.maxConnections,
     maxPerAddress: flags.maxPerAddress,
@@ -321,13 +352,16 @@ export async function main(argv: string[]): Promise<number> {
       ? JSON.stringify({
           type: 'listening',
           port: relay.port,
+          ...(relay.pipePort ? { pipePort: relay.pipePort } : {}),
+          ...(relay.adminPort ? { adminPort: relay.adminPort } : {}),
           url: relay.url,
           fingerprint: relay.fingerprint,
           urls: urls.map((u) => u.url),
           tokenRequired: token !== undefined,
           ...(first ? { command: peerCommand(first.url, relay.fingerprint, token !== undefined) } : {}),
         }) + '\n'
-      : onboardingText(urls, relay.fingerprint, token !== undefined),
+      : onboardingText(urls, relay.fingerprint, token !== undefined) +
+          (relay.pipePort ? `Pipes between peers use TCP port ${relay.pipePort} too (let it through a firewall with port ${relay.port}; without it they use ${relay.port}, more slowly).\n` : ''),
   );
   await stopSignal;
   signals(false);

@@ -27,6 +27,7 @@ import {
   type GroupChange,
   type GroupEnvelope,
   type GroupState,
+  type PipeFrame,
   type RelayClientFrame,
   type RelayProfile,
   type RemotePeer,
@@ -36,6 +37,7 @@ import { groupHex } from '../../shared/util/base32.js';
 import type { Identity } from '../identity/identity.js';
 import type { Clock, Logger } from '../util/components.js';
 import { SIGNATURE_ENCODING, type EncKeyPair } from './enc-key.js';
+import { dialRawPipe, relayHost } from './raw-pipe-dial.js';
 import { RelayDirectory } from './relay-directory.js';
 
 /** Reconnect delays after consecutive failures (ms); the last repeats. A relay restart is back within seconds. */
@@ -257,8 +259,8 @@ export class RelayClient {
   async openPipe(peerId: string): Promise<Duplex> {
     if (!this.authed) throw this.unreachable();
     const ref = `p${++this.refs}`;
-    const key = (await this.request(this.pipes, ref, { type: 'pipe-open', to: peerId, ref })) as string;
-    return this.pipeStream(key);
+    const frame = (await this.request(this.pipes, ref, { type: 'pipe-open', to: peerId, ref })) as PipeFrame;
+    return this.pipeStream(frame);
   }
 
   // ---- connection -------------------------------------------------------------
@@ -498,8 +500,8 @@ export class RelayClient {
         });
         return;
       case 'pipe':
-        if (frame.ref) this.settle(this.pipes, frame.ref, frame.key);
-        else this.acceptPipe(frame.key, frame.peer);
+        if (frame.ref) this.settle(this.pipes, frame.ref, frame);
+        else this.acceptPipe(frame);
         return;
       case 'error': {
         const err = new PigeonError(knownErrorCode(frame.code), frame.message);
@@ -680,7 +682,23 @@ export class RelayClient {
 
   // ---- pipes --------------------------------------------------------------------
 
-  private pipeStream(key: string): Promise<Duplex> {
+  /**
+   * The stream of a pipe: over the relay's raw TCP port when the frame offers
+   * it (§12.3.1: no second TLS layer, no WebSocket framing), else, or when
+   * that fails within RAW_CONNECT_TIMEOUT_MS, over a pipe WebSocket.
+   */
+  private async pipeStream(frame: PipeFrame): Promise<Duplex> {
+    if (frame.raw) {
+      try {
+        return await dialRawPipe(relayHost(this.settings.url), frame.raw.port, frame.raw.token);
+      } catch (err) {
+        this.components.logger.log('info', 'raw relay pipe failed; using the WebSocket pipe', { peer: frame.peer, port: frame.raw.port, error: (err as Error).message });
+      }
+    }
+    return this.wsPipeStream(frame.key);
+  }
+
+  private wsPipeStream(key: string): Promise<Duplex> {
     const url = new URL(this.url(RELAY_PIPE_PATH));
     url.searchParams.set('key', key);
     const ws = this.socket(url.toString());
@@ -702,8 +720,9 @@ export class RelayClient {
     });
   }
 
-  private acceptPipe(key: string, peerId: string): void {
-    this.pipeStream(key).then(
+  private acceptPipe(frame: PipeFrame): void {
+    const peerId = frame.peer;
+    this.pipeStream(frame).then(
       (stream) => this.hooks.onPipe(stream, peerId),
       (err: Error) => this.components.logger.log('info', 'could not join a relay pipe', { peer: peerId, error: err.message }),
     );

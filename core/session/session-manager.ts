@@ -47,6 +47,8 @@ export class SessionManager {
   /** Fingerprint of the pinned key each refused key was compared with (for the UI to show both). */
   private readonly refusedPinned = new Map<string, string>();
   private readonly pending = new Set<Socket>();
+  /** Streams and TLS sockets of relay pipes: their socket address is not the peer's (addressOf). */
+  private readonly piped = new WeakSet<object>();
   private listenPort = 0;
   private dataHandler: ((socket: tls.TLSSocket, peerId: string, decoder: FrameDecoder) => void) | null = null;
   private stopping = false;
@@ -187,6 +189,7 @@ export class SessionManager {
   /** A connection through the relay (a pipe): the other side plays the TLS server inside it. */
   acceptStream(stream: Duplex): void {
     if (!this.server || this.stopping) return void stream.destroy();
+    this.piped.add(stream);
     // tls.Server takes any Duplex injected as a 'connection' (Node documents this).
     this.server.emit('connection', stream);
   }
@@ -212,7 +215,9 @@ export class SessionManager {
     }
     const pipe = this.init.pipe?.(peerId);
     if (!pipe) return null;
-    return tls.connect({ ...options, socket: await pipe });
+    const socket = tls.connect({ ...options, socket: await pipe });
+    this.piped.add(socket);
+    return socket;
   }
 
   /**
@@ -288,6 +293,19 @@ export class SessionManager {
     );
   }
 
+  /**
+   * The peer's address for sightings: '' through a relay pipe. A raw TCP pipe
+   * (§12.3.1) is a real socket whose address is the relay's; taken for the
+   * peer's, it would send the next dial to the relay's host (a WebSocket
+   * pipe has no address at all). A piped TLS server socket is known by the
+   * stream under it (Node's `_parent`, the socket given to the server).
+   */
+  private addressOf(socket: tls.TLSSocket): string {
+    const under = (socket as tls.TLSSocket & { _parent?: object })._parent;
+    if (this.piped.has(socket) || (under !== undefined && this.piped.has(under))) return '';
+    return ipv4(socket.remoteAddress ?? '');
+  }
+
   private admit(socket: tls.TLSSocket, h: Awaited<ReturnType<typeof handshake>>, dialer: boolean): DialOutcome {
     const { directory, store, logger } = this.components;
     if (this.stopping) {
@@ -296,7 +314,8 @@ export class SessionManager {
     }
     // A session keeps its peer listed as long as frames arrive, with the same
     // expiry as discovery: a pulled cable shows offline as fast either way.
-    const sighting = (hello: HelloFrame): void => directory.seen({ ...hello, address: ipv4(socket.remoteAddress ?? ''), source: 'session', ttlMs: EXPIRY_MS });
+    const address = this.addressOf(socket);
+    const sighting = (hello: HelloFrame): void => directory.seen({ ...hello, address, source: 'session', ttlMs: EXPIRY_MS });
     sighting(h.hello);
     // The device id is derived from the key, so a different key under a known id
     // cannot pass the handshake (ID_MISMATCH). What people meet instead is a new
@@ -314,7 +333,7 @@ export class SessionManager {
     }
     // Confirmed by TLS with the key its id derives from: kept and pinned (trust on first use).
     directory.confirm(h.peerId, h.spki);
-    const session = new Session(this.components, { socket, decoder: h.decoder, peerId: h.peerId, hello: h.hello, dialer });
+    const session = new Session(this.components, { socket, decoder: h.decoder, peerId: h.peerId, hello: h.hello, dialer, remoteAddress: address });
     const existing = this.sessions.get(h.peerId);
     if (existing) {
       // Same direction: the old one is a leftover of a restart, the new one wins.

@@ -54,6 +54,8 @@ export interface SessionInit {
   hello: HelloFrame;
   /** True when we dialed. */
   dialer: boolean;
+  /** The peer's address as sightings record it: '' for a session through a relay pipe (the socket's address is the relay's). Default: the socket's. */
+  remoteAddress?: string;
 }
 
 /** The server listens dual-stack: IPv4 peers show up as ::ffff:a.b.c.d; keep the IPv4 form discovery uses. */
@@ -95,7 +97,7 @@ export class Session {
     this.peerId = init.peerId;
     this.hello = init.hello;
     this.dialer = init.dialer;
-    this.remoteAddress = ipv4(init.socket.remoteAddress ?? '');
+    this.remoteAddress = init.remoteAddress ?? ipv4(init.socket.remoteAddress ?? '');
     this.lastReceived = this.lastSent = components.clock.now();
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => this.finish('connection closed'));

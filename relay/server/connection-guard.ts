@@ -10,8 +10,10 @@
  * The guard sees three moments of a socket: accepted (the raw TCP socket),
  * TLS up, and a request or WebSocket upgrade on it; the server then says
  * when the socket proved a device key (a control connection's auth, a
- * signed blob request, a pipe key). Sockets are known by
- * "address|port", which the raw socket and the TLS socket on it share.
+ * signed blob request, a pipe key or raw pipe token). Sockets are known by
+ * "address|port|local port", which the raw socket and the TLS socket on it
+ * share. The raw pipe port (raw-pipe-server.ts) uses the same guard, so one
+ * address has one budget over both ports.
  */
 import type { Socket } from 'node:net';
 import type { RelayLogger } from '../log.js';
@@ -72,8 +74,9 @@ export function clientAddress(raw: string | undefined): string {
   return raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw;
 }
 
+/** The local port too: a client may use one source port towards both of the relay's ports (main and raw pipe), which the guard sees as two sockets. */
 function socketKey(s: Socket): string {
-  return `${s.remoteAddress}|${s.remotePort}`;
+  return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
 }
 
 export class ConnectionGuard {

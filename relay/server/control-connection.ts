@@ -34,6 +34,7 @@ import { groupState, handleGroupRequest, isGroupRequest } from './group-requests
 import type { PipeBroker } from '../pipes/pipe-broker.js';
 import type { PresenceBatcher } from '../directory/presence-batcher.js';
 import { presenceFor } from '../directory/presence-watch.js';
+import type { RawPipeTokens } from '../pipes/raw-pipe-tokens.js';
 import type { RegistrationLimit } from './registration-limit.js';
 import { QuotaError, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from '../store/relay-store.js';
 
@@ -71,6 +72,8 @@ export interface ConnectionContext {
   bus: Bus;
   presence: PresenceBatcher;
   pipes: PipeBroker;
+  /** The raw TCP pipe port and its tokens (§12.3.1); absent when the port is off (or in scale-out). */
+  rawPipes?: { port: number; tokens: RawPipeTokens };
   logger: RelayLogger;
   policy: AdmissionPolicy;
   epoch: string;
@@ -435,19 +438,21 @@ export class ControlConnection {
   }
 
   private async openPipe(to: string, ref: string): Promise<void> {
-    const { pipes, bus, logger } = this.ctx;
+    const { pipes, bus, logger, rawPipes } = this.ctx;
     const key = pipes.create(this.id!, to);
     if (key === null) {
       this.send({ type: 'error', code: ErrorCodes.RELAY_LIMIT, ref, message: 'too many pipes waiting to be joined' });
       return;
     }
-    if (!(await bus.send(to, { type: 'pipe', key, peer: this.id!, role: 'server' }))) {
+    // Each side its own one-time token for the raw port, bound to this pipe and to both ids; the key stays the WebSocket fallback.
+    const raw = (device: string, peer: string) => (rawPipes ? { raw: { port: rawPipes.port, token: rawPipes.tokens.issue(key, device, peer) } } : {});
+    if (!(await bus.send(to, { type: 'pipe', key, peer: this.id!, role: 'server', ...raw(to, this.id!) }))) {
       pipes.cancel(key);
       this.send({ type: 'error', code: ErrorCodes.PEER_OFFLINE, ref, message: `${to} is not connected to the relay` });
       return;
     }
-    logger.log('info', 'pipe offered', { from: this.id, to });
-    this.send({ type: 'pipe', key, peer: to, role: 'client', ref });
+    logger.log('info', 'pipe offered', { from: this.id, to, raw: rawPipes !== undefined });
+    this.send({ type: 'pipe', key, peer: to, role: 'client', ref, ...raw(this.id!, to) });
   }
 
   private onBus(e: BusEvent): void {

@@ -37,6 +37,8 @@ import { jsonLogger, type RelayLogger } from '../log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from '../pipes/pipe-broker.js';
 import { PRESENCE_BATCH_MS, PresenceBatcher } from '../directory/presence-batcher.js';
 import { PRESENCE_ALL_MAX } from '../directory/presence-watch.js';
+import { RawPipeServer } from './raw-pipe-server.js';
+import { RawPipeTokens } from '../pipes/raw-pipe-tokens.js';
 import { DEFAULT_REGISTRATIONS_PER_ADDRESS_HOUR, DEFAULT_REGISTRATIONS_PER_MINUTE, RegistrationLimit } from './registration-limit.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import type { RelayStore, StoreCounts } from '../store/relay-store.js';
@@ -194,6 +196,14 @@ export interface RelayOptions {
   fileQuota?: number;
   /** Days a file waits; 0 keeps files until fetched or deleted. */
   fileTtlDays?: number;
+  /**
+   * TCP port of raw pipes (§12.3.1; 0 picks a free one); none without it.
+   * Ignored with a bus that pairs pipes across instances (scale-out): pipes
+   * there stay WebSockets.
+   */
+  pipePort?: number;
+  /** The raw pipe port told to clients when it differs from pipePort (a port forward); default the one listened on. */
+  pipePublicPort?: number;
   /** Bytes per second per pipe; 0 = unlimited. */
   pipeRate?: number;
   /** Bytes per second over all pipes; 0 = unlimited. */
@@ -240,6 +250,8 @@ export interface Relay {
   readonly fingerprint: string;
   /** The admin port listened on (0 without one). */
   readonly adminPort: number;
+  /** The raw pipe port listened on (0 without one). */
+  readonly pipePort: number;
   stats(): RelayStats;
 }
 
@@ -300,6 +312,9 @@ class RelayServer implements Relay {
   private server: https.Server | null = null;
   private control: WebSocketServer | null = null;
   private pipeWss: WebSocketServer | null = null;
+  private rawServer: RawPipeServer | null = null;
+  private readonly rawTokens = new RawPipeTokens();
+  private rawPort = 0;
   private ctx: ConnectionContext | null = null;
   private blobCtx: BlobHttpContext | null = null;
   private presence: PresenceBatcher | null = null;
@@ -346,6 +361,10 @@ class RelayServer implements Relay {
     return this.adminListenPort;
   }
 
+  get pipePort(): number {
+    return this.rawPort;
+  }
+
   /** What /metrics reports (docs/relay-admin.md, "Metrics"). */
   private async metrics(): Promise<Metric[]> {
     const s = this.stats();
@@ -373,8 +392,11 @@ class RelayServer implements Relay {
       g('blob_bytes', 'Bytes of the files left on the relay, on disk.', blobs.bytes),
       g('directory_devices', 'Devices in the directory.', counts.devices),
       g('pipes', 'Pipes open.', s.pipes),
-      c('pipe_bytes_total', 'Bytes carried by pipes since start.', s.bytesPiped),
+      c('pipe_bytes_total', 'Bytes carried by pipes since start (WebSocket and raw TCP).', s.bytesPiped),
       c('bus_refused_total', 'Messages from other relay instances refused since start: another bus version (a mixed rolling upgrade) or malformed (spec §12.11). 0 on a single relay.', this.bus?.refusedMessages() ?? 0),
+      c('pipe_raw_joins_total', 'Pipe sides that came over the raw TCP pipe port since start (the others came as WebSockets).', this.pipes?.rawJoins ?? 0),
+      c('pipe_raw_refused_total', 'Headers refused on the raw TCP pipe port since start (malformed, unknown version, unknown or used token).', this.rawServer?.refused ?? 0),
+      g('pipe_raw_connections', 'Sockets open on the raw TCP pipe port.', this.rawServer?.connections ?? 0),
       g('directory_version', 'Version of the directory (one per change).', head.version),
       g('process_resident_bytes', 'Resident memory of the relay process.', mem.rss),
       g('heap_used_bytes', 'JavaScript heap in use.', mem.heapUsed),
@@ -428,7 +450,7 @@ class RelayServer implements Relay {
       throw err;
     }
     this.state = 'running';
-    this.logger.log('info', 'relay started', { url: this.url, fingerprint: this.fingerprint });
+    this.logger.log('info', 'relay started', { url: this.url, fingerprint: this.fingerprint, ...(this.rawPort ? { pipePort: this.rawPort } : {}) });
   }
 
   /**
@@ -489,6 +511,7 @@ class RelayServer implements Relay {
     });
     const addr = server.address();
     this.listenPort = typeof addr === 'object' && addr ? addr.port : o.port;
+    await this.listenRaw(guard);
     this.createdDataDir = !existsSync(o.dataDir);
     try {
       secureFolder(o.dataDir, this.logger);
@@ -507,6 +530,7 @@ class RelayServer implements Relay {
       bus: this.bus,
       presence: this.presence,
       pipes: this.pipes,
+      ...(this.rawServer ? { rawPipes: { port: o.pipePublicPort ?? this.rawPort, tokens: this.rawTokens } } : {}),
       logger: this.logger,
       policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
       epoch: await this.store.epoch(),
@@ -553,6 +577,36 @@ class RelayServer implements Relay {
       this.admin = new AdminServer(() => this.metrics(), () => this.state === 'running');
       this.adminListenPort = await this.admin.listen(o.adminPort, o.adminHost ?? DEFAULT_ADMIN_HOST);
     }
+  }
+
+  /**
+   * Opens the raw pipe port if asked (with the main port, before anything is
+   * written: a taken port fails the start cleanly). Not in scale-out: a
+   * bus with its own pipe broker pairs sides across instances, and a raw
+   * token is only known to the instance that made it.
+   */
+  private async listenRaw(guard: ConnectionGuard): Promise<void> {
+    const o = this.opts;
+    if (o.pipePort === undefined) return;
+    if (o.bus?.pipeBroker) {
+      this.logger.log('info', 'raw pipe port off: a scale-out relay pairs pipes across instances over WebSockets', { pipePort: o.pipePort });
+      return;
+    }
+    const raw = new RawPipeServer({
+      guard,
+      logger: this.logger,
+      headerTimeoutMs: this.timing.firstRequestMs,
+      maxConnections: this.maxConnections,
+      take: (token) => this.rawTokens.take(token),
+      join: (socket, key, remote, accepted) => this.pipes?.joinSocket(socket, key, remote, accepted) ?? false,
+    });
+    try {
+      this.rawPort = await raw.listen(o.pipePort, this.host);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw e.code === 'EADDRINUSE' ? new RelayError(RelayErrorCodes.PORT_IN_USE, `pipe port ${o.pipePort} is in use; choose another with --pipe-port, or --pipe-port off`) : listenError(e, this.host, o.pipePort);
+    }
+    this.rawServer = raw;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -700,6 +754,8 @@ class RelayServer implements Relay {
     await this.admin?.close();
     this.guard?.close();
     this.pipes?.closeAll();
+    this.rawTokens.clear();
+    await this.rawServer?.close();
     const conns = [...this.connections];
     for (const c of conns) c.close(CloseCodes.GOING_AWAY, 'relay stopping');
     const all = Promise.all(conns.map((c) => c.done));

@@ -397,8 +397,11 @@ export type DeliverFrame = z.infer<typeof DeliverFrame>;
 /** End of a sync page: `complete` when nothing after `last` remains. */
 export const SyncedFrame = z.object({ type: z.literal('synced'), last: Seq, complete: z.boolean() });
 /**
- * Connect a pipe: open a WebSocket to RELAY_PIPE_PATH?key=<key>. `role`
- * says which end of the TLS handshake inside the pipe this side plays.
+ * Connect a pipe: open a WebSocket to RELAY_PIPE_PATH?key=<key>, or, when
+ * `raw` is there, plain TCP to the relay's host on `raw.port` with a header
+ * carrying `raw.token` (shared/protocol/raw-pipe.ts, §12.3.1), falling back to
+ * the WebSocket. `role` says which end of the TLS handshake inside the pipe
+ * this side plays.
  */
 export const PipeFrame = z.object({
   type: z.literal('pipe'),
@@ -407,7 +410,10 @@ export const PipeFrame = z.object({
   role: z.enum(['client', 'server']),
   /** The ref of the pipe-open it answers (the opener only). */
   ref: Ref.optional(),
+  /** The relay's raw TCP pipe port and this side's one-time token for it (absent: WebSocket only). */
+  raw: z.object({ port: z.number().int().min(1).max(65535), token: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
+export type PipeFrame = z.infer<typeof PipeFrame>;
 /** A request failed, or (without ref) the connection is about to close. */
 export const RelayErrorFrame = z.object({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(500), ref: Ref.optional(), id: MessageId.optional() });
 export const RelayPongFrame = z.object({ type: z.literal('pong'), n: z.number().int().nonnegative() });

@@ -1,20 +1,27 @@
 /**
  * Benchmark support, run as a child process by relay-pipe.ts: one end of a
  * bulk copy, either over a direct TLS 1.3 socket or through a relay pipe
- * (control connection, pipe-open, then the pipe WebSocket). The sender
- * writes 64 KiB pieces (MAX_PIPE_MESSAGE_BYTES, what a peer puts into a
- * pipe) with back-pressure; the receiver counts bytes and prints one JSON
- * line: bytes, ms from its first byte to its last, and its CPU seconds.
+ * (control connection, pipe-open, then the pipe). The sender writes 64 KiB
+ * pieces (MAX_PIPE_MESSAGE_BYTES, what a peer puts into a pipe) with
+ * back-pressure; the receiver counts bytes and prints one JSON line: bytes,
+ * ms from its first byte to its last, and its CPU seconds.
+ *
+ * Pipe transports (<how>):
+ *   ws      plain bytes as WebSocket messages (the figure of the earlier stops: no TLS inside)
+ *   ws-tls  a TLS 1.3 session inside the pipe WebSocket, as peers run it (tls over createWebSocketStream)
+ *   raw     a TLS 1.3 session inside a raw TCP pipe (§12.3.1), as peers run it (dialRawPipe, tls over the socket)
  *
  *   node relay-pipe-peer.js tls-recv <bytes>            (KEY and CERT PEM in the environment; prints the port)
  *   node relay-pipe-peer.js tls-send <port> <bytes>
- *   node relay-pipe-peer.js pipe-recv <relay url> <bytes>   (prints its device id)
- *   node relay-pipe-peer.js pipe-send <relay url> <to> <bytes>
+ *   node relay-pipe-peer.js pipe-recv <how> <relay url> <bytes>   (prints its device id; KEY and CERT for ws-tls and raw)
+ *   node relay-pipe-peer.js pipe-send <how> <relay url> <to> <bytes>
  */
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { WebSocket } from 'ws';
-import { MAX_PIPE_MESSAGE_BYTES, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL } from '../../shared/protocol/relay-frames.js';
+import { createWebSocketStream, WebSocket } from 'ws';
+import { dialRawPipe, relayHost } from '../../core/relay-client/raw-pipe-dial.js';
+import { MAX_PIPE_MESSAGE_BYTES, RELAY_PIPE_PATH, RELAY_SUBPROTOCOL, type PipeFrame } from '../../shared/protocol/relay-frames.js';
 import { BenchClient, makeDevice } from './relay-client.js';
 
 /** Pipe messages handed to ws and not yet written to the socket: 1 MiB in flight, like a TLS socket's buffer. */
@@ -58,6 +65,40 @@ function openPipe(relayUrl: string, key: string): WebSocket {
   return ws;
 }
 
+type How = 'ws' | 'ws-tls' | 'raw';
+
+/** The byte stream of a pipe for `how` (ws-tls, raw), as the peer's relay client makes it. */
+async function pipeStream(how: How, url: string, frame: PipeFrame): Promise<Duplex> {
+  if (how === 'raw') {
+    if (!frame.raw) fail('the relay offered no raw pipe port');
+    return dialRawPipe(relayHost(url), frame.raw.port, frame.raw.token);
+  }
+  const ws = openPipe(url, frame.key);
+  await new Promise((r) => ws.once('open', r));
+  return limitWrites(createWebSocketStream(ws));
+}
+
+/** Cuts writes into pipe messages of at most 64 KiB, as the peer's relay client does (its limitWrites). */
+function limitWrites(stream: Duplex): Duplex {
+  const write = stream._write.bind(stream);
+  stream._write = (c: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void => {
+    let offset = 0;
+    const next = (err?: Error | null): void => {
+      if (err || offset >= c.length) return callback(err);
+      write(c.subarray(offset, (offset += MAX_PIPE_MESSAGE_BYTES)), encoding, next);
+    };
+    next();
+  };
+  return stream;
+}
+
+/** Writes `total` bytes in 64 KiB pieces with back-pressure; resolves once they are handed on. */
+async function writeAll(s: Duplex, total: number): Promise<void> {
+  for (let sent = 0; sent < total; sent += chunk.length) {
+    if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+  }
+}
+
 function fail(why: string): never {
   process.stderr.write(`relay-pipe-peer ${mode}: ${why}\n`);
   process.exit(1);
@@ -83,28 +124,41 @@ async function main(): Promise<void> {
       return;
     }
     case 'pipe-recv': {
-      const [url, total] = [args[0]!, Number(args[1])];
+      const [how, url, total] = [args[0] as How, args[1]!, Number(args[2])];
       const { client } = await BenchClient.connect(url, makeDevice(), 'Pipe receiver');
       const count = counter(total);
+      const server = tls.createServer({ key: process.env.KEY, cert: process.env.CERT, minVersion: 'TLSv1.3' }, (s) => s.on('data', (d: Buffer) => count(d.length)));
       client.onFrame = (type, data) => {
         if (type !== 'pipe') return;
-        const { key } = JSON.parse(data.toString('utf8')) as { key: string };
-        openPipe(url, key).on('message', (d: Buffer) => count(d.length));
+        const frame = JSON.parse(data.toString('utf8')) as PipeFrame;
+        if (how === 'ws') openPipe(url, frame.key).on('message', (d: Buffer) => count(d.length));
+        // The TLS server end of the session inside the pipe, as SessionManager.acceptStream runs it.
+        else void pipeStream(how, url, frame).then((s) => server.emit('connection', s), (err: Error) => fail(err.message));
       };
       print({ id: client.device.id });
       return;
     }
     case 'pipe-send': {
-      const [url, to, total] = [args[0]!, args[1]!, Number(args[2])];
+      const [how, url, to, total] = [args[0] as How, args[1]!, args[2]!, Number(args[3])];
       const { client } = await BenchClient.connect(url, makeDevice(), 'Pipe sender');
-      const key = await new Promise<string>((resolve) => {
+      const frame = await new Promise<PipeFrame>((resolve) => {
         client.onFrame = (type, data) => {
-          if (type === 'pipe') resolve((JSON.parse(data.toString('utf8')) as { key: string }).key);
+          if (type === 'pipe') resolve(JSON.parse(data.toString('utf8')) as PipeFrame);
           else if (type === 'error') fail(data.toString('utf8'));
         };
         client.send(JSON.stringify({ type: 'pipe-open', to, ref: 'bench' }));
       });
-      const ws = openPipe(url, key);
+      if (how !== 'ws') {
+        const s = tls.connect({ socket: await pipeStream(how, url, frame), rejectUnauthorized: false, minVersion: 'TLSv1.3' });
+        s.on('error', (err) => fail(err.message));
+        await new Promise((r) => s.once('secureConnect', r));
+        await writeAll(s, total);
+        print({ cpuSeconds: cpu() });
+        // Stay until the receiver has everything: it exits, the pipe closes.
+        s.once('close', () => process.exit(0));
+        return;
+      }
+      const ws = openPipe(url, frame.key);
       await new Promise((r) => ws.once('open', r));
       let inFlight = 0;
       let wake: (() => void) | null = null;

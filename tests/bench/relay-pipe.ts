@@ -1,7 +1,11 @@
 /**
  * Benchmark support: bulk bytes through a relay pipe against the same bytes
  * over a direct TLS 1.3 socket, each between two child processes
- * (relay-pipe-peer.ts), alternating so that both see the same machine.
+ * (relay-pipe-peer.ts), alternating so that all see the same machine. The
+ * pipe goes three ways: a raw TCP pipe with a TLS session inside (§12.3.1,
+ * what peers use when the pipe port is reachable), a pipe WebSocket with a
+ * TLS session inside (their fallback), and a pipe WebSocket carrying plain
+ * bytes (the figure of the earlier stops, kept for comparison).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,8 +22,12 @@ interface Child {
   exited: Promise<number | null>;
 }
 
+/** Runs every client process under this prefix (e.g. taskset -c 1); set by pipeFigures. */
+let clientPrefix: string[] = [];
+
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, [PEER, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [cmd, ...rest] = [...clientPrefix, process.execPath, PEER, ...args];
+  const child = spawn(cmd!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const waiting: ((l: string) => void)[] = [];
   createInterface({ input: child.stdout! }).on('line', (l) => {
@@ -58,11 +66,13 @@ async function direct(bytes: number, keyPem: string, certPem: string): Promise<C
   return { mbPerSecond: Math.round(bytes / 1e6 / ((r.ms as number) / 1000)), cpuSecondsPerGB: { sender: perGB(s.cpuSeconds as number, bytes), receiver: perGB(r.cpuSeconds as number, bytes) } };
 }
 
-async function relayed(bytes: number, url: string, relayPid: number): Promise<CopyFigures> {
-  const recv = start(['pipe-recv', url, String(bytes)]);
+type How = 'raw' | 'ws-tls' | 'ws';
+
+async function relayed(how: How, bytes: number, url: string, relayPid: number, keyPem: string, certPem: string): Promise<CopyFigures> {
+  const recv = start(['pipe-recv', how, url, String(bytes)], { KEY: keyPem, CERT: certPem });
   const { id } = (await recv.line()) as { id: string };
   const meter = new CpuMeter({ relay: relayPid });
-  const send = start(['pipe-send', url, id, String(bytes)]);
+  const send = start(['pipe-send', how, url, id, String(bytes)]);
   const [r, s] = await Promise.all([recv.line(), send.line()]);
   const relayCpu = meter.seconds().relay ?? 0;
   await recv.exited;
@@ -76,23 +86,44 @@ async function relayed(bytes: number, url: string, relayPid: number): Promise<Co
 export interface PipeFigures {
   bytes: number;
   direct: CopyFigures[];
+  /** Raw TCP pipe, TLS inside. */
+  raw: CopyFigures[];
+  /** Pipe WebSocket, TLS inside. */
+  wsTls: CopyFigures[];
+  /** Pipe WebSocket, plain bytes (the earlier stops' "relayed"). */
   relayed: CopyFigures[];
-  /** Mean relayed MB/s ÷ mean direct MB/s. */
+  /** Mean MB/s of each ÷ mean direct MB/s. */
+  rawRatio: number;
+  /**
+   * Each raw copy ÷ the direct copy just before it: on a shared machine whose
+   * load changes during the run, a pair sees nearly the same load.
+   */
+  rawRoundRatios: number[];
+  wsTlsRatio: number;
   ratio: number;
 }
 
-/** `rounds` copies each way, alternating direct and relayed; the TLS key and certificate are the relay's own. */
-export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void): Promise<PipeFigures> {
+/** `rounds` copies of each kind, alternating; the TLS key and certificate are the relay's own. */
+export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void, prefix: string[] = []): Promise<PipeFigures> {
+  clientPrefix = prefix;
   const keyPem = readFileSync(join(relayDataDir, 'relay-key.pem'), 'utf8');
   const certPem = readFileSync(join(relayDataDir, 'relay-cert.pem'), 'utf8');
-  const out: PipeFigures = { bytes, direct: [], relayed: [], ratio: 0 };
+  const out: PipeFigures = { bytes, direct: [], raw: [], wsTls: [], relayed: [], rawRatio: 0, rawRoundRatios: [], wsTlsRatio: 0, ratio: 0 };
   for (let i = 0; i < rounds; i++) {
     log(`pipe: ${bytes / 1e6} MB direct TLS (${i + 1}/${rounds})…`);
     out.direct.push(await direct(bytes, keyPem, certPem));
-    log(`pipe: ${bytes / 1e6} MB through the relay (${i + 1}/${rounds})…`);
-    out.relayed.push(await relayed(bytes, url, relayPid));
+    log(`pipe: ${bytes / 1e6} MB TLS through a raw TCP pipe (${i + 1}/${rounds})…`);
+    out.raw.push(await relayed('raw', bytes, url, relayPid, keyPem, certPem));
+    log(`pipe: ${bytes / 1e6} MB TLS through a pipe WebSocket (${i + 1}/${rounds})…`);
+    out.wsTls.push(await relayed('ws-tls', bytes, url, relayPid, keyPem, certPem));
+    log(`pipe: ${bytes / 1e6} MB plain bytes through a pipe WebSocket (${i + 1}/${rounds})…`);
+    out.relayed.push(await relayed('ws', bytes, url, relayPid, keyPem, certPem));
   }
   const mean = (xs: CopyFigures[]): number => xs.reduce((a, x) => a + x.mbPerSecond, 0) / xs.length;
-  out.ratio = Math.round((mean(out.relayed) / mean(out.direct)) * 100) / 100;
+  const ratio = (xs: CopyFigures[]): number => Math.round((mean(xs) / mean(out.direct)) * 100) / 100;
+  out.rawRatio = ratio(out.raw);
+  out.rawRoundRatios = out.raw.map((r, i) => Math.round((r.mbPerSecond / out.direct[i]!.mbPerSecond) * 100) / 100);
+  out.wsTlsRatio = ratio(out.wsTls);
+  out.ratio = ratio(out.relayed);
   return out;
 }

@@ -17,7 +17,7 @@
  *   [--connect-devices 10000] (connect: relay-connect.ts, printed with its targets)
  *   [--members 500] [--group-messages 200] [--group-rate 20]
  *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
- *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--mqtt mqtt://127.0.0.1:1883]
+ *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--pipe-rounds 2] [--pipe-pin] [--mqtt mqtt://127.0.0.1:1883]
  *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>]
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -56,6 +56,11 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '180' },
     paced: { type: 'string', default: '5000,10000' },
     'pipe-mb': { type: 'string', default: '200' },
+    // Copies of each kind (direct, raw pipe, WebSocket pipe with and without TLS inside), alternating: more on a busy machine.
+    'pipe-rounds': { type: 'string', default: '2' },
+    // Pipe section only: the relay on CPU 0 (taskset), both client processes on CPU 1, for direct and relayed copies
+    // alike: a relay with a core of its own, as on its own host, instead of three processes sharing two cores.
+    'pipe-pin': { type: 'boolean', default: false },
     // The connection test stops when the relay's RSS passes this (MB): the machine is shared.
     'max-relay-mb': { type: 'string', default: '4096' },
     mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
@@ -177,8 +182,8 @@ async function main(): Promise<void> {
   const plan: LoadPlan = { messages: Number(opt.messages), senders: Number(opt.senders), recipients: Number(opt.recipients), window: 8, ratePerSender: Number(opt.rate), live: true };
   const paced = numbers(opt.paced);
   const running: RunningRelay[] = [];
-  const relayFor = async (name: string): Promise<RunningRelay> => {
-    const r = await startRelay(dataRoot, name, prefix);
+  const relayFor = async (name: string, pin: string[] = []): Promise<RunningRelay> => {
+    const r = await startRelay(dataRoot, name, [...prefix, ...pin]);
     running.push(r);
     out.relayOpenFiles = fdLimit(r.pid);
     return r;
@@ -198,8 +203,9 @@ async function main(): Promise<void> {
       }
     }
     if (only.has('pipe')) {
-      const relay = await relayFor('pipe');
-      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, relay.url, relay.pid, relay.dir, 2, log)) satisfies PipeFigures), relayWarnings: relay.warnings };
+      const pin = opt['pipe-pin'] ? { relay: ['taskset', '-c', '0'], clients: ['taskset', '-c', '1'] } : { relay: [], clients: [] };
+      const relay = await relayFor('pipe', pin.relay);
+      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, relay.url, relay.pid, relay.dir, Number(opt['pipe-rounds']), log, pin.clients)) satisfies PipeFigures), pinned: opt['pipe-pin'], relayWarnings: relay.warnings };
       await relay.stop();
     }
     if (only.has('connections')) {
@@ -226,6 +232,7 @@ async function main(): Promise<void> {
     await Promise.all(running.map((r) => r.kill9()));
     rmSync(dataRoot, { recursive: true, force: true });
   }
+  (out.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const dir = join(ROOT, 'bench-results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'relay.json'), JSON.stringify(out, null, 2) + '\n');

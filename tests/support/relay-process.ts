@@ -10,6 +10,10 @@ export interface RelayListening {
   port: number;
   url: string;
   fingerprint: string;
+  /** The raw TCP pipe port (§12.3.1), when it is on. */
+  pipePort?: number;
+  /** The admin port (/metrics), with --admin-port. */
+  adminPort?: number;
 }
 
 export class RelayProcess {
@@ -28,7 +32,7 @@ export class RelayProcess {
       createInterface({ input: this.child.stdout! }).on('line', (line) => {
         try {
           const e = JSON.parse(line) as { type?: string } & RelayListening;
-          if (e.type === 'listening') resolve({ port: e.port, url: e.url, fingerprint: e.fingerprint });
+          if (e.type === 'listening') resolve({ port: e.port, url: e.url, fingerprint: e.fingerprint, ...(e.pipePort ? { pipePort: e.pipePort } : {}), ...(e.adminPort ? { adminPort: e.adminPort } : {}) });
         } catch {
           /* not an event line */
         }
