@@ -83,7 +83,9 @@ describe('relay onboarding', () => {
       mkdirSync(home);
       tokenFile(join(home, '.pigeon-relay-token'), TOKEN);
       const pasted = command.replace(/^pigeon /, `'${process.execPath}' '${BIN}' `);
-      const p = new LineProcess('/bin/sh', ['-c', `${pasted} ${(await isolated(join(home, 'profile'), name)).join(' ')}`], { env: { HOME: home }, cwd: home });
+      // `exec`: the shell expands the pasted line (the ~ of the token file) and becomes the peer,
+      // so stopping the process stops the peer (a shell that forks left it running after the test).
+      const p = new LineProcess('/bin/sh', ['-c', `exec ${pasted} ${(await isolated(join(home, 'profile'), name)).join(' ')}`], { env: { HOME: home }, cwd: home });
       running.push(p);
       return p;
     };
