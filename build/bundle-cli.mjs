@@ -27,17 +27,4 @@ const common = {
 // that is this folder, so it is bundled next to pigeon.mjs.
 await build({ ...common, entryPoints: ['dist/core/transfer/data-link-worker.js'], outfile: 'dist/cli/bundle/data-link-worker.js' });
 
-await build({
-  entryPoints: ['dist/cli/main.js'],
-  outfile: 'dist/cli/bundle/pigeon.mjs',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  // The oldest Node in package.json's engines.
-  target: 'node20',
-  // Native addons, and the optional peer of ws (absent on purpose).
-  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
-  // CommonJS dependencies call require(); an ES module has none of its own.
-  banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: ['dist/cli/main.js'], outfile: 'dist/cli/bundle/pigeon.mjs' });

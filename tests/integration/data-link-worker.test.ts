@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { pigeon } from '../support/cli-peer.js';
 import { fileTree, loopbackLab } from '../support/loopback-lab.js';
+import { until } from '../support/until.js';
 
 const { dir, start } = loopbackLab();
 
@@ -31,15 +32,6 @@ async function transfers(home: string): Promise<TransferInfo[]> {
   return JSON.parse(r.stdout) as TransferInfo[];
 }
 
-async function until<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('data links in a worker thread', () => {
   it('receives a large file and a folder of small files byte-exact through the worker', async () => {

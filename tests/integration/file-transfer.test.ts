@@ -17,6 +17,7 @@ import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { tlsOptions } from '../../core/session/handshake.js';
 import { pigeon } from '../support/cli-peer.js';
 import { fileTree, loopbackLab } from '../support/loopback-lab.js';
+import { until } from '../support/until.js';
 
 const { dir, start, stopAll } = loopbackLab();
 
@@ -26,15 +27,6 @@ async function transfers(home: string): Promise<TransferInfo[]> {
   return JSON.parse(r.stdout) as TransferInfo[];
 }
 
-async function until<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 30000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 
 describe('file transfer', () => {

@@ -14,6 +14,7 @@ import type { TransferInfo } from '../../shared/api/control-api.js';
 import { SMALL_FILE_BYTES } from '../../core/transfer/data-link.js';
 import { pigeon } from '../support/cli-peer.js';
 import { fileTree, loopbackLab } from '../support/loopback-lab.js';
+import { until } from '../support/until.js';
 
 const { dir, start } = loopbackLab();
 
@@ -31,15 +32,6 @@ async function transfers(home: string): Promise<TransferInfo[]> {
   return JSON.parse(r.stdout) as TransferInfo[];
 }
 
-async function until<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 30000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Files under root, counted (no folders). */
 function countFiles(root: string): number {
