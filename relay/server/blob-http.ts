@@ -24,6 +24,14 @@ import type { RelayStore } from '../store/relay-store.js';
 
 /** A blob request with no byte moving for this long is cut off (the client resumes): a dead peer must not hold a socket. */
 const BLOB_IDLE_MS = 60_000;
+/**
+ * The body of a refused upload up to this size is read and dropped rather
+ * than cut off: a client writing it would otherwise often get EPIPE before the
+ * answer (a hostile test saw it under load), and not learn why. 16 MiB takes the
+ * relay a fraction of a second to read and is above any chunk a peer sends
+ * after a refusal it could not foresee; larger bodies are cut off as before.
+ */
+const REFUSED_BODY_DRAIN_BYTES = 16 * 1024 * 1024;
 /** Longest header value we look at; real ones are below 100 characters. */
 const MAX_HEADER = 200;
 
@@ -134,8 +142,12 @@ export async function handleBlobRequest(ctx: BlobHttpContext, req: IncomingMessa
       return;
     }
     ctx.logger.log('warn', 'blob request refused', { remote, method, path: pathname.slice(0, 120), device, status: err.status, code: err.code, reason: err.message });
-    // The body of a refused upload is not read: close the connection after the answer.
-    if (method === 'PUT') res.setHeader('Connection', 'close');
+    // The body of a refused upload is not stored. A small one is read and dropped
+    // (Node does so once the answer is sent, keeping the connection), so a client
+    // still sending it reads the answer, not a broken pipe (EPIPE); a larger one
+    // is cut off with the connection after the answer.
+    const length = Number(req.headers['content-length']);
+    if (method === 'PUT' && !(length <= REFUSED_BODY_DRAIN_BYTES)) res.setHeader('Connection', 'close');
     sendJson(res, err.status, { code: err.code, message: err.message });
   }
 }
