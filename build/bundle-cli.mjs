@@ -8,6 +8,28 @@
 // paths these files compute from import.meta.url (the web UI's files in
 // dist/renderer) are the same from the bundle.
 import { build } from 'esbuild';
+import { createRequire } from 'node:module';
+
+// node:http and node:https through require(), not an ES import: Node builds an
+// ES module's view of a built-in by reading every export, and node:http's
+// lazy getters (its WebSocket and fetch classes) then load undici, ~15 ms of
+// CPU on every start of every peer (a --cpu-prof of `pigeon peer`), for
+// nothing the peer uses. Only the properties that are plain values are
+// exported by name; the bundle fails to build if code imports another one.
+const VIA_REQUIRE = /^(node:)?https?$/;
+const builtinsViaRequire = {
+  name: 'builtins-via-require',
+  setup(b) {
+    // Only ES imports: the require() calls (this module's own, and those of CommonJS dependencies) stay Node's.
+    b.onResolve({ filter: VIA_REQUIRE }, (args) => (args.kind === 'import-statement' ? { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'builtin-via-require' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-via-require' }, (args) => {
+      const mod = createRequire(import.meta.url)(args.path);
+      const names = Object.keys(mod).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && 'value' in Object.getOwnPropertyDescriptor(mod, k));
+      const lines = [`const m = require(${JSON.stringify(args.path)});`, 'export default m;', ...names.map((n) => `export const ${n} = m.${n};`)];
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
 
 const common = {
   bundle: true,
@@ -20,6 +42,7 @@ const common = {
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
   logLevel: 'warning',
+  plugins: [builtinsViaRequire],
 };
 
 // The data-link worker thread (core/transfer/data-link-worker.ts) is started
