@@ -6,12 +6,24 @@
  * PIGEON_OFFICE_PEERS and PIGEON_OFFICE_HOLD_S override the size. Needs root.
  */
 import { netnsUnavailable } from '../support/netns.js';
-import { officeFailures, OfficeRun } from '../support/office-run.js';
+import { OFFICE_JOIN_PASS_MS, officeFailures, OfficeRun, type OfficeFigures } from '../support/office-run.js';
 import { writeSoak } from './soak-output.js';
 
 /** The issue's soak: 150 peers (about 8 GB at ~55 MB each), a 10-minute hold. */
 const PEERS = Number(process.env.PIGEON_OFFICE_PEERS ?? 150);
 const HOLD_MS = Number(process.env.PIGEON_OFFICE_HOLD_S ?? 600) * 1000;
+
+/**
+ * The CI test judges the crowd from the last peer listening (starting the
+ * processes is the machine's cost, not discovery's); the soak reports the
+ * issue's own promise too, from the last start, so its summary cannot say
+ * "all promises held" while that one is missed.
+ */
+function soakFailures(f: OfficeFigures): string[] {
+  const out = officeFailures(f);
+  if (f.joinMs !== null && f.joinMs > OFFICE_JOIN_PASS_MS) out.push(`every peer listed all colleagues only ${f.joinMs} ms after the last start (the issue's promise: ${OFFICE_JOIN_PASS_MS} ms; ${f.joinAfterReadyMs} ms after the last peer was listening)`);
+  return out;
+}
 
 async function main(): Promise<void> {
   const skip = await netnsUnavailable();
@@ -43,7 +55,7 @@ async function main(): Promise<void> {
         ['datagrams per join, all hosts, less idle (broadcast, multicast; the newcomer itself)', `${f.join.sentNet} (${f.join.broadcastNet}, ${f.join.multicastNet}; ${f.join.newcomerSent}) over ${f.join.windowMs} ms`],
         ['datagrams received per join, all hosts, less idle', f.join.receivedNet],
       ],
-      officeFailures(f),
+      soakFailures(f),
     );
   } finally {
     await office.cleanup();
