@@ -3,7 +3,7 @@
  * a cheap proof that an unchanged `alive` comes from the peer that signed the
  * packets before it, so a receiver can skip the ECDSA check of the steady-state
  * refresh that every colleague sends every 4 s (at 150 peers, 37 checks a second
- * were two thirds of an idle peer's CPU).
+ * were about half of the CPU an idle peer spent on datagrams).
  *
  * The sender draws a random value c[L−1] and computes c[i] = H(c[i+1]) down to
  * c[0], where H is SHA-256 cut to 16 bytes. It reveals the values in the order
