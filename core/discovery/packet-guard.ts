@@ -14,7 +14,7 @@
  * office costs a hash per packet instead of an ECDSA verification.
  */
 import type { KeyObject } from 'node:crypto';
-import { parseDiscoveryJson, signedBytes, validateDiscoveryJson, type DiscoveryPacket } from '../../shared/protocol/discovery-packet.js';
+import { CHAIN_VALUE_CHARS, parseDiscoveryJson, signedBytes, validateDiscoveryJson, type DiscoveryPacket } from '../../shared/protocol/discovery-packet.js';
 import { deviceIdFromSpki } from '../identity/identity.js';
 import { publicKeyFromSpki, verifySignature } from '../identity/signing.js';
 import { KeyedBuckets, TokenBucket } from '../util/rate-limits.js';
@@ -89,8 +89,6 @@ interface ChainState {
 function contentOf(p: DiscoveryPacket | Record<string, unknown>): string {
   return JSON.stringify([p.v, p.t, p.id, p.name, p.group, p.host, p.port, p.status, p.away, p.u ?? false, p.k]);
 }
-/** A liveness value's base64 length (16 bytes). */
-const CHAIN_VALUE_CHARS = 24;
 
 interface KnownKey {
   id: string;

@@ -22,7 +22,7 @@ const MAX_KEY_CHARS = 200;
 /** Longest `sig`: an IEEE P1363 P-256 signature is 64 bytes (88 base64 characters). */
 const MAX_SIG_CHARS = 100;
 /** A liveness chain value: 16 bytes (core/discovery/liveness-chain.ts) are 24 base64 characters. */
-const CHAIN_VALUE_CHARS = 24;
+export const CHAIN_VALUE_CHARS = 24;
 /**
  * Bytes kept free for `,"sig":"…"` when the unsigned packet is encoded:
  * 9 bytes of punctuation and name plus 88 of base64, rounded up.
