@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { ControlServer, createPeer, stderrLogger, systemClock, systemRandom, type LogLevel, type PeerOptions } from '../../core/index.js';
 import type { PeerEvent } from '../../shared/api/control-api.js';
 import { formatEvent } from '../format.js';
+import { LineWriter } from '../line-writer.js';
 import { WebUiServer } from '../web-ui/web-ui-server.js';
 
 export interface RunPeerOptions extends PeerOptions {
@@ -23,15 +24,16 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
   process.on('unhandledRejection', (reason) => logger.log('error', 'unhandled rejection (bug, please report)', { reason: String(reason) }));
   const peer = createPeer({ clock: systemClock, random: systemRandom, logger }, opts);
   const names = new Map<string, string>();
+  const out = new LineWriter();
   const print = (e: PeerEvent): void => {
     if (e.type === 'peer-online' || e.type === 'peer-updated' || e.type === 'peer-offline') names.set(e.peer.id, e.peer.name);
     if (e.type === 'group') names.set(`group:${e.group.id}`, e.group.name);
     if (opts.json) {
-      process.stdout.write(JSON.stringify(e) + '\n');
+      out.line(JSON.stringify(e));
       return;
     }
     const line = formatEvent(e, (id) => names.get(id) ?? id.slice(0, 8));
-    if (line) process.stdout.write(line + '\n');
+    if (line) out.line(line);
   };
   peer.on(print);
   const control = new ControlServer(peer, opts.home, logger);
@@ -46,12 +48,13 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
       const started = await WebUiServer.startForProfile(peer, opts.home, logger, opts.ui || undefined);
       webUi = started.server;
       const url = started.url;
-      process.stdout.write((opts.json ? JSON.stringify({ type: 'web-ui', url }) : `web UI: ${url}`) + '\n');
+      out.line(opts.json ? JSON.stringify({ type: 'web-ui', url }) : `web UI: ${url}`);
     }
   } catch (err) {
     await webUi?.stop();
     await control.stop();
     await peer.stop();
+    out.flush();
     throw err;
   }
   await new Promise<void>((resolve) => {
@@ -63,6 +66,8 @@ export async function runPeer(opts: RunPeerOptions): Promise<void> {
         await webUi?.stop();
         await control.stop();
         await peer.stop();
+        // What the stop printed goes out now, so bin/pigeon.js waits for it before exiting.
+        out.flush();
         resolve();
       })();
     };

@@ -64,9 +64,10 @@ const peerArgs = ['peer', '--home', home, '--name', 'me', '--json', '--port', '0
 // PIGEON_BENCH_CLI=<bundle.mjs>: run that build's main() instead of bin/pigeon.js (a before/after pair in one sitting).
 const entry = process.env.PIGEON_BENCH_CLI;
 const launch = entry ? ['--input-type=module', '-e', `const { main } = await import(${JSON.stringify(pathToFileURL(entry).href)}); process.exit(await main(['node', 'pigeon', ...process.argv.slice(1)]));`] : [BIN];
-const child = spawn(process.execPath, [...launch, ...peerArgs], {
+// Flags go on the command line, not NODE_OPTIONS: V8's own flags (`--no-opt`, `--single-threaded` …) are refused there.
+const child = spawn(process.execPath, [...nodeOptions.split(' ').filter(Boolean), ...launch, ...peerArgs], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, NODE_OPTIONS: nodeOptions },
+  env: { ...process.env, NODE_OPTIONS: '' },
 });
 let online = 0;
 /** Event lines the peer printed, by type (each is a write to its stdout pipe). */

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
         ['crowd start (0.1 s apart); slowest start → listening', `${f.crowdStartMs} ms; ${f.slowestReadyMs} ms`],
         ['all listed all N−1 after the last start (promise ≤ 10000 ms)', f.joinMs === null ? `never (${f.notFullyListed} peers short)` : `${f.joinMs} ms`],
         ['the same after the last peer was listening; CPU the crowd used to start (rest of the machine)', `${f.joinAfterReadyMs ?? 'never'} ms; ${f.crowdCpuSeconds} CPU s (${f.crowdOthersCores} cores)`],
+        ['of the crowd\'s CPU, used until each peer printed listening (its start)', `${f.startCpuSeconds} CPU s (${Math.round((f.startCpuSeconds / f.peers) * 100) / 100} per peer)`],
         ['false peer-offline events: total / during hold / peers with any', `${f.falseOffline.total} / ${f.falseOffline.duringHold} / ${f.falseOffline.peersWithAny}`],
         ['false peer-offline events per peer: avg / median / max', `${f.falseOffline.avgPerPeer} / ${f.falseOffline.medianPerPeer} / ${f.falseOffline.maxPerPeer}`],
         ['online colleagues listed at the end of the hold: min / avg / max of N−1', `${f.listedAtEnd.min} / ${f.listedAtEnd.avg} / ${f.listedAtEnd.max} of ${f.listedAtEnd.of}`],

@@ -43,6 +43,8 @@ export interface OfficeFigures {
   /** CPU seconds the crowd's processes used until the join ended, and what the rest of the machine used meanwhile (cores). */
   crowdCpuSeconds: number;
   crowdOthersCores: number;
+  /** Of crowdCpuSeconds: what the peers had used when each printed `listening` (their start, in the crowd), read within POLL_MS of it. */
+  startCpuSeconds: number;
   /** Peers that never listed all N−1 within the join limit. */
   notFullyListed: number;
   /** Online colleagues each peer listed at the end of the hold (control API `peers`). */
@@ -161,7 +163,15 @@ export class OfficeRun {
     }
     const lastStart = Date.now();
     const crowdStartMs = lastStart - first;
-    const readyAt = await Promise.all(this.procs.slice(0, n).map(async (p) => (await p.waitFor((e) => e.type === 'listening', READY_LIMIT_MS), Date.now())));
+    const startCpu: number[] = [];
+    const readyAt = await Promise.all(
+      this.procs.slice(0, n).map(async (p, i) => {
+        await p.waitFor((e) => e.type === 'listening', READY_LIMIT_MS);
+        startCpu[i] = cpuSeconds(p.pid);
+        return Date.now();
+      }),
+    );
+    const startCpuSeconds = round1(startCpu.reduce((a, b) => a + b, 0));
     const slowestReadyMs = Math.max(...readyAt.map((t, i) => t - startedAt[i]!));
     this.say(`started ${n} peers ${this.spacingMs} ms apart in ${round1(crowdStartMs / 1000)} s; slowest start to listening ${round1(slowestReadyMs / 1000)} s, the last one listening ${round1((Math.max(...readyAt) - lastStart) / 1000)} s after the last start`);
 
@@ -183,7 +193,7 @@ export class OfficeRun {
     const crowdCpuSeconds = round1(this.procs.slice(0, n).reduce((a, p) => a + cpuSeconds(p.pid), 0));
     const crowdWall = (Date.now() - first) / 1000;
     const crowdOthersCores = round2(Math.max(0, (machineBusySeconds() - machineAtFirst - crowdCpuSeconds) / crowdWall));
-    this.say(`the crowd used ${crowdCpuSeconds} CPU s (${round2(crowdCpuSeconds / n)} per peer) in ${round1(crowdWall)} s on ${cpus().length} cores; the rest of the machine used ${crowdOthersCores} cores meanwhile`);
+    this.say(`the crowd used ${crowdCpuSeconds} CPU s (${round2(crowdCpuSeconds / n)} per peer; ${startCpuSeconds} of it, ${round2(startCpuSeconds / n)} per peer, until each printed listening) in ${round1(crowdWall)} s on ${cpus().length} cores; the rest of the machine used ${crowdOthersCores} cores meanwhile`);
     if (joinMs !== null) this.say(`every peer listed all ${n - 1} others ${joinMs} ms after the last start, ${joinAfterReadyMs} ms after the last one was listening`);
     else {
       const listed = notFull.map((t) => t.listed());
@@ -294,7 +304,7 @@ export class OfficeRun {
         : `one more peer: after ${this.joinLimitMs / 1000} s, ${join.notListingNewcomer} peers did not list it and it missed ${join.newcomerMissing}`) +
         `; datagrams sent in the ${round1(windowMs / 1000)} s window: ${join.sentRaw} raw, ${join.sentNet} less the idle rate (broadcast ${join.broadcastNet}, multicast ${join.multicastNet}; the newcomer itself ${join.newcomerSent}); received ${join.receivedNet} less idle`,
     );
-    return { peers: n, holdMs: this.opts.holdMs, crowdStartMs, slowestReadyMs, joinMs, joinAfterReadyMs, crowdCpuSeconds, crowdOthersCores, notFullyListed: notFull.length, listedAtEnd, falseOffline, idle, join };
+    return { peers: n, holdMs: this.opts.holdMs, crowdStartMs, slowestReadyMs, joinMs, joinAfterReadyMs, crowdCpuSeconds, crowdOthersCores, startCpuSeconds, notFullyListed: notFull.length, listedAtEnd, falseOffline, idle, join };
   }
 
   /** Kills every peer, deletes the namespaces and the profiles. Idempotent; safe after a failure. */
