@@ -100,7 +100,7 @@ export function relayMarkdown(out: Record<string, unknown>): string {
   return [
     `# Relay benchmark (${String(out.date)})`,
     '',
-    `Node ${String(m.node)}, ${String(m.cpus)} × ${String(m.cpuModel)}, ${String(m.memoryGB)} GB, Linux ${String(m.kernel)}; relay and load generator share the machine. Relay: \`pigeon relay\` (CLI), SQLite in ${String(m.dataFolder)} on ${String(m.filesystem)}. Open files: ${String(m.openFiles)}. Load average (1, 5, 15 min) at start ${String(m.loadAverageAtStart)}, at end ${String(m.loadAverageAtEnd)}.`,
+    `Node ${String(m.node)}, ${String(m.cpus)} × ${String(m.cpuModel)}, ${String(m.memoryGB)} GB, Linux ${String(m.kernel)}; relay and load generator share the machine${m.pinned && m.pinned !== 'no' ? ` (pinned: ${String(m.pinned)})` : ''}. Relay: \`pigeon relay\` (CLI), SQLite in ${String(m.dataFolder)} on ${String(m.filesystem)}. Open files: ${String(m.openFiles)}. Load average (1, 5, 15 min) at start ${String(m.loadAverageAtStart)}, at end ${String(m.loadAverageAtEnd)}.`,
     '',
     '## a. Authenticated connections held by one relay',
     '',

@@ -18,7 +18,12 @@
  *   [--members 500] [--group-messages 200] [--group-rate 20]
  *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
  *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--pipe-rounds 2] [--pipe-pin] [--mqtt mqtt://127.0.0.1:1883]
- *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>]
+ *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>] [--pin on|off]
+ *
+ * With --pin on (the default on 2 or more CPUs), the messages, mqtt and fanout
+ * sections run the relay (or Mosquitto) on CPU 0 and this process, the load
+ * generator, on CPU 1 (issue 17 item 7); the pipe and connect sections pin
+ * their own processes (--pipe-pin, relay-connect.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +40,7 @@ import { relayMessages, type MessageFigures } from './relay-messages.js';
 import { mqttMessages } from './relay-mqtt.js';
 import { pipeFigures, type PipeFigures } from './relay-pipe.js';
 import { relayMarkdown } from './relay-report.js';
+import { pinProcess } from './pin.js';
 
 /** Open files wanted by the relay and by this process: 10,000 sockets each and room to spare. */
 const WANTED_FDS = 65536;
@@ -64,6 +70,8 @@ const { values: opt } = parseArgs({
     // The connection test stops when the relay's RSS passes this (MB): the machine is shared.
     'max-relay-mb': { type: 'string', default: '4096' },
     mqtt: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+    // The relay or broker on CPU 0, this generator on CPU 1, for messages, mqtt and fanout.
+    pin: { type: 'string', default: os.cpus().length >= 2 ? 'on' : 'off' },
     // Another build's bin/pigeon.js (e.g. an older commit unpacked elsewhere), for a before/after comparison.
     'relay-bin': { type: 'string', default: BIN },
   },
@@ -181,6 +189,14 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = { date: new Date().toISOString(), machine: machine(dataRoot, note) };
   const plan: LoadPlan = { messages: Number(opt.messages), senders: Number(opt.senders), recipients: Number(opt.recipients), window: 8, ratePerSender: Number(opt.rate), live: true };
   const paced = numbers(opt.paced);
+  const pinned = opt.pin === 'on';
+  const serverPin = pinned ? ['taskset', '-c', '0'] : [];
+  const unpin: (() => void)[] = [];
+  if (pinned) unpin.push(pinProcess(process.pid, '1'));
+  const broker = brokerPid();
+  // Mosquitto, the reference of the mqtt and fanout sections, under the same condition as the relay; put back afterwards.
+  if (pinned && broker && (only.has('mqtt') || only.has('fanout'))) unpin.push(pinProcess(broker, '0'));
+  (out.machine as Record<string, unknown>).pinned = pinned ? 'relay and Mosquitto on CPU 0, the load generator (this process) on CPU 1, for messages, mqtt and fanout' : 'no';
   const running: RunningRelay[] = [];
   const relayFor = async (name: string, pin: string[] = []): Promise<RunningRelay> => {
     const r = await startRelay(dataRoot, name, [...prefix, ...pin]);
@@ -190,7 +206,7 @@ async function main(): Promise<void> {
   };
   try {
     if (only.has('messages')) {
-      const relay = await relayFor('messages');
+      const relay = await relayFor('messages', serverPin);
       const m: MessageFigures = await relayMessages(relay.url, relay.pid, plan, paced, log);
       out.messages = { plan, ...m, relayPeak: memory(relay.pid), relayWarnings: relay.warnings };
       await relay.stop();
@@ -223,12 +239,13 @@ async function main(): Promise<void> {
       out.connect = JSON.parse(readFileSync(join(ROOT, 'bench-results', 'relay-connect.json'), 'utf8')) as unknown;
     }
     if (only.has('fanout')) {
-      const relay = await relayFor('fanout');
+      const relay = await relayFor('fanout', serverPin);
       const plan = { members: Number(opt.members), messages: Number(opt['group-messages']), rate: Number(opt['group-rate']) };
       out.fanout = { ...(await fanoutFigures(relay.url, relay.pid, opt.mqtt, brokerPid(), plan, log)), relayPeak: memory(relay.pid), relayWarnings: relay.warnings };
       await relay.stop();
     }
   } finally {
+    for (const undo of unpin.reverse()) undo();
     await Promise.all(running.map((r) => r.kill9()));
     rmSync(dataRoot, { recursive: true, force: true });
   }
