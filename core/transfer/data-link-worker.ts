@@ -18,7 +18,7 @@ import { crc32 } from 'node:zlib';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
-import type { DataLinkPlan, FromWorker, ToWorker } from './data-link-messages.js';
+import type { DataLinkPlan, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
 import type { FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
@@ -48,7 +48,47 @@ if (typeof nice === 'number' && nice !== 0) {
   }
 }
 
-const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+/**
+ * Messages to the main thread wait here until the end of this turn (or
+ * until OUTBOX_BYTES of small files are held), then go as one batch
+ * (data-link-messages.ts, FromWorkerBatch).
+ */
+let outbox: FromWorker[] = [];
+let outboxFiles: Buffer[] = [];
+let outboxBytes = 0;
+let outboxScheduled = false;
+/** A batch is sent once it holds this many bytes of small files: 1 MiB, the receiver's fetch budget (transfer-service.ts). */
+const OUTBOX_BYTES = 1024 * 1024;
+function flushOutbox(): void {
+  outboxScheduled = false;
+  if (outbox.length === 0) return;
+  const batch: FromWorkerBatch = { messages: outbox };
+  const transfer: ArrayBuffer[] = [];
+  if (outboxBytes > 0) {
+    const all = Buffer.allocUnsafeSlow(outboxBytes);
+    let at = 0;
+    for (const b of outboxFiles) at += b.copy(all, at);
+    batch.bytes = all;
+    transfer.push(all.buffer as ArrayBuffer);
+  }
+  outbox = [];
+  outboxFiles = [];
+  outboxBytes = 0;
+  port!.postMessage(batch, transfer);
+}
+const post = (m: FromWorker, bytes?: Buffer): void => {
+  if (bytes && bytes.length > 0 && m.op === 'file-done') {
+    m.at = outboxBytes;
+    outboxFiles.push(bytes);
+    outboxBytes += bytes.length;
+  }
+  outbox.push(m);
+  if (outboxBytes >= OUTBOX_BYTES) flushOutbox();
+  else if (!outboxScheduled) {
+    outboxScheduled = true;
+    setImmediate(flushOutbox);
+  }
+};
 const codeOf = (err: unknown): { code: string; message: string } => {
   const e = err as { code?: unknown; message?: string };
   return { code: typeof e.code === 'string' && e.code.startsWith('PIGEON_ERR_') ? e.code : ErrorCodes.TRANSFER_FAILED, message: e.message ?? String(err) };
@@ -181,10 +221,14 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
   }
   const s = sink as ReturnType<typeof memorySink>;
   const bytes = s.bytes ?? Buffer.alloc(0);
-  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.length, bytes }, bytes.length > 0 ? [bytes.buffer as ArrayBuffer] : []);
+  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.length }, bytes);
 }
 
-port.on('message', (m: ToWorker) => {
+port.on('message', (batch: ToWorkerBatch) => {
+  for (const m of batch.messages) onMessage(m);
+});
+
+function onMessage(m: ToWorker): void {
   if (m.op === 'open') {
     const opening = dial(m.plan);
     links.set(m.link, opening);
@@ -208,4 +252,4 @@ port.on('message', (m: ToWorker) => {
     links.delete(m.link);
     void opening?.then((client) => client.close(), () => {});
   }
-});
+}
