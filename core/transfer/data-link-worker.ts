@@ -76,11 +76,13 @@ function flushOutbox(): void {
   outboxBytes = 0;
   port!.postMessage(batch, transfer);
 }
-const post = (m: FromWorker, bytes?: Buffer): void => {
-  if (bytes && bytes.length > 0 && m.op === 'file-done') {
+const post = (m: FromWorker, chunks?: Buffer[]): void => {
+  if (chunks && m.op === 'file-done') {
     m.at = outboxBytes;
-    outboxFiles.push(bytes);
-    outboxBytes += bytes.length;
+    for (const c of chunks) {
+      outboxFiles.push(c);
+      outboxBytes += c.length;
+    }
   }
   outbox.push(m);
   if (outboxBytes >= OUTBOX_BYTES) flushOutbox();
@@ -153,29 +155,33 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
   };
 }
 
-/** A small file, held whole and sent back to the main thread (its sink checks and lands it). */
-function memorySink(size: number): WorkerSink & { from: number; length: number; bytes: Buffer | null; got: number } {
+/**
+ * A small file, held as the chunks it came in (views into the TLS records'
+ * buffers, usually one) and copied once, into the batch sent back to the
+ * main thread (its sink checks and lands it). A Buffer per file cost
+ * allocation, zeroing and garbage.
+ */
+function memorySink(size: number): WorkerSink & { from: number; length: number; chunks: Buffer[]; got: number } {
   const s = {
     offset: 0,
     check: 'crc32' as const,
     failed: new Promise<never>(() => {}),
     from: 0,
-    length: 0,
+    length: -1,
     got: 0,
-    bytes: null as Buffer | null,
+    chunks: [] as Buffer[],
     write(chunk: Uint8Array): boolean {
-      if (!s.bytes || s.got + chunk.length > s.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
-      s.bytes.set(chunk, s.got);
+      if (s.length < 0 || s.got + chunk.length > s.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
+      s.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       s.got += chunk.length;
       return true;
     },
     onDrain: (fn: () => void) => fn(),
     announced(from: number, length: number): void {
-      // Bounded before allocation: never more than the offered size of a small file.
+      // Bounded: never more than the offered size of a small file.
       if (from !== 0 || length > size) throw sizeMismatch('a small file', `the sender announced ${from + length} bytes, not the ${size} it offered`);
       s.from = from;
       s.length = length;
-      s.bytes = Buffer.alloc(length);
     },
     close: () => Promise.resolve(),
   };
@@ -220,8 +226,7 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
     return post({ op: 'file-done', link: m.link, req: m.req, check, digest: p.digest() });
   }
   const s = sink as ReturnType<typeof memorySink>;
-  const bytes = s.bytes ?? Buffer.alloc(0);
-  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.length }, bytes);
+  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.got }, s.chunks);
 }
 
 port.on('message', (batch: ToWorkerBatch) => {

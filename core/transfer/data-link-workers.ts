@@ -206,6 +206,16 @@ export class DataLinkWorkers {
     });
   }
 
+  /**
+   * Starts the worker now if none runs (an accept is being planned: the
+   * worker loads its modules meanwhile); it idles out as usual if no link comes.
+   */
+  warm(): void {
+    if (this.stopped || this.worker) return;
+    this.ensure();
+    this.idleIfUnused();
+  }
+
   /** @internal A link closed on the main thread's side: closed in the worker too. */
   dropLink(link: WorkerLink): void {
     this.links.delete(link.id);

@@ -76,6 +76,8 @@ export class TransferStore {
       setState: db.prepare(`UPDATE transfers SET state = ?, error = ?, notify = ? WHERE id = ?`),
       clearNotify: db.prepare(`UPDATE transfers SET notify = 0 WHERE id = ?`),
       entries: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
+      offerEntries: db.prepare(`SELECT path, kind, size, mtime FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
+      unwanted: db.prepare(`SELECT 1 FROM transfer_entries WHERE transfer = ? AND wanted = 0 LIMIT 1`),
       entry: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx = ?`),
       window: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx >= ? ORDER BY idx LIMIT ?`),
       firstNames: db.prepare(`SELECT path FROM transfer_entries WHERE transfer = ? AND instr(path, '/') = 0 ORDER BY idx LIMIT ?`),
@@ -132,6 +134,16 @@ export class TransferStore {
 
   entries(id: string): EntryRow[] {
     return (this.s.entries.all(id) as Array<Record<string, unknown>>).map(toEntry);
+  }
+
+  /** What an offer frame carries of each entry, in order. */
+  offerEntries(id: string): OfferEntry[] {
+    return this.s.offerEntries.all(id) as OfferEntry[];
+  }
+
+  /** Whether some entry of the transfer is not wanted (a partial accept). */
+  hasUnwanted(id: string): boolean {
+    return this.s.unwanted.get(id) !== undefined;
   }
 
   entry(id: string, idx: number): EntryRow | null {
