@@ -63,6 +63,14 @@ export class TransferStore {
    */
   private readonly names = new Map<string, string[]>();
 
+  /**
+   * How many files (and bytes) of a transfer are wanted: changes only with
+   * create(), plan() and want(), but was counted over all its entries on
+   * every progress event (4 a second per side; ~250 ms of a loaded
+   * receiver's CPU during a 10,000-file folder, docs/benchmarks.md "stop 22").
+   */
+  private readonly wantedMemo = new Map<string, { n: number; b: number }>();
+
   constructor(private readonly store: Store) {
     const db = store.db;
     this.s = {
@@ -91,6 +99,7 @@ export class TransferStore {
   }
 
   create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): void {
+    this.wantedMemo.delete(t.id);
     this.store.tx(() => {
       this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
       entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null));
@@ -158,6 +167,7 @@ export class TransferStore {
 
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
+    this.wantedMemo.delete(id);
     this.store.tx(() => {
       for (const p of plan) this.s.setLocal.run(p.localPath, p.wanted ? 1 : 0, id, p.idx);
     });
@@ -165,6 +175,7 @@ export class TransferStore {
 
   /** The receiver accepted all entries (null) or only these indexes. */
   want(id: string, indexes: readonly number[] | null): void {
+    this.wantedMemo.delete(id);
     this.store.tx(() => {
       this.s.setAllWanted.run(indexes === null ? 1 : 0, id);
       for (const i of indexes ?? []) this.s.setWanted.run(1, id, i);
@@ -192,7 +203,13 @@ export class TransferStore {
     }
     const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
     // Entries are all wanted until an accept names some (want() / plan()): fewer means a partial accept.
-    const wanted = this.s.wanted.get(row.id) as { n: number; b: number };
+    let wanted = this.wantedMemo.get(row.id);
+    if (!wanted) {
+      wanted = this.s.wanted.get(row.id) as { n: number; b: number };
+      // Bounded like the names: a long-running peer lists many transfers over its life.
+      if (this.wantedMemo.size >= NAMES_KEPT) this.wantedMemo.clear();
+      this.wantedMemo.set(row.id, wanted);
+    }
     const partial = wanted.n < row.fileCount;
     const moved = partial ? wanted.b : row.totalBytes;
     return {
