@@ -45,24 +45,8 @@ const WORKER_YOUNG_MB = 2;
  */
 const WORKER_IDLE_MS = 30_000;
 
-/**
- * Environment variable for benchmarks comparing the paths: "main" turns the
- * worker off; "worker" uses it for transfers of small files only too.
- */
+/** Environment variable that turns the worker off ("main"): for benchmarks comparing both paths. */
 export const DATA_LINK_THREAD_ENV = 'PIGEON_DATA_LINK_THREAD';
-
-/**
- * Whether a receive whose files are all small (≤ SMALL_FILE_BYTES) runs its
- * data link on the main thread. For them the worker only adds work: each
- * file's bytes and its end cross to the main thread, which checks and lands
- * them anyway, and the worker's small young generation collects often. A
- * folder of 10,000 files of 4 KiB cost the receiver 1.86-2.59 CPU s through
- * the worker against 1.35-1.75 on the main thread (docs/benchmarks.md,
- * "stop 22"); large files keep the worker, which is what it is for.
- */
-export function smallFilesOnMainThread(env: Record<string, string | undefined> = process.env): boolean {
-  return env[DATA_LINK_THREAD_ENV] !== 'worker';
-}
 /**
  * The worker thread's nice value on Linux, where nice is per thread: when
  * chat and a file share a core, the scheduler runs the main thread (chat,

@@ -30,7 +30,7 @@ import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } fro
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
 import { openPartFile, openPartFileElsewhere, PART_SUFFIX } from './part-file-sink.js';
 import type { DataLinkPlan } from './data-link-messages.js';
-import { dataLinkWorkerScript, DataLinkWorkers, smallFilesOnMainThread, WorkerLink } from './data-link-workers.js';
+import { dataLinkWorkerScript, DataLinkWorkers, WorkerLink } from './data-link-workers.js';
 import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
@@ -163,8 +163,8 @@ export class TransferService {
    * Opens the data link of a receive: in the worker thread when it has room
    * and the peer can be dialed directly, else on the main thread.
    */
-  private async openDataLink(peerId: string, smallOnly: boolean): Promise<FileSource> {
-    const workers = smallOnly && smallFilesOnMainThread() ? null : this.dataLinkWorkers();
+  private async openDataLink(peerId: string): Promise<FileSource> {
+    const workers = this.dataLinkWorkers();
     const plan = workers?.hasRoom ? this.init.dataLinkPlan?.(peerId) : null;
     if (workers && plan) {
       this.components.logger.log('info', 'data link in the worker thread', { peer: peerId });
@@ -449,8 +449,7 @@ export class TransferService {
     this.accepting.add(t.id);
     let planned: EntryRow[] | undefined;
     // The data-link worker starts (module load, 150-350 ms on its own thread) while the offer is planned.
-    const smallOnly = known !== null && smallFilesOnMainThread() && known.every((e) => e.kind !== 'file' || e.size <= SMALL_FILE_BYTES);
-    if (!smallOnly && this.init.dataLinkPlan?.(t.peer)) this.dataLinkWorkers()?.warm();
+    if (this.init.dataLinkPlan?.(t.peer)) this.dataLinkWorkers()?.warm();
     try {
       await mkdir(this.init.downloads, { recursive: true });
       // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
@@ -566,7 +565,7 @@ export class TransferService {
       if (files.length > 0) {
         const fromRelay = this.init.relayFiles?.fetcher(id) ?? null;
         if (fromRelay) running.client = fromRelay;
-        else running.client = await this.openDataLink(t.peer, files.every((e) => e.size <= SMALL_FILE_BYTES));
+        else running.client = await this.openDataLink(t.peer);
         if (running.canceled) return;
         const client = running.client;
         const madeDirs = new Set<string>();
