@@ -18,7 +18,7 @@ import { crc32 } from 'node:zlib';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
-import type { DataLinkPlan, FromWorker, ToWorker } from './data-link-messages.js';
+import type { DataLinkPlan, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
 import type { FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
@@ -48,7 +48,49 @@ if (typeof nice === 'number' && nice !== 0) {
   }
 }
 
-const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+/**
+ * Messages to the main thread wait here until the end of this turn (or
+ * until OUTBOX_BYTES of small files are held), then go as one batch
+ * (data-link-messages.ts, FromWorkerBatch).
+ */
+let outbox: FromWorker[] = [];
+let outboxFiles: Buffer[] = [];
+let outboxBytes = 0;
+let outboxScheduled = false;
+/** A batch is sent once it holds this many bytes of small files: 1 MiB, the receiver's fetch budget (transfer-service.ts). */
+const OUTBOX_BYTES = 1024 * 1024;
+function flushOutbox(): void {
+  outboxScheduled = false;
+  if (outbox.length === 0) return;
+  const batch: FromWorkerBatch = { messages: outbox };
+  const transfer: ArrayBuffer[] = [];
+  if (outboxBytes > 0) {
+    const all = Buffer.allocUnsafeSlow(outboxBytes);
+    let at = 0;
+    for (const b of outboxFiles) at += b.copy(all, at);
+    batch.bytes = all;
+    transfer.push(all.buffer as ArrayBuffer);
+  }
+  outbox = [];
+  outboxFiles = [];
+  outboxBytes = 0;
+  port!.postMessage(batch, transfer);
+}
+const post = (m: FromWorker, chunks?: Buffer[]): void => {
+  if (chunks && m.op === 'file-done') {
+    m.at = outboxBytes;
+    for (const c of chunks) {
+      outboxFiles.push(c);
+      outboxBytes += c.length;
+    }
+  }
+  outbox.push(m);
+  if (outboxBytes >= OUTBOX_BYTES) flushOutbox();
+  else if (!outboxScheduled) {
+    outboxScheduled = true;
+    setImmediate(flushOutbox);
+  }
+};
 const codeOf = (err: unknown): { code: string; message: string } => {
   const e = err as { code?: unknown; message?: string };
   return { code: typeof e.code === 'string' && e.code.startsWith('PIGEON_ERR_') ? e.code : ErrorCodes.TRANSFER_FAILED, message: e.message ?? String(err) };
@@ -113,29 +155,33 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
   };
 }
 
-/** A small file, held whole and sent back to the main thread (its sink checks and lands it). */
-function memorySink(size: number): WorkerSink & { from: number; length: number; bytes: Buffer | null; got: number } {
+/**
+ * A small file, held as the chunks it came in (views into the TLS records'
+ * buffers, usually one) and copied once, into the batch sent back to the
+ * main thread (its sink checks and lands it). A Buffer per file cost
+ * allocation, zeroing and garbage.
+ */
+function memorySink(size: number): WorkerSink & { from: number; length: number; chunks: Buffer[]; got: number } {
   const s = {
     offset: 0,
     check: 'crc32' as const,
     failed: new Promise<never>(() => {}),
     from: 0,
-    length: 0,
+    length: -1,
     got: 0,
-    bytes: null as Buffer | null,
+    chunks: [] as Buffer[],
     write(chunk: Uint8Array): boolean {
-      if (!s.bytes || s.got + chunk.length > s.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
-      s.bytes.set(chunk, s.got);
+      if (s.length < 0 || s.got + chunk.length > s.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
+      s.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       s.got += chunk.length;
       return true;
     },
     onDrain: (fn: () => void) => fn(),
     announced(from: number, length: number): void {
-      // Bounded before allocation: never more than the offered size of a small file.
+      // Bounded: never more than the offered size of a small file.
       if (from !== 0 || length > size) throw sizeMismatch('a small file', `the sender announced ${from + length} bytes, not the ${size} it offered`);
       s.from = from;
       s.length = length;
-      s.bytes = Buffer.alloc(length);
     },
     close: () => Promise.resolve(),
   };
@@ -180,11 +226,14 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
     return post({ op: 'file-done', link: m.link, req: m.req, check, digest: p.digest() });
   }
   const s = sink as ReturnType<typeof memorySink>;
-  const bytes = s.bytes ?? Buffer.alloc(0);
-  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.length, bytes }, bytes.length > 0 ? [bytes.buffer as ArrayBuffer] : []);
+  post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.got }, s.chunks);
 }
 
-port.on('message', (m: ToWorker) => {
+port.on('message', (batch: ToWorkerBatch) => {
+  for (const m of batch.messages) onMessage(m);
+});
+
+function onMessage(m: ToWorker): void {
   if (m.op === 'open') {
     const opening = dial(m.plan);
     links.set(m.link, opening);
@@ -208,4 +257,4 @@ port.on('message', (m: ToWorker) => {
     links.delete(m.link);
     void opening?.then((client) => client.close(), () => {});
   }
-});
+}

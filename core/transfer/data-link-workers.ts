@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
-import type { DataLinkPlan, FetchTarget, FromWorker, ToWorker } from './data-link-messages.js';
+import type { DataLinkPlan, FetchTarget, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import type { FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 import type { Logger } from '../util/components.js';
@@ -124,8 +124,8 @@ export class WorkerLink implements FileSource {
     this.pending.clear();
   }
 
-  /** @internal A file's end (or failure) from the worker. */
-  done(m: Extract<FromWorker, { op: 'file-done' | 'file-failed' }>): void {
+  /** @internal A file's end (or failure) from the worker; `bytes`: its batch's small-file bytes. */
+  done(m: Extract<FromWorker, { op: 'file-done' | 'file-failed' }>, bytes: Uint8Array | undefined): void {
     const p = this.pending.get(m.req);
     if (!p) return;
     this.pending.delete(m.req);
@@ -135,8 +135,11 @@ export class WorkerLink implements FileSource {
       else {
         // A small file: the main thread's sink checks what was announced and takes the bytes, as from DataClient.
         p.into.announced(m.from ?? 0, m.length ?? 0);
-        const bytes = m.bytes ?? new Uint8Array(0);
-        if (bytes.length > 0) p.into.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+        const length = m.length ?? 0;
+        if (length > 0) {
+          if (!bytes || m.at === undefined || m.at + length > bytes.length) throw new PigeonError(ErrorCodes.INTERNAL, 'a small file without its bytes from the data-link worker');
+          p.into.write(Buffer.from(bytes.buffer, bytes.byteOffset + m.at, length));
+        }
       }
     } catch (err) {
       // As DataClient: an answer that breaks the protocol ends the link.
@@ -187,15 +190,36 @@ export class DataLinkWorkers {
     await w?.terminate();
   }
 
+  /** Messages of this turn for the worker, sent as one batch at its end (data-link-messages.ts, ToWorkerBatch). */
+  private outbox: ToWorker[] = [];
+
   /** @internal */
   send(m: ToWorker): void {
-    this.ensure().postMessage(m);
+    const w = this.ensure();
+    this.outbox.push(m);
+    if (this.outbox.length > 1) return;
+    process.nextTick(() => {
+      const batch: ToWorkerBatch = { messages: this.outbox };
+      this.outbox = [];
+      // The worker may have been replaced (crash) or stopped since: what was queued goes to the current one, or nowhere.
+      if (this.worker === w) w.postMessage(batch);
+    });
+  }
+
+  /**
+   * Starts the worker now if none runs (an accept is being planned: the
+   * worker loads its modules meanwhile); it idles out as usual if no link comes.
+   */
+  warm(): void {
+    if (this.stopped || this.worker) return;
+    this.ensure();
+    this.idleIfUnused();
   }
 
   /** @internal A link closed on the main thread's side: closed in the worker too. */
   dropLink(link: WorkerLink): void {
     this.links.delete(link.id);
-    if (this.worker && !this.stopped) this.worker.postMessage({ op: 'close', link: link.id } satisfies ToWorker);
+    if (this.worker && !this.stopped) this.send({ op: 'close', link: link.id });
     this.idleIfUnused();
   }
 
@@ -229,7 +253,9 @@ export class DataLinkWorkers {
     const w = new Worker(this.script, { name: 'data-link', resourceLimits: { maxYoungGenerationSizeMb: young }, workerData: { nice, exitAfterBytes: this.started === 0 && exitAfter > 0 ? exitAfter : undefined } });
     this.started++;
     this.worker = w;
-    w.on('message', (m: FromWorker) => this.onMessage(m));
+    w.on('message', (batch: FromWorkerBatch) => {
+      for (const m of batch.messages) this.onMessage(m, batch.bytes);
+    });
     const gone = (why: string): void => {
       if (this.worker !== w) return;
       this.worker = null;
@@ -248,7 +274,7 @@ export class DataLinkWorkers {
     this.links.clear();
   }
 
-  private onMessage(m: FromWorker): void {
+  private onMessage(m: FromWorker, bytes: Uint8Array | undefined): void {
     if (m.op === 'progress') return this.hooks.progress(m.transfer, m.bytes);
     if (m.op === 'opened' || m.op === 'link-failed') {
       const o = this.opening.get(m.link);
@@ -263,6 +289,6 @@ export class DataLinkWorkers {
       }
       return;
     }
-    this.links.get(m.link)?.done(m);
+    this.links.get(m.link)?.done(m, bytes);
   }
 }

@@ -7,7 +7,6 @@
  * (file-check.ts; TLS authenticates the bytes in transit).
  * Both sides stream with back-pressure, so memory stays flat whatever the size.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
@@ -17,6 +16,7 @@ import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
 import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
+import { BatchOut } from './small-batch-out.js';
 import { checker, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 
@@ -87,28 +87,6 @@ const SMALL_BATCHES_QUEUED = 4;
 /** A batch of small files stops after this long, so a slow (cold, spinning) disk does not hold up the event loop. */
 const SMALL_BATCH_NS = 2_000_000n;
 
-/**
- * The whole of a small file, in one open and one read (one byte more than
- * offered is asked for, so a file that grew is seen without a stat).
- */
-function readSmall(file: ServedFile): Buffer {
-  const buf = Buffer.allocUnsafe(file.size + 1);
-  let fd: number;
-  try {
-    fd = openSync(file.source, 'r');
-  } catch {
-    throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
-  }
-  let got = 0;
-  try {
-    for (let n = -1; n !== 0 && got <= file.size; got += n) n = readSync(fd, buf, got, buf.length - got, got);
-  } finally {
-    closeSync(fd);
-  }
-  if (got !== file.size) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
-  return buf.subarray(0, got);
-}
-
 /** The file-end frame of entry `index` with the check `hash` asked for. */
 function fileEnd(index: number, hash: Checker): Uint8Array {
   return encodeJsonFrame(hash.alg === 'crc32' ? { type: 'file-end', index, crc32: hash.digest() } : { type: 'file-end', index, sha256: hash.digest() });
@@ -178,7 +156,7 @@ export function serveDataConnection(
    * or after SMALL_BATCH_MS. Returns how many fetches it answered.
    */
   const sendSmallBatch = (): number => {
-    const out: Buffer[] = [];
+    const out = new BatchOut();
     const started = process.hrtime.bigint();
     let n = 0;
     while (queue.length > 0 && n < SMALL_BATCH_FILES && process.hrtime.bigint() - started < SMALL_BATCH_NS) {
@@ -189,29 +167,37 @@ export function serveDataConnection(
       } catch (err) {
         queue.shift();
         n++;
-        out.push(Buffer.from(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: (err as PigeonError).code ?? ErrorCodes.INTERNAL, message: (err as Error).message.slice(0, 500) })));
+        out.frame({ type: 'fetch-error', index: f.index, code: (err as PigeonError).code ?? ErrorCodes.INTERNAL, message: (err as Error).message.slice(0, 500) });
         continue;
       }
       if (file.size > SMALL_FILE_BYTES) break;
       queue.shift();
       n++;
+      // What this file wrote is undone if it fails half-way: the fetch-error takes its place.
+      const mark = out.at;
       try {
-        const bytes = readSmall(file);
         if (f.offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');
+        out.frame({ type: 'data', index: f.index, offset: f.offset, length: file.size - f.offset });
+        const at = out.at;
+        const bytes = out.file(file.source, file.size);
         const hash = checker(f.check);
         hash.update(bytes);
-        out.push(Buffer.from(encodeJsonFrame({ type: 'data', index: f.index, offset: f.offset, length: file.size - f.offset })));
-        if (file.size > f.offset) out.push(bytes.subarray(f.offset));
-        out.push(Buffer.from(fileEnd(f.index, hash)));
+        // A fetch from an offset (an older receiver resuming): the bytes before it are checked, not sent.
+        if (f.offset > 0) {
+          bytes.copyWithin(0, f.offset);
+          out.at = at + file.size - f.offset;
+        }
+        out.frame(hash.alg === 'crc32' ? { type: 'file-end', index: f.index, crc32: hash.digest() } : { type: 'file-end', index: f.index, sha256: hash.digest() });
         hooks.onSent(f.transfer, f.index, file.size - f.offset);
       } catch (err) {
+        out.at = mark;
         const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
-        out.push(Buffer.from(encodeJsonFrame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) })));
+        out.frame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) });
       }
     }
-    if (out.length > 0 && !socket.destroyed) {
+    if (out.at > 0 && !socket.destroyed) {
       batchesQueued++;
-      socket.write(Buffer.concat(out), () => {
+      socket.write(out.take(), () => {
         batchesQueued--;
         batchWritten?.();
         batchWritten = null;

@@ -111,6 +111,16 @@ export class TransferLedger implements TransferReports {
     return this.rows.peersWithWork();
   }
 
+  /** What an offer frame carries of each entry, in order. */
+  offerEntries(id: string): OfferEntry[] {
+    return this.rows.offerEntries(id);
+  }
+
+  /** Whether some entry of the transfer is not wanted (a partial accept). */
+  hasUnwanted(id: string): boolean {
+    return this.rows.hasUnwanted(id);
+  }
+
   entries(id: string): EntryRow[] {
     return this.rows.entries(id);
   }

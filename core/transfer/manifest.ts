@@ -7,8 +7,8 @@
  * stay inside the dropped folder and do not lead back into a folder being
  * walked; everything left out is listed in `skipped` for the user.
  */
-import type { Stats } from 'node:fs';
-import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { MAX_OFFER_ENTRIES } from '../../shared/protocol/transfer-frames.js';
@@ -39,13 +39,24 @@ export interface Manifest {
 /** What one offer may carry (shared/protocol/transfer-frames.ts); a bigger walk could never be sent. */
 const DEFAULT_MAX_ENTRIES = MAX_OFFER_ENTRIES;
 /**
- * lstat calls in flight while listing one folder. The calls run on libuv's
- * thread pool (4 threads by default); a few dozen keep it busy without a
- * promise per entry of a 100,000-file folder alive at once. Measured on the
- * 10,000-file test tree (warm cache): ~120-190 ms at 64, ~200-290 ms one
- * at a time; 16 and 256 were no better than 64.
+ * The walk lists folders and lstats their entries with synchronous calls
+ * and lets the event loop run after this long. A promise and a thread-pool
+ * round trip per lstat (64 in flight) took ~260 ms for the 10,000-file
+ * test tree, ~90 % of it waiting (docs/benchmarks.md, "stop 22"); the same
+ * calls made in the loop take ~30-60 ms of CPU, served in slices this
+ * long, so chat still gets through.
  */
-const LSTAT_BATCH = 64;
+const SLICE_MS = 4;
+
+/** A yield to the event loop once SLICE_MS have passed since the last. */
+class Slicer {
+  private since = performance.now();
+  async maybeYield(): Promise<void> {
+    if (performance.now() - this.since < SLICE_MS) return;
+    await new Promise((r) => setImmediate(r));
+    this.since = performance.now();
+  }
+}
 
 /** A walked item waiting on the stack; folders are listed when popped. */
 type Pending =
@@ -96,13 +107,14 @@ export async function buildManifest(paths: string[], opts: { maxEntries?: number
     }
   };
 
+  const slicer = new Slicer();
   for (const { name, real, st } of roots) {
     const stack: Pending[] = [classify(name, real, st)];
     for (let item = stack.pop(); item; item = stack.pop()) {
       if (item.kind === 'skip') m.skipped.push({ path: item.rel, reason: item.reason });
       else if (item.kind === 'file') add(item.rel, 'file', item.size, item.mtimeMs, item.source);
       else {
-        const children = await list(item);
+        const children = await list(item, slicer);
         if (!children) {
           m.skipped.push({ path: item.rel, reason: 'unreadable' });
           continue;
@@ -124,19 +136,19 @@ function classify(rel: string, real: string, st: Stats): Pending {
 }
 
 /** The classified children of a folder in name order, or null if it cannot be listed. */
-async function list(dir: Extract<Pending, { kind: 'dir' }>): Promise<Pending[] | null> {
-  const names: string[] = [];
+async function list(dir: Extract<Pending, { kind: 'dir' }>, slicer: Slicer): Promise<Pending[] | null> {
+  let names: string[];
   try {
-    for await (const d of await opendir(dir.source)) names.push(d.name);
+    names = readdirSync(dir.source);
   } catch {
     return null;
   }
   // Code-unit order, not localeCompare: the same order on every machine and locale.
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const out: Pending[] = [];
-  for (let i = 0; i < names.length; i += LSTAT_BATCH) {
-    const batch = names.slice(i, i + LSTAT_BATCH).map((n) => child(dir, n));
-    out.push(...(await Promise.all(batch)));
+  for (const n of names) {
+    out.push(await child(dir, n));
+    await slicer.maybeYield();
   }
   return out;
 }
@@ -146,13 +158,14 @@ async function child(dir: Extract<Pending, { kind: 'dir' }>, name: string): Prom
   const rel = `${dir.rel}/${name}`;
   // dir.source is a real path, so this is one too unless the entry itself is a symlink.
   const abs = join(dir.source, name);
-  let l: Stats;
+  let l: Stats | undefined;
   try {
-    l = await lstat(abs);
+    l = lstatSync(abs, { throwIfNoEntry: false });
   } catch {
-    // Gone since the listing, or a name the OS could not decode (not valid UTF-8).
-    return { kind: 'skip', rel, reason: 'unreadable' };
+    l = undefined;
   }
+  // Gone since the listing, or a name the OS could not decode (not valid UTF-8).
+  if (!l) return { kind: 'skip', rel, reason: 'unreadable' };
   if (l.isFile()) return { kind: 'file', rel, source: abs, size: l.size, mtimeMs: l.mtimeMs };
   if (l.isDirectory()) return { kind: 'dir', rel, source: abs, mtimeMs: l.mtimeMs, root: dir.root, jumpedFrom: dir.jumpedFrom };
   if (!l.isSymbolicLink()) return { kind: 'skip', rel, reason: 'special-file' };

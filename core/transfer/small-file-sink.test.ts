@@ -2,11 +2,13 @@
  * The small-file sink and its batch lander, on a real disk: files that
  * finish in one turn of the event loop land together with one commit, keep
  * their times, never replace a file already there, and a file already at its
- * planned path with the same bytes (landed before a kill) is not copied;
+ * planned path with the same bytes (landed before a kill) is not copied, one
+ * cut off by a kill mid-write is completed in place, a name collision takes
+ * the next free number without touching what is there (links included);
  * lies about size or hash land nothing.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -72,6 +74,57 @@ describe('small file lander', () => {
     expect(readFileSync(mine, 'utf8')).toBe('from the peer');
     expect(again).toBe(join(dir, 'sub', 'again.txt'));
     expect(readdirSync(join(dir, 'sub')).sort()).toEqual(['again.txt', 'mine (1).txt', 'mine.txt']);
+  });
+
+  it('writes straight to the planned name (no part file) and, after a kill mid-write, completes its own cut-off file in place', async () => {
+    mkdirSync(join(dir, 'sub'));
+    // As a SIGKILL leaves them: the file being written when the kill came (a prefix), one opened but not
+    // yet written (empty), one whole but not committed.
+    writeFileSync(join(dir, 'sub', 'cut.txt'), 'the first hal');
+    writeFileSync(join(dir, 'sub', 'empty.txt'), '');
+    writeFileSync(join(dir, 'sub', 'whole.txt'), 'whole already');
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const land = (idx: number, name: string, body: Buffer): Promise<string> => {
+      const sink = lander.open(entry(idx, name, body.length));
+      sink.write(body);
+      return sink.finish(sha(body));
+    };
+    const bodies = { 'cut.txt': 'the first half and the rest', 'empty.txt': 'now with bytes', 'whole.txt': 'whole already', 'new.txt': 'fresh' };
+    const paths = await Promise.all(Object.entries(bodies).map(([name, body], i) => land(i, name, Buffer.from(body))));
+    expect(paths).toEqual(Object.keys(bodies).map((n) => join(dir, 'sub', n)));
+    for (const [name, body] of Object.entries(bodies)) {
+      expect(readFileSync(join(dir, 'sub', name), 'utf8')).toBe(body);
+      expect(statSync(join(dir, 'sub', name)).mtimeMs).toBe(MTIME);
+    }
+    expect(readdirSync(join(dir, 'sub')).sort()).toEqual(['cut.txt', 'empty.txt', 'new.txt', 'whole.txt']);
+  });
+
+  it('on a name collision lands under the next free number and touches neither a longer file, a different one, nor what a link points to', async () => {
+    mkdirSync(join(dir, 'sub'));
+    const outside = join(dir, 'outside.txt');
+    writeFileSync(outside, 'same st');
+    // A link at the planned path to a file holding a prefix of the bytes: never followed, never written through.
+    symlinkSync(outside, join(dir, 'sub', 'link.txt'));
+    // A dangling link: O_EXCL sees it as taken, so "dangling (1).txt" is used.
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'sub', 'dangling.txt'));
+    writeFileSync(join(dir, 'sub', 'longer.txt'), 'same start, then more of the user’s text');
+    writeFileSync(join(dir, 'sub', 'other.txt'), 'different');
+    writeFileSync(join(dir, 'sub', 'other (1).txt'), 'also taken');
+    const lander = new SmallFileLander('t', reports, dir, new Set());
+    const body = Buffer.from('same start');
+    const land = (idx: number, name: string): Promise<string> => {
+      const sink = lander.open(entry(idx, name, body.length));
+      sink.write(body);
+      return sink.finish(sha(body));
+    };
+    const paths = await Promise.all(['link.txt', 'dangling.txt', 'longer.txt', 'other.txt'].map((n, i) => land(i, n)));
+    expect(paths).toEqual(['link (1).txt', 'dangling (1).txt', 'longer (1).txt', 'other (2).txt'].map((n) => join(dir, 'sub', n)));
+    for (const p of paths) expect(readFileSync(p)).toEqual(body);
+    expect(readFileSync(outside, 'utf8')).toBe('same st');
+    expect(lstatSync(join(dir, 'sub', 'link.txt')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'sub', 'longer.txt'), 'utf8')).toBe('same start, then more of the user’s text');
+    expect(readFileSync(join(dir, 'sub', 'other.txt'), 'utf8')).toBe('different');
+    expect(readFileSync(join(dir, 'sub', 'other (1).txt'), 'utf8')).toBe('also taken');
   });
 
   it('refuses a wrong announced size, bytes past the size, a short file and a wrong hash, landing nothing', async () => {

@@ -63,6 +63,14 @@ export class TransferStore {
    */
   private readonly names = new Map<string, string[]>();
 
+  /**
+   * How many files (and bytes) of a transfer are wanted: changes only with
+   * create(), plan() and want(), but was counted over all its entries on
+   * every progress event (4 a second per side; ~250 ms of a loaded
+   * receiver's CPU during a 10,000-file folder, docs/benchmarks.md "stop 22").
+   */
+  private readonly wantedMemo = new Map<string, { n: number; b: number }>();
+
   constructor(private readonly store: Store) {
     const db = store.db;
     this.s = {
@@ -76,6 +84,8 @@ export class TransferStore {
       setState: db.prepare(`UPDATE transfers SET state = ?, error = ?, notify = ? WHERE id = ?`),
       clearNotify: db.prepare(`UPDATE transfers SET notify = 0 WHERE id = ?`),
       entries: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
+      offerEntries: db.prepare(`SELECT path, kind, size, mtime FROM transfer_entries WHERE transfer = ? ORDER BY idx`),
+      unwanted: db.prepare(`SELECT 1 FROM transfer_entries WHERE transfer = ? AND wanted = 0 LIMIT 1`),
       entry: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx = ?`),
       window: db.prepare(`SELECT * FROM transfer_entries WHERE transfer = ? AND idx >= ? ORDER BY idx LIMIT ?`),
       firstNames: db.prepare(`SELECT path FROM transfer_entries WHERE transfer = ? AND instr(path, '/') = 0 ORDER BY idx LIMIT ?`),
@@ -89,6 +99,7 @@ export class TransferStore {
   }
 
   create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): void {
+    this.wantedMemo.delete(t.id);
     this.store.tx(() => {
       this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
       entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null));
@@ -134,6 +145,16 @@ export class TransferStore {
     return (this.s.entries.all(id) as Array<Record<string, unknown>>).map(toEntry);
   }
 
+  /** What an offer frame carries of each entry, in order. */
+  offerEntries(id: string): OfferEntry[] {
+    return this.s.offerEntries.all(id) as OfferEntry[];
+  }
+
+  /** Whether some entry of the transfer is not wanted (a partial accept). */
+  hasUnwanted(id: string): boolean {
+    return this.s.unwanted.get(id) !== undefined;
+  }
+
   entry(id: string, idx: number): EntryRow | null {
     const r = this.s.entry.get(id, idx) as Record<string, unknown> | undefined;
     return r ? toEntry(r) : null;
@@ -146,6 +167,7 @@ export class TransferStore {
 
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
+    this.wantedMemo.delete(id);
     this.store.tx(() => {
       for (const p of plan) this.s.setLocal.run(p.localPath, p.wanted ? 1 : 0, id, p.idx);
     });
@@ -153,6 +175,7 @@ export class TransferStore {
 
   /** The receiver accepted all entries (null) or only these indexes. */
   want(id: string, indexes: readonly number[] | null): void {
+    this.wantedMemo.delete(id);
     this.store.tx(() => {
       this.s.setAllWanted.run(indexes === null ? 1 : 0, id);
       for (const i of indexes ?? []) this.s.setWanted.run(1, id, i);
@@ -180,7 +203,13 @@ export class TransferStore {
     }
     const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
     // Entries are all wanted until an accept names some (want() / plan()): fewer means a partial accept.
-    const wanted = this.s.wanted.get(row.id) as { n: number; b: number };
+    let wanted = this.wantedMemo.get(row.id);
+    if (!wanted) {
+      wanted = this.s.wanted.get(row.id) as { n: number; b: number };
+      // Bounded like the names: a long-running peer lists many transfers over its life.
+      if (this.wantedMemo.size >= NAMES_KEPT) this.wantedMemo.clear();
+      this.wantedMemo.set(row.id, wanted);
+    }
     const partial = wanted.n < row.fileCount;
     const moved = partial ? wanted.b : row.totalBytes;
     return {
