@@ -3,9 +3,13 @@
  * a `pigeon peer --json` process has used when it prints "listening", and the
  * wall time to that line, median of several starts. An office switching on
  * starts many peers at once on a few cores, so this cost, times the crowd,
- * decides when the last colleague appears. Four cases: the bundled CLI and the
- * separate compiled modules, each on a fresh profile (first run: key and
- * certificate made, database created) and on an existing one.
+ * decides when the last colleague appears. Six cases: the `pigeon` command
+ * itself (bin/pigeon.js, which runs the bundle when it is current), the
+ * bundled CLI and the separate compiled modules, each on a fresh profile
+ * (first run: key and certificate made, database created) and on an
+ * existing one. PIGEON_BENCH_CLI=<another build's bin/pigeon.js> measures
+ * that build's command instead of this one's (a before/after pair in one
+ * sitting, runs alternated by running the bench twice).
  * Run alone on an idle machine: every process is measured by its own CPU
  * time, but a busy machine still slows caches and the scheduler.
  *
@@ -14,7 +18,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeUdpPort, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
+import { BIN, freeUdpPort, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { cpuSeconds } from './proc-stats.js';
 
 /** Starts per case: odd, so the median is one of them; 9 keeps the run under a minute. */
@@ -23,13 +27,15 @@ const runs = Number(process.argv[2] ?? DEFAULT_RUNS);
 
 /** Each entry runs the same CLI `main`: the bundle is what bin/pigeon.js picks when it is current. */
 const ENTRIES = {
-  bundle: join(ROOT, 'dist', 'cli', 'bundle', 'pigeon.mjs'),
+  command: process.env.PIGEON_BENCH_CLI ?? BIN,
+  bundle: join(ROOT, 'dist', 'cli', 'bundle', 'pigeon.cjs'),
   modules: join(ROOT, 'dist', 'cli', 'main.js'),
 } as const;
 
-/** A first line of Node code that runs one entry's main() as bin/pigeon.js would. */
-function launcher(entry: string): string {
-  return `const { main } = await import(${JSON.stringify(new URL(`file://${entry}`).href)}); process.exitCode = await main(['node', 'pigeon', ...process.argv.slice(1)]);`;
+/** Node's arguments that run one entry: the command as it is, the others' main() as bin/pigeon.js would. */
+function launcher(entry: string): string[] {
+  if (entry.endsWith(join('bin', 'pigeon.js'))) return [entry];
+  return ['--input-type=module', '-e', `const { main } = await import(${JSON.stringify(new URL(`file://${entry}`).href)}); process.exitCode = await main(['node', 'pigeon', ...process.argv.slice(1)]);`];
 }
 
 interface Start {
@@ -42,7 +48,7 @@ async function startOnce(entry: string, home: string): Promise<Start> {
   // Default options (mDNS on), but any free TCP port, a discovery port of its
   // own and a loopback-only broadcast: the starts measured here meet nobody.
   const args = ['peer', '--home', home, '--json', '--port', '0', '--discovery-port', String(await freeUdpPort()), '--broadcast', '127.255.255.255'];
-  const child = spawn(process.execPath, ['--input-type=module', '-e', launcher(entry), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...launcher(entry), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     child.stdout.on('data', (d: Buffer) => {
