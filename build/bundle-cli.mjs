@@ -12,7 +12,8 @@
 // CLI file, so the paths computed from import.meta.url (the web UI's files in
 // dist/renderer, the data-link worker) are the same from the bundle.
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
  * Loaded on first use, not when the bundle loads (build/lazy-require.cjs):
@@ -70,3 +71,10 @@ await build({
   outfile: cli,
 });
 asciiOnly(cli);
+
+// V8's code cache of the bundle (bin/pigeon.js uses it): emptied, then filled
+// by one run of the command as it will be run, so the first `pigeon peer`
+// after a build is already a cached one. A run by another Node adds its own
+// entries at its exit.
+rmSync('dist/cli/bundle/compile-cache', { recursive: true, force: true });
+execFileSync(process.execPath, ['bin/pigeon.js', '--version'], { stdio: 'ignore' });

@@ -3,13 +3,14 @@
  * CPU): a `pigeon peer` start loads none of the modules the bundle loads on
  * first use (build/lazy-require.cjs), the bundle is plain ASCII (one other
  * character makes V8 hold the whole source as UTF-16), and bin/pigeon.js
- * runs the compiled modules when the bundle is missing or older than them.
+ * runs the compiled modules when the bundle is missing or older than them,
+ * and compiles the bundle as usual when its code cache is damaged.
  * The modules loaded on first use are exercised where they are used: the
  * relay, web UI, LocalSend, chat and file-transfer integration tests all
  * run `pigeon` through the bundle.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -120,4 +121,20 @@ describe('bin/pigeon.js', () => {
     rmSync(bundle);
     expect(JSON.parse(await whoRan(dir))).toHaveProperty('id');
   });
+
+  it('runs the bundle when its code cache is damaged or made by another Node', async () => {
+    const dir = copyOfPackage();
+    const bundle = join(dir, 'dist', 'cli', 'bundle', 'pigeon.cjs');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(bundle, later, later);
+    const cache = join(dir, 'dist', 'cli', 'bundle', 'compile-cache');
+    const entries = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(entries.length, 'the build fills the code cache').toBeGreaterThan(0);
+    // Every entry replaced by bytes no Node wrote; and a folder as another Node version would name its own.
+    for (const e of entries) writeFileSync(join(e.parentPath, e.name), Buffer.alloc(4096, 7));
+    mkdirSync(join(cache, 'ffffffff'));
+    writeFileSync(join(cache, 'ffffffff', 'e299c13a'), Buffer.alloc(4096, 9));
+    expect(JSON.parse(await whoRan(dir))).toHaveProperty('id');
+  });
 });
+
