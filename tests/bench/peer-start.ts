@@ -7,9 +7,9 @@
  * itself (bin/pigeon.js, which runs the bundle when it is current), the
  * bundled CLI and the separate compiled modules, each on a fresh profile
  * (first run: key and certificate made, database created) and on an
- * existing one. PIGEON_BENCH_CLI=<another build's bin/pigeon.js> measures
- * that build's command instead of this one's (a before/after pair in one
- * sitting, runs alternated by running the bench twice).
+ * existing one; the cases' starts are alternated. PIGEON_BENCH_CLI=<another
+ * build's bin/pigeon.js> measures that build's command instead of this one's,
+ * and a comma-separated list of commands measures only those, side by side.
  * Run alone on an idle machine: every process is measured by its own CPU
  * time, but a busy machine still slows caches and the scheduler.
  *
@@ -25,12 +25,14 @@ import { cpuSeconds } from './proc-stats.js';
 const DEFAULT_RUNS = 9;
 const runs = Number(process.argv[2] ?? DEFAULT_RUNS);
 
-/** Each entry runs the same CLI `main`: the bundle is what bin/pigeon.js picks when it is current. */
-const ENTRIES = {
-  command: process.env.PIGEON_BENCH_CLI ?? BIN,
-  bundle: join(ROOT, 'dist', 'cli', 'bundle', 'pigeon.cjs'),
-  modules: join(ROOT, 'dist', 'cli', 'main.js'),
-} as const;
+/**
+ * Each entry runs the same CLI `main`: the bundle is what bin/pigeon.js picks
+ * when it is current. PIGEON_BENCH_CLI=a/bin/pigeon.js,b/bin/pigeon.js
+ * measures those commands instead (builds side by side, starts alternated).
+ */
+const ENTRIES: Record<string, string> = process.env.PIGEON_BENCH_CLI?.includes(',')
+  ? Object.fromEntries(process.env.PIGEON_BENCH_CLI.split(',').map((cli) => [cli, cli]))
+  : { command: process.env.PIGEON_BENCH_CLI ?? BIN, bundle: join(ROOT, 'dist', 'cli', 'bundle', 'pigeon.cjs'), modules: join(ROOT, 'dist', 'cli', 'main.js') };
 
 /** Node's arguments that run one entry: the command as it is, the others' main() as bin/pigeon.js would. */
 function launcher(entry: string): string[] {
@@ -65,30 +67,34 @@ async function startOnce(entry: string, home: string): Promise<Start> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function measure(entry: string, fresh: boolean): Promise<{ cpu: number; ms: number; all: number[] }> {
-  const starts: Start[] = [];
-  const kept = tempHome('start-bench');
-  // One start made the kept profile: the runs measured below find it existing.
-  if (!fresh) await startOnce(entry, kept);
-  for (let i = 0; i < runs; i++) {
-    const home = fresh ? tempHome('start-bench') : kept;
-    starts.push(await startOnce(entry, home));
-    if (fresh) removeHome(home);
+/** Measures every entry, alternated start by start, so that a change of load touches all of them alike. */
+async function measure(entries: string[], fresh: boolean): Promise<Array<{ cpu: number; ms: number; all: number[] }>> {
+  const starts: Start[][] = entries.map(() => []);
+  const kept = entries.map(() => tempHome('start-bench'));
+  // One start made each kept profile: the runs measured below find it existing.
+  if (!fresh) for (const [i, entry] of entries.entries()) await startOnce(entry, kept[i]!);
+  for (let r = 0; r < runs; r++) {
+    for (const [i, entry] of entries.entries()) {
+      const home = fresh ? tempHome('start-bench') : kept[i]!;
+      starts[i]!.push(await startOnce(entry, home));
+      if (fresh) removeHome(home);
+    }
     process.stdout.write('.');
   }
-  removeHome(kept);
-  return { cpu: median(starts.map((s) => s.cpu)), ms: Math.round(median(starts.map((s) => s.ms))), all: starts.map((s) => s.cpu) };
+  kept.forEach(removeHome);
+  return starts.map((st) => ({ cpu: median(st.map((s) => s.cpu)), ms: Math.round(median(st.map((s) => s.ms))), all: st.map((s) => s.cpu) }));
 }
 
 const rows: string[] = [];
 const figures: Record<string, unknown> = {};
-for (const [name, entry] of Object.entries(ENTRIES)) {
-  if (!existsSync(entry)) {
-    process.stdout.write(`${name}: ${entry} is missing (npm run build makes it)\n`);
-    continue;
-  }
-  for (const fresh of [true, false]) {
-    const m = await measure(entry, fresh);
+const present = Object.entries(ENTRIES).filter(([name, entry]) => {
+  if (!existsSync(entry)) process.stdout.write(`${name}: ${entry} is missing (npm run build makes it)\n`);
+  return existsSync(entry);
+});
+for (const fresh of [true, false]) {
+  const results = await measure(present.map(([, entry]) => entry), fresh);
+  for (const [i, [name]] of present.entries()) {
+    const m = results[i]!;
     const label = `${name}, ${fresh ? 'fresh profile' : 'existing profile'}`;
     figures[label] = m;
     rows.push(`| ${label} | ${m.cpu.toFixed(2)} | ${m.ms} | ${m.all.map((c) => c.toFixed(2)).join(' ')} |`);
