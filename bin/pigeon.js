@@ -12,6 +12,7 @@
 // later write to the closed stream) is dropped silently, with no stack trace,
 // and the command ends with its own exit code.
 import { statSync } from 'node:fs';
+import module from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,23 +28,33 @@ function flushed(stream) {
 }
 
 /**
- * The CLI as one bundled module (build/bundle-cli.mjs; it starts in about two
- * thirds of the CPU of ~200 separate modules), unless a later `tsc -b` made it
- * stale: then the compiled modules themselves, which are always current.
+ * The CLI's main(): from the bundle (build/bundle-cli.mjs: one CommonJS file,
+ * it starts in about half the CPU of ~200 separate ES modules), unless a
+ * later `tsc -b` made it stale: then from the compiled modules themselves,
+ * which are always current.
+ *
+ * The bundle is compiled with V8's code cache, kept in dist/cli/bundle/
+ * compile-cache (the build fills it; Node ≥ 22.1). Why: parsing and
+ * compiling the 1.5 MB bundle was the largest single part of a start after
+ * Node's own bootstrap (docs/benchmarks.md, "stop 22"). Node checks each
+ * entry against the source, its own version and V8's flags, and compiles as
+ * usual when an entry does not match or cannot be read; the folder sits with
+ * the code, so whoever can write it could change the code itself.
  */
-function cliEntry() {
+async function cliMain() {
   const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
-  try {
-    const bundled = statSync(join(dist, 'cli', 'bundle', 'pigeon.mjs')).mtimeMs;
-    const built = ['cli', 'core', 'shared'].map((p) => statSync(join(dist, `${p}.tsbuildinfo`), { throwIfNoEntry: false })?.mtimeMs ?? 0);
-    if (built.every((t) => t <= bundled)) return '../dist/cli/bundle/pigeon.mjs';
-  } catch {
-    // no bundle: the compiled modules
+  const bundle = join(dist, 'cli', 'bundle', 'pigeon.cjs');
+  const bundled = statSync(bundle, { throwIfNoEntry: false })?.mtimeMs;
+  const built = ['cli', 'core', 'shared'].map((p) => statSync(join(dist, `${p}.tsbuildinfo`), { throwIfNoEntry: false })?.mtimeMs ?? 0);
+  if (bundled !== undefined && built.every((t) => t <= bundled)) {
+    // Absent before Node 22.1 (then the bundle is compiled as usual).
+    module.enableCompileCache?.(join(dist, 'cli', 'bundle', 'compile-cache'));
+    return module.createRequire(import.meta.url)(bundle).main;
   }
-  return '../dist/cli/main.js';
+  return (await import('../dist/cli/main.js')).main;
 }
 
-const { main } = process.argv[2] === 'relay' ? await import('../dist/relay/main.js') : await import(cliEntry());
+const main = process.argv[2] === 'relay' ? (await import('../dist/relay/main.js')).main : await cliMain();
 const code = await main(process.argv);
 await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);

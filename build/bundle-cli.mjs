@@ -1,53 +1,85 @@
 // Bundles the compiled CLI (dist/cli/main.js and everything it imports) into
-// one ES module, dist/cli/bundle/pigeon.mjs, which bin/pigeon.js runs when it
-// is up to date. Why: a `pigeon peer` start spent about a third of its CPU
-// resolving, reading and compiling some 200 separate modules, and a crowd of
-// peers started at once (an office switching on) shares the same few cores.
-// Native addons stay outside the bundle (they are loaded from node_modules).
-// The bundle sits two folders below dist/ like every compiled CLI file, so the
-// paths these files compute from import.meta.url (the web UI's files in
-// dist/renderer) are the same from the bundle.
+// one CommonJS file, dist/cli/bundle/pigeon.cjs, which bin/pigeon.js runs when
+// it is up to date. Why one file: a `pigeon peer` start spent about a third
+// of its CPU resolving, reading and compiling some 200 separate modules, and
+// a crowd of peers started at once (an office switching on) shares the same
+// few cores. Why CommonJS (docs/decisions.md, "Start-up, stop 22"): Node
+// builds an ES module's view of each built-in it imports by reading every
+// export, lazy getters included, which loaded undici, WebCrypto and the fs
+// streams at every start; a CommonJS bundle reads a built-in's export only
+// where the code uses it. Native addons stay outside the bundle (loaded from
+// node_modules). The bundle sits two folders below dist/ like every compiled
+// CLI file, so the paths computed from import.meta.url (the web UI's files in
+// dist/renderer, the data-link worker) are the same from the bundle.
 import { build } from 'esbuild';
-import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
-// node:http and node:https through require(), not an ES import: Node builds an
-// ES module's view of a built-in by reading every export, and node:http's
-// lazy getters (its WebSocket and fetch classes) then load undici, ~15 ms of
-// CPU on every start of every peer (a --cpu-prof of `pigeon peer`), for
-// nothing the peer uses. Only the properties that are plain values are
-// exported by name; the bundle fails to build if code imports another one.
-const VIA_REQUIRE = /^(node:)?https?$/;
-const builtinsViaRequire = {
-  name: 'builtins-via-require',
-  setup(b) {
-    // Only ES imports: the require() calls (this module's own, and those of CommonJS dependencies) stay Node's.
-    b.onResolve({ filter: VIA_REQUIRE }, (args) => (args.kind === 'import-statement' ? { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'builtin-via-require' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'builtin-via-require' }, (args) => {
-      const mod = createRequire(import.meta.url)(args.path);
-      const names = Object.keys(mod).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && 'value' in Object.getOwnPropertyDescriptor(mod, k));
-      const lines = [`const m = require(${JSON.stringify(args.path)});`, 'export default m;', ...names.map((n) => `export const ${n} = m.${n};`)];
-      return { contents: lines.join('\n'), loader: 'js' };
-    });
-  },
-};
+/**
+ * Loaded on first use, not when the bundle loads (build/lazy-require.cjs):
+ * what only a relay, the web UI, LocalSend, file transfers or `pigeon chat`
+ * need. ws is left out of the bundle for that (it loads node:http at once).
+ */
+const LAZY_MODULES = ['http', 'https', 'zlib', 'worker_threads', 'child_process', 'readline', 'readline/promises', 'ws'];
+
+/** The stand-ins for LAZY_MODULES, and import.meta.url for the two places that use it. */
+const cjsBanner = [`var PIGEON_LAZY = ${JSON.stringify(LAZY_MODULES)};`, readFileSync(new URL('./lazy-require.cjs', import.meta.url), 'utf8'), 'var pigeonImportMetaUrl = require("node:url").pathToFileURL(__filename).href;'].join('\n');
+
+/**
+ * Writes every character above 0x7F as a \u escape (esbuild already does in
+ * strings; this catches comments and regular expressions). Why: one such
+ * character makes V8 hold and scan the whole 1.7 MB source as UTF-16, and
+ * Node decode it through the slow UTF-8 path, at every start (~13 ms of a
+ * profiled start came from 53 characters in comments).
+ */
+function asciiOnly(file) {
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
 
 const common = {
   bundle: true,
   platform: 'node',
-  format: 'esm',
   // The oldest Node in package.json's engines.
   target: 'node20',
-  // Native addons, and the optional peer of ws (absent on purpose).
-  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
-  // CommonJS dependencies call require(); an ES module has none of its own.
-  banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
   logLevel: 'warning',
-  plugins: [builtinsViaRequire],
 };
 
 // The data-link worker thread (core/transfer/data-link-worker.ts) is started
 // from `new URL('./data-link-worker.js', import.meta.url)`: inside the bundle
-// that is this folder, so it is bundled next to pigeon.mjs.
-await build({ ...common, entryPoints: ['dist/core/transfer/data-link-worker.js'], outfile: 'dist/cli/bundle/data-link-worker.js' });
+// that is this folder, so it is bundled next to pigeon.cjs (as an ES module:
+// this folder's .js files are ES modules by package.json's "type").
+await build({
+  ...common,
+  format: 'esm',
+  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
+  // CommonJS dependencies call require(); an ES module has none of its own.
+  banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
+  entryPoints: ['dist/core/transfer/data-link-worker.js'],
+  outfile: 'dist/cli/bundle/data-link-worker.js',
+});
 
-await build({ ...common, entryPoints: ['dist/cli/main.js'], outfile: 'dist/cli/bundle/pigeon.mjs' });
+const cli = 'dist/cli/bundle/pigeon.cjs';
+await build({
+  ...common,
+  format: 'cjs',
+  // Native addons, the optional peer of ws (absent on purpose), and ws (lazy, above).
+  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate', 'ws'],
+  define: { 'import.meta.url': 'pigeonImportMetaUrl' },
+  banner: { js: cjsBanner },
+  entryPoints: ['dist/cli/main.js'],
+  outfile: cli,
+});
+asciiOnly(cli);
+
+// V8's code cache of the bundle (bin/pigeon.js uses it): emptied, then filled
+// by one run of the command as it will be run, so the first `pigeon peer`
+// after a build is already a cached one. A run by another Node adds its own
+// entries at its exit. Without it `pigeon` compiles as before, so a failure
+// here is a warning, not a failed build.
+rmSync('dist/cli/bundle/compile-cache', { recursive: true, force: true });
+try {
+  execFileSync(process.execPath, ['bin/pigeon.js', '--version'], { stdio: 'ignore' });
+} catch (err) {
+  console.warn(`bundle-cli: the code cache was not filled (${err.message}); pigeon starts without it until its first run fills it`);
+}

@@ -33,38 +33,45 @@ type Created = (err: Error | null, stream: Duplex) => void;
 /**
  * A keep-alive agent whose connections are handed to requests only after
  * the relay's certificate passed the check (the agent's asynchronous
- * createConnection form).
+ * createConnection form). The class is made on the first call, not when this
+ * module loads: `extends https.Agent` would load node:https (and node:http)
+ * at every start of every peer, and only peers with a relay use it (the CLI
+ * bundle loads both on first use, build/lazy-require.cjs).
  */
-class PinnedAgent extends https.Agent {
-  constructor(
-    private readonly problem: (socket: TLSSocket) => PigeonError | null,
-    private readonly clock: Clock,
-  ) {
-    super({ keepAlive: true, maxSockets: MAX_SOCKETS });
-  }
+let PinnedAgent: (new (problem: (socket: TLSSocket) => PigeonError | null, clock: Clock) => https.Agent) | undefined;
+function newPinnedAgent(problem: (socket: TLSSocket) => PigeonError | null, clock: Clock): https.Agent {
+  PinnedAgent ??= class extends https.Agent {
+    constructor(
+      private readonly problem: (socket: TLSSocket) => PigeonError | null,
+      private readonly clock: Clock,
+    ) {
+      super({ keepAlive: true, maxSockets: MAX_SOCKETS });
+    }
 
-  override createConnection(options: RequestOptions, callback?: Created): undefined {
-    const host = String(options.host ?? '').replace(/^\[|\]$/g, '');
-    const socket = tls.connect({ host, port: Number(options.port), servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
-    let done = false;
-    const once = (err: Error | null): void => {
-      if (done) return;
-      done = true;
-      this.clock.clear(timer);
-      callback?.(err, socket);
-    };
-    const timer = this.clock.setTimeout(() => socket.destroy(new Error('timed out connecting')), CONNECT_TIMEOUT_MS);
-    socket.once('secureConnect', () => {
-      const p = this.problem(socket);
-      if (p) {
-        socket.destroy();
-        return once(p);
-      }
-      once(null);
-    });
-    socket.once('error', (err) => once(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay ${host}: ${err.message}`)));
-    return undefined;
-  }
+    override createConnection(options: RequestOptions, callback?: Created): undefined {
+      const host = String(options.host ?? '').replace(/^\[|\]$/g, '');
+      const socket = tls.connect({ host, port: Number(options.port), servername: /^[\d.:]+$/.test(host) ? undefined : host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+      let done = false;
+      const once = (err: Error | null): void => {
+        if (done) return;
+        done = true;
+        this.clock.clear(timer);
+        callback?.(err, socket);
+      };
+      const timer = this.clock.setTimeout(() => socket.destroy(new Error('timed out connecting')), CONNECT_TIMEOUT_MS);
+      socket.once('secureConnect', () => {
+        const p = this.problem(socket);
+        if (p) {
+          socket.destroy();
+          return once(p);
+        }
+        once(null);
+      });
+      socket.once('error', (err) => once(new PigeonError(ErrorCodes.RELAY_UNREACHABLE, `relay ${host}: ${err.message}`)));
+      return undefined;
+    }
+  };
+  return new PinnedAgent(problem, clock);
 }
 
 export interface BlobStatus {
@@ -74,14 +81,14 @@ export interface BlobStatus {
 }
 
 export class BlobClient {
-  private readonly agent: PinnedAgent;
+  private readonly agent: https.Agent;
 
   constructor(
     private readonly identity: Identity,
     private readonly settings: RelaySettings,
     private readonly clock: Clock,
   ) {
-    this.agent = new PinnedAgent((socket) => certificateProblem(socket, settings.fingerprint), clock);
+    this.agent = newPinnedAgent((socket) => certificateProblem(socket, settings.fingerprint), clock);
   }
 
   /** Closes the kept-alive connections. */

@@ -12,7 +12,8 @@
  * --cpu-prof into that directory, for where the CPU goes.
  * Extra Node flags for the peer can be given in PIGEON_BENCH_NODE_OPTIONS, to
  * compare V8 settings side by side (`--max-semi-space-size=1` …), and
- * PIGEON_BENCH_CLI names another build's bundle (dist/cli/bundle/*.mjs) to
+ * PIGEON_BENCH_CLI names another build's command (its bin/pigeon.js) or
+ * bundle (dist/cli/bundle/pigeon.cjs, or pigeon.mjs before stop 22) to
  * compare code side by side. PIGEON_BENCH_CHAIN=0 makes the colleagues send
  * no liveness chain (as a version before it did), so every alive costs the
  * peer a signature check: the chain's saving, side by side in one build.
@@ -61,9 +62,9 @@ const port = await freeUdpPort();
 const home = tempHome('office-idle');
 const nodeOptions = [process.env.PIGEON_BENCH_NODE_OPTIONS ?? '', process.env.PIGEON_BENCH_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.PIGEON_BENCH_PROF}` : ''].join(' ').trim();
 const peerArgs = ['peer', '--home', home, '--name', 'me', '--json', '--port', '0', '--discovery-port', String(port), '--broadcast', '127.255.255.255'];
-// PIGEON_BENCH_CLI=<bundle.mjs>: run that build's main() instead of bin/pigeon.js (a before/after pair in one sitting).
+// PIGEON_BENCH_CLI=<bin/pigeon.js or bundle>: run that build's command, or its main(), instead of this build's bin/pigeon.js (a before/after pair in one sitting).
 const entry = process.env.PIGEON_BENCH_CLI;
-const launch = entry ? ['--input-type=module', '-e', `const { main } = await import(${JSON.stringify(pathToFileURL(entry).href)}); process.exit(await main(['node', 'pigeon', ...process.argv.slice(1)]));`] : [BIN];
+const launch = entry?.endsWith(join('bin', 'pigeon.js')) ? [entry] : entry ? ['--input-type=module', '-e', `const { main } = await import(${JSON.stringify(pathToFileURL(entry).href)}); process.exit(await main(['node', 'pigeon', ...process.argv.slice(1)]));`] : [BIN];
 // Flags go on the command line, not NODE_OPTIONS: V8's own flags (`--no-opt`, `--single-threaded` …) are refused there.
 const child = spawn(process.execPath, [...nodeOptions.split(' ').filter(Boolean), ...launch, ...peerArgs], {
   stdio: ['ignore', 'pipe', 'inherit'],
