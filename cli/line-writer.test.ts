@@ -1,7 +1,8 @@
 /**
  * The CLI's line writer: the lines of one event-loop turn go out in one
- * write, in order, and nothing is lost when the process exits right after
- * printing (a real child process with its stdout on a pipe).
+ * write, in order, and nothing is lost when the process exits after a flush
+ * and the drain bin/pigeon.js waits for (a real child process with its
+ * stdout on a pipe, 220 KB: more than a pipe holds).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -40,12 +41,14 @@ describe('LineWriter', () => {
     expect(out.writes).toEqual(['a\n', 'b\n']);
   });
 
-  it('loses nothing when the process exits in the same turn as it printed', () => {
+  it('loses nothing at exit when flushed and drained first, as run-peer and bin/pigeon.js do', () => {
     const compiled = join(import.meta.dirname, '..', 'dist', 'cli', 'line-writer.js');
     expect(existsSync(compiled), `${compiled} (npm run build makes it)`).toBe(true);
     const script = `const { LineWriter } = await import(${JSON.stringify(pathToFileURL(compiled).href)});
 const w = new LineWriter();
 for (let i = 0; i < 20000; i++) w.line('line ' + i);
+w.flush();
+await new Promise((resolve) => process.stdout.write('', resolve));
 process.exit(3);`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 64 << 20 });
     expect(r.status).toBe(3);
