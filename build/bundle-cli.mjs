@@ -49,5 +49,7 @@ const common = {
 // from `new URL('./data-link-worker.js', import.meta.url)`: inside the bundle
 // that is this folder, so it is bundled next to pigeon.mjs.
 await build({ ...common, entryPoints: ['dist/core/transfer/data-link-worker.js'], outfile: 'dist/cli/bundle/data-link-worker.js' });
+// The sender's file-read worker (core/transfer/send-read-worker.ts), the same way.
+await build({ ...common, entryPoints: ['dist/core/transfer/send-read-worker.js'], outfile: 'dist/cli/bundle/send-read-worker.js' });
 
 await build({ ...common, entryPoints: ['dist/cli/main.js'], outfile: 'dist/cli/bundle/pigeon.mjs' });

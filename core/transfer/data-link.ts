@@ -19,6 +19,7 @@ import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
 import { checker, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
+import type { SendReaders } from './send-read-workers.js';
 
 /** A data connection with no traffic for this long (same as a dead chat session) is closed; the receiver resumes. */
 const STALL_MS = DEAD_SESSION_MS;
@@ -31,6 +32,12 @@ const READ_CHUNK = 1024 * 1024;
  * idle ~40% of a loopback transfer (profiled); a few MiB keep the pipe full.
  */
 const SEND_BUFFERS = 8;
+/**
+ * Benchmarks only: the main thread's read size in KiB instead of READ_CHUNK
+ * (with SEND_BUFFERS of them), to compare larger reads (docs/benchmarks.md, stop 22).
+ */
+export const SEND_READ_KIB_ENV = 'PIGEON_SEND_READ_KIB';
+const sendReadBytes = (): number => (Number(process.env[SEND_READ_KIB_ENV]) > 0 ? Number(process.env[SEND_READ_KIB_ENV]) * 1024 : READ_CHUNK);
 
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -129,10 +136,15 @@ export function serveDataConnection(
   socket: TLSSocket,
   decoder: FrameDecoder,
   lookup: (transfer: string, index: number) => ServedFile,
-  hooks: { logger: Logger; onSent: (transfer: string, index: number, bytes: number) => void },
+  hooks: {
+    logger: Logger;
+    onSent: (transfer: string, index: number, bytes: number) => void;
+    /** The file-read worker (send-read-workers.ts): files of more than READ_CHUNK are read and checked there. */
+    readers?: SendReaders | null;
+  },
 ): void {
   let busy = false;
-  const pool = new BufferPool(READ_CHUNK, SEND_BUFFERS);
+  const pool = new BufferPool(sendReadBytes(), SEND_BUFFERS);
   const queue: Array<{ transfer: string; index: number; offset: number; check: CheckAlg }> = [];
   const fail = (reason: string): void => {
     hooks.logger.log('info', 'closing data connection', { reason });
@@ -163,6 +175,11 @@ export function serveDataConnection(
           await sendFile(f.transfer, f.index, f.offset, f.check, lookup(f.transfer, f.index));
         } catch (err) {
           if (socket.destroyed) break;
+          // The reading thread died: close the link, so the receiver resumes (a fetch-error would end the transfer).
+          if ((err as PigeonError).code === ErrorCodes.DATA_WORKER_FAILED) {
+            fail((err as Error).message);
+            break;
+          }
           fetchError(f.index, err);
         }
       }
@@ -223,7 +240,9 @@ export function serveDataConnection(
     const st = await stat(file.source).catch(() => null);
     if (!st || st.size !== file.size) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed or disappeared since it was offered');
     if (offset > file.size) throw new PigeonError(ErrorCodes.PROTOCOL, 'offset beyond the end of the file');
-    hooks.logger.log('info', 'serving file', { transfer, index, offset, size: file.size });
+    const inWorker = hooks.readers && file.size - offset > READ_CHUNK;
+    hooks.logger.log('info', 'serving file', { transfer, index, offset, size: file.size, read: inWorker ? 'worker' : 'main' });
+    if (inWorker) return sendFromWorker(hooks.readers!, transfer, index, offset, check, file);
     const hash = checker(check);
     await checkRange(file.source, hash, offset);
     // A small file goes out as one TLS write (header, bytes, file-end) instead of three records and syscalls.
@@ -265,6 +284,28 @@ export function serveDataConnection(
     }
     if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
     socket.write(fileEnd(index, hash));
+  };
+  /** A large file read and checked by the worker; this thread only writes its chunks to the socket. */
+  const sendFromWorker = async (readers: SendReaders, transfer: string, index: number, offset: number, check: CheckAlg, file: ServedFile): Promise<void> => {
+    socket.write(encodeJsonFrame({ type: 'data', index, offset, length: file.size - offset }));
+    const reading = readers.read({ path: file.source, offset, size: file.size, alg: check }, (chunk, release) => {
+      if (socket.destroyed) {
+        release();
+        reading.stop();
+        return;
+      }
+      hooks.onSent(transfer, index, chunk.length);
+      socket.write(chunk, release);
+    });
+    const stopOnClose = (): void => reading.stop();
+    socket.once('close', stopOnClose);
+    try {
+      const { sent, digest } = await reading.done;
+      if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
+      socket.write(fileEnd(index, { alg: check, update: () => {}, digest: () => digest }));
+    } finally {
+      socket.off('close', stopOnClose);
+    }
   };
   const onData = (chunk?: Buffer): void => {
     try {
