@@ -33,11 +33,13 @@ const READ_CHUNK = 1024 * 1024;
  */
 const SEND_BUFFERS = 8;
 /**
- * Benchmarks only: the main thread's read size in KiB instead of READ_CHUNK
- * (with SEND_BUFFERS of them), to compare larger reads (docs/benchmarks.md, stop 22).
+ * Benchmarks only: the main thread's read size in KiB instead of READ_CHUNK,
+ * with as many buffers as keep SEND_BUFFERS × READ_CHUNK in flight (at least
+ * 2), to compare fewer, larger reads (docs/benchmarks.md, stop 22).
  */
 export const SEND_READ_KIB_ENV = 'PIGEON_SEND_READ_KIB';
 const sendReadBytes = (): number => (Number(process.env[SEND_READ_KIB_ENV]) > 0 ? Number(process.env[SEND_READ_KIB_ENV]) * 1024 : READ_CHUNK);
+const sendBuffers = (): number => Math.max(2, Math.floor((SEND_BUFFERS * READ_CHUNK) / sendReadBytes()));
 
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -144,7 +146,7 @@ export function serveDataConnection(
   },
 ): void {
   let busy = false;
-  const pool = new BufferPool(sendReadBytes(), SEND_BUFFERS);
+  const pool = new BufferPool(sendReadBytes(), sendBuffers());
   const queue: Array<{ transfer: string; index: number; offset: number; check: CheckAlg }> = [];
   const fail = (reason: string): void => {
     hooks.logger.log('info', 'closing data connection', { reason });
