@@ -80,18 +80,6 @@ interface WorkerSink extends IncomingFile {
   close(): Promise<void>;
 }
 
-/**
- * Bytes gathered from the TLS records (up to 16 KiB each) before one write
- * to the part file; 0 writes each record as it comes. Environment
- * PIGEON_DATA_WRITE_COALESCE_KIB (benchmarks, docs/benchmarks.md stop 22).
- */
-const COALESCE_ENV = 'PIGEON_DATA_WRITE_COALESCE_KIB';
-const COALESCE_BYTES = Number(process.env[COALESCE_ENV]) > 0 ? Number(process.env[COALESCE_ENV]) * 1024 : 0;
-/** Coalescing buffers whose write has finished, for the next ones (a new one per write would be garbage at the rate of the bytes). */
-const spareBuffers: Buffer[] = [];
-/** Spare buffers kept at most (the rest go to the GC): the write buffer's worth in flight plus one filling. */
-const SPARE_MAX = 8;
-
 /** A large file, appended to its part file (the main thread made the folder and checked the bytes already there). */
 function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
   const out: WriteStream = createWriteStream(t.part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: t.writeBuffer });
@@ -100,17 +88,6 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
   const failed = new Promise<never>((_, reject) => out.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : err)));
   failed.catch(() => {});
   let closing: Promise<void> | null = null;
-  let gather: Buffer | null = null;
-  let fill = 0;
-  /** Writes the gathered bytes; the buffer is reused once the write is done. */
-  const flush = (): boolean => {
-    const b = gather;
-    const n = fill;
-    gather = null;
-    fill = 0;
-    if (!b || n === 0 || out.destroyed) return true;
-    return out.write(b.subarray(0, n), () => void (spareBuffers.length < SPARE_MAX && spareBuffers.push(b)));
-  };
   return {
     offset,
     check: 'crc32',
@@ -122,17 +99,7 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
       addProgress(transfer, chunk.length);
       written += chunk.length;
       if (written >= exitAfterBytes) process.exit(70);
-      if (COALESCE_BYTES === 0 || (fill === 0 && chunk.length >= COALESCE_BYTES)) return out.write(chunk);
-      let ok = true;
-      for (let at = 0; at < chunk.length; ) {
-        gather ??= spareBuffers.pop() ?? Buffer.allocUnsafe(COALESCE_BYTES);
-        const n = Math.min(chunk.length - at, COALESCE_BYTES - fill);
-        gather.set(chunk.subarray(at, at + n), fill);
-        fill += n;
-        at += n;
-        if (fill === COALESCE_BYTES) ok = flush() && ok;
-      }
-      return ok;
+      return out.write(chunk);
     },
     onDrain(fn) {
       out.once('drain', fn);
@@ -141,13 +108,7 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
       if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${t.path}: asked from byte ${offset}, answered from ${from}`);
       if (from + length !== t.size) throw sizeMismatch(t.path, `the sender announced ${from + length} bytes, not the ${t.size} it offered`);
     },
-    close: () =>
-      (closing ??= out.destroyed
-        ? Promise.resolve()
-        : new Promise<void>((r) => {
-            flush();
-            out.end(() => r());
-          })),
+    close: () => (closing ??= out.destroyed ? Promise.resolve() : new Promise<void>((r) => out.end(() => r()))),
     digest: () => (crc >>> 0).toString(16).padStart(8, '0'),
   };
 }
@@ -185,17 +146,8 @@ function memorySink(size: number): WorkerSink & { from: number; length: number; 
 
 const links = new Map<number, Promise<DataClient>>();
 
-/**
- * Benchmarks only: the TLS 1.3 suites this dialer offers on data links, in
- * order (OpenSSL's server takes the client's first that it has), e.g.
- * TLS_AES_128_GCM_SHA256 against Node's default AES-256-GCM first
- * (docs/benchmarks.md, stop 22).
- */
-const DATA_TLS_CIPHERS_ENV = 'PIGEON_DATA_TLS_CIPHERS';
-const ciphers = process.env[DATA_TLS_CIPHERS_ENV];
-
 async function dial(plan: DataLinkPlan): Promise<DataClient> {
-  const socket = tls.connect({ ...tlsOptions({ keyPem: plan.keyPem, certPem: plan.certPem }), ...(ciphers ? { ciphers } : {}), checkServerIdentity: () => undefined, host: plan.host, port: plan.port });
+  const socket = tls.connect({ ...tlsOptions({ keyPem: plan.keyPem, certPem: plan.certPem }), checkServerIdentity: () => undefined, host: plan.host, port: plan.port });
   socket.setNoDelay(true);
   const h = await handshake(socket, { expectedId: plan.expectedId, selfHello: plan.hello });
   if (!Buffer.from(plan.pinned).equals(h.spki)) {
