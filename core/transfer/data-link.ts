@@ -23,23 +23,35 @@ import type { SendReaders } from './send-read-workers.js';
 
 /** A data connection with no traffic for this long (same as a dead chat session) is closed; the receiver resumes. */
 const STALL_MS = DEAD_SESSION_MS;
-/** Read size of file streams: large enough for full-speed disks and TLS records, small enough to keep memory flat. */
+/**
+ * Files up to this size (from the offset asked) go out as one corked write
+ * (header, bytes, file-end); larger ones are streamed, and read by the
+ * file-read worker when it is on (send-read-workers.ts).
+ */
 const READ_CHUNK = 1024 * 1024;
 
 /**
- * Read buffers per data connection, so bytes queued on the socket stay under
- * 8 MiB. Waiting at Node's 16 KiB mark after every 1 MiB read left both peers
- * idle ~40% of a loopback transfer (profiled); a few MiB keep the pipe full.
+ * Bytes read from a large file and queued on the socket at most, per data
+ * connection. Waiting at Node's 16 KiB mark after every 1 MiB read left both
+ * peers idle ~40% of a loopback transfer (profiled); a few MiB keep the pipe full.
  */
-const SEND_BUFFERS = 8;
+const SEND_IN_FLIGHT = 8 * 1024 * 1024;
 /**
- * Benchmarks only: the main thread's read size in KiB instead of READ_CHUNK,
- * with as many buffers as keep SEND_BUFFERS × READ_CHUNK in flight (at least
- * 2), to compare fewer, larger reads (docs/benchmarks.md, stop 22).
+ * Read size of a large file on the main thread: 4 MiB, so two buffers hold
+ * SEND_IN_FLIGHT. Against 8 reads of 1 MiB: 0.15-0.25 CPU s/GB less on the
+ * sender (fewer thread-pool reads, socket writes and callbacks; its main
+ * thread 0.85-0.93 against 0.95-1.15 s/GB) and ~10 MB less peak RSS, in
+ * every pair of three runs of three settings (docs/benchmarks.md, stop 22).
+ */
+const SEND_READ_BYTES = 4 * 1024 * 1024;
+/**
+ * Environment variable (benchmarks): the read size in KiB instead of
+ * SEND_READ_BYTES, with as many buffers as hold SEND_IN_FLIGHT (at least 2);
+ * 1024 is the path before stop 22 (8 × 1 MiB).
  */
 export const SEND_READ_KIB_ENV = 'PIGEON_SEND_READ_KIB';
-const sendReadBytes = (): number => (Number(process.env[SEND_READ_KIB_ENV]) > 0 ? Number(process.env[SEND_READ_KIB_ENV]) * 1024 : READ_CHUNK);
-const sendBuffers = (): number => Math.max(2, Math.floor((SEND_BUFFERS * READ_CHUNK) / sendReadBytes()));
+const sendReadBytes = (): number => (Number(process.env[SEND_READ_KIB_ENV]) > 0 ? Number(process.env[SEND_READ_KIB_ENV]) * 1024 : SEND_READ_BYTES);
+const sendBuffers = (): number => Math.max(2, Math.floor(SEND_IN_FLIGHT / sendReadBytes()));
 
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;

@@ -18,8 +18,8 @@ import type { FromReader, ToReader } from './send-read-messages.js';
 /** Read size: the sender's chunk (data-link.ts READ_CHUNK), large enough for full-speed disks and TLS records. */
 const READ_CHUNK = 1024 * 1024;
 /**
- * Buffers in flight (read, or on the main thread's socket): as the main
- * thread's SEND_BUFFERS (data-link.ts), 8 MiB keeps the pipe full.
+ * Buffers in flight (read, or on the main thread's socket): 8 MiB, as the
+ * main thread's SEND_IN_FLIGHT (data-link.ts), keeps the pipe full.
  */
 const BUFFERS = 8;
 

@@ -1,6 +1,6 @@
 /**
- * The sender's main-thread side of the file-read worker (send-read-worker.ts):
- * one worker per peer process, started on the first large file sent and
+ * The sender's main-thread side of the file-read worker (send-read-worker.ts),
+ * off unless PIGEON_SEND_READ_THREAD=worker: one worker per peer process, started on the first large file sent and
  * ended after WORKER_IDLE_MS without one. `read` streams a file's chunks to
  * a callback that writes them to the data link's socket and hands each
  * buffer back when the socket has taken it. If the worker stops or crashes,
@@ -15,7 +15,12 @@ import type { CheckAlg } from './file-check.js';
 import type { FromReader, ToReader } from './send-read-messages.js';
 import type { Logger } from '../util/components.js';
 
-/** Environment variable that turns the worker off ("main"): for benchmarks comparing both paths. */
+/**
+ * Environment variable that turns the worker on ("worker"). Off by default:
+ * it moved 0.1-0.3 CPU s/GB off the sender's main thread but cost 0.1-0.35
+ * s/GB more in all and ~15 MB of RSS (docs/benchmarks.md, stop 22), and the
+ * targets count CPU in all. Kept for side-by-side runs.
+ */
 export const SEND_READ_THREAD_ENV = 'PIGEON_SEND_READ_THREAD';
 /** Tests only: the first worker of the process stops dead after reading this many bytes. */
 export const SEND_WORKER_EXIT_ENV = 'PIGEON_TEST_SEND_WORKER_EXIT_AFTER_BYTES';
@@ -34,9 +39,9 @@ const WORKER_IDLE_MS = 30_000;
  */
 const WORKER_NICE = process.platform === 'linux' ? 10 : 0;
 
-/** The compiled worker next to this file, or null (turned off, or running from TypeScript sources as unit tests do). */
+/** The compiled worker next to this file, or null (not turned on, or running from TypeScript sources as unit tests do). */
 export function sendReadWorkerScript(env: Record<string, string | undefined> = process.env): URL | null {
-  if (env[SEND_READ_THREAD_ENV] === 'main') return null;
+  if (env[SEND_READ_THREAD_ENV] !== 'worker') return null;
   const url = new URL('./send-read-worker.js', import.meta.url);
   return existsSync(fileURLToPath(url)) ? url : null;
 }

@@ -16,6 +16,8 @@ import { fileTree, loopbackLab } from '../support/loopback-lab.js';
 import { until } from '../support/until.js';
 
 const { dir, start } = loopbackLab();
+/** The worker is off by default (docs/decisions.md, stop 22): these peers turn it on. */
+const WORKER_ON = { PIGEON_SEND_READ_THREAD: 'worker' };
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -46,7 +48,7 @@ describe("the sender's file reads in a worker thread", () => {
     for (const size of [0, 4096, 1_048_576, 1_048_577]) writeFileSync(join(root, 'small', `f${size}.bin`), randomFillSync(Buffer.alloc(size)));
     const [ha, hb] = [dir('a'), dir('b')];
     const downloads = join(hb, 'dl');
-    const alice = start('Alice', ha, ['--log-level', 'info']);
+    const alice = start('Alice', ha, ['--log-level', 'info'], WORKER_ON);
     const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads]);
     await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
@@ -65,7 +67,7 @@ describe("the sender's file reads in a worker thread", () => {
     const [ha, hb] = [dir('a'), dir('b')];
     const downloads = join(hb, 'dl');
     // The first worker of Alice's process stops dead after 24 MiB read, as a crash would.
-    const alice = start('Alice', ha, ['--log-level', 'info'], { PIGEON_TEST_SEND_WORKER_EXIT_AFTER_BYTES: String(24 << 20) });
+    const alice = start('Alice', ha, ['--log-level', 'info'], { ...WORKER_ON, PIGEON_TEST_SEND_WORKER_EXIT_AFTER_BYTES: String(24 << 20) });
     const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads, '--log-level', 'info']);
     await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
