@@ -1,6 +1,7 @@
 /**
- * The worker thread that reads the large files a peer sends (docs/decisions.md,
- * "the sender reads in a worker thread"). TLS cannot move here: the receiver
+ * The worker thread that reads the large files a peer sends, when
+ * PIGEON_SEND_READ_THREAD=worker (off by default: docs/decisions.md, "The
+ * sender's side of a data link", stop 22). TLS cannot move here: the receiver
  * dials the data link and the main thread accepts it, and Node cannot hand a
  * socket (or its TLS state) to a worker. What moves is the file: reads
  * (synchronous here, no thread-pool hop per chunk) and the check of the

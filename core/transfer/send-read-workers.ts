@@ -17,9 +17,10 @@ import type { Logger } from '../util/components.js';
 
 /**
  * Environment variable that turns the worker on ("worker"). Off by default:
- * it moved 0.1-0.3 CPU s/GB off the sender's main thread but cost 0.1-0.35
- * s/GB more in all and ~15 MB of RSS (docs/benchmarks.md, stop 22), and the
- * targets count CPU in all. Kept for side-by-side runs.
+ * it moved 0.08-0.49 CPU s/GB off the sender's main thread (against 1 MiB
+ * reads there; against today's 4 MiB reads hardly any) but cost 0.16 s/GB
+ * more in all (median of 18 pairs) and 12-17 MB of RSS (docs/benchmarks.md,
+ * stop 22), and the targets count CPU in all. Kept for side-by-side runs.
  */
 export const SEND_READ_THREAD_ENV = 'PIGEON_SEND_READ_THREAD';
 /** Tests only: the first worker of the process stops dead after reading this many bytes. */
