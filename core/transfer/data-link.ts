@@ -38,8 +38,8 @@ const READ_CHUNK = 1024 * 1024;
 const SEND_IN_FLIGHT = 8 * 1024 * 1024;
 /**
  * Read size of a large file on the main thread: 4 MiB, so two buffers hold
- * SEND_IN_FLIGHT. Against 8 reads of 1 MiB: 0.15-0.35 CPU s/GB less on the
- * sender (median 0.24, 14 of 15 pairs; fewer thread-pool reads, socket
+ * SEND_IN_FLIGHT. Against 8 reads of 1 MiB: 0.10-0.35 CPU s/GB less on the
+ * sender (median 0.22, 17 of 18 pairs; fewer thread-pool reads, socket
  * writes and callbacks; its main thread 0.75-1.11 against 0.91-1.37 s/GB)
  * and ~10 MB less peak RSS (docs/benchmarks.md, stop 22).
  */

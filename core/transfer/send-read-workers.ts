@@ -18,8 +18,8 @@ import type { Logger } from '../util/components.js';
 /**
  * Environment variable that turns the worker on ("worker"). Off by default:
  * it moved 0.08-0.49 CPU s/GB off the sender's main thread (against 1 MiB
- * reads there; against today's 4 MiB reads hardly any) but cost 0.16 s/GB
- * more in all (median of 18 pairs) and 12-17 MB of RSS (docs/benchmarks.md,
+ * reads there; against today's 4 MiB reads hardly any) but cost 0.15 s/GB
+ * more in all (median of 21 pairs) and 12-17 MB of RSS (docs/benchmarks.md,
  * stop 22), and the targets count CPU in all. Kept for side-by-side runs.
  */
 export const SEND_READ_THREAD_ENV = 'PIGEON_SEND_READ_THREAD';
