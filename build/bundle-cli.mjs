@@ -48,16 +48,18 @@ const common = {
 // The data-link worker thread (core/transfer/data-link-worker.ts) is started
 // from `new URL('./data-link-worker.js', import.meta.url)`: inside the bundle
 // that is this folder, so it is bundled next to pigeon.cjs (as an ES module:
-// this folder's .js files are ES modules by package.json's "type").
-await build({
+// this folder's .js files are ES modules by package.json's "type"). The
+// sender's file-read worker (core/transfer/send-read-worker.ts) the same way.
+const workerBundle = {
   ...common,
   format: 'esm',
   external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
-  entryPoints: ['dist/core/transfer/data-link-worker.js'],
-  outfile: 'dist/cli/bundle/data-link-worker.js',
-});
+};
+for (const worker of ['data-link-worker', 'send-read-worker']) {
+  await build({ ...workerBundle, entryPoints: [`dist/core/transfer/${worker}.js`], outfile: `dist/cli/bundle/${worker}.js` });
+}
 
 const cli = 'dist/cli/bundle/pigeon.cjs';
 await build({

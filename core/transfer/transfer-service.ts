@@ -31,6 +31,7 @@ import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-asse
 import { openPartFile, openPartFileElsewhere, PART_SUFFIX } from './part-file-sink.js';
 import type { DataLinkPlan } from './data-link-messages.js';
 import { dataLinkWorkerScript, DataLinkWorkers, WorkerLink } from './data-link-workers.js';
+import { SendReaders, sendReadWorkerScript } from './send-read-workers.js';
 import { SMALL_FILE_BYTES, SmallFileLander } from './small-file-sink.js';
 
 /** A receive that failed (peer gone, connection cut) is retried after this long, and when the peer is seen again. */
@@ -124,6 +125,8 @@ export class TransferService {
   private stopped = false;
   /** The worker thread that runs native data links off the event loop (data-link-workers.ts); made on first use. */
   private workers: DataLinkWorkers | null | undefined;
+  /** The worker thread that reads and checks the large files we send (send-read-workers.ts); made on first use. */
+  private readers: SendReaders | null | undefined;
 
   constructor(
     private readonly components: { store: Store; clock: Clock; random: Random; logger: Logger },
@@ -143,6 +146,16 @@ export class TransferService {
     this.retryTimers.clear();
     this.assembling.clear();
     void this.workers?.stop();
+    void this.readers?.stop();
+  }
+
+  /** The file-read worker, or null (the compiled worker is absent, or turned off). */
+  private sendReaders(): SendReaders | null {
+    if (this.readers === undefined) {
+      const script = sendReadWorkerScript();
+      this.readers = script ? new SendReaders(script, { logger: this.components.logger }) : null;
+    }
+    return this.readers;
   }
 
   /** The entries of the offer being made right now (offer() → flush()), so that sendOffer need not read them back. */
@@ -305,7 +318,7 @@ export class TransferService {
         track(transfer);
         return { source: e.source, size: e.size, mtime: e.mtime };
       },
-      { logger: this.components.logger, onSent: (transfer, _index, bytes) => this.ledger.progress(transfer, bytes) },
+      { logger: this.components.logger, onSent: (transfer, _index, bytes) => this.ledger.progress(transfer, bytes), readers: this.stopped ? null : this.sendReaders() },
     );
   }
 
