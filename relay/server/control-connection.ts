@@ -20,11 +20,12 @@
  * read are held and sent after `synced` (those the page already had are
  * dropped), so no entry falls between the page and the live stream.
  */
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
 import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
+import type { DeviceKeys } from './device-keys.js';
 import type { Bus, BusEvent, BusFrame } from '../bus/bus.js';
 import { remotePeer } from '../directory/remote-peer.js';
 import { CloseCodes } from '../close-codes.js';
@@ -76,6 +77,8 @@ export interface ConnectionContext {
   rawPipes?: { port: number; tokens: RawPipeTokens };
   logger: RelayLogger;
   policy: AdmissionPolicy;
+  /** Device keys parsed at earlier connects (device-keys.ts). */
+  deviceKeys?: DeviceKeys;
   epoch: string;
   /** Bounds of every mailbox put: the whole mailbox, and each sender's share of it. */
   mailboxQuota: Required<MailboxQuota>;
@@ -278,7 +281,7 @@ export class ControlConnection {
   private async authenticate(frame: AuthFrame): Promise<void> {
     clearTimeout(this.authTimer);
     const { store, bus, logger } = this.ctx;
-    const result = verifyAuth(frame, this.nonce, this.ctx.policy);
+    const result = verifyAuth(frame, this.nonce, this.ctx.policy, this.ctx.deviceKeys);
     if (!result.ok) this.ctx.counters.authFailures++;
     if (!result.ok) return this.refuse(result.code, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
     // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
@@ -290,7 +293,7 @@ export class ControlConnection {
       }
       logger.log('info', 'device registered', { remote: this.remote, id: frame.id, name: frame.profile.name });
     }
-    this.deviceKey = createPublicKey({ key: Buffer.from(frame.spki, 'base64'), format: 'der', type: 'spki' });
+    this.deviceKey = result.key;
     this.hooks.authenticated();
     const device: DeviceRow = { id: frame.id, spki: frame.spki, enc: frame.enc, profile: frame.profile, lastSeen: this.ctx.now() };
     // Attached before the row changes: whoever reads the new version also sees the device online.
