@@ -62,18 +62,34 @@ describe('verifyAuth', () => {
     const keys = new DeviceKeys(2);
     const { privateKey, publicKey } = p256();
     const f = frameFor(privateKey, publicKey);
-    const first = verifyAuth(f, nonce, {}, keys);
+    const first = verifyAuth(f, nonce, {}, { keys });
     expect(first.ok).toBe(true);
     expect(keys.size).toBe(1);
     // The same KeyObject the second time, not a new one.
-    expect(verifyAuth(f, nonce, {}, keys)).toEqual(first);
-    expect(verifyAuth(f, randomBytes(32).toString('base64'), {}, keys)).toMatchObject({ ok: false, reason: expect.stringMatching(/challenge/) });
+    expect(verifyAuth(f, nonce, {}, { keys })).toEqual(first);
+    expect(verifyAuth(f, randomBytes(32).toString('base64'), {}, { keys })).toMatchObject({ ok: false, reason: expect.stringMatching(/challenge/) });
     const other = p256();
-    expect(verifyAuth({ ...frameFor(other.privateKey, other.publicKey), spki: f.spki }, nonce, {}, keys)).toMatchObject({ ok: false, reason: expect.stringMatching(/device id/) });
+    expect(verifyAuth({ ...frameFor(other.privateKey, other.publicKey), spki: f.spki }, nonce, {}, { keys })).toMatchObject({ ok: false, reason: expect.stringMatching(/device id/) });
     // Refused keys are not kept.
     const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-    expect(verifyAuth(frameFor(p384.privateKey, p384.publicKey), nonce, {}, keys)).toMatchObject({ ok: false });
+    expect(verifyAuth(frameFor(p384.privateKey, p384.publicKey), nonce, {}, { keys })).toMatchObject({ ok: false });
     expect(keys.size).toBe(1);
+  });
+});
+
+describe('verifyAuth with the stored row', () => {
+  it('skips the encryption key signature only when key, encryption key and its signature are the stored ones', () => {
+    const { privateKey, publicKey } = p256();
+    const f = frameFor(privateKey, publicKey);
+    const badEnc = { ...f, enc: { key: f.enc.key, sig: f.sig } };
+    expect(verifyAuth(badEnc, nonce, {})).toMatchObject({ ok: false, reason: expect.stringMatching(/encryption key/) });
+    // Stored with that very (bad) signature: it was checked when stored, so it is not checked again.
+    expect(verifyAuth(badEnc, nonce, {}, { known: { spki: f.spki, enc: badEnc.enc } })).toMatchObject({ ok: true });
+    // Another stored encryption key, or none: checked.
+    expect(verifyAuth(badEnc, nonce, {}, { known: { spki: f.spki, enc: f.enc } })).toMatchObject({ ok: false, reason: expect.stringMatching(/encryption key/) });
+    expect(verifyAuth(badEnc, nonce, {}, { known: null })).toMatchObject({ ok: false, reason: expect.stringMatching(/encryption key/) });
+    // The challenge signature is always checked.
+    expect(verifyAuth(f, randomBytes(32).toString('base64'), {}, { known: { spki: f.spki, enc: f.enc } })).toMatchObject({ ok: false, reason: expect.stringMatching(/challenge/) });
   });
 });
 

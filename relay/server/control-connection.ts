@@ -281,11 +281,13 @@ export class ControlConnection {
   private async authenticate(frame: AuthFrame): Promise<void> {
     clearTimeout(this.authTimer);
     const { store, bus, logger } = this.ctx;
-    const result = verifyAuth(frame, this.nonce, this.ctx.policy, this.ctx.deviceKeys);
+    // Its row as stored (in memory with SQLite): a reconnect with the same keys skips a signature check.
+    const known = await store.device(frame.id);
+    const result = verifyAuth(frame, this.nonce, this.ctx.policy, { ...(this.ctx.deviceKeys ? { keys: this.ctx.deviceKeys } : {}), known });
     if (!result.ok) this.ctx.counters.authFailures++;
     if (!result.ok) return this.refuse(result.code, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
     // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
-    if (this.ctx.registrations && !(await store.device(frame.id))) {
+    if (this.ctx.registrations && !known) {
       const verdict = this.ctx.registrations.take(this.hooks.address);
       if (verdict !== 'ok') {
         const why = verdict === 'address' ? 'too many new devices from this address' : 'too many new devices at this relay';

@@ -83,6 +83,21 @@ function lines(child: ChildProcess, on: (o: Record<string, unknown>) => void): v
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Relay CPU use below which it counts as idle: its timers and heartbeats use less than 5 % of a core. */
+const QUIET_SHARE = 0.05;
+/** The longest wait for the relay to go idle: longer means something else keeps it busy, and the figures say so. */
+const QUIET_MAX_MS = 120_000;
+
+/** Waits until the process uses less than QUIET_SHARE of a core over a second. */
+async function quiet(pid: number): Promise<void> {
+  for (const end = Date.now() + QUIET_MAX_MS; Date.now() < end; ) {
+    const c0 = cpuSeconds(pid);
+    await sleep(1000);
+    if (cpuSeconds(pid) - c0 < QUIET_SHARE) return;
+  }
+  log(`the relay was still busy after ${QUIET_MAX_MS / 1000} s`);
+}
+
 async function main(): Promise<void> {
   const n = Number(opt.devices);
   const workers = Number(opt.workers);
@@ -156,8 +171,9 @@ async function main(): Promise<void> {
       log(`first round: ${first.connectsPerSecond}/s, ${first.relayCpuSecondsPerThousandConnects} s of relay CPU per 1,000; closing all…`);
       for (const p of procs) p.stdin!.write('drop\n');
       while (dropped < workers) await sleep(200);
-      // The departures (a row and a presence change each) are handled before the reconnects are counted.
-      await sleep(Number(opt['settle-s']) * 1000);
+      // The departures (a TLS and WebSocket close, a row and a presence change each: seconds of CPU for
+      // thousands) are handled before the reconnects are counted, or their CPU would count as the reconnects'.
+      await quiet(relay.pid!);
       again = await round();
       log(`reconnect round: ${again.connectsPerSecond}/s, ${again.relayCpuSecondsPerThousandConnects} s per 1,000, ${again.resumed} resumed`);
     }
