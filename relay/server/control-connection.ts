@@ -108,6 +108,8 @@ export interface ConnectionHooks {
   address: string;
   /** The device proved its key: the socket leaves its address's unauthenticated budget. */
   authenticated(): void;
+  /** The connection's TLS socket, corked while the frames of a connect are sent (one TLS record and one write instead of one per frame). */
+  socket?: { cork(): void; uncork(): void };
 }
 
 function deliverFrame(e: MailboxEntry): DeliverFrame {
@@ -303,6 +305,23 @@ export class ControlConnection {
     this.id = device.id;
     this.device = device;
     const v = await store.upsertDevice(device);
+    this.hooks.socket?.cork();
+    try {
+      await this.welcome(frame, device, v);
+    } finally {
+      this.hooks.socket?.uncork();
+    }
+    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: this.dirState, held: frame.dir ?? 0 });
+    this.ctx.counters.connects++;
+    this.ctx.presence.add({ ...remotePeer(device, true), v });
+  }
+
+  /** How the connect's directory state was answered (for the log). */
+  private dirState: 'unchanged' | 'delta' | 'page' = 'page';
+
+  /** welcome, dir-state and the device's groups: what a connect answers, all at once (§12.1, §12.2.1). */
+  private async welcome(frame: AuthFrame, device: DeviceRow, v: number): Promise<void> {
+    const { store, bus } = this.ctx;
     this.send({ type: 'welcome', id: device.id, epoch: this.ctx.epoch, last: await store.lastSeq(device.id) });
     // What the client holds decides what it needs (§12.2.1): nothing here grows with the directory.
     const held = frame.dir ?? 0;
@@ -319,12 +338,10 @@ export class ControlConnection {
     }
     this.presenceMode = this.ctx.directorySize() <= this.ctx.presenceAllMax ? 'all' : 'watched';
     this.send({ type: 'dir-state', version, boot: bus.boot, state, presence: this.presenceMode });
+    this.dirState = state;
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
-    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: state, held });
-    this.ctx.counters.connects++;
-    this.ctx.presence.add({ ...remotePeer(device, true), v });
   }
 
   /** The directory's changes after `after` (§12.2.1), one page. */

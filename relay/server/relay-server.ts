@@ -651,6 +651,17 @@ class RelayServer implements Relay {
       this.logger.log('warn', 'connection refused', { remote, reason: 'relay full', open, max: this.maxConnections });
       return httpReject(socket, 503, 'Service Unavailable');
     }
+    // The 101 answer and the challenge leave in one TLS record and one write (the upgrade completes synchronously).
+    const tlsSocket = req.socket as Socket;
+    tlsSocket.cork();
+    try {
+      this.upgrade(wss, req, socket, head, url, remote, guard);
+    } finally {
+      tlsSocket.uncork();
+    }
+  }
+
+  private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, remote: string, guard: ConnectionGuard): void {
     wss.handleUpgrade(req, socket, head, (ws) => {
       this.lastPong.set(ws, performance.now());
       ws.on('pong', () => this.lastPong.set(ws, performance.now()));
@@ -680,6 +691,7 @@ class RelayServer implements Relay {
       ws.once('close', settled);
       const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, {
         address: clientAddress(req.socket.remoteAddress),
+        socket: req.socket,
         authenticated: () => {
           settled();
           guard.authenticated(req.socket);
