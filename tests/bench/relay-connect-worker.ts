@@ -14,14 +14,16 @@
  * With a watch count W > 0, each client then watches the W devices after
  * it in the file (dir-watch, §12.2.1), as a client watches its contacts.
  *
- * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full]
+ * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full] [connects/s]
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BenchClient } from './relay-client.js';
 
-const [url, file, fromS, toS, concS, dirS, watchS, ticketsS] = process.argv.slice(2);
+const [url, file, fromS, toS, concS, dirS, watchS, ticketsS, rateS] = process.argv.slice(2);
+/** Connects started per second by this worker (0: as fast as the lanes go). */
+const rate = Number(rateS ?? 0);
 /** 'full': reconnects offer no TLS ticket (clients before §12.1.1). */
 const offerTickets = ticketsS !== 'full';
 const watch = Number(watchS ?? 0);
@@ -40,7 +42,10 @@ async function go(): Promise<void> {
   let firstError = '';
   const lane = async (): Promise<void> => {
     while (next < devices.length) {
-      const d = devices[next++]!;
+      const k = next++;
+      const d = devices[k]!;
+      const wait = rate > 0 ? start + (k * 1000) / rate - performance.now() : 0;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       try {
         const session = offerTickets ? tickets.get(d.id) : undefined;
         const r = await BenchClient.connect(url!, d, 'Bench', Number(dirS), { ...(session ? { session } : {}), onSession: (t) => tickets.set(d.id, t) });

@@ -20,7 +20,7 @@
  *
  * Usage: node dist/tests/bench/relay-connect.js [--devices 10000] [--workers 4]
  *   [--concurrency 32] [--settle-s 5] [--watch 0] [--relay-bin bin/pigeon.js] [--relay-node-args='--cpu-prof …']
- *   [--reconnect [--full-handshakes]]
+ *   [--reconnect [--full-handshakes]] [--rate 0]
  *
  * --reconnect: after the first round (each device's first connect, a full
  * TLS handshake) every connection is closed and every device connects again,
@@ -61,6 +61,9 @@ const { values: opt } = parseArgs({
     reconnect: { type: 'boolean', default: false },
     // The reconnects offer no TLS ticket (clients before spec §12.1.1): every handshake is a full one.
     'full-handshakes': { type: 'boolean', default: false },
+    // Connects started per second over all workers (0: as fast as they go): compares two builds at the same rate, since a relay
+    // that is woken for each connect separately pays more per connect than one that gets them in bursts.
+    rate: { type: 'string', default: '0' },
   },
 });
 
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
     let done: Record<string, unknown>[] = [];
     let dropped = 0;
     const procs = Array.from({ length: workers }, (_, w) => {
-      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch, opt['full-handshakes'] ? 'full' : 'resume'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch, opt['full-handshakes'] ? 'full' : 'resume', String(Number(opt.rate) / workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
       return child;
     });
     await Promise.all(procs.map((p) => new Promise<void>((resolve) => lines(p, (o) => (o.type === 'ready' ? resolve() : o.type === 'done' ? void done.push(o) : o.type === 'dropped' ? void dropped++ : undefined)))));
@@ -187,6 +190,7 @@ async function main(): Promise<void> {
       devicesKnown: n,
       workers,
       concurrencyPerWorker: Number(opt.concurrency),
+      rateLimit: Number(opt.rate),
       watchedPerClient: Number(opt.watch),
       ...first,
       reconnect: again,
