@@ -1,8 +1,9 @@
 /**
  * The device keys the relay has parsed, kept between connects: a reconnect
  * of a known device verifies its auth signature with the KeyObject made at
- * its last connect instead of decoding its SPKI again (createPublicKey was
- * ~0.1 ms of the ~2 ms a connect cost, docs/benchmarks.md "stop 22").
+ * its last connect instead of decoding its SPKI again (createPublicKey, run
+ * twice per connect before, was ~2 % of the relay's CPU samples in a connect
+ * storm, docs/benchmarks.md "stop 22").
  *
  * Keyed by the SPKI text itself, so a device that changes its key simply
  * misses; only keys that passed the checks of auth.ts (EC P-256) are kept.
