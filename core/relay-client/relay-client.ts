@@ -39,6 +39,7 @@ import type { Clock, Logger } from '../util/components.js';
 import { SIGNATURE_ENCODING, type EncKeyPair } from './enc-key.js';
 import { dialRawPipe, relayHost } from './raw-pipe-dial.js';
 import { RelayDirectory } from './relay-directory.js';
+import { sessionKey, TlsSessions } from './tls-sessions.js';
 
 /** Reconnect delays after consecutive failures (ms); the last repeats. A relay restart is back within seconds. */
 const RECONNECT_MS = [500, 1000, 2000, 5000, 10000, 30000];
@@ -187,6 +188,8 @@ export class RelayClient {
   private refreshTimer: NodeJS.Timeout | null = null;
   /** This connection's first mailbox sync was asked for (after the directory caught up). */
   private mailboxStarted = false;
+  /** TLS tickets of the relay, offered on reconnects (§12.1.1). */
+  private readonly tlsSessions = new TlsSessions();
 
   constructor(
     private readonly components: { identity: Identity; enc: EncKeyPair; logger: Logger; clock: Clock },
@@ -272,17 +275,24 @@ export class RelayClient {
   }
 
   private socket(url: string): WebSocket {
-    const ws = new WebSocket(url, RELAY_SUBPROTOCOL, { rejectUnauthorized: false, maxPayload: MAX_RELAY_MESSAGE_BYTES, handshakeTimeout: REQUEST_TIMEOUT_MS });
+    const fingerprint = this.settings.fingerprint;
+    const key = sessionKey(url, fingerprint ? normalizeFingerprint(fingerprint) : undefined);
+    const createConnection = this.tlsSessions.connector(key) as unknown as WebSocket.ClientOptions['createConnection'];
+    const ws = new WebSocket(url, RELAY_SUBPROTOCOL, { rejectUnauthorized: false, maxPayload: MAX_RELAY_MESSAGE_BYTES, handshakeTimeout: REQUEST_TIMEOUT_MS, createConnection });
     // The certificate is checked before anything of ours is sent: the upgrade
     // request carries nothing secret, and 'open' only follows a good check.
+    // A resumed session shows no certificate: it passes only as the resumption
+    // of a ticket kept from a checked connection under this pin (tls-sessions.ts).
     ws.once('upgrade', (res) => {
-      const problem = certificateProblem(res.socket as TLSSocket, this.settings.fingerprint);
+      const socket = res.socket as TLSSocket;
+      const problem = this.tlsSessions.resumedOwn(socket, key) ? null : certificateProblem(socket, fingerprint);
       if (problem) {
+        this.tlsSessions.forget(key);
         this.lastError = problem;
         refused.add(ws);
         ws.emit('error', problem);
         ws.terminate();
-      }
+      } else this.tlsSessions.checked(socket);
     });
     return ws;
   }

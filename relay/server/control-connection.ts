@@ -20,11 +20,12 @@
  * read are held and sent after `synced` (those the page already had are
  * dropped), so no entry falls between the page and the live stream.
  */
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
 import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, envelopeMessage, MAX_DIRECTORY_PAGE, MAX_SYNC_PAGE, MAX_WATCHED, parseRelayClientFrame, type DirectoryEntry, type RelayClientFrame, type RelayServerFrame } from '../../shared/protocol/relay-frames.js';
 import { verifyAuth, verifySig, type AdmissionPolicy } from './auth.js';
+import type { DeviceKeys } from './device-keys.js';
 import type { Bus, BusEvent, BusFrame } from '../bus/bus.js';
 import { remotePeer } from '../directory/remote-peer.js';
 import { CloseCodes } from '../close-codes.js';
@@ -76,6 +77,8 @@ export interface ConnectionContext {
   rawPipes?: { port: number; tokens: RawPipeTokens };
   logger: RelayLogger;
   policy: AdmissionPolicy;
+  /** Device keys parsed at earlier connects (device-keys.ts). */
+  deviceKeys?: DeviceKeys;
   epoch: string;
   /** Bounds of every mailbox put: the whole mailbox, and each sender's share of it. */
   mailboxQuota: Required<MailboxQuota>;
@@ -105,6 +108,8 @@ export interface ConnectionHooks {
   address: string;
   /** The device proved its key: the socket leaves its address's unauthenticated budget. */
   authenticated(): void;
+  /** The connection's TLS socket, corked while the frames of a connect are sent (one TLS record and one write instead of one per frame). */
+  socket?: { cork(): void; uncork(): void };
 }
 
 function deliverFrame(e: MailboxEntry): DeliverFrame {
@@ -278,11 +283,13 @@ export class ControlConnection {
   private async authenticate(frame: AuthFrame): Promise<void> {
     clearTimeout(this.authTimer);
     const { store, bus, logger } = this.ctx;
-    const result = verifyAuth(frame, this.nonce, this.ctx.policy);
+    // Its row as stored (in memory with SQLite): a reconnect with the same keys skips a signature check.
+    const known = await store.device(frame.id);
+    const result = verifyAuth(frame, this.nonce, this.ctx.policy, { ...(this.ctx.deviceKeys ? { keys: this.ctx.deviceKeys } : {}), known });
     if (!result.ok) this.ctx.counters.authFailures++;
     if (!result.ok) return this.refuse(result.code, result.reason, CloseCodes.AUTH_FAILED, 'auth refused', { claimed: frame.id });
     // A device id never seen is a registration: it joins every peer's directory, so new ones are rate-limited.
-    if (this.ctx.registrations && !(await store.device(frame.id))) {
+    if (this.ctx.registrations && !known) {
       const verdict = this.ctx.registrations.take(this.hooks.address);
       if (verdict !== 'ok') {
         const why = verdict === 'address' ? 'too many new devices from this address' : 'too many new devices at this relay';
@@ -290,7 +297,7 @@ export class ControlConnection {
       }
       logger.log('info', 'device registered', { remote: this.remote, id: frame.id, name: frame.profile.name });
     }
-    this.deviceKey = createPublicKey({ key: Buffer.from(frame.spki, 'base64'), format: 'der', type: 'spki' });
+    this.deviceKey = result.key;
     this.hooks.authenticated();
     const device: DeviceRow = { id: frame.id, spki: frame.spki, enc: frame.enc, profile: frame.profile, lastSeen: this.ctx.now() };
     // Attached before the row changes: whoever reads the new version also sees the device online.
@@ -298,6 +305,23 @@ export class ControlConnection {
     this.id = device.id;
     this.device = device;
     const v = await store.upsertDevice(device);
+    this.hooks.socket?.cork();
+    try {
+      await this.welcome(frame, device, v);
+    } finally {
+      this.hooks.socket?.uncork();
+    }
+    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: this.dirState, held: frame.dir ?? 0 });
+    this.ctx.counters.connects++;
+    this.ctx.presence.add({ ...remotePeer(device, true), v });
+  }
+
+  /** How the connect's directory state was answered (for the log). */
+  private dirState: 'unchanged' | 'delta' | 'page' = 'page';
+
+  /** welcome, dir-state and the device's groups: what a connect answers, all at once (§12.1, §12.2.1). */
+  private async welcome(frame: AuthFrame, device: DeviceRow, v: number): Promise<void> {
+    const { store, bus } = this.ctx;
     this.send({ type: 'welcome', id: device.id, epoch: this.ctx.epoch, last: await store.lastSeq(device.id) });
     // What the client holds decides what it needs (§12.2.1): nothing here grows with the directory.
     const held = frame.dir ?? 0;
@@ -314,12 +338,10 @@ export class ControlConnection {
     }
     this.presenceMode = this.ctx.directorySize() <= this.ctx.presenceAllMax ? 'all' : 'watched';
     this.send({ type: 'dir-state', version, boot: bus.boot, state, presence: this.presenceMode });
+    this.dirState = state;
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
-    logger.log('info', 'authenticated', { remote: this.remote, id: device.id, name: device.profile.name, dir: state, held });
-    this.ctx.counters.connects++;
-    this.ctx.presence.add({ ...remotePeer(device, true), v });
   }
 
   /** The directory's changes after `after` (§12.2.1), one page. */

@@ -21,6 +21,7 @@ import { existsSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -33,6 +34,7 @@ import { CloseCodes } from '../close-codes.js';
 import { clientAddress, ConnectionGuard, DEFAULT_FIRST_REQUEST_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_PER_ADDRESS, DEFAULT_MAX_UNAUTH_PER_ADDRESS } from './connection-guard.js';
 import { AUTH_TIMEOUT_MS, ControlConnection, type ConnectionContext } from './control-connection.js';
 import { secureFolder } from './data-folder.js';
+import { DeviceKeys } from './device-keys.js';
 import { jsonLogger, type RelayLogger } from '../log.js';
 import { PIPE_IDLE_MS, PIPE_PENDING_MS, PipeBroker } from '../pipes/pipe-broker.js';
 import { PRESENCE_BATCH_MS, PresenceBatcher } from '../directory/presence-batcher.js';
@@ -45,6 +47,7 @@ import type { RelayStore, StoreCounts } from '../store/relay-store.js';
 import { RELAY_DB_FILE, SqliteStore } from '../store/sqlite-store.js';
 import { AdminServer, type Metric } from './admin-server.js';
 import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
+import { TICKET_LIFETIME_S, ticketKeys } from './tls-tickets.js';
 
 /** Default port: the usual HTTPS-alternative port, often open in office firewalls, and no root needed (unlike 443). */
 export const DEFAULT_RELAY_PORT = 8443;
@@ -239,6 +242,9 @@ export interface RelayStats {
   puts: number;
   /** Deliver frames sent (sync pages and live pushes). */
   delivers: number;
+  /** TLS handshakes on the main port that resumed a session (§12.1.1), and those that were full. */
+  tlsResumed: number;
+  tlsFull: number;
 }
 
 export interface Relay {
@@ -292,7 +298,7 @@ class RelayServer implements Relay {
   private readonly timing: RelayTiming;
   private readonly host: string;
   private readonly maxConnections: number;
-  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0, groupDelivers: 0 };
+  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0, groupDelivers: 0, tlsResumed: 0, tlsFull: 0 };
   /** The store's sizes as last read (COUNTS_EVERY_MS). */
   private counts: StoreCounts = { devices: 0, mailboxEntries: 0, mailboxBytes: 0, groupLogEntries: 0 };
   private blobUsage: { at: number; value: Promise<{ files: number; bytes: number }> } | null = null;
@@ -380,6 +386,8 @@ class RelayServer implements Relay {
       g('authenticated_connections', 'Control connections of authenticated devices.', s.authenticated),
       c('connects_total', 'Devices authenticated since start (rate() gives connects/s).', this.counters.connects),
       c('auth_failures_total', 'Authentications refused since start.', this.counters.authFailures),
+      c('tls_resumed_total', 'TLS handshakes on the main port that resumed a session with a ticket (spec §12.1.1) since start.', this.counters.tlsResumed),
+      c('tls_full_handshakes_total', 'Full TLS handshakes (certificate and signature) on the main port since start.', this.counters.tlsFull),
       c('busy_refusals_total', 'Connections told to retry later (close 1013) because too many authentications were under way.', this.counters.busyRefusals),
       g('auth_pending', 'Control connections open and not yet authenticated.', this.authPending),
       c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
@@ -434,6 +442,8 @@ class RelayServer implements Relay {
       bytesPiped: p?.bytesPiped ?? 0,
       puts: this.counters.puts,
       delivers: this.counters.delivers,
+      tlsResumed: this.counters.tlsResumed,
+      tlsFull: this.counters.tlsFull,
     };
   }
 
@@ -474,11 +484,20 @@ class RelayServer implements Relay {
     this.pipeWss = new WebSocketServer(wssOptions);
     // Without a certificate yet: a handshake before setSecureContext below fails, and the
     // upgrade handler answers 503 until the state is 'running'.
-    const server = https.createServer({ ...(admin ? { key: admin.keyPem, cert: admin.certPem } : {}), minVersion: 'TLSv1.2', handshakeTimeout: this.timing.handshakeTimeoutMs });
+    // TLS 1.3 only: its session tickets (§12.1.1) carry a one-way PSK and resumed sessions still do
+    // an ephemeral key exchange; a TLS 1.2 ticket carries the session's master secret, which ticket
+    // keys that outlive the process (tls-tickets.ts) would expose. Every Pigeon client speaks 1.3.
+    const tickets = { minVersion: 'TLSv1.3', sessionTimeout: TICKET_LIFETIME_S } as const;
+    const server = https.createServer({ ...(admin ? { key: admin.keyPem, cert: admin.certPem } : {}), ...tickets, handshakeTimeout: this.timing.handshakeTimeoutMs });
+    if (admin) server.setTicketKeys(ticketKeys(admin.keyPem));
     this.server = server;
     // Per-address budget from the TCP accept on; a socket over it is destroyed before TLS costs anything.
     server.on('connection', (socket: Socket) => guard.admit(socket));
-    server.on('secureConnection', (socket: Socket) => guard.secured(socket));
+    server.on('secureConnection', (socket: TLSSocket) => {
+      guard.secured(socket);
+      if (socket.isSessionReused()) this.counters.tlsResumed++;
+      else this.counters.tlsFull++;
+    });
     server.headersTimeout = HEADERS_TIMEOUT_MS;
     // No limit on a whole request: a file upload takes as long as it takes. Blob
     // requests have an idle timeout of their own; WebSocket upgrades carry no body.
@@ -519,7 +538,10 @@ class RelayServer implements Relay {
       throw new RelayError(RelayErrorCodes.DATA, `cannot create the data folder ${o.dataDir} or make it the relay's alone (0700): ${(err as Error).message}`);
     }
     this.cert = admin ?? (await loadOrCreateSelfSigned(o.dataDir));
-    if (!admin) server.setSecureContext({ key: this.cert.keyPem, cert: this.cert.certPem });
+    if (!admin) {
+      server.setSecureContext({ key: this.cert.keyPem, cert: this.cert.certPem, ...tickets });
+      server.setTicketKeys(ticketKeys(this.cert.keyPem));
+    }
     this.store = o.store ?? new SqliteStore(join(o.dataDir, RELAY_DB_FILE));
     this.bus = new OrderedBus(o.bus ?? new LocalBus(), this.store, this.logger);
     await this.bus.start({ store: this.store });
@@ -533,6 +555,7 @@ class RelayServer implements Relay {
       ...(this.rawServer ? { rawPipes: { port: o.pipePublicPort ?? this.rawPort, tokens: this.rawTokens } } : {}),
       logger: this.logger,
       policy: { ...(o.inviteToken !== undefined ? { inviteToken: o.inviteToken } : {}), ...(o.allow ? { allow: new Set(o.allow) } : {}) },
+      deviceKeys: new DeviceKeys(),
       epoch: await this.store.epoch(),
       mailboxQuota: {
         entries: o.mailboxMax ?? DEFAULT_MAILBOX_MAX,
@@ -628,6 +651,17 @@ class RelayServer implements Relay {
       this.logger.log('warn', 'connection refused', { remote, reason: 'relay full', open, max: this.maxConnections });
       return httpReject(socket, 503, 'Service Unavailable');
     }
+    // The 101 answer and the challenge leave in one TLS record and one write (the upgrade completes synchronously).
+    const tlsSocket = req.socket as Socket;
+    tlsSocket.cork();
+    try {
+      this.upgrade(wss, req, socket, head, url, remote, guard);
+    } finally {
+      tlsSocket.uncork();
+    }
+  }
+
+  private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, remote: string, guard: ConnectionGuard): void {
     wss.handleUpgrade(req, socket, head, (ws) => {
       this.lastPong.set(ws, performance.now());
       ws.on('pong', () => this.lastPong.set(ws, performance.now()));
@@ -657,6 +691,7 @@ class RelayServer implements Relay {
       ws.once('close', settled);
       const conn = new ControlConnection(ws, remote, String(++this.connSeq), this.ctx!, {
         address: clientAddress(req.socket.remoteAddress),
+        socket: req.socket,
         authenticated: () => {
           settled();
           guard.authenticated(req.socket);

@@ -8,6 +8,7 @@
  * with the schema instead, and imports vitest.
  */
 import { randomBytes } from 'node:crypto';
+import tls, { type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import { authMessage, RELAY_SUBPROTOCOL, type Envelope } from '../../shared/protocol/relay-frames.js';
 
@@ -46,9 +47,23 @@ export class BenchClient {
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** Opens, authenticates and resolves after the welcome; rejects with the relay's reason otherwise. */
-  static connect(url: string, device: BenchDevice, name = 'Bench', dir?: number): Promise<{ client: BenchClient; welcome: Welcome }> {
-    const ws = new WebSocket(url, [RELAY_SUBPROTOCOL], { rejectUnauthorized: false, perMessageDeflate: false });
+  /**
+   * Opens, authenticates and resolves after the welcome; rejects with the
+   * relay's reason otherwise. With `tls`, offers `tls.session` (a ticket of an
+   * earlier connection, as a peer's relay client does on a reconnect) and
+   * hands every new ticket to `tls.onSession`; `resumed` says whether the
+   * relay took the offered one.
+   */
+  static connect(url: string, device: BenchDevice, name = 'Bench', dir?: number, tlsOpts?: { session?: Buffer; onSession: (ticket: Buffer) => void }): Promise<{ client: BenchClient; welcome: Welcome; resumed: boolean }> {
+    let socket: TLSSocket | null = null;
+    const createConnection = tlsOpts
+      ? ((o: ConnectionOptions) => {
+          socket = tls.connect({ ...o, path: undefined, servername: '', ...(tlsOpts.session ? { session: tlsOpts.session } : {}) } as ConnectionOptions);
+          socket.on('session', tlsOpts.onSession);
+          return socket;
+        }) as unknown as WebSocket.ClientOptions['createConnection']
+      : undefined;
+    const ws = new WebSocket(url, [RELAY_SUBPROTOCOL], { rejectUnauthorized: false, perMessageDeflate: false, ...(createConnection ? { createConnection } : {}) });
     const client = new BenchClient(ws, device);
     return new Promise((resolve, reject) => {
       let state: 'challenge' | 'welcome' | 'ready' = 'challenge';
@@ -70,7 +85,7 @@ export class BenchClient {
           ws.send(JSON.stringify({ type: 'auth', v: 1, id: device.id, spki: device.spki, sig: signText(device.key, authMessage(frame.nonce!, device.id)), profile, enc: device.enc, ...(dir ? { dir } : {}) }));
         } else if (state === 'welcome' && frame.type === 'welcome') {
           state = 'ready';
-          resolve({ client, welcome: { last: frame.last ?? 0 } });
+          resolve({ client, welcome: { last: frame.last ?? 0 }, resumed: (socket as TLSSocket | null)?.isSessionReused() ?? false });
         } else fail(`unexpected ${frame.type}: ${frame.message ?? ''}`);
       });
     });

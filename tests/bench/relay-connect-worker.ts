@@ -7,35 +7,51 @@
  * "unchanged"). It reports `done` with its count and times, keeps the
  * connections open and idle, and exits when stdin closes.
  *
+ * On `drop` it closes them all and says `dropped`; a second `go` connects
+ * them again, each offering the TLS ticket of its first connection (the
+ * bench's --reconnect).
+ *
  * With a watch count W > 0, each client then watches the W devices after
  * it in the file (dir-watch, §12.2.1), as a client watches its contacts.
  *
- * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch]
+ * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full] [connects/s]
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BenchClient } from './relay-client.js';
 
-const [url, file, fromS, toS, concS, dirS, watchS] = process.argv.slice(2);
+const [url, file, fromS, toS, concS, dirS, watchS, ticketsS, rateS] = process.argv.slice(2);
+/** Connects started per second by this worker (0: as fast as the lanes go). */
+const rate = Number(rateS ?? 0);
+/** 'full': reconnects offer no TLS ticket (clients before §12.1.1). */
+const offerTickets = ticketsS !== 'full';
 const watch = Number(watchS ?? 0);
 const all = JSON.parse(readFileSync(file!, 'utf8')) as { id: string; spki: string; key: string; enc: { key: string; sig: string } }[];
 const devices = all.slice(Number(fromS), Number(toS)).map((d, i) => ({ ...d, key: createPrivateKey(d.key), watched: Array.from({ length: Math.min(watch, all.length - 1) }, (_, k) => all[(Number(fromS) + i + 1 + k) % all.length]!.id) }));
-const clients: BenchClient[] = [];
+let clients: BenchClient[] = [];
+/** Each device's latest TLS ticket: a reconnect offers it, as a peer's relay client does (spec §12.1.1). */
+const tickets = new Map<string, Buffer>();
 const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
 
 async function go(): Promise<void> {
   const start = performance.now();
   let next = 0;
   let failed = 0;
+  let resumed = 0;
   let firstError = '';
   const lane = async (): Promise<void> => {
     while (next < devices.length) {
-      const d = devices[next++]!;
+      const k = next++;
+      const d = devices[k]!;
+      const wait = rate > 0 ? start + (k * 1000) / rate - performance.now() : 0;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       try {
-        const { client } = await BenchClient.connect(url!, d, 'Bench', Number(dirS));
-        if (d.watched.length > 0) client.send(JSON.stringify({ type: 'dir-watch', ids: d.watched }));
-        clients.push(client);
+        const session = offerTickets ? tickets.get(d.id) : undefined;
+        const r = await BenchClient.connect(url!, d, 'Bench', Number(dirS), { ...(session ? { session } : {}), onSession: (t) => tickets.set(d.id, t) });
+        if (r.resumed) resumed++;
+        if (d.watched.length > 0) r.client.send(JSON.stringify({ type: 'dir-watch', ids: d.watched }));
+        clients.push(r.client);
       } catch (err) {
         failed++;
         firstError ||= (err as Error).message;
@@ -43,12 +59,21 @@ async function go(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Number(concS) }, lane));
-  say({ type: 'done', connected: clients.length, failed, firstError, ms: performance.now() - start, at: Date.now() });
+  say({ type: 'done', connected: clients.length, failed, resumed, firstError, ms: performance.now() - start, at: Date.now() });
+}
+
+/** Closes every connection (a network cut or a relay restart, seen from the clients) and waits for the closes. */
+async function drop(): Promise<void> {
+  const open = clients;
+  clients = [];
+  await Promise.all(open.map((c) => c.close()));
+  say({ type: 'dropped', closed: open.length });
 }
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (l) => {
   if (l.trim() === 'go') void go();
+  if (l.trim() === 'drop') void drop();
 });
 lines.on('close', () => process.exit(0));
 say({ type: 'ready', devices: devices.length });
