@@ -103,8 +103,12 @@ const make = (d: Row, i: number, receiver: boolean): Peer => ({
 const storm = all.slice(cfg.from, cfg.to).map((d, k) => make(d, cfg.from + k, false));
 const receivers = all.slice(cfg.rfrom, cfg.rto).map((d, k) => make(d, cfg.rfrom + k, true));
 
-const stats = { dials: 0, tryLater: 0, refusedTcp: 0, otherCloses: 0, bytes: 0, dirChangesFrames: 0, dirPages: 0, deltas: 0, unchanged: 0, paged: 0, stale: 0 };
+const stats = { dials: 0, tryLater: 0, refusedTcp: 0, bytes: 0, dirChangesFrames: 0, dirPages: 0, deltas: 0, unchanged: 0, paged: 0, stale: 0 };
 const delivered = new Set<string>();
+/** Receivers whose mailbox sync came to its end after the restart: what was left for them is all here. */
+const synced = new Set<string>();
+/** Closes during the storm, by code and whether the connection had been welcomed ("1013", "4001", "1006 after welcome"…). */
+const closes: Record<string, number> = {};
 let stormAt = 0;
 let stopping = false;
 const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -196,6 +200,7 @@ function onFrame(p: Peer, ws: WebSocket, data: Buffer): void {
       const f = JSON.parse(data.toString('utf8')) as { last: number; complete: boolean };
       if (p.cursor > 0) ws.send(JSON.stringify({ type: 'ack', seq: p.cursor }));
       if (!f.complete) ws.send(JSON.stringify({ type: 'sync', after: Math.max(f.last, p.cursor), limit: SYNC_PAGE }));
+      else if (p.receiver && stormAt > 0) synced.add(p.id);
       return;
     }
   }
@@ -224,7 +229,10 @@ function dial(p: Peer): void {
     p.ws = null;
     p.currentAt = 0;
     if (code === 1013) stats.tryLater++;
-    else if (stormAt > 0 && !authed && code !== 1006) stats.otherCloses++;
+    if (stormAt > 0) {
+      const k = `${code}${authed ? ' after welcome' : ''}`;
+      closes[k] = (closes[k] ?? 0) + 1;
+    }
     // core/relay-client: a close after a welcome resets the count, a failed attempt adds one.
     if (authed) p.failures = 0;
     else p.failures++;
@@ -274,7 +282,7 @@ lines.on('line', (l) => {
     setInterval(progress, PROGRESS_MS).unref();
   } else if (cmd === 'report') {
     stopping = true;
-    say({ type: 'report', back: backTimes(), n: storm.length, receiversBack: receivers.filter((p) => p.currentAt > stormAt).length, delivered: [...delivered], ...stats });
+    say({ type: 'report', back: backTimes(), n: storm.length, receiversBack: receivers.filter((p) => p.currentAt > stormAt).length, delivered: [...delivered], synced: [...synced], closes, ...stats });
   }
 });
 lines.on('close', () => process.exit(0));

@@ -87,14 +87,27 @@ function lines(child: ChildProcess, on: (o: Record<string, unknown>) => void): v
   });
 }
 
-function freePort(): Promise<number> {
+/** Whether a TCP port is free on loopback now. */
+function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * Three consecutive free ports (relay, raw pipes, admin) below Linux's
+ * ephemeral range (32768–60999): the restart needs the same ports again,
+ * and 10,000 client sockets on loopback take their local ports from that
+ * range, so a relay port in it (what --port 0 picks) can find its pipe
+ * port (--port + 1) taken by a client after the kill.
+ */
+async function relayPorts(): Promise<number> {
+  for (;;) {
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    if ((await isFree(p)) && (await isFree(p + 1)) && (await isFree(p + 2))) return p;
+  }
 }
 
 /** Busy CPU seconds of the whole machine so far (/proc/stat: all but idle and iowait). */
@@ -108,10 +121,13 @@ function percentile(sorted: number[], q: number): number {
 }
 
 function startRelay(args: string[], nodeArgs: string): { relay: ChildProcess; listening: Promise<{ port: number; at: number }> } {
-  const relay = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs.split(' ').filter(Boolean), opt['relay-bin'], 'relay', '--json', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const relay = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs.split(' ').filter(Boolean), opt['relay-bin'], 'relay', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its log (stderr) is kept short: the last lines say why a relay did not start.
+  const tail: string[] = [];
+  createInterface({ input: relay.stderr! }).on('line', (l) => tail.push(l) > 5 && tail.shift());
   const listening = new Promise<{ port: number; at: number }>((resolve, reject) => {
     lines(relay, (o) => o.type === 'listening' && resolve({ port: o.port as number, at: Date.now() }));
-    relay.once('exit', () => reject(new Error('the relay exited before listening')));
+    relay.once('exit', () => reject(new Error(`the relay exited before listening:\n${tail.join('\n')}`)));
   });
   return { relay, listening };
 }
@@ -137,11 +153,12 @@ async function main(): Promise<void> {
     const file = join(root, 'devices.json');
     writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, spki: d.spki, enc: d.enc, key: d.key.export({ type: 'pkcs8', format: 'pem' }) }))));
 
-    const adminPort = await freePort();
-    const args = ['--host', '127.0.0.1', '--data', dataDir, '--admin-port', String(adminPort), ...UNLIMITED_PER_CLIENT, ...(opt['max-auth-pending'] ? ['--max-auth-pending', opt['max-auth-pending']] : [])];
-    const first = startRelay([...args, '--port', '0'], '');
+    const port = await relayPorts();
+    const adminPort = port + 2;
+    const args = ['--host', '127.0.0.1', '--data', dataDir, '--port', String(port), '--pipe-port', String(port + 1), '--admin-port', String(adminPort), ...UNLIMITED_PER_CLIENT, ...(opt['max-auth-pending'] ? ['--max-auth-pending', opt['max-auth-pending']] : [])];
+    const first = startRelay(args, '');
     children.push(first.relay);
-    const { port } = await first.listening;
+    await first.listening;
     const url = `wss://127.0.0.1:${port}/pigeon/1`;
 
     // The generator: storm devices and receivers split among the workers.
@@ -180,6 +197,7 @@ async function main(): Promise<void> {
     const sender = makeDevice();
     const { client: s } = await BenchClient.connect(url, sender, 'Sender', seedVersion);
     const acked = new Set<string>();
+    const recipient = new Map<string, string>();
     let heldVersion = 0;
     s.onFrame = (type, data) => {
       const f = JSON.parse(data.toString('utf8')) as { to?: number; more?: boolean; id?: string };
@@ -194,6 +212,7 @@ async function main(): Promise<void> {
     const puts = devices.slice(n).flatMap((to) => Array.from({ length: perReceiver }, () => to.id));
     for (const to of puts) {
       const id = randomBytes(16).toString('hex');
+      recipient.set(id, to);
       const body = { eph: randomBytes(32).toString('base64'), nonce: randomBytes(12).toString('base64'), ct: randomBytes(225).toString('base64') };
       s.send(JSON.stringify({ type: 'put', id, to, body: { ...body, sig: signText(sender.key, envelopeMessage(sender.id, to, id, body)) } }));
       // Under the relay's per-connection rate (CLIENT_MESSAGE_RATE 2,000/s).
@@ -206,7 +225,7 @@ async function main(): Promise<void> {
     first.relay.kill('SIGKILL');
     await new Promise((resolve) => first.relay.once('exit', resolve));
     const tKilled = Date.now();
-    const second = startRelay([...args, '--port', String(port)], opt['relay-node-args']);
+    const second = startRelay(args, opt['relay-node-args']);
     children.push(second.relay);
     const { at: t0 } = await second.listening;
     const pid = second.relay.pid!;
@@ -238,7 +257,13 @@ async function main(): Promise<void> {
     while (reports.length < workers) await sleep(100);
     const times = reports.flatMap((o) => o.back as number[]).map((t) => (t - t0) / 1000).sort((a, b) => a - b);
     const delivered = new Set(reports.flatMap((o) => o.delivered as string[]));
-    const lost = [...acked].filter((id) => !delivered.has(id)).length;
+    // Lost: acknowledged, for a receiver whose mailbox sync came to its end, and not delivered. A receiver
+    // not back yet has its messages still waiting (counted apart, not as lost).
+    const synced = new Set(reports.flatMap((o) => o.synced as string[]));
+    const lost = [...acked].filter((id) => synced.has(recipient.get(id)!) && !delivered.has(id)).length;
+    const waiting = [...acked].filter((id) => !synced.has(recipient.get(id)!)).length;
+    const closes: Record<string, number> = {};
+    for (const o of reports) for (const [k, v] of Object.entries(o.closes as Record<string, number>)) closes[k] = (closes[k] ?? 0) + v;
     const total = (k: string): number => reports.reduce((a, o) => a + ((o[k] as number) ?? 0), 0);
     const last = times.at(-1) ?? NaN;
     const figures = {
@@ -276,7 +301,10 @@ async function main(): Promise<void> {
       relayPeakRssMB: Math.max(peakRss, memory(pid).hwmMB),
       acknowledged: acked.size,
       delivered: [...acked].filter((id) => delivered.has(id)).length,
+      receiversSynced: synced.size,
       lost,
+      waitingForReceiversNotBack: waiting,
+      closesDuringStorm: closes,
       timeline,
     };
     for (const p of procs) p.stdin!.end();
@@ -291,7 +319,8 @@ async function main(): Promise<void> {
         `told to retry later (1013): ${figures.clientCloses1013} closes seen by clients, ${figures.busyRefusals} counted by the relay; ${figures.clientDials} dials, ${figures.tcpRefused} refused while the relay was down (restart listening ${figures.restartListeningMsAfterKill} ms after the kill)`,
         `connects/s during the storm: ${figures.connectsPerSecond} on average, ${figures.peakBackPerSecond} back in the busiest second; directory catch-ups: ${figures.unchanged} unchanged, ${figures.deltas} deltas (${figures.dirChangesFrames} dir-changes frames, ${figures.directoryMBToClients} MB to clients), ${figures.paged} paged`,
         `relay: ${figures.relayCpuSeconds} CPU s (${figures.relayCoresUsed} cores), RSS ${figures.relayRssMBEnd} MB at the end, peak ${figures.relayPeakRssMB} MB; generator ${figures.generatorCpuSeconds} CPU s; others on the machine ${figures.othersCoresDuringStorm} cores; load ${loadAtStart.join(' ')} → ${figures.loadAverageAtEnd.join(' ')}`,
-        `acknowledged before the kill: ${acked.size}, delivered after: ${figures.delivered}, lost: ${lost} (target 0) ${lost === 0 && acked.size === puts.length ? 'met' : 'NOT met'}`,
+        `closes during the storm: ${Object.entries(closes).map(([k, v]) => `${k}: ${v}`).join(', ')}`,
+        `acknowledged before the kill: ${acked.size}, delivered after: ${figures.delivered}; receivers synced ${synced.size} of ${r}; lost: ${lost} (target 0) ${lost === 0 && acked.size === puts.length ? (waiting === 0 ? 'met' : `met so far (${waiting} still waiting for receivers not back)`) : 'NOT met'}`,
         '',
       ].join('\n'),
     );
