@@ -5,8 +5,9 @@
  * answered by POST /register, prepare-upload and upload with the document's
  * own file ids, and hostile input (bad JSON, huge bodies, wrong tokens,
  * bytes beyond the declared size, a wrong SHA-256), after which the server
- * still answers. No independent LocalSend implementation can run here; these
- * examples are the independent side.
+ * still answers. These examples cover what the independent implementation of
+ * tests/netns/localsend-independent.test.ts cannot do (HTTPS to a receiver,
+ * documented single-POST uploads of any size).
  */
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';

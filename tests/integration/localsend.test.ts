@@ -1,10 +1,10 @@
 /**
  * LocalSend between two Pigeons over real UDP, HTTPS and HTTP on loopback
  * (127.0.0.91 Alice, .92 Bob, each announcing to the other by unicast:
- * multicast does not flow on lo). No independent LocalSend implementation is
- * installable on this machine (none on npm, none in Debian), so Pigeon is
- * tested against itself both ways here, and against the protocol document's
- * examples in localsend-doc.test.ts.
+ * multicast does not flow on lo). Pigeon against itself both ways here;
+ * against the protocol document's examples in localsend-doc.test.ts, and
+ * against an independent implementation (npm localsend) in
+ * tests/netns/localsend-independent.test.ts.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -4,9 +4,8 @@
  * defaults (port 53317, group 224.0.0.167, HTTPS), finding each other by
  * multicast only. Files both ways byte-exact (a folder with unicode names and
  * an empty file, and a 200 MB random file), decline both ways, and a PIN over
- * plain HTTP. Both sides are Pigeon: no independent LocalSend implementation
- * can be installed here (docs/protocol/localsend.md says what that leaves
- * untested).
+ * plain HTTP. Both sides are Pigeon; localsend-independent.test.ts puts an
+ * independent implementation on the other side.
  *
  * Needs root and iproute2; skipped with a warning otherwise.
  */
