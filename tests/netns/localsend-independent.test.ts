@@ -35,7 +35,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerInfo, TransferInfo } from '../../shared/api/control-api.js';
-import { randomFile, sha256File } from '../support/big-files.js';
+import { hashTree, randomFile, sha256File } from '../support/big-files.js';
 import { PeerProcess, pigeon, removeHome, ROOT, tempHome } from '../support/cli-peer.js';
 import { createLan, ip, netnsUnavailable, type Lan } from '../support/netns.js';
 
@@ -64,18 +64,7 @@ function dir(label: string): string {
   return d;
 }
 
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const full = join(d, e.name);
-      if (e.isDirectory()) await walk(full);
-      else out[relative(root, full)] = await sha256File(full);
-    }
-  };
-  if (existsSync(root)) await walk(root);
-  return out;
-}
+const tree = (root: string): Promise<Record<string, string>> => hashTree(root);
 
 async function json<T>(args: string[]): Promise<T> {
   const r = await pigeon([...args, '--json']);

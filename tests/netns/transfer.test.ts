@@ -12,14 +12,14 @@
  *
  * Needs root and iproute2; skipped with a warning otherwise.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
 import { PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { createLan, ip, netnsUnavailable, type Lan } from '../support/netns.js';
-import { randomFile, sha256File } from '../support/big-files.js';
+import { hashTree, randomFile, sha256File } from '../support/big-files.js';
 
 const skipReason = await netnsUnavailable();
 if (skipReason) console.warn(`tests/netns/transfer.test.ts skipped: ${skipReason}`);
@@ -41,21 +41,7 @@ function dir(label: string): string {
 }
 
 /** Every file and folder below root: relative path → sha256 (files) or 'dir'. */
-async function tree(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const full = join(d, e.name);
-      const rel = relative(root, full);
-      if (e.isDirectory()) {
-        out[rel] = 'dir';
-        await walk(full);
-      } else out[rel] = await sha256File(full);
-    }
-  };
-  await walk(root);
-  return out;
-}
+const tree = (root: string): Promise<Record<string, string>> => hashTree(root, true);
 
 async function transfers(home: string): Promise<TransferInfo[]> {
   const r = await pigeon(['transfers', '--home', home, '--json']);
