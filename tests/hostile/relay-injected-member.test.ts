@@ -175,12 +175,16 @@ describe('hostile: a group member injected by the relay operator', () => {
     await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id && e.group.joined);
 
     // The operator keeps a copy of revision 1, lets Alice add Carol (revision 2), then puts the copy back.
+    // Alice's events are counted from before the stop: she can be back (a resumed TLS session) before `listening` reaches the test.
+    const beforeStop = alice.events.length;
     await relayProc.stop();
     const db = join(work, 'relay', 'relay.db');
     copyFileSync(db, `${db}.rev1`);
     relayProc = env.relay([], relay.port);
     await relayProc.listening;
-    await alice.waitFor((e) => e.type === 'relay' && e.relay.connected, 20000, alice.events.length);
+    await alice.waitFor((e) => e.type === 'relay' && !e.relay.connected, 20000, beforeStop);
+    const lostAt = alice.events.findIndex((e, i) => i >= beforeStop && e.type === 'relay' && !e.relay.connected);
+    await alice.waitFor((e) => e.type === 'relay' && e.relay.connected, 20000, lostAt + 1);
     const added = await cli<GroupInfo>(join(work, 'Alice'), ['group', 'add', 'Ops', 'Carol']);
     expect(added.members).toHaveLength(3);
     await bob.waitFor((e) => e.type === 'group' && e.group.id === g.id && e.group.members.length === 3);

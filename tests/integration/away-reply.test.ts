@@ -76,11 +76,15 @@ describe('away reply between Pigeon peers', () => {
     expect(mine.filter((m) => m.auto).map((m) => [m.direction, m.text])).toEqual([['out', 'at lunch, back at 2']]);
     expect((await pigeon(['history', '--home', ha, 'Bob'])).stdout).toMatch(/Bob: at lunch, back at 2 .*\[automatic reply\]/);
 
-    // A restart during the absence: still answered once.
+    // A restart during the absence: still answered once. Alice's events are counted from before
+    // the stop: a quick restart can be seen going and back before Bob's `listening` reaches the test.
+    const beforeStop = alice.events.length;
     await bob.stop();
     bob = start('Bob', hb, args);
     await bob.ready();
-    await alice.sees('Bob', 20_000, alice.events.length);
+    await alice.waitFor((e) => e.type === 'peer-offline' && e.peer.name === 'Bob', 20_000, beforeStop);
+    const wentAt = alice.events.findIndex((e, i) => i >= beforeStop && e.type === 'peer-offline' && e.peer.name === 'Bob');
+    await alice.sees('Bob', 20_000, wentAt + 1);
     await send(ha, 'Bob', 'still at lunch?');
     await quiet();
     expect(autoFrom(alice)).toHaveLength(1);
