@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { hashTree, randomFile, sha256File } from '../support/big-files.js';
+import { pigeonJson } from '../support/group-steps.js';
+import { untilDefined } from '../support/until.js';
 import { PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
 import { createLan, netnsUnavailable, type Lan } from '../support/netns.js';
 
@@ -36,21 +38,8 @@ function dir(label: string): string {
 
 const tree = (root: string): Promise<Record<string, string>> => hashTree(root);
 
-async function json<T>(args: string[]): Promise<T> {
-  const r = await pigeon([...args, '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`not reached within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const json = pigeonJson;
+const until = untilDefined;
 
 /** Alice on host a, Bob on host b, both LocalSend on its defaults; `extra` per side. */
 async function startPair(extraA: string[] = [], extraB: string[] = []): Promise<{ ha: string; hb: string }> {

@@ -12,3 +12,18 @@ export async function until<T>(fn: () => Promise<T | undefined | null | false>, 
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * The same with the condition named in the error, for polls whose value may
+ * be falsy but defined (the network-namespace LocalSend tests): it returns
+ * as soon as fn gives anything but undefined.
+ */
+export async function untilDefined<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`not reached within ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
