@@ -84,11 +84,15 @@ describe('pigeon scheduled', () => {
   });
 
   it('a clock time that has passed today says "tomorrow" and needs --yes outside a terminal', async () => {
+    // A minute ago is not "earlier today" near midnight (CI at 23:59 read 23:58
+    // as today's and the command, run at 00:00, as still to come): wait until
+    // the whole test, a few commands long, fits between 00:02 and 23:57.
+    await outsideMidnight();
     const now = new Date();
     const past = new Date(now.getTime() - 60_000);
     const hm = `${String(past.getHours()).padStart(2, '0')}:${String(past.getMinutes()).padStart(2, '0')}`;
     const tomorrow = new Date(past);
-    tomorrow.setDate(tomorrow.getDate() + (past.toDateString() === now.toDateString() ? 1 : 0));
+    tomorrow.setDate(tomorrow.getDate() + 1);
     const day = tomorrow.toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', month: 'short' }).replace(',', '');
     const refused = await pigeon(['send', '--home', A(), 'Bob', 'late note', '--at', hm]);
     expect(refused.code).toBe(2);
@@ -105,5 +109,15 @@ describe('pigeon scheduled', () => {
     expect(edit.code).toBe(2);
     expect(edit.stderr).toContain('tomorrow');
     await pigeon(['scheduled', 'cancel', '--home', A(), m!.id]);
-  });
+  }, 360_000);
 });
+
+/** Resolves once the local clock is between 00:02 and 23:57 (waits at most 5 minutes). */
+async function outsideMidnight(): Promise<void> {
+  for (;;) {
+    const d = new Date();
+    const minute = d.getHours() * 60 + d.getMinutes();
+    if (minute >= 2 && minute < 23 * 60 + 57) return;
+    await new Promise((r) => setTimeout(r, 5_000));
+  }
+}
