@@ -186,6 +186,9 @@ export class RelayClient {
   /** A periodic dir-sync (watched presence) is under way: its end tells only what changed. */
   private refreshing = false;
   private refreshTimer: NodeJS.Timeout | null = null;
+  /** Devices named in dir-watch on this connection (watched presence): a new correspondent is added once. */
+  private watchedIds = new Set<string>();
+  private watchQueue: string[] = [];
   /** This connection's first mailbox sync was asked for (after the directory caught up). */
   private mailboxStarted = false;
   /** TLS tickets of the relay, offered on reconnects (§12.1.1). */
@@ -230,6 +233,7 @@ export class RelayClient {
   /** Leaves a sealed body in `to`'s mailbox; resolves with its sequence once the relay has it on disk. */
   put(to: string, id: string, body: Envelope): Promise<number> {
     if (!this.authed) return Promise.reject(this.unreachable());
+    this.watchMore(to);
     return this.request(this.puts, id, { type: 'put', id, to, body }) as Promise<number>;
   }
 
@@ -581,17 +585,41 @@ export class RelayClient {
   private onDirState(boot: string, state: 'unchanged' | 'delta' | 'page', version: number, presence: 'all' | 'watched'): void {
     const off = this.directory.setBoot(boot);
     if (off.length > 0) this.hooks.onPeers(off, false);
+    // Watched presence told us the comings and goings of our contacts only: all of them again, now that the relay tells everything.
+    const wasWatched = this.presenceMode === 'watched';
     this.presenceMode = presence;
     // Before the catch-up: a change after it is pushed, one before it is in the answer.
-    if (presence === 'watched') this.send({ type: 'dir-watch', ids: (this.hooks.watch?.() ?? []).filter((id) => DeviceId.safeParse(id).success).slice(0, MAX_WATCHED) });
+    this.watchedIds = new Set();
+    if (presence === 'watched') {
+      const ids = (this.hooks.watch?.() ?? []).filter((id) => DeviceId.safeParse(id).success).slice(0, MAX_WATCHED);
+      this.watchedIds = new Set(ids);
+      this.send({ type: 'dir-watch', ids });
+    }
     // Held nothing (first connect, or another store): the relay's answer was for a version we no longer hold.
-    if (state === 'page' || this.directory.version === 0) this.dirPage();
+    if (state === 'page' || this.directory.version === 0 || (wasWatched && presence === 'all')) this.dirPage();
     else if (state === 'delta') this.dirSync(this.directory.version);
     else {
       // Nothing but this device's own coming and going since the version held.
       this.directory.caughtUp(version);
       this.dirLive();
     }
+  }
+
+  /**
+   * A new correspondent on a watched-presence relay: its presence is asked
+   * for (answered at once, then pushed). The ids of one turn go in one
+   * dir-watch: a sync page from a hundred senders is one frame, not a
+   * hundred against the relay's message rate.
+   */
+  private watchMore(id: string): void {
+    if (this.presenceMode !== 'watched' || this.watchedIds.has(id) || this.watchedIds.size >= MAX_WATCHED) return;
+    this.watchedIds.add(id);
+    this.watchQueue.push(id);
+    if (this.watchQueue.length > 1) return;
+    setImmediate(() => {
+      const ids = this.watchQueue.splice(0);
+      if (this.authed && ids.length > 0) this.send({ type: 'dir-watch', ids });
+    });
   }
 
   private dirPage(): void {
@@ -658,6 +686,7 @@ export class RelayClient {
 
   private queueDelivery(frame: DeliverFrame): void {
     const ws = this.ws;
+    if (DeviceId.safeParse(frame.from).success) this.watchMore(frame.from);
     this.deliveries = this.deliveries.then(async () => {
       if (frame.seq <= this.cursor) return; // already stored in an earlier run
       try {

@@ -66,6 +66,27 @@ describe('RelayDirectory', () => {
     expect(d.version).toBe(5);
   });
 
+  it('presence told at a version does not hide the full entry of that change (new keys), and an older full entry keeps the newer presence', () => {
+    const d = new RelayDirectory();
+    d.setEpoch('e1');
+    d.apply([peer('b', 3, { spki: 'OLD' })], false);
+    d.caughtUp(3);
+    // Bob reinstalled and came back at 9: his watchers are told his presence (keyless) at once…
+    const { spki: _s, enc: _e, ...at9 } = peer('b', 9, { online: true, lastSeen: 90 });
+    expect(d.applyPresence([at9]).peers).toHaveLength(1);
+    // …and the delta brings the change itself, keys included, at the same version: applied, not skipped.
+    expect(d.apply([peer('b', 9, { spki: 'NEW', lastSeen: 90 })], true).peers).toEqual([expect.objectContaining({ spki: 'NEW', online: true })]);
+    // Presence at 12 (gone offline), then a late full entry at 10 (a content change before it): keys from 10, presence from 12.
+    const { spki: _s2, enc: _e2, ...at12 } = peer('b', 12, { online: false, lastSeen: 120 });
+    d.applyPresence([at12]);
+    expect(d.apply([peer('b', 10, { spki: 'NEWER', online: true, lastSeen: 100 })], true).peers).toEqual([expect.objectContaining({ spki: 'NEWER', online: false, lastSeen: 120 })]);
+    // Presence is not replayed: 11 is older than the 12 already told.
+    const { spki: _s3, enc: _e3, ...at11 } = peer('b', 11, { online: true });
+    expect(d.applyPresence([at11]).peers).toEqual([]);
+    // A full entry newer than every presence wins outright.
+    expect(d.apply([peer('b', 13, { spki: 'NEWER', online: true, lastSeen: 130 })], true).peers).toEqual([expect.objectContaining({ online: true, lastSeen: 130 })]);
+  });
+
   it('a new boot makes the devices held offline; a new epoch drops everything', () => {
     const d = new RelayDirectory();
     d.setEpoch('e1');

@@ -15,7 +15,10 @@
  * - Presence of watched devices (`dir-presence`, a large relay) comes
  *   without keys and with versions that skip the changes of others: it
  *   updates a device already held (keys kept) and is not counted; a device
- *   not held yet comes with the next delta or page.
+ *   not held yet comes with the next delta or page. Its version is kept
+ *   apart from the entry's own: a presence told at version p does not hide
+ *   the full entry of that same change (a reinstall's new keys, told at p by
+ *   the next delta), and a full entry older than p keeps p's presence.
  * - `epoch` is the relay store's: another one means another history of
  *   versions, so everything held is dropped. `boot` is the relay's record of
  *   who is online: another one means the online flags held are stale.
@@ -35,6 +38,8 @@ export class RelayDirectory {
   private readonly above = new Set<number>();
   private readonly peers = new Map<string, VersionedPeer>();
   private readonly removed = new Map<string, number>();
+  /** Devices whose presence was told (dir-presence) at a version above their entry's `v`: that version. */
+  private readonly presenceV = new Map<string, number>();
 
   /** Highest version up to which every change is applied (0: none held). */
   get version(): number {
@@ -58,6 +63,7 @@ export class RelayDirectory {
     this.above.clear();
     this.peers.clear();
     this.removed.clear();
+    this.presenceV.clear();
     return true;
   }
 
@@ -95,11 +101,16 @@ export class RelayDirectory {
       if ('gone' in e) {
         if (this.peers.delete(e.id)) diff.gone.push(e.id);
         this.removed.set(e.id, e.v);
+        this.presenceV.delete(e.id);
         continue;
       }
       this.removed.delete(e.id);
-      this.peers.set(e.id, e);
-      diff.peers.push(strip(e));
+      const held = this.peers.get(e.id);
+      // Presence told after this entry's version stays: the entry brings its keys and profile, not an older online flag.
+      const p: VersionedPeer = held && (this.presenceV.get(e.id) ?? 0) > e.v ? { ...e, ...presenceOf(held) } : e;
+      if (p === e) this.presenceV.delete(e.id);
+      this.peers.set(e.id, p);
+      diff.peers.push(strip(p));
     }
     return diff;
   }
@@ -114,8 +125,10 @@ export class RelayDirectory {
         continue;
       }
       const held = this.peers.get(e.id);
-      if (!held || e.v <= held.v) continue;
-      const p: VersionedPeer = { ...held, ...e };
+      if (!held || e.v <= Math.max(held.v, this.presenceV.get(e.id) ?? 0)) continue;
+      // The entry keeps its own version: the full entry of this change (keys included) is still applied when it comes.
+      const p: VersionedPeer = { ...held, ...e, v: held.v };
+      this.presenceV.set(e.id, e.v);
       this.peers.set(e.id, p);
       diff.peers.push(strip(p));
     }
@@ -138,6 +151,11 @@ export class RelayDirectory {
   private advance(): void {
     while (this.above.delete(this.held + 1)) this.held++;
   }
+}
+
+/** The fields a dir-presence entry tells: everything but the keys and the version. */
+function presenceOf(p: VersionedPeer): Omit<VersionedPeer, 'spki' | 'enc' | 'v' | 'id'> {
+  return { online: p.online, lastSeen: p.lastSeen, name: p.name, group: p.group, host: p.host, status: p.status, away: p.away };
 }
 
 function strip(p: VersionedPeer): RemotePeer {

@@ -43,6 +43,7 @@ function memoryStore(entries: Map<string, MailboxEntry[]> = new Map()): RelaySto
     // A directory change: the next version (announce makes lost devices one, §12.2.1).
     upsertDevice: async () => ++version,
     directoryHead: no,
+    devicesByIds: no,
     directoryChanges: no,
     directoryPage: no,
     prune: no,

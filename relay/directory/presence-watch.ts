@@ -39,7 +39,8 @@ type DirPresence = Extract<RelayServerFrame, { type: 'dir-presence' }>;
 /** A batch's keyless entries by device id, made once per batch frame. */
 const byBatch = new WeakMap<DirPush, Map<string, PresenceEntry>>();
 
-function keyless(e: DirectoryEntry): PresenceEntry {
+/** A directory entry without its keys: what a watcher is told (§12.2.1). */
+export function keyless(e: DirectoryEntry): PresenceEntry {
   if ('gone' in e) return e;
   return { id: e.id, v: e.v, online: e.online, lastSeen: e.lastSeen, name: e.name, group: e.group, host: e.host, status: e.status, away: e.away };
 }

@@ -34,10 +34,10 @@ import type { RelayLogger } from '../log.js';
 import { groupState, handleGroupRequest, isGroupRequest } from './group-requests.js';
 import type { PipeBroker } from '../pipes/pipe-broker.js';
 import type { PresenceBatcher } from '../directory/presence-batcher.js';
-import { presenceFor } from '../directory/presence-watch.js';
+import { keyless, presenceFor } from '../directory/presence-watch.js';
 import type { RawPipeTokens } from '../pipes/raw-pipe-tokens.js';
 import type { RegistrationLimit } from './registration-limit.js';
-import { QuotaError, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from '../store/relay-store.js';
+import { changeOrder, QuotaError, type ChangeKind, type DeviceRow, type MailboxEntry, type MailboxQuota, type QuotaKind, type RelayStore } from '../store/relay-store.js';
 
 /** Time a client has to answer the challenge: a LAN client answers in milliseconds; idle sockets must not pile up (issue 13: a few seconds). */
 export const AUTH_TIMEOUT_MS = 5000;
@@ -86,7 +86,7 @@ export interface ConnectionContext {
   /** New device ids per address and over the relay; null = unlimited. */
   registrations: RegistrationLimit | null;
   authTimeoutMs: number;
-  counters: { puts: number; delivers: number; connects: number; authFailures: number; groupDelivers: number };
+  counters: { puts: number; delivers: number; connects: number; authFailures: number; groupDelivers: number; dirUnchanged: number; dirDeltas: number; dirPaged: number; dirEntries: number };
   /** Devices in the directory (kept by the relay, refreshed now and then): decides the presence mode of a connect. */
   directorySize(): number;
   /** Devices known up to which a connection gets every change (PRESENCE_ALL_MAX unless a test sets it). */
@@ -326,22 +326,32 @@ export class ControlConnection {
     // What the client holds decides what it needs (§12.2.1): nothing here grows with the directory.
     const held = frame.dir ?? 0;
     const head = await store.directoryHead();
+    this.presenceMode = this.ctx.directorySize() <= this.ctx.presenceAllMax ? 'all' : 'watched';
     let state: 'unchanged' | 'delta' | 'page' = 'page';
     let version = head.version;
     if (held > 0 && held >= head.floor && held <= head.version) {
       // Its own going and coming are changes too, but not news to it: at most its one row may follow `held`.
-      const since = await store.directoryChanges(held, 2);
+      // A watched-presence client is told content changes only (others' comings and goings go to their watchers).
+      const since = await store.directoryChanges(held, 2, this.changeKind);
       if (since.every((c) => !c.gone && c.row.id === device.id)) {
         state = 'unchanged';
-        version = v;
+        if (this.changeKind === 'all') version = v;
       } else state = 'delta';
     }
-    this.presenceMode = this.ctx.directorySize() <= this.ctx.presenceAllMax ? 'all' : 'watched';
     this.send({ type: 'dir-state', version, boot: bus.boot, state, presence: this.presenceMode });
     this.dirState = state;
+    const { counters } = this.ctx;
+    if (state === 'unchanged') counters.dirUnchanged++;
+    else if (state === 'delta') counters.dirDeltas++;
+    else counters.dirPaged++;
     for (const g of await store.groupsOf(device.id)) this.send({ type: 'group', group: await groupState(store, g) });
     this.ready = true;
     for (const f of this.early.splice(0)) this.push(f);
+  }
+
+  /** The changes this connection is told in a catch-up: all, or (watched presence) content changes only (§12.2.1). */
+  private get changeKind(): ChangeKind {
+    return this.presenceMode === 'all' ? 'all' : 'content';
   }
 
   /** The directory's changes after `after` (§12.2.1), one page. */
@@ -353,32 +363,45 @@ export class ControlConnection {
       this.send({ type: 'error', code: ErrorCodes.DIR_STALE, ref, message: `the directory changes after version ${after} are no longer kept; page through the directory` });
       return;
     }
-    const found = await store.directoryChanges(after, MAX_DIRECTORY_PAGE);
+    const found = await store.directoryChanges(after, MAX_DIRECTORY_PAGE, this.changeKind);
     const more = found.length === MAX_DIRECTORY_PAGE;
-    const to = Math.max(after, Math.min(more ? found.at(-1)!.v : head.version, head.version));
+    const to = Math.max(after, Math.min(more ? changeOrder(found.at(-1)!) : head.version, head.version));
     const changes: DirectoryEntry[] = found.map((c) => (c.gone ? { id: c.id, v: c.v, gone: true } : { ...remotePeer(c.row, bus.isOnline(c.row.id)), v: c.v }));
+    this.ctx.counters.dirEntries += changes.length;
     await this.sendWritten({ type: 'dir-changes', ref, from: after, to, changes, more: more || to < head.version });
   }
 
   /**
    * Adds devices to those whose presence is pushed here (§12.2.1); the
-   * first one also adds the device's group co-members. On a relay that
-   * pushes everything to everyone there is nothing to add.
+   * first one also adds the device's group co-members. The devices added
+   * are answered with their presence now (`dir-presence`): the client's
+   * catch-up no longer carries others' comings and goings, and what this
+   * costs is what the client asked for. On a relay that pushes everything
+   * to everyone there is nothing to add.
    */
   private async dirWatch(ids: readonly string[]): Promise<void> {
     if (this.presenceMode === 'all') return;
+    const added: string[] = [];
     if (this.watched === null) {
       const watched = new Set<string>();
       for (const g of await this.ctx.store.groupsOf(this.id!)) for (const m of g.members) if (watched.size < MAX_WATCHED) watched.add(m.id);
       this.watched = watched;
+      added.push(...watched);
     }
+    let full = false;
     for (const id of ids) {
+      if (this.watched.has(id)) continue;
       if (this.watched.size >= MAX_WATCHED) {
-        this.send({ type: 'error', code: ErrorCodes.RELAY_LIMIT, message: `at most ${MAX_WATCHED} devices can be watched on one connection` });
-        return;
+        full = true;
+        break;
       }
       this.watched.add(id);
+      added.push(id);
     }
+    const { store, bus } = this.ctx;
+    const now = (await store.devicesByIds(added.filter((id) => id !== this.id))).map((d) => keyless({ ...remotePeer(d.row, bus.isOnline(d.row.id)), v: d.v }));
+    for (let i = 0; i < now.length; i += MAX_DIRECTORY_PAGE) this.send({ type: 'dir-presence', changes: now.slice(i, i + MAX_DIRECTORY_PAGE) });
+    if (full) this.send({ type: 'error', code: ErrorCodes.RELAY_LIMIT, message: `at most ${MAX_WATCHED} devices can be watched on one connection` });
   }
 
   /** One page of the whole directory in id order (§12.2.1). */
@@ -387,6 +410,7 @@ export class ControlConnection {
     const { version } = await store.directoryHead();
     const rows = await store.directoryPage(after, MAX_DIRECTORY_PAGE);
     const peers = rows.map((d) => ({ ...remotePeer(d.row, bus.isOnline(d.row.id)), v: d.v }));
+    this.ctx.counters.dirEntries += peers.length;
     // Page by page, each once the one before is written out: a large directory waits in the client, not in the relay.
     await this.sendWritten({ type: 'dir-peers', ref, version, peers, next: rows.length === MAX_DIRECTORY_PAGE ? rows.at(-1)!.row.id : null });
   }

@@ -298,7 +298,7 @@ class RelayServer implements Relay {
   private readonly timing: RelayTiming;
   private readonly host: string;
   private readonly maxConnections: number;
-  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0, groupDelivers: 0, tlsResumed: 0, tlsFull: 0 };
+  private readonly counters = { puts: 0, delivers: 0, connects: 0, authFailures: 0, busyRefusals: 0, groupDelivers: 0, tlsResumed: 0, tlsFull: 0, dirUnchanged: 0, dirDeltas: 0, dirPaged: 0, dirEntries: 0 };
   /** The store's sizes as last read (COUNTS_EVERY_MS). */
   private counts: StoreCounts = { devices: 0, mailboxEntries: 0, mailboxBytes: 0, groupLogEntries: 0 };
   private blobUsage: { at: number; value: Promise<{ files: number; bytes: number }> } | null = null;
@@ -392,6 +392,10 @@ class RelayServer implements Relay {
       g('auth_pending', 'Control connections open and not yet authenticated.', this.authPending),
       c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
       c('messages_delivered_total', 'Mailbox and group messages handed to a connection since start (group fan-out included).', s.delivers),
+      c('dir_unchanged_total', 'Connects whose directory was current (dir-state "unchanged", spec §12.2.1) since start.', this.counters.dirUnchanged),
+      c('dir_deltas_total', 'Connects told to catch up on the changes since the version they held (dir-state "delta").', this.counters.dirDeltas),
+      c('dir_pages_total', 'Connects told to page through the whole directory (dir-state "page": a new device, or a version too old).', this.counters.dirPaged),
+      c('dir_entries_sent_total', 'Directory entries sent in answer to dir-sync and dir-page (what catching up costs; a reconnect storm shows here).', this.counters.dirEntries),
       c('group_fanout_total', 'Group messages pushed live to members since start (one per member reached; rate() gives the fan-out per second).', this.counters.groupDelivers),
       g('mailbox_entries', 'Mailbox entries waiting to be fetched, over every mailbox.', counts.mailboxEntries),
       g('mailbox_bytes', 'Bytes of the mailbox entries waiting, over every mailbox.', counts.mailboxBytes),

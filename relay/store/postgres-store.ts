@@ -21,7 +21,7 @@ import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
 import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type StoredLink } from './relay-store.js';
-import { mergeChanges, type DirectoryChange, type DirectoryGone, type DirectoryHead, type PruneOptions, type StoreCounts, type VersionedDevice } from './relay-store.js';
+import { CONTENT_VERSION_SQL, mergeChanges, type ChangeKind, type DirectoryChange, type DirectoryGone, type DirectoryHead, type PruneOptions, type StoreCounts, type VersionedDevice } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
 export const DEFAULT_PG_SCHEMA = 'pigeon';
@@ -99,6 +99,11 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO dir_head (one, version, floor) SELECT true, COALESCE(MAX(ver), 0), 0 FROM devices;
    CREATE TABLE dir_gone (id TEXT PRIMARY KEY, ver BIGINT NOT NULL, ts BIGINT NOT NULL);
    CREATE INDEX dir_gone_ver ON dir_gone (ver);`,
+  // The version of each device's last content change (keys, profile; §12.2.1): comings and
+  // goings keep it, so a watched-presence client's catch-up is not every reconnect since.
+  `ALTER TABLE devices ADD COLUMN cver BIGINT NOT NULL DEFAULT 0;
+   UPDATE devices SET cver = ver;
+   CREATE INDEX devices_cver ON devices (cver);`,
 ];
 
 export interface PostgresStoreOptions {
@@ -209,11 +214,12 @@ export class PostgresStore implements RelayStore {
     const r = await this.pool.query<{ ver: string }>(
       `WITH v AS (UPDATE dir_head SET version = version + 1 RETURNING version),
             g AS (DELETE FROM dir_gone WHERE id = $1)
-       INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen, ver)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, v.version FROM v
+       INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen, ver, cver)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, v.version, v.version FROM v
        ON CONFLICT (id) DO UPDATE SET spki = excluded.spki, enc_key = excluded.enc_key, enc_sig = excluded.enc_sig,
          name = excluded.name, grp = excluded.grp, host = excluded.host, status = excluded.status,
-         away = excluded.away, last_seen = excluded.last_seen, ver = excluded.ver
+         away = excluded.away, last_seen = excluded.last_seen, ver = excluded.ver,
+         cver = ${CONTENT_VERSION_SQL}
        RETURNING ver`,
       [row.id, row.spki, row.enc.key, row.enc.sig, row.profile.name, row.profile.group, row.profile.host, row.profile.status, row.profile.away, row.lastSeen],
     );
@@ -225,16 +231,23 @@ export class PostgresStore implements RelayStore {
     return { version: Number(r.rows[0]!.version), floor: Number(r.rows[0]!.floor) };
   }
 
-  async directoryChanges(after: number, limit: number): Promise<DirectoryChange[]> {
+  async directoryChanges(after: number, limit: number, kind: ChangeKind = 'all'): Promise<DirectoryChange[]> {
+    const by = kind === 'content' ? 'cver' : 'ver';
     const [d, g] = await Promise.all([
-      this.pool.query<DeviceSqlRow & { ver: string }>('SELECT * FROM devices WHERE ver > $1 ORDER BY ver LIMIT $2', [after, limit]),
+      this.pool.query<DeviceSqlRow & { ver: string; cver: string }>(`SELECT * FROM devices WHERE ${by} > $1 ORDER BY ${by} LIMIT $2`, [after, limit]),
       this.pool.query<{ id: string; ver: string }>('SELECT id, ver FROM dir_gone WHERE ver > $1 ORDER BY ver LIMIT $2', [after, limit]),
     ]);
     return mergeChanges(
-      d.rows.map((r) => ({ v: Number(r.ver), row: deviceFromSql(r) })),
+      d.rows.map((r) => ({ v: Number(r.ver), ...(kind === 'content' ? { c: Number(r.cver) } : {}), row: deviceFromSql(r) })),
       g.rows.map((r) => ({ v: Number(r.ver), id: r.id })),
       limit,
     );
+  }
+
+  async devicesByIds(ids: readonly string[]): Promise<VersionedDevice[]> {
+    if (ids.length === 0) return [];
+    const r = await this.pool.query<DeviceSqlRow & { ver: string }>('SELECT * FROM devices WHERE id = ANY($1::text[])', [ids]);
+    return r.rows.map((x) => ({ v: Number(x.ver), row: deviceFromSql(x) }));
   }
 
   async directoryPage(afterId: string, limit: number): Promise<VersionedDevice[]> {

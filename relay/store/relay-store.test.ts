@@ -271,6 +271,39 @@ for (const [name, place, skip] of stores) {
       expect((await s.directoryPage(CAROL, 3)).map((d) => d.row.id)).toEqual([DAVE]);
     });
 
+    it('content changes (registration, keys, profile) are told apart from comings and goings, in the order of their content versions', async () => {
+      const s = await make();
+      await s.upsertDevice(dev(ALICE, 100)); // 1: registered
+      await s.upsertDevice(dev(BOB, 100)); // 2: registered
+      expect(await s.upsertDevice(dev(ALICE, 200))).toBe(3); // only seen again: a change, not a content change
+      await s.upsertDevice({ ...dev(BOB, 300), profile: { ...dev(BOB).profile, status: 'away' } }); // 4: profile
+      await s.upsertDevice(dev(CAROL, 400)); // 5: registered
+      await s.upsertDevice(dev(CAROL, 500)); // 6: seen
+      await s.upsertDevice({ ...dev(ALICE, 600), enc: { key: 'n'.repeat(44), sig: 'new' } }); // 7: new keys
+      await s.upsertDevice({ ...dev(ALICE, 700), enc: { key: 'n'.repeat(44), sig: 'new' } }); // 8: seen
+      const all = await s.directoryChanges(0, 100);
+      expect(all.map((c) => c.v)).toEqual([4, 6, 8]);
+      const content = await s.directoryChanges(0, 100, 'content');
+      // Each device once, as it is now (v: its last change), ordered by its last content change (c).
+      expect(content.map((c) => (c.gone ? [c.id, c.v] : [c.row.id, c.c, c.v]))).toEqual([
+        [BOB, 4, 4],
+        [CAROL, 5, 6],
+        [ALICE, 7, 8],
+      ]);
+      expect((await s.directoryChanges(5, 100, 'content')).map((c) => (c.gone ? c.id : c.row.id))).toEqual([ALICE]);
+      expect(await s.directoryChanges(7, 100, 'content')).toEqual([]);
+      // Limited: a page ends at the content version of its last entry.
+      expect((await s.directoryChanges(0, 2, 'content')).map((c) => (c.gone ? c.v : c.c))).toEqual([4, 5]);
+      // A pruned device is a content change (its tombstone), merged in order.
+      await s.upsertDevice(dev(DAVE, 10)); // 9
+      expect(await s.prune({ seenBefore: 50, tombstonesBefore: 0, now: 1000, keep: () => false })).toEqual([{ v: 10, id: DAVE }]);
+      expect(await s.directoryChanges(7, 100, 'content')).toEqual([{ v: 10, id: DAVE, gone: true }]);
+      // Rows by id, with their versions; unknown ids are left out.
+      const some = await s.devicesByIds([CAROL, ALICE, DAVE]);
+      expect(some.map((d) => [d.row.id, d.v]).sort()).toEqual([[ALICE, 8], [CAROL, 6]].sort());
+      expect(await s.devicesByIds([])).toEqual([]);
+    });
+
     it('prunes devices not seen since a time unless kept, each as a change with a tombstone; dropping tombstones raises the floor', async () => {
       const s = await make();
       await s.upsertDevice(dev(ALICE, 100));

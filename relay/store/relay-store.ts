@@ -24,7 +24,11 @@
  *   that sees version v committed also sees every change <= v. A device row
  *   carries the version of its last change; a pruned device leaves a
  *   tombstone with its version until prune drops it (which raises `floor`:
- *   changes after a version below it can no longer be told).
+ *   changes after a version below it can no longer be told). A row also
+ *   carries `c`, the version of its last content change (registration,
+ *   keys or profile): a connect or disconnect that changes only when the
+ *   device was seen keeps it, so "the content changes after v" (what a
+ *   watched-presence client asks for) is not every coming and going.
  * - Every membership change comes with its signed link (§12.7.1), stored in
  *   the same transaction; a link that does not follow the group's head
  *   (revision + 1, previous hash) throws PigeonError(GROUP_STALE) and
@@ -53,6 +57,8 @@ export interface DeviceRow {
 export interface VersionedDevice {
   v: number;
   row: DeviceRow;
+  /** The version of its last content change (keys or profile; <= v): set when asked for content changes. */
+  c?: number;
 }
 
 /** A pruned device: gone from the directory at version v. */
@@ -76,17 +82,35 @@ export interface DirectoryHead {
   floor: number;
 }
 
-/** Merges devices and tombstones (each in version order) into one list in version order, at most `limit`. */
+/** Which changes a reader wants: every change, or content changes only (§12.2.1, watched presence). */
+export type ChangeKind = 'all' | 'content';
+
+/** Where a change sits in the list of its kind: its version, or for content changes the version of the content change. */
+export function changeOrder(c: DirectoryChange): number {
+  return c.gone ? c.v : (c.c ?? c.v);
+}
+
+/** Merges devices and tombstones (each in change order) into one list in that order, at most `limit`. */
 export function mergeChanges(devices: VersionedDevice[], gone: DirectoryGone[], limit: number): DirectoryChange[] {
   const out: DirectoryChange[] = [];
   let i = 0;
   let j = 0;
   while (out.length < limit && (i < devices.length || j < gone.length)) {
-    if (j >= gone.length || (i < devices.length && devices[i]!.v < gone[j]!.v)) out.push(devices[i++]!);
+    if (j >= gone.length || (i < devices.length && (devices[i]!.c ?? devices[i]!.v) < gone[j]!.v)) out.push(devices[i++]!);
     else out.push({ ...gone[j++]!, gone: true });
   }
   return out;
 }
+
+/**
+ * The content version an upsert leaves on a devices row (both SQL stores,
+ * in `ON CONFLICT DO UPDATE`): the new version if the keys or the profile
+ * changed, else the one it had. Compared in SQL, not from a row read
+ * earlier, so two upserts of one device in one commit compare in order.
+ */
+export const CONTENT_VERSION_SQL = `CASE WHEN devices.spki = excluded.spki AND devices.enc_key = excluded.enc_key AND devices.enc_sig = excluded.enc_sig
+  AND devices.name = excluded.name AND devices.grp = excluded.grp AND devices.host = excluded.host
+  AND devices.status = excluded.status AND devices.away = excluded.away THEN devices.cver ELSE excluded.ver END`;
 
 /** A devices row as both SQL stores keep it (PostgreSQL returns BIGINT as a string). */
 export interface DeviceSqlRow {
@@ -211,8 +235,15 @@ export interface RelayStore extends GroupStore {
   devices(): Promise<DeviceRow[]>;
   /** The directory's version now, and the lowest version changes can still be told after. */
   directoryHead(): Promise<DirectoryHead>;
-  /** Changes with version > after, in version order, at most `limit` (devices as they are now, and tombstones). */
-  directoryChanges(after: number, limit: number): Promise<DirectoryChange[]>;
+  /**
+   * Changes after `after`, at most `limit` (devices as they are now, and
+   * tombstones): 'all', those with version > after in version order;
+   * 'content', the devices whose content changed after `after` (each with
+   * `c`) and the tombstones, in the order of those content versions.
+   */
+  directoryChanges(after: number, limit: number, kind?: ChangeKind): Promise<DirectoryChange[]>;
+  /** The devices of `ids` that are registered (any order), each with the version of its last change. */
+  devicesByIds(ids: readonly string[]): Promise<VersionedDevice[]>;
   /** Devices with id > afterId, in id order, at most `limit`, each with the version of its last change. */
   directoryPage(afterId: string, limit: number): Promise<VersionedDevice[]>;
   /**

@@ -27,7 +27,7 @@ import Database from 'better-sqlite3';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type DirectoryChange, type DirectoryGone, type DirectoryHead, type VersionedDevice, type PruneOptions, type StoreCounts, mergeChanges } from './relay-store.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type StoredLink, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type DirectoryChange, type DirectoryGone, type DirectoryHead, type VersionedDevice, type PruneOptions, type StoreCounts, mergeChanges, CONTENT_VERSION_SQL, type ChangeKind } from './relay-store.js';
 
 /** File name of the database inside the data folder. */
 export const RELAY_DB_FILE = 'relay.db';
@@ -123,6 +123,11 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO dir_head (one, version, floor) SELECT 1, COALESCE(MAX(ver), 0), 0 FROM devices;
    CREATE TABLE dir_gone (id TEXT PRIMARY KEY, ver INTEGER NOT NULL, ts INTEGER NOT NULL);
    CREATE INDEX dir_gone_ver ON dir_gone (ver);`,
+  // The version of each device's last content change (keys, profile; §12.2.1): comings and
+  // goings keep it, so a watched-presence client's catch-up is not every reconnect since.
+  `ALTER TABLE devices ADD COLUMN cver INTEGER NOT NULL DEFAULT 0;
+   UPDATE devices SET cver = ver;
+   CREATE INDEX devices_cver ON devices (cver);`,
 ];
 
 /** A copy of a device row that callers may share but not change. */
@@ -182,16 +187,19 @@ export class SqliteStore implements RelayStore {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?)'),
       upsertDevice: db.prepare(
-        `INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen, ver)
-         VALUES (@id, @spki, @enc_key, @enc_sig, @name, @grp, @host, @status, @away, @last_seen, @ver)
+        `INSERT INTO devices (id, spki, enc_key, enc_sig, name, grp, host, status, away, last_seen, ver, cver)
+         VALUES (@id, @spki, @enc_key, @enc_sig, @name, @grp, @host, @status, @away, @last_seen, @ver, @ver)
          ON CONFLICT (id) DO UPDATE SET spki = excluded.spki, enc_key = excluded.enc_key, enc_sig = excluded.enc_sig,
            name = excluded.name, grp = excluded.grp, host = excluded.host, status = excluded.status,
-           away = excluded.away, last_seen = excluded.last_seen, ver = excluded.ver`,
+           away = excluded.away, last_seen = excluded.last_seen, ver = excluded.ver,
+           cver = ${CONTENT_VERSION_SQL}`,
       ),
       nextVersion: db.prepare<[], { version: number }>('UPDATE dir_head SET version = version + 1 RETURNING version'),
       head: db.prepare<[], { version: number; floor: number }>('SELECT version, floor FROM dir_head'),
       unGone: db.prepare<[string]>('DELETE FROM dir_gone WHERE id = ?'),
       changedDevices: db.prepare<[number, number], DeviceSqlRow & { ver: number }>('SELECT * FROM devices WHERE ver > ? ORDER BY ver LIMIT ?'),
+      contentChanged: db.prepare<[number, number], DeviceSqlRow & { ver: number; cver: number }>('SELECT * FROM devices WHERE cver > ? ORDER BY cver LIMIT ?'),
+      byIds: db.prepare<[string], DeviceSqlRow & { ver: number }>('SELECT * FROM devices WHERE id IN (SELECT value FROM json_each(?))'),
       goneAfter: db.prepare<[number, number], { id: string; ver: number }>('SELECT id, ver FROM dir_gone WHERE ver > ? ORDER BY ver LIMIT ?'),
       devicePage: db.prepare<[string, number], DeviceSqlRow & { ver: number }>('SELECT * FROM devices WHERE id > ? ORDER BY id LIMIT ?'),
       staleDevices: db.prepare<[number], { id: string }>('SELECT id FROM devices WHERE last_seen < ?'),
@@ -380,10 +388,18 @@ export class SqliteStore implements RelayStore {
     return this.s.head.get()!;
   }
 
-  async directoryChanges(after: number, limit: number): Promise<DirectoryChange[]> {
-    const devices = this.s.changedDevices.all(after, limit).map((r) => ({ v: r.ver, row: deviceFromSql(r) }));
+  async directoryChanges(after: number, limit: number, kind: ChangeKind = 'all'): Promise<DirectoryChange[]> {
+    const devices =
+      kind === 'content'
+        ? this.s.contentChanged.all(after, limit).map((r) => ({ v: r.ver, c: r.cver, row: deviceFromSql(r) }))
+        : this.s.changedDevices.all(after, limit).map((r) => ({ v: r.ver, row: deviceFromSql(r) }));
     const gone = this.s.goneAfter.all(after, limit).map((r) => ({ v: r.ver, id: r.id }));
     return mergeChanges(devices, gone, limit);
+  }
+
+  async devicesByIds(ids: readonly string[]): Promise<VersionedDevice[]> {
+    if (ids.length === 0) return [];
+    return this.s.byIds.all(JSON.stringify(ids)).map((r) => ({ v: r.ver, row: deviceFromSql(r) }));
   }
 
   async directoryPage(afterId: string, limit: number): Promise<VersionedDevice[]> {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadOrCreateIdentity } from '../../core/identity/identity.js';
 import { loadOrCreateEncKey } from '../../core/relay-client/enc-key.js';
+import { seal } from '../../core/relay-client/envelope.js';
 import { RelayClient } from '../../core/relay-client/relay-client.js';
 import { systemClock } from '../../core/util/components.js';
 import { createRelay, type Relay, type RelayOptions } from '../../relay/server/relay-server.js';
@@ -262,12 +263,17 @@ describe('versioned relay directory', () => {
     const alice = await connect(url, a, { name: 'Alice' });
     expect(alice.state.presence).toBe('watched');
     alice.c.send({ type: 'dir-watch', ids: [b.id] });
+    // A dir-watch is answered with the presence of the devices it adds, as they are now (keyless).
+    const now = await alice.c.take('dir-presence');
+    expect(now.changes).toEqual([expect.objectContaining({ id: b.id, name: 'D1', online: false })]);
+    expect(JSON.stringify(now)).not.toMatch(/"spki"|"enc"/);
     const dave = await connect(url, d, { name: 'Dave' });
     // Alice and Dave share a group: Dave's dir-watch names nobody, and he is pushed Alice's presence all the same.
     const gid = randomBytes(16).toString('hex');
     alice.c.send({ type: 'group-change', ref: 'g1', change: signedGroupChange(a, { gid, rev: 1, prev: GROUP_CHAIN_START, by: a.id, ts: Date.now(), op: 'create', name: 'Ops', members: [a.id, d.id] }).change });
     await dave.c.take('group');
     dave.c.send({ type: 'dir-watch', ids: [] });
+    expect((await dave.c.take('dir-presence')).changes).toEqual([expect.objectContaining({ id: a.id, online: true })]);
     // Carol watches nobody (no dir-watch at all).
     const carol = await connect(url, c, { name: 'Carol' });
     await Promise.all([alice.c.roundTrip(), dave.c.roundTrip(), carol.c.roundTrip()]);
@@ -328,7 +334,8 @@ describe('versioned relay directory', () => {
     await connect(url, b, { name: 'Bob' });
     await until(() => told.get(b.id)?.online === true, 'Bob online (pushed)');
     expect(Date.now() - since).toBeLessThan(1500);
-    // Alice is not watched: nothing is pushed; the next periodic dir-sync tells her, and a device new since.
+    // Alice is not watched: nothing is pushed; the next periodic dir-sync tells her (she came back under a new
+    // name: a content change; a mere coming or going of a device not watched is not told at all), and a device new since.
     await connect(url, a, { name: 'Alice' });
     const eve = makeDevice();
     await connect(url, eve, { name: 'Eve' });
@@ -337,5 +344,16 @@ describe('versioned relay directory', () => {
     await until(() => told.get(a.id)?.online === true && told.get(eve.id)?.online === true, 'Alice and Eve, with the periodic dir-sync');
     expect(completes).toBe(1);
     expect(logs).not.toContain('relay directory: paging again');
+
+    // Xavier is not watched, and his coming back unchanged is not content: Carol is told only once she writes to him
+    // (her client then watches him: the relay answers with his presence and pushes the rest).
+    const xavier = await connect(url, x, { name: 'D2' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(told.get(x.id)?.online).toBe(false);
+    const id = randomBytes(16).toString('hex');
+    await client.put(x.id, id, seal(identity, x.id, x.enc.key, id, Buffer.from('hello')));
+    await until(() => told.get(x.id)?.online === true, 'Xavier online once Carol wrote to him');
+    xavier.c.ws.close();
+    await until(() => told.get(x.id)?.online === false, 'Xavier offline again (pushed)');
   });
 });

@@ -7,6 +7,12 @@
  * queue them. Every client is back with the current directory (all 200
  * online, the version of the relay's last change), and a message
  * acknowledged before the kill is delivered after it.
+ *
+ * Then the same storm on a relay with watched presence (above
+ * --presence-all-max): clients come back "unchanged" (others' comings and
+ * goings are not directory content), are told their contacts' presence
+ * when they name them (dir-watch), and no catch-up entry is sent at all;
+ * before, the k-th client back was sent the k − 1 before it, keys included.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -25,6 +31,10 @@ import { Client, clients, envelope, makeDevice, msgId, directoryHooks } from '..
 const PEERS = 200;
 /** Authentications the restarted relay takes at once: low, so that the hint path is exercised. */
 const MAX_AUTH_PENDING = 20;
+/** Peers in the watched-presence storm, each watching CONTACTS others: above the relay's --presence-all-max of 10. */
+const WATCHED_PEERS = 60;
+/** Contacts each of them names in dir-watch. */
+const CONTACTS = 3;
 /** How long all of them may take to be back (the full-size target is 60 s for 10,000). */
 const BACK_WITHIN_MS = 60_000;
 
@@ -60,6 +70,41 @@ const until = async (cond: () => boolean, what: string, ms: number): Promise<voi
   for (const end = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) throw new Error(`not in time: ${what}`);
 };
 
+/** `n` peers' relay clients (not started), each with its view of the directory; `watch(k)` names client k's contacts. */
+async function relayClients(n: number, port: number, fingerprint: string, watch?: (k: number) => string[]) {
+  const views: Map<string, RemotePeer>[] = [];
+  const made: RelayClient[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const home = tempDir();
+    const identity = await loadOrCreateIdentity(home);
+    const enc = loadOrCreateEncKey(home, identity);
+    ids.push(identity.id);
+    const view = new Map<string, RemotePeer>();
+    views.push(view);
+    const client = new RelayClient(
+      { identity, enc, clock: systemClock, logger: { log: () => {} } },
+      { url: `wss://127.0.0.1:${port}`, fingerprint },
+      directoryHooks(`Peer${i}`, {
+        onPeers: (peers) => peers.forEach((p) => view.set(p.id, p)),
+        onGone: (gone) => gone.forEach((id) => view.delete(id)),
+        ...(watch ? { watch: () => watch(i) } : {}),
+      }),
+    );
+    made.push(client);
+    stops.push(() => client.stop());
+  }
+  return { views, made, ids };
+}
+
+/** A counter of the relay's /metrics. */
+async function metric(adminPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  if (!m) throw new Error(`no ${name} in /metrics`);
+  return Number(m[1]);
+}
+
 describe('reconnect storm', () => {
   it('reconnect delays are spread, and a busy relay\'s retry-after is obeyed', () => {
     const delays = [0, 0.25, 0.5, 0.75, 0.999].map((r) => reconnectDelay(0, 1006, '', r));
@@ -79,27 +124,7 @@ describe('reconnect storm', () => {
     const { port, fingerprint } = await first.listening;
     const url = `wss://127.0.0.1:${port}${RELAY_PATH}`;
 
-    const views: Map<string, RemotePeer>[] = [];
-    const made: RelayClient[] = [];
-    const ids: string[] = [];
-    for (let i = 0; i < PEERS; i++) {
-      const home = tempDir();
-      const identity = await loadOrCreateIdentity(home);
-      const enc = loadOrCreateEncKey(home, identity);
-      ids.push(identity.id);
-      const view = new Map<string, RemotePeer>();
-      views.push(view);
-      const client = new RelayClient(
-        { identity, enc, clock: systemClock, logger: { log: () => {} } },
-        { url: `wss://127.0.0.1:${port}`, fingerprint },
-        directoryHooks(`Peer${i}`, {
-          onPeers: (peers) => peers.forEach((p) => view.set(p.id, p)),
-          onGone: (gone) => gone.forEach((id) => view.delete(id)),
-}),
-      );
-      made.push(client);
-      stops.push(() => client.stop());
-    }
+    const { views, made, ids } = await relayClients(PEERS, port, fingerprint);
     const allOnline = (): boolean => made.every((c, k) => c.connected && ids.every((id) => id === ids[k] || views[k]!.get(id)?.online === true));
     for (const c of made) c.start();
     await until(allOnline, 'everyone online before the kill', BACK_WITHIN_MS);
@@ -118,6 +143,8 @@ describe('reconnect storm', () => {
     expect((await s.take('put-ack')).id).toBe(id);
 
     await first.kill9();
+    // Each client must have seen its connection end first, or "connected" below would be the old one.
+    await until(() => made.every((c) => !c.connected), 'every client saw the relay go', BACK_WITHIN_MS);
     const adminPort = await freePort();
     const second = new RelayProcess([...args, '--port', String(port), '--admin-port', String(adminPort)]);
     procs.push(second);
@@ -152,5 +179,47 @@ describe('reconnect storm', () => {
     const got = await z2.take('deliver');
     expect(got).toMatchObject({ id, from: sender.id });
     expect(Buffer.from(got.body.ct, 'base64').toString()).toBe('kept');
+  });
+
+  it(`on a watched-presence relay, ${WATCHED_PEERS} clients back after a kill -9 are "unchanged", told their contacts' presence, and sent no catch-up entry`, async () => {
+    const dataDir = tempDir();
+    // Presence to watchers above 10 devices; no limits that would slow the storm (the first test covers them).
+    const args = ['--data', dataDir, '--host', '127.0.0.1', '--presence-all-max', '10', '--registrations-per-minute', '0', '--registrations-per-address', '0', '--max-unauth-per-address', '100000', '--max-per-address', '100000'];
+    const first = new RelayProcess([...args, '--port', '0']);
+    procs.push(first);
+    const { port, fingerprint } = await first.listening;
+    // Each client's contacts: the next CONTACTS clients.
+    const contacts = (k: number): string[] => Array.from({ length: CONTACTS }, (_, j) => ids[(k + 1 + j) % WATCHED_PEERS]!);
+    const { views, made, ids } = await relayClients(WATCHED_PEERS, port, fingerprint, contacts);
+    const contactsOnline = (): boolean => made.every((c, k) => c.connected && contacts(k).every((id) => views[k]!.get(id)?.online === true));
+    for (const c of made) c.start();
+    await until(contactsOnline, 'every client sees its contacts online before the kill', BACK_WITHIN_MS);
+
+    await first.kill9();
+    // Each client must have seen its connection end first, or "connected" below would be the old one.
+    await until(() => made.every((c) => !c.connected), 'every client saw the relay go', BACK_WITHIN_MS);
+    const adminPort = await freePort();
+    const second = new RelayProcess([...args, '--port', String(port), '--admin-port', String(adminPort)]);
+    procs.push(second);
+    await second.listening;
+    // The new boot made every contact offline for each client; each is online again only if the relay told it so.
+    await until(() => made.every((c) => c.connected), `all ${WATCHED_PEERS} reconnected`, BACK_WITHIN_MS);
+    await until(contactsOnline, 'every client sees its contacts online again', BACK_WITHIN_MS);
+    expect(await metric(adminPort, 'pigeon_relay_dir_unchanged_total')).toBeGreaterThanOrEqual(WATCHED_PEERS);
+    expect(await metric(adminPort, 'pigeon_relay_dir_deltas_total')).toBe(0);
+    expect(await metric(adminPort, 'pigeon_relay_dir_pages_total')).toBe(0);
+    expect(await metric(adminPort, 'pigeon_relay_dir_entries_sent_total')).toBe(0);
+
+    // A content change still reaches everyone at their next catch-up: a newcomer registers, and a client coming back gets exactly it.
+    const newcomer = makeDevice();
+    const n = new Client(`wss://127.0.0.1:${port}${RELAY_PATH}`);
+    await n.auth(newcomer, { name: 'Newcomer' });
+    const held = made[0]!.directory.version;
+    const c = new Client(`wss://127.0.0.1:${port}${RELAY_PATH}`);
+    const other = makeDevice();
+    await c.auth(other, { name: 'Other' });
+    await c.take('dir-state');
+    const delta = await c.changes(held);
+    expect(delta.changes.map((e) => e.id).sort()).toEqual([newcomer.id, other.id].sort());
   });
 });
