@@ -55,6 +55,14 @@ export const PIN_FREE_TRIES = 5;
 export const PIN_LOCK_MS = 60_000;
 /** Addresses tracked (the oldest is forgotten beyond it). */
 const MAX_PIN_ADDRESSES = 1024;
+/**
+ * Files of a session between two of their ranged pieces at once. Each holds
+ * an open partial file across requests (a whole upload holds one only while
+ * its connection lasts), so without a bound one offer of 10,000 files could
+ * hold 10,000 descriptors. The one sender known to send pieces sends one file
+ * at a time; 4 leave room for a sender that sends a few in parallel.
+ */
+export const MAX_PIECED_FILES = 4;
 
 interface UploadFile {
   idx: number;
@@ -211,6 +219,8 @@ export class LocalSendReceiver {
     const e = service.ledger.entry(s.transfer, f.idx);
     // A file between two of its pieces holds its landing path itself.
     if (!e?.localPath || e.done || (s.writing.has(e.localPath) && !f.pieces)) return drain(req, 409);
+    // A first piece while MAX_PIECED_FILES other files are between pieces: busy, as for a second upload of a file.
+    if (req.headers[PIECE_HEADER] !== undefined && !f.pieces && [...s.files.values()].filter((x) => x.pieces).length >= MAX_PIECED_FILES) return drain(req, 409);
     f.uploading = req;
     s.writing.add(e.localPath);
     this.deps.clock.clear(s.idle);

@@ -19,6 +19,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
 import { createPeer, silentLogger, systemClock, systemRandom, type Peer } from '../../core/index.js';
 import { freeUdpPort } from '../support/cli-peer.js';
+import { MAX_PIECED_FILES } from '../../core/localsend/ls-receiver.js';
 import { until } from '../support/ipmsg-client.js';
 
 const PIGEON = '127.0.0.181';
@@ -221,6 +222,28 @@ describe('LocalSend uploads in ranged pieces (X-Content-Range)', () => {
     s = await prepare(10);
     expect([400, -1]).toContain((await piece(s, 'bytes 0-4/10', ten.subarray(0, 3), { chunked: true })).status);
     await failedWith(s, 'PIGEON_ERR_SIZE_MISMATCH');
+  });
+
+  it(`holds at most ${MAX_PIECED_FILES} files between pieces at once (409 for another's first piece), then takes it when one lands`, async () => {
+    const n = MAX_PIECED_FILES + 1;
+    const files = Object.fromEntries(Array.from({ length: n }, (_, i) => [`m${i}`, { id: `m${i}`, fileName: `many-${i}.bin`, size: 10, fileType: 'application/octet-stream' }]));
+    const r = await call('POST', api('prepare-upload'), JSON.stringify({ info, files }));
+    expect(r.status, r.body).toBe(200);
+    const a = JSON.parse(r.body) as { sessionId: string; files: Record<string, string> };
+    last = { sessionId: a.sessionId, token: '', name: 'many-0.bin' };
+    const up = (i: number, range: string, body: string): Promise<{ status: number }> =>
+      call('POST', api('upload', { sessionId: a.sessionId, fileId: `m${i}`, token: a.files[`m${i}`]! }), body, { headers: { 'X-Content-Range': range } });
+    for (let i = 0; i < MAX_PIECED_FILES; i++) expect((await up(i, 'bytes 0-4/10', '01234')).status, `file ${i}`).toBe(200);
+    // One file too many: refused as busy, the transfer goes on.
+    expect([409, -1]).toContain((await up(MAX_PIECED_FILES, 'bytes 0-4/10', '01234')).status);
+    const t = peer.transfers().find((x) => x.names.includes('many-0.bin'))!;
+    expect(t.state).toBe('accepted');
+    // One lands: a slot is free.
+    expect((await up(0, 'bytes 5-9/10', '56789')).status).toBe(200);
+    expect((await up(MAX_PIECED_FILES, 'bytes 0-4/10', '01234')).status).toBe(200);
+    for (let i = 1; i <= MAX_PIECED_FILES; i++) expect((await up(i, 'bytes 5-9/10', '56789')).status, `file ${i}`).toBe(200);
+    for (let i = 0; i < n; i++) expect(readFileSync(join(downloads, `many-${i}.bin`), 'utf8')).toBe('0123456789');
+    expect(peer.transfers().find((x) => x.id === t.id)!.state).toBe('done');
   });
 
   it('a piece cut off mid-way, or a cancel between pieces, leaves no file, partial or whole', async () => {
