@@ -14,17 +14,26 @@
  * the ledger's FileSink (part-file-sink.ts). LocalSend has no resume: a
  * stale partial file is removed before an upload starts, and the partial
  * file of an upload that fails is removed, never kept.
+ *
+ * A file may also come in ranged pieces (`X-Content-Range`, ls-pieces.ts: an
+ * extension of one implementation, not in the protocol document): the pieces
+ * go into one sink kept open between them, strictly in order, each exactly
+ * its range; the file lands when the last byte has come. A piece out of
+ * order, outside the file, or of another length fails the transfer like any
+ * bad upload, and its partial file is removed.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { mkdir, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { isFinishedTransfer, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { sizeMismatch } from '../transfer/exact-size.js';
 import type { FileSink } from '../transfer/ledger-ports.js';
 import { openPartFile, type PartFileEntry } from '../transfer/part-file-sink.js';
 import { PART_SUFFIX, type TransferService } from '../transfer/transfer-service.js';
 import type { Clock, Logger, Random, TimerHandle } from '../util/components.js';
 import type { LocalSendContact } from './ls-contacts.js';
+import { outOfOrder, PIECE_HEADER, pieceOf, type Piece } from './ls-pieces.js';
 import type { Answer, Caller } from './ls-server.js';
 import { parseJson, PrepareUpload, type FileDto } from './ls-wire.js';
 
@@ -46,12 +55,26 @@ export const PIN_FREE_TRIES = 5;
 export const PIN_LOCK_MS = 60_000;
 /** Addresses tracked (the oldest is forgotten beyond it). */
 const MAX_PIN_ADDRESSES = 1024;
+/**
+ * Files of a session between two of their ranged pieces at once. Each holds
+ * an open partial file across requests (a whole upload holds one only while
+ * its connection lasts), so without a bound one offer of 10,000 files could
+ * hold 10,000 descriptors. The one sender known to send pieces sends one file
+ * at a time; 4 leave room for a sender that sends a few in parallel.
+ */
+export const MAX_PIECED_FILES = 4;
 
 interface UploadFile {
   idx: number;
   token: string;
   dto: FileDto;
   uploading: IncomingMessage | null;
+  /**
+   * A file coming in ranged pieces, between two of them: its open sink and
+   * the byte the next piece must start at. Its landing path stays in
+   * `Session.writing` until the file lands or fails.
+   */
+  pieces: { sink: FileSink; next: number } | null;
 }
 
 interface Session {
@@ -142,7 +165,7 @@ export class LocalSendReceiver {
       dtos.map((f) => ({ path: f.fileName, kind: 'file' as const, size: f.size, mtime: mtimeOf(f, now) })),
     );
     const session: Session = { id: random.hex(16), transfer: id, contact: c.id, address: caller.address, files: new Map(), decided: null, writing: new Set(), idle: null };
-    dtos.forEach((dto, idx) => session.files.set(dto.id, { idx, token: '', dto, uploading: null }));
+    dtos.forEach((dto, idx) => session.files.set(dto.id, { idx, token: '', dto, uploading: null, pieces: null }));
     this.session = session;
     this.byTransfer.set(id, session);
     const decision = new Promise<'accept' | 'decline' | 'cancel'>((resolve) => (session.decided = resolve));
@@ -194,15 +217,18 @@ export class LocalSendReceiver {
     if (f.uploading) return drain(req, 409);
     const { service } = this.deps;
     const e = service.ledger.entry(s.transfer, f.idx);
-    if (!e?.localPath || e.done || s.writing.has(e.localPath)) return drain(req, 409);
+    // A file between two of its pieces holds its landing path itself.
+    if (!e?.localPath || e.done || (s.writing.has(e.localPath) && !f.pieces)) return drain(req, 409);
+    // A first piece while MAX_PIECED_FILES other files are between pieces: busy, as for a second upload of a file.
+    if (req.headers[PIECE_HEADER] !== undefined && !f.pieces && [...s.files.values()].filter((x) => x.pieces).length >= MAX_PIECED_FILES) return drain(req, 409);
     f.uploading = req;
     s.writing.add(e.localPath);
     this.deps.clock.clear(s.idle);
     req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy(new PigeonError(ErrorCodes.TRANSFER_FAILED, `${f.dto.fileName}: no bytes for ${UPLOAD_IDLE_MS / 1000} s`)));
     try {
       // The sink marks the entry done in the ledger when the file has landed.
-      await this.land(s, f, req, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath });
-      s.files.delete(fileId);
+      const landed = await this.land(s, f, req, { idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath });
+      if (landed) s.files.delete(fileId);
       if (s.files.size === 0) this.end(s, 'done');
       else service.ledger.report(s.transfer);
       return { status: 200 };
@@ -215,7 +241,7 @@ export class LocalSendReceiver {
       return { status: SENDER_FAULTS.has(e2.code) ? 400 : 500 };
     } finally {
       f.uploading = null;
-      s.writing.delete(e.localPath);
+      if (!f.pieces) s.writing.delete(e.localPath);
       if (this.session === s && ![...s.files.values()].some((x) => x.uploading)) this.touch(s);
     }
   }
@@ -280,23 +306,45 @@ export class LocalSendReceiver {
    * Streams one upload into the ledger's FileSink: exactly the declared size,
    * the sender's SHA-256 checked when it gave a well-formed one, landed under
    * a free name. On any failure the partial file is removed (no resume).
+   * A ranged piece (ls-pieces.ts) must start where the last one ended and
+   * carry exactly its range; the sink stays open after any piece but the
+   * last. True when the file has landed, false when more pieces are due.
    */
-  private async land(s: Session, f: UploadFile, req: IncomingMessage, entry: PartFileEntry): Promise<void> {
+  private async land(s: Session, f: UploadFile, req: IncomingMessage, entry: PartFileEntry): Promise<boolean> {
     const { service, downloads } = this.deps;
-    // A partial file left by an earlier run or try: LocalSend starts every upload from byte 0.
-    await unlink(entry.localPath + PART_SUFFIX).catch(() => {});
-    const sink = await openPartFile(s.transfer, entry, service.ledger, downloads);
+    const name = f.dto.fileName;
+    let sink: FileSink | null = f.pieces?.sink ?? null;
     try {
+      const piece = pieceOf(req.headers[PIECE_HEADER], name, entry.size);
+      const next = f.pieces?.next ?? 0;
+      // Nothing is written out of order: a gap, an overlap, a piece sent twice, a whole POST after pieces.
+      if ((piece?.first ?? 0) !== next || (!piece && f.pieces)) throw outOfOrder(name, piece, next);
       const length = Number(req.headers['content-length']);
+      const declared = req.headers['content-length'] !== undefined && Number.isSafeInteger(length) ? length : null;
+      // A piece whose declared body is not its range is refused before any byte is read.
+      if (piece && declared !== null && declared !== piece.length) throw sizeMismatch(name, `the piece ${piece.first}-${piece.last} declared ${declared} bytes, not its ${piece.length}`);
+      if (!sink) {
+        // A partial file left by an earlier run or try: LocalSend starts every upload from byte 0.
+        await unlink(entry.localPath + PART_SUFFIX).catch(() => {});
+        sink = await openPartFile(s.transfer, entry, service.ledger, downloads);
+        if (piece) f.pieces = { sink, next: 0 };
+      }
       // A declared body of another size is refused before any byte is read.
-      if (req.headers['content-length'] !== undefined && Number.isSafeInteger(length)) sink.announced(0, length);
-      await Promise.race([pump(req, sink, f.dto.fileName), sink.writeFailed]);
+      if (!piece && declared !== null) sink.announced(0, declared);
+      await Promise.race([pump(req, sink, name, piece), sink.writeFailed]);
       if (this.session !== s) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'canceled');
+      if (piece && f.pieces && piece.last + 1 < entry.size) {
+        f.pieces.next = piece.last + 1;
+        return false;
+      }
+      f.pieces = null;
       const want = f.dto.sha256?.toLowerCase();
       await sink.finish(want && /^[0-9a-f]{64}$/.test(want) ? want : null);
+      return true;
     } catch (err) {
       req.resume();
-      await sink.abort(false);
+      f.pieces = null;
+      await sink?.abort(false);
       const e = err as PigeonError;
       // The sink's disk-full text promises a resume; LocalSend has none.
       if (e.code === ErrorCodes.DISK_FULL) throw new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${downloads} is full`);
@@ -309,7 +357,12 @@ export class LocalSendReceiver {
     if (this.session === s) this.session = null;
     this.deps.clock.clear(s.idle);
     this.byTransfer.delete(s.transfer);
-    for (const f of s.files.values()) f.uploading?.destroy();
+    for (const f of s.files.values()) {
+      // A running upload aborts its sink itself (land()); a file between two pieces is closed here.
+      if (f.uploading) f.uploading.destroy();
+      else if (f.pieces) void f.pieces.sink.abort(false);
+      if (!f.uploading) f.pieces = null;
+    }
     this.finish(s.transfer, state, error);
   }
 
@@ -358,10 +411,15 @@ type Reason = string | { code?: unknown; message: string };
 /** Errors of the sender's making (wrong size, wrong hash, a hang-up): answered 400, not 500. */
 const SENDER_FAULTS: ReadonlySet<unknown> = new Set([ErrorCodes.SIZE_MISMATCH, ErrorCodes.TRANSFER_FAILED, ErrorCodes.TRANSFER_INTEGRITY, ErrorCodes.PROTOCOL]);
 
-/** Writes the body of an upload into the sink, pausing the request while the disk catches up. */
-function pump(req: IncomingMessage, sink: FileSink, name: string): Promise<void> {
+/**
+ * Writes the body of an upload into the sink, pausing the request while the
+ * disk catches up. A ranged piece must carry exactly its bytes: one past it is
+ * refused unwritten, and a piece that ends short fails (SIZE_MISMATCH).
+ */
+function pump(req: IncomingMessage, sink: FileSink, name: string, piece: Piece | null): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let failed = false;
+    let room = piece?.length ?? Infinity;
     const fail = (err: Error): void => {
       if (failed) return;
       failed = true;
@@ -373,6 +431,8 @@ function pump(req: IncomingMessage, sink: FileSink, name: string): Promise<void>
       if (failed) return;
       let more: boolean;
       try {
+        if (piece && chunk.length > room) throw sizeMismatch(name, `the piece ${piece.first}-${piece.last} carried more than its ${piece.length} bytes`);
+        room -= chunk.length;
         // Throws on a byte past the declared size: answered 400 with connection: close, the rest written nowhere.
         more = sink.write(chunk);
       } catch (err) {
@@ -386,6 +446,10 @@ function pump(req: IncomingMessage, sink: FileSink, name: string): Promise<void>
     });
     req.on('end', () => {
       if (failed) return;
+      if (piece && room > 0) {
+        fail(sizeMismatch(name, `the piece ${piece.first}-${piece.last} ended after ${piece.length - room} of its ${piece.length} bytes`));
+        return;
+      }
       failed = true;
       resolve();
     });
