@@ -20,7 +20,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -48,6 +48,7 @@ import { RELAY_DB_FILE, SqliteStore } from '../store/sqlite-store.js';
 import { AdminServer, type Metric } from './admin-server.js';
 import { loadCertFiles, loadOrCreateSelfSigned, type RelayCert } from './tls-cert.js';
 import { TICKET_LIFETIME_S, ticketKeys } from './tls-tickets.js';
+import { HandshakeGate } from './handshake-gate.js';
 
 /** Default port: the usual HTTPS-alternative port, often open in office firewalls, and no root needed (unlike 443). */
 export const DEFAULT_RELAY_PORT = 8443;
@@ -135,6 +136,13 @@ export const DEFAULT_ADMIN_HOST = '127.0.0.1';
 const COUNTS_EVERY_MS = 10_000;
 /** How long a blob-storage figure is reused: it walks the blob folder, and a scrape every 15 s need not walk it each time. */
 const BLOB_USAGE_TTL_MS = 60_000;
+/**
+ * Listen queue of the main port: after a restart thousands of clients dial
+ * within a second; Node's default (511) overflowed at 10,000 (SYNs dropped,
+ * a second's retransmission each). The kernel caps it at net.core.somaxconn
+ * (4096 on current kernels).
+ */
+const LISTEN_BACKLOG = 4096;
 /** Sockets still in the TLS/HTTP handshake allowed beyond maxConnections, so a full relay can still answer 503. */
 const HANDSHAKE_HEADROOM = 1024;
 /** Time to send the request headers: a client on the LAN needs milliseconds; idle sockets must not pile up. */
@@ -316,6 +324,10 @@ class RelayServer implements Relay {
   private bus: OrderedBus | null = null;
   private pipes: PipeBroker | null = null;
   private server: https.Server | null = null;
+  /** What accepts on the main port (paused sockets), in front of `server`: handshakes are started by `gate`. */
+  private front: net.Server | null = null;
+  private gate: HandshakeGate | null = null;
+
   private control: WebSocketServer | null = null;
   private pipeWss: WebSocketServer | null = null;
   private rawServer: RawPipeServer | null = null;
@@ -388,6 +400,9 @@ class RelayServer implements Relay {
       c('auth_failures_total', 'Authentications refused since start.', this.counters.authFailures),
       c('tls_resumed_total', 'TLS handshakes on the main port that resumed a session with a ticket (spec §12.1.1) since start.', this.counters.tlsResumed),
       c('tls_full_handshakes_total', 'Full TLS handshakes (certificate and signature) on the main port since start.', this.counters.tlsFull),
+      g('tls_handshakes_in_flight', 'TLS handshakes under way on the main port (at most 256 at once; the rest wait their turn, unread).', this.gate?.stats().inFlight ?? 0),
+      g('tls_handshakes_waiting', 'Accepted connections waiting for their TLS handshake to start (a reconnect storm shows here).', this.gate?.stats().held ?? 0),
+      c('tls_handshakes_shed_total', 'Connections closed unread after waiting 10 s for their handshake: the relay could not keep up (its clients retry).', this.gate?.stats().shed ?? 0),
       c('busy_refusals_total', 'Connections told to retry later (close 1013) because too many authentications were under way.', this.counters.busyRefusals),
       g('auth_pending', 'Control connections open and not yet authenticated.', this.authPending),
       c('messages_stored_total', 'Mailbox and group messages stored (acknowledged) since start.', s.puts),
@@ -495,9 +510,16 @@ class RelayServer implements Relay {
     const server = https.createServer({ ...(admin ? { key: admin.keyPem, cert: admin.certPem } : {}), ...tickets, handshakeTimeout: this.timing.handshakeTimeoutMs });
     if (admin) server.setTicketKeys(ticketKeys(admin.keyPem));
     this.server = server;
-    // Per-address budget from the TCP accept on; a socket over it is destroyed before TLS costs anything.
-    server.on('connection', (socket: Socket) => guard.admit(socket));
+    // Per-address budget from the TCP accept on (a socket over it is destroyed before TLS costs anything),
+    // then a place among the handshakes under way (handshake-gate.ts).
+    const gate = new HandshakeGate((socket) => server.emit('connection', socket));
+    this.gate = gate;
+    const front = net.createServer({ pauseOnConnect: true }, (socket: Socket) => {
+      if (guard.admit(socket)) gate.accept(socket);
+    });
+    this.front = front;
     server.on('secureConnection', (socket: TLSSocket) => {
+      gate.secured(socket);
       guard.secured(socket);
       if (socket.isSessionReused()) this.counters.tlsResumed++;
       else this.counters.tlsFull++;
@@ -506,7 +528,7 @@ class RelayServer implements Relay {
     // No limit on a whole request: a file upload takes as long as it takes. Blob
     // requests have an idle timeout of their own; WebSocket upgrades carry no body.
     server.requestTimeout = 0;
-    server.maxConnections = this.maxConnections + HANDSHAKE_HEADROOM;
+    front.maxConnections = this.maxConnections + HANDSHAKE_HEADROOM;
     server.on('request', (req, res) => {
       guard.requested(req.socket);
       const path = new URL(req.url ?? '/', 'https://relay.invalid').pathname;
@@ -529,10 +551,10 @@ class RelayServer implements Relay {
       this.logger.log(timeout ? 'warn' : 'info', timeout ? 'no TLS handshake in time' : 'TLS handshake failed', { remote: clientAddress(socket.remoteAddress), code: err.code, reason: err.message, ...(timeout ? { ms: this.timing.handshakeTimeoutMs } : {}) });
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, this.host, o.port)));
-      server.listen(o.port, this.host, () => resolve());
+      front.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, this.host, o.port)));
+      front.listen({ port: o.port, host: this.host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
-    const addr = server.address();
+    const addr = front.address();
     this.listenPort = typeof addr === 'object' && addr ? addr.port : o.port;
     await this.listenRaw(guard);
     this.createdDataDir = !existsSync(o.dataDir);
@@ -807,9 +829,10 @@ class RelayServer implements Relay {
     await this.presence?.flush();
     await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.pipeWss ? this.pipeWss.close(() => resolve()) : resolve()));
-    if (this.server?.listening) {
-      const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
-      this.server.closeAllConnections();
+    if (this.front?.listening) {
+      const closed = new Promise<void>((resolve) => this.front!.close(() => resolve()));
+      this.gate?.closeHeld();
+      this.server?.closeAllConnections();
       await closed;
     }
     await (this.bus ?? this.opts.bus)?.close();

@@ -109,6 +109,8 @@ const delivered = new Set<string>();
 const synced = new Set<string>();
 /** Closes during the storm, by code and whether the connection had been welcomed ("1013", "4001", "1006 after welcome"…). */
 const closes: Record<string, number> = {};
+/** Socket errors during the storm, by code (ECONNREFUSED while the relay is down, ECONNRESET, …): why a dial failed. */
+const errors: Record<string, number> = {};
 let stormAt = 0;
 let stopping = false;
 const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -219,6 +221,7 @@ function dial(p: Peer): void {
   let authed = false;
   ws.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'ECONNREFUSED') stats.refusedTcp++;
+    if (stormAt > 0) errors[err.code ?? err.message] = (errors[err.code ?? err.message] ?? 0) + 1;
   });
   ws.on('message', (data: Buffer) => {
     if (frameType(data) === 'welcome') authed = true;
@@ -282,7 +285,7 @@ lines.on('line', (l) => {
     setInterval(progress, PROGRESS_MS).unref();
   } else if (cmd === 'report') {
     stopping = true;
-    say({ type: 'report', back: backTimes(), n: storm.length, receiversBack: receivers.filter((p) => p.currentAt > stormAt).length, delivered: [...delivered], synced: [...synced], closes, ...stats });
+    say({ type: 'report', back: backTimes(), n: storm.length, receiversBack: receivers.filter((p) => p.currentAt > stormAt).length, delivered: [...delivered], synced: [...synced], closes, errors, ...stats });
   }
 });
 lines.on('close', () => process.exit(0));

@@ -120,11 +120,21 @@ function percentile(sorted: number[], q: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** The relays' warning lines by message, over the whole run. */
+const warnings: Record<string, number> = {};
+
 function startRelay(args: string[], nodeArgs: string): { relay: ChildProcess; listening: Promise<{ port: number; at: number }> } {
   const relay = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs.split(' ').filter(Boolean), opt['relay-bin'], 'relay', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   // Its log (stderr) is kept short: the last lines say why a relay did not start.
   const tail: string[] = [];
-  createInterface({ input: relay.stderr! }).on('line', (l) => tail.push(l) > 5 && tail.shift());
+  createInterface({ input: relay.stderr! }).on('line', (l) => {
+    if (tail.push(l) > 5) tail.shift();
+    // Its warnings by message ("no TLS handshake in time", "no auth in time", …): why clients were dropped.
+    if (l.includes('"warn"')) {
+      const msg = /"msg":"([^"]+)"/.exec(l)?.[1] ?? 'other';
+      warnings[msg] = (warnings[msg] ?? 0) + 1;
+    }
+  });
   const listening = new Promise<{ port: number; at: number }>((resolve, reject) => {
     lines(relay, (o) => o.type === 'listening' && resolve({ port: o.port as number, at: Date.now() }));
     relay.once('exit', () => reject(new Error(`the relay exited before listening:\n${tail.join('\n')}`)));
@@ -147,7 +157,9 @@ async function main(): Promise<void> {
     const devices = Array.from({ length: n + r }, () => makeDevice());
     const store = new SqliteStore(join(dataDir, RELAY_DB_FILE));
     const now = Date.now();
-    await Promise.all(devices.map((d, i) => store.upsertDevice({ id: d.id, spki: d.spki, enc: d.enc, profile: { name: `Bench ${i}`, group: 'Bench', host: 'bench', status: 'online', away: '' }, lastSeen: now })));
+    // With the profiles the workers connect with (relay-storm-worker.ts): known devices coming back unchanged, as
+    // after a restart; a new name at the storm would make each receiver's first connect a content change (§12.2.1).
+    await Promise.all(devices.map((d, i) => store.upsertDevice({ id: d.id, spki: d.spki, enc: d.enc, profile: { name: i < n ? 'Storm' : 'Receiver', group: 'Bench', host: 'bench', status: 'online', away: '' }, lastSeen: now })));
     const seedVersion = (await store.directoryHead()).version;
     await store.close();
     const file = join(root, 'devices.json');
@@ -264,6 +276,8 @@ async function main(): Promise<void> {
     const waiting = [...acked].filter((id) => !synced.has(recipient.get(id)!)).length;
     const closes: Record<string, number> = {};
     for (const o of reports) for (const [k, v] of Object.entries(o.closes as Record<string, number>)) closes[k] = (closes[k] ?? 0) + v;
+    const errors: Record<string, number> = {};
+    for (const o of reports) for (const [k, v] of Object.entries(o.errors as Record<string, number>)) errors[k] = (errors[k] ?? 0) + v;
     const total = (k: string): number => reports.reduce((a, o) => a + ((o[k] as number) ?? 0), 0);
     const last = times.at(-1) ?? NaN;
     const figures = {
@@ -305,6 +319,8 @@ async function main(): Promise<void> {
       lost,
       waitingForReceiversNotBack: waiting,
       closesDuringStorm: closes,
+      socketErrorsDuringStorm: errors,
+      relayWarnings: warnings,
       timeline,
     };
     for (const p of procs) p.stdin!.end();
@@ -319,7 +335,7 @@ async function main(): Promise<void> {
         `told to retry later (1013): ${figures.clientCloses1013} closes seen by clients, ${figures.busyRefusals} counted by the relay; ${figures.clientDials} dials, ${figures.tcpRefused} refused while the relay was down (restart listening ${figures.restartListeningMsAfterKill} ms after the kill)`,
         `connects/s during the storm: ${figures.connectsPerSecond} on average, ${figures.peakBackPerSecond} back in the busiest second; directory catch-ups: ${figures.unchanged} unchanged, ${figures.deltas} deltas (${figures.dirChangesFrames} dir-changes frames, ${figures.directoryMBToClients} MB to clients), ${figures.paged} paged`,
         `relay: ${figures.relayCpuSeconds} CPU s (${figures.relayCoresUsed} cores), RSS ${figures.relayRssMBEnd} MB at the end, peak ${figures.relayPeakRssMB} MB; generator ${figures.generatorCpuSeconds} CPU s; others on the machine ${figures.othersCoresDuringStorm} cores; load ${loadAtStart.join(' ')} → ${figures.loadAverageAtEnd.join(' ')}`,
-        `closes during the storm: ${Object.entries(closes).map(([k, v]) => `${k}: ${v}`).join(', ')}`,
+        `closes during the storm: ${Object.entries(closes).map(([k, v]) => `${k}: ${v}`).join(', ')}; socket errors: ${Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; relay warnings: ${Object.entries(warnings).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}`,
         `acknowledged before the kill: ${acked.size}, delivered after: ${figures.delivered}; receivers synced ${synced.size} of ${r}; lost: ${lost} (target 0) ${lost === 0 && acked.size === puts.length ? (waiting === 0 ? 'met' : `met so far (${waiting} still waiting for receivers not back)`) : 'NOT met'}`,
         '',
       ].join('\n'),
