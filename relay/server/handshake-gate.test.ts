@@ -20,7 +20,7 @@ afterEach(() => {
 });
 
 /** An HTTPS server fed by a gate in front, on a loopback port. */
-async function gated(o: { maxHandshakes: number; maxHeldMs?: number; now?: () => number; handshakeTimeout?: number }) {
+async function gated(o: { maxHandshakes: number; maxHeldMs?: number; now?: () => number; handshakeTimeout?: number; closed?: boolean }) {
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-gate-'));
   const cert = await loadOrCreateSelfSigned(dir);
   const server = https.createServer({ key: cert.keyPem, cert: cert.certPem, handshakeTimeout: o.handshakeTimeout ?? 5000 }, (_req, res) => res.end('ok'));
@@ -33,6 +33,7 @@ async function gated(o: { maxHandshakes: number; maxHeldMs?: number; now?: () =>
   server.on('tlsClientError', () => {});
   const front = net.createServer({ pauseOnConnect: true }, (s) => gate.accept(s));
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  if (!o.closed) gate.open();
   cleanups.push(() => {
     gate.closeHeld();
     front.close();
@@ -90,5 +91,14 @@ describe('HandshakeGate', () => {
     expect(await lateClosed).toBe(true);
     expect(await onTime).toBe('ok');
     expect(gate.stats()).toEqual({ inFlight: 0, held: 0, shed: 1 });
+  });
+
+  it('holds every socket until it is opened (the relay still starting), then serves them', async () => {
+    const { gate, port } = await gated({ maxHandshakes: 2, closed: true });
+    const answers = Promise.all(Array.from({ length: 5 }, () => get(port)));
+    for (let i = 0; i < 100 && gate.stats().held < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(gate.stats()).toEqual({ inFlight: 0, held: 5, shed: 0 });
+    gate.open();
+    expect(await answers).toEqual(Array(5).fill('ok'));
   });
 });

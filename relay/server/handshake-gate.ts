@@ -9,7 +9,10 @@
  * once and holds the other accepted sockets, unread, in arrival order: a
  * held socket costs a file descriptor and a few hundred bytes, and its
  * handshake timer starts only when its handshake does. A socket held longer
- * than MAX_HELD_MS is closed: its client has given up by then.
+ * than MAX_HELD_MS is closed: its client has given up by then. The gate
+ * opens when the relay is ready: clients that dial a relay still starting
+ * (certificate, store) wait instead of starting a handshake that cannot
+ * finish (512 timed out that way at the start of one storm).
  *
  * The gate sees raw TCP sockets accepted with `pauseOnConnect` by a plain
  * net.Server in front of the HTTPS server, and hands each one over with
@@ -57,6 +60,7 @@ export class HandshakeGate {
   private head = 0;
   private shed = 0;
   private readonly finishers = new Map<string, () => void>();
+  private opened = false;
 
   constructor(
     /** Starts the TLS handshake on a socket (hands it to the HTTPS server). */
@@ -66,8 +70,14 @@ export class HandshakeGate {
 
   /** An accepted (paused) socket: its handshake starts now if there is room, else when there is. */
   accept(socket: Socket): void {
-    if (this.inFlight < (this.o.maxHandshakes ?? MAX_HANDSHAKES) && this.head === this.held.length) return this.begin(socket);
+    if (this.opened && this.inFlight < (this.o.maxHandshakes ?? MAX_HANDSHAKES) && this.head === this.held.length) return this.begin(socket);
     this.held.push({ socket, at: this.now() });
+  }
+
+  /** The server is ready: handshakes start (those held meanwhile first, in order). */
+  open(): void {
+    this.opened = true;
+    this.next();
   }
 
   /** TLS is up on this socket (the server's secureConnection): its place is free. */
@@ -110,7 +120,7 @@ export class HandshakeGate {
   private next(): void {
     const max = this.o.maxHandshakes ?? MAX_HANDSHAKES;
     const oldest = this.now() - (this.o.maxHeldMs ?? MAX_HELD_MS);
-    while (this.inFlight < max && this.head < this.held.length) {
+    while (this.opened && this.inFlight < max && this.head < this.held.length) {
       const { socket, at } = this.held[this.head++]!;
       if (socket.destroyed) continue;
       if (at < oldest) {

@@ -479,6 +479,7 @@ class RelayServer implements Relay {
       throw err;
     }
     this.state = 'running';
+    this.gate?.open();
     this.logger.log('info', 'relay started', { url: this.url, fingerprint: this.fingerprint, ...(this.rawPort ? { pipePort: this.rawPort } : {}) });
   }
 
