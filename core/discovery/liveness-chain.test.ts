@@ -4,7 +4,7 @@
  * nothing else links, and a used-up chain is replaced by one that does not.
  */
 import { describe, expect, it } from 'vitest';
-import { chainLinks, chainStep, CHAIN_VALUE_BYTES, LivenessChain, MAX_CHAIN_STEPS } from './liveness-chain.js';
+import { CHAIN_LENGTH, chainLinks, chainStep, CHAIN_VALUE_BYTES, FIRST_CHAIN_LENGTH, LivenessChain, MAX_CHAIN_STEPS } from './liveness-chain.js';
 
 const value = (lv: string): Buffer => Buffer.from(lv, 'base64');
 
@@ -50,5 +50,20 @@ describe('LivenessChain', () => {
     expect(chainLinks(value(next.lv), 4, value(last.lv), 3)).toBe(false);
     chain.advance();
     expect(chainLinks(value(chain.current().lv), 5, value(next.lv), 4)).toBe(true);
+  });
+
+  it('starts with a short chain (little work at start), then draws full-length ones', () => {
+    expect(FIRST_CHAIN_LENGTH).toBeLessThan(CHAIN_LENGTH);
+    const chain = new LivenessChain();
+    /** The indexes at which the next value does not link to the one before: where a new chain begins. */
+    const breaks: number[] = [];
+    let prev = chain.current();
+    for (let i = 1; i <= FIRST_CHAIN_LENGTH + CHAIN_LENGTH; i++) {
+      chain.advance();
+      const cur = chain.current();
+      if (!chainLinks(value(cur.lv), cur.li, value(prev.lv), prev.li)) breaks.push(cur.li);
+      prev = cur;
+    }
+    expect(breaks).toEqual([FIRST_CHAIN_LENGTH, FIRST_CHAIN_LENGTH + CHAIN_LENGTH]);
   });
 });

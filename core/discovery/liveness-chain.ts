@@ -20,10 +20,22 @@ import { hash, randomBytes } from 'node:crypto';
 
 /**
  * Values per chain: 1024 sends is about 68 minutes of refreshes at one every
- * 4 s; computing them costs about 2 ms at start (measured: 2.2 ms), and holding them 16 KiB. When
- * it runs out, each colleague checks one signature for the new chain.
+ * 4 s; holding them takes 16 KiB. Computing them costs 2.2 ms in a warm
+ * loop, but 18–26 ms of CPU in a process that just started (`crypto.hash`
+ * not yet compiled; docs/benchmarks.md "Start cost in a crowd"). When it
+ * runs out, each colleague checks one signature for the new chain.
  */
 export const CHAIN_LENGTH = 1024;
+
+/**
+ * Values of the first chain, drawn while the peer starts: 128 sends, about
+ * 8.5 minutes of refreshes, an eighth of the computing at the moment 150
+ * peers of an office start at once; the next chain, full length, is drawn
+ * when this one runs out, long after the crowd. Costs each colleague one
+ * signature check more per start of a peer (75–300 µs each; in an office
+ * of 150, 10–45 ms per peer, once, minutes after the crowd).
+ */
+export const FIRST_CHAIN_LENGTH = 128;
 /**
  * Bytes of each value: a forger must find a 128-bit preimage of SHA-256; the
  * base64 form is 24 characters, so a packet grows by about 40 bytes (`,"li":N,"lv":"…"`).
@@ -67,8 +79,9 @@ export class LivenessChain {
   private base = 0;
   private at = 0;
 
+  /** `length`: the values of every later chain; the first has at most FIRST_CHAIN_LENGTH. */
   constructor(private readonly length = CHAIN_LENGTH) {
-    this.values = LivenessChain.draw(length);
+    this.values = LivenessChain.draw(Math.min(length, FIRST_CHAIN_LENGTH));
   }
 
   /** What the next packets carry: the value revealed last and its index. */
