@@ -216,6 +216,8 @@ function page(p: Peer, ws: WebSocket): void {
 
 function dial(p: Peer): void {
   stats.dials++;
+  // No connect timeout, unlike core/relay-client (15 s): with it, 10,000 clients on the generator's one core
+  // re-dialled 55,000 times and starved their own handshakes (docs/benchmarks.md, "Reconnect storm, stop 23").
   const ws = new WebSocket(cfg.url, [RELAY_SUBPROTOCOL], { rejectUnauthorized: false, perMessageDeflate: false });
   p.ws = ws;
   let authed = false;

@@ -300,6 +300,7 @@ async function main(): Promise<void> {
       connectsPerSecond: round(metric('pigeon_relay_connects_total') / (times.length === n ? last : wall), 0),
       relayConnects: metric('pigeon_relay_connects_total'),
       busyRefusals: metric('pigeon_relay_busy_refusals_total'),
+      handshakesShed: metric('pigeon_relay_tls_handshakes_shed_total'),
       clientCloses1013: total('tryLater'),
       clientDials: total('dials'),
       tcpRefused: total('refusedTcp'),
@@ -332,7 +333,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         `back and current after kill -9 + restart: ${times.length} of ${n} in ${round(last, 1)} s (p50 ${figures.backSeconds.p50} s, p90 ${figures.backSeconds.p90} s) — target: ${TARGET_DEVICES} within ${TARGET_BACK_S} s: ${met ? (n >= TARGET_DEVICES ? 'met' : `met at ${n} devices`) : 'NOT met'}`,
-        `told to retry later (1013): ${figures.clientCloses1013} closes seen by clients, ${figures.busyRefusals} counted by the relay; ${figures.clientDials} dials, ${figures.tcpRefused} refused while the relay was down (restart listening ${figures.restartListeningMsAfterKill} ms after the kill)`,
+        `told to retry later (1013): ${figures.clientCloses1013} closes seen by clients, ${figures.busyRefusals} counted by the relay; ${figures.handshakesShed} held 10 s for a handshake and closed; ${figures.clientDials} dials, ${figures.tcpRefused} refused while the relay was down (restart listening ${figures.restartListeningMsAfterKill} ms after the kill)`,
         `connects/s during the storm: ${figures.connectsPerSecond} on average, ${figures.peakBackPerSecond} back in the busiest second; directory catch-ups: ${figures.unchanged} unchanged, ${figures.deltas} deltas (${figures.dirChangesFrames} dir-changes frames, ${figures.directoryMBToClients} MB to clients), ${figures.paged} paged`,
         `relay: ${figures.relayCpuSeconds} CPU s (${figures.relayCoresUsed} cores), RSS ${figures.relayRssMBEnd} MB at the end, peak ${figures.relayPeakRssMB} MB; generator ${figures.generatorCpuSeconds} CPU s; others on the machine ${figures.othersCoresDuringStorm} cores; load ${loadAtStart.join(' ')} → ${figures.loadAverageAtEnd.join(' ')}`,
         `closes during the storm: ${Object.entries(closes).map(([k, v]) => `${k}: ${v}`).join(', ')}; socket errors: ${Object.entries(errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}; relay warnings: ${Object.entries(warnings).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}`,
