@@ -20,7 +20,7 @@ afterEach(() => {
 });
 
 /** An HTTPS server fed by a gate in front, on a loopback port. */
-async function gated(o: { maxHandshakes: number; maxHeldMs?: number; now?: () => number; handshakeTimeout?: number; closed?: boolean }) {
+async function gated(o: { maxHandshakes: number; maxPerAddress?: number; maxHeldMs?: number; now?: () => number; handshakeTimeout?: number; closed?: boolean }) {
   const dir = mkdtempSync(join(tmpdir(), 'pigeon-gate-'));
   const cert = await loadOrCreateSelfSigned(dir);
   const server = https.createServer({ key: cert.keyPem, cert: cert.certPem, handshakeTimeout: o.handshakeTimeout ?? 5000 }, (_req, res) => res.end('ok'));
@@ -43,10 +43,10 @@ async function gated(o: { maxHandshakes: number; maxHeldMs?: number; now?: () =>
   return { gate, port: (front.address() as net.AddressInfo).port, peak: () => peak };
 }
 
-function get(port: number): Promise<string> {
+function get(port: number, localAddress = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
     https
-      .get({ host: '127.0.0.1', port, rejectUnauthorized: false, agent: false }, (res) => {
+      .get({ host: '127.0.0.1', port, localAddress, rejectUnauthorized: false, agent: false }, (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => resolve(body));
@@ -91,6 +91,20 @@ describe('HandshakeGate', () => {
     expect(await lateClosed).toBe(true);
     expect(await onTime).toBe('ok');
     expect(gate.stats()).toEqual({ inFlight: 0, held: 0, shed: 1 });
+  });
+
+  it("one address's stalled handshakes take at most its share of places: another address is still served", async () => {
+    const { gate, port } = await gated({ maxHandshakes: 4, maxPerAddress: 2, handshakeTimeout: 20_000 });
+    // Four sockets from 127.0.0.1 that never say hello: two take places, two wait for those.
+    const stalled = Array.from({ length: 4 }, () => net.connect(port, '127.0.0.1'));
+    cleanups.push(() => stalled.forEach((s) => s.destroy()));
+    for (let i = 0; i < 100 && gate.stats().held + gate.stats().inFlight < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(gate.stats()).toMatchObject({ inFlight: 2, held: 2 });
+    // A colleague from another address gets in at once, well inside the stalled ones' 20 s.
+    const t0 = Date.now();
+    expect(await get(port, '127.0.0.2')).toBe('ok');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(gate.stats()).toMatchObject({ inFlight: 2, held: 2 });
   });
 
   it('holds every socket until it is opened (the relay still starting), then serves them', async () => {

@@ -20,6 +20,7 @@
  * a server a socket it did not accept itself).
  */
 import type { Socket } from 'node:net';
+import { clientAddress } from './connection-guard.js';
 
 /**
  * Handshakes under way at once: a handshake is ~1 ms of relay CPU resumed
@@ -29,6 +30,15 @@ import type { Socket } from 'node:net';
  * 100 ms each still let 2,500 handshakes a second through.
  */
 export const MAX_HANDSHAKES = 256;
+/**
+ * Handshakes one address may have under way: a stranger opening sockets
+ * that never say hello would otherwise take every place for the 5 s of
+ * each handshake timeout and hold everyone else out; with 16 it needs 16
+ * addresses, and an office of hundreds behind one NAT still handshakes 16
+ * at a time, a few ms each. Its other sockets wait (after the per-address
+ * limits of connection-guard.ts).
+ */
+export const MAX_HANDSHAKES_PER_ADDRESS = 16;
 /**
  * Longest a socket is held before its handshake starts. Pigeon's client
  * gives a connect 15 s in all (TCP, TLS, WebSocket upgrade): one held for
@@ -47,6 +57,7 @@ export interface GateStats {
 interface Held {
   socket: Socket;
   at: number;
+  address: string;
 }
 
 /** The key node:tls's socket and the raw socket under it share. */
@@ -61,17 +72,20 @@ export class HandshakeGate {
   private shed = 0;
   private readonly finishers = new Map<string, () => void>();
   private opened = false;
+  /** Handshakes under way by address, and the sockets of an address at its limit, waiting for one of its own to end. */
+  private readonly byAddress = new Map<string, number>();
+  private readonly deferred = new Map<string, Held[]>();
 
   constructor(
     /** Starts the TLS handshake on a socket (hands it to the HTTPS server). */
     private readonly start: (socket: Socket) => void,
-    private readonly o: { maxHandshakes?: number; maxHeldMs?: number; now?: () => number } = {},
+    private readonly o: { maxHandshakes?: number; maxPerAddress?: number; maxHeldMs?: number; now?: () => number } = {},
   ) {}
 
   /** An accepted (paused) socket: its handshake starts now if there is room, else when there is. */
   accept(socket: Socket): void {
-    if (this.opened && this.inFlight < (this.o.maxHandshakes ?? MAX_HANDSHAKES) && this.head === this.held.length) return this.begin(socket);
-    this.held.push({ socket, at: this.now() });
+    this.held.push({ socket, at: this.now(), address: clientAddress(socket.remoteAddress) });
+    this.next();
   }
 
   /** The server is ready: handshakes start (those held meanwhile first, in order). */
@@ -88,20 +102,25 @@ export class HandshakeGate {
   /** Sockets held and never started: closed (the relay is stopping). */
   closeHeld(): void {
     for (let i = this.head; i < this.held.length; i++) this.held[i]!.socket.destroy();
+    for (const list of this.deferred.values()) for (const h of list) h.socket.destroy();
     this.held = [];
     this.head = 0;
+    this.deferred.clear();
   }
 
   stats(): GateStats {
-    return { inFlight: this.inFlight, held: this.held.length - this.head, shed: this.shed };
+    let deferred = 0;
+    for (const list of this.deferred.values()) deferred += list.length;
+    return { inFlight: this.inFlight, held: this.held.length - this.head + deferred, shed: this.shed };
   }
 
   private now(): number {
     return (this.o.now ?? Date.now)();
   }
 
-  private begin(socket: Socket): void {
+  private begin({ socket, address }: Held): void {
     this.inFlight++;
+    this.byAddress.set(address, (this.byAddress.get(address) ?? 0) + 1);
     const key = socketKey(socket);
     let done = false;
     const finish = (): void => {
@@ -109,6 +128,16 @@ export class HandshakeGate {
       done = true;
       if (this.finishers.get(key) === finish) this.finishers.delete(key);
       this.inFlight--;
+      const n = this.byAddress.get(address)! - 1;
+      if (n === 0) this.byAddress.delete(address);
+      else this.byAddress.set(address, n);
+      // The place is this address's next waiting socket's if it has one (it waited for exactly this), else the queue's.
+      const mine = this.deferred.get(address);
+      while (mine && mine.length > 0 && this.opened) {
+        const h = mine.shift()!;
+        if (mine.length === 0) this.deferred.delete(address);
+        if (this.usable(h)) return this.begin(h);
+      }
       this.next();
     };
     this.finishers.set(key, finish);
@@ -117,18 +146,28 @@ export class HandshakeGate {
     this.start(socket);
   }
 
+  /** Not closed, and not held too long (then closed here, and counted). */
+  private usable({ socket, at }: Held): boolean {
+    if (socket.destroyed) return false;
+    if (at >= this.now() - (this.o.maxHeldMs ?? MAX_HELD_MS)) return true;
+    this.shed++;
+    socket.destroy();
+    return false;
+  }
+
   private next(): void {
     const max = this.o.maxHandshakes ?? MAX_HANDSHAKES;
-    const oldest = this.now() - (this.o.maxHeldMs ?? MAX_HELD_MS);
+    const perAddress = this.o.maxPerAddress ?? MAX_HANDSHAKES_PER_ADDRESS;
     while (this.opened && this.inFlight < max && this.head < this.held.length) {
-      const { socket, at } = this.held[this.head++]!;
-      if (socket.destroyed) continue;
-      if (at < oldest) {
-        this.shed++;
-        socket.destroy();
+      const h = this.held[this.head++]!;
+      if (!this.usable(h)) continue;
+      if ((this.byAddress.get(h.address) ?? 0) >= perAddress) {
+        const list = this.deferred.get(h.address);
+        if (list) list.push(h);
+        else this.deferred.set(h.address, [h]);
         continue;
       }
-      this.begin(socket);
+      this.begin(h);
     }
     // The array is reused from the start once it has been walked through.
     if (this.head === this.held.length) {
