@@ -664,8 +664,10 @@ class RelayServer implements Relay {
     const guard = this.guard!;
     guard.requested(req.socket);
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    const url = new URL(req.url ?? '/', 'https://relay.invalid');
-    const wss = url.pathname === RELAY_PATH ? this.control : url.pathname === RELAY_PIPE_PATH ? this.pipeWss : null;
+    // Every control connect asks for exactly RELAY_PATH: no URL object for it (pipe URLs carry their key in the query).
+    const url = req.url === RELAY_PATH ? null : new URL(req.url ?? '/', 'https://relay.invalid');
+    const path = url ? url.pathname : RELAY_PATH;
+    const wss = path === RELAY_PATH ? this.control : path === RELAY_PIPE_PATH ? this.pipeWss : null;
     if (!wss) return httpReject(socket, 404, 'Not Found');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(RELAY_SUBPROTOCOL)) {
@@ -688,14 +690,14 @@ class RelayServer implements Relay {
     }
   }
 
-  private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, remote: string, guard: ConnectionGuard): void {
+  private upgrade(wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer, url: URL | null, remote: string, guard: ConnectionGuard): void {
     wss.handleUpgrade(req, socket, head, (ws) => {
       this.lastPong.set(ws, performance.now());
       ws.on('pong', () => this.lastPong.set(ws, performance.now()));
       ws.on('close', () => this.lastPong.delete(ws));
       if (wss === this.pipeWss) {
         ws.on('error', (err: Error & { code?: string }) => this.logger.log('warn', 'pipe connection error', { remote, code: err.code, reason: err.message }));
-        const key = url.searchParams.get('key');
+        const key = url?.searchParams.get('key') ?? null;
         // A 256-bit pipe key is as good as a signature; a wrong one is closed at once (or within a bus round trip).
         if (key !== null && PIPE_KEY.test(key)) guard.authenticated(req.socket);
         this.pipes!.join(ws, key, remote);

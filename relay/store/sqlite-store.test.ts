@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { DeviceRow, NewEntry } from './relay-store.js';
-import { MAX_BATCH, RELAY_DB_FILE, SqliteStore } from './sqlite-store.js';
+import { DEVICE_COMMIT_INTERVAL_MS, MAX_BATCH, RELAY_DB_FILE, SqliteStore } from './sqlite-store.js';
 
 const dirs: string[] = [];
 const open: SqliteStore[] = [];
@@ -112,6 +112,42 @@ describe('SqliteStore group commit', () => {
     const seenByFirst = await puts[0]!.then(() => committed(path));
     expect(seenByFirst).toBe(n); // one transaction: when the first resolves, all of them are on disk
     expect((await Promise.all(puts)).map((r) => r.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+  });
+
+  it('commits a lone device row at once, lets the next ones wait for a shared commit, and never makes a put wait for them', async () => {
+    const path = tempDb();
+    // A wide interval, so that a loaded machine's slow turns still fall inside it.
+    const interval = 60 * DEVICE_COMMIT_INTERVAL_MS;
+    const s = new SqliteStore(path, interval);
+    open.push(s);
+    const reader = new Database(path, { readonly: true });
+    const stored = (): number => (reader.prepare('SELECT COUNT(*) AS n FROM devices').get() as { n: number }).n;
+    const row = (id: string): DeviceRow => ({ id, spki: 'AAAA', enc: { key: 'k', sig: 's' }, profile: { name: id, group: '', host: '', status: 'online', away: '' }, lastSeen: 1 });
+    try {
+      await s.upsertDevice(row(ALICE)); // idle: committed on the next turn, as any write
+      const since = performance.now();
+      const carol = s.upsertDevice(row(CAROL));
+      await new Promise((r) => setImmediate(r));
+      // Right after a commit a connect's row waits (up to the interval) for others to share its commit.
+      if (performance.now() - since < interval / 2) expect(stored()).toBe(1);
+      // A put does not wait: it commits on the next turn and takes the waiting row with it.
+      await s.put(entry());
+      expect(stored()).toBe(2);
+      expect(await carol).toBeGreaterThan(0);
+      // Rows that come turn after turn in a storm share commits.
+      // (What the other connection sees when a row's promise settles tells its commit: rows of one commit see the same count.)
+      const started = performance.now();
+      const rows: Promise<number>[] = [];
+      for (let i = 0; i < 10; i++) {
+        rows.push(s.upsertDevice(row(String(i).padStart(26, 'd'))).then(stored));
+        await new Promise((r) => setImmediate(r));
+      }
+      const commits = new Set(await Promise.all(rows)).size;
+      if (performance.now() - started < interval) expect(commits).toBeLessThanOrEqual(2);
+      expect(stored()).toBe(12);
+    } finally {
+      reader.close();
+    }
   });
 
   it('gives many concurrent puts distinct increasing seqs per mailbox, across batches', async () => {

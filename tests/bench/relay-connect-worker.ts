@@ -14,14 +14,24 @@
  * With a watch count W > 0, each client then watches the W devices after
  * it in the file (dir-watch, §12.2.1), as a client watches its contacts.
  *
- * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full] [connects/s]
+ * With client `raw` (the default) each connection is a RawRelayClient (TLS
+ * and WebSocket framing by hand, raw-relay-client.ts): it costs the
+ * generator's core a fraction of a `ws` client, so the generator can offer
+ * the relay more connects than the relay can take. `ws` is the BenchClient
+ * on the `ws` library (the bench before; what a peer's stack costs).
+ *
+ * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full] [connects/s] [raw|ws]
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BenchClient } from './relay-client.js';
+import { RawRelayClient } from './raw-relay-client.js';
 
-const [url, file, fromS, toS, concS, dirS, watchS, ticketsS, rateS] = process.argv.slice(2);
+const [url, file, fromS, toS, concS, dirS, watchS, ticketsS, rateS, clientS] = process.argv.slice(2);
+/** Which client makes the connects: the hand-made one (cheap) or BenchClient on `ws`. */
+const raw = clientS !== 'ws';
+const target = new URL(url!);
 /** Connects started per second by this worker (0: as fast as the lanes go). */
 const rate = Number(rateS ?? 0);
 /** 'full': reconnects offer no TLS ticket (clients before §12.1.1). */
@@ -29,7 +39,7 @@ const offerTickets = ticketsS !== 'full';
 const watch = Number(watchS ?? 0);
 const all = JSON.parse(readFileSync(file!, 'utf8')) as { id: string; spki: string; key: string; enc: { key: string; sig: string } }[];
 const devices = all.slice(Number(fromS), Number(toS)).map((d, i) => ({ ...d, key: createPrivateKey(d.key), watched: Array.from({ length: Math.min(watch, all.length - 1) }, (_, k) => all[(Number(fromS) + i + 1 + k) % all.length]!.id) }));
-let clients: BenchClient[] = [];
+let clients: { close(): Promise<void> }[] = [];
 /** Each device's latest TLS ticket: a reconnect offers it, as a peer's relay client does (spec §12.1.1). */
 const tickets = new Map<string, Buffer>();
 const say = (o: object): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -48,7 +58,10 @@ async function go(): Promise<void> {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       try {
         const session = offerTickets ? tickets.get(d.id) : undefined;
-        const r = await BenchClient.connect(url!, d, 'Bench', Number(dirS), { ...(session ? { session } : {}), onSession: (t) => tickets.set(d.id, t) });
+        const onSession = (t: Buffer): void => void tickets.set(d.id, t);
+        const r = raw
+          ? await RawRelayClient.connect(target.hostname, Number(target.port), d, { dir: Number(dirS), onSession, ...(session ? { session } : {}) })
+          : await BenchClient.connect(url!, d, 'Bench', Number(dirS), { ...(session ? { session } : {}), onSession });
         if (r.resumed) resumed++;
         if (d.watched.length > 0) r.client.send(JSON.stringify({ type: 'dir-watch', ids: d.watched }));
         clients.push(r.client);

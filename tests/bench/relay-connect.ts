@@ -20,7 +20,7 @@
  *
  * Usage: node dist/tests/bench/relay-connect.js [--devices 10000] [--workers 4]
  *   [--concurrency 32] [--settle-s 5] [--watch 0] [--relay-bin bin/pigeon.js] [--relay-node-args='--cpu-prof …']
- *   [--reconnect [--full-handshakes]] [--rate 0]
+ *   [--reconnect [--full-handshakes]] [--rate 0] [--client raw|ws]
  *
  * --reconnect: after the first round (each device's first connect, a full
  * TLS handshake) every connection is closed and every device connects again,
@@ -64,6 +64,9 @@ const { values: opt } = parseArgs({
     // Connects started per second over all workers (0: as fast as they go): compares two builds at the same rate, since a relay
     // that is woken for each connect separately pays more per connect than one that gets them in bursts.
     rate: { type: 'string', default: '0' },
+    // The generator's client: 'raw' (TLS and WebSocket framing by hand, raw-relay-client.ts: cheap, so one generator core
+    // offers the relay more than it takes) or 'ws' (BenchClient on the ws library: the bench before stop 23).
+    client: { type: 'string', default: 'raw' },
   },
 });
 
@@ -139,19 +142,23 @@ async function main(): Promise<void> {
     let done: Record<string, unknown>[] = [];
     let dropped = 0;
     const procs = Array.from({ length: workers }, (_, w) => {
-      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch, opt['full-handshakes'] ? 'full' : 'resume', String(Number(opt.rate) / workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch, opt['full-handshakes'] ? 'full' : 'resume', String(Number(opt.rate) / workers), opt.client], { stdio: ['pipe', 'pipe', 'inherit'] });
       return child;
     });
     await Promise.all(procs.map((p) => new Promise<void>((resolve) => lines(p, (o) => (o.type === 'ready' ? resolve() : o.type === 'done' ? void done.push(o) : o.type === 'dropped' ? void dropped++ : undefined)))));
     /** One round: every worker connects its devices; the relay's CPU over the round, per connect. */
-    const round = async (): Promise<{ connected: number; failed: number; resumed: number; seconds: number; connectsPerSecond: number; relayCpuSecondsPerThousandConnects: number; firstError: unknown }> => {
+    const round = async (): Promise<{ connected: number; failed: number; resumed: number; seconds: number; connectsPerSecond: number; relayCpuSecondsPerThousandConnects: number; relayCoresUsed: number; generatorCpuSecondsPerThousandConnects: number; firstError: unknown }> => {
       done = [];
       const cpu0 = cpuSeconds(relay.pid!);
+      // The generator's CPU too (taskset execs node, same pid): whether it, not the relay, set the rate.
+      const genCpu = (): number => procs.reduce((a, p) => a + cpuSeconds(p.pid!), 0);
+      const gen0 = genCpu();
       const t0 = Date.now();
       for (const p of procs) p.stdin!.write('go\n');
       while (done.length < workers) await sleep(200);
       const seconds = (Math.max(...done.map((d) => d.at as number)) - t0) / 1000;
       const relayCpu = cpuSeconds(relay.pid!) - cpu0;
+      const generatorCpu = genCpu() - gen0;
       const sum = (k: string): number => done.reduce((a, d) => a + (d[k] as number), 0);
       const connected = sum('connected');
       return {
@@ -161,6 +168,8 @@ async function main(): Promise<void> {
         seconds: Math.round(seconds * 100) / 100,
         connectsPerSecond: Math.round(connected / seconds),
         relayCpuSecondsPerThousandConnects: Math.round((relayCpu / connected) * 1000 * 100) / 100,
+        relayCoresUsed: Math.round((relayCpu / seconds) * 100) / 100,
+        generatorCpuSecondsPerThousandConnects: Math.round((generatorCpu / connected) * 1000 * 100) / 100,
         firstError: done.map((d) => d.firstError).find(Boolean) ?? null,
       };
     };
@@ -171,14 +180,14 @@ async function main(): Promise<void> {
     const kbPer = connected > 0 ? ((held.rssMB - idle.rssMB) * 1024) / connected : NaN;
     let again: Awaited<ReturnType<typeof round>> | null = null;
     if (opt.reconnect) {
-      log(`first round: ${first.connectsPerSecond}/s, ${first.relayCpuSecondsPerThousandConnects} s of relay CPU per 1,000; closing all…`);
+      log(`first round: ${first.connectsPerSecond}/s, ${first.relayCpuSecondsPerThousandConnects} s of relay CPU per 1,000 (relay ${first.relayCoresUsed} cores, generator ${first.generatorCpuSecondsPerThousandConnects} s per 1,000); closing all…`);
       for (const p of procs) p.stdin!.write('drop\n');
       while (dropped < workers) await sleep(200);
       // The departures (a TLS and WebSocket close, a row and a presence change each: seconds of CPU for
       // thousands) are handled before the reconnects are counted, or their CPU would count as the reconnects'.
       await quiet(relay.pid!);
       again = await round();
-      log(`reconnect round: ${again.connectsPerSecond}/s, ${again.relayCpuSecondsPerThousandConnects} s per 1,000, ${again.resumed} resumed`);
+      log(`reconnect round: ${again.connectsPerSecond}/s, ${again.relayCpuSecondsPerThousandConnects} s per 1,000 (relay ${again.relayCoresUsed} cores, generator ${again.generatorCpuSecondsPerThousandConnects} s per 1,000), ${again.resumed} resumed`);
     }
     const figures = {
       date: new Date().toISOString(),
@@ -191,6 +200,7 @@ async function main(): Promise<void> {
       workers,
       concurrencyPerWorker: Number(opt.concurrency),
       rateLimit: Number(opt.rate),
+      client: opt.client,
       watchedPerClient: Number(opt.watch),
       ...first,
       reconnect: again,
