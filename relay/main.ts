@@ -238,10 +238,12 @@ function checkScaleOut(flags: RelayFlags): void {
 }
 
 /** --pipe-port and --pipe-public-port as relay options (nothing when the raw port is off). */
-function pipePortOptions(flags: RelayFlags): { pipePort?: number; pipePublicPort?: number } {
+function pipePortOptions(flags: RelayFlags): { pipePort?: number; pipePublicPort?: number; pipePortFallback?: boolean } {
   const port = flags.pipePort === undefined ? defaultPipePort(flags.port) : flags.pipePort;
   if (port === null) return {};
-  return { pipePort: port, ...(flags.pipePublicPort !== undefined ? { pipePublicPort: flags.pipePublicPort } : {}) };
+  // The default port is a preference; a port forward (--pipe-public-port) names it on purpose.
+  const fallback = flags.pipePort === undefined && flags.pipePublicPort === undefined;
+  return { pipePort: port, ...(flags.pipePublicPort !== undefined ? { pipePublicPort: flags.pipePublicPort } : {}), ...(fallback ? { pipePortFallback: true } : {}) };
 }
 
 /** Connects to PostgreSQL and NATS when asked to; throws with a one-line reason when either cannot be reached. */

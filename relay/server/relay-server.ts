@@ -213,6 +213,14 @@ export interface RelayOptions {
    * there stay WebSockets.
    */
   pipePort?: number;
+  /**
+   * pipePort is only the default (the port after the relay's), not asked
+   * for: if it is taken, a free one is used instead, with a warning (clients
+   * learn the port with each pipe). A relay restarted on its port otherwise
+   * failed to start when a client's source port, or anything else, held
+   * port + 1. An explicit --pipe-port stays a hard requirement.
+   */
+  pipePortFallback?: boolean;
   /** The raw pipe port told to clients when it differs from pipePort (a port forward); default the one listened on. */
   pipePublicPort?: number;
   /** Bytes per second per pipe; 0 = unlimited. */
@@ -654,7 +662,10 @@ class RelayServer implements Relay {
       this.rawPort = await raw.listen(o.pipePort, this.host);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      throw e.code === 'EADDRINUSE' ? new RelayError(RelayErrorCodes.PORT_IN_USE, `pipe port ${o.pipePort} is in use; choose another with --pipe-port, or --pipe-port off`) : listenError(e, this.host, o.pipePort);
+      if (e.code === 'EADDRINUSE' && o.pipePortFallback && o.pipePort !== 0) {
+        this.rawPort = await raw.listen(0, this.host);
+        this.logger.log('warn', 'default pipe port in use; pipes use another', { wanted: o.pipePort, pipePort: this.rawPort });
+      } else throw e.code === 'EADDRINUSE' ? new RelayError(RelayErrorCodes.PORT_IN_USE, `pipe port ${o.pipePort} is in use; choose another with --pipe-port, or --pipe-port off`) : listenError(e, this.host, o.pipePort);
     }
     this.rawServer = raw;
   }
