@@ -75,7 +75,7 @@ export function clientAddress(raw: string | undefined): string {
 }
 
 /** The local port too: a client may use one source port towards both of the relay's ports (main and raw pipe), which the guard sees as two sockets. */
-function socketKey(s: Socket): string {
+export function socketKey(s: Socket): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
 }
 

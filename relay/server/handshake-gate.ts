@@ -20,7 +20,7 @@
  * a server a socket it did not accept itself).
  */
 import type { Socket } from 'node:net';
-import { clientAddress } from './connection-guard.js';
+import { clientAddress, socketKey } from './connection-guard.js';
 
 /**
  * Handshakes under way at once: a handshake is ~1 ms of relay CPU resumed
@@ -60,10 +60,6 @@ interface Held {
   address: string;
 }
 
-/** The key node:tls's socket and the raw socket under it share. */
-function socketKey(s: Socket): string {
-  return `${s.remoteAddress}|${s.remotePort}|${s.localPort}`;
-}
 
 export class HandshakeGate {
   private inFlight = 0;
