@@ -80,24 +80,59 @@ export function machineBusySeconds(): number {
  * shared, and a busy neighbour explains a slow run).
  */
 export class CpuMeter {
-  private readonly before: Map<string, number>;
+  private readonly before: Map<string, Map<number, number>>;
   private readonly machineBefore = machineBusySeconds();
   private readonly t = performance.now();
 
-  constructor(private readonly pids: Record<string, number>) {
-    this.before = new Map(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  /** Each name is one process, or a group of them (a database server's processes) counted together. */
+  constructor(private readonly pids: Record<string, number | number[]>) {
+    this.before = new Map(Object.entries(pids).map(([k, p]) => [k, new Map(group(p).map((pid) => [pid, cpuSecondsOr0(pid)]))]));
   }
 
-  /** CPU seconds each process used since the meter was made. */
+  /** CPU seconds of a name's processes since the meter was made (one that exited meanwhile counts as none). */
+  private used(k: string, p: number | number[]): number {
+    const before = this.before.get(k)!;
+    return group(p).reduce((a, pid) => {
+      const now = cpuSecondsOr0(pid);
+      return now === 0 ? a : a + now - (before.get(pid) ?? 0);
+    }, 0);
+  }
+
+  /** CPU seconds each process (or group) used since the meter was made. */
   seconds(): Record<string, number> {
-    return Object.fromEntries(Object.entries(this.pids).map(([k, pid]) => [k, Math.round((cpuSeconds(pid) - this.before.get(k)!) * 100) / 100]));
+    return Object.fromEntries(Object.entries(this.pids).map(([k, p]) => [k, Math.round(this.used(k, p) * 100) / 100]));
   }
 
-  /** Cores used by each process since the meter was made (1.0 = one CPU busy all the time), and by all other processes together. */
+  /** Cores used by each process (or group) since the meter was made (1.0 = one CPU busy all the time), and by all other processes together. */
   cores(): Record<string, number> {
     const wall = (performance.now() - this.t) / 1000;
-    const used = Object.entries(this.pids).map(([k, pid]) => [k, (cpuSeconds(pid) - this.before.get(k)!) / wall] as const);
+    const used = Object.entries(this.pids).map(([k, p]) => [k, this.used(k, p) / wall] as const);
     const others = (machineBusySeconds() - this.machineBefore) / wall - used.reduce((a, [, c]) => a + c, 0);
     return Object.fromEntries([...used, ['others', Math.max(0, others)] as const].map(([k, c]) => [k, Math.round(c * 100) / 100]));
   }
+}
+
+const group = (p: number | number[]): number[] => (Array.isArray(p) ? p : [p]);
+
+/** CPU seconds of a process, 0 once it has exited (a database backend that closed). */
+function cpuSecondsOr0(pid: number): number {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return 0;
+  }
+}
+
+/** The pids of every running process whose command name (/proc/<pid>/comm) is `comm`: e.g. all of PostgreSQL's. */
+export function pidsNamed(comm: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === comm) out.push(Number(d));
+    } catch {
+      // exited while listed
+    }
+  }
+  return out;
 }

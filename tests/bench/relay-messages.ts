@@ -21,10 +21,24 @@ const FEW_SENDERS_RATE = Math.floor(CLIENT_MESSAGE_RATE * 0.9);
 
 export interface Measured<T> {
   result: T;
-  /** Cores used during the run: the relay, and this load generator. */
+  /** Cores used during the run: the relay (or each instance), this load generator, and the services measured. */
   cores: Record<string, number>;
-  /** The relay's memory after the run. */
+  /** The relay's memory after the run (the first instance's, in scale-out). */
   relayMemory?: Memory;
+}
+
+/**
+ * Where a message load goes: one relay (both URLs the same), or two
+ * instances of a scale-out relay, the senders on one and the recipients on
+ * the other, so every message crosses the bus.
+ */
+export interface MessageTarget {
+  sendersUrl: string;
+  recipientsUrl: string;
+  /** The relay processes, by name ("relay", or "instance A", "instance B"): their CPU is measured, the first one's memory read. */
+  relays: Record<string, number>;
+  /** Other processes whose CPU is measured beside them (PostgreSQL's, NATS). */
+  services?: Record<string, number | number[]>;
 }
 
 export async function connectAll(url: string, devices: BenchDevice[], concurrency = CONNECT_CONCURRENCY): Promise<BenchClient[]> {
@@ -144,15 +158,16 @@ export interface MessageFigures {
   drain: Measured<{ messages: number; seconds: number; perSecond: number }>;
 }
 
-export async function relayMessages(url: string, relayPid: number, plan: LoadPlan, pacedRates: number[], log: (s: string) => void): Promise<MessageFigures> {
+export async function relayMessages(target: MessageTarget, plan: LoadPlan, pacedRates: number[], log: (s: string) => void): Promise<MessageFigures> {
   const t = performance.now();
   const recipientDevices = Array.from({ length: plan.recipients }, () => makeDevice());
   const senderDevices = Array.from({ length: plan.senders }, () => makeDevice());
-  let recipients = await connectAll(url, recipientDevices);
+  let recipients = await connectAll(target.recipientsUrl, recipientDevices);
   for (const c of recipients) await syncAll(c, () => {}, false); // live from now on
-  const senders = await connectAll(url, senderDevices);
+  const senders = await connectAll(target.sendersUrl, senderDevices);
   const connectSeconds = Math.round((performance.now() - t) / 100) / 10;
-  const pids = { relay: relayPid, loadGenerator: process.pid };
+  const pids = { ...target.relays, loadGenerator: process.pid, ...target.services };
+  const relayPid = Object.values(target.relays)[0]!;
 
   const once = async (p: LoadPlan, online: boolean): Promise<Measured<LoadResult>> => {
     const run = new LoadRun(p);
@@ -190,7 +205,7 @@ export async function relayMessages(url: string, relayPid: number, plan: LoadPla
   log('relay, offline recipients come back and sync…');
   const meter = new CpuMeter(pids);
   const t0 = performance.now();
-  recipients = await connectAll(url, recipientDevices);
+  recipients = await connectAll(target.recipientsUrl, recipientDevices);
   const counts = await Promise.all(recipients.map((c) => syncAll(c, () => {}, true)));
   const seconds = (performance.now() - t0) / 1000;
   const drained = counts.reduce((a, b) => a + b, 0);

@@ -68,18 +68,27 @@ async function direct(bytes: number, keyPem: string, certPem: string): Promise<C
 
 type How = 'raw' | 'ws-tls' | 'ws';
 
-async function relayed(how: How, bytes: number, url: string, relayPid: number, keyPem: string, certPem: string): Promise<CopyFigures> {
-  const recv = start(['pipe-recv', how, url, String(bytes)], { KEY: keyPem, CERT: certPem });
+/** Where the two ends of a pipe connect, and what CPU is measured besides theirs. */
+export interface PipeRoute {
+  /** The receiver's relay URL (it asks for the pipe) and the sender's (the same one, or another instance of a scale-out relay). */
+  recvUrl: string;
+  sendUrl: string;
+  /** Processes measured per GB: the relay ("relay"), or each instance and the bus ("instance A", "NATS", …). */
+  measured: Record<string, number | number[]>;
+}
+
+async function relayed(how: How, bytes: number, route: PipeRoute, keyPem: string, certPem: string): Promise<CopyFigures> {
+  const recv = start(['pipe-recv', how, route.recvUrl, String(bytes)], { KEY: keyPem, CERT: certPem });
   const { id } = (await recv.line()) as { id: string };
-  const meter = new CpuMeter({ relay: relayPid });
-  const send = start(['pipe-send', how, url, id, String(bytes)]);
+  const meter = new CpuMeter(route.measured);
+  const send = start(['pipe-send', how, route.sendUrl, id, String(bytes)]);
   const [r, s] = await Promise.all([recv.line(), send.line()]);
-  const relayCpu = meter.seconds().relay ?? 0;
+  const used = meter.seconds();
   await recv.exited;
   send.child.kill();
   return {
     mbPerSecond: Math.round(bytes / 1e6 / ((r.ms as number) / 1000)),
-    cpuSecondsPerGB: { sender: perGB(s.cpuSeconds as number, bytes), receiver: perGB(r.cpuSeconds as number, bytes), relay: perGB(relayCpu, bytes) },
+    cpuSecondsPerGB: { sender: perGB(s.cpuSeconds as number, bytes), receiver: perGB(r.cpuSeconds as number, bytes), ...Object.fromEntries(Object.entries(used).map(([k, v]) => [k, perGB(v, bytes)])) },
   };
 }
 
@@ -103,8 +112,12 @@ export interface PipeFigures {
   ratio: number;
 }
 
-/** `rounds` copies of each kind, alternating; the TLS key and certificate are the relay's own. */
-export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void, prefix: string[] = []): Promise<PipeFigures> {
+/**
+ * `rounds` copies of each kind, alternating; the TLS key and certificate are
+ * the relay's own. `route` defaults to both ends on `url`, the relay's CPU
+ * measured; a scale-out relay has no raw pipes (`raw: false`).
+ */
+export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void, prefix: string[] = [], route: PipeRoute = { recvUrl: url, sendUrl: url, measured: { relay: relayPid } }, raw = true): Promise<PipeFigures> {
   clientPrefix = prefix;
   const keyPem = readFileSync(join(relayDataDir, 'relay-key.pem'), 'utf8');
   const certPem = readFileSync(join(relayDataDir, 'relay-cert.pem'), 'utf8');
@@ -112,16 +125,18 @@ export async function pipeFigures(bytes: number, url: string, relayPid: number, 
   for (let i = 0; i < rounds; i++) {
     log(`pipe: ${bytes / 1e6} MB direct TLS (${i + 1}/${rounds})…`);
     out.direct.push(await direct(bytes, keyPem, certPem));
-    log(`pipe: ${bytes / 1e6} MB TLS through a raw TCP pipe (${i + 1}/${rounds})…`);
-    out.raw.push(await relayed('raw', bytes, url, relayPid, keyPem, certPem));
+    if (raw) {
+      log(`pipe: ${bytes / 1e6} MB TLS through a raw TCP pipe (${i + 1}/${rounds})…`);
+      out.raw.push(await relayed('raw', bytes, route, keyPem, certPem));
+    }
     log(`pipe: ${bytes / 1e6} MB TLS through a pipe WebSocket (${i + 1}/${rounds})…`);
-    out.wsTls.push(await relayed('ws-tls', bytes, url, relayPid, keyPem, certPem));
+    out.wsTls.push(await relayed('ws-tls', bytes, route, keyPem, certPem));
     log(`pipe: ${bytes / 1e6} MB plain bytes through a pipe WebSocket (${i + 1}/${rounds})…`);
-    out.relayed.push(await relayed('ws', bytes, url, relayPid, keyPem, certPem));
+    out.relayed.push(await relayed('ws', bytes, route, keyPem, certPem));
   }
   const mean = (xs: CopyFigures[]): number => xs.reduce((a, x) => a + x.mbPerSecond, 0) / xs.length;
   const ratio = (xs: CopyFigures[]): number => Math.round((mean(xs) / mean(out.direct)) * 100) / 100;
-  out.rawRatio = ratio(out.raw);
+  out.rawRatio = out.raw.length ? ratio(out.raw) : 0;
   out.rawRoundRatios = out.raw.map((r, i) => Math.round((r.mbPerSecond / out.direct[i]!.mbPerSecond) * 100) / 100);
   out.wsTlsRatio = ratio(out.wsTls);
   out.ratio = ratio(out.relayed);

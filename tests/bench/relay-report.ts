@@ -7,6 +7,7 @@ import type { ConnectionFigures } from './relay-connections.js';
 import type { LoadPlan, LoadResult } from './relay-load.js';
 import type { Measured, MessageFigures } from './relay-messages.js';
 import type { PipeFigures } from './relay-pipe.js';
+import type { ScaleOutFigures } from './relay-scaleout.js';
 
 /** Issue targets the figures are held against. */
 const TARGETS = { connections: 10_000, connectionsMB: 1024, messagesPerSecond: 20_000, pipeRatio: 0.7 };
@@ -122,6 +123,10 @@ export function relayMarkdown(out: Record<string, unknown>): string {
     '',
     ...fanout(out.fanout as FanoutFigures | undefined),
     '',
+    '## f. Scale-out: two instances on PostgreSQL and NATS',
+    '',
+    ...scaleOut(out.scaleout as ScaleOutFigures | undefined),
+    '',
   ].join('\n');
 }
 
@@ -141,4 +146,33 @@ function fanout(f: FanoutFigures | undefined): string[] {
     lines.push(row('Mosquitto QoS 1', f.mqtt), '', `relay p99 ÷ Mosquitto p99: ${Math.round((f.relay.latencyMs.p99 / f.mqtt.latencyMs.p99) * 100) / 100}`);
   }
   return lines;
+}
+
+function scaleOut(f: ScaleOutFigures | undefined): string[] {
+  if (!f) return ['not run (`--only scaleout`)'];
+  if ('unavailable' in f) return [`not measured: ${f.unavailable}`];
+  const mem = Object.entries(f.messages.memory).map(([k, v]) => `${k} ${v.rssMB} MB (peak ${v.hwmMB} MB)`).join(', ');
+  const pipeRow = (name: string, k: number, c: PipeFigures['direct'][number]): string => `| ${name} | ${k + 1} | ${c.mbPerSecond} | ${Object.entries(c.cpuSecondsPerGB).map(([w, v]) => `${w} ${v}`).join(', ')} |`;
+  return [
+    `Store ${f.store}; bus ${f.bus}. Figures per instance: the CPU columns name each instance, the load generator, and PostgreSQL's and NATS's processes; "others" is the rest of the machine.`,
+    '',
+    '### Messages: senders on instance A, recipients on instance B',
+    '',
+    ...messages({ ...f.messages, relayWarnings: undefined }).filter((l) => !l.startsWith('The relay logged no warning')),
+    '',
+    `Memory after the runs: ${mem}.`,
+    '',
+    ...Object.entries(f.connections).flatMap(([name, c]) => [`### Connections held by ${name}`, '', ...connections(c).filter((l) => !l.startsWith('The relay logged no warning') && !l.startsWith('Target:')), '']),
+    '### Pipes: receiver on instance A, sender on instance B (WebSocket pipes; scale-out has no raw pipes)',
+    '',
+    '| path | round | MB/s | CPU seconds per GB |',
+    '|---|---|---|---|',
+    ...f.pipe.direct.map((c, k) => pipeRow('direct TLS', k, c)),
+    ...f.pipe.wsTls.map((c, k) => pipeRow('WebSocket pipe across instances, TLS inside', k, c)),
+    ...f.pipe.relayed.map((c, k) => pipeRow('WebSocket pipe across instances, plain bytes', k, c)),
+    '',
+    `WebSocket pipe across instances with TLS inside ÷ direct: **${f.pipe.wsTlsRatio}**; plain bytes ÷ direct: ${f.pipe.ratio}.`,
+    '',
+    ...Object.entries(f.relayWarnings).map(([name, w]) => `${name}: ${warnings(w)}`),
+  ];
 }

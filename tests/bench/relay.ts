@@ -9,16 +9,20 @@
  *  c. the same load through Mosquitto (MQTT QoS 1), as a ratio;
  *  d. bytes through a relay pipe against a direct TLS socket, as a ratio;
  *  e. group fan-out: one group of 500 members, put → deliver latency at every
- *     member, and the same fan-out through Mosquitto as the reference.
+ *     member, and the same fan-out through Mosquitto as the reference;
+ *  f. (--only scaleout, not in the default set) a, b and d again for two
+ *     instances on PostgreSQL and NATS, each figure per instance
+ *     (relay-scaleout.ts).
  *
  * Writes bench-results/relay.json and relay.md.
  *
- * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections,fanout,connect]
+ * Usage: node dist/tests/bench/relay.js [--only messages,mqtt,pipe,connections,fanout,connect,scaleout]
  *   [--connect-devices 10000] (connect: relay-connect.ts, printed with its targets)
  *   [--members 500] [--group-messages 200] [--group-rate 20]
  *   [--connections 1000,5000,10000] [--messages 100000] [--senders 500]
  *   [--recipients 50] [--rate 180] [--paced 5000,10000] [--pipe-mb 200] [--pipe-rounds 2] [--pipe-pin] [--mqtt mqtt://127.0.0.1:1883]
  *   [--max-relay-mb 4096] [--relay-bin <another build's bin/pigeon.js>] [--pin on|off]
+ *   [--scaleout-messages 30000] [--scaleout-connections 1000,3000] (scaleout: also --pipe-mb, --pipe-rounds, --paced)
  *
  * With --pin on (the default on 2 or more CPUs), the messages, mqtt and fanout
  * sections run the relay (or Mosquitto) on CPU 0 and this process, the load
@@ -41,6 +45,7 @@ import { mqttMessages } from './relay-mqtt.js';
 import { pipeFigures, type PipeFigures } from './relay-pipe.js';
 import { relayMarkdown } from './relay-report.js';
 import { pinProcess } from './pin.js';
+import { scaleOutFigures } from './relay-scaleout.js';
 
 /** Open files wanted by the relay and by this process: 10,000 sockets each and room to spare. */
 const WANTED_FDS = 65536;
@@ -62,6 +67,10 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '180' },
     paced: { type: 'string', default: '5000,10000' },
     'pipe-mb': { type: 'string', default: '200' },
+    // Scale-out section: fewer messages than one relay's run (each is stored in PostgreSQL and crosses NATS), and
+    // connections held by each instance in turn, enough for memory per connection without two 10,000-client runs.
+    'scaleout-messages': { type: 'string', default: '30000' },
+    'scaleout-connections': { type: 'string', default: '1000,3000' },
     // Copies of each kind (direct, raw pipe, WebSocket pipe with and without TLS inside), alternating: more on a busy machine.
     'pipe-rounds': { type: 'string', default: '2' },
     // Pipe section only: the relay on CPU 0 (taskset), both client processes on CPU 1, for direct and relayed copies
@@ -156,9 +165,9 @@ const UNLIMITED_PER_CLIENT = [
 ];
 
 /** Starts `pigeon relay --json` (with `prefix`, e.g. prlimit) on a free port; its log is dropped, the bench reads /proc instead. */
-async function startRelay(dataRoot: string, name: string, prefix: string[]): Promise<RunningRelay> {
+async function startRelay(dataRoot: string, name: string, prefix: string[], extra: string[] = []): Promise<RunningRelay> {
   const dir = join(dataRoot, name);
-  const [cmd, ...args] = [...prefix, process.execPath, opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dir, ...(opt['relay-bin'] === BIN ? UNLIMITED_PER_CLIENT : [])];
+  const [cmd, ...args] = [...prefix, process.execPath, opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dir, ...(opt['relay-bin'] === BIN ? UNLIMITED_PER_CLIENT : []), ...extra];
   const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const warnings: Record<string, number> = {};
   createInterface({ input: child.stderr }).on('line', (line) => {
@@ -198,8 +207,8 @@ async function main(): Promise<void> {
   if (pinned && broker && (only.has('mqtt') || only.has('fanout'))) unpin.push(pinProcess(broker, '0'));
   (out.machine as Record<string, unknown>).pinned = pinned ? 'relay and Mosquitto on CPU 0, the load generator (this process) on CPU 1, for messages, mqtt and fanout' : 'no';
   const running: RunningRelay[] = [];
-  const relayFor = async (name: string, pin: string[] = []): Promise<RunningRelay> => {
-    const r = await startRelay(dataRoot, name, [...prefix, ...pin]);
+  const relayFor = async (name: string, pin: string[] = [], extra: string[] = []): Promise<RunningRelay> => {
+    const r = await startRelay(dataRoot, name, [...prefix, ...pin], extra);
     running.push(r);
     out.relayOpenFiles = fdLimit(r.pid);
     return r;
@@ -207,7 +216,7 @@ async function main(): Promise<void> {
   try {
     if (only.has('messages')) {
       const relay = await relayFor('messages', serverPin);
-      const m: MessageFigures = await relayMessages(relay.url, relay.pid, plan, paced, log);
+      const m: MessageFigures = await relayMessages({ sendersUrl: relay.url, recipientsUrl: relay.url, relays: { relay: relay.pid } }, plan, paced, log);
       out.messages = { plan, ...m, relayPeak: memory(relay.pid), relayWarnings: relay.warnings };
       await relay.stop();
     }
@@ -243,6 +252,17 @@ async function main(): Promise<void> {
       const plan = { members: Number(opt.members), messages: Number(opt['group-messages']), rate: Number(opt['group-rate']) };
       out.fanout = { ...(await fanoutFigures(relay.url, relay.pid, opt.mqtt, brokerPid(), plan, log)), relayPeak: memory(relay.pid), relayWarnings: relay.warnings };
       await relay.stop();
+    }
+    if (only.has('scaleout')) {
+      // Both instances on CPU 0 and the generator on CPU 1, as one relay is run; PostgreSQL and NATS where the system put them.
+      out.scaleout = await scaleOutFigures(dataRoot, (name, extra) => relayFor(name, serverPin, extra), {
+        messages: { ...plan, messages: Number(opt['scaleout-messages']) },
+        paced,
+        connections: numbers(opt['scaleout-connections']),
+        maxRelayMB: Number(opt['max-relay-mb']),
+        pipeBytes: Number(opt['pipe-mb']) * 1e6,
+        pipeRounds: Number(opt['pipe-rounds']),
+      }, log);
     }
   } finally {
     for (const undo of unpin.reverse()) undo();
