@@ -34,6 +34,18 @@ function frame(op: number, payload: Buffer): Buffer {
   return Buffer.concat([head, payload]);
 }
 
+/**
+ * The loopback source address of the i-th device among `addresses`
+ * addresses: 127.1.x.y, y in 1..250 (no .0 or .255 that could read as a
+ * network or broadcast address), at most 62,500. Devices take them in turn
+ * (i modulo addresses), so devices connecting one after the other come
+ * from different addresses, as colleagues of many offices would.
+ */
+export function sourceAddress(i: number, addresses: number): string {
+  const a = i % Math.min(addresses, 62_500);
+  return `127.1.${Math.floor(a / 250)}.${(a % 250) + 1}`;
+}
+
 export interface RawConnectOptions {
   /** The TLS ticket of an earlier connection (spec §12.1.1). */
   session?: Buffer;
@@ -41,6 +53,8 @@ export interface RawConnectOptions {
   onSession?: (ticket: Buffer) => void;
   /** The directory version the device holds (a reconnect: the relay answers "unchanged"). */
   dir?: number;
+  /** The source address (a loopback address of 127.0.0.0/8: many clients' addresses on one machine). */
+  localAddress?: string;
 }
 
 /** An authenticated control connection kept open and idle (pings answered). */
@@ -68,7 +82,7 @@ export class RawRelayClient {
    * offered ticket.
    */
   static connect(host: string, port: number, device: Device, o: RawConnectOptions = {}): Promise<{ client: RawRelayClient; resumed: boolean }> {
-    const socket = tls.connect({ host, port, servername: '', rejectUnauthorized: false, minVersion: 'TLSv1.3', ...(o.session ? { session: o.session } : {}) });
+    const socket = tls.connect({ host, port, servername: '', rejectUnauthorized: false, minVersion: 'TLSv1.3', ...(o.session ? { session: o.session } : {}), ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
     if (o.onSession) socket.on('session', o.onSession);
     const client = new RawRelayClient(socket);
     socket.write(`GET /pigeon/1 HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${RELAY_SUBPROTOCOL}\r\n\r\n`);

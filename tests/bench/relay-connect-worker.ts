@@ -20,15 +20,23 @@
  * the relay more connects than the relay can take. `ws` is the BenchClient
  * on the `ws` library (the bench before; what a peer's stack costs).
  *
- * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full] [connects/s] [raw|ws]
+ * With P devices per address (P > 0, raw client only), the file's devices
+ * connect from N / P loopback addresses of 127.1.0.0/16, taken in turn
+ * (sourceAddress): P colleagues behind each address, as offices behind
+ * NATs, so the relay runs with its per-address limits at their defaults
+ * (issue 17 item 5).
+ *
+ * Usage: node relay-connect-worker.js <url> <devices.json> <from> <to> <concurrency> <dir version> [watch] [resume|full] [connects/s] [raw|ws] [devices per address]
  */
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { BenchClient } from './relay-client.js';
-import { RawRelayClient } from './raw-relay-client.js';
+import { RawRelayClient, sourceAddress } from './raw-relay-client.js';
 
-const [url, file, fromS, toS, concS, dirS, watchS, ticketsS, rateS, clientS] = process.argv.slice(2);
+const [url, file, fromS, toS, concS, dirS, watchS, ticketsS, rateS, clientS, perAddressS] = process.argv.slice(2);
+/** Devices per source address; 0: all from the default (127.0.0.1). */
+const perAddress = Number(perAddressS ?? 0);
 /** Which client makes the connects: the hand-made one (cheap) or BenchClient on `ws`. */
 const raw = clientS !== 'ws';
 const target = new URL(url!);
@@ -38,7 +46,7 @@ const rate = Number(rateS ?? 0);
 const offerTickets = ticketsS !== 'full';
 const watch = Number(watchS ?? 0);
 const all = JSON.parse(readFileSync(file!, 'utf8')) as { id: string; spki: string; key: string; enc: { key: string; sig: string } }[];
-const devices = all.slice(Number(fromS), Number(toS)).map((d, i) => ({ ...d, key: createPrivateKey(d.key), watched: Array.from({ length: Math.min(watch, all.length - 1) }, (_, k) => all[(Number(fromS) + i + 1 + k) % all.length]!.id) }));
+const devices = all.slice(Number(fromS), Number(toS)).map((d, i) => ({ ...d, key: createPrivateKey(d.key), from: perAddress > 0 ? sourceAddress(Number(fromS) + i, Math.ceil(all.length / perAddress)) : undefined, watched: Array.from({ length: Math.min(watch, all.length - 1) }, (_, k) => all[(Number(fromS) + i + 1 + k) % all.length]!.id) }));
 let clients: { close(): Promise<void> }[] = [];
 /** Each device's latest TLS ticket: a reconnect offers it, as a peer's relay client does (spec §12.1.1). */
 const tickets = new Map<string, Buffer>();
@@ -60,7 +68,7 @@ async function go(): Promise<void> {
         const session = offerTickets ? tickets.get(d.id) : undefined;
         const onSession = (t: Buffer): void => void tickets.set(d.id, t);
         const r = raw
-          ? await RawRelayClient.connect(target.hostname, Number(target.port), d, { dir: Number(dirS), onSession, ...(session ? { session } : {}) })
+          ? await RawRelayClient.connect(target.hostname, Number(target.port), d, { dir: Number(dirS), onSession, ...(session ? { session } : {}), ...(d.from ? { localAddress: d.from } : {}) })
           : await BenchClient.connect(url!, d, 'Bench', Number(dirS), { ...(session ? { session } : {}), onSession });
         if (r.resumed) resumed++;
         if (d.watched.length > 0) r.client.send(JSON.stringify({ type: 'dir-watch', ids: d.watched }));

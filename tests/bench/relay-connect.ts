@@ -67,10 +67,14 @@ const { values: opt } = parseArgs({
     // The generator's client: 'raw' (TLS and WebSocket framing by hand, raw-relay-client.ts: cheap, so one generator core
     // offers the relay more than it takes) or 'ws' (BenchClient on the ws library: the bench before stop 23).
     client: { type: 'string', default: 'raw' },
+    // Devices behind one source address (raw client): an office of 40 behind a NAT, so that 10,000 devices come from 250
+    // loopback addresses and the relay keeps its per-address limits at their defaults (issue 17 item 5: measure with them
+    // on). 0: every client from 127.0.0.1, with the per-address limits lifted (the bench before stop 24).
+    'per-address': { type: 'string', default: '40' },
   },
 });
 
-/** The per-client limits lifted (every generated client comes from 127.0.0.1; see relay.ts). */
+/** The per-client limits lifted, for --per-address 0 (every generated client comes from 127.0.0.1; see relay.ts). */
 const UNLIMITED_PER_CLIENT = ['--max-per-address', '10000000', '--max-unauth-per-address', '10000000', '--registrations-per-address', '0', '--registrations-per-minute', '0'];
 
 function log(s: string): void {
@@ -107,6 +111,9 @@ async function quiet(pid: number): Promise<void> {
 async function main(): Promise<void> {
   const n = Number(opt.devices);
   const workers = Number(opt.workers);
+  const perAddress = Number(opt['per-address']);
+  /** Clients spread over many source addresses (the raw client only): the relay keeps its default limits. */
+  const spread = perAddress > 0 && opt.client === 'raw';
   const loadAtStart = os.loadavg().map((x) => Math.round(x * 10) / 10);
   const root = mkdtempSync(join(os.tmpdir(), 'pigeon-bench-connect-'));
   const dataDir = join(root, 'relay');
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify(devices.map((d) => ({ id: d.id, spki: d.spki, enc: d.enc, key: d.key.export({ type: 'pkcs8', format: 'pem' }) }))));
 
     const warnings: Record<string, number> = {};
-    const relay = spawn('taskset', ['-c', '0', process.execPath, ...opt['relay-node-args'].split(' ').filter(Boolean), opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...UNLIMITED_PER_CLIENT], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const relay = spawn('taskset', ['-c', '0', process.execPath, ...opt['relay-node-args'].split(' ').filter(Boolean), opt['relay-bin'], 'relay', '--json', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...(spread ? [] : UNLIMITED_PER_CLIENT)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const port = await new Promise<number>((resolve, reject) => {
       lines(relay, (o) => o.type === 'listening' && resolve(o.port as number));
       // What the relay warned about in its log (refused or timed-out connections), counted by message.
@@ -142,7 +149,7 @@ async function main(): Promise<void> {
     let done: Record<string, unknown>[] = [];
     let dropped = 0;
     const procs = Array.from({ length: workers }, (_, w) => {
-      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch, opt['full-handshakes'] ? 'full' : 'resume', String(Number(opt.rate) / workers), opt.client], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn('taskset', ['-c', '1', process.execPath, join(ROOT, 'dist/tests/bench/relay-connect-worker.js'), url, file, String(w * per), String(Math.min(n, (w + 1) * per)), opt.concurrency, String(version), opt.watch, opt['full-handshakes'] ? 'full' : 'resume', String(Number(opt.rate) / workers), opt.client, String(spread ? perAddress : 0)], { stdio: ['pipe', 'pipe', 'inherit'] });
       return child;
     });
     await Promise.all(procs.map((p) => new Promise<void>((resolve) => lines(p, (o) => (o.type === 'ready' ? resolve() : o.type === 'done' ? void done.push(o) : o.type === 'dropped' ? void dropped++ : undefined)))));
@@ -201,6 +208,8 @@ async function main(): Promise<void> {
       concurrencyPerWorker: Number(opt.concurrency),
       rateLimit: Number(opt.rate),
       client: opt.client,
+      sourceAddresses: spread ? Math.ceil(n / perAddress) : 1,
+      relayLimits: spread ? 'defaults' : 'per-address limits lifted',
       watchedPerClient: Number(opt.watch),
       ...first,
       reconnect: again,
