@@ -3,11 +3,12 @@
  * shared by any number of relay instances. Same rules as the SQLite store
  * (relay-store.ts), kept by the database rather than by one process:
  *
- * - A put is one transaction that first takes the mailbox's row in
- *   mailbox_seq (INSERT … ON CONFLICT DO UPDATE last_seq = last_seq + 1), so
- *   puts to one mailbox are serialized across instances and commit in seq
- *   order; the duplicate and quota checks run after that lock, and either
- *   rolls the increment back, so seqs have no holes and are never reused.
+ * - A put is one statement (the function put_entry, one round trip) whose
+ *   transaction first takes the mailbox's row in mailbox_seq (INSERT … ON
+ *   CONFLICT DO UPDATE last_seq = last_seq + 1), so puts to one mailbox are
+ *   serialized across instances and commit in seq order; the duplicate and
+ *   quota checks run after that lock, and either takes the increment back,
+ *   so seqs have no holes and are never reused.
  * - put() resolves after COMMIT with synchronous_commit=on (forced per
  *   session): the WAL is flushed, so a put-ack survives a crash of the
  *   database host too.
@@ -20,7 +21,7 @@ import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { RelayLogger } from '../log.js';
 import { RelayError, RelayErrorCodes } from '../relay-errors.js';
 import { GROUP_CHAIN_START } from '../../shared/protocol/relay-frames.js';
-import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, quotaBreach, type RelayStore, type StoredLink } from './relay-store.js';
+import { deviceFromSql, groupMailbox, linkFollows, type DeviceRow, type DeviceSqlRow, type GroupLink, type GroupRow, type MailboxEntry, type MailboxQuota, type MailboxUsage, type NewEntry, type PutResult, QuotaError, type QuotaKind, type RelayStore, type StoredLink } from './relay-store.js';
 import { CONTENT_VERSION_SQL, mergeChanges, type ChangeKind, type DirectoryChange, type DirectoryGone, type DirectoryHead, type PruneOptions, type StoreCounts, type VersionedDevice } from './relay-store.js';
 
 /** Schema of the relay's tables when none is given: keeps them apart from anything else in the database. */
@@ -104,6 +105,46 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE devices ADD COLUMN cver BIGINT NOT NULL DEFAULT 0;
    UPDATE devices SET cver = ver;
    CREATE INDEX devices_cver ON devices (cver);`,
+  // A put in one round trip (§12.4): the statements put() sent one by one inside BEGIN … COMMIT
+  // (six round trips, each waiting for a busy instance's event loop) run in the database, in the
+  // statement's own transaction. The mailbox's counter row is locked first, as before; a duplicate
+  // or an entry over a quota takes the increment back under that lock, so seqs keep no holes. The
+  // quota rules are those of quotaBreach() (relay-store.ts); the store tests hold both to them.
+  `CREATE FUNCTION put_entry(p_recipient TEXT, p_sender TEXT, p_msg_id TEXT, p_ts BIGINT, p_body TEXT, p_size BIGINT,
+                             q_entries BIGINT, q_bytes BIGINT, q_sender_entries BIGINT, q_sender_bytes BIGINT,
+                             OUT o_seq BIGINT, OUT o_duplicate BOOLEAN, OUT o_breach TEXT)
+   LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE
+     v_waiting BIGINT; v_bytes BIGINT; v_n BIGINT; v_b BIGINT; v_dup BIGINT;
+   BEGIN
+     o_duplicate := false;
+     INSERT INTO mailbox_seq (recipient, last_seq) VALUES (p_recipient, 1)
+       ON CONFLICT (recipient) DO UPDATE SET last_seq = mailbox_seq.last_seq + 1
+       RETURNING last_seq, waiting, bytes INTO o_seq, v_waiting, v_bytes;
+     SELECT seq INTO v_dup FROM mailbox WHERE recipient = p_recipient AND sender = p_sender AND msg_id = p_msg_id;
+     IF v_dup IS NOT NULL THEN
+       UPDATE mailbox_seq SET last_seq = last_seq - 1 WHERE recipient = p_recipient;
+       o_seq := v_dup;
+       o_duplicate := true;
+       RETURN;
+     END IF;
+     SELECT waiting, bytes INTO v_n, v_b FROM mailbox_sender WHERE recipient = p_recipient AND sender = p_sender;
+     o_breach := CASE
+       WHEN q_entries IS NOT NULL AND v_waiting >= q_entries THEN 'entries'
+       WHEN q_bytes IS NOT NULL AND v_bytes + p_size > q_bytes THEN 'bytes'
+       WHEN q_sender_entries IS NOT NULL AND COALESCE(v_n, 0) >= q_sender_entries THEN 'senderEntries'
+       WHEN q_sender_bytes IS NOT NULL AND COALESCE(v_b, 0) + p_size > q_sender_bytes THEN 'senderBytes'
+     END;
+     IF o_breach IS NOT NULL THEN
+       UPDATE mailbox_seq SET last_seq = last_seq - 1 WHERE recipient = p_recipient;
+       o_seq := NULL;
+       RETURN;
+     END IF;
+     INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES (p_recipient, o_seq, p_msg_id, p_sender, p_ts, p_body);
+     UPDATE mailbox_seq SET waiting = waiting + 1, bytes = bytes + p_size WHERE recipient = p_recipient;
+     INSERT INTO mailbox_sender (recipient, sender, waiting, bytes) VALUES (p_recipient, p_sender, 1, p_size)
+       ON CONFLICT (recipient, sender) DO UPDATE SET waiting = mailbox_sender.waiting + 1, bytes = mailbox_sender.bytes + excluded.bytes;
+   END $$;`,
 ];
 
 export interface PostgresStoreOptions {
@@ -287,57 +328,14 @@ export class PostgresStore implements RelayStore {
   }
 
   async put(e: NewEntry, quota: MailboxQuota = {}): Promise<PutResult> {
-    const c = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await c.query('BEGIN');
-      const result = await this.putIn(c, e, quota);
-      // A duplicate or a refused entry leaves nothing to keep, not even the seq increment.
-      await c.query(result instanceof QuotaError || result.duplicate ? 'ROLLBACK' : 'COMMIT');
-      if (result instanceof QuotaError) throw result;
-      return result;
-    } catch (err) {
-      if (!(err instanceof PigeonError)) {
-        broken = err as Error;
-        await c.query('ROLLBACK').catch(() => {});
-      }
-      throw err;
-    } finally {
-      // A connection that failed mid-transaction is discarded, not reused.
-      c.release(broken);
-    }
-  }
-
-  /** The statements of a put, inside the caller's transaction. */
-  private async putIn(c: pg.PoolClient, e: NewEntry, quota: MailboxQuota): Promise<PutResult | QuotaError> {
-    const size = e.body.length;
-    // Takes the mailbox's lock and the next seq at once; concurrent puts to this mailbox wait here until we commit.
-    // The counters it returns are those before this entry (they count it only below).
-    const next = await c.query<{ last_seq: string; waiting: string; bytes: string }>(
-      `INSERT INTO mailbox_seq (recipient, last_seq) VALUES ($1, 1)
-       ON CONFLICT (recipient) DO UPDATE SET last_seq = mailbox_seq.last_seq + 1 RETURNING last_seq, waiting, bytes`,
-      [e.recipient],
+    // One statement, its own transaction, committed (and the WAL flushed) before it answers: put_entry in MIGRATIONS.
+    const r = await this.pool.query<{ o_seq: string | null; o_duplicate: boolean; o_breach: QuotaKind | null }>(
+      'SELECT o_seq, o_duplicate, o_breach FROM put_entry($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+      [e.recipient, e.sender, e.msgId, e.ts, e.body, e.body.length, quota.entries ?? null, quota.bytes ?? null, quota.senderEntries ?? null, quota.senderBytes ?? null],
     );
-    // A new statement sees what the puts that held the lock before us committed.
-    const check = await c.query<{ dup: string | null; n: string | null; b: string | null }>(
-      `SELECT (SELECT seq FROM mailbox WHERE recipient = $1 AND sender = $2 AND msg_id = $3) AS dup, s.waiting AS n, s.bytes AS b
-         FROM (SELECT 1) one LEFT JOIN mailbox_sender s ON s.recipient = $1 AND s.sender = $2`,
-      [e.recipient, e.sender, e.msgId],
-    );
-    const { dup, n, b } = check.rows[0]!;
-    if (dup !== null) return { seq: Number(dup), duplicate: true };
-    const box = next.rows[0]!;
-    const breach = quotaBreach(quota, { count: Number(box.waiting), bytes: Number(box.bytes) }, { count: Number(n ?? 0), bytes: Number(b ?? 0) }, size);
-    if (breach) return new QuotaError(breach, quota[breach]!, e.recipient);
-    const seq = Number(box.last_seq);
-    await c.query(
-      `WITH entry AS (INSERT INTO mailbox (recipient, seq, msg_id, sender, ts, body) VALUES ($1, $2, $3, $4, $5, $6)),
-            box AS (UPDATE mailbox_seq SET waiting = waiting + 1, bytes = bytes + $7 WHERE recipient = $1)
-       INSERT INTO mailbox_sender (recipient, sender, waiting, bytes) VALUES ($1, $4, 1, $7)
-       ON CONFLICT (recipient, sender) DO UPDATE SET waiting = mailbox_sender.waiting + 1, bytes = mailbox_sender.bytes + excluded.bytes`,
-      [e.recipient, seq, e.msgId, e.sender, e.ts, e.body, size],
-    );
-    return { seq, duplicate: false };
+    const row = r.rows[0]!;
+    if (row.o_breach) throw new QuotaError(row.o_breach, quota[row.o_breach]!, e.recipient);
+    return { seq: Number(row.o_seq), duplicate: row.o_duplicate };
   }
 
   async page(recipient: string, after: number, limit: number): Promise<MailboxEntry[]> {
