@@ -5,9 +5,11 @@
  * our device key, hello with purpose "data", the peer's pinned key checked)
  * and runs the receiver's side of data-link.ts on it. Large files go straight
  * into their `.pigeon-part` files here, with CRC-32 and exact-size counting
- * as the bytes arrive; small files go back whole to the main thread, whose
- * lander checks and lands them in batches. The worker never touches the
- * ledger: it reports progress in coarse steps and each file's end.
+ * as the bytes arrive; small files are checked and landed here too (target
+ * "land", small-file-land.ts) and only their paths go back, or, for a sink
+ * that asks so (target "memory"), go back whole to the main thread's lander.
+ * The worker never touches the ledger: it reports progress in coarse steps
+ * and each file's end.
  * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -20,8 +22,9 @@ import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
 import type { DataLinkPlan, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
-import type { FileCheck } from './file-check.js';
+import { checker, checkMismatch, type FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
+import { diskError, landSmallFile } from './small-file-land.js';
 
 /**
  * Progress goes to the main thread after this many bytes of a transfer (or
@@ -203,6 +206,35 @@ async function dial(plan: DataLinkPlan): Promise<DataClient> {
   return new DataClient(socket, h.decoder);
 }
 
+/** Folders known to exist, per link (small-file-land.ts: spares a mkdir per file). */
+const madeDirs = new Map<number, Set<string>>();
+
+/**
+ * A small file of target "land": its exact size and the sender's check
+ * (computed again here from the bytes, of the kind the sender gave), then
+ * landed. Returns the path, or throws with a stable code.
+ */
+function landHere(link: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'land' }>, s: ReturnType<typeof memorySink>, check: FileCheck): string {
+  if (s.got !== t.size) throw sizeMismatch(t.path, `${s.got} bytes arrived, not the ${t.size} offered`);
+  // The pieces as they arrived (views into TLS records; a file split across two records is not joined: a copy and a new ArrayBuffer each).
+  const hash = checker(check.alg);
+  for (const c of s.chunks) hash.update(c);
+  const actual = hash.digest();
+  if (actual !== check.hex) throw checkMismatch(t.path, check, actual);
+  let dirs = madeDirs.get(link);
+  if (!dirs) madeDirs.set(link, (dirs = new Set()));
+  let landed: string;
+  try {
+    landed = landSmallFile(t, s.chunks, dirs);
+  } catch (err) {
+    throw diskError(err as NodeJS.ErrnoException, t.downloads);
+  }
+  // Tests: a crash after the file landed and before the main thread recorded it.
+  written += s.got;
+  if (written >= exitAfterBytes) process.exit(70);
+  return landed;
+}
+
 async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClient): Promise<void> {
   const t = m.target;
   const sink = t.kind === 'part' ? partSink(m.transfer, m.offset, t) : memorySink(t.size);
@@ -226,6 +258,15 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
     return post({ op: 'file-done', link: m.link, req: m.req, check, digest: p.digest() });
   }
   const s = sink as ReturnType<typeof memorySink>;
+  if (t.kind === 'land') {
+    let landed: string;
+    try {
+      landed = landHere(m.link, t, s, check);
+    } catch (err) {
+      return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
+    }
+    return post({ op: 'file-done', link: m.link, req: m.req, check, landed });
+  }
   post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.got }, s.chunks);
 }
 
@@ -255,6 +296,7 @@ function onMessage(m: ToWorker): void {
   } else if (m.op === 'close') {
     const opening = links.get(m.link);
     links.delete(m.link);
+    madeDirs.delete(m.link);
     void opening?.then((client) => client.close(), () => {});
   }
 }

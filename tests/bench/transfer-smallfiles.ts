@@ -109,7 +109,9 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
   const args = ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'];
   const profDir = process.env.PIGEON_BENCH_CPU_PROF;
   const probe = new LoopDelayProbe();
-  const env = { ...probe.env, ...(profDir ? { NODE_OPTIONS: `${probe.env.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir}` } : {}) };
+  // PIGEON_BENCH_NODE_FLAGS: more Node/V8 flags for both peers (experiments, e.g. the young generation's size).
+  const extra = process.env.PIGEON_BENCH_NODE_FLAGS ? ` ${process.env.PIGEON_BENCH_NODE_FLAGS}` : '';
+  const env = { ...probe.env, NODE_OPTIONS: `${probe.env.NODE_OPTIONS}${extra}${profDir ? ` --cpu-prof --cpu-prof-dir=${profDir}` : ''}` };
   const [ha, hb] = [join(work, 'sa'), join(work, 'sb')];
   const inbox = join(work, 'small-inbox');
   const alice = new PeerProcess({ home: ha, name: 'Alice', args, env });
