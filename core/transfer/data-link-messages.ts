@@ -30,7 +30,14 @@ export type FetchTarget =
   /** A large file: appended to its part file from `offset`, CRC-32 continued from `crc` (the bytes already there). */
   | { kind: 'part'; part: string; path: string; size: number; crc: number; writeBuffer: number; /** The download folder, named in a disk-full error. */ downloads: string }
   /** A small file (≤ SMALL_FILE_BYTES): the bytes are sent back whole; the main thread's sink checks and lands them. */
-  | { kind: 'memory'; size: number };
+  | { kind: 'memory'; size: number }
+  /**
+   * A small file the worker checks (exact size, the sender's check) and lands
+   * itself at `localPath` with the landing rules of small-file-land.ts; only
+   * the path it landed at comes back (docs/decisions.md, "small files landed
+   * in the worker"). `path`: the offered path, for messages; `mtime` in ms.
+   */
+  | { kind: 'land'; size: number; path: string; localPath: string; mtime: number; /** The download folder, named in a disk-full error. */ downloads: string };
 
 export type ToWorker =
   | { op: 'open'; link: number; plan: DataLinkPlan }
@@ -47,7 +54,7 @@ export type FromWorker =
    * `digest` is the CRC-32 of the whole part file. Memory: the batch's `bytes`
    * hold from `at` what the sender sent from `from` (`length` bytes).
    */
-  | { op: 'file-done'; link: number; req: number; check: FileCheck; digest?: string; from?: number; length?: number; /** Where this file's `length` bytes start in the batch's `bytes`. */ at?: number }
+  | { op: 'file-done'; link: number; req: number; check: FileCheck; digest?: string; from?: number; length?: number; /** Where this file's `length` bytes start in the batch's `bytes`. */ at?: number; /** Land: the path the file landed at (checked, written, dated, closed). */ landed?: string }
   | { op: 'file-failed'; link: number; req: number; code: string; message: string };
 
 /**

@@ -5,9 +5,11 @@
  * our device key, hello with purpose "data", the peer's pinned key checked)
  * and runs the receiver's side of data-link.ts on it. Large files go straight
  * into their `.pigeon-part` files here, with CRC-32 and exact-size counting
- * as the bytes arrive; small files go back whole to the main thread, whose
- * lander checks and lands them in batches. The worker never touches the
- * ledger: it reports progress in coarse steps and each file's end.
+ * as the bytes arrive; small files are checked and landed here too (target
+ * "land", small-file-land.ts) and only their paths go back, or, for a sink
+ * that asks so (target "memory"), go back whole to the main thread's lander.
+ * The worker never touches the ledger: it reports progress in coarse steps
+ * and each file's end.
  * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -20,8 +22,9 @@ import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
 import type { DataLinkPlan, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
-import type { FileCheck } from './file-check.js';
+import { checker, checkMismatch, type FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
+import { diskError, landSmallFile } from './small-file-land.js';
 
 /**
  * Progress goes to the main thread after this many bytes of a transfer (or
@@ -101,6 +104,8 @@ const codeOf = (err: unknown): { code: string; message: string } => {
 const unreported = new Map<string, number>();
 let progressTimer: NodeJS.Timeout | null = null;
 function flushProgress(): void {
+  // Nothing to tell (a small file reports no progress of its own): no timer was set either.
+  if (unreported.size === 0) return;
   if (progressTimer) clearTimeout(progressTimer);
   progressTimer = null;
   for (const [transfer, bytes] of unreported) post({ op: 'progress', transfer, bytes });
@@ -155,37 +160,45 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
   };
 }
 
+/** A promise that never settles: a memory sink's `failed` (nothing of it touches the disk before its fetch ends). */
+const NEVER = new Promise<never>(() => {});
+
 /**
  * A small file, held as the chunks it came in (views into the TLS records'
- * buffers, usually one) and copied once, into the batch sent back to the
- * main thread (its sink checks and lands it). A Buffer per file cost
- * allocation, zeroing and garbage.
+ * buffers, usually one), then checked and landed here (target "land") or
+ * copied once into the batch sent back to the main thread (target
+ * "memory"). A Buffer per file cost allocation, zeroing and garbage. A class,
+ * not an object of closures: up to FETCH_BUDGET / 4 KiB of these wait for
+ * their answer at once, and with the worker's 2 MiB young generation what
+ * waits is copied by every scavenge and promoted (docs/benchmarks.md, stop 24).
  */
-function memorySink(size: number): WorkerSink & { from: number; length: number; chunks: Buffer[]; got: number } {
-  const s = {
-    offset: 0,
-    check: 'crc32' as const,
-    failed: new Promise<never>(() => {}),
-    from: 0,
-    length: -1,
-    got: 0,
-    chunks: [] as Buffer[],
-    write(chunk: Uint8Array): boolean {
-      if (s.length < 0 || s.got + chunk.length > s.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
-      s.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-      s.got += chunk.length;
-      return true;
-    },
-    onDrain: (fn: () => void) => fn(),
-    announced(from: number, length: number): void {
-      // Bounded: never more than the offered size of a small file.
-      if (from !== 0 || length > size) throw sizeMismatch('a small file', `the sender announced ${from + length} bytes, not the ${size} it offered`);
-      s.from = from;
-      s.length = length;
-    },
-    close: () => Promise.resolve(),
-  };
-  return s;
+class MemorySink implements WorkerSink {
+  readonly offset = 0;
+  readonly check = 'crc32' as const;
+  readonly failed = NEVER;
+  from = 0;
+  length = -1;
+  got = 0;
+  chunks: Buffer[] = [];
+  constructor(readonly size: number) {}
+  write(chunk: Uint8Array): boolean {
+    if (this.length < 0 || this.got + chunk.length > this.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
+    this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    this.got += chunk.length;
+    return true;
+  }
+  onDrain(fn: () => void): void {
+    fn();
+  }
+  announced(from: number, length: number): void {
+    // Bounded: never more than the offered size of a small file.
+    if (from !== 0 || length > this.size) throw sizeMismatch('a small file', `the sender announced ${from + length} bytes, not the ${this.size} it offered`);
+    this.from = from;
+    this.length = length;
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 // ---- links -------------------------------------------------------------------
@@ -203,12 +216,42 @@ async function dial(plan: DataLinkPlan): Promise<DataClient> {
   return new DataClient(socket, h.decoder);
 }
 
+/** Folders known to exist, per link (small-file-land.ts: spares a mkdir per file). */
+const madeDirs = new Map<number, Set<string>>();
+
+/**
+ * A small file of target "land": its exact size and the sender's check
+ * (computed again here from the bytes, of the kind the sender gave), then
+ * landed. Returns the path, or throws with a stable code.
+ */
+function landHere(link: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'land' }>, s: MemorySink, check: FileCheck): string {
+  if (s.got !== t.size) throw sizeMismatch(t.path, `${s.got} bytes arrived, not the ${t.size} offered`);
+  // The pieces as they arrived (views into TLS records; a file split across two records is not joined: a copy and a new ArrayBuffer each).
+  const hash = checker(check.alg);
+  for (const c of s.chunks) hash.update(c);
+  const actual = hash.digest();
+  if (actual !== check.hex) throw checkMismatch(t.path, check, actual);
+  let dirs = madeDirs.get(link);
+  if (!dirs) madeDirs.set(link, (dirs = new Set()));
+  let landed: string;
+  try {
+    landed = landSmallFile(t, s.chunks, dirs);
+  } catch (err) {
+    throw diskError(err as NodeJS.ErrnoException, t.downloads);
+  }
+  // Tests: a crash after the file landed and before the main thread recorded it.
+  written += s.got;
+  if (written >= exitAfterBytes) process.exit(70);
+  return landed;
+}
+
 async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClient): Promise<void> {
   const t = m.target;
-  const sink = t.kind === 'part' ? partSink(m.transfer, m.offset, t) : memorySink(t.size);
+  const sink = t.kind === 'part' ? partSink(m.transfer, m.offset, t) : new MemorySink(t.size);
   let check: FileCheck;
   try {
-    check = (await Promise.race([client.fetch(m.transfer, m.index, sink), sink.failed])) as FileCheck;
+    // A memory sink cannot fail before its fetch ends: no race (one promise less per small file in flight).
+    check = sink instanceof MemorySink ? await client.fetch(m.transfer, m.index, sink) : ((await Promise.race([client.fetch(m.transfer, m.index, sink), sink.failed])) as FileCheck);
     await sink.close();
   } catch (err) {
     await sink.close().catch(() => {});
@@ -225,7 +268,16 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
     }
     return post({ op: 'file-done', link: m.link, req: m.req, check, digest: p.digest() });
   }
-  const s = sink as ReturnType<typeof memorySink>;
+  const s = sink as MemorySink;
+  if (t.kind === 'land') {
+    let landed: string;
+    try {
+      landed = landHere(m.link, t, s, check);
+    } catch (err) {
+      return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
+    }
+    return post({ op: 'file-done', link: m.link, req: m.req, check, landed });
+  }
   post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.got }, s.chunks);
 }
 
@@ -255,6 +307,7 @@ function onMessage(m: ToWorker): void {
   } else if (m.op === 'close') {
     const opening = links.get(m.link);
     links.delete(m.link);
+    madeDirs.delete(m.link);
     void opening?.then((client) => client.close(), () => {});
   }
 }

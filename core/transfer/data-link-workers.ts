@@ -4,8 +4,10 @@
  * up to MAX_LINKS data links at once. A link is a FileSource like DataClient
  * (data-link.ts), so the transfer service fetches through it the same way;
  * what differs is where the bytes go: a large file's sink must be one from
- * openPartFileElsewhere (part-file-sink.ts), which the worker writes, and a
- * small file comes back whole and goes into the sink given (the lander's).
+ * openPartFileElsewhere (part-file-sink.ts), which the worker writes; a
+ * small file's from SmallFileLander.openElsewhere is checked and landed by
+ * the worker, which answers with its path; any other small file comes back
+ * whole and goes into the sink given.
  * If the worker stops or crashes, every fetch on it fails with
  * PIGEON_ERR_DATA_WORKER_FAILED (passing: the transfer resumes from the bytes
  * on disk) and the next link starts a new worker.
@@ -81,8 +83,18 @@ export function dataLinkWorkerScript(env: Record<string, string | undefined> = p
   return existsSync(fileURLToPath(url)) ? url : null;
 }
 
+/** What a small file's sink landed by the worker gives it (SmallFileLander.openElsewhere). */
+export interface ElsewhereSmall {
+  target: Extract<FetchTarget, { kind: 'land' }>;
+  /** The worker checked the file and landed it at `path`. */
+  landed(path: string): void;
+}
+
+/** A sink this link can fill: one of the main thread's, or one whose bytes the worker writes itself. */
+type WorkerInto = IncomingFile & { elsewhere?: ElsewherePart; landElsewhere?: ElsewhereSmall };
+
 interface Pending {
-  into: IncomingFile & { elsewhere?: ElsewherePart };
+  into: WorkerInto;
   resolve: (c: FileCheck) => void;
   reject: (e: Error) => void;
 }
@@ -99,11 +111,11 @@ export class WorkerLink implements FileSource {
     /** @internal */ readonly id: number,
   ) {}
 
-  fetch(transfer: string, index: number, into: IncomingFile & { elsewhere?: ElsewherePart }): Promise<FileCheck> {
+  fetch(transfer: string, index: number, into: WorkerInto): Promise<FileCheck> {
     if (this.closedError) return Promise.reject(this.closedError);
     const req = this.nextReq++;
-    if (!into.elsewhere && into.size === undefined) return Promise.reject(new PigeonError(ErrorCodes.INTERNAL, 'a sink without a size cannot be filled by the data-link worker'));
-    const target: FetchTarget = into.elsewhere ? into.elsewhere.target : { kind: 'memory', size: into.size! };
+    if (!into.elsewhere && !into.landElsewhere && into.size === undefined) return Promise.reject(new PigeonError(ErrorCodes.INTERNAL, 'a sink without a size cannot be filled by the data-link worker'));
+    const target: FetchTarget = into.elsewhere ? into.elsewhere.target : into.landElsewhere ? into.landElsewhere.target : { kind: 'memory', size: into.size! };
     return new Promise((resolve, reject) => {
       this.pending.set(req, { into, resolve, reject });
       this.owner.send({ op: 'fetch', link: this.id, req, transfer, index, offset: into.offset, target });
@@ -132,7 +144,10 @@ export class WorkerLink implements FileSource {
     if (m.op === 'file-failed') return p.reject(new PigeonError(m.code as ErrorCode, m.message));
     try {
       if (p.into.elsewhere) p.into.elsewhere.received(m.digest ?? '');
-      else {
+      else if (p.into.landElsewhere) {
+        if (m.landed === undefined) throw new PigeonError(ErrorCodes.INTERNAL, 'a small file without its landed path from the data-link worker');
+        p.into.landElsewhere.landed(m.landed);
+      } else {
         // A small file: the main thread's sink checks what was announced and takes the bytes, as from DataClient.
         p.into.announced(m.from ?? 0, m.length ?? 0);
         const length = m.length ?? 0;

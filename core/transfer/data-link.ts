@@ -347,7 +347,8 @@ export class DataClient implements FileSource {
   private remaining = 0;
   private readonly queue: Request[] = [];
   private closedError: Error | null = null;
-  private corked = false;
+  /** Fetch frames asked for in this turn, written together at its end (see fetch). */
+  private fetchesOut: Uint8Array[] = [];
   /** A slice of answers was handled this turn; the rest waits in the decoder for the next turn. */
   private yielding = false;
 
@@ -377,16 +378,16 @@ export class DataClient implements FileSource {
     if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ index, sink, resolve, reject });
-      // The fetches asked for in one turn (one answer batch frees many lanes) go out as one write, not one TLS record each.
-      if (!this.corked) {
-        this.corked = true;
-        this.socket.cork();
+      // The fetches asked for in one turn (one answer batch frees many lanes) go out as one buffer in one write: not one
+      // TLS record each, and not a corked writev of 64 small buffers either (~7 µs a frame in the worker's profile, stop 24).
+      if (this.fetchesOut.length === 0) {
         process.nextTick(() => {
-          this.corked = false;
-          this.socket.uncork();
+          const frames = this.fetchesOut;
+          this.fetchesOut = [];
+          if (!this.socket.destroyed) this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
         });
       }
-      this.socket.write(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check === 'crc32' ? { check: 'crc32' } : {}) }));
+      this.fetchesOut.push(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check === 'crc32' ? { check: 'crc32' } : {}) }));
       this.process();
     });
   }

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 
 export type CheckAlg = 'sha256' | 'crc32';
 
@@ -56,4 +57,14 @@ export async function checkRange(path: string, into: { update(bytes: Buffer): un
 /** "SHA-256" or "CRC-32", for messages. */
 export function checkName(alg: CheckAlg): string {
   return alg === 'sha256' ? 'SHA-256' : 'CRC-32';
+}
+
+/** A SHA-256 string or a check, as a check. */
+export function asCheck(expected: string | FileCheck): FileCheck {
+  return typeof expected === 'string' ? { alg: 'sha256', hex: expected } : expected;
+}
+
+/** The integrity error of an entry whose bytes do not match the sender's check (the file was discarded). */
+export function checkMismatch(path: string, want: FileCheck, got: string): PigeonError {
+  return new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${path}: ${checkName(want.alg)} mismatch (expected ${want.hex.slice(0, 16)}…, got ${got.slice(0, 16)}…); the file was discarded`);
 }

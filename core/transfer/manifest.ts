@@ -51,10 +51,12 @@ const SLICE_MS = 4;
 /** A yield to the event loop once SLICE_MS have passed since the last. */
 class Slicer {
   private since = performance.now();
-  async maybeYield(): Promise<void> {
-    if (performance.now() - this.since < SLICE_MS) return;
-    await new Promise((r) => setImmediate(r));
-    this.since = performance.now();
+  /** A promise to await when the slice is over, else null (no promise and no await per entry: 10,000 of each cost ~10 % of a walk). */
+  maybeYield(): Promise<void> | null {
+    if (performance.now() - this.since < SLICE_MS) return null;
+    return new Promise<void>((r) => setImmediate(r)).then(() => {
+      this.since = performance.now();
+    });
   }
 }
 
@@ -147,14 +149,17 @@ async function list(dir: Extract<Pending, { kind: 'dir' }>, slicer: Slicer): Pro
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const out: Pending[] = [];
   for (const n of names) {
-    out.push(await child(dir, n));
-    await slicer.maybeYield();
+    // A file or folder is looked at synchronously; only a symlink takes a promise (realpath, stat).
+    const c = child(dir, n);
+    out.push(c instanceof Promise ? await c : c);
+    const pause = slicer.maybeYield();
+    if (pause) await pause;
   }
   return out;
 }
 
-/** One directory entry, looked at with lstat (and the symlink rules). */
-async function child(dir: Extract<Pending, { kind: 'dir' }>, name: string): Promise<Pending> {
+/** One directory entry, looked at with lstat; a symlink is followed by the rules of followLink (a promise then). */
+function child(dir: Extract<Pending, { kind: 'dir' }>, name: string): Pending | Promise<Pending> {
   const rel = `${dir.rel}/${name}`;
   // dir.source is a real path, so this is one too unless the entry itself is a symlink.
   const abs = join(dir.source, name);
@@ -169,7 +174,11 @@ async function child(dir: Extract<Pending, { kind: 'dir' }>, name: string): Prom
   if (l.isFile()) return { kind: 'file', rel, source: abs, size: l.size, mtimeMs: l.mtimeMs };
   if (l.isDirectory()) return { kind: 'dir', rel, source: abs, mtimeMs: l.mtimeMs, root: dir.root, jumpedFrom: dir.jumpedFrom };
   if (!l.isSymbolicLink()) return { kind: 'skip', rel, reason: 'special-file' };
+  return followLink(dir, rel, abs);
+}
 
+/** A symlink inside the dropped tree: what it points to, if that stays inside and does not loop. */
+async function followLink(dir: Extract<Pending, { kind: 'dir' }>, rel: string, abs: string): Promise<Pending> {
   let target: string;
   try {
     target = await realpath(abs);

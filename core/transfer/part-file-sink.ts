@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { numberedName } from '../../shared/transfer/safe-name.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
-import { checker, checkName, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
+import { asCheck, checker, checkMismatch, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { ElsewherePart } from './data-link-workers.js';
 import type { FileSink } from './ledger-ports.js';
 
@@ -58,15 +58,7 @@ export function freePath(path: string): string {
   return join(dir, numberedName(name, (c) => existsSync(join(dir, c))));
 }
 
-/** A SHA-256 string or a check, as a check. */
-export function asCheck(expected: string | FileCheck): FileCheck {
-  return typeof expected === 'string' ? { alg: 'sha256', hex: expected } : expected;
-}
-
-/** The integrity error of an entry whose bytes do not match the sender's check (the file was discarded). */
-export function checkMismatch(path: string, want: FileCheck, got: string): PigeonError {
-  return new PigeonError(ErrorCodes.TRANSFER_INTEGRITY, `${path}: ${checkName(want.alg)} mismatch (expected ${want.hex.slice(0, 16)}…, got ${got.slice(0, 16)}…); the file was discarded`);
-}
+export { asCheck, checkMismatch } from './file-check.js';
 
 /** Ends a write stream (errors were already seen by its listener). */
 function end(out: WriteStream): Promise<void> {

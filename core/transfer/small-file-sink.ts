@@ -25,16 +25,21 @@
  * planned path: the same bytes are kept as landed; a prefix of them (empty
  * included) is completed in place, which loses no byte that was there;
  * anything else is someone else's and stays untouched.
+ *
+ * On a data link run by the data-link worker the worker checks and lands
+ * the small files itself with the same rules (small-file-land.ts) and only
+ * their paths come here (openElsewhere); the rows are still written here,
+ * by the ledger, in batches.
  */
-import { closeSync, constants, fstatSync, futimesSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { numberedName } from '../../shared/transfer/safe-name.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { SMALL_FILE_BYTES } from './data-link.js';
 import { ExactSize, sizeMismatch } from './exact-size.js';
 import { checker, type CheckAlg } from './file-check.js';
+import type { ElsewhereSmall } from './data-link-workers.js';
 import type { FileSink } from './ledger-ports.js';
-import { asCheck, checkMismatch, type PartFileEntry, type PartFileReports } from './part-file-sink.js';
+import { asCheck, checkMismatch } from './file-check.js';
+import type { PartFileEntry, PartFileReports } from './part-file-sink.js';
+import { diskError, landSmallFile } from './small-file-land.js';
 
 /**
  * Files landed per batch at most. 64 files of 4 KiB are ~2 ms of system
@@ -44,17 +49,13 @@ const BATCH_FILES = 64;
 
 export { SMALL_FILE_BYTES };
 
-/** One verified small file waiting to be landed. */
+/** One verified small file waiting to be landed (`bytes`), or landed by the data-link worker and waiting for its row (`landedAt`). */
 interface Pending {
   entry: PartFileEntry;
-  bytes: Buffer;
+  bytes: Buffer | null;
+  landedAt: string | null;
   resolve: (path: string) => void;
   reject: (err: Error) => void;
-}
-
-/** A disk error as the user should read it. */
-function diskError(err: NodeJS.ErrnoException, downloads: string): Error {
-  return err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${downloads} is full`) : err;
 }
 
 /**
@@ -114,7 +115,49 @@ export class SmallFileLander {
         }
         if (want && actual !== want.hex) return Promise.reject(checkMismatch(entry.path, want, actual));
         return new Promise<string>((resolve, reject) => {
-          this.batch.push({ entry, bytes, resolve, reject });
+          this.batch.push({ entry, bytes, landedAt: null, resolve, reject });
+          if (this.batch.length >= BATCH_FILES) this.land();
+          else if (!this.scheduled) {
+            this.scheduled = true;
+            setImmediate(() => this.land());
+          }
+        });
+      },
+    };
+  }
+
+  /**
+   * A sink for one small entry that the data-link worker checks and lands
+   * itself (data-link-workers.ts, target "land"): no bytes cross to this
+   * thread, only the path; the entry's row joins a batch here, committed
+   * with the others of its turn in one transaction.
+   */
+  openElsewhere(entry: PartFileEntry): FileSink & { landElsewhere: ElsewhereSmall } {
+    let landedAt: string | null = null;
+    return {
+      offset: 0,
+      size: entry.size,
+      check: 'crc32',
+      writeFailed: new Promise<never>(() => {}),
+      write: () => {
+        throw new PigeonError(ErrorCodes.INTERNAL, 'this small file is landed by the data-link worker');
+      },
+      onDrain: (fn) => fn(),
+      announced: () => {},
+      abort: () => Promise.resolve(),
+      landElsewhere: {
+        target: { kind: 'land', size: entry.size, path: entry.path, localPath: entry.localPath, mtime: entry.mtime, downloads: this.downloads },
+        landed: (path) => {
+          landedAt = path;
+          this.held += entry.size;
+          this.reports.progress(this.transfer, entry.size);
+        },
+      },
+      finish: () => {
+        if (landedAt === null) return Promise.reject(new PigeonError(ErrorCodes.INTERNAL, `${entry.path}: finished before the data-link worker landed it`));
+        const at = landedAt;
+        return new Promise<string>((resolve, reject) => {
+          this.batch.push({ entry, bytes: null, landedAt: at, resolve, reject });
           if (this.batch.length >= BATCH_FILES) this.land();
           else if (!this.scheduled) {
             this.scheduled = true;
@@ -139,7 +182,7 @@ export class SmallFileLander {
     let failure: Error | null = null;
     for (const p of batch) {
       try {
-        landed.push({ p, path: this.landOne(p) });
+        landed.push({ p, path: p.landedAt ?? landSmallFile(p.entry, p.bytes!, this.madeDirs) });
       } catch (err) {
         failure = diskError(err as NodeJS.ErrnoException, this.downloads);
         p.reject(failure);
@@ -154,94 +197,10 @@ export class SmallFileLander {
       );
     }
     // The landed bytes now count as done entries, not as bytes in progress.
-    for (const { p } of landed) this.held -= p.bytes.length;
+    for (const { p } of landed) this.held -= p.entry.size;
     this.reports.partial(this.transfer, this.held);
     for (const { p, path } of landed) p.resolve(path);
     // Files after a failed one are not written: their fetches fail the same way and are retried.
     for (const p of batch.slice(landed.length + (failure ? 1 : 0))) p.reject(failure ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'not landed'));
-  }
-
-  /** One file, created at its planned path (or the next free name), written and dated. */
-  private landOne({ entry, bytes }: Pending): string {
-    const dir = dirname(entry.localPath);
-    if (!this.madeDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.madeDirs.add(dir);
-    }
-    let path = entry.localPath;
-    let fd = createNew(path);
-    let created = fd !== null;
-    if (fd === null) {
-      // Taken: this transfer's own file from before a kill (kept or completed in place), or someone else's.
-      fd = ownedEarlier(path, bytes);
-      if (fd === null) {
-        // The first numbered name that can be created (O_EXCL: a dangling link or a file made meanwhile counts as taken).
-        let made: number | null = null;
-        const name = numberedName(basename(path), (c) => (made = createNew(join(dir, c))) === null);
-        path = join(dir, name);
-        fd = made!;
-        created = true;
-      }
-    }
-    try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, at);
-      const seconds = entry.mtime / 1000;
-      futimesSync(fd, seconds, seconds);
-    } catch (err) {
-      // Disk full or broken: a file this call created is not left short under its name.
-      closeSync(fd);
-      if (created) unlinkQuiet(path);
-      throw err;
-    }
-    closeSync(fd);
-    return path;
-  }
-}
-
-/** The flags of a file created only if nothing is at its path. */
-const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-
-/** A new file at `path`, or null if something is already there. */
-function createNew(path: string): number | null {
-  try {
-    return openSync(path, CREATE_NEW, 0o666);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return null;
-    throw err;
-  }
-}
-
-/**
- * The file at `path`, open for writing, if it is this transfer's own from
- * before a kill: a regular file (not a link: O_NOFOLLOW) holding `bytes` or
- * a prefix of them. Else null, and the file stays untouched.
- */
-function ownedEarlier(path: string, bytes: Buffer): number | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW);
-  } catch {
-    return null;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isFile() && st.size <= bytes.length) {
-      const there = Buffer.allocUnsafe(st.size);
-      let got = 0;
-      for (let n = -1; n !== 0 && got < st.size; got += n) n = readSync(fd, there, got, st.size - got, got);
-      if (got === st.size && bytes.subarray(0, got).equals(there)) return fd;
-    }
-  } catch {
-    // Unreadable: not ours to complete.
-  }
-  closeSync(fd);
-  return null;
-}
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already gone.
   }
 }

@@ -669,7 +669,7 @@ export class TransferService {
     const small = e.size <= SMALL_FILE_BYTES;
     // The check the source's sender can give (native: CRC-32), computed as the bytes arrive.
     const check = client.check ?? 'sha256';
-    const sink = small ? lander.open(entry, check) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, this.init.downloads, madeDirs) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
+    const sink = small ? (client instanceof WorkerLink ? lander.openElsewhere(entry) : lander.open(entry, check)) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, this.init.downloads, madeDirs) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
     let expected: string | FileCheck | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);

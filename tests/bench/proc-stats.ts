@@ -136,3 +136,17 @@ export function pidsNamed(comm: string): number[] {
   }
   return out;
 }
+
+/** CPU seconds (user + system) of each thread of a process so far, by thread id (/proc/<pid>/task). */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}

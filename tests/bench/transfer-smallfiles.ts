@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { createPeer, silentLogger, systemClock, systemRandom } from '../../core/index.js';
 import { LoopDelayProbe, type LoopDelay } from './loop-delay.js';
-import { cpuSeconds } from './proc-stats.js';
+import { cpuSeconds, threadCpuSeconds } from './proc-stats.js';
 import { freeUdpPort, PeerProcess, pigeon } from '../support/cli-peer.js';
 import { lineReader } from './line-reader.js';
 
@@ -37,6 +37,8 @@ export interface SmallFilesResult {
   loopDelayMs: { receiver: LoopDelay; sender: LoopDelay; idle: LoopDelay };
   /** CPU seconds (user + system, all threads) per side. */
   cpuSeconds: { pigeon: { sender: number; receiver: number }; tarTls: { sender: number; receiver: number } };
+  /** The receiver's CPU seconds on its main thread and on all its other threads (data-link worker, thread pool, V8's helpers). */
+  receiverThreads: { main: number; others: number };
 }
 
 function seconds(start: bigint): number {
@@ -109,7 +111,9 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
   const args = ['--discovery-port', String(discoveryPort), '--broadcast', '127.255.255.255', '--no-mdns'];
   const profDir = process.env.PIGEON_BENCH_CPU_PROF;
   const probe = new LoopDelayProbe();
-  const env = { ...probe.env, ...(profDir ? { NODE_OPTIONS: `${probe.env.NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir}` } : {}) };
+  // PIGEON_BENCH_NODE_FLAGS: more Node/V8 flags for both peers (experiments, e.g. the young generation's size).
+  const extra = process.env.PIGEON_BENCH_NODE_FLAGS ? ` ${process.env.PIGEON_BENCH_NODE_FLAGS}` : '';
+  const env = { ...probe.env, NODE_OPTIONS: `${probe.env.NODE_OPTIONS}${extra}${profDir ? ` --cpu-prof --cpu-prof-dir=${profDir}` : ''}` };
   const [ha, hb] = [join(work, 'sa'), join(work, 'sb')];
   const inbox = join(work, 'small-inbox');
   const alice = new PeerProcess({ home: ha, name: 'Alice', args, env });
@@ -130,6 +134,7 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
     const bobId = await bobSeen;
     await carol.waitDelivered((await carol.send(bobId, 'warm up')).id, 10000);
     const before = { sender: cpuSeconds(alice.pid), receiver: cpuSeconds(bob.pid) };
+    const threadsBefore = threadCpuSeconds(bob.pid);
     probe.start([alice.pid, bob.pid]);
     const t = process.hrtime.bigint();
     const from = alice.events.length;
@@ -155,6 +160,8 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
     await carol.stop();
     chat.sort((x, y) => x - y);
     const cpu = { sender: cpuSeconds(alice.pid) - before.sender, receiver: cpuSeconds(bob.pid) - before.receiver };
+    const threads = { main: 0, others: 0 };
+    for (const [tid, sec] of threadCpuSeconds(bob.pid)) threads[tid === bob.pid ? 'main' : 'others'] += sec - (threadsBefore.get(tid) ?? 0);
     if (r.code !== 0) throw new Error(`send-file of many files failed: ${r.stderr}`);
     checkSameTree(many, join(inbox, 'many'));
 
@@ -171,6 +178,7 @@ export async function benchSmallFiles(work: string): Promise<SmallFilesResult> {
       loopDelayMs: { receiver: loop.byPid[bob.pid]!, sender: loop.byPid[alice.pid]!, idle: loop.idle },
       chatDuringTransferMs: { samples: chat.length, p50: round2(chat[Math.floor(chat.length / 2)] ?? 0), p90: round2(chat[Math.floor(chat.length * 0.9)] ?? 0), p99: round2(chat[Math.floor(chat.length * 0.99)] ?? 0), max: round2(chat[chat.length - 1] ?? 0) },
       cpuSeconds: { pigeon: { sender: round2(cpu.sender), receiver: round2(cpu.receiver) }, tarTls: { sender: round2(tar.cpu.sender), receiver: round2(tar.cpu.receiver) } },
+      receiverThreads: { main: round2(threads.main), others: round2(threads.others) },
     };
   } finally {
     await Promise.all([alice.stop(), bob.stop()]);
@@ -190,5 +198,6 @@ export function smallFilesMarkdown(r: SmallFilesResult): string {
     `chat send→delivered to the receiver during the folder: p50 ${r.chatDuringTransferMs.p50} ms, p90 ${r.chatDuringTransferMs.p90} ms, p99 ${r.chatDuringTransferMs.p99} ms, max ${r.chatDuringTransferMs.max} ms over ${r.chatDuringTransferMs.samples} messages`,
     `event-loop delay during the folder, p50 / p90 / p99 / max ms: receiver ${loopFigures(r.loopDelayMs.receiver)}, sender ${loopFigures(r.loopDelayMs.sender)}, an idle Node process (the machine's noise) ${loopFigures(r.loopDelayMs.idle)}`,
     `CPU seconds (sender / receiver): pigeon ${r.cpuSeconds.pigeon.sender} / ${r.cpuSeconds.pigeon.receiver}; tar c | TLS | tar x ${r.cpuSeconds.tarTls.sender} / ${r.cpuSeconds.tarTls.receiver}`,
+    `CPU seconds of the receiver's threads: main ${r.receiverThreads.main}, the others (data-link worker, thread pool, V8) ${r.receiverThreads.others}`,
   ].join('\n');
 }

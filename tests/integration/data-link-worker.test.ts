@@ -3,7 +3,9 @@
  * between real `pigeon peer` processes on loopback with real TLS: a large
  * file and a folder of small files arrive byte-exact through the worker; a
  * worker that dies mid-file fails the try with PIGEON_ERR_DATA_WORKER_FAILED,
- * and the transfer resumes in a new worker from the bytes already on disk.
+ * and the transfer resumes in a new worker from the bytes already on disk;
+ * small files are landed by the worker itself, and one that dies among them
+ * leaves files the resume keeps, not copies of them.
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
@@ -39,7 +41,7 @@ describe('data links in a worker thread', () => {
     const root = join(src, 'bundle');
     mkdirSync(join(root, 'small'), { recursive: true });
     randomFile(join(root, 'large.bin'), 48);
-    // Small files come back whole from the worker and land on the main thread; one of each edge size.
+    // Small files are checked and landed by the worker; one of each edge size.
     for (const size of [0, 1, 4096, 65_535, 65_536, 65_537, 300_000]) writeFileSync(join(root, 'small', `f${size}.bin`), randomFillSync(Buffer.alloc(size)));
     const [ha, hb] = [dir('a'), dir('b')];
     const downloads = join(hb, 'dl');
@@ -52,6 +54,30 @@ describe('data links in a worker thread', () => {
     expect(fileTree(join(downloads, 'bundle'))).toEqual(fileTree(root));
     expect(bob.stderr.some((l) => l.includes('data link in the worker thread'))).toBe(true);
     // Progress came from the worker in coarse steps, and added up.
+    const done = (await transfers(hb)).find((t) => t.state === 'done');
+    expect(done?.doneBytes).toBe(done?.totalBytes);
+  });
+
+  it('lands small files in the worker: one that dies among them fails the try, and the resume keeps what it landed (no second copy)', async () => {
+    const src = dir('src');
+    const root = join(src, 'many');
+    for (let d = 0; d < 3; d++) {
+      mkdirSync(join(root, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++) writeFileSync(join(root, `d${d}`, `f${f}`), randomFillSync(Buffer.alloc(4096)));
+    }
+    const [ha, hb] = [dir('a'), dir('b')];
+    const downloads = join(hb, 'dl');
+    const alice = start('Alice', ha);
+    // The first worker stops dead once it has landed 150 of the 300 files, before the main thread records them.
+    const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads, '--log-level', 'info'], { PIGEON_TEST_DATA_WORKER_EXIT_AFTER_BYTES: String(150 * 4096) });
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+
+    expect((await pigeon(['send-file', '--home', ha, 'Bob', root])).code).toBe(0);
+    const interrupted = await until(async () => bob.stderr.find((l) => l.includes('transfer interrupted')), 60000);
+    expect(interrupted).toContain('PIGEON_ERR_DATA_WORKER_FAILED');
+    await until(async () => (await transfers(ha)).find((t) => t.state === 'done'), 120000);
+    // Exactly the sender's tree: the files landed before the crash were kept as they were, none under a numbered name.
+    expect(fileTree(join(downloads, 'many'))).toEqual(fileTree(root));
     const done = (await transfers(hb)).find((t) => t.state === 'done');
     expect(done?.doneBytes).toBe(done?.totalBytes);
   });
