@@ -114,14 +114,7 @@ export class SmallFileLander {
           actual = again.digest();
         }
         if (want && actual !== want.hex) return Promise.reject(checkMismatch(entry.path, want, actual));
-        return new Promise<string>((resolve, reject) => {
-          this.batch.push({ entry, bytes, landedAt: null, resolve, reject });
-          if (this.batch.length >= BATCH_FILES) this.land();
-          else if (!this.scheduled) {
-            this.scheduled = true;
-            setImmediate(() => this.land());
-          }
-        });
+        return this.enqueue(entry, bytes, null);
       },
     };
   }
@@ -155,15 +148,7 @@ export class SmallFileLander {
       },
       finish: () => {
         if (landedAt === null) return Promise.reject(new PigeonError(ErrorCodes.INTERNAL, `${entry.path}: finished before the data-link worker landed it`));
-        const at = landedAt;
-        return new Promise<string>((resolve, reject) => {
-          this.batch.push({ entry, bytes: null, landedAt: at, resolve, reject });
-          if (this.batch.length >= BATCH_FILES) this.land();
-          else if (!this.scheduled) {
-            this.scheduled = true;
-            setImmediate(() => this.land());
-          }
-        });
+        return this.enqueue(entry, null, landedAt);
       },
     };
   }
@@ -174,6 +159,18 @@ export class SmallFileLander {
   }
 
   /** Writes, renames and commits the files waiting now. */
+  /** Adds a file (its bytes, or where the worker landed it) to this turn's batch: landed, or its row written, at the turn's end or once the batch is full. */
+  private enqueue(entry: PartFileEntry, bytes: Buffer | null, landedAt: string | null): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      this.batch.push({ entry, bytes, landedAt, resolve, reject });
+      if (this.batch.length >= BATCH_FILES) this.land();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.land());
+      }
+    });
+  }
+
   private land(): void {
     this.scheduled = false;
     const batch = this.batch.splice(0);

@@ -113,14 +113,17 @@ export interface PipeFigures {
 }
 
 /**
- * `rounds` copies of each kind, alternating; the TLS key and certificate are
- * the relay's own. `route` defaults to both ends on `url`, the relay's CPU
- * measured; a scale-out relay has no raw pipes (`raw: false`).
+ * `rounds` copies of each kind, alternating. The TLS key and certificate of
+ * the inner sessions are the relay's own, read from `certDir`. `clients`
+ * prefixes every client process (e.g. taskset); a scale-out relay has no raw
+ * pipes (`raw: false`).
  */
-export async function pipeFigures(bytes: number, url: string, relayPid: number, relayDataDir: string, rounds: number, log: (s: string) => void, prefix: string[] = [], route: PipeRoute = { recvUrl: url, sendUrl: url, measured: { relay: relayPid } }, raw = true): Promise<PipeFigures> {
+export async function pipeFigures(bytes: number, route: PipeRoute, certDir: string, rounds: number, log: (s: string) => void, o: { clients?: string[]; raw?: boolean } = {}): Promise<PipeFigures> {
+  const prefix = o.clients ?? [];
+  const raw = o.raw ?? true;
   clientPrefix = prefix;
-  const keyPem = readFileSync(join(relayDataDir, 'relay-key.pem'), 'utf8');
-  const certPem = readFileSync(join(relayDataDir, 'relay-cert.pem'), 'utf8');
+  const keyPem = readFileSync(join(certDir, 'relay-key.pem'), 'utf8');
+  const certPem = readFileSync(join(certDir, 'relay-cert.pem'), 'utf8');
   const out: PipeFigures = { bytes, direct: [], raw: [], wsTls: [], relayed: [], rawRatio: 0, rawRoundRatios: [], wsTlsRatio: 0, ratio: 0 };
   for (let i = 0; i < rounds; i++) {
     log(`pipe: ${bytes / 1e6} MB direct TLS (${i + 1}/${rounds})…`);

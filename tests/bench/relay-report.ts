@@ -29,7 +29,8 @@ const warnings = (w: Record<string, number> | undefined): string => {
   return list.length ? `Relay warnings: ${list.map(([k, v]) => `${v} × ${k}`).join('; ')}.` : 'The relay logged no warning.';
 };
 
-function connections(c: (ConnectionFigures & { relayWarnings?: Record<string, number> }) | undefined): string[] {
+/** `alone`: one relay's section (its warnings and the target); false for an instance of scale-out, whose section says those once. */
+function connections(c: (ConnectionFigures & { relayWarnings?: Record<string, number> }) | undefined, alone = true): string[] {
   if (!c) return ['not run'];
   const last = c.steps.at(-1);
   const perConn = (s: { rssMB: number; connections: number }): string => (s.connections > 0 ? `${Math.round(((s.rssMB - c.idle.rssMB) * 1024) / s.connections)} KB` : '–');
@@ -40,14 +41,12 @@ function connections(c: (ConnectionFigures & { relayWarnings?: Record<string, nu
     '|---|---|---|---|---|---|---|---|',
     `| 0 (idle) | ${c.idle.rssMB} MB | ${c.idle.hwmMB} MB | | | | | |`,
     ...c.steps.map((s) => `| ${n(s.connections)} | ${s.rssMB} MB | ${s.hwmMB} MB | ${perConn(s)} | ${s.connectsPerSecond} (${s.seconds} s) | ${s.relayCores} / ${s.loadGeneratorCores} cores | ${s.relayFds} | ${s.loadGeneratorRssMB} MB |`),
-    '',
-    warnings(c.relayWarnings),
-    '',
-    `Target: ${n(TARGETS.connections)} connections within 1 GB: ${met(!!last && last.connections >= TARGETS.connections && last.hwmMB <= TARGETS.connectionsMB)}.`,
+    ...(alone ? ['', warnings(c.relayWarnings), '', `Target: ${n(TARGETS.connections)} connections within 1 GB: ${met(!!last && last.connections >= TARGETS.connections && last.hwmMB <= TARGETS.connectionsMB)}.`] : []),
   ];
 }
 
-function messages(m: (MessageFigures & { plan: LoadPlan; relayWarnings?: Record<string, number> }) | undefined): string[] {
+/** `alone`: as for connections(). */
+function messages(m: (MessageFigures & { plan: LoadPlan; relayWarnings?: Record<string, number> }) | undefined, alone = true): string[] {
   if (!m) return ['not run'];
   const p = m.plan;
   const best = Math.max(m.live.result.ackedPerSecond, m.offline.result.ackedPerSecond);
@@ -60,8 +59,7 @@ function messages(m: (MessageFigures & { plan: LoadPlan; relayWarnings?: Record<
     ...m.paced.map((x) => loadRow(`live recipients, paced at ${n(x.result.offeredPerSecond)}/s`, x)),
     loadRow('offline recipients: puts stored', m.offline),
     `| offline recipients come back: sync in pages of 500 | ${n(m.drain.result.messages)} | | | ${n(m.drain.result.perSecond)} (${m.drain.result.seconds} s) | | | ${cores(m.drain.cores)} |`,
-    '',
-    warnings(m.relayWarnings),
+    ...(alone ? ['', warnings(m.relayWarnings)] : []),
     '',
     `Target ≥ ${n(TARGETS.messagesPerSecond)} stored-and-forwarded messages/s: ${met(m.live.result.deliveredPerSecond !== null && m.live.result.deliveredPerSecond >= TARGETS.messagesPerSecond)} live (${n(m.live.result.deliveredPerSecond)}/s delivered); stored only, best ${n(best)}/s.`,
   ];
@@ -77,18 +75,20 @@ function mqtt(q: { url: string; error?: string; live?: Measured<LoadResult>; pac
   return lines;
 }
 
+/** One copy of the pipe tables: path, round, MB/s, CPU per GB of each process measured. */
+const pipeRow = (name: string, k: number, c: PipeFigures['direct'][number]): string => `| ${name} | ${k + 1} | ${c.mbPerSecond} | ${Object.entries(c.cpuSecondsPerGB).map(([w, v]) => `${w} ${v}`).join(', ')} |`;
+
 function pipe(p: (PipeFigures & { pinned?: boolean; relayWarnings?: Record<string, number> }) | undefined): string[] {
   if (!p) return ['not run'];
-  const row = (name: string, k: number, c: PipeFigures['direct'][number]): string => `| ${name} | ${k + 1} | ${c.mbPerSecond} | ${Object.entries(c.cpuSecondsPerGB).map(([w, v]) => `${w} ${v}`).join(', ')} |`;
   return [
     `${p.bytes / 1e6} MB one way between two client processes, 64 KiB pieces; direct: a TLS 1.3 socket between them; through the relay: each has a control connection, the sender asks pipe-open and both join the pipe, over the raw TCP pipe port with a TLS 1.3 session inside (§12.3.1), over pipe WebSockets (TLS to the relay) with a TLS 1.3 session inside, and over pipe WebSockets with plain bytes (the earlier stops' figure). Alternating, ${p.direct.length} of each.${p.pinned ? ' Pinned (--pipe-pin): the relay on CPU 0, both client processes on CPU 1 (taskset), direct copies included.' : ''}`,
     '',
     '| path | round | MB/s | CPU seconds per GB |',
     '|---|---|---|---|',
-    ...p.direct.map((c, k) => row('direct TLS', k, c)),
-    ...(p.raw ?? []).map((c, k) => row('raw TCP pipe, TLS inside', k, c)),
-    ...(p.wsTls ?? []).map((c, k) => row('WebSocket pipe, TLS inside', k, c)),
-    ...p.relayed.map((c, k) => row('WebSocket pipe, plain bytes', k, c)),
+    ...p.direct.map((c, k) => pipeRow('direct TLS', k, c)),
+    ...(p.raw ?? []).map((c, k) => pipeRow('raw TCP pipe, TLS inside', k, c)),
+    ...(p.wsTls ?? []).map((c, k) => pipeRow('WebSocket pipe, TLS inside', k, c)),
+    ...p.relayed.map((c, k) => pipeRow('WebSocket pipe, plain bytes', k, c)),
     '',
     warnings(p.relayWarnings),
     '',
@@ -152,17 +152,16 @@ function scaleOut(f: ScaleOutFigures | undefined): string[] {
   if (!f) return ['not run (`--only scaleout`)'];
   if ('unavailable' in f) return [`not measured: ${f.unavailable}`];
   const mem = Object.entries(f.messages.memory).map(([k, v]) => `${k} ${v.rssMB} MB (peak ${v.hwmMB} MB)`).join(', ');
-  const pipeRow = (name: string, k: number, c: PipeFigures['direct'][number]): string => `| ${name} | ${k + 1} | ${c.mbPerSecond} | ${Object.entries(c.cpuSecondsPerGB).map(([w, v]) => `${w} ${v}`).join(', ')} |`;
   return [
     `Store ${f.store}; bus ${f.bus}. Figures per instance: the CPU columns name each instance, the load generator, and PostgreSQL's and NATS's processes; "others" is the rest of the machine.`,
     '',
     '### Messages: senders on instance A, recipients on instance B',
     '',
-    ...messages({ ...f.messages, relayWarnings: undefined }).filter((l) => !l.startsWith('The relay logged no warning')),
+    ...messages(f.messages, false),
     '',
     `Memory after the runs: ${mem}.`,
     '',
-    ...Object.entries(f.connections).flatMap(([name, c]) => [`### Connections held by ${name}`, '', ...connections(c).filter((l) => !l.startsWith('The relay logged no warning') && !l.startsWith('Target:')), '']),
+    ...Object.entries(f.connections).flatMap(([name, c]) => [`### Connections held by ${name}`, '', ...connections(c, false), '']),
     '### Pipes: receiver on instance A, sender on instance B (WebSocket pipes; scale-out has no raw pipes)',
     '',
     '| path | round | MB/s | CPU seconds per GB |',

@@ -101,7 +101,7 @@ export async function scaleOutFigures(
     const messages = { ...m, plan: plan.messages, memory: { [INSTANCES[0]]: memory(a.pid), [INSTANCES[1]]: memory(b.pid) } };
 
     log('scale-out: pipes, receiver on instance A, sender on instance B…');
-    const pipe = await pipeFigures(plan.pipeBytes, a.url, a.pid, certDir, plan.pipeRounds, log, [], { recvUrl: a.url, sendUrl: b.url, measured: { ...pids, NATS: pidsNamed('nats-server') } }, false);
+    const pipe = await pipeFigures(plan.pipeBytes, { recvUrl: a.url, sendUrl: b.url, measured: { ...pids, NATS: pidsNamed('nats-server') } }, certDir, plan.pipeRounds, log, { raw: false });
     return {
       store: `PostgreSQL ${PG_URL}, schema ${schema} (dropped afterwards)`,
       bus: NATS_URL,

@@ -230,7 +230,7 @@ async function main(): Promise<void> {
     if (only.has('pipe')) {
       const pin = opt['pipe-pin'] ? { relay: ['taskset', '-c', '0'], clients: ['taskset', '-c', '1'] } : { relay: [], clients: [] };
       const relay = await relayFor('pipe', pin.relay);
-      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, relay.url, relay.pid, relay.dir, Number(opt['pipe-rounds']), log, pin.clients)) satisfies PipeFigures), pinned: opt['pipe-pin'], relayWarnings: relay.warnings };
+      out.pipe = { ...((await pipeFigures(Number(opt['pipe-mb']) * 1e6, { recvUrl: relay.url, sendUrl: relay.url, measured: { relay: relay.pid } }, relay.dir, Number(opt['pipe-rounds']), log, { clients: pin.clients })) satisfies PipeFigures), pinned: opt['pipe-pin'], relayWarnings: relay.warnings };
       await relay.stop();
     }
     if (only.has('connections')) {
