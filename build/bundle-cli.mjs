@@ -53,7 +53,7 @@ const common = {
 const workerBundle = {
   ...common,
   format: 'esm',
-  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate'],
+  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate', 'xxhash-addon'],
   // CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as pigeonCreateRequire } from 'node:module'; const require = pigeonCreateRequire(import.meta.url);" },
 };
@@ -66,7 +66,7 @@ await build({
   ...common,
   format: 'cjs',
   // Native addons, the optional peer of ws (absent on purpose), and ws (lazy, above).
-  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate', 'ws'],
+  external: ['better-sqlite3', 'bufferutil', 'utf-8-validate', 'ws', 'xxhash-addon'],
   define: { 'import.meta.url': 'pigeonImportMetaUrl' },
   banner: { js: cjsBanner },
   entryPoints: ['dist/cli/main.js'],

@@ -38,6 +38,7 @@ import { ContactRoutes } from './contact-routes.js';
 import { presenceOf, selfInfoOf, type Engine } from './engine.js';
 import { downloadsOf, type PeerComponents, type PeerOptions } from './peer-options.js';
 import { resolveRelaySettings, type SelfProfile } from './profile-settings.js';
+import { hasXxh3 } from '../transfer/xxh3.js';
 
 /** The session frames the transfer service owns (§13). */
 const TRANSFER_FRAMES = ['offer', 'offer-ack', 'accept', 'decline', 'cancel', 'done', 'transfer-ack'] as const;
@@ -53,7 +54,8 @@ export function assembleEngine(components: PeerComponents, options: PeerOptions,
   const { identity, store, me } = base;
   const relaySettings = resolveRelaySettings(store, options, logger);
   const presence = () => presenceOf(identity, me, sessions.port);
-  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence(), groups: 1 });
+  // `checks`: the file checks this peer can give beyond CRC-32 (§13.3); the addon is loaded on the first hello, not at start.
+  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence(), groups: 1, ...(hasXxh3() ? { checks: ['xxh3'] } : {}) });
   /** Services with work that needs a session to a peer. */
   const hasWork = (peerId: string): boolean => messenger.hasWork(peerId) || groups.lan.hasWork(peerId) || transfers.hasWork(peerId);
 

@@ -235,7 +235,7 @@ export class SessionManager {
   }
 
   /** Opens a data connection to a peer with a pinned key (the receiver of a transfer does this). */
-  async dialData(peerId: string): Promise<{ socket: tls.TLSSocket; decoder: FrameDecoder }> {
+  async dialData(peerId: string): Promise<{ socket: tls.TLSSocket; decoder: FrameDecoder; hello: HelloFrame }> {
     const pinned = this.components.store.pinnedKey(peerId);
     if (!pinned) throw new PigeonError(ErrorCodes.KEY_CHANGED, 'no pinned key for this peer yet');
     const socket = await this.connect(peerId);
@@ -245,7 +245,7 @@ export class SessionManager {
       socket.destroy();
       throw new PigeonError(ErrorCodes.KEY_CHANGED, 'the peer presented another key');
     }
-    return { socket, decoder: h.decoder };
+    return { socket, decoder: h.decoder, hello: h.hello };
   }
 
   /** One attempt of the dial state machine: connect, handshake, admit. */

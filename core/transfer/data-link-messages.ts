@@ -27,8 +27,13 @@ export interface DataLinkPlan {
 
 /** Where the worker puts the bytes of one fetched file. */
 export type FetchTarget =
-  /** A large file: appended to its part file from `offset`, CRC-32 continued from `crc` (the bytes already there). */
-  | { kind: 'part'; part: string; path: string; size: number; crc: number; writeBuffer: number; /** The download folder, named in a disk-full error. */ downloads: string }
+  /**
+   * A large file: appended to its part file from `offset`, checked with
+   * `alg`: CRC-32 continued from `crc` (the bytes already there), or XXH3 of
+   * a file that starts at 0 (its running state cannot cross threads, so a
+   * resumed file is asked for with CRC-32).
+   */
+  | { kind: 'part'; part: string; path: string; size: number; crc: number; alg: 'crc32' | 'xxh3'; writeBuffer: number; /** The download folder, named in a disk-full error. */ downloads: string }
   /** A small file (≤ SMALL_FILE_BYTES): the bytes are sent back whole; the main thread's sink checks and lands them. */
   | { kind: 'memory'; size: number }
   /**
@@ -45,7 +50,8 @@ export type ToWorker =
   | { op: 'close'; link: number };
 
 export type FromWorker =
-  | { op: 'opened'; link: number }
+  /** `check`: what the link asks its sender for (file-check.ts, linkCheck: the sender's hello and this build). */
+  | { op: 'opened'; link: number; check: 'xxh3' | 'crc32' }
   /** The link is gone (dial, handshake, connection or protocol error): every fetch on it fails with this. */
   | { op: 'link-failed'; link: number; code: string; message: string }
   | { op: 'progress'; transfer: string; bytes: number }

@@ -129,6 +129,8 @@ interface WorkerSink extends IncomingFile {
 
 /** A large file, appended to its part file (the main thread made the folder and checked the bytes already there). */
 function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
+  if (t.alg === 'xxh3' && offset > 0) throw new PigeonError(ErrorCodes.INTERNAL, `${t.path}: an XXH3 check cannot continue a resumed part file`);
+  const hash = t.alg === 'xxh3' ? checker('xxh3') : null;
   const out: WriteStream = createWriteStream(t.part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: t.writeBuffer });
   const exact = new ExactSize(t.path, t.size, offset);
   let crc = t.crc;
@@ -137,12 +139,13 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
   let closing: Promise<void> | null = null;
   return {
     offset,
-    check: 'crc32',
+    check: t.alg,
     failed,
     exact,
     write(chunk) {
       exact.take(chunk.length);
-      crc = crc32(chunk, crc);
+      if (hash) hash.update(chunk);
+      else crc = crc32(chunk, crc);
       addProgress(transfer, chunk.length);
       written += chunk.length;
       if (written >= exitAfterBytes) process.exit(70);
@@ -156,7 +159,7 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
       if (from + length !== t.size) throw sizeMismatch(t.path, `the sender announced ${from + length} bytes, not the ${t.size} it offered`);
     },
     close: () => (closing ??= out.destroyed ? Promise.resolve() : new Promise<void>((r) => out.end(() => r()))),
-    digest: () => (crc >>> 0).toString(16).padStart(8, '0'),
+    digest: () => (hash ? hash.digest() : (crc >>> 0).toString(16).padStart(8, '0')),
   };
 }
 
@@ -174,13 +177,16 @@ const NEVER = new Promise<never>(() => {});
  */
 class MemorySink implements WorkerSink {
   readonly offset = 0;
-  readonly check = 'crc32' as const;
   readonly failed = NEVER;
   from = 0;
   length = -1;
   got = 0;
   chunks: Buffer[] = [];
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    /** What the link asks its sender for (DataClient.check). */
+    readonly check: 'xxh3' | 'crc32',
+  ) {}
   write(chunk: Uint8Array): boolean {
     if (this.length < 0 || this.got + chunk.length > this.length) throw new PigeonError(ErrorCodes.PROTOCOL, 'more bytes than announced');
     this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
@@ -213,7 +219,7 @@ async function dial(plan: DataLinkPlan): Promise<DataClient> {
     socket.destroy();
     throw new PigeonError(ErrorCodes.KEY_CHANGED, 'the peer presented another key');
   }
-  return new DataClient(socket, h.decoder);
+  return new DataClient(socket, h.decoder, h.hello.checks);
 }
 
 /** Folders known to exist, per link (small-file-land.ts: spares a mkdir per file). */
@@ -247,7 +253,7 @@ function landHere(link: number, t: Extract<import('./data-link-messages.js').Fet
 
 async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClient): Promise<void> {
   const t = m.target;
-  const sink = t.kind === 'part' ? partSink(m.transfer, m.offset, t) : new MemorySink(t.size);
+  const sink = t.kind === 'part' ? partSink(m.transfer, m.offset, t) : new MemorySink(t.size, client.check);
   let check: FileCheck;
   try {
     // A memory sink cannot fail before its fetch ends: no race (one promise less per small file in flight).
@@ -290,7 +296,7 @@ function onMessage(m: ToWorker): void {
     const opening = dial(m.plan);
     links.set(m.link, opening);
     opening.then(
-      () => post({ op: 'opened', link: m.link }),
+      (client) => post({ op: 'opened', link: m.link, check: client.check }),
       (err) => {
         links.delete(m.link);
         post({ op: 'link-failed', link: m.link, ...codeOf(err) });

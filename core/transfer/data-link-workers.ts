@@ -101,7 +101,8 @@ interface Pending {
 
 /** One data link run by the worker. */
 export class WorkerLink implements FileSource {
-  readonly check = 'crc32';
+  /** What the worker's link asks its sender for; set when the link opens (the sender's hello says what it can give). */
+  check: 'xxh3' | 'crc32' = 'crc32';
   private nextReq = 1;
   /** @internal */ readonly pending = new Map<number, Pending>();
   /** @internal */ closedError: Error | null = null;
@@ -296,6 +297,7 @@ export class DataLinkWorkers {
       if (!o) return;
       this.opening.delete(m.link);
       if (m.op === 'opened') {
+        o.link.check = m.check;
         this.links.set(m.link, o.link);
         o.resolve(o.link);
       } else {

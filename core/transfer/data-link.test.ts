@@ -18,6 +18,8 @@ const valid = [
   { type: 'file-end', index: 1, sha256: SHA },
   { type: 'fetch', transfer: T, index: 2, offset: 0, check: 'crc32' },
   { type: 'file-end', index: 2, crc32: 'cbf43926' },
+  { type: 'fetch', transfer: T, index: 3, offset: 0, check: 'xxh3' },
+  { type: 'file-end', index: 3, xxh3: '2d06800538d394c2' },
 ];
 const invalid = [
   { type: 'fetch', transfer: T, index: 1, offset: -1 },
@@ -33,7 +35,11 @@ const invalid = [
   { type: 'file-end', index: 1, crc32: 'cbf4392' },
   { type: 'file-end', index: 1, crc32: 'CBF43926' },
   { type: 'fetch', transfer: T, index: 1, offset: 0, check: 'sha256' },
-  { type: 'fetch', transfer: T, index: 1, offset: 0, check: 'xxh3' },
+  { type: 'fetch', transfer: T, index: 1, offset: 0, check: 'xxh64' },
+  { type: 'file-end', index: 1, xxh3: '2d06800538d394c' },
+  { type: 'file-end', index: 1, xxh3: '2D06800538D394C2' },
+  { type: 'file-end', index: 1, xxh3: '2d06800538d394c2', crc32: 'cbf43926' },
+  { type: 'file-end', index: 1, xxh3: '2d06800538d394c2', sha256: SHA },
   { type: 'fetch-error', index: 1, code: 'PIGEON_ERR_TRANSFER_FAILED', message: 'gone' },
   { type: 'other' },
   null,

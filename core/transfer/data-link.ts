@@ -17,7 +17,7 @@ import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
 import { BatchOut } from './small-batch-out.js';
-import { checker, checkRange, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
+import { checker, checkRange, linkCheck, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 import type { SendReaders } from './send-read-workers.js';
 
@@ -56,6 +56,7 @@ const sendBuffers = (): number => Math.max(2, Math.floor(SEND_IN_FLIGHT / sendRe
 const TRANSFER_ID = /^[0-9a-f]{32}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const CRC32_HEX = /^[0-9a-f]{8}$/;
+const XXH3_HEX = /^[0-9a-f]{16}$/;
 const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 
 /**
@@ -67,13 +68,14 @@ const count = (x: unknown): x is number => Number.isSafeInteger(x) && (x as numb
 export function fastDataFrame(v: unknown): DataConnectionFrame | null {
   if (typeof v !== 'object' || v === null) return null;
   const f = v as Record<string, unknown>;
-  if (f.type === 'fetch' && typeof f.transfer === 'string' && TRANSFER_ID.test(f.transfer) && count(f.index) && count(f.offset) && (f.check === undefined || f.check === 'crc32')) {
+  if (f.type === 'fetch' && typeof f.transfer === 'string' && TRANSFER_ID.test(f.transfer) && count(f.index) && count(f.offset) && (f.check === undefined || f.check === 'crc32' || f.check === 'xxh3')) {
     return { type: 'fetch', transfer: f.transfer, index: f.index, offset: f.offset, ...(f.check ? { check: f.check } : {}) };
   }
   if (f.type === 'data' && count(f.index) && count(f.offset) && count(f.length)) return { type: 'data', index: f.index, offset: f.offset, length: f.length };
   if (f.type === 'file-end' && count(f.index)) {
-    if (typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256) && f.crc32 === undefined) return { type: 'file-end', index: f.index, sha256: f.sha256 };
-    if (typeof f.crc32 === 'string' && CRC32_HEX.test(f.crc32) && f.sha256 === undefined) return { type: 'file-end', index: f.index, crc32: f.crc32 };
+    if (typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256) && f.crc32 === undefined && f.xxh3 === undefined) return { type: 'file-end', index: f.index, sha256: f.sha256 };
+    if (typeof f.crc32 === 'string' && CRC32_HEX.test(f.crc32) && f.sha256 === undefined && f.xxh3 === undefined) return { type: 'file-end', index: f.index, crc32: f.crc32 };
+    if (typeof f.xxh3 === 'string' && XXH3_HEX.test(f.xxh3) && f.sha256 === undefined && f.crc32 === undefined) return { type: 'file-end', index: f.index, xxh3: f.xxh3 };
   }
   return null;
 }
@@ -108,9 +110,14 @@ const SMALL_BATCHES_QUEUED = 4;
 /** A batch of small files stops after this long, so a slow (cold, spinning) disk does not hold up the event loop. */
 const SMALL_BATCH_NS = 2_000_000n;
 
+/** The file-end message of entry `index`: the check asked for, as the member named after it (`crc32`, `xxh3` or `sha256`). */
+function fileEndMessage(index: number, hash: Checker): Record<string, unknown> {
+  return { type: 'file-end', index, [hash.alg]: hash.digest() };
+}
+
 /** The file-end frame of entry `index` with the check `hash` asked for. */
 function fileEnd(index: number, hash: Checker): Uint8Array {
-  return encodeJsonFrame(hash.alg === 'crc32' ? { type: 'file-end', index, crc32: hash.digest() } : { type: 'file-end', index, sha256: hash.digest() });
+  return encodeJsonFrame(fileEndMessage(index, hash));
 }
 
 /** What the sender knows about a file it may be asked for. */
@@ -218,7 +225,7 @@ export function serveDataConnection(
           bytes.copyWithin(0, f.offset);
           out.at = at + file.size - f.offset;
         }
-        out.frame(hash.alg === 'crc32' ? { type: 'file-end', index: f.index, crc32: hash.digest() } : { type: 'file-end', index: f.index, sha256: hash.digest() });
+        out.frame(fileEndMessage(f.index, hash));
         hooks.onSent(f.transfer, f.index, file.size - f.offset);
       } catch (err) {
         out.at = mark;
@@ -341,8 +348,12 @@ interface Request {
  * 10,000 files by latency); the sender answers them in order.
  */
 export class DataClient implements FileSource {
-  /** This receiver asks every sender for CRC-32; an older sender answers SHA-256, which the sink then computes. */
-  readonly check = 'crc32';
+  /**
+   * The check this receiver asks for: XXH3 where the sender's hello lists it,
+   * else CRC-32 (file-check.ts, linkCheck); an older sender answers SHA-256,
+   * which the sink then computes.
+   */
+  readonly check: 'xxh3' | 'crc32';
   private mode: 'frame' | 'raw' = 'frame';
   private remaining = 0;
   private readonly queue: Request[] = [];
@@ -355,7 +366,10 @@ export class DataClient implements FileSource {
   constructor(
     private readonly socket: TLSSocket,
     private readonly decoder: FrameDecoder,
+    /** The sender's hello `checks` (what it can give beyond CRC-32). */
+    senderChecks?: readonly string[],
   ) {
+    this.check = linkCheck(senderChecks);
     socket.on('data', (chunk: Buffer) => {
       decoder.append(chunk);
       if (!this.yielding) this.process();
@@ -387,7 +401,7 @@ export class DataClient implements FileSource {
           if (!this.socket.destroyed) this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
         });
       }
-      this.fetchesOut.push(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check === 'crc32' ? { check: 'crc32' } : {}) }));
+      this.fetchesOut.push(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check === 'crc32' || sink.check === 'xxh3' ? { check: sink.check } : {}) }));
       this.process();
     });
   }
@@ -433,7 +447,7 @@ export class DataClient implements FileSource {
           if (frame.length > 0) this.mode = 'raw';
         } else if (frame.type === 'file-end') {
           this.queue.shift();
-          cur.resolve(frame.crc32 !== undefined ? { alg: 'crc32', hex: frame.crc32 } : { alg: 'sha256', hex: frame.sha256! });
+          cur.resolve(frame.crc32 !== undefined ? { alg: 'crc32', hex: frame.crc32 } : frame.xxh3 !== undefined ? { alg: 'xxh3', hex: frame.xxh3 } : { alg: 'sha256', hex: frame.sha256! });
           // Many small files arrive per socket read: handle a slice, then let chat and timers run.
           if (++answered >= ANSWERS_PER_TURN) {
             this.yielding = true;

@@ -1,10 +1,11 @@
 /**
- * The integrity check of a whole received file: SHA-256, or CRC-32 where the
- * receiver asks for it on a native data connection (spec §13.3, `check` in
- * `fetch`). TLS already authenticates every byte in transit; this check
- * guards what TLS cannot see: the disk, a resumed `.pigeon-part` file, and
- * our own offsets. CRC-32 (zlib's, vectorised) costs ~0.1 CPU-s per GB
- * against ~0.55 for SHA-256 with SHA-NI on this machine, on each side
+ * The integrity check of a whole received file: SHA-256, or XXH3-64 or
+ * CRC-32 where the receiver asks for it on a native data connection (spec
+ * §13.3, `check` in `fetch`). TLS already authenticates every byte in
+ * transit; this check guards what TLS cannot see: the disk, a resumed
+ * `.pigeon-part` file, and our own offsets. Per GB on each side, measured
+ * side by side (docs/benchmarks.md, stop 25): XXH3 (xxh3.ts, native) ~0.03
+ * CPU-s, CRC-32 (node:zlib) ~0.25-0.33, SHA-256 with SHA-NI ~0.8
  * (docs/decisions.md, "integrity hash"). Relay blobs and LocalSend keep
  * SHA-256: their senders give one.
  */
@@ -12,13 +13,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { hasXxh3, xxh3 } from './xxh3.js';
 
-export type CheckAlg = 'sha256' | 'crc32';
+export type CheckAlg = 'sha256' | 'crc32' | 'xxh3';
 
 /** The sender's (or the offer's) check of a whole file. */
 export interface FileCheck {
   alg: CheckAlg;
-  /** Lower-case hex: 64 digits for SHA-256, 8 for CRC-32. */
+  /** Lower-case hex: 64 digits for SHA-256, 16 for XXH3-64, 8 for CRC-32. */
   hex: string;
 }
 
@@ -38,6 +40,10 @@ export function checker(alg: CheckAlg): Checker {
     const h = createHash('sha256');
     return { alg, update: (b) => void h.update(b), digest: () => h.digest('hex') };
   }
+  if (alg === 'xxh3') {
+    const h = xxh3();
+    return { alg, update: (b) => h.update(b), digest: () => h.digest() };
+  }
   let value = 0;
   return {
     alg,
@@ -48,15 +54,24 @@ export function checker(alg: CheckAlg): Checker {
   };
 }
 
+/**
+ * The check a receiver asks of a sender on a native data link: XXH3 when the
+ * sender's hello lists it and this process has it too, else CRC-32 (which
+ * every sender since §13.3 gives; an older one answers SHA-256).
+ */
+export function linkCheck(senderChecks: readonly string[] | undefined): 'xxh3' | 'crc32' {
+  return senderChecks?.includes('xxh3') && hasXxh3() ? 'xxh3' : 'crc32';
+}
+
 /** Feeds the bytes [0, end) of a file into a check (or a node:crypto Hash). */
 export async function checkRange(path: string, into: { update(bytes: Buffer): unknown }, end: number): Promise<void> {
   if (end <= 0) return;
   for await (const chunk of createReadStream(path, { start: 0, end: end - 1, highWaterMark: READ_CHUNK })) into.update(chunk as Buffer);
 }
 
-/** "SHA-256" or "CRC-32", for messages. */
+/** "SHA-256", "XXH3" or "CRC-32", for messages. */
 export function checkName(alg: CheckAlg): string {
-  return alg === 'sha256' ? 'SHA-256' : 'CRC-32';
+  return alg === 'sha256' ? 'SHA-256' : alg === 'xxh3' ? 'XXH3' : 'CRC-32';
 }
 
 /** A SHA-256 string or a check, as a check. */

@@ -194,12 +194,14 @@ export async function openPartFile(transfer: string, entry: PartFileEntry, repor
  * reports the file's CRC-32 through `elsewhere.received`, and finish() checks
  * and lands it as openPartFile's does.
  */
-export async function openPartFileElsewhere(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>): Promise<FileSink & { elsewhere: ElsewherePart }> {
-  const hash = checker('crc32');
-  const { part, offset } = await preparePart(transfer, entry, reports, madeDirs, hash);
+export async function openPartFileElsewhere(transfer: string, entry: PartFileEntry, reports: PartFileReports, downloads: string, madeDirs?: Set<string>, linkAlg: 'xxh3' | 'crc32' = 'crc32'): Promise<FileSink & { elsewhere: ElsewherePart }> {
+  // The bytes already there are checked with CRC-32, whose value the worker can continue from; XXH3 only for a fresh file.
+  const prefix = checker('crc32');
+  const { part, offset } = await preparePart(transfer, entry, reports, madeDirs, prefix);
+  const check = offset === 0 ? linkAlg : 'crc32';
   let digest: string | null = null;
   const elsewhere: ElsewherePart = {
-    target: { kind: 'part', part, path: entry.path, size: entry.size, crc: Number.parseInt(hash.digest(), 16), writeBuffer: writeBufferBytes(), downloads },
+    target: { kind: 'part', part, path: entry.path, size: entry.size, crc: Number.parseInt(prefix.digest(), 16), alg: check, writeBuffer: writeBufferBytes(), downloads },
     received: (d) => void (digest = d),
   };
   const notHere = (): never => {
@@ -208,7 +210,7 @@ export async function openPartFileElsewhere(transfer: string, entry: PartFileEnt
   return {
     offset,
     size: entry.size,
-    check: 'crc32',
+    check,
     elsewhere,
     // The worker reports a failed write as the fetch's error.
     writeFailed: new Promise<never>(() => {}),
@@ -220,7 +222,7 @@ export async function openPartFileElsewhere(transfer: string, entry: PartFileEnt
     },
     async finish(expected) {
       if (digest === null) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, `${entry.path}: not all bytes arrived`);
-      return landPart(transfer, entry, reports, part, 'crc32', digest, expected);
+      return landPart(transfer, entry, reports, part, check, digest, expected);
     },
   };
 }

@@ -125,12 +125,12 @@ export class SmallFileLander {
    * thread, only the path; the entry's row joins a batch here, committed
    * with the others of its turn in one transaction.
    */
-  openElsewhere(entry: PartFileEntry): FileSink & { landElsewhere: ElsewhereSmall } {
+  openElsewhere(entry: PartFileEntry, check: CheckAlg): FileSink & { landElsewhere: ElsewhereSmall } {
     let landedAt: string | null = null;
     return {
       offset: 0,
       size: entry.size,
-      check: 'crc32',
+      check,
       writeFailed: new Promise<never>(() => {}),
       write: () => {
         throw new PigeonError(ErrorCodes.INTERNAL, 'this small file is landed by the data-link worker');

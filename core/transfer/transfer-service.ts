@@ -16,7 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { isFinishedTransfer, type PeerEvent, type TransferEntryInfo, type TransferInfo } from '../../shared/api/control-api.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
-import type { TransferControlFrame } from '../../shared/protocol/session-frames.js';
+import type { HelloFrame, TransferControlFrame } from '../../shared/protocol/session-frames.js';
 import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/protocol/transfer-frames.js';
 import type { Session } from '../session/session.js';
 import type { Store } from '../store/store.js';
@@ -70,7 +70,7 @@ export interface TransferServiceInit {
   acceptFrom: string[];
   session: (peerId: string) => Session | undefined;
   ensureSession: (peerId: string) => void;
-  dialData: (peerId: string) => Promise<{ socket: TLSSocket; decoder: FrameDecoder }>;
+  dialData: (peerId: string) => Promise<{ socket: TLSSocket; decoder: FrameDecoder; hello: HelloFrame }>;
   /**
    * How to dial a data link to `peerId` from the data-link worker (address,
    * keys, hello), or null when only dialData can reach it (a relay pipe, no
@@ -183,8 +183,8 @@ export class TransferService {
       this.components.logger.log('info', 'data link in the worker thread', { peer: peerId });
       return workers.open(plan);
     }
-    const { socket, decoder } = await this.init.dialData(peerId);
-    return new DataClient(socket, decoder);
+    const { socket, decoder, hello } = await this.init.dialData(peerId);
+    return new DataClient(socket, decoder, hello.checks);
   }
 
   // ---- queries ------------------------------------------------------------
@@ -669,7 +669,7 @@ export class TransferService {
     const small = e.size <= SMALL_FILE_BYTES;
     // The check the source's sender can give (native: CRC-32), computed as the bytes arrive.
     const check = client.check ?? 'sha256';
-    const sink = small ? (client instanceof WorkerLink ? lander.openElsewhere(entry) : lander.open(entry, check)) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, this.init.downloads, madeDirs) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
+    const sink = small ? (client instanceof WorkerLink ? lander.openElsewhere(entry, check) : lander.open(entry, check)) : client instanceof WorkerLink ? await openPartFileElsewhere(id, entry, this.ledger, this.init.downloads, madeDirs, client.check) : await openPartFile(id, entry, this.ledger, this.init.downloads, madeDirs, check);
     let expected: string | FileCheck | null;
     try {
       expected = await Promise.race([client.fetch(id, e.idx, sink), sink.writeFailed]);

@@ -20,6 +20,8 @@ export const HelloFrame = z.object({
   purpose: z.enum(['chat', 'data']).optional(),
   /** 1: this peer takes group-have and group-log (§12.10); a peer with a relay sends them only to those that say so. */
   groups: z.literal(1).optional(),
+  /** File checks this peer computes beyond SHA-256 and CRC-32 (§13.3): "xxh3". A receiver asks for one only when the sender lists it; unknown names are ignored. */
+  checks: z.array(z.string().max(16)).max(8).optional(),
 });
 
 /** A chat message. seq orders messages within the conversation of one sender. */

@@ -92,17 +92,24 @@ export const TransferControlFrames = [OfferFrame, OfferAckFrame, AcceptFrame, De
  * On a data connection, receiver → sender: send entry `index` from byte
  * `offset`. `check: "crc32"` asks for a CRC-32 of the whole file in file-end
  * instead of its SHA-256 (§13.3); a sender that does not know it answers
- * with SHA-256, and the receiver takes either.
+ * with SHA-256, and the receiver takes either. `check: "xxh3"` asks for its
+ * XXH3-64, and is asked only of a sender whose hello lists it in `checks`.
  */
-export const FetchFrame = z.object({ type: z.literal('fetch'), transfer: TransferId, index: z.number().int().min(0), offset: z.number().int().min(0), check: z.literal('crc32').optional() });
+export const FetchFrame = z.object({ type: z.literal('fetch'), transfer: TransferId, index: z.number().int().min(0), offset: z.number().int().min(0), check: z.enum(['crc32', 'xxh3']).optional() });
 /** Sender → receiver: `length` raw bytes follow this frame (not framed). */
 export const DataFrame = z.object({ type: z.literal('data'), index: z.number().int().min(0), offset: z.number().int().min(0), length: z.number().int().min(0) });
-/** Sender → receiver after the raw bytes: SHA-256 (hex) of the whole file, or its CRC-32 (8 hex digits) when the fetch asked for it; exactly one. */
-export const FileEndFrame = z.object({ type: z.literal('file-end'), index: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(), crc32: z.string().regex(/^[0-9a-f]{8}$/).optional() });
+/** Sender → receiver after the raw bytes: SHA-256 (hex) of the whole file, or its CRC-32 (8 hex digits) or XXH3-64 (16 hex digits) when the fetch asked for it; exactly one. */
+export const FileEndFrame = z.object({
+  type: z.literal('file-end'),
+  index: z.number().int().min(0),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  crc32: z.string().regex(/^[0-9a-f]{8}$/).optional(),
+  xxh3: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+});
 /** Sender → receiver: this fetch cannot be served (cancelled, file gone or changed). */
 export const FetchErrorFrame = z.object({ type: z.literal('fetch-error'), index: z.number().int().min(0), code: z.string().max(64), message: z.string().max(500) });
 
 export const DataConnectionFrame = z
   .discriminatedUnion('type', [FetchFrame, DataFrame, FileEndFrame, FetchErrorFrame])
-  .refine((f) => f.type !== 'file-end' || (f.sha256 === undefined) !== (f.crc32 === undefined), 'file-end carries exactly one of sha256 and crc32');
+  .refine((f) => f.type !== 'file-end' || [f.sha256, f.crc32, f.xxh3].filter((x) => x !== undefined).length === 1, 'file-end carries exactly one of sha256, crc32 and xxh3');
 export type DataConnectionFrame = z.infer<typeof DataConnectionFrame>;

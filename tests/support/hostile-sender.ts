@@ -16,6 +16,8 @@ export interface FetchRequest {
   transfer: string;
   index: number;
   offset: number;
+  /** The check the receiver asked for (`crc32`, `xxh3`), if any. */
+  check?: string;
 }
 
 /** Answers one fetch on a data connection; resolves when done writing. */
@@ -56,6 +58,8 @@ export class HostileSender {
     private readonly home: string,
     private readonly name: string,
     private readonly answer: FetchAnswer,
+    /** The `checks` its hellos list (what a newer sender can give beyond CRC-32); none, as an older sender. */
+    private readonly checks?: string[],
   ) {}
 
   get id(): string {
@@ -63,7 +67,7 @@ export class HostileSender {
   }
 
   private hello(port: number, purpose?: 'data'): Record<string, unknown> {
-    return { type: 'hello', v: 1, id: this.identity.id, name: this.name, group: '', host: 'hostile', port, status: 'online', away: '', ...(purpose ? { purpose } : {}) };
+    return { type: 'hello', v: 1, id: this.identity.id, name: this.name, group: '', host: 'hostile', port, status: 'online', away: '', ...(purpose ? { purpose } : {}), ...(this.checks ? { checks: this.checks } : {}) };
   }
 
   /** Listens for the receiver's connections (its data connections) on loopback. */
@@ -89,7 +93,7 @@ export class HostileSender {
       for (let f = decoder.next(); f; f = decoder.next()) {
         const frame = decodeJsonPayload(f.payload) as { type: string } & FetchRequest;
         if (frame.type !== 'fetch') continue;
-        const fetch = { transfer: frame.transfer, index: frame.index, offset: frame.offset };
+        const fetch = { transfer: frame.transfer, index: frame.index, offset: frame.offset, ...(frame.check !== undefined ? { check: frame.check } : {}) };
         this.fetches.push(fetch);
         busy = busy.then(() => this.answer(fetch, socket)).catch(() => {});
       }
