@@ -12,7 +12,7 @@
  * and each file's end.
  * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, openSync, writeSync, writevSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import tls from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -28,11 +28,12 @@ import { diskError, landSmallFile } from './small-file-land.js';
 
 /**
  * Progress goes to the main thread after this many bytes of a transfer (or
- * PROGRESS_MS): one message per MiB is ~1,000 per GB, nothing next to the
- * ~65,000 TLS records of a GB, and the ledger's events come at most every
- * 250 ms anyway (ledger.ts).
+ * PROGRESS_MS): ~130 messages per GB. At 1 MiB (~1,000 per GB) their
+ * postMessage calls were ~5 % of this thread's time in a 1 GiB copy (each
+ * also wakes the main thread); at 400 MB/s 8 MiB is one every 20 ms, and the
+ * ledger's events come at most every 250 ms anyway (ledger.ts).
  */
-const PROGRESS_BYTES = 1024 * 1024;
+const PROGRESS_BYTES = 8 * 1024 * 1024;
 /** ...or after this long, so a slow link still moves its progress bar smoothly. */
 const PROGRESS_MS = 100;
 
@@ -127,15 +128,58 @@ interface WorkerSink extends IncomingFile {
   close(): Promise<void>;
 }
 
-/** A large file, appended to its part file (the main thread made the folder and checked the bytes already there). */
+/** Writes all of `bufs` at the file's end (an O_APPEND descriptor), going on after a short write. */
+function writeAllSync(fd: number, bufs: Buffer[], bytes: number): void {
+  let n = writevSync(fd, bufs);
+  if (n === bytes) return;
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    for (let at = n; at < b.length; ) at += writeSync(fd, b, at, b.length - at);
+    n = 0;
+  }
+}
+
+/**
+ * A large file, appended to its part file (the main thread made the folder
+ * and checked the bytes already there). The TLS records' buffers are
+ * gathered up to `t.writeBuffer` bytes and written with one synchronous
+ * writev from this thread: a write stream handed each ~16 KiB record to the
+ * thread pool on its own (a pool round trip, a wake-up and a callback each,
+ * ~65,000 per GB: the largest item of this thread's profile after the
+ * check, docs/benchmarks.md, stop 25). This thread is not the event loop
+ * chat waits on, and a write that blocks only holds back this link's reads.
+ */
 function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
   if (t.alg === 'xxh3' && offset > 0) throw new PigeonError(ErrorCodes.INTERNAL, `${t.path}: an XXH3 check cannot continue a resumed part file`);
   const hash = t.alg === 'xxh3' ? checker('xxh3') : null;
-  const out: WriteStream = createWriteStream(t.part, { flags: offset > 0 ? 'a' : 'w', highWaterMark: t.writeBuffer });
+  const fd = openSync(t.part, offset > 0 ? 'a' : 'w');
+  let open = true;
   const exact = new ExactSize(t.path, t.size, offset);
   let crc = t.crc;
-  const failed = new Promise<never>((_, reject) => out.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : err)));
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let writeError: Error | null = null;
+  let rejectFailed: (err: Error) => void = () => {};
+  const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
   failed.catch(() => {});
+  const flush = (): void => {
+    if (heldBytes === 0 || writeError) return;
+    const bufs = held;
+    const bytes = heldBytes;
+    held = [];
+    heldBytes = 0;
+    try {
+      writeAllSync(fd, bufs, bytes);
+    } catch (err) {
+      // What came after is dropped; the fetch fails with this error (its race with `failed`), the part file stays for a resume.
+      const e = err as NodeJS.ErrnoException;
+      writeError = e.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : e;
+      rejectFailed(writeError);
+    }
+  };
   let closing: Promise<void> | null = null;
   return {
     offset,
@@ -148,17 +192,40 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
       else crc = crc32(chunk, crc);
       addProgress(transfer, chunk.length);
       written += chunk.length;
-      if (written >= exitAfterBytes) process.exit(70);
-      return out.write(chunk);
+      if (written >= exitAfterBytes) {
+        // Tests: what was received is on disk when the worker dies, as it would be with a write per record.
+        held.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+        heldBytes += chunk.length;
+        flush();
+        process.exit(70);
+      }
+      if (writeError) return true;
+      held.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      heldBytes += chunk.length;
+      if (heldBytes >= t.writeBuffer) flush();
+      return true;
     },
     onDrain(fn) {
-      out.once('drain', fn);
+      fn();
     },
     announced(from, length) {
       if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${t.path}: asked from byte ${offset}, answered from ${from}`);
       if (from + length !== t.size) throw sizeMismatch(t.path, `the sender announced ${from + length} bytes, not the ${t.size} it offered`);
     },
-    close: () => (closing ??= out.destroyed ? Promise.resolve() : new Promise<void>((r) => out.end(() => r()))),
+    close: () =>
+      (closing ??= (() => {
+        flush();
+        if (open) {
+          open = false;
+          try {
+            closeSync(fd);
+          } catch (err) {
+            return Promise.reject(err as Error);
+          }
+        }
+        if (writeError) return Promise.reject(writeError);
+        return Promise.resolve();
+      })()),
     digest: () => (hash ? hash.digest() : (crc >>> 0).toString(16).padStart(8, '0')),
   };
 }

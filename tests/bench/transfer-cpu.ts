@@ -142,9 +142,13 @@ async function plainTls(file: string, out: string, keyHome: string, sides: Sides
   const t = process.hrtime.bigint();
   const [cc, ...ca] = [...sides.receiver, process.execPath, '-e', clientCode];
   const client = spawn(cc!, ca, { env: { ...env, P: port }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const clientCpu = lineReader(client.stdout)();
-  await new Promise((r) => client.on('exit', r));
+  const exited = new Promise((r) => client.on('exit', r));
+  // The receiver prints its CPU once its file is closed: the copy is over. Node then hung in process.exit now and
+  // then (main thread on a futex, runs stuck for minutes): it is given 2 s to exit, then killed.
+  const clientLine = await lineReader(client.stdout)();
   const s = seconds(t);
+  if ((await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())])) === false) client.kill('SIGKILL');
+  const clientCpu = Promise.resolve(clientLine);
   const bytes = statSync(out).size;
   if (bytes !== statSync(file).size) throw new Error(`plain TLS copied ${bytes} bytes of ${statSync(file).size}`);
   const result = {
