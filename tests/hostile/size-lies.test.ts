@@ -16,7 +16,7 @@ import { formatDirHeader } from '../../core/ipmsg/attach-codec.js';
 import { Cmd, FileType, MsgOpt, Opt } from '../../core/ipmsg/constants.js';
 import type { SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { freeUdpPort, PeerProcess, pigeon, tempHomes } from '../support/cli-peer.js';
 import { HostileSender, writeZeros, type FetchAnswer } from '../support/hostile-sender.js';
 import { FEIQ_VERSION, IpmsgClient } from '../support/ipmsg-client.js';
 
@@ -26,20 +26,15 @@ const PIGEON = '127.0.0.121';
 const CLIENT = '127.0.0.122';
 
 const running: PeerProcess[] = [];
-const homes: string[] = [];
+const homes = tempHomes();
+const home = homes.make;
 const cleanups: Array<() => Promise<void>> = [];
 
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
   await Promise.all(running.splice(0).map((p) => p.stop()));
-  for (const h of homes.splice(0)) removeHome(h);
+  homes.removeAll();
 });
-
-function home(label: string): string {
-  const h = tempHome(label);
-  homes.push(h);
-  return h;
-}
 
 /** Every byte under `dir`, recursively (files only). */
 function bytesOnDisk(dir: string): number {

@@ -15,24 +15,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
 import { checker } from '../../core/transfer/file-check.js';
-import { freeUdpPort, PeerProcess, pigeon, removeHome, tempHome } from '../support/cli-peer.js';
+import { freeUdpPort, PeerProcess, pigeon, tempHomes } from '../support/cli-peer.js';
 import { HostileSender, type FetchAnswer } from '../support/hostile-sender.js';
 
 const running: PeerProcess[] = [];
-const homes: string[] = [];
+const homes = tempHomes();
+const home = homes.make;
 const senders: HostileSender[] = [];
 
 afterEach(async () => {
   for (const s of senders.splice(0)) await s.stop();
   await Promise.all(running.splice(0).map((p) => p.stop()));
-  for (const h of homes.splice(0)) removeHome(h);
+  homes.removeAll();
 });
-
-function home(label: string): string {
-  const h = tempHome(label);
-  homes.push(h);
-  return h;
-}
 
 /** Sizes on both sides of SMALL_FILE_BYTES (64 KiB): landed whole by the worker, and streamed into a part file. */
 const SIZES = { small: 3000, large: 200 * 1024 };

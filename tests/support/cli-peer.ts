@@ -156,3 +156,18 @@ export class PeerProcess {
 export function removeHome(home: string): void {
   rmSync(home, { recursive: true, force: true });
 }
+
+/** The temporary homes a test file makes: `make` one, `removeAll` in its afterEach. */
+export function tempHomes(): { make(label: string): string; removeAll(): void } {
+  const homes: string[] = [];
+  return {
+    make(label) {
+      const h = tempHome(label);
+      homes.push(h);
+      return h;
+    },
+    removeAll() {
+      for (const h of homes.splice(0)) removeHome(h);
+    },
+  };
+}
