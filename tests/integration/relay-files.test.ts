@@ -34,12 +34,20 @@ afterEach(async () => {
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** Every file under a folder, recursively. */
+/** Every file under a folder, recursively; one the relay deletes while this looks is not counted. */
 function filesUnder(dir: string): string[] {
   let out: string[] = [];
-  for (const name of readdirSync(dir)) {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
     const p = join(dir, name);
-    out = statSync(p).isDirectory() ? [...out, ...filesUnder(p)] : [...out, p];
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st) continue;
+    out = st.isDirectory() ? [...out, ...filesUnder(p)] : [...out, p];
   }
   return out;
 }
