@@ -70,6 +70,14 @@ export class TransferStore {
    * receiver's CPU during a 10,000-file folder, docs/benchmarks.md "stop 22").
    */
   private readonly wantedMemo = new Map<string, { n: number; b: number }>();
+  /**
+   * Bytes of a transfer's finished and wanted entries: a sum over all its
+   * entries, asked for by every `transfer` event and progress event
+   * (~3 ms a time for a 10,000-file folder, five or more times on each
+   * side before the first byte moves; docs/benchmarks.md, stop 25). Dropped
+   * by every write that changes `done` or `wanted`.
+   */
+  private readonly doneMemo = new Map<string, number>();
 
   constructor(private readonly store: Store) {
     const db = store.db;
@@ -93,13 +101,15 @@ export class TransferStore {
       wanted: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND wanted = 1 AND kind = 'file'`),
       setLocal: db.prepare(`UPDATE transfer_entries SET local_path = ?, wanted = ? WHERE transfer = ? AND idx = ?`),
       setWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND idx = ?`),
-      setAllWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ?`),
+      // Only the rows that change: an accept of everything writes none of a sender's rows (all wanted since create).
+      setAllWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND wanted != ?`),
       setDone: db.prepare(`UPDATE transfer_entries SET done = 1 WHERE transfer = ? AND idx = ?`),
     };
   }
 
   create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): void {
     this.wantedMemo.delete(t.id);
+    this.doneMemo.delete(t.id);
     this.store.tx(() => {
       this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
       entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null));
@@ -168,6 +178,7 @@ export class TransferStore {
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
     this.wantedMemo.delete(id);
+    this.doneMemo.delete(id);
     this.store.tx(() => {
       for (const p of plan) this.s.setLocal.run(p.localPath, p.wanted ? 1 : 0, id, p.idx);
     });
@@ -176,18 +187,21 @@ export class TransferStore {
   /** The receiver accepted all entries (null) or only these indexes. */
   want(id: string, indexes: readonly number[] | null): void {
     this.wantedMemo.delete(id);
+    this.doneMemo.delete(id);
     this.store.tx(() => {
-      this.s.setAllWanted.run(indexes === null ? 1 : 0, id);
+      this.s.setAllWanted.run(indexes === null ? 1 : 0, id, indexes === null ? 1 : 0);
       for (const i of indexes ?? []) this.s.setWanted.run(1, id, i);
     });
   }
 
   markDone(id: string, idx: number): void {
+    this.doneMemo.delete(id);
     this.s.setDone.run(id, idx);
   }
 
   /** Several entries done, in one transaction (a batch of small files landed together). */
   markManyDone(id: string, indexes: readonly number[]): void {
+    this.doneMemo.delete(id);
     this.store.tx(() => {
       for (const i of indexes) this.s.setDone.run(id, i);
     });
@@ -201,7 +215,13 @@ export class TransferStore {
       if (this.names.size >= NAMES_KEPT) this.names.clear();
       this.names.set(row.id, names);
     }
-    const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
+    let done = this.doneMemo.get(row.id);
+    if (done === undefined) {
+      done = (this.s.doneBytes.get(row.id) as { b: number }).b;
+      // Bounded like the names.
+      if (this.doneMemo.size >= NAMES_KEPT) this.doneMemo.clear();
+      this.doneMemo.set(row.id, done);
+    }
     // Entries are all wanted until an accept names some (want() / plan()): fewer means a partial accept.
     let wanted = this.wantedMemo.get(row.id);
     if (!wanted) {
