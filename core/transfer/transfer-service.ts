@@ -160,7 +160,7 @@ export class TransferService {
 
   /** The entries of the offer being made right now (offer() → flush()), so that sendOffer need not read them back. */
   private freshOffer: { id: string; entries: OfferEntry[] } | null = null;
-  /** The entries of the offer being auto-accepted right now (receiveOffer() → accept()), so that accept need not read them back. */
+  /** The entries of the offer being auto-accepted right now, as planned and recorded (receiveOffer() → accept()), so that accept need not plan them again. */
   private freshIncoming: { id: string; entries: EntryRow[] } | null = null;
 
   /** The data-link worker, or null when there is none (the compiled worker is absent, or turned off). */
@@ -392,6 +392,9 @@ export class TransferService {
       return;
     }
     if (frame.picture && frame.parts === 1) this.pictureOffers.add(frame.transfer);
+    // An offer this peer accepts at once: the data-link worker loads its modules (~100-150 ms of its own
+    // thread, most of it Node's own) while the rest of the offer arrives, is recorded and planned, not after.
+    if (frame.part === 0 && this.autoAccepts(session.peerId) && this.init.dataLinkPlan?.(session.peerId)) this.dataLinkWorkers()?.warm();
     const entries = this.assembling.add(session.peerId, frame);
     if (!entries) return;
     this.receiveOffer(session.peerId, frame.transfer, entries, this.pictureOffers.delete(frame.transfer));
@@ -406,17 +409,34 @@ export class TransferService {
     // Marked before the row exists, so that the first `transfer` event already says `picture`.
     if (isPicture) this.pictures.mark(transfer);
     const files = entries.filter((e) => e.kind === 'file');
+    const acceptNow = isPicture || this.autoAccepts(peerId);
+    // Accepted at once: planned before it is recorded, so one write per entry carries its landing too (a folder of
+    // 10,000 files was written, then every row updated again; docs/benchmarks.md, stop 25). ~20 ms for 10,000
+    // entries, in the same turn as their rows: sliced, the plan and the second write cost more turns than they spared.
+    const planned = acceptNow ? this.planFresh(entries) : null;
     this.ledger.create(
       { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
-      entries,
+      planned ? entries.map((e, idx) => ({ ...e, localPath: planned.plan[idx]!.localPath, wanted: planned.plan[idx]!.wanted })) : entries,
     );
-    if (isPicture || this.autoAccepts(peerId)) {
-      // The accept plans from these entries instead of reading back the rows just written.
-      this.freshIncoming = { id: transfer, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: null, wanted: true, done: false })) };
+    if (planned) {
+      this.warnRefused(planned.refused);
+      // The accept takes these entries, as planned, instead of reading back the rows just written.
+      this.freshIncoming = { id: transfer, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: planned.plan[idx]!.localPath, wanted: planned.plan[idx]!.wanted, done: false })) };
       // accept() takes them before its first await; never kept beyond this call.
       void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
       this.freshIncoming = null;
     }
+  }
+
+  /** The landing of every entry of an offer accepted as a whole (landing-plan.ts), made now. */
+  private planFresh(entries: readonly OfferEntry[]): { plan: PlannedEntry[]; refused: Refusal[] } {
+    const root = resolve(this.init.downloads);
+    return planLanding(
+      entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind })),
+      root,
+      null,
+      (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)),
+    );
   }
 
   // ---- files left on the relay (relay-files.ts drives these) -----------------
@@ -457,7 +477,7 @@ export class TransferService {
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     if (this.accepting.has(t.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'the transfer is being accepted');
     const chosen = files ? new Set(files) : null;
-    const known = this.freshIncoming?.id === t.id ? this.freshIncoming.entries : null;
+    const fresh = this.freshIncoming?.id === t.id && !files ? this.freshIncoming : null;
     this.freshIncoming = null;
     this.accepting.add(t.id);
     let planned: EntryRow[] | undefined;
@@ -465,14 +485,19 @@ export class TransferService {
     if (this.init.dataLinkPlan?.(t.peer)) this.dataLinkWorkers()?.warm();
     try {
       await mkdir(this.init.downloads, { recursive: true });
-      // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
-      const entries = known ?? (await this.entriesInSlices(t.id));
-      const root = resolve(this.init.downloads);
-      const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
-      this.warnRefused(refused);
-      await this.ledger.planInSlices(t.id, plan, PLAN_SLICE);
-      // What receive() would read back: the entries as just planned (one per entry, in order).
-      planned = entries.map((e, i) => ({ ...e, localPath: plan[i]!.localPath, wanted: plan[i]!.wanted }));
+      if (fresh) {
+        // Planned and recorded with the offer (receiveOffer).
+        planned = fresh.entries;
+      } else {
+        // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
+        const entries = await this.entriesInSlices(t.id);
+        const root = resolve(this.init.downloads);
+        const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+        this.warnRefused(refused);
+        await this.ledger.planInSlices(t.id, plan, PLAN_SLICE);
+        // What receive() would read back: the entries as just planned (one per entry, in order).
+        planned = entries.map((e, i) => ({ ...e, localPath: plan[i]!.localPath, wanted: plan[i]!.wanted }));
+      }
     } finally {
       this.accepting.delete(t.id);
     }

@@ -21,6 +21,9 @@ export interface EntryRow extends OfferEntry {
   done: boolean;
 }
 
+/** An entry as recorded when its transfer is: the sender's source, or the receiver's landing if already planned. */
+export type NewEntry = OfferEntry & { source?: string; localPath?: string | null; wanted?: boolean };
+
 /** Transfers whose summary names are kept in memory at most (TransferStore.names). */
 const NAMES_KEPT = 1000;
 /** Names shown in a transfer summary. */
@@ -83,7 +86,7 @@ export class TransferStore {
     const db = store.db;
     this.s = {
       insert: db.prepare(`INSERT INTO transfers (id, peer, dir, state, created, total_bytes, file_count) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      insertEntry: db.prepare(`INSERT INTO transfer_entries (transfer, idx, path, kind, size, mtime, source) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertEntry: db.prepare(`INSERT INTO transfer_entries (transfer, idx, path, kind, size, mtime, source, local_path, wanted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: db.prepare(`SELECT * FROM transfers WHERE id = ?`),
       all: db.prepare(`SELECT * FROM transfers ORDER BY created DESC, rowid DESC LIMIT ?`),
       byPeerState: db.prepare(`SELECT * FROM transfers WHERE peer = ? AND state = ?`),
@@ -107,12 +110,13 @@ export class TransferStore {
     };
   }
 
-  create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): void {
+  /** `localPath` and `wanted`: an offer planned before it is recorded (an accept without asking): one write per entry, not two. */
+  create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<NewEntry>): void {
     this.wantedMemo.delete(t.id);
     this.doneMemo.delete(t.id);
     this.store.tx(() => {
       this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
-      entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null));
+      entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null, e.localPath ?? null, e.wanted === false ? 0 : 1));
     });
   }
 
