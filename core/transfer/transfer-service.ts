@@ -161,7 +161,9 @@ export class TransferService {
   /** The entries of the offer being made right now (offer() → flush()), so that sendOffer need not read them back. */
   private freshOffer: { id: string; entries: OfferEntry[] } | null = null;
   /** The entries of the offer being auto-accepted right now, as planned and recorded (receiveOffer() → accept()), so that accept need not plan them again. */
-  private freshIncoming: { id: string; entries: EntryRow[] } | null = null;
+  private freshIncoming: { id: string; planned: boolean; entries: EntryRow[] } | null = null;
+  /** Offers being planned before they are recorded (receivePlanned), and whether the sender canceled one meanwhile. */
+  private readonly planning = new Map<string, { peer: string; canceled: boolean }>();
 
   /** The data-link worker, or null when there is none (the compiled worker is absent, or turned off). */
   private dataLinkWorkers(): DataLinkWorkers | null {
@@ -220,6 +222,10 @@ export class TransferService {
 
   /** `picture`: one picture file (stored by pictures.ts), offered marked as a picture. */
   async offer(peerId: string, paths: string[], opts: { picture?: boolean } = {}): Promise<TransferInfo> {
+    // No session open: it is dialed while the files are walked and recorded, not after (a TLS handshake and hello
+    // after a 10,000-file walk, and the offer read back from its rows once the session opened; docs/benchmarks.md,
+    // stop 25). With nothing to send in the end (a bad path), the session idles out as any other.
+    if (!this.init.session(peerId)?.isOpen && this.init.isOnline(peerId)) this.init.ensureSession(peerId);
     const manifest = await buildManifest(paths);
     const id = this.components.random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
@@ -366,6 +372,12 @@ export class TransferService {
         return ack('declined');
       }
       case 'cancel': {
+        const planning = this.planning.get(frame.transfer);
+        // Not recorded yet (receivePlanned): it never will be.
+        if (planning?.peer === peerId) {
+          planning.canceled = true;
+          return ack('canceled');
+        }
         const t = this.ledger.get(frame.transfer);
         if (!t || t.peer !== peerId) return;
         if (mayMove(t.state, 'canceled')) void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
@@ -391,14 +403,24 @@ export class TransferService {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
     }
+    // Being planned before it is recorded (receivePlanned): answered once recorded.
+    if (this.planning.has(frame.transfer)) return;
     if (frame.picture && frame.parts === 1) this.pictureOffers.add(frame.transfer);
+    const acceptNow = this.autoAccepts(session.peerId);
     // An offer this peer accepts at once: the data-link worker loads its modules (~100-150 ms of its own
-    // thread, most of it Node's own) while the rest of the offer arrives, is recorded and planned, not after.
-    if (frame.part === 0 && this.autoAccepts(session.peerId) && this.init.dataLinkPlan?.(session.peerId)) this.dataLinkWorkers()?.warm();
+    // thread, most of it Node's own) while the rest of the offer arrives, is planned and recorded, not after.
+    if (frame.part === 0 && acceptNow && this.init.dataLinkPlan?.(session.peerId)) this.dataLinkWorkers()?.warm();
     const entries = this.assembling.add(session.peerId, frame);
     if (!entries) return;
-    this.receiveOffer(session.peerId, frame.transfer, entries, this.pictureOffers.delete(frame.transfer));
-    session.send({ type: 'offer-ack', transfer: frame.transfer });
+    const picture = this.pictureOffers.delete(frame.transfer);
+    const ack = (): void => session.send({ type: 'offer-ack', transfer: frame.transfer });
+    if (acceptNow && !picture) {
+      const peerId = session.peerId;
+      void this.receivePlanned(peerId, frame.transfer, entries, () => session.isOpen && ack()).catch((err: Error) => this.components.logger.log('warn', 'offer not recorded', { peer: peerId, error: err.message }));
+      return;
+    }
+    this.receiveOffer(session.peerId, frame.transfer, entries, picture);
+    ack();
   }
 
   /** A whole offer arrived (on a session, or sealed through the relay): stored, shown, and answered if auto-accepted. */
@@ -408,35 +430,59 @@ export class TransferService {
     const isPicture = picture && pictureOfferProblem(entries) === null;
     // Marked before the row exists, so that the first `transfer` event already says `picture`.
     if (isPicture) this.pictures.mark(transfer);
-    const files = entries.filter((e) => e.kind === 'file');
-    const acceptNow = isPicture || this.autoAccepts(peerId);
-    // Accepted at once: planned before it is recorded, so one write per entry carries its landing too (a folder of
-    // 10,000 files was written, then every row updated again; docs/benchmarks.md, stop 25). ~20 ms for 10,000
-    // entries, in the same turn as their rows: sliced, the plan and the second write cost more turns than they spared.
-    const planned = acceptNow ? this.planFresh(entries) : null;
-    this.ledger.create(
-      { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
-      planned ? entries.map((e, idx) => ({ ...e, localPath: planned.plan[idx]!.localPath, wanted: planned.plan[idx]!.wanted })) : entries,
-    );
-    if (planned) {
-      this.warnRefused(planned.refused);
-      // The accept takes these entries, as planned, instead of reading back the rows just written.
-      this.freshIncoming = { id: transfer, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: planned.plan[idx]!.localPath, wanted: planned.plan[idx]!.wanted, done: false })) };
+    this.ledger.create(this.incomingRow(peerId, transfer, entries), entries);
+    if (isPicture || this.autoAccepts(peerId)) {
+      // The accept plans from these entries instead of reading back the rows just written.
+      this.freshIncoming = { id: transfer, planned: false, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: null, wanted: true, done: false })) };
       // accept() takes them before its first await; never kept beyond this call.
       void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
       this.freshIncoming = null;
     }
   }
 
-  /** The landing of every entry of an offer accepted as a whole (landing-plan.ts), made now. */
-  private planFresh(entries: readonly OfferEntry[]): { plan: PlannedEntry[]; refused: Refusal[] } {
-    const root = resolve(this.init.downloads);
-    return planLanding(
-      entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind })),
-      root,
-      null,
-      (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)),
-    );
+  /**
+   * An offer from a peer whose offers are accepted without asking, on a
+   * session: planned (in slices, as an accept plans) before it is recorded,
+   * so that one write per entry carries its landing too; a folder of 10,000
+   * files was written, then every row updated again (docs/benchmarks.md,
+   * stop 25). `recorded` answers the sender (offer-ack) once the rows exist:
+   * a crash before leaves nothing here, and the sender offers again. A
+   * cancel meanwhile (onFrame) drops it unrecorded.
+   */
+  private async receivePlanned(peerId: string, transfer: string, entries: OfferEntry[], recorded: () => void): Promise<void> {
+    const planning = { peer: peerId, canceled: false };
+    this.planning.set(transfer, planning);
+    try {
+      const root = resolve(this.init.downloads);
+      const indexed = entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind }));
+      const { plan, refused } = await planLandingInSlices(indexed, root, null, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+      if (this.stopped || planning.canceled || this.ledger.get(transfer)) return;
+      this.ledger.create(
+        this.incomingRow(peerId, transfer, entries),
+        entries.map((e, idx) => ({ ...e, localPath: plan[idx]!.localPath, wanted: plan[idx]!.wanted })),
+      );
+      this.warnRefused(refused);
+      recorded();
+      // The accept takes these entries as planned, instead of planning them again.
+      this.freshIncoming = { id: transfer, planned: true, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: plan[idx]!.localPath, wanted: plan[idx]!.wanted, done: false })) };
+      // accept() takes them before its first await; never kept beyond this call.
+      void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+      this.freshIncoming = null;
+    } finally {
+      this.planning.delete(transfer);
+    }
+  }
+
+  /** The row of an incoming offer, as first recorded. */
+  private incomingRow(peerId: string, transfer: string, entries: readonly OfferEntry[]): Omit<TransferRow, 'error' | 'notify'> {
+    let totalBytes = 0;
+    let fileCount = 0;
+    for (const e of entries) {
+      if (e.kind !== 'file') continue;
+      totalBytes += e.size;
+      fileCount++;
+    }
+    return { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes, fileCount };
   }
 
   // ---- files left on the relay (relay-files.ts drives these) -----------------
@@ -485,12 +531,12 @@ export class TransferService {
     if (this.init.dataLinkPlan?.(t.peer)) this.dataLinkWorkers()?.warm();
     try {
       await mkdir(this.init.downloads, { recursive: true });
-      if (fresh) {
-        // Planned and recorded with the offer (receiveOffer).
+      if (fresh?.planned) {
+        // Planned and recorded with the offer (receivePlanned).
         planned = fresh.entries;
       } else {
         // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
-        const entries = await this.entriesInSlices(t.id);
+        const entries = fresh?.entries ?? (await this.entriesInSlices(t.id));
         const root = resolve(this.init.downloads);
         const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
         this.warnRefused(refused);
