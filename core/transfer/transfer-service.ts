@@ -60,6 +60,13 @@ const DIR_BATCH = 100;
  * (loaded machine); 500 is a few milliseconds.
  */
 const PLAN_SLICE = 500;
+/**
+ * A data link dialed ahead for an offer being accepted without asking
+ * (receivePlanned) and not taken by its receive within this long is closed:
+ * the receive takes it within a few hundred ms; a link left open would hold
+ * one of the worker's MAX_LINKS and a connection on the sender.
+ */
+const PREDIAL_MS = 10_000;
 /** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
 const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
@@ -144,6 +151,11 @@ export class TransferService {
     for (const set of this.serving.values()) for (const s of set) s.destroy();
     for (const t of this.retryTimers.values()) this.components.clock.clear(t);
     this.retryTimers.clear();
+    for (const { link, timer } of this.predialed.values()) {
+      this.components.clock.clear(timer);
+      void link.then((l) => l.close(), () => {});
+    }
+    this.predialed.clear();
     this.assembling.clear();
     void this.workers?.stop();
     void this.readers?.stop();
@@ -162,6 +174,8 @@ export class TransferService {
   private freshOffer: { id: string; entries: OfferEntry[] } | null = null;
   /** The entries of the offer being auto-accepted right now, as planned and recorded (receiveOffer() → accept()), so that accept need not plan them again. */
   private freshIncoming: { id: string; planned: boolean; entries: EntryRow[] } | null = null;
+  /** Data links dialed ahead, per peer, while an offer accepted without asking is planned (predial). */
+  private readonly predialed = new Map<string, { link: Promise<FileSource>; timer: TimerHandle }>();
   /** Offers being planned before they are recorded (receivePlanned), and whether the sender canceled one meanwhile. */
   private readonly planning = new Map<string, { peer: string; canceled: boolean }>();
 
@@ -187,6 +201,42 @@ export class TransferService {
     }
     const { socket, decoder } = await this.init.dialData(peerId);
     return new DataClient(socket, decoder);
+  }
+
+  /**
+   * Dials the data link of an offer being accepted without asking while it
+   * is planned and recorded, in the worker thread only: the TLS handshake
+   * and hello (and the rest of the worker's start) were on the way to the
+   * first byte, after the accept (docs/benchmarks.md, stop 25). The sender
+   * serves a data connection only once a fetch names an accepted transfer.
+   */
+  private predial(peerId: string): void {
+    if (this.stopped || this.predialed.has(peerId)) return;
+    const workers = this.dataLinkWorkers();
+    const plan = workers?.hasRoom ? this.init.dataLinkPlan?.(peerId) : null;
+    if (!workers || !plan) return;
+    this.components.logger.log('info', 'data link in the worker thread', { peer: peerId, ahead: true });
+    const link: Promise<FileSource> = workers.open(plan);
+    link.catch(() => {});
+    const timer = this.components.clock.setTimeout(() => {
+      if (this.predialed.get(peerId)?.link !== link) return;
+      this.predialed.delete(peerId);
+      void link.then((l) => l.close(), () => {});
+    }, PREDIAL_MS);
+    this.predialed.set(peerId, { link, timer });
+  }
+
+  /** The data link dialed ahead for this peer (predial), or a new one. */
+  private async takeDataLink(peerId: string): Promise<FileSource> {
+    const ahead = this.predialed.get(peerId);
+    if (ahead) {
+      this.predialed.delete(peerId);
+      this.components.clock.clear(ahead.timer);
+      // A link that failed to open is dialed again, as without it.
+      const link = await ahead.link.catch(() => null);
+      if (link) return link;
+    }
+    return this.openDataLink(peerId);
   }
 
   // ---- queries ------------------------------------------------------------
@@ -452,19 +502,24 @@ export class TransferService {
   private async receivePlanned(peerId: string, transfer: string, entries: OfferEntry[], recorded: () => void): Promise<void> {
     const planning = { peer: peerId, canceled: false };
     this.planning.set(transfer, planning);
+    this.predial(peerId);
     try {
       const root = resolve(this.init.downloads);
-      const indexed = entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind }));
-      const { plan, refused } = await planLandingInSlices(indexed, root, null, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+      // One object per entry, planned in place, recorded, then handed to the accept (it was built three times
+      // over on the way, and the receiver spent tens of ms collecting them before its first fetch).
+      const rows: EntryRow[] = entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: null, wanted: true, done: false }));
+      const { plan, refused } = await planLandingInSlices(rows, root, null, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
       if (this.stopped || planning.canceled || this.ledger.get(transfer)) return;
-      this.ledger.create(
-        this.incomingRow(peerId, transfer, entries),
-        entries.map((e, idx) => ({ ...e, localPath: plan[idx]!.localPath, wanted: plan[idx]!.wanted })),
-      );
+      for (const p of plan) {
+        const r = rows[p.idx]!;
+        r.localPath = p.localPath;
+        r.wanted = p.wanted;
+      }
+      this.ledger.create(this.incomingRow(peerId, transfer, entries), rows);
       this.warnRefused(refused);
       recorded();
       // The accept takes these entries as planned, instead of planning them again.
-      this.freshIncoming = { id: transfer, planned: true, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: plan[idx]!.localPath, wanted: plan[idx]!.wanted, done: false })) };
+      this.freshIncoming = { id: transfer, planned: true, entries: rows };
       // accept() takes them before its first await; never kept beyond this call.
       void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
       this.freshIncoming = null;
@@ -649,7 +704,7 @@ export class TransferService {
       if (files.length > 0) {
         const fromRelay = this.init.relayFiles?.fetcher(id) ?? null;
         if (fromRelay) running.client = fromRelay;
-        else running.client = await this.openDataLink(t.peer);
+        else running.client = await this.takeDataLink(t.peer);
         if (running.canceled) return;
         const client = running.client;
         const madeDirs = new Set<string>();

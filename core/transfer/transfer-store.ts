@@ -22,7 +22,7 @@ export interface EntryRow extends OfferEntry {
 }
 
 /** An entry as recorded when its transfer is: the sender's source, or the receiver's landing if already planned. */
-export type NewEntry = OfferEntry & { source?: string; localPath?: string | null; wanted?: boolean };
+export type NewEntry = OfferEntry & { source?: string | null; localPath?: string | null; wanted?: boolean };
 
 /** Transfers whose summary names are kept in memory at most (TransferStore.names). */
 const NAMES_KEPT = 1000;
