@@ -5,7 +5,7 @@
  * two entries whose paths differ only in letter case are not both accepted,
  * since they would be one file on Windows and macOS disks.
  */
-import { join, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 
 export interface PlannedEntry {
@@ -28,6 +28,8 @@ type OfferedEntry = { idx: number; path: string; kind: 'file' | 'dir' };
  */
 function landingPlanner(downloads: string, chosen: ReadonlySet<number> | null, exists: (topName: string) => boolean): { add: (e: OfferedEntry) => PlannedEntry; refused: Refusal[] } {
   const root = resolve(downloads);
+  // Checked segments hold no separator, '.' or '..': joined by hand, the same path as join() would make, without its normalising pass.
+  const under = root.endsWith(sep) ? root : root + sep;
   const tops = new Map<string, string>();
   const taken = new Set<string>();
   const byFoldedPath = new Map<string, string>();
@@ -48,7 +50,8 @@ function landingPlanner(downloads: string, chosen: ReadonlySet<number> | null, e
       tops.set(top, mapped);
       taken.add(mapped.toLowerCase());
     }
-    const localPath = join(root, mapped, ...segments.slice(1));
+    segments[0] = mapped;
+    const localPath = under + segments.join(sep);
     if (!localPath.startsWith(root + sep)) {
       refused.push({ path: e.path, reason: 'outside the download folder' });
       return { idx: e.idx, localPath: null, wanted: false };

@@ -218,6 +218,22 @@ describe('meters', () => {
     expect(ledger.infoOf('p').doneBytes).toBe(10);
   });
 
+  it('an offer recorded with its landing (accepted without asking) reads back planned; done bytes follow a batch of entries done', () => {
+    ledger.create({ id: 'q', peer: PEER, direction: 'in', state: 'offered', created: clock.now(), totalBytes: 30, fileCount: 2 }, [
+      { path: 'Docs', kind: 'dir', size: 0, mtime: 0, localPath: '/dl/Docs', wanted: true },
+      { path: 'Docs/a.txt', kind: 'file', size: 10, mtime: 0, localPath: '/dl/Docs/a.txt', wanted: true },
+      { path: 'Docs/b.txt', kind: 'file', size: 20, mtime: 0, localPath: null, wanted: false },
+    ]);
+    expect(ledger.entries('q').map((e) => [e.localPath, e.wanted, e.done])).toEqual([
+      ['/dl/Docs', true, false],
+      ['/dl/Docs/a.txt', true, false],
+      [null, false, false],
+    ]);
+    expect(ledger.infoOf('q')).toMatchObject({ doneBytes: 0, acceptedFiles: 1, acceptedBytes: 10 });
+    ledger.entriesDone('q', [0, 1]);
+    expect(ledger.infoOf('q').doneBytes).toBe(10);
+  });
+
   it('a final state drops the meter: done shows the total, no rate', () => {
     make('f', 'accepted');
     ledger.progress('f', 5);

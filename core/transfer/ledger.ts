@@ -13,7 +13,7 @@ import type { OfferEntry } from '../../shared/protocol/transfer-frames.js';
 import type { Store } from '../store/store.js';
 import type { Clock, Logger, TimerHandle } from '../util/components.js';
 import type { TransferReports } from './ledger-ports.js';
-import { TransferStore, type EntryRow, type TransferRow } from './transfer-store.js';
+import { TransferStore, type EntryRow, type NewEntry, type TransferRow } from './transfer-store.js';
 
 export type { EntryRow, TransferRow } from './transfer-store.js';
 
@@ -161,7 +161,7 @@ export class TransferLedger implements TransferReports {
   // ---- writing --------------------------------------------------------------
 
   /** A new transfer (offered by us, or offered to us) and its entries; announced. */
-  create(row: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): TransferRow {
+  create(row: Omit<TransferRow, 'error' | 'notify'>, entries: NewEntry[]): TransferRow {
     this.rows.create(row, entries);
     this.report(row.id);
     return this.rows.get(row.id)!;

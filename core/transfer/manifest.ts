@@ -9,7 +9,7 @@
  */
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { basename, join, resolve, sep } from 'node:path';
+import { basename, resolve, sep } from 'node:path';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { MAX_OFFER_ENTRIES } from '../../shared/protocol/transfer-frames.js';
 
@@ -161,8 +161,9 @@ async function list(dir: Extract<Pending, { kind: 'dir' }>, slicer: Slicer): Pro
 /** One directory entry, looked at with lstat; a symlink is followed by the rules of followLink (a promise then). */
 function child(dir: Extract<Pending, { kind: 'dir' }>, name: string): Pending | Promise<Pending> {
   const rel = `${dir.rel}/${name}`;
-  // dir.source is a real path, so this is one too unless the entry itself is a symlink.
-  const abs = join(dir.source, name);
+  // dir.source is a real path, so this is one too unless the entry itself is a symlink. Joined by hand: a
+  // listed name holds no separator and is never '.' or '..', so path.join's normalising pass only cost time.
+  const abs = dir.source.endsWith(sep) ? dir.source + name : dir.source + sep + name;
   let l: Stats | undefined;
   try {
     l = lstatSync(abs, { throwIfNoEntry: false });

@@ -60,6 +60,13 @@ const DIR_BATCH = 100;
  * (loaded machine); 500 is a few milliseconds.
  */
 const PLAN_SLICE = 500;
+/**
+ * A data link dialed ahead for an offer being accepted without asking
+ * (receivePlanned) and not taken by its receive within this long is closed:
+ * the receive takes it within a few hundred ms; a link left open would hold
+ * one of the worker's MAX_LINKS and a connection on the sender.
+ */
+const PREDIAL_MS = 10_000;
 /** Entries a sender reads at once while serving a folder (one query per 256 files, not per file). */
 const ENTRY_WINDOW = 256;
 export { PART_SUFFIX };
@@ -144,6 +151,11 @@ export class TransferService {
     for (const set of this.serving.values()) for (const s of set) s.destroy();
     for (const t of this.retryTimers.values()) this.components.clock.clear(t);
     this.retryTimers.clear();
+    for (const { link, timer } of this.predialed.values()) {
+      this.components.clock.clear(timer);
+      void link.then((l) => l.close(), () => {});
+    }
+    this.predialed.clear();
     this.assembling.clear();
     void this.workers?.stop();
     void this.readers?.stop();
@@ -160,8 +172,12 @@ export class TransferService {
 
   /** The entries of the offer being made right now (offer() → flush()), so that sendOffer need not read them back. */
   private freshOffer: { id: string; entries: OfferEntry[] } | null = null;
-  /** The entries of the offer being auto-accepted right now (receiveOffer() → accept()), so that accept need not read them back. */
-  private freshIncoming: { id: string; entries: EntryRow[] } | null = null;
+  /** The entries of the offer being auto-accepted right now, as planned and recorded (receiveOffer() → accept()), so that accept need not plan them again. */
+  private freshIncoming: { id: string; planned: boolean; entries: EntryRow[] } | null = null;
+  /** Data links dialed ahead, per peer, while an offer accepted without asking is planned (predial). */
+  private readonly predialed = new Map<string, { link: Promise<FileSource>; timer: TimerHandle }>();
+  /** Offers being planned before they are recorded (receivePlanned), and whether the sender canceled one meanwhile. */
+  private readonly planning = new Map<string, { peer: string; canceled: boolean }>();
 
   /** The data-link worker, or null when there is none (the compiled worker is absent, or turned off). */
   private dataLinkWorkers(): DataLinkWorkers | null {
@@ -185,6 +201,42 @@ export class TransferService {
     }
     const { socket, decoder, hello } = await this.init.dialData(peerId);
     return new DataClient(socket, decoder, hello.checks);
+  }
+
+  /**
+   * Dials the data link of an offer being accepted without asking while it
+   * is planned and recorded, in the worker thread only: the TLS handshake
+   * and hello (and the rest of the worker's start) were on the way to the
+   * first byte, after the accept (docs/benchmarks.md, stop 25). The sender
+   * serves a data connection only once a fetch names an accepted transfer.
+   */
+  private predial(peerId: string): void {
+    if (this.stopped || this.predialed.has(peerId)) return;
+    const workers = this.dataLinkWorkers();
+    const plan = workers?.hasRoom ? this.init.dataLinkPlan?.(peerId) : null;
+    if (!workers || !plan) return;
+    this.components.logger.log('info', 'data link in the worker thread', { peer: peerId, ahead: true });
+    const link: Promise<FileSource> = workers.open(plan);
+    link.catch(() => {});
+    const timer = this.components.clock.setTimeout(() => {
+      if (this.predialed.get(peerId)?.link !== link) return;
+      this.predialed.delete(peerId);
+      void link.then((l) => l.close(), () => {});
+    }, PREDIAL_MS);
+    this.predialed.set(peerId, { link, timer });
+  }
+
+  /** The data link dialed ahead for this peer (predial), or a new one. */
+  private async takeDataLink(peerId: string): Promise<FileSource> {
+    const ahead = this.predialed.get(peerId);
+    if (ahead) {
+      this.predialed.delete(peerId);
+      this.components.clock.clear(ahead.timer);
+      // A link that failed to open is dialed again, as without it.
+      const link = await ahead.link.catch(() => null);
+      if (link) return link;
+    }
+    return this.openDataLink(peerId);
   }
 
   // ---- queries ------------------------------------------------------------
@@ -220,6 +272,10 @@ export class TransferService {
 
   /** `picture`: one picture file (stored by pictures.ts), offered marked as a picture. */
   async offer(peerId: string, paths: string[], opts: { picture?: boolean } = {}): Promise<TransferInfo> {
+    // No session open: it is dialed while the files are walked and recorded, not after (a TLS handshake and hello
+    // after a 10,000-file walk, and the offer read back from its rows once the session opened; docs/benchmarks.md,
+    // stop 25). With nothing to send in the end (a bad path), the session idles out as any other.
+    if (!this.init.session(peerId)?.isOpen && this.init.isOnline(peerId)) this.init.ensureSession(peerId);
     const manifest = await buildManifest(paths);
     const id = this.components.random.hex(16);
     const entries = manifest.entries.map((e, i) => ({ path: e.path, kind: e.kind, size: e.size, mtime: Math.max(0, Math.floor(e.mtimeMs)), source: manifest.sources[i]! }));
@@ -366,6 +422,12 @@ export class TransferService {
         return ack('declined');
       }
       case 'cancel': {
+        const planning = this.planning.get(frame.transfer);
+        // Not recorded yet (receivePlanned): it never will be.
+        if (planning?.peer === peerId) {
+          planning.canceled = true;
+          return ack('canceled');
+        }
         const t = this.ledger.get(frame.transfer);
         if (!t || t.peer !== peerId) return;
         if (mayMove(t.state, 'canceled')) void this.abort(t, `canceled by ${this.init.peerName(peerId)}: ${frame.reason}`, false);
@@ -391,11 +453,24 @@ export class TransferService {
       if (existing.peer === session.peerId && existing.direction === 'in') session.send({ type: 'offer-ack', transfer: frame.transfer });
       return;
     }
+    // Being planned before it is recorded (receivePlanned): answered once recorded.
+    if (this.planning.has(frame.transfer)) return;
     if (frame.picture && frame.parts === 1) this.pictureOffers.add(frame.transfer);
+    const acceptNow = this.autoAccepts(session.peerId);
+    // An offer this peer accepts at once: the data-link worker loads its modules (~100-150 ms of its own
+    // thread, most of it Node's own) while the rest of the offer arrives, is planned and recorded, not after.
+    if (frame.part === 0 && acceptNow && this.init.dataLinkPlan?.(session.peerId)) this.dataLinkWorkers()?.warm();
     const entries = this.assembling.add(session.peerId, frame);
     if (!entries) return;
-    this.receiveOffer(session.peerId, frame.transfer, entries, this.pictureOffers.delete(frame.transfer));
-    session.send({ type: 'offer-ack', transfer: frame.transfer });
+    const picture = this.pictureOffers.delete(frame.transfer);
+    const ack = (): void => session.send({ type: 'offer-ack', transfer: frame.transfer });
+    if (acceptNow && !picture) {
+      const peerId = session.peerId;
+      void this.receivePlanned(peerId, frame.transfer, entries, () => session.isOpen && ack()).catch((err: Error) => this.components.logger.log('warn', 'offer not recorded', { peer: peerId, error: err.message }));
+      return;
+    }
+    this.receiveOffer(session.peerId, frame.transfer, entries, picture);
+    ack();
   }
 
   /** A whole offer arrived (on a session, or sealed through the relay): stored, shown, and answered if auto-accepted. */
@@ -405,18 +480,64 @@ export class TransferService {
     const isPicture = picture && pictureOfferProblem(entries) === null;
     // Marked before the row exists, so that the first `transfer` event already says `picture`.
     if (isPicture) this.pictures.mark(transfer);
-    const files = entries.filter((e) => e.kind === 'file');
-    this.ledger.create(
-      { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes: files.reduce((n, e) => n + e.size, 0), fileCount: files.length },
-      entries,
-    );
+    this.ledger.create(this.incomingRow(peerId, transfer, entries), entries);
     if (isPicture || this.autoAccepts(peerId)) {
       // The accept plans from these entries instead of reading back the rows just written.
-      this.freshIncoming = { id: transfer, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: null, wanted: true, done: false })) };
+      this.freshIncoming = { id: transfer, planned: false, entries: entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: null, wanted: true, done: false })) };
       // accept() takes them before its first await; never kept beyond this call.
       void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
       this.freshIncoming = null;
     }
+  }
+
+  /**
+   * An offer from a peer whose offers are accepted without asking, on a
+   * session: planned (in slices, as an accept plans) before it is recorded,
+   * so that one write per entry carries its landing too; a folder of 10,000
+   * files was written, then every row updated again (docs/benchmarks.md,
+   * stop 25). `recorded` answers the sender (offer-ack) once the rows exist:
+   * a crash before leaves nothing here, and the sender offers again. A
+   * cancel meanwhile (onFrame) drops it unrecorded.
+   */
+  private async receivePlanned(peerId: string, transfer: string, entries: OfferEntry[], recorded: () => void): Promise<void> {
+    const planning = { peer: peerId, canceled: false };
+    this.planning.set(transfer, planning);
+    this.predial(peerId);
+    try {
+      const root = resolve(this.init.downloads);
+      // One object per entry, planned in place, recorded, then handed to the accept (it was built three times
+      // over on the way, and the receiver spent tens of ms collecting them before its first fetch).
+      const rows: EntryRow[] = entries.map((e, idx) => ({ idx, path: e.path, kind: e.kind, size: e.size, mtime: e.mtime, source: null, localPath: null, wanted: true, done: false }));
+      const { plan, refused } = await planLandingInSlices(rows, root, null, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+      if (this.stopped || planning.canceled || this.ledger.get(transfer)) return;
+      for (const p of plan) {
+        const r = rows[p.idx]!;
+        r.localPath = p.localPath;
+        r.wanted = p.wanted;
+      }
+      this.ledger.create(this.incomingRow(peerId, transfer, entries), rows);
+      this.warnRefused(refused);
+      recorded();
+      // The accept takes these entries as planned, instead of planning them again.
+      this.freshIncoming = { id: transfer, planned: true, entries: rows };
+      // accept() takes them before its first await; never kept beyond this call.
+      void this.accept(transfer).catch((err: Error) => this.components.logger.log('warn', 'auto-accept failed', { error: err.message }));
+      this.freshIncoming = null;
+    } finally {
+      this.planning.delete(transfer);
+    }
+  }
+
+  /** The row of an incoming offer, as first recorded. */
+  private incomingRow(peerId: string, transfer: string, entries: readonly OfferEntry[]): Omit<TransferRow, 'error' | 'notify'> {
+    let totalBytes = 0;
+    let fileCount = 0;
+    for (const e of entries) {
+      if (e.kind !== 'file') continue;
+      totalBytes += e.size;
+      fileCount++;
+    }
+    return { id: transfer, peer: peerId, direction: 'in', state: 'offered', created: this.components.clock.now(), totalBytes, fileCount };
   }
 
   // ---- files left on the relay (relay-files.ts drives these) -----------------
@@ -457,7 +578,7 @@ export class TransferService {
     if (t.state !== 'offered') throw new PigeonError(ErrorCodes.BAD_REQUEST, `the transfer is already ${t.state}`);
     if (this.accepting.has(t.id)) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'the transfer is being accepted');
     const chosen = files ? new Set(files) : null;
-    const known = this.freshIncoming?.id === t.id ? this.freshIncoming.entries : null;
+    const fresh = this.freshIncoming?.id === t.id && !files ? this.freshIncoming : null;
     this.freshIncoming = null;
     this.accepting.add(t.id);
     let planned: EntryRow[] | undefined;
@@ -465,14 +586,19 @@ export class TransferService {
     if (this.init.dataLinkPlan?.(t.peer)) this.dataLinkWorkers()?.warm();
     try {
       await mkdir(this.init.downloads, { recursive: true });
-      // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
-      const entries = known ?? (await this.entriesInSlices(t.id));
-      const root = resolve(this.init.downloads);
-      const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
-      this.warnRefused(refused);
-      await this.ledger.planInSlices(t.id, plan, PLAN_SLICE);
-      // What receive() would read back: the entries as just planned (one per entry, in order).
-      planned = entries.map((e, i) => ({ ...e, localPath: plan[i]!.localPath, wanted: plan[i]!.wanted }));
+      if (fresh?.planned) {
+        // Planned and recorded with the offer (receivePlanned).
+        planned = fresh.entries;
+      } else {
+        // A big folder is read, planned and recorded in slices, with chat and other connections served in between.
+        const entries = fresh?.entries ?? (await this.entriesInSlices(t.id));
+        const root = resolve(this.init.downloads);
+        const { plan, refused } = await planLandingInSlices(entries, root, chosen, (c) => existsSync(join(root, c)) || existsSync(join(root, c + PART_SUFFIX)), PLAN_SLICE);
+        this.warnRefused(refused);
+        await this.ledger.planInSlices(t.id, plan, PLAN_SLICE);
+        // What receive() would read back: the entries as just planned (one per entry, in order).
+        planned = entries.map((e, i) => ({ ...e, localPath: plan[i]!.localPath, wanted: plan[i]!.wanted }));
+      }
     } finally {
       this.accepting.delete(t.id);
     }
@@ -578,7 +704,7 @@ export class TransferService {
       if (files.length > 0) {
         const fromRelay = this.init.relayFiles?.fetcher(id) ?? null;
         if (fromRelay) running.client = fromRelay;
-        else running.client = await this.openDataLink(t.peer);
+        else running.client = await this.takeDataLink(t.peer);
         if (running.canceled) return;
         const client = running.client;
         const madeDirs = new Set<string>();

@@ -21,8 +21,21 @@ export interface EntryRow extends OfferEntry {
   done: boolean;
 }
 
+/** An entry as recorded when its transfer is: the sender's source, or the receiver's landing if already planned. */
+export type NewEntry = OfferEntry & { source?: string | null; localPath?: string | null; wanted?: boolean };
+
 /** Transfers whose summary names are kept in memory at most (TransferStore.names). */
 const NAMES_KEPT = 1000;
+/**
+ * Entries written by one INSERT statement when a transfer is recorded: one
+ * call into SQLite per 32 rows instead of per row took 10,000 rows from
+ * ~30 to ~21 ms (docs/benchmarks.md, stop 25), on both sides before the
+ * first byte; 64 and more rows per statement were no faster. 32 × 9
+ * parameters stay far below SQLite's limit (32,766).
+ */
+const INSERT_ROWS = 32;
+/** The columns of an entry as create() writes them. */
+const ENTRY_COLUMNS = 9;
 /** Names shown in a transfer summary. */
 const SUMMARY_NAMES = 5;
 
@@ -54,6 +67,20 @@ function toEntry(r: Record<string, unknown>): EntryRow {
   };
 }
 
+/** Puts the columns of entry `idx` into `args` from `at` on (in ENTRY_COLUMNS order); returns `args`. */
+function entryArgs(args: unknown[], at: number, transfer: string, idx: number, e: NewEntry): unknown[] {
+  args[at] = transfer;
+  args[at + 1] = idx;
+  args[at + 2] = e.path;
+  args[at + 3] = e.kind;
+  args[at + 4] = e.size;
+  args[at + 5] = e.mtime;
+  args[at + 6] = e.source ?? null;
+  args[at + 7] = e.localPath ?? null;
+  args[at + 8] = e.wanted === false ? 0 : 1;
+  return args;
+}
+
 export class TransferStore {
   private readonly s;
   /**
@@ -70,12 +97,21 @@ export class TransferStore {
    * receiver's CPU during a 10,000-file folder, docs/benchmarks.md "stop 22").
    */
   private readonly wantedMemo = new Map<string, { n: number; b: number }>();
+  /**
+   * Bytes of a transfer's finished and wanted entries: a sum over all its
+   * entries, asked for by every `transfer` event and progress event
+   * (~3 ms a time for a 10,000-file folder, five or more times on each
+   * side before the first byte moves; docs/benchmarks.md, stop 25). Dropped
+   * by every write that changes `done` or `wanted`.
+   */
+  private readonly doneMemo = new Map<string, number>();
 
   constructor(private readonly store: Store) {
     const db = store.db;
     this.s = {
       insert: db.prepare(`INSERT INTO transfers (id, peer, dir, state, created, total_bytes, file_count) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      insertEntry: db.prepare(`INSERT INTO transfer_entries (transfer, idx, path, kind, size, mtime, source) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertEntry: db.prepare(`INSERT INTO transfer_entries (transfer, idx, path, kind, size, mtime, source, local_path, wanted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertEntries: db.prepare(`INSERT INTO transfer_entries (transfer, idx, path, kind, size, mtime, source, local_path, wanted) VALUES ${Array<string>(INSERT_ROWS).fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`),
       get: db.prepare(`SELECT * FROM transfers WHERE id = ?`),
       all: db.prepare(`SELECT * FROM transfers ORDER BY created DESC, rowid DESC LIMIT ?`),
       byPeerState: db.prepare(`SELECT * FROM transfers WHERE peer = ? AND state = ?`),
@@ -93,16 +129,25 @@ export class TransferStore {
       wanted: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM transfer_entries WHERE transfer = ? AND wanted = 1 AND kind = 'file'`),
       setLocal: db.prepare(`UPDATE transfer_entries SET local_path = ?, wanted = ? WHERE transfer = ? AND idx = ?`),
       setWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND idx = ?`),
-      setAllWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ?`),
+      // Only the rows that change: an accept of everything writes none of a sender's rows (all wanted since create).
+      setAllWanted: db.prepare(`UPDATE transfer_entries SET wanted = ? WHERE transfer = ? AND wanted != ?`),
       setDone: db.prepare(`UPDATE transfer_entries SET done = 1 WHERE transfer = ? AND idx = ?`),
     };
   }
 
-  create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<OfferEntry & { source?: string }>): void {
+  /** `localPath` and `wanted`: an offer planned before it is recorded (an accept without asking): one write per entry, not two. */
+  create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<NewEntry>): void {
     this.wantedMemo.delete(t.id);
+    this.doneMemo.delete(t.id);
     this.store.tx(() => {
       this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
-      entries.forEach((e, i) => this.s.insertEntry.run(t.id, i, e.path, e.kind, e.size, e.mtime, e.source ?? null));
+      const args: unknown[] = new Array(INSERT_ROWS * ENTRY_COLUMNS);
+      let i = 0;
+      for (; i + INSERT_ROWS <= entries.length; i += INSERT_ROWS) {
+        for (let j = 0; j < INSERT_ROWS; j++) entryArgs(args, j * ENTRY_COLUMNS, t.id, i + j, entries[i + j]!);
+        this.s.insertEntries.run(args);
+      }
+      for (; i < entries.length; i++) this.s.insertEntry.run(entryArgs(args, 0, t.id, i, entries[i]!).slice(0, ENTRY_COLUMNS));
     });
   }
 
@@ -168,6 +213,7 @@ export class TransferStore {
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
     this.wantedMemo.delete(id);
+    this.doneMemo.delete(id);
     this.store.tx(() => {
       for (const p of plan) this.s.setLocal.run(p.localPath, p.wanted ? 1 : 0, id, p.idx);
     });
@@ -176,18 +222,21 @@ export class TransferStore {
   /** The receiver accepted all entries (null) or only these indexes. */
   want(id: string, indexes: readonly number[] | null): void {
     this.wantedMemo.delete(id);
+    this.doneMemo.delete(id);
     this.store.tx(() => {
-      this.s.setAllWanted.run(indexes === null ? 1 : 0, id);
+      this.s.setAllWanted.run(indexes === null ? 1 : 0, id, indexes === null ? 1 : 0);
       for (const i of indexes ?? []) this.s.setWanted.run(1, id, i);
     });
   }
 
   markDone(id: string, idx: number): void {
+    this.doneMemo.delete(id);
     this.s.setDone.run(id, idx);
   }
 
   /** Several entries done, in one transaction (a batch of small files landed together). */
   markManyDone(id: string, indexes: readonly number[]): void {
+    this.doneMemo.delete(id);
     this.store.tx(() => {
       for (const i of indexes) this.s.setDone.run(id, i);
     });
@@ -201,7 +250,13 @@ export class TransferStore {
       if (this.names.size >= NAMES_KEPT) this.names.clear();
       this.names.set(row.id, names);
     }
-    const done = (this.s.doneBytes.get(row.id) as { b: number }).b;
+    let done = this.doneMemo.get(row.id);
+    if (done === undefined) {
+      done = (this.s.doneBytes.get(row.id) as { b: number }).b;
+      // Bounded like the names.
+      if (this.doneMemo.size >= NAMES_KEPT) this.doneMemo.clear();
+      this.doneMemo.set(row.id, done);
+    }
     // Entries are all wanted until an accept names some (want() / plan()): fewer means a partial accept.
     let wanted = this.wantedMemo.get(row.id);
     if (!wanted) {
