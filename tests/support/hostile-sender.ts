@@ -122,6 +122,11 @@ export class HostileSender {
     this.session = socket;
   }
 
+  /** Writes these session frames in one write (so that the peer reads them in one go). */
+  sendFrames(frames: Array<Record<string, unknown>>): void {
+    this.session!.write(Buffer.concat(frames.map((f) => encodeJsonFrame(f))));
+  }
+
   /** Offers one file of `size` bytes named `path` in transfer `transfer` (32 hex digits). */
   offer(transfer: string, path: string, size: number): void {
     this.session!.write(encodeJsonFrame({ type: 'offer', transfer, part: 0, parts: 1, entries: [{ path, kind: 'file', size, mtime: 0 }] }));
