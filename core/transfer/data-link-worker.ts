@@ -4,15 +4,15 @@
  * net.Socket to a worker, so the worker dials the link itself (TCP, TLS with
  * our device key, hello with purpose "data", the peer's pinned key checked)
  * and runs the receiver's side of data-link.ts on it. Large files go straight
- * into their `.pigeon-part` files here, with CRC-32 and exact-size counting
- * as the bytes arrive; small files are checked and landed here too (target
+ * into their `.pigeon-part` files here, with their check (XXH3, or CRC-32)
+ * and exact-size counting as the bytes arrive; small files are checked and landed here too (target
  * "land", small-file-land.ts) and only their paths go back, or, for a sink
  * that asks so (target "memory"), go back whole to the main thread's lander.
  * The worker never touches the ledger: it reports progress in coarse steps
  * and each file's end.
  * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
  */
-import { closeSync, openSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, openSync, writeSync, writev } from 'node:fs';
 import { setPriority } from 'node:os';
 import tls from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -128,56 +128,82 @@ interface WorkerSink extends IncomingFile {
   close(): Promise<void>;
 }
 
-/** Writes all of `bufs` at the file's end (an O_APPEND descriptor), going on after a short write. */
-function writeAllSync(fd: number, bufs: Buffer[], bytes: number): void {
-  let n = writevSync(fd, bufs);
-  if (n === bytes) return;
+/** Writes what a short write left of `bufs` (the first `done` bytes went) at the file's end (an O_APPEND descriptor). */
+function writeRestSync(fd: number, bufs: Buffer[], done: number): void {
   for (const b of bufs) {
-    if (n >= b.length) {
-      n -= b.length;
+    if (done >= b.length) {
+      done -= b.length;
       continue;
     }
-    for (let at = n; at < b.length; ) at += writeSync(fd, b, at, b.length - at);
-    n = 0;
+    for (let at = done; at < b.length; ) at += writeSync(fd, b, at, b.length - at);
+    done = 0;
   }
 }
 
 /**
  * A large file, appended to its part file (the main thread made the folder
- * and checked the bytes already there). The TLS records' buffers are
- * gathered up to `t.writeBuffer` bytes and written with one synchronous
- * writev from this thread: a write stream handed each ~16 KiB record to the
- * thread pool on its own (a pool round trip, a wake-up and a callback each,
- * ~65,000 per GB: the largest item of this thread's profile after the
- * check, docs/benchmarks.md, stop 25). This thread is not the event loop
- * chat waits on, and a write that blocks only holds back this link's reads.
+ * and checked the bytes already there). The TLS records' buffers (~16 KiB
+ * each) are gathered, not copied, and written a write buffer (1 MiB) at a
+ * time with one writev through the thread pool, one write at a time (an
+ * append never overtakes another, so a crash leaves no hole), while the
+ * next MiB is decrypted and gathered here. A write stream handed each
+ * record to the pool on its own: ~65,000 round trips, wake-ups and
+ * callbacks per GB, the largest item of this thread's profile after the
+ * check; writing synchronously from this thread saved those but lost the
+ * overlap of decryption and disk writes (docs/benchmarks.md, stop 25).
+ * Reads pause once two write buffers wait.
  */
 function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
   if (t.alg === 'xxh3' && offset > 0) throw new PigeonError(ErrorCodes.INTERNAL, `${t.path}: an XXH3 check cannot continue a resumed part file`);
   const hash = t.alg === 'xxh3' ? checker('xxh3') : null;
   const fd = openSync(t.part, offset > 0 ? 'a' : 'w');
-  let open = true;
   const exact = new ExactSize(t.path, t.size, offset);
   let crc = t.crc;
   let held: Buffer[] = [];
   let heldBytes = 0;
+  let writing = false;
   let writeError: Error | null = null;
+  let drainWaiter: (() => void) | null = null;
+  let closeWaiter: (() => void) | null = null;
   let rejectFailed: (err: Error) => void = () => {};
   const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
   failed.catch(() => {});
-  const flush = (): void => {
-    if (heldBytes === 0 || writeError) return;
-    const bufs = held;
-    const bytes = heldBytes;
+  const fail = (err: NodeJS.ErrnoException): void => {
+    // What came after is dropped; the fetch fails with this error (its race with `failed`), the part file stays for a resume.
+    writeError = err.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : err;
     held = [];
     heldBytes = 0;
-    try {
-      writeAllSync(fd, bufs, bytes);
-    } catch (err) {
-      // What came after is dropped; the fetch fails with this error (its race with `failed`), the part file stays for a resume.
-      const e = err as NodeJS.ErrnoException;
-      writeError = e.code === 'ENOSPC' ? new PigeonError(ErrorCodes.DISK_FULL, `the disk of ${t.downloads} is full; the partial file is kept for resuming`) : e;
-      rejectFailed(writeError);
+    rejectFailed(writeError);
+  };
+  const pump = (): void => {
+    if (!writing && !writeError && heldBytes > 0 && (heldBytes >= t.writeBuffer || closeWaiter)) {
+      const bufs = held;
+      const bytes = heldBytes;
+      held = [];
+      heldBytes = 0;
+      writing = true;
+      writev(fd, bufs, (err, n) => {
+        writing = false;
+        if (!err && n < bytes) {
+          try {
+            writeRestSync(fd, bufs, n);
+          } catch (e) {
+            err = e as NodeJS.ErrnoException;
+          }
+        }
+        if (err) fail(err);
+        pump();
+      });
+    }
+    if (drainWaiter && (writeError || heldBytes < 2 * t.writeBuffer)) {
+      const d = drainWaiter;
+      drainWaiter = null;
+      d();
+    }
+    if (closeWaiter && !writing && (heldBytes === 0 || writeError)) {
+      const c = closeWaiter;
+      closeWaiter = null;
+      c();
     }
   };
   let closing: Promise<void> | null = null;
@@ -192,40 +218,31 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
       else crc = crc32(chunk, crc);
       addProgress(transfer, chunk.length);
       written += chunk.length;
-      if (written >= exitAfterBytes) {
-        // Tests: what was received is on disk when the worker dies, as it would be with a write per record.
-        held.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-        heldBytes += chunk.length;
-        flush();
-        process.exit(70);
-      }
+      // Tests: the worker stops dead here, as a crash would (what was written stays, what was gathered is lost).
+      if (written >= exitAfterBytes) process.exit(70);
       if (writeError) return true;
       held.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
       heldBytes += chunk.length;
-      if (heldBytes >= t.writeBuffer) flush();
-      return true;
+      pump();
+      return writeError !== null || heldBytes < 2 * t.writeBuffer;
     },
     onDrain(fn) {
-      fn();
+      drainWaiter = fn;
+      pump();
     },
     announced(from, length) {
       if (from !== offset) throw new PigeonError(ErrorCodes.PROTOCOL, `${t.path}: asked from byte ${offset}, answered from ${from}`);
       if (from + length !== t.size) throw sizeMismatch(t.path, `the sender announced ${from + length} bytes, not the ${t.size} it offered`);
     },
     close: () =>
-      (closing ??= (() => {
-        flush();
-        if (open) {
-          open = false;
-          try {
-            closeSync(fd);
-          } catch (err) {
-            return Promise.reject(err as Error);
-          }
-        }
-        if (writeError) return Promise.reject(writeError);
-        return Promise.resolve();
-      })()),
+      (closing ??= new Promise<void>((resolve) => {
+        // Everything gathered is written (one write at a time), then the descriptor is closed.
+        closeWaiter = resolve;
+        pump();
+      }).then(() => {
+        closeSync(fd);
+        if (writeError) throw writeError;
+      })),
     digest: () => (hash ? hash.digest() : (crc >>> 0).toString(16).padStart(8, '0')),
   };
 }
