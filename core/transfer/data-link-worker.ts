@@ -12,8 +12,8 @@
  * and each file's end.
  * Messages: data-link-messages.ts; the main thread's side: data-link-workers.ts.
  */
-import { closeSync, openSync, writeSync, writev } from 'node:fs';
-import { setPriority } from 'node:os';
+import { closeSync, openSync, writeSync, writev, writevSync } from 'node:fs';
+import { availableParallelism, setPriority } from 'node:os';
 import tls from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
@@ -25,6 +25,9 @@ import { ExactSize, sizeMismatch } from './exact-size.js';
 import { checker, checkMismatch, type FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
 import { diskError, landSmallFile } from './small-file-land.js';
+
+/** Environment variable: `pool` or `in-place` overrides how large files are written (WRITE_IN_PLACE). */
+const DATA_WRITES_ENV = 'PIGEON_DATA_WRITES';
 
 /**
  * Progress goes to the main thread after this many bytes of a transfer (or
@@ -141,6 +144,18 @@ function writeRestSync(fd: number, bufs: Buffer[], done: number): void {
 }
 
 /**
+ * Whether this thread writes the gathered bytes itself (writevSync) instead
+ * of through the thread pool: where this process may run on two cores at
+ * most, the pool's thread shares them with this one and the sender, and the
+ * hand-off costs without overlapping anything (one core per peer, the pinned
+ * bench: 0.1-0.3 CPU-s per GB less on the receiver, docs/benchmarks.md,
+ * stop 25). With more cores the pool's copy runs beside this thread's
+ * decryption. Taken once: the affinity of a running peer does not change.
+ * PIGEON_DATA_WRITES=pool or in-place chooses (tests of both paths, benches).
+ */
+const WRITE_IN_PLACE = process.env[DATA_WRITES_ENV] === 'in-place' || (process.env[DATA_WRITES_ENV] !== 'pool' && availableParallelism() <= 2);
+
+/**
  * A large file, appended to its part file (the main thread made the folder
  * and checked the bytes already there). The TLS records' buffers (~16 KiB
  * each) are gathered, not copied, and written a write buffer (1 MiB) at a
@@ -150,7 +165,8 @@ function writeRestSync(fd: number, bufs: Buffer[], done: number): void {
  * record to the pool on its own: ~65,000 round trips, wake-ups and
  * callbacks per GB, the largest item of this thread's profile after the
  * check; writing synchronously from this thread saved those but lost the
- * overlap of decryption and disk writes (docs/benchmarks.md, stop 25).
+ * overlap of decryption and disk writes (docs/benchmarks.md, stop 25), so
+ * that is done only where there is no core to overlap on (WRITE_IN_PLACE).
  * Reads pause once two write buffers wait.
  */
 function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
@@ -181,19 +197,28 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
       const bytes = heldBytes;
       held = [];
       heldBytes = 0;
-      writing = true;
-      writev(fd, bufs, (err, n) => {
-        writing = false;
-        if (!err && n < bytes) {
-          try {
-            writeRestSync(fd, bufs, n);
-          } catch (e) {
-            err = e as NodeJS.ErrnoException;
-          }
+      if (WRITE_IN_PLACE) {
+        try {
+          const n = writevSync(fd, bufs);
+          if (n < bytes) writeRestSync(fd, bufs, n);
+        } catch (err) {
+          fail(err as NodeJS.ErrnoException);
         }
-        if (err) fail(err);
-        pump();
-      });
+      } else {
+        writing = true;
+        writev(fd, bufs, (err, n) => {
+          writing = false;
+          if (!err && n < bytes) {
+            try {
+              writeRestSync(fd, bufs, n);
+            } catch (e) {
+              err = e as NodeJS.ErrnoException;
+            }
+          }
+          if (err) fail(err);
+          pump();
+        });
+      }
     }
     if (drainWaiter && (writeError || heldBytes < 2 * t.writeBuffer)) {
       const d = drainWaiter;

@@ -35,8 +35,11 @@ async function transfers(home: string): Promise<TransferInfo[]> {
 }
 
 
+/** Both ways the worker writes large files (data-link-worker.ts, WRITE_IN_PLACE): this machine's cores would pick one. */
+const WRITES = ['in-place', 'pool'] as const;
+
 describe('data links in a worker thread', () => {
-  it('receives a large file and a folder of small files byte-exact through the worker', async () => {
+  it.each(WRITES)('receives a large file and a folder of small files byte-exact through the worker (large files written %s)', async (writes) => {
     const src = dir('src');
     const root = join(src, 'bundle');
     mkdirSync(join(root, 'small'), { recursive: true });
@@ -46,7 +49,7 @@ describe('data links in a worker thread', () => {
     const [ha, hb] = [dir('a'), dir('b')];
     const downloads = join(hb, 'dl');
     const alice = start('Alice', ha);
-    const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads, '--log-level', 'info']);
+    const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads, '--log-level', 'info'], { PIGEON_DATA_WRITES: writes });
     await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
     const r = await pigeon(['send-file', '--home', ha, 'Bob', root, '--wait']);
@@ -82,7 +85,7 @@ describe('data links in a worker thread', () => {
     expect(done?.doneBytes).toBe(done?.totalBytes);
   });
 
-  it('a worker that dies mid-file fails the try with PIGEON_ERR_DATA_WORKER_FAILED, and the transfer resumes from the bytes on disk', async () => {
+  it.each(WRITES)('a worker that dies mid-file fails the try with PIGEON_ERR_DATA_WORKER_FAILED, and the transfer resumes from the bytes on disk (written %s)', async (writes) => {
     const src = dir('src');
     const big = join(src, 'big.bin');
     randomFile(big, 64);
@@ -90,7 +93,7 @@ describe('data links in a worker thread', () => {
     const downloads = join(hb, 'dl');
     const alice = start('Alice', ha, ['--log-level', 'info']);
     // The first worker of Bob's process stops dead after 24 MiB written, as a crash would.
-    const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads, '--log-level', 'info'], { PIGEON_TEST_DATA_WORKER_EXIT_AFTER_BYTES: String(24 << 20) });
+    const bob = start('Bob', hb, ['--accept-from', 'all', '--downloads', downloads, '--log-level', 'info'], { PIGEON_TEST_DATA_WORKER_EXIT_AFTER_BYTES: String(24 << 20), PIGEON_DATA_WRITES: writes });
     await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
 
     expect((await pigeon(['send-file', '--home', ha, 'Bob', big])).code).toBe(0);
