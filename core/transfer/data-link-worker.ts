@@ -16,7 +16,6 @@ import { closeSync, openSync, writeSync, writev, writevSync } from 'node:fs';
 import { availableParallelism, setPriority } from 'node:os';
 import tls from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
@@ -171,10 +170,9 @@ const WRITE_IN_PLACE = process.env[DATA_WRITES_ENV] === 'in-place' || (process.e
  */
 function partSink(transfer: string, offset: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'part' }>): WorkerSink & { digest(): string; exact: ExactSize } {
   if (t.alg === 'xxh3' && offset > 0) throw new PigeonError(ErrorCodes.INTERNAL, `${t.path}: an XXH3 check cannot continue a resumed part file`);
-  const hash = t.alg === 'xxh3' ? checker('xxh3') : null;
+  const hash = checker(t.alg, t.crc);
   const fd = openSync(t.part, offset > 0 ? 'a' : 'w');
   const exact = new ExactSize(t.path, t.size, offset);
-  let crc = t.crc;
   let held: Buffer[] = [];
   let heldBytes = 0;
   let writing = false;
@@ -239,8 +237,7 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
     exact,
     write(chunk) {
       exact.take(chunk.length);
-      if (hash) hash.update(chunk);
-      else crc = crc32(chunk, crc);
+      hash.update(chunk);
       addProgress(transfer, chunk.length);
       written += chunk.length;
       // Tests: the worker stops dead here, as a crash would (what was written stays, what was gathered is lost).
@@ -268,7 +265,7 @@ function partSink(transfer: string, offset: number, t: Extract<import('./data-li
         closeSync(fd);
         if (writeError) throw writeError;
       })),
-    digest: () => (hash ? hash.digest() : (crc >>> 0).toString(16).padStart(8, '0')),
+    digest: () => hash.digest(),
   };
 }
 

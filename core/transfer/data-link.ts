@@ -401,7 +401,7 @@ export class DataClient implements FileSource {
           if (!this.socket.destroyed) this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
         });
       }
-      this.fetchesOut.push(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check === 'crc32' || sink.check === 'xxh3' ? { check: sink.check } : {}) }));
+      this.fetchesOut.push(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check !== 'sha256' ? { check: sink.check } : {}) }));
       this.process();
     });
   }

@@ -35,7 +35,8 @@ export interface Checker {
 /** Read size when a check is computed from a file: large reads, few calls. */
 const READ_CHUNK = 1024 * 1024;
 
-export function checker(alg: CheckAlg): Checker {
+/** A running check; `crcFrom`: the CRC-32 of bytes already checked, continued from (a resumed part file's, computed on another thread). */
+export function checker(alg: CheckAlg, crcFrom = 0): Checker {
   if (alg === 'sha256') {
     const h = createHash('sha256');
     return { alg, update: (b) => void h.update(b), digest: () => h.digest('hex') };
@@ -44,7 +45,7 @@ export function checker(alg: CheckAlg): Checker {
     const h = xxh3();
     return { alg, update: (b) => h.update(b), digest: () => h.digest() };
   }
-  let value = 0;
+  let value = crcFrom;
   return {
     alg,
     update: (b) => {

@@ -135,10 +135,15 @@ export class TransferStore {
     };
   }
 
+  /** Drops a transfer's memoised sums (wanted, done): every write that changes `wanted` or `done` calls it. */
+  private forget(id: string): void {
+    this.wantedMemo.delete(id);
+    this.doneMemo.delete(id);
+  }
+
   /** `localPath` and `wanted`: an offer planned before it is recorded (an accept without asking): one write per entry, not two. */
   create(t: Omit<TransferRow, 'error' | 'notify'>, entries: Array<NewEntry>): void {
-    this.wantedMemo.delete(t.id);
-    this.doneMemo.delete(t.id);
+    this.forget(t.id);
     this.store.tx(() => {
       this.s.insert.run(t.id, t.peer, t.direction === 'out' ? 0 : 1, t.state, t.created, t.totalBytes, t.fileCount);
       const args: unknown[] = new Array(INSERT_ROWS * ENTRY_COLUMNS);
@@ -212,8 +217,7 @@ export class TransferStore {
 
   /** Records where each entry lands (receiver) and whether it is wanted. */
   plan(id: string, plan: Array<{ idx: number; localPath: string | null; wanted: boolean }>): void {
-    this.wantedMemo.delete(id);
-    this.doneMemo.delete(id);
+    this.forget(id);
     this.store.tx(() => {
       for (const p of plan) this.s.setLocal.run(p.localPath, p.wanted ? 1 : 0, id, p.idx);
     });
@@ -221,8 +225,7 @@ export class TransferStore {
 
   /** The receiver accepted all entries (null) or only these indexes. */
   want(id: string, indexes: readonly number[] | null): void {
-    this.wantedMemo.delete(id);
-    this.doneMemo.delete(id);
+    this.forget(id);
     this.store.tx(() => {
       this.s.setAllWanted.run(indexes === null ? 1 : 0, id, indexes === null ? 1 : 0);
       for (const i of indexes ?? []) this.s.setWanted.run(1, id, i);
