@@ -55,7 +55,7 @@ export function assembleEngine(components: PeerComponents, options: PeerOptions,
   const relaySettings = resolveRelaySettings(store, options, logger);
   const presence = () => presenceOf(identity, me, sessions.port);
   // `checks`: the file checks this peer can give beyond CRC-32 (§13.3); the addon is loaded on the first hello, not at start.
-  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence(), groups: 1, ...(hasXxh3() ? { checks: ['xxh3'] } : {}) });
+  const hello = (): HelloFrame => ({ type: 'hello', v: 1, ...presence(), groups: 1, fetchFiles: 1, ...(hasXxh3() ? { checks: ['xxh3'] } : {}) });
   /** Services with work that needs a session to a peer. */
   const hasWork = (peerId: string): boolean => messenger.hasWork(peerId) || groups.lan.hasWork(peerId) || transfers.hasWork(peerId);
 

@@ -47,11 +47,17 @@ export type FetchTarget =
 export type ToWorker =
   | { op: 'open'; link: number; plan: DataLinkPlan }
   | { op: 'fetch'; link: number; req: number; transfer: string; index: number; offset: number; target: FetchTarget }
+  /**
+   * Small files asked for in one fetch-files (the link's sender answers it,
+   * `opened.files`), each checked and landed by the worker as its answer
+   * arrives; one files-done answers them all.
+   */
+  | { op: 'fetch-files'; link: number; req: number; transfer: string; files: Array<{ index: number; target: Extract<FetchTarget, { kind: 'land' }> }> }
   | { op: 'close'; link: number };
 
 export type FromWorker =
   /** `check`: what the link asks its sender for (file-check.ts, linkCheck: the sender's hello and this build). */
-  | { op: 'opened'; link: number; check: 'xxh3' | 'crc32' }
+  | { op: 'opened'; link: number; check: 'xxh3' | 'crc32'; /** The sender answers fetch-files (its hello). */ files: boolean }
   /** The link is gone (dial, handshake, connection or protocol error): every fetch on it fails with this. */
   | { op: 'link-failed'; link: number; code: string; message: string }
   | { op: 'progress'; transfer: string; bytes: number }
@@ -61,7 +67,12 @@ export type FromWorker =
    * hold from `at` what the sender sent from `from` (`length` bytes).
    */
   | { op: 'file-done'; link: number; req: number; check: FileCheck; digest?: string; from?: number; length?: number; /** Where this file's `length` bytes start in the batch's `bytes`. */ at?: number; /** Land: the path the file landed at (checked, written, dated, closed). */ landed?: string }
-  | { op: 'file-failed'; link: number; req: number; code: string; message: string };
+  | { op: 'file-failed'; link: number; req: number; code: string; message: string }
+  /** Every file of a fetch-files, in the order asked: the path it landed at, or why not (stable code). */
+  | { op: 'files-done'; link: number; req: number; results: FileLanded[] };
+
+/** One small file of a fetch-files: landed at `landed`, or failed with `code`. */
+export type FileLanded = { landed: string } | { code: string; message: string };
 
 /**
  * What crosses between the threads: the messages of one turn, in order, as

@@ -19,7 +19,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
-import type { DataLinkPlan, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
+import type { DataLinkPlan, FetchTarget, FileLanded, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
+
+type LandTarget = Extract<FetchTarget, { kind: 'land' }>;
 import { ExactSize, sizeMismatch } from './exact-size.js';
 import { checker, checkMismatch, type FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
@@ -325,7 +327,7 @@ async function dial(plan: DataLinkPlan): Promise<DataClient> {
     socket.destroy();
     throw new PigeonError(ErrorCodes.KEY_CHANGED, 'the peer presented another key');
   }
-  return new DataClient(socket, h.decoder, h.hello.checks);
+  return new DataClient(socket, h.decoder, h.hello);
 }
 
 /** Folders known to exist, per link (small-file-land.ts: spares a mkdir per file). */
@@ -336,23 +338,28 @@ const madeDirs = new Map<number, Set<string>>();
  * (computed again here from the bytes, of the kind the sender gave), then
  * landed. Returns the path, or throws with a stable code.
  */
-function landHere(link: number, t: Extract<import('./data-link-messages.js').FetchTarget, { kind: 'land' }>, s: MemorySink, check: FileCheck): string {
-  if (s.got !== t.size) throw sizeMismatch(t.path, `${s.got} bytes arrived, not the ${t.size} offered`);
+function landHere(link: number, t: LandTarget, s: MemorySink, check: FileCheck): string {
+  return landChecked(link, t, s.chunks, s.got, check);
+}
+
+/** landHere for bytes that arrived as `chunks` (`got` bytes in all). */
+function landChecked(link: number, t: LandTarget, chunks: Buffer[], got: number, check: FileCheck): string {
+  if (got !== t.size) throw sizeMismatch(t.path, `${got} bytes arrived, not the ${t.size} offered`);
   // The pieces as they arrived (views into TLS records; a file split across two records is not joined: a copy and a new ArrayBuffer each).
   const hash = checker(check.alg);
-  for (const c of s.chunks) hash.update(c);
+  for (const c of chunks) hash.update(c);
   const actual = hash.digest();
   if (actual !== check.hex) throw checkMismatch(t.path, check, actual);
   let dirs = madeDirs.get(link);
   if (!dirs) madeDirs.set(link, (dirs = new Set()));
   let landed: string;
   try {
-    landed = landSmallFile(t, s.chunks, dirs);
+    landed = landSmallFile(t, chunks, dirs);
   } catch (err) {
     throw diskError(err as NodeJS.ErrnoException, t.downloads);
   }
   // Tests: a crash after the file landed and before the main thread recorded it.
-  written += s.got;
+  written += got;
   if (written >= exitAfterBytes) process.exit(70);
   return landed;
 }
@@ -393,6 +400,28 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
   post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.got }, s.chunks);
 }
 
+/** The small files of one fetch-files: each checked and landed as its answer arrives (landHere's rules), then one files-done. */
+async function fetchFiles(m: Extract<ToWorker, { op: 'fetch-files' }>, client: DataClient): Promise<void> {
+  const results: FileLanded[] = new Array(m.files.length);
+  try {
+    await client.fetchFiles(
+      m.transfer,
+      m.files.map((f) => ({ index: f.index, size: f.target.size })),
+      (k, r) => {
+        try {
+          if ('error' in r) throw r.error;
+          results[k] = { landed: landChecked(m.link, m.files[k]!.target, r.chunks, r.length, r.check) };
+        } catch (err) {
+          results[k] = codeOf(err);
+        }
+      },
+    );
+  } catch (err) {
+    return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
+  }
+  post({ op: 'files-done', link: m.link, req: m.req, results });
+}
+
 port.on('message', (batch: ToWorkerBatch) => {
   for (const m of batch.messages) onMessage(m);
 });
@@ -402,7 +431,7 @@ function onMessage(m: ToWorker): void {
     const opening = dial(m.plan);
     links.set(m.link, opening);
     opening.then(
-      (client) => post({ op: 'opened', link: m.link, check: client.check }),
+      (client) => post({ op: 'opened', link: m.link, check: client.check, files: client.fetchesFiles }),
       (err) => {
         links.delete(m.link);
         post({ op: 'link-failed', link: m.link, ...codeOf(err) });
@@ -416,6 +445,11 @@ function onMessage(m: ToWorker): void {
       (client) => fetchOne(m, client),
       () => post({ op: 'file-failed', link: m.link, req: m.req, code: ErrorCodes.TRANSFER_FAILED, message: 'the data connection closed' }),
     );
+  } else if (m.op === 'fetch-files') {
+    const opening = links.get(m.link);
+    const gone = (): void => post({ op: 'file-failed', link: m.link, req: m.req, code: ErrorCodes.TRANSFER_FAILED, message: 'the data connection closed' });
+    if (!opening) return gone();
+    void opening.then((client) => fetchFiles(m, client), gone);
   } else if (m.op === 'close') {
     const opening = links.get(m.link);
     links.delete(m.link);

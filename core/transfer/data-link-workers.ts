@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
-import type { DataLinkPlan, FetchTarget, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
+import type { DataLinkPlan, FetchTarget, FileLanded, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import type { FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 import type { Logger } from '../util/components.js';
@@ -99,12 +99,21 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/** A fetch-files waiting for its files-done. */
+interface PendingFiles {
+  files: true;
+  resolve: (results: FileLanded[]) => void;
+  reject: (e: Error) => void;
+}
+
 /** One data link run by the worker. */
 export class WorkerLink implements FileSource {
   /** What the worker's link asks its sender for; set when the link opens (the sender's hello says what it can give). */
   check: 'xxh3' | 'crc32' = 'crc32';
+  /** The sender answers fetch-files (its hello); set when the link opens. */
+  fetchesFiles = false;
   private nextReq = 1;
-  /** @internal */ readonly pending = new Map<number, Pending>();
+  /** @internal */ readonly pending = new Map<number, Pending | PendingFiles>();
   /** @internal */ closedError: Error | null = null;
 
   constructor(
@@ -123,6 +132,20 @@ export class WorkerLink implements FileSource {
     });
   }
 
+  /**
+   * Small files in one fetch-files (only when `fetchesFiles`): the worker
+   * checks and lands each at its target; resolves with each one's landed
+   * path or error, in order. Rejects only when the link fails.
+   */
+  fetchFiles(transfer: string, files: Array<{ index: number; target: Extract<FetchTarget, { kind: 'land' }> }>): Promise<FileLanded[]> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const req = this.nextReq++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(req, { files: true, resolve, reject });
+      this.owner.send({ op: 'fetch-files', link: this.id, req, transfer, files });
+    });
+  }
+
   close(): void {
     this.fail(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
   }
@@ -138,11 +161,13 @@ export class WorkerLink implements FileSource {
   }
 
   /** @internal A file's end (or failure) from the worker; `bytes`: its batch's small-file bytes. */
-  done(m: Extract<FromWorker, { op: 'file-done' | 'file-failed' }>, bytes: Uint8Array | undefined): void {
+  done(m: Extract<FromWorker, { op: 'file-done' | 'file-failed' | 'files-done' }>, bytes: Uint8Array | undefined): void {
     const p = this.pending.get(m.req);
     if (!p) return;
     this.pending.delete(m.req);
     if (m.op === 'file-failed') return p.reject(new PigeonError(m.code as ErrorCode, m.message));
+    if ('files' in p) return m.op === 'files-done' ? p.resolve(m.results) : p.reject(new PigeonError(ErrorCodes.INTERNAL, 'a file-done for a fetch-files'));
+    if (m.op === 'files-done') return p.reject(new PigeonError(ErrorCodes.INTERNAL, 'a files-done for a fetch'));
     try {
       if (p.into.elsewhere) p.into.elsewhere.received(m.digest ?? '');
       else if (p.into.landElsewhere) {
@@ -298,6 +323,7 @@ export class DataLinkWorkers {
       this.opening.delete(m.link);
       if (m.op === 'opened') {
         o.link.check = m.check;
+        o.link.fetchesFiles = m.files;
         this.links.set(m.link, o.link);
         o.resolve(o.link);
       } else {

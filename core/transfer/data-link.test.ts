@@ -1,6 +1,6 @@
 /**
- * The hand-written check of the per-file data-connection frames (fetch,
- * data, file-end) accepts exactly what the schema accepts, field for field,
+ * The hand-written check of the data-connection frames that come per file
+ * or per batch of files (fetch, data, file-end, fetch-files, files) accepts exactly what the schema accepts, field for field,
  * and leaves everything else to the schema.
  */
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,10 @@ const valid = [
   { type: 'file-end', index: 2, crc32: 'cbf43926' },
   { type: 'fetch', transfer: T, index: 3, offset: 0, check: 'xxh3' },
   { type: 'file-end', index: 3, xxh3: '2d06800538d394c2' },
+  { type: 'fetch-files', transfer: T, indexes: [1, 2, 3], check: 'xxh3' },
+  { type: 'fetch-files', transfer: T, indexes: [0], check: 'crc32' },
+  { type: 'files', files: [{ index: 1, length: 6, xxh3: '876e811d02e9be9e' }, { index: 2, code: 'PIGEON_ERR_TRANSFER_FAILED', message: 'gone' }, { index: 3, length: 0, crc32: '00000000' }] },
+  { type: 'files', files: [{ index: 7, length: 65_536, xxh3: '2d06800538d394c2' }] },
 ];
 const invalid = [
   { type: 'fetch', transfer: T, index: 1, offset: -1 },
@@ -41,6 +45,17 @@ const invalid = [
   { type: 'file-end', index: 1, xxh3: '2d06800538d394c2', crc32: 'cbf43926' },
   { type: 'file-end', index: 1, xxh3: '2d06800538d394c2', sha256: SHA },
   { type: 'fetch-error', index: 1, code: 'PIGEON_ERR_TRANSFER_FAILED', message: 'gone' },
+  { type: 'fetch-files', transfer: T, indexes: [], check: 'xxh3' },
+  { type: 'fetch-files', transfer: T, indexes: Array.from({ length: 257 }, (_, i) => i), check: 'xxh3' },
+  { type: 'fetch-files', transfer: T, indexes: [1], check: 'sha256' },
+  { type: 'fetch-files', transfer: T, indexes: [1] },
+  { type: 'fetch-files', transfer: T, indexes: [-1], check: 'xxh3' },
+  { type: 'files', files: [] },
+  { type: 'files', files: [{ index: 1, length: 65_537, xxh3: '876e811d02e9be9e' }] },
+  { type: 'files', files: [{ index: 1, length: 6, xxh3: '876e811d02e9be9e', crc32: '00000000' }] },
+  { type: 'files', files: [{ index: 1, length: 6 }] },
+  { type: 'files', files: [{ index: 1, length: 6, xxh3: '876e811d02e9be9e', code: 'X', message: 'y' }] },
+  { type: 'files', files: [{ index: 1, code: 'X' }] },
   { type: 'other' },
   null,
   [],

@@ -13,9 +13,10 @@ import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { FrameKind, encodeJsonFrame, type FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
-import { DataConnectionFrame } from '../../shared/protocol/transfer-frames.js';
+import { DataConnectionFrame, MAX_FETCH_FILES, type FilesAnswer } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
+import { sizeMismatch } from './exact-size.js';
 import { BatchOut } from './small-batch-out.js';
 import { checker, checkRange, linkCheck, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
@@ -72,11 +73,39 @@ export function fastDataFrame(v: unknown): DataConnectionFrame | null {
     return { type: 'fetch', transfer: f.transfer, index: f.index, offset: f.offset, ...(f.check ? { check: f.check } : {}) };
   }
   if (f.type === 'data' && count(f.index) && count(f.offset) && count(f.length)) return { type: 'data', index: f.index, offset: f.offset, length: f.length };
+  if (f.type === 'files' && Array.isArray(f.files) && f.files.length > 0 && f.files.length <= MAX_FETCH_FILES) {
+    const files: FilesAnswer[] = [];
+    for (const a of f.files as unknown[]) {
+      const one = fastFilesAnswer(a);
+      if (!one) return null;
+      files.push(one);
+    }
+    return { type: 'files', files };
+  }
+  if (f.type === 'fetch-files' && typeof f.transfer === 'string' && TRANSFER_ID.test(f.transfer) && Array.isArray(f.indexes) && f.indexes.length > 0 && f.indexes.length <= MAX_FETCH_FILES && (f.check === 'crc32' || f.check === 'xxh3') && (f.indexes as unknown[]).every(count)) {
+    return { type: 'fetch-files', transfer: f.transfer, indexes: f.indexes as number[], check: f.check };
+  }
   if (f.type === 'file-end' && count(f.index)) {
     if (typeof f.sha256 === 'string' && SHA256_HEX.test(f.sha256) && f.crc32 === undefined && f.xxh3 === undefined) return { type: 'file-end', index: f.index, sha256: f.sha256 };
     if (typeof f.crc32 === 'string' && CRC32_HEX.test(f.crc32) && f.sha256 === undefined && f.xxh3 === undefined) return { type: 'file-end', index: f.index, crc32: f.crc32 };
     if (typeof f.xxh3 === 'string' && XXH3_HEX.test(f.xxh3) && f.sha256 === undefined && f.crc32 === undefined) return { type: 'file-end', index: f.index, xxh3: f.xxh3 };
   }
+  return null;
+}
+
+/** One answer of a `files` frame checked by hand (as FilesAnswer accepts it), or null. */
+function fastFilesAnswer(v: unknown): FilesAnswer | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const a = v as Record<string, unknown>;
+  if (!count(a.index)) return null;
+  const keys = Object.keys(a).length;
+  if (keys !== 3) return null;
+  if (count(a.length) && a.length <= SMALL_FILE_BYTES) {
+    if (typeof a.xxh3 === 'string' && XXH3_HEX.test(a.xxh3)) return { index: a.index, length: a.length, xxh3: a.xxh3 };
+    if (typeof a.crc32 === 'string' && CRC32_HEX.test(a.crc32)) return { index: a.index, length: a.length, crc32: a.crc32 };
+    return null;
+  }
+  if (typeof a.code === 'string' && a.code.length <= 64 && typeof a.message === 'string' && a.message.length <= 500) return { index: a.index, code: a.code, message: a.message };
   return null;
 }
 
@@ -144,7 +173,9 @@ export function serveDataConnection(
 ): void {
   let busy = false;
   const pool = new BufferPool(sendReadBytes(), sendBuffers());
-  const queue: Array<{ transfer: string; index: number; offset: number; check: CheckAlg }> = [];
+  /** Fetches in the order asked; `many`: 0, or which fetch-files the file is of (answered in `files` frames of that one only). */
+  const queue: Array<{ transfer: string; index: number; offset: number; check: CheckAlg; many: number }> = [];
+  let fetchFilesSeen = 0;
   const fail = (reason: string): void => {
     hooks.logger.log('info', 'closing data connection', { reason });
     socket.destroy();
@@ -194,11 +225,13 @@ export function serveDataConnection(
    * or after SMALL_BATCH_MS. Returns how many fetches it answered.
    */
   const sendSmallBatch = (): number => {
+    if (queue[0]?.many) return sendFilesBatch();
     const out = new BatchOut();
     const started = process.hrtime.bigint();
     let n = 0;
     while (queue.length > 0 && n < SMALL_BATCH_FILES && process.hrtime.bigint() - started < SMALL_BATCH_NS) {
       const f = queue[0]!;
+      if (f.many) break;
       let file: ServedFile;
       try {
         file = lookup(f.transfer, f.index);
@@ -233,15 +266,52 @@ export function serveDataConnection(
         out.frame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) });
       }
     }
-    if (out.at > 0 && !socket.destroyed) {
-      batchesQueued++;
-      socket.write(out.take(), () => {
-        batchesQueued--;
-        batchWritten?.();
-        batchWritten = null;
-      });
-    }
+    if (out.at > 0) writeBatch(out.take());
     return n;
+  };
+  /** One batch of answers to the socket, counted until the socket has taken it (back-pressure, SMALL_BATCHES_QUEUED). */
+  const writeBatch = (bytes: Uint8Array): void => {
+    if (socket.destroyed) return;
+    batchesQueued++;
+    socket.write(bytes, () => {
+      batchesQueued--;
+      batchWritten?.();
+      batchWritten = null;
+    });
+  };
+  /**
+   * Answers the files of the fetch-files at the head of the queue (§13.3):
+   * up to SMALL_BATCH_FILES of it, or SMALL_BATCH_NS, each
+   * read in one synchronous call; one `files` frame lists them (length and
+   * check, or why not) and their bytes follow it back to back, all in one
+   * socket write. Returns how many it answered.
+   */
+  const sendFilesBatch = (): number => {
+    const head = queue[0]!;
+    const bytes = new BatchOut();
+    const answers: FilesAnswer[] = [];
+    const started = process.hrtime.bigint();
+    while (queue.length > 0 && answers.length < SMALL_BATCH_FILES && process.hrtime.bigint() - started < SMALL_BATCH_NS) {
+      const f = queue[0]!;
+      if (f.many !== head.many) break;
+      queue.shift();
+      const mark = bytes.at;
+      try {
+        const file = lookup(f.transfer, f.index);
+        if (file.size > SMALL_FILE_BYTES) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'not a small file: fetch it on its own');
+        const data = bytes.file(file.source, file.size);
+        const hash = checker(f.check);
+        hash.update(data);
+        answers.push({ index: f.index, length: file.size, [hash.alg]: hash.digest() } as FilesAnswer);
+        hooks.onSent(f.transfer, f.index, file.size);
+      } catch (err) {
+        bytes.at = mark;
+        const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
+        answers.push({ index: f.index, code: e.code, message: e.message.slice(0, 500) });
+      }
+    }
+    writeBatch(Buffer.concat([encodeJsonFrame({ type: 'files', files: answers }), bytes.take()]));
+    return answers.length;
   };
   const sendFile = async (transfer: string, index: number, offset: number, check: CheckAlg, file: ServedFile): Promise<void> => {
     const st = await stat(file.source).catch(() => null);
@@ -319,8 +389,13 @@ export function serveDataConnection(
       if (chunk) decoder.append(chunk);
       for (let f = decoder.next(); f; f = decoder.next()) {
         const frame = parseDataFrame(f.payload, f.kind);
+        if (frame.type === 'fetch-files') {
+          fetchFilesSeen++;
+          for (const index of frame.indexes) queue.push({ transfer: frame.transfer, index, offset: 0, check: frame.check, many: fetchFilesSeen });
+          continue;
+        }
         if (frame.type !== 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, `unexpected ${frame.type} from the receiver`);
-        queue.push({ transfer: frame.transfer, index: frame.index, offset: frame.offset, check: frame.check ?? 'sha256' });
+        queue.push({ transfer: frame.transfer, index: frame.index, offset: frame.offset, check: frame.check ?? 'sha256', many: 0 });
       }
       void pumpQueue();
     } catch (err) {
@@ -342,6 +417,29 @@ interface Request {
   reject: (err: Error) => void;
 }
 
+/** What one file of a fetch-files came to: its bytes as they arrived (views into TLS records) and the sender's check, or why not. */
+export type FetchedFile = { chunks: Buffer[]; length: number; check: FileCheck } | { error: PigeonError };
+
+/** One fetch-files waiting for its answers (`files` frames, §13.3). */
+interface ManyRequest {
+  /** The files asked for, in order, with the size each was offered at. */
+  files: readonly { index: number; size: number }[];
+  /** How many of them are answered so far. */
+  next: number;
+  onFile: (k: number, result: FetchedFile) => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** The files of one `files` frame whose bytes are being read: `at` is the one the raw bytes now belong to. */
+interface ManyReading {
+  req: ManyRequest;
+  answers: FilesAnswer[];
+  at: number;
+  left: number;
+  chunks: Buffer[];
+}
+
 /**
  * Receiver side of one data connection. Several fetches may be outstanding
  * (small files are pipelined: one round trip per file would bound a folder of
@@ -354,9 +452,13 @@ export class DataClient implements FileSource {
    * which the sink then computes.
    */
   readonly check: 'xxh3' | 'crc32';
+  /** The sender answers fetch-files (its hello says `fetchFiles: 1`): many small files per frame each way. */
+  readonly fetchesFiles: boolean;
   private mode: 'frame' | 'raw' = 'frame';
   private remaining = 0;
-  private readonly queue: Request[] = [];
+  private readonly queue: Array<Request | ManyRequest> = [];
+  /** The `files` frame whose bytes are arriving (mode raw), if any. */
+  private many: ManyReading | null = null;
   private closedError: Error | null = null;
   /** Fetch frames asked for in this turn, written together at its end (see fetch). */
   private fetchesOut: Uint8Array[] = [];
@@ -366,10 +468,11 @@ export class DataClient implements FileSource {
   constructor(
     private readonly socket: TLSSocket,
     private readonly decoder: FrameDecoder,
-    /** The sender's hello `checks` (what it can give beyond CRC-32). */
-    senderChecks?: readonly string[],
+    /** The sender's hello: `checks` (what it can give beyond CRC-32) and `fetchFiles`. */
+    sender: { checks?: readonly string[]; fetchFiles?: number } = {},
   ) {
-    this.check = linkCheck(senderChecks);
+    this.check = linkCheck(sender.checks);
+    this.fetchesFiles = sender.fetchFiles === 1;
     socket.on('data', (chunk: Buffer) => {
       decoder.append(chunk);
       if (!this.yielding) this.process();
@@ -394,20 +497,99 @@ export class DataClient implements FileSource {
       this.queue.push({ index, sink, resolve, reject });
       // The fetches asked for in one turn (one answer batch frees many lanes) go out as one buffer in one write: not one
       // TLS record each, and not a corked writev of 64 small buffers either (~7 µs a frame in the worker's profile, stop 24).
-      if (this.fetchesOut.length === 0) {
-        process.nextTick(() => {
-          const frames = this.fetchesOut;
-          this.fetchesOut = [];
-          if (!this.socket.destroyed) this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
-        });
-      }
-      this.fetchesOut.push(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check !== 'sha256' ? { check: sink.check } : {}) }));
+      this.ask(encodeJsonFrame({ type: 'fetch', transfer, index, offset: sink.offset, ...(sink.check !== 'sha256' ? { check: sink.check } : {}) }));
       this.process();
     });
   }
 
+  /**
+   * Asks for whole small files (each offered at ≤ SMALL_FILE_BYTES) in one
+   * fetch-files frame; only when `fetchesFiles`. Each file's bytes and check
+   * (or its error) go to `onFile` as its answer arrives, in order; resolves
+   * once all are answered. A size other than offered fails that file
+   * (SIZE_MISMATCH); an answer that breaks the protocol fails the link.
+   */
+  fetchFiles(transfer: string, files: readonly { index: number; size: number }[], onFile: (k: number, result: FetchedFile) => void): Promise<void> {
+    if (this.closedError || this.socket.destroyed) return Promise.reject(this.closedError ?? new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the data connection closed'));
+    if (!this.fetchesFiles) return Promise.reject(new PigeonError(ErrorCodes.INTERNAL, 'this sender does not answer fetch-files'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ files, next: 0, onFile, resolve, reject });
+      this.ask(encodeJsonFrame({ type: 'fetch-files', transfer, indexes: files.map((f) => f.index), check: this.check }));
+      this.process();
+    });
+  }
+
+  /** Queues a fetch frame: those asked in one turn go out as one buffer in one write at its end. */
+  private ask(frame: Uint8Array): void {
+    if (this.fetchesOut.length === 0) {
+      process.nextTick(() => {
+        const frames = this.fetchesOut;
+        this.fetchesOut = [];
+        if (!this.socket.destroyed) this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+      });
+    }
+    this.fetchesOut.push(frame);
+  }
+
   close(): void {
     this.socket.destroy();
+  }
+
+  /**
+   * Reads what has arrived of the answers to fetch-files `req`: a `files`
+   * frame, then its files' bytes. Returns how many files it finished, or -1
+   * when it needs more bytes first.
+   */
+  private processMany(req: ManyRequest): number {
+    let finished = 0;
+    for (;;) {
+      const r = this.many;
+      if (!r) {
+        if (req.next === req.files.length) return finished;
+        const f = this.decoder.next();
+        if (!f) return finished > 0 ? finished : -1;
+        const frame = parseDataFrame(f.payload, f.kind);
+        if (frame.type !== 'files') throw new PigeonError(ErrorCodes.PROTOCOL, `${frame.type} where files were due`);
+        if (frame.files.length > req.files.length - req.next) throw new PigeonError(ErrorCodes.PROTOCOL, 'more files than asked for');
+        for (let k = 0; k < frame.files.length; k++) {
+          if (frame.files[k]!.index !== req.files[req.next + k]!.index) throw new PigeonError(ErrorCodes.PROTOCOL, 'answer for another file');
+        }
+        this.many = { req, answers: frame.files, at: 0, left: -1, chunks: [] };
+        continue;
+      }
+      // The answers of the frame in order: errors and empty files at once, the others once their bytes are in.
+      if (r.at === r.answers.length) {
+        this.many = null;
+        continue;
+      }
+      const a = r.answers[r.at]!;
+      if (!('length' in a)) {
+        req.onFile(req.next, { error: new PigeonError(ErrorCodes.TRANSFER_REFUSED, `the sender could not send it: ${a.message}`) });
+        this.endManyFile(r);
+        finished++;
+        continue;
+      }
+      if (r.left < 0) r.left = a.length;
+      while (r.left > 0) {
+        const bytes = this.decoder.nextBytes(r.left);
+        if (!bytes) return finished > 0 ? finished : -1;
+        r.left -= bytes.length;
+        r.chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      }
+      const size = req.files[req.next]!.size;
+      const check: FileCheck = 'xxh3' in a ? { alg: 'xxh3', hex: a.xxh3 } : { alg: 'crc32', hex: a.crc32 };
+      // What a sender that lied about its size sent is not kept (as a fetch's sink refuses it).
+      req.onFile(req.next, a.length === size ? { chunks: r.chunks, length: a.length, check } : { error: sizeMismatch(`entry ${a.index}`, `the sender sent ${a.length} bytes, not the ${size} it offered`) });
+      this.endManyFile(r);
+      finished++;
+    }
+  }
+
+  private endManyFile(r: ManyReading): void {
+    r.req.next++;
+    r.at++;
+    r.left = -1;
+    r.chunks = [];
   }
 
   private failAll(err: Error): void {
@@ -419,8 +601,28 @@ export class DataClient implements FileSource {
     let answered = 0;
     try {
       for (;;) {
-        const cur = this.queue[0];
-        if (!cur) return;
+        const head = this.queue[0];
+        if (!head) return;
+        if ('files' in head) {
+          const n = this.processMany(head);
+          if (n < 0) return;
+          answered += n;
+          if (head.next === head.files.length) {
+            this.queue.shift();
+            head.resolve();
+          }
+          // Many small files arrive per socket read: handle a slice, then let chat and timers run.
+          if (answered >= ANSWERS_PER_TURN) {
+            this.yielding = true;
+            setImmediate(() => {
+              this.yielding = false;
+              this.process();
+            });
+            return;
+          }
+          continue;
+        }
+        const cur = head;
         if (this.mode === 'raw') {
           const bytes = this.decoder.nextBytes(this.remaining);
           if (!bytes) return;
@@ -439,7 +641,8 @@ export class DataClient implements FileSource {
         const f = this.decoder.next();
         if (!f) return;
         const frame = parseDataFrame(f.payload, f.kind);
-        if (frame.type === 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, 'fetch from the sender');
+        if (frame.type === 'fetch' || frame.type === 'fetch-files') throw new PigeonError(ErrorCodes.PROTOCOL, `${frame.type} from the sender`);
+        if (frame.type === 'files') throw new PigeonError(ErrorCodes.PROTOCOL, 'files where a fetch was answered');
         if (frame.index !== cur.index) throw new PigeonError(ErrorCodes.PROTOCOL, 'answer for another file');
         if (frame.type === 'data') {
           cur.sink.announced(frame.offset, frame.length);

@@ -153,6 +153,23 @@ export class SmallFileLander {
     };
   }
 
+  /**
+   * Small files the data-link worker fetched in one fetch-files and landed
+   * (data-link-workers.ts, WorkerLink.fetchFiles): their rows are marked
+   * done in one transaction, now (the group is already a batch).
+   */
+  landedElsewhere(entries: readonly PartFileEntry[]): void {
+    if (entries.length === 0) return;
+    let bytes = 0;
+    for (const e of entries) bytes += e.size;
+    this.reports.progress(this.transfer, bytes);
+    this.reports.entriesDone(
+      this.transfer,
+      entries.map((e) => e.idx),
+    );
+    this.reports.partial(this.transfer, this.held);
+  }
+
   /** The transfer was canceled: files checked but not yet landed are not written. */
   drop(): void {
     for (const p of this.batch.splice(0)) p.reject(new PigeonError(ErrorCodes.TRANSFER_FAILED, 'canceled'));

@@ -14,7 +14,7 @@ import { PictureMarks } from './pictures.js';
 import { pictureOfferProblem } from '../../shared/transfer/picture.js';
 import type { TLSSocket } from 'node:tls';
 import { isFinishedTransfer, type PeerEvent, type TransferEntryInfo, type TransferInfo } from '../../shared/api/control-api.js';
-import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
+import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
 import type { FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import type { HelloFrame, TransferControlFrame } from '../../shared/protocol/session-frames.js';
 import { MAX_OFFER_ENTRIES_PER_FRAME, type OfferEntry } from '../../shared/protocol/transfer-frames.js';
@@ -28,7 +28,7 @@ import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
 import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
-import { openPartFile, openPartFileElsewhere, PART_SUFFIX } from './part-file-sink.js';
+import { openPartFile, openPartFileElsewhere, PART_SUFFIX, type PartFileEntry } from './part-file-sink.js';
 import type { DataLinkPlan } from './data-link-messages.js';
 import { dataLinkWorkerScript, DataLinkWorkers, WorkerLink } from './data-link-workers.js';
 import { SendReaders, sendReadWorkerScript } from './send-read-workers.js';
@@ -48,6 +48,15 @@ const FETCH_BUDGET = 1024 * 1024;
 const LARGE_FETCH_COST = FETCH_BUDGET / 32;
 /** What the smallest fetch costs (an empty file too): one page of the receiver's memory for its state. */
 const MIN_FETCH_COST = 4096;
+/**
+ * Small files asked for in one fetch-files at most (§13.3; on a data link
+ * whose sender answers it): the sender answers up to 64 in one frame and one
+ * write, and the worker lands them and answers in one message. 64 × 4 KiB is
+ * a quarter of FETCH_BUDGET, so four are in flight.
+ */
+const FILES_PER_FETCH = 64;
+/** Bytes of small files asked for in one fetch-files at most (64 files of 4 KiB; fewer larger ones). */
+const FILES_FETCH_BYTES = 256 * 1024;
 /** Fetches asked for between two turns of the event loop at most. */
 const FETCH_BURST = 64;
 /** Fetches in flight at most, whatever their sizes. */
@@ -200,7 +209,7 @@ export class TransferService {
       return workers.open(plan);
     }
     const { socket, decoder, hello } = await this.init.dialData(peerId);
-    return new DataClient(socket, decoder, hello.checks);
+    return new DataClient(socket, decoder, hello);
   }
 
   /**
@@ -711,7 +720,9 @@ export class TransferService {
         const lander = (running.lander = new SmallFileLander(id, this.ledger, this.init.downloads, madeDirs));
         // Small files land in batches behind the fetches: the next fetches are asked for meanwhile.
         const landing: Landing = { pending: new Set(), failed: null };
-        await this.fetchAll(files, running, landing, (e) => this.receiveFile(id, e, client, madeDirs, lander, landing));
+        // Small files in groups, one fetch-files each, where the link's sender answers it; else one fetch per file.
+        const units: Array<EntryRow | EntryRow[]> = client instanceof WorkerLink && client.fetchesFiles ? groupSmallFiles(files) : files;
+        await this.fetchAll(units, running, landing, (u) => (Array.isArray(u) ? this.receiveFiles(id, u, client as WorkerLink, lander, running) : this.receiveFile(id, u, client, madeDirs, lander, landing)));
         await Promise.all(landing.pending);
         if (landing.failed) throw landing.failed;
         if (running.canceled) return;
@@ -741,7 +752,7 @@ export class TransferService {
    * larger one LARGE_FETCH_COST. Stops asking at the first error (or a cancel,
    * or a failed landing), waits for the fetches out, and throws that error.
    */
-  private async fetchAll(files: EntryRow[], running: Running, landing: Landing, receive: (e: EntryRow) => Promise<void>): Promise<void> {
+  private async fetchAll(files: Array<EntryRow | EntryRow[]>, running: Running, landing: Landing, receive: (e: EntryRow | EntryRow[]) => Promise<void>): Promise<void> {
     let free = FETCH_BUDGET;
     let firstError: Error | null = null;
     let wake: (() => void) | null = null;
@@ -753,7 +764,7 @@ export class TransferService {
         inARow = 0;
         await new Promise((r) => setImmediate(r));
       }
-      const cost = e.size <= SMALL_FILE_BYTES ? Math.max(e.size, MIN_FETCH_COST) : LARGE_FETCH_COST;
+      const cost = Array.isArray(e) ? e.reduce((sum, x) => sum + fetchCost(x), 0) : fetchCost(e);
       while (!firstError && !running.canceled && !landing.failed && (free < cost || out.size >= MAX_FETCHES)) {
         inARow = 0;
         await new Promise<void>((r) => (wake = r));
@@ -782,6 +793,30 @@ export class TransferService {
       if (t && (this.init.isOnline(t.peer) || this.init.relayFiles?.fetcher(id))) void this.receive(id);
     }, RETRY_MS);
     this.retryTimers.set(id, timer);
+  }
+
+  /**
+   * Fetches small files in one fetch-files on a worker-run link: the worker
+   * checks and lands each; their rows are then marked done together. Throws
+   * the first file's error after recording those that landed.
+   */
+  private async receiveFiles(id: string, group: EntryRow[], client: WorkerLink, lander: SmallFileLander, running: Running): Promise<void> {
+    const downloads = this.init.downloads;
+    const results = await client.fetchFiles(
+      id,
+      group.map((e) => ({ index: e.idx, target: { kind: 'land' as const, size: e.size, path: e.path, localPath: e.localPath!, mtime: e.mtime, downloads } })),
+    );
+    if (running.canceled) return;
+    const landed: PartFileEntry[] = [];
+    let failure: PigeonError | null = null;
+    for (let k = 0; k < group.length; k++) {
+      const r = results[k];
+      const e = group[k]!;
+      if (r && 'landed' in r) landed.push({ idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! });
+      else failure ??= r ? new PigeonError(r.code as ErrorCode, r.message) : new PigeonError(ErrorCodes.INTERNAL, 'a file of a fetch-files without its answer');
+    }
+    lander.landedElsewhere(landed);
+    if (failure) throw failure;
   }
 
   /**
@@ -816,4 +851,34 @@ export class TransferService {
     );
     landing.pending.add(settled);
   }
+}
+
+/** What fetching a file costs in FETCH_BUDGET (fetchAll). */
+function fetchCost(e: EntryRow): number {
+  return e.size <= SMALL_FILE_BYTES ? Math.max(e.size, MIN_FETCH_COST) : LARGE_FETCH_COST;
+}
+
+/**
+ * The files to fetch, in order, with runs of small ones grouped for
+ * fetch-files (FILES_PER_FETCH, FILES_FETCH_BYTES); a larger file stays on its own.
+ */
+function groupSmallFiles(files: readonly EntryRow[]): Array<EntryRow | EntryRow[]> {
+  const units: Array<EntryRow | EntryRow[]> = [];
+  let group: EntryRow[] = [];
+  let bytes = 0;
+  for (const e of files) {
+    if (e.size > SMALL_FILE_BYTES) {
+      units.push(e);
+      continue;
+    }
+    if (group.length >= FILES_PER_FETCH || bytes + e.size > FILES_FETCH_BYTES) {
+      units.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(e);
+    bytes += e.size;
+  }
+  if (group.length > 0) units.push(group);
+  return units;
 }

@@ -22,6 +22,8 @@ export const HelloFrame = z.object({
   groups: z.literal(1).optional(),
   /** File checks this peer computes beyond SHA-256 and CRC-32 (§13.3): "xxh3". A receiver asks for one only when the sender lists it; unknown names are ignored. */
   checks: z.array(z.string().max(16)).max(8).optional(),
+  /** 1: this peer answers fetch-files on its data connections (§13.3); a receiver sends it only to a sender that says so. */
+  fetchFiles: z.literal(1).optional(),
 });
 
 /** A chat message. seq orders messages within the conversation of one sender. */

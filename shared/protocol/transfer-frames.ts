@@ -109,7 +109,38 @@ export const FileEndFrame = z.object({
 /** Sender → receiver: this fetch cannot be served (cancelled, file gone or changed). */
 export const FetchErrorFrame = z.object({ type: z.literal('fetch-error'), index: z.number().int().min(0), code: z.string().max(64), message: z.string().max(500) });
 
+/**
+ * Most small files one fetch-files frame asks for (§13.3): 256 files of
+ * 4 KiB are the receiver's whole 1 MiB fetch budget (transfer-service.ts).
+ */
+export const MAX_FETCH_FILES = 256;
+/**
+ * On a data connection, receiver → sender, only to a sender whose hello says
+ * `fetchFiles: 1`: send these entries whole (each a file of at most 64 KiB,
+ * SMALL_FILE_BYTES), each with the check asked for. Answered by `files`
+ * frames, in the order asked.
+ */
+export const FetchFilesFrame = z.object({
+  type: z.literal('fetch-files'),
+  transfer: TransferId,
+  indexes: z.array(z.number().int().min(0)).min(1).max(MAX_FETCH_FILES),
+  check: z.enum(['crc32', 'xxh3']),
+});
+/** One file of a `files` answer: its length (its bytes follow the frame, after those of the files before it) and check, or why it cannot be sent. */
+export const FilesAnswer = z.union([
+  z.object({ index: z.number().int().min(0), length: z.number().int().min(0).max(64 * 1024), crc32: z.string().regex(/^[0-9a-f]{8}$/) }).strict(),
+  z.object({ index: z.number().int().min(0), length: z.number().int().min(0).max(64 * 1024), xxh3: z.string().regex(/^[0-9a-f]{16}$/) }).strict(),
+  z.object({ index: z.number().int().min(0), code: z.string().max(64), message: z.string().max(500) }).strict(),
+]);
+export type FilesAnswer = z.infer<typeof FilesAnswer>;
+/**
+ * Sender → receiver: the next files of the oldest open fetch-files, in the
+ * order asked; the bytes of those with a `length` follow the frame back to
+ * back (not framed). A fetch-files may be answered by several of these.
+ */
+export const FilesFrame = z.object({ type: z.literal('files'), files: z.array(FilesAnswer).min(1).max(MAX_FETCH_FILES) });
+
 export const DataConnectionFrame = z
-  .discriminatedUnion('type', [FetchFrame, DataFrame, FileEndFrame, FetchErrorFrame])
+  .discriminatedUnion('type', [FetchFrame, DataFrame, FileEndFrame, FetchErrorFrame, FetchFilesFrame, FilesFrame])
   .refine((f) => f.type !== 'file-end' || [f.sha256, f.crc32, f.xxh3].filter((x) => x !== undefined).length === 1, 'file-end carries exactly one of sha256, crc32 and xxh3');
 export type DataConnectionFrame = z.infer<typeof DataConnectionFrame>;

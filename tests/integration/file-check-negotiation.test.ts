@@ -5,7 +5,8 @@
  * matches, and fail with TRANSFER_INTEGRITY (nothing landed) when it does
  * not; an older sender, whose hello lists nothing, is asked for CRC-32 as
  * before. Both a small file (landed by the data-link worker) and a larger
- * one (streamed into a part file) are tried.
+ * one (streamed into a part file) are tried; a sender whose hello offers
+ * fetch-files is asked for small files that way (§13.3), and checked the same.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import type { SelfInfo, TransferInfo } from '../../shared/api/control-api.js';
 import { encodeJsonFrame } from '../../shared/protocol/frame-codec.js';
 import { checker } from '../../core/transfer/file-check.js';
 import { freeUdpPort, PeerProcess, pigeon, tempHomes } from '../support/cli-peer.js';
-import { HostileSender, type FetchAnswer } from '../support/hostile-sender.js';
+import { HostileSender, type FetchAnswer, type FetchFilesAnswer } from '../support/hostile-sender.js';
 
 const running: PeerProcess[] = [];
 const homes = tempHomes();
@@ -51,14 +52,23 @@ function honest(body: Buffer, spoil = false): FetchAnswer {
   };
 }
 
-async function transfer(label: string, size: number, checks: string[] | undefined, spoil = false): Promise<{ t: TransferInfo; sender: HostileSender; body: Buffer; downloads: string }> {
+/** Answers each fetch-files with a `files` frame of `body` for every file and the check asked for, spoiled if `spoil`. */
+function honestFiles(body: Buffer, spoil = false): FetchFilesAnswer {
+  return async (f, socket) => {
+    const value = hex(f.check, body);
+    const files = f.indexes.map((index) => ({ index, length: body.length, [f.check]: spoil ? value.replace(/^./, (c) => (c === '0' ? '1' : '0')) : value }));
+    socket.write(Buffer.concat([encodeJsonFrame({ type: 'files', files }), ...f.indexes.map(() => body)]));
+  };
+}
+
+async function transfer(label: string, size: number, checks: string[] | undefined, spoil = false, files = false): Promise<{ t: TransferInfo; sender: HostileSender; body: Buffer; downloads: string }> {
   const ha = home(`check-${label}`);
   const alice = new PeerProcess({ home: ha, name: 'Alice', args: ['--discovery-port', String(await freeUdpPort()), '--no-broadcast', '--no-mdns', '--accept-from', 'all'] });
   running.push(alice);
   await alice.ready();
   const self = JSON.parse((await pigeon(['whoami', '--home', ha, '--json'])).stdout) as SelfInfo;
   const body = randomBytes(size);
-  const sender = new HostileSender(home(`check-${label}-sender`), 'Sam', honest(body, spoil), checks);
+  const sender = new HostileSender(home(`check-${label}-sender`), 'Sam', honest(body, spoil), checks, files ? honestFiles(body, spoil) : undefined);
   senders.push(sender);
   await sender.start();
   await sender.connect(self.port);
@@ -91,4 +101,28 @@ describe('the file check asked of a sender', () => {
       expect(existsSync(join(downloads, `bad-${kind}.bin`))).toBe(false);
     });
   }
+
+  it('a sender whose hello offers fetch-files is asked for a small file in one, with XXH3, and it lands byte for byte', async () => {
+    const { t, sender, body, downloads } = await transfer('many', SIZES.small, ['xxh3'], false, true);
+    expect(sender.fetchFiles).toEqual([{ transfer: t.id, indexes: [0], check: 'xxh3' }]);
+    expect(sender.fetches).toEqual([]);
+    expect(t.state).toBe('done');
+    expect(readFileSync(join(downloads, 'many.bin')).equals(body)).toBe(true);
+  });
+
+  it('a wrong XXH3 in a files answer fails the transfer with TRANSFER_INTEGRITY and lands nothing', async () => {
+    const { t, sender, downloads } = await transfer('many-bad', SIZES.small, ['xxh3'], true, true);
+    expect(sender.fetchFiles.length).toBeGreaterThan(0);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/PIGEON_ERR_TRANSFER_INTEGRITY|XXH3 mismatch/);
+    expect(existsSync(join(downloads, 'many-bad.bin'))).toBe(false);
+  });
+
+  it('a large file is fetched on its own from a sender that offers fetch-files', async () => {
+    const { t, sender, body, downloads } = await transfer('many-large', SIZES.large, ['xxh3'], false, true);
+    expect(sender.fetchFiles).toEqual([]);
+    expect(sender.fetches.map((f) => f.check)).toEqual(['xxh3']);
+    expect(t.state).toBe('done');
+    expect(readFileSync(join(downloads, 'many-large.bin')).equals(body)).toBe(true);
+  });
 });

@@ -23,6 +23,15 @@ export interface FetchRequest {
 /** Answers one fetch on a data connection; resolves when done writing. */
 export type FetchAnswer = (fetch: FetchRequest, socket: tls.TLSSocket) => Promise<void>;
 
+/** A fetch-files the receiver made (§13.3). */
+export interface FetchFilesRequest {
+  transfer: string;
+  indexes: number[];
+  check: string;
+}
+/** Answers one fetch-files; resolves when done writing. */
+export type FetchFilesAnswer = (fetch: FetchFilesRequest, socket: tls.TLSSocket) => Promise<void>;
+
 /** Writes `bytes` of zeros in 1 MiB writes with back-pressure; resolves with how many the socket took before it closed. */
 export async function writeZeros(socket: Socket, bytes: number): Promise<number> {
   const chunk = Buffer.alloc(1024 * 1024);
@@ -53,6 +62,8 @@ export class HostileSender {
   private readonly sockets = new Set<tls.TLSSocket>();
   /** Fetches the receiver made, in order. */
   readonly fetches: FetchRequest[] = [];
+  /** fetch-files the receiver made, in order (only to a sender constructed with `answerFiles`). */
+  readonly fetchFiles: FetchFilesRequest[] = [];
 
   constructor(
     private readonly home: string,
@@ -60,6 +71,8 @@ export class HostileSender {
     private readonly answer: FetchAnswer,
     /** The `checks` its hellos list (what a newer sender can give beyond CRC-32); none, as an older sender. */
     private readonly checks?: string[],
+    /** Given: its hellos say `fetchFiles: 1` and fetch-files are answered with this. */
+    private readonly answerFiles?: FetchFilesAnswer,
   ) {}
 
   get id(): string {
@@ -67,7 +80,7 @@ export class HostileSender {
   }
 
   private hello(port: number, purpose?: 'data'): Record<string, unknown> {
-    return { type: 'hello', v: 1, id: this.identity.id, name: this.name, group: '', host: 'hostile', port, status: 'online', away: '', ...(purpose ? { purpose } : {}), ...(this.checks ? { checks: this.checks } : {}) };
+    return { type: 'hello', v: 1, id: this.identity.id, name: this.name, group: '', host: 'hostile', port, status: 'online', away: '', ...(purpose ? { purpose } : {}), ...(this.checks ? { checks: this.checks } : {}), ...(this.answerFiles ? { fetchFiles: 1 } : {}) };
   }
 
   /** Listens for the receiver's connections (its data connections) on loopback. */
@@ -91,7 +104,14 @@ export class HostileSender {
     socket.on('data', (chunk: Buffer) => {
       decoder.append(chunk);
       for (let f = decoder.next(); f; f = decoder.next()) {
-        const frame = decodeJsonPayload(f.payload) as { type: string } & FetchRequest;
+        const frame = decodeJsonPayload(f.payload) as { type: string } & FetchRequest & FetchFilesRequest;
+        if (frame.type === 'fetch-files' && this.answerFiles) {
+          const many = { transfer: frame.transfer, indexes: frame.indexes, check: frame.check };
+          this.fetchFiles.push(many);
+          const answer = this.answerFiles;
+          busy = busy.then(() => answer(many, socket)).catch(() => {});
+          continue;
+        }
         if (frame.type !== 'fetch') continue;
         const fetch = { transfer: frame.transfer, index: frame.index, offset: frame.offset, ...(frame.check !== undefined ? { check: frame.check } : {}) };
         this.fetches.push(fetch);
