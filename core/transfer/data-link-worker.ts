@@ -23,7 +23,7 @@ import type { DataLinkPlan, FetchTarget, FileLanded, FromWorker, FromWorkerBatch
 
 type LandTarget = Extract<FetchTarget, { kind: 'land' }>;
 import { ExactSize, sizeMismatch } from './exact-size.js';
-import { checker, checkMismatch, type FileCheck } from './file-check.js';
+import { checker, checkMismatch, checkOf, type FileCheck } from './file-check.js';
 import type { IncomingFile } from './ledger-ports.js';
 import { diskError, landSmallFile } from './small-file-land.js';
 
@@ -346,9 +346,7 @@ function landHere(link: number, t: LandTarget, s: MemorySink, check: FileCheck):
 function landChecked(link: number, t: LandTarget, chunks: Buffer[], got: number, check: FileCheck): string {
   if (got !== t.size) throw sizeMismatch(t.path, `${got} bytes arrived, not the ${t.size} offered`);
   // The pieces as they arrived (views into TLS records; a file split across two records is not joined: a copy and a new ArrayBuffer each).
-  const hash = checker(check.alg);
-  for (const c of chunks) hash.update(c);
-  const actual = hash.digest();
+  const actual = checkOf(check.alg, chunks);
   if (actual !== check.hex) throw checkMismatch(t.path, check, actual);
   let dirs = madeDirs.get(link);
   if (!dirs) madeDirs.set(link, (dirs = new Set()));

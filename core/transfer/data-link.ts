@@ -18,7 +18,7 @@ import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
 import { sizeMismatch } from './exact-size.js';
 import { BatchOut } from './small-batch-out.js';
-import { checker, checkRange, linkCheck, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
+import { checker, checkOf, checkRange, linkCheck, type CheckAlg, type Checker, type FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 import type { SendReaders } from './send-read-workers.js';
 
@@ -181,6 +181,8 @@ export function serveDataConnection(
     socket.destroy();
   };
   let batchesQueued = 0;
+  /** Buffers of answered batches the socket has taken, for the next batches (BatchOut). */
+  const spare: Buffer[] = [];
   let batchWritten: (() => void) | null = null;
   const fetchError = (index: number, err: unknown): void => {
     const e = err instanceof PigeonError ? err : new PigeonError(ErrorCodes.INTERNAL, (err as Error).message);
@@ -226,7 +228,7 @@ export function serveDataConnection(
    */
   const sendSmallBatch = (): number => {
     if (queue[0]?.many) return sendFilesBatch();
-    const out = new BatchOut();
+    const out = new BatchOut(spare.pop());
     const started = process.hrtime.bigint();
     let n = 0;
     while (queue.length > 0 && n < SMALL_BATCH_FILES && process.hrtime.bigint() - started < SMALL_BATCH_NS) {
@@ -251,14 +253,13 @@ export function serveDataConnection(
         out.frame({ type: 'data', index: f.index, offset: f.offset, length: file.size - f.offset });
         const at = out.at;
         const bytes = out.file(file.source, file.size);
-        const hash = checker(f.check);
-        hash.update(bytes);
+        const digest = checkOf(f.check, [bytes]);
         // A fetch from an offset (an older receiver resuming): the bytes before it are checked, not sent.
         if (f.offset > 0) {
           bytes.copyWithin(0, f.offset);
           out.at = at + file.size - f.offset;
         }
-        out.frame(fileEndMessage(f.index, hash));
+        out.frame({ type: 'file-end', index: f.index, [f.check]: digest });
         hooks.onSent(f.transfer, f.index, file.size - f.offset);
       } catch (err) {
         out.at = mark;
@@ -266,18 +267,28 @@ export function serveDataConnection(
         out.frame({ type: 'fetch-error', index: f.index, code: e.code, message: e.message.slice(0, 500) });
       }
     }
-    if (out.at > 0) writeBatch(out.take());
+    if (out.at > 0) writeBatch(out);
+    else spare.push(out.buffer);
     return n;
   };
-  /** One batch of answers to the socket, counted until the socket has taken it (back-pressure, SMALL_BATCHES_QUEUED). */
-  const writeBatch = (bytes: Uint8Array): void => {
+  /**
+   * One batch of answers to the socket (after `header` if given, in the same
+   * TLS write), counted until the socket has taken it (back-pressure,
+   * SMALL_BATCHES_QUEUED); its buffer is then kept for a next batch.
+   */
+  const writeBatch = (out: BatchOut, header?: Uint8Array): void => {
     if (socket.destroyed) return;
     batchesQueued++;
-    socket.write(bytes, () => {
+    const buffer = out.buffer;
+    if (header) socket.cork();
+    if (header) socket.write(header);
+    socket.write(out.take(), () => {
       batchesQueued--;
+      if (spare.length < SMALL_BATCHES_QUEUED) spare.push(buffer);
       batchWritten?.();
       batchWritten = null;
     });
+    if (header) socket.uncork();
   };
   /**
    * Answers the files of the fetch-files at the head of the queue (§13.3):
@@ -288,7 +299,7 @@ export function serveDataConnection(
    */
   const sendFilesBatch = (): number => {
     const head = queue[0]!;
-    const bytes = new BatchOut();
+    const bytes = new BatchOut(spare.pop());
     const answers: FilesAnswer[] = [];
     const started = process.hrtime.bigint();
     while (queue.length > 0 && answers.length < SMALL_BATCH_FILES && process.hrtime.bigint() - started < SMALL_BATCH_NS) {
@@ -300,9 +311,7 @@ export function serveDataConnection(
         const file = lookup(f.transfer, f.index);
         if (file.size > SMALL_FILE_BYTES) throw new PigeonError(ErrorCodes.BAD_REQUEST, 'not a small file: fetch it on its own');
         const data = bytes.file(file.source, file.size);
-        const hash = checker(f.check);
-        hash.update(data);
-        answers.push({ index: f.index, length: file.size, [hash.alg]: hash.digest() } as FilesAnswer);
+        answers.push({ index: f.index, length: file.size, [f.check]: checkOf(f.check, [data]) } as FilesAnswer);
         hooks.onSent(f.transfer, f.index, file.size);
       } catch (err) {
         bytes.at = mark;
@@ -310,7 +319,7 @@ export function serveDataConnection(
         answers.push({ index: f.index, code: e.code, message: e.message.slice(0, 500) });
       }
     }
-    writeBatch(Buffer.concat([encodeJsonFrame({ type: 'files', files: answers }), bytes.take()]));
+    writeBatch(bytes, encodeJsonFrame({ type: 'files', files: answers }));
     return answers.length;
   };
   const sendFile = async (transfer: string, index: number, offset: number, check: CheckAlg, file: ServedFile): Promise<void> => {

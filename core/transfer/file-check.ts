@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
-import { hasXxh3, xxh3 } from './xxh3.js';
+import { hasXxh3, xxh3, xxh3Once } from './xxh3.js';
 
 export type CheckAlg = 'sha256' | 'crc32' | 'xxh3';
 
@@ -53,6 +53,15 @@ export function checker(alg: CheckAlg, crcFrom = 0): Checker {
     },
     digest: () => value.toString(16).padStart(8, '0'),
   };
+}
+
+/** The check `alg` of bytes that arrived as `pieces` (in order): one call for XXH3 or CRC-32 of a single piece, the file's usual case. */
+export function checkOf(alg: CheckAlg, pieces: readonly Uint8Array[]): string {
+  if (pieces.length === 1 && alg === 'xxh3') return xxh3Once(pieces[0]!);
+  if (pieces.length === 1 && alg === 'crc32') return crc32(pieces[0]!).toString(16).padStart(8, '0');
+  const h = checker(alg);
+  for (const p of pieces) h.update(p);
+  return h.digest();
 }
 
 /**

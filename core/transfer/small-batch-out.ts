@@ -48,7 +48,16 @@ export function readSmallInto(source: string, size: number, buf: Buffer, at: num
 
 /** One growing buffer of frames and file bytes. */
 export class BatchOut {
-  private buf = Buffer.allocUnsafeSlow(FIRST_BYTES);
+  private buf: Buffer;
+  /** `reuse`: a buffer of an earlier batch the socket has taken (the sender keeps a few: a fresh 320 KiB each time was page faults). */
+  constructor(reuse?: Buffer) {
+    this.buf = reuse ?? Buffer.allocUnsafeSlow(FIRST_BYTES);
+  }
+
+  /** The buffer behind this batch (grown if a file needed it), to reuse once the socket has taken it. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
   /** Bytes written so far; set back to undo what a failed file wrote. */
   at = 0;
 
@@ -71,7 +80,7 @@ export class BatchOut {
     return view;
   }
 
-  /** What was written, to hand to the socket (the buffer is not used again). */
+  /** What was written, to hand to the socket (the buffer is not used again until the socket has taken it). */
   take(): Buffer {
     return this.buf.subarray(0, this.at);
   }

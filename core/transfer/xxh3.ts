@@ -23,7 +23,7 @@ interface AddonHash {
   update(data: Uint8Array): void;
   digest(): Buffer;
 }
-type AddonCtor = new (seed: Buffer) => AddonHash;
+type AddonCtor = (new (seed: Buffer) => AddonHash) & { hash?: (data: Uint8Array) => Buffer };
 
 /** The seed of every check: 0, as 8 bytes (the addon takes a Buffer of 4 or 8 bytes as a seed). */
 const SEED = Buffer.alloc(8);
@@ -52,4 +52,18 @@ export function xxh3(): Xxh3 {
   if (!C) throw new Error('XXH3 is not available in this build');
   const h = new C(SEED);
   return { update: (b) => h.update(b), digest: () => h.digest().toString('hex') };
+}
+
+/**
+ * XXH3-64 of one piece of bytes in one call to the addon (its one-shot
+ * `hash`): a small file's check was three calls and an object (a state, its
+ * update, its digest), ~9 µs per file in the worker's profile of a folder.
+ */
+export function xxh3Once(bytes: Uint8Array): string {
+  const C = load();
+  if (!C) throw new Error('XXH3 is not available in this build');
+  if (C.hash) return C.hash(bytes).toString('hex');
+  const h = new C(SEED);
+  h.update(bytes);
+  return h.digest().toString('hex');
 }
