@@ -19,7 +19,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { handshake, tlsOptions } from '../session/handshake.js';
 import { DataClient } from './data-link.js';
-import type { DataLinkPlan, FetchTarget, FileLanded, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
+import type { DataLinkPlan, FetchTarget, FileFailed, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 
 type LandTarget = Extract<FetchTarget, { kind: 'land' }>;
 import { ExactSize, sizeMismatch } from './exact-size.js';
@@ -400,7 +400,7 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
 
 /** The small files of one fetch-files: each checked and landed as its answer arrives (landHere's rules), then one files-done. */
 async function fetchFiles(m: Extract<ToWorker, { op: 'fetch-files' }>, client: DataClient): Promise<void> {
-  const results: FileLanded[] = new Array(m.files.length);
+  const failed: FileFailed[] = [];
   try {
     await client.fetchFiles(
       m.transfer,
@@ -408,16 +408,16 @@ async function fetchFiles(m: Extract<ToWorker, { op: 'fetch-files' }>, client: D
       (k, r) => {
         try {
           if ('error' in r) throw r.error;
-          results[k] = { landed: landChecked(m.link, m.files[k]!.target, r.chunks, r.length, r.check) };
+          landChecked(m.link, m.files[k]!.target, r.chunks, r.length, r.check);
         } catch (err) {
-          results[k] = codeOf(err);
+          failed.push({ k, ...codeOf(err) });
         }
       },
     );
   } catch (err) {
     return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
   }
-  post({ op: 'files-done', link: m.link, req: m.req, results });
+  post({ op: 'files-done', link: m.link, req: m.req, failed });
 }
 
 port.on('message', (batch: ToWorkerBatch) => {

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, PigeonError, type ErrorCode } from '../../shared/protocol/errors.js';
-import type { DataLinkPlan, FetchTarget, FileLanded, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
+import type { DataLinkPlan, FetchTarget, FileFailed, FromWorker, FromWorkerBatch, ToWorker, ToWorkerBatch } from './data-link-messages.js';
 import type { FileCheck } from './file-check.js';
 import type { FileSource, IncomingFile } from './ledger-ports.js';
 import type { Logger } from '../util/components.js';
@@ -102,7 +102,7 @@ interface Pending {
 /** A fetch-files waiting for its files-done. */
 interface PendingFiles {
   files: true;
-  resolve: (results: FileLanded[]) => void;
+  resolve: (failed: FileFailed[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -134,10 +134,10 @@ export class WorkerLink implements FileSource {
 
   /**
    * Small files in one fetch-files (only when `fetchesFiles`): the worker
-   * checks and lands each at its target; resolves with each one's landed
-   * path or error, in order. Rejects only when the link fails.
+   * checks and lands each at its target; resolves with those that did not
+   * land (by position, with why). Rejects only when the link fails.
    */
-  fetchFiles(transfer: string, files: Array<{ index: number; target: Extract<FetchTarget, { kind: 'land' }> }>): Promise<FileLanded[]> {
+  fetchFiles(transfer: string, files: Array<{ index: number; target: Extract<FetchTarget, { kind: 'land' }> }>): Promise<FileFailed[]> {
     if (this.closedError) return Promise.reject(this.closedError);
     const req = this.nextReq++;
     return new Promise((resolve, reject) => {
@@ -166,7 +166,7 @@ export class WorkerLink implements FileSource {
     if (!p) return;
     this.pending.delete(m.req);
     if (m.op === 'file-failed') return p.reject(new PigeonError(m.code as ErrorCode, m.message));
-    if ('files' in p) return m.op === 'files-done' ? p.resolve(m.results) : p.reject(new PigeonError(ErrorCodes.INTERNAL, 'a file-done for a fetch-files'));
+    if ('files' in p) return m.op === 'files-done' ? p.resolve(m.failed) : p.reject(new PigeonError(ErrorCodes.INTERNAL, 'a file-done for a fetch-files'));
     if (m.op === 'files-done') return p.reject(new PigeonError(ErrorCodes.INTERNAL, 'a files-done for a fetch'));
     try {
       if (p.into.elsewhere) p.into.elsewhere.received(m.digest ?? '');

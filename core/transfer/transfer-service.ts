@@ -28,7 +28,7 @@ import { buildManifest } from './manifest.js';
 import { mayMove, TransferLedger, type EntryRow, type TransferRow } from './ledger.js';
 import { planLanding, planLandingInSlices, type PlannedEntry, type Refusal } from './landing-plan.js';
 import { assemblyLimits, OfferAssembly, type AssemblyLimits } from './offer-assembly.js';
-import { openPartFile, openPartFileElsewhere, PART_SUFFIX, type PartFileEntry } from './part-file-sink.js';
+import { openPartFile, openPartFileElsewhere, PART_SUFFIX } from './part-file-sink.js';
 import type { DataLinkPlan } from './data-link-messages.js';
 import { dataLinkWorkerScript, DataLinkWorkers, WorkerLink } from './data-link-workers.js';
 import { SendReaders, sendReadWorkerScript } from './send-read-workers.js';
@@ -802,21 +802,14 @@ export class TransferService {
    */
   private async receiveFiles(id: string, group: EntryRow[], client: WorkerLink, lander: SmallFileLander, running: Running): Promise<void> {
     const downloads = this.init.downloads;
-    const results = await client.fetchFiles(
+    const failed = await client.fetchFiles(
       id,
       group.map((e) => ({ index: e.idx, target: { kind: 'land' as const, size: e.size, path: e.path, localPath: e.localPath!, mtime: e.mtime, downloads } })),
     );
     if (running.canceled) return;
-    const landed: PartFileEntry[] = [];
-    let failure: PigeonError | null = null;
-    for (let k = 0; k < group.length; k++) {
-      const r = results[k];
-      const e = group[k]!;
-      if (r && 'landed' in r) landed.push({ idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! });
-      else failure ??= r ? new PigeonError(r.code as ErrorCode, r.message) : new PigeonError(ErrorCodes.INTERNAL, 'a file of a fetch-files without its answer');
-    }
-    lander.landedElsewhere(landed);
-    if (failure) throw failure;
+    const notLanded = new Set(failed.map((f) => f.k));
+    lander.landedElsewhere(group.filter((_, k) => !notLanded.has(k)).map((e) => ({ idx: e.idx, path: e.path, size: e.size, mtime: e.mtime, localPath: e.localPath! })));
+    if (failed.length > 0) throw new PigeonError(failed[0]!.code as ErrorCode, failed[0]!.message);
   }
 
   /**
