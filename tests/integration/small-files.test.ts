@@ -4,10 +4,11 @@
  * sender and landed in batches by the receiver (small-file-sink.ts). The
  * folder arrives byte for byte, with its modification times, no part file
  * left behind, and no file written twice; a receiver killed with SIGKILL in
- * the middle of the folder resumes and ends with exactly the sender's tree.
+ * the middle of the folder resumes and ends with exactly the sender's tree;
+ * a file gone from the sender fails the folder without losing the others.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TransferInfo } from '../../shared/api/control-api.js';
@@ -99,4 +100,32 @@ describe('folders of small files', () => {
     expect(differences(fileTree(src), fileTree(join(downloads, 'many')))).toEqual([]);
     expect(readdirSync(downloads)).toEqual(['many']);
   }, 180_000);
+
+  it('fails the folder when one small file vanished on the sender before it was fetched: the others are kept, that one is not made up', async () => {
+    const src = join(dir('src'), 'gone');
+    mkdirSync(src, { recursive: true });
+    for (let f = 0; f < 300; f++) writeFileSync(join(src, `f${String(f).padStart(3, '0')}`), randomBytes(1000 + f));
+    const [ha, hb] = [dir('a'), dir('b')];
+    const downloads = join(hb, 'dl');
+    const alice = start('Alice', ha);
+    const bob = start('Bob', hb, ['--downloads', downloads]);
+    await Promise.all([alice.sees('Bob'), bob.sees('Alice')]);
+
+    expect((await pigeon(['send-file', '--home', ha, 'Bob', src])).code).toBe(0);
+    const offered = (await until(async () => (await transfers(hb)).find((t) => t.state === 'offered'), 30000))!;
+    // Gone from the sender between the offer and the accept: the 151st file, in the middle of a fetch-files.
+    unlinkSync(join(src, 'f150'));
+    expect((await pigeon(['accept', '--home', hb, offered.id])).code).toBe(0);
+    const ended = (await until(async () => (await transfers(hb)).find((t) => t.id === offered.id && ['done', 'failed'].includes(t.state)), 60000))!;
+    expect(ended.state).toBe('failed');
+    expect(ended.error).toContain('changed or disappeared');
+    expect(existsSync(join(downloads, 'gone', 'f150'))).toBe(false);
+    // What landed is the sender's bytes, and the receiver counts exactly those.
+    const landed = fileTree(join(downloads, 'gone'));
+    const sent = fileTree(src);
+    expect(Object.keys(landed).length).toBeGreaterThan(0);
+    for (const [k, v] of Object.entries(landed)) expect(sent[k], k).toBe(v);
+    const landedBytes = Object.keys(landed).reduce((n, k) => n + statSync(join(downloads, 'gone', k)).size, 0);
+    expect(ended.doneBytes).toBe(landedBytes);
+  }, 120_000);
 });
