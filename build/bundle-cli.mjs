@@ -16,11 +16,21 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
+ * Loaded on first use too, though every `pigeon peer` loads them as it starts:
+ * the other commands (send-file, send, transfers: a request over the control
+ * socket) never use them, and loading them took ~30 ms of CPU and ~17 ms of
+ * the ~0.18 s a `pigeon send-file` ran before it could ask the peer anything
+ * (docs/benchmarks.md, "stop 26"). A peer reads them through the stand-in,
+ * a property read per use, on paths that then do a handshake, a signature or
+ * a datagram's worth of work.
+ */
+const CLIENT_LAZY_MODULES = ['crypto', 'tls', 'dgram', 'fs/promises'];
+/**
  * Loaded on first use, not when the bundle loads (build/lazy-require.cjs):
  * what only a relay, the web UI, LocalSend, file transfers or `pigeon chat`
  * need. ws is left out of the bundle for that (it loads node:http at once).
  */
-const LAZY_MODULES = ['http', 'https', 'zlib', 'worker_threads', 'child_process', 'readline', 'readline/promises', 'ws'];
+const LAZY_MODULES = ['http', 'https', 'zlib', 'worker_threads', 'child_process', 'readline', 'readline/promises', 'ws', ...CLIENT_LAZY_MODULES];
 
 /** The stand-ins for LAZY_MODULES, and import.meta.url for the two places that use it. */
 const cjsBanner = [`var PIGEON_LAZY = ${JSON.stringify(LAZY_MODULES)};`, readFileSync(new URL('./lazy-require.cjs', import.meta.url), 'utf8'), 'var pigeonImportMetaUrl = require("node:url").pathToFileURL(__filename).href;'].join('\n');

@@ -107,6 +107,22 @@ describe('resolution by name', () => {
   });
 });
 
+describe('resolution without sorting', () => {
+  it('finds a peer among others seen in any order, and lists an ambiguous name in the peer list\'s order', () => {
+    // Seen in reverse order of name and id: the first lookup does not sort (peer-directory.ts), a miss does.
+    d.seen(sighting({ id: 'zzzzzzzzzzzzzzzzzzzzzzzzzz', name: 'Zoe', host: 'z-pc', address: '10.0.0.26' }));
+    d.seen(sighting({ id: MALLORY, host: 'm-pc', address: '10.0.0.6' }));
+    d.seen(sighting({ id: 'aaaaaaaaaaaaaaaaaaaaaaaaaa', name: 'Ann', host: 'a-pc', address: '10.0.0.1' }));
+    d.seen(sighting());
+    expect(d.resolve('zoe').id).toBe('zzzzzzzzzzzzzzzzzzzzzzzzzz');
+    expect(d.resolve('Ann').id).toBe('aaaaaaaaaaaaaaaaaaaaaaaaaa');
+    const err = expectPigeonError(() => d.resolve('Bob'), ErrorCodes.PEER_AMBIGUOUS);
+    // Bob's id (bbbb…) before Mallory's (mmmm…), as `pigeon peers` lists them, though Mallory was seen first.
+    expect(err.message.indexOf(BOB.slice(0, 8))).toBeLessThan(err.message.indexOf(MALLORY.slice(0, 8)));
+    expect(err.message.indexOf(BOB.slice(0, 8))).toBeGreaterThan(-1);
+  });
+});
+
 describe('names in any case, and suggestions', () => {
   it('"bob" finds Bob', () => {
     d.seen(sighting());

@@ -438,8 +438,13 @@ export class PeerDirectory implements DiscoverySink {
 
   /** Every entry, a changed key's new device included (it has successorOf). */
   all(): PeerInfo[] {
+    return this.unsorted().sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  /** Every entry as all() gives them, in no particular order. */
+  private unsorted(): PeerInfo[] {
     const byName = this.pinnedByName();
-    return [...this.entries.values()].map((e) => this.view(e, byName)).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+    return [...this.entries.values()].map((e) => this.view(e, byName));
   }
 
   /** The contacts: a reinstalled colleague's new device is shown under the colleague (keyChanged), not as a second contact. */
@@ -485,6 +490,13 @@ export class PeerDirectory implements DiscoverySink {
    * message for people.
    */
   resolve(query: string): PeerInfo {
-    return resolvePeer(query, this.all());
+    // The peer found does not depend on the order; only the messages of a miss list peers, in all()'s order. Not
+    // sorted first: the process's first localeCompare builds ICU's collator, 13-18 ms of the way from a
+    // `pigeon send-file` to its offer (docs/benchmarks.md, stop 26).
+    try {
+      return resolvePeer(query, this.unsorted());
+    } catch {
+      return resolvePeer(query, this.all());
+    }
   }
 }

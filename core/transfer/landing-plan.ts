@@ -6,7 +6,7 @@
  * since they would be one file on Windows and macOS disks.
  */
 import { resolve, sep } from 'node:path';
-import { numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
+import { isPlainChild, isPrintableAscii, numberedName, safeRelativeSegments } from '../../shared/transfer/safe-name.js';
 
 export interface PlannedEntry {
   idx: number;
@@ -34,24 +34,43 @@ function landingPlanner(downloads: string, chosen: ReadonlySet<number> | null, e
   const taken = new Set<string>();
   const byFoldedPath = new Map<string, string>();
   const refused: Refusal[] = [];
+  /**
+   * Folders planned whose offered path is printable ASCII and came back from
+   * the safe-name gate unchanged: their landing and depth, so that an entry
+   * directly inside one checks only its own name (isPlainChild).
+   */
+  const plainDirs = new Map<string, { localPath: string; depth: number }>();
   const add = (e: OfferedEntry): PlannedEntry => {
     const wanted = chosen === null || chosen.has(e.idx);
-    let segments: string[];
-    try {
-      segments = safeRelativeSegments(e.path);
-    } catch (err) {
-      refused.push({ path: e.path, reason: (err as Error).message });
-      return { idx: e.idx, localPath: null, wanted: false };
+    const slash = e.path.lastIndexOf('/');
+    const parent = slash > 0 ? plainDirs.get(e.path.slice(0, slash)) : undefined;
+    const name = parent ? e.path.slice(slash + 1) : '';
+    let localPath: string;
+    /** Segments of a plain folder's path (its entries may reuse it), else 0. */
+    let depth: number;
+    if (parent && isPlainChild(e.path.slice(0, slash), parent.depth, name)) {
+      localPath = parent.localPath + sep + name;
+      depth = parent.depth + 1;
+    } else {
+      let segments: string[];
+      try {
+        segments = safeRelativeSegments(e.path);
+      } catch (err) {
+        refused.push({ path: e.path, reason: (err as Error).message });
+        return { idx: e.idx, localPath: null, wanted: false };
+      }
+      const plain = e.kind === 'dir' && isPrintableAscii(e.path) && segments.join('/') === e.path;
+      const top = segments[0]!;
+      let mapped = tops.get(top);
+      if (!mapped) {
+        mapped = numberedName(top, (c) => taken.has(c.toLowerCase()) || exists(c));
+        tops.set(top, mapped);
+        taken.add(mapped.toLowerCase());
+      }
+      segments[0] = mapped;
+      localPath = under + segments.join(sep);
+      depth = plain ? segments.length : 0;
     }
-    const top = segments[0]!;
-    let mapped = tops.get(top);
-    if (!mapped) {
-      mapped = numberedName(top, (c) => taken.has(c.toLowerCase()) || exists(c));
-      tops.set(top, mapped);
-      taken.add(mapped.toLowerCase());
-    }
-    segments[0] = mapped;
-    const localPath = under + segments.join(sep);
     if (!localPath.startsWith(root + sep)) {
       refused.push({ path: e.path, reason: 'outside the download folder' });
       return { idx: e.idx, localPath: null, wanted: false };
@@ -63,6 +82,7 @@ function landingPlanner(downloads: string, chosen: ReadonlySet<number> | null, e
       return { idx: e.idx, localPath: null, wanted: false };
     }
     byFoldedPath.set(folded, localPath);
+    if (e.kind === 'dir' && depth > 0) plainDirs.set(e.path, { localPath, depth });
     return { idx: e.idx, localPath, wanted };
   };
   return { add, refused };

@@ -272,6 +272,27 @@ describe('safeRelativeSegments: properties', () => {
       { numRuns: 2000 },
     );
   });
+
+  it('judges a printable-ASCII segment as it judges it in a path that is not ASCII (two code paths, one rule)', () => {
+    // A non-ASCII first segment sends the whole path down the general path; 'x/' keeps it on the ASCII one.
+    const outcome = (offered: string): string => {
+      try {
+        return JSON.stringify(safeRelativeSegments(offered).slice(1));
+      } catch (error) {
+        if (error instanceof UnsafePathError) return error.reason;
+        throw error;
+      }
+    };
+    const names = ['f0', 'a-b_c.d', '.bashrc', 'a.', 'a..b', '-', '_', 'CON', 'con.txt', 'Nul.tar.gz', 'aux_', 'CON1', 'COM1', 'com9.log', 'LPT0', 'lpt1.x', 'COM10', 'nul-device', 'my.con', 'CONIN$', 'a b', 'a ', 'x'.repeat(MAX_SEGMENT_BYTES), 'x'.repeat(MAX_SEGMENT_BYTES + 1), '..', '.', 'a\\b'];
+    for (const name of names) expect(outcome(`x/${name}`), name).toBe(outcome(`\u00e9/${name}`));
+    fc.assert(
+      fc.property(fc.stringMatching(/^[\x20-\x7e]{1,12}$/), (name) => {
+        fc.pre(!name.includes('/') && !name.includes('\\'));
+        expect(outcome(`x/${name}`)).toBe(outcome(`\u00e9/${name}`));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('numberedName', () => {

@@ -1,7 +1,9 @@
 /**
  * The CLI bundle (build/bundle-cli.mjs) as `pigeon` runs it (issue 12, start-up
  * CPU): a `pigeon peer` start loads none of the modules the bundle loads on
- * first use (build/lazy-require.cjs), the bundle is plain ASCII (one other
+ * first use (build/lazy-require.cjs), a command that talks to a peer
+ * (`send-file`) loads none of the peer's own crypto, TLS, UDP and fs/promises
+ * either, the bundle is plain ASCII (one other
  * character makes V8 hold the whole source as UTF-16), and bin/pigeon.js
  * runs the compiled modules when the bundle is missing or older than them,
  * and compiles the bundle as usual when its code cache is damaged.
@@ -23,6 +25,8 @@ const BUNDLE = join(ROOT, 'dist', 'cli', 'bundle', 'pigeon.cjs');
  * listening socket loads it anyway: Node's net and dgram ask node:cluster.)
  */
 const LOADED_ON_FIRST_USE = ['http', 'https', 'zlib', 'worker_threads', 'readline'];
+/** Built-ins a peer loads as it starts and the commands that only talk to a peer never use (bundle-cli.mjs, CLIENT_LAZY_MODULES). */
+const PEER_ONLY = ['crypto', 'tls', 'dgram', 'fs/promises'];
 
 const homes: string[] = [];
 afterAll(() => homes.forEach(removeHome));
@@ -72,6 +76,28 @@ describe('the CLI bundle', () => {
     for (const needed of ['dgram', 'tls', 'net', 'crypto']) expect(builtins).toContain(needed);
     // …and none of the others.
     expect(builtins.filter((m) => LOADED_ON_FIRST_USE.includes(m))).toEqual([]);
+  });
+
+  it('runs send-file without loading what only a peer uses', async () => {
+    const home = tempHome('bundle-client');
+    homes.push(home);
+    // No peer runs for this profile: the command gets as far as the control socket, then exits 3 with a message.
+    const script = `
+      require(${JSON.stringify(BUNDLE)}).main(['node', 'pigeon', 'send-file', '--home', ${JSON.stringify(home)}, 'Bob', ${JSON.stringify(home)}]).then((code) => {
+        process.stdout.write(JSON.stringify({ code, list: process.moduleLoadList }) + '\\n', () => process.exit(0));
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    await new Promise((r) => child.once('exit', r));
+    const { code, list } = JSON.parse(out) as { code: number; list: string[] };
+    expect(code, err).toBe(3);
+    expect(err).toMatch(/no peer is running/);
+    const builtins = list.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+    expect(builtins).toContain('net');
+    expect(builtins.filter((m) => PEER_ONLY.includes(m) || LOADED_ON_FIRST_USE.includes(m))).toEqual([]);
   });
 
   it('is ASCII only', () => {
