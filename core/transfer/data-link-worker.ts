@@ -146,15 +146,19 @@ function writeRestSync(fd: number, bufs: Buffer[], done: number): void {
 
 /**
  * Whether this thread writes the gathered bytes itself (writevSync) instead
- * of through the thread pool: where this process may run on two cores at
- * most, the pool's thread shares them with this one and the sender, and the
- * hand-off costs without overlapping anything (one core per peer, the pinned
- * bench: 0.1-0.3 CPU-s per GB less on the receiver, docs/benchmarks.md,
- * stop 25). With more cores the pool's copy runs beside this thread's
- * decryption. Taken once: the affinity of a running peer does not change.
+ * of through the thread pool: only where this process may run on one core
+ * (taskset), where the pool's thread would share it and the hand-off costs
+ * without overlapping anything (the pinned bench: 0.1-0.3 CPU-s per GB less
+ * on the receiver, docs/benchmarks.md, stop 25). With two cores or more the
+ * pool's write runs beside this thread's decryption: to an ext4 disk on 2
+ * cores that gave 351-354 MB/s (0.90 of plain TLS) against 273-297 (0.70-
+ * 0.76) writing in place, where the kernel's page-cache copy is ~1.4 CPU-s
+ * per GB of this thread; on tmpfs in place is ~5-10 % faster, but downloads
+ * land on disks (docs/decisions.md, stop 26). Taken once: the affinity of a
+ * running peer does not change.
  * PIGEON_DATA_WRITES=pool or in-place chooses (tests of both paths, benches).
  */
-const WRITE_IN_PLACE = process.env[DATA_WRITES_ENV] === 'in-place' || (process.env[DATA_WRITES_ENV] !== 'pool' && availableParallelism() <= 2);
+const WRITE_IN_PLACE = process.env[DATA_WRITES_ENV] === 'in-place' || (process.env[DATA_WRITES_ENV] !== 'pool' && availableParallelism() <= 1);
 
 /**
  * A large file, appended to its part file (the main thread made the folder
