@@ -1,7 +1,7 @@
 /**
  * The messages between the main thread and the data-link worker
  * (data-link-worker.ts, data-link-workers.ts). The worker dials and runs a
- * native data link (TCP, TLS, hello, fetch/data/file-end), writes large files
+ * native data link (TCP, TLS, hello, fetch/data/file-end, fetch-files/files), writes large files
  * into their `.pigeon-part` files with CRC-32 as the bytes arrive, and only
  * reports: progress in coarse steps, each file's end with its check, and
  * errors with their stable codes. The main thread keeps the ledger, the

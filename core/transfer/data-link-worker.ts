@@ -338,15 +338,11 @@ async function dial(plan: DataLinkPlan): Promise<DataClient> {
 const madeDirs = new Map<number, Set<string>>();
 
 /**
- * A small file of target "land": its exact size and the sender's check
- * (computed again here from the bytes, of the kind the sender gave), then
- * landed. Returns the path, or throws with a stable code.
+ * A small file of target "land" whose bytes arrived as `chunks` (`got` in
+ * all): its exact size and the sender's check (computed again here from the
+ * bytes, of the kind the sender gave), then landed. Returns the path, or
+ * throws with a stable code.
  */
-function landHere(link: number, t: LandTarget, s: MemorySink, check: FileCheck): string {
-  return landChecked(link, t, s.chunks, s.got, check);
-}
-
-/** landHere for bytes that arrived as `chunks` (`got` bytes in all). */
 function landChecked(link: number, t: LandTarget, chunks: Buffer[], got: number, check: FileCheck): string {
   if (got !== t.size) throw sizeMismatch(t.path, `${got} bytes arrived, not the ${t.size} offered`);
   // The pieces as they arrived (views into TLS records; a file split across two records is not joined: a copy and a new ArrayBuffer each).
@@ -393,7 +389,7 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
   if (t.kind === 'land') {
     let landed: string;
     try {
-      landed = landHere(m.link, t, s, check);
+      landed = landChecked(m.link, t, s.chunks, s.got, check);
     } catch (err) {
       return post({ op: 'file-failed', link: m.link, req: m.req, ...codeOf(err) });
     }
@@ -402,7 +398,7 @@ async function fetchOne(m: Extract<ToWorker, { op: 'fetch' }>, client: DataClien
   post({ op: 'file-done', link: m.link, req: m.req, check, from: s.from, length: s.got }, s.chunks);
 }
 
-/** The small files of one fetch-files: each checked and landed as its answer arrives (landHere's rules), then one files-done. */
+/** The small files of one fetch-files: each checked and landed as its answer arrives (landChecked), then one files-done. */
 async function fetchFiles(m: Extract<ToWorker, { op: 'fetch-files' }>, client: DataClient): Promise<void> {
   const failed: FileFailed[] = [];
   try {

@@ -139,6 +139,16 @@ const SMALL_BATCHES_QUEUED = 4;
 /** A batch of small files stops after this long, so a slow (cold, spinning) disk does not hold up the event loop. */
 const SMALL_BATCH_NS = 2_000_000n;
 
+/**
+ * Files asked for and not yet answered on one data connection at which the
+ * sender stops reading it until half are answered. A fetch-files of ~2 KB
+ * asks for 256 files: a receiver that kept asking without reading the
+ * answers would otherwise grow this queue by ~10 bytes of the sender's
+ * memory per byte it sends. This receiver keeps at most MAX_FETCHES (2,048)
+ * in flight (transfer-service.ts), well under it.
+ */
+const QUEUE_PAUSE = 8192;
+
 /** The file-end message of entry `index`: the check asked for, as the member named after it (`crc32`, `xxh3` or `sha256`). */
 function fileEndMessage(index: number, hash: Checker): Record<string, unknown> {
   return { type: 'file-end', index, [hash.alg]: hash.digest() };
@@ -193,6 +203,7 @@ export function serveDataConnection(
     busy = true;
     try {
       while (queue.length > 0 && !socket.destroyed) {
+        if (queue.length < QUEUE_PAUSE / 2 && socket.isPaused()) socket.resume();
         // Back-pressure for batches of small files: a few batches queued on the socket at most. Waiting for
         // 'drain' (all of it written) instead left the receiver idle while the next batch was read.
         while (batchesQueued >= SMALL_BATCHES_QUEUED && !socket.destroyed) await new Promise<void>((r) => (batchWritten = r));
@@ -406,6 +417,7 @@ export function serveDataConnection(
         if (frame.type !== 'fetch') throw new PigeonError(ErrorCodes.PROTOCOL, `unexpected ${frame.type} from the receiver`);
         queue.push({ transfer: frame.transfer, index: frame.index, offset: frame.offset, check: frame.check ?? 'sha256', many: 0 });
       }
+      if (queue.length >= QUEUE_PAUSE) socket.pause();
       void pumpQueue();
     } catch (err) {
       fail((err as Error).message);

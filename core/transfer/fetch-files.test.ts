@@ -166,3 +166,62 @@ describe('fetch-files on a data connection', () => {
     await expect(fetchAll(client, [{ index: 0, size: 1 }])).rejects.toMatchObject({ code: ErrorCodes.INTERNAL });
   });
 });
+
+describe('a receiver that asks without reading', () => {
+  it('is read no further once 8,192 files wait to be answered, and gets every answer, in order, once it reads', async () => {
+    // 4 KiB each: 200 MB of answers in all, far more than the kernel's socket buffers hold.
+    const { served } = folder({ one: Buffer.alloc(4096, 1) });
+    let serverSide: tls.TLSSocket | null = null;
+    const server = tls.createServer(tlsOptions(id), (s) => {
+      serverSide = s;
+      serveDataConnection(s, new FrameDecoder(), (_t, index) => ({ ...served.get(0)!, mtime: index }), { logger: silentLogger, onSent: () => {} });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const socket = tls.connect({ ...tlsOptions(id), host: '127.0.0.1', port: (server.address() as AddressInfo).port, checkServerIdentity: () => undefined });
+    cleanups.push(() => {
+      socket.destroy();
+      server.close();
+    });
+    await new Promise<void>((r) => socket.once('secureConnect', r));
+    // Not reading the answers: 200 fetch-files of 256 files each (51,200 files), ~0.4 MB asked.
+    socket.pause();
+    const FRAMES = 200;
+    for (let i = 0; i < FRAMES; i++) socket.write(encodeJsonFrame({ type: 'fetch-files', transfer: T, indexes: Array.from({ length: 256 }, (_, k) => i * 256 + k), check: 'crc32' }));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(serverSide!.isPaused()).toBe(true);
+    expect(serverSide!.bytesRead).toBeLessThan(socket.bytesWritten);
+    // Reading now: every file answered once, in the order asked.
+    const decoder = new FrameDecoder();
+    let next = 0;
+    let raw = 0;
+    const all = new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        decoder.append(chunk);
+        try {
+          for (;;) {
+            if (raw > 0) {
+              const b = decoder.nextBytes(raw);
+              if (!b) return;
+              raw -= b.length;
+              continue;
+            }
+            const f = decoder.next();
+            if (!f) return;
+            const frame = JSON.parse(Buffer.from(f.payload).toString()) as { type: string; files: Array<{ index: number; length: number }> };
+            expect(frame.type).toBe('files');
+            for (const a of frame.files) {
+              expect(a.index).toBe(next++);
+              raw += a.length;
+            }
+            if (next === FRAMES * 256) resolve();
+          }
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    socket.resume();
+    await all;
+    expect(next).toBe(FRAMES * 256);
+  }, 60_000);
+});
