@@ -13,7 +13,7 @@ import { DEAD_SESSION_MS } from '../../shared/protocol/constants.js';
 import { ErrorCodes, PigeonError } from '../../shared/protocol/errors.js';
 import { FrameKind, encodeJsonFrame, type FrameDecoder } from '../../shared/protocol/frame-codec.js';
 import { decodeJsonPayload } from '../../shared/protocol/frame-codec.js';
-import { DataConnectionFrame, MAX_FETCH_FILES, type FilesAnswer } from '../../shared/protocol/transfer-frames.js';
+import { DataConnectionFrame, MAX_FETCH_FILE_BYTES, MAX_FETCH_FILES, type FilesAnswer } from '../../shared/protocol/transfer-frames.js';
 import type { Logger } from '../util/components.js';
 import { BufferPool } from './buffer-pool.js';
 import { sizeMismatch } from './exact-size.js';
@@ -123,9 +123,10 @@ function parseDataFrame(payload: Uint8Array, kind: number): DataConnectionFrame 
  * Largest file the sender reads in one synchronous call and answers in a
  * batch (sendSmallBatch), and the receiver holds in memory and lands in a
  * batch (small-file-sink.ts). 64 KiB: a batch of 64 is 4 MiB at most and a
- * few milliseconds of system calls; larger files are streamed.
+ * few milliseconds of system calls; larger files are streamed. The same
+ * bound as a file of a fetch-files (§13.3), which the protocol fixes.
  */
-export const SMALL_FILE_BYTES = 64 * 1024;
+export const SMALL_FILE_BYTES = MAX_FETCH_FILE_BYTES;
 /** Small files answered in one synchronous batch at most (see sendSmallBatch): ~2 ms of reads of 4 KiB files. */
 const SMALL_BATCH_FILES = 64;
 /**
@@ -149,14 +150,9 @@ const SMALL_BATCH_NS = 2_000_000n;
  */
 const QUEUE_PAUSE = 8192;
 
-/** The file-end message of entry `index`: the check asked for, as the member named after it (`crc32`, `xxh3` or `sha256`). */
-function fileEndMessage(index: number, hash: Checker): Record<string, unknown> {
-  return { type: 'file-end', index, [hash.alg]: hash.digest() };
-}
-
-/** The file-end frame of entry `index` with the check `hash` asked for. */
-function fileEnd(index: number, hash: Checker): Uint8Array {
-  return encodeJsonFrame(fileEndMessage(index, hash));
+/** The file-end message of entry `index`: the check asked for (`alg`), as the member named after it (`crc32`, `xxh3` or `sha256`). */
+function fileEndMessage(index: number, alg: CheckAlg, digest: string): Record<string, unknown> {
+  return { type: 'file-end', index, [alg]: digest };
 }
 
 /** What the sender knows about a file it may be asked for. */
@@ -270,7 +266,7 @@ export function serveDataConnection(
           bytes.copyWithin(0, f.offset);
           out.at = at + file.size - f.offset;
         }
-        out.frame({ type: 'file-end', index: f.index, [f.check]: digest });
+        out.frame(fileEndMessage(f.index, f.check, digest));
         hooks.onSent(f.transfer, f.index, file.size - f.offset);
       } catch (err) {
         out.at = mark;
@@ -380,7 +376,7 @@ export function serveDataConnection(
       }
     }
     if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
-    socket.write(fileEnd(index, hash));
+    socket.write(encodeJsonFrame(fileEndMessage(index, hash.alg, hash.digest())));
   };
   /** A large file read and checked by the worker; this thread only writes its chunks to the socket. */
   const sendFromWorker = async (readers: SendReaders, transfer: string, index: number, offset: number, check: CheckAlg, file: ServedFile): Promise<void> => {
@@ -399,7 +395,7 @@ export function serveDataConnection(
     try {
       const { sent, digest } = await reading.done;
       if (sent !== file.size - offset) throw new PigeonError(ErrorCodes.TRANSFER_FAILED, 'the file changed while it was sent');
-      socket.write(fileEnd(index, { alg: check, update: () => {}, digest: () => digest }));
+      socket.write(encodeJsonFrame(fileEndMessage(index, check, digest)));
     } finally {
       socket.off('close', stopOnClose);
     }

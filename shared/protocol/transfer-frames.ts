@@ -115,6 +115,12 @@ export const FetchErrorFrame = z.object({ type: z.literal('fetch-error'), index:
  */
 export const MAX_FETCH_FILES = 256;
 /**
+ * Largest file a fetch-files may ask for (64 KiB): a `files` frame's answers
+ * are held whole by the receiver, so this bounds what one costs it; larger
+ * files are streamed by a fetch of their own.
+ */
+export const MAX_FETCH_FILE_BYTES = 64 * 1024;
+/**
  * On a data connection, receiver → sender, only to a sender whose hello says
  * `fetchFiles: 1`: send these entries whole (each a file of at most 64 KiB,
  * SMALL_FILE_BYTES), each with the check asked for. Answered by `files`
@@ -128,8 +134,8 @@ export const FetchFilesFrame = z.object({
 });
 /** One file of a `files` answer: its length (its bytes follow the frame, after those of the files before it) and check, or why it cannot be sent. */
 export const FilesAnswer = z.union([
-  z.object({ index: z.number().int().min(0), length: z.number().int().min(0).max(64 * 1024), crc32: z.string().regex(/^[0-9a-f]{8}$/) }).strict(),
-  z.object({ index: z.number().int().min(0), length: z.number().int().min(0).max(64 * 1024), xxh3: z.string().regex(/^[0-9a-f]{16}$/) }).strict(),
+  z.object({ index: z.number().int().min(0), length: z.number().int().min(0).max(MAX_FETCH_FILE_BYTES), crc32: z.string().regex(/^[0-9a-f]{8}$/) }).strict(),
+  z.object({ index: z.number().int().min(0), length: z.number().int().min(0).max(MAX_FETCH_FILE_BYTES), xxh3: z.string().regex(/^[0-9a-f]{16}$/) }).strict(),
   z.object({ index: z.number().int().min(0), code: z.string().max(64), message: z.string().max(500) }).strict(),
 ]);
 export type FilesAnswer = z.infer<typeof FilesAnswer>;
